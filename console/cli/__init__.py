@@ -1,0 +1,79 @@
+"""Command line: argument parsing and output formatting only (design.md §6).
+
+stdout carries data only (tables, or JSON with ``--json``); diagnostics go to stderr.
+Exit codes: 0 ok; 1 the check found a problem; 2 usage or input error; 3 could not reach
+servers; 130 interrupted.
+
+Each subcommand lives in its own module in this package and exposes
+``register(subparsers, common)``; modules are found automatically, ordered by ``ORDER``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from console import __version__
+from console.cli._common import add_global_options
+from console.core.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConsoleError
+
+
+def _command_modules() -> list:
+    mods = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(mod, "register"):
+            mods.append(mod)
+    return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cluster-console",
+        description="Bring up and launch multi-server Ascend NPU clusters over SSH.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    add_global_options(parser, top_level=True)
+    common = argparse.ArgumentParser(add_help=False)
+    add_global_options(common, top_level=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in _command_modules():
+        mod.register(sub, common)
+    return parser
+
+
+def _run(func, args: argparse.Namespace) -> int:
+    result = func(args)
+    if inspect.iscoroutine(result):
+        result = asyncio.run(result)
+    return int(result or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        # A bare `cluster-console` opens the console.
+        args = parser.parse_args([*(argv or sys.argv[1:]), "tui"])
+        func = getattr(args, "func", None)
+        if func is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+    try:
+        return _run(func, args)
+    except ConsoleError as exc:
+        print(f"cluster-console: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("cluster-console: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0

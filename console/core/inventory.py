@@ -1,0 +1,81 @@
+"""What discovery knows about a cluster: servers, their NPU devices, and findings.
+
+This is the contract between discovery (which fills it), the rank-table planner and the
+ping planner (which read it), the CLI's ``--json`` output and the Nodes pane.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Severity = Literal["error", "warning", "info"]
+
+
+class CommandFailure(BaseModel):
+    """A remote command that did not give a usable answer: always with its exact text."""
+
+    command: str
+    exit_status: int | None = None
+    output: str = Field("", description="Raw stdout+stderr, exactly as the server printed it")
+    message: str = Field("", description="What went wrong, in one line")
+
+
+class Device(BaseModel):
+    """One NPU device (an A2 chip, or one die of an A3 card): one rank in a rank table."""
+
+    device_id: int = Field(description="Physical id: `hccn_tool -i N`, rank-table device_id")
+    card: int | None = Field(None, description="NPU ID in npu-smi (the card)")
+    chip: int | None = Field(None, description="Chip ID on the card (A3: 0 or 1)")
+    logic_id: int | None = Field(None, description="Chip Logic ID (what torch uses)")
+    device_ip: str | None = None
+    netmask: str | None = None
+    ip_source: Literal["hccn_tool", "vnic", "hccn.conf"] | None = None
+    link: str | None = Field(None, description="UP / DOWN from `-link -g`")
+    net_health: str | None = Field(None, description="`-net_health -g` text, e.g. Success")
+    tls: int | None = Field(None, description="TLS switch: 0 disabled, 1 enabled")
+    gateway: str | None = None
+    netdetect: str | None = None
+    health: str | None = Field(None, description="npu-smi health: OK, Warning, Alarm, ...")
+    busy_pids: list[int] = Field(default_factory=list, description="Processes on this NPU")
+    super_device_id: int | None = None
+    failures: list[CommandFailure] = Field(default_factory=list)
+
+
+class Server(BaseModel):
+    """One server as discovery saw it."""
+
+    host: str = Field(description="The SSH target as the user wrote it")
+    server_id: str | None = Field(None, description="IP address the console reached")
+    hostname: str | None = None
+    reachable: bool = False
+    error: str | None = Field(None, description="Why the server could not be queried")
+    product: Literal["A2", "A3"] | None = None
+    chips_per_card: int | None = None
+    driver_version: str | None = None
+    cann_version: str | None = None
+    super_pod_id: str | None = None
+    devices: list[Device] = Field(default_factory=list)
+    failures: list[CommandFailure] = Field(default_factory=list)
+
+    def device(self, device_id: int) -> Device | None:
+        return next((d for d in self.devices if d.device_id == device_id), None)
+
+
+class Finding(BaseModel):
+    """A problem or notable fact, folded across servers like `clush -b`."""
+
+    severity: Severity
+    code: str = Field(description="Stable identifier, e.g. tls_mismatch, link_down")
+    message: str
+    host: str | None = Field(None, description="The host concerned, or a NodeSet of hosts")
+    device_id: int | None = None
+
+
+class Inventory(BaseModel):
+    servers: list[Server] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+
+    def server(self, host: str) -> Server | None:
+        return next((s for s in self.servers if s.host == host or s.server_id == host), None)
