@@ -32,6 +32,7 @@ class Device(BaseModel):
     device_ip: str | None = None
     netmask: str | None = None
     ip_source: Literal["hccn_tool", "vnic", "hccn.conf"] | None = None
+    conf_ip: str | None = Field(None, description="address_N in /etc/hccn.conf, when present")
     link: str | None = Field(None, description="UP / DOWN from `-link -g`")
     net_health: str | None = Field(None, description="`-net_health -g` text, e.g. Success")
     tls: int | None = Field(None, description="TLS switch: 0 disabled, 1 enabled")

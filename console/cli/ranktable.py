@@ -1,0 +1,172 @@
+"""`cluster-console ranktable {validate,show,merge,schema}`: RankTableFiles from the command line.
+
+stdout carries data (problems, the table, JSON); the verdict and diagnostics go to stderr.
+Exit codes: 0 valid (warnings allowed), 1 the table has errors, 2 missing file / not JSON /
+not a rank table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from console.cli._common import print_json, warn
+from console.core.errors import EXIT_CHECK_FAILED, EXIT_OK
+from console.core.ranktable import Problem, RankTable, json_schema, merge, validate
+from console.ops.ranktable_files import load, save
+
+ORDER = 30
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "ranktable", help="validate, show, merge RankTableFiles (HCCL ranktable JSON 1.0/1.2)",
+        description="Validate, show and merge RankTableFiles (HCCL ranktable JSON, versions 1.0 and 1.2).")
+    sub = parser.add_subparsers(dest="ranktable_command", metavar="ACTION", required=True)
+    _add_validate(sub)
+    _add_show(sub)
+    _add_merge(sub)
+    p = sub.add_parser("schema", help="JSON Schema of the on-disk format (numbers are strings)")
+    p.set_defaults(func=_cmd_schema)
+    # ---- PLACE FOR `ranktable build HOSTS -o FILE [--version 1.0|1.2]` (needs discovery) ----
+    # p = sub.add_parser("build", parents=[common], help="build a rank table from live servers")
+    # p.add_argument("hosts", metavar="HOSTS"); p.add_argument("-o", "--output", required=True)
+    # p.add_argument("--version", choices=SUPPORTED_VERSIONS, default="1.0")
+    # func: inventory = <await ops.discovery ...>; table = console.core.ranktable.build(inventory,
+    #       args.version, order=<hosts in the order given>); sha = save(table, args.output);
+    #       print(_summary(args.output, table, sha)); _print_problems(validate(table), sys.stderr)
+
+
+def _add_validate(sub: argparse._SubParsersAction) -> None:
+    # ---- PLACE FOR `validate FILE --against HOSTS` (needs discovery) ----
+    # add parents=[common] here (SSH options) and
+    # p.add_argument("--against", metavar="HOSTS", help="also check the table against live servers")
+    # then in _cmd_validate: inventory = <await ops.discovery ...>;
+    #     problems = sort_problems(problems + validate_against(table, inventory))
+    # (console.core.ranktable.validate_against and .problems.sort_problems exist and are tested.)
+    p = sub.add_parser("validate", help="check a rank table against HCCL/MindIE/ATB-Models rules",
+                       description="Print every problem as `PATH: severity: message` (errors first). "
+                       "Exit 0 without errors (warnings are printed), 1 with errors, 2 if the file is "
+                       "missing or not a rank table.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--json", action="store_true", help='print {"file", "valid", "problems"} as JSON')
+    p.set_defaults(func=_cmd_validate)
+
+
+def _add_show(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("show", help="the table's servers, ranks and devices",
+                       description="Show servers, ranks and devices as a table (or JSON).")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="print servers and ranks as JSON")
+    p.set_defaults(func=_cmd_show)
+
+
+def _add_merge(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("merge", help="merge single-server tables (like mindspore's merge_hccl.py)",
+                       description="Concatenate the servers of the given tables in argument order, renumber "
+                       "rank ids 0..N-1 and write OUT (atomically, mode 0640, previous OUT kept as OUT.bak). "
+                       "Exit 1 if the merged table has errors (it is written anyway, for inspection).")
+    p.add_argument("files", metavar="FILE", nargs="+")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="file to write")
+    p.set_defaults(func=_cmd_merge)
+
+
+def _print_problems(problems: list[Problem], stream: Any) -> None:
+    """Errors first, then warnings; each group in path order."""
+    for problem in sorted(problems, key=lambda p: p.severity != "error"):
+        print(problem, file=stream)
+
+
+def _verdict(problems: list[Problem]) -> tuple[bool, str]:
+    errors = sum(p.severity == "error" for p in problems)
+    warnings = len(problems) - errors
+    counts = f"{errors} error(s), {warnings} warning(s)"
+    return errors == 0, ("valid" if errors == 0 else "INVALID") + f": {counts}"
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    table = load(args.file)
+    problems = validate(table)
+    valid, verdict = _verdict(problems)
+    if args.json:
+        print_json({"file": args.file, "valid": valid, "problems": problems})
+    else:
+        _print_problems(problems, sys.stdout)
+    warn(f"{args.file}: {verdict}")
+    return EXIT_OK if valid else EXIT_CHECK_FAILED
+
+
+def _ranks(table: RankTable) -> list[dict[str, Any]]:
+    return [
+        {"rank_id": d.rank_id, "server_index": i, "server_id": s.server_id, "device_id": d.device_id,
+         "device_ip": d.device_ip, "super_device_id": d.super_device_id,
+         "super_pod_id": table.super_pod_of(s.server_id)}
+        for i, _j, s, d in table.devices()
+    ]
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    table = load(args.file)
+    if args.json:
+        servers = [{"server_id": s.server_id, "container_ip": s.container_ip, "host_ip": s.host_ip,
+                    "devices": len(s.device)} for s in table.server_list]
+        print_json({"file": args.file, "status": table.status, "version": table.version,
+                    "server_count": table.server_count, "world_size": table.world_size,
+                    "servers": servers, "ranks": _ranks(table)})
+    else:
+        _print_table(args.file, table)
+    errors = sum(p.severity == "error" for p in validate(table))
+    if errors:
+        warn(f"{args.file}: {errors} error(s): see `cluster-console ranktable validate {args.file}`")
+    return EXIT_OK
+
+
+def _print_table(name: str, table: RankTable) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    v12 = table.version == "1.2"
+    title = (f"{name}: version {table.version}, status {table.status}, "
+             f"{len(table.server_list)} server(s), {table.world_size} rank(s)")
+    out = Table(title=title, title_justify="left")
+    for column in ("rank", "server", "server_id", "device_id", "device_ip"):
+        out.add_column(column, justify="right" if column in ("rank", "server", "device_id") else "left",
+                       no_wrap=True)
+    if v12:
+        out.add_column("super_device_id", justify="right", no_wrap=True)
+        out.add_column("super_pod_id", no_wrap=True)
+    for row in _ranks(table):
+        cells = [str(row["rank_id"]), str(row["server_index"]), row["server_id"], str(row["device_id"]),
+                 row["device_ip"] or "-"]
+        if v12:
+            cells += [_text(row["super_device_id"]), _text(row["super_pod_id"])]
+        out.add_row(*cells)
+    width = None if sys.stdout.isatty() else 200
+    Console(file=sys.stdout, width=width, highlight=False).print(out)
+
+
+def _text(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def _summary(path: str, table: RankTable, sha256: str) -> str:
+    return (f"{path}: {len(table.server_list)} server(s), {table.world_size} ranks, "
+            f"version {table.version}, sha256 {sha256}")
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    tables = [load(f) for f in args.files]
+    merged = merge(tables, names=args.files)
+    sha = save(merged, args.output)
+    print(_summary(args.output, merged, sha))
+    problems = validate(merged)
+    _print_problems(problems, sys.stderr)
+    valid, verdict = _verdict(problems)
+    warn(f"{args.output}: {verdict}")
+    return EXIT_OK if valid else EXIT_CHECK_FAILED
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    print_json(json_schema())
+    return EXIT_OK

@@ -1,0 +1,103 @@
+"""`cluster-console sim`: run a simulated Ascend cluster on loopback until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shlex
+import signal
+import sys
+from pathlib import Path
+
+from ClusterShell.NodeSet import NodeSet
+
+from console.cli._common import print_json
+from console.core.errors import InputError
+from console.sim.cluster import SimCluster
+from console.sim.spec import ClusterSpec
+
+ORDER = 80
+DEFAULT_DIR = "sim-cluster"
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "sim", help="run simulated Ascend servers on loopback (SSH + fake hccn_tool/npu-smi)",
+        description="Start simulated Ascend servers, each an SSH server on its own loopback "
+        "address with its own host key, answering hccn_tool and npu-smi in the real formats. "
+        "Without --spec or --servers: the MindIE guide's 2 x 8 A2 cluster with one lossy "
+        "card pair. Runs until Ctrl-C.")
+    p.add_argument("--spec", metavar="FILE.toml", help="cluster spec (TOML)")
+    p.add_argument("--servers", type=int, metavar="N", help="generate N servers")
+    p.add_argument("--cards", type=int, default=8, metavar="N", help="cards per server (8)")
+    p.add_argument("--product", choices=["A2", "A3"], default="A2", help="A2 (default) or A3")
+    p.add_argument("--base-address", default="127.0.0.11", metavar="IP",
+                   help="first server's loopback address (127.0.0.11)")
+    p.add_argument("--dir", default=DEFAULT_DIR, metavar="DIR",
+                   help=f"folder for keys, ssh_config and server roots (./{DEFAULT_DIR})")
+    p.add_argument("--port", dest="sim_port", type=int, metavar="P",
+                   help="SSH port of every server (spec's, default 2222; 0 = any free port)")
+    p.add_argument("--json", action="store_true", help="print the connection facts as JSON")
+    p.set_defaults(func=run)
+
+
+def load_spec(args: argparse.Namespace) -> ClusterSpec:
+    if args.spec and args.servers is not None:
+        raise InputError("give either --spec or --servers, not both")
+    if args.spec:
+        return ClusterSpec.load(args.spec)
+    if args.servers is None:
+        return ClusterSpec.default()
+    try:
+        return ClusterSpec.generate(servers=args.servers, cards=args.cards,
+                                    product=args.product, base_address=args.base_address)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise InputError("cannot generate the cluster", str(exc).splitlines()[0]) from None
+
+
+def describe(sim: SimCluster) -> dict[str, object]:
+    hosts = str(NodeSet.fromlist(sim.hosts))
+    cfg = shlex.quote(str(sim.ssh_config_path))
+    return {
+        "name": sim.spec.name,
+        "ssh_config": str(sim.ssh_config_path),
+        "hosts": hosts,
+        "port": sim.port,
+        "workdir": str(sim.workdir),
+        "examples": [
+            f"ssh -F {cfg} {sim.hosts[0]} hccn_tool -i 0 -ip -g",
+            f"cluster-console -F {cfg} discover {shlex.quote(hosts)}",
+        ],
+    }
+
+
+async def run(args: argparse.Namespace) -> int:
+    spec = load_spec(args)
+    port = args.sim_port if args.sim_port is not None else getattr(args, "port", None)
+    async with SimCluster(spec, Path(args.dir), port=port) as sim:
+        facts = describe(sim)
+        if args.json:
+            print_json(facts)
+        else:
+            print(f"ssh_config: {facts['ssh_config']}")
+            print(f"hosts:      {facts['hosts']}  (port {facts['port']})")
+            for line in facts["examples"]:  # type: ignore[union-attr]
+                print(f"try:        {line}")
+        sys.stdout.flush()
+        print("simulated cluster running; Ctrl-C to stop", file=sys.stderr)
+        await _until_stopped()
+    return 0
+
+
+async def _until_stopped() -> None:
+    """Wait for Ctrl-C (KeyboardInterrupt cancels us) or SIGTERM (a clean stop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)

@@ -1,0 +1,238 @@
+"""Launch plan: rank table + profile -> what every server starts, with which env.
+
+This does right what the MindIE guide does with a shell loop per server: server k's ranks
+start at RANK_ID_START (= the lowest rank id it holds in the table), ``LOCAL_RANK`` is the
+index on its own server (the guide's loop wrongly sets LOCAL_RANK=RANK on server 2), and every
+rank gets ``DEVICE_ID`` from the table entry whose rank_id it runs.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from console.core.errors import CheckFailed, InputError
+from console.core.profiles import Profile, check_env
+
+PLACEHOLDER = re.compile(r"\{(tp|pp|ep|dp|world_size|rank|local_rank|device_id)\}")
+_NEEDS_SHELL = re.compile(r"[;&|\n()`<>]|^\s*(if|for|while|case|until)\b")
+DEFAULT_REMOTE_RANKTABLE = "/tmp/cluster-console/ranktable.json"
+
+
+class RankSpec(BaseModel):
+    rank: int
+    local_rank: int = Field(description="Index of the rank on its server (0..cards-1)")
+    device_id: int = Field(description="device_id of the table entry with this rank_id")
+    device_ip: str | None = None
+    env: dict[str, str] = Field(description="Launcher + profile + --env variables")
+    command: str = Field(description="Shell text, placeholders substituted")
+
+
+class ServerPlan(BaseModel):
+    server_id: str = Field(description="server_id in the rank table")
+    host: str = Field(description="SSH target (server_id unless mapped with --host)")
+    rank_id_start: int
+    ranks: list[RankSpec]
+
+
+class LaunchPlan(BaseModel):
+    profile: str
+    world_size: int
+    master_addr: str
+    master_port: int
+    backend: str
+    remote_ranktable: str
+    prelude: str = Field(description="Shell text run before the barrier: setup lines, cd")
+    exec_command: bool = Field(description="Prefix the command with exec (a simple command)")
+    servers: list[ServerPlan]
+    parallel: dict[str, int]
+    grace_s: float
+    ready_pattern: str
+    ready_timeout_s: float
+    setup_timeout_s: float
+    barrier: str
+    python: str
+    warnings: list[str] = Field(default_factory=list)
+
+    def rank(self, rank: int) -> tuple[ServerPlan, RankSpec]:
+        for server in self.servers:
+            for spec in server.ranks:
+                if spec.rank == rank:
+                    return server, spec
+        raise KeyError(rank)
+
+    def server(self, server_id: str) -> ServerPlan:
+        return next(s for s in self.servers if s.server_id == server_id)
+
+
+def substitute(text: str, values: Mapping[str, int]) -> str:
+    """Replace ``{tp}``-style placeholders; any other ``{...}`` (e.g. ``${VAR}``) stays."""
+    return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), text)
+
+
+def _problem(message: str) -> CheckFailed:
+    return CheckFailed("rank table cannot be launched", message,
+                       hint="fix it with `cluster-console ranktable validate`")
+
+
+def _check_layout(table: Any) -> list[tuple[Any, list[Any]]]:
+    """Servers with their devices sorted by rank; refuse duplicates, gaps and interleaving."""
+    if not table.server_list:
+        raise _problem("server_list is empty")
+    layout, seen_sid, seen_rank = [], set(), {}
+    for server in table.server_list:
+        if server.server_id in seen_sid:
+            raise _problem(f"server_id {server.server_id} appears twice")
+        seen_sid.add(server.server_id)
+        if not server.device:
+            raise _problem(f"server {server.server_id} has no device")
+        devs = sorted(server.device, key=lambda d: int(d.rank_id))
+        ids = [int(d.device_id) for d in devs]
+        if len(set(ids)) != len(ids):
+            raise _problem(f"server {server.server_id} lists a device_id twice")
+        for d in devs:
+            r = int(d.rank_id)
+            if r in seen_rank:
+                raise _problem(f"rank_id {r} on {server.server_id} and {seen_rank[r]}")
+            seen_rank[r] = server.server_id
+        ranks = [int(d.rank_id) for d in devs]
+        if ranks != list(range(ranks[0], ranks[0] + len(ranks))):
+            raise _problem(f"server {server.server_id} holds non-consecutive ranks {ranks}")
+        layout.append((server, devs))
+    world = len(seen_rank)
+    if sorted(seen_rank) != list(range(world)):
+        missing = sorted(set(range(world)) - set(seen_rank))
+        raise _problem(f"rank_id must be 0..{world - 1}; missing {missing[:5]}")
+    return layout
+
+
+def _command(profile: Profile, args: Sequence[str]) -> tuple[str, list[str], bool]:
+    """(profile's shell text, CLI args, exec ok); rendered per rank by ``render_command``."""
+    if profile.args_required and not args:
+        raise InputError(f"profile {profile.name} needs arguments after --",
+                         hint=f"e.g. -- {profile.args_required}")
+    if not profile.command and not args:
+        raise InputError("no command to launch",
+                         hint="give it after --, e.g. `launch --ranktable rt.json -- python3 x.py`")
+    simple = not profile.command or not _NEEDS_SHELL.search(profile.command)
+    return profile.command, list(args), simple
+
+
+def render_command(base: str, args: Sequence[str], values: Mapping[str, int]) -> str:
+    """Placeholders substituted; CLI args substituted, then each quoted for the shell."""
+    tail = shlex.join(substitute(a, values) for a in args)
+    return " ".join(p for p in (substitute(base, values), tail) if p)
+
+
+def build_prelude(setup: Sequence[str], cwd: str, *, strict: bool) -> str:
+    """Setup lines and ``cd``; with ``strict`` a failing line ends the rank with 126."""
+    lines = []
+    for line in setup:
+        if strict:
+            msg = shlex.quote(f"cluster-console: setup line failed (exit %s): {line}\n")
+            lines.append(f"{line} || {{ printf {msg} \"$?\" >&2; exit 126; }}")
+        else:
+            lines.append(line)
+    if cwd:
+        quoted = '"' + re.sub(r'(["\\`])', r"\\\1", cwd) + '"'
+        msg = shlex.quote("cluster-console: cannot enter working folder %s\n")
+        lines.append(f"cd -- {quoted} || {{ printf {msg} {quoted} >&2; exit 126; }}")
+    return "\n".join(lines)
+
+
+def _master_port(profile: Profile, env: Mapping[str, str], port: int | None) -> int:
+    if "MASTER_PORT" in env:
+        try:
+            value = int(env["MASTER_PORT"])
+        except ValueError:
+            raise InputError(f"MASTER_PORT={env['MASTER_PORT']!r} is not a port number") from None
+    else:
+        value = port if port is not None else profile.master_port
+    if not 1 <= value <= 65535:
+        raise InputError(f"master port {value} is outside [1, 65535]")
+    return value
+
+
+def _parallel(profile: Profile, world: int, overrides: Mapping[str, int]) -> tuple[dict, list]:
+    par = {"tp": profile.tp or world, "pp": profile.pp, "ep": profile.ep, "dp": profile.dp}
+    for key, value in overrides.items():
+        if key not in par or value < 1:
+            raise InputError(f"bad parallel setting {key}={value}", "tp, pp, ep, dp >= 1")
+        par[key] = value
+    warn = []
+    if par["tp"] * par["pp"] * par["dp"] != world:
+        warn.append(f"tp*pp*dp = {par['tp'] * par['pp'] * par['dp']} but the table has "
+                    f"{world} ranks")
+    return par, warn
+
+
+def _server_plan(server: Any, devs: list[Any], common: dict[str, str], user_env: Mapping[str, str],
+                 par: dict[str, int], world: int, command: tuple[str, list[str]],
+                 host: str) -> ServerPlan:
+    start = int(devs[0].rank_id)
+    ranks = []
+    for local, dev in enumerate(devs):
+        values = {**par, "world_size": world, "rank": int(dev.rank_id),
+                  "local_rank": local, "device_id": int(dev.device_id)}
+        rank_env = {**common, "RANK": str(values["rank"]), "LOCAL_RANK": str(local),
+                    "LOCAL_WORLD_SIZE": str(len(devs)), "RANK_ID_START": str(start),
+                    "DEVICE_ID": str(values["device_id"])}
+        rank_env.update({k: substitute(v, values) for k, v in user_env.items()})
+        ranks.append(RankSpec(rank=values["rank"], local_rank=local,
+                              device_id=values["device_id"],
+                              device_ip=getattr(dev, "device_ip", None),
+                              env=rank_env, command=render_command(*command, values)))
+    return ServerPlan(server_id=server.server_id, host=host, rank_id_start=start, ranks=ranks)
+
+
+def build_launch_plan(
+    table: Any,
+    profile: Profile,
+    *,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    setup: Sequence[str] = (),
+    cwd: str | None = None,
+    remote_ranktable: str | None = None,
+    hosts: Mapping[str, str] | None = None,
+    master_port: int | None = None,
+    parallel: Mapping[str, int] | None = None,
+) -> LaunchPlan:
+    """The whole plan. ``table`` is a ``RankTable`` (server_list[].device[] with int ids)."""
+    layout = _check_layout(table)
+    user_env = {**profile.env, **(env or {})}
+    hosts = dict(hosts or {})
+    unknown = set(hosts) - {s.server_id for s, _ in layout}
+    if unknown:
+        raise InputError(f"--host names server_id {sorted(unknown)[0]} which is not in the rank table")
+    path = remote_ranktable or profile.remote_ranktable or DEFAULT_REMOTE_RANKTABLE
+    if not path.startswith("/"):
+        raise InputError(f"remote rank table path {path!r} must be absolute",
+                         hint="every server must see the same absolute path")
+    world = sum(len(devs) for _, devs in layout)
+    master = next(s.server_id for s, devs in layout if int(devs[0].rank_id) == 0)
+    port = _master_port(profile, user_env, master_port)
+    par, warnings = _parallel(profile, world, parallel or {})
+    base, cmd_args, exec_ok = _command(profile, args)
+    common = {
+        "WORLD_SIZE": str(world), "BACKEND": profile.backend,
+        "RANKTABLEFILE": path, "RANK_TABLE_FILE": path,
+        "MASTER_ADDR": master, "MASTER_IP": master, "MASTER_PORT": str(port),
+    }
+    servers = [_server_plan(server, devs, common, user_env, par, world, (base, cmd_args),
+                            hosts.get(server.server_id, server.server_id))
+               for server, devs in layout]
+    return LaunchPlan(
+        profile=profile.name, world_size=world, master_addr=master, master_port=port,
+        backend=user_env.get("BACKEND", profile.backend), remote_ranktable=path,
+        prelude=build_prelude([*profile.setup, *setup], cwd if cwd is not None else profile.cwd,
+                              strict=profile.strict_setup),
+        exec_command=exec_ok, servers=servers, parallel=par, grace_s=profile.grace_s,
+        ready_pattern=profile.ready_pattern, ready_timeout_s=profile.ready_timeout_s,
+        setup_timeout_s=profile.setup_timeout_s, barrier=profile.barrier, python=profile.python,
+        warnings=[*warnings, *check_env(user_env)],
+    )

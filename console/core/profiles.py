@@ -1,0 +1,178 @@
+"""Launch profiles: what to run on every rank (command, setup lines, env, working folder).
+
+Profiles are TOML documents. This module only parses text (the ops layer reads the files):
+bundled ones live in ``console/profiles/``, users' own in
+``~/.config/cluster-console/profiles/*.toml`` (same name = user's wins).
+
+Also here: the ``--env K=V`` and ``--host SERVER_ID=TARGET`` item parsers and the HCCL env
+sanity checks (warnings, never errors: the user may know better).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from console.core.errors import InputError
+
+ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+#: Set by the launcher from the rank table; a profile or ``--env`` may not override them.
+RESERVED_ENV = (
+    "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "RANK_ID_START", "DEVICE_ID",
+    "RANKTABLEFILE", "RANK_TABLE_FILE", "MASTER_ADDR", "MASTER_IP",
+)
+
+
+class Profile(BaseModel):
+    """How one rank is started: ``bash -c 'setup; cd cwd; [barrier]; exec command'``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Profile name (the file's stem unless set)")
+    description: str = ""
+    command: str = Field("", description="Shell text run on every rank; trailing CLI args are appended")
+    args_required: str = Field("", description="If set, the CLI must append args; shown as hint")
+    setup: list[str] = Field(default_factory=list, description="Shell lines run before the command")
+    strict_setup: bool = Field(True, description="A failing setup line fails the rank (exit 126)")
+    cwd: str = Field("", description="Working folder; $VARS are expanded after the setup lines")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment for every rank")
+    backend: str = Field("hccl", description="Value of BACKEND")
+    master_port: int = Field(29500, ge=1, le=65535, description="MASTER_PORT")
+    remote_ranktable: str = Field("", description="Absolute path of the rank table on the servers")
+    tp: int | None = Field(None, ge=1, description="{tp}; default world size")
+    pp: int = Field(1, ge=1)
+    ep: int = Field(1, ge=1)
+    dp: int = Field(1, ge=1)
+    ready_pattern: str = Field("", description="Regex every rank must print after GO")
+    ready_timeout_s: float = Field(600.0, gt=0)
+    setup_timeout_s: float = Field(300.0, gt=0, description="Max wait for all ranks at the barrier")
+    grace_s: float = Field(5.0, ge=0, description="TERM -> KILL grace period at teardown")
+    barrier: Literal["hold", "spawn"] = Field(
+        "hold", description="hold: ranks run setup then wait for GO; spawn: started at GO")
+    python: str = Field("python3", description="Interpreter for the host agent on the servers")
+
+
+def _field_path(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def parse_profile(text: str, *, name: str, source: str) -> Profile:
+    """Parse one profile document; errors name ``source`` and the field."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError("not a valid TOML profile", str(exc), path=source) from None
+    data.setdefault("name", name)
+    env = data.get("env")
+    if isinstance(env, dict):
+        data["env"] = {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in env.items()}
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InputError(f"bad profile field '{_field_path(err['loc'])}'", err["msg"],
+                         path=source) from None
+    for key in profile.env:
+        _check_key(key, f"[env] {key}", source)
+    if profile.ready_pattern:
+        _check_regex(profile.ready_pattern, source)
+    return profile
+
+
+def _check_regex(pattern: str, source: str | None) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise InputError(f"bad ready_pattern {pattern!r}", str(exc), path=source) from None
+
+
+def _check_key(key: str, item: str, source: str | None) -> None:
+    if not ENV_KEY.match(key):
+        raise InputError(f"bad environment variable name in {item!r}",
+                         "names are letters, digits and _ and do not start with a digit",
+                         path=source)
+    if key in RESERVED_ENV:
+        raise InputError(f"{key} cannot be set in {item!r}",
+                         "the launcher sets it for every rank from the rank table",
+                         path=source, hint="leave it out; see the launch plan")
+
+
+def parse_env_items(items: list[str]) -> dict[str, str]:
+    """``["K=V", ...]`` -> dict; a bad item raises InputError naming it."""
+    env: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"bad --env item {item!r}", "expected KEY=VALUE",
+                             hint="e.g. --env HCCL_CONNECT_TIMEOUT=1200")
+        _check_key(key, item, None)
+        env[key] = value
+    return env
+
+
+def parse_host_items(items: list[str]) -> dict[str, str]:
+    """``["SERVER_ID=SSH_TARGET", ...]`` -> dict; a bad item raises InputError naming it."""
+    hosts: dict[str, str] = {}
+    for item in items:
+        sid, sep, target = item.partition("=")
+        if not sep or not sid.strip() or not target.strip():
+            raise InputError(f"bad --host item {item!r}", "expected SERVER_ID=SSH_TARGET",
+                             hint="e.g. --host 90.90.152.89=root@node1")
+        if sid in hosts:
+            raise InputError(f"--host {sid} given twice", f"{hosts[sid]!r} and {target!r}")
+        hosts[sid.strip()] = target.strip()
+    return hosts
+
+
+def _int_range(lo: int, hi: int | None):
+    def check(value: str) -> str | None:
+        try:
+            n = int(value)
+        except ValueError:
+            return "is not an integer"
+        if n < lo or (hi is not None and n > hi):
+            return f"is outside [{lo}, {hi if hi is not None else 'inf'}]"
+        return None
+    return check
+
+
+def _one_of(*choices: str):
+    def check(value: str) -> str | None:
+        return None if value.lower() in choices else f"is not one of {', '.join(choices)}"
+    return check
+
+
+#: Documented ranges (ascend.md §4.3, §6 #19). A value outside gives a warning.
+ENV_RULES = {
+    "HCCL_CONNECT_TIMEOUT": _int_range(120, 7200),
+    "HCCL_EXEC_TIMEOUT": _int_range(0, 2147483647),
+    "HCCL_BUFFSIZE": _int_range(1, None),
+    "HCCL_IF_BASE_PORT": _int_range(1024, 65504),
+    "HCCL_RDMA_SL": _int_range(0, 7),
+    "HCCL_RDMA_TC": _int_range(0, 255),
+    "HCCL_WHITELIST_DISABLE": _one_of("0", "1"),
+    "HCCL_DETERMINISTIC": _one_of("true", "false"),
+    "HCCL_SOCKET_FAMILY": _one_of("af_inet", "af_inet6"),
+    "ATB_LLM_HCCL_ENABLE": _one_of("0", "1"),
+    "MASTER_PORT": _int_range(1, 65535),
+}
+
+
+def check_env(env: dict[str, str]) -> list[str]:
+    """Warnings for values the Ascend stack documents as out of range."""
+    warnings = []
+    for key, value in env.items():
+        rule = ENV_RULES.get(key)
+        problem = rule(value) if rule else None
+        if problem:
+            warnings.append(f"{key}={value} {problem} (documented range; HCCL may reject it)")
+    if env.get("HCCL_INTRA_ROCE_ENABLE") == "1" and env.get("HCCL_INTRA_PCIE_ENABLE") == "1":
+        warnings.append("HCCL_INTRA_ROCE_ENABLE and HCCL_INTRA_PCIE_ENABLE are both 1 (A2: not both)")
+    for key in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        if env.get(key):
+            warnings.append(f"{key} is set: MindIE multi-node docs require it unset")
+    return warnings

@@ -1,0 +1,36 @@
+"""RankTableFile (HCCL ranktable JSON, versions 1.0 and 1.2): model, text codec, validation,
+planner, merge. Pure: no file I/O (see ``console.ops.ranktable_files``)."""
+
+from console.core.ranktable.against import validate_against
+from console.core.ranktable.merge import merge, renumber
+from console.core.ranktable.model import (
+    SUPPORTED_VERSIONS,
+    RankDevice,
+    RankServer,
+    RankTable,
+    SuperPod,
+    SuperPodServer,
+)
+from console.core.ranktable.planner import build
+from console.core.ranktable.problems import Problem
+from console.core.ranktable.text import dumps, json_schema, loads, to_disk
+from console.core.ranktable.validate import validate
+
+__all__ = [
+    "SUPPORTED_VERSIONS",
+    "Problem",
+    "RankDevice",
+    "RankServer",
+    "RankTable",
+    "SuperPod",
+    "SuperPodServer",
+    "build",
+    "dumps",
+    "json_schema",
+    "loads",
+    "merge",
+    "renumber",
+    "to_disk",
+    "validate",
+    "validate_against",
+]

@@ -1,0 +1,153 @@
+"""The seam between the launch supervisor and the host agents: one text channel per server.
+
+An ``AgentLink`` is what the supervisor talks to: ``write(line)`` + ``drain()`` towards the
+agent, ``async for line in link`` from it, ``write_eof()`` (the agent tears its ranks down
+when its stdin closes) and ``close()``. Two implementations:
+
+* ``LocalAgentLink``: the agent as a local subprocess (tests, benchmarks, single machine);
+* an SSH ``RemoteProcess`` from ``console.remote`` (``Pool.open_process``) has the same
+  shape and is used as is.
+
+Both start the agent the same way: ``python3 -u -c BOOTSTRAP``, then send
+``<len>\\n<hostagent.py source>`` and the JSON spec line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shlex
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Protocol
+
+from console.core.planning.launch import LaunchPlan, ServerPlan
+
+#: Reads exactly <len> bytes of source from unbuffered stdin (no read-ahead, so the agent
+#: then owns fd 0 from the first byte after the source) and runs it as __main__.
+BOOTSTRAP = """import sys
+r=sys.stdin.buffer.raw
+n=int(r.readline())
+s=b""
+while len(s)<n:
+    c=r.read(n-len(s))
+    if not c:sys.exit(90)
+    s+=c
+exec(compile(s,"cluster-console-hostagent","exec"))"""
+
+LINE_LIMIT = 16 * 1024 * 1024
+
+
+class AgentLink(Protocol):
+    host: str
+
+    def write(self, text: str) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def write_eof(self) -> None: ...
+
+    def __aiter__(self) -> AsyncIterator[str]: ...
+
+    async def close(self) -> None: ...
+
+
+Opener = Callable[[ServerPlan], Awaitable[AgentLink]]
+
+
+@lru_cache(maxsize=1)
+def agent_source() -> str:
+    text = resources.files("console.ops").joinpath("hostagent.py").read_text(encoding="utf-8")
+    text.encode("ascii")  # the length prefix counts bytes == characters
+    return text
+
+
+def agent_command(python: str = "python3") -> str:
+    """The remote command line that starts an agent (every word quoted)."""
+    return f"{shlex.quote(python)} -u -c {shlex.quote(BOOTSTRAP)}"
+
+
+def spec_for(plan: LaunchPlan, server: ServerPlan, *, heartbeat_s: float) -> dict[str, Any]:
+    return {
+        "t": "spec", "server_id": server.server_id, "prelude": plan.prelude,
+        "exec_command": plan.exec_command, "barrier": plan.barrier, "grace_s": plan.grace_s,
+        "heartbeat_s": heartbeat_s,
+        "ranks": [{"rank": r.rank, "env": r.env, "command": r.command} for r in server.ranks],
+    }
+
+
+def hello_payload(spec: dict[str, Any]) -> str:
+    """Everything the console writes before GO: source, then the spec line."""
+    source = agent_source()
+    return f"{len(source)}\n{source}{json.dumps(spec, separators=(',', ':'))}\n"
+
+
+class LocalAgentLink:
+    """The host agent as a local child process (its own session, like an SSH session)."""
+
+    def __init__(self, host: str, proc: asyncio.subprocess.Process) -> None:
+        self.host = host
+        self.proc = proc
+        self.stderr_text = ""
+        self._stderr_task = asyncio.ensure_future(self._read_stderr())
+
+    @classmethod
+    async def start(cls, host: str, python: str = sys.executable) -> LocalAgentLink:
+        proc = await asyncio.create_subprocess_exec(
+            python, "-u", "-c", BOOTSTRAP, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            limit=LINE_LIMIT, start_new_session=True)
+        return cls(host, proc)
+
+    async def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        data = await self.proc.stderr.read()
+        self.stderr_text = data.decode("utf-8", "replace")
+
+    def write(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text.encode("utf-8"))
+
+    async def drain(self) -> None:
+        assert self.proc.stdin is not None
+        await self.proc.stdin.drain()
+
+    def write_eof(self) -> None:
+        assert self.proc.stdin is not None
+        with contextlib.suppress(Exception):
+            self.proc.stdin.close()
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        assert self.proc.stdout is not None
+        while True:
+            line = await self.proc.stdout.readline()
+            if not line:
+                return
+            yield line.decode("utf-8", "replace").rstrip("\n")
+
+    async def close(self) -> None:
+        self.write_eof()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 30)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            await self.proc.wait()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._stderr_task, 5)
+
+
+def local_opener(python: str = sys.executable) -> Opener:
+    async def open_local(server: ServerPlan) -> AgentLink:
+        return await LocalAgentLink.start(server.host, python)
+    return open_local
+
+
+def ssh_opener(pool: Any, python: str = "python3") -> Opener:
+    """Agents over SSH: one ``Pool.open_process`` channel per server."""
+    async def open_ssh(server: ServerPlan) -> AgentLink:
+        return await pool.open_process(server.host, agent_command(python))
+    return open_ssh

@@ -1,0 +1,92 @@
+"""Node discovery: what every server and NPU device is, in two round trips per server.
+
+``discover(pool, hosts)`` is an async generator of typed events; the CLI and the Nodes pane
+consume the same generator. One failing server or card never stops the rest; every failure
+keeps the host, the exact command and the raw output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+
+from console.core.discovery.assemble import assemble_devices, assemble_server, device_ids
+from console.core.discovery.findings import findings
+from console.core.discovery.script import devices_script, server_script, split_sections
+from console.core.errors import ConsoleError
+from console.core.inventory import Inventory, Server
+from console.remote import Pool
+
+
+@dataclass(frozen=True)
+class ServerStarted:
+    host: str
+
+
+@dataclass(frozen=True)
+class ServerDone:
+    server: Server
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class DiscoveryDone:
+    inventory: Inventory
+    elapsed_s: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+DiscoveryEvent = ServerStarted | ServerDone | DiscoveryDone
+
+
+async def discover_server(pool: Pool, host: str, *, tool_timeout: float = 5) -> Server:
+    """Everything about one server. Never raises: an unreachable server is a Server with error."""
+    marker = f"@@CC{secrets.token_hex(6)}@@"
+    try:
+        server_id = await pool.peer_address(host)
+        first = await pool.run(host, server_script(marker, tool_timeout=tool_timeout))
+        server = assemble_server(host, server_id, split_sections(first.stdout, marker))
+        ids = device_ids(server)
+        if ids:
+            script = devices_script(marker, ids, a3=server.product == "A3", tool_timeout=tool_timeout)
+            second = await pool.run(host, script)
+            server = assemble_devices(server, split_sections(second.stdout, marker))
+        return server
+    except ConsoleError as exc:
+        return Server(host=host, reachable=False, error=str(exc))
+
+
+async def discover(
+    pool: Pool, hosts: Iterable[str], *, tool_timeout: float = 5
+) -> AsyncIterator[DiscoveryEvent]:
+    """Discover all hosts concurrently (the pool limits handshakes and channels)."""
+    hosts = list(hosts)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for h in hosts:
+        yield ServerStarted(h)
+    tasks = {asyncio.ensure_future(discover_server(pool, h, tool_timeout=tool_timeout)): h for h in hosts}
+    results: dict[str, Server] = {}
+    try:
+        for fut in asyncio.as_completed(tasks):
+            server = await fut
+            results[server.host] = server
+            yield ServerDone(server, len(results), len(hosts))
+    finally:
+        for t in tasks:
+            t.cancel()
+    inv = Inventory(servers=[results[h] for h in hosts])
+    inv.findings = findings(inv)
+    yield DiscoveryDone(inv, loop.time() - start)
+
+
+async def discover_inventory(pool: Pool, hosts: Iterable[str], **kw) -> Inventory:
+    """Convenience: run discovery to the end and return the Inventory."""
+    inv = Inventory()
+    async for ev in discover(pool, hosts, **kw):
+        if isinstance(ev, DiscoveryDone):
+            inv = ev.inventory
+    return inv

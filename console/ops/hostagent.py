@@ -1,0 +1,391 @@
+"""Cluster Console host agent: runs ON a server, one per server per launch (design.md section 4).
+
+STDLIB ONLY, Python >= 3.6. The console reads this file as text and sends it over one SSH
+channel; nothing is installed on the server. Wire protocol on the channel:
+
+  console -> agent (stdin):  <len>\\n<source bytes>   (read by the bootstrap, see BOOTSTRAP)
+                             {"t":"spec", ...}\\n       (this server's ranks, JSON, one line)
+                             {"t":"go"} | {"t":"stop","reason":..} | {"t":"hb"}   (lines)
+  agent -> console (stdout): JSON lines: hello, spawned, ready, go, started, line, exit,
+                             stopping, bye.  A line frame is
+                             {"t":"line","rank":r,"s":"o"|"e","x":text[,"p":1]}
+                             where text is the rank's line without its newline (bytes that
+                             are not UTF-8 travel as surrogate escapes; "p":1 = a piece of an
+                             over-long line, continued by the next frame).
+
+Barrier ("hold", default): every rank is spawned at once in its own session/process group,
+runs its setup lines, reports "R" on a shared pipe and blocks in bash's builtin ``read`` on a
+second shared pipe. GO closes that pipe's only write end: every rank wakes up on the same
+syscall and ``exec``s its command. "spawn" mode instead forks the ranks at GO.
+
+Teardown: on STOP, stdin EOF (console died or the channel was cut), a missed heartbeat or
+SIGTERM/SIGHUP/SIGINT, every rank's process group gets SIGTERM, then SIGKILL after the grace
+period. A rank whose main process exits gets its leftover group killed the same way.
+"""
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+
+MAX_CHUNK = 256 * 1024
+READ_SIZE = 65536
+
+
+def _nonblock(fd):
+    os.set_blocking(fd, False)
+
+
+class Out:
+    """Frames to stdout, batched per loop turn; a dead console is remembered, not fatal."""
+
+    def __init__(self):
+        self.buf = []
+        self.dead = False
+
+    def emit(self, **frame):
+        self.buf.append(json.dumps(frame, ensure_ascii=True, separators=(",", ":")))
+
+    def flush(self):
+        if not self.buf:
+            return
+        data = ("\n".join(self.buf) + "\n").encode("ascii")
+        self.buf = []
+        if self.dead:
+            return
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(1, view):]
+        except OSError:
+            self.dead = True
+
+
+class Rank:
+    def __init__(self, spec):
+        self.n = spec["rank"]
+        self.spec = spec
+        self.proc = None
+        self.streams = {}  # fd -> [stream letter, pending bytes, file object]
+        self.code = None
+        self.sig = None
+        self.reaped_at = None
+        self.reported = False
+        self.setup_done = False
+
+    @property
+    def alive(self):
+        return self.proc is not None and self.code is None
+
+
+class Agent:
+    def __init__(self, spec, inbuf):
+        self.spec = spec
+        self.out = Out()
+        self.sel = selectors.DefaultSelector()
+        self.ranks = [Rank(r) for r in spec["ranks"]]
+        self.by_n = {r.n: r for r in self.ranks}
+        self.hold = spec.get("barrier", "hold") == "hold"
+        self.grace = float(spec.get("grace_s", 5.0))
+        self.hb = float(spec.get("heartbeat_s", 0) or 0)
+        self.state = "setup"
+        self.kill_at = None
+        self.inbuf = inbuf
+        self.last_in = time.time()
+        self.signalled = None
+        self.go_w = self.ctl_r = None
+        self.ctl_buf = b""
+        self._signals()
+        self.sel.register(0, selectors.EVENT_READ, ("stdin",))
+
+    def _signals(self):
+        wake_r, wake_w = os.pipe()
+        _nonblock(wake_r)
+        _nonblock(wake_w)
+        signal.set_wakeup_fd(wake_w)
+        self.sel.register(wake_r, selectors.EVENT_READ, ("wake",))
+        signal.signal(signal.SIGCHLD, lambda *a: None)
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+
+    def _on_signal(self, signum, frame):
+        self.signalled = signal.Signals(signum).name
+
+    # --- spawning -------------------------------------------------------------------------
+
+    def script(self, rank, go_fd=None, ctl_fd=None):
+        parts = [self.spec["prelude"]] if self.spec.get("prelude") else []
+        if go_fd is not None:
+            n = rank.n
+            parts.append("printf 'R %s\\n' {} >&{}".format(n, ctl_fd))
+            parts.append("read -r _ <&{}".format(go_fd))
+            parts.append("printf 'S %s %s\\n' {} \"$EPOCHREALTIME\" >&{}".format(n, ctl_fd))
+            parts.append("exec {}<&- {}>&-".format(go_fd, ctl_fd))
+        cmd = rank.spec["command"]
+        parts.append("exec " + cmd if self.spec.get("exec_command") else cmd)
+        return "\n".join(parts)
+
+    def spawn(self, rank, pass_fds=()):
+        env = dict(os.environ)
+        env.update(rank.spec["env"])
+        go_fd, ctl_fd = pass_fds if pass_fds else (None, None)
+        argv = [self.spec.get("shell", "bash"), "-c", self.script(rank, go_fd, ctl_fd)]
+        try:
+            rank.proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=env, start_new_session=True, pass_fds=pass_fds, close_fds=True)
+        except OSError as exc:
+            self.out.emit(t="line", rank=rank.n, s="e", x="cluster-console agent: cannot start "
+                          "rank: {}".format(exc))
+            rank.code, rank.reaped_at = 127, time.time()
+            return
+        for stream, fobj in (("o", rank.proc.stdout), ("e", rank.proc.stderr)):
+            fd = fobj.fileno()
+            _nonblock(fd)
+            rank.streams[fd] = [stream, b"", fobj]
+            self.sel.register(fd, selectors.EVENT_READ, ("rank", rank))
+        self.out.emit(t="spawned", rank=rank.n, pid=rank.proc.pid)
+
+    def spawn_held(self):
+        go_r, self.go_w = os.pipe()
+        self.ctl_r, ctl_w = os.pipe()
+        for rank in self.ranks:
+            self.spawn(rank, (go_r, ctl_w))
+        os.close(go_r)
+        os.close(ctl_w)
+        _nonblock(self.ctl_r)
+        self.sel.register(self.ctl_r, selectors.EVENT_READ, ("ctl",))
+
+    def go(self):
+        if self.state != "ready":
+            return
+        self.state = "running"
+        self.out.emit(t="go", ts=time.time())
+        if self.hold:
+            os.close(self.go_w)
+            self.go_w = None
+        else:
+            for rank in self.ranks:
+                self.spawn(rank)
+                if rank.proc is not None:
+                    self.out.emit(t="started", rank=rank.n, ts=time.time(), pid=rank.proc.pid)
+
+    # --- reading --------------------------------------------------------------------------
+
+    def on_ctl(self):
+        try:
+            data = os.read(self.ctl_r, READ_SIZE)
+        except BlockingIOError:
+            return
+        if not data:
+            self.sel.unregister(self.ctl_r)
+            os.close(self.ctl_r)
+            return
+        self.ctl_buf += data
+        *lines, self.ctl_buf = self.ctl_buf.split(b"\n")
+        for line in lines:
+            parts = line.decode("ascii", "replace").split(" ")
+            rank = self.by_n.get(int(parts[1]))
+            if parts[0] == "R":
+                rank.setup_done = True
+            elif parts[0] == "S":
+                stamp = parts[2].replace(",", ".") if len(parts) > 2 and parts[2] else ""
+                self.out.emit(t="started", rank=rank.n, ts=float(stamp) if stamp else time.time(),
+                              pid=rank.proc.pid)
+        self.check_ready()
+
+    def check_ready(self):
+        if self.state == "setup" and all(r.setup_done and r.alive for r in self.ranks):
+            self.state = "ready"
+            self.out.emit(t="ready", ts=time.time())
+
+    def on_rank(self, fd, rank):
+        try:
+            data = os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        entry = rank.streams[fd]
+        if not data:
+            self.close_stream(rank, fd)
+            return
+        lines = (entry[1] + data).split(b"\n")
+        entry[1] = lines.pop()
+        for line in lines:
+            self.line(rank, entry[0], line)
+        while len(entry[1]) >= MAX_CHUNK:
+            self.line(rank, entry[0], entry[1][:MAX_CHUNK], partial=True)
+            entry[1] = entry[1][MAX_CHUNK:]
+
+    def line(self, rank, stream, raw, partial=False):
+        text = raw.decode("utf-8", "surrogateescape")
+        if partial:
+            self.out.emit(t="line", rank=rank.n, s=stream, x=text, p=1)
+        else:
+            self.out.emit(t="line", rank=rank.n, s=stream, x=text)
+
+    def close_stream(self, rank, fd):
+        stream, rest, fobj = rank.streams.pop(fd)
+        if rest:
+            self.line(rank, stream, rest)
+        self.sel.unregister(fd)
+        fobj.close()
+
+    def on_stdin(self):
+        try:
+            data = os.read(0, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.sel.unregister(0)
+            self.stop("console gone (stdin closed)")
+            return
+        self.last_in = time.time()
+        self.inbuf += data
+        *lines, self.inbuf = self.inbuf.split(b"\n")
+        for line in lines:
+            self.command(line)
+
+    def command(self, line):
+        if not line.strip():
+            return
+        try:
+            msg = json.loads(line.decode("utf-8"))
+        except ValueError:
+            self.out.emit(t="error", msg="bad command line from console: {!r}".format(line[:80]))
+            return
+        if msg.get("t") == "go":
+            self.go()
+        elif msg.get("t") == "stop":
+            self.stop(msg.get("reason") or "stop requested")
+
+    # --- ending ---------------------------------------------------------------------------
+
+    def killpg(self, rank, sig):
+        if rank.proc is None:
+            return
+        try:
+            os.killpg(rank.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def stop(self, reason):
+        if self.state == "stopping":
+            return
+        self.state = "stopping"
+        self.out.emit(t="stopping", reason=reason, ts=time.time())
+        for rank in self.ranks:
+            if not rank.reported:
+                self.killpg(rank, signal.SIGTERM)
+        self.kill_at = time.time() + self.grace
+
+    def reap(self):
+        for rank in self.ranks:
+            if not rank.alive:
+                continue
+            rc = rank.proc.poll()
+            if rc is None:
+                continue
+            rank.code, rank.sig = (rc, None) if rc >= 0 else (128 - rc, -rc)
+            rank.reaped_at = time.time()
+            self.killpg(rank, signal.SIGTERM)  # leftovers of a finished rank go too
+
+    def housekeeping(self):
+        now = time.time()
+        if self.signalled:
+            self.stop("agent got " + self.signalled)
+            self.signalled = None
+        if self.hb and now - self.last_in > self.hb and self.state != "stopping":
+            self.stop("no heartbeat from the console for {:.0f} s".format(self.hb))
+        if self.kill_at is not None and now >= self.kill_at:
+            for rank in self.ranks:
+                if not rank.reported:
+                    self.killpg(rank, signal.SIGKILL)
+        for rank in self.ranks:
+            if rank.code is None or rank.reported:
+                continue
+            if rank.streams and now > rank.reaped_at + self.grace:
+                self.killpg(rank, signal.SIGKILL)
+            if rank.streams and now > rank.reaped_at + self.grace + 2.0:
+                for fd in list(rank.streams):  # an escaped process holds the pipe: stop reading
+                    self.close_stream(rank, fd)
+            if not rank.streams:
+                self.report(rank)
+
+    def report(self, rank):
+        rank.reported = True
+        frame = {"t": "exit", "rank": rank.n, "code": rank.code, "ts": rank.reaped_at}
+        if rank.sig:
+            frame["sig"] = rank.sig
+        self.out.emit(**frame)
+        self.killpg(rank, signal.SIGKILL)
+
+    def timeout(self):
+        pending = [0.25]
+        if self.kill_at is not None:
+            pending.append(self.kill_at - time.time())
+        return max(0.0, min(pending))
+
+    def run(self):
+        self.out.emit(t="hello", pid=os.getpid(), host=os.uname()[1], ts=time.time(),
+                      python=sys.version.split()[0])
+        if self.hold:
+            self.spawn_held()
+        else:
+            self.state = "ready"
+            self.out.emit(t="ready", ts=time.time())
+        self.out.flush()
+        *lines, self.inbuf = self.inbuf.split(b"\n")
+        for line in lines:
+            self.command(line)
+        while True:
+            for key, _ in self.sel.select(self.timeout()):
+                kind = key.data[0]
+                if kind == "stdin":
+                    self.on_stdin()
+                elif kind == "rank":
+                    self.on_rank(key.fd, key.data[1])
+                elif kind == "ctl":
+                    self.on_ctl()
+                else:
+                    os.read(key.fd, 4096)
+            self.reap()
+            self.housekeeping()
+            self.out.flush()
+            if all(r.reported or r.proc is None for r in self.ranks) and self.ranks_over():
+                break
+        self.out.emit(t="bye", ts=time.time())
+        self.out.flush()
+
+    def ranks_over(self):
+        if self.state == "stopping":
+            return True
+        return self.state == "running" and all(r.reported for r in self.ranks)
+
+
+def read_spec():
+    buf = b""
+    while b"\n" not in buf:
+        chunk = os.read(0, READ_SIZE)
+        if not chunk:
+            sys.exit(3)
+        buf += chunk
+    line, rest = buf.split(b"\n", 1)
+    return json.loads(line.decode("utf-8")), rest
+
+
+def main():
+    spec, rest = read_spec()
+    _nonblock(0)
+    Agent(spec, rest).run()
+
+
+if __name__ == "__main__":
+    main()

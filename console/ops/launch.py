@@ -1,0 +1,102 @@
+"""Launch a job on every server of a rank table, supervised (design.md section 4).
+
+``launch(...)`` is an async generator of ``console.ops.launch_events`` events, consumed
+alike by the CLI (``cluster-console launch``) and the Launch pane:
+
+1. run record created (plan, exact rank-table bytes);
+2. prepare: the rank table uploaded to the same absolute path on every server (0640,
+   sha256 checked) -- or written locally when agents are local;
+3. preflight (reachable, python, table valid, inventory, idle NPUs, master port free);
+4. one host agent per server, every rank at the barrier, GO to all at once;
+5. lines, starts and exits streamed; the first failing rank or lost server tears the whole
+   job down and is reported as root cause; ``JobFinished`` last.
+
+Closing the generator early (Ctrl-C, cancellation) tears the job down too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from console.core.errors import InputError
+from console.core.inventory import Inventory
+from console.core.planning.launch import LaunchPlan
+from console.ops.agentlink import Opener, local_opener, ssh_opener
+from console.ops.launch_checks import preflight, raise_for, upload_ranktable
+from console.ops.launch_events import LaunchEvent, LaunchWarning, Stage
+from console.ops.runrecord import DEFAULT_BASE, RunRecord
+from console.ops.supervisor import Supervisor
+
+__all__ = ["launch", "write_local_ranktable"]
+
+
+def write_local_ranktable(path: str, data: bytes) -> None:
+    """Local agents: put the table at the plan's path on this machine (0640, atomic)."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.chmod(0o640)
+        tmp.replace(target)
+    except OSError as exc:
+        raise InputError("cannot write the rank table", str(exc), path=path) from None
+
+
+async def _prepare(plan: LaunchPlan, table: Any, data: bytes, pool: Any,
+                   inventory: Inventory | None, check: bool,
+                   record: RunRecord) -> AsyncIterator[LaunchEvent]:
+    if pool is None:
+        write_local_ranktable(plan.remote_ranktable, data)
+        record.event("prepared", path=plan.remote_ranktable, local=True)
+        return
+    yield Stage("prepare", f"uploading the rank table to {plan.remote_ranktable} on "
+                f"{len(plan.servers)} servers")
+    digest = await upload_ranktable(pool, plan, data)
+    record.event("prepared", path=plan.remote_ranktable, sha256=digest)
+    if not check:
+        return
+    yield Stage("preflight", "checking servers, NPUs and the master port")
+    problems = await preflight(pool, plan, table, inventory)
+    record.event("preflight", problems=[str(p) for p in problems])
+    for p in problems:
+        if p.severity == "warning":
+            yield LaunchWarning(p.message, p.host)
+    raise_for(problems)
+
+
+async def launch(
+    plan: LaunchPlan,
+    table: Any,
+    ranktable_bytes: bytes,
+    *,
+    pool: Any = None,
+    opener: Opener | None = None,
+    run_base: Path | str = DEFAULT_BASE,
+    inventory: Inventory | None = None,
+    check: bool = True,
+    heartbeat_s: float = 5.0,
+) -> AsyncIterator[LaunchEvent]:
+    """The whole launch. With ``pool`` agents run over SSH; without, as local processes."""
+    record = RunRecord(run_base)
+    try:
+        record.write_plan(plan)
+        record.write_ranktable(ranktable_bytes)
+        yield Stage("record", f"run record {record.dir}")
+        for warning in plan.warnings:
+            yield LaunchWarning(warning)
+        async for event in _prepare(plan, table, ranktable_bytes, pool, inventory, check,
+                                    record):
+            yield event
+        if opener is None:
+            opener = ssh_opener(pool, plan.python) if pool is not None else local_opener()
+        supervisor = Supervisor(plan, opener, record, heartbeat_s=heartbeat_s)
+        async with contextlib.aclosing(supervisor.events()) as events:
+            async for event in events:
+                yield event
+    finally:
+        record.close()

@@ -1,0 +1,183 @@
+"""Before a launch: put the rank table on every server, and the preflight checks.
+
+* ``upload_ranktable``: the same bytes at the same absolute path on every server (SFTP,
+  atomic, mode 0640), then ``sha256sum`` on each must match the local hash.
+* ``preflight``: every server reachable and has the agent's interpreter; the table is valid
+  (and matches the discovered cards when an inventory is given); no process holds a needed
+  NPU (``npu-smi info`` process table); the master port is free on the master.
+One shell script per server, sections split by explicit markers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import posixpath
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from console.core.errors import CheckFailed, ConsoleError, RemoteError
+from console.core.inventory import Inventory
+from console.core.planning.launch import LaunchPlan, ServerPlan
+
+MARK = "__CLUSTER_CONSOLE_{}__"
+PORT_TEST = ("import socket,sys\ns=socket.socket()\n"
+             "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+             "try:\n s.bind(('',int(sys.argv[1])))\nexcept OSError as e:\n"
+             " print(e)\n sys.exit(1)")
+_PROC_ROW = re.compile(r"^\|\s*(\d+)\s+(\d+)\s*\|\s*(\d+)\s*\|\s*(\S+)")
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: str  # "error" | "warning"
+    message: str
+    host: str | None = None
+    unreachable: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.host}: {self.message}" if self.host else self.message
+
+
+async def upload_ranktable(pool: Any, plan: LaunchPlan, data: bytes) -> str:
+    """Upload to every server; returns the sha256. Raises RemoteError / CheckFailed."""
+    digest = hashlib.sha256(data).hexdigest()
+    path = plan.remote_ranktable
+    folder = posixpath.dirname(path)
+
+    async def one(server: ServerPlan) -> None:
+        mk = await pool.run(server.host, f"mkdir -p -- {shlex.quote(folder)}")
+        if not mk.ok:
+            raise RemoteError("cannot create the rank table folder", mk.stderr.strip(),
+                              host=server.host, path=folder, command=mk.command)
+        await pool.put_file(server.host, data, path, mode=0o640)
+        check = await pool.run(server.host, f"sha256sum -- {shlex.quote(path)}")
+        got = check.stdout.split()[0] if check.ok and check.stdout.split() else None
+        if got != digest:
+            raise CheckFailed("uploaded rank table differs", f"sha256 {got} != local {digest}",
+                              host=server.host, path=path, command=check.command)
+
+    await asyncio.gather(*(one(s) for s in plan.servers))
+    return digest
+
+
+def _script(plan: LaunchPlan, master: bool) -> str:
+    py = shlex.quote(plan.python)
+    lines = [f"echo {MARK.format('PY')}", f"command -v {py} || echo MISSING",
+             f"echo {MARK.format('NPU')}", "npu-smi info 2>&1", f"echo \"{MARK.format('RC')} $?\""]
+    if master:
+        lines += [f"echo {MARK.format('PORT')}",
+                  f"{py} -c {shlex.quote(PORT_TEST)} {plan.master_port} 2>&1 && echo FREE"]
+    return "\n".join(lines)
+
+
+def _sections(text: str) -> dict[str, str]:
+    parts, current = {}, None
+    for line in text.splitlines():
+        m = re.fullmatch(r"__CLUSTER_CONSOLE_(\w+)__(.*)", line.strip())
+        if m:
+            current = m.group(1)
+            parts[current] = m.group(2).strip()
+            continue
+        if current:
+            parts[current] = (parts[current] + "\n" + line).lstrip("\n")
+    return parts
+
+
+def busy_devices(npu_smi_text: str, chips_per_card: int | None) -> dict[int, list[str]]:
+    """device_id -> ["pid name", ...] from the ``npu-smi info`` process table."""
+    try:
+        from console.core.parsers.npu_smi_table import parse_npu_smi_info
+        info = parse_npu_smi_info(npu_smi_text)
+        rows = [(p.npu_id, p.chip_id or 0, p.pid, p.name) for p in getattr(info, "processes", [])]
+        a3 = getattr(info, "layout", None) == "A3"
+    except ImportError:  # parser not available: the simple row regex
+        rows = [(int(a), int(b), int(c), d) for a, b, c, d in
+                (m.groups() for m in map(_PROC_ROW.match, npu_smi_text.splitlines()) if m)]
+        a3 = "Phy-ID" in npu_smi_text
+    per_card = chips_per_card or (2 if a3 else 1)
+    busy: dict[int, list[str]] = {}
+    for npu, chip, pid, name in rows:
+        busy.setdefault(npu * per_card + chip, []).append(f"{pid} {name}")
+    return busy
+
+
+async def _check_server(pool: Any, plan: LaunchPlan, server: ServerPlan,
+                        inventory: Inventory | None) -> list[Problem]:
+    master = server.server_id == plan.master_addr
+    try:
+        result = await pool.run(server.host, _script(plan, master))
+    except ConsoleError as exc:
+        return [Problem("error", f"unreachable: {exc.title} {exc.detail}".strip(), server.host,
+                        unreachable=True)]
+    sec = _sections(result.stdout)
+    out: list[Problem] = []
+    if "MISSING" in sec.get("PY", "MISSING"):
+        out.append(Problem("error", f"{plan.python} not found: the host agent needs it",
+                           server.host))
+    if sec.get("RC", "127").split()[0] != "0":
+        out.append(Problem("warning", "npu-smi info failed; leftover NPU processes not checked",
+                           server.host))
+    else:
+        inv = inventory.server(server.host) if inventory else None
+        busy = busy_devices(sec.get("NPU", ""), inv.chips_per_card if inv else None)
+        for spec in server.ranks:
+            if spec.device_id in busy:
+                out.append(Problem("error", f"device {spec.device_id} (rank {spec.rank}) is in "
+                                   f"use by {', '.join(busy[spec.device_id])}", server.host))
+    if master and not sec.get("PORT", "").endswith("FREE"):
+        why = sec.get("PORT", "no answer").splitlines()[0] if sec.get("PORT") else "no answer"
+        out.append(Problem("error", f"master port {plan.master_port} is not free: {why}",
+                           server.host))
+    return out
+
+
+def check_inventory(plan: LaunchPlan, inventory: Inventory) -> list[Problem]:
+    """Every planned device exists on its server, with the table's device_ip."""
+    out = []
+    for server in plan.servers:
+        inv = next((s for s in inventory.servers
+                    if server.server_id in (s.server_id, s.host) or s.host == server.host), None)
+        if inv is None:
+            out.append(Problem("warning", "not in the inventory; cards not checked", server.host))
+            continue
+        for spec in server.ranks:
+            dev = inv.device(spec.device_id)
+            if dev is None:
+                out.append(Problem("error", f"rank {spec.rank}: no device {spec.device_id} "
+                                   "on this server", server.host))
+            elif spec.device_ip and dev.device_ip and dev.device_ip != spec.device_ip:
+                out.append(Problem("error", f"rank {spec.rank}: table says device "
+                                   f"{spec.device_id} has {spec.device_ip}, the card has "
+                                   f"{dev.device_ip} (HCCL EI0014)", server.host))
+    return out
+
+
+def check_table(table: Any) -> list[Problem]:
+    try:
+        from console.core.ranktable.validate import validate
+    except ImportError:
+        return []
+    return [Problem(p.severity, f"rank table {p.path}: {p.message}") for p in validate(table)]
+
+
+async def preflight(pool: Any, plan: LaunchPlan, table: Any,
+                    inventory: Inventory | None = None) -> list[Problem]:
+    problems = check_table(table)
+    if inventory is not None:
+        problems += check_inventory(plan, inventory)
+    per_server = await asyncio.gather(*(_check_server(pool, plan, s, inventory)
+                                        for s in plan.servers))
+    return problems + [p for group in per_server for p in group]
+
+
+def raise_for(problems: list[Problem]) -> None:
+    errors = [p for p in problems if p.severity == "error"]
+    if not errors:
+        return
+    detail = "\n  ".join(str(p) for p in errors)
+    cls = RemoteError if any(p.unreachable for p in errors) else CheckFailed
+    raise cls(f"preflight found {len(errors)} problem(s)", "\n  " + detail,
+              hint="fix them, or pass --no-preflight to launch anyway")

@@ -1,0 +1,117 @@
+"""Typed events of a launch (what ``console.ops.launch`` yields) and the job summary.
+
+Dataclasses rather than pydantic models: a busy job yields thousands of ``RankLine`` a second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """Progress before the ranks run: prepare, preflight, agents, barrier, go."""
+
+    name: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchWarning:
+    message: str
+    host: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RankStarted:
+    rank: int
+    server_id: str
+    ts: float
+    """When the rank left the barrier, by the server's clock (epoch seconds)."""
+    pid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RankLine:
+    rank: int
+    stream: str
+    """"o" stdout, "e" stderr"""
+    text: str
+    partial: bool = False
+    """A piece of an over-long line; the next RankLine of this rank continues it."""
+
+
+@dataclass(frozen=True, slots=True)
+class RankReady:
+    """The rank printed the profile's ready pattern."""
+
+    rank: int
+    after_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RankExited:
+    rank: int
+    server_id: str
+    code: int | None
+    """Exit status (128+N when killed by signal N); None when its server was lost."""
+    signal: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLost:
+    server_id: str
+    host: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RootCause:
+    """What ended the job: a rank (with its last lines) or a server."""
+
+    reason: str
+    server_id: str
+    host: str
+    rank: int | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    last_lines: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        who = f"rank {self.rank} on {self.server_id}" if self.rank is not None else self.server_id
+        if self.host != self.server_id:
+            who += f" ({self.host})"
+        return f"{who}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Teardown:
+    root_cause: RootCause
+
+
+@dataclass(slots=True)
+class JobSummary:
+    ok: bool
+    world_size: int
+    exit_codes: dict[int, int | None]
+    run_dir: str | None
+    root_cause: RootCause | None = None
+    start_skew_s: float | None = None
+    """Latest minus earliest rank start (server clocks)."""
+    teardown_s: float | None = None
+    """From the teardown decision to the last rank's exit report."""
+    duration_s: float = 0.0
+    lines: int = 0
+    lost_servers: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class JobFinished:
+    summary: JobSummary
+
+
+LaunchEvent = (Stage | LaunchWarning | RankStarted | RankLine | RankReady | RankExited
+               | ServerLost | Teardown | JobFinished)

@@ -1,0 +1,336 @@
+"""Supervise one job: agents on every server, barrier, GO at once, teardown on first failure.
+
+Transport-agnostic: it talks to one ``AgentLink`` per server (``console.ops.agentlink``), made
+by an ``Opener`` (local subprocesses in tests, ``Pool.open_process`` over SSH for real).
+``Supervisor.events()`` is an async generator of ``console.ops.launch_events`` events;
+closing it early (Ctrl-C, cancellation, the consumer giving up) tears the job down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+from console.core.errors import ConsoleError
+from console.core.planning.launch import LaunchPlan, ServerPlan
+from console.ops.agentlink import AgentLink, Opener, hello_payload, spec_for
+from console.ops.launch_events import (
+    JobFinished, JobSummary, LaunchWarning, RankExited, RankLine, RankReady, RankStarted,
+    RootCause, ServerLost, Stage, Teardown,
+)
+from console.ops.runrecord import RunRecord
+
+TAIL_LINES = 20
+QUEUE_SIZE = 20000
+
+
+class Supervisor:
+    def __init__(self, plan: LaunchPlan, opener: Opener, record: RunRecord | None = None, *,
+                 heartbeat_s: float = 5.0, stop_wait_s: float = 5.0) -> None:
+        self.plan = plan
+        self.opener = opener
+        self.record = record
+        self.heartbeat_s = heartbeat_s
+        self.stop_wait_s = stop_wait_s
+        self.queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
+        self.links: dict[str, AgentLink] = {}
+        self.readers: list[asyncio.Task] = []
+        self.server_of = {r.rank: s for s in plan.servers for r in s.ranks}
+        self.pending = set(self.server_of)
+        self.exit_codes: dict[int, int | None] = {}
+        self.tails = {r: deque(maxlen=TAIL_LINES) for r in self.server_of}
+        self.ready: set[str] = set()
+        self.ended: set[str] = set()  # bye received or channel gone
+        self.closed_by_us: set[str] = set()
+        self.lost: list[str] = []
+        self.starts: dict[int, float] = {}
+        self.root: RootCause | None = None
+        self.t0 = time.monotonic()
+        self.go_at: float | None = None
+        self.teardown_at: float | None = None
+        self.all_exited_at: float | None = None
+        self.next_hb = self.t0 + heartbeat_s
+        self.ready_re = re.compile(plan.ready_pattern) if plan.ready_pattern else None
+        self.awaiting_ready: set[int] = set()
+        self.lines = 0
+        self.finished = False
+
+    # --- public ---------------------------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[Any]:
+        try:
+            for event in await self._open_all():
+                yield event
+            while not self._done():
+                for event in self._handle(await self._next()):
+                    yield event
+            self.finished = True
+            yield JobFinished(self._finish())
+        finally:
+            if not self.finished:
+                await self._abort()
+            await self._close_links()
+
+    # --- opening --------------------------------------------------------------------------
+
+    async def _open(self, server: ServerPlan) -> AgentLink:
+        link = await self.opener(server)
+        spec = spec_for(self.plan, server, heartbeat_s=self.heartbeat_s * 4)
+        link.write(hello_payload(spec))
+        await link.drain()
+        return link
+
+    async def _open_all(self) -> list[Any]:
+        self._event("start", servers=len(self.plan.servers), world_size=self.plan.world_size)
+        results = await asyncio.gather(*(self._open(s) for s in self.plan.servers),
+                                       return_exceptions=True)
+        events: list[Any] = [Stage("agents", f"host agents started on {len(self.plan.servers)} "
+                                   f"servers; waiting for {self.plan.world_size} ranks at the "
+                                   "barrier")]
+        failed = []
+        for server, result in zip(self.plan.servers, results):
+            if isinstance(result, BaseException):
+                if not isinstance(result, (ConsoleError, OSError)):
+                    raise result
+                failed.append((server.server_id, result))
+                continue
+            self.links[server.server_id] = result
+            self.readers.append(asyncio.ensure_future(self._reader(server.server_id, result)))
+        for sid, exc in failed:
+            events += self._server_gone(sid, f"cannot start the host agent: {exc}")
+        return events
+
+    async def _reader(self, sid: str, link: AgentLink) -> None:
+        reason = "agent channel closed"
+        try:
+            async for line in link:
+                await self.queue.put(("msg", sid, line))
+        except (ConsoleError, OSError) as exc:
+            reason = str(exc)
+        stderr = getattr(link, "stderr_text", "")
+        await self.queue.put(("eof", sid, f"{reason}{': ' + stderr.strip() if stderr else ''}"))
+
+    # --- main loop ------------------------------------------------------------------------
+
+    def _done(self) -> bool:
+        return not self.pending and self.ended >= set(self.links)
+
+    async def _next(self) -> tuple:
+        if self.queue.empty() and self.record:
+            self.record.flush()
+        timeout = min(self._deadlines().values()) - time.monotonic()
+        if timeout <= 0:
+            return ("tick",)
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except asyncio.TimeoutError:
+            return ("tick",)
+
+    def _deadlines(self) -> dict[str, float]:
+        out = {"hb": self.next_hb}
+        if self.root is None and self.go_at is None:
+            out["setup"] = self.t0 + self.plan.setup_timeout_s
+        if self.root is None and self.awaiting_ready:
+            out["ready"] = self.go_at + self.plan.ready_timeout_s
+        if self.teardown_at is not None:
+            out["give_up"] = self.teardown_at + self.plan.grace_s + self.stop_wait_s
+        return out
+
+    def _handle(self, item: tuple) -> list[Any]:
+        if item[0] == "msg":
+            try:
+                msg = json.loads(item[2])
+            except ValueError:
+                return [LaunchWarning(f"unreadable agent output: {item[2][:200]!r}",
+                                      self._host(item[1]))]
+            return self._on_msg(item[1], msg)
+        if item[0] == "eof":
+            return self._server_gone(item[1], item[2])
+        return self._on_tick()
+
+    def _on_msg(self, sid: str, msg: dict) -> list[Any]:
+        kind = msg.get("t")
+        if kind == "line":
+            return self._on_line(msg)
+        if kind == "started":
+            self.starts[msg["rank"]] = msg["ts"]
+            self._event("started", rank=msg["rank"], server=sid, rank_ts=msg["ts"])
+            return [RankStarted(msg["rank"], sid, msg["ts"], msg.get("pid"))]
+        if kind == "exit":
+            return self._on_exit(sid, msg["rank"], msg["code"], msg.get("sig"))
+        if kind == "ready":
+            return self._on_ready(sid)
+        if kind == "bye":
+            self.ended.add(sid)
+        elif kind == "error":
+            return [LaunchWarning(msg.get("msg", ""), self._host(sid))]
+        self._event(f"agent.{kind}", server=sid,
+                    **{("agent_ts" if k == "ts" else k): v for k, v in msg.items() if k != "t"})
+        return []
+
+    def _on_line(self, msg: dict) -> list[Any]:
+        rank, text, partial = msg["rank"], msg["x"], bool(msg.get("p"))
+        if self.record:
+            self.record.line(rank, text, partial)
+        if not partial:
+            self.lines += 1
+            self.tails[rank].append(text)
+        events: list[Any] = [RankLine(rank, msg["s"], text, partial)]
+        if rank in self.awaiting_ready and self.ready_re.search(text):
+            self.awaiting_ready.discard(rank)
+            after = time.monotonic() - (self.go_at or self.t0)
+            self._event("rank_ready", rank=rank, after_s=round(after, 3))
+            events.append(RankReady(rank, after))
+        return events
+
+    def _on_exit(self, sid: str, rank: int, code: int | None, sig: int | None) -> list[Any]:
+        self.pending.discard(rank)
+        self.awaiting_ready.discard(rank)
+        self.exit_codes[rank] = code
+        self._event("exit", rank=rank, server=sid, code=code, signal=sig)
+        events: list[Any] = [RankExited(rank, sid, code, sig)]
+        if code != 0 and self.root is None:
+            what = f"killed by signal {sig}" if sig else f"exited with code {code}"
+            if self.go_at is None:
+                what += " before GO (setup lines failed?)"
+            events += self._teardown(RootCause(
+                what, sid, self._host(sid), rank, code, sig, tuple(self.tails[rank])))
+        if not self.pending and self.all_exited_at is None:
+            self.all_exited_at = time.monotonic()
+        return events
+
+    def _on_ready(self, sid: str) -> list[Any]:
+        self.ready.add(sid)
+        self._event("ready", server=sid)
+        if self.root is not None or self.go_at is not None or self.ready < set(self.server_ids):
+            return []
+        self._event("barrier", servers=len(self.ready))
+        self.go_at = time.monotonic()
+        self._send_all({"t": "go"})
+        self._event("go")
+        if self.ready_re:
+            self.awaiting_ready = set(self.server_of)
+        return [Stage("go", f"all {self.plan.world_size} ranks at the barrier; GO sent to "
+                      f"{len(self.links)} servers")]
+
+    def _on_tick(self) -> list[Any]:
+        now, due = time.monotonic(), self._deadlines()
+        if now >= due["hb"]:
+            self.next_hb = now + self.heartbeat_s
+            self._send_all({"t": "hb"})
+        if now >= due.get("setup", float("inf")):
+            sid = next(s for s in self.server_ids if s not in self.ready)
+            return self._teardown(RootCause(
+                f"ranks not at the barrier after {self.plan.setup_timeout_s:g} s", sid,
+                self._host(sid)))
+        if now >= due.get("ready", float("inf")):
+            rank = min(self.awaiting_ready)
+            sid = self.server_of[rank].server_id
+            return self._teardown(RootCause(
+                f"did not print /{self.plan.ready_pattern}/ within "
+                f"{self.plan.ready_timeout_s:g} s", sid, self._host(sid), rank,
+                last_lines=tuple(self.tails[rank])))
+        if now >= due.get("give_up", float("inf")):
+            return self._give_up()
+        return []
+
+    # --- ending ---------------------------------------------------------------------------
+
+    def _teardown(self, root: RootCause) -> list[Any]:
+        self.root = root
+        self.teardown_at = time.monotonic()
+        self._event("teardown", root_cause=root.describe(), rank=root.rank, server=root.server_id)
+        self._send_all({"t": "stop", "reason": f"teardown: {root.describe()}"})
+        return [Teardown(root)]
+
+    def _server_gone(self, sid: str, reason: str) -> list[Any]:
+        was_clean = sid in self.ended or sid in self.closed_by_us
+        self.ended.add(sid)
+        events: list[Any] = []
+        if not was_clean:
+            self.lost.append(sid)
+            self._event("server_lost", server=sid, reason=reason)
+            events.append(ServerLost(sid, self._host(sid), reason))
+            if self.root is None:
+                events += self._teardown(RootCause(f"server lost: {reason}", sid, self._host(sid)))
+        for spec in self.plan.server(sid).ranks:
+            if spec.rank in self.pending:
+                events += self._on_exit(sid, spec.rank, None, None)
+        return events
+
+    def _give_up(self) -> list[Any]:
+        """Agents that did not report every exit in time: close their channels."""
+        events: list[Any] = []
+        for sid, link in self.links.items():
+            if sid not in self.ended:
+                self.closed_by_us.add(sid)
+                link.write_eof()
+                events += self._server_gone(sid, "no answer after STOP; channel closed")
+        return events
+
+    async def _abort(self) -> None:
+        """Cancelled or closed early: stop every agent and wait (briefly) for the exits."""
+        if self.root is None:
+            self._teardown(RootCause("launch interrupted", "console", "console"))
+        deadline = time.monotonic() + self.plan.grace_s + self.stop_wait_s
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+            while not self._done() and time.monotonic() < deadline:
+                item = await asyncio.wait_for(self.queue.get(), deadline - time.monotonic())
+                self._handle(item)
+        self._event("aborted", pending=sorted(self.pending))
+
+    async def _close_links(self) -> None:
+        for link in self.links.values():
+            link.write_eof()
+        await asyncio.gather(*(self._close(link) for link in self.links.values()),
+                             return_exceptions=True)
+        for task in self.readers:
+            task.cancel()
+        if self.record:
+            self.record.flush()
+
+    @staticmethod
+    async def _close(link: AgentLink) -> None:
+        with contextlib.suppress(ConsoleError, OSError):
+            await asyncio.wait_for(link.close(), 10)
+
+    def _finish(self) -> JobSummary:
+        skew = max(self.starts.values()) - min(self.starts.values()) if self.starts else None
+        teardown = (self.all_exited_at - self.teardown_at
+                    if self.teardown_at is not None and self.all_exited_at is not None else None)
+        ok = self.root is None and all(c == 0 for c in self.exit_codes.values())
+        summary = JobSummary(
+            ok=ok, world_size=self.plan.world_size, exit_codes=dict(sorted(self.exit_codes.items())),
+            run_dir=str(self.record.dir) if self.record else None, root_cause=self.root,
+            start_skew_s=skew, teardown_s=teardown, duration_s=time.monotonic() - self.t0,
+            lines=self.lines, lost_servers=self.lost)
+        self._event("finished", ok=ok, start_skew_s=skew, teardown_s=teardown, lines=self.lines,
+                    root_cause=self.root.describe() if self.root else None)
+        return summary
+
+    # --- helpers --------------------------------------------------------------------------
+
+    @property
+    def server_ids(self) -> list[str]:
+        return [s.server_id for s in self.plan.servers]
+
+    def _host(self, sid: str) -> str:
+        return next((s.host for s in self.plan.servers if s.server_id == sid), sid)
+
+    def _send_all(self, msg: dict) -> None:
+        line = json.dumps(msg) + "\n"
+        for sid, link in self.links.items():
+            if sid in self.ended:
+                continue
+            with contextlib.suppress(ConsoleError, OSError, RuntimeError):
+                link.write(line)
+
+    def _event(self, kind: str, **fields: Any) -> None:
+        if self.record:
+            self.record.event(kind, t=round(time.monotonic() - self.t0, 6), **fields)

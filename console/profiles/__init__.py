@@ -1,0 +1,1 @@
+"""Bundled launch profiles (TOML). Loaded by console.ops.profiles."""

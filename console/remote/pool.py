@@ -1,0 +1,357 @@
+"""The connection pool: one SSH connection per server, opened once and reused (design §3).
+
+Limits: at most ``max_handshakes`` connections being set up at once, at most
+``max_channels`` channels (commands, SFTP sessions) open per connection. Concurrent
+callers for a server share one pending connect. A connection that died (keepalive,
+server restart) is replaced on next use. Every failure is a ``RemoteError`` naming the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import posixpath
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+
+import asyncssh
+
+from console.core.errors import InputError, RemoteError
+
+from .errors import command_error, connect_error
+from .hostkeys import HostKeyCheck, HostKeyPolicy
+from .options import HostSpec, SSHOptions, resolve
+from .process import (KILL_GRACE_S, CommandResult, RemoteProcess, StreamExit, StreamLine, kill,
+                      read_lines, timeout_error)
+
+MAX_JUMP_DEPTH = 4
+STREAM_QUEUE = 1024
+CHANNEL_RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.8)
+CONNECT_RETRY_S = (0.1, 0.3, 0.9)
+
+
+@dataclass
+class _Conn:
+    spec: HostSpec
+    conn: asyncssh.SSHClientConnection
+    channels: asyncio.Semaphore
+    peer: str | None = None
+
+
+class Pool:
+    """SSH connections to many servers. Use ``async with Pool(options) as pool:``.
+
+    ``host`` arguments are targets as the user wrote them (``node1``, ``user@10.0.0.5:2222``,
+    an ssh_config alias); each distinct target string is one connection.
+    ``timeout=None`` means ``options.command_timeout``; ``timeout=0`` means no limit.
+    On timeout the remote process group is killed and ``RemoteError`` is raised.
+    """
+
+    def __init__(self, options: SSHOptions | None = None) -> None:
+        self.options = options if options is not None else SSHOptions()
+        self._conns: dict[str, _Conn] = {}
+        self._pending: dict[str, asyncio.Task[_Conn]] = {}
+        self._handshakes = asyncio.Semaphore(self.options.max_handshakes)
+        self._policy = HostKeyPolicy(self.options.accept_new)
+
+    async def __aenter__(self) -> Pool:
+        self.options.check_files()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close every connection (jump hosts last)."""
+        pending = list(self._pending.values())
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        conns = list(self._conns.values())[::-1]
+        self._conns.clear()
+        for entry in conns:
+            entry.conn.close()
+        for entry in conns:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(entry.conn.wait_closed(), 5)
+
+    # ---- connections -------------------------------------------------------------------
+
+    async def connect(self, host: str) -> None:
+        """Open (or reuse) the connection to ``host`` now; RemoteError if it cannot."""
+        await self._get(host, host)
+
+    async def _get(self, key: str, target: str, via: _Conn | None = None,
+                   depth: int = 0) -> _Conn:
+        entry = self._conns.get(key)
+        if entry is not None and not entry.conn.is_closed():
+            return entry
+        task = self._pending.get(key)
+        if task is None:
+            task = asyncio.create_task(self._open(target, via, depth))
+            self._pending[key] = task
+            task.add_done_callback(partial(self._opened, key))
+        return await asyncio.shield(task)
+
+    def _opened(self, key: str, task: asyncio.Task[_Conn]) -> None:
+        if self._pending.get(key) is task:
+            del self._pending[key]
+        if not task.cancelled() and task.exception() is None:
+            self._conns[key] = task.result()
+
+    async def _open(self, target: str, via: _Conn | None, depth: int) -> _Conn:
+        spec = resolve(self.options, target, ignore_jump=via is not None)
+        if spec.proxy_jump:
+            via = await self._jump(spec, depth)
+        check, conn = await self._handshake(spec, via)
+        try:
+            await self._policy.record(check, target)
+        except RemoteError:
+            conn.close()
+            raise
+        return _Conn(spec, conn, asyncio.Semaphore(self.options.max_channels))
+
+    async def _handshake(self, spec: HostSpec, via: _Conn | None):
+        """Connect under the handshake limit. A connection reset before the handshake
+        completed (sshd's MaxStartups dropping us) is retried with backoff."""
+        delays = iter(CONNECT_RETRY_S)
+        while True:
+            check = self._policy.new_check(spec.known_hosts)
+            async with self._handshakes:
+                try:
+                    return check, await asyncssh.connect(**self._connect_args(spec, via, check))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - every cause becomes one RemoteError
+                    dropped = isinstance(exc, (ConnectionResetError, asyncssh.ConnectionLost))
+                    delay = next(delays, None) if dropped else None
+                    if delay is None:
+                        raise connect_error(exc, spec, check,
+                                            self.options.connect_timeout) from None
+            await asyncio.sleep(delay)
+
+    async def _jump(self, spec: HostSpec, depth: int) -> _Conn:
+        """Open the ProxyJump chain ``a,b,...`` (each hop through the previous one)."""
+        if depth >= MAX_JUMP_DEPTH:
+            raise RemoteError("ProxyJump chain too deep (a loop in ssh_config?)",
+                              f"ProxyJump {spec.proxy_jump}", host=spec.target)
+        prev: _Conn | None = None
+        key = ""
+        for hop in (h.strip() for h in (spec.proxy_jump or "").split(",")):
+            key = f"{key}>{hop}" if key else hop
+            try:
+                prev = await self._get(key, hop, prev, depth + 1)
+            except RemoteError as exc:
+                exc.detail = f"{exc.detail} (jump host on the way to {spec.target})"
+                raise
+        assert prev is not None
+        return prev
+
+    def _connect_args(self, spec: HostSpec, via: _Conn | None, check: HostKeyCheck) -> dict:
+        opts = self.options
+        keys = () if spec.identities is None else [str(p) for p in spec.identities] or None
+        return dict(
+            host=spec.alias, port=spec.port, username=spec.user,
+            config=[str(p) for p in spec.config_paths],
+            known_hosts=check.known, client_factory=self._policy.client_factory(check),
+            client_keys=keys, ignore_encrypted=True,
+            tunnel=via.conn if via is not None else None,
+            connect_timeout=opts.connect_timeout,
+            keepalive_interval=opts.keepalive_interval,
+            keepalive_count_max=opts.keepalive_count_max,
+        )
+
+    @asynccontextmanager
+    async def _process(self, host: str, command: str) -> AsyncIterator[asyncssh.SSHClientProcess]:
+        """A remote process holding one channel slot; killed if still running on exit."""
+        entry, proc = await self._start(host, command, partial(
+            asyncssh.SSHClientConnection.create_process, command=command, encoding="utf-8",
+            errors="replace"))
+        try:
+            yield proc
+        finally:
+            try:
+                await kill(proc)
+            finally:
+                entry.channels.release()
+
+    async def _start(self, host: str, command: str, opener):
+        """Take a channel slot and open a channel with ``opener(conn)``.
+
+        A dead pooled connection (server restarted, network cut) is replaced once: the
+        command never ran. A refused channel (sshd frees a session slot a moment after the
+        channel closed, so MaxSessions can lag behind) is retried with backoff.
+        """
+        delays = iter(CHANNEL_RETRY_S)
+        reconnected = False
+        while True:
+            entry = await self._get(host, host)
+            await entry.channels.acquire()
+            try:
+                return entry, await opener(entry.conn)
+            except (asyncssh.Error, OSError) as exc:
+                entry.channels.release()
+                if entry.conn.is_closed() and not reconnected:
+                    reconnected = True
+                    continue
+                refused = isinstance(exc, asyncssh.ChannelOpenError) and not entry.conn.is_closed()
+                delay = next(delays, None) if refused else None
+                if delay is None:
+                    raise command_error(exc, host, command) from None
+                await asyncio.sleep(delay)
+            except BaseException:
+                entry.channels.release()
+                raise
+
+    def _limit(self, timeout: float | None) -> float | None:
+        if timeout is None:
+            return self.options.command_timeout
+        return None if timeout == 0 else timeout
+
+    # ---- commands ----------------------------------------------------------------------
+
+    async def run(self, host: str, command: str, *, timeout: float | None = None,
+                  input: str | None = None) -> CommandResult:
+        """Run ``command`` (a shell line: build it with ``quote_cmd``) and collect output.
+
+        A non-zero exit is a result, not an error. stdin gets ``input`` then EOF.
+        """
+        limit = self._limit(timeout)
+        start = time.monotonic()
+        async with self._process(host, command) as proc:
+            try:
+                if input:
+                    proc.stdin.write(input)
+                proc.stdin.write_eof()
+                out, err = await asyncio.wait_for(proc.communicate(), limit)
+            except asyncio.TimeoutError:
+                await kill(proc)
+                raise timeout_error(host, command, limit or 0) from None
+            except (asyncssh.Error, OSError) as exc:
+                raise command_error(exc, host, command) from None
+        signal = proc.exit_signal[0] if proc.exit_signal else None
+        return CommandResult(host=host, command=command, exit_status=proc.exit_status,
+                             stdout=out or "", stderr=err or "",
+                             duration_s=time.monotonic() - start, exit_signal=signal)
+
+    async def stream(self, host: str, command: str, *,
+                     timeout: float | None = None) -> AsyncIterator[StreamLine | StreamExit]:
+        """Lines of stdout and stderr as they come, then one ``StreamExit``.
+
+        Close the generator early (``contextlib.aclosing``) to kill the command.
+        """
+        limit = self._limit(timeout)
+        loop = asyncio.get_running_loop()
+        deadline = None if limit is None else loop.time() + limit
+        left = (lambda: None) if deadline is None else (lambda: max(0.0, deadline - loop.time()))
+        async with self._process(host, command) as proc:
+            proc.stdin.write_eof()
+            queue: asyncio.Queue = asyncio.Queue(STREAM_QUEUE)
+            pumps = [asyncio.create_task(_pump(proc.stdout, "stdout", queue)),
+                     asyncio.create_task(_pump(proc.stderr, "stderr", queue))]
+            try:
+                done = 0
+                while done < len(pumps):
+                    item = await asyncio.wait_for(queue.get(), left())
+                    if item is None:
+                        done += 1
+                    elif isinstance(item, BaseException):
+                        raise command_error(item, host, command)
+                    else:
+                        yield item
+                await asyncio.wait_for(proc.wait(), left())
+                signal = proc.exit_signal[0] if proc.exit_signal else None
+                yield StreamExit(proc.exit_status, signal)
+            except asyncio.TimeoutError:
+                await kill(proc)
+                raise timeout_error(host, command, limit or 0) from None
+            finally:
+                for task in pumps:
+                    task.cancel()
+
+    async def open_process(self, host: str, command: str) -> RemoteProcess:
+        """Start ``command`` with stdin/stdout/stderr open (no timeout); see RemoteProcess."""
+        stack = AsyncExitStack()
+        proc = await stack.enter_async_context(self._process(host, command))
+        return RemoteProcess(host, command, proc, stack)
+
+    async def put_file(self, host: str, data: bytes, remote_path: str, *,
+                       mode: int = 0o640) -> None:
+        """Upload atomically: write a temp file in the same folder, chmod, posix-rename."""
+        head, name = posixpath.split(remote_path)
+        if not name:
+            raise InputError("remote path names a folder, not a file", path=remote_path, host=host)
+        command = f"sftp put {remote_path}"
+        tmp = posixpath.join(head, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            entry, sftp = await asyncio.wait_for(
+                self._start(host, command, asyncssh.SSHClientConnection.start_sftp_client),
+                self.options.command_timeout)
+            try:
+                await asyncio.wait_for(_sftp_put(sftp, data, tmp, remote_path, mode),
+                                       self.options.command_timeout)
+            finally:
+                sftp.exit()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(sftp.wait_closed(), KILL_GRACE_S)
+                entry.channels.release()
+        except asyncio.TimeoutError:
+            raise timeout_error(host, command, self.options.command_timeout) from None
+        except (asyncssh.Error, OSError) as exc:
+            err = command_error(exc, host, command)
+            err.path = remote_path
+            raise err from None
+        except RemoteError as err:
+            err.path = err.path or remote_path
+            raise
+
+    async def peer_address(self, host: str) -> str:
+        """The IP address actually reached (the server_id), also through a ProxyJump."""
+        entry = await self._get(host, host)
+        if entry.peer is None:
+            peer = entry.conn.get_extra_info("peername") or ("",)
+            entry.peer = _ip(str(peer[0])) or await self._ssh_connection_addr(host)
+        return entry.peer
+
+    async def _ssh_connection_addr(self, host: str) -> str:
+        result = await self.run(host, 'echo "$SSH_CONNECTION"')
+        fields = result.stdout.split()
+        addr = _ip(fields[2]) if len(fields) >= 3 else None
+        if addr is None:
+            raise RemoteError("cannot tell the server's address", "SSH_CONNECTION is "
+                              f"'{result.stdout.strip()}'", host=host, command=result.command)
+        return addr
+
+
+def _ip(text: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+async def _pump(reader: asyncssh.SSHReader, name: str, queue: asyncio.Queue) -> None:
+    try:
+        async for line in read_lines(reader):
+            await queue.put(StreamLine(name, line))  # type: ignore[arg-type]
+    except (asyncssh.Error, OSError) as exc:
+        await queue.put(exc)
+    await queue.put(None)
+
+
+async def _sftp_put(sftp: asyncssh.SFTPClient, data: bytes, tmp: str, dest: str,
+                    mode: int) -> None:
+    try:
+        async with sftp.open(tmp, "wb", attrs=asyncssh.SFTPAttrs(permissions=mode)) as f:
+            await f.write(data)
+        await sftp.chmod(tmp, mode)  # the server's umask may have narrowed it
+        await sftp.posix_rename(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await sftp.remove(tmp)
+        raise

@@ -1,0 +1,168 @@
+"""What a remote command gives back: results, stream events, and live processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Literal
+
+import asyncssh
+
+from console.core.errors import RemoteError
+
+from .errors import command_error
+
+KILL_GRACE_S = 5.0
+
+
+def quote_cmd(*argv: object) -> str:
+    """One shell command line from arguments, each quoted with ``shlex.quote``."""
+    return " ".join(shlex.quote(str(a)) for a in argv)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """A finished command. A non-zero exit is data, not an exception."""
+
+    host: str
+    command: str
+    exit_status: int | None
+    """None when the process died of a signal (see ``exit_signal``)."""
+    stdout: str
+    stderr: str
+    duration_s: float
+    exit_signal: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+@dataclass(frozen=True)
+class StreamLine:
+    """One line (without its newline) of a streamed command."""
+
+    stream: Literal["stdout", "stderr"]
+    text: str
+
+
+@dataclass(frozen=True)
+class StreamExit:
+    """The last event of a stream: the command's exit status (None if a signal killed it)."""
+
+    exit_status: int | None
+    exit_signal: str | None = None
+
+
+def strip_eol(line: str) -> str:
+    return line[:-1] if line.endswith("\n") else line
+
+
+async def read_lines(reader: asyncssh.SSHReader) -> AsyncIterator[str]:
+    """Lines without their newline until EOF (asyncssh's own iterator can yield a
+    spurious '' at EOF)."""
+    while True:
+        line = await reader.readline()
+        if not line:
+            return
+        yield strip_eol(line)
+
+
+def exited(proc: asyncssh.SSHClientProcess) -> bool:
+    return proc.exit_status is not None or proc.exit_signal is not None
+
+
+async def kill(proc: asyncssh.SSHClientProcess) -> None:
+    """Kill the remote process group (sshd's ``signal`` request = killpg) and close."""
+    if not exited(proc):
+        with contextlib.suppress(Exception):
+            proc.send_signal("KILL")
+    proc.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(proc.wait_closed(), KILL_GRACE_S)
+
+
+def timeout_error(host: str, command: str, timeout: float) -> RemoteError:
+    return RemoteError(f"command timed out after {timeout:g}s", "the remote process was killed",
+                       host=host, command=command,
+                       hint="raise --command-timeout, or look for a hung tool on that server")
+
+
+class RemoteProcess:
+    """A running remote command with a bidirectional text channel (the launch host agent).
+
+    Use as ``async with await pool.open_process(...) as p:``, or call ``close()``: the
+    channel slot of the connection is held until then. Iterating the object yields stdout
+    lines without their newline; ``stderr`` yields stderr lines.
+    """
+
+    def __init__(self, host: str, command: str, proc: asyncssh.SSHClientProcess,
+                 stack: AsyncExitStack) -> None:
+        self.host = host
+        self.command = command
+        self._proc = proc
+        self._stack = stack
+
+    def write(self, text: str) -> None:
+        try:
+            self._proc.stdin.write(text)
+        except (asyncssh.Error, OSError, BrokenPipeError) as exc:
+            raise command_error(exc, self.host, self.command) from None
+
+    async def drain(self) -> None:
+        try:
+            await self._proc.stdin.drain()
+        except (asyncssh.Error, OSError, BrokenPipeError) as exc:
+            raise command_error(exc, self.host, self.command) from None
+
+    def write_eof(self) -> None:
+        with contextlib.suppress(asyncssh.Error, OSError, BrokenPipeError):
+            self._proc.stdin.write_eof()
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._lines(self._proc.stdout)
+
+    @property
+    def stderr(self) -> AsyncIterator[str]:
+        return self._lines(self._proc.stderr)
+
+    async def _lines(self, reader: asyncssh.SSHReader) -> AsyncIterator[str]:
+        try:
+            async for line in read_lines(reader):
+                yield line
+        except (asyncssh.Error, OSError) as exc:
+            raise command_error(exc, self.host, self.command) from None
+
+    @property
+    def exit_status(self) -> int | None:
+        return self._proc.exit_status
+
+    async def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for the remote command to exit; its status (None if killed by a signal)."""
+        try:
+            await asyncio.wait_for(self._proc.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise timeout_error(self.host, self.command, timeout or 0) from None
+        except (asyncssh.Error, OSError) as exc:
+            raise command_error(exc, self.host, self.command) from None
+        return self._proc.exit_status
+
+    def terminate(self) -> None:
+        """Send SIGTERM to the remote process group."""
+        if not exited(self._proc):
+            with contextlib.suppress(Exception):
+                self._proc.send_signal("TERM")
+
+    async def close(self) -> None:
+        """Kill the process if still running, close the channel, free the slot."""
+        await self._stack.aclose()
+
+    async def __aenter__(self) -> RemoteProcess:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,233 @@
+"""One simulated server: an asyncssh server on its own loopback address.
+
+``exec`` requests run through a real local shell (``/bin/sh -c CMD`` in its own process
+group, with the server's root folder in the environment), stdin/stdout/stderr piped through
+and the exit status returned; when the channel closes first (client timeout, lost
+connection) the whole process group is killed. SFTP serves the real file system with
+relative paths under the server's home. Only public-key auth with the sim's client key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import posixpath
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+KILL_GRACE_S = 2.0
+_CHUNK = 65536
+
+
+class _HomeSFTPServer(asyncssh.SFTPServer):
+    """The real file system, with relative paths resolved in the server's home."""
+
+    def __init__(self, chan: asyncssh.SSHServerChannel, home: str) -> None:
+        super().__init__(chan)
+        self._home = os.fsencode(home)
+
+    def map_path(self, path: bytes) -> bytes:
+        return path if path.startswith(b"/") else posixpath.join(self._home, path)
+
+
+class _Connection(asyncssh.SSHServer):
+    def __init__(self, host: SimHost) -> None:
+        self._host = host
+        self._conn: asyncssh.SSHServerConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        self._host.connections.add(conn)
+        if self._host.close_at_once:
+            asyncio.get_running_loop().call_soon(conn.abort)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._host.connections.discard(self._conn)
+
+    async def begin_auth(self, username: str) -> bool:
+        if self._host.connect_delay:
+            await asyncio.sleep(self._host.connect_delay)
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+
+class SimHost:
+    """The SSH side of one simulated server (see ``SimCluster`` for the whole cluster)."""
+
+    def __init__(self, address: str, *, root: Path, env: Mapping[str, str],
+                 host_key: asyncssh.SSHKey, client_keys: str, delay: float = 0.0,
+                 connect_delay: float = 0.0, close_at_once: bool = False) -> None:
+        self.address = address
+        self.root = root
+        self.home = str(Path(env.get("HOME", str(root))))
+        self._env = {**os.environ, **env}
+        self._host_key = host_key
+        self._client_keys = asyncssh.import_authorized_keys(client_keys)
+        self.delay = delay
+        self.connect_delay = connect_delay
+        self.close_at_once = close_at_once
+        self.connections: set[asyncssh.SSHServerConnection] = set()
+        self._groups: set[int] = set()
+        self._acceptor: asyncssh.SSHAcceptor | None = None
+
+    async def start(self, port: int) -> int:
+        """Listen on (address, port); returns the bound port (``port=0`` picks a free one)."""
+        self._acceptor = await asyncssh.listen(
+            self.address, port, server_factory=lambda: _Connection(self),
+            server_host_keys=[self._host_key], authorized_client_keys=self._client_keys,
+            process_factory=self._session, sftp_factory=self._sftp, allow_scp=True,
+            encoding=None, reuse_address=True, config=None)
+        return self._acceptor.get_port()
+
+    async def stop(self) -> None:
+        if self._acceptor is not None:
+            self._acceptor.close()
+            await self._acceptor.wait_closed()
+            self._acceptor = None
+        for conn in list(self.connections):
+            conn.abort()
+        await asyncio.gather(*(self._kill_group(g) for g in list(self._groups)))
+
+    def _sftp(self, chan: asyncssh.SSHServerChannel) -> asyncssh.SFTPServer:
+        return _HomeSFTPServer(chan, self.home)
+
+    async def _session(self, process: asyncssh.SSHServerProcess) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        command = process.command
+        argv = ["/bin/sh", "-c", command] if command is not None else ["/bin/sh", "-i"]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, cwd=self.home, start_new_session=True,
+                env={**self._env, **_client_env(process.env)})
+        except OSError as exc:
+            process.stderr.write(f"sim: cannot start shell: {exc}\n".encode())
+            process.exit(127)
+            return
+        self._groups.add(proc.pid)
+        try:
+            status = await self._pump(process, proc)
+        finally:
+            await self._kill_group(proc.pid)
+        if status is None:
+            return  # the channel closed first: nobody to report to
+        if status < 0:
+            process.exit_with_signal(signal.Signals(-status).name.removeprefix("SIG"))
+        else:
+            process.exit(status)
+
+    async def _pump(self, process: asyncssh.SSHServerProcess,
+                    proc: asyncio.subprocess.Process) -> int | None:
+        """Copy the streams until the command ends (its status) or the channel closes (None)."""
+        assert proc.stdout is not None and proc.stderr is not None
+        feed = asyncio.create_task(_feed_stdin(process, proc))
+        closed = asyncio.create_task(process.channel.wait_closed())
+        finished = asyncio.create_task(_finish(proc, process))
+        try:
+            await asyncio.wait({closed, finished}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (feed, closed):
+                task.cancel()
+        if finished.done():
+            return finished.result()
+        finished.cancel()
+        await asyncio.gather(finished, return_exceptions=True)
+        return None
+
+    async def _kill_group(self, pgid: int) -> None:
+        """TERM the command's process group, then KILL what is left after a grace period."""
+        return
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            self._groups.discard(pgid)
+            return
+        deadline = asyncio.get_running_loop().time() + KILL_GRACE_S
+        while asyncio.get_running_loop().time() < deadline:
+            if not _group_alive(pgid):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._groups.discard(pgid)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Any member of the group still running (zombies waiting for their reaper don't count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
+
+
+def _client_env(env: Mapping[Any, Any]) -> dict[str, str]:
+    out = {}
+    for key, value in env.items():
+        k = key.decode() if isinstance(key, bytes) else str(key)
+        v = value.decode() if isinstance(value, bytes) else str(value)
+        out[k] = v
+    return out
+
+
+async def _copy_out(reader: asyncio.StreamReader, writer: asyncssh.SSHWriter) -> None:
+    while data := await reader.read(_CHUNK):
+        writer.write(data)
+        await writer.drain()
+
+
+async def _finish(proc: asyncio.subprocess.Process, process: asyncssh.SSHServerProcess) -> int:
+    """Both output streams to their end (like sshd), then the shell's exit status."""
+    assert proc.stdout is not None and proc.stderr is not None
+    await asyncio.gather(_copy_out(proc.stdout, process.stdout),
+                         _copy_out(proc.stderr, process.stderr))
+    return await proc.wait()
+
+
+async def _feed_stdin(process: asyncssh.SSHServerProcess, proc: asyncio.subprocess.Process) -> None:
+    """Client stdin to the command; signals sent by the client go to its process group."""
+    assert proc.stdin is not None
+    try:
+        while True:
+            try:
+                data = await process.stdin.read(_CHUNK)
+            except asyncssh.SignalReceived as exc:
+                _signal_group(proc.pid, exc.signal)
+                continue
+            except (asyncssh.BreakReceived, asyncssh.TerminalSizeChanged):
+                continue
+            if not data:
+                break
+            proc.stdin.write(data)
+            await proc.stdin.drain()
+    except (BrokenPipeError, ConnectionResetError, asyncssh.Error):
+        pass
+    finally:
+        proc.stdin.close()
+
+
+def _signal_group(pgid: int, name: str) -> None:
+    try:
+        os.killpg(pgid, getattr(signal, f"SIG{name}"))
+    except (AttributeError, ProcessLookupError, PermissionError):
+        pass

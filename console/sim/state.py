@@ -1,0 +1,163 @@
+"""Each simulated server's root folder, and the small JSON state its fake tools read.
+
+``$ROOT/etc/hccn.conf``, ``$ROOT/usr/local/Ascend/driver/version.info``, the CANN toolkit's
+install.info, ``$ROOT/usr/local/Ascend/driver/tools/hccn_tool``, ``$ROOT/usr/local/bin/npu-smi``
+and ``$ROOT/var/ccsim/state.json``. The tools are stdlib-only scripts (``console/sim/fake``)
+started as ``python -I -S``: they never import pydantic, only this server's state JSON,
+which already holds the answers (peer IPs, lost probes, busy and hang faults).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from console.sim.spec import ClusterSpec, ServerSpec
+
+HCCN_TOOL = "usr/local/Ascend/driver/tools/hccn_tool"
+BIN_DIR = "usr/local/bin"
+STATE = "var/ccsim/state.json"
+BUSY_COUNTER = "var/ccsim/busy.count"
+HOME = "home"
+
+
+def fake_dir() -> Path:
+    return Path(str(resources.files("console.sim").joinpath("fake")))
+
+
+def server_root(workdir: Path, server: ServerSpec) -> Path:
+    return workdir / "servers" / server.name
+
+
+def tool_env(root: Path, server: ServerSpec) -> dict[str, str]:
+    """What a session's environment gets on top of the sim process's own."""
+    path = os.pathsep.join([str(root / BIN_DIR), str((root / HCCN_TOOL).parent),
+                            os.environ.get("PATH", "/usr/bin:/bin")])
+    return {"CLUSTER_CONSOLE_ROOT": str(root), "CCSIM_STATE": str(root / STATE),
+            "PATH": path, "HOME": str(root / HOME), "HOSTNAME": server.name}
+
+
+def write_cluster(spec: ClusterSpec, workdir: Path) -> dict[str, Path]:
+    """Write every server's root folder; returns server name -> root."""
+    peers = _peers(spec)
+    roots = {}
+    for srv in spec.servers:
+        root = server_root(workdir, srv)
+        write_server(spec, srv, root, peers)
+        roots[srv.name] = root
+    return roots
+
+
+def write_server(spec: ClusterSpec, srv: ServerSpec, root: Path,
+                 peers: dict[str, list[Any]]) -> None:
+    for sub in ("etc", "usr/local/Ascend/driver/tools", BIN_DIR, "var/ccsim", HOME, "dev",
+                "usr/local/Ascend/ascend-toolkit/latest/aarch64-linux"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    _write(root / "etc/hccn.conf", hccn_conf(srv))
+    _write(root / "etc/ascend_install.info",
+           "Driver_Install_Type=full\nDriver_Install_Path_Param=/usr/local/Ascend\n")
+    _write(root / "usr/local/Ascend/driver/version.info", f"Version={srv.driver_version}\n")
+    _write(root / "usr/local/Ascend/ascend-toolkit/latest/aarch64-linux/ascend_toolkit_install.info",
+           f"package_name=Ascend-cann-toolkit\nversion={srv.cann_version}\narch=aarch64\n"
+           f"os=linux\npath=/usr/local/Ascend/ascend-toolkit/{srv.cann_version}/aarch64-linux\n")
+    for dev in srv.devices:
+        _write(root / f"dev/davinci{dev.device_id}", "")
+    state_path = root / STATE
+    _write(state_path, json.dumps(server_state(spec, srv, root, peers)))
+    _write(root / BUSY_COUNTER, "0")
+    _write_tool(root / HCCN_TOOL, "hccn_tool", state_path)
+    _write_tool(root / BIN_DIR / "npu-smi", "npu_smi", state_path)
+    _write_hostname(root / BIN_DIR / "hostname", srv.name)
+
+
+def hccn_conf(srv: ServerSpec) -> str:
+    lines = []
+    for dev in sorted(srv.devices, key=lambda d: d.device_id):
+        address = dev.conf_address or dev.ip
+        if dev.conf_omit or address is None:
+            continue
+        n = dev.device_id
+        lines += [f"address_{n}={address}", f"netmask_{n}={dev.netmask}"]
+        if dev.netdetect:
+            lines.append(f"netdetect_{n}={dev.netdetect}")
+        if dev.gateway:
+            lines.append(f"gateway_{n}={dev.gateway}")
+        lines += [f"send_arp_status_{n}=1", f"tls_enable_{n}={dev.tls}"]
+    return "".join(line + "\n" for line in lines)
+
+
+def _peers(spec: ClusterSpec) -> dict[str, list[Any]]:
+    """Every device address in the cluster -> [server, device_id, card_id, link]."""
+    peers: dict[str, list[Any]] = {}
+    for srv in spec.servers:
+        for dev in srv.devices:
+            for ip in (dev.ip, dev.ipv6):
+                if ip:
+                    peers[ip] = [srv.name, dev.device_id, dev.card_id, dev.link]
+            if dev.vnic_ip:
+                peers[dev.vnic_ip] = [srv.name, dev.device_id, dev.card_id, dev.vnic_link]
+    return peers
+
+
+def _losses(spec: ClusterSpec, srv: ServerSpec) -> dict[str, dict[str, Any]]:
+    """``"src_device/dst_ip"`` -> lost seqs, reply times and typo flag, for pings from srv."""
+    losses: dict[str, dict[str, Any]] = {}
+    for fault in spec.dynamic_faults("loss"):
+        src, dst = spec.server(fault.src), spec.server(fault.dst)
+        pairs = [(src, fault.src_device, dst, fault.dst_device)]
+        if fault.symmetric:
+            pairs.append((dst, fault.dst_device, src, fault.src_device))
+        rule = {"lost": fault.lost_seqs, "times": fault.times_ms, "typo": fault.guide_typo}
+        for a, a_dev, b, b_dev in pairs:
+            if a.name != srv.name:
+                continue
+            a_devs = [d.device_id for d in a.devices] if a_dev is None else [a_dev]
+            b_devs = b.devices if b_dev is None else [b.device(b_dev)]
+            for sd in a_devs:
+                for dd in b_devs:
+                    for ip in (dd.ip, dd.ipv6, dd.vnic_ip):
+                        if ip:
+                            losses[f"{sd}/{ip}"] = rule
+    return losses
+
+
+def server_state(spec: ClusterSpec, srv: ServerSpec, root: Path,
+                 peers: dict[str, list[Any]]) -> dict[str, Any]:
+    busy = sum(f.calls for f in spec.dynamic_faults("busy") if spec.server(f.server) is srv)
+    hangs = [[f.device, f.command] for f in spec.dynamic_faults("hang")
+             if spec.server(f.server) is srv]
+    return {
+        "server": srv.name, "product": srv.product, "driver": srv.driver_version,
+        "npu_name": srv.npu_name, "super_pod_id": srv.super_pod_id,
+        "devices": {str(d.device_id): d.model_dump(mode="json") for d in srv.devices},
+        "peers": peers, "loss": _losses(spec, srv),
+        "ping": {"probe_s": spec.ping_probe_s, "times_ms": spec.ping_times_ms,
+                 "hccs_us": spec.hccs_times_us, "ok_typo": spec.ok_ping_typo},
+        "busy": busy, "busy_file": str(root / BUSY_COUNTER), "hang": hangs,
+    }
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+
+
+def _write_tool(path: Path, module: str, state_path: Path) -> None:
+    # -I: no user site, no PYTHON* variables; -S: no site-packages. Starts in ~10 ms.
+    script = (f"#!{sys.executable} -IS\n"
+              "import sys\n"
+              f"sys.path.insert(0, {str(fake_dir())!r})\n"
+              f"import {module}\n"
+              f"sys.exit({module}.main(sys.argv[1:], {str(state_path)!r}))\n")
+    _write(path, script, 0o755)
+
+
+def _write_hostname(path: Path, name: str) -> None:
+    real = shutil.which("hostname", path="/usr/bin:/bin")
+    other = f'exec {real} "$@"' if real else 'echo "hostname: options not simulated" >&2; exit 1'
+    _write(path, f'#!/bin/sh\nif [ $# -eq 0 ]; then echo {name}; else {other}; fi\n', 0o755)

@@ -1,0 +1,169 @@
+"""The Cluster Console TUI: four panes (Nodes, Ping matrix, Rank table, Launch), one per
+App mode, keys 1-4 to switch, every action also in the command palette (design.md §7).
+
+The app holds what the panes share — the host list, the current :class:`Inventory`, the
+rank-table path — and the ONE handler that turns worker failures into notifications.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from console.core.errors import ConsoleError
+from console.core.hosts import HostTarget, parse_hosts
+from console.core.inventory import Inventory
+from console.ui.panes import PANES, PaneSpec
+from console.ui.screens.base import PaneScreen, commands_for
+from console.ui.screens.dialogs import ConfirmScreen, HelpScreen
+from console.ui.sources import Sources
+
+ERROR_TIMEOUT = 20.0
+
+
+def describe_error(error: BaseException, context: str = "") -> tuple[str, str]:
+    """(title, body) for a notification: names the host and the exact command."""
+    if isinstance(error, ConsoleError):
+        lines = [f"host: {error.host}" if error.host else "",
+                 f"command: {error.command}" if error.command else "",
+                 f"file: {error.path}" if error.path else "",
+                 error.detail, f"hint: {error.hint}" if error.hint else ""]
+        return error.title, "\n".join(line for line in lines if line)
+    title = f"{context} failed" if context else "Unexpected error"
+    return title, f"{type(error).__name__}: {error}"
+
+
+def _read_text(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+def _as_targets(hosts: str | Sequence[str | HostTarget]) -> list[HostTarget]:
+    if isinstance(hosts, str):
+        hosts = [hosts] if hosts else []
+    if all(isinstance(h, HostTarget) for h in hosts):
+        return list(hosts)  # type: ignore[arg-type]
+    return parse_hosts([str(h) for h in hosts], read_file=_read_text) if hosts else []
+
+
+class ClusterConsoleApp(App[int]):
+    """``ClusterConsoleApp(hosts="node[1-2]").run()``; tests inject ``sources``."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "Cluster Console"
+    BINDINGS = [
+        *(Binding(p.key, f"app.switch_mode('{p.mode}')", p.title, show=False,
+                  id=f"pane.{p.mode}", tooltip=f"Show the {p.title} pane") for p in PANES),
+        Binding("question_mark,f1", "help", "Help", key_display="?", id="app.help",
+                tooltip="List every key binding of this pane"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit",
+                tooltip="Quit (asks first if there are unsaved changes)"),
+    ]
+
+    hosts: reactive[list[HostTarget]] = reactive(list, always_update=True)
+    """The hosts the user gave (command line or Nodes pane)."""
+    inventory: reactive[Inventory | None] = reactive(None, always_update=True)
+    """The latest discovery result, shared by every pane."""
+
+    def __init__(
+        self,
+        hosts: str | Sequence[str | HostTarget] = (),
+        ssh_options: Any = None,
+        inventory: Inventory | None = None,
+        ranktable_path: str | Path | None = None,
+        *,
+        sources: Sources | None = None,
+        start: str = "nodes",
+    ) -> None:
+        super().__init__()
+        self.ssh_options = ssh_options
+        self.sources = sources or Sources.default(ssh_options)
+        self.ranktable_path = Path(ranktable_path) if ranktable_path else None
+        self.start_mode = start
+        self.panes: dict[str, PaneScreen] = {}
+        self.errors: list[tuple[str, str]] = []
+        self.set_reactive(ClusterConsoleApp.hosts, _as_targets(hosts))
+        self.set_reactive(ClusterConsoleApp.inventory, inventory)
+        for spec in PANES:
+            self.add_mode(spec.mode, partial(self._make_pane, spec))
+
+    def _make_pane(self, spec: PaneSpec) -> Screen:
+        screen = spec.screen_class()(self.sources)
+        self.panes[spec.mode] = screen
+        return screen
+
+    def on_mount(self) -> None:
+        self.switch_mode(self.start_mode)
+
+    # -- the one error handler -------------------------------------------------------
+
+    def report_error(self, error: BaseException, context: str = "") -> None:
+        """Every worker failure ends here: a notification naming host and command."""
+        title, body = describe_error(error, context)
+        self.errors.append((title, body))
+        self.log.error(title, body)
+        self.notify(body or title, title=title, severity="error",
+                    timeout=ERROR_TIMEOUT, markup=False)
+
+    # -- actions ---------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        rows = self.binding_rows(self.screen)
+        title = f"Keys — {self.screen.title or self.title}"
+        if isinstance(self.screen, PaneScreen):
+            title = f"Keys — {_pane_title(self.screen.PANE)}"
+        self.push_screen(HelpScreen(title, rows))
+
+    def binding_rows(self, screen: Screen) -> list[tuple[str, str, str]]:
+        """(keys, description, id) for every described binding active on ``screen``."""
+        grouped: dict[int, tuple[list[str], Binding]] = {}
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if not binding.description:
+                continue
+            keys, _ = grouped.setdefault(id(binding), ([], binding))
+            keys.append(self.get_key_display(binding))
+        rows = [(", ".join(dict.fromkeys(keys)), b.description, b.id or b.action)
+                for keys, b in grouped.values()]
+        return sorted(rows, key=lambda r: (r[2].startswith(("app.", "pane.")), r[2]))
+
+    async def action_quit(self) -> None:
+        if isinstance(self.screen, ConfirmScreen):
+            return
+        reasons = [r for pane in self.panes.values() if (r := pane.unsaved_changes())]
+        if not reasons:
+            self.exit(0)
+            return
+
+        def answered(quit_anyway: bool | None) -> None:
+            if quit_anyway:
+                self.exit(0)
+
+        question = "\n".join(reasons) + "\n\nQuit and lose these changes?"
+        self.push_screen(ConfirmScreen(question, yes="Quit", no="Stay"), answered)
+
+    # -- command palette ---------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for spec in PANES:
+            yield SystemCommand(f"Go to {spec.title}", f"Show the {spec.title} pane [{spec.key}]",
+                                partial(self.switch_mode, spec.mode))
+        yield SystemCommand("Help: keys", "List every key binding of this pane [?]",
+                            self.action_help)
+        if isinstance(screen, PaneScreen):
+            yield from screen.pane_commands()
+        yield from commands_for(self, [b for b in self.BINDINGS
+                                       if isinstance(b, Binding) and b.id == "app.quit"])
+        yield from (c for c in super().get_system_commands(screen) if c.title != "Quit")
+
+
+def _pane_title(mode: str) -> str:
+    return next((p.title for p in PANES if p.mode == mode), mode)

@@ -1,0 +1,165 @@
+"""What the Nodes pane shows, computed from an Inventory: rows, outliers, issues.
+
+No textual here (only rich Text), so it is testable and reusable by other views.
+Colours: red = broken (unreachable, link down, health alarm), yellow = an outlier
+(differs from the rest of the cluster) or a warning.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from ClusterShell.NodeSet import NodeSet, NodeSetException
+from rich.text import Text
+
+from console.core.inventory import CommandFailure, Device, Finding, Inventory, Server
+
+RED = "bold red"
+YELLOW = "yellow"
+DIM = "dim"
+SEVERITY_STYLE = {"error": RED, "warning": YELLOW, "info": ""}
+
+SERVER_COLUMNS = ("host", "server_id", "hostname", "reachable", "cards", "health",
+                  "driver", "CANN", "findings")
+DEVICE_COLUMNS = ("device", "card", "device_ip", "netmask", "link", "net_health", "TLS",
+                  "health", "busy")
+
+
+def apply_event(inv: Inventory, event: Any) -> tuple[Inventory, bool]:
+    """Fold one discovery event into ``inv``. Returns (inventory, is_final)."""
+    if isinstance(event, Inventory):
+        return event, True
+    final = getattr(event, "inventory", None)
+    if isinstance(final, Inventory):
+        return final, True
+    server = getattr(event, "server", None)
+    if isinstance(server, Server):
+        servers = [s for s in inv.servers if s.host != server.host]
+        index = next((i for i, s in enumerate(inv.servers) if s.host == server.host),
+                     len(servers))
+        servers.insert(index, server)
+        return inv.model_copy(update={"servers": servers}), False
+    return inv, False
+
+
+def _majority(values: list[Any]) -> Any:
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    (value, count), *rest = Counter(values).most_common(2) + [(None, 0)]
+    return value if count > rest[0][1] else None
+
+
+def _cell(value: Any, style: str = "") -> Text:
+    if value is None or value == "":
+        return Text("-", style=DIM)
+    return Text(str(value), style=style)
+
+
+def _host_in(host: str, expr: str | None) -> bool:
+    if expr is None:
+        return False
+    if expr == host:
+        return True
+    try:
+        return host in NodeSet(expr)
+    except NodeSetException:
+        return False
+
+
+def server_findings(inv: Inventory, server: Server) -> list[Finding]:
+    return [f for f in inv.findings if _host_in(server.host, f.host)
+            or (server.server_id and _host_in(server.server_id, f.host))]
+
+
+def health_summary(server: Server) -> Text:
+    counts = Counter(d.health or "?" for d in server.devices)
+    if not counts:
+        return _cell(None)
+    bad = any(h not in ("OK", "Warning") for h in counts)
+    style = RED if bad else YELLOW if "Warning" in counts else ""
+    return Text(", ".join(f"{n} {h}" for h, n in sorted(counts.items())), style=style)
+
+
+def server_row(inv: Inventory, server: Server, pending: bool = False) -> list[Text]:
+    servers = [s for s in inv.servers if s.reachable]
+    common = {k: _majority([getattr(s, k) for s in servers])
+              for k in ("driver_version", "cann_version")}
+    cards = _majority([len(s.devices) for s in servers])
+
+    def outlier(key: str) -> Text:
+        value = getattr(server, key)
+        odd = common[key] is not None and value is not None and value != common[key]
+        return _cell(value, YELLOW if odd else "")
+
+    found = server_findings(inv, server)
+    worst = next((s for s in ("error", "warning") if any(f.severity == s for f in found)), "")
+    if pending:
+        reach = Text("…", style=DIM)
+    elif server.reachable:
+        reach = Text("yes")
+    else:
+        reach = Text("no" if server.error or server.failures else "-", style=RED)
+    n_cards = len(server.devices) if server.reachable else None
+    return [Text(server.host), _cell(server.server_id), _cell(server.hostname), reach,
+            _cell(n_cards, YELLOW if cards is not None and n_cards not in (None, cards) else ""),
+            health_summary(server), outlier("driver_version"), outlier("cann_version"),
+            Text(str(len(found)), style=SEVERITY_STYLE.get(worst, ""))]
+
+
+def device_row(inv: Inventory, server: Server, dev: Device) -> list[Text]:
+    all_devices = [d for s in inv.servers for d in s.devices]
+    tls_common = _majority([d.tls for d in all_devices])
+    link_style = RED if dev.link and dev.link.upper() != "UP" else ""
+    net_style = RED if dev.net_health and dev.net_health != "Success" else ""
+    tls_style = YELLOW if tls_common is not None and dev.tls not in (None, tls_common) else ""
+    health_style = "" if dev.health in (None, "OK") else YELLOW if dev.health == "Warning" else RED
+    busy = ",".join(map(str, dev.busy_pids)) if dev.busy_pids else None
+    return [Text(str(dev.device_id)), _cell(dev.card),
+            _cell(dev.device_ip, "" if dev.device_ip else RED), _cell(dev.netmask),
+            _cell(dev.link, link_style), _cell(dev.net_health, net_style),
+            _cell(dev.tls, tls_style), _cell(dev.health, health_style),
+            _cell(busy, YELLOW)]
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One line of the findings list, with the text shown when it is selected."""
+
+    severity: str
+    label: str
+    detail: str
+    host: str | None = None
+
+
+def failure_detail(host: str, failure: CommandFailure, device_id: int | None = None) -> str:
+    where = f"host: {host}" + (f"   device: {device_id}" if device_id is not None else "")
+    status = "none (timed out or killed)" if failure.exit_status is None else failure.exit_status
+    return (f"{where}\n$ {failure.command}\nexit status: {status}\n"
+            f"message: {failure.message or '-'}\n--- raw output ---\n{failure.output}")
+
+
+def issues(inv: Inventory) -> list[Issue]:
+    """Findings first (folded across servers), then every failed command and unreachable host."""
+    out = [Issue(f.severity, f"{f.host or '*'}: {f.message}",
+                 f"{f.severity.upper()} [{f.code}]\nhost: {f.host or '-'}"
+                 + (f"   device: {f.device_id}" if f.device_id is not None else "")
+                 + f"\n{f.message}", f.host) for f in inv.findings]
+    for s in inv.servers:
+        if not s.reachable and s.error:
+            out.append(Issue("error", f"{s.host}: unreachable", f"host: {s.host}\n{s.error}", s.host))
+        for fail in s.failures:
+            out.append(Issue("error", f"{s.host}: {fail.message or fail.command}",
+                             failure_detail(s.host, fail), s.host))
+        for d in s.devices:
+            for fail in d.failures:
+                out.append(Issue("error", f"{s.host} dev {d.device_id}: {fail.message or fail.command}",
+                                 failure_detail(s.host, fail, d.device_id), s.host))
+    return out
+
+
+def issue_label(issue: Issue) -> Text:
+    mark = {"error": "✖ ", "warning": "▲ "}.get(issue.severity, "· ")
+    return Text(mark + issue.label, style=SEVERITY_STYLE.get(issue.severity, ""))

@@ -1,0 +1,1 @@
+"""One screen per pane (Nodes, Ping matrix, Rank table, Launch) plus dialogs."""

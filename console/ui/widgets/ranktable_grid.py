@@ -1,0 +1,93 @@
+"""The Rank table pane's two list widgets: the grid of ranks and the live problem list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable, OptionList
+from textual.widgets.option_list import Option
+
+CELL_STYLE = {"error": "bold white on dark_red", "warning": "black on yellow"}
+LIST_STYLE = {"error": "bold red", "warning": "yellow"}
+MARK = {"error": "✖ ", "warning": "▲ "}
+
+
+@dataclass(frozen=True)
+class ProblemItem:
+    """One line of the problem list and where selecting it leads."""
+
+    severity: str
+    text: str
+    cell: tuple[int, str] | None = None
+    """(row index, column) in the grid."""
+    position: tuple[int, int] | None = None
+    """(line, column), 1-based, in the raw JSON view."""
+
+
+class RankGrid(DataTable):
+    """One row per rank; offending cells painted red (error) or yellow (warning)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="cell", zebra_stripes=True, **kwargs)
+        self.column_names: tuple[str, ...] = ()
+
+    def show(self, rows: Sequence[Sequence[Any]], columns: tuple[str, ...],
+             marks: dict[tuple[int, str], str]) -> None:
+        cursor = self.cursor_coordinate
+        if columns != self.column_names:
+            self.clear(columns=True)
+            for name in columns:
+                self.add_column(name, key=name)
+            self.column_names = columns
+        else:
+            self.clear()
+        for r, values in enumerate(rows):
+            cells = [_cell(v, CELL_STYLE.get(marks.get((r, c), ""), ""))
+                     for c, v in zip(columns, values)]
+            self.add_row(*cells, key=str(r))
+        if self.row_count:
+            self.move_cursor(row=min(cursor.row, self.row_count - 1),
+                             column=min(cursor.column, len(columns) - 1), animate=False)
+
+    def current(self) -> tuple[int, str] | None:
+        """(row index, column name) under the cursor."""
+        if not self.row_count or not self.column_names:
+            return None
+        coord = self.cursor_coordinate
+        return coord.row, self.column_names[coord.column]
+
+    def go_to(self, row: int, column: str) -> None:
+        if column in self.column_names and 0 <= row < self.row_count:
+            self.move_cursor(row=row, column=self.column_names.index(column), animate=False)
+
+
+class ProblemList(OptionList):
+    """Every validation problem, live; Enter jumps to the cell or the JSON position."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.items: list[ProblemItem] = []
+
+    def show(self, items: list[ProblemItem]) -> None:
+        keep = self.highlighted
+        self.items = items
+        self.clear_options()
+        self.add_options([Option(Text(MARK.get(i.severity, "· ") + i.text,
+                                      style=LIST_STYLE.get(i.severity, "")))
+                          for i in items])
+        errors = sum(i.severity == "error" for i in items)
+        self.border_title = f"Problems: {errors} errors, {len(items) - errors} warnings"
+        if items:
+            self.highlighted = min(keep or 0, len(items) - 1)
+
+    def selected_item(self, index: int) -> ProblemItem | None:
+        return self.items[index] if 0 <= index < len(self.items) else None
+
+
+def _cell(value: Any, style: str) -> Text:
+    if value is None:
+        return Text("-", style=style or "dim")
+    return Text(str(value), style=style)

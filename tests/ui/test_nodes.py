@@ -1,0 +1,131 @@
+"""Nodes pane: hosts in, discovery from an injected source, servers / cards / findings out."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.widgets import DataTable, OptionList, TextArea
+
+from console.core.errors import RemoteError
+from console.core.hosts import HostTarget
+from console.ui.app import ClusterConsoleApp
+from console.ui.ids import safe_id
+from console.ui.screens.dialogs import InputScreen
+from tests.ui.conftest import (LINK_CMD, LINK_OUTPUT, FakeDiscovery, failing_discovery,
+                               seed_inventory, sources, wait_until)
+
+
+def column(table: DataTable, name: str) -> list[str]:
+    index = [str(c.label) for c in table.ordered_columns].index(name)
+    return [str(table.get_row_at(r)[index]) for r in range(table.row_count)]
+
+
+def cell_style(table: DataTable, row: int, name: str) -> str:
+    index = [str(c.label) for c in table.ordered_columns].index(name)
+    return str(table.get_row_at(row)[index].style)
+
+
+async def test_discover_shows_servers_cards_and_findings():
+    fake = FakeDiscovery(seed_inventory())
+    app = ClusterConsoleApp(hosts="node[1-2]", sources=sources(fake))
+    async with app.run_test(size=(100, 30)) as pilot:
+        servers = app.screen.query_one("#servers", DataTable)
+        assert column(servers, "host") == ["node1", "node2"]
+        assert column(servers, "server_id") == ["-", "-"]  # not discovered yet
+        await pilot.press("d")
+        await wait_until(pilot, lambda: app.inventory is not None and not app.screen.pending)
+        assert fake.calls == [["node1", "node2"]]
+        assert column(servers, "server_id") == ["90.90.152.89", "90.90.152.91"]
+        assert column(servers, "reachable") == ["yes", "yes"]
+        assert column(servers, "cards") == ["4", "4"]
+        assert column(servers, "driver") == ["24.1.rc2", "24.1.rc2"]
+        assert column(servers, "findings") == ["0", "1"]
+        assert "red" in cell_style(servers, 1, "findings")
+        assert servers.get_row_index(safe_id("server", "node2")) == 1
+
+        devices = app.screen.query_one("#devices", DataTable)
+        assert column(devices, "device_ip") == ["10.10.100.10", "10.10.100.11", "10.10.100.12",
+                                                "10.10.100.13"]
+        servers.focus()
+        await pilot.press("down")
+        assert column(devices, "device_ip")[0] == "10.10.100.22"
+        assert column(devices, "link") == ["UP", "UP", "DOWN", "UP"]
+        assert "red" in cell_style(devices, 2, "link") and cell_style(devices, 0, "link") == ""
+
+
+async def test_selected_failure_shows_exact_command_and_raw_output():
+    app = ClusterConsoleApp(inventory=seed_inventory(), sources=sources())
+    async with app.run_test(size=(100, 30)) as pilot:
+        issues = app.screen.query_one("#issues", OptionList)
+        labels = [str(issues.get_option_at_index(i).prompt) for i in range(issues.option_count)]
+        assert labels[0].endswith("node2: card 2 link is DOWN")
+        assert any("node2 dev 2: link is DOWN" in label for label in labels)
+        await pilot.press("f")
+        assert issues.has_focus
+        index = next(i for i, label in enumerate(labels) if "dev 2" in label)
+        for _ in range(index):
+            await pilot.press("down")
+        detail = app.screen.query_one("#issue-detail", TextArea).text
+        assert f"$ {LINK_CMD}" in detail and LINK_OUTPUT in detail
+        assert "host: node2" in detail and "device: 2" in detail
+
+
+async def test_servers_appear_as_discovery_progresses():
+    gate = asyncio.Event()
+    fake = FakeDiscovery(seed_inventory(), gate=gate)
+    app = ClusterConsoleApp(hosts=["node1", "node2"], sources=sources(fake))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("d")
+        servers = app.screen.query_one("#servers", DataTable)
+        await wait_until(pilot, lambda: column(servers, "reachable") == ["yes", "…"])
+        assert app.inventory is None  # nothing is published before discovery finishes
+        assert "discovering 1/2" in str(app.screen.query_one("#hosts-line").render())
+        gate.set()
+        await wait_until(pilot, lambda: column(servers, "reachable") == ["yes", "yes"])
+        await wait_until(pilot, lambda: app.inventory is not None)
+        assert [s.host for s in app.inventory.servers] == ["node1", "node2"]
+
+
+async def test_add_hosts_from_nodeset_and_hostfile(tmp_path):
+    hostfile = tmp_path / "hosts.txt"
+    hostfile.write_text("# cluster\nroot@node7:2222\nnode8 slots=8\n")
+    app = ClusterConsoleApp(hosts="node1", sources=sources())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("h")
+        assert isinstance(app.screen, InputScreen)
+        await pilot.press(*"node[1-3]", "enter")
+        await wait_until(pilot, lambda: len(app.hosts) == 3)
+        await pilot.press("h", *f"@{hostfile}", "enter")
+        await wait_until(pilot, lambda: len(app.hosts) == 5)
+        assert app.hosts[3] == HostTarget(host="node7", user="root", port=2222)
+        servers = app.screen.query_one("#servers", DataTable)
+        assert column(servers, "host") == ["node1", "node2", "node3", "root@node7:2222", "node8"]
+
+
+async def test_bad_host_expression_is_reported_with_the_bad_part(tmp_path):
+    app = ClusterConsoleApp(sources=sources())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("h", *"node[1-", "enter")
+        await wait_until(pilot, lambda: app.errors)
+        assert "node[1-" in app.errors[0][1]
+        await pilot.press("h", *f"@{tmp_path}/missing.txt", "enter")
+        await wait_until(pilot, lambda: len(app.errors) == 2)
+        assert "missing.txt" in app.errors[1][1]
+        assert app.hosts == []
+
+
+async def test_unreachable_discovery_error_names_host_and_command():
+    error = RemoteError("connection refused", host="node2", command="ssh node2")
+    app = ClusterConsoleApp(hosts="node[1-2]", sources=sources(failing_discovery(error)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("d")
+        await wait_until(pilot, lambda: app.errors)
+        assert app.errors[0][0] == "connection refused"
+        assert "host: node2" in app.errors[0][1] and "command: ssh node2" in app.errors[0][1]
+        servers = app.screen.query_one("#servers", DataTable)
+        assert "…" not in column(servers, "reachable")  # pending marks cleared
+
+
+def test_snapshot_nodes_pane(snap_compare):
+    app = ClusterConsoleApp(hosts="node[1-2]", inventory=seed_inventory(), sources=sources())
+    assert snap_compare(app, press=["down"], terminal_size=(100, 30))
