@@ -14,13 +14,14 @@ import argparse
 import asyncio
 import importlib
 import inspect
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
 
 from console import __version__
 from console.cli._common import add_global_options
-from console.core.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConsoleError
+from console.core.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ConsoleError
 
 
 def _command_modules() -> list:
@@ -77,3 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug: say what, keep the traceback for those who ask
+        if os.environ.get("CLUSTER_CONSOLE_DEBUG"):
+            raise
+        print(f"cluster-console: internal error: {type(exc).__name__}: {exc}\n"
+              "  hint: rerun with CLUSTER_CONSOLE_DEBUG=1 for the traceback, and report it",
+              file=sys.stderr)
+        return EXIT_CHECK_FAILED

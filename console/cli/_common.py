@@ -51,3 +51,34 @@ def print_json(obj: Any) -> None:
 def warn(message: str) -> None:
     """Diagnostics to stderr, never stdout."""
     print(message, file=sys.stderr)
+
+
+def _read_hostfile(path: str) -> str:
+    from console.core.errors import InputError
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise InputError("cannot read hostfile", exc.strerror or str(exc), path=path) from None
+
+
+def hosts_from_args(exprs: list[str]) -> list[str]:
+    """HOSTS arguments (NodeSet expressions, user@host:port, @hostfile) -> SSH targets."""
+    from console.core.hosts import parse_hosts
+
+    return [str(t) for t in parse_hosts(exprs, read_file=_read_hostfile)]
+
+
+def add_hosts_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("hosts", nargs="+", metavar="HOSTS",
+                        help="servers: NodeSet expressions (node[01-16], 10.0.0.[1-4]), "
+                             "user@host:port, or @hostfile")
+
+
+def stdout_console():
+    """A rich Console on stdout (tables are data); plain when stdout is not a terminal."""
+    from rich.console import Console
+
+    width = None if sys.stdout.isatty() else 200
+    return Console(highlight=False, width=width)

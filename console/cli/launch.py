@@ -139,6 +139,7 @@ async def run(args: argparse.Namespace) -> int:
     table, data, plan = _plan(args)
     inventory = _inventory(args.inventory)
     printer = Printer()
+    torn_down = False
     pool_cm = contextlib.nullcontext(None)
     if not args.local:
         from console.remote import Pool, SSHOptions
@@ -150,8 +151,11 @@ async def run(args: argparse.Namespace) -> int:
             async for ev in events:
                 if isinstance(ev, RankLine):
                     printer.line(ev)
-                elif isinstance(ev, (Stage, LaunchWarning, RankExited, ServerLost, Teardown)):
+                elif isinstance(ev, (Stage, LaunchWarning, ServerLost, Teardown)):
                     _progress(ev)
+                    torn_down = torn_down or isinstance(ev, Teardown)
+                elif isinstance(ev, RankExited) and not torn_down and ev.code not in (0, None):
+                    warn(f"launch: rank {ev.rank} on {ev.server_id} exited {ev.code}")
                 elif isinstance(ev, JobFinished):
                     sys.stdout.flush()
                     return _report(ev.summary)
@@ -163,8 +167,6 @@ def _progress(ev) -> None:
         warn(f"launch: {ev.message}")
     elif isinstance(ev, LaunchWarning):
         warn(f"launch: warning: {ev.host + ': ' if ev.host else ''}{ev.message}")
-    elif isinstance(ev, RankExited) and ev.code not in (0, None):
-        warn(f"launch: rank {ev.rank} on {ev.server_id} exited {ev.code}")
     elif isinstance(ev, ServerLost):
         warn(f"launch: server {ev.server_id} lost: {ev.reason}")
     elif isinstance(ev, Teardown):

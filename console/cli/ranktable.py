@@ -11,9 +11,12 @@ import argparse
 import sys
 from typing import Any
 
-from console.cli._common import print_json, warn
+from console.cli._common import add_hosts_argument, hosts_from_args, print_json, warn
 from console.core.errors import EXIT_CHECK_FAILED, EXIT_OK
-from console.core.ranktable import Problem, RankTable, json_schema, merge, validate
+from console.core.ranktable import (
+    SUPPORTED_VERSIONS, Problem, RankTable, build, json_schema, merge, validate, validate_against,
+)
+from console.core.ranktable.problems import sort_problems
 from console.ops.ranktable_files import load, save
 
 ORDER = 30
@@ -24,33 +27,50 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "ranktable", help="validate, show, merge RankTableFiles (HCCL ranktable JSON 1.0/1.2)",
         description="Validate, show and merge RankTableFiles (HCCL ranktable JSON, versions 1.0 and 1.2).")
     sub = parser.add_subparsers(dest="ranktable_command", metavar="ACTION", required=True)
-    _add_validate(sub)
+    _add_validate(sub, common)
     _add_show(sub)
     _add_merge(sub)
     p = sub.add_parser("schema", help="JSON Schema of the on-disk format (numbers are strings)")
     p.set_defaults(func=_cmd_schema)
-    # ---- PLACE FOR `ranktable build HOSTS -o FILE [--version 1.0|1.2]` (needs discovery) ----
-    # p = sub.add_parser("build", parents=[common], help="build a rank table from live servers")
-    # p.add_argument("hosts", metavar="HOSTS"); p.add_argument("-o", "--output", required=True)
-    # p.add_argument("--version", choices=SUPPORTED_VERSIONS, default="1.0")
-    # func: inventory = <await ops.discovery ...>; table = console.core.ranktable.build(inventory,
-    #       args.version, order=<hosts in the order given>); sha = save(table, args.output);
-    #       print(_summary(args.output, table, sha)); _print_problems(validate(table), sys.stderr)
+    _add_build(sub, common)
 
 
-def _add_validate(sub: argparse._SubParsersAction) -> None:
-    # ---- PLACE FOR `validate FILE --against HOSTS` (needs discovery) ----
-    # add parents=[common] here (SSH options) and
-    # p.add_argument("--against", metavar="HOSTS", help="also check the table against live servers")
-    # then in _cmd_validate: inventory = <await ops.discovery ...>;
-    #     problems = sort_problems(problems + validate_against(table, inventory))
-    # (console.core.ranktable.validate_against and .problems.sort_problems exist and are tested.)
-    p = sub.add_parser("validate", help="check a rank table against HCCL/MindIE/ATB-Models rules",
+def _add_build(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("build", parents=[common], help="build a rank table from live servers",
+                       description="Discover the servers, then write a rank table: servers in the order "
+                       "given, devices by device_id, rank ids sequential by server then device. "
+                       "Written atomically, mode 0640, the previous file kept as FILE.bak.")
+    add_hosts_argument(p)
+    p.add_argument("-o", "--output", metavar="FILE", required=True, help="file to write")
+    p.add_argument("--version", choices=SUPPORTED_VERSIONS, default="1.0", help="table version (1.0)")
+    p.set_defaults(func=_cmd_build)
+
+
+async def _cmd_build(args: argparse.Namespace) -> int:
+    from console.cli.discover import gather
+
+    hosts = hosts_from_args(args.hosts)
+    inventory = await gather(args, hosts)
+    table = build(inventory, args.version, order=hosts)
+    sha = save(table, args.output)
+    problems = sort_problems(validate(table) + validate_against(table, inventory))
+    _print_problems(problems, sys.stderr)
+    valid, verdict = _verdict(problems)
+    print(f"{args.output}: {len(table.server_list)} servers, {table.world_size} ranks, sha256 {sha}")
+    warn(f"{args.output}: {verdict}")
+    return EXIT_OK if valid else EXIT_CHECK_FAILED
+
+
+def _add_validate(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("validate", parents=[common], help="check a rank table against HCCL/MindIE/ATB-Models rules",
                        description="Print every problem as `PATH: severity: message` (errors first). "
                        "Exit 0 without errors (warnings are printed), 1 with errors, 2 if the file is "
                        "missing or not a rank table.")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--json", action="store_true", help='print {"file", "valid", "problems"} as JSON')
+    p.add_argument("--against", metavar="HOSTS", nargs="+",
+                   help="also check the table against live servers: each device_ip equals what that "
+                        "card reports (HCCL EI0014), each server_id is the server reached")
     p.set_defaults(func=_cmd_validate)
 
 
@@ -85,9 +105,14 @@ def _verdict(problems: list[Problem]) -> tuple[bool, str]:
     return errors == 0, ("valid" if errors == 0 else "INVALID") + f": {counts}"
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
+async def _cmd_validate(args: argparse.Namespace) -> int:
     table = load(args.file)
     problems = validate(table)
+    if args.against:
+        from console.cli.discover import gather
+
+        inventory = await gather(args, hosts_from_args(args.against))
+        problems = sort_problems(problems + validate_against(table, inventory))
     valid, verdict = _verdict(problems)
     if args.json:
         print_json({"file": args.file, "valid": valid, "problems": problems})

@@ -172,7 +172,7 @@ class ProbeReport(BaseModel):
         if model is None:
             return  # a newer probe's record kind: ignore, do not fail
         try:
-            rec = model.model_validate(obj)
+            rec = model.model_validate({k: v for k, v in obj.items() if k != "probe"})
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])

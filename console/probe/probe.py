@@ -226,13 +226,19 @@ def rendezvous(ctx: dict, timeout: float):
         raise ProbeError("rendezvous", f"lost the rank-0 store at {ctx['addr']}:{ctx['port']} "
                          f"while waiting for the other ranks: {exc}") from exc
     if verdict["missing"]:
-        missing = verdict["missing"]
-        came = "; ".join(f"{ranks_phrase(r)} on {h}" for h, r in verdict["joined"].items())
-        raise ProbeError("rendezvous", f"{ranks_phrase(missing)} never joined within "
-                         f"{timeout:g} s at {ctx['addr']}:{ctx['port']} ({world - len(missing)} "
-                         f"of {world} checked in: {came}); was it started, and can its server "
-                         "reach MASTER_ADDR?", missing_ranks=missing, joined=verdict["joined"])
+        raise _missing_error(ctx, verdict)
     return store
+
+
+def _missing_error(ctx: dict, verdict: dict) -> ProbeError:
+    missing, world = verdict["missing"], ctx["world"]
+    came = "; ".join(f"{ranks_phrase(r)} on {h}" for h, r in verdict["joined"].items())
+    return ProbeError(
+        "rendezvous",
+        f"{ranks_phrase(missing)} never joined within {verdict['timeout']:g} s at "
+        f"{ctx['addr']}:{ctx['port']} ({world - len(missing)} of {world} checked in: {came}); "
+        "was it started, and can its server reach MASTER_ADDR?",
+        missing_ranks=missing, joined=verdict["joined"])
 
 
 def _master_verdict(store, world: int, timeout: float) -> dict:
@@ -246,14 +252,15 @@ def _master_verdict(store, world: int, timeout: float) -> dict:
     for r in range(world):
         if r not in missing:
             joined.setdefault(store.get(keys[r]).decode(), []).append(r)
-    store.set("probe/verdict", json.dumps({"missing": missing, "joined": joined}))
+    verdict = {"missing": missing, "joined": joined, "timeout": timeout}
+    store.set("probe/verdict", json.dumps(verdict))
     if missing:  # keep the store up until the ranks that came have read the verdict
         acks = [f"probe/ack/{r}" for r in range(1, world) if r not in missing]
         try:
             store.wait(acks, datetime.timedelta(seconds=10)) if acks else None
         except Exception:
             pass
-    return {"missing": missing, "joined": joined}
+    return verdict
 
 
 def init_group(ctx: dict, store, timeout: float) -> None:

@@ -147,8 +147,8 @@ class Pool:
             try:
                 prev = await self._get(key, hop, prev, depth + 1)
             except RemoteError as exc:
-                exc.detail = f"{exc.detail} (jump host on the way to {spec.target})"
-                raise
+                raise RemoteError(exc.title, f"jump host {hop}: {exc.detail}",
+                                  host=spec.target, path=exc.path, hint=exc.hint) from None
         assert prev is not None
         return prev
 
@@ -264,7 +264,7 @@ class Pool:
                         raise command_error(item, host, command)
                     else:
                         yield item
-                await asyncio.wait_for(proc.wait(), left())
+                await asyncio.wait_for(proc.wait_closed(), left())
                 signal = proc.exit_signal[0] if proc.exit_signal else None
                 yield StreamExit(proc.exit_status, signal)
             except asyncio.TimeoutError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shlex
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from console.core.errors import RemoteError
 from .errors import command_error
 
 KILL_GRACE_S = 5.0
+CLOSE_GRACE_S = 3.0
+STDERR_KEEP = 10_000
 
 
 def quote_cmd(*argv: object) -> str:
@@ -97,7 +100,9 @@ class RemoteProcess:
 
     Use as ``async with await pool.open_process(...) as p:``, or call ``close()``: the
     channel slot of the connection is held until then. Iterating the object yields stdout
-    lines without their newline; ``stderr`` yields stderr lines.
+    lines without their newline (read them: unread stdout stalls the channel). stderr is
+    drained in the background so it can never stall stdout; ``stderr`` yields its lines
+    (the last STDERR_KEEP are kept while nobody reads).
     """
 
     def __init__(self, host: str, command: str, proc: asyncssh.SSHClientProcess,
@@ -106,6 +111,10 @@ class RemoteProcess:
         self.command = command
         self._proc = proc
         self._stack = stack
+        self._err: deque[str] = deque(maxlen=STDERR_KEEP)
+        self._err_event = asyncio.Event()
+        self._err_done = False
+        self._err_task = asyncio.create_task(self._drain_stderr())
 
     def write(self, text: str) -> None:
         try:
@@ -124,18 +133,38 @@ class RemoteProcess:
             self._proc.stdin.write_eof()
 
     def __aiter__(self) -> AsyncIterator[str]:
-        return self._lines(self._proc.stdout)
+        return self._stdout_lines()
 
-    @property
-    def stderr(self) -> AsyncIterator[str]:
-        return self._lines(self._proc.stderr)
-
-    async def _lines(self, reader: asyncssh.SSHReader) -> AsyncIterator[str]:
+    async def _stdout_lines(self) -> AsyncIterator[str]:
         try:
-            async for line in read_lines(reader):
+            async for line in read_lines(self._proc.stdout):
                 yield line
         except (asyncssh.Error, OSError) as exc:
             raise command_error(exc, self.host, self.command) from None
+
+    async def _drain_stderr(self) -> None:
+        try:
+            async for line in read_lines(self._proc.stderr):
+                self._err.append(line)
+                self._err_event.set()
+        except (asyncssh.Error, OSError):
+            pass
+        finally:
+            self._err_done = True
+            self._err_event.set()
+
+    @property
+    def stderr(self) -> AsyncIterator[str]:
+        return self._stderr_lines()
+
+    async def _stderr_lines(self) -> AsyncIterator[str]:
+        while True:
+            while self._err:
+                yield self._err.popleft()
+            if self._err_done:
+                return
+            self._err_event.clear()
+            await self._err_event.wait()
 
     @property
     def exit_status(self) -> int | None:
@@ -144,7 +173,7 @@ class RemoteProcess:
     async def wait(self, timeout: float | None = None) -> int | None:
         """Wait for the remote command to exit; its status (None if killed by a signal)."""
         try:
-            await asyncio.wait_for(self._proc.wait(), timeout)
+            await asyncio.wait_for(self._proc.wait_closed(), timeout)
         except asyncio.TimeoutError:
             raise timeout_error(self.host, self.command, timeout or 0) from None
         except (asyncssh.Error, OSError) as exc:
@@ -157,9 +186,26 @@ class RemoteProcess:
             with contextlib.suppress(Exception):
                 self._proc.send_signal("TERM")
 
-    async def close(self) -> None:
-        """Kill the process if still running, close the channel, free the slot."""
-        await self._stack.aclose()
+    async def close(self, grace: float = CLOSE_GRACE_S) -> None:
+        """End the command politely, then firmly; close the channel, free the slot.
+
+        stdin is closed (the host agent tears its ranks down on EOF) and the command gets
+        ``grace`` seconds to exit, then SIGTERM and ``grace`` more, then SIGKILL.
+        """
+        try:
+            if not exited(self._proc) and not self._proc.is_closing():
+                self.write_eof()
+                if not await self._exited_within(grace):
+                    self.terminate()
+                    await self._exited_within(grace)
+        finally:
+            self._err_task.cancel()
+            await self._stack.aclose()
+
+    async def _exited_within(self, seconds: float) -> bool:
+        with contextlib.suppress(asyncio.TimeoutError, asyncssh.Error, OSError):
+            await asyncio.wait_for(self._proc.wait_closed(), seconds)
+        return exited(self._proc)
 
     async def __aenter__(self) -> RemoteProcess:
         return self

@@ -65,7 +65,7 @@ class SimHost:
                  connect_delay: float = 0.0, close_at_once: bool = False) -> None:
         self.address = address
         self.root = root
-        self.home = str(Path(env.get("HOME", str(root))))
+        self.home = env.get("HOME", str(root))
         self._env = {**os.environ, **env}
         self._host_key = host_key
         self._client_keys = asyncssh.import_authorized_keys(client_keys)
@@ -143,7 +143,6 @@ class SimHost:
 
     async def _kill_group(self, pgid: int) -> None:
         """TERM the command's process group, then KILL what is left after a grace period."""
-        return
         try:
             os.killpg(pgid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):

@@ -81,6 +81,13 @@ class DeviceSpec(_Model):
             ipaddress.IPv4Address(value)
         return value
 
+    @field_validator("ipv6")
+    @classmethod
+    def _ipv6(cls, value: str | None) -> str | None:
+        if value is not None:
+            ipaddress.IPv6Address(value)
+        return value
+
 
 class ServerSpec(_Model):
     """One simulated server (its own loopback address, host key and root folder)."""
@@ -171,10 +178,11 @@ class ClusterSpec(_Model):
                         raise ValueError(f"device IP {ip} used twice: {owners[ip]} and {here}")
                     owners[ip] = here
         for fault in self.faults:
-            self._check_fault(fault)
+            self._resolve_fault(fault)
         return self
 
-    def _check_fault(self, fault: Any) -> None:
+    def _resolve_fault(self, fault: Any) -> None:
+        """Check a fault's server/device references; fold it in when it is static."""
         srv = self.server(fault.src if fault.kind == "loss" else fault.server)
         for attr in ("device", "src_device"):
             if getattr(fault, attr, None) is not None:

@@ -101,6 +101,9 @@ class ClusterConsoleApp(App[int]):
     def on_mount(self) -> None:
         self.switch_mode(self.start_mode)
 
+    async def on_unmount(self) -> None:
+        await self.sources.aclose()
+
     # -- the one error handler -------------------------------------------------------
 
     def report_error(self, error: BaseException, context: str = "") -> None:
@@ -123,17 +126,21 @@ class ClusterConsoleApp(App[int]):
         self.push_screen(HelpScreen(title, rows))
 
     def binding_rows(self, screen: Screen) -> list[tuple[str, str, str]]:
-        """(keys, description, id) for every described binding active on ``screen``."""
-        grouped: dict[int, tuple[list[str], Binding]] = {}
-        for active in screen.active_bindings.values():
+        """(keys, description, id) for every binding with an id active on ``screen``:
+        the pane's own first, then the app's; textual's widget keys are left out."""
+        grouped: dict[str, tuple[list[str], Binding]] = {}
+        for key, active in screen.active_bindings.items():
             binding = active.binding
-            if not binding.description:
+            if not binding.description or not binding.id:
                 continue
-            keys, _ = grouped.setdefault(id(binding), ([], binding))
-            keys.append(self.get_key_display(binding))
-        rows = [(", ".join(dict.fromkeys(keys)), b.description, b.id or b.action)
+            keys, _ = grouped.setdefault(binding.id, ([], binding))
+            keys.append(self.get_key_display(Binding(key, binding.action)))
+        rows = [(", ".join(dict.fromkeys(keys)), b.description, b.id or "")
                 for keys, b in grouped.values()]
-        return sorted(rows, key=lambda r: (r[2].startswith(("app.", "pane.")), r[2]))
+        rows.sort(key=lambda row: row[2].startswith(("app.", "pane.")))
+        rows.append((self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")),
+                     "Command palette: every action by name", "app.command_palette"))
+        return rows
 
     async def action_quit(self) -> None:
         if isinstance(self.screen, ConfirmScreen):

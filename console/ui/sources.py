@@ -2,18 +2,19 @@
 cluster) can drive the UI without touching the network.
 
 Each pane receives the one :class:`Sources` object of the app and uses only its own
-fields. The defaults call ``console.ops``; they are imported lazily so importing the UI
-never drags in SSH, and so a missing operation fails with a clear message, not at import.
+fields. The defaults call ``console.ops`` through ONE SSH connection pool shared by every
+pane (design.md §3: one connection per server, reused); it is opened on first use, inside
+the app's event loop, and closed when the app exits. ``console.ops`` / ``console.remote``
+are imported lazily so importing the UI never drags in SSH.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from console.core.errors import ConsoleError
 
 DiscoverFn = Callable[[Sequence[str]], AsyncIterator[Any]]
 """``discover(hosts)`` yields discovery events (``console.ops.discovery``: ServerStarted,
@@ -22,17 +23,42 @@ ServerDone, DiscoveryDone) and/or a final ``Inventory``. Hosts are SSH targets a
 LoadFn = Callable[[Path], Any]
 """``load(path) -> RankTable`` — blocking; panes run it in a thread."""
 
-SaveFn = Callable[[Any, Path], None]
-"""``save(table, path)`` — blocking, atomic, keeps ``.bak``; panes run it in a thread."""
+SaveFn = Callable[[Any, Path], Any]
+"""``save(table, path)`` — blocking, atomic, keeps ``.bak``, mode 0640; run in a thread."""
 
 
-def _default_discover(ssh_options: Any) -> DiscoverFn:
-    def discover(hosts: Sequence[str]) -> AsyncIterator[Any]:
-        try:
-            from console.ops import discovery
-        except ImportError as exc:  # pragma: no cover - depends on the build
-            raise ConsoleError("discovery is not available", str(exc)) from None
-        return discovery.discover(list(hosts), ssh_options)
+class SharedPool:
+    """The app's one ``console.remote.Pool``, opened on first use."""
+
+    def __init__(self, ssh_options: Any = None) -> None:
+        self.ssh_options = ssh_options
+        self._pool: Any = None
+        self._lock: asyncio.Lock | None = None
+
+    async def get(self) -> Any:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._pool is None:
+                from console.remote import Pool
+
+                pool = Pool(self.ssh_options)
+                self._pool = await pool.__aenter__()
+        return self._pool
+
+    async def aclose(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+
+def _default_discover(shared: SharedPool) -> DiscoverFn:
+    async def discover(hosts: Sequence[str]) -> AsyncIterator[Any]:
+        from console.ops.discovery import discover as run
+
+        pool = await shared.get()
+        async for event in run(pool, list(hosts)):
+            yield event
 
     return discover
 
@@ -43,10 +69,10 @@ def _default_load(path: Path) -> Any:
     return ranktable_files.load(path)
 
 
-def _default_save(table: Any, path: Path) -> None:
+def _default_save(table: Any, path: Path) -> Any:
     from console.ops import ranktable_files
 
-    ranktable_files.save(table, path)
+    return ranktable_files.save(table, path)
 
 
 @dataclass
@@ -60,8 +86,15 @@ class Sources:
     """Ping pane's source (filled in by the ping sweep work)."""
     launch: Any = None
     """Launch pane's source (filled in by the launch supervisor work)."""
+    pool: SharedPool | None = None
+    """The shared SSH pool behind the default sources (None when everything is injected)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def default(cls, ssh_options: Any = None) -> Sources:
-        return cls(discover=_default_discover(ssh_options))
+        shared = SharedPool(ssh_options)
+        return cls(discover=_default_discover(shared), pool=shared)
+
+    async def aclose(self) -> None:
+        if self.pool is not None:
+            await self.pool.aclose()

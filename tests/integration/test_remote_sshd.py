@@ -85,13 +85,39 @@ async def test_open_process_round_trip(sshd, ssh_client):
             assert await proc.wait(timeout=10) == 5
 
 
-async def test_open_process_close_kills_the_remote_command(sshd, ssh_client):
+async def test_open_process_close_is_eof_then_term_then_kill(sshd, ssh_client):
     marker = "sleep 1041.5"
+    work = sshd.work_dir
     async with Pool(ssh_client.options()) as pool:
-        proc = await pool.open_process(target(sshd), f"{marker}; echo never")
+        # 1. stdin EOF is enough: the command's own cleanup runs (no signal needed).
+        proc = await pool.open_process(target(sshd), f"trap 'echo eof > {work}/eof' EXIT; "
+                                                     "cat > /dev/null")
+        await proc.close(grace=10)
+        assert (work / "eof").read_text() == "eof\n"
+        # 2. deaf to EOF but handles TERM.
+        proc = await pool.open_process(target(sshd), f"trap 'echo term > {work}/term; exit 0' "
+                                                     f"TERM; {marker} & wait")
         await until(lambda: user_procs(marker), what="remote sleep to start")
-        await proc.close()
+        await proc.close(grace=0.3)
+        assert (work / "term").read_text() == "term\n"
+        # 3. deaf to EOF and TERM: killed.
+        proc = await pool.open_process(target(sshd), f"trap '' TERM; {marker}")
+        await until(lambda: user_procs(marker), what="remote sleep to start")
+        await proc.close(grace=0.3)
         await until(lambda: not user_procs(marker), what="remote sleep to be killed")
+
+
+async def test_open_process_unread_stderr_never_stalls_stdout(sshd, ssh_client):
+    flood = "head -c 6000000 /dev/zero | tr '\\0' x | fold -w 100 >&2; echo done"
+    async with Pool(ssh_client.options()) as pool:
+        async with await pool.open_process(target(sshd), flood) as proc:
+            proc.write_eof()
+
+            async def stdout() -> list[str]:
+                return [line async for line in proc]
+
+            assert await asyncio.wait_for(stdout(), 20) == ["done"]
+            assert await proc.wait(timeout=20) == 0
 
 
 async def test_command_timeout_kills_remote_process_group(sshd, ssh_client):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -186,3 +189,53 @@ async def test_proxy_jump_failure_names_the_jump_host(sshd_factory, ssh_client):
     assert err.value.host == "inner"
     assert f"ProxyJump {jump.host}:{jump.port}" in err.value.detail
     assert inner.accepted_logins() == 0
+
+
+async def test_jump_host_key_is_checked_too(sshd_factory, ssh_client):
+    jump = sshd_factory("127.0.0.21", trust=False)
+    inner = sshd_factory("127.0.0.22")
+    ssh_client.ssh_config.write_text(
+        f"Host bastion\n  HostName {jump.host}\n  Port {jump.port}\n"
+        f"Host inner\n  HostName {inner.host}\n  Port {inner.port}\n  ProxyJump bastion\n")
+    async with Pool(ssh_client.options()) as pool:
+        with pytest.raises(RemoteError) as err:
+            await pool.run("inner", "true")
+    assert err.value.title == "host key unknown" and err.value.host == "inner"
+    assert err.value.detail.startswith("jump host bastion: ")
+    assert ssh_fingerprint(pub(jump)) in err.value.detail
+    assert jump.accepted_logins() == inner.accepted_logins() == 0
+
+
+@pytest.fixture
+def ssh_agent(ssh_client, tmp_path, monkeypatch):
+    """A private ssh-agent holding the test key; SSH_AUTH_SOCK points at it."""
+    if shutil.which("ssh-agent") is None:
+        pytest.skip("ssh-agent not installed")
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            assert time.monotonic() < deadline, "ssh-agent socket never appeared"
+            time.sleep(0.02)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
+        subprocess.run(["ssh-add", "-q", str(ssh_client.key)], env=env, check=True,
+                       capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        yield sock
+    finally:
+        agent.terminate()
+        agent.wait(timeout=5)
+
+
+async def test_ssh_agent_is_used_when_auth_sock_is_set(sshd, ssh_client, ssh_agent,
+                                                       monkeypatch):
+    # The only copy of the accepted key the client can use is in the agent
+    # (id_test is not one of ssh's default key names).
+    async with Pool(ssh_client.options(identities=[])) as pool:
+        assert (await pool.run(target(sshd), "echo via-agent")).stdout == "via-agent\n"
+    monkeypatch.delenv("SSH_AUTH_SOCK")
+    async with Pool(ssh_client.options(identities=[])) as pool:
+        with pytest.raises(RemoteError, match="authentication failed"):
+            await pool.run(target(sshd), "true")

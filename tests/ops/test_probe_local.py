@@ -11,9 +11,11 @@ import ast
 import importlib.util
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,14 +98,34 @@ def _tp_module():
     return mod
 
 
+def _first_line(proc, timeout: float) -> str:
+    """Read one line straight from the pipe's fd (no buffering that communicate() would
+    miss), waiting at most ``timeout`` seconds."""
+    fd, data, deadline = proc.stdout.fileno(), b"", time.monotonic() + timeout
+    while not data.endswith(b"\n"):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(fd, 1) if ready else b""
+        assert chunk, f"no line from pid {proc.pid} within {timeout} s"
+        data += chunk
+    return data.decode()
+
+
 def test_missing_rank_is_named_by_every_rank_that_came():
-    res = _finish(_start(range(3), 4, _free_port(), ["--timeout", "4"]))
+    port = _free_port()
+    # ranks 1 and 2 first, and only once they wait at the rendezvous rank 0 starts its
+    # 4 s window: a slow interpreter start cannot make them look missing
+    early = _start([1, 2], 4, port, ["--timeout", "60"])
+    firsts = {r: _first_line(p, 60) for r, p in early.items()}
+    res = _finish({**early, **_start([0], 4, port, ["--timeout", "4"])})
     for r, (code, lines, err) in res.items():
+        lines = ([firsts[r]] if r in firsts else []) + lines
         assert code == 3, f"rank {r}: {err}"
         (error,) = _records(lines, "error")
         assert error["stage"] == "rendezvous" and error["missing_ranks"] == [3]
-        assert "rank 3 never joined within 4 s" in error["message"]
+        assert error["message"].startswith("rank 3 never joined within 4 s")
+        assert "ranks 0-2 on" in error["message"]
         assert "rank 3 never joined" in err  # the human line on stderr
+        res[r] = (code, lines, err)
     report = parse_streams({r: lines for r, (_, lines, _) in res.items()})
     assert report.failed and report.missing_ranks == [3]
 
@@ -141,13 +163,34 @@ def test_hccl_without_torch_npu_says_so():
 @pytest.mark.parametrize("env, needle", [
     ({"RANK": "4", "WORLD_SIZE": "4"}, "RANK=4 is not below WORLD_SIZE=4"),
     ({"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": ""}, "MASTER_ADDR is not set"),
+    ({"RANK": "0", "WORLD_SIZE": "1", "MASTER_PORT": "70000"}, "MASTER_PORT=70000"),
+    ({"RANK": "x", "WORLD_SIZE": "1"}, "RANK='x'"),
 ])
-def test_bad_environment_is_named(env, needle):
-    full = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1", **env}
-    p = subprocess.run([sys.executable, str(PROBE)], env=full, capture_output=True, text=True,
-                       timeout=60)
-    (error,) = _records(p.stdout.splitlines(), "error")
-    assert p.returncode == 2 and needle in error["message"]
+def test_bad_environment_is_named(monkeypatch, capsys, env, needle):
+    for key, value in {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1", **env}.items():
+        monkeypatch.setenv(key, value)
+    assert _probe_module().main([]) == 2
+    (error,) = _records(capsys.readouterr().out.splitlines(), "error")
+    assert error["stage"] == "env" and needle in error["message"]
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--sizes", "1K,2X"], "bad size '2X'"),
+    (["--ops", "all_reduce,gossip"], "unknown op 'gossip'"),
+    (["--iters", "0"], "--iters >= 1"),
+])
+def test_bad_arguments_are_named(monkeypatch, capsys, argv, needle):
+    monkeypatch.setenv("RANK", "0")
+    assert _probe_module().main(argv) == 2
+    (error,) = _records(capsys.readouterr().out.splitlines(), "error")
+    assert error["stage"] == "args" and needle in error["message"]
+
+
+def _probe_module():
+    spec = importlib.util.spec_from_file_location("probe_under_test", PROBE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def test_ship_files_exist_and_match_probe():
@@ -155,5 +198,6 @@ def test_ship_files_exist_and_match_probe():
     assert all(p.is_file() for p in ship_files())
     tree = ast.parse(PROBE.read_text())
     shipped = next(ast.literal_eval(node.value) for node in tree.body
-                   if isinstance(node, ast.Assign) and node.targets[0].id == "SHIP_FILES")
+                   if isinstance(node, ast.Assign)
+                   and getattr(node.targets[0], "id", None) == "SHIP_FILES")
     assert shipped == SHIP_FILES  # probe.py names the same siblings in its error message

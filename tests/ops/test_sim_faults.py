@@ -8,25 +8,12 @@ import asyncssh
 import pytest
 
 from console.sim.spec import ClusterSpec
+from tests.ops.procs import alive, wait_gone
 
 
 def spec_with(*faults: dict) -> ClusterSpec:
     return ClusterSpec.generate(servers=2, cards=4, faults=list(faults))
 
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-async def _until_gone(pid: int, timeout: float = 10) -> None:
-    async def poll() -> None:
-        while _alive(pid):
-            await asyncio.sleep(0.05)
-    await asyncio.wait_for(poll(), timeout)
 
 
 async def test_busy_k_times_then_ok(sim_factory, sim_connect):
@@ -53,9 +40,9 @@ async def test_hung_hccn_tool_is_killed_when_the_client_gives_up(sim_factory, si
         pid = int(await asyncio.wait_for(proc.stdout.readline(), 20))
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(proc.wait(), 1.0)
-        assert _alive(pid)
+        assert alive(pid)
         proc.close()
-        await _until_gone(pid)
+        await wait_gone(pid)
 
 
 async def test_lost_connection_kills_running_commands(sim_factory, sim_connect):
@@ -64,7 +51,7 @@ async def test_lost_connection_kills_running_commands(sim_factory, sim_connect):
     proc = await conn.create_process("echo $$; hccn_tool -i 0 -link -g")
     pid = int(await asyncio.wait_for(proc.stdout.readline(), 20))
     conn.abort()
-    await _until_gone(pid)
+    await wait_gone(pid)
 
 
 async def test_refused_and_closing_servers(sim_factory, sim_connect):

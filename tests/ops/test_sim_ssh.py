@@ -12,6 +12,7 @@ import pytest
 from console.core.errors import InputError
 from console.sim.cluster import SimCluster
 from console.sim.spec import ClusterSpec
+from tests.ops.procs import alive, wait_gone
 from tests.system import need
 
 
@@ -57,9 +58,9 @@ async def test_closing_the_channel_kills_the_process_group(sim_cluster, sim_conn
     async with sim_connect(sim_cluster, "127.0.0.11") as conn:
         proc = await conn.create_process("sleep 300 & echo $!; wait")
         pid = int(await asyncio.wait_for(proc.stdout.readline(), 20))
-        assert _alive(pid)
+        assert alive(pid)
         proc.close()
-        await _gone(pid)
+        await wait_gone(pid)
 
 
 async def test_wrong_client_key_is_rejected(sim_cluster, sim_connect, tmp_path):
@@ -129,18 +130,3 @@ async def test_port_in_use_is_an_input_error_naming_the_address(sim_cluster, tmp
         await again.start()
     assert err.value.host == "127.0.0.11"
     assert f"127.0.0.11:{sim_cluster.port}" in str(err.value)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-async def _gone(pid: int, timeout: float = 10) -> None:
-    async def poll() -> None:
-        while _alive(pid):
-            await asyncio.sleep(0.05)
-    await asyncio.wait_for(poll(), timeout)

@@ -196,3 +196,14 @@ def test_hang_sleeps_until_killed(tools) -> None:
     assert t.run("hccn_tool -i 2 -link -g") == ("link status: UP\n", 0)
     out, rc = t.run("timeout 1 hccn_tool -i 2 -ping -g address 10.10.100.22; echo rc=$?")
     assert out == "rc=124\n"
+
+
+def test_ipv6_address_and_ping(tools) -> None:
+    spec = ClusterSpec.generate(servers=2, cards=1).model_dump()
+    spec["servers"][0]["devices"][0]["ipv6"] = "fd00:10::10"
+    spec["servers"][1]["devices"][0]["ipv6"] = "fd00:10::22"
+    t = tools(ClusterSpec.model_validate(spec))
+    assert t.run("hccn_tool -i 0 -ip -inet6 -g") == ("ipaddr:fd00:10::10\nprefix_length:64\n", 0)
+    out, rc = t.run("hccn_tool -i 0 -ping -inet6 -g ipv6_address fd00:10::22")
+    assert rc == 0 and out.startswith("device 0 PING6 fd00:10::22\nrecv seq=0,time=0.067000ms\n")
+    assert t.run("hccn_tool -i 0 -ip -inet6 -g", 2)[0] == "ipaddr:fd00:10::22\nprefix_length:64\n"

@@ -129,3 +129,30 @@ async def test_unreachable_discovery_error_names_host_and_command():
 def test_snapshot_nodes_pane(snap_compare):
     app = ClusterConsoleApp(hosts="node[1-2]", inventory=seed_inventory(), sources=sources())
     assert snap_compare(app, press=["down"], terminal_size=(100, 30))
+
+
+async def test_default_sources_discover_the_simulated_cluster_over_ssh(tmp_path):
+    """The real path: Sources.default -> one shared Pool -> ops.discovery -> the sim's sshd."""
+    from console.remote import SSHOptions
+    from console.sim.cluster import SimCluster
+    from console.sim.spec import ClusterSpec
+    from console.ui.sources import Sources
+
+    sim = SimCluster(ClusterSpec.default(), tmp_path / "sim", port=0)
+    await sim.start()
+    try:
+        options = SSHOptions(ssh_config=sim.ssh_config_path, connect_timeout=20, command_timeout=60)
+        app = ClusterConsoleApp(hosts=sim.hosts, sources=Sources.default(options))
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("d")
+            await wait_until(pilot, lambda: app.inventory is not None or app.errors, timeout=60)
+            assert not app.errors, app.errors
+            servers = app.screen.query_one("#servers", DataTable)
+            assert column(servers, "host") == sim.hosts
+            assert column(servers, "reachable") == ["yes"] * len(sim.hosts)
+            assert column(servers, "cards") == ["8"] * len(sim.hosts)
+            pool = app.sources.pool._pool
+            assert pool is not None  # one pool, shared, closed with the app
+        assert app.sources.pool._pool is None
+    finally:
+        await sim.stop()

@@ -1,0 +1,98 @@
+"""`cluster-console discover HOSTS [--json]`: what every server and NPU device is."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.table import Table
+
+from console.cli._common import add_hosts_argument, hosts_from_args, print_json, stdout_console
+from console.core.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_UNREACHABLE
+from console.core.inventory import Inventory, Server
+
+ORDER = 10
+_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("discover", parents=[common], help="discover servers, NPUs and their RoCE NICs",
+                       description="Query every server over SSH (npu-smi, hccn_tool, hccn.conf, versions) "
+                                   "and report cards, device IPs, link/health state and cluster-wide findings.")
+    add_hosts_argument(p)
+    p.add_argument("--json", action="store_true", help="print the inventory as JSON")
+    p.add_argument("--tool-timeout", type=float, default=5.0, metavar="S",
+                   help="timeout for each hccn_tool call on the servers (default 5)")
+    p.set_defaults(func=run)
+
+
+def exit_code(inv: Inventory) -> int:
+    if any(not s.reachable for s in inv.servers):
+        return EXIT_UNREACHABLE
+    if any(f.severity == "error" for f in inv.findings):
+        return EXIT_CHECK_FAILED
+    return EXIT_OK
+
+
+async def gather(args: argparse.Namespace, hosts: list[str]) -> Inventory:
+    from console.ops.discovery import ServerDone, discover
+    from console.remote import Pool, SSHOptions
+
+    inv = Inventory()
+    async with Pool(SSHOptions.from_args(args)) as pool:
+        async for ev in discover(pool, hosts, tool_timeout=getattr(args, "tool_timeout", 5.0)):
+            if isinstance(ev, ServerDone):
+                state = "ok" if ev.server.reachable else f"UNREACHABLE: {ev.server.error}"
+                print(f"[{ev.done}/{ev.total}] {ev.server.host}: {state}", file=sys.stderr)
+            elif hasattr(ev, "inventory"):
+                inv = ev.inventory
+    return inv
+
+
+async def run(args: argparse.Namespace) -> int:
+    hosts = hosts_from_args(args.hosts)
+    inv = await gather(args, hosts)
+    if args.json:
+        print_json(inv)
+    else:
+        print_inventory(inv)
+    return exit_code(inv)
+
+
+def _server_row(s: Server) -> list[str]:
+    if not s.reachable:
+        return [s.host, "-", "-", "[red]unreachable[/]", "-", "-", "-", s.error or ""]
+    health = sorted({d.health or "?" for d in s.devices})
+    links = sum(1 for d in s.devices if (d.link or "").upper() == "UP")
+    return [s.host, s.server_id or "-", s.hostname or "-", f"{len(s.devices)} ({s.product or '?'})",
+            f"{links}/{len(s.devices)} up", ",".join(health), f"{s.driver_version or '-'} / {s.cann_version or '-'}", ""]
+
+
+def print_inventory(inv: Inventory) -> None:
+    con = stdout_console()
+    t = Table(title="Servers", title_justify="left")
+    for col in ("host", "server_id", "hostname", "devices", "links", "health", "driver / CANN", "error"):
+        t.add_column(col)
+    for s in inv.servers:
+        t.add_row(*_server_row(s))
+    con.print(t)
+    d = Table(title="Devices", title_justify="left")
+    for col in ("host", "dev", "card.chip", "device_ip", "netmask", "link", "net_health", "tls", "health", "busy"):
+        d.add_column(col)
+    for s in inv.servers:
+        for dev in s.devices:
+            link = dev.link or "-"
+            d.add_row(s.host, str(dev.device_id), f"{dev.card}.{dev.chip}", dev.device_ip or "[red]none[/]",
+                      dev.netmask or "-", link if link == "UP" else f"[red]{link}[/]", dev.net_health or "-",
+                      "-" if dev.tls is None else str(dev.tls), dev.health or "-",
+                      ",".join(map(str, dev.busy_pids)) or "")
+    con.print(d)
+    if inv.findings:
+        con.print("[bold]Findings[/]")
+        for f in inv.findings:
+            where = f.host or ""
+            if f.device_id is not None:
+                where += f" device {f.device_id}"
+            con.print(f"[{_STYLE[f.severity]}]{f.severity:7}[/] {where}: {f.message}")
+    else:
+        con.print("[green]No findings.[/]")

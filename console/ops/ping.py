@@ -1,0 +1,349 @@
+"""The ping sweep: run a ``PingPlan``'s probes over SSH and stream typed events.
+
+    async for ev in sweep(pool, plan, SweepOptions(per_card=1), cancel=token):
+        SweepStarted(plan) -> ProbeRunning / ProbeDone(result, done, total, eta_s) /
+        ServerLost(host, error) ... -> SweepDone(matrix, cancelled)
+
+How it runs (design.md §3):
+* Each server gets up to ``per_server`` lanes (capped by the pool's channels per
+  connection); a lane is one channel running a shell loop (``pinglane``), reused for every
+  probe of the sweep. A source device runs at most ``per_card`` probes at once; the device
+  with the most probes left goes first (it is the critical path).
+* Rounds (pairwise plans) run one after the other: a device is in one probe per round.
+* Every probe is wrapped in ``timeout -k K T`` on the server, so a hung ``hccn_tool`` costs
+  one probe; a lane that stops answering entirely is closed (its process group killed).
+* ``hccn_tool is busy`` is retried with exponential backoff; ``attempts`` counts the tries.
+* A server lost mid-sweep: its remaining probes become ``skipped`` with the reason.
+* Cancel with ``cancel.cancel()`` (or by cancelling the consuming task): running probes are
+  killed on the servers, finished results are kept, unfinished ones are ``skipped``.
+Every result keeps the exact command run and the raw output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from console.core.errors import RemoteError
+from console.core.pingresults import PingMatrix, ProbeResult
+from console.core.planning.ping import PingPlan, Probe, plan_retry
+from console.remote import Pool
+
+from .pinglane import Lane, LaneTimeout
+
+LOCAL_GRACE_S = 5.0  # beyond timeout + kill-after, before the lane itself is declared stuck
+
+
+class SweepOptions(BaseModel):
+    """How hard a sweep may push the servers."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    per_card: int = Field(1, ge=1)
+    """Probes one source device runs at once."""
+    per_server: int = Field(8, ge=1)
+    """Probes one server runs at once (also capped by the pool's channels per connection)."""
+    probe_timeout: float = Field(15.0, gt=0)
+    """Seconds one probe may run before ``timeout`` kills it on the server."""
+    kill_after: float = Field(2.0, gt=0)
+    """Seconds between timeout's TERM and its KILL."""
+    busy_retries: int = Field(5, ge=0)
+    """Retries of a probe answered with ``hccn_tool is busy``."""
+    backoff_s: float = Field(0.2, ge=0)
+    """First wait before a busy retry; doubled for each further retry."""
+    backoff_max_s: float = Field(3.0, ge=0)
+    """Longest wait between busy retries."""
+
+    def command(self, probe: Probe) -> str:
+        """The exact command a probe runs on its source server."""
+        return f"timeout -k {self.kill_after:g} {self.probe_timeout:g} {probe.command}"
+
+
+class CancelToken:
+    """Set it to end a sweep early; the sweep still ends with ``SweepDone(cancelled=True)``."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
+@dataclass(frozen=True)
+class SweepStarted:
+    plan: PingPlan
+
+
+@dataclass(frozen=True)
+class ProbeRunning:
+    probe: Probe
+    attempt: int
+
+
+@dataclass(frozen=True)
+class ProbeDone:
+    result: ProbeResult
+    done: int
+    total: int
+    eta_s: float | None
+    """Estimated seconds left (None until a probe finished)."""
+
+
+@dataclass(frozen=True)
+class ServerLost:
+    host: str
+    error: str
+
+
+@dataclass(frozen=True)
+class SweepDone:
+    matrix: PingMatrix
+    cancelled: bool
+    elapsed_s: float = 0.0
+
+
+SweepEvent = SweepStarted | ProbeRunning | ProbeDone | ServerLost | SweepDone
+
+
+class _Queue:
+    """One server's probes of one round. A device runs at most ``per_card`` at once; the
+    device with the most probes left is served first."""
+
+    def __init__(self, probes: Iterable[Probe], per_card: int) -> None:
+        self.pending: dict[int, deque[Probe]] = {}
+        for p in probes:
+            self.pending.setdefault(p.src_device, deque()).append(p)
+        self.running: Counter[int] = Counter()
+        self.per_card = per_card
+        self._cond = asyncio.Condition()
+
+    def slots(self) -> int:
+        return sum(min(len(q), self.per_card) for q in self.pending.values())
+
+    async def take(self) -> Probe | None:
+        async with self._cond:
+            while any(self.pending.values()):
+                free = [d for d, q in self.pending.items() if q and self.running[d] < self.per_card]
+                if free:
+                    dev = max(free, key=lambda d: len(self.pending[d]))
+                    self.running[dev] += 1
+                    return self.pending[dev].popleft()
+                await self._cond.wait()
+            return None
+
+    async def release(self, probe: Probe) -> None:
+        async with self._cond:
+            self.running[probe.src_device] -= 1
+            self._cond.notify_all()
+
+    def drain(self) -> list[Probe]:
+        left = [p for q in self.pending.values() for p in q]
+        for q in self.pending.values():
+            q.clear()
+        return left
+
+
+class _Sweep:
+    def __init__(self, pool: Pool, plan: PingPlan, options: SweepOptions, cancel: CancelToken) -> None:
+        self.pool, self.plan, self.options, self.cancel = pool, plan, options, cancel
+        self.events: asyncio.Queue[SweepEvent | None] = asyncio.Queue()
+        self.results: dict[tuple, ProbeResult] = {}
+        self.lost: dict[str, str] = {}
+        self.idle: dict[str, list[Lane]] = {}
+        self.left: Counter[tuple[str, int]] = Counter((p.src_host, p.src_device) for p in plan.probes)
+        self.lanes: dict[str, int] = {}
+        self.durations: list[float] = []
+
+    # ---- bookkeeping -------------------------------------------------------------------
+
+    def record(self, result: ProbeResult) -> None:
+        p = result.probe
+        if p.key in self.results:
+            return
+        self.results[p.key] = result
+        self.left[(p.src_host, p.src_device)] -= 1
+        if result.status != "skipped" and result.duration_s is not None:
+            self.durations.append(result.duration_s)
+        self.events.put_nowait(ProbeDone(result, len(self.results), len(self.plan.probes), self.eta()))
+
+    def eta(self) -> float | None:
+        """Mean probe time x the longest queue: per device (per_card wide), per server (lanes)."""
+        if not self.durations:
+            return None
+        mean = sum(self.durations) / len(self.durations)
+        per_host: Counter[str] = Counter()
+        waves = 0
+        for (host, _dev), n in self.left.items():
+            per_host[host] += n
+            waves = max(waves, math.ceil(n / self.options.per_card))
+        for host, n in per_host.items():
+            waves = max(waves, math.ceil(n / max(self.lanes.get(host, 1), 1)))
+        return mean * waves
+
+    def lose(self, host: str, exc: RemoteError, probes: Iterable[Probe]) -> None:
+        if host not in self.lost:
+            self.lost[host] = str(exc).splitlines()[0]
+            self.events.put_nowait(ServerLost(host, self.lost[host]))
+        for p in probes:
+            self.record(ProbeResult.skipped(p, f"server lost: {self.lost[host]}"))
+
+    # ---- running -----------------------------------------------------------------------
+
+    async def drive(self) -> None:
+        try:
+            for batch in self.plan.rounds():
+                if self.cancel.cancelled:
+                    break
+                await self.run_round(batch)
+        finally:
+            await self.close_lanes()
+            self.events.put_nowait(None)
+
+    async def run_round(self, batch: list[Probe]) -> None:
+        by_host: dict[str, list[Probe]] = {}
+        for p in batch:
+            by_host.setdefault(p.src_host, []).append(p)
+        workers: list[asyncio.Task] = []
+        for host, probes in by_host.items():
+            if host in self.lost:
+                self.lose(host, RemoteError(self.lost[host]), probes)
+                continue
+            queue = _Queue(probes, self.options.per_card)
+            n = min(self.options.per_server, self.pool.options.max_channels, queue.slots())
+            self.lanes[host] = n
+            workers += [asyncio.create_task(self.worker(host, queue)) for _ in range(n)]
+        stop = asyncio.create_task(self.cancel.wait())
+        try:
+            while workers and not stop.done() and not all(w.done() for w in workers):
+                await asyncio.wait([stop, *workers], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            for w in workers:
+                w.cancel()
+            outcomes = await asyncio.gather(*workers, return_exceptions=True)
+        for out in outcomes:
+            if isinstance(out, Exception):
+                raise out
+
+    async def worker(self, host: str, queue: _Queue) -> None:
+        lane: Lane | None = None
+        busy = False
+        try:
+            while (probe := await queue.take()) is not None:
+                busy = True
+                try:
+                    lane, result = await self.run_probe(host, lane, probe)
+                except RemoteError as exc:
+                    lane = None
+                    self.lose(host, exc, [probe, *queue.drain()])
+                    return
+                finally:
+                    await queue.release(probe)
+                busy = False
+                self.record(result)
+        finally:
+            if lane is not None:
+                if busy:  # cancelled in the middle of a probe: kill it on the server
+                    await lane.close()
+                else:
+                    self.idle.setdefault(host, []).append(lane)
+
+    async def lane(self, host: str) -> Lane:
+        idle = self.idle.get(host)
+        if idle:
+            return idle.pop()
+        return await Lane.open(self.pool, host, timeout=self.pool.options.command_timeout)
+
+    async def run_probe(self, host: str, lane: Lane | None, probe: Probe) -> tuple[Lane | None, ProbeResult]:
+        """One probe with its busy retries. Returns the lane (None if it had to be closed)."""
+        opts = self.options
+        command = opts.command(probe)
+        limit = opts.probe_timeout + opts.kill_after + LOCAL_GRACE_S
+        attempt, reopened = 0, False
+        while True:
+            attempt += 1
+            self.events.put_nowait(ProbeRunning(probe, attempt))
+            lane = lane or await self.lane(host)
+            try:
+                out = await lane.run(command, limit)
+            except LaneTimeout as t:
+                await lane.close()
+                return None, ProbeResult.timeout(probe, limit, t.output, t.duration_s, attempt, command=command)
+            except RemoteError:
+                await lane.close()
+                lane = None
+                if reopened:
+                    raise
+                reopened, attempt = True, attempt - 1  # the connection dropped: once more
+                continue
+            result = ProbeResult.from_output(probe, out.exit_status, out.output, out.duration_s,
+                                             attempt, command=command)
+            if not (result.is_busy and attempt <= opts.busy_retries):
+                return lane, result
+            await asyncio.sleep(min(opts.backoff_s * 2 ** (attempt - 1), opts.backoff_max_s))
+
+    async def close_lanes(self) -> None:
+        lanes = [lane for idle in self.idle.values() for lane in idle]
+        self.idle.clear()
+        await asyncio.gather(*(lane.close() for lane in lanes), return_exceptions=True)
+
+    def matrix(self) -> PingMatrix:
+        why = "sweep cancelled" if self.cancel.cancelled else "not run"
+        results = [self.results.get(p.key) or ProbeResult.skipped(p, why) for p in self.plan.probes]
+        return PingMatrix.from_plan(self.plan, results)
+
+
+async def sweep(
+    pool: Pool, plan: PingPlan, options: SweepOptions | None = None, *,
+    cancel: CancelToken | None = None,
+) -> AsyncIterator[SweepEvent]:
+    """Run ``plan`` on the servers of ``pool``; events as they happen, ``SweepDone`` last."""
+    run = _Sweep(pool, plan, options or SweepOptions(), cancel or CancelToken())
+    start = time.monotonic()
+    yield SweepStarted(plan)
+    driver = asyncio.create_task(run.drive())
+    try:
+        while (event := await run.events.get()) is not None:
+            yield event
+        await driver  # re-raises a bug in the engine
+    finally:
+        if not driver.done():
+            driver.cancel()
+            await asyncio.gather(driver, return_exceptions=True)
+    yield SweepDone(run.matrix(), run.cancel.cancelled, time.monotonic() - start)
+
+
+async def sweep_retry(
+    pool: Pool, matrix: PingMatrix, options: SweepOptions | None = None, *,
+    cancel: CancelToken | None = None,
+) -> AsyncIterator[SweepEvent]:
+    """Re-run only the failed or lossy probes of ``matrix``; the last event's matrix is the
+    whole ``matrix`` with those results replaced (``attempts`` added up)."""
+    plan = plan_retry(matrix.results)
+    async for event in sweep(pool, plan, options, cancel=cancel):
+        if isinstance(event, SweepDone):
+            retried = [r for r in event.matrix.results if r.status != "skipped"]
+            event = SweepDone(matrix.with_retries(retried), event.cancelled, event.elapsed_s)
+        yield event
+
+
+async def run_sweep(pool: Pool, plan: PingPlan, options: SweepOptions | None = None) -> PingMatrix:
+    """Convenience: run to the end and return the matrix."""
+    matrix = PingMatrix.from_plan(plan, [])
+    async for event in sweep(pool, plan, options):
+        if isinstance(event, SweepDone):
+            matrix = event.matrix
+    return matrix

@@ -1,0 +1,22 @@
+"""Checking real processes in tests: alive (zombies count as gone), and awaiting their end."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie waiting for its reaper."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def wait_gone(pid: int, timeout: float = 10) -> None:
+    """Poll until ``pid`` is gone; TimeoutError after ``timeout`` seconds."""
+    async def poll() -> None:
+        while alive(pid):
+            await asyncio.sleep(0.05)
+    await asyncio.wait_for(poll(), timeout)
