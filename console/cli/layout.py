@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from console.cli._common import print_json, warn
 from console.core.errors import InputError
@@ -109,12 +110,13 @@ def _print(layout: Layout, *, every_group: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False, soft_wrap=True)
-    console.print(f"world {layout.world_size} = tp {layout.tp} x dp {layout.dp} x pp "
-                  f"{layout.pp}; ep {layout.ep} (order {plan.ORDER}: tp fastest)")
+    # piped output is data: no wrapping at 80 columns, no trailing padding
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 240)
+    print(f"world {layout.world_size} = tp {layout.tp} x dp {layout.dp} x pp "
+          f"{layout.pp}; ep {layout.ep} (order {plan.ORDER}: tp fastest)")
     rows = group_rows(layout) if every_group else summary_rows(layout)
     if not rows:
-        console.print("every group has size 1: each rank runs alone")
+        print("every group has size 1: each rank runs alone")
         return
     headers = {"kind": "kind", "size": "size", "groups": "groups", "ranks": "ranks",
                "multi_server": "across servers", "group": "#", "servers": "servers"}
@@ -127,5 +129,7 @@ def _print(layout: Layout, *, every_group: bool) -> None:
                          else "left", overflow="fold")
     for row in rows:
         table.add_row(*(row[k] for k in keys))
-    console.print(table)
+    with console.capture() as cap:
+        console.print(table)
+    print("\n".join(line.rstrip() for line in cap.get().splitlines()))
 

@@ -61,8 +61,9 @@ class SweepOptions(BaseModel):
     """Longest wait between busy retries."""
 
     def command(self, probe: Probe) -> str:
-        """The exact command a probe runs on its source server."""
-        return f"timeout -k {self.kill_after:g} {self.probe_timeout:g} {probe.command}"
+        """The exact command a probe runs on its source server. ``--foreground`` keeps the
+        tool in the lane's process group, so ending the lane (cancel) kills it too."""
+        return f"timeout --foreground -k {self.kill_after:g} {self.probe_timeout:g} {probe.command}"
 
 
 class CancelToken:

@@ -5,8 +5,10 @@ Checks that the ranks can meet (rank check-in through a TCPStore at MASTER_ADDR:
 naming the ranks that never joined), that collectives give exact results, and measures
 all_reduce, all_gather, reduce_scatter, all_to_all and broadcast like nccl-tests
 (size, count, type, time, algbw, busbw) plus each rank's own time, so a slow rank stands out.
-``--tp-smoke`` runs a tiny tensor-parallel Llama-style decoder instead (tp_smoke.py, which
-must sit next to this file).
+``--tp-smoke`` runs a tiny tensor-parallel Llama-style decoder instead; ``--mode all`` both.
+
+Shipping: this file loads collectives.py and tp_smoke.py from its own directory by path
+(SHIP_FILES below): upload the three files into one directory, run this one.
 
 Environment (per rank): RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (required); LOCAL_RANK
 (default RANK), DEVICE_ID (default LOCAL_RANK), BACKEND (hccl | gloo; default hccl when
@@ -42,7 +44,7 @@ except ImportError:  # reported cleanly by main()
     torch = dist = None
 
 EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_COMM = 1, 2, 3
-OPS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast")
+OPS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast")  # = collectives.OPS
 DTYPES = ("float32", "float16", "bfloat16")
 HOST = socket.gethostname()
 _RANK: list[int | None] = [None]

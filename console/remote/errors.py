@@ -47,6 +47,9 @@ _CONNECT_CAUSES: list[tuple[tuple[type[BaseException], ...], str, str]] = [
      "nothing listens on port {spec.port}: is sshd running, is the port right (-p, Port)?"),
     ((socket.gaierror,), "cannot resolve host name",
      "check the name, /etc/hosts, or HostName in ssh_config"),
+    ((ConnectionResetError, asyncssh.ConnectionLost), "server dropped the connection",
+     "it accepted, then closed before SSH was set up (even after retries): sshd's MaxStartups, "
+     "tcp wrappers or a firewall"),
     ((asyncssh.HostKeyNotVerifiable,), "host key not verifiable",
      "check known_hosts ({spec.known_hosts[0]})"),
     ((asyncssh.KeyExchangeFailed,), "SSH key exchange failed",

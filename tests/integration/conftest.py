@@ -15,7 +15,8 @@ Fixtures:
   ``sshd`` / ``sshd2``  one daemon each on 127.0.0.21 / 127.0.0.22, trusted in known_hosts.
 
 Fake tools for other tests: write executables into ``instance.bin_dir`` (first on the
-session's PATH) or pass ``path_prefix=[dir]`` / ``set_env={"NAME": "value"}``.
+session's PATH) or pass ``path_prefix=[dir]`` (a folder under ``ssh_shared_dir``: the test
+user must be able to read it) / ``set_env={"NAME": "value"}``.
 """
 
 from __future__ import annotations
@@ -271,9 +272,18 @@ def ssh_client(ssh_test_user, tmp_path, monkeypatch) -> ClientKit:
 
 
 @pytest.fixture
-def sshd_factory(ssh_client) -> Iterator:
+def ssh_shared_dir(ssh_test_user) -> Iterator[Path]:
+    """A world-readable folder under /tmp (pytest's tmp_path is root-only) for files the
+    test user must read: the daemons' folders, fake tools for ``path_prefix``."""
     base = Path(tempfile.mkdtemp(prefix="cc-sshd-", dir="/tmp"))
     base.chmod(0o755)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def sshd_factory(ssh_client, ssh_shared_dir) -> Iterator:
+    base = ssh_shared_dir
     started: list[SshdInstance] = []
 
     def start(addr: str = "127.0.0.21", *, set_env: dict[str, str] | None = None,
@@ -293,7 +303,6 @@ def sshd_factory(ssh_client) -> Iterator:
     yield start
     for inst in started:
         inst.stop()
-    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

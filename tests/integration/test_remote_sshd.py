@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 
 import pytest
@@ -43,6 +44,22 @@ async def test_run_collects_output_and_exit_status(sshd, ssh_client):
     assert ok.stderr == "err\n"
     assert ok.host == target(sshd) and ok.duration_s > 0
     assert bad.exit_status == 7 and not bad.ok and bad.stdout == "its\n"
+
+
+async def test_bed_puts_fake_tools_and_env_per_instance(sshd_factory, ssh_client,
+                                                        ssh_shared_dir):
+    extra = ssh_shared_dir / "tools"
+    extra.mkdir(mode=0o755)
+    (extra / "npu-smi").write_text("#!/bin/sh\necho fake npu-smi $CARD_COUNT\n")
+    (extra / "npu-smi").chmod(0o755)
+    inst = sshd_factory("127.0.0.23", set_env={"CARD_COUNT": "8"}, path_prefix=[str(extra)])
+    (inst.bin_dir / "hccn_tool").write_text("#!/bin/sh\necho fake hccn_tool \"$@\"\n")
+    (inst.bin_dir / "hccn_tool").chmod(0o755)
+    async with Pool(ssh_client.options()) as pool:
+        smi = await pool.run(target(inst), "npu-smi info")
+        hccn = await pool.run(target(inst), quote_cmd("hccn_tool", "-i", 3, "-ip", "-g"))
+    assert smi.stdout == "fake npu-smi 8\n"
+    assert hccn.stdout == "fake hccn_tool -i 3 -ip -g\n"
 
 
 async def test_run_feeds_input_and_closes_stdin(sshd, ssh_client):
@@ -143,15 +160,27 @@ async def test_stream_timeout_kills_and_raises(sshd, ssh_client):
     assert got == [StreamLine("stdout", "first")]
 
 
+async def test_closing_a_stream_early_kills_the_command(sshd, ssh_client):
+    marker = "sleep 1043.5"
+    async with Pool(ssh_client.options(max_channels=1)) as pool:
+        async with contextlib.aclosing(pool.stream(target(sshd), f"echo a; {marker}")) as events:
+            async for ev in events:
+                assert ev == StreamLine("stdout", "a")
+                break
+        await until(lambda: not user_procs(marker), what="remote process to be killed")
+        # and its channel slot is free again (max_channels=1)
+        assert (await asyncio.wait_for(pool.run(target(sshd), "echo b"), 10)).stdout == "b\n"
+
+
 async def test_put_file_is_atomic_with_mode(sshd, ssh_client):
     dest = sshd.work_dir / "rank_table.json"
     async with Pool(ssh_client.options()) as pool:
         await pool.put_file(target(sshd), b'{"v": 1}\n', str(dest))
         await pool.put_file(target(sshd), b'{"v": 2}\n', str(dest), mode=0o600)
-        first_mode = (dest.stat().st_mode & 0o777)
+        mode_after_second = dest.stat().st_mode & 0o777
         ls = await pool.run(target(sshd), quote_cmd("ls", "-A", str(sshd.work_dir)))
     assert dest.read_bytes() == b'{"v": 2}\n'
-    assert first_mode == 0o600
+    assert mode_after_second == 0o600
     assert dest.stat().st_uid != 0  # written by the test user over SFTP
     assert ls.stdout.split() == ["rank_table.json"]  # no temp file left behind
 

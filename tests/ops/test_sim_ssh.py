@@ -63,7 +63,7 @@ async def test_closing_the_channel_kills_the_process_group(sim_cluster, sim_conn
         await wait_gone(pid)
 
 
-async def test_wrong_client_key_is_rejected(sim_cluster, sim_connect, tmp_path):
+async def test_wrong_client_key_is_rejected(sim_cluster, sim_connect):
     other = asyncssh.generate_private_key("ssh-ed25519")
     with pytest.raises(asyncssh.PermissionDenied):
         async with sim_connect(sim_cluster, "127.0.0.11", client_keys=[other]):

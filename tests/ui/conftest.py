@@ -96,3 +96,15 @@ async def wait_until(pilot, condition: Callable[[], bool], timeout: float = 5.0)
         while not condition():
             await pilot.pause()
     await asyncio.wait_for(poll(), timeout)
+
+
+async def submit(pilot, text: str) -> None:
+    """Fill the open one-line dialog with ``text`` and press Enter (long paths typed key by
+    key would only slow the test down)."""
+    from textual.widgets import Input
+
+    from console.ui.screens.dialogs import InputScreen
+
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, InputScreen))
+    pilot.app.screen.query_one(Input).value = text
+    await pilot.press("enter")

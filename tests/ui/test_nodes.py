@@ -12,7 +12,7 @@ from console.ui.app import ClusterConsoleApp
 from console.ui.ids import safe_id
 from console.ui.screens.dialogs import InputScreen
 from tests.ui.conftest import (LINK_CMD, LINK_OUTPUT, FakeDiscovery, failing_discovery,
-                               seed_inventory, sources, wait_until)
+                               seed_inventory, sources, submit, wait_until)
 
 
 def column(table: DataTable, name: str) -> list[str]:
@@ -95,7 +95,8 @@ async def test_add_hosts_from_nodeset_and_hostfile(tmp_path):
         assert isinstance(app.screen, InputScreen)
         await pilot.press(*"node[1-3]", "enter")
         await wait_until(pilot, lambda: len(app.hosts) == 3)
-        await pilot.press("h", *f"@{hostfile}", "enter")
+        await pilot.press("h")
+        await submit(pilot, f"@{hostfile}")
         await wait_until(pilot, lambda: len(app.hosts) == 5)
         assert app.hosts[3] == HostTarget(host="node7", user="root", port=2222)
         servers = app.screen.query_one("#servers", DataTable)
@@ -108,7 +109,8 @@ async def test_bad_host_expression_is_reported_with_the_bad_part(tmp_path):
         await pilot.press("h", *"node[1-", "enter")
         await wait_until(pilot, lambda: app.errors)
         assert "node[1-" in app.errors[0][1]
-        await pilot.press("h", *f"@{tmp_path}/missing.txt", "enter")
+        await pilot.press("h")
+        await submit(pilot, f"@{tmp_path}/missing.txt")
         await wait_until(pilot, lambda: len(app.errors) == 2)
         assert "missing.txt" in app.errors[1][1]
         assert app.hosts == []

@@ -14,7 +14,7 @@ from console.ops.ranktable_files import load
 from console.ui.app import ClusterConsoleApp
 from console.ui.screens.dialogs import ConfirmScreen, InputScreen
 from console.ui.widgets.ranktable_grid import ProblemList, RankGrid
-from tests.ui.conftest import seed_inventory, sources, wait_until
+from tests.ui.conftest import seed_inventory, sources, submit, wait_until
 
 
 def make_app(path, **kw) -> ClusterConsoleApp:
@@ -93,8 +93,7 @@ async def test_save_reload_equal_and_file_mode(data_dir, tmp_path):
         await wait_until(pilot, lambda: "device_port" in pane.query_one(RankGrid).column_names)
         await edit(pilot, 7, "device_port", "16667")
         await pilot.press("S")
-        await wait_until(pilot, lambda: isinstance(app.screen, InputScreen))
-        await pilot.press("ctrl+a", "ctrl+k", *str(out), "enter")
+        await submit(pilot, str(out))
         await wait_until(pilot, lambda: not pane.unsaved_changes() and out.exists())
         edited = pane.editor.table
         assert pane.sub_title == "rt.json" and app.screen is pane

@@ -60,7 +60,7 @@ class PaneScreen(Screen):
         yield Header()
         yield PaneBar(self.PANE)
         yield from self.compose_body()
-        yield Footer()
+        yield Footer(compact=True)
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -1,0 +1,239 @@
+"""`cluster-console ping HOSTS`: the per-card RoCE ping matrix.
+
+    cluster-console ping node[01-16] [--pattern cross|rail|pairwise|custom] [--pairs FILE]
+                         [--json] [--csv FILE] [--per-card N] [--per-server N] [--rerun]
+
+Discovers the servers first (device IPs), plans the probes, runs the sweep, and prints the
+server x server matrix plus a card x card matrix for every server pair that lost packets.
+Progress goes to stderr. Exit 0 every probe ok; 1 loss or failed probes; 3 a server could
+not be reached; 130 interrupted (Ctrl-C: running probes are killed, finished ones printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+
+from console.cli._common import add_hosts_argument, hosts_from_args, print_json, stdout_console, warn
+from console.core.errors import EXIT_INTERRUPTED, EXIT_UNREACHABLE, InputError
+from console.core.inventory import Inventory
+from console.core.pingresults import PingMatrix, result_row
+from console.core.pingview import MatrixView, card_view, server_view
+from console.core.planning.ping import PATTERNS, PingPlan, plan_ping
+
+ORDER = 20
+MAX_MATRIX_HOSTS = 24  # above this the server matrix is too wide for a terminal
+_STYLE = {"ok": "green", "loss": "bold yellow", "self": "dim", "untested": "dim", "skipped": "dim"}
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "ping", parents=[common], help="RoCE ping matrix between the NPU cards of the servers",
+        description="Discover the servers, then run `hccn_tool -i N -ping -g address IP` between "
+                    "their cards and show the loss matrix. Exit 0 all ok, 1 loss or failed "
+                    "probes, 3 a server unreachable.")
+    add_hosts_argument(p)
+    p.add_argument("--pattern", choices=PATTERNS, default=None,
+                   help="cross: every card to every card of every other server (default); "
+                        "rail: card i to card i; pairwise: each pair once, in rounds; "
+                        "custom: the pairs of --pairs")
+    p.add_argument("--pairs", metavar="FILE", help="pair file (`HOST:DEV HOST:DEV` per line); "
+                                                    "implies --pattern custom")
+    p.add_argument("--json", action="store_true", help="JSON on stdout")
+    p.add_argument("--csv", metavar="FILE", help="also write one CSV row per probe to FILE")
+    p.add_argument("--per-card", type=int, default=1, metavar="N",
+                   help="probes one card sends at once (default 1)")
+    p.add_argument("--per-server", type=int, default=8, metavar="N",
+                   help="probes one server runs at once (default 8)")
+    p.add_argument("--probe-timeout", type=float, default=15.0, metavar="S",
+                   help="seconds before one probe is killed on its server (default 15)")
+    p.add_argument("--busy-retries", type=int, default=5, metavar="N",
+                   help="retries when hccn_tool answers busy (default 5)")
+    p.add_argument("--rerun", action="store_true",
+                   help="re-run the failed or lossy probes once and report the re-run")
+    p.add_argument("--tool-timeout", type=float, default=5.0, metavar="S",
+                   help="timeout of each hccn_tool call during discovery (default 5)")
+    p.set_defaults(func=run)
+
+
+def _options(args: argparse.Namespace):
+    from console.ops.ping import SweepOptions
+
+    try:
+        return SweepOptions(per_card=args.per_card, per_server=args.per_server,
+                            probe_timeout=args.probe_timeout, busy_retries=args.busy_retries)
+    except ValueError as exc:
+        first = str(exc).splitlines()
+        raise InputError("invalid sweep option", " ".join(first[1:3]).strip()) from None
+
+
+def _pattern(args: argparse.Namespace) -> tuple[str, str | None]:
+    pattern = args.pattern or ("custom" if args.pairs else "cross")
+    if args.pairs and pattern != "custom":
+        raise InputError(f"--pairs goes with --pattern custom, not {pattern}")
+    if pattern == "custom" and not args.pairs:
+        raise InputError("--pattern custom needs --pairs FILE",
+                         hint="one pair a line: `HOST:DEV HOST:DEV` or `HOST DEV HOST DEV`")
+    if not args.pairs:
+        return pattern, None
+    try:
+        return pattern, Path(args.pairs).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError("cannot read pair file", exc.strerror or str(exc), path=args.pairs) from None
+
+
+class _Progress:
+    """One status line on stderr (rewritten in place on a terminal, else only at the end)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.bad = 0
+        self.line = ""
+
+    def done(self, event) -> None:
+        self.bad += event.result.status not in ("ok", "skipped")
+        eta = "" if event.eta_s is None else f"  eta {event.eta_s:.0f}s"
+        self.line = f"ping: {event.done}/{event.total} probes, {self.bad} not ok{eta}"
+        if self.tty:
+            sys.stderr.write("\r" + self.line.ljust(60))
+            sys.stderr.flush()
+
+    def end(self) -> None:
+        if self.tty and self.line:
+            sys.stderr.write("\n")
+
+
+async def _discover(pool, hosts: list[str], tool_timeout: float) -> Inventory:
+    from console.ops.discovery import DiscoveryDone, ServerDone, discover
+
+    warn(f"discovering {len(hosts)} servers ...")
+    inv = Inventory()
+    async for ev in discover(pool, hosts, tool_timeout=tool_timeout):
+        if isinstance(ev, ServerDone) and not ev.server.reachable:
+            warn(f"[{ev.done}/{ev.total}] {ev.server.host}: UNREACHABLE: {ev.server.error}")
+        elif isinstance(ev, DiscoveryDone):
+            inv = ev.inventory
+    return inv
+
+
+async def _sweep(pool, plan: PingPlan, options, rerun: bool) -> tuple[PingMatrix, bool, list[str]]:
+    """Run (and maybe re-run) the sweep; Ctrl-C once ends it gracefully, twice at once."""
+    from console.ops.ping import CancelToken, ProbeDone, ServerLost, SweepDone, sweep, sweep_retry
+
+    token, lost = CancelToken(), []
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+
+    def interrupt() -> None:
+        if token.cancelled and task is not None:
+            task.cancel()
+        token.cancel()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+    progress = _Progress()
+    matrix = PingMatrix.from_plan(plan, [])
+    try:
+        for n in range(2 if rerun else 1):
+            events = sweep(pool, plan, options, cancel=token) if n == 0 else \
+                sweep_retry(pool, matrix, options, cancel=token)
+            async for ev in events:
+                if isinstance(ev, ProbeDone):
+                    progress.done(ev)
+                elif isinstance(ev, ServerLost):
+                    lost.append(ev.host)
+                    warn(f"\nping: {ev.host}: server lost: {ev.error}")
+                elif isinstance(ev, SweepDone):
+                    matrix = ev.matrix
+            if token.cancelled or not any(r.status != "ok" for r in matrix.results):
+                break
+    finally:
+        progress.end()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
+    return matrix, token.cancelled, lost
+
+
+async def run(args: argparse.Namespace) -> int:
+    from console.remote import Pool, SSHOptions
+
+    hosts = hosts_from_args(args.hosts)
+    pattern, custom = _pattern(args)
+    options = _options(args)
+    async with Pool(SSHOptions.from_args(args)) as pool:
+        inv = await _discover(pool, hosts, args.tool_timeout)
+        plan = plan_ping(inv, pattern, custom_text=custom, custom_path=args.pairs)  # type: ignore[arg-type]
+        for skip in plan.skipped:
+            warn(f"ping: not probed: {_where(skip)}: {skip.reason}")
+        warn(f"ping: {len(plan.probes)} probes ({plan.pattern}) over "
+             f"{sum(s.reachable for s in inv.servers)}/{len(inv.servers)} servers")
+        matrix, cancelled, lost = await _sweep(pool, plan, options, args.rerun)
+    unreachable = [s.host for s in inv.servers if not s.reachable] + lost
+    if args.csv:
+        _write_csv(args.csv, matrix)
+    if args.json:
+        print_json(matrix.to_json() | {"unreachable": unreachable, "cancelled": cancelled})
+    else:
+        print_matrix(matrix)
+    s = matrix.summary()
+    warn(f"ping: {s['probes']} probes: {s['ok']} ok, {s['lossy']} lossy, {s['failed']} failed, "
+         f"{s['skipped']} skipped" + (" (interrupted)" if cancelled else ""))
+    if cancelled:
+        return EXIT_INTERRUPTED
+    return EXIT_UNREACHABLE if unreachable else matrix.exit_code()
+
+
+def _where(skip) -> str:
+    text = skip.host if skip.device is None else f"{skip.host}:{skip.device}"
+    if skip.dst_host is not None:
+        text += f" -> {skip.dst_host}" + ("" if skip.dst_device is None else f":{skip.dst_device}")
+    return text
+
+
+def _write_csv(path: str, matrix: PingMatrix) -> None:
+    try:
+        Path(path).write_text(matrix.to_csv(), encoding="utf-8")
+    except OSError as exc:
+        raise InputError("cannot write CSV", exc.strerror or str(exc), path=path) from None
+
+
+def _table(view: MatrixView):
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(title=escape(view.title), title_justify="left")
+    t.add_column(escape(view.corner), style="bold")
+    for label in view.col_labels:
+        t.add_column(escape(label), justify="right")
+    for label, row in zip(view.row_labels, view.cells, strict=True):
+        cells = [f"[{_STYLE.get(c.status, 'bold red')}]{escape(c.text)}[/]" for c in row]
+        t.add_row(escape(label), *cells)
+    return t
+
+
+def print_matrix(matrix: PingMatrix) -> None:
+    """Server x server, then card x card for each server pair with a bad probe, then the
+    bad probes one per line (their exact command)."""
+    from rich.markup import escape
+
+    con = stdout_console()
+    hosts = matrix.all_hosts()
+    if len(hosts) <= MAX_MATRIX_HOSTS:
+        con.print(_table(server_view(matrix)))
+    bad_pairs = sorted({tuple(sorted((r.probe.src_host, r.probe.dst_host), key=hosts.index))
+                        for r in matrix.results if r.status not in ("ok", "skipped")},
+                       key=lambda ab: (hosts.index(ab[0]), hosts.index(ab[1])))
+    for a, b in bad_pairs:
+        con.print(_table(card_view(matrix, a, b)))
+    bad = [r for r in matrix.results if r.status not in ("ok", "skipped")]
+    if not bad:
+        con.print(f"[green]all {len(matrix.results)} probes ok[/]")
+    for r in bad:
+        row = result_row(r)
+        loss = "" if r.loss_pct is None else f" {r.loss_pct:.2f}%"
+        where = (f"{row['src_host']}:{row['src_device']} -> {row['dst_host']}:{row['dst_device']} "
+                 f"({row['dst_ip']}): {r.command}")
+        con.print(f"[{_STYLE.get(r.status, 'bold red')}]{r.status}{loss}[/] {escape(where)}")
