@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -56,6 +57,7 @@ class Sim:
 class Result:
     wall_s: float
     ips: dict[str, set[str]]  # host -> device IPs found
+    cpu: dict[str, float] = field(default_factory=dict)  # where the CPU seconds went
 
     @property
     def devices(self) -> int:
@@ -97,6 +99,37 @@ def stop_sim(sim: Sim) -> None:
             sim.proc.wait(timeout=10)
 
 
+# ---- CPU accounting: client side, the sim's SSH servers, the remote shells and tools ----------
+
+def proc_cpu(pid: int) -> tuple[float, float]:
+    """(own, reaped children) CPU seconds of a process, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+
+def client_cpu() -> tuple[float, float]:
+    """(this process, its reaped children: clush and its ssh processes) CPU seconds."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
+
+
+class CpuMeter:
+    """CPU seconds spent between start() and stop(), split by who spent them."""
+
+    def __init__(self, sim: Sim) -> None:
+        self.sim = sim
+
+    def start(self) -> None:
+        self.t0 = client_cpu(), proc_cpu(self.sim.proc.pid)
+
+    def stop(self, client: str) -> dict[str, float]:
+        (me0, kids0), (sim0, tools0) = self.t0
+        (me1, kids1), (sim1, tools1) = client_cpu(), proc_cpu(self.sim.proc.pid)
+        own = kids1 - kids0 if client == "children" else me1 - me0
+        return {"client": own, "sim ssh servers": sim1 - sim0, "remote shells+tools": tools1 - tools0}
+
+
 # ---- (i) the console ------------------------------------------------------------------------
 
 async def console_discovery(sim: Sim, tool_timeout: float) -> Result:
@@ -104,37 +137,47 @@ async def console_discovery(sim: Sim, tool_timeout: float) -> Result:
     from console.remote import Pool, SSHOptions
 
     options = SSHOptions(ssh_config=sim.ssh_config, connect_timeout=60, command_timeout=300)
+    meter = CpuMeter(sim)
+    meter.start()
     start = time.monotonic()
     async with Pool(options) as pool:
         inv = await discover_inventory(pool, sim.hosts, tool_timeout=tool_timeout)
     wall = time.monotonic() - start
+    cpu = meter.stop("self")
     bad = [f"{s.host}: {s.error}" for s in inv.servers if not s.reachable]
     if bad:
         raise SystemExit("console could not reach: " + "; ".join(bad[:5]))
     ips = {s.host: {d.device_ip for d in s.devices if d.device_ip and d.ip_source == "hccn_tool"}
            for s in inv.servers}
-    return Result(wall, ips)
+    return Result(wall, ips, cpu)
 
 
 # ---- (ii) clush -----------------------------------------------------------------------------
 
-def clush_command(cards: int) -> str:
-    """What an operator types: the console's server script, then every device query in a loop."""
-    queries = "; ".join(f"hccn_tool -i $i {' '.join(args)}" for _, args in DEVICE_QUERIES)
-    devices = " ".join(str(i) for i in range(cards))
+def _server_facts() -> str:
     r = "$CLUSTER_CONSOLE_ROOT"  # empty on a real server: the sim keeps each server's files here
     return ("hostname; npu-smi info -l; npu-smi info -m; npu-smi info; "
             f"cat {r}/etc/hccn.conf {r}/usr/local/Ascend/driver/version.info "
-            f"{r}/usr/local/Ascend/ascend-toolkit/latest/*-linux/ascend_toolkit_install.info; "
-            f"for i in {devices}; do {queries}; done")
+            f"{r}/usr/local/Ascend/ascend-toolkit/latest/*-linux/ascend_toolkit_install.info")
 
 
-def clush_argv(sim: Sim, cards: int) -> list[str]:
+def clush_commands(mode: str, cards: int) -> list[str]:
+    """What an operator types. ``combined``: everything in one clush call (clush's best
+    case). ``families``: the documented preflight, one clush call per check: the server facts,
+    then ``for i in 0..7; do hccn_tool -i $i -link -g; done`` and so on per query."""
+    devices = " ".join(str(i) for i in range(cards))
+    loops = [f"hccn_tool -i $i {' '.join(args)}" for _, args in DEVICE_QUERIES]
+    if mode == "combined":
+        return [f"{_server_facts()}; for i in {devices}; do {'; '.join(loops)}; done"]
+    return [_server_facts()] + [f"for i in {devices}; do {loop}; done" for loop in loops]
+
+
+def clush_argv(sim: Sim, command: str) -> list[str]:
     clush = shutil.which("clush")
     if clush is None:
         raise SystemExit("clush not found: apt-get install clustershell (or pip install ClusterShell)")
     return [clush, "-n", "-w", sim.nodeset, "-o", f"-F {shlex.quote(str(sim.ssh_config))}",
-            "-O", "color=never", clush_command(cards)]
+            "-O", "color=never", command]
 
 
 def parse_clush(text: str) -> dict[str, set[str]]:
@@ -145,62 +188,93 @@ def parse_clush(text: str) -> dict[str, set[str]]:
     return ips
 
 
-def run_clush(sim: Sim, cards: int) -> Result:
-    argv = clush_argv(sim, cards)
+def run_clush(sim: Sim, mode: str, cards: int) -> Result:
+    """Every clush call of ``mode``, one after the other, as an operator would run them."""
+    meter = CpuMeter(sim)
+    meter.start()
     start = time.monotonic()
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=900,
-                          stdin=subprocess.DEVNULL)
+    outputs = []
+    for command in clush_commands(mode, cards):
+        proc = subprocess.run(clush_argv(sim, command), capture_output=True, text=True,
+                              timeout=900, stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            raise SystemExit(f"clush failed ({proc.returncode}): {command}\n{proc.stderr[-2000:]}")
+        outputs.append(proc.stdout)
     wall = time.monotonic() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"clush failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    return Result(wall, parse_clush(proc.stdout))
+    return Result(wall, parse_clush("".join(outputs)), meter.stop("children"))
 
 
 # ---- the run --------------------------------------------------------------------------------
 
-async def measure(sim: Sim, args: argparse.Namespace) -> tuple[Result, Result]:
-    """Alternate the two sides ``--repeat`` times; keep each side's best run."""
-    consoles, clushes = [], []
+MODES = ("combined", "families")
+
+
+async def measure(sim: Sim, args: argparse.Namespace) -> dict[str, Result]:
+    """Alternate the sides ``--repeat`` times; keep each side's best (shortest) run."""
+    runs: dict[str, list[Result]] = {"console": [], **{m: [] for m in args.modes}}
     for _ in range(args.repeat):
-        consoles.append(await console_discovery(sim, args.tool_timeout))
-        clushes.append(await asyncio.to_thread(run_clush, sim, args.cards))
-    return min(consoles, key=lambda r: r.wall_s), min(clushes, key=lambda r: r.wall_s)
+        runs["console"].append(await console_discovery(sim, args.tool_timeout))
+        for mode in args.modes:
+            runs[mode].append(await asyncio.to_thread(run_clush, sim, mode, args.cards))
+    return {side: min(results, key=lambda r: r.wall_s) for side, results in runs.items()}
 
 
-def report(args: argparse.Namespace, console: Result, clush: Result, sim: Sim) -> bool:
+def report(args: argparse.Namespace, res: dict[str, Result], sim: Sim) -> bool:
     want = args.servers * args.cards
-    ratio = console.wall_s / clush.wall_s
-    same = console.ips == clush.ips
+    sides = list(res)
+    names = {"console": "console", "combined": "clush 1 call", "families": "clush/check"}
     print(f"discovery bench: {args.servers} servers x {args.cards} cards = {want} devices "
           f"(sim in its own process, best of {args.repeat})")
-    print(f"{'':<28}{'console':>10}{'clush':>10}")
-    print(f"{'wall time (s)':<28}{console.wall_s:>10.3f}{clush.wall_s:>10.3f}")
-    print(f"{'devices found':<28}{console.devices:>10}{clush.devices:>10}")
-    print(f"ratio console/clush: {ratio:.2f} (target <= {TARGET_RATIO}: "
-          f"{'ok' if ratio <= TARGET_RATIO else 'MISSED'})")
-    print(f"both found {want} devices: {console.devices == want and clush.devices == want}; "
-          f"same device IPs per host: {same}")
-    print(f"clush command: clush -w {sim.nodeset} -o '-F <ssh_config>' {shlex.quote(clush_command(args.cards))}",
-          file=sys.stderr)
-    return console.devices == want and clush.devices == want and same and ratio <= TARGET_RATIO
+    print(f"{'':<28}" + "".join(f"{names[s]:>14}" for s in sides))
+    print(f"{'wall time (s)':<28}" + "".join(f"{res[s].wall_s:>14.3f}" for s in sides))
+    print(f"{'devices found':<28}" + "".join(f"{res[s].devices:>14}" for s in sides))
+    for key in res["console"].cpu:
+        print(f"{'CPU s, ' + key:<28}" + "".join(f"{res[s].cpu[key]:>14.2f}" for s in sides))
+    total = {s: sum(res[s].cpu.values()) for s in sides}
+    print(f"{'CPU s, total':<28}" + "".join(f"{total[s]:>14.2f}" for s in sides))
+    print(f"{'cores busy (CPU s / wall)':<28}" + "".join(f"{total[s] / res[s].wall_s:>14.2f}" for s in sides))
+    ok = True
+    for mode in args.modes:
+        ratio = res["console"].wall_s / res[mode].wall_s
+        found = res["console"].devices == want and res[mode].devices == want
+        same = res["console"].ips == res[mode].ips
+        verdict = "ok" if ratio <= TARGET_RATIO else "MISSED"
+        print(f"ratio console / {names[mode]}: {ratio:.2f} (target <= {TARGET_RATIO}: {verdict}); "
+              f"both found {want} devices: {found}; same IPs: {same}")
+        ok = ok and found and same and ratio <= TARGET_RATIO
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
+    sys.stdout.flush()
+    for mode in args.modes:
+        for command in clush_commands(mode, args.cards):
+            print(f"[{mode}] clush -w {sim.nodeset} -o '-F <ssh_config>' {shlex.quote(command)}",
+                  file=sys.stderr)
+    return ok
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=int, default=64, help="simulated servers (64)")
     parser.add_argument("--cards", type=int, default=8, help="cards per server (8)")
     parser.add_argument("--port", type=int, default=0, help="sim SSH port (0 = any free port)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per side; best is kept (1)")
+    parser.add_argument("--clush", dest="modes", choices=[*MODES, "both"], default="both",
+                        help="clush baseline: one combined call, one call per check, or both")
     parser.add_argument("--tool-timeout", type=float, default=30.0,
-                        help="console's per-hccn_tool timeout; generous, the box is loaded (30)")
+                        help="console's per-hccn_tool timeout; generous, the box may be loaded (30)")
     args = parser.parse_args()
+    args.modes = list(MODES) if args.modes == "both" else [args.modes]
+    return args
+
+
+def main() -> int:
+    args = parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-discovery-") as tmp:
         sim = start_sim(args, Path(tmp))
         try:
-            console, clush = asyncio.run(measure(sim, args))
+            res = asyncio.run(measure(sim, args))
         finally:
             stop_sim(sim)
-    return 0 if report(args, console, clush, sim) else 1
+    return 0 if report(args, res, sim) else 1
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ FAST_TOOL = r"""#!/bin/sh
 # bench stub: `hccn_tool -i N -ping -g address IP` answering after a fixed time
 sleep %(probe_s)s
 printf 'device %%s PING %%s\nrecv seq=0,time=0.067000ms\nrecv seq=1,time=0.049000ms\n' "$2" "$6"
-printf 'recv seq=2,time=0.047000ms\n3 packets transmitted, 3 received, 0.00%% packet loss\n'
+printf 'recv seq=2,time=0.047000ms\n3 packets transmitted, 3 received, 0.00%%%% packet loss\n'
 """
 
 

@@ -26,8 +26,8 @@ from console.core.errors import InputError, RemoteError
 from .errors import command_error, connect_error
 from .hostkeys import HostKeyCheck, HostKeyPolicy
 from .options import HostSpec, SSHOptions, resolve
-from .process import (KILL_GRACE_S, CommandResult, RemoteProcess, StreamExit, StreamLine, kill,
-                      read_lines, timeout_error)
+from .process import (KILL_GRACE_S, CommandResult, RemoteProcess, StreamExit, StreamLine,
+                      exit_info, kill, read_lines, timeout_error)
 
 MAX_JUMP_DEPTH = 4
 STREAM_QUEUE = 1024
@@ -234,8 +234,8 @@ class Pool:
                 raise timeout_error(host, command, limit or 0) from None
             except (asyncssh.Error, OSError) as exc:
                 raise command_error(exc, host, command) from None
-        signal = proc.exit_signal[0] if proc.exit_signal else None
-        return CommandResult(host=host, command=command, exit_status=proc.exit_status,
+        status, signal = exit_info(proc)
+        return CommandResult(host=host, command=command, exit_status=status,
                              stdout=out or "", stderr=err or "",
                              duration_s=time.monotonic() - start, exit_signal=signal)
 
@@ -265,8 +265,7 @@ class Pool:
                     else:
                         yield item
                 await asyncio.wait_for(proc.wait_closed(), left())
-                signal = proc.exit_signal[0] if proc.exit_signal else None
-                yield StreamExit(proc.exit_status, signal)
+                yield StreamExit(*exit_info(proc))
             except asyncio.TimeoutError:
                 await kill(proc)
                 raise timeout_error(host, command, limit or 0) from None

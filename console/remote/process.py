@@ -75,6 +75,14 @@ async def read_lines(reader: asyncssh.SSHReader) -> AsyncIterator[str]:
         yield strip_eol(line)
 
 
+def exit_info(proc: asyncssh.SSHClientProcess) -> tuple[int | None, str | None]:
+    """(exit status, signal name): the status is None when a signal ended the command
+    (asyncssh reports -1 then)."""
+    if proc.exit_signal:
+        return None, proc.exit_signal[0]
+    return proc.exit_status, None
+
+
 def exited(proc: asyncssh.SSHClientProcess) -> bool:
     return proc.exit_status is not None or proc.exit_signal is not None
 
@@ -168,7 +176,7 @@ class RemoteProcess:
 
     @property
     def exit_status(self) -> int | None:
-        return self._proc.exit_status
+        return exit_info(self._proc)[0]
 
     async def wait(self, timeout: float | None = None) -> int | None:
         """Wait for the remote command to exit; its status (None if killed by a signal)."""
@@ -178,7 +186,7 @@ class RemoteProcess:
             raise timeout_error(self.host, self.command, timeout or 0) from None
         except (asyncssh.Error, OSError) as exc:
             raise command_error(exc, self.host, self.command) from None
-        return self._proc.exit_status
+        return exit_info(self._proc)[0]
 
     def terminate(self) -> None:
         """Send SIGTERM to the remote process group."""

@@ -80,6 +80,17 @@ class SimCluster:
         for host in hosts:
             await host.stop()
 
+    def cut(self, host: str) -> int:
+        """Abort every open SSH connection of server ``host`` (address or name), like a
+        network cut seen from the server: its sessions' process groups are killed. New
+        connections are still accepted. Returns how many connections were cut."""
+        address = self.spec.server(host).address
+        sim_host = self._hosts.get(address)
+        conns = list(sim_host.connections) if sim_host is not None else []
+        for conn in conns:
+            conn.abort()
+        return len(conns)
+
     async def _listen(self, authorized: str) -> None:
         refused = {self.spec.server(f.server).name: f.mode
                    for f in self.spec.dynamic_faults("refuse")}

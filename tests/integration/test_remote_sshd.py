@@ -292,6 +292,14 @@ async def test_reconnects_after_server_restart(sshd, ssh_client):
     assert sshd.accepted_logins() == 2
 
 
+async def test_death_by_signal_has_no_exit_status(sshd, ssh_client):
+    async with Pool(ssh_client.options()) as pool:
+        r = await pool.run(target(sshd), "kill -TERM $$")
+        events = [ev async for ev in pool.stream(target(sshd), "echo x; kill -KILL $$")]
+    assert (r.exit_status, r.exit_signal, r.ok) == (None, "TERM", False)
+    assert events[-1] == StreamExit(None, "KILL")
+
+
 async def test_non_utf8_output_does_not_crash(sshd, ssh_client):
     async with Pool(ssh_client.options()) as pool:
         r = await pool.run(target(sshd), r"printf 'a\377b\n'")

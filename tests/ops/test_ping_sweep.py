@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,8 @@ def by_pair(matrix) -> dict[tuple, Any]:
             for r in matrix.results}
 
 
-def tool_pids(sim: SimCluster) -> list[int]:
-    """hccn_tool processes of this simulated cluster still running."""
+def tool_pids(sim: SimCluster, arg: str = "") -> list[int]:
+    """hccn_tool processes of this simulated cluster still running (with ``arg``)."""
     pids = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -63,7 +64,7 @@ def tool_pids(sim: SimCluster) -> list[int]:
                 cmd = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
-            if str(sim.workdir) in cmd and "hccn_tool" in cmd:
+            if str(sim.workdir) in cmd and "hccn_tool" in cmd and arg in cmd:
                 pids.append(int(entry.name))
     return pids
 
@@ -256,3 +257,28 @@ async def test_cli_bad_input_is_exit_2(sim_cluster: SimCluster) -> None:
     assert code == 2 and "--pairs" in err
     code, _out, err = await _cli(sim_cluster, "127.0.0.11", "--per-card", "0")
     assert code == 2 and "per_card" in err
+
+
+async def test_cli_ctrl_c_kills_probes_and_prints_what_finished(sim_factory) -> None:
+    sim = await sim_factory(servers=2, cards=2,
+                            faults=[{"kind": "hang", "server": 1, "device": 0, "command": "-ping"}])
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "console", "-F", str(sim.ssh_config_path), "ping", ",".join(sim.hosts),
+        "--json", "--pattern", "rail", "--probe-timeout", "60",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        await until(lambda: bool(tool_pids(sim, " -ping ")), timeout=60)  # the hung probe runs
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 130, err.decode()
+    doc = json.loads(out)
+    assert doc["cancelled"] is True and "(interrupted)" in err.decode()
+    a, b = sim.hosts
+    hung = [p for p in doc["pairs"] if (p["src_host"], p["src_device"]) == (a, 0)]
+    assert [(p["status"], p["errors"]) for p in hung] == [("skipped", ["sweep cancelled"])]
+    assert {p["status"] for p in doc["pairs"]} <= {"ok", "skipped"}
+    await until(lambda: not tool_pids(sim))

@@ -1,0 +1,152 @@
+"""Cluster Console host agent, part 1 of 2: output framing, rank state, orphan guards.
+
+STDLIB ONLY, Python >= 3.6. ``console.ops.agentlink.agent_source()`` sends this file and
+then ``hostagent.py`` as ONE program over the channel (nothing is installed on the server),
+so ``hostagent.py`` uses these names directly.
+
+Orphan guards, for when the agent itself dies without cleaning up (SIGKILL, OOM killer):
+
+* ``deathsig_preexec``: on Linux every rank's first process gets PR_SET_PDEATHSIG=SIGKILL
+  (``prctl`` through ctypes), so the kernel kills it when the agent dies. It covers that
+  process only (kept across ``exec``), not what it forks.
+* ``Watchdog``: a tiny separate process (own session, stdin a pipe from the agent) that
+  learns every rank's process group. When its stdin reaches EOF without a final ``ok`` (the
+  agent is gone), it kills those groups: SIGTERM, grace period, SIGKILL.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+WATCHDOG = """import os,signal,sys,time
+signal.signal(signal.SIGHUP,signal.SIG_IGN)
+signal.signal(signal.SIGINT,signal.SIG_IGN)
+grace=float(sys.argv[1])
+groups=set()
+buf=b""
+while True:
+    d=os.read(0,4096)
+    if not d:break
+    buf+=d
+    *lines,buf=buf.split(b"\\n")
+    for l in lines:
+        if l==b"ok":sys.exit(0)
+        if l[:1]==b"+":groups.add(int(l[1:]))
+        if l[:1]==b"-":groups.discard(int(l[1:]))
+def send(s):
+    for g in list(groups):
+        try:os.killpg(g,s)
+        except OSError:groups.discard(g)
+send(signal.SIGTERM)
+end=time.time()+grace
+while groups and time.time()<end:
+    time.sleep(0.05)
+    send(0)
+send(signal.SIGKILL)"""
+
+
+def nonblock(fd):
+    os.set_blocking(fd, False)
+
+
+def deathsig_preexec(parent_pid):
+    """A ``preexec_fn`` setting PR_SET_PDEATHSIG=SIGKILL (Linux), or None where unavailable."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (ImportError, OSError, AttributeError):
+        return None
+
+    def preexec():
+        prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() != parent_pid:  # the agent died before prctl took effect
+            os._exit(137)
+    return preexec
+
+
+class Watchdog:
+    """The separate killer process; a no-op if it cannot be started."""
+
+    def __init__(self, grace):
+        self.proc = None
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", WATCHDOG, str(grace)], stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
+                start_new_session=True)
+        except OSError:
+            self.proc = None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc is not None else None
+
+    def tell(self, line):
+        if self.proc is None:
+            return
+        try:
+            self.proc.stdin.write(line.encode("ascii") + b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            self.proc = None
+
+    def done(self):
+        """Clean end: the watchdog exits without killing anything."""
+        self.tell("ok")
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+
+
+class Out:
+    """Frames to stdout, batched per loop turn; a dead console is remembered, not fatal."""
+
+    def __init__(self):
+        self.buf = []
+        self.dead = False
+
+    def emit(self, **frame):
+        self.buf.append(json.dumps(frame, ensure_ascii=True, separators=(",", ":")))
+
+    def flush(self):
+        if not self.buf:
+            return
+        data = ("\n".join(self.buf) + "\n").encode("ascii")
+        self.buf = []
+        if self.dead:
+            return
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(1, view):]
+        except OSError:
+            self.dead = True
+
+
+class Rank:
+    def __init__(self, spec):
+        self.n = spec["rank"]
+        self.spec = spec
+        self.proc = None
+        self.streams = {}  # fd -> [stream letter, pending bytes, file object]
+        self.code = None
+        self.sig = None
+        self.reaped_at = None
+        self.reported = False
+        self.setup_done = False
+
+    @property
+    def alive(self):
+        return self.proc is not None and self.code is None
+
+
+def now():
+    return time.time()
