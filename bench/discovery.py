@@ -58,6 +58,7 @@ class Result:
     wall_s: float
     ips: dict[str, set[str]]  # host -> device IPs found
     cpu: dict[str, float] = field(default_factory=dict)  # where the CPU seconds went
+    calls: list[float] = field(default_factory=list)  # wall time of each clush call
 
     @property
     def devices(self) -> int:
@@ -193,15 +194,17 @@ def run_clush(sim: Sim, mode: str, cards: int) -> Result:
     meter = CpuMeter(sim)
     meter.start()
     start = time.monotonic()
-    outputs = []
+    outputs, calls = [], []
     for command in clush_commands(mode, cards):
+        t0 = time.monotonic()
         proc = subprocess.run(clush_argv(sim, command), capture_output=True, text=True,
                               timeout=900, stdin=subprocess.DEVNULL)
         if proc.returncode != 0:
             raise SystemExit(f"clush failed ({proc.returncode}): {command}\n{proc.stderr[-2000:]}")
         outputs.append(proc.stdout)
+        calls.append(time.monotonic() - t0)
     wall = time.monotonic() - start
-    return Result(wall, parse_clush("".join(outputs)), meter.stop("children"))
+    return Result(wall, parse_clush("".join(outputs)), meter.stop("children"), calls)
 
 
 # ---- the run --------------------------------------------------------------------------------
@@ -245,8 +248,8 @@ def report(args: argparse.Namespace, res: dict[str, Result], sim: Sim) -> bool:
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     sys.stdout.flush()
     for mode in args.modes:
-        for command in clush_commands(mode, args.cards):
-            print(f"[{mode}] clush -w {sim.nodeset} -o '-F <ssh_config>' {shlex.quote(command)}",
+        for command, wall in zip(clush_commands(mode, args.cards), res[mode].calls):
+            print(f"[{mode}, {wall:.2f} s] clush -w {sim.nodeset} -o '-F <ssh_config>' {shlex.quote(command)}",
                   file=sys.stderr)
     return ok
 

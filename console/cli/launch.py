@@ -1,27 +1,31 @@
 """``cluster-console launch``: start one process per rank on every server, supervised.
 
 Every rank line is printed as ``[<rank>] <line>`` (stdout lines on stdout, stderr lines on
-stderr, like ``srun -l``); progress, warnings and the summary go to stderr. Exit 0 when every
-rank exited 0, else 1 with the root cause (rank, server, exit code, last lines) on stderr.
+stderr, like ``srun -l``), or JSON lines with ``--json`` (see ``_launch_output``); progress,
+warnings and the summary go to stderr. Exit 0 when every rank exited 0, else 1 with the root
+cause (rank, server, exit code, last lines) on stderr; 130 after Ctrl-C / SIGTERM (every rank
+stopped first).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import signal
 import sys
 from pathlib import Path
 
 from console.cli._common import warn
-from console.core.errors import EXIT_CHECK_FAILED, InputError
+from console.cli._launch_output import Printer, report
+from console.core.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, InputError
 from console.core.inventory import Inventory
 from console.core.planning.launch import build_launch_plan
 from console.core.profiles import parse_env_items, parse_host_items
 from console.ops.launch import launch
-from console.ops.launch_events import (
-    JobFinished, JobSummary, LaunchWarning, RankExited, RankLine, ServerLost, Stage, Teardown,
-)
+from console.ops.launch_events import JobFinished
 from console.ops.profiles import load_profile
+from console.ops.runrecord import new_run_id
 
 ORDER = 50
 
@@ -33,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                     "moment, with RANK, LOCAL_RANK, WORLD_SIZE, RANK_ID_START, DEVICE_ID, "
                     "RANK_TABLE_FILE, MASTER_ADDR... set; tear everything down at the first "
                     "failure. Placeholders {tp} {pp} {ep} {dp} {world_size} {rank} {local_rank} "
-                    "{device_id} are replaced per rank.")
+                    "{device_id} {upload_dir} are replaced per rank.")
     p.add_argument("--ranktable", required=True, metavar="FILE", help="RankTableFile (JSON)")
     p.add_argument("--profile", metavar="NAME", help="launch profile name or .toml path "
                    "(default: custom; bundled: mindie-run-pa)")
@@ -55,6 +59,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--grace", type=float, metavar="S", help="TERM -> KILL grace at teardown")
     p.add_argument("--barrier", choices=("hold", "spawn"), help="hold: setup before GO (default)")
     p.add_argument("--no-preflight", action="store_true", help="skip the preflight checks")
+    p.add_argument("--upload", action="append", default=[], metavar="BUNDLE|FILE",
+                   help="put a bundle (probe) or a local file into {upload_dir} on every server "
+                        "before the launch (repeatable; profiles can name them in upload=)")
+    p.add_argument("--json", action="store_true",
+                   help="stdout: one JSON object per event (JSON lines), the last one "
+                        '{"event": "finished", "summary": {...}}')
     p.add_argument("--local", action="store_true",
                    help="run every server's ranks on this machine (no SSH), to try a command")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
@@ -82,7 +92,8 @@ def _plan(args: argparse.Namespace):
     plan = build_launch_plan(
         table, _profile(args), args=command, env=parse_env_items(args.env), setup=args.setup,
         cwd=args.cwd, remote_ranktable=args.remote_ranktable, hosts=parse_host_items(args.host),
-        master_port=args.master_port, parallel=parallel)
+        master_port=args.master_port, parallel=parallel, run_id=new_run_id(),
+        uploads=args.upload)
     return table, data, plan
 
 
@@ -95,51 +106,9 @@ def _inventory(path: str | None) -> Inventory | None:
         raise InputError("cannot read the inventory", str(exc).splitlines()[0], path=path) from None
 
 
-class Printer:
-    """``[rank] line``; pieces of over-long lines continue without a new prefix."""
-
-    def __init__(self) -> None:
-        self.open: set[int] = set()
-
-    def line(self, ev: RankLine) -> None:
-        out = sys.stderr if ev.stream == "e" else sys.stdout
-        text = ev.text if ev.rank in self.open else f"[{ev.rank}] {ev.text}"
-        if ev.partial:
-            self.open.add(ev.rank)
-        else:
-            self.open.discard(ev.rank)
-            text += "\n"
-        try:
-            out.write(text)
-        except UnicodeEncodeError:
-            out.write(text.encode("utf-8", "replace").decode("utf-8"))
-
-
-def _report(summary: JobSummary) -> int:
-    codes = summary.exit_codes
-    failed = sorted(r for r, c in codes.items() if c != 0)
-    skew = f"; start skew {summary.start_skew_s * 1000:.1f} ms" if summary.start_skew_s is not None else ""
-    if summary.ok:
-        warn(f"launch: all {summary.world_size} ranks exited 0 in {summary.duration_s:.1f} s{skew}; "
-             f"run record {summary.run_dir}")
-        return 0
-    warn(f"launch: FAILED: {len(failed)} of {summary.world_size} ranks did not exit 0{skew}; "
-         f"run record {summary.run_dir}")
-    root = summary.root_cause
-    if root is not None:
-        warn(f"launch: root cause: {root.describe()}")
-        if root.last_lines:
-            warn(f"launch: last {len(root.last_lines)} lines of rank {root.rank}:")
-            for line in root.last_lines:
-                warn(f"  [{root.rank}] {line}")
-    return EXIT_CHECK_FAILED
-
-
-async def run(args: argparse.Namespace) -> int:
-    table, data, plan = _plan(args)
+async def _launch(args: argparse.Namespace, table, data: bytes, plan) -> int:
     inventory = _inventory(args.inventory)
-    printer = Printer()
-    torn_down = False
+    printer = Printer(as_json=args.json)
     pool_cm = contextlib.nullcontext(None)
     if not args.local:
         from console.remote import Pool, SSHOptions
@@ -149,25 +118,34 @@ async def run(args: argparse.Namespace) -> int:
                         check=not args.no_preflight)
         async with contextlib.aclosing(events):
             async for ev in events:
-                if isinstance(ev, RankLine):
-                    printer.line(ev)
-                elif isinstance(ev, (Stage, LaunchWarning, ServerLost, Teardown)):
-                    _progress(ev)
-                    torn_down = torn_down or isinstance(ev, Teardown)
-                elif isinstance(ev, RankExited) and not torn_down and ev.code not in (0, None):
-                    warn(f"launch: rank {ev.rank} on {ev.server_id} exited {ev.code}")
-                elif isinstance(ev, JobFinished):
+                printer.event(ev)
+                if isinstance(ev, JobFinished):
                     sys.stdout.flush()
-                    return _report(ev.summary)
+                    return report(ev.summary)
     return EXIT_CHECK_FAILED
 
 
-def _progress(ev) -> None:
-    if isinstance(ev, Stage):
-        warn(f"launch: {ev.message}")
-    elif isinstance(ev, LaunchWarning):
-        warn(f"launch: warning: {ev.host + ': ' if ev.host else ''}{ev.message}")
-    elif isinstance(ev, ServerLost):
-        warn(f"launch: server {ev.server_id} lost: {ev.reason}")
-    elif isinstance(ev, Teardown):
-        warn(f"launch: tearing down: {ev.root_cause.describe()}")
+async def run(args: argparse.Namespace) -> int:
+    """Ctrl-C or SIGTERM cancels the launch, which stops every rank before we exit (130)."""
+    table, data, plan = _plan(args)
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    got: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        got.append(sig.name)
+        task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        return await _launch(args, table, data, plan)
+    except asyncio.CancelledError:
+        if not got:
+            raise
+        sys.stdout.flush()
+        warn(f"launch: interrupted ({got[0]}): every rank was stopped; run record "
+             f"{Path(args.run_dir) / plan.run_id}")
+        return EXIT_INTERRUPTED
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

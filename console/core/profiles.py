@@ -54,6 +54,12 @@ class Profile(BaseModel):
     barrier: Literal["hold", "spawn"] = Field(
         "hold", description="hold: ranks run setup then wait for GO; spawn: started at GO")
     python: str = Field("python3", description="Interpreter for the host agent on the servers")
+    upload: list[str] = Field(
+        default_factory=list,
+        description="Uploaded to every server before the launch, into {upload_dir}: bundle "
+                    "names (probe = the collective probe) or local file paths")
+    upload_base: str = Field("/tmp/cluster-console/runs", description="Absolute folder on the "
+                             "servers; {upload_dir} is <upload_base>/<run id>")
 
 
 def _field_path(loc: tuple) -> str:

@@ -9,7 +9,7 @@ when its stdin closes) and ``close()``. Two implementations:
   shape and is used as is.
 
 Both start the agent the same way: ``python3 -u -c BOOTSTRAP``, then send
-``<len>\\n<hostagent.py source>`` and the JSON spec line.
+``<len>\\n<agent source>`` (hostagent_base.py + hostagent.py) and the JSON spec line.
 """
 
 from __future__ import annotations
@@ -58,9 +58,14 @@ class AgentLink(Protocol):
 Opener = Callable[[ServerPlan], Awaitable[AgentLink]]
 
 
+#: The agent program = these stdlib files, in this order, as one text.
+AGENT_PARTS = ("hostagent_base.py", "hostagent.py")
+
+
 @lru_cache(maxsize=1)
 def agent_source() -> str:
-    text = resources.files("console.ops").joinpath("hostagent.py").read_text(encoding="utf-8")
+    folder = resources.files("console.ops")
+    text = "\n".join(folder.joinpath(name).read_text(encoding="utf-8") for name in AGENT_PARTS)
     text.encode("ascii")  # the length prefix counts bytes == characters
     return text
 

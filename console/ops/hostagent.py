@@ -1,26 +1,35 @@
-"""Cluster Console host agent: runs ON a server, one per server per launch (design.md section 4).
+"""Cluster Console host agent, part 2 of 2: runs ON a server, one per server per launch.
 
-STDLIB ONLY, Python >= 3.6. The console reads this file as text and sends it over one SSH
-channel; nothing is installed on the server. Wire protocol on the channel:
+STDLIB ONLY, Python >= 3.6. The console sends ``hostagent_base.py`` followed by this file as
+one program over one SSH channel (``agentlink.agent_source``); nothing is installed on the
+server. Wire protocol on the channel:
 
   console -> agent (stdin):  <len>\\n<source bytes>   (read by the bootstrap, see BOOTSTRAP)
                              {"t":"spec", ...}\\n       (this server's ranks, JSON, one line)
-                             {"t":"go"} | {"t":"stop","reason":..} | {"t":"hb"}   (lines)
-  agent -> console (stdout): JSON lines: hello, spawned, ready, go, started, line, exit,
-                             stopping, bye.  A line frame is
+                             {"t":"ping","c":T} | {"t":"go","at":T} | {"t":"stop","reason":..}
+                             | {"t":"hb"}   (lines)
+  agent -> console (stdout): JSON lines: hello, pong, spawned, ready, go, started, woke, line,
+                             exit, stopping, bye.  A line frame is
                              {"t":"line","rank":r,"s":"o"|"e","x":text[,"p":1]}
                              where text is the rank's line without its newline (bytes that
                              are not UTF-8 travel as surrogate escapes; "p":1 = a piece of an
                              over-long line, continued by the next frame).
 
+Clock: ``pong`` answers ``ping`` with the agent's time.time() ("a"), so the console can
+estimate this server's clock offset. ``go`` carries ``at``, a release moment in THIS
+server's clock, slightly in the future: the agent waits for it, then releases every rank at
+once. A rank's start time (``started.ts``) is that release moment; ``woke`` is when the
+rank's shell itself came out of the barrier (its own clock reading).
+
 Barrier ("hold", default): every rank is spawned at once in its own session/process group,
 runs its setup lines, reports "R" on a shared pipe and blocks in bash's builtin ``read`` on a
-second shared pipe. GO closes that pipe's only write end: every rank wakes up on the same
-syscall and ``exec``s its command. "spawn" mode instead forks the ranks at GO.
+second shared pipe. The release closes that pipe's only write end: every rank wakes up on the
+same syscall and ``exec``s its command. "spawn" mode instead forks the ranks at release.
 
 Teardown: on STOP, stdin EOF (console died or the channel was cut), a missed heartbeat or
 SIGTERM/SIGHUP/SIGINT, every rank's process group gets SIGTERM, then SIGKILL after the grace
-period. A rank whose main process exits gets its leftover group killed the same way.
+period. A rank whose main process exits gets its leftover group killed the same way. If the
+agent is killed outright, PR_SET_PDEATHSIG and the watchdog (hostagent_base) end the ranks.
 """
 
 import json
@@ -31,54 +40,13 @@ import subprocess
 import sys
 import time
 
+if __package__:  # imported (tests, tools); on a server part 1 precedes this text
+    from console.ops.hostagent_base import (  # noqa: F401
+        Out, Rank, Watchdog, deathsig_preexec, nonblock,
+    )
+
 MAX_CHUNK = 256 * 1024
 READ_SIZE = 65536
-
-
-def _nonblock(fd):
-    os.set_blocking(fd, False)
-
-
-class Out:
-    """Frames to stdout, batched per loop turn; a dead console is remembered, not fatal."""
-
-    def __init__(self):
-        self.buf = []
-        self.dead = False
-
-    def emit(self, **frame):
-        self.buf.append(json.dumps(frame, ensure_ascii=True, separators=(",", ":")))
-
-    def flush(self):
-        if not self.buf:
-            return
-        data = ("\n".join(self.buf) + "\n").encode("ascii")
-        self.buf = []
-        if self.dead:
-            return
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[os.write(1, view):]
-        except OSError:
-            self.dead = True
-
-
-class Rank:
-    def __init__(self, spec):
-        self.n = spec["rank"]
-        self.spec = spec
-        self.proc = None
-        self.streams = {}  # fd -> [stream letter, pending bytes, file object]
-        self.code = None
-        self.sig = None
-        self.reaped_at = None
-        self.reported = False
-        self.setup_done = False
-
-    @property
-    def alive(self):
-        return self.proc is not None and self.code is None
 
 
 class Agent:
@@ -98,13 +66,16 @@ class Agent:
         self.signalled = None
         self.go_w = self.ctl_r = None
         self.ctl_buf = b""
+        self.release_at = None
+        self.preexec = deathsig_preexec(os.getpid())
+        self.watchdog = Watchdog(self.grace)
         self._signals()
         self.sel.register(0, selectors.EVENT_READ, ("stdin",))
 
     def _signals(self):
         wake_r, wake_w = os.pipe()
-        _nonblock(wake_r)
-        _nonblock(wake_w)
+        nonblock(wake_r)
+        nonblock(wake_w)
         signal.set_wakeup_fd(wake_w)
         self.sel.register(wake_r, selectors.EVENT_READ, ("wake",))
         signal.signal(signal.SIGCHLD, lambda *a: None)
@@ -123,7 +94,7 @@ class Agent:
             n = rank.n
             parts.append("printf 'R %s\\n' {} >&{}".format(n, ctl_fd))
             parts.append("read -r _ <&{}".format(go_fd))
-            parts.append("printf 'S %s %s\\n' {} \"$EPOCHREALTIME\" >&{}".format(n, ctl_fd))
+            parts.append("printf 'W %s %s\\n' {} \"$EPOCHREALTIME\" >&{}".format(n, ctl_fd))
             parts.append("exec {}<&- {}>&-".format(go_fd, ctl_fd))
         cmd = rank.spec["command"]
         parts.append("exec " + cmd if self.spec.get("exec_command") else cmd)
@@ -137,7 +108,8 @@ class Agent:
         try:
             rank.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=env, start_new_session=True, pass_fds=pass_fds, close_fds=True)
+                env=env, start_new_session=True, pass_fds=pass_fds, close_fds=True,
+                preexec_fn=self.preexec)
         except OSError as exc:
             self.out.emit(t="line", rank=rank.n, s="e", x="cluster-console agent: cannot start "
                           "rank: {}".format(exc))
@@ -145,9 +117,10 @@ class Agent:
             return
         for stream, fobj in (("o", rank.proc.stdout), ("e", rank.proc.stderr)):
             fd = fobj.fileno()
-            _nonblock(fd)
+            nonblock(fd)
             rank.streams[fd] = [stream, b"", fobj]
             self.sel.register(fd, selectors.EVENT_READ, ("rank", rank))
+        self.watchdog.tell("+{}".format(rank.proc.pid))
         self.out.emit(t="spawned", rank=rank.n, pid=rank.proc.pid)
 
     def spawn_held(self):
@@ -157,22 +130,33 @@ class Agent:
             self.spawn(rank, (go_r, ctl_w))
         os.close(go_r)
         os.close(ctl_w)
-        _nonblock(self.ctl_r)
+        nonblock(self.ctl_r)
         self.sel.register(self.ctl_r, selectors.EVENT_READ, ("ctl",))
 
-    def go(self):
+    def go(self, at=None):
+        """GO: release the ranks at ``at`` (this server's clock), or now if it has passed."""
         if self.state != "ready":
             return
         self.state = "running"
-        self.out.emit(t="go", ts=time.time())
+        ts = time.time()
+        self.release_at = at if at is not None and at > ts else ts
+        late = ts - at if at is not None and at < ts else 0.0
+        self.out.emit(t="go", ts=ts, at=at, late=round(late, 6))
+        self.release_due()
+
+    def release_due(self):
+        if self.release_at is None or time.time() < self.release_at:
+            return
+        self.release_at = None
+        ts = time.time()
         if self.hold:
-            os.close(self.go_w)
+            os.close(self.go_w)  # every held rank wakes up on this one syscall
             self.go_w = None
-        else:
-            for rank in self.ranks:
+        for rank in self.ranks:
+            if not self.hold:
                 self.spawn(rank)
-                if rank.proc is not None:
-                    self.out.emit(t="started", rank=rank.n, ts=time.time(), pid=rank.proc.pid)
+            if rank.alive:
+                self.out.emit(t="started", rank=rank.n, ts=ts, pid=rank.proc.pid)
 
     # --- reading --------------------------------------------------------------------------
 
@@ -192,10 +176,9 @@ class Agent:
             rank = self.by_n.get(int(parts[1]))
             if parts[0] == "R":
                 rank.setup_done = True
-            elif parts[0] == "S":
+            elif parts[0] == "W":
                 stamp = parts[2].replace(",", ".") if len(parts) > 2 and parts[2] else ""
-                self.out.emit(t="started", rank=rank.n, ts=float(stamp) if stamp else time.time(),
-                              pid=rank.proc.pid)
+                self.out.emit(t="woke", rank=rank.n, ts=float(stamp) if stamp else time.time())
         self.check_ready()
 
     def check_ready(self):
@@ -262,7 +245,9 @@ class Agent:
             self.out.emit(t="error", msg="bad command line from console: {!r}".format(line[:80]))
             return
         if msg.get("t") == "go":
-            self.go()
+            self.go(msg.get("at"))
+        elif msg.get("t") == "ping":
+            self.out.emit(t="pong", c=msg.get("c"), a=time.time())
         elif msg.get("t") == "stop":
             self.stop(msg.get("reason") or "stop requested")
 
@@ -280,6 +265,7 @@ class Agent:
         if self.state == "stopping":
             return
         self.state = "stopping"
+        self.release_at = None
         self.out.emit(t="stopping", reason=reason, ts=time.time())
         for rank in self.ranks:
             if not rank.reported:
@@ -321,6 +307,8 @@ class Agent:
 
     def report(self, rank):
         rank.reported = True
+        if rank.proc is not None:
+            self.watchdog.tell("-{}".format(rank.proc.pid))
         frame = {"t": "exit", "rank": rank.n, "code": rank.code, "ts": rank.reaped_at}
         if rank.sig:
             frame["sig"] = rank.sig
@@ -331,11 +319,14 @@ class Agent:
         pending = [0.25]
         if self.kill_at is not None:
             pending.append(self.kill_at - time.time())
+        if self.release_at is not None:
+            pending.append(self.release_at - time.time())
         return max(0.0, min(pending))
 
     def run(self):
         self.out.emit(t="hello", pid=os.getpid(), host=os.uname()[1], ts=time.time(),
-                      python=sys.version.split()[0])
+                      python=sys.version.split()[0], watchdog=self.watchdog.pid,
+                      deathsig=self.preexec is not None)
         if self.hold:
             self.spawn_held()
         else:
@@ -346,7 +337,9 @@ class Agent:
         for line in lines:
             self.command(line)
         while True:
-            for key, _ in self.sel.select(self.timeout()):
+            ready = self.sel.select(self.timeout())
+            self.release_due()
+            for key, _ in ready:
                 kind = key.data[0]
                 if kind == "stdin":
                     self.on_stdin()
@@ -361,6 +354,7 @@ class Agent:
             self.out.flush()
             if all(r.reported or r.proc is None for r in self.ranks) and self.ranks_over():
                 break
+        self.watchdog.done()
         self.out.emit(t="bye", ts=time.time())
         self.out.flush()
 
@@ -383,7 +377,7 @@ def read_spec():
 
 def main():
     spec, rest = read_spec()
-    _nonblock(0)
+    nonblock(0)
     Agent(spec, rest).run()
 
 

@@ -19,7 +19,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 WATCHDOG = """import os,signal,sys,time
 signal.signal(signal.SIGHUP,signal.SIG_IGN)
@@ -146,7 +145,3 @@ class Rank:
     @property
     def alive(self):
         return self.proc is not None and self.code is None
-
-
-def now():
-    return time.time()

@@ -5,7 +5,9 @@ alike by the CLI (``cluster-console launch``) and the Launch pane:
 
 1. run record created (plan, exact rank-table bytes);
 2. prepare: the rank table uploaded to the same absolute path on every server (0640,
-   sha256 checked) -- or written locally when agents are local;
+   sha256 checked), and the profile's uploads (bundles such as ``probe``, local files) into
+   the run-specific ``plan.upload_dir`` (``console.ops.uploads``) -- or written locally
+   when agents are local;
 3. preflight (reachable, python, table valid, inventory, idle NPUs, master port free);
 4. one host agent per server, every rank at the barrier, GO to all at once;
 5. lines, starts and exits streamed; the first failing rank or lost server tears the whole
@@ -30,6 +32,7 @@ from console.ops.launch_checks import preflight, raise_for, upload_ranktable
 from console.ops.launch_events import LaunchEvent, LaunchWarning, Stage
 from console.ops.runrecord import DEFAULT_BASE, RunRecord
 from console.ops.supervisor import Supervisor
+from console.ops.uploads import resolve_uploads, upload_files, write_local
 
 __all__ = ["launch", "write_local_ranktable"]
 
@@ -50,14 +53,21 @@ def write_local_ranktable(path: str, data: bytes) -> None:
 async def _prepare(plan: LaunchPlan, table: Any, data: bytes, pool: Any,
                    inventory: Inventory | None, check: bool,
                    record: RunRecord) -> AsyncIterator[LaunchEvent]:
+    files = resolve_uploads(plan.uploads)
     if pool is None:
         write_local_ranktable(plan.remote_ranktable, data)
-        record.event("prepared", path=plan.remote_ranktable, local=True)
+        if files:
+            write_local(plan, files)
+        record.event("prepared", path=plan.remote_ranktable, local=True,
+                     uploads=sorted(files), upload_dir=plan.upload_dir)
         return
-    yield Stage("prepare", f"uploading the rank table to {plan.remote_ranktable} on "
-                f"{len(plan.servers)} servers")
+    yield Stage("prepare", f"uploading the rank table to {plan.remote_ranktable}"
+                + (f" and {len(files)} files to {plan.upload_dir}" if files else "")
+                + f" on {len(plan.servers)} servers")
     digest = await upload_ranktable(pool, plan, data)
-    record.event("prepared", path=plan.remote_ranktable, sha256=digest)
+    sums = await upload_files(pool, plan, files) if files else {}
+    record.event("prepared", path=plan.remote_ranktable, sha256=digest,
+                 upload_dir=plan.upload_dir, uploads=sums)
     if not check:
         return
     yield Stage("preflight", "checking servers, NPUs and the master port")
@@ -80,9 +90,15 @@ async def launch(
     inventory: Inventory | None = None,
     check: bool = True,
     heartbeat_s: float = 5.0,
+    go_margin_s: float | None = None,
 ) -> AsyncIterator[LaunchEvent]:
-    """The whole launch. With ``pool`` agents run over SSH; without, as local processes."""
-    record = RunRecord(run_base)
+    """The whole launch. With ``pool`` agents run over SSH; without, as local processes.
+
+    The run record is ``<run_base>/<plan.run_id>/`` (a new id when the plan has none).
+    ``go_margin_s``: release the ranks this long after GO is sent (default: from the
+    measured round trips, see ``console.ops.agentclock``).
+    """
+    record = RunRecord(run_base, plan.run_id)
     try:
         record.write_plan(plan)
         record.write_ranktable(ranktable_bytes)
@@ -94,7 +110,8 @@ async def launch(
             yield event
         if opener is None:
             opener = ssh_opener(pool, plan.python) if pool is not None else local_opener()
-        supervisor = Supervisor(plan, opener, record, heartbeat_s=heartbeat_s)
+        supervisor = Supervisor(plan, opener, record, heartbeat_s=heartbeat_s,
+                                go_margin_s=go_margin_s)
         async with contextlib.aclosing(supervisor.events()) as events:
             async for event in events:
                 yield event

@@ -27,7 +27,8 @@ class RankStarted:
     rank: int
     server_id: str
     ts: float
-    """When the rank left the barrier, by the server's clock (epoch seconds)."""
+    """When the agent released the rank (barrier opened / process forked), by its server's
+    clock (epoch seconds)."""
     pid: int | None = None
 
 
@@ -97,12 +98,17 @@ class JobSummary:
     run_dir: str | None
     root_cause: RootCause | None = None
     start_skew_s: float | None = None
-    """Latest minus earliest rank start (server clocks)."""
+    """Latest minus earliest rank start = agent release moment (server clocks)."""
     teardown_s: float | None = None
     """From the teardown decision to the last rank's exit report."""
     duration_s: float = 0.0
     lines: int = 0
     lost_servers: list[str] = field(default_factory=list)
+    wake_skew_s: float | None = None
+    """hold barrier: latest minus earliest moment a rank's shell came out of the barrier
+    (its own clock reading, so it includes the OS waking every rank up)."""
+    go_late_s: float | None = None
+    """Worst lateness of GO at an agent (arrived after its release moment; 0 = in time)."""
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -19,6 +19,7 @@ from typing import Any
 
 from console.core.errors import ConsoleError
 from console.core.planning.launch import LaunchPlan, ServerPlan
+from console.ops.agentclock import AgentClocks
 from console.ops.agentlink import AgentLink, Opener, hello_payload, spec_for
 from console.ops.launch_events import (
     JobFinished, JobSummary, LaunchWarning, RankExited, RankLine, RankReady, RankStarted,
@@ -32,12 +33,14 @@ QUEUE_SIZE = 20000
 
 class Supervisor:
     def __init__(self, plan: LaunchPlan, opener: Opener, record: RunRecord | None = None, *,
-                 heartbeat_s: float = 5.0, stop_wait_s: float = 5.0) -> None:
+                 heartbeat_s: float = 5.0, stop_wait_s: float = 5.0,
+                 go_margin_s: float | None = None) -> None:
         self.plan = plan
         self.opener = opener
         self.record = record
         self.heartbeat_s = heartbeat_s
         self.stop_wait_s = stop_wait_s
+        self.clocks = AgentClocks(go_margin_s)
         self.queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
         self.links: dict[str, AgentLink] = {}
         self.readers: list[asyncio.Task] = []
@@ -50,6 +53,8 @@ class Supervisor:
         self.closed_by_us: set[str] = set()
         self.lost: list[str] = []
         self.starts: dict[int, float] = {}
+        self.woke: dict[int, float] = {}
+        self.late: dict[str, float] = {}
         self.root: RootCause | None = None
         self.t0 = time.monotonic()
         self.go_at: float | None = None
@@ -166,6 +171,14 @@ class Supervisor:
             return self._on_exit(sid, msg["rank"], msg["code"], msg.get("sig"))
         if kind == "ready":
             return self._on_ready(sid)
+        if kind == "pong":
+            return self._on_pong(sid, msg)
+        if kind == "woke":
+            self.woke[msg["rank"]] = msg["ts"]
+        elif kind == "hello":
+            self._send(sid, self.clocks.ping(sid))
+        elif kind == "go":
+            self.late[sid] = msg.get("late", 0.0)
         if kind == "bye":
             self.ended.add(sid)
         elif kind == "error":
@@ -208,12 +221,27 @@ class Supervisor:
     def _on_ready(self, sid: str) -> list[Any]:
         self.ready.add(sid)
         self._event("ready", server=sid)
-        if self.root is not None or self.go_at is not None or self.ready < set(self.server_ids):
+        return self._maybe_go()
+
+    def _on_pong(self, sid: str, msg: dict) -> list[Any]:
+        if self.clocks.pong(sid, msg):
+            self._send(sid, self.clocks.ping(sid))
+        return self._maybe_go()
+
+    def _maybe_go(self) -> list[Any]:
+        """GO once every server is at the barrier and its clock is known."""
+        everyone = set(self.server_ids)
+        if (self.root is not None or self.go_at is not None or self.ready < everyone
+                or not self.clocks.synced(everyone)):
             return []
         self._event("barrier", servers=len(self.ready))
         self.go_at = time.monotonic()
-        self._send_all({"t": "go"})
-        self._event("go")
+        margin = self.clocks.margin()
+        release = time.time() + margin
+        for sid in self.links:
+            self._send(sid, {"t": "go", "at": release + self.clocks.offset(sid)})
+        self._event("go", release_ts=release, margin_s=round(margin, 4),
+                    clocks=self.clocks.report())
         if self.ready_re:
             self.awaiting_ready = set(self.server_of)
         return [Stage("go", f"all {self.plan.world_size} ranks at the barrier; GO sent to "
@@ -301,7 +329,7 @@ class Supervisor:
             await asyncio.wait_for(link.close(), 10)
 
     def _finish(self) -> JobSummary:
-        skew = max(self.starts.values()) - min(self.starts.values()) if self.starts else None
+        skew = _spread(self.starts.values())
         teardown = (self.all_exited_at - self.teardown_at
                     if self.teardown_at is not None and self.all_exited_at is not None else None)
         ok = self.root is None and all(c == 0 for c in self.exit_codes.values())
@@ -309,7 +337,8 @@ class Supervisor:
             ok=ok, world_size=self.plan.world_size, exit_codes=dict(sorted(self.exit_codes.items())),
             run_dir=str(self.record.dir) if self.record else None, root_cause=self.root,
             start_skew_s=skew, teardown_s=teardown, duration_s=time.monotonic() - self.t0,
-            lines=self.lines, lost_servers=self.lost)
+            lines=self.lines, lost_servers=self.lost, wake_skew_s=_spread(self.woke.values()),
+            go_late_s=max(self.late.values()) if self.late else None)
         self._event("finished", ok=ok, start_skew_s=skew, teardown_s=teardown, lines=self.lines,
                     root_cause=self.root.describe() if self.root else None)
         return summary
@@ -324,13 +353,21 @@ class Supervisor:
         return next((s.host for s in self.plan.servers if s.server_id == sid), sid)
 
     def _send_all(self, msg: dict) -> None:
-        line = json.dumps(msg) + "\n"
-        for sid, link in self.links.items():
-            if sid in self.ended:
-                continue
-            with contextlib.suppress(ConsoleError, OSError, RuntimeError):
-                link.write(line)
+        for sid in self.links:
+            self._send(sid, msg)
+
+    def _send(self, sid: str, msg: dict) -> None:
+        link = self.links.get(sid)
+        if link is None or sid in self.ended:
+            return
+        with contextlib.suppress(ConsoleError, OSError, RuntimeError):
+            link.write(json.dumps(msg) + "\n")
 
     def _event(self, kind: str, **fields: Any) -> None:
         if self.record:
             self.record.event(kind, t=round(time.monotonic() - self.t0, 6), **fields)
+
+
+def _spread(values: Any) -> float | None:
+    values = list(values)
+    return max(values) - min(values) if values else None

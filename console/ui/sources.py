@@ -26,6 +26,11 @@ LoadFn = Callable[[Path], Any]
 SaveFn = Callable[[Any, Path], Any]
 """``save(table, path)`` — blocking, atomic, keeps ``.bak``, mode 0640; run in a thread."""
 
+PingFn = Callable[[Any, Any], AsyncIterator[Any]]
+"""``ping(plan, cancel)`` runs a ``PingPlan``'s probes and yields ``console.ops.ping`` events
+(SweepStarted, ProbeRunning, ProbeDone, ServerLost, SweepDone last); ``cancel`` is a
+``console.ops.ping.CancelToken`` (cancelled: finished results kept, the rest skipped)."""
+
 
 class SharedPool:
     """The app's one ``console.remote.Pool``, opened on first use."""
@@ -63,6 +68,23 @@ def _default_discover(shared: SharedPool) -> DiscoverFn:
     return discover
 
 
+def _default_ping(shared: SharedPool) -> PingFn:
+    async def ping(plan: Any, cancel: Any) -> AsyncIterator[Any]:
+        from console.ops.ping import sweep
+
+        pool = await shared.get()
+        async for event in sweep(pool, plan, cancel=cancel):
+            yield event
+
+    return ping
+
+
+def _default_launch(shared: SharedPool) -> Any:
+    from console.ui.launch_source import LaunchSource
+
+    return LaunchSource(shared)
+
+
 def _default_load(path: Path) -> Any:
     from console.ops import ranktable_files
 
@@ -82,10 +104,10 @@ class Sources:
     discover: DiscoverFn
     load_ranktable: LoadFn = _default_load
     save_ranktable: SaveFn = _default_save
-    ping: Any = None
-    """Ping pane's source (filled in by the ping sweep work)."""
+    ping: PingFn | None = None
+    """Ping pane's source: ``ping(plan, cancel)`` (see ``PingFn``)."""
     launch: Any = None
-    """Launch pane's source (filled in by the launch supervisor work)."""
+    """Launch pane's source: a ``console.ui.launch_source.LaunchSource`` (or the same shape)."""
     pool: SharedPool | None = None
     """The shared SSH pool behind the default sources (None when everything is injected)."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -93,7 +115,10 @@ class Sources:
     @classmethod
     def default(cls, ssh_options: Any = None) -> Sources:
         shared = SharedPool(ssh_options)
-        return cls(discover=_default_discover(shared), pool=shared)
+        sources = cls(discover=_default_discover(shared), pool=shared)
+        sources.ping = _default_ping(shared)
+        sources.launch = _default_launch(shared)
+        return sources
 
     async def aclose(self) -> None:
         if self.pool is not None:

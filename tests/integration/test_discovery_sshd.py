@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from console.core.hosts import fold
 from console.ops.discovery import discover_inventory
 from console.remote import Pool
 from console.sim import state
@@ -176,9 +177,10 @@ async def test_discovery_over_real_sshd_gives_spec_ips_and_faults(sshd_cluster, 
 
 async def test_cli_discover_json_over_real_sshd(sshd_cluster):
     h1, h2, h3 = sshd_cluster.hosts
+    assert fold(sshd_cluster.hosts) == "127.0.0.[41-43]"  # the CLI expands the NodeSet
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "console", "-F", str(sshd_cluster.ssh_config), "--connect-timeout", "5",
-        "discover", ",".join(sshd_cluster.hosts), "--json", "--tool-timeout", TOOL_TIMEOUT,
+        "discover", fold(sshd_cluster.hosts), "--json", "--tool-timeout", TOOL_TIMEOUT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 90)
     assert proc.returncode == 3, err.decode()  # a server could not be reached

@@ -6,6 +6,7 @@ Processes are checked for real (``os.kill(pid, 0)``, ``ps``), never assumed gone
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shlex
@@ -28,16 +29,21 @@ class Agent:
         self.link = link
         self.frames: asyncio.Queue = asyncio.Queue()
         self.seen: list[dict] = []
+        self.spec_sent = False
         self.task = asyncio.ensure_future(self._read())
 
     @classmethod
     async def start(cls, ranks: list[dict], **spec) -> Agent:
-        link = await LocalAgentLink.start("local")
+        agent = cls(await LocalAgentLink.start("local"))
+        await agent.send_spec(ranks, **spec)
+        return agent
+
+    async def send_spec(self, ranks: list[dict], **spec) -> None:
         body = {"t": "spec", "prelude": "", "exec_command": True, "barrier": "hold",
                 "grace_s": 2.0, "heartbeat_s": 0, "ranks": ranks, **spec}
-        link.write(hello_payload(body))
-        await link.drain()
-        return cls(link)
+        self.link.write(hello_payload(body))
+        await self.link.drain()
+        self.spec_sent = True
 
     async def _read(self) -> None:
         async for line in self.link:
@@ -175,10 +181,16 @@ kid.wait()
 
 
 async def start_spawners(tmp_path, n: int, deaf: bool = False, **spec) -> tuple[Agent, list[int]]:
+    agent = Agent(await LocalAgentLink.start("local"))
+    return agent, await run_spawners(agent, tmp_path, n, deaf, **spec)
+
+
+async def run_spawners(agent: Agent, tmp_path, n: int, deaf: bool = False, **spec) -> list[int]:
+    """Ranks that each fork a child, a child with a grandchild; all their pids."""
     script = tmp_path / "spawn.py"
     script.write_text(SPAWNER)
     cmd = f"{PY} {script}" + (" deaf" if deaf else "")
-    agent = await Agent.start([rank(r, cmd) for r in range(n)], **spec)
+    await agent.send_spec([rank(r, cmd) for r in range(n)], **spec)
     await agent.until("ready")
     agent.send({"t": "go"})
     pids = []
@@ -186,7 +198,7 @@ async def start_spawners(tmp_path, n: int, deaf: bool = False, **spec) -> tuple[
         frame = await agent.until("line")
         if frame["x"].startswith("pids"):
             pids += [int(p) for p in frame["x"].split()[1:]]
-    return agent, pids
+    return pids
 
 
 @pytest.mark.parametrize("deaf", [False, True], ids=["term", "term-ignored-kill"])
@@ -229,11 +241,21 @@ async def test_agent_killed_by_term_tears_down(tmp_path) -> None:
 
 
 async def test_missing_heartbeat_tears_down(tmp_path) -> None:
-    agent, pids = await start_spawners(tmp_path, 1, heartbeat_s=0.5)
+    async def beat() -> None:  # the console's heartbeat, until the ranks are up
+        while True:
+            if agent.spec_sent:
+                agent.send({"t": "hb"})
+            await asyncio.sleep(0.1)
+
+    agent = Agent(await LocalAgentLink.start("local"))
+    pinger = asyncio.ensure_future(beat())
     try:
+        pids = await run_spawners(agent, tmp_path, 1, heartbeat_s=1.0)
+        pinger.cancel()
         assert "heartbeat" in (await agent.until("stopping"))["reason"]
         assert await all_gone(pids) == []
     finally:
+        pinger.cancel()
         await agent.close()
 
 
@@ -262,4 +284,32 @@ async def test_failing_setup_line_ends_rank_before_barrier(tmp_path) -> None:
         agent.send({"t": "stop"})
         await agent.until("bye")
     finally:
+        await agent.close()
+
+
+async def test_agent_killed_outright_leaves_no_process(tmp_path) -> None:
+    """SIGKILL to the agent: the watchdog kills every rank's group (grandchildren too)."""
+    agent, pids = await start_spawners(tmp_path, 2)
+    try:
+        hello = agent.of("hello")[0]
+        assert hello["watchdog"] and hello["deathsig"]
+        agent.link.proc.kill()
+        assert await all_gone(pids) == []
+        assert await all_gone([hello["watchdog"]]) == []
+    finally:
+        await agent.close()
+
+
+async def test_pdeathsig_ends_rank_process_without_watchdog(tmp_path) -> None:
+    """Even with the watchdog gone too, the kernel kills each rank's own process."""
+    agent, pids = await start_spawners(tmp_path, 2)
+    main_pids = pids[0::4]  # the spawner itself: "pids <self> <kid> <mid> <grand>"
+    try:
+        os.kill(agent.of("hello")[0]["watchdog"], signal.SIGKILL)
+        agent.link.proc.kill()
+        assert await all_gone(main_pids) == []
+    finally:
+        for pid in pids:  # its children are not covered by PDEATHSIG: clean up here
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         await agent.close()

@@ -8,6 +8,7 @@ rank gets ``DEVICE_ID`` from the table entry whose rank_id it runs.
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,9 @@ from pydantic import BaseModel, Field
 from console.core.errors import CheckFailed, InputError
 from console.core.profiles import Profile, check_env
 
-PLACEHOLDER = re.compile(r"\{(tp|pp|ep|dp|world_size|rank|local_rank|device_id)\}")
+PLACEHOLDER = re.compile(
+    r"\{(tp|pp|ep|dp|world_size|rank|local_rank|device_id|upload_dir)\}")
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _NEEDS_SHELL = re.compile(r"[;&|\n()`<>]|^\s*(if|for|while|case|until)\b")
 DEFAULT_REMOTE_RANKTABLE = "/tmp/cluster-console/ranktable.json"
 
@@ -56,6 +59,10 @@ class LaunchPlan(BaseModel):
     setup_timeout_s: float
     barrier: str
     python: str
+    run_id: str | None = Field(None, description="Run record id; also names upload_dir")
+    upload_dir: str = Field("", description="Run-specific folder on every server ({upload_dir})")
+    uploads: list[str] = Field(default_factory=list,
+                               description="Bundle names / local paths put into upload_dir")
     warnings: list[str] = Field(default_factory=list)
 
     def rank(self, rank: int) -> tuple[ServerPlan, RankSpec]:
@@ -69,7 +76,7 @@ class LaunchPlan(BaseModel):
         return next(s for s in self.servers if s.server_id == server_id)
 
 
-def substitute(text: str, values: Mapping[str, int]) -> str:
+def substitute(text: str, values: Mapping[str, object]) -> str:
     """Replace ``{tp}``-style placeholders; any other ``{...}`` (e.g. ``${VAR}``) stays."""
     return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), text)
 
@@ -122,7 +129,7 @@ def _command(profile: Profile, args: Sequence[str]) -> tuple[str, list[str], boo
     return profile.command, list(args), simple
 
 
-def render_command(base: str, args: Sequence[str], values: Mapping[str, int]) -> str:
+def render_command(base: str, args: Sequence[str], values: Mapping[str, object]) -> str:
     """Placeholders substituted; CLI args substituted, then each quoted for the shell."""
     tail = shlex.join(substitute(a, values) for a in args)
     return " ".join(p for p in (substitute(base, values), tail) if p)
@@ -172,11 +179,11 @@ def _parallel(profile: Profile, world: int, overrides: Mapping[str, int]) -> tup
 
 def _server_plan(server: Any, devs: list[Any], common: dict[str, str], user_env: Mapping[str, str],
                  par: dict[str, int], world: int, command: tuple[str, list[str]],
-                 host: str) -> ServerPlan:
+                 host: str, upload_dir: str) -> ServerPlan:
     start = int(devs[0].rank_id)
     ranks = []
     for local, dev in enumerate(devs):
-        values = {**par, "world_size": world, "rank": int(dev.rank_id),
+        values = {**par, "upload_dir": upload_dir, "world_size": world, "rank": int(dev.rank_id),
                   "local_rank": local, "device_id": int(dev.device_id)}
         rank_env = {**common, "RANK": str(values["rank"]), "LOCAL_RANK": str(local),
                     "LOCAL_WORLD_SIZE": str(len(devs)), "RANK_ID_START": str(start),
@@ -187,6 +194,21 @@ def _server_plan(server: Any, devs: list[Any], common: dict[str, str], user_env:
                               device_ip=getattr(dev, "device_ip", None),
                               env=rank_env, command=render_command(*command, values)))
     return ServerPlan(server_id=server.server_id, host=host, rank_id_start=start, ranks=ranks)
+
+
+def _upload_dir(profile: Profile, run_id: str | None, files: Sequence[str],
+                texts: Sequence[str]) -> str:
+    if run_id is not None and not RUN_ID.match(run_id):
+        raise InputError(f"bad run id {run_id!r}", "letters, digits, '.', '_' and '-' only")
+    if not files and not any("{upload_dir}" in t for t in texts):
+        return posixpath.join(profile.upload_base, run_id) if run_id else ""
+    if run_id is None:
+        raise InputError(f"profile {profile.name} uploads files (or uses {{upload_dir}}) but "
+                         "the plan has no run id", hint="build_launch_plan(..., run_id=...)")
+    if not profile.upload_base.startswith("/"):
+        raise InputError(f"upload_base {profile.upload_base!r} must be an absolute path",
+                         path=f"profile {profile.name}")
+    return posixpath.join(profile.upload_base, run_id)
 
 
 def build_launch_plan(
@@ -201,8 +223,15 @@ def build_launch_plan(
     hosts: Mapping[str, str] | None = None,
     master_port: int | None = None,
     parallel: Mapping[str, int] | None = None,
+    run_id: str | None = None,
+    uploads: Sequence[str] = (),
 ) -> LaunchPlan:
-    """The whole plan. ``table`` is a ``RankTable`` (server_list[].device[] with int ids)."""
+    """The whole plan. ``table`` is a ``RankTable`` (server_list[].device[] with int ids).
+
+    ``run_id`` (``console.ops.runrecord.new_run_id()``) names the run record and
+    ``upload_dir`` = ``<profile.upload_base>/<run_id>``; it is required when the profile or
+    ``uploads`` name files to upload or the command uses ``{upload_dir}``.
+    """
     layout = _check_layout(table)
     user_env = {**profile.env, **(env or {})}
     hosts = dict(hosts or {})
@@ -223,8 +252,10 @@ def build_launch_plan(
         "RANKTABLEFILE": path, "RANK_TABLE_FILE": path,
         "MASTER_ADDR": master, "MASTER_IP": master, "MASTER_PORT": str(port),
     }
+    files = [*profile.upload, *uploads]
+    upload_dir = _upload_dir(profile, run_id, files, [base, *cmd_args, *user_env.values()])
     servers = [_server_plan(server, devs, common, user_env, par, world, (base, cmd_args),
-                            hosts.get(server.server_id, server.server_id))
+                            hosts.get(server.server_id, server.server_id), upload_dir)
                for server, devs in layout]
     return LaunchPlan(
         profile=profile.name, world_size=world, master_addr=master, master_port=port,
@@ -234,5 +265,6 @@ def build_launch_plan(
         exec_command=exec_ok, servers=servers, parallel=par, grace_s=profile.grace_s,
         ready_pattern=profile.ready_pattern, ready_timeout_s=profile.ready_timeout_s,
         setup_timeout_s=profile.setup_timeout_s, barrier=profile.barrier, python=profile.python,
+        run_id=run_id, upload_dir=upload_dir, uploads=files,
         warnings=[*warnings, *check_env(user_env)],
     )

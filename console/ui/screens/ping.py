@@ -1,24 +1,342 @@
-"""Ping matrix pane — placeholder until the ping sweep lands (it replaces this module).
+"""Ping matrix pane: choose a pattern, run / cancel / re-run the failed probes, watch the
+server x server heatmap fill in (worst loss per pair), drill into a pair's card x card
+matrix, read a probe's exact command and raw output, export JSON / CSV.
 
-Contract: export ``PingScreen(PaneScreen)`` with ``PANE = "ping"``; read the cluster from
-``self.console_app.inventory`` (watch it), run ``self.sources.ping`` in a worker.
+Aggregate first: the heatmap has one cell per server pair and the problem list names the
+worst pairs, so 64 servers stay readable (numbered columns, 3-character cells); the card
+matrix of one pair is one Enter away.
 """
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.widgets import Static
+import json
+from pathlib import Path
 
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import ContentSwitcher, DataTable, OptionList, ProgressBar, Static, TextArea
+from textual.widgets.option_list import Option
+
+from console.core.errors import ConsoleError, InputError
+from console.core.pingresults import PingMatrix
+from console.core.planning.ping import plan_ping, plan_retry
+from console.ui import ping_view as view
+from console.ui.ids import safe_id, unsafe
+from console.ui.ping_cards import CardMatrix
 from console.ui.screens.base import PaneScreen
+from console.ui.screens.dialogs import InputScreen
+
+PATTERNS = ("cross", "rail", "pairwise")
+REFRESH_S = 0.15
+"""How often a running sweep redraws (probes finish far faster than that on big clusters)."""
 
 
 class PingScreen(PaneScreen):
     PANE = "ping"
+    CSS_PATH = "ping.tcss"
+    AUTO_FOCUS = "#heatmap"
+    BINDINGS = [
+        Binding("r", "run", "Run", id="ping.run", tooltip="Run the ping sweep with the chosen pattern"),
+        Binding("c", "cancel", "Cancel", id="ping.cancel",
+                tooltip="Stop the sweep: running probes are killed, finished results kept"),
+        Binding("f", "rerun_failed", "Re-run failed", id="ping.rerun_failed",
+                tooltip="Re-run only the lossy, failed and not-run probes"),
+        Binding("p", "next_pattern", "Pattern", id="ping.pattern",
+                tooltip="Next probe pattern: cross, rail, pairwise"),
+        Binding("enter", "open_pair", "Cards", id="ping.open_pair",
+                tooltip="Card x card matrix of the selected server pair"),
+        Binding("escape,backspace", "back", "Servers", id="ping.back",
+                tooltip="Back to the server x server heatmap"),
+        Binding("w", "focus_problems", "Worst pairs", show=False, id="ping.problems",
+                tooltip="Jump to the list of lossy / failed server pairs"),
+        Binding("e", "export", "Export", id="ping.export",
+                tooltip="Write every probe result to a .json or .csv file"),
+    ]
+
+    def __init__(self, sources) -> None:
+        super().__init__(sources)
+        self.state = view.PingState()
+        self.pattern = "cross"
+        self.drill: view.Pair | None = None
+        self.cancel_token = None
+        self._shown_hosts: list[str] = []
+        self._heat_width = 4
+        self._problems: list[view.Pair] = []
 
     def compose_body(self) -> ComposeResult:
-        yield Static(
-            "Ping matrix — coming next.\n\n"
-            "Every NPU card pings every other card over RoCE (hccn_tool -ping), server by server;\n"
-            "the matrix shows loss per card pair, and a selected cell shows the exact command\n"
-            "and its raw output. Run Discover on the Nodes pane (1) first.",
-            classes="placeholder", id="ping-placeholder")
+        with Horizontal(id="ping-status-row"):
+            yield Static(id="ping-status", classes="status", markup=False)
+            yield ProgressBar(id="ping-progress", show_eta=False)
+        with ContentSwitcher(initial="ping-servers", id="ping-views"):
+            with Vertical(id="ping-servers"):
+                with Horizontal(id="ping-top"):
+                    yield DataTable(id="heatmap", cursor_type="cell", cell_padding=0)
+                    yield OptionList(id="problems")
+                yield Static(id="ping-legend")
+                yield Static(id="pair-info", markup=False)
+            yield CardMatrix(id="ping-cards")
+
+    def on_mount(self) -> None:
+        self.query_one("#heatmap", DataTable).border_title = "server x server: worst loss"
+        self.query_one("#problems", OptionList).border_title = "Worst pairs"
+        self.watch(self.app, "inventory", self._on_inventory, init=False)
+        self._on_inventory(self.console_app.inventory)
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def servers(self) -> list[str]:
+        inv = self.console_app.inventory
+        return [s.host for s in inv.servers] if inv is not None else []
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        running = self.state.running
+        if action == "cancel":
+            return running
+        if action in ("run", "next_pattern"):
+            return not running
+        if action == "rerun_failed":
+            return not running and any(r.status != "ok" for r in self.state.results.values())
+        if action == "back":
+            return self.drill is not None
+        if action == "open_pair":
+            return self.drill is None
+        if action == "export":
+            return bool(self.state.results) and not running
+        return True
+
+    def _on_inventory(self, inventory) -> None:
+        if not self.state.running and not self.state.results:
+            self.state.reset(self.servers, self.pattern)
+        self.refresh_view()
+
+    def show_matrix(self, matrix: PingMatrix) -> None:
+        """Display ``matrix`` (a finished sweep) as if it had just been run."""
+        self.workers.cancel_group(self, "ping")
+        self.state.show(matrix)
+        self.refresh_view()
+
+    # -- actions -------------------------------------------------------------------------
+
+    def action_next_pattern(self) -> None:
+        self.pattern = PATTERNS[(PATTERNS.index(self.pattern) + 1) % len(PATTERNS)]
+        self.refresh_view()
+
+    def action_run(self) -> None:
+        inventory = self.console_app.inventory
+        if inventory is None or not inventory.servers:
+            self.notify("Discover the servers first (Nodes pane, key 1, then d).", severity="warning")
+            return
+        plan = plan_ping(inventory, self.pattern)  # type: ignore[arg-type]
+        if not plan.probes:
+            reasons = "; ".join(f"{s.host}: {s.reason}" for s in plan.skipped[:3])
+            self.notify(f"Nothing to probe. {reasons}", severity="warning", markup=False)
+            return
+        self.run_sweep(plan, None)
+
+    def action_rerun_failed(self) -> None:
+        plan = plan_retry(self.state.results.values(), include_skipped=True)
+        if not plan.probes:
+            self.notify("Every probe passed: nothing to re-run.")
+            return
+        self.run_sweep(plan, self.state.matrix())
+
+    def action_cancel(self) -> None:
+        if self.cancel_token is not None:
+            self.cancel_token.cancel()
+            self.notify("Cancelling: running probes are being stopped.")
+
+    def action_open_pair(self) -> None:
+        pair = self.selected_pair()
+        if pair is not None:
+            self.open_pair(*pair)
+
+    def action_back(self) -> None:
+        self.drill = None
+        self.query_one(ContentSwitcher).current = "ping-servers"
+        self.query_one("#heatmap", DataTable).focus()
+        self.refresh_bindings()
+
+    def action_focus_problems(self) -> None:
+        if self.drill is not None:
+            self.action_back()
+        self.query_one("#problems", OptionList).focus()
+
+    def action_export(self) -> None:
+        default = f"ping-{self.state.pattern}.json"
+        self.app.push_screen(InputScreen("Export the ping results to (.json or .csv)", value=default),
+                             self._export_to)
+
+    def _export_to(self, path: str | None) -> None:
+        if path and path.strip():
+            self.write_export(path.strip(), self.state.matrix())
+
+    def open_pair(self, a: str, b: str) -> None:
+        """Show the card x card matrix of server pair ``a`` <-> ``b``."""
+        if a == b:
+            self.notify("Pick a cell off the diagonal: a pair of two servers.", severity="warning")
+            return
+        self.drill = (a, b)
+        self.query_one(ContentSwitcher).current = "ping-cards"
+        cards = self.query_one(CardMatrix)
+        cards.show(self.state.matrix((a, b)), a, b)
+        cards.focus_matrix()
+        self.refresh_bindings()
+
+    # -- workers -------------------------------------------------------------------------
+
+    @work(exclusive=True, group="ping", exit_on_error=False, name="ping sweep")
+    async def run_sweep(self, plan, base: PingMatrix | None) -> None:
+        if self.sources.ping is None:
+            raise InputError("no ping source", hint="this console was started without SSH access")
+        from console.ops.ping import CancelToken
+
+        self.cancel_token = token = CancelToken()
+        self.state.start(plan, base)
+        self.refresh_view()
+        timer = self.set_interval(REFRESH_S, self._flush)
+        try:
+            async for event in self.sources.ping(plan, token):
+                kind = self.state.apply(event)
+                if kind == "lost":
+                    self.notify(f"{event.host}: {event.error}", title="Server lost mid-sweep",
+                                severity="error", markup=False)
+                elif kind == "done":
+                    self._flush()
+        finally:
+            timer.stop()
+            self.cancel_token = None
+            self.state.stop()
+            self.refresh_view()
+        s = self.state.summary()
+        title = "Ping sweep cancelled" if self.state.cancelled else "Ping sweep done"
+        self.notify(f"{s['ok']} ok, {s['lossy']} lossy, {s['failed']} failed, {s['skipped']} skipped",
+                    title=title, severity="warning" if s["lossy"] or s["failed"] else "information")
+
+    @work(exclusive=True, group="ping.export", exit_on_error=False, name="ping export", thread=True)
+    def write_export(self, path: str, matrix: PingMatrix) -> None:
+        """Thread worker: serialising thousands of probes and writing them stays off the UI loop."""
+        target = Path(path).expanduser()
+        text = matrix.to_csv() if target.suffix.lower() == ".csv" else \
+            json.dumps(matrix.to_json(), indent=2, ensure_ascii=False) + "\n"
+        try:
+            target.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise ConsoleError("cannot write the ping results", exc.strerror or str(exc),
+                               path=str(target)) from None
+        self.app.call_from_thread(self.notify, f"{len(matrix.results)} probes written to {target}",
+                                  title="Exported", markup=False)
+
+    # -- display -------------------------------------------------------------------------
+
+    def refresh_view(self) -> None:
+        """Redraw everything (also after a pattern change or a new host list)."""
+        self.state.dirty = None
+        self._flush()
+
+    def _flush(self) -> None:
+        if not self.is_mounted:
+            return
+        dirty = self.state.take_dirty()
+        if dirty is None or self.state.hosts != self._shown_hosts:
+            self._build_heatmap()
+        else:
+            self._update_heatmap(dirty)
+        self._fill_problems()
+        self._show_status()
+        self._show_pair_info()
+        if self.drill is not None and (dirty is None or self.state.pair(*self.drill) in dirty):
+            self.query_one(CardMatrix).show(self.state.matrix(self.drill), *self.drill)
+        self.refresh_bindings()
+
+    def _width(self) -> int:
+        if self.state.compact:
+            return 4
+        texts = [self.state.cell(a, b)[0].text for a in self.state.hosts for b in self.state.hosts]
+        return max([len(h) for h in self.state.hosts] + [len(t) + 2 for t in texts] + [9]) + 1
+
+    def _build_heatmap(self) -> None:
+        table = self.query_one("#heatmap", DataTable)
+        where = self.selected_pair()
+        hosts, compact = list(self.state.hosts), self.state.compact
+        table.clear(columns=True)
+        table.show_row_labels = True
+        width = self._width()
+        self._heat_width = width
+        for n, host in enumerate(hosts, 1):
+            label = str(n) if compact else host
+            table.add_column(label.rjust(width - 1) if compact else label.center(width), width=width,
+                             key=safe_id("dst", host))
+        for n, a in enumerate(hosts, 1):
+            label = f"{n:>2} {a}" if compact else a
+            cells = [self._heat(a, b) for b in hosts]
+            table.add_row(*cells, key=safe_id("src", a), label=label)
+        self._shown_hosts = hosts
+        if where is not None and where[0] in hosts and where[1] in hosts:
+            table.move_cursor(row=hosts.index(where[0]), column=hosts.index(where[1]), animate=False)
+        elif len(hosts) > 1:
+            table.move_cursor(row=0, column=1, animate=False)
+        self.query_one("#ping-legend", Static).update(view.legend(compact))
+
+    def _heat(self, a: str, b: str):
+        cell, pending = self.state.cell(a, b)
+        return view.heat_text(cell, pending, compact=self.state.compact, width=self._heat_width)
+
+    def _update_heatmap(self, dirty: set[view.Pair]) -> None:
+        if not self.state.compact and any(len(self.state.cell(*p)[0].text) + 3 > self._heat_width
+                                          for p in dirty):
+            self._build_heatmap()
+            return
+        table = self.query_one("#heatmap", DataTable)
+        for a, b in dirty:
+            for src, dst in ((a, b), (b, a)):
+                table.update_cell(safe_id("src", src), safe_id("dst", dst), self._heat(src, dst))
+
+    def _fill_problems(self) -> None:
+        problems = self.state.problem_pairs()
+        options = self.query_one("#problems", OptionList)
+        keep = options.highlighted
+        self._problems = [pair for pair, _ in problems]
+        options.clear_options()
+        options.add_options([Option(view.pair_label(pair, cell)) for pair, cell in problems])
+        options.border_title = f"Worst pairs ({len(problems)})"
+        if problems:
+            options.highlighted = min(keep or 0, len(problems) - 1)
+
+    def _show_status(self) -> None:
+        state = self.state
+        self.query_one("#ping-status", Static).update(
+            view.status_line(state, self.pattern, len(self.servers)))
+        bar = self.query_one("#ping-progress", ProgressBar)
+        bar.display = state.running or bool(state.results)
+        bar.update(total=max(state.total, 1), progress=state.done if state.running else state.total)
+
+    def _show_pair_info(self) -> None:
+        pair = self.selected_pair()
+        text = "" if pair is None else view.pair_info(
+            pair, self.state.pair_results(*pair) if pair[0] != pair[1] else [],
+            self.state.cell(*pair)[1])
+        self.query_one("#pair-info", Static).update(text)
+
+    def selected_pair(self) -> view.Pair | None:
+        table = self.query_one("#heatmap", DataTable)
+        if not table.row_count or not table.columns:
+            return None
+        keys = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return unsafe(str(keys.row_key.value)), unsafe(str(keys.column_key.value))
+
+    @on(DataTable.CellHighlighted, "#heatmap")
+    def _cell_highlighted(self) -> None:
+        self._show_pair_info()
+
+    @on(DataTable.CellSelected, "#heatmap")
+    def _cell_selected(self, event: DataTable.CellSelected) -> None:
+        event.stop()
+        self.action_open_pair()
+
+    @on(OptionList.OptionSelected, "#problems")
+    def _problem_selected(self, event: OptionList.OptionSelected) -> None:
+        if 0 <= event.option_index < len(self._problems):
+            self.open_pair(*self._problems[event.option_index])

@@ -1,0 +1,120 @@
+"""Output of ``cluster-console launch``: ``[rank] line`` text, or JSON lines with ``--json``.
+
+Text mode: rank stdout lines on stdout and rank stderr lines on stderr, each prefixed
+``[<rank>] `` (like ``srun -l``); progress, warnings, the summary and the root cause on stderr.
+
+``--json``: stdout carries ONE JSON object per line, one per event, in order; the last one
+is ``{"event": "finished", "summary": {...}}`` (``JobSummary.to_dict()``). Kinds: stage,
+warning, started, line, ready, exited, server_lost, teardown, finished. A ``line`` is
+``{"event": "line", "rank": r, "stream": "o"|"e", "text": ..., "partial": false}``; bytes
+that are not UTF-8 become U+FFFD here (the run record keeps the exact bytes). Progress and
+the root cause still go to stderr as text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from typing import Any
+
+from console.cli._common import warn
+from console.core.errors import EXIT_CHECK_FAILED
+from console.ops.launch_events import (
+    JobFinished, JobSummary, LaunchWarning, RankExited, RankLine, RankReady, RankStarted,
+    ServerLost, Stage, Teardown,
+)
+
+KINDS = {Stage: "stage", LaunchWarning: "warning", RankStarted: "started", RankLine: "line",
+         RankReady: "ready", RankExited: "exited", ServerLost: "server_lost",
+         Teardown: "teardown", JobFinished: "finished"}
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return obj.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def event_json(ev: Any) -> dict[str, Any]:
+    """One event as a JSON-able dict with its kind under ``event``."""
+    if isinstance(ev, JobFinished):
+        body: dict[str, Any] = {"summary": ev.summary.to_dict()}
+        if ev.summary.root_cause is not None:
+            body["summary"]["root_cause"]["description"] = ev.summary.root_cause.describe()
+    else:
+        body = dataclasses.asdict(ev)
+        if isinstance(ev, Teardown):
+            body["root_cause"]["description"] = ev.root_cause.describe()
+    return {"event": KINDS[type(ev)], **_clean(body)}
+
+
+class Printer:
+    """``[rank] line``; pieces of over-long lines continue without a new prefix."""
+
+    def __init__(self, as_json: bool = False) -> None:
+        self.as_json = as_json
+        self.open: set[int] = set()
+        self.torn_down = False
+
+    def event(self, ev: Any) -> None:
+        if self.as_json and type(ev) in KINDS:
+            sys.stdout.write(json.dumps(event_json(ev), ensure_ascii=False) + "\n")
+        if isinstance(ev, RankLine):
+            if not self.as_json:
+                self.line(ev)
+        elif isinstance(ev, (Stage, LaunchWarning, ServerLost, Teardown)):
+            progress(ev)
+            self.torn_down = self.torn_down or isinstance(ev, Teardown)
+        elif isinstance(ev, RankExited) and not self.torn_down and ev.code not in (0, None):
+            warn(f"launch: rank {ev.rank} on {ev.server_id} exited {ev.code}")
+
+    def line(self, ev: RankLine) -> None:
+        out = sys.stderr if ev.stream == "e" else sys.stdout
+        text = ev.text if ev.rank in self.open else f"[{ev.rank}] {ev.text}"
+        if ev.partial:
+            self.open.add(ev.rank)
+        else:
+            self.open.discard(ev.rank)
+            text += "\n"
+        try:
+            out.write(text)
+        except UnicodeEncodeError:
+            out.write(text.encode("utf-8", "replace").decode("utf-8"))
+
+
+def report(summary: JobSummary) -> int:
+    """The summary on stderr; the exit code (0 every rank exited 0, else 1)."""
+    codes = summary.exit_codes
+    failed = sorted(r for r, c in codes.items() if c != 0)
+    skew = (f"; start skew {summary.start_skew_s * 1000:.1f} ms"
+            if summary.start_skew_s is not None else "")
+    if summary.ok:
+        warn(f"launch: all {summary.world_size} ranks exited 0 in {summary.duration_s:.1f} s"
+             f"{skew}; run record {summary.run_dir}")
+        return 0
+    warn(f"launch: FAILED: {len(failed)} of {summary.world_size} ranks did not exit 0{skew}; "
+         f"run record {summary.run_dir}")
+    root = summary.root_cause
+    if root is not None:
+        warn(f"launch: root cause: {root.describe()}")
+        if root.last_lines:
+            warn(f"launch: last {len(root.last_lines)} lines of rank {root.rank}:")
+            for line in root.last_lines:
+                warn(f"  [{root.rank}] {line}")
+    return EXIT_CHECK_FAILED
+
+
+def progress(ev: Any) -> None:
+    if isinstance(ev, Stage):
+        warn(f"launch: {ev.message}")
+    elif isinstance(ev, LaunchWarning):
+        warn(f"launch: warning: {ev.host + ': ' if ev.host else ''}{ev.message}")
+    elif isinstance(ev, ServerLost):
+        warn(f"launch: server {ev.server_id} lost: {ev.reason}")
+    elif isinstance(ev, Teardown):
+        warn(f"launch: tearing down: {ev.root_cause.describe()}")

@@ -1,0 +1,57 @@
+"""Clock offset and GO margin per host agent (ping/pong on the agent channel).
+
+The console pings each agent ``SYNC_PINGS`` times right after its hello; each pong carries the
+agent's ``time.time()``. NTP-style, ``offset = a - (c + rtt / 2)`` (agent clock minus console
+clock) from the sample with the shortest round trip; an offset within that sample's
+uncertainty (rtt/2 + 1 ms) counts as 0, so servers on one machine, or with NTP-synced
+clocks, are never "corrected" by noise. GO then carries each agent's release moment in
+its own clock: ``console now + margin + offset``.
+"""
+
+from __future__ import annotations
+
+import time
+
+SYNC_PINGS = 3
+MARGIN_S = (0.05, 2.0)
+"""GO's release moment is now + clamp(2 x worst round trip + 20 ms, MARGIN_S)."""
+
+
+class AgentClocks:
+    def __init__(self, margin_s: float | None = None) -> None:
+        self.margin_override = margin_s
+        self.samples: dict[str, list[float]] = {}  # sid -> [best rtt, its offset, worst rtt]
+        self.pings: dict[str, int] = {}
+
+    def ping(self, sid: str) -> dict:
+        """The next ping message for ``sid``."""
+        self.pings[sid] = self.pings.get(sid, 0) + 1
+        return {"t": "ping", "c": time.time()}
+
+    def pong(self, sid: str, msg: dict) -> bool:
+        """Record a pong; True when another ping should follow."""
+        rtt = time.time() - msg["c"]
+        offset = msg["a"] - (msg["c"] + rtt / 2)
+        best = self.samples.setdefault(sid, [rtt, offset, rtt])
+        if rtt < best[0]:
+            best[:2] = rtt, offset
+        best[2] = max(best[2], rtt)
+        return self.pings.get(sid, 0) < SYNC_PINGS
+
+    def synced(self, sids: set[str]) -> bool:
+        return set(self.samples) >= sids
+
+    def offset(self, sid: str) -> float:
+        """This server's clock minus ours; 0 when within the round-trip uncertainty."""
+        rtt, offset, _ = self.samples.get(sid, (0.0, 0.0, 0.0))
+        return offset if abs(offset) > rtt / 2 + 0.001 else 0.0
+
+    def margin(self) -> float:
+        if self.margin_override is not None:
+            return self.margin_override
+        worst = max((c[2] for c in self.samples.values()), default=0.0)
+        return min(MARGIN_S[1], max(MARGIN_S[0], 2 * worst + 0.02))
+
+    def report(self) -> dict[str, dict[str, float]]:
+        return {sid: {"rtt_s": round(c[0], 6), "offset_s": round(self.offset(sid), 6)}
+                for sid, c in self.samples.items()}

@@ -1,0 +1,146 @@
+"""The Launch pane's form -> a launch plan and the preflight checklist. Pure (no textual, no
+I/O): the pane reads the files in workers and hands the results in.
+
+The command line is shell text as typed: it is appended to the profile's command (the
+``custom`` profile has none), placeholders ``{rank}`` ``{local_rank}`` ``{device_id}``...
+substituted per rank. Env is ``K=V`` words (shell quoting allowed), setup one line each.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from console.core.errors import ConsoleError, InputError
+from console.core.planning.launch import LaunchPlan, build_launch_plan
+from console.core.profiles import Profile, parse_env_items
+
+OK, BLOCK, WARN, INFO = "ok", "block", "warn", "info"
+MARKS = {OK: "✔", BLOCK: "✖", WARN: "!", INFO: "·"}
+
+
+@dataclass(frozen=True)
+class Check:
+    level: str
+    text: str
+
+    def line(self) -> str:
+        return f"{MARKS[self.level]} {self.text}"
+
+
+@dataclass(frozen=True)
+class Form:
+    profile: str
+    command: str
+    env: str
+    setup: str
+
+    def env_items(self) -> dict[str, str]:
+        try:
+            words = shlex.split(self.env)
+        except ValueError as exc:
+            raise InputError("cannot read the env line", str(exc), hint="K=V K2='a b'") from None
+        return parse_env_items(words)
+
+    def setup_lines(self) -> list[str]:
+        return [line.strip() for line in self.setup.splitlines() if line.strip()]
+
+
+def _error_text(exc: ConsoleError) -> str:
+    parts = [exc.title, exc.detail, f"({exc.hint})" if exc.hint else ""]
+    return " ".join(p for p in parts if p).replace("\n", " ")
+
+
+def make_plan(table: Any, profile: Profile, form: Form,
+              options: dict[str, Any] | None = None) -> tuple[LaunchPlan | None, str | None]:
+    """(plan, None) or (None, why not)."""
+    command = form.command.strip()
+    combined = " ".join(p for p in (profile.command, command) if p)
+    effective = profile.model_copy(update={
+        "command": combined, "args_required": "" if command else profile.args_required})
+    try:
+        return build_launch_plan(table, effective, env=form.env_items(),
+                                 setup=form.setup_lines(), **(options or {})), None
+    except ConsoleError as exc:
+        return None, _error_text(exc)
+
+
+def checklist(*, path: Any, table_error: str | None, table: Any, plan: LaunchPlan | None,
+              plan_error: str | None, profile_error: str | None, table_problems: list[Any],
+              inventory: Any, unsaved: bool, remote: list[Any] | None) -> list[Check]:
+    """Everything that would stop (✖) or worry (!) a launch, and what is fine (✔)."""
+    out: list[Check] = []
+    if path is None:
+        out.append(Check(BLOCK, "no rank table: save one on the Rank table pane (3)"))
+    elif table_error:
+        out.append(Check(BLOCK, f"rank table {path}: {table_error}"))
+    elif table is not None:
+        ranks = sum(len(s.device) for s in table.server_list)
+        out.append(Check(OK, f"rank table {path} ({ranks} ranks)"))
+    if unsaved:
+        out.append(Check(WARN, "the Rank table pane has unsaved changes: the SAVED file is launched"))
+    if profile_error:
+        out.append(Check(BLOCK, f"profile: {profile_error}"))
+    errors = [p for p in table_problems if p.severity == "error"]
+    out += [Check(BLOCK, f"table {p.path}: {p.message}") for p in errors[:5]]
+    if table is not None and not errors:
+        out.append(Check(OK, "rank table valid"))
+    out += _plan_checks(table, plan, plan_error, inventory)
+    out += _remote_checks(remote)
+    return out
+
+
+def _plan_checks(table: Any, plan: LaunchPlan | None, plan_error: str | None,
+                 inventory: Any) -> list[Check]:
+    out: list[Check] = []
+    if plan_error and table is not None:
+        out.append(Check(BLOCK, f"plan: {plan_error}"))
+    if plan is None:
+        return out
+    out.append(Check(OK, f"plan: {plan.world_size} ranks on {len(plan.servers)} servers"))
+    out += [Check(WARN, w) for w in plan.warnings]
+    if inventory is None or not getattr(inventory, "servers", None):
+        out.append(Check(INFO, "cards not checked against discovery (Nodes pane, d)"))
+        return out
+    from console.ops.launch_checks import check_inventory  # pure function of the ops layer
+
+    found = check_inventory(plan, inventory)
+    out += [Check(BLOCK if p.severity == "error" else WARN, str(p)) for p in found]
+    if not any(p.severity == "error" for p in found):
+        out.append(Check(OK, f"cards match the discovery of {len(inventory.servers)} servers"))
+    return out
+
+
+def _remote_checks(remote: list[Any] | None) -> list[Check]:
+    if remote is None:
+        return [Check(INFO, "server checks (python, idle NPUs, master port): F6, or at launch")]
+    out = [Check(BLOCK if p.severity == "error" else WARN, str(p)) for p in remote]
+    if not any(p.severity == "error" for p in remote):
+        out.append(Check(OK, "servers checked: reachable, python found, NPUs idle, port free"))
+    return out
+
+
+def blocking(checks: list[Check]) -> list[str]:
+    return [c.text for c in checks if c.level == BLOCK]
+
+
+def plan_summary(plan: LaunchPlan) -> str:
+    """``16 ranks: 127.0.0.11 0-7 · 127.0.0.12 8-15 · master 127.0.0.11:29500``."""
+    per_server = " · ".join(
+        f"{s.server_id} {s.ranks[0].rank}-{s.ranks[-1].rank}" if len(s.ranks) > 1
+        else f"{s.server_id} {s.ranks[0].rank}" for s in plan.servers[:4])
+    more = f" · +{len(plan.servers) - 4} servers" if len(plan.servers) > 4 else ""
+    return (f"{plan.world_size} ranks: {per_server}{more} · master "
+            f"{plan.master_addr}:{plan.master_port}")
+
+
+def rank_detail(plan: LaunchPlan, rank: int) -> str:
+    """What rank ``rank`` runs: server, command, setup, env (sorted)."""
+    server, spec = plan.rank(rank)
+    lines = [f"rank {rank} on {server.server_id} (ssh {server.host}), device {spec.device_id}",
+             f"$ {spec.command}"]
+    if plan.prelude:
+        lines += ["setup:", *(f"  {line}" for line in plan.prelude.splitlines())]
+    lines += ["env:", *(f"  {k}={v}" for k, v in sorted(spec.env.items()))]
+    return "\n".join(lines)

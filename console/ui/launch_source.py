@@ -1,0 +1,60 @@
+"""The Launch pane's source (``Sources.launch``): profiles, server checks and the launch itself,
+all through ``console.ops`` and the app's one shared SSH pool. Tests and benchmarks inject
+their own object of the same shape (or this one with another pool / run folder).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class LaunchSource:
+    shared: Any = None
+    """A ``SharedPool`` (agents over SSH); None runs every server's ranks on this machine."""
+    run_base: Path = Path("runs")
+    """Where run records go (``runs/<id>/rank-<r>.log``...)."""
+    plan_options: dict[str, Any] = field(default_factory=dict)
+    """Extra ``build_launch_plan`` keywords (``remote_ranktable``, ``hosts``, ...)."""
+    check: bool = True
+    """Run the preflight checks before launching."""
+
+    def profile_names(self) -> list[str]:
+        """Blocking (reads the user's profile folder): call in a thread."""
+        from console.ops.profiles import profile_names
+
+        return profile_names()
+
+    def load_profile(self, name: str) -> Any:
+        """Blocking: call in a thread."""
+        from console.ops.profiles import load_profile
+
+        return load_profile(name)
+
+    async def _pool(self) -> Any:
+        return await self.shared.get() if self.shared is not None else None
+
+    async def preflight(self, plan: Any, table: Any, inventory: Any = None) -> list[Any]:
+        """``console.ops.launch_checks.preflight`` (servers only; local runs need none)."""
+        from console.ops.launch_checks import check_table, preflight
+
+        pool = await self._pool()
+        if pool is None:
+            return check_table(table)
+        return await preflight(pool, plan, table, inventory)
+
+    async def run(self, plan: Any, table: Any, data: bytes, *,
+                  inventory: Any = None) -> AsyncIterator[Any]:
+        """``console.ops.launch.launch`` events; closing this generator tears the job down."""
+        from console.ops.launch import launch
+
+        pool = await self._pool()
+        events = launch(plan, table, data, pool=pool, run_base=self.run_base,
+                        inventory=inventory, check=self.check)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event

@@ -1,0 +1,292 @@
+"""What the Ping matrix pane shows, computed from a sweep's events: the server x server
+heatmap cells (updated pair by pair while probes finish), the problem pairs, the texts.
+
+No textual here (only rich Text), so it is testable on its own. The cells are
+``console.core.pingview`` cells (``make_cell``), so a finished sweep shows exactly what
+``server_view`` / ``cluster-console ping`` print. Colours (the legend):
+green 0 % loss; yellow partial loss (< 50 %); red >= 50 % loss or failed (link down,
+timeout, unreachable, error); grey untested or skipped; ``…`` probes still running.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from rich.text import Text
+
+from console.core.pingresults import FAILED, PingMatrix, ProbeResult, loss_fields
+from console.core.pingview import Cell, make_cell
+from console.core.planning.ping import PingPlan, Skip
+
+Key = tuple[str, int, str, int]
+Pair = tuple[str, str]
+
+MARKER = "…"
+COMPACT_OVER = 8
+"""Above this many servers the heatmap uses numbered columns and 3-character cells."""
+STYLES = {
+    "ok": "#000000 on #4caf50",
+    "partial": "#000000 on #e6c229",
+    "bad": "bold #ffffff on #d32f2f",
+    "untested": "#d0d0d0 on #4a4a4a",
+    "self": "dim",
+    "running": "bold #ffffff on #1e63b0",
+}
+RANK = {"bad": 4, "partial": 3, "ok": 1, "untested": 0, "self": 0, "running": 0}
+SHORT = {"link_down": "DN", "timeout": "TO", "error": "ER", "unreachable": "UR",
+         "skipped": "sk", "untested": "-", "self": "·"}
+
+
+def category(status: str, loss_pct: float | None) -> str:
+    """Legend colour of a cell or a probe: ok / partial / bad / untested / self."""
+    if status == "ok":
+        return "ok"
+    if status == "loss":
+        return "bad" if (loss_pct or 0) >= 50 else "partial"
+    if status in FAILED:
+        return "bad"
+    return "self" if status == "self" else "untested"
+
+
+def short_text(cell: Cell) -> str:
+    """At most 3 characters: the worst loss in whole percent, or a failure code."""
+    measured = cell.status in ("ok", "loss") or (cell.status == "unreachable" and cell.loss_pct == 100)
+    if not measured:
+        return SHORT.get(cell.status, "?")
+    loss = cell.loss_pct
+    if loss is None:
+        return "?"
+    if 0 < loss < 1:
+        return "<1"
+    return "99" if 99 < loss < 100 else f"{loss:.0f}"
+
+
+def heat_text(cell: Cell, pending: int, *, compact: bool, width: int) -> Text:
+    """One heatmap cell, ``width`` wide, coloured by its category, ``…`` while running."""
+    marker = MARKER if pending else " "
+    if pending and not cell.probes:
+        style, body = STYLES["running"], ""
+    else:
+        style, body = STYLES[category(cell.status, cell.loss_pct)], short_text(cell) if compact else cell.text
+    if compact:
+        return Text.assemble((body.rjust(width - 1), style), (marker, "bold"))
+    return Text.assemble((f" {body} ".center(width - 1), style), (marker, "bold"))
+
+
+def legend(compact: bool) -> Text:
+    parts: list[Any] = ["Legend "]
+    for key, label in (("ok", " 0% "), ("partial", " <50% loss "), ("bad", " >=50% or failed "),
+                       ("untested", " untested "), ("running", f" {MARKER} running ")):
+        parts += [(label, STYLES[key]), " "]
+    if compact:
+        parts.append(" DN down TO timeout UR unreachable ER error; columns = row numbers")
+    else:
+        parts.append(" cell: worst loss, bad/tested probes")
+    return Text.assemble(*parts)
+
+
+class PingState:
+    """The sweep as the pane sees it: results so far, probes pending per server pair."""
+
+    def __init__(self) -> None:
+        self.hosts: list[str] = []
+        self.pattern = "cross"
+        self.skipped: list[Skip] = []
+        self.results: dict[Key, ProbeResult] = {}
+        self.by_pair: dict[Pair, dict[Key, ProbeResult]] = {}
+        self.pending: Counter[Pair] = Counter()
+        self.dirty: set[Pair] | None = None
+        """Pairs changed since the last ``take_dirty`` (None: everything)."""
+        self.running = False
+        self.cancelled = False
+        self.done = self.total = 0
+        self.eta_s: float | None = None
+        self.lost: dict[str, str] = {}
+        self._base: PingMatrix | None = None
+
+    # -- feeding -------------------------------------------------------------------------
+
+    def reset(self, hosts: Iterable[str], pattern: str = "cross") -> None:
+        """An empty grid of ``hosts`` (everything untested)."""
+        self.show(PingMatrix(pattern=pattern, hosts=list(hosts)))  # type: ignore[arg-type]
+
+    def show(self, matrix: PingMatrix) -> None:
+        """Display a finished matrix (after a sweep, or one built elsewhere)."""
+        self.hosts, self.pattern, self.skipped = matrix.all_hosts(), matrix.pattern, list(matrix.skipped)
+        self._index(matrix.results)
+        self.pending.clear()
+        self.running, self._base, self.eta_s = False, None, None
+        self.done = self.total = len(matrix.results)
+
+    def start(self, plan: PingPlan, base: PingMatrix | None = None) -> None:
+        """A sweep of ``plan`` begins; ``base`` is the matrix a re-run updates."""
+        if base is None:
+            self.hosts, self.pattern, self.skipped = list(plan.hosts), plan.pattern, list(plan.skipped)
+            self._index([])
+        else:
+            self.show(base)
+        self._base = base
+        self.pending = Counter(self.pair(p.src_host, p.dst_host) for p in plan.probes)
+        self.running, self.cancelled, self.lost = True, False, {}
+        self.done, self.total, self.eta_s = 0, len(plan.probes), None
+
+    def apply(self, event: Any) -> str:
+        """Fold one ``console.ops.ping`` event in; returns its kind (probe/done/lost/other)."""
+        result = getattr(event, "result", None)
+        if isinstance(result, ProbeResult):
+            self._record(result)
+            self.pending[self.pair(result.probe.src_host, result.probe.dst_host)] -= 1
+            self.done, self.total, self.eta_s = event.done, event.total, event.eta_s
+            return "probe"
+        matrix = getattr(event, "matrix", None)
+        if isinstance(matrix, PingMatrix):
+            if self._base is not None:
+                matrix = self._base.with_retries(r for r in matrix.results if r.status != "skipped")
+            cancelled = bool(getattr(event, "cancelled", False))
+            self.show(matrix)
+            self.cancelled = cancelled
+            return "done"
+        if isinstance(getattr(event, "host", None), str) and hasattr(event, "error"):
+            self.lost[event.host] = event.error
+            return "lost"
+        return "other"
+
+    def stop(self) -> None:
+        """The sweep ended without its last event (failure): nothing is pending any more."""
+        if self.running:
+            self.running, self.dirty = False, None
+            self.pending.clear()
+
+    def _index(self, results: Iterable[ProbeResult]) -> None:
+        self.results, self.by_pair, self.dirty = {}, {}, None
+        for r in results:
+            self._record(r)
+
+    def _record(self, result: ProbeResult) -> None:
+        p = result.probe
+        pair = self.pair(p.src_host, p.dst_host)
+        self.results[p.key] = result
+        self.by_pair.setdefault(pair, {})[p.key] = result
+        if self.dirty is not None:
+            self.dirty.add(pair)
+
+    def take_dirty(self) -> set[Pair] | None:
+        dirty, self.dirty = self.dirty, set()
+        return dirty
+
+    # -- reading -------------------------------------------------------------------------
+
+    def pair(self, a: str, b: str) -> Pair:
+        """The undirected pair, in host order (unknown hosts are appended)."""
+        for host in (a, b):
+            if host not in self.hosts:
+                self.hosts.append(host)
+                self.dirty = None
+        return (a, b) if self.hosts.index(a) <= self.hosts.index(b) else (b, a)
+
+    @property
+    def compact(self) -> bool:
+        return len(self.hosts) > COMPACT_OVER
+
+    def pair_results(self, a: str, b: str) -> list[ProbeResult]:
+        return list(self.by_pair.get(self.pair(a, b), {}).values())
+
+    def cell(self, a: str, b: str) -> tuple[Cell, int]:
+        """(cell, probes still pending) of server pair ``a`` <-> ``b``."""
+        if a == b:
+            return Cell(text="·", status="self"), 0
+        results, pending = self.pair_results(a, b), max(self.pending[self.pair(a, b)], 0)
+        if results:
+            return make_cell(results, counted=True), pending
+        if any(s.host in (a, b) and s.device is None and s.dst_host is None for s in self.skipped):
+            return Cell(text="skip", status="skipped"), pending
+        return Cell(text="-", status="untested"), pending
+
+    def matrix(self, pair: Pair | None = None) -> PingMatrix:
+        """The results so far as a matrix (only ``pair``'s when given)."""
+        results = self.pair_results(*pair) if pair else list(self.results.values())
+        return PingMatrix(pattern=self.pattern, hosts=list(self.hosts), results=results,  # type: ignore[arg-type]
+                          skipped=self.skipped)
+
+    def problem_pairs(self) -> list[tuple[Pair, Cell]]:
+        """Server pairs with a lossy or failed probe, worst first."""
+        found = []
+        for pair, results in self.by_pair.items():
+            cell = make_cell(list(results.values()), counted=True)
+            if cell.status not in ("ok", "skipped"):
+                found.append((pair, cell))
+        return sorted(found, key=lambda pc: (-RANK[category(pc[1].status, pc[1].loss_pct)],
+                                             -(pc[1].loss_pct or 0), -pc[1].bad,
+                                             self.hosts.index(pc[0][0]), self.hosts.index(pc[0][1])))
+
+    def summary(self) -> dict[str, int]:
+        return PingMatrix(pattern="cross", results=list(self.results.values())).summary()
+
+
+# -- texts -----------------------------------------------------------------------------
+
+def _pct(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f} %"
+
+
+def status_line(state: PingState, pattern: str, servers: int) -> str:
+    """The one line above the heatmap: what is selected, what runs, how it went."""
+    if state.running:
+        eta = "" if state.eta_s is None else f" · ETA {state.eta_s:.0f} s"
+        bad = sum(r.status not in ("ok", "skipped") for r in state.results.values())
+        return f"{state.pattern}: {state.done}/{state.total} probes · {bad} not ok{eta} · c cancels"
+    head = f"pattern {pattern} (p) · {servers} servers"
+    if not state.results:
+        return head + " · r runs the sweep" if servers else \
+            "No servers discovered yet: run Discover on the Nodes pane (1) first."
+    s = state.summary()
+    text = (f"{state.pattern}: {s['probes']} probes: {s['ok']} ok, {s['lossy']} lossy, "
+            f"{s['failed']} failed, {s['skipped']} skipped")
+    if state.skipped:
+        text += f" ({len(state.skipped)} excluded)"
+    return text + (" · CANCELLED" if state.cancelled else "") + f" · {head}"
+
+
+def pair_label(pair: Pair, cell: Cell) -> Text:
+    style = STYLES[category(cell.status, cell.loss_pct)]
+    return Text.assemble((f" {cell.text} ", style), f" {pair[0]} <-> {pair[1]}")
+
+
+def pair_info(pair: Pair, results: list[ProbeResult], pending: int) -> str:
+    """Two lines about the highlighted server pair."""
+    a, b = pair
+    if a == b:
+        return f"{a}: the same server (cards of one server are not probed against each other)"
+    if not results:
+        more = f"; {pending} probes running" if pending else ""
+        return f"{a} <-> {b}: not tested{more}"
+    f = loss_fields(results)
+    counts = ", ".join(f"{n} {status}" for status, n in f["counts"].items())
+    more = f", {pending} running" if pending else ""
+    return (f"{a} <-> {b}: {f['probes']} probes ({counts}{more})\n"
+            f"worst loss {_pct(f['worst_loss_pct'])}, mean {_pct(f['mean_loss_pct'])} · "
+            f"Enter opens the card x card matrix")
+
+
+def probe_detail(results: list[ProbeResult]) -> str:
+    """Everything about the probes of one card pair: figures, exact command, raw output."""
+    if not results:
+        return "No probe between these two cards (not planned, or not run yet)."
+    blocks = []
+    for r in results:
+        p = r.probe
+        rtt = "-" if r.rtt_avg_ms is None else f"{r.rtt_min_ms}/{r.rtt_avg_ms}/{r.rtt_max_ms} ms"
+        sent = "" if r.transmitted is None else f" ({r.transmitted} sent, {r.received} received)"
+        lines = [
+            f"{p.src_host}:{p.src_device} ({p.src_ip}) -> {p.dst_host}:{p.dst_device} ({p.dst_ip})",
+            f"status {r.status} · loss {_pct(r.loss_pct)}{sent} · rtt min/avg/max {rtt}",
+            f"exit status {r.exit_status} · attempts {r.attempts}",
+            f"command: {r.command}",
+            *(f"note: {e}" for e in r.errors),
+            "raw output:",
+            *("  " + line for line in (r.raw.splitlines() or ["(none)"])),
+        ]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

@@ -1,0 +1,200 @@
+"""Launch pane against the in-process simulated cluster (real SSH, real host agents, real
+rank processes): 16 ranks to exit 0, a failing rank as root cause, Stop all, the log views.
+Plus a snapshot of the Run tab fed fixed events (no clocks, no processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from console.core.inventory import Device, Inventory, Server
+from console.core.ranktable import build
+from console.ops.ranktable_files import save
+from console.remote import SSHOptions
+from console.sim.cluster import SimCluster
+from console.sim.spec import ClusterSpec
+from console.ui.app import ClusterConsoleApp
+from console.ui.launch_source import LaunchSource
+from console.ui.launch_view import EXITED, FAILED, KILLED
+from console.ui.sources import SharedPool, Sources
+from console.ui.widgets.rank_log import RankLog
+from console.ui.widgets.rank_status import ROOT_STYLE, RankStatusGrid
+from tests.ui.conftest import FakeDiscovery, submit, wait_until
+from tests.ui.launch_script import ScriptedLaunch, seed_failure_events
+
+PY = shlex.quote(sys.executable)
+JOB_TIMEOUT = 180.0  # the machine is shared and loaded; the deadline only bounds a hang
+
+
+def sim_inventory(sim: SimCluster) -> Inventory:
+    servers = [Server(host=s.address, server_id=s.address, reachable=True,
+                      devices=[Device(device_id=d.device_id, device_ip=d.ip) for d in s.devices])
+               for s in sim.spec.servers]
+    return Inventory(servers=servers)
+
+
+@pytest.fixture
+async def sim(tmp_path: Path):
+    cluster = SimCluster(ClusterSpec.default(), tmp_path / "sim", port=0)
+    await cluster.start()
+    yield cluster
+    await cluster.stop()
+
+
+def make_app(sim: SimCluster, tmp_path: Path) -> ClusterConsoleApp:
+    inventory = sim_inventory(sim)
+    path = tmp_path / "ranktable.json"
+    save(build(inventory), path)
+    shared = SharedPool(SSHOptions(ssh_config=sim.ssh_config_path, connect_timeout=30,
+                                   command_timeout=120))
+    launch = LaunchSource(shared, run_base=tmp_path / "runs",
+                          plan_options={"remote_ranktable": str(tmp_path / "remote" / "rt.json")})
+    sources = Sources(discover=FakeDiscovery(inventory), launch=launch, pool=shared)
+    return ClusterConsoleApp(ranktable_path=path, inventory=inventory, start="launch",
+                             sources=sources)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def plan_for(pilot, code: str):
+    """Type the command (python -c CODE) and a free master port; wait for the 16-rank plan."""
+    screen = pilot.app.screen
+    await wait_until(pilot, lambda: screen.profile is not None and screen.table is not None, 30)
+    screen.query_one("#launch-command").value = f"{PY} -u -c {shlex.quote(code)}"
+    port = free_port()
+    screen.query_one("#launch-env").value = f"MASTER_PORT={port}"
+
+    def planned() -> bool:
+        plan = screen.plan
+        return plan is not None and plan.master_port == port and code[:12] in plan.rank(0)[1].command
+
+    await wait_until(pilot, planned, 10)
+    assert screen.plan.world_size == 16 and not screen.plan_error
+    return screen
+
+
+async def launched(pilot, screen, until) -> None:
+    await pilot.press("f5")
+    await wait_until(pilot, lambda: screen.job is not None, 10)
+    await wait_until(pilot, lambda: until(screen), JOB_TIMEOUT)
+
+
+def log_lines(screen) -> list[str]:
+    return list(screen.query_one("#launch-log", RankLog).lines)
+
+
+async def test_16_ranks_exit_0_and_the_log_views(sim, tmp_path):
+    code = "print('loading weights'); print('hello from rank', {rank})"
+    app = make_app(sim, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await plan_for(pilot, code)
+        await launched(pilot, screen, lambda s: s.job.finished)
+        job = screen.job
+        assert job.ok and job.states == [EXITED] * 16, (job.root, job.failed_error, app.errors)
+        assert "exit 0 16" in screen.query_one(RankStatusGrid).legend(job).plain
+        await wait_until(pilot, lambda: len(log_lines(screen)) == 32, 5)
+        assert {f"[{r}] hello from rank {r}" for r in range(16)} <= set(log_lines(screen))
+        status = str(screen.query_one("#launch-status").render())
+        assert job.run_dir and job.run_dir in status and "DONE" in status
+        assert (Path(job.run_dir) / "rank-7.log").read_text() == "loading weights\nhello from rank 7\n"
+
+        await pilot.press("b")  # fold identical lines across ranks
+        assert log_lines(screen)[0] == "[0-15] loading weights"
+        assert len(log_lines(screen)) == 17
+        await pilot.press("b")
+
+        await pilot.press("slash", *"rank 1")  # filter as you type
+        assert screen.query_one("#launch-filter").has_focus
+        expected = {f"[{r}] hello from rank {r}" for r in (1, 10, 11, 12, 13, 14, 15)}
+        assert set(log_lines(screen)) == expected
+        await pilot.press("escape")
+        assert len(log_lines(screen)) == 32
+
+        await pilot.press("r")
+        await submit(pilot, "3")
+        await wait_until(pilot, lambda: screen.window.rank == 3, 5)
+        assert log_lines(screen) == ["[3] loading weights", "[3] hello from rank 3"]
+
+
+async def test_failing_rank_is_the_root_cause_and_the_others_are_killed(sim, tmp_path):
+    code = ("import sys, time; r = {rank}; print('rank', r, 'up', flush=True); "
+            "time.sleep(0.2); sys.exit(1) if r == 5 else time.sleep(300)")
+    app = make_app(sim, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await plan_for(pilot, code)
+        await launched(pilot, screen, lambda s: s.job.finished)
+        job = screen.job
+        assert job.root is not None and job.root.rank == 5, (job.root, job.failed_error)
+        assert job.states[5] == FAILED and job.codes[5] == 1
+        assert all(s == KILLED for r, s in enumerate(job.states) if r != 5), job.states
+        banner = screen.query_one("#launch-root")
+        assert banner.display and "ROOT CAUSE" in str(banner.render())
+        assert "rank 5" in str(banner.render())
+        grid_text = screen.query_one(RankStatusGrid).render()
+        root_cells = [span for span in grid_text.spans if str(span.style) == ROOT_STYLE]
+        assert len(root_cells) == 1
+        assert screen.query_one("#launch-log", RankLog).highlighter.root_rank == 5
+
+
+def spawned_pgids(run_dir: str) -> list[int]:
+    lines = (Path(run_dir) / "events.jsonl").read_text().splitlines()
+    return [e["pid"] for e in map(json.loads, lines) if e["event"] == "agent.spawned"]
+
+
+async def groups_alive(pgids: list[int], timeout: float = 30.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(["ps", "-eo", "pgid=,stat="], capture_output=True, text=True).stdout
+        alive = {int(g) for g, st in (ln.split() for ln in out.splitlines()) if not st.startswith("Z")}
+        left = [g for g in pgids if g in alive]
+        if not left or time.monotonic() > deadline:
+            return left
+        await asyncio.sleep(0.1)
+
+
+async def test_stop_all_kills_every_rank(sim, tmp_path):
+    code = "import time; print('rank', {rank}, 'working', flush=True); time.sleep(300)"
+    app = make_app(sim, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await plan_for(pilot, code)
+        await launched(pilot, screen, lambda s: s.job.lines == 16)
+        assert screen.unsaved_changes() and "running" in screen.unsaved_changes()
+        await pilot.press("f8")
+        await wait_until(pilot, lambda: not screen.running, 60)
+        job = screen.job
+        assert job.stopped and job.states == [KILLED] * 16
+        assert "STOPPED" in str(screen.query_one("#launch-status").render())
+        pgids = spawned_pgids(job.run_dir)
+        assert len(pgids) == 16
+        assert await groups_alive(pgids) == []
+        assert screen.unsaved_changes() is None
+
+
+def test_snapshot_run_tab_after_a_failure(snap_compare, data_dir):
+    script = ScriptedLaunch(seed_failure_events())
+    app = ClusterConsoleApp(ranktable_path=data_dir / "ranktable_seed_2x4.json", start="launch",
+                            sources=Sources(discover=FakeDiscovery(Inventory()), launch=script))
+
+    async def run_before(pilot) -> None:
+        screen = pilot.app.screen
+        await wait_until(pilot, lambda: screen.profile is not None and screen.table is not None)
+        screen.query_one("#launch-command").value = "python3 train.py --rank {rank}"
+        await wait_until(pilot, lambda: screen.plan is not None)
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: screen.job is not None and screen.job.finished)
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app, run_before=run_before, terminal_size=(100, 30))
