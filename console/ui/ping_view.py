@@ -77,11 +77,11 @@ def heat_text(cell: Cell, pending: int, *, compact: bool, width: int) -> Text:
 
 def legend(compact: bool) -> Text:
     parts: list[Any] = ["Legend "]
-    for key, label in (("ok", " 0% "), ("partial", " <50% loss "), ("bad", " >=50% or failed "),
+    for key, label in (("ok", " 0% "), ("partial", " <50% "), ("bad", " >=50%/failed "),
                        ("untested", " untested "), ("running", f" {MARKER} running ")):
         parts += [(label, STYLES[key]), " "]
     if compact:
-        parts.append(" DN down TO timeout UR unreachable ER error; columns = row numbers")
+        parts.append(" DN link down, TO timeout, UR unreachable, ER error; column n = row n")
     else:
         parts.append(" cell: worst loss, bad/tested probes")
     return Text.assemble(*parts)
@@ -232,21 +232,20 @@ def _pct(value: float | None) -> str:
 
 
 def status_line(state: PingState, pattern: str, servers: int) -> str:
-    """The one line above the heatmap: what is selected, what runs, how it went."""
+    """The one line above the heatmap: what runs, how it went, the pattern of the next run."""
     if state.running:
         eta = "" if state.eta_s is None else f" · ETA {state.eta_s:.0f} s"
         bad = sum(r.status not in ("ok", "skipped") for r in state.results.values())
         return f"{state.pattern}: {state.done}/{state.total} probes · {bad} not ok{eta} · c cancels"
-    head = f"pattern {pattern} (p) · {servers} servers"
+    if not servers and not state.results:
+        return "No servers discovered yet: run Discover on the Nodes pane (1) first."
     if not state.results:
-        return head + " · r runs the sweep" if servers else \
-            "No servers discovered yet: run Discover on the Nodes pane (1) first."
+        return f"{servers} servers · pattern {pattern} (p) · r runs the sweep"
     s = state.summary()
-    text = (f"{state.pattern}: {s['probes']} probes: {s['ok']} ok, {s['lossy']} lossy, "
-            f"{s['failed']} failed, {s['skipped']} skipped")
-    if state.skipped:
-        text += f" ({len(state.skipped)} excluded)"
-    return text + (" · CANCELLED" if state.cancelled else "") + f" · {head}"
+    excluded = f", {len(state.skipped)} excluded" if state.skipped else ""
+    cancelled = " · CANCELLED" if state.cancelled else ""
+    return (f"{state.pattern}: {s['ok']} ok, {s['lossy']} lossy, {s['failed']} failed, "
+            f"{s['skipped']} skipped of {s['probes']}{excluded}{cancelled} · p pattern {pattern}")
 
 
 def pair_label(pair: Pair, cell: Cell) -> Text:
@@ -277,7 +276,8 @@ def probe_detail(results: list[ProbeResult]) -> str:
     blocks = []
     for r in results:
         p = r.probe
-        rtt = "-" if r.rtt_avg_ms is None else f"{r.rtt_min_ms}/{r.rtt_avg_ms}/{r.rtt_max_ms} ms"
+        rtt = "-" if r.rtt_avg_ms is None else \
+            "/".join(f"{v:.3f}" for v in (r.rtt_min_ms, r.rtt_avg_ms, r.rtt_max_ms) if v is not None) + " ms"
         sent = "" if r.transmitted is None else f" ({r.transmitted} sent, {r.received} received)"
         lines = [
             f"{p.src_host}:{p.src_device} ({p.src_ip}) -> {p.dst_host}:{p.dst_device} ({p.dst_ip})",

@@ -25,7 +25,7 @@ from console.core.ranktable.model import RankTable
 from console.core.ranktable.text import dumps
 from console.ops.launch import launch
 from console.ops.launch_events import (
-    RankLine, ServerLost, Teardown,
+    RankLine, RankReady, ServerLost, Teardown,
 )
 from console.remote import Pool, SSHOptions
 
@@ -220,3 +220,32 @@ async def test_killing_the_console_ends_every_rank(sim_cluster, tmp_path) -> Non
         proc.kill()
         await proc.wait()
     assert await none_left(pgids) == []
+
+
+async def test_every_rank_ready_in_time_is_reported(sim_cluster, tmp_path) -> None:
+    table, data, plan = make_plan(sim_cluster, tmp_path, ["bash", "-c", "echo up; echo READY"],
+                                  ready_pattern="^READY$", ready_timeout_s=60)
+    events = await collect(sim_cluster, tmp_path, plan, table, data)
+    assert events[-1].summary.ok
+    assert sorted(e.rank for e in events if isinstance(e, RankReady)) == list(range(16))
+
+
+async def test_probe_bundle_is_uploaded_to_a_run_folder(sim_cluster, tmp_path) -> None:
+    from console.probe import ship_files
+
+    lister = "import os,sys; print(' '.join(sorted(os.listdir(sys.argv[1]))))"
+    table = sim_table(sim_cluster)
+    plan = build_launch_plan(
+        table, Profile(name="t", upload=["probe"], upload_base=str(tmp_path / "up")),
+        args=[sys.executable, "-c", lister, "{upload_dir}"], run_id="run-1",
+        remote_ranktable=str(tmp_path / "remote" / "rt.json"), master_port=free_port())
+    assert plan.upload_dir == str(tmp_path / "up" / "run-1")
+    events = await collect(sim_cluster, tmp_path, plan, table, dumps(table).encode())
+    summary = events[-1].summary
+    assert summary.ok and Path(summary.run_dir).name == "run-1"
+    names = sorted(p.name for p in ship_files())
+    assert {e.text for e in events if isinstance(e, RankLine)} == {" ".join(names)}
+    for path in ship_files():
+        remote = tmp_path / "up" / "run-1" / path.name
+        assert remote.read_bytes() == path.read_bytes()
+        assert remote.stat().st_mode & 0o777 == 0o644

@@ -78,7 +78,7 @@ async def plan_for(pilot, code: str):
 
     def planned() -> bool:
         plan = screen.plan
-        return plan is not None and plan.master_port == port and code[:12] in plan.rank(0)[1].command
+        return plan is not None and plan.master_port == port and " -u -c " in plan.rank(0)[1].command
 
     await wait_until(pilot, planned, 10)
     assert screen.plan.world_size == 16 and not screen.plan_error

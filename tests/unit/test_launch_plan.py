@@ -201,3 +201,33 @@ def test_prelude_and_substitute() -> None:
     assert 'cd -- "/x/\\"$Y\\""' in prelude
     assert build_prelude(["a"], "", strict=False) == "a"
     assert substitute("{rank}-{tp}-${rank}", {"rank": 3, "tp": 2}) == "3-2-$3"
+
+
+def test_upload_dir_placeholder_and_run_id() -> None:
+    profile = custom(upload=["probe"], upload_base="/srv/cc")
+    plan = build_launch_plan(make_table(1, 2), profile, run_id="r-1",
+                             args=["python3", "{upload_dir}/probe.py"],
+                             env={"PROBE_DIR": "{upload_dir}"})
+    assert plan.upload_dir == "/srv/cc/r-1" and plan.uploads == ["probe"]
+    assert plan.servers[0].ranks[1].command == "python3 /srv/cc/r-1/probe.py"
+    assert plan.servers[0].ranks[0].env["PROBE_DIR"] == "/srv/cc/r-1"
+
+
+@pytest.mark.parametrize("fields,kw,match", [
+    ({"upload": ["probe"]}, {}, "no run id"),
+    ({}, {"args": ["ls", "{upload_dir}"]}, "no run id"),
+    ({"upload": ["probe"]}, {"run_id": "../x"}, "bad run id"),
+    ({"upload": ["probe"], "upload_base": "rel/dir"}, {"run_id": "r"}, "absolute"),
+])
+def test_upload_needs_a_safe_run_id_and_absolute_base(fields, kw, match) -> None:
+    with pytest.raises(InputError, match=match):
+        build_launch_plan(make_table(1, 2), custom(**fields), **{"args": ["true"], **kw})
+
+
+def test_probe_profile_is_bundled() -> None:
+    profile = load_profile("probe")
+    assert profile.upload == ["probe"] and "{upload_dir}/probe.py" in profile.command
+    plan = build_launch_plan(make_table(2, 2), profile, run_id="x", args=["--mode", "all"])
+    assert plan.servers[1].ranks[0].command.endswith(
+        "/x/probe.py --sizes 1K,64K --mode collectives --timeout 120 --mode all")
+    assert plan.exec_command

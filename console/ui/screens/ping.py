@@ -310,8 +310,8 @@ class PingScreen(PaneScreen):
         self.query_one("#ping-status", Static).update(
             view.status_line(state, self.pattern, len(self.servers)))
         bar = self.query_one("#ping-progress", ProgressBar)
-        bar.display = state.running or bool(state.results)
-        bar.update(total=max(state.total, 1), progress=state.done if state.running else state.total)
+        bar.display = state.running
+        bar.update(total=max(state.total, 1), progress=state.done)
 
     def _show_pair_info(self) -> None:
         pair = self.selected_pair()
