@@ -1,10 +1,14 @@
 """Launch benchmark: many simulated servers x 8 ranks, over real SSH (the in-process sim).
 
 Figures, each beside its target and the ratio figure/target (<= 1 is good):
-  * start skew: latest minus earliest rank start (barrier release, per server clock),
-    for both barrier modes ("hold": ranks pre-spawned and blocked; "spawn": forked at GO),
-    plus the spread of the commands' own first instruction (python's time.time());
-  * teardown: from the decision (one rank exits 1) to the last rank's exit report;
+  * start skew: latest minus earliest rank start, for both barrier modes ("hold": ranks
+    pre-spawned and blocked; "spawn": forked at release). A rank's start = the moment its
+    agent released it: GO carries a release moment (console clock + margin, shifted by each
+    agent's measured clock offset) and every agent sleeps until then. Beside it, honestly:
+    the spread of the ranks' shells waking from the barrier (hold), of the commands' own
+    first instruction (python's time.time()), and how late GO reached the latest agent;
+  * teardown: from the decision (one rank exits 1, once every rank is up) to the last rank's
+    exit report;
   * log throughput: lines/s from ranks to the run record, and lines lost (must be 0).
 
     python3 bench/launch.py                 # 64 x 8
@@ -77,11 +81,17 @@ class Bench:
         lines, summary, wall = await self.job([sys.executable, "-c", code], barrier=barrier)
         starts = [float(ln.text) for ln in lines]
         assert summary.ok, summary.root_cause
-        return {"skew": summary.start_skew_s, "cmd_skew": max(starts) - min(starts), "wall": wall}
+        return {"skew": summary.start_skew_s, "cmd_skew": max(starts) - min(starts), "wall": wall,
+                "wake": summary.wake_skew_s, "late": summary.go_late_s}
 
     async def teardown(self) -> dict:
-        script = ("if [ {rank} = 0 ]; then sleep 3; echo failing >&2; exit 1; fi; "
-                  f"exec {PY} -c 'import time; time.sleep(120)'")
+        """Rank 0 fails once every rank is up (each touched a file; one machine)."""
+        up = self.workdir / f"up-{time.monotonic_ns()}"
+        up.mkdir()
+        world = sum(len(s.device) for s in self.table.server_list)
+        script = (f"touch {up}/{{rank}}; if [ {{rank}} = 0 ]; then "
+                  f"while [ $(ls {up} | wc -l) -lt {world} ]; do sleep 0.05; done; "
+                  "echo failing >&2; exit 1; fi; exec sleep 120")
         _, summary, wall = await self.job(["bash", "-c", script], grace_s=5.0)
         assert summary.root_cause and summary.root_cause.rank == 0, summary.root_cause
         return {"teardown": summary.teardown_s, "wall": wall}
@@ -142,6 +152,8 @@ def report(args: argparse.Namespace, r: dict) -> None:
     print(f"{'figure':<34}{'value':>12}{'':<4}{'target':>10}{'ratio':>7}")
     print(row("start skew, hold barrier (s)", r["hold"]["skew"], TARGET_SKEW_S))
     print(row("start skew, spawn at GO (s)", r["spawn"]["skew"], TARGET_SKEW_S))
+    print(row("  rank shells waking, spread (s)", r["hold"]["wake"], None))
+    print(row("  GO late at the latest agent (s)", r["hold"]["late"], None))
     print(row("command first-line spread, hold (s)", r["hold"]["cmd_skew"], None))
     print(row("command first-line spread, spawn (s)", r["spawn"]["cmd_skew"], None))
     print(row("teardown after one failure (s)", r["teardown"]["teardown"], TARGET_TEARDOWN_S))

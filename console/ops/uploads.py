@@ -1,7 +1,8 @@
 """Files a launch profile ships to every server: bundles and local files, in ``upload_dir``.
 
 A profile's ``upload = [...]`` (and ``launch --upload``) names either a **bundle** (a word,
-see ``BUNDLES``: ``probe`` = ``console.probe.ship_files()``) or a **local file** (a path:
+see ``BUNDLES``: ``probe`` = the modules of ``console.probe``, read as package data, the
+same files as ``console.probe.ship_files()``) or a **local file** (a path:
 contains ``/`` or starts with ``~`` or ``.``). Every file lands flat in the plan's
 ``upload_dir`` (``<upload_base>/<run id>``, run-specific), so the command reaches it as
 ``{upload_dir}/<file name>``. Uploads are SFTP, atomic, mode 0644, then ``sha256sum``-checked
@@ -16,6 +17,7 @@ import os
 import posixpath
 import shlex
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,11 @@ from console.core.planning.launch import LaunchPlan, ServerPlan
 
 
 def _probe_bundle() -> list[Path]:
-    from console.probe import ship_files
-    return ship_files()
+    """Every module of the ``console.probe`` package (as data: = its ``ship_files()``)."""
+    folder = resources.files("console.probe")
+    files = sorted((Path(str(folder)) / e.name) for e in folder.iterdir()
+                   if e.name.endswith(".py") and e.name != "__init__.py")
+    return files
 
 
 #: Bundle name -> local files (flat, shipped together into upload_dir).

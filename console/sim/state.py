@@ -5,13 +5,22 @@ install.info, ``$ROOT/usr/local/Ascend/driver/tools/hccn_tool``, ``$ROOT/usr/loc
 and ``$ROOT/var/ccsim/state.json``. The tools are stdlib-only scripts (``console/sim/fake``)
 started as ``python -I -S``: they never import pydantic, only this server's state JSON,
 which already holds the answers (peer IPs, lost probes, busy and hang faults).
+
+Fast path: ``hccn_tool`` and ``npu-smi`` themselves are POSIX sh launchers. The answers of
+static queries (``hccn_tool -i N -ip -g``, ``npu-smi info -l``, ...) are pre-rendered by the
+Python tools into ``$ROOT/var/ccsim/answers`` when the root is written (``fake/answers.py``);
+the launcher ``cat``s the answer when one exists for exactly its arguments and ``exec``s the
+Python tool (``$ROOT/var/ccsim/<tool>.py``) otherwise: pings, faults the tool plays (busy,
+hang), anything unknown. Every path is built in, so the tools work with an empty environment.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import subprocess
 import sys
 from importlib import resources
 from pathlib import Path
@@ -23,6 +32,8 @@ HCCN_TOOL = "usr/local/Ascend/driver/tools/hccn_tool"
 BIN_DIR = "usr/local/bin"
 STATE = "var/ccsim/state.json"
 BUSY_COUNTER = "var/ccsim/busy.count"
+ANSWERS = "var/ccsim/answers"
+PY_TOOLS = "var/ccsim"  # the Python tools' launchers: <module>.py
 HOME = "home"
 
 
@@ -50,6 +61,7 @@ def write_cluster(spec: ClusterSpec, workdir: Path) -> dict[str, Path]:
         root = server_root(workdir, srv)
         write_server(spec, srv, root, peers)
         roots[srv.name] = root
+    render_answers(list(roots.values()))
     return roots
 
 
@@ -70,8 +82,10 @@ def write_server(spec: ClusterSpec, srv: ServerSpec, root: Path,
     state_path = root / STATE
     _write(state_path, json.dumps(server_state(spec, srv, root, peers)))
     _write(root / BUSY_COUNTER, "0")
-    _write_tool(root / HCCN_TOOL, "hccn_tool", state_path)
-    _write_tool(root / BIN_DIR / "npu-smi", "npu_smi", state_path)
+    for module, path in (("hccn_tool", root / HCCN_TOOL), ("npu_smi", root / BIN_DIR / "npu-smi")):
+        python_tool = root / PY_TOOLS / f"{module}.py"
+        _write_tool(python_tool, module, state_path)
+        _write(path, launcher(path.name, root / ANSWERS / path.name, python_tool), 0o755)
     _write_hostname(root / BIN_DIR / "hostname", srv.name)
 
 
@@ -155,6 +169,50 @@ def _write_tool(path: Path, module: str, state_path: Path) -> None:
               f"import {module}\n"
               f"sys.exit({module}.main(sys.argv[1:], {str(state_path)!r}))\n")
     _write(path, script, 0o755)
+
+
+# The static queries each launcher serves from a file: ``case`` patterns over the arguments
+# -> the answer's key (see fake/answers.py). Anything that matches none runs the Python tool.
+_HCCN_STATIC = "|".join(f"{len(q) + 2}:{':'.join(q)}" + ":" * (3 - len(q)) for q in (
+    ("-ip", "-g"), ("-ip", "-inet6", "-g"), ("-vnic", "-g"), ("-link", "-g"),
+    ("-net_health", "-g"), ("-tls", "-g"), ("-gateway", "-g"), ("-netdetect", "-g"),
+    ("-lldp", "-g"), ("-link_stat", "-g")))
+_KEYS = {
+    "hccn_tool": f"""if [ "$1" = -i ] && [ $# -ge 3 ]; then
+  case $2 in [0-9]|[0-9][0-9])
+    if [ -f "$A/1/$2" ]; then k=$2  # an invalid device id, whatever the command
+    else case "$#:$3:$4:$5" in {_HCCN_STATIC}) k=$2$3$4$5 ;; esac; fi ;;
+  esac
+fi
+""",
+    "npu-smi": 'case "$#:$1:$2" in 1:info:) k=info ;; 2:info:-l|2:info:-m) k=info$2 ;; esac\n',
+}
+
+
+def launcher(tool: str, answers: Path, python_tool: Path) -> str:
+    """The POSIX sh ``hccn_tool`` / ``npu-smi``: a pre-rendered answer, else the Python tool."""
+    cat = shutil.which("cat", path="/usr/bin:/bin") or "cat"
+    return (f"#!/bin/sh\n# simulated {tool}: static queries from {ANSWERS}, the rest in Python\n"
+            f"A={shlex.quote(str(answers))}\nk=\n{_KEYS[tool]}"
+            'if [ -n "$k" ]; then\n'
+            f'  [ -f "$A/0/$k" ] && exec {cat} "$A/0/$k"\n'
+            f'  [ -f "$A/1/$k" ] && {{ {cat} "$A/1/$k"; exit 1; }}\n'
+            "fi\n"
+            f'exec {shlex.quote(sys.executable)} -IS {shlex.quote(str(python_tool))} "$@"\n')
+
+
+def render_answers(roots: list[Path]) -> None:
+    """Pre-render the static answers of every server in ``roots`` (one Python process)."""
+    for root in roots:
+        shutil.rmtree(root / ANSWERS, ignore_errors=True)  # never serve a previous spec's
+    jobs = json.dumps([[str(r / STATE), str(r / ANSWERS)] for r in roots])
+    code = (f"import sys; sys.path.insert(0, {str(fake_dir())!r}); import answers; "
+            "sys.exit(answers.main())")
+    proc = subprocess.run([sys.executable, "-IS", "-c", code], input=jobs, text=True,
+                          capture_output=True, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"pre-rendering the fake tools' answers failed "
+                           f"({fake_dir() / 'answers.py'}):\n{proc.stderr[-2000:]}")
 
 
 def _write_hostname(path: Path, name: str) -> None:

@@ -52,16 +52,16 @@ def _error_text(exc: ConsoleError) -> str:
     return " ".join(p for p in parts if p).replace("\n", " ")
 
 
-def make_plan(table: Any, profile: Profile, form: Form,
-              options: dict[str, Any] | None = None) -> tuple[LaunchPlan | None, str | None]:
-    """(plan, None) or (None, why not)."""
+def make_plan(table: Any, profile: Profile, form: Form, options: dict[str, Any] | None = None,
+              run_id: str | None = None) -> tuple[LaunchPlan | None, str | None]:
+    """(plan, None) or (None, why not). ``run_id`` names the run folder (and upload folder)."""
     command = form.command.strip()
     combined = " ".join(p for p in (profile.command, command) if p)
     effective = profile.model_copy(update={
         "command": combined, "args_required": "" if command else profile.args_required})
     try:
-        return build_launch_plan(table, effective, env=form.env_items(),
-                                 setup=form.setup_lines(), **(options or {})), None
+        return build_launch_plan(table, effective, env=form.env_items(), setup=form.setup_lines(),
+                                 run_id=run_id, **(options or {})), None
     except ConsoleError as exc:
         return None, _error_text(exc)
 

@@ -174,7 +174,7 @@ class JobView:
         if self.stopped:
             return "STOPPED"
         if self.summary is not None:
-            return "DONE: all ranks exited 0" if self.summary.ok else "FAILED"
+            return "DONE" if self.summary.ok else "FAILED"
         return self.stage.upper()
 
     # -- helpers ---------------------------------------------------------------------

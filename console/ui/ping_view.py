@@ -105,6 +105,7 @@ class PingState:
         self.eta_s: float | None = None
         self.lost: dict[str, str] = {}
         self._base: PingMatrix | None = None
+        self._cells: dict[Pair, Cell] = {}
 
     # -- feeding -------------------------------------------------------------------------
 
@@ -160,7 +161,7 @@ class PingState:
             self.pending.clear()
 
     def _index(self, results: Iterable[ProbeResult]) -> None:
-        self.results, self.by_pair, self.dirty = {}, {}, None
+        self.results, self.by_pair, self.dirty, self._cells = {}, {}, None, {}
         for r in results:
             self._record(r)
 
@@ -169,6 +170,7 @@ class PingState:
         pair = self.pair(p.src_host, p.dst_host)
         self.results[p.key] = result
         self.by_pair.setdefault(pair, {})[p.key] = result
+        self._cells.pop(pair, None)
         if self.dirty is not None:
             self.dirty.add(pair)
 
@@ -197,12 +199,19 @@ class PingState:
         """(cell, probes still pending) of server pair ``a`` <-> ``b``."""
         if a == b:
             return Cell(text="·", status="self"), 0
-        results, pending = self.pair_results(a, b), max(self.pending[self.pair(a, b)], 0)
-        if results:
-            return make_cell(results, counted=True), pending
+        pair = self.pair(a, b)
+        pending = max(self.pending[pair], 0)
+        if pair in self.by_pair:
+            return self._pair_cell(pair), pending
         if any(s.host in (a, b) and s.device is None and s.dst_host is None for s in self.skipped):
             return Cell(text="skip", status="skipped"), pending
         return Cell(text="-", status="untested"), pending
+
+    def _pair_cell(self, pair: Pair) -> Cell:
+        cell = self._cells.get(pair)
+        if cell is None:
+            cell = self._cells[pair] = make_cell(list(self.by_pair[pair].values()), counted=True)
+        return cell
 
     def matrix(self, pair: Pair | None = None) -> PingMatrix:
         """The results so far as a matrix (only ``pair``'s when given)."""
@@ -213,8 +222,8 @@ class PingState:
     def problem_pairs(self) -> list[tuple[Pair, Cell]]:
         """Server pairs with a lossy or failed probe, worst first."""
         found = []
-        for pair, results in self.by_pair.items():
-            cell = make_cell(list(results.values()), counted=True)
+        for pair in self.by_pair:
+            cell = self._pair_cell(pair)
             if cell.status not in ("ok", "skipped"):
                 found.append((pair, cell))
         return sorted(found, key=lambda pc: (-RANK[category(pc[1].status, pc[1].loss_pct)],

@@ -15,13 +15,14 @@ RUN_DIR = "runs/20260101-000000-demo"
 
 
 class ScriptedLaunch:
-    def __init__(self, events: list[Any]) -> None:
+    def __init__(self, events: list[Any], profiles: tuple[str, ...] = ("custom",)) -> None:
         self.events = events
+        self.profiles = list(profiles)
         self.plan_options: dict[str, Any] = {}
         self.calls = 0
 
     def profile_names(self) -> list[str]:
-        return ["custom"]
+        return self.profiles
 
     def load_profile(self, name: str) -> Profile:
         return Profile(name=name)

@@ -14,14 +14,18 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.widgets import DataTable, Select
 
 from console.core.inventory import Device, Inventory, Server
+from console.core.probe_report import parse_streams
+from console.ops.launch_events import JobFinished, JobSummary, RankLine, Stage
 from console.core.ranktable import build
 from console.ops.ranktable_files import save
 from console.remote import SSHOptions
 from console.sim.cluster import SimCluster
 from console.sim.spec import ClusterSpec
 from console.ui.app import ClusterConsoleApp
+from console.ui.screens.dialogs import ConfirmScreen
 from console.ui.launch_source import LaunchSource
 from console.ui.launch_view import EXITED, FAILED, KILLED
 from console.ui.sources import SharedPool, Sources
@@ -182,6 +186,22 @@ async def test_stop_all_kills_every_rank(sim, tmp_path):
         assert screen.unsaved_changes() is None
 
 
+async def test_quit_while_running_asks_then_stops_every_rank(sim, tmp_path):
+    code = "import time; print('rank', {rank}, 'working', flush=True); time.sleep(300)"
+    app = make_app(sim, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await plan_for(pilot, code)
+        await launched(pilot, screen, lambda s: s.job.lines == 16)
+        run_dir = screen.job.run_dir
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5)
+        assert "launch is running" in app.screen.question
+        await pilot.press("y")
+    pgids = spawned_pgids(run_dir)
+    assert len(pgids) == 16
+    assert await groups_alive(pgids) == []
+
+
 def test_snapshot_run_tab_after_a_failure(snap_compare, data_dir):
     script = ScriptedLaunch(seed_failure_events())
     app = ClusterConsoleApp(ranktable_path=data_dir / "ranktable_seed_2x4.json", start="launch",
@@ -198,3 +218,30 @@ def test_snapshot_run_tab_after_a_failure(snap_compare, data_dir):
         await pilot.pause()
 
     assert snap_compare(app, run_before=run_before, terminal_size=(100, 30))
+
+
+async def test_probe_profile_fills_the_results_table(data_dir):
+    folder = data_dir / "probe_gloo_4ranks"
+    streams = {int(p.stem.split("-")[1]): p.read_text().splitlines()
+               for p in sorted(folder.glob("rank-*.jsonl"))}
+    events = [Stage("record", "run record runs/probe-1")]
+    events += [RankLine(rank, "o", line) for rank, lines in streams.items() for line in lines]
+    events.append(JobFinished(JobSummary(ok=True, world_size=8, exit_codes=dict.fromkeys(range(8), 0),
+                                         run_dir="runs/probe-1")))
+    script = ScriptedLaunch(events, profiles=("custom", "probe"))
+    app = ClusterConsoleApp(ranktable_path=data_dir / "ranktable_seed_2x4.json", start="launch",
+                            sources=Sources(discover=FakeDiscovery(Inventory()), launch=script))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.table is not None and screen.profile is not None)
+        screen.query_one("#launch-profile", Select).value = "probe"
+        screen.query_one("#launch-command").value = "--mode all"
+        await wait_until(pilot, lambda: screen.plan is not None and screen.plan.profile == "probe")
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: screen.job is not None and screen.job.finished)
+        await pilot.press("f4")
+        table = screen.query_one("#launch-probe-table", DataTable)
+        expected = parse_streams(streams).rows()
+        assert table.row_count == len(expected) > 0
+        first = [str(cell) for cell in table.get_row_at(0)]
+        assert first[:2] == [expected[0]["op"], expected[0]["size"]]

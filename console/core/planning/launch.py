@@ -198,6 +198,9 @@ def _server_plan(server: Any, devs: list[Any], common: dict[str, str], user_env:
 
 def _upload_dir(profile: Profile, run_id: str | None, files: Sequence[str],
                 texts: Sequence[str]) -> str:
+    """``<profile.upload_base>/<run_id>``. ``run_id`` (``ops.runrecord.new_run_id()``) also
+    names the run record; it is required when the profile or ``uploads`` name files to
+    upload or the command uses ``{upload_dir}``."""
     if run_id is not None and not RUN_ID.match(run_id):
         raise InputError(f"bad run id {run_id!r}", "letters, digits, '.', '_' and '-' only")
     if not files and not any("{upload_dir}" in t for t in texts):
@@ -226,12 +229,7 @@ def build_launch_plan(
     run_id: str | None = None,
     uploads: Sequence[str] = (),
 ) -> LaunchPlan:
-    """The whole plan. ``table`` is a ``RankTable`` (server_list[].device[] with int ids).
-
-    ``run_id`` (``console.ops.runrecord.new_run_id()``) names the run record and
-    ``upload_dir`` = ``<profile.upload_base>/<run_id>``; it is required when the profile or
-    ``uploads`` name files to upload or the command uses ``{upload_dir}``.
-    """
+    """The whole plan. ``table`` is a ``RankTable``; ``run_id``: see ``_upload_dir``."""
     layout = _check_layout(table)
     user_env = {**profile.env, **(env or {})}
     hosts = dict(hosts or {})

@@ -22,10 +22,13 @@ from textual.widgets import Button, DataTable, Input, Label, Select, Static, Tab
 
 from console.core.errors import ConsoleError
 from console.core.ranktable import loads, validate
+from console.ops.profiles import DEFAULT_PROFILE
+from console.ops.runrecord import new_run_id
 from console.ui.ids import safe_id
 from console.ui.launch_form import (
     BLOCK, OK, WARN, Check, Form, blocking, checklist, make_plan, plan_summary, rank_detail,
 )
+from console.ui.launch_source import LaunchSource
 from console.ui.screens.base import PaneScreen
 from console.ui.screens.launch_run import LaunchRunMixin, compose_probe, compose_run
 
@@ -36,7 +39,7 @@ PLAN_COLUMNS = ("rank", "server", "local", "device", "device_ip")
 class LaunchScreen(LaunchRunMixin, PaneScreen):
     PANE = "launch"
     CSS_PATH = "launch.tcss"
-    AUTO_FOCUS = "#launch-command"
+    AUTO_FOCUS = "#launch-plan"
     BINDINGS = [
         Binding("f5", "launch", "Launch", id="launch.start",
                 tooltip="Start every rank of the plan on every server in lockstep"),
@@ -44,7 +47,7 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
                 tooltip="Tear the whole job down: TERM, grace, KILL on every server"),
         Binding("f6", "check", "Check servers", show=False, id="launch.check",
                 tooltip="Run the server checks now: reachable, python, idle NPUs, master port"),
-        Binding("slash", "filter", "Filter", key_display="/", id="launch.filter",
+        Binding("slash", "filter", "Filter", id="launch.filter",
                 tooltip="Filter the log as you type (Esc clears)"),
         Binding("f", "follow", "Follow/pause", id="launch.follow",
                 tooltip="Pause the log (new lines are kept) or follow it again"),
@@ -64,6 +67,8 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
 
     def __init__(self, sources) -> None:
         super().__init__(sources)
+        if sources.launch is None:  # injected sources without one: this machine, no SSH
+            sources.launch = LaunchSource(sources.pool)
         self.init_run()
         self.profile: Any = None
         self.profile_error: str | None = None
@@ -77,6 +82,8 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         self.remote: list[Any] | None = None
         self.checks: list[Check] = []
         self._plan_key: Any = None
+        self.run_id = new_run_id()
+        """Run id of the plan shown; a fresh one is taken at each launch."""
         self._plan_timer: Any = None
 
     def compose_body(self) -> ComposeResult:
@@ -92,7 +99,8 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
     def compose_setup(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
             yield Label("Profile", classes="form-label")
-            yield Select([], prompt="profile", allow_blank=True, compact=True, id="launch-profile")
+            yield Select([(DEFAULT_PROFILE, DEFAULT_PROFILE)], value=DEFAULT_PROFILE, allow_blank=False,
+                         compact=True, id="launch-profile")
             yield Button("Launch F5", id="launch-go", compact=True, variant="success")
             yield Button("Check F6", id="launch-check", compact=True)
         with Horizontal(classes="form-row"):
@@ -121,6 +129,7 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         self.mount_run()
         self.watch(self.app, "inventory", lambda _: self.update_plan(), init=False)
         self.load_profiles()
+        self.load_profile(DEFAULT_PROFILE)
         self.refresh_setup()
 
     def on_screen_resume(self) -> None:
@@ -153,9 +162,10 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
     async def load_profiles(self) -> None:
         names = await asyncio.to_thread(self.sources.launch.profile_names)
         select = self.query_one("#launch-profile", Select)
+        current = select.value
         select.set_options([(n, n) for n in names])
         if names:
-            select.value = "custom" if "custom" in names else names[0]
+            select.value = current if current in names else names[0]
 
     @on(Select.Changed, "#launch-profile")
     def _profile_chosen(self, event: Select.Changed) -> None:
@@ -199,7 +209,7 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         self.plan, self.plan_error = None, None
         if self.table is not None and self.profile is not None:
             self.plan, self.plan_error = make_plan(self.table, self.profile, self.form(),
-                                                   self.sources.launch.plan_options)
+                                                   self.sources.launch.plan_options, self.run_id)
         self.remote = None  # server checks were for the previous plan
         self.refresh_setup()
 
@@ -210,9 +220,8 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
             plan=self.plan, plan_error=self.plan_error, profile_error=self.profile_error,
             table_problems=self.table_problems, inventory=self.console_app.inventory,
             unsaved=unsaved, remote=self.remote)
-        text = Text()
-        for check in self.checks:
-            text.append(check.line() + "\n", style=CHECK_STYLES.get(check.level, "dim"))
+        text = Text("\n").join(Text(c.line(), style=CHECK_STYLES.get(c.level, "dim"))
+                               for c in self.checks)
         self.query_one("#launch-checks", Static).update(text)
         summary = plan_summary(self.plan) if self.plan else "No plan yet — " + (
             "type a command" if self.table is not None else "save a rank table first (pane 3)")
@@ -265,7 +274,14 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
             why = "\n".join(blockers[:4]) or "no plan"
             self.notify(f"Launch blocked:\n{why}", title="Launch", severity="error", markup=False)
             return
-        self.start_job(self.plan, self.table, self.table_bytes)
+        self.run_id = new_run_id()  # each launch its own run folder (and upload folder)
+        plan, error = make_plan(self.table, self.profile, self.form(),
+                                self.sources.launch.plan_options, self.run_id)
+        if plan is None:
+            self.notify(f"Launch blocked:\n{error}", title="Launch", severity="error", markup=False)
+            return
+        self.plan = plan
+        self.start_job(plan, self.table, self.table_bytes)
 
     @on(Button.Pressed, "#launch-check")
     def action_check(self) -> None:

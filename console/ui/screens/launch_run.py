@@ -23,6 +23,7 @@ from console.core.errors import ConsoleError
 from console.core.probe_report import COLUMNS as PROBE_COLUMNS
 from console.core.probe_report import ProbeReport
 from console.ops.launch_events import JobFinished, RankLine, Teardown
+from console.ui.launch_form import blocking
 from console.ui.launch_log import LogWindow
 from console.ui.launch_view import JobView
 from console.ui.screens.dialogs import InputScreen
@@ -190,9 +191,12 @@ class LaunchRunMixin:
     def status_text(self) -> str:
         job = self.job
         if job is None:
+            blockers = blocking(getattr(self, "checks", []))
             plan = getattr(self, "plan", None)
-            return f"Ready: {plan.world_size} ranks planned (F5 launches)" if plan \
-                else "No plan yet"
+            if blockers:
+                return f"Not ready: {blockers[0]}"
+            return f"Ready: {plan.world_size} ranks on {len(plan.servers)} servers — F5 launches" \
+                if plan else "No plan yet"
         parts = [job.headline()]
         if job.stage_message and not job.summary:
             parts.append(job.stage_message)

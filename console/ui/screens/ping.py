@@ -237,8 +237,6 @@ class PingScreen(PaneScreen):
         self._flush()
 
     def _flush(self) -> None:
-        if not self.is_mounted:
-            return
         dirty = self.state.take_dirty()
         if dirty is None or self.state.hosts != self._shown_hosts:
             self._build_heatmap()

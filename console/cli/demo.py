@@ -1,0 +1,161 @@
+"""`cluster-console demo [--servers N] [--product A2|A3]`: the console on a simulated cluster.
+
+Starts the simulated Ascend servers (by default the MindIE guide's 2 x 8 A2 cluster with one
+lossy card pair) in a temporary folder, opens the console on them, and stops them when the
+console exits. Nothing to install or configure: every server is an SSH server on its own
+loopback address with its own host key, reached through the sim's ssh_config.
+
+The simulated cluster runs in a background thread with its own event loop (``DemoCluster``),
+not in a subprocess: it lives and dies with this process, so a crashed or killed console
+never leaves simulated servers behind, and there is no second interpreter to start. The
+fake ``hccn_tool`` / ``npu-smi`` already run as real processes, so the thread only carries
+the SSH transport. The console reaches it exactly as it reaches real servers: over SSH.
+
+Flows: ``run`` picks one from ``FLOWS``. The TUI is the default; the headless end-to-end
+flow (``--headless``) is added as another function taking ``(args, cluster)`` and
+registered in ``FLOWS`` with its flag in ``register``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+import threading
+import tomllib
+from collections.abc import Callable, Coroutine
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from console.core.errors import InputError
+
+ORDER = 90
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 15.0
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "demo", help="open the console on a simulated cluster (nothing to set up)",
+        description="Start simulated Ascend servers on loopback (SSH + fake hccn_tool / npu-smi, "
+                    "the MindIE guide's 2 x 8 A2 cluster with one lossy card pair) in a temporary "
+                    "folder, open the console on them, and stop them on exit.")
+    p.add_argument("--servers", type=int, metavar="N", help="number of servers (default 2)")
+    p.add_argument("--product", choices=["A2", "A3"], help="A2 (8 cards, default) or A3 (16 dies)")
+    # The headless end-to-end flow adds: p.add_argument("--headless", ...) and FLOWS["headless"].
+    p.set_defaults(func=run)
+
+
+def demo_spec(servers: int | None = None, product: str | None = None) -> Any:
+    """The default spec, resized: same lossy pair (server 1 dev 3 -> server 2 dev 3)."""
+    from console.sim.spec import ClusterSpec
+
+    if servers is None and product is None:
+        return ClusterSpec.default()
+    if servers is not None and not 1 <= servers <= 200:
+        raise InputError(f"--servers {servers}: give 1 to 200 servers")
+    text = resources.files("console.sim").joinpath("default.toml").read_text("utf-8")
+    data = tomllib.loads(text)
+    data["generate"].update(servers=servers or 2, product=product or "A2")
+    if (servers or 2) < 2:
+        data["faults"] = []  # the lossy pair needs a second server
+    return ClusterSpec.from_dict(data, "demo")
+
+
+class DemoCluster:
+    """A ``SimCluster`` in a temporary folder, served by a background thread's event loop.
+
+    ``with DemoCluster(spec) as cluster:`` -> ``cluster.hosts``, ``cluster.ssh_options()``;
+    on exit the servers are stopped (their sessions' processes killed), the thread joined
+    and the folder removed.
+    """
+
+    def __init__(self, spec: Any, workdir: str | Path | None = None) -> None:
+        self.spec = spec
+        self._own_dir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="cluster-console-demo-"))
+        self.sim: Any = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name="demo-sim", daemon=True)
+
+    def __enter__(self) -> DemoCluster:
+        from console.sim.cluster import SimCluster
+
+        self.sim = SimCluster(self.spec, self.workdir, port=0)
+        self._thread.start()
+        try:
+            self._call(self.sim.start(), START_TIMEOUT)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def hosts(self) -> list[str]:
+        """The servers' names (the sim's ssh_config maps each to its address and port)."""
+        return [s.name for s in self.spec.servers]
+
+    def ssh_options(self) -> Any:
+        from console.remote import SSHOptions
+
+        return SSHOptions(ssh_config=self.sim.ssh_config_path)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_forever()
+        finally:
+            pending = asyncio.all_tasks(self._loop)
+            for task in pending:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.run_until_complete(self._loop.shutdown_default_executor())
+            self._loop.close()
+
+    def _call(self, coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def close(self) -> None:
+        """Stop the servers, the loop and the thread; remove the folder. Idempotent."""
+        if self._thread.is_alive():
+            try:
+                self._call(self.sim.stop(), STOP_TIMEOUT)
+            except Exception as exc:  # still stop the loop and clean up
+                print(f"cluster-console demo: stopping the simulated cluster: {exc}", file=sys.stderr)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(STOP_TIMEOUT)
+        if self._own_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def demo_app(cluster: DemoCluster) -> Any:
+    """The console, pointed at the simulated servers."""
+    from console.ui.app import ClusterConsoleApp
+
+    app = ClusterConsoleApp(hosts=cluster.hosts, ssh_options=cluster.ssh_options())
+    app.sub_title = f"demo: {len(cluster.hosts)} simulated servers · d discovers them"
+    return app
+
+
+def run_tui(args: argparse.Namespace, cluster: DemoCluster) -> int:
+    app = demo_app(cluster)
+    return int(app.run() or 0)
+
+
+FLOWS: dict[str, Callable[[argparse.Namespace, DemoCluster], int]] = {"tui": run_tui}
+"""Demo flows by name; ``run`` uses ``"headless"`` when ``--headless`` is given."""
+
+
+def run(args: argparse.Namespace) -> int:
+    flow = FLOWS["headless" if getattr(args, "headless", False) else "tui"]
+    spec = demo_spec(args.servers, args.product)
+    print(f"cluster-console demo: starting {len(spec.servers)} simulated servers ...", file=sys.stderr)
+    with DemoCluster(spec) as cluster:
+        return flow(args, cluster)

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Regenerate ``screenshots/*.svg`` from the real console on the demo cluster.
+
+    python3 scripts/screenshots.py [--out screenshots] [--size 120x34] [--only ping,help]
+
+Starts the simulated cluster exactly as ``cluster-console demo`` does (``DemoCluster``: the
+MindIE guide's 2 x 8 A2 cluster with its lossy card pair), runs the app headless with
+``App.run_test`` and drives it with the Pilot like a user: discover on Nodes, run the ping
+sweep, open the lossy pair's card matrix, build the rank table, show Launch and the help.
+One SVG per shot. Notifications are cleared before each shot so reruns give the same
+pictures. A shot that fails is reported and skipped; the others are still taken (exit 1).
+
+To add a shot: write ``async def prepare(pilot) -> None`` that brings the app to the state
+to show, and append ``Shot("name", prepare)`` to ``SHOTS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from console.cli.demo import DemoCluster, demo_app, demo_spec  # noqa: E402
+
+WAIT_S = 120.0
+
+
+async def until(pilot: Any, condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -> None:
+    """Let the app run until ``condition()`` holds (no fixed sleeps)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def nodes(pilot: Any) -> None:
+    app = pilot.app
+    await pilot.press("1", "d")
+    await until(pilot, lambda: app.inventory is not None and app.inventory.servers
+                and all(s.devices for s in app.inventory.servers), "discovery")
+    await until(pilot, lambda: not app.screen.pending, "discovery to finish")
+
+
+async def ping(pilot: Any) -> None:
+    app = pilot.app
+    await pilot.press("2")
+    screen = app.screen
+    if not screen.state.results:
+        await pilot.press("r")
+        await until(pilot, lambda: screen.state.running or screen.state.results, "the sweep to start")
+        await until(pilot, lambda: not screen.state.running, "the ping sweep")
+    if screen.drill is not None:
+        await pilot.press("escape")
+
+
+async def ping_cards(pilot: Any) -> None:
+    await ping(pilot)
+    screen = pilot.app.screen
+    worst = screen.state.problem_pairs()
+    pair = worst[0][0] if worst else tuple(screen.state.hosts[:2])
+    screen.open_pair(*pair)
+    await pilot.pause()
+    cards = screen.query_one("#card-matrix")
+    bad = [(i, j) for i in range(cards.row_count) for j in range(len(cards.columns))
+           if str(cards.get_cell_at((i, j))).strip() not in ("0%", "-")]
+    if bad:
+        cards.cursor_coordinate = bad[0]
+
+
+async def ranktable(pilot: Any) -> None:
+    app = pilot.app
+    await pilot.press("escape", "3")
+    screen = app.screen
+    if getattr(getattr(screen, "editor", None), "table", None) is None:
+        await pilot.press("b")
+        await until(pilot, lambda: screen.editor.table is not None, "the rank table build")
+
+
+async def launch(pilot: Any) -> None:
+    """Whatever the Launch pane shows once a rank table exists (it is built by another
+    screen; nothing here depends on its internals)."""
+    await pilot.press("4")
+
+
+async def help_keys(pilot: Any) -> None:
+    await pilot.press("2", "question_mark")
+
+
+@dataclass(frozen=True)
+class Shot:
+    name: str
+    prepare: Callable[[Any], Awaitable[None]]
+
+
+SHOTS = [
+    Shot("nodes", nodes),
+    Shot("ping", ping),
+    Shot("ping-drilldown", ping_cards),
+    Shot("ranktable", ranktable),
+    Shot("launch", launch),
+    Shot("help", help_keys),
+]
+
+
+async def take(pilot: Any, shot: Shot, out: Path) -> None:
+    from textual.screen import ModalScreen
+
+    app = pilot.app
+    while isinstance(app.screen, ModalScreen):  # a dialog left by the previous shot
+        app.pop_screen()
+        await pilot.pause()
+    await shot.prepare(pilot)
+    await pilot.wait_for_scheduled_animations()
+    app.clear_notifications()
+    await pilot.pause()
+    path = app.save_screenshot(f"{shot.name}.svg", str(out))
+    print(f"wrote {Path(path).relative_to(ROOT) if Path(path).is_relative_to(ROOT) else path}")
+
+
+async def main(out: Path, size: tuple[int, int], only: set[str]) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    failed = []
+    with DemoCluster(demo_spec()) as cluster:
+        app = demo_app(cluster)
+        app.sub_title = "demo: 2 simulated servers"
+        async with app.run_test(size=size) as pilot:
+            for shot in SHOTS:
+                if only and shot.name not in only:
+                    continue
+                try:
+                    await take(pilot, shot, out)
+                except Exception:
+                    failed.append(shot.name)
+                    print(f"shot {shot.name!r} failed:\n{traceback.format_exc()}", file=sys.stderr)
+            await pilot.press("ctrl+q")
+    if failed:
+        print(f"failed shots: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=ROOT / "screenshots", help="output folder")
+    p.add_argument("--size", default="120x34", help="terminal COLUMNSxLINES (120x34)")
+    p.add_argument("--only", default="", help="comma-separated shot names: "
+                   + ", ".join(s.name for s in SHOTS))
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    args = parse_args()
+    cols, _, lines = args.size.partition("x")
+    wanted = {n.strip() for n in args.only.split(",") if n.strip()}
+    raise SystemExit(asyncio.run(main(args.out, (int(cols), int(lines)), wanted)))

@@ -1,0 +1,113 @@
+"""`cluster-console demo`: the simulated cluster in its background thread, the console on it
+(Pilot), and the real command under a pseudo-terminal; nothing is left running afterwards."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from fcntl import ioctl
+from pathlib import Path
+
+import pytest
+
+from console.cli import build_parser
+from console.cli.demo import DemoCluster, demo_app, demo_spec
+from console.core.errors import InputError
+from console.ui.screens.nodes import NodesScreen
+from tests.ui.conftest import wait_until
+
+WAIT = 90.0
+ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[A-Za-z~]|\x1b[()][A-Za-z0-9]|\x1b[=>]|\x1b\][^\x07]*\x07")
+
+
+def processes_under(path: Path) -> list[str]:
+    """Command lines of running processes that mention ``path`` (sim shells, fake tools)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                cmd = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if str(path) in cmd:
+                found.append(cmd)
+    return found
+
+
+def test_demo_spec_sizes_and_products():
+    assert [s.name for s in demo_spec().servers] == ["node01", "node02"]
+    spec = demo_spec(4, "A3")
+    assert len(spec.servers) == 4 and {s.product for s in spec.servers} == {"A3"}
+    assert spec.faults and spec.faults[0].src_device == 3  # the lossy pair is kept
+    assert demo_spec(1).faults == []
+    with pytest.raises(InputError, match="--servers 0"):
+        demo_spec(0)
+    args = build_parser().parse_args(["demo", "--servers", "3", "--product", "A2"])
+    assert (args.servers, args.product, args.func.__module__) == (3, "A2", "console.cli.demo")
+
+
+async def test_demo_console_discovers_the_sim_and_stops_it(tmp_path: Path) -> None:
+    with DemoCluster(demo_spec(), tmp_path / "demo") as cluster:
+        assert cluster.sim.ssh_config_path.is_file()
+        app = demo_app(cluster)
+        async with app.run_test(size=(100, 30)) as pilot:
+            assert isinstance(app.screen, NodesScreen)
+            assert [str(h) for h in app.hosts] == ["node01", "node02"]
+            await pilot.press("d")
+            await wait_until(pilot, lambda: app.inventory is not None and len(app.inventory.servers) == 2
+                             and all(s.reachable and len(s.devices) == 8 for s in app.inventory.servers),
+                             WAIT)
+            await pilot.press("ctrl+q")
+            await wait_until(pilot, lambda: not app.is_running, WAIT)
+    assert not cluster._thread.is_alive()
+    assert not [t for t in threading.enumerate() if t.name == "demo-sim"]
+    assert not processes_under(tmp_path / "demo")
+
+
+def _read_screen(fd: int, proc: subprocess.Popen, want: list[bytes], timeout: float) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                break
+            text = ANSI.sub(b"", seen)
+            if all(w in text for w in want):
+                return text
+    raise AssertionError(f"screen never showed {want}: {ANSI.sub(b'', seen)[-2000:]!r}")
+
+
+def test_cluster_console_demo_in_a_terminal(tmp_path: Path) -> None:
+    """The README's first command, in a real pseudo-terminal: the Nodes pane with the
+    simulated hosts appears; Ctrl+Q quits with 0, the temp folder and processes are gone."""
+    env = dict(os.environ, TMPDIR=str(tmp_path), TERM="xterm-256color", COLUMNS="100", LINES="30")
+    env.pop("TEXTUAL", None)
+    master, slave = pty.openpty()
+    ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "console", "demo"], stdin=slave, stdout=slave,
+                            stderr=slave, env=env, cwd=tmp_path, start_new_session=True)
+    os.close(slave)
+    try:
+        _read_screen(master, proc, [b"1 Nodes", b"node01", b"node02", b"Discover"], WAIT)
+        assert list(tmp_path.glob("cluster-console-demo-*"))  # the sim's folder exists meanwhile
+        os.write(master, b"\x11")  # ctrl+q
+        assert proc.wait(WAIT) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        os.close(master)
+    assert not list(tmp_path.glob("cluster-console-demo-*"))
+    assert not processes_under(tmp_path)
