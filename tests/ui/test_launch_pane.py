@@ -104,6 +104,10 @@ async def test_16_ranks_exit_0_and_the_log_views(sim, tmp_path):
     app = make_app(sim, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await plan_for(pilot, code)
+        await pilot.press("f6")  # the server checks, over SSH, before launching
+        await wait_until(pilot, lambda: screen.remote is not None, 60)
+        assert [str(p) for p in screen.remote if p.severity == "error"] == []
+        assert any("servers checked" in c.text for c in screen.checks)
         await launched(pilot, screen, lambda s: s.job.finished)
         job = screen.job
         assert job.ok and job.states == [EXITED] * 16, (job.root, job.failed_error, app.errors)

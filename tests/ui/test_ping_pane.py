@@ -67,10 +67,10 @@ async def test_cross_sweep_on_the_sim_flags_the_lossy_pair_and_drills_down(tmp_p
             lossy = [r for r in screen.state.results.values() if r.status == "loss"]
             assert [r.probe.key for r in lossy] == [("node01", 3, "node02", 3)]
             assert lossy[0].loss_pct == 33.33
-            # the heatmap: the pair is flagged with its loss, coloured as partial loss, both ways
+            # the heatmap: the pair is flagged with its loss, coloured red (a lost probe), both ways
             for a, b in (("node01", "node02"), ("node02", "node01")):
                 assert heat(screen, a, b).strip().startswith("33% 1/128"), heat(screen, a, b)
-                assert heat_style(screen, a, b) == view.STYLES["partial"]
+                assert heat_style(screen, a, b) == view.STYLES["bad"]
             assert screen.query_one("#problems", OptionList).option_count == 1
             assert "node01 <-> node02" in str(screen.query_one("#problems", OptionList).get_option_at_index(0).prompt)
 
@@ -146,7 +146,7 @@ async def test_64_servers_stay_readable_at_80x24() -> None:
         assert table.region.height >= 8 and table.region.width >= 40
         # the cells: whole-percent loss or a code, coloured; the diagonal is blank
         assert heat(screen, "node17", "node42").strip() == "33"
-        assert heat_style(screen, "node42", "node17") == view.STYLES["partial"]
+        assert heat_style(screen, "node42", "node17") == view.STYLES["bad"]
         assert heat(screen, "node60", "node05").strip() == "DN"
         assert heat_style(screen, "node05", "node60") == view.STYLES["bad"]
         assert heat(screen, "node01", "node02").strip() == "0"

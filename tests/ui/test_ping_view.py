@@ -48,7 +48,8 @@ def test_incremental_cells_equal_server_view():
 
 def test_colours_follow_the_legend():
     assert view.category("ok", 0.0) == "ok"
-    assert view.category("loss", 33.33) == "partial"
+    assert view.category("loss", 33.33) == "bad"
+    assert view.category("loss", 2.0) == "partial"
     assert view.category("loss", 50.0) == "bad"
     for failed in ("link_down", "timeout", "unreachable", "error"):
         assert view.category(failed, None) == "bad"
@@ -57,7 +58,7 @@ def test_colours_follow_the_legend():
     assert running.plain == "   " + view.MARKER and view.STYLES["running"] in str(running.spans[0].style)
     lossy = view.heat_text(Cell(text="33% 1/2", status="loss", loss_pct=33.33, probes=2), 0,
                            compact=True, width=4)
-    assert lossy.plain == " 33 " and str(lossy.spans[0].style) == view.STYLES["partial"]
+    assert lossy.plain == " 33 " and str(lossy.spans[0].style) == view.STYLES["bad"]
 
 
 def test_rerun_updates_the_base_matrix():
