@@ -24,12 +24,14 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 import tomllib
 from collections.abc import Callable, Coroutine
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from console.cli._demo_headless import run_headless
 from console.core.errors import InputError
 
 ORDER = 90
@@ -45,7 +47,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                     "folder, open the console on them, and stop them on exit.")
     p.add_argument("--servers", type=int, metavar="N", help="number of servers (default 2)")
     p.add_argument("--product", choices=["A2", "A3"], help="A2 (8 cards, default) or A3 (16 dies)")
-    # The headless end-to-end flow adds: p.add_argument("--headless", ...) and FLOWS["headless"].
+    p.add_argument("--headless", action="store_true",
+                   help="no TUI: run sim up -> discover -> ping -> rank table -> probe end to end, "
+                        "each step with its timing on stderr, a summary on stdout; exit 0 when "
+                        "every step behaved as expected (the planted lossy pair found)")
+    p.add_argument("--json", action="store_true", help="with --headless: the summary as JSON")
     p.set_defaults(func=run)
 
 
@@ -86,11 +92,13 @@ class DemoCluster:
 
         self.sim = SimCluster(self.spec, self.workdir, port=0)
         self._thread.start()
+        t0 = time.monotonic()
         try:
             self._call(self.sim.start(), START_TIMEOUT)
         except BaseException:
             self.close()
             raise
+        self.start_s = time.monotonic() - t0  # shown by the headless flow
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -149,7 +157,8 @@ def run_tui(args: argparse.Namespace, cluster: DemoCluster) -> int:
     return int(app.run() or 0)
 
 
-FLOWS: dict[str, Callable[[argparse.Namespace, DemoCluster], int]] = {"tui": run_tui}
+FLOWS: dict[str, Callable[[argparse.Namespace, DemoCluster], int]] = {
+    "tui": run_tui, "headless": run_headless}
 """Demo flows by name; ``run`` uses ``"headless"`` when ``--headless`` is given."""
 
 

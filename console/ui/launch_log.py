@@ -1,8 +1,9 @@
 """The rank-log window behind the Launch pane's log view. Pure Python (no textual).
 
 The disk keeps every line (the run record); the screen keeps a window: the last ``keep``
-lines in a ring, from which any view (one rank, a ``/`` filter) is rebuilt. Lines arriving
-between two screen updates wait in ``pending`` and are written in one ``Log.write_lines``.
+lines in a ring, from which any view (one rank, a ``/`` filter) is rebuilt. The lines that
+arrived since the last screen update are the ring's newest ``new``; the pane writes them
+with one ``Log.write_lines`` (only the last ``show`` of them: the screen keeps no more).
 
 Fold mode (``clush -b``): identical text from several ranks is one line, ``[0-15] text``;
 each distinct text keeps a bit mask of the ranks that printed it, in first-seen order.
@@ -11,6 +12,7 @@ each distinct text keeps a bit mask of the ranks that printed it, in first-seen 
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 
 from console.ui.launch_view import fold_ranks
 
@@ -22,15 +24,12 @@ SHOW_LINES = 5_000
 """Lines on screen at most (``Log.max_lines``)."""
 
 
-def prefix(rank: int, text: str) -> str:
-    return f"[{rank}] {text}"
-
-
 class LogWindow:
     def __init__(self, keep: int = KEEP_LINES, keep_groups: int = KEEP_GROUPS,
                  show: int = SHOW_LINES) -> None:
         self.ring: deque[tuple[int, str]] = deque(maxlen=keep)
-        self.pending: list[str] = []
+        self.new = 0
+        """Lines added since the screen last took them (or since the pause)."""
         self.groups: dict[str, int] = {}
         self.keep_groups = keep_groups
         self.show = show
@@ -39,14 +38,17 @@ class LogWindow:
         self.fold = False
         self.paused = False
         self.fold_dirty = False
-        self.unseen = 0
-        """Lines that arrived (and matched) while paused."""
         self._rendered: dict[str, tuple[int, str]] = {}
 
-    # -- feeding ---------------------------------------------------------------------
+    # -- feeding (the hot path: 50,000 calls a second) --------------------------------
 
     def add(self, rank: int, text: str) -> None:
         self.ring.append((rank, text))
+        self.new += 1
+        if self.fold:
+            self._group(rank, text)
+
+    def _group(self, rank: int, text: str) -> None:
         groups = self.groups
         mask = groups.get(text)
         if mask is None:
@@ -58,44 +60,54 @@ class LogWindow:
         else:
             groups[text] = mask | (1 << rank)
         self.fold_dirty = True
-        if self.fold or not self.matches(rank, text):
-            return
-        if self.paused:
-            self.unseen += 1
-        else:
-            self.pending.append(f"[{rank}] {text}")
 
     def take(self) -> list[str]:
-        """Lines to append to the screen now (not in fold mode)."""
-        out, self.pending = self.pending, []
+        """Lines to append to the screen now (interleaved view, not paused)."""
+        count = min(self.new, len(self.ring))
+        self.new = 0
+        if not count:
+            return []
+        recent = list(islice(reversed(self.ring), count))
+        recent.reverse()
+        return self._format(recent)
+
+    def _format(self, entries) -> list[str]:
+        rank, needle = self.rank, self.needle
+        if rank is None and not needle:
+            return [f"[{r}] {t}" for r, t in entries[-self.show:]]
+        out = [f"[{r}] {t}" for r, t in entries
+               if (rank is None or r == rank) and (not needle or needle in t.lower())]
         return out[-self.show:]
 
     # -- views -----------------------------------------------------------------------
 
-    def matches(self, rank: int, text: str) -> bool:
-        if self.rank is not None and rank != self.rank:
-            return False
-        return not self.needle or self.needle in text.lower()
+    @property
+    def unseen(self) -> int:
+        return self.new if self.paused else 0
 
     def set_filter(self, needle: str) -> None:
         self.needle = needle.lower()
 
+    def set_fold(self, fold: bool) -> None:
+        """Folding on: regroup what the window holds (grouping costs only while folded)."""
+        self.fold = fold
+        self.groups.clear()
+        self._rendered.clear()
+        if fold:
+            for rank, text in self.ring:
+                self._group(rank, text)
+
     def rebuild(self) -> list[str]:
         """Every line of the current view, from the window (replaces the screen's lines)."""
-        self.pending = []
-        self.unseen = 0
+        self.new = 0
         if self.fold:
             return self.folded()
-        out: deque[str] = deque(maxlen=self.show)
-        rank, needle = self.rank, self.needle
-        for r, text in self.ring:
-            if (rank is None or r == rank) and (not needle or needle in text.lower()):
-                out.append(f"[{r}] {text}")
-        return list(out)
+        return self._format(list(self.ring))
 
     def folded(self) -> list[str]:
         """``[ranks] text`` for each distinct text (first-seen order), the view applied."""
         self.fold_dirty = False
+        self.new = 0
         out: deque[str] = deque(maxlen=self.show)
         rendered = self._rendered
         for text, mask in self.groups.items():

@@ -4,8 +4,22 @@ Discovery costs two round trips per server, each ONE channel running a short POS
 script: first the server and its cards (hostname, npu-smi, versions, hccn.conf), then every
 device's NIC facts (hccn_tool per device, serially: hccn_tool answers "busy" to concurrent
 calls). Each command's output is framed by explicit markers carrying a random token, so
-splitting never guesses; each hccn_tool call is wrapped in ``timeout`` because the tool can
-hang on a sick card, and retried with backoff when it says it is busy.
+splitting never guesses; busy answers are retried with backoff.
+
+hccn_tool can hang on a sick card, so every call is bounded by ``tool_timeout``: a hung call
+is killed (exit status 124) and the rest of that device's queries are skipped; the other
+devices go on. The bound is ONE watchdog loop per script (a background shell that wakes every
+``tool_timeout / 2`` seconds), not a ``timeout`` process per call: that wrapper (a fork and an
+exec per call, ~50 calls a server) cost more CPU than a compiled hccn_tool itself. The script
+numbers its calls and notes the latest in a private ``mktemp -d`` folder (in /dev/shm when
+it can: a call's output file there costs less than on disk); the watchdog,
+seeing the same number at three wake-ups in a row (a call running for T to 1.5 T), signals
+the script; its trap flags that call, and the script kills it only if it is still the call
+being waited for (its own unreaped child: no other process can be hit; a late signal for a
+call that already ended is ignored). Without
+``mktemp`` each call falls back to ``timeout`` (or runs unbounded when that is missing too,
+or when ``tool_timeout`` <= 0).
+A device's sections are printed in one write (fewer SSH packets than one per call).
 
 Files are read below ``${CLUSTER_CONSOLE_ROOT:-}`` (unset on real servers; the simulator
 points it at each simulated server's root folder).
@@ -22,24 +36,62 @@ HCCN_DEFAULT = "/usr/local/Ascend/driver/tools/hccn_tool"
 
 _PRELUDE = r"""R="${CLUSTER_CONSOLE_ROOT:-}"
 M=%(marker)s
-TO=""; command -v timeout >/dev/null 2>&1 && TO="timeout %(tool_timeout)s"
 H=$(command -v hccn_tool 2>/dev/null || true)
 [ -n "$H" ] || H="$R%(hccn_default)s"
 run() { n=$1; shift; printf '\n%%s BEGIN %%s\n' "$M" "$n"; "$@" 2>&1; rc=$?; printf '\n%%s END %%s %%s\n' "$M" "$n" "$rc"; }
-HUNG=" "
+"""
+
+# Round 2 only: the watchdog, one bounded hccn_tool call (``call``: sets out and rc), the
+# retrying, skipping ``hccn`` that buffers its section, and ``flush`` (one write per device).
+_DEVICE_PRELUDE = r"""NL='
+'
+HUNG=" "; BUF=; c=0; p=; S=; WD=; TO=
+W=; [ %(bounded)s = 1 ] && { W=$(mktemp -d /dev/shm/ccdisc.XXXXXX 2>/dev/null || mktemp -d 2>/dev/null) || W=; }
+if [ -n "$W" ]; then
+  trap '[ -n "$WD" ] && { kill "$WD" 2>/dev/null; wait "$WD"; }; rm -rf "$W"' EXIT
+  trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
+  trap 'read q <"$W/kill" 2>/dev/null; [ "$q" = "$c" ] && S=$c' USR1
+  (
+    s=; last=; n=0
+    trap '[ -n "$s" ] && { kill "$s"; wait "$s"; } 2>/dev/null; exit 0' TERM
+    while kill -0 $$ 2>/dev/null; do
+      sleep %(half)s & s=$!; wait "$s"; s=
+      read r <"$W/run" 2>/dev/null || r=
+      if [ -n "$r" ] && [ "$r" = "$last" ]; then n=$((n+1)); else n=0; last=$r; fi
+      [ "$n" -ge 2 ] && { echo "$r" >"$W/kill"; kill -USR1 $$; n=0; }
+    done
+  ) </dev/null >/dev/null 2>&1 &
+  WD=$!
+elif [ %(bounded)s = 1 ]; then
+  command -v timeout >/dev/null 2>&1 && TO="timeout %(tool_timeout)s"
+fi
+call() {
+  if [ -z "$W" ]; then out=$($TO "$H" "$@" 2>&1); rc=$?; return; fi
+  c=$((c+1))
+  "$H" "$@" >"$W/o" 2>&1 &
+  p=$!
+  echo "$c" >"$W/run"
+  wait "$p"; rc=$?
+  while [ "$rc" -gt 128 ] && [ "$S" != "$c" ] && kill -0 "$p" 2>/dev/null; do wait "$p"; rc=$?; done
+  [ "$S" = "$c" ] && { kill "$p" 2>/dev/null; wait "$p"; rc=124; }
+  out=
+  while IFS= read -r l || [ -n "$l" ]; do out="$out$l$NL"; done <"$W/o"
+  while :; do case "$out" in *"$NL") out=${out%%"$NL"} ;; *) break ;; esac; done
+}
 hccn() {
   n=$1; d=$2; shift 2; k=0
   case "$HUNG" in *" $d "*)
-    printf '\n%%s BEGIN %%s\nskipped: hccn_tool timed out earlier on device %%s\n%%s END %%s 124\n' "$M" "$n" "$d" "$M" "$n"; return;;
+    BUF="$BUF$NL$M BEGIN $n${NL}skipped: hccn_tool timed out earlier on device $d$NL$M END $n 124$NL"; return;;
   esac
   while :; do
-    out=$($TO "$H" "$@" 2>&1); rc=$?
+    call "$@"
     case "$out" in *"is busy"*) k=$((k+1)); [ $k -lt %(retries)s ] && { sleep "0.$((k*2))"; continue; } ;; esac
     break
   done
   [ "$rc" = 124 ] && HUNG="$HUNG$d "
-  printf '\n%%s BEGIN %%s\n%%s\n%%s END %%s %%s\n' "$M" "$n" "$out" "$M" "$n" "$rc"
+  BUF="$BUF$NL$M BEGIN $n$NL$out$NL$M END $n $rc$NL"
 }
+flush() { printf '%%s' "$BUF"; BUF=; }
 """
 
 
@@ -51,18 +103,22 @@ class Section(BaseModel):
     exit_status: int | None
 
 
-def prelude(marker: str, *, tool_timeout: float = 5, retries: int = 5) -> str:
-    return _PRELUDE % {
-        "marker": shlex.quote(marker),
-        "tool_timeout": tool_timeout,
-        "hccn_default": HCCN_DEFAULT,
-        "retries": retries,
-    }
+def prelude(marker: str) -> str:
+    return _PRELUDE % {"marker": shlex.quote(marker), "hccn_default": HCCN_DEFAULT}
 
 
-def server_script(marker: str, **kw: float) -> str:
-    """Round trip 1: the server, its cards and chips, versions, hccn.conf."""
-    return prelude(marker, **kw) + "\n".join([
+def device_prelude(*, tool_timeout: float = 5, retries: int = 5) -> str:
+    """The round-2 helpers; ``tool_timeout`` <= 0 leaves the calls unbounded (``timeout 0``)."""
+    bounded = tool_timeout > 0
+    return _DEVICE_PRELUDE % {"tool_timeout": f"{tool_timeout:g}", "retries": int(retries),
+                              "half": f"{tool_timeout / 2:g}" if bounded else "1",
+                              "bounded": int(bounded)}
+
+
+def server_script(marker: str, **_kw: float) -> str:
+    """Round trip 1: the server, its cards and chips, versions, hccn.conf (no hccn_tool
+    query: ``_kw`` takes the same options as ``devices_script`` for symmetry)."""
+    return prelude(marker) + "\n".join([
         "run hostname hostname",
         "run hccn_path echo \"$H\"",
         "run npu_l npu-smi info -l",
@@ -94,10 +150,11 @@ def device_command(device_id: int, args: tuple[str, ...]) -> str:
 def devices_script(marker: str, device_ids: list[int], *, a3: bool = False, **kw: float) -> str:
     """Round trip 2: every device's NIC facts, one hccn_tool call at a time."""
     queries = DEVICE_QUERIES + (A3_QUERIES if a3 else ())
-    lines = [prelude(marker, **kw)]
+    lines = [prelude(marker) + device_prelude(**kw)]
     for dev in device_ids:
         for name, args in queries:
             lines.append(f"hccn {name}:{int(dev)} {int(dev)} -i {int(dev)} {shlex.join(args)}")
+        lines.append("flush")
     return "\n".join(lines) + "\n"
 
 

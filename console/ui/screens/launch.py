@@ -31,6 +31,7 @@ from console.ui.launch_form import (
 from console.ui.launch_source import LaunchSource
 from console.ui.screens.base import PaneScreen
 from console.ui.screens.launch_run import LaunchRunMixin, compose_probe, compose_run
+from console.ui.widgets.rank_status import StatusLine
 
 CHECK_STYLES = {OK: "green", BLOCK: "bold red", WARN: "yellow"}
 PLAN_COLUMNS = ("rank", "server", "local", "device", "device_ip")
@@ -87,7 +88,7 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         self._plan_timer: Any = None
 
     def compose_body(self) -> ComposeResult:
-        yield Static(id="launch-status", classes="status", markup=False)
+        yield StatusLine(id="launch-status", classes="status")
         with TabbedContent(initial="launch-setup", id="launch-tabs"):
             with TabPane("Setup", id="launch-setup"):
                 yield from self.compose_setup()

@@ -10,6 +10,7 @@ lines a second cost a few screen updates, not 50,000.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from typing import Any
 
@@ -28,7 +29,7 @@ from console.ui.launch_log import LogWindow
 from console.ui.launch_view import JobView
 from console.ui.screens.dialogs import InputScreen
 from console.ui.widgets.rank_log import RankLog
-from console.ui.widgets.rank_status import RankStatusGrid
+from console.ui.widgets.rank_status import RankStatusGrid, StatusLine
 
 FLUSH_S = 0.04
 STATUS_S = 0.1
@@ -86,6 +87,10 @@ class LaunchRunMixin:
         log.clear()
         log.set_root_rank(None)
         self.running = True
+        # Everything alive now (the app, its widgets) lives as long as the app: take it out
+        # of the collector's full passes, which otherwise stall the loop for 100+ ms while
+        # thousands of lines a second allocate (gen-2 pauses measured in bench/tui_logs.py).
+        gc.freeze()
         self.refresh_bindings()
         self.action_show_tab("launch-run")
         self.refresh_status(force=True)
@@ -165,7 +170,7 @@ class LaunchRunMixin:
             if window.fold_dirty and not window.paused and (force or now - self._last["fold"] >= FOLD_S):
                 self._last["fold"] = now
                 log.replace_lines(window.folded())
-        else:
+        elif not window.paused:
             lines = window.take()
             if lines:
                 log.write_lines(lines)
@@ -183,7 +188,7 @@ class LaunchRunMixin:
             return
         self._shown = shown
         self.query_one("#launch-grid", RankStatusGrid).show(job)
-        self.query_one("#launch-status", Static).update(self.status_text())
+        self.query_one("#launch-status", StatusLine).set(self.status_text())
         self.refresh_root()
         if self.window.paused:
             self.refresh_log_mode()
@@ -270,7 +275,7 @@ class LaunchRunMixin:
         self.refresh_log_mode()
 
     def action_fold(self) -> None:
-        self.window.fold = not self.window.fold
+        self.window.set_fold(not self.window.fold)
         self._rebuild_log()
 
     def action_one_rank(self) -> None:

@@ -83,3 +83,24 @@ class RankStatusGrid(Widget):
             more = f" +{len(failures) - 4}" if len(failures) > 4 else ""
             text.append(f"failed: {shown}{more}", style="red")
         return text
+
+
+class StatusLine(Widget):
+    """One line of text that changes often: repaints itself only, never relayouts the screen
+    (``Static.update`` asks for a layout of the whole screen: too slow at 10 updates/s)."""
+
+    DEFAULT_CSS = """
+    StatusLine { height: 1; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.text = ""
+
+    def set(self, text: str) -> None:
+        if text != self.text:
+            self.text = text
+            self.refresh()
+
+    def render(self) -> Text:
+        return Text(self.text, no_wrap=True, overflow="ellipsis")
