@@ -143,11 +143,11 @@ async def test_quit_without_changes_exits():
     assert app.return_value == 0
 
 
-def test_snapshot_ping_placeholder(snap_compare):
+def test_snapshot_ping_empty(snap_compare):
     assert snap_compare(make_app(start="ping"), terminal_size=(100, 30))
 
 
-def test_snapshot_launch_placeholder(snap_compare):
+def test_snapshot_launch_empty(snap_compare):
     assert snap_compare(make_app(start="launch"), terminal_size=(100, 30))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
+
 from collections.abc import Iterable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING
@@ -88,5 +90,5 @@ def commands_for(node, bindings: Iterable) -> Iterator[SystemCommand]:
         help_text = binding.tooltip or binding.description
         key = binding.key_display or binding.key.split(",")[0]
         yield SystemCommand(
-            binding.description, f"{help_text} [{key}]",
+            binding.description, f"{help_text} \\[{escape(key)}]",
             partial(node.run_action, binding.action))
