@@ -53,21 +53,11 @@ def warn(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _read_hostfile(path: str) -> str:
-    from console.core.errors import InputError
-
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
-    except OSError as exc:
-        raise InputError("cannot read hostfile", exc.strerror or str(exc), path=path) from None
-
-
 def hosts_from_args(exprs: list[str]) -> list[str]:
     """HOSTS arguments (NodeSet expressions, user@host:port, @hostfile) -> SSH targets."""
-    from console.core.hosts import parse_hosts
+    from console.ops.hostfiles import expand_hosts
 
-    return [str(t) for t in parse_hosts(exprs, read_file=_read_hostfile)]
+    return [str(t) for t in expand_hosts(exprs)]
 
 
 def add_hosts_argument(parser: argparse.ArgumentParser) -> None:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from console.core.inventory import CommandFailure, Device, Finding, Inventory, Server
+from console.ops.discovery import DiscoveryDone, ServerDone, ServerStarted
 from console.ui.sources import Sources
 
 SEED_IPS = {
@@ -38,23 +39,6 @@ def seed_inventory(*, fault: bool = True) -> Inventory:
     return Inventory(servers=servers, findings=findings)
 
 
-@dataclass(frozen=True)
-class Started:
-    host: str
-
-
-@dataclass(frozen=True)
-class ServerDone:
-    server: Server
-    done: int
-    total: int
-
-
-@dataclass(frozen=True)
-class Finished:
-    inventory: Inventory
-
-
 @dataclass
 class FakeDiscovery:
     """A discovery source shaped like console.ops.discovery.discover's events.
@@ -70,18 +54,18 @@ class FakeDiscovery:
     async def __call__(self, hosts: Sequence[str]) -> AsyncIterator[object]:
         self.calls.append(list(hosts))
         for h in hosts:
-            yield Started(h)
+            yield ServerStarted(h)
         wanted = [s for s in self.inventory.servers if s.host in hosts]
         for i, server in enumerate(wanted, 1):
             yield ServerDone(server, i, len(wanted))
             if i == 1 and self.gate is not None:
                 await self.gate.wait()
-        yield Finished(self.inventory.model_copy(update={"servers": wanted}))
+        yield DiscoveryDone(self.inventory.model_copy(update={"servers": wanted}))
 
 
 def failing_discovery(error: Exception) -> Callable[[Sequence[str]], AsyncIterator[object]]:
     async def discover(hosts: Sequence[str]) -> AsyncIterator[object]:
-        yield Started(hosts[0])
+        yield ServerStarted(hosts[0])
         raise error
     return discover
 

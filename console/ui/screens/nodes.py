@@ -9,8 +9,8 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from console.core.errors import ConsoleError
-from console.core.hosts import fold, parse_hosts
+from console.core.hosts import fold
+from console.ops.hostfiles import expand_hosts
 from console.core.inventory import Inventory, Server
 from console.ui import nodes_view as view
 from console.ui.ids import safe_id, unsafe
@@ -73,7 +73,7 @@ class NodesScreen(PaneScreen):
           thread=True)
     def parse_and_add(self, text: str) -> None:
         """Thread worker: a ``@hostfile`` is read from disk, never on the UI loop."""
-        targets = parse_hosts(text, read_file=_read_hostfile)
+        targets = expand_hosts(text)
         current = list(self.console_app.hosts)
         added = [t for t in targets if t not in current]
         self.app.call_from_thread(setattr, self.app, "hosts", current + added)
@@ -197,11 +197,3 @@ class NodesScreen(PaneScreen):
         index = event.option_index
         if 0 <= index < len(self._issues):
             self.query_one("#issue-detail", TextArea).load_text(self._issues[index].detail)
-
-
-def _read_hostfile(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
-    except OSError as exc:
-        raise ConsoleError("cannot read hostfile", exc.strerror or str(exc), path=path) from None
