@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from console.cli.demo import DemoCluster, demo_app, demo_spec  # noqa: E402
 
 WAIT_S = 120.0
+CLUSTER_DIR: list[Path] = []  # the demo cluster's folder, set in main()
 
 
 async def until(pilot: Any, condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -> None:
@@ -86,10 +87,42 @@ async def ranktable(pilot: Any) -> None:
         await until(pilot, lambda: screen.editor.table is not None, "the rank table build")
 
 
+DEMO_JOB = ("python3 -c \"import os, sys, time; r = int(os.environ['RANK']); "
+            "print('loading weights', flush=True); "
+            "print('rank', r, 'device', os.environ['DEVICE_ID'], 'ready', flush=True); "
+            "time.sleep(1.5 if r == 5 else 30); "
+            "sys.exit('HCCL init failed on device ' + os.environ['DEVICE_ID'] if r == 5 else 0)\"")
+
+
 async def launch(pilot: Any) -> None:
-    """Whatever the Launch pane shows once a rank table exists (it is built by another
-    screen; nothing here depends on its internals)."""
+    """Save the built rank table, then fill the Launch form with a 16-rank job."""
+    from textual.widgets import Input
+
+    app = pilot.app
+    if "ranktable" not in app.panes or app.panes["ranktable"].editor.table is None:
+        if app.inventory is None:
+            await nodes(pilot)
+        await ranktable(pilot)
+    table_pane = app.panes["ranktable"]
+    if table_pane.path is None:
+        table_pane.save_to(CLUSTER_DIR[0] / "hccl.json")
+        await until(pilot, lambda: table_pane.path is not None, "the rank table to be saved")
     await pilot.press("4")
+    screen = app.screen
+    screen.query_one("#launch-command", Input).value = DEMO_JOB
+    await until(pilot, lambda: screen.plan is not None, "the launch plan")
+
+
+async def launch_run(pilot: Any) -> None:
+    """Launch the job: rank 5 fails, the others are torn down, the root cause is shown."""
+    app = pilot.app
+    if app.screen.PANE != "launch" or app.screen.plan is None:
+        await launch(pilot)
+    screen = app.screen
+    await pilot.press("f5")
+    await until(pilot, lambda: screen.running, "the launch to start")
+    await until(pilot, lambda: not screen.running, "the job to end")
+    await pilot.press("f3")
 
 
 async def help_keys(pilot: Any) -> None:
@@ -108,6 +141,7 @@ SHOTS = [
     Shot("ping-drilldown", ping_cards),
     Shot("ranktable", ranktable),
     Shot("launch", launch),
+    Shot("launch-run", launch_run),
     Shot("help", help_keys),
 ]
 
@@ -131,6 +165,7 @@ async def main(out: Path, size: tuple[int, int], only: set[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     failed = []
     with DemoCluster(demo_spec()) as cluster:
+        CLUSTER_DIR[:] = [Path(cluster.sim.workdir)]
         app = demo_app(cluster)
         app.sub_title = "demo: 2 simulated servers"
         async with app.run_test(size=size) as pilot:
