@@ -129,4 +129,7 @@ def run_headless(args: argparse.Namespace, cluster: Any) -> int:
         _table(steps, total)
     warn("demo: " + ("every step behaved as expected" if ok else
                      "FAILED: " + ", ".join(s.name for s in steps if s.status == "failed")))
+    if not getattr(args, "dir", None):
+        warn(f"demo: {cluster.workdir} is removed at exit; pass --dir DIR to keep the rank table "
+             "and the simulated cluster's files")
     return code

@@ -52,6 +52,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                         "each step with its timing on stderr, a summary on stdout; exit 0 when "
                         "every step behaved as expected (the planted lossy pair found)")
     p.add_argument("--json", action="store_true", help="with --headless: the summary as JSON")
+    p.add_argument("--dir", metavar="DIR", default=None,
+                   help="keep the simulated cluster's folder (keys, ssh_config, the saved rank "
+                        "table) in DIR instead of a temporary folder removed at exit")
     p.set_defaults(func=run)
 
 
@@ -166,5 +169,5 @@ def run(args: argparse.Namespace) -> int:
     flow = FLOWS["headless" if getattr(args, "headless", False) else "tui"]
     spec = demo_spec(args.servers, args.product)
     print(f"cluster-console demo: starting {len(spec.servers)} simulated servers ...", file=sys.stderr)
-    with DemoCluster(spec) as cluster:
+    with DemoCluster(spec, args.dir) as cluster:
         return flow(args, cluster)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from asyncssh import ConfigParseError
 from asyncssh.config import SSHClientConfig
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from console.core.errors import InputError
 
@@ -26,6 +26,10 @@ DEFAULT_PORT = 22
 def _default_ssh_config() -> Path | None:
     path = Path("~/.ssh/config").expanduser()
     return path if path.is_file() else None
+
+
+_FLAGS = {"connect_timeout": "--connect-timeout", "command_timeout": "--command-timeout",
+          "port": "-p/--port", "user": "-l/--login", "known_hosts": "--known-hosts"}
 
 
 class SSHOptions(BaseModel):
@@ -78,6 +82,11 @@ class SSHOptions(BaseModel):
             kw["known_hosts"] = Path(kw["known_hosts"]).expanduser()
         try:
             options = cls(**kw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            flag = _FLAGS.get(field, field)
+            raise InputError("invalid SSH option", f"{flag}: {first['msg']} (got {first.get('input')!r})") from None
         except ValueError as exc:
             raise InputError("invalid SSH option", str(exc)) from None
         options.check_files()

@@ -184,3 +184,18 @@ def test_quote_cmd_round_trips_through_shlex():
     argv = ["hccn_tool", "-i", 0, "-ping", "-g", "address", "10.0.0.1; rm -rf /", "$(x)", "", "'"]
     assert shlex.split(quote_cmd(*argv)) == [str(a) for a in argv]
     assert quote_cmd("npu-smi", "info") == "npu-smi info"
+
+
+def test_bad_numeric_option_names_the_flag_not_pydantic():
+    import argparse
+
+    from console.core.errors import InputError
+    from console.remote import SSHOptions
+
+    ns = argparse.Namespace(ssh_config=None, login=None, port=None, identity=None, accept_new=False,
+                            known_hosts=None, connect_timeout=-1.0, command_timeout=60.0)
+    with pytest.raises(InputError) as exc:
+        SSHOptions.from_args(ns)
+    text = str(exc.value)
+    assert "--connect-timeout" in text and "greater than 0" in text
+    assert "pydantic" not in text and "validation error" not in text

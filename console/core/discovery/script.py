@@ -36,8 +36,7 @@ HCCN_DEFAULT = "/usr/local/Ascend/driver/tools/hccn_tool"
 
 _PRELUDE = r"""R="${CLUSTER_CONSOLE_ROOT:-}"
 M=%(marker)s
-H=$(command -v hccn_tool 2>/dev/null || true)
-[ -n "$H" ] || H="$R%(hccn_default)s"
+if command -v hccn_tool >/dev/null 2>&1; then H=hccn_tool; else H="$R%(hccn_default)s"; fi
 run() { n=$1; shift; printf '\n%%s BEGIN %%s\n' "$M" "$n"; "$@" 2>&1; rc=$?; printf '\n%%s END %%s %%s\n' "$M" "$n" "$rc"; }
 """
 
@@ -120,13 +119,13 @@ def server_script(marker: str, **_kw: float) -> str:
     query: ``_kw`` takes the same options as ``devices_script`` for symmetry)."""
     return prelude(marker) + "\n".join([
         "run hostname hostname",
-        "run hccn_path echo \"$H\"",
+        "run hccn_path command -v \"$H\"",
         "run npu_l npu-smi info -l",
         "run npu_m npu-smi info -m",
         "run npu_info npu-smi info",
         "run hccn_conf cat \"$R/etc/hccn.conf\"",
         "run driver cat \"$R/usr/local/Ascend/driver/version.info\"",
-        "run cann sh -c 'cat \"$1\"/usr/local/Ascend/ascend-toolkit/latest/*-linux/ascend_toolkit_install.info' sh \"$R\"",
+        "run cann cat \"$R\"/usr/local/Ascend/ascend-toolkit/latest/*-linux/ascend_toolkit_install.info",
         "",
     ])
 
