@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import importlib
 import inspect
+import logging
 import os
 import pkgutil
 import sys
@@ -50,6 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.Handler):
+    """Log records of the ``console`` packages as plain lines on the *current* sys.stderr
+    (diagnostics, e.g. ``Warning: Permanently added ...`` from ``console.remote.hostkeys``)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging must never break the command
+            self.handleError(record)
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("console")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    logger.setLevel(logging.WARNING)
+
+
 def _run(func, args: argparse.Namespace) -> int:
     result = func(args)
     if inspect.iscoroutine(result):
@@ -68,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if func is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
+    _log_to_stderr()
     try:
         return _run(func, args)
     except ConsoleError as exc:

@@ -89,16 +89,13 @@ class Printer:
 
 def report(summary: JobSummary) -> int:
     """The summary on stderr; the exit code (0 every rank exited 0, else 1)."""
-    codes = summary.exit_codes
-    failed = sorted(r for r, c in codes.items() if c != 0)
     skew = (f"; start skew {summary.start_skew_s * 1000:.1f} ms"
             if summary.start_skew_s is not None else "")
     if summary.ok:
         warn(f"launch: all {summary.world_size} ranks exited 0 in {summary.duration_s:.1f} s"
              f"{skew}; run record {summary.run_dir}")
         return 0
-    warn(f"launch: FAILED: {len(failed)} of {summary.world_size} ranks did not exit 0{skew}; "
-         f"run record {summary.run_dir}")
+    warn(f"launch: FAILED: {failure_headline(summary)}{skew}; run record {summary.run_dir}")
     root = summary.root_cause
     if root is not None:
         warn(f"launch: root cause: {root.describe()}")
@@ -107,6 +104,36 @@ def report(summary: JobSummary) -> int:
             for line in root.last_lines:
                 warn(f"  [{root.rank}] {line}")
     return EXIT_CHECK_FAILED
+
+
+def _ranks(n: int) -> str:
+    return f"{n} rank{'' if n == 1 else 's'}"
+
+
+def failure_headline(summary: JobSummary) -> str:
+    """``rank 5 failed (exit 1); 15 ranks torn down``: the root cause first, then what the
+    teardown stopped, not "16 of 16 ranks did not exit 0"."""
+    root = summary.root_cause
+    codes = summary.exit_codes
+    parts: list[str] = []
+    if root is not None and root.rank is not None:
+        if root.exit_code not in (0, None) and root.signal is None:
+            why = f"exit {root.exit_code}"
+        elif root.signal:
+            why = f"signal {root.signal}"
+        else:
+            why = root.reason
+        parts.append(f"rank {root.rank} failed ({why})")
+    elif root is not None:
+        parts.append(root.describe())
+    root_rank = root.rank if root is not None else None
+    others = [r for r, c in codes.items() if c != 0 and r != root_rank]
+    if others:
+        parts.append(f"{_ranks(len(others))} {'torn down' if root is not None else 'did not exit 0'}")
+    silent = summary.world_size - len(set(codes) | ({root_rank} - {None}))
+    if silent > 0:
+        parts.append(f"{_ranks(silent)} never reported an exit")
+    return "; ".join(parts) or f"{_ranks(summary.world_size)}, not every one exited 0"
 
 
 def progress(ev: Any) -> None:

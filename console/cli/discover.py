@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rich.markup import escape
 from rich.table import Table
 
 from console.cli._common import add_hosts_argument, hosts_from_args, print_json, stdout_console
@@ -13,6 +14,7 @@ from console.core.inventory import Inventory, Server
 
 ORDER = 10
 _STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
+ERROR_WIDTH = 60  # the Servers table shows this much of an error; Findings show all of it
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -59,23 +61,33 @@ async def run(args: argparse.Namespace) -> int:
     return exit_code(inv)
 
 
+def short_error(error: str | None, width: int = ERROR_WIDTH) -> str:
+    """The first line of ``error``, cut to ``width`` characters with an ellipsis."""
+    first = (error or "").strip().splitlines()[0] if (error or "").strip() else ""
+    return first if len(first) <= width else first[: width - 1].rstrip() + "…"
+
+
 def _server_row(s: Server) -> list[str]:
     if not s.reachable:
-        return [s.host, "-", "-", "[red]unreachable[/]", "-", "-", "-", s.error or ""]
+        return [s.host, "-", "-", "[red]unreachable[/]", "-", "-", "-", escape(short_error(s.error))]
     health = sorted({d.health or "?" for d in s.devices})
     links = sum(1 for d in s.devices if (d.link or "").upper() == "UP")
     return [s.host, s.server_id or "-", s.hostname or "-", f"{len(s.devices)} ({s.product or '?'})",
             f"{links}/{len(s.devices)} up", ",".join(health), f"{s.driver_version or '-'} / {s.cann_version or '-'}", ""]
 
 
-def print_inventory(inv: Inventory) -> None:
-    con = stdout_console()
+def _servers_table(inv: Inventory) -> Table:
     t = Table(title="Servers", title_justify="left")
-    for col in ("host", "server_id", "hostname", "devices", "links", "health", "driver / CANN", "error"):
+    for col in ("host", "server_id", "hostname", "devices", "links", "health", "driver / CANN"):
         t.add_column(col)
+    t.add_column("error (in full under Findings)" if any(not s.reachable for s in inv.servers) else "error",
+                 max_width=ERROR_WIDTH, overflow="fold")
     for s in inv.servers:
         t.add_row(*_server_row(s))
-    con.print(t)
+    return t
+
+
+def _devices_table(inv: Inventory) -> Table:
     d = Table(title="Devices", title_justify="left")
     for col in ("host", "dev", "card.chip", "device_ip", "netmask", "link", "net_health", "tls", "health", "busy"):
         d.add_column(col)
@@ -86,13 +98,21 @@ def print_inventory(inv: Inventory) -> None:
                       dev.netmask or "-", link if link == "UP" else f"[red]{link}[/]", dev.net_health or "-",
                       "-" if dev.tls is None else str(dev.tls), dev.health or "-",
                       ",".join(map(str, dev.busy_pids)) or "")
-    con.print(d)
+    return d
+
+
+def print_inventory(inv: Inventory) -> None:
+    """Servers, then Devices (left out when no server has any), then the findings in full."""
+    con = stdout_console()
+    con.print(_servers_table(inv))
+    if any(s.devices for s in inv.servers):
+        con.print(_devices_table(inv))
     if inv.findings:
         con.print("[bold]Findings[/]")
         for f in inv.findings:
             where = f.host or ""
             if f.device_id is not None:
                 where += f" device {f.device_id}"
-            con.print(f"[{_STYLE[f.severity]}]{f.severity:7}[/] {where}: {f.message}")
+            con.print(f"[{_STYLE[f.severity]}]{f.severity:7}[/] {escape(where)}: {escape(f.message)}")
     else:
         con.print("[green]No findings.[/]")

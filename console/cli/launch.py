@@ -21,10 +21,10 @@ from console.cli._launch_output import Printer, report
 from console.core.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, InputError
 from console.core.inventory import Inventory
 from console.core.planning.launch import build_launch_plan
-from console.core.profiles import parse_env_items, parse_host_items
+from console.core.profiles import Profile, parse_env_items, parse_host_items
 from console.ops.launch import launch
 from console.ops.launch_events import JobFinished
-from console.ops.profiles import load_profile
+from console.ops.profiles import DEFAULT_PROFILE, bundled_profile_names, load_profile, user_profile_dir
 from console.ops.runrecord import new_run_id
 
 ORDER = 50
@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                     "{device_id} {upload_dir} are replaced per rank.")
     p.add_argument("--ranktable", required=True, metavar="FILE", help="RankTableFile (JSON)")
     p.add_argument("--profile", metavar="NAME", help="launch profile name or .toml path "
-                   "(default: custom; bundled: mindie-run-pa)")
+                   f"(default: {DEFAULT_PROFILE}; bundled: {', '.join(bundled_profile_names())}; "
+                   f"yours: {user_profile_dir()}/NAME.toml)")
     p.add_argument("--env", action="append", default=[], metavar="K=V", help="extra env (repeatable)")
     p.add_argument("--setup", action="append", default=[], metavar="LINE",
                    help="shell line run before the command, e.g. 'source .../set_env.sh'")
@@ -51,12 +52,18 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                    help="how to reach a server_id over SSH (default: the server_id)")
     p.add_argument("--run-dir", metavar="DIR", default="runs", help="run records base (default runs/)")
     p.add_argument("--inventory", metavar="FILE", help="inventory JSON (discover --json) to check cards")
-    p.add_argument("--master-port", type=int, metavar="PORT")
+    p.add_argument("--master-port", type=int, metavar="PORT",
+                   help="MASTER_PORT of every rank (default: the profile's master_port, "
+                        f"else {_default('master_port')}; --env MASTER_PORT=N wins)")
     for key in ("tp", "pp", "ep", "dp"):
         p.add_argument(f"--{key}", type=int, metavar="N", help=f"value of {{{key}}}")
     p.add_argument("--ready-pattern", metavar="REGEX", help="every rank must print a match ...")
-    p.add_argument("--ready-timeout", type=float, metavar="S", help="... within S seconds of GO")
-    p.add_argument("--grace", type=float, metavar="S", help="TERM -> KILL grace at teardown")
+    p.add_argument("--ready-timeout", type=float, metavar="S",
+                   help="... within S seconds of GO (default: the profile's ready_timeout_s, "
+                        f"else {_default('ready_timeout_s'):g})")
+    p.add_argument("--grace", type=float, metavar="S",
+                   help="seconds between TERM and KILL when the ranks are torn down "
+                        f"(default: the profile's grace_s, else {_default('grace_s'):g})")
     p.add_argument("--barrier", choices=("hold", "spawn"), help="hold: setup before GO (default)")
     p.add_argument("--no-preflight", action="store_true", help="skip the preflight checks")
     p.add_argument("--upload", action="append", default=[], metavar="BUNDLE|FILE",
@@ -69,6 +76,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                    help="run every server's ranks on this machine (no SSH), to try a command")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
     p.set_defaults(func=run)
+
+
+def _default(field: str):
+    """A profile field's default, for the help text (a profile file may set its own)."""
+    return Profile.model_fields[field].default
 
 
 def _profile(args: argparse.Namespace):

@@ -22,12 +22,12 @@ from console.cli._common import add_hosts_argument, hosts_from_args, print_json,
 from console.core.errors import EXIT_INTERRUPTED, EXIT_UNREACHABLE, InputError
 from console.core.inventory import Inventory
 from console.core.pingresults import PingMatrix, result_row
-from console.core.pingview import MatrixView, card_view, server_view
-from console.core.planning.ping import PATTERNS, PingPlan, plan_ping
+from console.core.pingview import MatrixView, card_view, corner_lines, server_view
+from console.core.planning.ping import PATTERNS, PingPlan, parse_custom_pairs, plan_ping
 
 ORDER = 20
 MAX_MATRIX_HOSTS = 24  # above this the server matrix is too wide for a terminal
-_STYLE = {"ok": "green", "loss": "bold yellow", "self": "dim", "untested": "dim", "skipped": "dim"}
+_STYLE = {"ok": "green", "loss": "bold red", "self": "dim", "untested": "dim", "skipped": "dim"}
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -81,9 +81,12 @@ def _pattern(args: argparse.Namespace) -> tuple[str, str | None]:
     if not args.pairs:
         return pattern, None
     try:
-        return pattern, Path(args.pairs).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError("cannot read pair file", exc.strerror or str(exc), path=args.pairs) from None
+        text = Path(args.pairs).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputError("cannot read pair file", reason, path=args.pairs) from None
+    parse_custom_pairs(text, args.pairs)  # a typo fails here, before any SSH
+    return pattern, text
 
 
 class _Progress:
@@ -201,17 +204,20 @@ def _write_csv(path: str, matrix: PingMatrix) -> None:
 
 
 def _table(view: MatrixView):
+    """The view as a rich table, its title on a line of its own (never wrapped to the table)."""
+    from rich.console import Group
     from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title=escape(view.title), title_justify="left")
-    t.add_column(escape(view.corner), style="bold")
+    t = Table()
+    t.add_column(escape("\n".join(corner_lines(view))), style="bold")
     for label in view.col_labels:
-        t.add_column(escape(label), justify="right")
+        t.add_column(escape(label), justify="right", vertical="bottom")
     for label, row in zip(view.row_labels, view.cells, strict=True):
         cells = [f"[{_STYLE.get(c.status, 'bold red')}]{escape(c.text)}[/]" for c in row]
         t.add_row(escape(label), *cells)
-    return t
+    return Group(Text(view.title, style="italic"), t)
 
 
 def print_matrix(matrix: PingMatrix) -> None:

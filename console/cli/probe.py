@@ -19,7 +19,7 @@ import sys
 from console.cli._common import print_json, stdout_console, warn
 from console.cli._launch_output import event_json, progress, report
 from console.core.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE
-from console.core.probe_report import COLUMNS
+from console.core.probe_report import COLUMNS, SLOW_LEGEND
 from console.core.profiles import parse_host_items
 from console.ops.launch_events import (
     JobFinished, LaunchWarning, RankLine, ServerLost, Stage, Teardown,
@@ -165,6 +165,7 @@ def to_json(finished) -> dict:
         "servers": {s.server_id: [k.rank for k in s.ranks] for s in plan.servers},
         "columns": [key for key, _, _ in COLUMNS], "rows": r.rows(),
         "checks": r.check_rows(), "tp_smoke": r.tp_smoke, "slowest": finished.slowest(),
+        "slow_ranks": r.slow_ranks(), "slow_rule": SLOW_LEGEND,
         "summary": r.summary(), "problems": finished.problems(),
         "ranks": {str(k): v for k, v in sorted(r.ranks.items())}, "job": job,
     }
@@ -210,7 +211,20 @@ def print_report(finished) -> None:
         err = "" if tp.max_abs_diff is None else f", max logit error {tp.max_abs_diff:.2e}"
         con.print(f"[{style}]tp smoke {'ok' if tp.ok else 'FAILED'}[/]: {len(tp.tokens)} tokens"
                   f"{rate}{err} (tolerance {tp.tolerance}) vs the single-process reference")
-    for s in finished.slowest()[:3]:
-        con.print(f"slowest: {finished.where(s['rank'])} in {s['rows']} of "
-                  f"{len(r.results)} rows, worst x{s['worst_vs_median']:.2f} the median")
+    _print_slow(con, finished)
+
+
+def _print_slow(con, finished) -> None:
+    """The ranks flagged slow (at most 3), or that none was; then the rule."""
+    r = finished.report
+    if not r.results:
+        return
+    slow = r.slow_ranks()
+    for s in slow[:3]:
+        con.print(f"[bold yellow]slow:[/] {finished.where(s['rank'])} in {s['rows']} of "
+                  f"{len(r.results)} rows, worst x{s['worst_vs_median']:.2f} the median "
+                  f"(+{s['worst_extra_us']:.1f} us)")
+    if not slow:
+        con.print("no slow rank")
+    con.print(f"[dim]{SLOW_LEGEND} (its rows are yellow)[/]")
 

@@ -1,4 +1,4 @@
-"""`cluster-console ranktable {validate,show,merge,schema}`: RankTableFiles from the command line.
+"""`cluster-console ranktable {validate,show,build,merge,schema}`: RankTableFiles from the command line.
 
 stdout carries data (problems, the table, JSON); the verdict and diagnostics go to stderr.
 Exit codes: 0 valid (warnings allowed), 1 the table has errors, 2 missing file / not JSON /
@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from console.cli._common import add_hosts_argument, hosts_from_args, print_json, warn
-from console.core.errors import EXIT_CHECK_FAILED, EXIT_OK
+from console.core.errors import EXIT_CHECK_FAILED, EXIT_OK, ConsoleError
 from console.core.ranktable import (
     SUPPORTED_VERSIONS, Problem, RankTable, build, json_schema, merge, validate, validate_against,
 )
@@ -24,8 +24,9 @@ ORDER = 30
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
-        "ranktable", help="validate, show, merge RankTableFiles (HCCL ranktable JSON 1.0/1.2)",
-        description="Validate, show and merge RankTableFiles (HCCL ranktable JSON, versions 1.0 and 1.2).")
+        "ranktable", help="validate, show, build, merge RankTableFiles (HCCL ranktable JSON 1.0/1.2)",
+        description="Validate, show, build (from live servers) and merge RankTableFiles (HCCL ranktable "
+                    "JSON, versions 1.0 and 1.2), or print their JSON Schema.")
     sub = parser.add_subparsers(dest="ranktable_command", metavar="ACTION", required=True)
     _add_validate(sub, common)
     _add_show(sub)
@@ -67,7 +68,9 @@ def _add_validate(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
                        "Exit 0 without errors (warnings are printed), 1 with errors, 2 if the file is "
                        "missing or not a rank table.")
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--json", action="store_true", help='print {"file", "valid", "problems"} as JSON')
+    p.add_argument("--json", action="store_true",
+                   help='print {"file", "valid", "problems"} as JSON; {"file", "valid": false, "error"} '
+                        "when the file cannot be read (exit 2)")
     p.add_argument("--against", metavar="HOSTS", nargs="+",
                    help="also check the table against live servers: each device_ip equals what that "
                         "card reports (HCCL EI0014), each server_id is the server reached")
@@ -105,7 +108,7 @@ def _verdict(problems: list[Problem]) -> tuple[bool, str]:
     return errors == 0, ("valid" if errors == 0 else "INVALID") + f": {counts}"
 
 
-async def _cmd_validate(args: argparse.Namespace) -> int:
+async def _problems(args: argparse.Namespace) -> list[Problem]:
     table = load(args.file)
     problems = validate(table)
     if args.against:
@@ -113,6 +116,16 @@ async def _cmd_validate(args: argparse.Namespace) -> int:
 
         inventory = await gather(args, hosts_from_args(args.against))
         problems = sort_problems(problems + validate_against(table, inventory))
+    return problems
+
+
+async def _cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        problems = await _problems(args)
+    except ConsoleError as exc:
+        if args.json:  # stdout still gets its JSON object; stderr and the exit code say the rest
+            print_json({"file": args.file, "valid": False, "error": exc.to_dict()})
+        raise
     valid, verdict = _verdict(problems)
     if args.json:
         print_json({"file": args.file, "valid": valid, "problems": problems})

@@ -92,18 +92,34 @@ def _expand(item: str) -> list[HostTarget]:
     return [HostTarget(host=n, user=user, port=port) for n in names]
 
 
-def parse_hostfile(text: str, source: str = "hostfile") -> list[str]:
-    """Hostfile lines -> host expressions. Errors name the file and line."""
-    items: list[str] = []
+def hostfile_items(text: str, source: str = "hostfile") -> list[tuple[int, str]]:
+    """Hostfile lines -> ``(line number, host expression)`` pairs. Errors name the file and line."""
+    items: list[tuple[int, str]] = []
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
         line = _SLOTS.sub("", line)  # DeepSpeed: "worker-1 slots=8"
         if "=" in line:
-            raise InputError("bad hostfile line", f"{source}:{lineno}: '{raw.strip()}'")
-        items.extend(split_items(line))
+            raise InputError("bad hostfile line", f"'{raw.strip()}'", path=f"{source}:{lineno}")
+        items.extend((lineno, item) for item in split_items(line))
     return items
+
+
+def parse_hostfile(text: str, source: str = "hostfile") -> list[str]:
+    """Hostfile lines -> host expressions. Errors name the file and line."""
+    return [item for _, item in hostfile_items(text, source)]
+
+
+def _hostfile_targets(text: str, source: str) -> list[HostTarget]:
+    """Every target of a hostfile; a bad expression is reported as ``FILE:LINE: ...``."""
+    targets: list[HostTarget] = []
+    for lineno, item in hostfile_items(text, source):
+        try:
+            targets += parse_hosts(item)
+        except InputError as exc:
+            raise InputError(exc.title, exc.detail, path=f"{source}:{lineno}", hint=exc.hint) from None
+    return targets
 
 
 def parse_hosts(
@@ -120,7 +136,7 @@ def parse_hosts(
             if item.startswith("@"):
                 if read_file is None:
                     raise InputError("hostfiles are not accepted here", f"'{item}'")
-                targets = parse_hosts(parse_hostfile(read_file(item[1:]), item[1:]))
+                targets = _hostfile_targets(read_file(item[1:]), item[1:])
             else:
                 targets = _expand(item)
             for t in targets:

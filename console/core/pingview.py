@@ -1,11 +1,12 @@
-"""Rows x columns views of a ``PingMatrix`` that the CLI (``render_text``) and the TUI (a
+r"""Rows x columns views of a ``PingMatrix`` that the CLI (``render_text``) and the TUI (a
 DataTable styled by ``Cell.status``) both draw. Pure.
 
 * ``server_view``: server x server, worst result of all probes between the two servers;
   cell text like ``0%``, ``33% 8/128`` (worst, then bad/tested), ``DOWN 16/128``.
 * ``card_view``: device x device for one server pair; one probe (or two, one per direction).
 By default a cell merges both directions (a ping is a round trip, and the pairwise pattern
-probes each pair in one direction only); ``directed=True`` shows row -> column only.
+probes each pair in one direction only) and the view says so (``server ↔ server``, "both
+directions"); ``directed=True`` shows row -> column only (corner ``src \ dst``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ class Cell(BaseModel):
 
 class MatrixView(BaseModel):
     title: str
-    corner: str = ""
+    corner: str = Field("", description="Header of the row-label column: names the row axis "
+                                        "(and the column axis when it fits, as in `src \\ dst`)")
+    col_axis: str = Field("", description="What the columns are, when the corner does not say it")
     row_labels: list[str]
     col_labels: list[str]
     cells: list[list[Cell]]
@@ -99,9 +102,13 @@ def server_view(matrix: PingMatrix, *, directed: bool = False) -> MatrixView:
         ]
         for a in hosts
     ]
-    arrow = "->" if directed else "<->"
-    return MatrixView(title=f"{matrix.pattern}: worst loss, server {arrow} server", corner="src \\ dst",
-                      row_labels=hosts, col_labels=hosts, cells=cells)
+    if directed:
+        title = f"{matrix.pattern}: worst loss, server -> server (row sends to column)"
+        corner = "src \\ dst"
+    else:
+        title = f"{matrix.pattern}: worst loss between two servers, both directions"
+        corner = "server ↔ server"
+    return MatrixView(title=title, corner=corner, row_labels=hosts, col_labels=hosts, cells=cells)
 
 
 def devices_of(matrix: PingMatrix, host: str) -> list[int]:
@@ -125,21 +132,35 @@ def card_view(matrix: PingMatrix, src_host: str, dst_host: str, *, directed: boo
         ]
         for i in rows
     ]
-    arrow = "->" if directed else "<->"
-    return MatrixView(title=f"{src_host} {arrow} {dst_host}: loss per device", corner="dev",
-                      row_labels=[str(i) for i in rows], col_labels=[str(j) for j in cols], cells=cells)
+    row_axis, col_axis = f"{src_host} dev", f"{dst_host} dev"
+    if directed:
+        title = f"{src_host} -> {dst_host}: loss per device (row sends to column)"
+    else:
+        title = f"{src_host} ↔ {dst_host}: loss per device, both directions"
+    return MatrixView(title=title, corner=row_axis,
+                      col_axis=col_axis, row_labels=[str(i) for i in rows],
+                      col_labels=[str(j) for j in cols], cells=cells)
+
+
+def corner_lines(view: MatrixView) -> list[str]:
+    """The header of the row-label column: ``[corner]``, or, when the columns are named
+    apart, ``["<columns> →", "<rows> ↓"]`` (the CLI's rich table draws the same lines)."""
+    if not view.col_axis:
+        return [view.corner]
+    return [f"{view.col_axis} →", f"{view.corner} ↓"]
 
 
 def render_text(view: MatrixView) -> str:
-    """Plain aligned text: title, header row, one line per row."""
-    first = max([len(view.corner), *(len(label) for label in view.row_labels)])
+    """Plain aligned text: title, header row(s), one line per row."""
+    corner = corner_lines(view)
+    first = max([*(len(c) for c in corner), *(len(label) for label in view.row_labels)])
     widths = [
         max([len(label), *(len(row[c].text) for row in view.cells)])
         for c, label in enumerate(view.col_labels)
     ]
     columns = zip(view.col_labels, widths, strict=True)
-    header = [view.corner.ljust(first), *(label.rjust(w) for label, w in columns)]
-    lines = [view.title, "  ".join(header).rstrip()]
+    header = [corner[-1].ljust(first), *(label.rjust(w) for label, w in columns)]
+    lines = [view.title, *corner[:-1], "  ".join(header).rstrip()]
     for label, row in zip(view.row_labels, view.cells, strict=True):
         texts = [cell.text.rjust(w) for cell, w in zip(row, widths, strict=True)]
         lines.append("  ".join([label.ljust(first), *texts]).rstrip())

@@ -5,7 +5,9 @@ prints (warnings, CANN logs, launcher prefixes): a line counts when it holds a J
 with a ``"probe"`` key; everything else is counted as noise and skipped.
 
 The table mirrors nccl-tests (size, count, type, time, algbw, busbw) and adds the slowest
-rank and its time against the median of all ranks, so one slow card stands out.
+rank and its time against the median of all ranks; a row is flagged ``slow`` only when that
+rank is clearly slower (``SLOW_RATIO`` times the median and ``SLOW_MIN_EXTRA_US`` more), so
+one slow card stands out and timer noise does not.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 SLOW_RATIO = 1.5
-"""A rank whose time is this many times the median is flagged ``slow`` in the table."""
+"""A row's slowest rank is flagged ``slow`` when its time is at least this many times the
+median of all ranks ..."""
+SLOW_MIN_EXTRA_US = 5.0
+"""... and at least this many microseconds above it (x1.01-1.05, or 2 us on a 3 us op, is
+timer noise, not a slow card)."""
+SLOW_LEGEND = (f"a rank counts as slow when it takes >= x{SLOW_RATIO:g} the median time of all "
+               f"ranks and >= {SLOW_MIN_EXTRA_US:g} us more")
 
 COLUMNS: list[tuple[str, str, str]] = [
     ("op", "op", "left"),
@@ -83,6 +91,16 @@ class ResultRecord(_Record):
         if not med or self.slowest_rank is None:
             return None
         return self.per_rank_us[self.slowest_rank] / med
+
+    @property
+    def is_slow(self) -> bool:
+        """The slowest rank is clearly slower than the rest: see :data:`SLOW_RATIO` and
+        :data:`SLOW_MIN_EXTRA_US`."""
+        ratio, med = self.slow_ratio, self.median_us
+        if ratio is None or med is None or self.slowest_rank is None:
+            return False
+        extra = self.per_rank_us[self.slowest_rank] - med
+        return ratio >= SLOW_RATIO and extra >= SLOW_MIN_EXTRA_US
 
 
 class ErrorRecord(_Record):
@@ -250,6 +268,22 @@ class ProbeReport(BaseModel):
         (keys: see :data:`COLUMNS`), plus ``slow`` (bool) for highlighting."""
         return [_row(r) for r in self.results]
 
+    def slow_ranks(self) -> list[dict[str, Any]]:
+        """Ranks flagged slow (:attr:`ResultRecord.is_slow`) in some row: in how many rows,
+        their worst ratio to the median and worst extra microseconds; most often first."""
+        stats: dict[int, dict[str, Any]] = {}
+        for r in self.results:
+            if not r.is_slow or r.slowest_rank is None:
+                continue
+            rank = r.slowest_rank
+            s = stats.setdefault(rank, {"rank": rank, "rows": 0, "worst_vs_median": 0.0,
+                                        "worst_extra_us": 0.0})
+            s["rows"] += 1
+            s["worst_vs_median"] = max(s["worst_vs_median"], round(r.slow_ratio or 0.0, 3))
+            extra = r.per_rank_us[rank] - (r.median_us or 0.0)
+            s["worst_extra_us"] = max(s["worst_extra_us"], round(extra, 1))
+        return sorted(stats.values(), key=lambda s: (-s["rows"], -s["worst_vs_median"]))
+
     def check_rows(self) -> list[dict[str, Any]]:
         """Per op: how many ranks passed the exact-result check, and which failed."""
         by_op: dict[str, list[CheckRecord]] = {}
@@ -301,7 +335,7 @@ def _row(r: ResultRecord) -> dict[str, Any]:
         "slowest_rank": "" if slowest is None else str(slowest),
         "slowest_us": "" if slowest is None else f"{r.per_rank_us[slowest]:.1f}",
         "vs_median": "" if ratio is None else f"x{ratio:.2f}",
-        "slow": ratio is not None and ratio >= SLOW_RATIO,
+        "slow": r.is_slow,
     }
 
 

@@ -56,7 +56,15 @@ async def discover_server(pool: Pool, host: str, *, tool_timeout: float = 5) -> 
             server = assemble_devices(server, split_sections(second.stdout, marker))
         return server
     except ConsoleError as exc:
-        return Server(host=host, reachable=False, error=str(exc))
+        return Server(host=host, reachable=False, error=error_text(exc, host))
+
+
+def error_text(exc: ConsoleError, host: str) -> str:
+    """``exc`` as text without the leading ``host:`` when it is about ``host``: the Server
+    and its findings already name the host (no ``h: h: cannot resolve ...``)."""
+    if exc.host != host:
+        return str(exc)
+    return str(ConsoleError(exc.title, exc.detail, command=exc.command, path=exc.path, hint=exc.hint))
 
 
 async def discover(

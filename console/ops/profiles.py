@@ -42,6 +42,12 @@ def _sources(user_dir: Path | None) -> dict[str, tuple[str, str]]:
     return sources
 
 
+def bundled_profile_names() -> list[str]:
+    """The profiles shipped in ``console/profiles`` (``custom``, ``mindie-run-pa``, ``probe``)."""
+    return sorted(entry.name[:-5] for entry in resources.files("console.profiles").iterdir()
+                  if entry.name.endswith(".toml"))
+
+
 def profile_names(user_dir: Path | None = None) -> list[str]:
     return sorted(_sources(user_dir))
 

@@ -10,6 +10,7 @@ only after the connection is up, i.e. after the server proved it holds the priva
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,19 @@ import asyncssh
 from console.core.errors import RemoteError
 
 DEFAULT_PORT = 22
+log = logging.getLogger(__name__)
+"""An accepted key is announced here (WARNING), as ssh's ``Warning: Permanently added ...``;
+the CLI shows this logger on stderr, the remote layer never prints."""
+
+_KEY_TYPES = {"ssh-ed25519": "ED25519", "ssh-rsa": "RSA", "rsa-sha2-256": "RSA", "rsa-sha2-512": "RSA",
+              "ssh-dss": "DSA", "sk-ssh-ed25519@openssh.com": "ED25519-SK",
+              "sk-ecdsa-sha2-nistp256@openssh.com": "ECDSA-SK"}
+
+
+def key_type(key: asyncssh.SSHKey) -> str:
+    """``ED25519``, ``ECDSA``, ``RSA``... as ssh names the key type in its messages."""
+    algorithm = key.get_algorithm()
+    return _KEY_TYPES.get(algorithm, "ECDSA" if algorithm.startswith("ecdsa-") else algorithm)
 
 
 def fingerprint(key: asyncssh.SSHKey) -> str:
@@ -60,6 +74,7 @@ class HostKeyCheck:
     offered: str = ""
     recorded: list[str] = field(default_factory=list)
     pending_line: str | None = None
+    pending_note: str = ""
 
     def decide(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
         """Called by asyncssh only for a key not already trusted."""
@@ -76,6 +91,7 @@ class HostKeyCheck:
         self.verdict = "accepted"
         blob = key.export_public_key("openssh").decode().split()[:2]
         self.pending_line = f"{known_hosts_name(host, port)} {' '.join(blob)}\n"
+        self.pending_note = f"'{known_hosts_name(host, port)}' ({key_type(key)})"
         return True
 
     def error(self, target: str, hostname: str, port: int) -> RemoteError | None:
@@ -142,3 +158,5 @@ class HostKeyPolicy:
                 raise RemoteError("cannot record host key", exc.strerror or str(exc),
                                   host=target, path=str(path)) from None
         check.pending_line = None
+        log.warning("Warning: Permanently added %s to the list of known hosts (%s).",
+                    check.pending_note, path)

@@ -94,13 +94,20 @@ class SSHOptions(BaseModel):
 
     def check_files(self) -> None:
         """Files named explicitly must exist: -F and -i (as ssh refuses them)."""
-        if self.ssh_config is not None and not self.ssh_config.is_file():
-            raise InputError("ssh_config file not found", path=str(self.ssh_config),
-                             hint="fix the -F/--ssh-config path")
+        if self.ssh_config is not None:
+            _check_file(self.ssh_config, "ssh_config", "-F/--ssh-config")
         for key in self.identities:
-            if not key.is_file():
-                raise InputError("identity file not found", path=str(key),
-                                 hint="fix the -i/--identity path")
+            _check_file(key, "identity", "-i/--identity")
+
+
+def _check_file(path: Path, what: str, flag: str) -> None:
+    """``path`` is a regular file, else an InputError saying whether it is missing or a folder."""
+    if path.is_file():
+        return
+    if path.is_dir():
+        raise InputError(f"{what} path is a directory, not a file", path=str(path),
+                         hint=f"give {flag} the file itself")
+    raise InputError(f"{what} file not found", path=str(path), hint=f"fix the {flag} path")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,9 @@ import asyncio
 import json
 import sys
 
+from console.cli.discover import ERROR_WIDTH, print_inventory
+from console.core.discovery.findings import findings
+from console.core.inventory import Inventory, Server
 from console.ops.ranktable_files import load
 
 
@@ -65,3 +68,18 @@ async def test_ranktable_build_then_validate_against(sim_cluster, tmp_path):
     rc, out, err = await cli("-F", cfg, "ranktable", "validate", str(out_file), "--against", *sim_cluster.hosts)
     assert rc == 1
     assert "server_list[0].device[2].device_ip" in out and "10.10.100.12" in out
+
+
+def test_text_output_of_an_unreachable_server(capsys):
+    """No empty Devices table; the error column shows one cut line, Findings the whole error."""
+    error = ("cannot resolve host name: root@nosuchhost.invalid:22: Name or service not known, "
+             "and more words to make it long\n  hint: check the name, /etc/hosts, or HostName in ssh_config")
+    inv = Inventory(servers=[Server(host="nosuchhost.invalid", reachable=False, error=error)])
+    inv.findings = findings(inv)
+    print_inventory(inv)
+    out = capsys.readouterr().out
+    assert "Devices" not in out and "card.chip" not in out
+    [row] = [line for line in out.splitlines() if line.startswith("│ nosuchhost.invalid")]
+    assert "cannot resolve host name" in row and "…" in row and "hint" not in row
+    assert len(row.split("│")[-2].strip()) <= ERROR_WIDTH
+    assert f"nosuchhost.invalid: {error}" in out  # the findings keep it all

@@ -88,3 +88,14 @@ async def test_hccn_tool_missing_falls_back_to_hccn_conf(sim_cluster):
     assert server.reachable
     assert all(d.ip_source == "hccn.conf" and d.device_ip for d in server.devices)
     assert any(f.code == "ip_from_hccn_conf" for f in inv.findings)
+
+
+async def test_unreachable_error_names_the_host_once(sim_factory):
+    sim = await sim_factory(servers=2, cards=1, faults=[{"kind": "refuse", "server": 2}])
+    host = sim.hosts[1]
+    async with Pool(options(sim).model_copy(update={"connect_timeout": 5})) as pool:
+        inv = await discover_inventory(pool, sim.hosts)
+    error = inv.server(host).error
+    assert error.startswith("connection refused: ") and "hint: " in error  # title, detail, hint
+    [finding] = [f for f in inv.findings if f.code == "unreachable"]
+    assert finding.host == host and finding.message == error

@@ -51,7 +51,7 @@ async def test_failing_rank_exit_1_and_root_cause_on_stderr(sim_cluster, tmp_pat
     assert f"launch: root cause: rank 5 on {host}: exited with code 3" in err
     tail = err.split("last 20 lines of rank 5:\n", 1)[1].splitlines()[:20]
     assert tail[-1] == "  [5] bad input" and tail[0] == "  [5] line 12"
-    assert "[5] line 30" in out and "FAILED: 16 of 16 ranks did not exit 0" in err
+    assert "[5] line 30" in out and "FAILED: rank 5 failed (exit 3); 15 ranks torn down" in err
 
 
 async def test_json_lines_end_with_the_summary(sim_cluster, tmp_path) -> None:

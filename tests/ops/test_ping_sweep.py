@@ -248,7 +248,7 @@ async def test_cli_table_and_unreachable_exit_code(sim_factory) -> None:
     sim = await sim_factory(servers=3, cards=2, faults=[{"kind": "refuse", "server": 3}])
     code, out, err = await _cli(sim, ",".join(sim.hosts), "--pattern", "rail")
     assert code == 3, err
-    assert "worst loss, server <-> server" in out and "all 4 probes ok" in out
+    assert "server ↔ server" in out and "both directions" in out and "all 4 probes ok" in out
     assert f"{sim.hosts[2]}: UNREACHABLE" in err
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 
@@ -53,3 +54,25 @@ async def test_unreachable_server_is_remote_error_naming_it(sim_factory, mode, t
         with pytest.raises(RemoteError) as err:
             await pool.run(bad, "true")
     assert err.value.host == bad and err.value.title == title
+
+
+async def test_accept_new_announces_the_recorded_key(sim_cluster, tmp_path, caplog):
+    host, known = sim_cluster.hosts[0], tmp_path / "known_hosts"
+    note = f"Warning: Permanently added '[{host}]:{sim_cluster.port}' (ED25519) to the list of known hosts"
+    with caplog.at_level("WARNING", logger="console.remote"):
+        async with Pool(options(sim_cluster, known_hosts=known, accept_new=True)) as pool:
+            await pool.run(host, "true")
+    assert [r.getMessage() for r in caplog.records if "Permanently" in r.getMessage()] == \
+        [f"{note} ({known})."]
+    caplog.clear()
+    async with Pool(options(sim_cluster, known_hosts=known, accept_new=True)) as pool:
+        await pool.run(host, "true")  # now known: nothing to announce
+    assert not [r for r in caplog.records if "Permanently" in r.getMessage()]
+    # the CLI shows it on stderr, once, and keeps stdout for data
+    fresh = tmp_path / "fresh_known_hosts"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "console", "-F", str(sim_cluster.ssh_config_path), "--known-hosts",
+        str(fresh), "--accept-new", "discover", host, "--json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0 and err.decode().count(note) == 1 and "Permanently" not in out.decode()

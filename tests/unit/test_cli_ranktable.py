@@ -58,6 +58,25 @@ def test_validate_missing_and_broken_files_exit_2(capsys, tmp_path):
     assert code == 2 and out == "" and "line 2, column 3" in err
 
 
+def test_validate_json_of_broken_file_prints_the_error_as_json(capsys, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"status": "completed"\n  "server_list": []}')
+    code, out, err = _run(capsys, "validate", bad, "--json")
+    assert code == 2 and "line 2, column 3" in err
+    doc = json.loads(out)
+    assert doc["file"] == str(bad) and doc["valid"] is False
+    assert doc["error"]["path"] == str(bad) and "line 2, column 3" in doc["error"]["error"]
+    assert doc["error"]["exit_code"] == 2
+
+
+def test_help_names_every_action(capsys):
+    with pytest.raises(SystemExit):
+        main(["ranktable", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    description = out.split("positional arguments")[0]
+    assert all(action in description.lower() for action in ("validate", "show", "build", "merge", "schema"))
+
+
 def test_validate_v2_exits_2_naming_the_format(capsys, data_dir):
     code, _, err = _run(capsys, "validate", data_dir / "ranktable_v2.0_unsupported.json")
     assert code == 2 and "2.0" in err and "rank_list" in err

@@ -66,3 +66,18 @@ def test_empty_is_an_error():
 
 def test_fold_like_clush():
     assert fold(["127.0.0.11", "127.0.0.12", "127.0.0.14"]) == "127.0.0.[11-12,14]"
+
+
+def test_hostfile_bad_expression_names_file_and_line():
+    files = {"hf": "127.0.0.11\n\n# comment\n127.0.0.[\n"}
+    with pytest.raises(InputError) as exc:
+        parse_hosts("@hf", read_file=files.__getitem__)
+    assert str(exc.value).startswith("hf:4: bad host expression: '127.0.0.['")
+    assert exc.value.path == "hf:4"
+
+
+def test_hostfile_bad_item_later_on_a_line_names_that_line():
+    files = {"hosts.txt": "a1 a2\nb1 root@\n"}
+    with pytest.raises(InputError) as exc:
+        parse_hosts("@hosts.txt", read_file=files.__getitem__)
+    assert str(exc.value).startswith("hosts.txt:2: bad host expression")

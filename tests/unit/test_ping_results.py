@@ -228,6 +228,24 @@ def test_card_view(swept):
     assert "33%" in render_text(view)
 
 
+def test_undirected_views_say_both_directions(swept):
+    _, m = swept
+    merged, directed = server_view(m), server_view(m, directed=True)
+    assert merged.corner == "server ↔ server" and "both directions" in merged.title
+    assert directed.corner == "src \\ dst" and "both directions" not in directed.title
+    assert render_text(merged).splitlines()[1].startswith("server ↔ server")
+
+
+def test_card_view_axes_name_their_host(swept):
+    _, m = swept
+    view = card_view(m, host(0), host(1))
+    assert "both directions" in view.title
+    lines = render_text(view).splitlines()
+    assert lines[1] == f"{host(1)} dev →"  # the columns' axis, above the column labels
+    assert lines[2].startswith(f"{host(0)} dev ↓") and lines[2].split()[-8:] == [str(i) for i in range(8)]
+    assert card_view(m, host(0), host(1), directed=True).title.startswith(f"{host(0)} -> {host(1)}")
+
+
 def test_view_of_untested_pair(data_dir):
     plan = plan_ping(make_inventory(3, 2), "custom", custom_text=f"{host(0)}:0 {host(1)}:0\n")
     m = PingMatrix.from_plan(plan, [])

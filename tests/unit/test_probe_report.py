@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from console.core.probe_report import COLUMNS, ProbeReport, format_size, parse_line, \
-    parse_lines, parse_streams
+from console.core.probe_report import COLUMNS, SLOW_MIN_EXTRA_US, SLOW_RATIO, ProbeReport, \
+    format_size, parse_line, parse_lines, parse_streams
 
 OPS = ["all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast"]
 # nccl-tests' bus factors, written out independently of the probe's own table
@@ -60,6 +60,37 @@ def test_slowest_rank_and_ratio_to_median():
     rec["per_rank_us"] = [10.0, 11.0, 10.5]
     (row,) = parse_lines([json.dumps(rec)]).rows()
     assert row["slowest_rank"] == "1" and row["slow"] is False
+
+
+def _result(op: str, times: list[float]) -> str:
+    return json.dumps({"probe": "result", "rank": 0, "op": op, "size": 1024, "count": 256,
+                       "type": "float32", "time_us": sum(times) / len(times), "algbw": 1.0,
+                       "busbw": 1.0, "per_rank_us": times})
+
+
+@pytest.mark.parametrize("times, slow", [
+    ([100.0, 101.0, 105.0, 100.5], False),   # x1.04 the median: timer noise
+    ([100.0, 100.0, 140.0, 100.0], False),   # x1.4: below SLOW_RATIO
+    ([100.0, 100.0, 150.0, 100.0], True),    # x1.5 and 50 us more
+    ([2.0, 2.0, 6.0, 2.0], False),           # x3, but only 4 us more: too small to tell
+    ([2.0, 2.0, 7.5, 2.0], True),            # x3.75 and 5.5 us more
+])
+def test_only_a_clearly_slower_rank_is_flagged(times, slow):
+    assert (SLOW_RATIO, SLOW_MIN_EXTRA_US) == (1.5, 5.0)
+    report = parse_lines([_result("all_reduce", times)])
+    (row,) = report.rows()
+    assert row["slow"] is slow and row["slowest_rank"] == "2"  # the column still names it
+    assert [s["rank"] for s in report.slow_ranks()] == ([2] if slow else [])
+
+
+def test_slow_ranks_count_rows_and_worst_ratio():
+    report = parse_lines([_result("all_reduce", [10.0, 40.0, 10.0]),
+                          _result("all_gather", [10.0, 30.0, 10.0]),
+                          _result("broadcast", [10.0, 10.2, 10.0]),
+                          _result("all_to_all", [10.0, 10.0, 100.0])])
+    assert report.slow_ranks() == [
+        {"rank": 1, "rows": 2, "worst_vs_median": 4.0, "worst_extra_us": 30.0},
+        {"rank": 2, "rows": 1, "worst_vs_median": 10.0, "worst_extra_us": 90.0}]
 
 
 def test_noise_prefixes_and_broken_lines_are_tolerated():

@@ -94,6 +94,14 @@ def test_missing_files_are_input_errors_naming_the_path(home, tmp_path, flag):
     assert err.value.path == str(missing)
 
 
+@pytest.mark.parametrize("flag, what", [("-F", "ssh_config"), ("-i", "identity")])
+def test_a_directory_is_reported_as_a_directory(home, tmp_path, flag, what):
+    with pytest.raises(InputError) as err:
+        SSHOptions.from_args(cli(flag, str(tmp_path)))
+    assert err.value.path == str(tmp_path)
+    assert err.value.title == f"{what} path is a directory, not a file" and "not found" not in str(err.value)
+
+
 def test_bad_values_are_input_errors(home):
     with pytest.raises(InputError):
         SSHOptions.from_args(cli("--connect-timeout", "0"))
