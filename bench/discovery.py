@@ -17,7 +17,7 @@ case). The run exits 0 when every side found every device with the same IPs and 
 is met against at least one baseline; the output names which. Both sides run the very same
 hccn_tool / npu-smi calls, so when the machine is CPU-bound that shared work is a floor no
 client can go below: ``clush 1 call`` spends little else, so the ratio against it stays well
-above 0.5 on a 2-core box (the "shared floor" line shows how much of clush's CPU it is).
+above 0.5 on a 2-core box (each "vs" line shows how much of the baseline's CPU that work is).
 The sim's tools answer static queries from pre-rendered files (``console/sim/state.py``), so
 the tool calls cost a shell and a ``cat``, like a compiled tool, not a Python start-up.
 
@@ -268,8 +268,8 @@ def report(args: argparse.Namespace, res: dict[str, Result], sim: Sim) -> bool:
             met.append(mode)
         floor = res[mode].cpu["remote shells+tools"] / max(sum(res[mode].cpu.values()), 1e-9)
         print(f"vs {NAMES[mode]:<13} ratio {ratio:.2f} (target <= {TARGET_RATIO}: {verdict}); "
-              f"both found {want} devices: {found}; same IPs: {same}; shared floor (remote "
-              f"shells+tools) = {floor:.0%} of this baseline's CPU")
+              f"both found {want} devices: {found}; same IPs: {same}; its remote shells+tools "
+              f"(the tool calls both sides make) = {floor:.0%} of its CPU")
     if met:
         print("TARGET MET against: " + "; ".join(BASELINE_NAMES[m] for m in met))
     else:

@@ -173,6 +173,7 @@ def _write_tool(path: Path, module: str, state_path: Path) -> None:
 
 # The static queries each launcher serves from a file: ``case`` patterns over the arguments
 # -> the answer's key (see fake/answers.py). Anything that matches none runs the Python tool.
+# Keep in step with HCCN_QUERIES there (tests/ops/test_sim_fastpath.py fails on a drift).
 _HCCN_STATIC = "|".join(f"{len(q) + 2}:{':'.join(q)}" + ":" * (3 - len(q)) for q in (
     ("-ip", "-g"), ("-ip", "-inet6", "-g"), ("-vnic", "-g"), ("-link", "-g"),
     ("-net_health", "-g"), ("-tls", "-g"), ("-gateway", "-g"), ("-netdetect", "-g"),

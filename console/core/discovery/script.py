@@ -10,15 +10,15 @@ hccn_tool can hang on a sick card, so every call is bounded by ``tool_timeout``:
 is killed (exit status 124) and the rest of that device's queries are skipped; the other
 devices go on. The bound is ONE watchdog loop per script (a background shell that wakes every
 ``tool_timeout / 2`` seconds), not a ``timeout`` process per call: that wrapper (a fork and an
-exec per call, ~50 calls a server) cost more CPU than a compiled hccn_tool itself. The script
+exec per call, ~50 calls a server) cost ~1 ms of CPU a call, about what the call itself costs
+with the simulator's tools (measured with bench/discovery.py). The script
 numbers its calls and notes the latest in a private ``mktemp -d`` folder (in /dev/shm when
-it can: a call's output file there costs less than on disk); the watchdog,
-seeing the same number at three wake-ups in a row (a call running for T to 1.5 T), signals
-the script; its trap flags that call, and the script kills it only if it is still the call
-being waited for (its own unreaped child: no other process can be hit; a late signal for a
-call that already ended is ignored). Without
-``mktemp`` each call falls back to ``timeout`` (or runs unbounded when that is missing too,
-or when ``tool_timeout`` <= 0).
+it can: a call's output file there costs less than on disk); the watchdog, seeing the same
+number at three wake-ups in a row (a call running for T to 1.5 T), signals
+the script; its trap flags that call, and the script kills it only if the signal interrupted
+the wait for that very call (so it is the script's own child, not yet reaped); a late signal
+for a call that already ended is ignored. Without ``mktemp`` each call falls back to
+``timeout`` (or runs unbounded when that is missing too, or when ``tool_timeout`` <= 0).
 A device's sections are printed in one write (fewer SSH packets than one per call).
 
 Files are read below ``${CLUSTER_CONSOLE_ROOT:-}`` (unset on real servers; the simulator
@@ -71,8 +71,10 @@ call() {
   p=$!
   echo "$c" >"$W/run"
   wait "$p"; rc=$?
-  while [ "$rc" -gt 128 ] && [ "$S" != "$c" ] && kill -0 "$p" 2>/dev/null; do wait "$p"; rc=$?; done
-  [ "$S" = "$c" ] && { kill "$p" 2>/dev/null; wait "$p"; rc=124; }
+  while [ "$rc" -gt 128 ] && kill -0 "$p" 2>/dev/null; do  # a signal interrupted the wait
+    [ "$S" = "$c" ] && { kill "$p" 2>/dev/null; wait "$p"; rc=124; break; }
+    wait "$p"; rc=$?
+  done
   out=
   while IFS= read -r l || [ -n "$l" ]; do out="$out$l$NL"; done <"$W/o"
   while :; do case "$out" in *"$NL") out=${out%%"$NL"} ;; *) break ;; esac; done

@@ -72,20 +72,32 @@ def npu_answers(state_path: str) -> dict[str, tuple[int, str] | None]:
 
 
 def write(folder: str, answers: dict[str, tuple[int, str] | None]) -> None:
+    """One file per answer; identical answers (every invalid device id) are hard links."""
+    written: dict[tuple[int, str], str] = {}
     for key, answer in answers.items():
         if answer is None:
             continue
         rc, text = answer
         path = os.path.join(folder, str(rc), key)
+        if answer in written:
+            os.link(written[answer], path)
+            continue
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as fh:
             fh.write(text.encode("ascii"))
+        written[answer] = path
 
 
 def write_server(state_path: str, answers_dir: str) -> None:
     cache: dict[str, dict] = {}
     real_load = ccsim.load
-    ccsim.load = lambda path: cache.setdefault(path, real_load(path))  # one parse per server
+
+    def load_once(path: str) -> dict:  # one parse per server, not one per query
+        if path not in cache:
+            cache[path] = real_load(path)
+        return cache[path]
+
+    ccsim.load = load_once
     try:
         state = ccsim.load(state_path)
         write(os.path.join(answers_dir, "npu-smi"), npu_answers(state_path))
