@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from asyncssh import ConfigParseError
@@ -128,6 +128,8 @@ class HostSpec:
     """known_hosts files consulted; new keys are recorded in the first one."""
     proxy_jump: str | None
     config_paths: tuple[Path, ...]
+    config: SSHClientConfig | None = field(default=None, compare=False, repr=False)
+    """ssh_config as parsed for this target, handed to asyncssh so it is not parsed twice."""
 
 
 def parse_target(target: str) -> tuple[str | None, str, int | None]:
@@ -206,5 +208,5 @@ def resolve(options: SSHOptions, target: str, *, ignore_jump: bool = False) -> H
         target=target, alias=alias, hostname=str(cfg.get("Hostname", alias)),
         user=str(cfg.get("User") or getpass.getuser()),
         port=int(cfg.get("Port", DEFAULT_PORT)), identities=identities, known_hosts=known,
-        proxy_jump=str(jump) if jump else None, config_paths=paths,
+        proxy_jump=str(jump) if jump else None, config_paths=paths, config=cfg,
     )

@@ -155,9 +155,15 @@ class Pool:
     def _connect_args(self, spec: HostSpec, via: _Conn | None, check: HostKeyCheck) -> dict:
         opts = self.options
         keys = () if spec.identities is None else [str(p) for p in spec.identities] or None
+        base = None
+        if spec.config is not None and spec.config_paths:
+            # the ssh_config already parsed by resolve(): asyncssh starts from it instead of
+            # parsing the file again (that costs O(hosts) per connection on large configs)
+            base = asyncssh.SSHClientConnectionOptions(config=[])
+            base.config = spec.config
         return dict(
             host=spec.alias, port=spec.port, username=spec.user,
-            config=[str(p) for p in spec.config_paths],
+            options=base, config=[] if base is not None else [str(p) for p in spec.config_paths],
             known_hosts=check.known, client_factory=self._policy.client_factory(check),
             client_keys=keys, ignore_encrypted=True,
             tunnel=via.conn if via is not None else None,
