@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from console.core.planning.launch import build_launch_plan  # noqa: E402
 from console.core.profiles import Profile  # noqa: E402
+from console.core.ranktable import build  # noqa: E402
 from console.core.ranktable.model import RankTable  # noqa: E402
 from console.core.ranktable.text import dumps  # noqa: E402
 from console.ops.launch import launch  # noqa: E402
@@ -41,16 +42,7 @@ PY = shlex.quote(sys.executable)
 
 
 def table_for(spec) -> RankTable:
-    servers, rank = [], 0
-    for srv in spec.servers:
-        devices = []
-        for dev in srv.devices:
-            devices.append({"device_id": str(dev.device_id), "device_ip": dev.ip,
-                            "rank_id": str(rank)})
-            rank += 1
-        servers.append({"server_id": srv.address, "device": devices})
-    return RankTable.model_validate({"status": "completed", "version": "1.0",
-                                     "server_count": str(len(servers)), "server_list": servers})
+    return build(spec.inventory())
 
 
 class Bench:

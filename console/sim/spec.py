@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from console.core.errors import InputError
+from console.core.inventory import Device, Inventory, Server
 from console.sim import generate as gen
 from console.sim.faults import STATIC_KINDS, Fault, ServerRef
 
@@ -204,6 +205,17 @@ class ClusterSpec(_Model):
                 if ref in (srv.name, srv.address):
                     return srv
         raise ValueError(f"no server {ref!r} (use a 1-based index, a name or an address)")
+
+    def inventory(self, host: Literal["address", "name"] = "address") -> Inventory:
+        """What discovery finds on this cluster (from the spec), for tests and benchmarks
+        that need a rank table or a ping plan without running discovery first."""
+        return Inventory(servers=[
+            Server(host=getattr(s, host), server_id=s.address, hostname=s.name, reachable=True,
+                   product=s.product, devices=[
+                       Device(device_id=d.device_id, card=d.card_id, chip=d.chip_id,
+                              logic_id=d.logic_id, device_ip=d.ip, netmask=d.netmask)
+                       for d in s.devices])
+            for s in self.servers])
 
     def dynamic_faults(self, kind: str) -> list[Any]:
         return [f for f in self.faults if f.kind == kind]

@@ -21,6 +21,7 @@ import pytest
 from console.core.errors import CheckFailed
 from console.core.planning.launch import build_launch_plan
 from console.core.profiles import Profile
+from console.core.ranktable import build
 from console.core.ranktable.model import RankTable
 from console.core.ranktable.text import dumps
 from console.ops.launch import launch
@@ -33,16 +34,7 @@ PY = shlex.quote(sys.executable)
 
 
 def sim_table(sim) -> RankTable:
-    servers, rank = [], 0
-    for srv in sim.spec.servers:
-        devices = []
-        for dev in srv.devices:
-            devices.append({"device_id": str(dev.device_id), "device_ip": dev.ip,
-                            "rank_id": str(rank)})
-            rank += 1
-        servers.append({"server_id": srv.address, "device": devices})
-    return RankTable.model_validate({"status": "completed", "version": "1.0",
-                                     "server_count": str(len(servers)), "server_list": servers})
+    return build(sim.spec.inventory())
 
 
 def free_port() -> int:

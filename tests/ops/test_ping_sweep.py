@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from console.core.inventory import Device, Inventory, Server
+from console.core.inventory import Inventory
 from console.core.planning.ping import PingPlan, plan_ping
 from console.ops.ping import (CancelToken, ProbeDone, ProbeRunning, ServerLost, SweepDone,
                               SweepOptions, SweepStarted, sweep, sweep_retry)
@@ -26,11 +26,7 @@ FAST = dict(backoff_s=0.01, backoff_max_s=0.05)
 
 def inventory(sim: SimCluster) -> Inventory:
     """What discovery would find (taken from the spec, so these tests need no discovery)."""
-    return Inventory(servers=[
-        Server(host=s.address, server_id=s.address, reachable=True, product=s.product,
-               devices=[Device(device_id=d.device_id, card=d.card_id, chip=d.chip_id,
-                               device_ip=d.ip) for d in s.devices])
-        for s in sim.spec.servers])
+    return sim.spec.inventory()
 
 
 async def run(sim: SimCluster, plan: PingPlan, cancel_when=None, **options: Any) -> list:

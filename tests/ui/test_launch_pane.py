@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Select
 
-from console.core.inventory import Device, Inventory, Server
+from console.core.inventory import Inventory
 from console.core.probe_report import parse_streams
 from console.ops.launch_events import JobFinished, JobSummary, RankLine, Stage
 from console.core.ranktable import build
@@ -40,10 +40,7 @@ JOB_TIMEOUT = 180.0  # the machine is shared and loaded; the deadline only bound
 
 
 def sim_inventory(sim: SimCluster) -> Inventory:
-    servers = [Server(host=s.address, server_id=s.address, reachable=True,
-                      devices=[Device(device_id=d.device_id, device_ip=d.ip) for d in s.devices])
-               for s in sim.spec.servers]
-    return Inventory(servers=servers)
+    return sim.spec.inventory()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from textual.widgets import DataTable, OptionList, Static, TextArea
 
-from console.core.inventory import Device, Inventory, Server
+from console.core.inventory import Inventory
 from console.remote import SSHOptions
 from console.sim.cluster import SimCluster
 from console.sim.spec import ClusterSpec
@@ -33,11 +33,7 @@ def sim_app(sim: SimCluster, **kw) -> ClusterConsoleApp:
 
 def spec_inventory(sim: SimCluster) -> Inventory:
     """What discovery finds on the sim (taken from its spec, to skip discovery)."""
-    return Inventory(servers=[
-        Server(host=s.name, server_id=s.address, reachable=True, product=s.product,
-               devices=[Device(device_id=d.device_id, card=d.card_id, chip=d.chip_id, device_ip=d.ip)
-                        for d in s.devices])
-        for s in sim.spec.servers])
+    return sim.spec.inventory(host="name")
 
 
 def heat(screen: PingScreen, a: str, b: str) -> str:
