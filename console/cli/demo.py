@@ -151,7 +151,7 @@ def demo_app(cluster: DemoCluster) -> Any:
     from console.ui.app import ClusterConsoleApp
 
     app = ClusterConsoleApp(hosts=cluster.hosts, ssh_options=cluster.ssh_options())
-    app.sub_title = f"demo: {len(cluster.hosts)} simulated servers · d discovers them"
+    app.sub_title = f"demo: {len(cluster.hosts)} simulated servers"
     return app
 
 

@@ -56,6 +56,8 @@ def make_plan(table: Any, profile: Profile, form: Form, options: dict[str, Any] 
               run_id: str | None = None) -> tuple[LaunchPlan | None, str | None]:
     """(plan, None) or (None, why not). ``run_id`` names the run folder (and upload folder)."""
     command = form.command.strip()
+    if not command and not profile.command:
+        return None, "no command: press c and type the command every rank runs"
     combined = " ".join(p for p in (profile.command, command) if p)
     effective = profile.model_copy(update={
         "command": combined, "args_required": "" if command else profile.args_required})

@@ -153,3 +153,16 @@ def test_snapshot_launch_empty(snap_compare):
 
 def test_snapshot_help(snap_compare):
     assert snap_compare(make_app(), press=["question_mark"], terminal_size=(100, 30))
+
+
+async def test_c_on_the_launch_pane_edits_the_command_and_digits_are_typed_there():
+    from textual.widgets import Input
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4", "c")
+        await wait_until(pilot, lambda: isinstance(app.focused, Input))
+        assert app.focused.id == "launch-command"
+        await pilot.press(*"python3 x.py")
+        assert app.current_mode == "launch"  # the "3" was typed, not taken as "Rank table"
+        assert app.focused.value == "python3 x.py"

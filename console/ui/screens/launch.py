@@ -42,6 +42,8 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
     CSS_PATH = "launch.tcss"
     AUTO_FOCUS = "#launch-plan"
     BINDINGS = [
+        Binding("c", "edit_command", "Command", id="launch.command",
+                tooltip="Type the command every rank runs (Tab moves on to env and setup lines)"),
         Binding("f5", "launch", "Launch", id="launch.start",
                 tooltip="Start every rank of the plan on every server in lockstep"),
         Binding("f8", "stop", "Stop all", id="launch.stop",
@@ -285,6 +287,10 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         self.start_job(plan, self.table, self.table_bytes)
 
     @on(Button.Pressed, "#launch-check")
+    def action_edit_command(self) -> None:
+        self.query_one("#launch-tabs", TabbedContent).active = "launch-setup"
+        self.query_one("#launch-command", Input).focus()
+
     def action_check(self) -> None:
         if self.plan is None:
             self.notify("No plan to check yet.", severity="warning")
