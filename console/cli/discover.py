@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from rich.markup import escape
 from rich.table import Table
 
-from console.cli._common import add_hosts_argument, hosts_from_args, print_json, stdout_console
+from console.cli._common import add_hosts_argument, hosts_from_args, print_json, stdout_console, warn
 from console.core.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_UNREACHABLE
 from console.core.inventory import Inventory, Server
 
@@ -36,18 +35,28 @@ def exit_code(inv: Inventory) -> int:
     return EXIT_OK
 
 
-async def gather(args: argparse.Namespace, hosts: list[str]) -> Inventory:
-    from console.ops.discovery import ServerDone, discover
-    from console.remote import Pool, SSHOptions
+async def gather(args: argparse.Namespace, hosts: list[str], *, pool=None,
+                 progress: str = "all") -> Inventory:
+    """The CLI's one "discover and return the inventory" (discover, ping, ranktable build and
+    validate --against). One line per server on stderr (``progress="all"``), only the
+    unreachable ones (``"unreachable"``) or none (``"none"``). Discovers over ``pool`` when
+    given (ping sweeps over it next), else over a pool opened from the SSH options in args."""
+    if pool is None:
+        from console.remote import Pool, SSHOptions
+
+        async with Pool(SSHOptions.from_args(args)) as own:
+            return await gather(args, hosts, pool=own, progress=progress)
+    from console.ops.discovery import DiscoveryDone, ServerDone, discover
 
     inv = Inventory()
-    async with Pool(SSHOptions.from_args(args)) as pool:
-        async for ev in discover(pool, hosts, tool_timeout=getattr(args, "tool_timeout", 5.0)):
-            if isinstance(ev, ServerDone):
-                state = "ok" if ev.server.reachable else f"UNREACHABLE: {ev.server.error}"
-                print(f"[{ev.done}/{ev.total}] {ev.server.host}: {state}", file=sys.stderr)
-            elif hasattr(ev, "inventory"):
-                inv = ev.inventory
+    async for ev in discover(pool, hosts, tool_timeout=getattr(args, "tool_timeout", 5.0)):
+        if isinstance(ev, ServerDone):
+            bad = not ev.server.reachable
+            if progress == "all" or (progress == "unreachable" and bad):
+                state = f"UNREACHABLE: {ev.server.error}" if bad else "ok"
+                warn(f"[{ev.done}/{ev.total}] {ev.server.host}: {state}")
+        elif isinstance(ev, DiscoveryDone):
+            inv = ev.inventory
     return inv
 
 

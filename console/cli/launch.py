@@ -16,9 +16,13 @@ import signal
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from console.cli._common import warn
 from console.cli._launch_output import Printer, report
-from console.core.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, InputError
+from console.core.errors import (
+    EXIT_CHECK_FAILED, EXIT_INTERRUPTED, InputError, describe_validation_error,
+)
 from console.core.inventory import Inventory
 from console.core.planning.launch import build_launch_plan
 from console.core.profiles import Profile, parse_env_items, parse_host_items
@@ -95,10 +99,9 @@ def _profile(args: argparse.Namespace):
 
 
 def _plan(args: argparse.Namespace):
-    from console.ops.ranktable_files import load
+    from console.ops.ranktable_files import read
 
-    table = load(args.ranktable)
-    data = Path(args.ranktable).read_bytes()
+    data, table = read(args.ranktable)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     parallel = {k: getattr(args, k) for k in ("tp", "pp", "ep", "dp") if getattr(args, k)}
     plan = build_launch_plan(
@@ -114,6 +117,9 @@ def _inventory(path: str | None) -> Inventory | None:
         return None
     try:
         return Inventory.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        raise InputError("not a valid inventory", describe_validation_error(exc),
+                         path=path) from None
     except (OSError, ValueError) as exc:
         raise InputError("cannot read the inventory", str(exc).splitlines()[0], path=path) from None
 

@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 from console.cli._common import add_hosts_argument, hosts_from_args, print_json, stdout_console, warn
+from console.cli.discover import gather
 from console.core.errors import EXIT_INTERRUPTED, EXIT_UNREACHABLE, InputError
-from console.core.inventory import Inventory
 from console.core.pingresults import PingMatrix, result_row
 from console.core.pingview import MatrixView, card_view, corner_lines, server_view
 from console.core.planning.ping import PATTERNS, PingPlan, parse_custom_pairs, plan_ping
@@ -110,19 +110,6 @@ class _Progress:
             sys.stderr.write("\n")
 
 
-async def _discover(pool, hosts: list[str], tool_timeout: float) -> Inventory:
-    from console.ops.discovery import DiscoveryDone, ServerDone, discover
-
-    warn(f"discovering {len(hosts)} servers ...")
-    inv = Inventory()
-    async for ev in discover(pool, hosts, tool_timeout=tool_timeout):
-        if isinstance(ev, ServerDone) and not ev.server.reachable:
-            warn(f"[{ev.done}/{ev.total}] {ev.server.host}: UNREACHABLE: {ev.server.error}")
-        elif isinstance(ev, DiscoveryDone):
-            inv = ev.inventory
-    return inv
-
-
 async def _sweep(pool, plan: PingPlan, options, rerun: bool) -> tuple[PingMatrix, bool, list[str]]:
     """Run (and maybe re-run) the sweep; Ctrl-C once ends it gracefully, twice at once."""
     from console.ops.ping import CancelToken, ProbeDone, ServerLost, SweepDone, sweep, sweep_retry
@@ -167,7 +154,8 @@ async def run(args: argparse.Namespace) -> int:
     pattern, custom = _pattern(args)
     options = _options(args)
     async with Pool(SSHOptions.from_args(args)) as pool:
-        inv = await _discover(pool, hosts, args.tool_timeout)
+        warn(f"discovering {len(hosts)} servers ...")
+        inv = await gather(args, hosts, pool=pool, progress="unreachable")
         plan = plan_ping(inv, pattern, custom_text=custom, custom_path=args.pairs)  # type: ignore[arg-type]
         for skip in plan.skipped:
             warn(f"ping: not probed: {_where(skip)}: {skip.reason}")

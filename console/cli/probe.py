@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 def _options(args: argparse.Namespace):
     from pydantic import ValidationError
 
-    from console.core.errors import InputError
+    from console.core.errors import InputError, describe_validation_error
     from console.ops.probe import ProbeOptions
 
     try:
@@ -80,11 +80,11 @@ def _options(args: argparse.Namespace):
             upload_base=args.upload_base,
             extra_args=args.probe_args[1:] if args.probe_args[:1] == ["--"] else args.probe_args)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        name = str(err["loc"][0])
-        flag = {"timeout_s": "--timeout", "hosts": "--host"}.get(
+        loc = exc.errors()[0]["loc"]
+        name = str(loc[0]) if loc else ""
+        flag = {"timeout_s": "--timeout", "hosts": "--host", "": "probe options"}.get(
             name, "--" + name.replace("_", "-"))
-        raise InputError(f"bad {flag}", err["msg"]) from None
+        raise InputError(f"bad {flag}", describe_validation_error(exc)) from None
 
 
 def _progress(ev, verbose: bool) -> None:

@@ -13,7 +13,9 @@ from pathlib import Path
 from ClusterShell.NodeSet import NodeSet
 
 from console.cli._common import print_json
-from console.core.errors import InputError
+from pydantic import ValidationError
+
+from console.core.errors import InputError, describe_validation_error
 from console.sim.cluster import SimCluster
 from console.sim.spec import ClusterSpec
 
@@ -29,10 +31,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "Without --spec or --servers: the MindIE guide's 2 x 8 A2 cluster with one lossy "
         "card pair. Runs until Ctrl-C.")
     p.add_argument("--spec", metavar="FILE.toml", help="cluster spec (TOML)")
-    p.add_argument("--servers", type=int, metavar="N", help="generate N servers")
-    p.add_argument("--cards", type=int, default=8, metavar="N", help="cards per server (8)")
-    p.add_argument("--product", choices=["A2", "A3"], default="A2", help="A2 (default) or A3")
-    p.add_argument("--base-address", default="127.0.0.11", metavar="IP",
+    p.add_argument("--servers", type=int, metavar="N",
+                   help="generate N servers (2 when only --cards/--product/--base-address is given)")
+    p.add_argument("--cards", type=int, metavar="N", help="cards per server (8)")
+    p.add_argument("--product", choices=["A2", "A3"], help="A2 (default) or A3")
+    p.add_argument("--base-address", metavar="IP",
                    help="first server's loopback address (127.0.0.11)")
     p.add_argument("--dir", default=DEFAULT_DIR, metavar="DIR",
                    help=f"folder for keys, ssh_config and server roots (./{DEFAULT_DIR})")
@@ -42,17 +45,25 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.set_defaults(func=run)
 
 
+_GENERATE = ("servers", "cards", "product", "base_address")
+
+
 def load_spec(args: argparse.Namespace) -> ClusterSpec:
-    if args.spec and args.servers is not None:
-        raise InputError("give either --spec or --servers, not both")
+    """--spec FILE, else a generated cluster when any generator flag is given, else the
+    MindIE guide's cluster."""
+    given = {k: getattr(args, k) for k in _GENERATE if getattr(args, k) is not None}
+    if args.spec and given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise InputError(f"give either --spec or {flags}, not both")
     if args.spec:
         return ClusterSpec.load(args.spec)
-    if args.servers is None:
+    if not given:
         return ClusterSpec.default()
     try:
-        return ClusterSpec.generate(servers=args.servers, cards=args.cards,
-                                    product=args.product, base_address=args.base_address)
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        return ClusterSpec.generate(**given)
+    except ValidationError as exc:
+        raise InputError("cannot generate the cluster", describe_validation_error(exc)) from None
+    except ValueError as exc:
         raise InputError("cannot generate the cluster", str(exc).splitlines()[0]) from None
 
 

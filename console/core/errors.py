@@ -6,6 +6,11 @@ to reach the user.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
@@ -79,3 +84,37 @@ class RemoteError(ConsoleError):
     """A server could not be reached or a remote command could not run. Exit 3."""
 
     exit_code = EXIT_UNREACHABLE
+
+
+def json_path(loc: Sequence[str | int]) -> str:
+    """('server_list', 0, 'device', 1, 'rank_id') -> 'server_list[0].device[1].rank_id'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def describe_validation_error(exc: ValidationError, *, limit: int = 5, sep: str = "; ") -> str:
+    """A pydantic error as the user should read it: ``servers[0].address: 10.0.0.1 is not a
+    loopback address``, one entry per error (the first ``limit``, then ``+N more``), joined
+    by ``sep``. The model's name ("1 validation error for Inventory") is left out."""
+    lines = []
+    for err in exc.errors(include_url=False)[:limit]:
+        msg = err["msg"]
+        if err["type"] == "missing":
+            msg = "required field is missing"
+        elif err["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
+        elif err["type"] == "assertion_error":
+            msg = msg.removeprefix("Assertion failed, ")
+        elif "input" in err and not isinstance(err["input"], dict):
+            msg = f"{msg}; got {json.dumps(err['input'], default=str)[:60]}"
+        where = json_path(err["loc"])
+        lines.append(f"{where}: {msg}" if where else msg)
+    more = exc.error_count() - len(lines)
+    if more > 0:
+        lines.append(f"+{more} more")
+    return sep.join(lines)

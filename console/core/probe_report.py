@@ -19,6 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from console.core.errors import describe_validation_error
+
 SLOW_RATIO = 1.5
 """A row's slowest rank is flagged ``slow`` when its time is at least this many times the
 median of all ranks ..."""
@@ -192,10 +194,8 @@ class ProbeReport(BaseModel):
         try:
             rec = model.model_validate({k: v for k, v in obj.items() if k != "probe"})
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            self.malformed.append(f"rank {obj.get('rank')}: {kind} record: {where}: "
-                                  f"{first['msg']}")
+            self.malformed.append(f"rank {obj.get('rank')}: {kind} record: "
+                                  f"{describe_validation_error(exc)}")
             return
         self._store(kind, rec)
 

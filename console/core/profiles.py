@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from console.core.errors import InputError
+from console.core.errors import InputError, describe_validation_error
 
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -62,10 +62,6 @@ class Profile(BaseModel):
                              "servers; {upload_dir} is <upload_base>/<run id>")
 
 
-def _field_path(loc: tuple) -> str:
-    return ".".join(str(p) for p in loc)
-
-
 def parse_profile(text: str, *, name: str, source: str) -> Profile:
     """Parse one profile document; errors name ``source`` and the field."""
     try:
@@ -79,9 +75,7 @@ def parse_profile(text: str, *, name: str, source: str) -> Profile:
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InputError(f"bad profile field '{_field_path(err['loc'])}'", err["msg"],
-                         path=source) from None
+        raise InputError("bad profile field", describe_validation_error(exc), path=source) from None
     for key in profile.env:
         _check_key(key, f"[env] {key}", source)
     if profile.ready_pattern:

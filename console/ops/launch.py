@@ -19,7 +19,6 @@ Closing the generator early (Ctrl-C, cancellation) tears the job down too.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from console.core.planning.launch import LaunchPlan
 from console.ops.agentlink import Opener, local_opener, ssh_opener
 from console.ops.launch_checks import preflight, raise_for, upload_ranktable
 from console.ops.launch_events import LaunchEvent, LaunchWarning, Stage
+from console.ops.ranktable_files import FILE_MODE, write_bytes_atomic
 from console.ops.runrecord import DEFAULT_BASE, RunRecord
 from console.ops.supervisor import Supervisor
 from console.ops.uploads import resolve_uploads, upload_files, write_local
@@ -39,15 +39,12 @@ __all__ = ["launch", "write_local_ranktable"]
 
 def write_local_ranktable(path: str, data: bytes) -> None:
     """Local agents: put the table at the plan's path on this machine (0640, atomic)."""
-    target = Path(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        tmp.chmod(0o640)
-        tmp.replace(target)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError("cannot write the rank table", str(exc), path=path) from None
+        raise InputError("cannot create the rank table's folder", exc.strerror or str(exc),
+                         path=path) from None
+    write_bytes_atomic(path, data, FILE_MODE)
 
 
 async def _prepare(plan: LaunchPlan, table: Any, data: bytes, pool: Any,

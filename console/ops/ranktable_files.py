@@ -1,4 +1,4 @@
-"""Rank-table files on local disk: load, and atomic save (mode 0640, previous kept as FILE.bak).
+"""Rank-table files on local disk: read/load, and atomic save (mode 0640, previous kept as FILE.bak).
 
 MindIE refuses a rank table whose mode is not 640 (unless MINDIE_CHECK_INPUTFILES_PERMISSION=0),
 and a launch that reads a half-written file fails in confusing ways, so saving writes a temp file
@@ -20,20 +20,28 @@ from console.core.ranktable import RankTable, dumps, loads
 FILE_MODE = 0o640
 
 
-def load(path: str | os.PathLike[str]) -> RankTable:
-    """Read and parse a rank table; every failure is an InputError naming the file."""
+def read(path: str | os.PathLike[str]) -> tuple[bytes, RankTable]:
+    """Read a rank table once: the exact bytes (what a launch uploads) and the table parsed
+    from those same bytes. Every failure is an InputError naming the file."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except FileNotFoundError:
         raise InputError("rank table file not found", path=str(p)) from None
     except IsADirectoryError:
         raise InputError("is a directory, not a rank table file", path=str(p)) from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", path=str(p)) from None
     except OSError as exc:
         raise InputError("cannot read the rank table", exc.strerror or str(exc), path=str(p)) from None
-    return loads(text, source=str(p))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", path=str(p)) from None
+    return data, loads(text, source=str(p))
+
+
+def load(path: str | os.PathLike[str]) -> RankTable:
+    """Read and parse a rank table; every failure is an InputError naming the file."""
+    return read(path)[1]
 
 
 def save(table: RankTable, path: str | os.PathLike[str]) -> str:
@@ -43,6 +51,15 @@ def save(table: RankTable, path: str | os.PathLike[str]) -> str:
     as ``FILE.bak``.
     """
     content = dumps(table).encode("utf-8")
+    write_bytes_atomic(path, content, backup=True)
+    return hashlib.sha256(content).hexdigest()
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, mode: int = FILE_MODE, *,
+                       backup: bool = False) -> None:
+    """Put ``data`` at ``path`` all at once: a temp file in the same folder (``mode`` from the
+    start, fsynced) renamed over the target, then the folder fsynced. A symlink is followed;
+    ``backup`` keeps an existing file as ``FILE.bak``. Failures are InputErrors naming the file."""
     target = Path(os.path.realpath(path))
     folder = target.parent
     if not folder.is_dir():
@@ -50,21 +67,20 @@ def save(table: RankTable, path: str | os.PathLike[str]) -> str:
     if target.is_dir():
         raise InputError("is a directory, not a rank table file", path=str(path))
     try:
-        _write_atomically(target, content)
+        _write_atomically(target, data, mode, backup)
     except OSError as exc:
         raise InputError("cannot write the rank table", exc.strerror or str(exc), path=str(path)) from None
-    return hashlib.sha256(content).hexdigest()
 
 
-def _write_atomically(target: Path, content: bytes) -> None:
+def _write_atomically(target: Path, content: bytes, mode: int, backup: bool) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), FILE_MODE)
+            os.fchmod(f.fileno(), mode)
             f.write(content)
             f.flush()
             os.fsync(f.fileno())
-        if target.exists():
+        if backup and target.exists():
             _keep_backup(target)
         os.replace(tmp, target)
     except BaseException:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from console.core.errors import InputError
+from console.core.errors import InputError, describe_validation_error
 from console.core.inventory import Device, Inventory, Server
 from console.sim import generate as gen
 from console.sim.faults import STATIC_KINDS, Fault, ServerRef
@@ -252,7 +252,7 @@ class ClusterSpec(_Model):
                 return cls.generate(**generate, **data)
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise InputError("invalid cluster spec", _describe(exc), path=source) from None
+            raise InputError("invalid cluster spec", describe_validation_error(exc), path=source) from None
         except (TypeError, ValueError) as exc:
             raise InputError("invalid cluster spec", str(exc), path=source) from None
 
@@ -270,15 +270,6 @@ class ClusterSpec(_Model):
         """The MindIE guide's cluster: 2 servers x 8 A2 cards, one lossy pair (33.33 %)."""
         text = resources.files("console.sim").joinpath("default.toml").read_text("utf-8")
         return cls.from_toml(text, "console/sim/default.toml")
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"]) or "spec"
-        parts.append(f"{loc}: {err['msg']}")
-    more = exc.error_count() - len(parts)
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
 def _apply_static(srv: ServerSpec, fault: Any) -> None:

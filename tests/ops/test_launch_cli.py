@@ -55,8 +55,14 @@ async def test_failing_rank_exit_1_and_root_cause_on_stderr(sim_cluster, tmp_pat
 
 
 async def test_json_lines_end_with_the_summary(sim_cluster, tmp_path) -> None:
-    rc, out, err = await cli(sim_cluster, tmp_path, "--json", "--", "bash", "-c",
-                             'echo "r=$RANK"; [ "$RANK" != 9 ] || exit 4')
+    # rank 9 fails only once every rank has printed its line (each touches a file after
+    # echoing), so the teardown it causes cannot cut another rank short of its line
+    seen = tmp_path / "printed"
+    seen.mkdir()
+    script = (f'echo "r=$RANK"; touch {seen}/$RANK; [ "$RANK" != 9 ] && exit 0; '
+              f'for i in $(seq 1200); do [ $(ls {seen} | wc -l) -ge 16 ] && exit 4; '
+              'sleep 0.05; done; exit 5')
+    rc, out, err = await cli(sim_cluster, tmp_path, "--json", "--", "bash", "-c", script)
     assert rc == 1, err
     events = [json.loads(line) for line in out.splitlines()]
     kinds = {e["event"] for e in events}

@@ -46,3 +46,10 @@ def test_sim_input_errors_exit_2(tmp_path, capsys):
     assert "missing.toml" in capsys.readouterr().err
     assert main(["sim", "--servers", "2", "--cards", "9"]) == 2
     assert "cards must be" in capsys.readouterr().err
+
+
+def test_sim_bad_generated_field_is_named(capsys):
+    assert main(["sim", "--base-address", "10.0.0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "servers[0].address: 10.0.0.1 is not a loopback address" in err
+    assert "validation error for" not in err

@@ -93,7 +93,7 @@ def test_toml_with_explicit_servers_and_static_faults() -> None:
     ('[generate]\nservers = 1\nbase_address = "10.0.0.1"\n', "not a loopback address"),
     ('[[servers]]\nname = "a"\naddress = "127.0.0.2"\n[[servers]]\nname = "b"\n'
      'address = "127.0.0.2"\n', "duplicate server address"),
-    ('[generate]\nservers = 2\n[[faults]]\nkind = "wrong"\nserver = 1\n', "faults.0"),
+    ('[generate]\nservers = 2\n[[faults]]\nkind = "wrong"\nserver = 1\n', "faults[0]"),
     ('[generate]\nservers = 2\n[[servers]]\nname = "x"\naddress = "127.0.0.9"\n', "not both"),
 ])
 def test_bad_specs_name_the_file_and_the_problem(text: str, needle: str) -> None:

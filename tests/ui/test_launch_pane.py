@@ -11,7 +11,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import DataTable, Select
@@ -202,6 +204,46 @@ async def test_quit_while_running_asks_then_stops_every_rank(sim, tmp_path):
     pgids = spawned_pgids(run_dir)
     assert len(pgids) == 16
     assert await groups_alive(pgids) == []
+
+
+class EndlessLaunch(ScriptedLaunch):
+    """Yields rank lines without ever awaiting, so the pane's own hand-back to the loop is
+    where a Stop lands; its teardown takes a few loop turns and notes what the pane said then."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.pane: Any = None
+        self.running_after_teardown: bool | None = None
+
+    async def run(self, plan: Any, table: Any, data: bytes, *, inventory: Any = None
+                  ) -> AsyncIterator[Any]:
+        try:
+            n = 0
+            while True:
+                n += 1
+                yield RankLine(n % 8, "o", f"line {n}")
+        finally:
+            for _ in range(5):  # an async teardown: TERM, grace, KILL...
+                await asyncio.sleep(0)
+            self.running_after_teardown = self.pane.running
+
+
+async def test_stop_finishes_the_teardown_before_the_pane_says_stopped(data_dir):
+    source = EndlessLaunch()
+    app = ClusterConsoleApp(ranktable_path=data_dir / "ranktable_seed_2x4.json", start="launch",
+                            sources=Sources(discover=FakeDiscovery(Inventory()), launch=source))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = source.pane = app.screen
+        await wait_until(pilot, lambda: screen.table is not None and screen.profile is not None)
+        screen.query_one("#launch-command").value = "python3 train.py --rank {rank}"
+        await wait_until(pilot, lambda: screen.plan is not None)
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: screen.job is not None and screen.job.lines > 1000, 30)
+        await pilot.press("f8")
+        await wait_until(pilot, lambda: not screen.running, 30)
+        assert screen.job.stopped
+        # The source was closed (its finally ran to the end) while the pane still said running.
+        assert source.running_after_teardown is True
 
 
 def test_snapshot_run_tab_after_a_failure(snap_compare, data_dir):

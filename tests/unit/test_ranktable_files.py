@@ -130,3 +130,35 @@ def test_save_into_missing_folder_names_it(data_dir, tmp_path):
     with pytest.raises(InputError) as info:
         save(load(data_dir / "ranktable_seed_2x4.json"), tmp_path / "no" / "rt.json")
     assert str(tmp_path / "no") in str(info.value)
+
+
+def test_read_returns_the_exact_bytes_and_the_table_parsed_from_them(data_dir, tmp_path):
+    raw = (data_dir / "ranktable_seed_2x4.json").read_bytes()
+    out = tmp_path / "rt.json"
+    out.write_bytes(b"\n  " + raw)  # not the canonical form: the bytes must come back as they are
+    data, table = ranktable_files.read(out)
+    assert data == b"\n  " + raw and table == load(data_dir / "ranktable_seed_2x4.json")
+    out.write_bytes(b'{"x": "\xff"}')
+    with pytest.raises(InputError, match="UTF-8") as info:
+        ranktable_files.read(out)
+    assert info.value.path == str(out)
+
+
+def test_write_bytes_atomic_sets_the_mode_and_keeps_no_backup_unless_asked(tmp_path):
+    out = tmp_path / "rt.json"
+    out.write_text("previous content")
+    ranktable_files.write_bytes_atomic(out, b"new", mode=0o600)
+    assert out.read_bytes() == b"new" and stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rt.json"]
+    with pytest.raises(InputError) as info:
+        ranktable_files.write_bytes_atomic(tmp_path / "no" / "rt.json", b"x")
+    assert info.value.path == str(tmp_path / "no")
+
+
+def test_write_local_ranktable_creates_the_folder_and_writes_0640(tmp_path):
+    from console.ops.launch import write_local_ranktable
+
+    target = tmp_path / "remote" / "deep" / "rt.json"
+    write_local_ranktable(str(target), b'{"a": 1}')
+    assert target.read_bytes() == b'{"a": 1}' and stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert sorted(p.name for p in target.parent.iterdir()) == ["rt.json"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from console.core.errors import InputError
+from console.core.errors import InputError, describe_validation_error
 from console.core.ranktable.model import RankTable
 
 _MAX_LISTED = 20
@@ -40,7 +40,8 @@ def loads(text: str, source: str = "FILE") -> RankTable:
     try:
         table = RankTable.model_validate(data)
     except ValidationError as exc:
-        raise InputError("not a valid rank table", _describe(exc), path=source,
+        listed = describe_validation_error(exc, limit=_MAX_LISTED, sep="\n  ")
+        raise InputError("not a valid rank table", "\n  " + listed, path=source,
                          hint="see `cluster-console ranktable schema` for the format") from None
     table._json_numbers = tuple(_json_number_paths(data))
     return table
@@ -71,33 +72,6 @@ def _check_shape(data: Any, source: str) -> None:
         keys = ", ".join(list(data)[:8]) or "none"
         raise InputError("not a rank table: no server_list", f"top-level keys: {keys}", path=source,
                          hint='a RankTableFile 1.0/1.2 has "status", "version", "server_count", "server_list"')
-
-
-def json_path(loc: tuple[str | int, ...] | list[str | int]) -> str:
-    """('server_list', 0, 'device', 1, 'rank_id') -> 'server_list[0].device[1].rank_id'."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _describe(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors(include_url=False):
-        msg = err["msg"]
-        if err["type"] == "missing":
-            msg = "required field is missing"
-        elif err["type"] == "value_error":
-            msg = msg.removeprefix("Value error, ")
-        elif "input" in err:
-            msg = f"{msg}; got {json.dumps(err['input'], default=str)[:60]}"
-        lines.append(f"{json_path(err['loc'])}: {msg}")
-    if len(lines) > _MAX_LISTED:
-        lines = lines[:_MAX_LISTED] + [f"... and {len(lines) - _MAX_LISTED} more"]
-    return "\n  " + "\n  ".join(lines)
 
 
 def _is_number(value: Any) -> bool:

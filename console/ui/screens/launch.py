@@ -21,7 +21,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, Select, Static, TabbedContent, TabPane, TextArea
 
 from console.core.errors import ConsoleError
-from console.core.ranktable import loads, validate
+from console.core.ranktable import validate
+from console.ops import ranktable_files
 from console.ops.profiles import DEFAULT_PROFILE
 from console.ops.runrecord import new_run_id
 from console.ui.ids import safe_id
@@ -311,9 +312,5 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
 
 def _read_table(path: Path) -> tuple[bytes, Any, list[Any]]:
     """The exact bytes that will be uploaded, the table parsed from them, its problems."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConsoleError("cannot read the rank table", exc.strerror or str(exc), path=str(path)) from None
-    table = loads(data.decode("utf-8", "replace"), source=str(path))
+    data, table = ranktable_files.read(path)
     return data, table, list(validate(table))

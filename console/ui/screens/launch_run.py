@@ -10,6 +10,7 @@ lines a second cost a few screen updates, not 50,000.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
 from typing import Any
@@ -90,6 +91,8 @@ class LaunchRunMixin:
         # Everything alive now (the app, its widgets) lives as long as the app: take it out
         # of the collector's full passes, which otherwise stall the loop for 100+ ms while
         # thousands of lines a second allocate (gen-2 pauses measured in bench/tui_logs.py).
+        # Collect first so no garbage cycle is frozen; ``_consume`` unfreezes when the job ends.
+        gc.collect()
         gc.freeze()
         self.refresh_bindings()
         self.action_show_tab("launch-run")
@@ -104,12 +107,16 @@ class LaunchRunMixin:
         inventory = self.console_app.inventory
         handed_back = time.perf_counter()
         try:
-            async for event in self.sources.launch.run(plan, table, data, inventory=inventory):
-                self.on_launch_event(event)
-                now = time.perf_counter()
-                if now - handed_back > YIELD_S:
-                    await asyncio.sleep(0)
-                    handed_back = time.perf_counter()
+            # aclosing: a cancel landing on the sleep below (not inside the source) still
+            # closes the source, so its teardown is over before ``running`` turns False.
+            source = self.sources.launch.run(plan, table, data, inventory=inventory)
+            async with contextlib.aclosing(source) as events:
+                async for event in events:
+                    self.on_launch_event(event)
+                    now = time.perf_counter()
+                    if now - handed_back > YIELD_S:
+                        await asyncio.sleep(0)
+                        handed_back = time.perf_counter()
         except asyncio.CancelledError:
             self.job.mark_stopped()
             raise
@@ -120,6 +127,7 @@ class LaunchRunMixin:
             self.job.mark_failed(f"{type(exc).__name__}: {exc}")
             raise
         finally:
+            gc.unfreeze()
             self.running = False
             self.flush(force=True)
             self.refresh_bindings()
