@@ -69,6 +69,25 @@ def _log_to_stderr() -> None:
     logger.setLevel(logging.WARNING)
 
 
+def raise_open_file_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit: a launch keeps one SSH channel per server and
+    one log file per rank open, past the usual soft limit of 1024. Failures are ignored."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, ValueError, OSError):
+        return
+    # an unlimited hard limit is capped by the kernel (fs.nr_open): then try 2^20
+    for target in (hard, 1 << 20):
+        if soft != resource.RLIM_INFINITY and (target == resource.RLIM_INFINITY or soft < target):
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+                return
+            except (ValueError, OSError):
+                continue
+
+
 def _run(func, args: argparse.Namespace) -> int:
     result = func(args)
     if inspect.iscoroutine(result):
@@ -88,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
     _log_to_stderr()
+    raise_open_file_limit()
     try:
         return _run(func, args)
     except ConsoleError as exc:

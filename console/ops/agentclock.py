@@ -1,6 +1,6 @@
 """Clock offset and GO margin per host agent (ping/pong on the agent channel).
 
-The console pings each agent ``SYNC_PINGS`` times right after its hello; each pong carries the
+The console pings each agent ``SYNC_PINGS`` times together with the job spec; each pong carries the
 agent's ``time.time()``. NTP-style, ``offset = a - (c + rtt / 2)`` (agent clock minus console
 clock) from the sample with the shortest round trip; an offset within that sample's
 uncertainty (rtt/2 + 1 ms) counts as 0, so servers on one machine, or with NTP-synced

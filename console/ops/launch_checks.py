@@ -19,15 +19,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.core.errors import CheckFailed, ConsoleError, RemoteError
-from console.core.inventory import Inventory
+from console.core.inventory import Inventory, Server
+from console.core.parsers.npu_smi_table import parse_npu_smi_info
 from console.core.planning.launch import LaunchPlan, ServerPlan
+from console.core.ranktable.validate import validate
 
 MARK = "__CLUSTER_CONSOLE_{}__"
 PORT_TEST = ("import socket,sys\ns=socket.socket()\n"
              "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
              "try:\n s.bind(('',int(sys.argv[1])))\nexcept OSError as e:\n"
              " print(e)\n sys.exit(1)")
-_PROC_ROW = re.compile(r"^\|\s*(\d+)\s+(\d+)\s*\|\s*(\d+)\s*\|\s*(\S+)")
 
 
 @dataclass(frozen=True)
@@ -88,15 +89,9 @@ def _sections(text: str) -> dict[str, str]:
 
 def busy_devices(npu_smi_text: str, chips_per_card: int | None) -> dict[int, list[str]]:
     """device_id -> ["pid name", ...] from the ``npu-smi info`` process table."""
-    try:
-        from console.core.parsers.npu_smi_table import parse_npu_smi_info
-        info = parse_npu_smi_info(npu_smi_text)
-        rows = [(p.npu_id, p.chip_id or 0, p.pid, p.name) for p in getattr(info, "processes", [])]
-        a3 = getattr(info, "layout", None) == "A3"
-    except ImportError:  # parser not available: the simple row regex
-        rows = [(int(a), int(b), int(c), d) for a, b, c, d in
-                (m.groups() for m in map(_PROC_ROW.match, npu_smi_text.splitlines()) if m)]
-        a3 = "Phy-ID" in npu_smi_text
+    info = parse_npu_smi_info(npu_smi_text)  # Unparsed has no processes: nothing busy
+    rows = [(p.npu_id, p.chip_id or 0, p.pid, p.name) for p in getattr(info, "processes", [])]
+    a3 = getattr(info, "layout", None) == "A3"
     per_card = chips_per_card or (2 if a3 else 1)
     busy: dict[int, list[str]] = {}
     for npu, chip, pid, name in rows:
@@ -121,7 +116,7 @@ async def _check_server(pool: Any, plan: LaunchPlan, server: ServerPlan,
         out.append(Problem("warning", "npu-smi info failed; leftover NPU processes not checked",
                            server.host))
     else:
-        inv = inventory.server(server.host) if inventory else None
+        inv = inventory_server(inventory, server) if inventory else None
         busy = busy_devices(sec.get("NPU", ""), inv.chips_per_card if inv else None)
         for spec in server.ranks:
             if spec.device_id in busy:
@@ -138,8 +133,7 @@ def check_inventory(plan: LaunchPlan, inventory: Inventory) -> list[Problem]:
     """Every planned device exists on its server, with the table's device_ip."""
     out = []
     for server in plan.servers:
-        inv = next((s for s in inventory.servers
-                    if server.server_id in (s.server_id, s.host) or s.host == server.host), None)
+        inv = inventory_server(inventory, server)
         if inv is None:
             out.append(Problem("warning", "not in the inventory; cards not checked", server.host))
             continue
@@ -155,11 +149,12 @@ def check_inventory(plan: LaunchPlan, inventory: Inventory) -> list[Problem]:
     return out
 
 
+def inventory_server(inventory: Inventory, server: ServerPlan) -> Server | None:
+    """The inventory entry of a plan server: by its SSH host, else by its server_id."""
+    return inventory.server(server.host) or inventory.server(server.server_id)
+
+
 def check_table(table: Any) -> list[Problem]:
-    try:
-        from console.core.ranktable.validate import validate
-    except ImportError:
-        return []
     return [Problem(p.severity, f"rank table {p.path}: {p.message}") for p in validate(table)]
 
 

@@ -78,16 +78,24 @@ class Supervisor:
             self.finished = True
             yield JobFinished(self._finish())
         finally:
-            if not self.finished:
-                await self._abort()
-            await self._close_links()
+            try:
+                if not self.finished:
+                    await self._abort()
+            finally:  # even when aborting failed (run record unwritable): no agent left behind
+                await self._close_links()
 
     # --- opening --------------------------------------------------------------------------
 
     async def _open(self, server: ServerPlan) -> AgentLink:
+        sid = server.server_id
         link = await self.opener(server)
+        self.links[sid] = link  # now: closed by events() even if start-up is cancelled
+        self.readers.append(asyncio.ensure_future(self._reader(sid, link)))
         spec = spec_for(self.plan, server, heartbeat_s=self.heartbeat_s * 4)
-        link.write(hello_payload(spec))
+        # the first clock ping goes with the spec, not after ``hello``: a login script that
+        # prints text without a newline garbles hello, but the pong comes on a line of its own
+        ping = json.dumps(self.clocks.ping(sid))
+        link.write(f"{hello_payload(spec)}{ping}\n")
         await link.drain()
         return link
 
@@ -104,9 +112,6 @@ class Supervisor:
                 if not isinstance(result, (ConsoleError, OSError)):
                     raise result
                 failed.append((server.server_id, result))
-                continue
-            self.links[server.server_id] = result
-            self.readers.append(asyncio.ensure_future(self._reader(server.server_id, result)))
         for sid, exc in failed:
             events += self._server_gone(sid, f"cannot start the host agent: {exc}")
         return events
@@ -175,8 +180,6 @@ class Supervisor:
             return self._on_pong(sid, msg)
         if kind == "woke":
             self.woke[msg["rank"]] = msg["ts"]
-        elif kind == "hello":
-            self._send(sid, self.clocks.ping(sid))
         elif kind == "go":
             self.late[sid] = msg.get("late", 0.0)
         if kind == "bye":
@@ -253,10 +256,7 @@ class Supervisor:
             self.next_hb = now + self.heartbeat_s
             self._send_all({"t": "hb"})
         if now >= due.get("setup", float("inf")):
-            sid = next(s for s in self.server_ids if s not in self.ready)
-            return self._teardown(RootCause(
-                f"ranks not at the barrier after {self.plan.setup_timeout_s:g} s", sid,
-                self._host(sid)))
+            return self._teardown(self._setup_timeout())
         if now >= due.get("ready", float("inf")):
             rank = min(self.awaiting_ready)
             sid = self.server_of[rank].server_id
@@ -268,13 +268,25 @@ class Supervisor:
             return self._give_up()
         return []
 
+    def _setup_timeout(self) -> RootCause:
+        late = self.plan.setup_timeout_s
+        sid = next((s for s in self.server_ids if s not in self.ready), None)
+        if sid is not None:
+            return RootCause(f"ranks not at the barrier after {late:g} s", sid, self._host(sid))
+        # every server at the barrier, but a clock never answered its ping
+        sid = next((s for s in self.server_ids if not self.clocks.synced({s})),
+                   self.server_ids[0])
+        return RootCause(f"host agent never answered the clock ping within {late:g} s "
+                         "(its output garbled or lost?)", sid, self._host(sid))
+
     # --- ending ---------------------------------------------------------------------------
 
     def _teardown(self, root: RootCause) -> list[Any]:
         self.root = root
         self.teardown_at = time.monotonic()
-        self._event("teardown", root_cause=root.describe(), rank=root.rank, server=root.server_id)
+        # STOP first: it must reach the agents even if the run record cannot be written
         self._send_all({"t": "stop", "reason": f"teardown: {root.describe()}"})
+        self._event("teardown", root_cause=root.describe(), rank=root.rank, server=root.server_id)
         return [Teardown(root)]
 
     def _server_gone(self, sid: str, reason: str) -> list[Any]:
@@ -306,6 +318,9 @@ class Supervisor:
         """Cancelled or closed early: stop every agent and wait (briefly) for the exits."""
         if self.root is None:
             self._teardown(RootCause("launch interrupted", "console", "console"))
+        for server in self.plan.servers:  # agent never started (cancelled while opening)
+            if server.server_id not in self.links:
+                self.pending.difference_update(r.rank for r in server.ranks)
         deadline = time.monotonic() + self.plan.grace_s + self.stop_wait_s
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
             while not self._done() and time.monotonic() < deadline:

@@ -122,16 +122,56 @@ class _Client(asyncssh.SSHClient):
         return self._check.decide(host, addr, port, key)
 
 
+_Stamp = tuple[tuple[int, int, int] | None, ...]
+
+
+def _stamp(files: tuple[Path, ...]) -> _Stamp:
+    """(inode, mtime, size) of every file, None for a missing one: any edit changes it."""
+    out: list[tuple[int, int, int] | None] = []
+    for path in files:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            out.append(None)
+            continue
+        except OSError as exc:
+            raise RemoteError("cannot read known_hosts", exc.strerror or str(exc),
+                              path=str(path)) from None
+        out.append((st.st_ino, st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
 class HostKeyPolicy:
-    """Shared by a pool: builds a check per connect and serialises known_hosts writes."""
+    """Shared by a pool: builds a check per connect and serialises known_hosts writes.
+
+    The parsed known_hosts is kept per file tuple while no file changed (same inode, mtime
+    and size), so a thousand connections parse it once; a miss is parsed off the loop."""
 
     def __init__(self, accept_new: bool) -> None:
         self.accept_new = accept_new
         self._write_lock = asyncio.Lock()
+        self._load_lock = asyncio.Lock()
+        self._parsed: dict[tuple[Path, ...], tuple[_Stamp, asyncssh.SSHKnownHosts]] = {}
 
-    def new_check(self, files: tuple[Path, ...]) -> HostKeyCheck:
-        return HostKeyCheck(known=load_known_hosts(files), files=files,
+    async def new_check(self, files: tuple[Path, ...]) -> HostKeyCheck:
+        return HostKeyCheck(known=await self.known_hosts(files), files=files,
                             accept_new=self.accept_new)
+
+    async def known_hosts(self, files: tuple[Path, ...]) -> asyncssh.SSHKnownHosts:
+        """The keys of ``files`` as they are on disk now (cached while unchanged)."""
+        async with self._load_lock:  # connections opened together parse the file once
+            stamp = _stamp(files)
+            cached = self._parsed.get(files)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            # stamped before reading: a write in between only makes the next call parse again
+            known = await asyncio.to_thread(load_known_hosts, files)
+            self._parsed[files] = (stamp, known)
+            return known
+
+    def _forget(self, path: Path) -> None:
+        for files in [f for f in self._parsed if path in f]:
+            del self._parsed[files]
 
     @staticmethod
     def client_factory(check: HostKeyCheck):
@@ -157,6 +197,8 @@ class HostKeyPolicy:
             except OSError as exc:
                 raise RemoteError("cannot record host key", exc.strerror or str(exc),
                                   host=target, path=str(path)) from None
+            finally:
+                self._forget(path)
         check.pending_line = None
         log.warning("Warning: Permanently added %s to the list of known hosts (%s).",
                     check.pending_note, path)

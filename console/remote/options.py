@@ -210,3 +210,14 @@ def resolve(options: SSHOptions, target: str, *, ignore_jump: bool = False) -> H
         port=int(cfg.get("Port", DEFAULT_PORT)), identities=identities, known_hosts=known,
         proxy_jump=str(jump) if jump else None, config_paths=paths, config=cfg,
     )
+
+
+def client_keys(identities: tuple[Path, ...] | None) -> tuple[()] | list[str]:
+    """asyncssh's ``client_keys`` for ``HostSpec.identities``.
+
+    ``()`` = ssh's defaults. Never ``None``: asyncssh then turns public key auth and the
+    ssh-agent off, while OpenSSH skips IdentityFiles that do not exist and still asks the
+    agent. An empty list keeps the agent (asyncssh then also offers the default ~/.ssh/id_*
+    keys, which OpenSSH would not when IdentityFile is set).
+    """
+    return () if identities is None else [str(p) for p in identities]

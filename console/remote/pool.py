@@ -25,7 +25,7 @@ from console.core.errors import InputError, RemoteError
 
 from .errors import command_error, connect_error
 from .hostkeys import HostKeyCheck, HostKeyPolicy
-from .options import HostSpec, SSHOptions, resolve
+from .options import HostSpec, SSHOptions, client_keys, resolve
 from .process import (KILL_GRACE_S, CommandResult, RemoteProcess, StreamExit, StreamLine,
                       exit_info, kill, read_lines, timeout_error)
 
@@ -121,7 +121,7 @@ class Pool:
         completed (sshd's MaxStartups dropping us) is retried with backoff."""
         delays = iter(CONNECT_RETRY_S)
         while True:
-            check = self._policy.new_check(spec.known_hosts)
+            check = await self._policy.new_check(spec.known_hosts)
             async with self._handshakes:
                 try:
                     return check, await asyncssh.connect(**self._connect_args(spec, via, check))
@@ -154,7 +154,7 @@ class Pool:
 
     def _connect_args(self, spec: HostSpec, via: _Conn | None, check: HostKeyCheck) -> dict:
         opts = self.options
-        keys = () if spec.identities is None else [str(p) for p in spec.identities] or None
+        keys = client_keys(spec.identities)
         base = None
         if spec.config is not None and spec.config_paths:
             # the ssh_config already parsed by resolve(): asyncssh starts from it instead of

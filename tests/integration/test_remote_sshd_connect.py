@@ -239,3 +239,13 @@ async def test_ssh_agent_is_used_when_auth_sock_is_set(sshd, ssh_client, ssh_age
     async with Pool(ssh_client.options(identities=[])) as pool:
         with pytest.raises(RemoteError, match="authentication failed"):
             await pool.run(target(sshd), "true")
+
+
+async def test_missing_identity_files_still_use_the_agent(sshd, ssh_client, ssh_agent,
+                                                          tmp_path):
+    """ssh_config names only key files that do not exist: like ssh, skip them and ask the
+    agent (asyncssh would turn agent auth off if given client_keys=None)."""
+    ssh_client.ssh_config.write_text(
+        f"Host {sshd.host}\n  IdentityFile {tmp_path / 'no_such_key'}\n")
+    async with Pool(ssh_client.options(identities=[])) as pool:
+        assert (await pool.run(target(sshd), "echo via-agent")).stdout == "via-agent\n"

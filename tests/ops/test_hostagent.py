@@ -313,3 +313,28 @@ async def test_pdeathsig_ends_rank_process_without_watchdog(tmp_path) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         await agent.close()
+
+
+@pytest.mark.parametrize("barrier", ["hold", "spawn"])
+async def test_command_with_leading_assignment_runs(tmp_path, barrier) -> None:
+    """``GREETING=hi sh -c ...`` (from the plan, so its exec decision) sets the variable."""
+    from console.core.planning.launch import build_launch_plan
+    from console.core.profiles import Profile
+    from console.core.ranktable.model import RankTable
+
+    table = RankTable.model_validate({"status": "completed", "version": "1.0", "server_count": "1",
+                                      "server_list": [{"server_id": "127.0.0.1", "device": [
+                                          {"device_id": "0", "rank_id": "0"}]}]})
+    plan = build_launch_plan(table, Profile(name="custom"),
+                             args=["GREETING=hi", "sh", "-c", "echo $GREETING"])
+    agent = await Agent.start([rank(0, plan.servers[0].ranks[0].command)], barrier=barrier,
+                              exec_command=plan.exec_command)
+    try:
+        await agent.until("ready")
+        agent.send({"t": "go"})
+        frame = await agent.until("exit")
+        await agent.until("bye")
+        assert [f["x"] for f in agent.of("line")] == ["hi"]
+        assert frame["code"] == 0
+    finally:
+        await agent.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from console.core.errors import CheckFailed, InputError
@@ -101,7 +103,7 @@ def test_bundled_mindie_profile() -> None:
     assert spec.command.startswith("python3 ./examples/run_pa.py")
     assert spec.command.endswith("--model_path /w/llama")
     assert spec.env["ATB_LLM_HCCL_ENABLE"] == "1"
-    assert "source /usr/local/Ascend/ascend-toolkit/set_env.sh ||" in plan.prelude
+    assert "{\nsource /usr/local/Ascend/ascend-toolkit/set_env.sh\n} ||" in plan.prelude
     assert 'cd -- "$ATB_SPEED_HOME_PATH"' in plan.prelude
 
 
@@ -197,7 +199,9 @@ def test_parallel_mismatch_warns() -> None:
 
 def test_prelude_and_substitute() -> None:
     prelude = build_prelude(["source a.sh"], '/x/"$Y"', strict=True)
-    assert prelude.splitlines()[0].startswith("source a.sh || {")
+    assert prelude.splitlines()[:3] == ["{", "source a.sh", "} || { rc=$?; printf "
+                                        "'cluster-console: setup line failed (exit %s): %s\\n'"
+                                        " \"$rc\" 'source a.sh' >&2; exit 126; }"]
     assert 'cd -- "/x/\\"$Y\\""' in prelude
     assert build_prelude(["a"], "", strict=False) == "a"
     assert substitute("{rank}-{tp}-${rank}", {"rank": 3, "tp": 2}) == "3-2-$3"
@@ -231,3 +235,38 @@ def test_probe_profile_is_bundled() -> None:
     assert plan.servers[1].ranks[0].command.endswith(
         "/x/probe.py --sizes 1K,64K --mode collectives --timeout 120 --mode all")
     assert plan.exec_command
+
+
+def run_prelude(tmp_path, line: str) -> subprocess.CompletedProcess:
+    """The strict prelude for ``line`` followed by ``echo AFTER``, run by bash."""
+    script = build_prelude([line], "", strict=True) + "\necho AFTER"
+    return subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=20)
+
+
+@pytest.mark.parametrize("line", ["true  # CANN env, sourced 'here", "printf '%s%%d\\n' 50%",
+                                  "X=1; export Y=2"])
+def test_strict_setup_line_that_passes_runs_on(tmp_path, line) -> None:
+    result = run_prelude(tmp_path, line)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "AFTER"
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("line", ["false  # a comment with an 'open quote",
+                                  "test 100% = 50%", "(exit 7)"])
+def test_strict_setup_line_that_fails_names_itself_and_exits_126(tmp_path, line) -> None:
+    result = run_prelude(tmp_path, line)
+    assert result.returncode == 126
+    assert "AFTER" not in result.stdout
+    code = "7" if line == "(exit 7)" else "1"
+    assert result.stderr == f"cluster-console: setup line failed (exit {code}): {line}\n"
+
+
+def test_leading_assignment_is_not_exec_prefixed() -> None:
+    plan = build_launch_plan(make_table(1, 1), custom(), args=["GREETING=hi", "sh", "-c", "x"])
+    assert plan.exec_command is False
+    plan = build_launch_plan(make_table(1, 1), custom(command="  A_1=x run {rank}"))
+    assert plan.exec_command is False
+    plan = build_launch_plan(make_table(1, 1), custom(), args=["run", "A=b"])
+    assert plan.exec_command is True

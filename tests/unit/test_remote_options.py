@@ -207,3 +207,22 @@ def test_bad_numeric_option_names_the_flag_not_pydantic():
     text = str(exc.value)
     assert "--connect-timeout" in text and "greater than 0" in text
     assert "pydantic" not in text and "validation error" not in text
+
+
+def test_missing_identity_files_keep_the_ssh_agent(home, tmp_path):
+    """Every IdentityFile missing: ssh skips them and still uses the agent; so must we."""
+    import asyncssh
+
+    from console.remote.options import client_keys
+
+    cfg = home / ".ssh" / "config"
+    cfg.write_text("Host n1\n  IdentityFile ~/.ssh/id_gone\n")
+    spec = resolve(SSHOptions(ssh_config=cfg), "n1")
+    assert spec.identities == ()
+    keys = client_keys(spec.identities)
+    assert keys is not None
+    agent = str(tmp_path / "agent.sock")
+    prepared = asyncssh.SSHClientConnectionOptions(config=[], client_keys=keys, agent_path=agent)
+    assert prepared.agent_path == agent  # None would mean: no agent, no public key auth
+    assert client_keys(None) == ()
+    assert client_keys((home / "k",)) == [str(home / "k")]

@@ -22,7 +22,10 @@ from console.core.profiles import Profile, check_env
 PLACEHOLDER = re.compile(
     r"\{(tp|pp|ep|dp|world_size|rank|local_rank|device_id|upload_dir)\}")
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_NEEDS_SHELL = re.compile(r"[;&|\n()`<>]|^\s*(if|for|while|case|until)\b")
+_NEEDS_SHELL = re.compile(r"[;&|\n()`<>]|^\s*(if|for|while|case|until)\b|^\s*[A-Za-z_]\w*=")
+"""Shell text that ``exec`` cannot prefix: lists, pipes, compound commands, and a leading
+``NAME=value`` assignment (``exec GREETING=hi cmd`` looks for a program named ``GREETING=hi``)."""
+_ASSIGNMENT = re.compile(r"^\s*[A-Za-z_]\w*=")
 DEFAULT_REMOTE_RANKTABLE = "/tmp/cluster-console/ranktable.json"
 
 
@@ -125,7 +128,9 @@ def _command(profile: Profile, args: Sequence[str]) -> tuple[str, list[str], boo
     if not profile.command and not args:
         raise InputError("no command to launch",
                          hint="give it after --, e.g. `launch --ranktable rt.json -- python3 x.py`")
-    simple = not profile.command or not _NEEDS_SHELL.search(profile.command)
+    # CLI args are quoted word by word, so only a leading NAME=value can stop ``exec``
+    lead = profile.command or shlex.join(args)
+    simple = not (_NEEDS_SHELL if profile.command else _ASSIGNMENT).search(lead)
     return profile.command, list(args), simple
 
 
@@ -135,13 +140,18 @@ def render_command(base: str, args: Sequence[str], values: Mapping[str, object])
     return " ".join(p for p in (substitute(base, values), tail) if p)
 
 
+_SETUP_FAILED = shlex.quote(r"cluster-console: setup line failed (exit %s): %s\n")
+
+
 def build_prelude(setup: Sequence[str], cwd: str, *, strict: bool) -> str:
     """Setup lines and ``cd``; with ``strict`` a failing line ends the rank with 126."""
     lines = []
     for line in setup:
         if strict:
-            msg = shlex.quote(f"cluster-console: setup line failed (exit %s): {line}\n")
-            lines.append(f"{line} || {{ printf {msg} \"$?\" >&2; exit 126; }}")
+            # the line on lines of its own (a trailing comment or an open quote cannot
+            # swallow the guard) and handed to printf as an argument (a % stays text)
+            lines.append(f"{{\n{line}\n}} || {{ rc=$?; printf {_SETUP_FAILED} \"$rc\" "
+                         f"{shlex.quote(line)} >&2; exit 126; }}")
         else:
             lines.append(line)
     if cwd:
