@@ -20,3 +20,13 @@ async def wait_gone(pid: int, timeout: float = 10) -> None:
         while alive(pid):
             await asyncio.sleep(0.05)
     await asyncio.wait_for(poll(), timeout)
+
+
+async def read_pgids(proc: asyncio.subprocess.Process, count: int, timeout: float = 60) -> list[int]:
+    """Read ``pgid N`` lines (as ``[r] pgid N``) from a console's stdout until ``count`` came."""
+    pgids: list[int] = []
+    while len(pgids) < count:
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+        assert line, (await proc.stderr.read()).decode()
+        pgids.append(int(line.split()[-1]))
+    return pgids

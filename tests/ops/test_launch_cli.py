@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from console.core.ranktable.text import dumps
+from tests.ops.procs import read_pgids
 from tests.ops.test_launch_sim import free_port, none_left, sim_table
 
 
@@ -97,12 +98,8 @@ async def test_sigterm_to_the_console_stops_every_rank(sim_cluster, tmp_path) ->
     proc = await asyncio.create_subprocess_exec(
         *launch_args(sim_cluster, tmp_path, "--", "bash", "-c", "echo pgid $$; exec sleep 120"),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    pgids: list[int] = []
     try:
-        while len(pgids) < 16:
-            line = await asyncio.wait_for(proc.stdout.readline(), 60)
-            assert line, (await proc.stderr.read()).decode()
-            pgids.append(int(line.split()[-1]))
+        pgids = await read_pgids(proc, 16)
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 60)
     finally:

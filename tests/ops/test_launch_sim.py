@@ -29,6 +29,7 @@ from console.ops.launch_events import (
     RankLine, RankReady, ServerLost, Teardown,
 )
 from console.remote import Pool, SSHOptions
+from tests.ops.procs import read_pgids
 
 PY = shlex.quote(sys.executable)
 
@@ -204,10 +205,7 @@ async def test_killing_the_console_ends_every_rank(sim_cluster, tmp_path) -> Non
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     pgids: list[int] = []
     try:
-        while len(pgids) < 16:
-            line = await asyncio.wait_for(proc.stdout.readline(), 60)
-            assert line, (await proc.stderr.read()).decode()
-            pgids.append(int(line.split()[-1]))
+        pgids = await read_pgids(proc, 16)
     finally:
         proc.kill()
         await proc.wait()
