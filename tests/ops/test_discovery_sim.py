@@ -99,3 +99,21 @@ async def test_unreachable_error_names_the_host_once(sim_factory):
     assert error.startswith("connection refused: ") and "hint: " in error  # title, detail, hint
     [finding] = [f for f in inv.findings if f.code == "unreachable"]
     assert finding.host == host and finding.message == error
+
+
+async def test_a3_discovery_builds_a_1_2_rank_table(sim_factory):
+    """A3: 16 dies per server, vNIC and SuperPoD ids discovered, rank table 1.2 buildable."""
+    from console.core.ranktable import build, validate, validate_against
+
+    sim = await sim_factory(servers=2, cards=8, product="A3", super_pod_id="7")
+    async with Pool(options(sim)) as pool:
+        inv = await discover_inventory(pool, sim.hosts)
+    spec = {s.address: s for s in sim.spec.servers}
+    for server in inv.servers:
+        assert server.product == "A3" and len(server.devices) == 16 and server.super_pod_id == "7"
+        want = {d.device_id: d.super_device_id for d in spec[server.host].devices}
+        assert {d.device_id: d.super_device_id for d in server.devices} == want
+        assert all(v is not None for v in want.values())
+    table = build(inv, "1.2")
+    assert [p.super_pod_id for p in table.super_pod_list] == ["7"]
+    assert [p for p in validate(table) + validate_against(table, inv) if p.severity == "error"] == []

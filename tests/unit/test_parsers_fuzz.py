@@ -39,6 +39,7 @@ PARSERS: dict[Callable[..., Any], tuple[type, ...]] = {
     P.parse_lldp: (P.LldpInfo, P.ToolError, P.Unparsed),
     P.parse_hccn_conf: (P.HccnConf, P.Unparsed),
     P.parse_npu_list: (P.NpuList, P.Unparsed),
+    P.parse_spod_info: (P.SpodInfo, P.Unparsed),
     P.parse_npu_chip_map: (P.NpuChipMap, P.Unparsed),
     P.parse_npu_smi_info: (P.NpuSmiInfo, P.Unparsed),
     P.parse_tool_error: (P.ToolError, type(None)),

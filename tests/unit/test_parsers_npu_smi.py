@@ -126,3 +126,24 @@ def test_info_five_digit_usage_without_space() -> None:
 def test_info_not_a_table() -> None:
     assert isinstance(parse_npu_smi_info("dcmi module initialize failed. ret is -8005\n"), Unparsed)
     assert isinstance(parse_npu_smi_info(""), Unparsed)
+
+
+def test_spod_info_key_value_lines():
+    from console.core.parsers import SpodInfo, parse_spod_info
+
+    text = "        SDID                           : 98369551\n        Super Pod ID                   : 11\n"
+    assert parse_spod_info(text) == SpodInfo(sdid=98369551, super_pod_id="11")
+
+
+def test_spod_info_table_form_and_na():
+    from console.core.parsers import SpodInfo, parse_spod_info
+
+    assert parse_spod_info("| Super Pod ID                 : 3          | Pod ID : 1 |") == \
+        SpodInfo(sdid=None, super_pod_id="3")
+    assert parse_spod_info("SDID : NA\nSuper Pod ID : NA\n") == SpodInfo(sdid=None, super_pod_id=None)
+
+
+def test_spod_info_other_text_is_unparsed():
+    from console.core.parsers import Unparsed, parse_spod_info
+
+    assert isinstance(parse_spod_info("The command is not supported on this product.\n"), Unparsed)

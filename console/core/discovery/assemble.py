@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-from console.core.discovery.script import DEVICE_QUERIES, A3_QUERIES, Section, device_command
+from console.core.discovery.script import A3_QUERIES, DEVICE_QUERIES, Section, device_command, spod_command
 from console.core.inventory import CommandFailure, Device, Server
 from console.core.parsers import (
     GatewayInfo, HccnConf, IpConfig, LinkStatus, NetdetectInfo, NetHealth, NpuChipMap, NpuList,
-    NpuSmiInfo, TlsReport, ToolError, Unparsed, VnicConfig, parse_gateway, parse_hccn_conf, parse_ip,
+    NpuSmiInfo, SpodInfo, TlsReport, ToolError, Unparsed, VnicConfig, parse_gateway, parse_hccn_conf, parse_ip,
     parse_link, parse_net_health, parse_netdetect, parse_npu_chip_map, parse_npu_list,
-    parse_npu_smi_info, parse_tls, parse_vnic,
+    parse_npu_smi_info, parse_spod_info, parse_tls, parse_vnic,
 )
 
 SERVER_COMMANDS = {
@@ -157,7 +157,26 @@ def _assemble_device(dev: Device, sections: dict[str, Section]) -> Device:
     return dev.model_copy(update={"failures": failures})
 
 
+def _apply_spod(dev: Device, sec: Section | None) -> tuple[Device, str | None]:
+    """A3: the die's super_device_id and its SuperPoD id (rank table 1.2)."""
+    if sec is None:
+        return dev, None
+    result = parse_spod_info(sec.output) if sec.exit_status == 0 else None
+    if isinstance(result, SpodInfo):
+        return dev.model_copy(update={"super_device_id": result.sdid}), result.super_pod_id
+    failure = _failure(spod_command(dev.card or 0, dev.chip or 0), sec,
+                       _why(result) if result is not None else sec.output.strip() or "failed")
+    return dev.model_copy(update={"failures": [*dev.failures, failure]}), None
+
+
 def assemble_devices(server: Server, sections: dict[str, Section]) -> Server:
     """Round trip 2 -> each device's NIC facts; hccn.conf stays the fallback for IPs."""
-    devices = [_assemble_device(d, sections) for d in server.devices]
-    return server.model_copy(update={"devices": devices})
+    devices, pods = [], []
+    for d in server.devices:
+        dev, pod = _apply_spod(_assemble_device(d, sections), sections.get(f"spod:{d.device_id}"))
+        devices.append(dev)
+        pods += [pod] if pod else []
+    update: dict = {"devices": devices}
+    if pods:
+        update["super_pod_id"] = pods[0]
+    return server.model_copy(update=update)

@@ -148,14 +148,22 @@ def device_command(device_id: int, args: tuple[str, ...]) -> str:
     return shlex.join(["hccn_tool", "-i", str(device_id), *args])
 
 
-def devices_script(marker: str, device_ids: list[int], *, a3: bool = False, **kw: float) -> str:
-    """Round trip 2: every device's NIC facts, one hccn_tool call at a time."""
+def spod_command(card: int, chip: int) -> str:
+    return f"npu-smi info -t spod-info -i {int(card)} -c {int(chip)}"
+
+
+def devices_script(marker: str, device_ids: list[int], *, a3: bool = False,
+                   cards: dict[int, tuple[int, int]] | None = None, **kw: float) -> str:
+    """Round trip 2: every device's NIC facts, one hccn_tool call at a time; on A3 also each
+    die's SuperPoD ids (``cards``: device id -> (card, chip)) for rank table 1.2."""
     queries = DEVICE_QUERIES + (A3_QUERIES if a3 else ())
     lines = [prelude(marker) + device_prelude(**kw)]
     for dev in device_ids:
         for name, args in queries:
             lines.append(f"hccn {name}:{int(dev)} {int(dev)} -i {int(dev)} {shlex.join(args)}")
         lines.append("flush")
+        if a3 and cards and dev in cards:
+            lines.append(f"run spod:{int(dev)} {spod_command(*cards[dev])}")
     return "\n".join(lines) + "\n"
 
 

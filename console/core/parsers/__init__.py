@@ -35,7 +35,10 @@ from .hccn_status import (
 )
 from .hccs_ping import HccsPacket, HccsPingReport, parse_hccs_ping
 from .lldp import LldpInfo, parse_lldp
-from .npu_smi import ChipMapRow, NpuCard, NpuChipMap, NpuList, parse_npu_chip_map, parse_npu_list
+from .npu_smi import (
+    ChipMapRow, NpuCard, NpuChipMap, NpuList, SpodInfo, parse_npu_chip_map, parse_npu_list,
+    parse_spod_info,
+)
 from .npu_smi_table import NpuChip, NpuProcess, NpuSmiInfo, parse_npu_smi_info
 from .ping import PingReply, PingReport, PingStatus, parse_ping
 from .tool_errors import ToolError, ToolErrorKind, error_kind, find_tool_error, parse_tool_error
@@ -64,6 +67,7 @@ __all__ = [
     "PingReply",
     "PingReport",
     "PingStatus",
+    "SpodInfo",
     "TlsDevice",
     "TlsReport",
     "ToolError",
@@ -86,6 +90,7 @@ __all__ = [
     "parse_npu_list",
     "parse_npu_smi_info",
     "parse_ping",
+    "parse_spod_info",
     "parse_tls",
     "parse_tool_error",
     "parse_vnic",

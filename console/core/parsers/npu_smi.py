@@ -116,3 +116,26 @@ def parse_npu_chip_map(text: str) -> NpuChipMap | Unparsed:
     if cols is None:
         return Unparsed(raw=text, reason="no 'NPU ID ... Chip Logic ID' header line")
     return result
+
+
+class SpodInfo(BaseModel):
+    """``npu-smi info -t spod-info -i CARD -c CHIP`` (A3 SuperPoD): what rank table 1.2 needs."""
+
+    kind: Literal["spod_info"] = "spod_info"
+    sdid: int | None = None  # super_device_id; None when the tool prints NA
+    super_pod_id: str | None = None
+
+
+_SPOD_RE = re.compile(r"(SDID|Super Pod ID)\s*:\s*([^\s|]+)", re.IGNORECASE)
+
+
+@guarded()
+def parse_spod_info(text: str) -> SpodInfo | Unparsed:
+    """``SDID : 98369551`` / ``Super Pod ID : 3`` lines, or the table form
+    ``| Super Pod ID : 3 | Pod ID : 1 |``; ``NA`` means not set."""
+    found = {m[1].lower(): m[2] for m in _SPOD_RE.finditer(text)}
+    if not found:
+        return Unparsed(raw=text, reason="no 'SDID' or 'Super Pod ID' field")
+    pod = found.get("super pod id")
+    return SpodInfo(sdid=to_int(found.get("sdid")),
+                    super_pod_id=None if pod is None or pod.upper() == "NA" else pod)
