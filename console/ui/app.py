@@ -7,6 +7,9 @@ rank-table path — and the ONE handler that turns worker failures into notifica
 
 from __future__ import annotations
 
+import logging
+import threading
+
 from collections.abc import Iterable, Sequence
 from functools import partial
 from pathlib import Path
@@ -50,6 +53,26 @@ def _as_targets(hosts: str | Sequence[str | HostTarget]) -> list[HostTarget]:
     if all(isinstance(h, HostTarget) for h in hosts):
         return list(hosts)  # type: ignore[arg-type]
     return parse_hosts([str(h) for h in hosts], read_file=_read_text) if hosts else []
+
+
+class NotifyHandler(logging.Handler):
+    """Diagnostics the CLI prints on stderr (``console`` loggers, e.g. the ``--accept-new``
+    "Permanently added ..." line) become notifications: under Textual stderr is not seen."""
+
+    def __init__(self, app: App) -> None:
+        super().__init__(logging.INFO)
+        self.app = app
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            severity = "warning" if record.levelno >= logging.WARNING else "information"
+            notify = partial(self.app.notify, self.format(record), severity=severity, timeout=10)
+            if threading.get_ident() == self.app._thread_id:
+                notify()
+            else:
+                self.app.call_from_thread(notify)
+        except Exception:  # noqa: BLE001 - logging must never break the console
+            self.handleError(record)
 
 
 class ClusterConsoleApp(App[int]):
@@ -99,9 +122,15 @@ class ClusterConsoleApp(App[int]):
         return screen
 
     def on_mount(self) -> None:
+        self._log_handler = NotifyHandler(self)
+        logger = logging.getLogger("console")
+        logger.addHandler(self._log_handler)
+        if logger.level == logging.NOTSET or logger.level > logging.WARNING:
+            logger.setLevel(logging.WARNING)
         self.switch_mode(self.start_mode)
 
     async def on_unmount(self) -> None:
+        logging.getLogger("console").removeHandler(self._log_handler)
         await self.sources.aclose()
 
     # -- the one error handler -------------------------------------------------------

@@ -166,3 +166,15 @@ async def test_c_on_the_launch_pane_edits_the_command_and_digits_are_typed_there
         await pilot.press(*"python3 x.py")
         assert app.current_mode == "launch"  # the "3" was typed, not taken as "Rank table"
         assert app.focused.value == "python3 x.py"
+
+
+async def test_console_log_warnings_become_notifications():
+    import logging
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        logging.getLogger("console.remote.hostkeys").warning(
+            "Warning: Permanently added '127.0.0.11' (ED25519) to the list of known hosts.")
+        await pilot.pause()
+        assert any("Permanently added '127.0.0.11'" in n.message for n in app._notifications)
+    assert not any(type(h).__name__ == "NotifyHandler" for h in logging.getLogger("console").handlers)
