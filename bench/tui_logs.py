@@ -75,7 +75,8 @@ class FloodLaunch:
     async def preflight(self, plan: Any, table: Any, inventory: Any = None) -> list[Any]:
         return []
 
-    async def run(self, plan: Any, table: Any, data: bytes, *, inventory: Any = None):
+    async def run(self, plan: Any, table: Any, data: bytes, *, inventory: Any = None,
+                  stop: Any = None):
         record = RunRecord(self.run_base)
         self.run_dir = record.dir
         try:

@@ -19,11 +19,12 @@ import contextlib
 import json
 import shlex
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Protocol
 
+from console.core.errors import ConsoleError
 from console.core.planning.launch import LaunchPlan, ServerPlan
 
 #: Reads exactly <len> bytes of source from unbuffered stdin (no read-ahead, so the agent
@@ -143,6 +144,20 @@ class LocalAgentLink:
             await self.proc.wait()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._stderr_task, 5)
+
+
+async def close_links(links: Iterable[AgentLink], timeout: float = 10.0) -> None:
+    """EOF to every agent (it stops its ranks and says bye), then close every channel; a
+    channel already gone or slow to close (``timeout`` s) does not stop the others."""
+    links = list(links)
+    for link in links:
+        link.write_eof()
+    await asyncio.gather(*(_close(link, timeout) for link in links), return_exceptions=True)
+
+
+async def _close(link: AgentLink, timeout: float) -> None:
+    with contextlib.suppress(ConsoleError, OSError):
+        await asyncio.wait_for(link.close(), timeout)
 
 
 def local_opener(python: str = sys.executable) -> Opener:

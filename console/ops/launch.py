@@ -11,13 +11,15 @@ alike by the CLI (``cluster-console launch``) and the Launch pane:
 3. preflight (reachable, python, table valid, inventory, idle NPUs, master port free);
 4. one host agent per server, every rank at the barrier, GO to all at once;
 5. lines, starts and exits streamed; the first failing rank or lost server tears the whole
-   job down and is reported as root cause; ``JobFinished`` last.
+   job down and is reported as root cause; ``JobFinished`` last. The user's Stop (the
+   ``stop`` event) tears it down the same way, with a root cause of kind "stopped".
 
 Closing the generator early (Ctrl-C, cancellation) tears the job down too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -88,12 +90,17 @@ async def launch(
     check: bool = True,
     heartbeat_s: float = 5.0,
     go_margin_s: float | None = None,
+    stop: asyncio.Event | None = None,
 ) -> AsyncIterator[LaunchEvent]:
     """The whole launch. With ``pool`` agents run over SSH; without, as local processes.
 
     The run record is ``<run_base>/<plan.run_id>/`` (a new id when the plan has none).
     ``go_margin_s``: release the ranks this long after GO is sent (default: from the
     measured round trips, see ``console.ops.agentclock``).
+    ``stop``: set it to stop the job the user's way: every rank gets TERM, grace, KILL (as
+    at a failure), the events go on (exits with their codes and signals, ``Teardown``,
+    ``JobFinished`` whose root cause has kind "stopped") and the generator ends normally.
+    Set before the agents start, the job is stopped as soon as they are up.
     """
     record = RunRecord(run_base, plan.run_id)
     try:
@@ -108,7 +115,7 @@ async def launch(
         if opener is None:
             opener = ssh_opener(pool, plan.python) if pool is not None else local_opener()
         supervisor = Supervisor(plan, opener, record, heartbeat_s=heartbeat_s,
-                                go_margin_s=go_margin_s)
+                                go_margin_s=go_margin_s, stop=stop)
         async with contextlib.aclosing(supervisor.events()) as events:
             async for event in events:
                 yield event

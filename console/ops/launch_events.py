@@ -68,7 +68,7 @@ class ServerLost:
 
 @dataclass(frozen=True, slots=True)
 class RootCause:
-    """What ended the job: a rank (with its last lines) or a server."""
+    """What ended the job: a rank (with its last lines), a server, or the user's Stop."""
 
     reason: str
     server_id: str
@@ -77,6 +77,9 @@ class RootCause:
     exit_code: int | None = None
     signal: int | None = None
     last_lines: tuple[str, ...] = ()
+    kind: str = "failure"
+    """"failure" (a rank, a server, a timeout, an interruption) or "stopped" (the user's
+    Stop: ``launch(..., stop=event)``)."""
 
     def describe(self) -> str:
         who = f"rank {self.rank} on {self.server_id}" if self.rank is not None else self.server_id

@@ -20,7 +20,7 @@ from typing import Any
 from console.core.errors import ConsoleError
 from console.core.planning.launch import LaunchPlan, ServerPlan
 from console.ops.agentclock import AgentClocks
-from console.ops.agentlink import AgentLink, Opener, hello_payload, spec_for
+from console.ops.agentlink import AgentLink, Opener, close_links, hello_payload, spec_for
 from console.ops.launch_events import (
     JobFinished, JobSummary, LaunchWarning, RankExited, RankLine, RankReady, RankStarted,
     RootCause, ServerLost, Stage, Teardown,
@@ -34,8 +34,9 @@ QUEUE_SIZE = 20000
 class Supervisor:
     def __init__(self, plan: LaunchPlan, opener: Opener, record: RunRecord | None = None, *,
                  heartbeat_s: float = 5.0, stop_wait_s: float = 5.0,
-                 go_margin_s: float | None = None) -> None:
+                 go_margin_s: float | None = None, stop: asyncio.Event | None = None) -> None:
         self.plan = plan
+        self.stop = stop
         self.opener = opener
         self.record = record
         self.heartbeat_s = heartbeat_s
@@ -69,6 +70,9 @@ class Supervisor:
     # --- public ---------------------------------------------------------------------------
 
     async def events(self) -> AsyncIterator[Any]:
+        """Every event of the job, ``JobFinished`` last. Setting ``stop`` tears the job down
+        like a failure (root cause of kind "stopped") and the events go on to the end."""
+        watch = asyncio.ensure_future(self._watch_stop()) if self.stop is not None else None
         try:
             for event in await self._open_all():
                 yield event
@@ -78,6 +82,8 @@ class Supervisor:
             self.finished = True
             yield JobFinished(self._finish())
         finally:
+            if watch is not None:
+                watch.cancel()
             try:
                 if not self.finished:
                     await self._abort()
@@ -115,6 +121,10 @@ class Supervisor:
         for sid, exc in failed:
             events += self._server_gone(sid, f"cannot start the host agent: {exc}")
         return events
+
+    async def _watch_stop(self) -> None:
+        await self.stop.wait()
+        await self.queue.put(("stop",))
 
     async def _reader(self, sid: str, link: AgentLink) -> None:
         reason = "agent channel closed"
@@ -162,6 +172,11 @@ class Supervisor:
             return self._on_msg(item[1], msg)
         if item[0] == "eof":
             return self._server_gone(item[1], item[2])
+        if item[0] == "stop":
+            if self.root is not None:  # already tearing down: that cause stays the root
+                return []
+            return self._teardown(RootCause("stopped by the user", "console", "console",
+                                            kind="stopped"))
         return self._on_tick()
 
     def _on_msg(self, sid: str, msg: dict) -> list[Any]:
@@ -286,7 +301,8 @@ class Supervisor:
         self.teardown_at = time.monotonic()
         # STOP first: it must reach the agents even if the run record cannot be written
         self._send_all({"t": "stop", "reason": f"teardown: {root.describe()}"})
-        self._event("teardown", root_cause=root.describe(), rank=root.rank, server=root.server_id)
+        self._event("teardown", root_cause=root.describe(), cause=root.kind, rank=root.rank,
+                    server=root.server_id)
         return [Teardown(root)]
 
     def _server_gone(self, sid: str, reason: str) -> list[Any]:
@@ -329,19 +345,11 @@ class Supervisor:
         self._event("aborted", pending=sorted(self.pending))
 
     async def _close_links(self) -> None:
-        for link in self.links.values():
-            link.write_eof()
-        await asyncio.gather(*(self._close(link) for link in self.links.values()),
-                             return_exceptions=True)
+        await close_links(self.links.values())
         for task in self.readers:
             task.cancel()
         if self.record:
             self.record.flush()
-
-    @staticmethod
-    async def _close(link: AgentLink) -> None:
-        with contextlib.suppress(ConsoleError, OSError):
-            await asyncio.wait_for(link.close(), 10)
 
     def _finish(self) -> JobSummary:
         skew = _spread(self.starts.values())

@@ -5,6 +5,7 @@ their own object of the same shape (or this one with another pool / run folder).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -47,14 +48,16 @@ class LaunchSource:
             return check_table(table)
         return await preflight(pool, plan, table, inventory)
 
-    async def run(self, plan: Any, table: Any, data: bytes, *,
-                  inventory: Any = None) -> AsyncIterator[Any]:
-        """``console.ops.launch.launch`` events; closing this generator tears the job down."""
+    async def run(self, plan: Any, table: Any, data: bytes, *, inventory: Any = None,
+                  stop: asyncio.Event | None = None) -> AsyncIterator[Any]:
+        """``console.ops.launch.launch`` events; closing this generator tears the job down.
+        Setting ``stop`` stops the job too, but the events go on to ``JobFinished`` (the
+        ranks' exit codes and signals, root cause of kind "stopped")."""
         from console.ops.launch import launch
 
         pool = await self._pool()
         events = launch(plan, table, data, pool=pool, run_base=self.run_base,
-                        inventory=inventory, check=self.check)
+                        inventory=inventory, check=self.check, stop=stop)
         async with contextlib.aclosing(events):
             async for event in events:
                 yield event

@@ -5,6 +5,7 @@ events one by one, read by the status grid and the status line.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,8 @@ class JobView:
     world_size: int
     states: list[str] = field(default_factory=list)
     codes: dict[int, int | None] = field(default_factory=dict)
+    signals: dict[int, int] = field(default_factory=dict)
+    """The signal that ended a rank, when one did."""
     stage: str = "idle"
     stage_message: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -59,7 +62,7 @@ class JobView:
     ready: int = 0
     torn_down: bool = False
     stopped: bool = False
-    """The user pressed Stop all (the launch was cancelled)."""
+    """The user's Stop all ended the job (the launch reported it stopped, or was cancelled)."""
     failed_error: str | None = None
     """The launch itself failed (preflight, upload, ...) before or while ranks ran."""
     version: int = 0
@@ -99,6 +102,8 @@ class JobView:
         if not self._known(ev.rank):
             return
         self.codes[ev.rank] = ev.code
+        if ev.signal:
+            self.signals[ev.rank] = ev.signal
         if ev.code == 0:
             state = EXITED
         elif ev.code is None:
@@ -123,6 +128,9 @@ class JobView:
         self.run_dir = ev.summary.run_dir or self.run_dir
         self.root = ev.summary.root_cause or self.root
         self.stage = "finished"
+        if self.root is not None and getattr(self.root, "kind", "") == "stopped":
+            self.stopped = True
+            self.stage_message = "stopped by you: every rank was sent TERM, then KILL"
         for rank, code in ev.summary.exit_codes.items():
             if self._known(rank) and self.states[rank] not in FINAL:
                 self._on_RankExited(_Exit(rank, code))
@@ -165,6 +173,16 @@ class JobView:
             out[state] += 1
         return out
 
+    def killed_by(self) -> dict[str, int]:
+        """How the killed ranks ended: ``{"SIGTERM": 15, "exit 1": 1}`` (rank counts)."""
+        out: dict[str, int] = {}
+        for rank, state in enumerate(self.states):
+            if state == KILLED and rank in self.codes:
+                sig = self.signals.get(rank)
+                label = _signal_name(sig) if sig else f"exit {self.codes[rank]}"
+                out[label] = out.get(label, 0) + 1
+        return out
+
     def failures(self) -> list[tuple[int, int | None]]:
         return [(r, self.codes.get(r)) for r, s in enumerate(self.states) if s == FAILED]
 
@@ -186,7 +204,15 @@ class JobView:
         self.states = [new if s == old else s for s in self.states]
 
 
+def _signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
 @dataclass(frozen=True)
 class _Exit:
     rank: int
     code: int | None
+    signal: int | None = None

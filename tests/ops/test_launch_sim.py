@@ -26,7 +26,7 @@ from console.core.ranktable.model import RankTable
 from console.core.ranktable.text import dumps
 from console.ops.launch import launch
 from console.ops.launch_events import (
-    RankLine, RankReady, ServerLost, Teardown,
+    JobFinished, RankExited, RankLine, RankReady, RankStarted, ServerLost, Teardown,
 )
 from console.remote import Pool, SSHOptions
 from tests.ops.procs import read_pgids
@@ -139,6 +139,54 @@ async def test_one_failing_rank_ends_all_and_is_root_cause(sim_cluster, tmp_path
     pgids = spawned_pgids(events[-1].summary)
     assert len(pgids) == 16
     assert await none_left(pgids) == []
+
+
+async def test_stop_event_tears_down_and_reports_every_exit(sim_cluster, tmp_path) -> None:
+    table, data, plan = make_plan(sim_cluster, tmp_path, ["sleep", "120"], grace_s=3.0)
+    stop = asyncio.Event()
+
+    async def on_event(ev, seen) -> None:
+        if isinstance(ev, RankStarted) and sum(isinstance(e, RankStarted) for e in seen) == 16:
+            stop.set()
+
+    events = await asyncio.wait_for(
+        collect(sim_cluster, tmp_path, plan, table, data, on_event, stop=stop), 60)
+    assert stop.is_set() and isinstance(events[-1], JobFinished)
+    summary = events[-1].summary
+    root = summary.root_cause
+    assert not summary.ok and (root.kind, root.reason, root.rank) == ("stopped",
+                                                                      "stopped by the user", None)
+    teardowns = [e for e in events if isinstance(e, Teardown)]
+    assert len(teardowns) == 1 and teardowns[0].root_cause.kind == "stopped"
+    exits = {e.rank: (e.code, e.signal) for e in events if isinstance(e, RankExited)}
+    assert exits == {r: (128 + signal.SIGTERM, signal.SIGTERM) for r in range(16)}
+    assert summary.exit_codes == {r: 128 + signal.SIGTERM for r in range(16)}
+    run = Path(summary.run_dir)
+    recorded = [json.loads(l) for l in (run / "events.jsonl").read_text().splitlines()]
+    assert sum(e["event"] == "exit" and e["signal"] == signal.SIGTERM for e in recorded) == 16
+    assert [e.get("cause") for e in recorded if e["event"] == "teardown"] == ["stopped"]
+    assert [e for e in recorded if e["event"] == "aborted"] == []  # ended normally
+    pgids = spawned_pgids(summary)
+    assert len(pgids) == 16
+    assert await none_left(pgids) == []
+
+
+async def test_stop_event_is_killed_after_grace_when_term_is_ignored(sim_cluster, tmp_path) -> None:
+    script = "trap '' TERM; echo up; while :; do sleep 0.2; done"
+    table, data, plan = make_plan(sim_cluster, tmp_path, ["bash", "-c", script], grace_s=1.0)
+    stop = asyncio.Event()
+
+    async def on_event(ev, seen) -> None:
+        if isinstance(ev, RankLine) and sum(isinstance(e, RankLine) for e in seen) == 16:
+            stop.set()
+
+    events = await asyncio.wait_for(
+        collect(sim_cluster, tmp_path, plan, table, data, on_event, stop=stop), 60)
+    summary = events[-1].summary
+    assert summary.root_cause.kind == "stopped"
+    exits = {e.rank: (e.code, e.signal) for e in events if isinstance(e, RankExited)}
+    assert exits == {r: (128 + signal.SIGKILL, signal.SIGKILL) for r in range(16)}
+    assert await none_left(spawned_pgids(summary)) == []
 
 
 async def test_cut_connection_ends_that_servers_ranks(sim_cluster, tmp_path) -> None:

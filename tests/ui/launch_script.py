@@ -30,8 +30,8 @@ class ScriptedLaunch:
     async def preflight(self, plan: Any, table: Any, inventory: Any = None) -> list[Any]:
         return []
 
-    async def run(self, plan: Any, table: Any, data: bytes, *, inventory: Any = None
-                  ) -> AsyncIterator[Any]:
+    async def run(self, plan: Any, table: Any, data: bytes, *, inventory: Any = None,
+                  stop: Any = None) -> AsyncIterator[Any]:
         self.calls += 1
         for event in self.events:
             yield event

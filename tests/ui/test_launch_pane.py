@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -183,7 +184,13 @@ async def test_stop_all_kills_every_rank(sim, tmp_path):
         await wait_until(pilot, lambda: not screen.running, 60)
         job = screen.job
         assert job.stopped and job.states == [KILLED] * 16
+        # the launch went on to its end: the ranks' real exits, not a cancelled worker's guess
+        assert job.summary is not None and job.summary.root_cause.kind == "stopped"
+        assert job.codes == {r: 128 + signal.SIGTERM for r in range(16)}
+        assert job.signals == {r: signal.SIGTERM for r in range(16)}
+        assert "killed by: SIGTERM 16" in screen.query_one(RankStatusGrid).legend(job).plain
         assert "STOPPED" in str(screen.query_one("#launch-status").render())
+        assert "STOPPED  by you" in str(screen.query_one("#launch-root").render())
         pgids = spawned_pgids(job.run_dir)
         assert len(pgids) == 16
         assert await groups_alive(pgids) == []
@@ -214,10 +221,14 @@ class EndlessLaunch(ScriptedLaunch):
         super().__init__([])
         self.pane: Any = None
         self.running_after_teardown: bool | None = None
+        self.stop: asyncio.Event | None = None
 
-    async def run(self, plan: Any, table: Any, data: bytes, *, inventory: Any = None
-                  ) -> AsyncIterator[Any]:
+    async def run(self, plan: Any, table: Any, data: bytes, *, inventory: Any = None,
+                  stop: asyncio.Event | None = None) -> AsyncIterator[Any]:
+        """Ignores ``stop``: the pane's fallback (cancel after the grace) has to end it."""
+        self.stop = stop
         try:
+            yield Stage("agents", "host agents started")  # past the stages Stop just cancels
             n = 0
             while True:
                 n += 1
@@ -239,8 +250,10 @@ async def test_stop_finishes_the_teardown_before_the_pane_says_stopped(data_dir)
         await wait_until(pilot, lambda: screen.plan is not None)
         await pilot.press("f5")
         await wait_until(pilot, lambda: screen.job is not None and screen.job.lines > 1000, 30)
+        screen.stop_fallback_s = 0.2
         await pilot.press("f8")
         await wait_until(pilot, lambda: not screen.running, 30)
+        assert source.stop is not None and source.stop.is_set()
         assert screen.job.stopped
         # The source was closed (its finally ran to the end) while the pane still said running.
         assert source.running_after_teardown is True

@@ -19,7 +19,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import DataTable, Input, Static, TabbedContent
+from textual.widgets import DataTable, Input, Static
 
 from console.core.errors import ConsoleError
 from console.core.probe_report import COLUMNS as PROBE_COLUMNS
@@ -38,6 +38,11 @@ FOLD_S = 0.25
 PROBE_S = 0.5
 YIELD_S = 0.01
 """The worker hands the loop back at least this often while events pour in."""
+STOP_MARGIN_S = 10.0
+"""Stop all: the worker is cancelled if the job has not ended this long after the plan's
+TERM -> KILL grace (the supervisor itself gives up on silent agents before that)."""
+EARLY_STAGES = frozenset({"idle", "record", "prepare", "preflight"})
+"""No rank can have started yet: Stop all cancels the launch straight away."""
 
 
 def compose_run() -> ComposeResult:
@@ -68,6 +73,11 @@ class LaunchRunMixin:
         self._last = {"status": 0.0, "fold": 0.0, "probe": 0.0}
         self._shown: tuple[int, int] | None = None
         self._probe_dirty = False
+        self._stop: asyncio.Event | None = None
+        self._stop_timer: Any = None
+        self._grace_s = 0.0
+        self.stop_fallback_s: float | None = None
+        """Stop all -> cancel delay; None: the plan's ``grace_s`` + ``STOP_MARGIN_S``."""
 
     def mount_run(self) -> None:
         table = self.query_one("#launch-probe-table", DataTable)
@@ -84,6 +94,7 @@ class LaunchRunMixin:
         self.window = LogWindow()
         self.report = ProbeReport() if plan.profile == "probe" else None
         self._partial.clear()
+        self._stop = None  # made by the worker: a Stop before it runs cancels it
         log = self.query_one("#launch-log", RankLog)
         log.clear()
         log.set_root_rank(None)
@@ -106,10 +117,13 @@ class LaunchRunMixin:
     async def _consume(self, plan: Any, table: Any, data: bytes) -> None:
         inventory = self.console_app.inventory
         handed_back = time.perf_counter()
+        self._stop = asyncio.Event()
+        self._grace_s = getattr(plan, "grace_s", 0.0)
         try:
             # aclosing: a cancel landing on the sleep below (not inside the source) still
             # closes the source, so its teardown is over before ``running`` turns False.
-            source = self.sources.launch.run(plan, table, data, inventory=inventory)
+            source = self.sources.launch.run(plan, table, data, inventory=inventory,
+                                             stop=self._stop)
             async with contextlib.aclosing(source) as events:
                 async for event in events:
                     self.on_launch_event(event)
@@ -128,6 +142,9 @@ class LaunchRunMixin:
             raise
         finally:
             gc.unfreeze()
+            if self._stop_timer is not None:
+                self._stop_timer.stop()
+                self._stop_timer = None
             self.running = False
             self.flush(force=True)
             self.refresh_bindings()
@@ -154,19 +171,39 @@ class LaunchRunMixin:
         if summary.ok:
             self.notify(f"All {summary.world_size} ranks exited 0. Run folder {summary.run_dir}",
                         title="Launch done", markup=False)
+        elif self.job.stopped:
+            self.notify(f"Every rank has ended. Run folder {summary.run_dir}",
+                        title="Launch stopped", markup=False)
         else:
             root = summary.root_cause.describe() if summary.root_cause else "see the run folder"
             self.notify(f"{root}\nRun folder {summary.run_dir}", title="Launch failed",
                         severity="error", markup=False)
 
     def action_stop(self) -> None:
+        """Stop all: the launch tears the job down (TERM, grace, KILL) and goes on reporting
+        the exits; cancelled outright before any rank can run, or if it does not end in time."""
         if not self.running:
             self.notify("No job is running.")
             return
+        if self._stop is not None and self._stop.is_set():
+            self.notify("Already stopping every rank.")
+            return
+        early = self.job.stage in EARLY_STAGES
         self.job.stage, self.job.stage_message = "stopping", "stopping every rank (TERM, grace, KILL)"
         self.job.version += 1
-        self.workers.cancel_group(self, "launch")
+        if early or self._stop is None:
+            self._cancel_job()
+        else:
+            self._stop.set()
+            delay = self.stop_fallback_s
+            if delay is None:
+                delay = self._grace_s + STOP_MARGIN_S
+            self._stop_timer = self.set_timer(delay, self._cancel_job)
         self.refresh_status(force=True)
+
+    def _cancel_job(self) -> None:
+        if self.running:
+            self.workers.cancel_group(self, "launch")
 
     # -- screen updates ------------------------------------------------------------------
 
@@ -223,7 +260,9 @@ class LaunchRunMixin:
         banner = self.query_one("#launch-root", Static)
         job = self.job
         text = None
-        if job is not None and job.root is not None:
+        if job is not None and job.root is not None and job.root.kind == "stopped":
+            text = "STOPPED  by you: every rank was sent TERM, then KILL after the grace period"
+        elif job is not None and job.root is not None:
             text = f"ROOT CAUSE  {job.root.describe()}"
             for line in job.root.last_lines[-3:]:
                 text += f"\n  [{job.root.rank}] {line}"
@@ -238,6 +277,10 @@ class LaunchRunMixin:
 
     def refresh_probe(self) -> None:
         self._probe_dirty = False
+        self._stop: asyncio.Event | None = None
+        self._stop_timer: Any = None
+        self.stop_fallback_s: float | None = None
+        """Stop all -> cancel delay; None: the plan's ``grace_s`` + ``STOP_MARGIN_S``."""
         report = self.report
         table = self.query_one("#launch-probe-table", DataTable)
         table.clear()

@@ -77,6 +77,10 @@ class RankStatusGrid(Widget):
                 glyph, style = GLYPHS[state]
                 text.append(f"{glyph} ", style=style)
                 text.append(f"{LABELS[state]} {counts[state]}  ")
+        killed = view.killed_by()
+        if killed:
+            shown = ", ".join(f"{label} {n}" for label, n in killed.items())
+            text.append(f"killed by: {shown}  ", style="magenta")
         failures = view.failures()
         if failures:
             shown = ", ".join(f"{r} (exit {c})" for r, c in failures[:4])
