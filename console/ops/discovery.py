@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from console.core.discovery.assemble import assemble_devices, assemble_server, device_ids
 from console.core.discovery.findings import findings
@@ -36,7 +36,6 @@ class ServerDone:
 class DiscoveryDone:
     inventory: Inventory
     elapsed_s: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 DiscoveryEvent = ServerStarted | ServerDone | DiscoveryDone
@@ -47,7 +46,7 @@ async def discover_server(pool: Pool, host: str, *, tool_timeout: float = 5) -> 
     marker = f"@@CC{secrets.token_hex(6)}@@"
     try:
         server_id = await pool.peer_address(host)
-        first = await pool.run(host, server_script(marker, tool_timeout=tool_timeout))
+        first = await pool.run(host, server_script(marker))
         server = assemble_server(host, server_id, split_sections(first.stdout, marker))
         ids = device_ids(server)
         if ids:

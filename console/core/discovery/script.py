@@ -116,7 +116,7 @@ def device_prelude(*, tool_timeout: float = 5, retries: int = 5) -> str:
                               "bounded": int(bounded)}
 
 
-def server_script(marker: str, **_kw: float) -> str:
+def server_script(marker: str) -> str:
     """Round trip 1: the server, its cards and chips, versions, hccn.conf (no hccn_tool
     query: ``_kw`` takes the same options as ``devices_script`` for symmetry)."""
     return prelude(marker) + "\n".join([
