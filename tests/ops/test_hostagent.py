@@ -18,6 +18,7 @@ import time
 import pytest
 
 from console.ops.agentlink import LocalAgentLink, hello_payload
+from tests.ops.procs import alive
 
 PY = shlex.quote(sys.executable)
 
@@ -75,22 +76,13 @@ def rank(n: int, command: str, **env: str) -> dict:
     return {"rank": n, "env": {"RANK": str(n), **env}, "command": command}
 
 
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    with open(f"/proc/{pid}/stat") as f:  # a zombie is dead too; its parent reaps it
-        return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-
-
 async def all_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
     """Poll (with a deadline) until none of ``pids`` runs; return those still running."""
     deadline = time.monotonic() + timeout
     while True:
-        alive = [p for p in pids if not gone(p)]
-        if not alive or time.monotonic() > deadline:
-            return alive
+        running = [p for p in pids if alive(p)]
+        if not running or time.monotonic() > deadline:
+            return running
         await asyncio.sleep(0.02)
 
 
@@ -233,6 +225,7 @@ async def test_stdin_close_kills_everything(tmp_path) -> None:
 async def test_agent_killed_by_term_tears_down(tmp_path) -> None:
     agent, pids = await start_spawners(tmp_path, 1)
     try:
+        assert agent.link.proc.returncode is None, f"agent ended early: {agent.seen[-5:]}"
         agent.link.proc.send_signal(signal.SIGTERM)
         assert "SIGTERM" in (await agent.until("stopping"))["reason"]
         assert await all_gone(pids) == []
