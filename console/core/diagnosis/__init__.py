@@ -11,3 +11,7 @@ from .rules import RULES, Rule
 
 __all__ = ["RULES", "Cause", "Diagnosis", "EvidenceLine", "Link", "LogSource", "RankPlace", "Rule",
            "classify", "classify_all", "classify_text", "parse_log_time"]
+
+from .combine import diagnose  # noqa: E402
+
+__all__ += ["diagnose"]
