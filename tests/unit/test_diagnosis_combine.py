@@ -4,8 +4,8 @@ matrix and discovery, one headline."""
 from __future__ import annotations
 
 from console.core.diagnosis import LogSource, RankPlace, classify_all, diagnose
-from console.core.planning.ping import Probe
 from console.core.pingresults import PingMatrix, ProbeResult
+from console.core.planning.ping import Probe
 from tests.unit.pingfixtures import device_ip, host, make_inventory
 
 LOSSY = ("device 3 PING {ip}\nrecv seq=0,time=0.05ms\nrecv time out seq=1\nrecv seq=2,time=0.05ms\n"

@@ -6,12 +6,9 @@ ping matrix and discovery) into one ``Diagnosis``.
 """
 
 from .classify import classify, classify_all, classify_text, parse_log_time
+from .combine import diagnose
 from .model import Cause, Diagnosis, EvidenceLine, Link, LogSource, RankPlace
 from .rules import RULES, Rule
 
 __all__ = ["RULES", "Cause", "Diagnosis", "EvidenceLine", "Link", "LogSource", "RankPlace", "Rule",
-           "classify", "classify_all", "classify_text", "parse_log_time"]
-
-from .combine import diagnose  # noqa: E402
-
-__all__ += ["diagnose"]
+           "classify", "classify_all", "classify_text", "diagnose", "parse_log_time"]

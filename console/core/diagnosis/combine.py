@@ -164,12 +164,12 @@ def _inventory_links(i: int, c: Cause, inv: Inventory) -> list[Link]:
         return [Link(kind="npu_processes", cause_index=i, src_host=server.host,
                      src_device=dev.device_id, status=pids or None, message=msg,
                      command=f"ssh {server.host} npu-smi info")]
-    if c.cause in ("link_down", "socket_timeout") and dev is not None and server and dev.link:
-        if c.cause == "link_down" or dev.link.upper() != "UP":
-            return [Link(kind="link_state", cause_index=i, src_host=server.host,
-                         src_device=dev.device_id, status=dev.link,
-                         message=f"discovery: {server.host} dev {dev.device_id} link {dev.link}",
-                         command=f"ssh {server.host} hccn_tool -i {dev.device_id} -link -g")]
+    if (c.cause in ("link_down", "socket_timeout") and dev is not None and server and dev.link
+            and (c.cause == "link_down" or dev.link.upper() != "UP")):
+        return [Link(kind="link_state", cause_index=i, src_host=server.host,
+                     src_device=dev.device_id, status=dev.link,
+                     message=f"discovery: {server.host} dev {dev.device_id} link {dev.link}",
+                     command=f"ssh {server.host} hccn_tool -i {dev.device_id} -link -g")]
     return []
 
 
