@@ -267,6 +267,7 @@ def diagnose(causes: list[Cause], *, places: Iterable[RankPlace] = (),
                           dst_device=p.device_id if p else None,
                           message=f"{_ranks_text(waiters)} all timed out on rank {peer}, which "
                                   "logged no link error of its own"))
-    notes = [] if ping is not None else ["no ping results: links cannot show a pair's loss"]
+    notes = [] if ping is not None or not seen_pairs else [
+        "no ping results given (--ping FILE): socket timeouts are not compared with a ping of the pair"]
     return Diagnosis(headline=_headline(fc, victims, links, missing, where), first=first,
                      causes=causes, victims=victims, links=links, notes=notes)
