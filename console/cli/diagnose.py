@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 
 from console.cli._common import print_json, warn
-from console.core.diagnosis import Diagnosis
+from console.core.diagnosis.text import render
 
 ORDER = 70
-SHOWN_LINES = 2
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -32,31 +31,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="ping --json output (default: PATH/ping.json if present)")
     p.add_argument("--json", action="store_true", help="JSON on stdout")
     p.set_defaults(func=run)
-
-
-def render(diag: Diagnosis, *, lines: int = SHOWN_LINES) -> list[str]:
-    """The diagnosis as text lines: headline, causes with their evidence, links."""
-    out = [diag.headline]
-    if not diag.causes:
-        return out
-    out.append("")
-    out.append("causes (first marked *):")
-    for i, c in enumerate(diag.causes):
-        mark = "*" if i == diag.first else " "
-        code = f"{c.code} " if c.code else ""
-        count = f" (x{c.count})" if c.count > 1 else ""
-        victim = " [victim]" if c.rank in diag.victims and i != diag.first else ""
-        out.append(f"{mark} [{c.where() or '?'}] {code}{c.cause}: {c.title}{count}{victim}")
-        for ln in c.lines[:lines]:
-            out.append(f"      {ln.source}:{ln.line_no}: {ln.text.strip()[:200]}")
-        if i == diag.first:
-            out.append(f"      next: {c.next_check}")
-    if diag.links:
-        out.append("")
-        out.append("what the console knows:")
-        for link in diag.links:
-            out.append(f"  - {link.message}" + (f"   [{link.command}]" if link.command else ""))
-    return out
 
 
 def run(args: argparse.Namespace) -> int:

@@ -80,7 +80,7 @@ def read_bounded(path: Path, head: int = FILE_HEAD, tail: int = FILE_TAIL) -> by
         return first + f"\n[... {skipped} bytes left out ...]\n".encode() + last[cut + 1:]
 
 
-def _json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     data = read_bounded(path, JSON_MAX, 0)
     if data is None:
         return None
@@ -90,7 +90,7 @@ def _json(path: Path) -> Any:
         raise InputError("not valid JSON", str(exc), path=str(path)) from None
 
 
-def _events(path: Path) -> list[dict[str, Any]]:
+def read_events(path: Path) -> list[dict[str, Any]]:
     data = read_bounded(path, 0, JSON_MAX) or b""
     out = []
     for line in data.decode("utf-8", "replace").splitlines():
@@ -103,7 +103,7 @@ def _events(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _walk(root: Path) -> list[Path]:
+def walk_files(root: Path) -> list[Path]:
     """Regular files under root, sorted, not entering symbolic links."""
     found = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
@@ -132,14 +132,14 @@ class _Reader:
 
 def _run_record(root: Path, inp: DiagnosisInput, reader: _Reader) -> None:
     inp.is_run_record = True
-    plan = _json(root / "plan.json") if (root / "plan.json").exists() else None
+    plan = read_json(root / "plan.json") if (root / "plan.json").exists() else None
     if isinstance(plan, dict):
         inp.places = places_from_plan(plan)
     if not inp.places and (root / "ranktable.json").exists():
-        table = _json(root / "ranktable.json")
+        table = read_json(root / "ranktable.json")
         inp.places = places_from_ranktable(table) if isinstance(table, dict) else []
     if (root / "events.jsonl").exists():
-        events = _events(root / "events.jsonl")
+        events = read_events(root / "events.jsonl")
         inp.offsets, inp.exits = clocks_from_events(events)
         inp.teardown = next((ev for ev in events if ev.get("event") == "teardown"
                              and ev.get("cause") != "stopped"), None)
@@ -154,7 +154,7 @@ def _run_record(root: Path, inp: DiagnosisInput, reader: _Reader) -> None:
     if evidence.is_dir() and not evidence.is_symlink():
         for server_dir in sorted(evidence.iterdir()):
             if server_dir.is_dir() and not server_dir.is_symlink():
-                for path in _walk(server_dir):
+                for path in walk_files(server_dir):
                     reader.add(path, server_dir.name)
 
 
@@ -163,7 +163,7 @@ def _log_folder(root: Path, reader: _Reader) -> None:
         if entry.is_symlink():
             continue
         if entry.is_dir():
-            for path in _walk(entry):
+            for path in walk_files(entry):
                 m = RANK_LOG.match(path.name)
                 reader.add(path, entry.name, int(m.group(1)) if m else None)
         elif entry.name not in RECORD_FILES:
@@ -189,13 +189,13 @@ def load(path: str | Path, *, discovery: str | Path | None = None,
     disc = Path(discovery) if discovery else (root / "discovery.json" if root.is_dir() else None)
     if disc is not None and disc.exists():
         try:
-            inp.inventory = Inventory.model_validate(_json(disc))
+            inp.inventory = Inventory.model_validate(read_json(disc))
         except ValidationError as exc:
             raise InputError("not a discovery document (discover --json)",
                              describe_validation_error(exc), path=str(disc)) from None
     png = Path(ping) if ping else (root / "ping.json" if root.is_dir() else None)
     if png is not None and png.exists():
-        doc = _json(png)
+        doc = read_json(png)
         try:
             inp.ping = ping_from_json(doc if isinstance(doc, dict) else {})
         except (ValidationError, TypeError, KeyError) as exc:
