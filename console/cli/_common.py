@@ -9,27 +9,55 @@ from typing import Any
 
 from pydantic import BaseModel
 
+# The SSH options every subcommand takes: (flags, dest, argparse keywords). One table, so that
+# `global_argv` can hand them on to a console started by another (``serve``).
+GLOBAL_OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
+    (("-F", "--ssh-config"), "ssh_config",
+     {"metavar": "FILE", "default": None, "help": "ssh_config file to read (default ~/.ssh/config)"}),
+    (("-l", "--login"), "login", {"metavar": "USER", "default": None, "help": "remote user"}),
+    (("-p", "--port"), "port", {"metavar": "PORT", "type": int, "default": None, "help": "SSH port"}),
+    (("-i", "--identity"), "identity",
+     {"metavar": "KEY", "action": "append", "default": None, "help": "private key file (repeatable)"}),
+    (("--accept-new",), "accept_new",
+     {"action": "store_true", "default": False,
+      "help": "record unknown host keys in known_hosts (changed keys are always refused)"}),
+    (("--known-hosts",), "known_hosts",
+     {"metavar": "FILE", "default": None,
+      "help": "known_hosts file (default: ssh_config's UserKnownHostsFile or ~/.ssh/known_hosts)"}),
+    (("--connect-timeout",), "connect_timeout",
+     {"metavar": "S", "type": float, "default": 10.0, "help": "SSH connect timeout in seconds (default 10)"}),
+    (("--command-timeout",), "command_timeout",
+     {"metavar": "S", "type": float, "default": 60.0, "help": "per-command timeout in seconds (default 60)"}),
+]
+
 
 def add_global_options(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
     """SSH options, accepted before the subcommand (`cluster-console -F cfg discover ...`)
     and after it. On sub-parsers the defaults are suppressed so they never overwrite a value
     given before the subcommand."""
-    d = (lambda v: v) if top_level else (lambda v: argparse.SUPPRESS)
     g = parser.add_argument_group("SSH options")
-    g.add_argument("-F", "--ssh-config", metavar="FILE", default=d(None),
-                   help="ssh_config file to read (default ~/.ssh/config)")
-    g.add_argument("-l", "--login", metavar="USER", default=d(None), help="remote user")
-    g.add_argument("-p", "--port", metavar="PORT", type=int, default=d(None), help="SSH port")
-    g.add_argument("-i", "--identity", metavar="KEY", action="append", default=d(None),
-                   help="private key file (repeatable)")
-    g.add_argument("--accept-new", action="store_true", default=d(False),
-                   help="record unknown host keys in known_hosts (changed keys are always refused)")
-    g.add_argument("--known-hosts", metavar="FILE", default=d(None),
-                   help="known_hosts file (default: ssh_config's UserKnownHostsFile or ~/.ssh/known_hosts)")
-    g.add_argument("--connect-timeout", metavar="S", type=float, default=d(10.0),
-                   help="SSH connect timeout in seconds (default 10)")
-    g.add_argument("--command-timeout", metavar="S", type=float, default=d(60.0),
-                   help="per-command timeout in seconds (default 60)")
+    for flags, dest, kwargs in GLOBAL_OPTIONS:
+        kw = dict(kwargs)
+        if not top_level:
+            kw["default"] = argparse.SUPPRESS
+        g.add_argument(*flags, dest=dest, **kw)
+
+
+def global_argv(args: argparse.Namespace) -> list[str]:
+    """The SSH options of ``args`` that differ from their defaults, as command-line words."""
+    argv: list[str] = []
+    for flags, dest, kwargs in GLOBAL_OPTIONS:
+        value = getattr(args, dest, kwargs["default"])
+        if value == kwargs["default"]:
+            continue
+        if kwargs.get("action") == "store_true":
+            argv.append(flags[-1])
+        elif kwargs.get("action") == "append":
+            for item in value:
+                argv += [flags[-1], str(item)]
+        else:
+            argv += [flags[-1], str(value)]
+    return argv
 
 
 def to_jsonable(obj: Any) -> Any:
