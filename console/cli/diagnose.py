@@ -44,3 +44,31 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("\n".join(render(diag)))
     return 1 if diag.causes else 0
+
+
+def after_launch(summary, *, as_json: bool, discovery: str | None = None) -> None:
+    """A failed launch's diagnosis: stderr lines (``launch: diagnosis: ...``), or with --json one
+    ``{"event": "diagnosis", ...}`` object on stdout (before the ``finished`` event). Nothing when
+    the job succeeded or the user stopped it; a diagnosis that fails is one warning."""
+    import json
+    import sys
+
+    from console.core.errors import ConsoleError
+    from console.ops.diagnosis_files import diagnose_path
+
+    root = summary.root_cause
+    if summary.ok or not summary.run_dir or (root is not None and root.kind == "stopped"):
+        return
+    try:
+        diag, _ = diagnose_path(summary.run_dir, discovery=discovery)
+    except (ConsoleError, OSError) as exc:
+        warn(f"launch: no diagnosis: {exc}")
+        return
+    if as_json:
+        sys.stdout.write(json.dumps({"event": "diagnosis", **diag.to_json()}, ensure_ascii=False) + "\n")
+        return
+    lines = render(diag)
+    warn(f"launch: diagnosis: {lines[0]}")
+    for line in lines[1:]:
+        if line:
+            warn(f"  {line}")

@@ -20,15 +20,24 @@ from pydantic import ValidationError
 
 from console.cli._common import warn
 from console.cli._launch_output import Printer, report
+from console.cli.diagnose import after_launch
 from console.core.errors import (
-    EXIT_CHECK_FAILED, EXIT_INTERRUPTED, InputError, describe_validation_error,
+    EXIT_CHECK_FAILED,
+    EXIT_INTERRUPTED,
+    InputError,
+    describe_validation_error,
 )
 from console.core.inventory import Inventory
 from console.core.planning.launch import build_launch_plan
 from console.core.profiles import Profile, parse_env_items, parse_host_items
 from console.ops.launch import launch
 from console.ops.launch_events import JobFinished
-from console.ops.profiles import DEFAULT_PROFILE, bundled_profile_names, load_profile, user_profile_dir
+from console.ops.profiles import (
+    DEFAULT_PROFILE,
+    bundled_profile_names,
+    load_profile,
+    user_profile_dir,
+)
 from console.ops.runrecord import new_run_id
 
 ORDER = 50
@@ -136,6 +145,8 @@ async def _launch(args: argparse.Namespace, table, data: bytes, plan) -> int:
                         check=not args.no_preflight)
         async with contextlib.aclosing(events):
             async for ev in events:
+                if isinstance(ev, JobFinished):
+                    after_launch(ev.summary, as_json=args.json, discovery=args.inventory)
                 printer.event(ev)
                 if isinstance(ev, JobFinished):
                     sys.stdout.flush()

@@ -33,7 +33,10 @@ from console.core.ranktable import RankTable, build, validate, validate_against
 
 StepStatus = Literal["running", "ok", "expected", "failed", "skipped"]
 STEPS = ("discover", "ping", "ranktable", "probe")
-WORKLOAD = ('echo "rank $RANK of $WORLD_SIZE (local $LOCAL_RANK, device $DEVICE_ID) on '
+# on the simulated servers, ccsim-hccl-init first does HCCL's init checks against the planted
+# faults (it prints HCCL's own error lines when one is hit)
+WORKLOAD = ('{ ! command -v ccsim-hccl-init >/dev/null || ccsim-hccl-init; } && '
+            'echo "rank $RANK of $WORLD_SIZE (local $LOCAL_RANK, device $DEVICE_ID) on '
             '$(hostname): simulated workload done"')
 
 

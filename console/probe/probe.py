@@ -323,7 +323,21 @@ def _tp_config(ctx: dict, args):
         raise ProbeError("args", f"--tp-smoke: {exc}", EXIT_USAGE) from exc
 
 
+def simulated_hccl_init() -> None:
+    """On the simulated cluster only (CCSIM_STATE set and its ``ccsim-hccl-init`` on PATH):
+    HCCL's communicator init against the planted faults, whatever the backend, as a real job
+    would set HCCL up; it prints HCCL's own log lines when a fault is hit."""
+    import shutil
+    import subprocess
+
+    tool = shutil.which("ccsim-hccl-init") if os.environ.get("CCSIM_STATE") else None
+    if tool is not None and subprocess.call([tool]) != 0:
+        raise ProbeError("hccl", f"HCCL communicator init failed on host {HOST} (simulated "
+                         "cluster; see the HCCL lines above)")
+
+
 def run(ctx: dict, args) -> bool:
+    simulated_hccl_init()
     device = setup_backend(ctx, args.backend)
     emit("start", world_size=ctx["world"], local_rank=ctx["local_rank"],
          device_id=ctx["device_id"], backend=ctx["backend"], mode=args.mode, pid=os.getpid(),

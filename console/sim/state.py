@@ -87,6 +87,7 @@ def write_server(spec: ClusterSpec, srv: ServerSpec, root: Path,
         _write_tool(python_tool, module, state_path)
         _write(path, launcher(path.name, root / ANSWERS / path.name, python_tool), 0o755)
     _write_hostname(root / BIN_DIR / "hostname", srv.name)
+    _write_tool(root / BIN_DIR / "ccsim-hccl-init", "hccl_init", state_path)
 
 
 def hccn_conf(srv: ServerSpec) -> str:
@@ -140,6 +141,24 @@ def _losses(spec: ClusterSpec, srv: ServerSpec) -> dict[str, dict[str, Any]]:
     return losses
 
 
+def _bad_links(spec: ClusterSpec, srv: ServerSpec) -> list[list[Any]]:
+    """``[device, peer IP]`` of srv's devices on a lossy pair, whichever way the loss was
+    planted: HCCL's link needs both directions (fake/hccl_init.py)."""
+    bad: list[list[Any]] = []
+    for fault in spec.dynamic_faults("loss"):
+        if not fault.lost_seqs:
+            continue
+        src, dst = spec.server(fault.src), spec.server(fault.dst)
+        for a, a_dev, b, b_dev in ((src, fault.src_device, dst, fault.dst_device),
+                                   (dst, fault.dst_device, src, fault.src_device)):
+            if a.name != srv.name:
+                continue
+            a_devs = [d.device_id for d in a.devices] if a_dev is None else [a_dev]
+            b_devs = b.devices if b_dev is None else [b.device(b_dev)]
+            bad += [[sd, dd.ip] for sd in a_devs for dd in b_devs if dd.ip]
+    return bad
+
+
 def server_state(spec: ClusterSpec, srv: ServerSpec, root: Path,
                  peers: dict[str, list[Any]]) -> dict[str, Any]:
     busy = sum(f.calls for f in spec.dynamic_faults("busy") if spec.server(f.server) is srv)
@@ -153,6 +172,8 @@ def server_state(spec: ClusterSpec, srv: ServerSpec, root: Path,
         "ping": {"probe_s": spec.ping_probe_s, "times_ms": spec.ping_times_ms,
                  "hccs_us": spec.hccs_times_us, "ok_typo": spec.ok_ping_typo},
         "busy": busy, "busy_file": str(root / BUSY_COUNTER), "hang": hangs,
+        "bad_links": _bad_links(spec, srv),
+        "peer_tls": {d.ip: d.tls for s in spec.servers for d in s.devices if d.ip},
     }
 
 
