@@ -7,6 +7,7 @@ One connection per server, reused; limits on handshakes and channels; host keys 
 against known_hosts; every failure is a ``console.core.errors.RemoteError``.
 """
 
+from . import sshconfig
 from .options import HostSpec, SSHOptions, parse_target, resolve
 from .pool import Pool
 from .process import CommandResult, RemoteProcess, StreamExit, StreamLine, quote_cmd
@@ -22,4 +23,5 @@ __all__ = [
     "parse_target",
     "quote_cmd",
     "resolve",
+    "sshconfig",
 ]

@@ -23,8 +23,20 @@ def connect_error(exc: BaseException, spec: HostSpec, check: HostKeyCheck | None
     host, where = spec.target, f"{spec.user}@{spec.hostname}:{spec.port}"
     if spec.proxy_jump:
         where += f" via ProxyJump {spec.proxy_jump}"
+    elif spec.proxy_command:
+        where += " via ProxyCommand"
     if isinstance(exc, RemoteError):
         return exc
+    proxy = check.proxy if check is not None else None
+    failed = proxy.failure() if proxy is not None else None
+    if failed is not None:
+        status, stderr = failed
+        return RemoteError("ProxyCommand failed",
+                           f"{where}: the proxy command exited with status {status}"
+                           + (f": {stderr}" if stderr else " (no stderr)"),
+                           host=host, command=proxy.command if proxy is not None else None,
+                           hint="check ProxyCommand in ssh_config (run it by hand with the host "
+                                "and port filled in)")
     if check is not None and isinstance(exc, (asyncssh.HostKeyNotVerifiable,
                                               asyncssh.KeyExchangeFailed)):
         refused = check.error(host, spec.hostname, spec.port)
@@ -35,6 +47,11 @@ def connect_error(exc: BaseException, spec: HostSpec, check: HostKeyCheck | None
             return RemoteError(title, f"{where}: {_reason(exc)}", host=host,
                                hint=hint.format(spec=spec, timeout=timeout))
     return RemoteError("SSH connection failed", f"{where}: {_reason(exc)}", host=host)
+
+
+def proxy_exited(check: HostKeyCheck | None) -> bool:
+    """The attempt's ProxyCommand has exited (then a dropped connection is not retried)."""
+    return check is not None and check.proxy is not None and check.proxy.failure() is not None
 
 
 _CONNECT_CAUSES: list[tuple[tuple[type[BaseException], ...], str, str]] = [

@@ -1,10 +1,18 @@
-"""Host key policy: known_hosts, accept-new, and loud refusal of changed keys.
+"""Host key policy: known_hosts and StrictHostKeyChecking, as OpenSSH's sshconnect.c.
 
-asyncssh trusts the keys in the known_hosts object we pass; for any other key it asks
-``SSHClient.validate_host_public_key``. There we tell an UNKNOWN host (no key recorded:
-refused unless ``accept_new``) from a CHANGED one (a different key recorded: always refused),
-as OpenSSH's ``StrictHostKeyChecking=accept-new``. An accepted key is written to known_hosts
-only after the connection is up, i.e. after the server proved it holds the private key.
+asyncssh trusts the keys our lookup returns (``HostKeyCheck.trusted``); for any other key it
+asks ``SSHClient.validate_host_public_key``. There we tell an UNKNOWN host from a CHANGED one
+and apply StrictHostKeyChecking: ``yes``/``ask`` refuse both (no prompt: the fingerprint is
+shown); ``accept-new`` records an unknown key and refuses a changed one; ``no`` records an
+unknown key and lets a changed key through, with a loud warning (the connection then carries
+no password, keyboard-interactive or agent forwarding, as ssh). An accepted key is written to
+known_hosts only after the connection is up, i.e. after the server proved it holds the key.
+
+Lookups follow ssh: the name is HostKeyAlias, else the host name; off port 22 it is
+``[host]:port``, and a key recorded for the bare host is trusted only if it is the very key
+offered, so a key stored for port 22 makes another port's host UNKNOWN, never CHANGED.
+User files (UserKnownHostsFile) and GlobalKnownHostsFile are both consulted; only the first
+user file is written.
 """
 
 from __future__ import annotations
@@ -14,10 +22,14 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncssh
 
 from console.core.errors import RemoteError
+
+if TYPE_CHECKING:
+    from .connectargs import ProxyCapture
 
 DEFAULT_PORT = 22
 log = logging.getLogger(__name__)
@@ -63,52 +75,90 @@ def load_known_hosts(files: tuple[Path, ...]) -> asyncssh.SSHKnownHosts:
                           path=", ".join(map(str, files))) from None
 
 
+_Match = tuple  # asyncssh's 7-tuple: host keys, CA keys, revoked keys, x509 ...
+
+
 @dataclass
 class HostKeyCheck:
     """The decision for one connection attempt, kept for the error message."""
 
     known: asyncssh.SSHKnownHosts
+    """Keys of the user and global known_hosts files together."""
     files: tuple[Path, ...]
-    accept_new: bool
-    verdict: str = "ok"  # ok | unknown | changed | accepted
+    """User known_hosts files: new keys go to the first one."""
+    strict: str = "yes"
+    """StrictHostKeyChecking: yes | ask | accept-new | no."""
+    alias: str | None = None
+    """HostKeyAlias: looked up (and recorded) instead of the host name, without a port."""
+    verdict: str = "ok"  # ok | unknown | changed | accepted | changed-allowed
     offered: str = ""
     recorded: list[str] = field(default_factory=list)
     pending_line: str | None = None
     pending_note: str = ""
+    proxy: ProxyCapture | None = None
+    """The ProxyCommand capture of this attempt (see proxycommand.py), if any."""
+
+    @property
+    def accept_new(self) -> bool:
+        return self.strict in ("accept-new", "no")
+
+    def name(self, host: str, port: int) -> tuple[str, int | None]:
+        """The known_hosts name ssh looks up: (alias or host, port or None on port 22)."""
+        if self.alias:
+            return self.alias, None
+        return host, port if port and port != DEFAULT_PORT else None
+
+    def _keys(self, name: str, port: int | None) -> _Match:
+        return self.known.match(f"[{name}]:{port}" if port else name, "", None)
+
+    def trusted(self, host: str, addr: str, port: int | None) -> _Match:
+        """asyncssh's known_hosts callable: the keys trusted for this host (never by address:
+        ssh's CheckHostIP is off by default)."""
+        name, lookup_port = self.name(host, port or DEFAULT_PORT)
+        keys = self._keys(name, lookup_port)
+        if lookup_port and not (keys[0] or keys[1]):
+            return self._keys(name, None)  # a matching key recorded without the port is fine
+        return keys
 
     def decide(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
         """Called by asyncssh only for a key not already trusted."""
-        match = self.known.match(host, addr, port if port != DEFAULT_PORT else None)
-        old = list(match[0])
+        name, lookup_port = self.name(host, port)
+        old = list(self._keys(name, lookup_port)[0])
         self.offered = fingerprint(key)
         if old:
-            self.verdict = "changed"
             self.recorded = list(dict.fromkeys(fingerprint(k) for k in old))
-            return False
+            self.verdict = "changed-allowed" if self.strict == "no" else "changed"
+            if self.verdict == "changed-allowed":
+                self.pending_note = name if lookup_port is None else f"[{name}]:{lookup_port}"
+            return self.strict == "no"
         if not self.accept_new:
             self.verdict = "unknown"
             return False
         self.verdict = "accepted"
+        entry = name if lookup_port is None else f"[{name}]:{lookup_port}"
         blob = key.export_public_key("openssh").decode().split()[:2]
-        self.pending_line = f"{known_hosts_name(host, port)} {' '.join(blob)}\n"
-        self.pending_note = f"'{known_hosts_name(host, port)}' ({key_type(key)})"
+        self.pending_line = f"{entry} {' '.join(blob)}\n"
+        self.pending_note = f"'{entry}' ({key_type(key)})"
         return True
 
     def error(self, target: str, hostname: str, port: int) -> RemoteError | None:
         """The RemoteError for a refused key, or None when the key was not the problem."""
-        where = str(self.files[0])
+        where = str(self.files[0]) if self.files else "known_hosts"
+        name, lookup_port = self.name(hostname, port)
+        entry = name if lookup_port is None else f"[{name}]:{lookup_port}"
         if self.verdict == "unknown":
             return RemoteError(
-                "host key unknown", f"server offers {self.offered}", host=target, path=where,
+                "host key unknown", f"server offers {self.offered} for {entry} "
+                f"(StrictHostKeyChecking {self.strict})", host=target, path=where,
                 hint=f"check this fingerprint out of band (ssh-keygen -lf on the server), then "
                      f"pass --accept-new to record it in {where}")
         if self.verdict == "changed":
             return RemoteError(
                 "HOST KEY CHANGED: refusing to connect (possible man-in-the-middle attack)",
-                f"known_hosts has {', '.join(self.recorded)}; server now offers {self.offered}",
-                host=target, path=where,
+                f"known_hosts has {', '.join(self.recorded)} for {entry}; server now offers "
+                f"{self.offered}", host=target, path=where,
                 hint=f"if the server was reinstalled, remove the old entry with "
-                     f"ssh-keygen -R '{known_hosts_name(hostname, port)}' -f {where}; "
+                     f"ssh-keygen -R '{entry}' -f {where}; "
                      f"--accept-new never overrides a changed key")
         return None
 
@@ -147,15 +197,20 @@ class HostKeyPolicy:
     The parsed known_hosts is kept per file tuple while no file changed (same inode, mtime
     and size), so a thousand connections parse it once; a miss is parsed off the loop."""
 
-    def __init__(self, accept_new: bool) -> None:
+    def __init__(self, accept_new: bool = False) -> None:
         self.accept_new = accept_new
         self._write_lock = asyncio.Lock()
         self._load_lock = asyncio.Lock()
         self._parsed: dict[tuple[Path, ...], tuple[_Stamp, asyncssh.SSHKnownHosts]] = {}
 
-    async def new_check(self, files: tuple[Path, ...]) -> HostKeyCheck:
-        return HostKeyCheck(known=await self.known_hosts(files), files=files,
-                            accept_new=self.accept_new)
+    async def new_check(self, files: tuple[Path, ...], global_files: tuple[Path, ...] = (), *,
+                        strict: str | None = None, alias: str | None = None) -> HostKeyCheck:
+        """A check over ``files`` (user) and ``global_files``; ``strict`` None: accept-new
+        if the policy says so, else yes."""
+        if strict is None:
+            strict = "accept-new" if self.accept_new else "yes"
+        return HostKeyCheck(known=await self.known_hosts(files + global_files), files=files,
+                            strict=strict, alias=alias)
 
     async def known_hosts(self, files: tuple[Path, ...]) -> asyncssh.SSHKnownHosts:
         """The keys of ``files`` as they are on disk now (cached while unchanged)."""
@@ -178,8 +233,23 @@ class HostKeyPolicy:
         return lambda: _Client(check)
 
     async def record(self, check: HostKeyCheck, target: str) -> None:
-        """Append an accepted key to the first known_hosts file (0600, like ssh)."""
+        """Append an accepted key to the first known_hosts file (0600, like ssh); warn loudly
+        about a key let through by StrictHostKeyChecking no."""
+        if check.verdict == "changed-allowed":
+            log.warning("WARNING: HOST KEY CHANGED for %s (%s): known_hosts has %s, the server now "
+                        "offers %s. Connected anyway because StrictHostKeyChecking is 'no' for this "
+                        "host (possible man-in-the-middle attack); password, keyboard-interactive "
+                        "and agent forwarding are off for it.", target, check.pending_note,
+                        ", ".join(check.recorded), check.offered)
+            return
         if check.pending_line is None:
+            return
+        if check.strict == "no":
+            log.warning("WARNING: %s: host key %s NOT VERIFIED (StrictHostKeyChecking no for "
+                        "this host); accepted as it is.", target, check.offered)
+        if not check.files:
+            log.warning("Warning: %s: no UserKnownHostsFile to record its key in.", target)
+            check.pending_line = None
             return
         path = check.files[0]
         async with self._write_lock:

@@ -1,31 +1,27 @@
-"""SSH client options and the per-host view of them, resolved as ``ssh`` does.
+"""SSH client options and the per-host view of them, resolved as ``ssh -G`` does.
 
-Precedence, as OpenSSH: a ``user@host:port`` target beats ``-l``/``-p``, which beat the
-matching ``Host`` blocks of ssh_config (``-F FILE`` or ``~/.ssh/config``), which beat the
-defaults (local user name, port 22). ``-i`` identities come first, then ssh_config's
-``IdentityFile`` entries that exist.
+Precedence, as OpenSSH: a ``user@host:port`` target beats ``-l``/``-p``, which beat
+ssh_config (``-F FILE`` alone, else ``~/.ssh/config`` then ``/etc/ssh/ssh_config``; see
+``sshconfig``), which beats the defaults (local user name, port 22). ``-i`` identities come
+first, then ssh_config's ``IdentityFile`` entries that exist. ``-l``, ``-p`` and ``-i`` apply
+to the target only, never to its ProxyJump hosts (as OpenSSH).
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asyncssh import ConfigParseError
-from asyncssh.config import SSHClientConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from console.core.errors import InputError
 
+from .sshconfig import SYSTEM_CONFIG, CommandLine, Settings, SSHConfigError, resolve_settings
+
 DEFAULT_PORT = 22
-
-
-def _default_ssh_config() -> Path | None:
-    path = Path("~/.ssh/config").expanduser()
-    return path if path.is_file() else None
 
 
 _FLAGS = {"connect_timeout": "--connect-timeout", "command_timeout": "--command-timeout",
@@ -37,8 +33,11 @@ class SSHOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, use_attribute_docstrings=True, extra="forbid")
 
-    ssh_config: Path | None = Field(default_factory=_default_ssh_config)
-    """ssh_config file (``-F``); default ``~/.ssh/config`` when it exists, else none."""
+    ssh_config: Path | None = None
+    """ssh_config file (``-F``): then only this file is read. None: ``~/.ssh/config``, then
+    ``system_config``, as ssh."""
+    system_config: Path = SYSTEM_CONFIG
+    """The system-wide ssh_config read after the user's file when there is no ``-F``."""
     user: str | None = None
     """Remote user (``-l``); default ssh_config's ``User``, else the local user name."""
     port: int | None = Field(default=None, ge=1, le=65535)
@@ -46,8 +45,8 @@ class SSHOptions(BaseModel):
     identities: list[Path] = Field(default_factory=list)
     """Private key files (``-i``, repeatable), tried before ssh_config's IdentityFile."""
     accept_new: bool = False
-    """Record unknown host keys in known_hosts (OpenSSH StrictHostKeyChecking=accept-new).
-    A changed key is always refused."""
+    """``StrictHostKeyChecking accept-new`` for every host, whatever ssh_config says: unknown
+    host keys are recorded in known_hosts, a changed key is refused."""
     known_hosts: Path | None = None
     """known_hosts file overriding ssh_config's UserKnownHostsFile and ~/.ssh/known_hosts."""
     connect_timeout: float = Field(default=10.0, gt=0)
@@ -125,11 +124,24 @@ class HostSpec:
     identities: tuple[Path, ...] | None
     """Key files to offer; None = ssh's defaults (no -i and no IdentityFile given)."""
     known_hosts: tuple[Path, ...]
-    """known_hosts files consulted; new keys are recorded in the first one."""
+    """User known_hosts files consulted; new keys are recorded in the first one."""
     proxy_jump: str | None
     config_paths: tuple[Path, ...]
-    config: SSHClientConfig | None = field(default=None, compare=False, repr=False)
-    """ssh_config as parsed for this target, handed to asyncssh so it is not parsed twice."""
+    """ssh_config files read for this target, in order."""
+    global_known_hosts: tuple[Path, ...] = ()
+    """GlobalKnownHostsFile: consulted, never written."""
+    strict: str = "ask"
+    """StrictHostKeyChecking: yes, ask (handled as yes), accept-new or no."""
+    proxy_command: str | None = None
+    """ProxyCommand with its tokens expanded (run by $SHELL -c, as ssh)."""
+    host_key_alias: str | None = None
+    settings: Settings | None = field(default=None, compare=False, repr=False)
+    """The whole resolution (other keywords handed to asyncssh)."""
+
+    @property
+    def known_hosts_host(self) -> str:
+        """The name looked up in known_hosts: HostKeyAlias, else the host name."""
+        return self.host_key_alias or self.hostname
 
 
 def parse_target(target: str) -> tuple[str | None, str, int | None]:
@@ -173,43 +185,92 @@ def _parse_port(port_s: str | None, target: str) -> int | None:
     return int(port_s)
 
 
-def _load_config(paths: tuple[Path, ...], alias: str, user: str | None,
-                 port: int | None) -> SSHClientConfig:
-    try:
-        return SSHClientConfig.load(None, list(paths), False, False, False, getpass.getuser(),
-                                    user if user is not None else (),
-                                    alias, port if port is not None else ())
-    except ConfigParseError as exc:
-        raise InputError("cannot parse ssh_config", str(exc), host=alias,
-                         path=str(paths[0]) if paths else None) from None
-    except OSError as exc:
-        raise InputError("cannot read ssh_config", exc.strerror or str(exc), host=alias,
-                         path=exc.filename) from None
+_JUMP = re.compile(r"^(?:ssh://)?(?:([^@]+)@)?(\[[^\]]+\]|[^:\[\]@/]+)(?::(\d+))?/?$")
 
 
-def resolve(options: SSHOptions, target: str, *, ignore_jump: bool = False) -> HostSpec:
-    """Apply ``target``, the CLI options and ssh_config to get one host's connection spec."""
+def parse_jump_hop(hop: str) -> tuple[str | None, str, int | None] | None:
+    """One ProxyJump hop, ``[user@]host[:port]`` or ``ssh://[user@]host[:port]``; None if bad."""
+    m = _JUMP.match(hop.strip())
+    if m is None:
+        return None
+    user, host, port = m.group(1), m.group(2).strip("[]"), m.group(3)
+    if port is not None and not 1 <= int(port) <= 65535:
+        return None
+    return user, host, int(port) if port else None
+
+
+def _hop_target(hop: str) -> str:
+    """A ProxyJump hop as a console target (``user@host:port``, IPv6 in brackets)."""
+    parsed = parse_jump_hop(hop)
+    if parsed is None:
+        raise InputError("bad ProxyJump hop", f"'{hop}'", host=hop)
+    user, host, port = parsed
+    text = f"[{host}]" if ":" in host and port is not None else host
+    return (f"{user}@" if user else "") + text + (f":{port}" if port else "")
+
+
+def settings_for(options: SSHOptions, target: str, *, jump_host: bool = False) -> Settings:
+    """``ssh -G`` for ``target``. A jump host gets neither -l, -p nor -i (as ssh's -J)."""
     t_user, alias, t_port = parse_target(target)
-    user = t_user if t_user is not None else options.user
-    port = t_port if t_port is not None else options.port
-    paths = (options.ssh_config,) if options.ssh_config is not None else ()
-    cfg = _load_config(paths, alias, user, port)
-    config_keys = [Path(p).expanduser() for p in (cfg.get("IdentityFile") or [])]
-    identities: tuple[Path, ...] | None = None  # None: ssh's default keys (~/.ssh/id_*)
-    if options.identities or cfg.get("IdentityFile") is not None:
-        identities = tuple(options.identities) + tuple(p for p in config_keys if p.is_file())
+    user = t_user if t_user is not None or jump_host else options.user
+    port = t_port if t_port is not None or jump_host else options.port
+    extra: list[tuple[str, str]] = []
+    if options.accept_new:
+        extra.append(("StrictHostKeyChecking", "accept-new"))
     if options.known_hosts is not None:
-        known = (options.known_hosts,)
-    else:
-        listed = [Path(p).expanduser() for p in (cfg.get("UserKnownHostsFile") or [])]
-        known = tuple(listed) or (Path("~/.ssh/known_hosts").expanduser(),)
-    jump = None if ignore_jump else cfg.get("ProxyJump")
+        extra.append(("UserKnownHostsFile", _quote(str(options.known_hosts))))
+    cmd = CommandLine(user=user, port=port,
+                      identities=() if jump_host else tuple(str(p) for p in options.identities),
+                      options=tuple(extra))
+    try:
+        return resolve_settings(alias, config=options.ssh_config, cmdline=cmd,
+                                system_config=options.system_config)
+    except SSHConfigError as exc:
+        raise InputError("cannot use ssh_config", f"line {exc.line}: {exc.message}" if exc.line
+                         else exc.message, host=target, path=exc.path) from None
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def resolve(options: SSHOptions, target: str, *, ignore_jump: bool = False,
+            jump_host: bool = False) -> HostSpec:
+    """Apply ``target``, the CLI options and ssh_config to get one host's connection spec.
+
+    ``ignore_jump``: a hop reached through the previous hop of a chain (its own ProxyJump
+    is not used, as ssh's ``-J a,b``); ``jump_host``: a ProxyJump hop (no -l/-p/-i)."""
+    if jump_host:
+        target = _hop_target(target)
+    st = settings_for(options, target, jump_host=jump_host)
+    _, alias, _ = parse_target(target)
+    identities: tuple[Path, ...] | None = None  # None: ssh's default keys (~/.ssh/id_*)
+    if st.identities_given:
+        identities = tuple(Path(p) for p in st.identity_paths if Path(p).is_file())
+    command = None
+    if st.proxy_command is not None:
+        command = proxy_command_line(st)
     return HostSpec(
-        target=target, alias=alias, hostname=str(cfg.get("Hostname", alias)),
-        user=str(cfg.get("User") or getpass.getuser()),
-        port=int(cfg.get("Port", DEFAULT_PORT)), identities=identities, known_hosts=known,
-        proxy_jump=str(jump) if jump else None, config_paths=paths, config=cfg,
+        target=target, alias=alias, hostname=st.hostname, user=st.user, port=st.port,
+        identities=identities, known_hosts=tuple(Path(p) for p in st.user_known_hosts),
+        proxy_jump=None if ignore_jump else st.proxy_jump,
+        config_paths=tuple(Path(p) for p in st.files),
+        global_known_hosts=tuple(Path(p) for p in st.global_known_hosts),
+        strict=st.strict_host_key_checking, proxy_command=None if ignore_jump else command,
+        host_key_alias=st.host_key_alias, settings=st,
     )
+
+
+def proxy_command_line(st: Settings) -> str:
+    """ProxyCommand with ssh's tokens (%h %n %p %r, %%) expanded; ssh runs it as ``exec CMD``."""
+    from .sshkeywords import expand_tokens
+
+    assert st.proxy_command is not None
+    tokens = {"h": st.hostname, "n": st.host_arg, "p": str(st.port), "r": st.user}
+    try:
+        return expand_tokens(st.proxy_command, tokens, "ProxyCommand")
+    except SSHConfigError as exc:
+        raise InputError("cannot use ssh_config", exc.message, host=st.host_arg) from None
 
 
 def client_keys(identities: tuple[Path, ...] | None) -> tuple[()] | list[str]:

@@ -23,7 +23,8 @@ import asyncssh
 
 from console.core.errors import InputError, RemoteError
 
-from .errors import command_error, connect_error
+from .connectargs import connect_kwargs
+from .errors import command_error, connect_error, proxy_exited
 from .hostkeys import HostKeyCheck, HostKeyPolicy
 from .options import HostSpec, SSHOptions, client_keys, resolve
 from .process import (KILL_GRACE_S, CommandResult, RemoteProcess, StreamExit, StreamLine,
@@ -105,7 +106,7 @@ class Pool:
             self._conns[key] = task.result()
 
     async def _open(self, target: str, via: _Conn | None, depth: int) -> _Conn:
-        spec = resolve(self.options, target, ignore_jump=via is not None)
+        spec = resolve(self.options, target, ignore_jump=via is not None, jump_host=depth > 0)
         if spec.proxy_jump:
             via = await self._jump(spec, depth)
         check, conn = await self._handshake(spec, via)
@@ -121,7 +122,8 @@ class Pool:
         completed (sshd's MaxStartups dropping us) is retried with backoff."""
         delays = iter(CONNECT_RETRY_S)
         while True:
-            check = await self._policy.new_check(spec.known_hosts)
+            check = await self._policy.new_check(spec.known_hosts, spec.global_known_hosts,
+                                                 strict=spec.strict, alias=spec.host_key_alias)
             async with self._handshakes:
                 try:
                     return check, await asyncssh.connect(**self._connect_args(spec, via, check))
@@ -129,10 +131,13 @@ class Pool:
                     raise
                 except Exception as exc:  # noqa: BLE001 - every cause becomes one RemoteError
                     dropped = isinstance(exc, (ConnectionResetError, asyncssh.ConnectionLost))
-                    delay = next(delays, None) if dropped else None
+                    delay = next(delays, None) if dropped and not proxy_exited(check) else None
                     if delay is None:
                         raise connect_error(exc, spec, check,
                                             self.options.connect_timeout) from None
+                finally:
+                    if check.proxy is not None:
+                        check.proxy.close()
             await asyncio.sleep(delay)
 
     async def _jump(self, spec: HostSpec, depth: int) -> _Conn:
@@ -153,24 +158,8 @@ class Pool:
         return prev
 
     def _connect_args(self, spec: HostSpec, via: _Conn | None, check: HostKeyCheck) -> dict:
-        opts = self.options
-        keys = client_keys(spec.identities)
-        base = None
-        if spec.config is not None and spec.config_paths:
-            # the ssh_config already parsed by resolve(): asyncssh starts from it instead of
-            # parsing the file again (that costs O(hosts) per connection on large configs)
-            base = asyncssh.SSHClientConnectionOptions(config=[])
-            base.config = spec.config
-        return dict(
-            host=spec.alias, port=spec.port, username=spec.user,
-            options=base, config=[] if base is not None else [str(p) for p in spec.config_paths],
-            known_hosts=check.known, client_factory=self._policy.client_factory(check),
-            client_keys=keys, ignore_encrypted=True,
-            tunnel=via.conn if via is not None else None,
-            connect_timeout=opts.connect_timeout,
-            keepalive_interval=opts.keepalive_interval,
-            keepalive_count_max=opts.keepalive_count_max,
-        )
+        return connect_kwargs(spec, self.options, via.conn if via is not None else None, check,
+                              self._policy.client_factory(check), client_keys(spec.identities))
 
     @asynccontextmanager
     async def _process(self, host: str, command: str) -> AsyncIterator[asyncssh.SSHClientProcess]:

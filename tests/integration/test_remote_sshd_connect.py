@@ -164,8 +164,11 @@ async def test_ssh_config_alias_port_user_identity_known_hosts(sshd_factory, ssh
 
 
 async def test_proxy_jump_through_one_sshd_to_another(sshd, sshd2, ssh_client):
+    # -l and -i apply to the targets only (as ssh): the jump host's user and key come from
+    # ssh_config
     ssh_client.ssh_config.write_text(
-        f"Host bastion\n  HostName {sshd.host}\n  Port {sshd.port}\n"
+        f"Host bastion\n  HostName {sshd.host}\n  Port {sshd.port}\n  User ccssh\n"
+        f"  IdentityFile {ssh_client.key}\n"
         f"Host inner\n  HostName {sshd2.host}\n  Port {sshd2.port}\n  ProxyJump bastion\n"
         f"Host inner2\n  HostName {sshd2.host}\n  Port {sshd2.port}\n  ProxyJump bastion\n")
     async with Pool(ssh_client.options()) as pool:
@@ -182,7 +185,8 @@ async def test_proxy_jump_failure_names_the_jump_host(sshd_factory, ssh_client):
     inner = sshd_factory("127.0.0.22")
     ssh_client.ssh_config.write_text(
         f"Host inner\n  HostName {inner.host}\n  Port {inner.port}\n"
-        f"  ProxyJump {jump.host}:{jump.port}\n")
+        f"  ProxyJump {jump.host}:{jump.port}\n"
+        f"Host {jump.host}\n  User ccssh\n  IdentityFile {ssh_client.key}\n")
     async with Pool(ssh_client.options()) as pool:
         with pytest.raises(RemoteError) as err:
             await pool.run("inner", "true")
@@ -195,7 +199,8 @@ async def test_jump_host_key_is_checked_too(sshd_factory, ssh_client):
     jump = sshd_factory("127.0.0.21", trust=False)
     inner = sshd_factory("127.0.0.22")
     ssh_client.ssh_config.write_text(
-        f"Host bastion\n  HostName {jump.host}\n  Port {jump.port}\n"
+        f"Host bastion\n  HostName {jump.host}\n  Port {jump.port}\n  User ccssh\n"
+        f"  IdentityFile {ssh_client.key}\n"
         f"Host inner\n  HostName {inner.host}\n  Port {inner.port}\n  ProxyJump bastion\n")
     async with Pool(ssh_client.options()) as pool:
         with pytest.raises(RemoteError) as err:

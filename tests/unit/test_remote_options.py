@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import shlex
 from pathlib import Path
 
@@ -11,15 +12,26 @@ import pytest
 
 from console.cli._common import add_global_options
 from console.core.errors import InputError
-from console.remote import SSHOptions, parse_target, quote_cmd, resolve
+from console.remote import SSHOptions, parse_target, quote_cmd, resolve, sshconfig
+from console.remote.sshconfig import Account
 
 
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
+    """A home for ssh's ``~`` (the passwd entry's home, as ssh) and $HOME; no system config."""
     h = tmp_path / "home"
     (h / ".ssh").mkdir(parents=True)
     monkeypatch.setenv("HOME", str(h))
+    account = Account(getpass.getuser(), str(h), os.getuid())
+    monkeypatch.setattr(sshconfig, "local_account", lambda: account)
+    monkeypatch.setattr(sshconfig, "SYSTEM_CONFIG", tmp_path / "etc" / "ssh_config")
     return h
+
+
+def opts(**kw) -> SSHOptions:
+    """SSHOptions reading the test's (missing unless written) system config."""
+    kw.setdefault("system_config", sshconfig.SYSTEM_CONFIG)
+    return SSHOptions(**kw)
 
 
 def cli(*argv: str) -> argparse.Namespace:
@@ -56,12 +68,14 @@ def test_every_option_field_is_documented():
 
 
 def test_defaults(home):
-    opts = SSHOptions()
-    assert opts.ssh_config is None  # no ~/.ssh/config
-    assert (opts.connect_timeout, opts.command_timeout, opts.keepalive_interval) == (10, 60, 15)
-    assert (opts.max_handshakes, opts.max_channels, opts.accept_new) == (10, 8, False)
-    (home / ".ssh" / "config").write_text("Host x\n")
-    assert SSHOptions().ssh_config == home / ".ssh" / "config"
+    o = SSHOptions()
+    assert o.ssh_config is None  # ssh's defaults: ~/.ssh/config then /etc/ssh/ssh_config
+    assert o.system_config == Path("/etc/ssh/ssh_config")
+    assert (o.connect_timeout, o.command_timeout, o.keepalive_interval) == (10, 60, 15)
+    assert (o.max_handshakes, o.max_channels, o.accept_new) == (10, 8, False)
+    (home / ".ssh" / "config").write_text("Host x\n  Port 2201\n")
+    os.chmod(home / ".ssh" / "config", 0o600)
+    assert resolve(opts(), "x").port == 2201
 
 
 def test_from_args_reads_every_global_option(home, tmp_path):
@@ -141,7 +155,7 @@ def config(home) -> Path:
 
 
 def test_resolve_applies_first_matching_host_blocks(config, home):
-    spec = resolve(SSHOptions(ssh_config=config), "node-a")
+    spec = resolve(opts(ssh_config=config), "node-a")
     assert (spec.alias, spec.hostname, spec.user, spec.port) == ("node-a", "10.1.0.node-a",
                                                                  "alice", 2201)
     assert spec.proxy_jump == "bastion"
@@ -151,40 +165,40 @@ def test_resolve_applies_first_matching_host_blocks(config, home):
 
 
 def test_resolve_wildcard_defaults(config, home):
-    spec = resolve(SSHOptions(ssh_config=config), "other")
+    spec = resolve(opts(ssh_config=config), "other")
     assert (spec.hostname, spec.user, spec.port, spec.proxy_jump) == ("other", "everyone",
                                                                       2222, None)
     assert spec.identities is None  # no -i, no IdentityFile: ssh's default keys
-    assert spec.known_hosts == (home / ".ssh" / "known_hosts",)
+    assert spec.known_hosts == (home / ".ssh" / "known_hosts", home / ".ssh" / "known_hosts2")
 
 
 def test_cli_beats_config_and_target_beats_cli(config, tmp_path):
     key = tmp_path / "k"
     key.write_text("")
     kh = tmp_path / "kh"
-    opts = SSHOptions(ssh_config=config, user="cli", port=2300, identities=[key], known_hosts=kh)
-    spec = resolve(opts, "node-a")
+    o = opts(ssh_config=config, user="cli", port=2300, identities=[key], known_hosts=kh)
+    spec = resolve(o, "node-a")
     assert (spec.user, spec.port, spec.known_hosts) == ("cli", 2300, (kh,))
     assert spec.identities[0] == key and len(spec.identities) == 2
-    spec = resolve(opts, "tgt@node-a:2400")
+    spec = resolve(o, "tgt@node-a:2400")
     assert (spec.user, spec.port, spec.target) == ("tgt", 2400, "tgt@node-a:2400")
 
 
 def test_no_config_means_local_user_and_port_22(home):
-    spec = resolve(SSHOptions(ssh_config=None), "10.0.0.7")
+    spec = resolve(opts(ssh_config=None), "10.0.0.7")
     assert (spec.hostname, spec.user, spec.port) == ("10.0.0.7", getpass.getuser(), 22)
     assert spec.config_paths == () and spec.proxy_jump is None
 
 
 def test_ignore_jump_for_chained_hops(config):
-    assert resolve(SSHOptions(ssh_config=config), "node-b", ignore_jump=True).proxy_jump is None
+    assert resolve(opts(ssh_config=config), "node-b", ignore_jump=True).proxy_jump is None
 
 
 def test_bad_config_is_input_error_naming_file_and_line(home):
     bad = home / "bad_config"
     bad.write_text("Host x\n  Port notanumber\n")
     with pytest.raises(InputError) as err:
-        resolve(SSHOptions(ssh_config=bad), "x")
+        resolve(opts(ssh_config=bad), "x")
     assert err.value.path == str(bad) and "line 2" in err.value.detail
 
 
@@ -217,7 +231,7 @@ def test_missing_identity_files_keep_the_ssh_agent(home, tmp_path):
 
     cfg = home / ".ssh" / "config"
     cfg.write_text("Host n1\n  IdentityFile ~/.ssh/id_gone\n")
-    spec = resolve(SSHOptions(ssh_config=cfg), "n1")
+    spec = resolve(opts(ssh_config=cfg), "n1")
     assert spec.identities == ()
     keys = client_keys(spec.identities)
     assert keys is not None

@@ -1,0 +1,599 @@
+"""ssh_config resolved the way OpenSSH's ``ssh -G`` does (readconf.c / ssh.c of OpenSSH 9.2).
+
+What is read: command-line values first (``-l``, ``-p``, ``-i`` and the console's ``-o``-like
+options), then ``-F FILE`` only, or else ``~/.ssh/config`` followed by ``/etc/ssh/ssh_config``
+(with its ``Include``). The first value obtained for a keyword wins; ``IdentityFile``,
+``CertificateFile`` and ``SendEnv`` accumulate. ``Host`` and ``Match`` (``all``, ``host``,
+``originalhost``, ``user``, ``localuser``, ``exec``, ``canonical``, ``final``) select blocks;
+``CanonicalizeHostname`` and ``Match final`` cause the second pass OpenSSH makes. An unknown
+keyword refuses the file, unless it matches ``IgnoreUnknown``. Tokens (``%h`` ...) and ``~`` are
+expanded where OpenSSH expands them, with the passwd entry's home, as ssh does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import socket
+import stat
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .sshkeywords import KNOWN, expand_tokens, match_list, match_pattern, split_args
+
+SYSTEM_CONFIG = Path("/etc/ssh/ssh_config")
+DEFAULT_GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
+DEFAULT_USER_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
+DEFAULT_IDENTITIES = tuple(f"~/.ssh/{n}" for n in ("id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519",
+                                                    "id_ed25519_sk", "id_xmss", "id_dsa"))
+MAX_INCLUDE_DEPTH = 16
+STRICT = {"true": "yes", "yes": "yes", "false": "no", "no": "no", "off": "no", "ask": "ask",
+          "accept-new": "accept-new"}
+FLAG = {"true": True, "yes": True, "false": False, "no": False}
+CANON = {"true": "yes", "yes": "yes", "false": "no", "no": "no", "always": "always"}
+
+
+class SSHConfigError(Exception):
+    """A file OpenSSH would refuse: ``path`` and ``line`` say where."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None) -> None:
+        self.message, self.path, self.line = message, path, line
+        where = f"{path} line {line}: " if path and line else (f"{path}: " if path else "")
+        super().__init__(where + message)
+
+
+@dataclass(frozen=True)
+class Account:
+    """The local account, from the passwd database (ssh ignores $HOME)."""
+
+    name: str
+    home: str
+    uid: int
+
+
+def local_account() -> Account:
+    entry = pwd.getpwuid(os.getuid())
+    return Account(entry.pw_name, entry.pw_dir, entry.pw_uid)
+
+
+def tilde(path: str, account: Account) -> str:
+    """misc.c tilde_expand: ``~`` / ``~/x`` with the passwd home, ``~user/x`` with that user's."""
+    if not path.startswith("~"):
+        return path
+    head, sep, rest = path[1:].partition("/")
+    if head:
+        try:
+            home = pwd.getpwnam(head).pw_dir
+        except KeyError:
+            raise SSHConfigError(f"tilde expansion: no such user {head}") from None
+    else:
+        home = account.home
+    return home + ("" if home.endswith("/") else "/") + rest.lstrip("/")
+
+
+@dataclass
+class Settings:
+    """Everything ``ssh -G`` prints that the console uses, after both passes and defaults."""
+
+    host_arg: str
+    hostname: str = ""
+    user: str = ""
+    port: int = 22
+    identity_files: list[str] = field(default_factory=list)
+    """As ``ssh -G`` prints them: ``-i`` paths expanded, config paths as written."""
+    identity_paths: list[str] = field(default_factory=list)
+    """The same, ``~`` and tokens expanded (``none`` dropped): what is offered."""
+    identities_given: bool = False
+    """Some -i or IdentityFile was given (else: ssh's default key names)."""
+    certificate_files: list[str] = field(default_factory=list)
+    proxy_jump: str | None = None
+    proxy_command: str | None = None
+    user_known_hosts: list[str] = field(default_factory=list)
+    global_known_hosts: list[str] = field(default_factory=list)
+    strict_host_key_checking: str = "ask"
+    host_key_alias: str | None = None
+    identities_only: bool = False
+    identity_agent: str | None = None
+    forward_agent: bool = False
+    canonicalize_hostname: str = "no"
+    values: dict[str, object] = field(default_factory=dict)
+    """Other keywords the console passes on (lower-case keyword -> first value)."""
+    files: list[str] = field(default_factory=list)
+    """Config files read, in order."""
+
+
+@dataclass
+class CommandLine:
+    """What ssh gets before any file: ``-l``, ``-p``, ``-i`` and ``-o KEY=VALUE``."""
+
+    user: str | None = None
+    port: int | None = None
+    identities: tuple[str, ...] = ()
+    options: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class _State:
+    host: str
+    original: str
+    account: Account
+    final: bool
+    opts: dict[str, object] = field(default_factory=dict)
+    identities: list[tuple[str, bool]] = field(default_factory=list)
+    certificates: list[str] = field(default_factory=list)
+    want_final: bool = False
+    files: list[str] = field(default_factory=list)
+
+    def set_first(self, key: str, value: object) -> None:
+        self.opts.setdefault(key, value)
+
+
+class _Reader:
+    """One pass over the files for one host, as OpenSSH's process_config_files()."""
+
+    def __init__(self, state: _State, system_dir: Path) -> None:
+        self.s = state
+        self.system_dir = system_dir
+
+    def read_file(self, path: Path, *, user_conf: bool, check_perm: bool, active: list[bool],
+                  never: bool = False, depth: int = 0) -> bool:
+        """False when the file does not exist (as fopen() failing); errors raise."""
+        if depth > MAX_INCLUDE_DEPTH:
+            raise SSHConfigError("Too many recursive configuration includes", str(path))
+        try:
+            with open(path, "rb") as f:
+                if check_perm:
+                    _check_perm(path, os.fstat(f.fileno()))
+                data = f.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except OSError as exc:
+            raise SSHConfigError(f"cannot read: {exc.strerror or exc}", str(path)) from None
+        self.s.files.append(str(path))
+        text = data.decode("utf-8", "surrogateescape")
+        for number, line in enumerate(text.split("\n"), 1):
+            self.line(line, str(path), number, active, user_conf=user_conf, never=never, depth=depth)
+        return True
+
+    def line(self, raw: str, path: str, number: int, active: list[bool], *, user_conf: bool,
+             never: bool, depth: int) -> None:
+        keyword, rest = _keyword(raw)
+        if keyword is None:
+            return
+        if not rest:
+            raise SSHConfigError(f'no argument after keyword "{keyword}"', path, number)
+        if keyword not in KNOWN:
+            ignored = self.s.opts.get("ignoreunknown")
+            if isinstance(ignored, str) and match_list(keyword, ignored, lower=True) == 1:
+                return
+            raise SSHConfigError(f"Bad configuration option: {keyword}", path, number)
+        try:
+            args = split_args(rest)
+        except ValueError:
+            raise SSHConfigError("invalid quotes", path, number) from None
+        where = (path, number)
+        if keyword == "host":
+            active[0] = False if never else self._host(args)
+        elif keyword == "match":
+            result = self._match(rest, where)
+            active[0] = False if never else result
+        elif keyword == "include":
+            self._include(args, where, active, user_conf=user_conf, never=never, depth=depth)
+        elif active[0]:
+            self._option(keyword, args, rest, where, user_conf=user_conf)
+        else:
+            self._validate(keyword, args, rest, where)
+
+    # ---- blocks ------------------------------------------------------------------------
+
+    def _host(self, args: list[str]) -> bool:
+        matched = False
+        for arg in args:
+            negated = arg.startswith("!")
+            if match_pattern(self.s.host, arg[1:] if negated else arg):
+                if negated:
+                    return False
+                matched = True
+        return matched
+
+    def _match(self, rest: str, where: tuple[str, int]) -> bool:
+        s = self.s
+        tokens = _match_tokens(rest)
+        if not tokens:
+            raise SSHConfigError("One or more attributes required for Match", *where)
+        port = int(s.opts.get("port") or 22)  # type: ignore[call-overload]
+        ruser = str(s.opts.get("user") or s.account.name)
+        if s.final:
+            host = str(s.opts.get("hostname"))
+        elif "hostname" in s.opts:
+            host = expand_tokens(str(s.opts["hostname"]), {"h": s.host}, *where)
+        else:
+            host = s.host
+        result = True
+        attributes = 0
+        index = 0
+        while index < len(tokens):
+            attrib = tokens[index]
+            index += 1
+            negate = attrib.startswith("!")
+            name = (attrib[1:] if negate else attrib).lower()
+            if name == "all":
+                if attributes > 1 or index < len(tokens):
+                    raise SSHConfigError(f"'{attrib}' cannot be combined with other Match attributes",
+                                         *where)
+                return result and not negate
+            attributes += 1
+            if name in ("canonical", "final"):
+                if name == "final":
+                    s.want_final = True
+                if s.final == negate:
+                    result = False
+                continue
+            if index >= len(tokens):
+                raise SSHConfigError(f"Missing Match criteria for {name}", *where)
+            arg = tokens[index]
+            index += 1
+            if name == "exec" and not result:
+                continue
+            hit = self._criterion(name, arg, host, ruser, port, where)
+            if hit == negate:
+                result = False
+        return result
+
+    def _criterion(self, name: str, arg: str, host: str, ruser: str, port: int,
+                   where: tuple[str, int]) -> bool:
+        s = self.s
+        if name == "host":
+            return match_list(host.lower(), arg, lower=True) == 1
+        if name == "originalhost":
+            return match_list(s.original.lower(), arg, lower=True) == 1
+        if name == "user":
+            return match_list(ruser, arg) == 1
+        if name == "localuser":
+            return match_list(s.account.name, arg) == 1
+        if name == "exec":
+            alias = s.opts.get("hostkeyalias")
+            tokens = connection_tokens(s.account, host, port, ruser, s.original,
+                                       str(alias) if alias else host)
+            return _run_match_exec(expand_tokens(arg, tokens, *where), where)
+        raise SSHConfigError(f"Unsupported Match attribute {name}", *where)
+
+    def _include(self, args: list[str], where: tuple[str, int], active: list[bool], *,
+                 user_conf: bool, never: bool, depth: int) -> None:
+        import glob
+
+        for arg in args:
+            if arg.startswith("~") and not user_conf:
+                raise SSHConfigError(f"bad include path {arg}.", *where)
+            if not arg.startswith(("/", "~")):
+                arg = ("~/.ssh/" if user_conf else str(self.system_dir) + "/") + arg
+            pattern = tilde(arg, self.s.account) if arg.startswith("~") else arg
+            outer = active[0]
+            for name in sorted(glob.glob(pattern)):
+                self.read_file(Path(name), user_conf=user_conf, check_perm=True, active=active,
+                               never=never or not outer, depth=depth + 1)
+                active[0] = outer
+
+    # ---- options -----------------------------------------------------------------------
+
+    def _option(self, keyword: str, args: list[str], rest: str, where: tuple[str, int], *,
+                user_conf: bool) -> None:
+        s = self.s
+        handler = _HANDLERS.get(keyword)
+        if handler is not None:
+            handler(self, keyword, args, rest, where, user_conf)
+            return
+        s.set_first(keyword, args if len(args) > 1 else args[0])
+
+    def _validate(self, keyword: str, args: list[str], rest: str, where: tuple[str, int]) -> None:
+        """Inactive block: OpenSSH still checks the syntax of what it will not use."""
+        if keyword == "port":
+            _port(args[0], where)
+        elif keyword == "proxyjump":
+            _check_jump(rest, where)
+        elif keyword in _MULTISTATE:
+            _multistate(keyword, args[0], where)
+
+
+def _keyword(raw: str) -> tuple[str | None, str]:
+    """Keyword (lower-case) and the rest of the line, as strdelim() splits them."""
+    line = raw.rstrip(" \t\r\n\f")
+    stripped = line.lstrip(" \t\r\n")
+    if not stripped or stripped.startswith("#"):
+        return None, ""
+    end = 0
+    while end < len(stripped) and stripped[end] not in " \t\r\n\"=":
+        end += 1
+    keyword = stripped[:end].lower()
+    rest = stripped[end:]
+    if rest.startswith("="):
+        rest = rest[1:].lstrip(" \t\r\n")
+    else:
+        rest = rest.lstrip(" \t\r\n")
+        if rest.startswith("="):
+            rest = rest[1:].lstrip(" \t\r\n")
+    if not keyword:
+        return None, ""
+    return keyword, rest
+
+
+def _match_tokens(rest: str) -> list[str]:
+    out = []
+    for token in split_args(rest):
+        if token.startswith("#"):
+            break
+        out.append(token)
+    return out
+
+
+def _check_perm(path: Path, st: os.stat_result) -> None:
+    if (st.st_uid not in (0, os.getuid())) or (st.st_mode & 0o022):
+        raise SSHConfigError("Bad owner or permissions", str(path))
+
+
+def _run_match_exec(command: str, where: tuple[str, int]) -> bool:
+    shell = os.environ.get("SHELL") or "/bin/sh"
+    try:
+        done = subprocess.run([shell, "-c", command], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, check=False)
+    except OSError as exc:
+        raise SSHConfigError(f"match exec '{command}' error: {exc.strerror or exc}", *where) from None
+    if done.returncode < 0:
+        raise SSHConfigError(f"match exec '{command}' error", *where)
+    return done.returncode == 0
+
+
+def _port(value: str, where: tuple[str, int]) -> int:
+    """misc.c a2port: a number 1-65535 or a service name."""
+    try:
+        port = int(value) if value.isdigit() else socket.getservbyname(value, "tcp")
+    except OSError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise SSHConfigError(f"Bad port '{value}'.", *where)
+    return port
+
+
+_MULTISTATE = {"stricthostkeychecking": STRICT, "canonicalizehostname": CANON,
+               "identitiesonly": FLAG, "canonicalizefallbacklocal": FLAG,
+               "passwordauthentication": FLAG, "kbdinteractiveauthentication": FLAG,
+               "hostbasedauthentication": FLAG, "gssapiauthentication": FLAG, "tcpkeepalive": FLAG,
+               "checkhostip": FLAG, "batchmode": FLAG}
+
+
+def _multistate(keyword: str, value: str, where: tuple[str, int]) -> object:
+    table = _MULTISTATE[keyword]
+    try:
+        return table[value.lower()]
+    except KeyError:
+        raise SSHConfigError(f'unsupported option "{value}".', *where) from None
+
+
+def _check_jump(text: str, where: tuple[str, int]) -> str | None:
+    """ProxyJump's value (comment stripped) after OpenSSH's syntax check; None for ``none``."""
+    from .options import parse_jump_hop
+
+    value = text.split("#", 1)[0].rstrip(" \t\r\n")
+    if value.lower() == "none":
+        return None
+    for hop in value.split(","):
+        if not parse_jump_hop(hop):
+            raise SSHConfigError(f'Invalid ProxyJump "{text}"', *where)
+    return value
+
+
+def _h_multistate(r: _Reader, key: str, args, rest, where, user_conf) -> None:
+    r.s.set_first(key, _multistate(key, args[0], where))
+
+
+def _h_string(r: _Reader, key: str, args, rest, where, user_conf) -> None:
+    r.s.set_first(key, args[0])
+
+
+def _h_port(r: _Reader, key: str, args, rest, where, user_conf) -> None:
+    r.s.set_first("port", _port(args[0], where))
+
+
+def _h_array(r: _Reader, key: str, args, rest, where, user_conf) -> None:
+    if "none" in (a.lower() for a in args) and len(args) > 1:
+        raise SSHConfigError(f'keyword {key} "none" argument must appear alone.', *where)
+    r.s.set_first(key, list(args))
+
+
+def _h_identity(r: _Reader, key: str, args, rest, where, user_conf) -> None:
+    entry = (args[0], user_conf)
+    if entry not in r.s.identities:
+        r.s.identities.append(entry)
+
+
+def _h_certificate(r: _Reader, key: str, args, rest, where, user_conf) -> None:
+    r.s.certificates.append(args[0])
+
+
+def _h_command(r: _Reader, key: str, args, rest, where, user_conf) -> None:
+    value = rest.lstrip(" \t\r\n=")
+    if key == "proxycommand" and "proxyjump" in r.s.opts:
+        return  # ProxyJump given first: ProxyCommand ignored
+    r.s.set_first(key, value)
+
+
+def _h_jump(r: _Reader, key: str, args, rest, where, user_conf) -> None:
+    value = _check_jump(rest, where)
+    if "proxycommand" in r.s.opts or "proxyjump" in r.s.opts:
+        return
+    r.s.opts["proxyjump"] = value if value is not None else "none"
+    r.s.opts["proxycommand"] = "none"
+
+
+def _h_forward_agent(r: _Reader, key: str, args, rest, where, user_conf) -> None:
+    r.s.set_first(key, FLAG.get(args[0].lower(), True))
+
+
+def _h_sendenv(r: _Reader, key: str, args, rest, where, user_conf) -> None:
+    env = r.s.opts.setdefault("sendenv", [])
+    assert isinstance(env, list)
+    for arg in args:
+        if arg.startswith("-"):
+            env[:] = [e for e in env if not match_pattern(e, arg[1:])]
+        else:
+            env.append(arg)
+
+
+def _h_int(r: _Reader, key: str, args, rest, where, user_conf) -> None:
+    try:
+        r.s.set_first(key, int(args[0]))
+    except ValueError:
+        raise SSHConfigError(f"integer value {args[0]} is invalid.", *where) from None
+
+
+_HANDLERS = {
+    "hostname": _h_string, "user": _h_string, "hostkeyalias": _h_string, "identityagent": _h_string,
+    "ignoreunknown": _h_string, "preferredauthentications": _h_string, "bindaddress": _h_string,
+    "ciphers": _h_string, "macs": _h_string, "kexalgorithms": _h_string,
+    "hostkeyalgorithms": _h_string, "addressfamily": _h_string, "compression": _h_string,
+    "port": _h_port, "identityfile": _h_identity, "certificatefile": _h_certificate,
+    "userknownhostsfile": _h_array, "globalknownhostsfile": _h_array, "canonicaldomains": _h_array,
+    "canonicalizepermittedcnames": _h_array, "setenv": _h_array,
+    "proxycommand": _h_command, "remotecommand": _h_command, "localcommand": _h_command,
+    "knownhostscommand": _h_command, "proxyjump": _h_jump, "forwardagent": _h_forward_agent,
+    "sendenv": _h_sendenv, "canonicalizemaxdots": _h_int,
+    **{k: _h_multistate for k in _MULTISTATE},
+}
+
+
+def connection_tokens(account: Account, host: str, port: int, user: str, host_arg: str,
+                      key_alias: str) -> dict[str, str]:
+    """The %-tokens of OpenSSH 9.2's DEFAULT_CLIENT_PERCENT_EXPAND_ARGS."""
+    this_host = socket.gethostname()
+    conn_hash = hashlib.sha1((this_host + host + str(port) + user).encode()).hexdigest()
+    return {"C": conn_hash, "L": this_host.split(".", 1)[0], "i": str(account.uid), "k": key_alias,
+            "l": this_host, "n": host_arg, "p": str(port), "d": account.home, "h": host, "r": user,
+            "u": account.name}
+
+
+def _files_pass(state: _State, config: Path | None, system_config: Path, system_dir: Path) -> None:
+    reader = _Reader(state, system_dir)
+    if config is not None:
+        if str(config).lower() != "none" and not reader.read_file(
+                config, user_conf=True, check_perm=False, active=[True]):
+            raise SSHConfigError("Can't open user config file", str(config))
+        return
+    user_file = Path(state.account.home) / ".ssh" / "config"
+    reader.read_file(user_file, user_conf=True, check_perm=True, active=[True])
+    reader.read_file(system_config, user_conf=False, check_perm=False, active=[True])
+
+
+def _cmdline(state: _State, cmd: CommandLine, system_dir: Path) -> None:
+    if cmd.user is not None:
+        state.opts["user"] = cmd.user
+    if cmd.port is not None:
+        state.opts["port"] = cmd.port
+    for path in cmd.identities:
+        state.identities.append((path, True))
+    reader = _Reader(state, system_dir)
+    for key, value in cmd.options:
+        reader.line(f"{key} {value}", "command-line", 0, [True], user_conf=True, never=False, depth=0)
+
+
+def resolve_settings(host_arg: str, *, config: Path | None, cmdline: CommandLine | None = None,
+                     system_config: Path = SYSTEM_CONFIG, account: Account | None = None) -> Settings:
+    """``ssh -G [-F config] host_arg`` for the fields the console uses."""
+    from .canonical import canonicalize, is_address
+
+    account = account or local_account()
+    system_dir = system_config.parent
+    state = _State(host=host_arg, original=host_arg, account=account, final=False)
+    _cmdline(state, cmdline or CommandLine(), system_dir)
+    _files_pass(state, config, system_config, system_dir)
+    host = host_arg
+    if "hostname" in state.opts:
+        host = expand_tokens(str(state.opts["hostname"]), {"h": host_arg}, "HostName", 0)
+        state.opts["hostname"] = host
+    was_addr = is_address(host)
+    if not was_addr:
+        host = host.lower()
+    canon = str(state.opts.get("canonicalizehostname", "no"))
+    if canon != "no" or was_addr:
+        host = canonicalize(host, state.opts, canon)
+    if canon != "no":
+        state.want_final = True
+    if state.want_final:
+        state.final = True
+        state.host = host
+        state.opts["hostname"] = host
+        _files_pass(state, config, system_config, system_dir)
+    return _finish(state, host, account)
+
+
+def _finish(state: _State, host: str, account: Account) -> Settings:
+    o = state.opts
+    user = str(o.get("user") or account.name)
+    port = int(o.get("port") or 22)  # type: ignore[call-overload]
+    alias = str(o["hostkeyalias"]).lower() if o.get("hostkeyalias") else None
+    tokens = connection_tokens(account, host, port, user, state.original, alias or state.original)
+    given = bool(state.identities)
+    raw = [p for p, _ in state.identities] or list(DEFAULT_IDENTITIES)
+    paths = [expand_tokens(tilde(p, account), tokens, "IdentityFile", 0, dollar=True)
+             for p in raw if p.lower() != "none"]
+    user_kh = _known_files(o.get("userknownhostsfile"), DEFAULT_USER_KNOWN_HOSTS)
+    user_kh = [expand_tokens(tilde(p, account), tokens, "UserKnownHostsFile", 0, dollar=True)
+               for p in user_kh]
+    global_kh = _known_files(o.get("globalknownhostsfile"), DEFAULT_GLOBAL_KNOWN_HOSTS)
+    jump = o.get("proxyjump")
+    command = o.get("proxycommand")
+    agent = o.get("identityagent")
+    return Settings(
+        host_arg=state.original, hostname=host, user=user, port=port, identity_files=raw,
+        identity_paths=paths, identities_given=given, certificate_files=[
+            expand_tokens(tilde(p, account), tokens, "CertificateFile", 0, dollar=True)
+            for p in state.certificates],
+        proxy_jump=str(jump) if jump and jump != "none" else None,
+        proxy_command=str(command) if command and str(command).lower() != "none" else None,
+        user_known_hosts=user_kh, global_known_hosts=global_kh,
+        strict_host_key_checking=str(o.get("stricthostkeychecking", "ask")), host_key_alias=alias,
+        identities_only=bool(o.get("identitiesonly", False)),
+        identity_agent=_agent_path(str(agent), account, tokens) if agent is not None else None,
+        forward_agent=bool(o.get("forwardagent", False)),
+        canonicalize_hostname=str(o.get("canonicalizehostname", "no")),
+        values=dict(o), files=state.files)
+
+
+def _known_files(value: object, default: tuple[str, ...]) -> list[str]:
+    if value is None:
+        return list(default)
+    files = list(value) if isinstance(value, list) else [str(value)]
+    return [] if len(files) == 1 and files[0].lower() == "none" else files
+
+
+def _agent_path(value: str, account: Account, tokens: dict[str, str]) -> str:
+    """IdentityAgent: ``none`` -> "", ``SSH_AUTH_SOCK``/``$VAR`` -> that variable, else a path."""
+    if value.lower() == "none":
+        return ""
+    if value == "SSH_AUTH_SOCK":
+        return os.environ.get("SSH_AUTH_SOCK", "")
+    if value.startswith("$") and not value.startswith("${"):
+        return os.environ.get(value[1:], "")
+    return expand_tokens(tilde(value, account), tokens, "IdentityAgent", 0, dollar=True)
+
+
+def permissions_ok(path: Path) -> bool:
+    """For tests and callers: would OpenSSH accept this file's owner and mode."""
+    st = path.stat()
+    return st.st_uid in (0, os.getuid()) and not st.st_mode & 0o022 and stat.S_ISREG(st.st_mode)
+
+
+def jump_as_ssh_prints(value: str) -> str:
+    """ProxyJump as ``ssh -G`` prints it: the last hop normalised (no ``ssh://``, a numeric
+    host in brackets), the hops before it as written."""
+    from .options import parse_jump_hop
+
+    extra, _, last = value.rpartition(",")
+    parsed = parse_jump_hop(last)
+    if parsed is None:
+        return value
+    user, host, port = parsed
+    numeric = ":" in host or all(c in "0123456789." for c in host)
+    return ((extra + "," if extra else "") + (f"{user}@" if user else "")
+            + (f"[{host}]" if numeric else host) + (f":{port}" if port else ""))
