@@ -67,16 +67,17 @@ def connect_kwargs(spec: HostSpec, options: SSHOptions, tunnel: object | None,
     on ``check`` when the host has a ProxyCommand)."""
     st = spec.settings
     values = st.values if st is not None else {}
-    kw: dict[str, Any] = dict(
-        host=spec.hostname, port=spec.port, username=spec.user, config=[],
-        known_hosts=check.trusted, client_factory=client_factory,
-        client_keys=client_keys, ignore_encrypted=True, tunnel=tunnel,
-        connect_timeout=options.connect_timeout, keepalive_interval=options.keepalive_interval,
-        keepalive_count_max=options.keepalive_count_max,
-        gss_auth=values.get("gssapiauthentication") is True, gss_kex=False,
-        host_based_auth=values.get("hostbasedauthentication") is True,
-        canonicalize_hostname=False,
-    )
+    kw: dict[str, Any] = {
+        "host": spec.hostname, "port": spec.port, "username": spec.user, "config": [],
+        "known_hosts": check.trusted, "client_factory": client_factory,
+        "client_keys": client_keys, "ignore_encrypted": True, "tunnel": tunnel,
+        "connect_timeout": options.connect_timeout,
+        "keepalive_interval": options.keepalive_interval,
+        "keepalive_count_max": options.keepalive_count_max,
+        "gss_auth": values.get("gssapiauthentication") is True, "gss_kex": False,
+        "host_based_auth": values.get("hostbasedauthentication") is True,
+        "canonicalize_hostname": False,
+    }
     if spec.proxy_command is not None and tunnel is None:
         capture = ProxyCapture(spec.proxy_command)
         check.proxy = capture

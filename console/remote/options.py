@@ -19,7 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from console.core.errors import InputError
 
-from .sshconfig import SYSTEM_CONFIG, CommandLine, Settings, SSHConfigError, resolve_settings
+from .sshconfig import (
+    SYSTEM_CONFIG,
+    CommandLine,
+    Settings,
+    SSHConfigError,
+    resolve_settings,
+)
 
 DEFAULT_PORT = 22
 

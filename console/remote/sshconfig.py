@@ -62,7 +62,7 @@ def tilde(path: str, account: Account) -> str:
     """misc.c tilde_expand: ``~`` / ``~/x`` with the passwd home, ``~user/x`` with that user's."""
     if not path.startswith("~"):
         return path
-    head, sep, rest = path[1:].partition("/")
+    head, _, rest = path[1:].partition("/")
     if head:
         try:
             home = pwd.getpwnam(head).pw_dir

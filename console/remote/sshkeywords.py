@@ -35,7 +35,7 @@ stdinnull streamlocalbindmask streamlocalbindunlink stricthostkeychecking syslog
 tcpkeepalive tisauthentication tunnel tunneldevice updatehostkeys useprivilegedport user
 userknownhostsfile userknownhostsfile2 useroaming usersh verifyhostkeydns versionaddendum
 visualhostkey warnweakcrypto xauthlocation
-""".split())
+""".split())  # noqa: SIM905 - one word per keyword reads best as text
 """Every keyword ssh_config accepts; anything else is 'Bad configuration option'."""
 
 

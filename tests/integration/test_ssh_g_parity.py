@@ -18,8 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from console.remote.sshconfig import (CommandLine, SSHConfigError, jump_as_ssh_prints,
-                                      resolve_settings)
+from console.remote.sshconfig import (
+    CommandLine,
+    SSHConfigError,
+    jump_as_ssh_prints,
+    resolve_settings,
+)
 from tests.system import need
 
 SSH = shutil.which("ssh")
@@ -294,7 +298,8 @@ def _ssh_g(config: Path | None, case: Case, d: Path) -> tuple[int, dict[str, lis
     for key in case.keys:
         argv += ["-i", key.format(d=d)]
     argv.append(case.host)
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+                          check=False)
     fields: dict[str, list[str]] = {}
     for line in done.stdout.splitlines():
         key, _, value = line.partition(" ")
