@@ -31,9 +31,10 @@ def connect_error(exc: BaseException, spec: HostSpec, check: HostKeyCheck | None
     failed = proxy.failure() if proxy is not None else None
     if failed is not None:
         status, stderr = failed
+        ended = (f"the proxy command exited with status {status}" if status else
+                 "the proxy command ended (status 0) before SSH was set up")
         return RemoteError("ProxyCommand failed",
-                           f"{where}: the proxy command exited with status {status}"
-                           + (f": {stderr}" if stderr else " (no stderr)"),
+                           f"{where}: {ended}" + (f": {stderr}" if stderr else " (no stderr)"),
                            host=host, command=proxy.command if proxy is not None else None,
                            hint="check ProxyCommand in ssh_config (run it by hand with the host "
                                 "and port filled in)")

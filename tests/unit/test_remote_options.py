@@ -240,3 +240,110 @@ def test_missing_identity_files_keep_the_ssh_agent(home, tmp_path):
     assert prepared.agent_path == agent  # None would mean: no agent, no public key auth
     assert client_keys(None) == ()
     assert client_keys((home / "k",)) == [str(home / "k")]
+
+
+# ---- OpenSSH fidelity (issue 15): each of these failed before the own resolver --------------
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+def test_a_trailing_comment_does_not_break_the_file(home):
+    cfg = write(home / "cfg", "Host lab*\n  Port 2219  # lab\n  User ma # the lab user\n")
+    spec = resolve(opts(ssh_config=cfg), "lab3")
+    assert (spec.port, spec.user) == (2219, "ma")
+
+
+def test_tokens_in_user_known_hosts_file_are_expanded(home):
+    cfg = write(home / "cfg", "Host n*\n  HostName 10.0.1.%h\n  Port 2202\n  User op\n"
+                              "  UserKnownHostsFile %d/kh_%u_%h_%p_%r_%n ~/kh2\n")
+    spec = resolve(opts(ssh_config=cfg), "n5")
+    me = getpass.getuser()
+    assert spec.known_hosts == (home / f"kh_{me}_10.0.1.n5_2202_op_n5", home / "kh2")
+
+
+def test_an_unknown_keyword_refuses_the_file_naming_the_line(home):
+    cfg = write(home / "cfg", "Host *\n  Port 22\n  Hostnmae typo.example\n")
+    with pytest.raises(InputError) as err:
+        resolve(opts(ssh_config=cfg), "x")
+    assert err.value.path == str(cfg)
+    assert "line 3" in err.value.detail and "Bad configuration option: hostnmae" in err.value.detail
+
+
+def test_ignore_unknown_and_known_unused_keywords_are_accepted(home):
+    cfg = write(home / "cfg", "IgnoreUnknown UseKeychain\nHost *\n  UseKeychain yes\n"
+                              "  ControlMaster auto\n  ServerAliveInterval 30\n  Port 2300\n")
+    assert resolve(opts(ssh_config=cfg), "x").port == 2300
+
+
+def test_system_config_is_read_after_the_user_file_but_not_with_F(home, tmp_path):
+    system = write(tmp_path / "etc" / "ssh_config",
+                   "Include /nonexistent/*.conf\nInclude " + str(tmp_path / "etc" / "d") + "/*.conf\n"
+                   "Host *\n  User sysuser\n  Port 2400\n")
+    write(tmp_path / "etc" / "d" / "10-cluster.conf", "Host node*\n  Port 2500\n")
+    write(home / ".ssh" / "config", "Host node1\n  User me\n")
+    spec = resolve(opts(system_config=system), "node1")
+    assert (spec.user, spec.port) == ("me", 2500)
+    assert spec.config_paths == (home / ".ssh" / "config", system, tmp_path / "etc" / "d" / "10-cluster.conf")
+    assert resolve(opts(system_config=system), "other").user == "sysuser"
+    only = write(home / "only", "Host *\n  Port 2600\n")
+    spec = resolve(opts(ssh_config=only, system_config=system), "node1")  # -F: that file alone
+    assert (spec.port, spec.config_paths) == (2600, (only,))
+
+
+def test_match_final_applies_blocks_of_the_host_name(home):
+    cfg = write(home / "cfg", "Host alias1\n  HostName real1.example\nHost real1.example\n"
+                              "  User via-final\nMatch final\n  Port 2700\n")
+    spec = resolve(opts(ssh_config=cfg), "alias1")
+    assert (spec.hostname, spec.user, spec.port) == ("real1.example", "via-final", 2700)
+
+
+def test_canonicalize_hostname_then_match_canonical(home, monkeypatch):
+    from console.remote import canonical
+
+    names = {"web.cluster.example.": "web.cluster.example"}
+    monkeypatch.setattr(canonical, "_lookup", lambda name: names.get(name))
+    cfg = write(home / "cfg", "CanonicalizeHostname yes\nCanonicalDomains lab.example cluster.example\n"
+                              "Match canonical host *.cluster.example\n  User canon\n  Port 2800\n")
+    spec = resolve(opts(ssh_config=cfg), "web")
+    assert (spec.hostname, spec.user, spec.port) == ("web.cluster.example", "canon", 2800)
+    strict = write(home / "cfg2", "CanonicalizeHostname yes\nCanonicalDomains lab.example\n"
+                                  "CanonicalizeFallbackLocal no\n")
+    with pytest.raises(InputError, match="Could not resolve host"):
+        resolve(opts(ssh_config=strict), "web")
+
+
+def test_cli_login_port_identity_apply_to_the_target_not_its_jump_host(home, tmp_path):
+    key = write(tmp_path / "k", "")
+    cfg = write(home / "cfg", "Host gw\n  Port 2022\n  IdentityFile ~/.ssh/id_gw\n"
+                              "Host inner\n  ProxyJump ops@gw\n")
+    write(home / ".ssh" / "id_gw", "")
+    o = opts(ssh_config=cfg, user="cli", port=2400, identities=[key])
+    target = resolve(o, "inner")
+    assert (target.user, target.port, target.identities, target.proxy_jump) == (
+        "cli", 2400, (key,), "ops@gw")
+    hop = resolve(o, "ops@gw", jump_host=True)
+    assert (hop.user, hop.port, hop.identities) == ("ops", 2022, (home / ".ssh" / "id_gw",))
+    assert resolve(o, "gw", jump_host=True).user == getpass.getuser()
+
+
+def test_strict_host_key_checking_and_known_hosts_files_per_host(home):
+    cfg = write(home / "cfg", "Host fresh-*\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
+                              "Host *\n  GlobalKnownHostsFile /etc/cluster_known_hosts\n")
+    spec = resolve(opts(ssh_config=cfg), "fresh-17")
+    assert (spec.strict, spec.known_hosts) == ("no", (Path("/dev/null"),))
+    assert spec.global_known_hosts == (Path("/etc/cluster_known_hosts"),)
+    other = resolve(opts(ssh_config=cfg), "other")
+    assert other.strict == "ask"  # OpenSSH's default; the console treats it as yes
+    assert resolve(opts(ssh_config=cfg, accept_new=True), "fresh-1").strict == "accept-new"
+
+
+def test_proxy_command_tokens_are_expanded(home):
+    cfg = write(home / "cfg", "Host p*\n  HostName 10.0.0.%h\n  Port 2900\n  User u\n"
+                              "  ProxyCommand ssh -W %h:%p gw # %n %r %%\n")
+    spec = resolve(opts(ssh_config=cfg), "p1")
+    assert spec.proxy_command == "ssh -W 10.0.0.p1:2900 gw # p1 u %"
