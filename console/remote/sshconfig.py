@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
+import re
 import socket
 import stat
 import subprocess
@@ -130,6 +131,102 @@ class _State:
         self.opts.setdefault(key, value)
 
 
+@dataclass
+class _Stmt:
+    keyword: str
+    rest: str
+    args: list[str]
+    line: int
+
+
+@dataclass
+class _Block:
+    """A Host or Match line (None: the top of the file) and the lines up to the next one."""
+
+    head: _Stmt | None
+    body: list[_Stmt] = field(default_factory=list)
+    patterns: list[tuple[bool, str | None, re.Pattern[str] | None]] = field(default_factory=list)
+    """Host patterns, compiled: (negated, literal, regex)."""
+    scan: bool = False
+    """The body has Include or unknown keywords: visited even when the block does not apply."""
+
+
+_Stamp = tuple[int, int, int, int]
+_COMPILED: dict[str, tuple[_Stamp, list[_Block]]] = {}
+
+
+def _compile(path: str, data: bytes) -> list[_Block]:
+    """The file's lines split into blocks, with every host-independent check OpenSSH makes
+    (quotes, missing arguments, ports, yes/no values, ProxyJump syntax) done once."""
+    blocks = [_Block(None)]
+    for number, raw in enumerate(data.decode("utf-8", "surrogateescape").split("\n"), 1):
+        keyword, rest = _keyword(raw)
+        if keyword is None:
+            continue
+        if not rest:
+            raise SSHConfigError(f'no argument after keyword "{keyword}"', path, number)
+        try:
+            args = split_args(rest)
+        except ValueError:
+            if keyword in KNOWN:
+                raise SSHConfigError("invalid quotes", path, number) from None
+            args = []
+        stmt = _Stmt(keyword, rest, args, number)
+        if keyword in ("host", "match"):
+            blocks.append(_Block(stmt, patterns=_host_patterns(args) if keyword == "host" else []))
+            continue
+        if keyword == "include" or keyword not in KNOWN:
+            blocks[-1].scan = True
+        else:
+            _validate(keyword, args, rest, (path, number))
+        blocks[-1].body.append(stmt)
+    return blocks
+
+
+def _host_patterns(args: list[str]) -> list[tuple[bool, str | None, re.Pattern[str] | None]]:
+    out: list[tuple[bool, str | None, re.Pattern[str] | None]] = []
+    for arg in args:
+        negated = arg.startswith("!")
+        pattern = arg[1:] if negated else arg
+        if "*" in pattern or "?" in pattern:
+            regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+            out.append((negated, None, re.compile(regex, re.DOTALL)))
+        else:
+            out.append((negated, pattern, None))
+    return out
+
+
+def _validate(keyword: str, args: list[str], rest: str, where: tuple[str, int]) -> None:
+    """Checks OpenSSH makes whether or not the line applies to the host."""
+    if keyword == "port":
+        _port(args[0], where)
+    elif keyword == "proxyjump":
+        _check_jump(rest, where)
+    elif keyword in _MULTISTATE:
+        _multistate(keyword, args[0], where)
+
+
+def _load(path: Path, check_perm: bool) -> list[_Block] | None:
+    """The compiled file (cached while its inode, mtime and size stay); None if missing."""
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if check_perm:
+                _check_perm(path, st)
+            stamp = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+            cached = _COMPILED.get(str(path))
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            data = f.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise SSHConfigError(f"cannot read: {exc.strerror or exc}", str(path)) from None
+    blocks = _compile(str(path), data)
+    _COMPILED[str(path)] = (stamp, blocks)
+    return blocks
+
+
 class _Reader:
     """One pass over the files for one host, as OpenSSH's process_config_files()."""
 
@@ -142,57 +239,52 @@ class _Reader:
         """False when the file does not exist (as fopen() failing); errors raise."""
         if depth > MAX_INCLUDE_DEPTH:
             raise SSHConfigError("Too many recursive configuration includes", str(path))
-        try:
-            with open(path, "rb") as f:
-                if check_perm:
-                    _check_perm(path, os.fstat(f.fileno()))
-                data = f.read()
-        except (FileNotFoundError, NotADirectoryError):
+        blocks = _load(path, check_perm)
+        if blocks is None:
             return False
-        except OSError as exc:
-            raise SSHConfigError(f"cannot read: {exc.strerror or exc}", str(path)) from None
         self.s.files.append(str(path))
-        text = data.decode("utf-8", "surrogateescape")
-        for number, line in enumerate(text.split("\n"), 1):
-            self.line(line, str(path), number, active, user_conf=user_conf, never=never, depth=depth)
+        name = str(path)
+        for block in blocks:
+            head = block.head
+            if head is not None and head.keyword == "host":
+                active[0] = False if never else self._host(block)
+            elif head is not None:
+                result = self._match(head.rest, (name, head.line))
+                active[0] = False if never else result
+            if not (active[0] or block.scan):
+                continue
+            for stmt in block.body:
+                self.stmt(stmt, name, active, user_conf=user_conf, never=never, depth=depth)
         return True
 
-    def line(self, raw: str, path: str, number: int, active: list[bool], *, user_conf: bool,
-             never: bool, depth: int) -> None:
-        keyword, rest = _keyword(raw)
-        if keyword is None:
-            return
-        if not rest:
-            raise SSHConfigError(f'no argument after keyword "{keyword}"', path, number)
+    def stmt(self, stmt: _Stmt, path: str, active: list[bool], *, user_conf: bool, never: bool,
+             depth: int) -> None:
+        keyword, where = stmt.keyword, (path, stmt.line)
         if keyword not in KNOWN:
             ignored = self.s.opts.get("ignoreunknown")
             if isinstance(ignored, str) and match_list(keyword, ignored, lower=True) == 1:
                 return
-            raise SSHConfigError(f"Bad configuration option: {keyword}", path, number)
-        try:
-            args = split_args(rest)
-        except ValueError:
-            raise SSHConfigError("invalid quotes", path, number) from None
-        where = (path, number)
-        if keyword == "host":
-            active[0] = False if never else self._host(args)
-        elif keyword == "match":
-            result = self._match(rest, where)
-            active[0] = False if never else result
-        elif keyword == "include":
-            self._include(args, where, active, user_conf=user_conf, never=never, depth=depth)
+            raise SSHConfigError(f"Bad configuration option: {keyword}", *where)
+        if keyword == "include":
+            self._include(stmt.args, where, active, user_conf=user_conf, never=never, depth=depth)
         elif active[0]:
-            self._option(keyword, args, rest, where, user_conf=user_conf)
-        else:
-            self._validate(keyword, args, rest, where)
+            self._option(keyword, stmt.args, stmt.rest, where, user_conf=user_conf)
+
+    def line(self, raw: str, path: str, number: int, active: list[bool], *, user_conf: bool,
+             never: bool, depth: int) -> None:
+        """One line given on the command line (``-o``)."""
+        blocks = _compile(path, raw.encode())
+        for stmt in blocks[0].body:
+            stmt.line = number
+            self.stmt(stmt, path, active, user_conf=user_conf, never=never, depth=depth)
 
     # ---- blocks ------------------------------------------------------------------------
 
-    def _host(self, args: list[str]) -> bool:
+    def _host(self, block: _Block) -> bool:
+        host = self.s.host
         matched = False
-        for arg in args:
-            negated = arg.startswith("!")
-            if match_pattern(self.s.host, arg[1:] if negated else arg):
+        for negated, literal, regex in block.patterns:
+            if (host == literal) if regex is None else (regex.fullmatch(host) is not None):
                 if negated:
                     return False
                 matched = True
@@ -286,15 +378,6 @@ class _Reader:
             handler(self, keyword, args, rest, where, user_conf)
             return
         s.set_first(keyword, args if len(args) > 1 else args[0])
-
-    def _validate(self, keyword: str, args: list[str], rest: str, where: tuple[str, int]) -> None:
-        """Inactive block: OpenSSH still checks the syntax of what it will not use."""
-        if keyword == "port":
-            _port(args[0], where)
-        elif keyword == "proxyjump":
-            _check_jump(rest, where)
-        elif keyword in _MULTISTATE:
-            _multistate(keyword, args[0], where)
 
 
 def _keyword(raw: str) -> tuple[str | None, str]:
