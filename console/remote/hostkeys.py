@@ -18,6 +18,9 @@ user file is written.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import logging
 import os
 from dataclasses import dataclass, field
@@ -57,6 +60,13 @@ def known_hosts_name(host: str, port: int) -> str:
     return host if port == DEFAULT_PORT else f"[{host}]:{port}"
 
 
+def hashed_name(name: str) -> str:
+    """A known_hosts host field hashed as ssh's HashKnownHosts (HMAC-SHA1, random salt)."""
+    salt = os.urandom(20)
+    digest = hmac.new(salt, name.encode(), hashlib.sha1).digest()
+    return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
+
+
 def load_known_hosts(files: tuple[Path, ...]) -> asyncssh.SSHKnownHosts:
     """Parse every existing file of ``files`` (missing files are empty, as in ssh)."""
     text = []
@@ -90,6 +100,8 @@ class HostKeyCheck:
     """StrictHostKeyChecking: yes | ask | accept-new | no."""
     alias: str | None = None
     """HostKeyAlias: looked up (and recorded) instead of the host name, without a port."""
+    hash_names: bool = False
+    """HashKnownHosts: record the name hashed (``|1|salt|hmac``), as ssh does."""
     verdict: str = "ok"  # ok | unknown | changed | accepted | changed-allowed
     offered: str = ""
     recorded: list[str] = field(default_factory=list)
@@ -137,7 +149,8 @@ class HostKeyCheck:
         self.verdict = "accepted"
         entry = name if lookup_port is None else f"[{name}]:{lookup_port}"
         blob = key.export_public_key("openssh").decode().split()[:2]
-        self.pending_line = f"{entry} {' '.join(blob)}\n"
+        name_field = hashed_name(entry) if self.hash_names else entry
+        self.pending_line = f"{name_field} {' '.join(blob)}\n"
         self.pending_note = f"'{entry}' ({key_type(key)})"
         return True
 
@@ -204,13 +217,14 @@ class HostKeyPolicy:
         self._parsed: dict[tuple[Path, ...], tuple[_Stamp, asyncssh.SSHKnownHosts]] = {}
 
     async def new_check(self, files: tuple[Path, ...], global_files: tuple[Path, ...] = (), *,
-                        strict: str | None = None, alias: str | None = None) -> HostKeyCheck:
+                        strict: str | None = None, alias: str | None = None,
+                        hash_names: bool = False) -> HostKeyCheck:
         """A check over ``files`` (user) and ``global_files``; ``strict`` None: accept-new
         if the policy says so, else yes."""
         if strict is None:
             strict = "accept-new" if self.accept_new else "yes"
         return HostKeyCheck(known=await self.known_hosts(files + global_files), files=files,
-                            strict=strict, alias=alias)
+                            strict=strict, alias=alias, hash_names=hash_names)
 
     async def known_hosts(self, files: tuple[Path, ...]) -> asyncssh.SSHKnownHosts:
         """The keys of ``files`` as they are on disk now (cached while unchanged)."""

@@ -141,6 +141,8 @@ class HostSpec:
     proxy_command: str | None = None
     """ProxyCommand with its tokens expanded (run by $SHELL -c, as ssh)."""
     host_key_alias: str | None = None
+    hash_known_hosts: bool = False
+    """HashKnownHosts: record new keys with the host name hashed."""
     settings: Settings | None = field(default=None, compare=False, repr=False)
     """The whole resolution (other keywords handed to asyncssh)."""
 
@@ -264,6 +266,7 @@ def resolve(options: SSHOptions, target: str, *, ignore_jump: bool = False,
         global_known_hosts=tuple(Path(p) for p in st.global_known_hosts),
         strict=st.strict_host_key_checking, proxy_command=None if ignore_jump else command,
         host_key_alias=st.host_key_alias, settings=st,
+        hash_known_hosts=str(st.values.get("hashknownhosts", "no")).lower() in ("yes", "true"),
     )
 
 

@@ -123,7 +123,8 @@ class Pool:
         delays = iter(CONNECT_RETRY_S)
         while True:
             check = await self._policy.new_check(spec.known_hosts, spec.global_known_hosts,
-                                                 strict=spec.strict, alias=spec.host_key_alias)
+                                                 strict=spec.strict, alias=spec.host_key_alias,
+                                                 hash_names=spec.hash_known_hosts)
             async with self._handshakes:
                 try:
                     return check, await asyncssh.connect(**self._connect_args(spec, via, check))

@@ -170,3 +170,14 @@ async def test_strict_no_with_dev_null_records_nothing(tmp_path, keys) -> None:
 async def test_strict_yes_and_ask_refuse_unknown_keys(tmp_path, keys, strict) -> None:
     check = await HostKeyPolicy().new_check((tmp_path / "kh",), strict=strict)
     assert check.decide("n", "", 22, keys[0]) is False and check.verdict == "unknown"
+
+
+async def test_hash_known_hosts_records_a_hashed_name_that_matches(tmp_path, keys) -> None:
+    kh = tmp_path / "known_hosts"
+    policy = HostKeyPolicy(accept_new=True)
+    check = await policy.new_check((kh,), hash_names=True)
+    assert check.decide("node9", "", 2222, keys[0]) is True
+    await policy.record(check, "node9:2222")
+    assert kh.read_text().startswith("|1|") and "node9" not in kh.read_text()
+    after = await policy.new_check((kh,))
+    assert trusted(after, "node9", "", 2222) == [pub(keys[0])]

@@ -333,10 +333,11 @@ def test_cli_login_port_identity_apply_to_the_target_not_its_jump_host(home, tmp
 
 def test_strict_host_key_checking_and_known_hosts_files_per_host(home):
     cfg = write(home / "cfg", "Host fresh-*\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
-                              "Host *\n  GlobalKnownHostsFile /etc/cluster_known_hosts\n")
+                              "Host *\n  GlobalKnownHostsFile /etc/cluster_known_hosts\n  HashKnownHosts yes\n")
     spec = resolve(opts(ssh_config=cfg), "fresh-17")
     assert (spec.strict, spec.known_hosts) == ("no", (Path("/dev/null"),))
     assert spec.global_known_hosts == (Path("/etc/cluster_known_hosts"),)
+    assert spec.hash_known_hosts
     other = resolve(opts(ssh_config=cfg), "other")
     assert other.strict == "ask"  # OpenSSH's default; the console treats it as yes
     assert resolve(opts(ssh_config=cfg, accept_new=True), "fresh-1").strict == "accept-new"
