@@ -7,8 +7,12 @@ ones are known too, so a config written for a newer ssh is not refused.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pwd
 import re
+import socket
+from dataclasses import dataclass
 
 KNOWN = frozenset("""
 addkeystoagent addressfamily afstokenpassing batchmode bindaddress bindinterface canonicaldomains
@@ -95,18 +99,12 @@ def match_list(text: str, patterns: str, *, lower: bool = False) -> int:
     return positive
 
 
-class TokenError(ValueError):
-    pass
-
-
 _DOLLAR = re.compile(r"\$\{([^}]*)\}")
 
 
 def expand_tokens(text: str, tokens: dict[str, str], what: str, line: int = 0, *,
                   dollar: bool = False) -> str:
     """misc.c percent_expand (and ``${VAR}`` first when ``dollar``); unknown token -> error."""
-    from .sshconfig import SSHConfigError
-
     if dollar and "${" in text:
         def env(m: re.Match[str]) -> str:
             if m.group(1) not in os.environ:
@@ -133,3 +131,46 @@ def expand_tokens(text: str, tokens: dict[str, str], what: str, line: int = 0, *
             raise SSHConfigError(f"{what}{where}: unknown token %{key} in '{text}'")
         i += 2
     return "".join(out)
+
+
+class SSHConfigError(Exception):
+    """A file OpenSSH would refuse: ``path`` and ``line`` say where."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None) -> None:
+        self.message, self.path, self.line = message, path, line
+        where = f"{path} line {line}: " if path and line else (f"{path}: " if path else "")
+        super().__init__(where + message)
+
+
+@dataclass(frozen=True)
+class Account:
+    """The local account, from the passwd database (ssh ignores $HOME)."""
+
+    name: str
+    home: str
+    uid: int
+
+
+def tilde(path: str, account: Account) -> str:
+    """misc.c tilde_expand: ``~`` / ``~/x`` with the passwd home, ``~user/x`` with that user's."""
+    if not path.startswith("~"):
+        return path
+    head, _, rest = path[1:].partition("/")
+    if head:
+        try:
+            home = pwd.getpwnam(head).pw_dir
+        except KeyError:
+            raise SSHConfigError(f"tilde expansion: no such user {head}") from None
+    else:
+        home = account.home
+    return home + ("" if home.endswith("/") else "/") + rest.lstrip("/")
+
+
+def connection_tokens(account: Account, host: str, port: int, user: str, host_arg: str,
+                      key_alias: str) -> dict[str, str]:
+    """The %-tokens of OpenSSH 9.2's DEFAULT_CLIENT_PERCENT_EXPAND_ARGS."""
+    this_host = socket.gethostname()
+    conn_hash = hashlib.sha1((this_host + host + str(port) + user).encode()).hexdigest()
+    return {"C": conn_hash, "L": this_host.split(".", 1)[0], "i": str(account.uid), "k": key_alias,
+            "l": this_host, "n": host_arg, "p": str(port), "d": account.home, "h": host, "r": user,
+            "u": account.name}
