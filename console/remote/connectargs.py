@@ -100,6 +100,9 @@ def connect_kwargs(spec: HostSpec, options: SSHOptions, tunnel: object | None,
     sendenv = values.get("sendenv")
     if isinstance(sendenv, list) and sendenv:
         kw["send_env"] = list(sendenv)
+    setenv = values.get("setenv")
+    if isinstance(setenv, list) and setenv and setenv != ["none"]:
+        kw["env"] = dict(item.partition("=")[::2] for item in setenv if "=" in item)
     return kw
 
 

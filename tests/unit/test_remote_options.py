@@ -348,3 +348,25 @@ def test_proxy_command_tokens_are_expanded(home):
                               "  ProxyCommand ssh -W %h:%p gw # %n %r %%\n")
     spec = resolve(opts(ssh_config=cfg), "p1")
     assert spec.proxy_command == "ssh -W 10.0.0.p1:2900 gw # p1 u %"
+
+
+def test_connect_arguments_carry_what_ssh_config_says(home, tmp_path):
+    """asyncssh reads no ssh_config of its own: every value it needs is passed explicitly."""
+    from console.remote.connectargs import connect_kwargs
+    from console.remote.hostkeys import HostKeyCheck
+
+    key = write(home / ".ssh" / "id_n", "")
+    cfg = write(home / "cfg", "Host n\n  HostName 10.0.0.9\n  Port 2201\n  User op\n"
+                              "  IdentityFile ~/.ssh/id_n\n  SetEnv A=1 B=two\n  SendEnv LANG\n"
+                              "  ForwardAgent yes\n  IdentityAgent none\n"
+                              "Host fresh\n  StrictHostKeyChecking no\n  ForwardAgent yes\n")
+    spec = resolve(opts(ssh_config=cfg), "n")
+    check = HostKeyCheck(known=None, files=spec.known_hosts)  # type: ignore[arg-type]
+    kw = connect_kwargs(spec, opts(), None, check, object, [str(key)])
+    assert (kw["host"], kw["port"], kw["username"], kw["config"]) == ("10.0.0.9", 2201, "op", [])
+    assert kw["env"] == {"A": "1", "B": "two"} and kw["send_env"] == ["LANG"]
+    assert kw["agent_forwarding"] is True and kw["agent_path"] is None  # IdentityAgent none
+    assert kw["known_hosts"] == check.trusted
+    fresh = resolve(opts(ssh_config=cfg), "fresh")
+    kw = connect_kwargs(fresh, opts(), None, HostKeyCheck(known=None, files=()), object, ())  # type: ignore[arg-type]
+    assert (kw["agent_forwarding"], kw["password_auth"], kw["kbdint_auth"]) == (False, False, False)
