@@ -98,8 +98,9 @@ class SSHOptions(BaseModel):
         return options
 
     def check_files(self) -> None:
-        """Files named explicitly must exist: -F and -i (as ssh refuses them)."""
-        if self.ssh_config is not None:
+        """Files named explicitly must exist: -F and -i (as ssh refuses them); ``-F none``
+        means no ssh_config at all, as in ssh."""
+        if self.ssh_config is not None and str(self.ssh_config).lower() != "none":
             _check_file(self.ssh_config, "ssh_config", "-F/--ssh-config")
         for key in self.identities:
             _check_file(key, "identity", "-i/--identity")

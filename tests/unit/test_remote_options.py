@@ -370,3 +370,11 @@ def test_connect_arguments_carry_what_ssh_config_says(home, tmp_path):
     fresh = resolve(opts(ssh_config=cfg), "fresh")
     kw = connect_kwargs(fresh, opts(), None, HostKeyCheck(known=None, files=()), object, ())  # type: ignore[arg-type]
     assert (kw["agent_forwarding"], kw["password_auth"], kw["kbdint_auth"]) == (False, False, False)
+
+
+def test_F_none_reads_no_config_at_all(home, tmp_path):
+    write(home / ".ssh" / "config", "Host *\n  Port 2201\n")
+    system = write(tmp_path / "etc" / "ssh_config", "Host *\n  User sysuser\n")
+    o = SSHOptions.from_args(cli("-F", "none"))
+    spec = resolve(opts(ssh_config=o.ssh_config, system_config=system), "x")
+    assert (spec.port, spec.user, spec.config_paths) == (22, getpass.getuser(), ())
