@@ -30,12 +30,45 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--ping", metavar="FILE",
                    help="ping --json output (default: PATH/ping.json if present)")
     p.add_argument("--json", action="store_true", help="JSON on stdout")
+    p.add_argument("--collect", action="store_true",
+                   help="first fetch each server's HCCL/CANN and MindIE log lines written since "
+                        "the run started into RUN/evidence (over SSH; a run record only)")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+async def _collect(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from console.core.errors import InputError
+    from console.ops.diagnosis_files import read_events, read_json
+    from console.remote import Pool, SSHOptions
+
+    run = Path(args.path)
+    if not (run / "plan.json").is_file():
+        raise InputError("--collect needs a run record (plan.json names the servers)", path=str(run))
+    plan = read_json(run / "plan.json")
+    events = read_events(run / "events.jsonl") if (run / "events.jsonl").is_file() else []
+    since = min((e["ts"] for e in events if isinstance(e.get("ts"), (int, float))), default=0.0)
+    async with Pool(SSHOptions.from_args(args)) as pool:
+        await fetch_evidence(pool, run, plan, since)
+
+
+async def fetch_evidence(pool, run_dir, plan: dict, since: float) -> None:
+    """Evidence of every server into the run record; what failed is said on stderr."""
+    from console.ops.evidence import collect
+
+    for got in await collect(pool, run_dir, plan, since=since):
+        if got.error:
+            warn(f"cluster-console: no evidence from {got.server}: {got.error}")
+        elif got.cut:
+            warn(f"cluster-console: evidence of {got.server} cut at its limit")
+
+
+async def run(args: argparse.Namespace) -> int:
     from console.ops.diagnosis_files import diagnose_path
 
+    if args.collect:
+        await _collect(args)
     diag, _ = diagnose_path(args.path, discovery=args.discovery, ping=args.ping)
     for note in diag.notes:
         warn(f"cluster-console: note: {note}")
@@ -44,6 +77,26 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("\n".join(render(diag)))
     return 1 if diag.causes else 0
+
+
+async def after_failed_launch(summary, pool, *, as_json: bool, discovery: str | None,
+                              since: float) -> None:
+    """Fetch the evidence over the launch's connections (when there are some), then
+    ``after_launch``."""
+    from console.core.errors import ConsoleError
+    from console.ops.diagnosis_files import read_json
+
+    root = summary.root_cause
+    failed = not summary.ok and summary.run_dir and not (root is not None and root.kind == "stopped")
+    if failed and pool is not None:
+        try:
+            from pathlib import Path
+
+            plan = read_json(Path(summary.run_dir) / "plan.json")
+            await fetch_evidence(pool, summary.run_dir, plan if isinstance(plan, dict) else {}, since)
+        except (ConsoleError, OSError) as exc:
+            warn(f"launch: no evidence: {exc}")
+    after_launch(summary, as_json=as_json, discovery=discovery)
 
 
 def after_launch(summary, *, as_json: bool, discovery: str | None = None) -> None:

@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import signal
 import sys
+import time
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from console.cli._common import warn
 from console.cli._launch_output import Printer, report
-from console.cli.diagnose import after_launch
+from console.cli.diagnose import after_failed_launch
 from console.core.errors import (
     EXIT_CHECK_FAILED,
     EXIT_INTERRUPTED,
@@ -140,13 +141,15 @@ async def _launch(args: argparse.Namespace, table, data: bytes, plan) -> int:
     if not args.local:
         from console.remote import Pool, SSHOptions
         pool_cm = Pool(SSHOptions.from_args(args))
+    started = time.time()
     async with pool_cm as pool:
         events = launch(plan, table, data, pool=pool, run_base=args.run_dir, inventory=inventory,
                         check=not args.no_preflight)
         async with contextlib.aclosing(events):
             async for ev in events:
                 if isinstance(ev, JobFinished):
-                    after_launch(ev.summary, as_json=args.json, discovery=args.inventory)
+                    await after_failed_launch(ev.summary, pool, as_json=args.json,
+                                              discovery=args.inventory, since=started)
                 printer.event(ev)
                 if isinstance(ev, JobFinished):
                     sys.stdout.flush()

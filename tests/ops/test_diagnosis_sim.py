@@ -47,6 +47,12 @@ async def test_lossy_pair_fails_with_both_ranks_servers_and_the_ping_of_that_pai
     assert first["ranks"] == [3, 7]
     assert {first["server"], first["remote_server"]} == {a, b}
     run = Path(events[-1]["summary"]["run_dir"])
+    # the plog files both ends wrote on their servers were fetched into the run record
+    assert (run / "evidence").is_dir(), err
+    for host in (a, b):
+        texts = [p.read_text() for p in (run / "evidence" / host).iterdir()]
+        assert any("LINK_ERROR_INFO" in t and "wait socket establish timeout" in t for t in texts)
+    assert sum(c["cause"] == "socket_timeout" for c in diag["causes"]) == 2  # one per end, deduped
     rc, out, err = await _run(sys.executable, "-m", "console", "diagnose", str(run),
                               "--ping", str(tmp_path / "ping.json"))
     assert rc == 1, err

@@ -210,6 +210,23 @@ def _headline(first: Cause | None, victims: list[int], links: list[Link],
     return f"{first.title}" + (f" ({where})" if where else "") + f"; next: {first.next_check}{tail}"
 
 
+def _dedupe(causes: list[Cause]) -> list[Cause]:
+    """The same log line seen twice (a rank's stderr and the plog file fetched as evidence)."""
+    seen: dict[tuple, Cause] = {}
+    out = []
+    for c in causes:
+        key = (c.rule, c.rank, c.ts, tuple(sorted(c.fields.items())), c.lines[0].text if c.lines else "")
+        if key in seen:
+            first = seen[key]
+            first.server = first.server or c.server
+            if len(first.lines) < 6:
+                first.lines += [ln for ln in c.lines if ln.source != first.lines[0].source][:1]
+            continue
+        seen[key] = c
+        out.append(c)
+    return out
+
+
 def _fold_link_rows(causes: list[Cause]) -> list[Cause]:
     """A "wait socket establish timeout" line and the LINK_ERROR_INFO rows HCCL prints with it
     are one failure: the rows name the peers, the line the timeout."""
@@ -217,7 +234,7 @@ def _fold_link_rows(causes: list[Cause]) -> list[Cause]:
     for c in causes:
         src = c.lines[0].source if c.lines else None
         rows = [d for d in causes if d is not c and d.cause == "socket_timeout" and d.remote_rank is not None
-                and d.rank == c.rank and d.lines and d.lines[0].source == src]
+                and (d.rank == c.rank or c.rank is None) and d.lines and d.lines[0].source == src]
         if c.cause != "socket_timeout" or c.remote_rank is not None or not rows:
             out.append(c)
             continue
@@ -238,7 +255,7 @@ def diagnose(causes: list[Cause], *, places: Iterable[RankPlace] = (),
     where = Places(places)
     offsets = offsets or {}
     exits = exits or {}
-    causes = _fold_link_rows([c.model_copy(deep=True) for c in causes])
+    causes = _dedupe(_fold_link_rows([c.model_copy(deep=True) for c in causes]))
     for c in causes:
         where.place(c)
         if c.ts is not None:

@@ -14,13 +14,16 @@ also on stderr as with ASCEND_SLOG_PRINT_TO_STDOUT=1) and exit status 1:
   LINK_ERROR_INFO table naming each peer, then EI0006, on both ends of the link.
 
 The wait is ``CCSIM_HCCL_WAIT_S`` seconds (default 1), not HCCL_CONNECT_TIMEOUT: the lines
-still say the configured timeout. Plog files go to ``$HOME/ascend/log/debug/plog/``.
+still say the configured timeout. Both ends of a bad link time out together on a real cluster;
+here the first to exit tears the job down, so TERM is ignored during the wait and the logging
+(the launch's KILL after the grace period still ends it). Plog files go to ``$HOME/ascend/log/debug/plog/``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 
@@ -128,6 +131,9 @@ def main(argv: list[str], state_path: str) -> int:
             peers = _links(state, me, dev, job)
             if not peers:
                 return 0
+            # both ends of a link time out at the same moment on a real cluster; here the first
+            # end to exit tears the job down, so the other end's TERM waits until it has logged
+            signal.signal(signal.SIGTERM, lambda *_: None)
             time.sleep(float(os.environ.get("CCSIM_HCCL_WAIT_S", "1")))
             role = 1 if any(p["rank"] > me["rank"] for p in peers) else 0
             log.plog("hccl_socket_manager.cc:797", f"[Wait][LinkEstablish]wait socket establish timeout, "
