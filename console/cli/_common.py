@@ -9,6 +9,19 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from console.core.targets import MAX_HOSTS
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
 # The SSH options every subcommand takes: (flags, dest, argparse keywords). One table, so that
 # `global_argv` can hand them on to a console started by another (``serve``).
 GLOBAL_OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
@@ -28,6 +41,9 @@ GLOBAL_OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
      {"metavar": "S", "type": float, "default": 10.0, "help": "SSH connect timeout in seconds (default 10)"}),
     (("--command-timeout",), "command_timeout",
      {"metavar": "S", "type": float, "default": 60.0, "help": "per-command timeout in seconds (default 60)"}),
+    (("--max-hosts",), "max_hosts",
+     {"metavar": "N", "type": _positive_int, "default": MAX_HOSTS,
+      "help": f"refuse host lists naming more than N hosts, counted before expansion (default {MAX_HOSTS:,})"}),
 ]
 
 
@@ -81,11 +97,12 @@ def warn(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def hosts_from_args(exprs: list[str]) -> list[str]:
-    """HOSTS arguments (NodeSet expressions, user@host:port, @hostfile) -> SSH targets."""
+def hosts_from_args(exprs: list[str], max_hosts: int = MAX_HOSTS) -> list[str]:
+    """HOSTS arguments (NodeSet expressions, user@host:port, @hostfile) -> SSH targets.
+    More than ``max_hosts`` (``--max-hosts``) is refused before anything is expanded."""
     from console.ops.hostfiles import expand_hosts
 
-    return [str(t) for t in expand_hosts(exprs)]
+    return [str(t) for t in expand_hosts(exprs, max_hosts=max_hosts)]
 
 
 def add_hosts_argument(parser: argparse.ArgumentParser) -> None:

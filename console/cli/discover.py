@@ -61,7 +61,7 @@ async def gather(args: argparse.Namespace, hosts: list[str], *, pool=None,
 
 
 async def run(args: argparse.Namespace) -> int:
-    hosts = hosts_from_args(args.hosts)
+    hosts = hosts_from_args(args.hosts, args.max_hosts)
     inv = await gather(args, hosts)
     if args.json:
         print_json(inv)

@@ -150,7 +150,7 @@ async def _sweep(pool, plan: PingPlan, options, rerun: bool) -> tuple[PingMatrix
 async def run(args: argparse.Namespace) -> int:
     from console.remote import Pool, SSHOptions
 
-    hosts = hosts_from_args(args.hosts)
+    hosts = hosts_from_args(args.hosts, args.max_hosts)
     pattern, custom = _pattern(args)
     options = _options(args)
     async with Pool(SSHOptions.from_args(args)) as pool:

@@ -50,7 +50,7 @@ def _add_build(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 async def _cmd_build(args: argparse.Namespace) -> int:
     from console.cli.discover import gather
 
-    hosts = hosts_from_args(args.hosts)
+    hosts = hosts_from_args(args.hosts, args.max_hosts)
     inventory = await gather(args, hosts)
     table = build(inventory, args.version, order=hosts)
     sha = save(table, args.output)
@@ -114,7 +114,7 @@ async def _problems(args: argparse.Namespace) -> list[Problem]:
     if args.against:
         from console.cli.discover import gather
 
-        inventory = await gather(args, hosts_from_args(args.against))
+        inventory = await gather(args, hosts_from_args(args.against, args.max_hosts))
         problems = sort_problems(problems + validate_against(table, inventory))
     return problems
 

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from console.remote import SSHOptions
     from console.ui.app import ClusterConsoleApp
 
-    hosts = hosts_from_args(args.hosts) if args.hosts else []
+    hosts = hosts_from_args(args.hosts, args.max_hosts) if args.hosts else []
     app = ClusterConsoleApp(hosts=hosts, ssh_options=SSHOptions.from_args(args),
                             ranktable_path=args.ranktable)
     return int(app.run() or 0)

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from console.core.errors import InputError, describe_validation_error
+from console.core.targets import check_target
 
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -122,9 +123,14 @@ def parse_host_items(items: list[str]) -> dict[str, str]:
         if not sep or not sid.strip() or not target.strip():
             raise InputError(f"bad --host item {item!r}", "expected SERVER_ID=SSH_TARGET",
                              hint="e.g. --host 90.90.152.89=root@node1")
+        sid = sid.strip()
         if sid in hosts:
             raise InputError(f"--host {sid} given twice", f"{hosts[sid]!r} and {target!r}")
-        hosts[sid.strip()] = target.strip()
+        try:
+            check_target(target.strip(), "SSH target")
+        except InputError as exc:
+            raise InputError(f"bad --host item {item!r}", exc.detail, hint=exc.hint) from None
+        hosts[sid] = target.strip()
     return hosts
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from console.core.errors import InputError
-from console.core.hosts import HostTarget, parse_hosts
+from console.core.hosts import MAX_HOSTS, HostTarget, parse_hosts
 
 
 def read_hostfile(path: str) -> str:
@@ -20,6 +20,6 @@ def read_hostfile(path: str) -> str:
         raise InputError("cannot read hostfile", exc.strerror or str(exc), path=path) from None
 
 
-def expand_hosts(exprs: str | Iterable[str]) -> list[HostTarget]:
+def expand_hosts(exprs: str | Iterable[str], *, max_hosts: int = MAX_HOSTS) -> list[HostTarget]:
     """NodeSet expressions, ``user@host:port`` and ``@hostfile`` items -> targets, in order."""
-    return parse_hosts(exprs, read_file=read_hostfile)
+    return parse_hosts(exprs, read_file=read_hostfile, max_hosts=max_hosts)

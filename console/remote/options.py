@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from console.core.errors import InputError
+from console.core.targets import check_target
 
 from .sshconfig import (
     SYSTEM_CONFIG,
@@ -248,9 +249,13 @@ def resolve(options: SSHOptions, target: str, *, ignore_jump: bool = False,
     """Apply ``target``, the CLI options and ssh_config to get one host's connection spec.
 
     ``ignore_jump``: a hop reached through the previous hop of a chain (its own ProxyJump
-    is not used, as ssh's ``-J a,b``); ``jump_host``: a ProxyJump hop (no -l/-p/-i)."""
+    is not used, as ssh's ``-J a,b``); ``jump_host``: a ProxyJump hop (no -l/-p/-i).
+
+    ``target`` must be a strict SSH target (``console.core.targets``): a name with spaces,
+    quotes, ``%`` or a leading ``-`` is refused here, before ssh_config expands it anywhere."""
     if jump_host:
         target = _hop_target(target)
+    check_target(target)
     st = settings_for(options, target, jump_host=jump_host)
     _, alias, _ = parse_target(target)
     identities: tuple[Path, ...] | None = None  # None: ssh's default keys (~/.ssh/id_*)

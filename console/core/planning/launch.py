@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from console.core.errors import CheckFailed, InputError
 from console.core.profiles import Profile, check_env
+from console.core.targets import check_target, host_problem, quoted
 
 PLACEHOLDER = re.compile(
     r"\{(tp|pp|ep|dp|world_size|rank|local_rank|device_id|upload_dir)\}")
@@ -118,6 +119,28 @@ def _check_layout(table: Any) -> list[tuple[Any, list[Any]]]:
         missing = sorted(set(range(world)) - set(seen_rank))
         raise _problem(f"rank_id must be 0..{world - 1}; missing {missing[:5]}")
     return layout
+
+
+def _ssh_targets(table: Any, hosts: Mapping[str, str]) -> dict[str, str]:
+    """server_id -> SSH target: the ``--host`` mapping, else the server_id itself, which must
+    then be an IP address or a host name (a rank table from someone else is not trusted)."""
+    unknown = set(hosts) - {s.server_id for s in table.server_list}
+    if unknown:
+        raise InputError(f"--host names server_id {sorted(unknown)[0]} which is not in the rank table")
+    targets = {}
+    for i, server in enumerate(table.server_list):
+        sid = server.server_id
+        if sid in hosts:
+            targets[sid] = check_target(hosts[sid], f"SSH target for server_id {quoted(sid)}")
+            continue
+        why = host_problem(sid)
+        if why:
+            raise CheckFailed("rank table cannot be launched",
+                              f"server_list[{i}].server_id {quoted(sid)} {why}: it cannot be an SSH target",
+                              hint="fix the rank table (`cluster-console ranktable validate`), "
+                                   "or map it with --host SERVER_ID=TARGET")
+        targets[sid] = sid
+    return targets
 
 
 def _command(profile: Profile, args: Sequence[str]) -> tuple[str, list[str], bool]:
@@ -242,10 +265,7 @@ def build_launch_plan(
     """The whole plan. ``table`` is a ``RankTable``; ``run_id``: see ``_upload_dir``."""
     layout = _check_layout(table)
     user_env = {**profile.env, **(env or {})}
-    hosts = dict(hosts or {})
-    unknown = set(hosts) - {s.server_id for s, _ in layout}
-    if unknown:
-        raise InputError(f"--host names server_id {sorted(unknown)[0]} which is not in the rank table")
+    targets = _ssh_targets(table, hosts or {})
     path = remote_ranktable or profile.remote_ranktable or DEFAULT_REMOTE_RANKTABLE
     if not path.startswith("/"):
         raise InputError(f"remote rank table path {path!r} must be absolute",
@@ -263,7 +283,7 @@ def build_launch_plan(
     files = [*profile.upload, *uploads]
     upload_dir = _upload_dir(profile, run_id, files, [base, *cmd_args, *user_env.values()])
     servers = [_server_plan(server, devs, common, user_env, par, world, (base, cmd_args),
-                            hosts.get(server.server_id, server.server_id), upload_dir)
+                            targets[server.server_id], upload_dir)
                for server, devs in layout]
     return LaunchPlan(
         profile=profile.name, world_size=world, master_addr=master, master_port=port,

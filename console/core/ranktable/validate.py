@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from console.core.ranktable.model import SUPPORTED_VERSIONS, RankTable
 from console.core.ranktable.problems import Problem, dev, error, sort_problems, srv, warning
 from console.core.ranktable.rules import check_device_ips, check_ranks, is_ip, missing_on_devices
+from console.core.targets import host_problem, quoted
 
 MINDIE_SERVERS = (2, 60)
 MINDIE_MAX_DEVICES = 32
@@ -79,6 +80,9 @@ def _check_servers(t: RankTable) -> Iterator[Problem]:
         sid, path = server.server_id, srv(i, "server_id")
         if not sid.strip():
             yield error(path, "server_id_empty", "server_id is empty")
+        elif bad := host_problem(sid):
+            yield error(path, "server_id_invalid", f"server_id {quoted(sid)} {bad}: a server_id must be an IP "
+                        "address or a host name (it is also the SSH target of a launch)")
         elif len(sid) > 64:
             yield error(path, "server_id_length", f"server_id is {len(sid)} characters long: HCCL allows at most 64")
         elif sid in seen:
