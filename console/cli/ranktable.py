@@ -1,8 +1,9 @@
 """`cluster-console ranktable {validate,show,build,merge,schema}`: RankTableFiles from the command line.
 
 stdout carries data (problems, the table, JSON); the verdict and diagnostics go to stderr.
-Exit codes: 0 valid (warnings allowed), 1 the table has errors, 2 missing file / not JSON /
-not a rank table.
+Exit codes: 0 valid (warnings allowed), 1 the table has errors (including JSON that breaks the
+schema: a missing field, a wrong type, another format such as 2.0), 2 missing or unreadable
+file, not JSON, or nested too deeply.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from console.cli._common import add_hosts_argument, hosts_from_args, print_json, warn
 from console.core.errors import EXIT_CHECK_FAILED, EXIT_OK, ConsoleError
 from console.core.ranktable import (
-    SUPPORTED_VERSIONS, Problem, RankTable, build, json_schema, merge, validate, validate_against,
+    SUPPORTED_VERSIONS, Problem, RankTable, RankTableInvalid, build, json_schema, merge, validate, validate_against,
 )
 from console.core.ranktable.problems import sort_problems
 from console.ops.ranktable_files import load, save
@@ -65,8 +66,9 @@ async def _cmd_build(args: argparse.Namespace) -> int:
 def _add_validate(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("validate", parents=[common], help="check a rank table against HCCL/MindIE/ATB-Models rules",
                        description="Print every problem as `PATH: severity: message` (errors first). "
-                       "Exit 0 without errors (warnings are printed), 1 with errors, 2 if the file is "
-                       "missing or not a rank table.")
+                       "Exit 0 without errors (warnings are printed), 1 with errors (a missing field, "
+                       "a wrong type and another format such as 2.0 are errors at their JSON path), "
+                       "2 if the file is missing, unreadable, not JSON or nested too deeply.")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--json", action="store_true",
                    help='print {"file", "valid", "problems"} as JSON; {"file", "valid": false, "error"} '
@@ -109,7 +111,10 @@ def _verdict(problems: list[Problem]) -> tuple[bool, str]:
 
 
 async def _problems(args: argparse.Namespace) -> list[Problem]:
-    table = load(args.file)
+    try:
+        table = load(args.file)
+    except RankTableInvalid as exc:  # JSON that breaks the schema: problems like any others
+        return exc.problems
     problems = validate(table)
     if args.against:
         from console.cli.discover import gather

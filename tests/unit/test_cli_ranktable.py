@@ -77,9 +77,10 @@ def test_help_names_every_action(capsys):
     assert all(action in description.lower() for action in ("validate", "show", "build", "merge", "schema"))
 
 
-def test_validate_v2_exits_2_naming_the_format(capsys, data_dir):
-    code, _, err = _run(capsys, "validate", data_dir / "ranktable_v2.0_unsupported.json")
-    assert code == 2 and "2.0" in err and "rank_list" in err
+def test_validate_v2_exits_1_naming_the_format(capsys, data_dir):
+    code, out, err = _run(capsys, "validate", data_dir / "ranktable_v2.0_unsupported.json")
+    assert code == 1 and "INVALID" in err
+    assert out.startswith("rank_list: error: a version 2.0 rank table (rank_list")
 
 
 def test_show_prints_a_table(capsys, data_dir):

@@ -10,7 +10,7 @@ import stat
 import pytest
 
 from console.core.errors import InputError
-from console.core.ranktable import dumps
+from console.core.ranktable import RankTableInvalid, dumps
 from console.ops import ranktable_files
 from console.ops.ranktable_files import load, save
 
@@ -46,7 +46,7 @@ def test_sample_round_trips_through_disk(data_dir, tmp_path, name):
 
 
 def test_v2_sample_load_is_refused(data_dir):
-    with pytest.raises(InputError) as info:
+    with pytest.raises(RankTableInvalid) as info:
         load(data_dir / "ranktable_v2.0_unsupported.json")
     assert "2.0" in str(info.value) and info.value.path.endswith("ranktable_v2.0_unsupported.json")
 

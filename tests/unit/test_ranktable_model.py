@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from console.core.errors import InputError
-from console.core.ranktable import RankDevice, RankServer, RankTable, SuperPod, dumps, json_schema, loads
+from console.core.ranktable import (
+    RankDevice, RankServer, RankTable, RankTableInvalid, SuperPod, dumps, json_schema, loads,
+)
 
 SAMPLES = [
     "ranktable_seed_2x4.json",
@@ -64,7 +66,7 @@ def test_json_integers_load_and_are_remembered(data_dir):
 
 
 def test_v2_is_refused_naming_what_it_is(data_dir):
-    with pytest.raises(InputError) as info:
+    with pytest.raises(RankTableInvalid) as info:
         _load(data_dir, "ranktable_v2.0_unsupported.json")
     text = str(info.value)
     assert "2.0" in text and "rank_list" in text
@@ -83,7 +85,7 @@ def test_v2_is_refused_naming_what_it_is(data_dir):
     ],
 )
 def test_other_shapes_are_refused(doc, words):
-    with pytest.raises(InputError) as info:
+    with pytest.raises(RankTableInvalid) as info:
         loads(json.dumps(doc), source="x.json")
     text = str(info.value)
     for word in words:
@@ -112,23 +114,27 @@ def _one_server(**device) -> dict:
 
 @pytest.mark.parametrize("bad", ["x", "", "1.5", " 1", True, 1.0, None, [0]])
 def test_bad_number_names_the_json_path(bad):
-    with pytest.raises(InputError) as info:
+    with pytest.raises(RankTableInvalid) as info:
         loads(json.dumps(_one_server(rank_id=bad)))
     assert "server_list[0].device[0].rank_id" in str(info.value)
+    assert [(p.path, p.rule) for p in info.value.problems] == [("server_list[0].device[0].rank_id", "field_invalid")]
+    assert info.value.exit_code == 1
 
 
 def test_missing_required_fields_are_all_named():
     doc = _one_server()
     del doc["server_list"][0]["device"][0]["rank_id"]
     del doc["server_list"][0]["server_id"]
-    with pytest.raises(InputError) as info:
+    with pytest.raises(RankTableInvalid) as info:
         loads(json.dumps(doc))
     text = str(info.value)
     assert "server_list[0].device[0].rank_id" in text and "server_list[0].server_id" in text
+    assert {(p.path, p.rule) for p in info.value.problems} == {
+        ("server_list[0].device[0].rank_id", "field_missing"), ("server_list[0].server_id", "field_missing")}
 
 
 def test_string_field_given_a_number_is_named():
-    with pytest.raises(InputError) as info:
+    with pytest.raises(RankTableInvalid) as info:
         loads(json.dumps(_one_server(device_ip=5)))
     assert "server_list[0].device[0].device_ip" in str(info.value)
 

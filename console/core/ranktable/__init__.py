@@ -13,7 +13,7 @@ from console.core.ranktable.model import (
 )
 from console.core.ranktable.planner import build
 from console.core.ranktable.problems import Problem
-from console.core.ranktable.text import dumps, json_schema, loads, to_disk
+from console.core.ranktable.text import RankTableInvalid, dumps, json_schema, loads, to_disk
 from console.core.ranktable.validate import validate
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "RankDevice",
     "RankServer",
     "RankTable",
+    "RankTableInvalid",
     "SuperPod",
     "SuperPodServer",
     "build",

@@ -1,8 +1,9 @@
 """RankTableFile text in (:func:`loads`) and out (:func:`dumps`), and the on-disk JSON Schema.
 
-Pure: no file I/O here (see ``console.ops.ranktable_files``). Every refusal is an
-:class:`InputError` naming the source and the JSON path (``server_list[0].device[1].rank_id``)
-or the line and column.
+Pure: no file I/O here (see ``console.ops.ranktable_files``). Text that is not JSON, or is
+nested too deeply, is an :class:`InputError` (exit 2) naming the source and the line and
+column; JSON that breaks the schema is :class:`RankTableInvalid` (exit 1) with every problem
+at its JSON path (``server_list[0].device[1].rank_id``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from console.core.errors import InputError, describe_validation_error
+from console.core.errors import CheckFailed, InputError, json_path
 from console.core.ranktable.model import RankTable
+from console.core.ranktable.problems import Problem, error, sort_problems
 
 _MAX_LISTED = 20
+ROOT = "$"
+"""JSON path of the whole document."""
 _NUMBER_KEYS = ("device_id", "device_port", "host_port", "backup_device_port", "super_device_id", "rank_id")
 
 # Other rank-table shapes we recognise (ascend.md §3.3, §3.4) and refuse by name.
@@ -33,23 +37,58 @@ _OTHER_SHAPES = (
 )
 
 
+MAX_DEPTH = 32
+"""Deepest nesting of objects and arrays read (a rank table needs 5 levels)."""
+
+
+class RankTableInvalid(CheckFailed):
+    """JSON that breaks the RankTableFile schema: every problem at its JSON path. Exit 1, like
+    any other invalid table (``ranktable validate`` prints the problems as it prints the rules')."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        listed = [str(p) for p in problems[:_MAX_LISTED]]
+        if len(problems) > _MAX_LISTED:
+            listed.append(f"+{len(problems) - _MAX_LISTED} more")
+        super().__init__("not a valid rank table", "\n  " + "\n  ".join(listed), path=source,
+                         hint=f"`cluster-console ranktable validate {source}` lists every problem; "
+                              "`cluster-console ranktable schema` prints the format")
+        self.problems = problems
+
+
 def loads(text: str, source: str = "FILE") -> RankTable:
-    """Parse a RankTableFile (version 1.0 or 1.2). Raises InputError naming ``source``."""
+    """Parse a RankTableFile (version 1.0 or 1.2).
+
+    Raises InputError (exit 2) naming ``source`` when the text is not JSON or is nested too
+    deeply, and RankTableInvalid (exit 1) listing every schema problem at its JSON path."""
     data = _parse_json(text, source)
-    _check_shape(data, source)
-    try:
-        table = RankTable.model_validate(data)
-    except ValidationError as exc:
-        listed = describe_validation_error(exc, limit=_MAX_LISTED, sep="\n  ")
-        raise InputError("not a valid rank table", "\n  " + listed, path=source,
-                         hint="see `cluster-console ranktable schema` for the format") from None
-    table._json_numbers = tuple(_json_number_paths(data))
-    return table
+    problems = shape_problems(data)
+    if not problems:
+        try:
+            table = RankTable.model_validate(data)
+        except ValidationError as exc:
+            problems = [_schema_problem(err) for err in exc.errors(include_url=False)]
+        else:
+            table._json_numbers = tuple(_json_number_paths(data))
+            return table
+    raise RankTableInvalid(source, sort_problems(problems))
+
+
+def _schema_problem(err: Any) -> Problem:
+    where = json_path(err["loc"]) or ROOT
+    field = str(err["loc"][-1]) if err["loc"] else "the table"
+    if err["type"] == "missing":
+        return error(where, "field_missing", f"{field} is missing: the format requires it")
+    msg = err["msg"].removeprefix("Value error, ")
+    if "input" in err and not isinstance(err["input"], (dict, list)) and "got" not in msg:
+        msg = f"{msg}; got {json.dumps(err['input'], default=str)[:60]}"
+    return error(where, "field_invalid", f"{field}: {msg}")
 
 
 def _parse_json(text: str, source: str) -> Any:
     try:
-        return json.loads(text)
+        data = json.loads(text)
+    except RecursionError:
+        raise _too_deep(source) from None
     except json.JSONDecodeError as exc:
         hint = None
         if not text.strip():
@@ -58,20 +97,44 @@ def _parse_json(text: str, source: str) -> Any:
             hint = "JSON must not contain comments (the comments in HCCL's docs are illustrative)"
         raise InputError(f"not valid JSON at line {exc.lineno}, column {exc.colno}", exc.msg,
                          path=source, hint=hint) from None
+    if _depth(data) > MAX_DEPTH:
+        raise _too_deep(source)
+    return data
 
 
-def _check_shape(data: Any, source: str) -> None:
+def _too_deep(source: str) -> InputError:
+    return InputError("not a rank table", f"nested too deeply (more than {MAX_DEPTH} levels of "
+                      "objects and arrays; a rank table has 5)", path=source)
+
+
+def _depth(data: Any) -> int:
+    """Deepest nesting of ``data``, counted without recursion (stops past MAX_DEPTH)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, level)
+            if level > MAX_DEPTH:
+                return level
+            stack.extend((v, level + 1) for v in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+def shape_problems(data: Any) -> list[Problem]:
+    """Problems that stop the JSON from being read as a RankTableFile at all: not an object,
+    another rank-table format (refused by name), no ``server_list``."""
     if not isinstance(data, dict):
         kind = {list: "an array", str: "a string"}.get(type(data), "a scalar")
-        raise InputError("not a rank table", f"the top level is {kind}; expected an object with server_list",
-                         path=source)
+        return [error(ROOT, "not_an_object", f"the top level is {kind}; a rank table is an object "
+                      "with server_list")]
     for key, what, hint in _OTHER_SHAPES:
         if key in data:
-            raise InputError(f"unsupported rank table format: {what}", path=source, hint=hint)
+            return [error(key, "format_unsupported", f"{what} is not supported: {hint}")]
     if "server_list" not in data:
         keys = ", ".join(list(data)[:8]) or "none"
-        raise InputError("not a rank table: no server_list", f"top-level keys: {keys}", path=source,
-                         hint='a RankTableFile 1.0/1.2 has "status", "version", "server_count", "server_list"')
+        return [error("server_list", "server_list_missing", f"server_list is missing (top-level keys: {keys}): "
+                      'a RankTableFile 1.0/1.2 has "status", "version", "server_count", "server_list"')]
+    return []
 
 
 def _is_number(value: Any) -> bool:
