@@ -15,7 +15,9 @@ from textual.binding import Binding
 from textual.widgets import ContentSwitcher, DataTable, OptionList, Static, TextArea
 
 from console.core.errors import ConsoleError, InputError
-from console.core.ranktable import RankTable, build, dumps, loads, renumber, validate, validate_against
+from console.core.ranktable import (
+    RankTable, RankTableInvalid, build, dumps, loads, renumber, validate, validate_against,
+)
 from console.ui.ranktable_editor import FIXED_COLUMNS, OPTIONAL_COLUMNS, RankTableEditor, Row, columns_of, convert, row_index
 from console.ui.screens.base import PaneScreen
 from console.ui.screens.dialogs import ConfirmScreen, InputScreen
@@ -348,6 +350,9 @@ class RankTableScreen(PaneScreen):
     def _validate_raw(self, text: str) -> None:
         try:
             table = loads(text, source="raw JSON")
+        except RankTableInvalid as exc:  # JSON, but not the schema: each problem at its path
+            self.raw_table, self.raw_error = None, str(exc)
+            problems, items = exc.problems, raw_items(exc.problems, None, None)
         except ConsoleError as exc:
             self.raw_table, self.raw_error = None, str(exc)
             m = _LINE_COL.search(self.raw_error)
