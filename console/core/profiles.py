@@ -14,7 +14,7 @@ import re
 import tomllib
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from console.core.errors import InputError, describe_validation_error
 from console.core.targets import check_target
@@ -26,6 +26,28 @@ RESERVED_ENV = (
     "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "RANK_ID_START", "DEVICE_ID",
     "RANKTABLEFILE", "RANK_TABLE_FILE", "MASTER_ADDR", "MASTER_IP",
 )
+
+
+_CWD_VAR = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})")
+_CWD_REFUSED = set("`\"'\\;&|<>(){}*?[]!")
+
+
+def cwd_problem(cwd: str) -> str | None:
+    """Why ``cwd`` is not a plain folder with ``$NAME``/``${NAME}`` expansion (None if it is).
+
+    It is run as ``cd -- "CWD"`` on every server, so ``$(...)``, backticks, ``${NAME:-...}``
+    and any other shell syntax would run code that a profile from someone else chose."""
+    rest = _CWD_VAR.sub("", cwd)
+    if "$(" in rest or "`" in rest:
+        return "command substitution ($(...) or backticks) is not allowed"
+    if "$" in rest:
+        return "only $NAME and ${NAME} may follow a '$'"
+    for ch in rest:
+        if not ch.isprintable() or ch in "\n\r\t":
+            return "control characters are not allowed"
+        if ch in _CWD_REFUSED:
+            return f"the shell character {ch!r} is not allowed"
+    return None
 
 
 class Profile(BaseModel):
@@ -61,6 +83,14 @@ class Profile(BaseModel):
                     "names (probe = the collective probe) or local file paths")
     upload_base: str = Field("/tmp/cluster-console/runs", description="Absolute folder on the "
                              "servers; {upload_dir} is <upload_base>/<run id>")
+
+    @field_validator("cwd")
+    @classmethod
+    def _plain_cwd(cls, value: str) -> str:
+        why = cwd_problem(value)
+        if why:
+            raise ValueError(f"{value!r}: {why}; $NAME and ${{NAME}} are expanded on the server")
+        return value
 
 
 def parse_profile(text: str, *, name: str, source: str) -> Profile:

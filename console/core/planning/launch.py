@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from console.core.errors import CheckFailed, InputError
-from console.core.profiles import Profile, check_env
+from console.core.profiles import Profile, check_env, cwd_problem
 from console.core.targets import check_target, host_problem, quoted
 
 PLACEHOLDER = re.compile(
@@ -263,6 +263,8 @@ def build_launch_plan(
     uploads: Sequence[str] = (),
 ) -> LaunchPlan:
     """The whole plan. ``table`` is a ``RankTable``; ``run_id``: see ``_upload_dir``."""
+    if cwd is not None and (why := cwd_problem(cwd)):
+        raise InputError(f"bad --cwd {quoted(cwd)}", why, hint="$NAME and ${NAME} are expanded on the server")
     layout = _check_layout(table)
     user_env = {**profile.env, **(env or {})}
     targets = _ssh_targets(table, hosts or {})
