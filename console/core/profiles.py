@@ -99,6 +99,8 @@ def parse_profile(text: str, *, name: str, source: str) -> Profile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError("not a valid TOML profile", str(exc), path=source) from None
+    except RecursionError:
+        raise InputError("not a valid TOML profile", "nested too deeply", path=source) from None
     data.setdefault("name", name)
     env = data.get("env")
     if isinstance(env, dict):

@@ -12,12 +12,22 @@ from console.core.errors import InputError
 from console.core.hosts import MAX_HOSTS, HostTarget, parse_hosts
 
 
+MAX_HOSTFILE_BYTES = 16 << 20
+"""A hostfile larger than this (about 16 MiB, far above 100,000 hosts) is refused unread."""
+
+
 def read_hostfile(path: str) -> str:
     try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_HOSTFILE_BYTES + 1)
     except OSError as exc:
         raise InputError("cannot read hostfile", exc.strerror or str(exc), path=path) from None
+    if len(data) > MAX_HOSTFILE_BYTES:
+        raise InputError("hostfile too large", f"more than {MAX_HOSTFILE_BYTES >> 20} MiB", path=path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"hostfile is not UTF-8 text (byte {exc.start})", path=path) from None
 
 
 def expand_hosts(exprs: str | Iterable[str], *, max_hosts: int = MAX_HOSTS) -> list[HostTarget]:

@@ -18,6 +18,8 @@ from console.core.errors import InputError
 from console.core.ranktable import RankTable, dumps, loads
 
 FILE_MODE = 0o640
+MAX_FILE_BYTES = 64 << 20
+"""Rank tables larger than this are refused unread (bounded reads of untrusted input)."""
 
 
 def read(path: str | os.PathLike[str]) -> tuple[bytes, RankTable]:
@@ -25,13 +27,17 @@ def read(path: str | os.PathLike[str]) -> tuple[bytes, RankTable]:
     from those same bytes. Every failure is an InputError naming the file."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        with p.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise InputError("rank table file not found", path=str(p)) from None
     except IsADirectoryError:
         raise InputError("is a directory, not a rank table file", path=str(p)) from None
     except OSError as exc:
         raise InputError("cannot read the rank table", exc.strerror or str(exc), path=str(p)) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError("not a rank table: file too large", f"more than {MAX_FILE_BYTES >> 20} MiB "
+                         "(a 512-server table is about 0.3 MiB)", path=str(p))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

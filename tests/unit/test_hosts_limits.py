@@ -57,3 +57,22 @@ def test_cli_refuses_with_exit_2_and_accepts_max_hosts(capsys, no_expansion):
     assert "more than 5 in all" in capsys.readouterr().err
     assert main(["ping", "--max-hosts", "5", "n[1-6]"]) == 2
     assert "more than 5 in all" in capsys.readouterr().err
+
+
+def test_hostfile_and_rank_table_reads_are_bounded(monkeypatch, tmp_path):
+    from console.ops import hostfiles, ranktable_files
+
+    monkeypatch.setattr(hostfiles, "MAX_HOSTFILE_BYTES", 64)
+    monkeypatch.setattr(ranktable_files, "MAX_FILE_BYTES", 64)
+    big = tmp_path / "big"
+    big.write_text("node1\n" * 20)
+    with pytest.raises(InputError, match="hostfile too large") as info:
+        hostfiles.expand_hosts(f"@{big}")
+    assert info.value.path == str(big)
+    big.write_text('{"server_list": []' + " " * 100 + "}")
+    with pytest.raises(InputError, match="file too large") as info:
+        ranktable_files.load(big)
+    assert info.value.path == str(big) and info.value.exit_code == 2
+    small = tmp_path / "small"
+    small.write_text("node1\n")
+    assert [str(t) for t in hostfiles.expand_hosts(f"@{small}")] == ["node1"]

@@ -48,3 +48,10 @@ def test_launch_cli_refuses_cwd_with_exit_2(capsys, data_dir, tmp_path):
                  "--run-dir", str(tmp_path / "runs"), "--", "true"])
     err = capsys.readouterr().err
     assert code == 2 and "bad --cwd '$(id)'" in err and "command substitution" in err
+
+
+def test_deeply_nested_profile_is_an_input_error():
+    text = "command = 'true'\nx = " + "[" * 100_000 + "]" * 100_000 + "\n"
+    with pytest.raises(InputError) as info:
+        parse_profile(text, name="deep", source="deep.toml")
+    assert info.value.path == "deep.toml" and "nested too deeply" in str(info.value)
