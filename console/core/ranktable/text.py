@@ -124,7 +124,8 @@ def shape_problems(data: Any) -> list[Problem]:
     """Problems that stop the JSON from being read as a RankTableFile at all: not an object,
     another rank-table format (refused by name), no ``server_list``."""
     if not isinstance(data, dict):
-        kind = {list: "an array", str: "a string"}.get(type(data), "a scalar")
+        kinds: dict[type, str] = {list: "an array", str: "a string"}
+        kind = kinds.get(type(data), "a scalar")
         return [error(ROOT, "not_an_object", f"the top level is {kind}; a rank table is an object "
                       "with server_list")]
     for key, what, hint in _OTHER_SHAPES:
