@@ -129,7 +129,7 @@ def app_argv(args: argparse.Namespace) -> list[str]:
     if args.servers is not None or args.product:
         raise InputError("--servers and --product go with --demo")
     if args.hosts:
-        hosts_from_args(args.hosts)  # refuses a bad expression or hostfile now
+        hosts_from_args(args.hosts, args.max_hosts)  # refuses a bad expression or hostfile now
     argv += ["tui", *args.hosts]
     if args.ranktable:
         argv += ["--ranktable", args.ranktable]
