@@ -24,6 +24,7 @@ from console.core.errors import EXIT_INTERRUPTED, EXIT_UNREACHABLE, InputError
 from console.core.pingresults import PingMatrix, result_row
 from console.core.pingview import MatrixView, card_view, corner_lines, server_view
 from console.core.planning.ping import PATTERNS, PingPlan, parse_custom_pairs, plan_ping
+from console.ops import safefiles
 
 ORDER = 20
 MAX_MATRIX_HOSTS = 24  # above this the server matrix is too wide for a terminal
@@ -185,10 +186,7 @@ def _where(skip) -> str:
 
 
 def _write_csv(path: str, matrix: PingMatrix) -> None:
-    try:
-        Path(path).write_text(matrix.to_csv(), encoding="utf-8")
-    except OSError as exc:
-        raise InputError("cannot write CSV", exc.strerror or str(exc), path=path) from None
+    safefiles.write_atomic(path, matrix.to_csv().encode("utf-8"), what="CSV file")
 
 
 def _table(view: MatrixView):

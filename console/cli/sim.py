@@ -16,6 +16,7 @@ from console.cli._common import print_json
 from pydantic import ValidationError
 
 from console.core.errors import InputError, describe_validation_error
+from console.ops import safefiles
 from console.sim.cluster import SimCluster
 from console.sim.spec import ClusterSpec
 
@@ -86,7 +87,9 @@ def describe(sim: SimCluster) -> dict[str, object]:
 async def run(args: argparse.Namespace) -> int:
     spec = load_spec(args)
     port = args.sim_port if args.sim_port is not None else getattr(args, "port", None)
-    async with SimCluster(spec, Path(args.dir), port=port) as sim:
+    # the sim writes keys, ssh_config and tool scripts there: a folder nobody else can change
+    folder = safefiles.trusted_folder(Path(args.dir))
+    async with SimCluster(spec, folder, port=port) as sim:
         facts = describe(sim)
         if args.json:
             print_json(facts)

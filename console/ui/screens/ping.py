@@ -19,9 +19,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import ContentSwitcher, DataTable, OptionList, ProgressBar, Static, TextArea
 from textual.widgets.option_list import Option
 
-from console.core.errors import ConsoleError, InputError
+from console.core.errors import InputError
 from console.core.pingresults import PingMatrix
 from console.core.planning.ping import plan_ping, plan_retry
+from console.ops import safefiles
 from console.ui import ping_view as view
 from console.ui.ids import safe_id, unsafe
 from console.ui.ping_cards import CardMatrix
@@ -221,11 +222,7 @@ class PingScreen(PaneScreen):
         target = Path(path).expanduser()
         text = matrix.to_csv() if target.suffix.lower() == ".csv" else \
             json.dumps(matrix.to_json(), indent=2, ensure_ascii=False) + "\n"
-        try:
-            target.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise ConsoleError("cannot write the ping results", exc.strerror or str(exc),
-                               path=str(target)) from None
+        safefiles.write_atomic(target, text.encode("utf-8"), what="ping results file")
         self.app.call_from_thread(self.notify, f"{len(matrix.results)} probes written to {target}",
                                   title="Exported", markup=False)
 
