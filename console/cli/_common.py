@@ -117,3 +117,23 @@ def stdout_console():
 
     width = None if sys.stdout.isatty() else 200
     return Console(highlight=False, width=width)
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def byte_size(text: str) -> int:
+    """argparse type: ``1G``, ``512M``, ``64K``, ``1GiB`` or a plain number of bytes (> 0)."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = t[-1:] if t[-1:] in _UNITS and t[-1:] else ""
+    digits = t[: len(t) - len(unit)]
+    if not digits.isdigit() or int(digits) <= 0:
+        raise argparse.ArgumentTypeError(f"bad size {text!r}: use e.g. 1G, 512M, 64K or bytes")
+    return int(digits) * _UNITS[unit]
+
+
+def add_log_cap(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-cap", type=byte_size, default=1 << 30, metavar="SIZE",
+                        help="bytes of each rank's log kept in the run record (default 1G); "
+                             "then one 'truncated' line")
+

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from console.cli._common import warn
+from console.cli._common import add_log_cap, warn
 from console.cli._launch_output import Printer, report
 from console.cli.diagnose import after_failed_launch
 from console.core.errors import (
@@ -65,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--host", action="append", default=[], metavar="SERVER_ID=SSH_TARGET",
                    help="how to reach a server_id over SSH (default: the server_id)")
     p.add_argument("--run-dir", metavar="DIR", default="runs", help="run records base (default runs/)")
+    add_log_cap(p)
     p.add_argument("--inventory", metavar="FILE", help="inventory JSON (discover --json) to check cards")
     p.add_argument("--master-port", type=int, metavar="PORT",
                    help="MASTER_PORT of every rank (default: the profile's master_port, "
@@ -144,7 +145,7 @@ async def _launch(args: argparse.Namespace, table, data: bytes, plan) -> int:
     started = time.time()
     async with pool_cm as pool:
         events = launch(plan, table, data, pool=pool, run_base=args.run_dir, inventory=inventory,
-                        check=not args.no_preflight)
+                        check=not args.no_preflight, log_cap=args.log_cap)
         async with contextlib.aclosing(events):
             async for ev in events:
                 if isinstance(ev, JobFinished):

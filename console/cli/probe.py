@@ -16,7 +16,7 @@ import contextlib
 import signal
 import sys
 
-from console.cli._common import print_json, stdout_console, warn
+from console.cli._common import add_log_cap, print_json, stdout_console, warn
 from console.cli._launch_output import event_json, progress, report
 from console.core.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE
 from console.core.probe_report import COLUMNS, SLOW_LEGEND
@@ -58,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                    help="absolute folder on the servers for the probe files, one subfolder "
                         "per run (default /tmp/cluster-console/runs)")
     p.add_argument("--run-dir", metavar="DIR", default="runs", help="run records base (runs/)")
+    add_log_cap(p)
     p.add_argument("-v", "--verbose", action="store_true", help="echo the ranks' stderr")
     p.add_argument("--json", action="store_true", help="the report as JSON on stdout")
     p.add_argument("probe_args", nargs=argparse.REMAINDER, metavar="-- PROBE_ARG",
@@ -99,7 +100,7 @@ async def _run(args: argparse.Namespace, table, options):
     from console.remote import Pool, SSHOptions
 
     async with Pool(SSHOptions.from_args(args)) as pool:
-        events = probe(table, options, pool=pool, run_base=args.run_dir)
+        events = probe(table, options, pool=pool, run_base=args.run_dir, log_cap=args.log_cap)
         async with contextlib.aclosing(events):
             async for ev in events:
                 if isinstance(ev, ProbeFinished):

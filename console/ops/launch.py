@@ -32,7 +32,7 @@ from console.ops.agentlink import Opener, local_opener, ssh_opener
 from console.ops.launch_checks import preflight, raise_for, upload_ranktable
 from console.ops.launch_events import LaunchEvent, LaunchWarning, Stage
 from console.ops.ranktable_files import FILE_MODE, write_bytes_atomic
-from console.ops.runrecord import DEFAULT_BASE, RunRecord
+from console.ops.runrecord import DEFAULT_BASE, DEFAULT_LOG_CAP, RunRecord
 from console.ops.supervisor import Supervisor
 from console.ops.uploads import resolve_uploads, upload_files, write_local
 
@@ -91,6 +91,7 @@ async def launch(
     heartbeat_s: float = 5.0,
     go_margin_s: float | None = None,
     stop: asyncio.Event | None = None,
+    log_cap: int = DEFAULT_LOG_CAP,
 ) -> AsyncIterator[LaunchEvent]:
     """The whole launch. With ``pool`` agents run over SSH; without, as local processes.
 
@@ -101,12 +102,18 @@ async def launch(
     at a failure), the events go on (exits with their codes and signals, ``Teardown``,
     ``JobFinished`` whose root cause has kind "stopped") and the generator ends normally.
     Set before the agents start, the job is stopped as soon as they are up.
+    ``log_cap``: bytes of each rank's log in the run record (then one "truncated" line).
+    A run record that cannot be written stops recording with one ``LaunchWarning``; the
+    job goes on (``console.ops.runrecord``).
     """
-    record = RunRecord(run_base, plan.run_id)
+    record = RunRecord(run_base, plan.run_id, log_cap=log_cap)
     try:
         record.write_plan(plan)
         record.write_ranktable(ranktable_bytes)
-        yield Stage("record", f"run record {record.dir}")
+        yield Stage("record", f"run record {record.dir}" if record.failed is None
+                    else f"no run record ({record.dir} could not be written)")
+        if (warning := record.take_warning()) is not None:
+            yield LaunchWarning(warning)
         for warning in plan.warnings:
             yield LaunchWarning(warning)
         async for event in _prepare(plan, table, ranktable_bytes, pool, inventory, check,

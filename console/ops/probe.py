@@ -30,7 +30,7 @@ from console.core.ranktable import RankTable, dumps, renumber
 from console.ops.launch import launch
 from console.ops.launch_events import JobFinished, JobSummary, LaunchEvent, RankLine
 from console.ops.profiles import load_profile
-from console.ops.runrecord import DEFAULT_BASE, new_run_id
+from console.ops.runrecord import DEFAULT_BASE, DEFAULT_LOG_CAP, new_run_id
 
 PROFILE = "probe"
 
@@ -193,6 +193,7 @@ async def probe(
     inventory: Inventory | None = None,
     check: bool = True,
     run_id: str | None = None,
+    log_cap: int = DEFAULT_LOG_CAP,
 ) -> AsyncIterator[LaunchEvent | ProbeFinished]:
     """Run the probe on every rank of ``table`` (over SSH with ``pool``; locally without).
 
@@ -202,7 +203,7 @@ async def probe(
     used, data, plan = plan_probe(table, options, run_id)
     report, lines = ProbeReport(), _Lines()
     events = launch(plan, used, data, pool=pool, run_base=run_base, inventory=inventory,
-                    check=check)
+                    check=check, log_cap=log_cap)
     async with contextlib.aclosing(events):
         async for ev in events:
             if isinstance(ev, RankLine) and ev.stream == "o":

@@ -1,8 +1,21 @@
 """The run record: ``<base>/<run-id>/`` with every line of every rank and what happened.
 
-* ``rank-<r>.log``  every stdout and stderr line of rank r, bytes as the rank wrote them
+* ``rank-<r>.log``  every stdout and stderr line of rank r, bytes as the rank wrote them, up
+  to ``log_cap`` bytes per rank; then one "truncated" marker line and nothing more
 * ``events.jsonl``  start, agents, ready, barrier, GO, starts, exits, teardown, end (with ts)
 * ``plan.json``     the launch plan; ``ranktable.json`` the exact rank table uploaded
+
+Private: the run folder is created 0700 (the base folder too, when the console creates it;
+an existing base must be the user's, see ``safefiles.trusted_folder``), every file 0600,
+all opened through the folder's descriptor with ``O_EXCL | O_NOFOLLOW``. No secrets: in
+``plan.json`` the value of every secret-looking env name (``console.core.redact``) is
+``***``, and those values are replaced by ``***`` wherever they appear in ``plan.json``,
+``events.jsonl`` and the rank logs (a rank that prints its token is recorded as ``***``).
+
+Never fatal: the record serves the job, not the other way round. When the folder cannot be
+created or a write fails (disk full, quota, folder gone read-only), recording stops for
+good, every file is closed, ``failed`` says why and ``take_warning()`` returns that text
+once, for the caller to show as one warning; the job goes on.
 """
 
 from __future__ import annotations
@@ -10,95 +23,181 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import os
 import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
-from console.core.errors import ConsoleError, InputError
+from console.core.errors import ConsoleError
 from console.core.planning.launch import LaunchPlan
+from console.core.redact import mask_env, scrub, secret_values
+from console.ops import safefiles
 
 DEFAULT_BASE = Path("runs")
+DEFAULT_LOG_CAP = 1 << 30
+FILE_MODE = 0o600
+
+_HINTS = {errno.EMFILE: "too many open files: raise the limit (ulimit -n)",
+          errno.ENFILE: "the system ran out of file handles",
+          errno.ENOSPC: "the disk is full: free space or record runs elsewhere (--run-dir)",
+          errno.EDQUOT: "disk quota exceeded: free space or record runs elsewhere (--run-dir)",
+          errno.EROFS: "the file system is read-only: record runs elsewhere (--run-dir)",
+          errno.EACCES: "the run folder is not writable: record runs elsewhere (--run-dir)"}
 
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
 
-@contextlib.contextmanager
-def _writing(path: Path) -> Iterator[None]:
-    """An OSError (disk full, too many open files...) -> a ConsoleError naming ``path``."""
-    try:
-        yield
-    except OSError as exc:
-        hint = {errno.EMFILE: "too many open files: raise the limit (ulimit -n)",
-                errno.ENFILE: "the system ran out of file handles",
-                errno.ENOSPC: "the disk is full: free space or record runs elsewhere",
-                errno.EDQUOT: "disk quota exceeded: free space or record runs elsewhere",
-                }.get(exc.errno, "check the run folder")
-        raise ConsoleError("cannot write the run record", exc.strerror or str(exc),
-                           path=str(path), hint=hint) from None
+def masked_plan(plan: LaunchPlan) -> LaunchPlan:
+    """``plan`` with every secret-looking env value shown as ``***``."""
+    servers = [s.model_copy(update={"ranks": [r.model_copy(update={"env": mask_env(r.env)})
+                                              for r in s.ranks]}) for s in plan.servers]
+    return plan.model_copy(update={"servers": servers})
 
 
 class RunRecord:
-    def __init__(self, base: Path | str = DEFAULT_BASE, run_id: str | None = None) -> None:
+    def __init__(self, base: Path | str = DEFAULT_BASE, run_id: str | None = None, *,
+                 log_cap: int = DEFAULT_LOG_CAP) -> None:
         self.run_id = run_id or new_run_id()
         self.dir = Path(base) / self.run_id
-        try:
-            self.dir.mkdir(parents=True, exist_ok=False)
-        except OSError as exc:
-            raise InputError("cannot create the run folder", str(exc), path=str(self.dir)) from None
-        with _writing(self.dir / "events.jsonl"):
-            self._events = open(self.dir / "events.jsonl", "a", encoding="utf-8")
-        self._logs: dict[int, BinaryIO] = {}
-        self._dirty: set[int] = set()
+        self.log_cap = log_cap
         self.lines = 0
+        self.failed: str | None = None
+        self._warned = False
+        self._fd: int | None = None
+        self._events: IO[str] | None = None
+        self._logs: dict[int, BinaryIO] = {}
+        self._sizes: dict[int, int] = {}
+        self._open_line: set[int] = set()  # ranks whose log ends inside a line (partial write)
+        self._capped: set[int] = set()
+        self._dirty: set[int] = set()
+        self._secrets: list[str] = []  # raw values (rank logs)
+        self._secrets_json: list[str] = []  # + as they appear inside JSON strings
+        with self._writing(self.dir):
+            self._fd = safefiles.private_dir(base, self.run_id)
+            self._events = os.fdopen(self._open("events.jsonl"), "a", encoding="utf-8")
+
+    # --- writing ----------------------------------------------------------------------------
 
     def write_plan(self, plan: LaunchPlan) -> None:
-        with _writing(self.dir / "plan.json"):
-            (self.dir / "plan.json").write_text(plan.model_dump_json(indent=2), encoding="utf-8")
+        """plan.json, secrets masked; also learns the secret values to keep out of every file."""
+        self._secrets = secret_values(r.env for s in plan.servers for r in s.ranks)
+        escaped = {json.dumps(v, ensure_ascii=False)[1:-1] for v in self._secrets}
+        escaped |= {json.dumps(v)[1:-1] for v in self._secrets}
+        self._secrets_json = sorted(escaped | set(self._secrets), key=lambda v: (-len(v), v))
+        text = masked_plan(plan).model_dump_json(indent=2)
+        self._write_file("plan.json", scrub(text, self._secrets_json).encode("utf-8"))
 
     def write_ranktable(self, data: bytes) -> None:
-        with _writing(self.dir / "ranktable.json"):
-            (self.dir / "ranktable.json").write_bytes(data)
+        self._write_file("ranktable.json", data)
 
     def event(self, kind: str, **fields: Any) -> None:
+        if self._events is None:
+            return
         record = {"ts": round(time.time(), 6), "event": kind, **fields}
-        with _writing(self.dir / "events.jsonl"):
-            self._events.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        text = json.dumps(record, ensure_ascii=False, default=str)
+        with self._writing(self.dir / "events.jsonl"):
+            self._events.write(scrub(text, self._secrets_json) + "\n")
             self._events.flush()
 
     def log_path(self, rank: int) -> Path:
         return self.dir / f"rank-{rank}.log"
 
     def line(self, rank: int, text: str, partial: bool = False) -> None:
-        data = text.encode("utf-8", "surrogateescape")
-        with _writing(self.log_path(rank)):
-            log = self._logs.get(rank)
-            if log is None:
-                log = self._logs[rank] = open(self.log_path(rank), "ab")
-            self._dirty.add(rank)
-            log.write(data if partial else data + b"\n")
         if not partial:
             self.lines += 1
+        if self._fd is None or rank in self._capped:
+            return
+        data = scrub(text, self._secrets).encode("utf-8", "surrogateescape")
+        if not partial:
+            data += b"\n"
+        with self._writing(self.log_path(rank)):
+            log = self._logs.get(rank)
+            if log is None:
+                log = self._logs[rank] = os.fdopen(self._open(self.log_path(rank).name), "ab")
+            size = self._sizes.get(rank, 0)
+            if size + len(data) > self.log_cap:
+                self._capped.add(rank)
+                data = (b"\n" if rank in self._open_line else b"") + (
+                    f"[cluster-console] log truncated: rank {rank} wrote more than "
+                    f"{self.log_cap} bytes (--log-cap); the rest is not recorded\n").encode()
+            self._dirty.add(rank)
+            log.write(data)
+            self._sizes[rank] = size + len(data)
+            (self._open_line.add if partial else self._open_line.discard)(rank)
+        if rank in self._capped:
+            self.event("log_truncated", rank=rank, cap=self.log_cap)
 
     def flush(self) -> None:
         while self._dirty:
             rank = self._dirty.pop()
-            with _writing(self.log_path(rank)):
-                self._logs[rank].flush()
+            log = self._logs.get(rank)
+            if log is not None:
+                with self._writing(self.log_path(rank)):
+                    log.flush()
+
+    def take_warning(self) -> str | None:
+        """Why recording stopped, the first time it is asked after it stopped; else None."""
+        if self.failed is None or self._warned:
+            return None
+        self._warned = True
+        return self.failed
 
     def close(self) -> None:
         """Flush and close every file; each is closed even if another failed."""
         with contextlib.ExitStack() as stack:
-            stack.callback(self._events.close)
+            if self._fd is not None:
+                stack.callback(os.close, self._fd)
+            if self._events is not None:
+                stack.callback(self._closing, self._events, self.dir / "events.jsonl")
             for rank, log in self._logs.items():
-                stack.callback(_closing, log, self.log_path(rank))
+                stack.callback(self._closing, log, self.log_path(rank))
+            self._fd, self._events = None, None
             self._logs.clear()
             self._dirty.clear()
 
+    # --- helpers ----------------------------------------------------------------------------
 
-def _closing(log: BinaryIO, path: Path) -> None:
-    with _writing(path):
-        log.close()  # flushes first
+    def _open(self, name: str) -> int:
+        assert self._fd is not None
+        return safefiles.open_new(self._fd, name, FILE_MODE)
+
+    def _write_file(self, name: str, data: bytes) -> None:
+        if self._fd is None:
+            return
+        with self._writing(self.dir / name), os.fdopen(self._open(name), "wb") as f:
+            f.write(data)
+
+    def _closing(self, f: IO[Any], path: Path) -> None:
+        with self._writing(path):
+            f.close()  # flushes first
+
+    @contextlib.contextmanager
+    def _writing(self, path: Path) -> Iterator[None]:
+        """A failing write stops the recording (see the module doc), never the caller."""
+        try:
+            yield
+        except (OSError, ConsoleError) as exc:
+            self._stop(path, exc)
+
+    def _stop(self, path: Path, exc: OSError | ConsoleError) -> None:
+        if self.failed is None:
+            if isinstance(exc, OSError):
+                why = exc.strerror or str(exc)
+                hint = _HINTS.get(exc.errno or 0, "check the run folder")
+                self.failed = f"{path}: run record stopped: {why}\n  hint: {hint}; the job goes on"
+            else:
+                self.failed = f"run record stopped: {exc}\n  the job goes on without a record"
+        logs, events, fd = list(self._logs.values()), self._events, self._fd
+        self._logs.clear()
+        self._dirty.clear()
+        self._events, self._fd = None, None
+        for f in [*logs, *([events] if events is not None else [])]:
+            with contextlib.suppress(OSError, ValueError):
+                f.close()
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)

@@ -79,6 +79,8 @@ class Supervisor:
             while not self._done():
                 for event in self._handle(await self._next()):
                     yield event
+                if self.record and (warning := self.record.take_warning()) is not None:
+                    yield LaunchWarning(warning)  # recording stopped; the job goes on
             self.finished = True
             yield JobFinished(self._finish())
         finally:

@@ -15,6 +15,7 @@ from typing import Any
 from console.core.errors import ConsoleError, InputError
 from console.core.planning.launch import LaunchPlan, build_launch_plan
 from console.core.profiles import Profile, parse_env_items
+from console.core.redact import mask_env
 
 OK, BLOCK, WARN, INFO = "ok", "block", "warn", "info"
 MARKS = {OK: "✔", BLOCK: "✖", WARN: "!", INFO: "·"}
@@ -144,5 +145,5 @@ def rank_detail(plan: LaunchPlan, rank: int) -> str:
              f"$ {spec.command}"]
     if plan.prelude:
         lines += ["setup:", *(f"  {line}" for line in plan.prelude.splitlines())]
-    lines += ["env:", *(f"  {k}={v}" for k, v in sorted(spec.env.items()))]
+    lines += ["env:", *(f"  {k}={v}" for k, v in sorted(mask_env(spec.env).items()))]
     return "\n".join(lines)
