@@ -86,6 +86,11 @@ class RemoteError(ConsoleError):
     exit_code = EXIT_UNREACHABLE
 
 
+class OutputTooLarge(RemoteError):
+    """A remote command printed more than the console keeps (``SSHOptions.output_limit``);
+    it was ended. Exit 3, like other remote errors."""
+
+
 def json_path(loc: Sequence[str | int]) -> str:
     """('server_list', 0, 'device', 1, 'rank_id') -> 'server_list[0].device[1].rank_id'."""
     out = ""

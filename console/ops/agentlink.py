@@ -25,6 +25,7 @@ from importlib import resources
 from typing import Any, Protocol
 
 from console.core.errors import ConsoleError
+from console.core.lines import LineCutter
 from console.core.planning.launch import LaunchPlan, ServerPlan
 
 #: Reads exactly <len> bytes of source from unbuffered stdin (no read-ahead, so the agent
@@ -39,7 +40,12 @@ while len(s)<n:
     s+=c
 exec(compile(s,"cluster-console-hostagent","exec"))"""
 
-LINE_LIMIT = 16 * 1024 * 1024
+LINE_LIMIT = 4 * 1024 * 1024
+"""Longest agent line kept whole (characters). The agent cuts rank output into frames of
+256 KiB (``hostagent.MAX_CHUNK``): at most ~1.5 MiB of JSON even when every byte is escaped.
+A longer line (a login script gone wild, a broken agent) is cut, never buffered whole."""
+STDERR_KEEP = 64 * 1024
+READ_CHUNK = 65536
 
 
 class AgentLink(Protocol):
@@ -105,12 +111,15 @@ class LocalAgentLink:
         proc = await asyncio.create_subprocess_exec(
             python, "-u", "-c", BOOTSTRAP, stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            limit=LINE_LIMIT, start_new_session=True)
+            start_new_session=True)
         return cls(host, proc)
 
     async def _read_stderr(self) -> None:
+        """The agent's own stderr (a traceback): its last STDERR_KEEP bytes."""
         assert self.proc.stderr is not None
-        data = await self.proc.stderr.read()
+        data = b""
+        while chunk := await self.proc.stderr.read(READ_CHUNK):
+            data = (data + chunk)[-STDERR_KEEP:]
         self.stderr_text = data.decode("utf-8", "replace")
 
     def write(self, text: str) -> None:
@@ -127,12 +136,14 @@ class LocalAgentLink:
             self.proc.stdin.close()
 
     async def __aiter__(self) -> AsyncIterator[str]:
+        """Lines without their newline, each at most LINE_LIMIT bytes (then cut)."""
         assert self.proc.stdout is not None
-        while True:
-            line = await self.proc.stdout.readline()
-            if not line:
-                return
-            yield line.decode("utf-8", "replace").rstrip("\n")
+        cutter: LineCutter[bytes] = LineCutter(LINE_LIMIT)
+        while chunk := await self.proc.stdout.read(READ_CHUNK):
+            for line in cutter.feed(chunk):
+                yield line.decode("utf-8", "replace")
+        for line in cutter.end():
+            yield line.decode("utf-8", "replace")
 
     async def close(self) -> None:
         self.write_eof()
@@ -169,5 +180,5 @@ def local_opener(python: str = sys.executable) -> Opener:
 def ssh_opener(pool: Any, python: str = "python3") -> Opener:
     """Agents over SSH: one ``Pool.open_process`` channel per server."""
     async def open_ssh(server: ServerPlan) -> AgentLink:
-        return await pool.open_process(server.host, agent_command(python))
+        return await pool.open_process(server.host, agent_command(python), line_limit=LINE_LIMIT)
     return open_ssh

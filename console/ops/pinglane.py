@@ -62,8 +62,10 @@ class LaneTimeout(Exception):
 class Lane:
     """One open lane on ``host``. Not safe for concurrent ``run`` calls (one probe at a time)."""
 
-    def __init__(self, host: str, proc: RemoteProcess, marker: str) -> None:
+    def __init__(self, host: str, proc: RemoteProcess, marker: str,
+                 max_output: int = 16 << 20) -> None:
         self.host = host
+        self.max_output = max_output
         self._proc = proc
         self._marker = marker
         self._end = re.compile(rf"^{re.escape(marker)} END (-?\d+)$")
@@ -76,7 +78,7 @@ class Lane:
         marker = f"@@CCP{secrets.token_hex(6)}@@"
         command = lane_command(marker)
         proc = await pool.open_process(host, command)
-        lane = cls(host, proc, marker)
+        lane = cls(host, proc, marker, pool.options.output_limit)
         try:
             async with asyncio.timeout(timeout):
                 while await lane._next(command) != f"{marker} READY":
@@ -98,23 +100,37 @@ class Lane:
                               command=command) from None
 
     async def run(self, command: str, limit: float | None) -> LaneOutput:
-        """Run one command line; its status and output. LaneTimeout after ``limit`` seconds."""
+        """Run one command line; its status and output. LaneTimeout after ``limit`` seconds.
+
+        At most ``max_output`` characters of output are kept: past them, lines are counted
+        and dropped until the end marker, and a last line says how many."""
         if "\n" in command or "\r" in command:
             raise ValueError("a lane command must be one line")
         start = time.monotonic()
         self._proc.write(command + "\n")
         await self._proc.drain()
         lines: list[str] = []
+        kept, dropped = 0, 0
         try:
             async with asyncio.timeout(limit):
                 while not (m := self._end.match(line := await self._next(command))):
-                    lines.append(line)
+                    if kept + len(line) <= self.max_output:
+                        lines.append(line)
+                        kept += len(line) + 1
+                    else:
+                        dropped += 1
         except TimeoutError:
-            raise LaneTimeout("\n".join(lines), time.monotonic() - start) from None
-        return LaneOutput(int(m.group(1)), "\n".join(lines), time.monotonic() - start)
+            raise LaneTimeout(_text(lines, dropped), time.monotonic() - start) from None
+        return LaneOutput(int(m.group(1)), _text(lines, dropped), time.monotonic() - start)
 
     async def close(self) -> None:
         """End the loop: the remote process group is killed and the channel freed."""
         if not self.closed:
             self.closed = True
             await self._proc.close()
+
+
+def _text(lines: list[str], dropped: int) -> str:
+    if dropped:
+        lines = [*lines, f"[cluster-console: output too large, {dropped} more lines dropped]"]
+    return "\n".join(lines)

@@ -29,6 +29,9 @@ from console.ops.runrecord import RunRecord
 
 TAIL_LINES = 20
 QUEUE_SIZE = 20000
+QUEUE_CHARS = 64 << 20
+"""Characters of agent lines waiting for the consumer: past it the readers wait (the SSH
+channels' flow control then holds the agents), so memory stays bounded."""
 
 
 class Supervisor:
@@ -43,6 +46,9 @@ class Supervisor:
         self.stop_wait_s = stop_wait_s
         self.clocks = AgentClocks(go_margin_s)
         self.queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
+        self.queued_chars = 0
+        self.room = asyncio.Event()
+        self.room.set()
         self.links: dict[str, AgentLink] = {}
         self.readers: list[asyncio.Task] = []
         self.server_of = {r.rank: s for s in plan.servers for r in s.ranks}
@@ -132,7 +138,11 @@ class Supervisor:
         reason = "agent channel closed"
         try:
             async for line in link:
+                self.queued_chars += len(line)
                 await self.queue.put(("msg", sid, line))
+                if self.queued_chars > QUEUE_CHARS:
+                    self.room.clear()
+                    await self.room.wait()
         except (ConsoleError, OSError) as exc:
             reason = str(exc)
         stderr = getattr(link, "stderr_text", "")
@@ -150,9 +160,16 @@ class Supervisor:
         if timeout <= 0:
             return ("tick",)
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
+            return self._taken(await asyncio.wait_for(self.queue.get(), timeout))
         except asyncio.TimeoutError:
             return ("tick",)
+
+    def _taken(self, item: tuple) -> tuple:
+        if item[0] == "msg":
+            self.queued_chars -= len(item[2])
+            if self.queued_chars <= QUEUE_CHARS // 2:
+                self.room.set()
+        return item
 
     def _deadlines(self) -> dict[str, float]:
         out = {"hb": self.next_hb}
@@ -342,7 +359,8 @@ class Supervisor:
         deadline = time.monotonic() + self.plan.grace_s + self.stop_wait_s
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
             while not self._done() and time.monotonic() < deadline:
-                item = await asyncio.wait_for(self.queue.get(), deadline - time.monotonic())
+                item = self._taken(await asyncio.wait_for(self.queue.get(),
+                                                          deadline - time.monotonic()))
                 self._handle(item)
         self._event("aborted", pending=sorted(self.pending))
 

@@ -68,6 +68,9 @@ class SSHOptions(BaseModel):
     """Connections being set up at once (OpenSSH's MaxStartups starts dropping at 10)."""
     max_channels: int = Field(default=8, ge=1)
     """Channels (commands, SFTP sessions) open at once per connection (MaxSessions is 10)."""
+    output_limit: int = Field(default=16 << 20, ge=1024)
+    """Characters of output (stdout + stderr) a command run with ``Pool.run`` may print; past
+    it the command is ended and ``OutputTooLarge`` raised. Also caps one ping-lane answer."""
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> SSHOptions:

@@ -21,17 +21,19 @@ from functools import partial
 
 import asyncssh
 
-from console.core.errors import InputError, RemoteError
+from console.core.errors import InputError, OutputTooLarge, RemoteError
+from console.core.lines import DEFAULT_LINE_LIMIT
 
 from .connectargs import connect_kwargs
 from .errors import command_error, connect_error, proxy_exited
 from .hostkeys import HostKeyCheck, HostKeyPolicy
 from .options import HostSpec, SSHOptions, client_keys, resolve
-from .process import (KILL_GRACE_S, CommandResult, RemoteProcess, StreamExit, StreamLine,
-                      exit_info, kill, read_lines, timeout_error)
+from .process import (KILL_GRACE_S, READ_CHUNK, CommandResult, RemoteProcess, StreamExit,
+                      StreamLine, exit_info, kill, read_lines, timeout_error)
 
 MAX_JUMP_DEPTH = 4
-STREAM_QUEUE = 1024
+STREAM_QUEUE = 64
+"""Lines (each at most DEFAULT_LINE_LIMIT characters) waiting for a slow ``stream`` reader."""
 CHANNEL_RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.8)
 CONNECT_RETRY_S = (0.1, 0.3, 0.9)
 
@@ -215,7 +217,8 @@ class Pool:
                   input: str | None = None) -> CommandResult:
         """Run ``command`` (a shell line: build it with ``quote_cmd``) and collect output.
 
-        A non-zero exit is a result, not an error. stdin gets ``input`` then EOF.
+        A non-zero exit is a result, not an error. stdin gets ``input`` then EOF. Output
+        beyond ``options.output_limit`` characters ends the command: ``OutputTooLarge``.
         """
         limit = self._limit(timeout)
         start = time.monotonic()
@@ -224,15 +227,22 @@ class Pool:
                 if input:
                     proc.stdin.write(input)
                 proc.stdin.write_eof()
-                out, err = await asyncio.wait_for(proc.communicate(), limit)
+                out, err = await asyncio.wait_for(
+                    _collect(proc, self.options.output_limit), limit)
             except asyncio.TimeoutError:
                 await kill(proc)
                 raise timeout_error(host, command, limit or 0) from None
+            except _TooLarge:
+                await kill(proc)
+                raise OutputTooLarge(
+                    "output too large", f"more than {self.options.output_limit} characters on "
+                    "stdout and stderr; the command was ended", host=host, command=command,
+                    hint="run it by hand to see why it prints so much") from None
             except (asyncssh.Error, OSError) as exc:
                 raise command_error(exc, host, command) from None
         status, signal = exit_info(proc)
         return CommandResult(host=host, command=command, exit_status=status,
-                             stdout=out or "", stderr=err or "",
+                             stdout=out, stderr=err,
                              duration_s=time.monotonic() - start, exit_signal=signal)
 
     async def stream(self, host: str, command: str, *,
@@ -269,11 +279,13 @@ class Pool:
                 for task in pumps:
                     task.cancel()
 
-    async def open_process(self, host: str, command: str) -> RemoteProcess:
-        """Start ``command`` with stdin/stdout/stderr open (no timeout); see RemoteProcess."""
+    async def open_process(self, host: str, command: str, *,
+                           line_limit: int = DEFAULT_LINE_LIMIT) -> RemoteProcess:
+        """Start ``command`` with stdin/stdout/stderr open (no timeout); see RemoteProcess.
+        Lines longer than ``line_limit`` characters are cut (``console.core.lines``)."""
         stack = AsyncExitStack()
         proc = await stack.enter_async_context(self._process(host, command))
-        return RemoteProcess(host, command, proc, stack)
+        return RemoteProcess(host, command, proc, stack, line_limit)
 
     async def put_file(self, host: str, data: bytes, remote_path: str, *,
                        mode: int = 0o640) -> None:
@@ -328,6 +340,35 @@ def _ip(text: str) -> str | None:
         return str(ipaddress.ip_address(text))
     except ValueError:
         return None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _collect(proc: asyncssh.SSHClientProcess, cap: int) -> tuple[str, str]:
+    """stdout and stderr until the channel closes; ``_TooLarge`` past ``cap`` characters."""
+    total = 0
+
+    async def drain(reader: asyncssh.SSHReader, sink: list[str]) -> None:
+        nonlocal total
+        while chunk := await reader.read(READ_CHUNK):
+            total += len(chunk)
+            if total > cap:
+                raise _TooLarge
+            sink.append(chunk)
+
+    out: list[str] = []
+    err: list[str] = []
+    tasks = [asyncio.ensure_future(drain(proc.stdout, out)),
+             asyncio.ensure_future(drain(proc.stderr, err))]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+    await proc.wait_closed()
+    return "".join(out), "".join(err)
 
 
 async def _pump(reader: asyncssh.SSHReader, name: str, queue: asyncio.Queue) -> None:

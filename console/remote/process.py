@@ -14,12 +14,15 @@ from typing import Literal
 import asyncssh
 
 from console.core.errors import RemoteError
+from console.core.lines import DEFAULT_LINE_LIMIT, LineCutter
 
 from .errors import command_error
 
 KILL_GRACE_S = 5.0
 CLOSE_GRACE_S = 3.0
 STDERR_KEEP = 10_000
+STDERR_KEEP_CHARS = 1 << 20
+READ_CHUNK = 65536
 
 
 def quote_cmd(*argv: object) -> str:
@@ -65,14 +68,21 @@ def strip_eol(line: str) -> str:
     return line[:-1] if line.endswith("\n") else line
 
 
-async def read_lines(reader: asyncssh.SSHReader) -> AsyncIterator[str]:
-    """Lines without their newline until EOF (asyncssh's own iterator can yield a
-    spurious '' at EOF)."""
+async def read_lines(reader: asyncssh.SSHReader,
+                     limit: int = DEFAULT_LINE_LIMIT) -> AsyncIterator[str]:
+    """Lines without their newline until EOF, each at most ``limit`` characters (a longer
+    one is cut and ends with a marker, see ``console.core.lines``): memory stays bounded
+    whatever the server prints. (asyncssh's own iterator can also yield a spurious '' at
+    EOF.)"""
+    cutter: LineCutter[str] = LineCutter(limit)
     while True:
-        line = await reader.readline()
-        if not line:
-            return
-        yield strip_eol(line)
+        chunk = await reader.read(READ_CHUNK)
+        if not chunk:
+            break
+        for line in cutter.feed(chunk):
+            yield line
+    for line in cutter.end():
+        yield line
 
 
 def exit_info(proc: asyncssh.SSHClientProcess) -> tuple[int | None, str | None]:
@@ -108,18 +118,21 @@ class RemoteProcess:
 
     Use as ``async with await pool.open_process(...) as p:``, or call ``close()``: the
     channel slot of the connection is held until then. Iterating the object yields stdout
-    lines without their newline (read them: unread stdout stalls the channel). stderr is
-    drained in the background so it can never stall stdout; ``stderr`` yields its lines
-    (the last STDERR_KEEP are kept while nobody reads).
+    lines without their newline, each at most ``line_limit`` characters (read them: unread
+    stdout stalls the channel). stderr is drained in the background so it can never stall
+    stdout; ``stderr`` yields its lines (the last STDERR_KEEP lines, at most
+    STDERR_KEEP_CHARS characters, are kept while nobody reads).
     """
 
     def __init__(self, host: str, command: str, proc: asyncssh.SSHClientProcess,
-                 stack: AsyncExitStack) -> None:
+                 stack: AsyncExitStack, line_limit: int = DEFAULT_LINE_LIMIT) -> None:
         self.host = host
         self.command = command
+        self.line_limit = line_limit
         self._proc = proc
         self._stack = stack
         self._err: deque[str] = deque(maxlen=STDERR_KEEP)
+        self._err_chars = 0
         self._err_event = asyncio.Event()
         self._err_done = False
         self._err_task = asyncio.create_task(self._drain_stderr())
@@ -145,15 +158,20 @@ class RemoteProcess:
 
     async def _stdout_lines(self) -> AsyncIterator[str]:
         try:
-            async for line in read_lines(self._proc.stdout):
+            async for line in read_lines(self._proc.stdout, self.line_limit):
                 yield line
         except (asyncssh.Error, OSError) as exc:
             raise command_error(exc, self.host, self.command) from None
 
     async def _drain_stderr(self) -> None:
         try:
-            async for line in read_lines(self._proc.stderr):
+            async for line in read_lines(self._proc.stderr, self.line_limit):
+                if len(self._err) == self._err.maxlen:
+                    self._err_chars -= len(self._err[0])
                 self._err.append(line)
+                self._err_chars += len(line)
+                while self._err_chars > STDERR_KEEP_CHARS and len(self._err) > 1:
+                    self._err_chars -= len(self._err.popleft())
                 self._err_event.set()
         except (asyncssh.Error, OSError):
             pass
@@ -168,7 +186,9 @@ class RemoteProcess:
     async def _stderr_lines(self) -> AsyncIterator[str]:
         while True:
             while self._err:
-                yield self._err.popleft()
+                line = self._err.popleft()
+                self._err_chars -= len(line)
+                yield line
             if self._err_done:
                 return
             self._err_event.clear()
