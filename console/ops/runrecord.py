@@ -6,8 +6,8 @@
 * ``plan.json``     the launch plan; ``ranktable.json`` the exact rank table uploaded
 
 Private: the run folder is created 0700 (the base folder too, when the console creates it;
-an existing base must be the user's, see ``safefiles.trusted_folder``), every file 0600,
-all opened through the folder's descriptor with ``O_EXCL | O_NOFOLLOW``. No secrets: in
+a stranger's symlink on the way is refused, see ``console.ops.safefiles``), every file
+0600, all opened through the run folder's descriptor with ``O_EXCL | O_NOFOLLOW``. No secrets: in
 ``plan.json`` the value of every secret-looking env name (``console.core.redact``) is
 ``***``, and those values are replaced by ``***`` wherever they appear in ``plan.json``,
 ``events.jsonl`` and the rank logs (a rank that prints its token is recorded as ``***``).

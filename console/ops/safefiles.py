@@ -14,7 +14,7 @@ way to a file it writes.
   created ``O_EXCL | O_NOFOLLOW`` in the target's folder (opened once, then used through its
   descriptor), written, fsynced, renamed over the target; then the folder is fsynced.
 * ``private_dir(base, name)``: a fresh folder ``base/name`` with mode 0700 (``base`` created
-  0700 when missing), returned as an open descriptor; ``open_new(dir_fd, name)`` creates a
+  0700 when missing, its path resolved under the same rule), returned as an open descriptor; ``open_new(dir_fd, name)`` creates a
   file in it (``O_EXCL | O_NOFOLLOW``, mode 0600). Files opened relative to that descriptor
   stay in that folder even if someone renames the path.
 * ``trusted_folder(path)``: a folder nobody else can change: created 0700 when missing; an
@@ -183,8 +183,13 @@ def _unlink(dfd: int, name: str) -> None:
 def private_dir(base: str | os.PathLike[str], name: str) -> int:
     """Create ``base/name`` (mode 0700, refused if it exists) and return its descriptor.
 
-    ``base`` is created 0700 when missing; when it exists it must pass ``trusted_folder``."""
-    folder = trusted_folder(base)
+    ``base`` (reached under the symlink rule) is created 0700 when missing; an existing one
+    is used as it is: what matters is the new folder, private and reached by descriptor."""
+    folder = resolve(base)
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError("cannot create the folder", exc.strerror or str(exc), path=str(folder)) from None
     bfd = _open_dir(folder)
     try:
         os.mkdir(name, 0o700, dir_fd=bfd)
