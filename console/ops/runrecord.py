@@ -8,9 +8,11 @@
 Private: the run folder is created 0700 (the base folder too, when the console creates it;
 a stranger's symlink on the way is refused, see ``console.ops.safefiles``), every file
 0600, all opened through the run folder's descriptor with ``O_EXCL | O_NOFOLLOW``. No secrets: in
-``plan.json`` the value of every secret-looking env name (``console.core.redact``) is
+``plan.json`` the value of every secret-looking env name (``console.core.secrets``) is
 ``***``, and those values are replaced by ``***`` wherever they appear in ``plan.json``,
-``events.jsonl`` and the rank logs (a rank that prints its token is recorded as ``***``).
+``events.jsonl`` and the rank logs (a rank that prints its token is recorded as ``***``;
+values shorter than 3 characters are masked by name only). ``plan.json`` and
+``events.jsonl`` also get ``mask_text``'s ``NAME=value`` and private-key masking.
 
 Never fatal: the record serves the job, not the other way round. When the folder cannot be
 created or a write fails (disk full, quota, folder gone read-only), recording stops for
@@ -32,12 +34,13 @@ from typing import IO, Any, BinaryIO
 
 from console.core.errors import ConsoleError
 from console.core.planning.launch import LaunchPlan
-from console.core.redact import mask_env, scrub, secret_values
+from console.core.secrets import MASK, mask_env, mask_text, secret_values
 from console.ops import safefiles
 
 DEFAULT_BASE = Path("runs")
 DEFAULT_LOG_CAP = 1 << 30
 FILE_MODE = 0o600
+MIN_SECRET_LEN = 3  # as console.core.secrets.mask_text: shorter values are masked by name only
 
 _HINTS = {errno.EMFILE: "too many open files: raise the limit (ulimit -n)",
           errno.ENFILE: "the system ran out of file handles",
@@ -49,6 +52,14 @@ _HINTS = {errno.EMFILE: "too many open files: raise the limit (ulimit -n)",
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+def _scrub(text: str, values: list[str]) -> str:
+    """Rank log lines: the secret values only (a substring test per value: cheap per line)."""
+    for value in values:
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
 
 
 def masked_plan(plan: LaunchPlan) -> LaunchPlan:
@@ -84,12 +95,14 @@ class RunRecord:
 
     def write_plan(self, plan: LaunchPlan) -> None:
         """plan.json, secrets masked; also learns the secret values to keep out of every file."""
-        self._secrets = secret_values(r.env for s in plan.servers for r in s.ranks)
-        escaped = {json.dumps(v, ensure_ascii=False)[1:-1] for v in self._secrets}
-        escaped |= {json.dumps(v)[1:-1] for v in self._secrets}
-        self._secrets_json = sorted(escaped | set(self._secrets), key=lambda v: (-len(v), v))
+        values = {v for v in secret_values([r.env for s in plan.servers for r in s.ranks])
+                  if len(v) >= MIN_SECRET_LEN}
+        self._secrets = sorted(values, key=lambda v: (-len(v), v))
+        escaped = {json.dumps(v, ensure_ascii=False)[1:-1] for v in values}
+        escaped |= {json.dumps(v)[1:-1] for v in values}
+        self._secrets_json = sorted(escaped | values, key=lambda v: (-len(v), v))
         text = masked_plan(plan).model_dump_json(indent=2)
-        self._write_file("plan.json", scrub(text, self._secrets_json).encode("utf-8"))
+        self._write_file("plan.json", mask_text(text, self._secrets_json).encode("utf-8"))
 
     def write_ranktable(self, data: bytes) -> None:
         self._write_file("ranktable.json", data)
@@ -100,7 +113,7 @@ class RunRecord:
         record = {"ts": round(time.time(), 6), "event": kind, **fields}
         text = json.dumps(record, ensure_ascii=False, default=str)
         with self._writing(self.dir / "events.jsonl"):
-            self._events.write(scrub(text, self._secrets_json) + "\n")
+            self._events.write(mask_text(text, self._secrets_json) + "\n")
             self._events.flush()
 
     def log_path(self, rank: int) -> Path:
@@ -111,7 +124,7 @@ class RunRecord:
             self.lines += 1
         if self._fd is None or rank in self._capped:
             return
-        data = scrub(text, self._secrets).encode("utf-8", "surrogateescape")
+        data = _scrub(text, self._secrets).encode("utf-8", "surrogateescape")
         if not partial:
             data += b"\n"
         with self._writing(self.log_path(rank)):

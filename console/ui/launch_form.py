@@ -15,7 +15,7 @@ from typing import Any
 from console.core.errors import ConsoleError, InputError
 from console.core.planning.launch import LaunchPlan, build_launch_plan
 from console.core.profiles import Profile, parse_env_items
-from console.core.redact import mask_env
+from console.core.secrets import mask_env
 
 OK, BLOCK, WARN, INFO = "ok", "block", "warn", "info"
 MARKS = {OK: "✔", BLOCK: "✖", WARN: "!", INFO: "·"}
