@@ -11,8 +11,9 @@ a stranger's symlink on the way is refused, see ``console.ops.safefiles``), ever
 ``plan.json`` the value of every secret-looking env name (``console.core.secrets``) is
 ``***``, and those values are replaced by ``***`` wherever they appear in ``plan.json``,
 ``events.jsonl`` and the rank logs (a rank that prints its token is recorded as ``***``;
-values shorter than 3 characters are masked by name only). ``plan.json`` and
-``events.jsonl`` also get ``mask_text``'s ``NAME=value`` and private-key masking.
+values shorter than 3 characters are masked by name only). In ``plan.json`` and
+``events.jsonl`` every string also gets ``mask_document``'s ``NAME=value`` and private-key
+masking, and the value under any secret-looking key is ``***``.
 
 Never fatal: the record serves the job, not the other way round. When the folder cannot be
 created or a write fails (disk full, quota, folder gone read-only), recording stops for
@@ -34,7 +35,7 @@ from typing import IO, Any, BinaryIO
 
 from console.core.errors import ConsoleError
 from console.core.planning.launch import LaunchPlan
-from console.core.secrets import MASK, mask_env, mask_text, secret_values
+from console.core.secrets import MASK, mask_document, mask_env, secret_values
 from console.ops import safefiles
 
 DEFAULT_BASE = Path("runs")
@@ -85,8 +86,7 @@ class RunRecord:
         self._open_line: set[int] = set()  # ranks whose log ends inside a line (partial write)
         self._capped: set[int] = set()
         self._dirty: set[int] = set()
-        self._secrets: list[str] = []  # raw values (rank logs)
-        self._secrets_json: list[str] = []  # + as they appear inside JSON strings
+        self._secrets: list[str] = []  # secret env values, longest first
         with self._writing(self.dir):
             self._fd = safefiles.private_dir(base, self.run_id)
             self._events = os.fdopen(self._open("events.jsonl"), "a", encoding="utf-8")
@@ -98,11 +98,9 @@ class RunRecord:
         values = {v for v in secret_values([r.env for s in plan.servers for r in s.ranks])
                   if len(v) >= MIN_SECRET_LEN}
         self._secrets = sorted(values, key=lambda v: (-len(v), v))
-        escaped = {json.dumps(v, ensure_ascii=False)[1:-1] for v in values}
-        escaped |= {json.dumps(v)[1:-1] for v in values}
-        self._secrets_json = sorted(escaped | values, key=lambda v: (-len(v), v))
-        text = masked_plan(plan).model_dump_json(indent=2)
-        self._write_file("plan.json", mask_text(text, self._secrets_json).encode("utf-8"))
+        doc = json.loads(masked_plan(plan).model_dump_json())
+        text = json.dumps(mask_document(doc, self._secrets), indent=2, ensure_ascii=False)
+        self._write_file("plan.json", text.encode("utf-8"))
 
     def write_ranktable(self, data: bytes) -> None:
         self._write_file("ranktable.json", data)
@@ -111,9 +109,11 @@ class RunRecord:
         if self._events is None:
             return
         record = {"ts": round(time.time(), 6), "event": kind, **fields}
+        if self._secrets:  # plain JSON first (tuples, paths...), then masked value by value
+            record = mask_document(json.loads(json.dumps(record, default=str)), self._secrets)
         text = json.dumps(record, ensure_ascii=False, default=str)
         with self._writing(self.dir / "events.jsonl"):
-            self._events.write(mask_text(text, self._secrets_json) + "\n")
+            self._events.write(text + "\n")
             self._events.flush()
 
     def log_path(self, rank: int) -> Path:

@@ -60,6 +60,7 @@ def test_secret_env_reaches_the_rank_but_no_file_of_the_record(data_dir, tmp_pat
     runs = tmp_path / "runs"
     out = launch(data_dir, tmp_path, runs, "--env", f"HF_TOKEN={SECRET}",
                  "--env", "DB_PASSWORD=hunter2-long", "--env", "MASTER_ADDR_NOTE=plain",
+                 "--setup", "export GREETING=hello", "--setup", "export API_KEY=k-12345",
                  "--json", command='echo "token=$HF_TOKEN pw=$DB_PASSWORD"; echo "$HF_TOKEN" >&2')
     assert out.returncode == 0, out.stderr
     lines = [json.loads(x) for x in out.stdout.splitlines()]
@@ -74,6 +75,7 @@ def test_secret_env_reaches_the_rank_but_no_file_of_the_record(data_dir, tmp_pat
     assert env["HF_TOKEN"] == "***" and env["DB_PASSWORD"] == "***"
     assert env["MASTER_ADDR_NOTE"] == "plain" and env["MASTER_PORT"] != "***"
     assert "token=*** pw=***" in (folder / "rank-0.log").read_text()
+    assert "GREETING=hello" in plan["prelude"] and "k-12345" not in plan["prelude"]
 
 
 def test_rank_log_is_capped_with_one_marker_line(data_dir, tmp_path) -> None:
