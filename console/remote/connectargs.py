@@ -89,6 +89,8 @@ def connect_kwargs(spec: HostSpec, options: SSHOptions, tunnel: object | None,
                      ("macs", "mac_algs"), ("hostkeyalgorithms", "server_host_key_algs")):
         if _algs(values, key):
             kw[arg] = _algs(values, key)
+    if spec.strict == "no" and "server_host_key_algs" not in kw:
+        kw["server_host_key_algs"] = "default"  # any key type: not only the recorded ones
     if values.get("bindaddress"):
         kw["local_addr"] = (str(values["bindaddress"]), 0)
     family = str(values.get("addressfamily", "any")).lower()

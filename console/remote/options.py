@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from console.core.errors import InputError
 from console.core.targets import check_target
 
+from . import sshconfig
 from .sshconfig import (
     SYSTEM_CONFIG,
     CommandLine,
@@ -108,6 +109,11 @@ class SSHOptions(BaseModel):
             _check_file(self.ssh_config, "ssh_config", "-F/--ssh-config")
         for key in self.identities:
             _check_file(key, "identity", "-i/--identity")
+        try:
+            sshconfig.check_config(self.ssh_config, self.system_config)
+        except SSHConfigError as exc:
+            raise InputError("cannot use ssh_config", f"line {exc.line}: {exc.message}" if exc.line
+                             else exc.message, path=exc.path) from None
 
 
 def _check_file(path: Path, what: str, flag: str) -> None:

@@ -24,7 +24,7 @@ from .sshkeywords import (
     expand_tokens,
     tilde,
 )
-from .sshreader import _Reader, _State
+from .sshreader import _Reader, _State, check_files
 
 __all__ = ["Account", "CommandLine", "SSHConfigError", "Settings", "local_account",
            "resolve_settings"]
@@ -93,6 +93,19 @@ def _files_pass(state: _State, config: Path | None, system_config: Path, system_
     user_file = Path(state.account.home) / ".ssh" / "config"
     reader.read_file(user_file, user_conf=True, check_perm=True, active=[True])
     reader.read_file(system_config, user_conf=False, check_perm=False, active=[True])
+
+
+def check_config(config: Path | None, system_config: Path = SYSTEM_CONFIG,
+                 account: Account | None = None) -> None:
+    """The files ``resolve_settings`` would read, checked for what ssh refuses whatever the
+    host (SSHConfigError naming file and line), so a bad file stops everything up front."""
+    account = account or local_account()
+    if config is not None:
+        if str(config).lower() != "none":
+            check_files([(config, True, False)], account, system_config.parent)
+        return
+    check_files([(Path(account.home) / ".ssh" / "config", True, True), (system_config, False, False)],
+                account, system_config.parent)
 
 
 def _cmdline(state: _State, cmd: CommandLine, system_dir: Path) -> None:

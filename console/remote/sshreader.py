@@ -460,3 +460,43 @@ _HANDLERS = {
     "sendenv": _h_sendenv, "canonicalizemaxdots": _h_int,
     **{k: _h_multistate for k in _MULTISTATE},
 }
+
+
+def check_files(files: list[tuple[Path, bool, bool]], account: Account, system_dir: Path) -> None:
+    """Host-independent checks of whole files and their Includes, before any connection:
+    what ssh refuses whatever the host (quotes, ports, yes/no values, ProxyJump syntax, an
+    unknown keyword that no IgnoreUnknown of the files could excuse). ``files``: (path,
+    user_conf, check_perm) in reading order; missing files are skipped."""
+    seen: list[tuple[Path, list[_Block], bool]] = []
+
+    def walk(path: Path, user_conf: bool, check_perm: bool, depth: int) -> None:
+        if depth > MAX_INCLUDE_DEPTH:
+            raise SSHConfigError("Too many recursive configuration includes", str(path))
+        blocks = _load(path, check_perm)
+        if blocks is None:
+            return
+        seen.append((path, blocks, user_conf))
+        for block in blocks:
+            for stmt in block.body:
+                if stmt.keyword != "include":
+                    continue
+                for arg in stmt.args:
+                    if arg.startswith("~") and not user_conf:
+                        raise SSHConfigError(f"bad include path {arg}.", str(path), stmt.line)
+                    if not arg.startswith(("/", "~")):
+                        arg = ("~/.ssh/" if user_conf else str(system_dir) + "/") + arg
+                    pattern = tilde(arg, account) if arg.startswith("~") else arg
+                    for name in sorted(glob.glob(pattern)):
+                        walk(Path(name), user_conf, True, depth + 1)
+
+    for path, user_conf, check_perm in files:
+        walk(path, user_conf, check_perm, 0)
+    ignored = [stmt.args[0] for _, blocks, _ in seen for block in blocks for stmt in block.body
+               if stmt.keyword == "ignoreunknown" and stmt.args]
+    for path, blocks, _ in seen:
+        for block in blocks:
+            for stmt in block.body:
+                if stmt.keyword in KNOWN or any(
+                        match_list(stmt.keyword, pattern, lower=True) == 1 for pattern in ignored):
+                    continue
+                raise SSHConfigError(f"Bad configuration option: {stmt.keyword}", str(path), stmt.line)

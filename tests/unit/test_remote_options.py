@@ -378,3 +378,16 @@ def test_F_none_reads_no_config_at_all(home, tmp_path):
     o = SSHOptions.from_args(cli("-F", "none"))
     spec = resolve(opts(ssh_config=o.ssh_config, system_config=system), "x")
     assert (spec.port, spec.user, spec.config_paths) == (22, getpass.getuser(), ())
+
+
+def test_a_file_ssh_refuses_is_refused_before_any_connection(home, tmp_path):
+    """Whatever the host: the CLI stops with one input error (exit 2) naming file and line."""
+    inc = write(tmp_path / "inc" / "10-x.conf", "Host *\n  Port 22\n  Hostnmae typo\n")
+    cfg = write(home / "cfg", f"Host nothing\n  Include {tmp_path / 'inc'}/*.conf\n")
+    with pytest.raises(InputError) as err:
+        SSHOptions.from_args(cli("-F", str(cfg)))
+    assert err.value.path == str(inc) and "line 3: Bad configuration option: hostnmae" in err.value.detail
+    ok = write(home / "ok", "IgnoreUnknown Hostnmae\n" + cfg.read_text())
+    assert SSHOptions.from_args(cli("-F", str(ok))).ssh_config == ok
+    with pytest.raises(InputError, match="Bad port"):
+        SSHOptions.from_args(cli("-F", str(write(home / "p", "Host x\n  Port 70000\n"))))
