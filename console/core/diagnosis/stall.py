@@ -1,0 +1,107 @@
+"""Stalls during startup, as a pure model the Launch pane and a ``--fail-fast-stall`` can use:
+per rank the time since its last line, the countdown to HCCL_CONNECT_TIMEOUT after GO, and
+"stalled" after N seconds of silence; and the verdict that a stall has a culprit: most running
+ranks are stalled while every rank of one server has failed or never printed a line.
+
+Times are plain seconds on one clock (the console's monotonic clock); nothing here reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_CONNECT_TIMEOUT_S = 120.0
+DEFAULT_STALL_S = 60.0
+
+
+def connect_timeout(env: Mapping[str, str]) -> float:
+    """HCCL_CONNECT_TIMEOUT from a rank's env (seconds), default 120."""
+    try:
+        value = float(env.get("HCCL_CONNECT_TIMEOUT", ""))
+    except ValueError:
+        return DEFAULT_CONNECT_TIMEOUT_S
+    return value if value > 0 else DEFAULT_CONNECT_TIMEOUT_S
+
+
+@dataclass(frozen=True)
+class RankStall:
+    rank: int
+    server: str
+    silent_s: float = field(metadata={"doc": "since its last line, or since GO without one"})
+    countdown_s: float | None = field(metadata={"doc": "to HCCL_CONNECT_TIMEOUT after GO"})
+    stalled: bool
+    printed: bool
+
+
+@dataclass(frozen=True)
+class StallVerdict:
+    server: str
+    failed: list[int]
+    silent: list[int]
+    stalled: list[int]
+
+    def describe(self) -> str:
+        parts = []
+        if self.failed:
+            parts.append(f"ranks {_fold(self.failed)} failed")
+        if self.silent:
+            parts.append(f"ranks {_fold(self.silent)} never printed a line")
+        return (f"{len(self.stalled)} ranks are stalled while on {self.server} "
+                + " and ".join(parts))
+
+
+def _fold(ranks: Iterable[int]) -> str:
+    return ",".join(map(str, sorted(ranks)))
+
+
+class StallTracker:
+    def __init__(self, rank_server: Mapping[int, str], *, stall_s: float = DEFAULT_STALL_S,
+                 connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
+        self.rank_server = dict(rank_server)
+        self.stall_s, self.connect_timeout_s = stall_s, connect_timeout_s
+        self.go: float | None = None
+        self.last: dict[int, float] = {}
+        self.exits: dict[int, int | None] = {}
+
+    def started(self, t: float) -> None:
+        """GO: the ranks were released."""
+        self.go = t if self.go is None else self.go
+
+    def line(self, rank: int, t: float) -> None:
+        self.last[rank] = t
+
+    def exited(self, rank: int, code: int | None) -> None:
+        self.exits[rank] = code
+
+    def ranks(self, now: float) -> list[RankStall]:
+        out = []
+        for rank, server in sorted(self.rank_server.items()):
+            if rank in self.exits or self.go is None:
+                continue
+            since = self.last.get(rank, self.go)
+            silent = max(0.0, now - since)
+            out.append(RankStall(rank=rank, server=server, silent_s=silent,
+                                 countdown_s=self.go + self.connect_timeout_s - now,
+                                 stalled=silent >= self.stall_s, printed=rank in self.last))
+        return out
+
+    def verdict(self, now: float) -> StallVerdict | None:
+        """A server to blame, when most running ranks are stalled and every rank of that
+        server failed (non-zero exit) or never printed a line; else None."""
+        running = self.ranks(now)
+        stalled = [r.rank for r in running if r.stalled]
+        if not running or len(stalled) * 2 <= len(running):
+            return None
+        silent = {r.rank for r in running if r.stalled and not r.printed}
+        for server in dict.fromkeys(self.rank_server.values()):
+            mine = [r for r, s in self.rank_server.items() if s == server]
+            failed = [r for r in mine if self.exits.get(r) not in (None, 0) and r in self.exits]
+            quiet = [r for r in mine if r in silent]
+            if mine and len(failed) + len(quiet) == len(mine):
+                # someone else got further and now waits: all silent everywhere blames nobody
+                others = [r.rank for r in running if r.stalled and r.printed and r.server != server]
+                if others or failed:
+                    return StallVerdict(server=server, failed=sorted(failed), silent=sorted(quiet),
+                                        stalled=sorted(stalled))
+        return None
