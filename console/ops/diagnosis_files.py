@@ -144,12 +144,9 @@ def _run_record(root: Path, inp: DiagnosisInput, reader: _Reader) -> None:
         inp.teardown = next((ev for ev in events if ev.get("event") == "teardown"
                              and ev.get("cause") != "stopped"), None)
     server_of = {p.rank: p.server for p in inp.places}
-    for path in sorted(root.glob("rank-*.log"), key=lambda p: int(RANK_LOG.match(p.name).group(1))
-                       if RANK_LOG.match(p.name) else -1):
-        m = RANK_LOG.match(path.name)
-        if m:
-            rank = int(m.group(1))
-            reader.add(path, server_of.get(rank), rank)
+    ranked = [(int(m.group(1)), p) for p in root.glob("rank-*.log") if (m := RANK_LOG.match(p.name))]
+    for rank, path in sorted(ranked):
+        reader.add(path, server_of.get(rank), rank)
     evidence = root / "evidence"
     if evidence.is_dir() and not evidence.is_symlink():
         for server_dir in sorted(evidence.iterdir()):

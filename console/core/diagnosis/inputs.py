@@ -74,6 +74,7 @@ def ping_from_json(doc: dict[str, Any]) -> PingMatrix:
         probe = Probe(**{k: row[k] for k in PROBE_FIELDS if k in row})
         rest = {k: v for k, v in row.items() if k not in PROBE_FIELDS}
         results.append(ProbeResult(probe=probe, **rest))
-    pattern = doc.get("pattern") if doc.get("pattern") in ("cross", "rail", "pairwise", "custom",
-                                                           "retry") else "custom"
-    return PingMatrix(pattern=pattern, hosts=list(doc.get("hosts") or []), results=results)
+    pattern = doc.get("pattern")
+    known = pattern in ("cross", "rail", "pairwise", "custom", "retry")
+    return PingMatrix(pattern=pattern if known else "custom",  # type: ignore[arg-type]
+                      hosts=list(doc.get("hosts") or []), results=results)
