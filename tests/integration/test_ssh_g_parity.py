@@ -26,6 +26,8 @@ from console.remote.sshconfig import (
 )
 from tests.system import need
 
+pytestmark = [pytest.mark.system]
+
 SSH = shutil.which("ssh")
 STRICT = {"yes": "true", "no": "false", "ask": "ask", "accept-new": "accept-new"}
 
