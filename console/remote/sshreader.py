@@ -408,7 +408,8 @@ def _h_identity(r: _Reader, key: str, args, rest, where, user_conf) -> None:
 
 
 def _h_certificate(r: _Reader, key: str, args, rest, where, user_conf) -> None:
-    r.s.certificates.append(args[0])
+    if args[0] not in r.s.certificates:  # both passes read the files: once each, as ssh
+        r.s.certificates.append(args[0])
 
 
 def _h_command(r: _Reader, key: str, args, rest, where, user_conf) -> None:
