@@ -208,7 +208,8 @@ class RunRecord:
         self._logs.clear()
         self._dirty.clear()
         self._events, self._fd = None, None
-        for f in [*logs, *([events] if events is not None else [])]:
+        files: list[IO[Any]] = [*logs, *([events] if events is not None else [])]
+        for f in files:
             with contextlib.suppress(OSError, ValueError):
                 f.close()
         if fd is not None:
