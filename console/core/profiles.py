@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from console.core.errors import InputError, describe_validation_error
+from console.core.planning.torchrun import RESERVED as TORCHRUN_RESERVED
 from console.core.targets import check_target
 
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -25,6 +26,7 @@ ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_ENV = (
     "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "RANK_ID_START", "DEVICE_ID",
     "RANKTABLEFILE", "RANK_TABLE_FILE", "MASTER_ADDR", "MASTER_IP",
+    *TORCHRUN_RESERVED,
 )
 
 

@@ -1,17 +1,25 @@
 """One simulated server: an asyncssh server on its own loopback address.
 
 ``exec`` requests run through a real local shell (``/bin/sh -c CMD`` in its own process
-group, with the server's root folder in the environment), stdin/stdout/stderr piped through
+group), stdin/stdout/stderr piped through
 and the exit status returned; when the channel closes first (client timeout, lost
 connection) the whole process group is killed. SFTP serves the real file system with
 relative paths under the server's home. Only public-key auth with the sim's client key.
+
+The command's environment is what a real sshd gives a non-interactive session
+(``login_env``: HOME, USER, LOGNAME, SHELL, a system PATH) plus what the simulated server
+itself needs (its tools' folders first on PATH, ``CLUSTER_CONSOLE_ROOT``, ...) -- never the
+environment of the process running the sim (its PATH, virtualenv, PYTHONPATH,
+PYTHONUNBUFFERED...), so that what runs on the sim sees what it would see on a real server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 import posixpath
+import pwd
 import signal
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +28,8 @@ from typing import Any
 import asyncssh
 
 KILL_GRACE_S = 2.0
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+"""OpenSSH's default PATH for a non-root user's session (``_PATH_STDPATH``)."""
 _CHUNK = 65536
 
 
@@ -66,7 +76,7 @@ class SimHost:
         self.address = address
         self.root = root
         self.home = env.get("HOME", str(root))
-        self._env = {**os.environ, **env}
+        self._env = {**login_env(self.home), **env}
         self._host_key = host_key
         self._client_keys = asyncssh.import_authorized_keys(client_keys)
         self.delay = delay
@@ -159,6 +169,18 @@ class SimHost:
             except ProcessLookupError:
                 pass
         self._groups.discard(pgid)
+
+
+def login_env(home: str) -> dict[str, str]:
+    """What sshd puts in a session's environment before the command runs (no login shell
+    profile: a non-interactive ``ssh host CMD`` does not read one): the user's identity, its
+    login shell and the system PATH."""
+    user = getpass.getuser()
+    try:
+        shell = pwd.getpwuid(os.getuid()).pw_shell or "/bin/sh"
+    except KeyError:
+        shell = "/bin/sh"
+    return {"HOME": home, "USER": user, "LOGNAME": user, "SHELL": shell, "PATH": SYSTEM_PATH}
 
 
 def _group_alive(pgid: int) -> bool:

@@ -46,9 +46,10 @@ def server_root(workdir: Path, server: ServerSpec) -> Path:
 
 
 def tool_env(root: Path, server: ServerSpec) -> dict[str, str]:
-    """What a session's environment gets on top of the sim process's own."""
+    """What a session's environment gets on top of a real sshd's (``server.login_env``): the
+    server's root folder, its tools' folders first on the system PATH, its home and name."""
     path = os.pathsep.join([str(root / BIN_DIR), str((root / HCCN_TOOL).parent),
-                            os.environ.get("PATH", "/usr/bin:/bin")])
+                            "/usr/local/bin:/usr/bin:/bin"])
     return {"CLUSTER_CONSOLE_ROOT": str(root), "CCSIM_STATE": str(root / STATE),
             "PATH": path, "HOME": str(root / HOME), "HOSTNAME": server.name}
 

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from console.core.errors import CheckFailed, InputError
+from console.core.planning.torchrun import DEFAULTS, device_mismatch_warning, torchrun_env
 from console.core.profiles import Profile, check_env, cwd_problem
 from console.core.targets import check_target, host_problem, quoted
 
@@ -212,15 +213,17 @@ def _parallel(profile: Profile, world: int, overrides: Mapping[str, int]) -> tup
 
 def _server_plan(server: Any, devs: list[Any], common: dict[str, str], user_env: Mapping[str, str],
                  par: dict[str, int], world: int, command: tuple[str, list[str]],
-                 host: str, upload_dir: str) -> ServerPlan:
+                 host: str, upload_dir: str, group: tuple[int, int, str | None]) -> ServerPlan:
+    """``group``: (this server's index in rank order, server count, run id)."""
     start = int(devs[0].rank_id)
     ranks = []
     for local, dev in enumerate(devs):
         values = {**par, "upload_dir": upload_dir, "world_size": world, "rank": int(dev.rank_id),
                   "local_rank": local, "device_id": int(dev.device_id)}
-        rank_env = {**common, "RANK": str(values["rank"]), "LOCAL_RANK": str(local),
+        rank_env = {**DEFAULTS, **common, "RANK": str(values["rank"]), "LOCAL_RANK": str(local),
                     "LOCAL_WORLD_SIZE": str(len(devs)), "RANK_ID_START": str(start),
-                    "DEVICE_ID": str(values["device_id"])}
+                    "DEVICE_ID": str(values["device_id"]),
+                    **torchrun_env(group[0], group[1], values["rank"], world, group[2])}
         rank_env.update({k: substitute(v, values) for k, v in user_env.items()})
         ranks.append(RankSpec(rank=values["rank"], local_rank=local,
                               device_id=values["device_id"],
@@ -284,9 +287,15 @@ def build_launch_plan(
     }
     files = [*profile.upload, *uploads]
     upload_dir = _upload_dir(profile, run_id, files, [base, *cmd_args, *user_env.values()])
+    in_rank_order = sorted(range(len(layout)), key=lambda i: int(layout[i][1][0].rank_id))
+    group_of = {i: g for g, i in enumerate(in_rank_order)}
     servers = [_server_plan(server, devs, common, user_env, par, world, (base, cmd_args),
-                            targets[server.server_id], upload_dir)
-               for server, devs in layout]
+                            targets[server.server_id], upload_dir,
+                            (group_of[i], len(layout), run_id))
+               for i, (server, devs) in enumerate(layout)]
+    mismatch = device_mismatch_warning([(r.rank, r.local_rank, r.device_id)
+                                        for s in servers for r in s.ranks])
+    warnings += [mismatch] if mismatch else []
     return LaunchPlan(
         profile=profile.name, world_size=world, master_addr=master, master_port=port,
         backend=user_env.get("BACKEND", profile.backend), remote_ranktable=path,
