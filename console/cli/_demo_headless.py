@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shlex
 import socket
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from console.cli._common import print_json, stdout_console, warn
@@ -49,6 +52,12 @@ def _free_port(address: str) -> int:
         return s.getsockname()[1]
 
 
+def venv_setup() -> str:
+    """The setup line that puts this console's python (the one with torch) first on PATH:
+    the simulated servers, like real ones, start commands with the system PATH only."""
+    return f'export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"'
+
+
 def settings(cluster: Any) -> Any:
     """Small probe (2 ranks per server, tiny sizes), files in the demo's own folder."""
     from console.ops.demo import DemoSettings
@@ -56,7 +65,7 @@ def settings(cluster: Any) -> Any:
     hosts = cluster.sim.hosts
     return DemoSettings(hosts=hosts, workdir=cluster.workdir.resolve() / "demo",
                         expected_loss=expected_loss(cluster.spec),
-                        master_port=_free_port(hosts[0]))
+                        master_port=_free_port(hosts[0]), setup=[venv_setup()])
 
 
 def _sim_step(cluster: Any) -> Any:
@@ -88,8 +97,11 @@ async def _flow(cluster: Any) -> list[Any]:
     from console.remote import Pool
 
     steps = []
+    chosen = settings(cluster)
+    for line in chosen.setup:
+        warn(f"demo: the probe's ranks run the setup line: {line}")
     async with Pool(cluster.ssh_options()) as pool:
-        async for step in demo_flow(pool, settings(cluster)):
+        async for step in demo_flow(pool, chosen):
             _print_step(step)
             if step.status != "running":
                 steps.append(step)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections import deque
 from typing import Any
 
 from console.cli._common import warn
@@ -24,6 +25,9 @@ from console.ops.launch_events import (
     JobFinished, JobSummary, LaunchWarning, RankExited, RankLine, RankReady, RankStarted,
     ServerLost, Stage, Teardown,
 )
+
+STOP_TAIL = 3
+"""Last lines per rank printed after a stop (Ctrl-C, SIGTERM, SIGHUP)."""
 
 KINDS = {Stage: "stage", LaunchWarning: "warning", RankStarted: "started", RankLine: "line",
          RankReady: "ready", RankExited: "exited", ServerLost: "server_lost",
@@ -60,18 +64,25 @@ class Printer:
         self.as_json = as_json
         self.open: set[int] = set()
         self.torn_down = False
+        self.tails: dict[int, deque[str]] = {}
+        """Each rank's last whole lines (both streams), for the report after a stop."""
+        self.exits: dict[int, RankExited] = {}
 
     def event(self, ev: Any) -> None:
         if self.as_json and type(ev) in KINDS:
             sys.stdout.write(json.dumps(event_json(ev), ensure_ascii=False) + "\n")
         if isinstance(ev, RankLine):
+            if not ev.partial:
+                self.tails.setdefault(ev.rank, deque(maxlen=STOP_TAIL)).append(ev.text)
             if not self.as_json:
                 self.line(ev)
         elif isinstance(ev, (Stage, LaunchWarning, ServerLost, Teardown)):
             progress(ev)
             self.torn_down = self.torn_down or isinstance(ev, Teardown)
-        elif isinstance(ev, RankExited) and not self.torn_down and ev.code not in (0, None):
-            warn(f"launch: rank {ev.rank} on {ev.server_id} exited {ev.code}")
+        elif isinstance(ev, RankExited):
+            self.exits[ev.rank] = ev
+            if not self.torn_down and ev.code not in (0, None):
+                warn(f"launch: rank {ev.rank} on {ev.server_id} exited {ev.code}")
 
     def line(self, ev: RankLine) -> None:
         out = sys.stderr if ev.stream == "e" else sys.stdout
@@ -104,6 +115,25 @@ def report(summary: JobSummary) -> int:
             for line in root.last_lines:
                 warn(f"  [{root.rank}] {line}")
     return EXIT_CHECK_FAILED
+
+
+def report_stopped(summary: JobSummary, signal_name: str, printer: Printer) -> None:
+    """After a stop: every rank's exit code (and signal) and its last lines, on stderr."""
+    codes = summary.exit_codes
+    nonzero = sum(1 for c in codes.values() if c != 0)
+    warn(f"launch: interrupted ({signal_name}): {len(codes)} of {_ranks(summary.world_size)} "
+         f"reported an exit, {nonzero} not 0; run record {summary.run_dir}")
+    for rank in range(summary.world_size):
+        ev = printer.exits.get(rank)
+        if ev is None:
+            what = "no exit reported"
+        elif ev.code is None:
+            what = f"on {ev.server_id}: lost with its server"
+        else:
+            what = f"on {ev.server_id}: exit {ev.code}" + (f" (signal {ev.signal})" if ev.signal else "")
+        warn(f"launch: rank {rank} {what}")
+        for line in printer.tails.get(rank, ()):
+            warn(f"  [{rank}] {line}")
 
 
 def _ranks(n: int) -> str:

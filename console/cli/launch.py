@@ -3,8 +3,12 @@
 Every rank line is printed as ``[<rank>] <line>`` (stdout lines on stdout, stderr lines on
 stderr, like ``srun -l``), or JSON lines with ``--json`` (see ``_launch_output``); progress,
 warnings and the summary go to stderr. Exit 0 when every rank exited 0, else 1 with the root
-cause (rank, server, exit code, last lines) on stderr; 130 after Ctrl-C / SIGTERM (every rank
-stopped first).
+cause (rank, server, exit code, last lines) on stderr; 130 after Ctrl-C / SIGTERM / SIGHUP,
+once every rank is stopped, with each rank's exit code and last lines on stderr.
+
+Signals (as torchrun): the first Ctrl-C sends SIGINT to every rank, TERM follows after the
+grace period, then KILL; a second Ctrl-C sends TERM at once, a third KILL. SIGTERM and
+SIGHUP start at TERM. Before the host agents run (upload, preflight) a signal just cancels.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from console.cli._common import add_log_cap, warn
-from console.cli._launch_output import Printer, report
+from console.cli._launch_output import Printer, report, report_stopped
 from console.cli.diagnose import after_failed_launch
 from console.core.errors import (
     EXIT_CHECK_FAILED,
@@ -32,7 +36,8 @@ from console.core.inventory import Inventory
 from console.core.planning.launch import build_launch_plan
 from console.core.profiles import Profile, parse_env_items, parse_host_items
 from console.ops.launch import launch
-from console.ops.launch_events import JobFinished
+from console.ops.launch_events import JobFinished, Stage
+from console.ops.launch_stop import StopRequests
 from console.ops.profiles import (
     DEFAULT_PROFILE,
     bundled_profile_names,
@@ -60,6 +65,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--setup", action="append", default=[], metavar="LINE",
                    help="shell line run before the command, e.g. 'source .../set_env.sh'")
     p.add_argument("--cwd", metavar="DIR", help="working folder on the servers ($VARS allowed)")
+    p.add_argument("--ranks-per-server", type=int, metavar="N",
+                   help="launch only the first N devices (by rank) of each server in the table, "
+                        "ranks renumbered (the servers get that smaller table)")
     p.add_argument("--remote-ranktable", metavar="PATH",
                    help="absolute path of the rank table on every server")
     p.add_argument("--host", action="append", default=[], metavar="SERVER_ID=SSH_TARGET",
@@ -110,9 +118,14 @@ def _profile(args: argparse.Namespace):
 
 
 def _plan(args: argparse.Namespace):
+    from console.core.ranktable import dumps, subset_note, subset_table
     from console.ops.ranktable_files import read
 
     data, table = read(args.ranktable)
+    if args.ranks_per_server is not None:
+        used = subset_table(table, args.ranks_per_server)
+        warn(f"launch: note: {subset_note(table, used, args.ranks_per_server)}")
+        table, data = used, dumps(used).encode("utf-8")
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     parallel = {k: getattr(args, k) for k in ("tp", "pp", "ep", "dp") if getattr(args, k)}
     plan = build_launch_plan(
@@ -135,7 +148,41 @@ def _inventory(path: str | None) -> Inventory | None:
         raise InputError("cannot read the inventory", str(exc).splitlines()[0], path=path) from None
 
 
-async def _launch(args: argparse.Namespace, table, data: bytes, plan) -> int:
+class _Signals:
+    """Ctrl-C / SIGTERM / SIGHUP: a stop request once the agents run (see the module doc),
+    else (and after KILL was asked for) a cancellation of the launch."""
+
+    NAMES = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self, grace_s: float) -> None:
+        self.grace = grace_s
+        self.loop, self.task = asyncio.get_running_loop(), asyncio.current_task()
+        self.stops = StopRequests()
+        self.got: list[str] = []
+        self.agents_up = False
+
+    def __enter__(self) -> _Signals:
+        for sig in self.NAMES:
+            self.loop.add_signal_handler(sig, self.on_signal, sig)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig in self.NAMES:
+            self.loop.remove_signal_handler(sig)
+
+    def on_signal(self, sig: signal.Signals) -> None:
+        self.got.append(sig.name)
+        step = self.stops.next_step(sig.name)
+        if not self.agents_up or step is None:
+            self.task.cancel()
+            return
+        warn(f"launch: {sig.name}: sending SIG{step} to every rank"
+             + (f" (TERM after {self.grace:g} s, then KILL)" if step == "INT" else "")
+             + ("; Ctrl-C again: TERM now" if step == "INT" else ""))
+        self.stops.request(step, f"interrupted ({sig.name})")
+
+
+async def _launch(args: argparse.Namespace, table, data: bytes, plan, signals: _Signals) -> int:
     inventory = _inventory(args.inventory)
     printer = Printer(as_json=args.json)
     pool_cm = contextlib.nullcontext(None)
@@ -145,40 +192,34 @@ async def _launch(args: argparse.Namespace, table, data: bytes, plan) -> int:
     started = time.time()
     async with pool_cm as pool:
         events = launch(plan, table, data, pool=pool, run_base=args.run_dir, inventory=inventory,
-                        check=not args.no_preflight, log_cap=args.log_cap)
+                        check=not args.no_preflight, log_cap=args.log_cap, stop=signals.stops)
         async with contextlib.aclosing(events):
             async for ev in events:
                 if isinstance(ev, JobFinished):
                     await after_failed_launch(ev.summary, pool, as_json=args.json,
                                               discovery=args.inventory, since=started)
                 printer.event(ev)
+                if isinstance(ev, Stage) and ev.name == "agents":
+                    signals.agents_up = True
                 if isinstance(ev, JobFinished):
                     sys.stdout.flush()
+                    if signals.got:
+                        report_stopped(ev.summary, signals.got[0], printer)
+                        return EXIT_INTERRUPTED
                     return report(ev.summary)
     return EXIT_CHECK_FAILED
 
 
 async def run(args: argparse.Namespace) -> int:
-    """Ctrl-C or SIGTERM cancels the launch, which stops every rank before we exit (130)."""
+    """Signals: see the module doc; 130 once every rank is stopped."""
     table, data, plan = _plan(args)
-    loop, task = asyncio.get_running_loop(), asyncio.current_task()
-    got: list[str] = []
-
-    def on_signal(sig: signal.Signals) -> None:
-        got.append(sig.name)
-        task.cancel()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
-    try:
-        return await _launch(args, table, data, plan)
-    except asyncio.CancelledError:
-        if not got:
-            raise
-        sys.stdout.flush()
-        warn(f"launch: interrupted ({got[0]}): every rank was stopped; run record "
-             f"{Path(args.run_dir) / plan.run_id}")
-        return EXIT_INTERRUPTED
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    with _Signals(plan.grace_s) as signals:
+        try:
+            return await _launch(args, table, data, plan, signals)
+        except asyncio.CancelledError:
+            if not signals.got:
+                raise
+            sys.stdout.flush()
+            warn(f"launch: interrupted ({signals.got[0]}) before the ranks ran, or after KILL: "
+                 f"every rank was stopped; run record {Path(args.run_dir) / plan.run_id}")
+            return EXIT_INTERRUPTED

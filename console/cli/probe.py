@@ -49,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--warmup", type=int, metavar="N", help="untimed iterations per size (5)")
     p.add_argument("--ranks-per-server", type=int, metavar="N",
                    help="use only the first N devices of each server (small smoke runs)")
+    p.add_argument("--setup", action="append", default=[], metavar="LINE",
+                   help="shell line run on every rank before the probe, e.g. "
+                        "'export PATH=/opt/venv/bin:$PATH' (repeatable)")
     p.add_argument("--host", action="append", default=[], metavar="SERVER_ID=SSH_TARGET",
                    help="how to reach a server_id over SSH (default: the server_id)")
     p.add_argument("--master-port", type=int, metavar="PORT", help="MASTER_PORT (29500)")
@@ -78,7 +81,7 @@ def _options(args: argparse.Namespace):
             tokens=args.tokens, iters=args.iters, warmup=args.warmup,
             ranks_per_server=args.ranks_per_server, hosts=parse_host_items(args.host),
             master_port=args.master_port, remote_ranktable=args.remote_ranktable,
-            upload_base=args.upload_base,
+            upload_base=args.upload_base, setup=args.setup,
             extra_args=args.probe_args[1:] if args.probe_args[:1] == ["--"] else args.probe_args)
     except ValidationError as exc:
         loc = exc.errors()[0]["loc"]

@@ -100,6 +100,9 @@ class DemoSettings(BaseModel):
     master_port: int | None = None
     workload: Literal["auto", "probe", "simulated"] = "auto"
     """auto: the probe when torch is importable on every server, else a simulated one."""
+    setup: list[str] = Field(default_factory=list)
+    """Shell lines run on the servers before ``python3`` (the torch check and every probe
+    rank), e.g. the line that puts the python with torch on PATH."""
 
 
 class _Flow:
@@ -156,7 +159,8 @@ class _Flow:
 
     async def _without_torch(self) -> list[str]:
         async def has(host: str) -> bool:
-            res = await self.pool.run(host, "python3 -c 'import torch'", timeout=120)
+            script = "\n".join([*self.s.setup, "python3 -c 'import torch'"])
+            res = await self.pool.run(host, script, timeout=120)
             return res.ok
 
         found = await asyncio.gather(*(has(h) for h in self.s.hosts))
@@ -170,7 +174,7 @@ class _Flow:
             tokens=self.s.tokens, iters=self.s.iters, warmup=self.s.warmup,
             ranks_per_server=self.s.ranks_per_server, master_port=self.s.master_port,
             remote_ranktable=str(self.s.workdir / "remote" / "ranktable.json"),
-            upload_base=str(self.s.workdir / "uploads"))
+            upload_base=str(self.s.workdir / "uploads"), setup=self.s.setup)
         done = await run_probe(self.table, options, pool=self.pool,
                                run_base=self.s.workdir / "runs")
         return probe_verdict(done)

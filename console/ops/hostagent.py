@@ -6,7 +6,8 @@ server. Wire protocol on the channel:
 
   console -> agent (stdin):  <len>\\n<source bytes>   (read by the bootstrap, see BOOTSTRAP)
                              {"t":"spec", ...}\\n       (this server's ranks, JSON, one line)
-                             {"t":"ping","c":T} | {"t":"go","at":T} | {"t":"stop","reason":..}
+                             {"t":"ping","c":T} | {"t":"go","at":T}
+                             | {"t":"stop","reason":..[,"sig":"INT"|"TERM"|"KILL"]}
                              | {"t":"hb"}   (lines)
   agent -> console (stdout): JSON lines: hello, pong, spawned, ready, go, started, woke, line,
                              exit, stopping, bye.  A line frame is
@@ -28,8 +29,11 @@ same syscall and ``exec``s its command. "spawn" mode instead forks the ranks at 
 
 Teardown: on STOP, stdin EOF (console died or the channel was cut), a missed heartbeat or
 SIGTERM/SIGHUP/SIGINT, every rank's process group gets SIGTERM, then SIGKILL after the grace
-period. A rank whose main process exits gets its leftover group killed the same way. If the
-agent is killed outright, PR_SET_PDEATHSIG and the watchdog (hostagent_base) end the ranks.
+period. A STOP with "sig":"INT" (the user's Ctrl-C) starts one step earlier: SIGINT (so
+``except KeyboardInterrupt:`` cleanup runs, as under torchrun), TERM after the grace
+period, then KILL; a later STOP with a stronger signal skips ahead (``STOP_STEPS``). A
+rank whose main process exits gets its leftover group killed the same way. If the agent
+is killed outright, PR_SET_PDEATHSIG and the watchdog (hostagent_base) end the ranks.
 """
 
 import json
@@ -46,6 +50,7 @@ if __package__:  # imported (tests, tools); on a server part 1 precedes this tex
     )
 
 MAX_CHUNK = 256 * 1024
+STOP_STEPS = ("INT", "TERM", "KILL")
 READ_SIZE = 65536
 
 
@@ -60,7 +65,8 @@ class Agent:
         self.grace = float(spec.get("grace_s", 5.0))
         self.hb = float(spec.get("heartbeat_s", 0) or 0)
         self.state = "setup"
-        self.kill_at = None
+        self.escalate_at = None  # when the next, stronger signal goes to the ranks
+        self.stop_step = None  # index in STOP_STEPS of the last signal sent
         self.inbuf = inbuf
         self.last_in = time.time()
         self.signalled = None
@@ -249,7 +255,7 @@ class Agent:
         elif msg.get("t") == "ping":
             self.out.emit(t="pong", c=msg.get("c"), a=time.time())
         elif msg.get("t") == "stop":
-            self.stop(msg.get("reason") or "stop requested")
+            self.stop(msg.get("reason") or "stop requested", msg.get("sig") or "TERM")
 
     # --- ending ---------------------------------------------------------------------------
 
@@ -261,16 +267,26 @@ class Agent:
         except (ProcessLookupError, PermissionError):
             pass
 
-    def stop(self, reason):
-        if self.state == "stopping":
+    def stop(self, reason, sig="TERM"):
+        """Stop every rank, starting with ``sig`` (INT, TERM or KILL); a stop while stopping
+        only ever makes the signal stronger."""
+        step = STOP_STEPS.index(sig) if sig in STOP_STEPS else 1
+        if self.state == "stopping" and step <= self.stop_step:
             return
         self.state = "stopping"
         self.release_at = None
-        self.out.emit(t="stopping", reason=reason, ts=time.time())
+        self.out.emit(t="stopping", reason=reason, sig=STOP_STEPS[step], ts=time.time())
+        self.signal_ranks(step)
+
+    def signal_ranks(self, step):
+        """Send STOP_STEPS[step] to every rank not yet reported; schedule the next step."""
+        self.stop_step = step
+        sig = getattr(signal, "SIG" + STOP_STEPS[step])
         for rank in self.ranks:
             if not rank.reported:
-                self.killpg(rank, signal.SIGTERM)
-        self.kill_at = time.time() + self.grace
+                self.killpg(rank, sig)
+        # KILL is repeated (a process forked meanwhile), the others escalate after the grace
+        self.escalate_at = time.time() + (self.grace if step < 2 else 0.25)
 
     def reap(self):
         for rank in self.ranks:
@@ -290,10 +306,8 @@ class Agent:
             self.signalled = None
         if self.hb and now - self.last_in > self.hb and self.state != "stopping":
             self.stop("no heartbeat from the console for {:.0f} s".format(self.hb))
-        if self.kill_at is not None and now >= self.kill_at:
-            for rank in self.ranks:
-                if not rank.reported:
-                    self.killpg(rank, signal.SIGKILL)
+        if self.escalate_at is not None and now >= self.escalate_at:
+            self.signal_ranks(min(self.stop_step + 1, 2))
         for rank in self.ranks:
             if rank.code is None or rank.reported:
                 continue
@@ -317,8 +331,8 @@ class Agent:
 
     def timeout(self):
         pending = [0.25]
-        if self.kill_at is not None:
-            pending.append(self.kill_at - time.time())
+        if self.escalate_at is not None:
+            pending.append(self.escalate_at - time.time())
         if self.release_at is not None:
             pending.append(self.release_at - time.time())
         return max(0.0, min(pending))

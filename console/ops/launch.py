@@ -31,6 +31,7 @@ from console.core.planning.launch import LaunchPlan
 from console.ops.agentlink import Opener, local_opener, ssh_opener
 from console.ops.launch_checks import preflight, raise_for, upload_ranktable
 from console.ops.launch_events import LaunchEvent, LaunchWarning, Stage
+from console.ops.launch_stop import StopRequests
 from console.ops.ranktable_files import FILE_MODE, write_bytes_atomic
 from console.ops.runrecord import DEFAULT_BASE, DEFAULT_LOG_CAP, RunRecord
 from console.ops.supervisor import Supervisor
@@ -90,7 +91,7 @@ async def launch(
     check: bool = True,
     heartbeat_s: float = 5.0,
     go_margin_s: float | None = None,
-    stop: asyncio.Event | None = None,
+    stop: asyncio.Event | StopRequests | None = None,
     log_cap: int = DEFAULT_LOG_CAP,
 ) -> AsyncIterator[LaunchEvent]:
     """The whole launch. With ``pool`` agents run over SSH; without, as local processes.
@@ -101,7 +102,9 @@ async def launch(
     ``stop``: set it to stop the job the user's way: every rank gets TERM, grace, KILL (as
     at a failure), the events go on (exits with their codes and signals, ``Teardown``,
     ``JobFinished`` whose root cause has kind "stopped") and the generator ends normally.
-    Set before the agents start, the job is stopped as soon as they are up.
+    Set before the agents start, the job is stopped as soon as they are up. A
+    ``StopRequests`` instead stops signal by signal (Ctrl-C: INT first, see
+    ``console.ops.launch_stop``).
     ``log_cap``: bytes of each rank's log in the run record (then one "truncated" line).
     A run record that cannot be written stops recording with one ``LaunchWarning``; the
     job goes on (``console.ops.runrecord``).

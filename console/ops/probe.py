@@ -22,11 +22,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from console.core.errors import InputError
 from console.core.inventory import Inventory
 from console.core.planning.launch import LaunchPlan, build_launch_plan
 from console.core.probe_report import ProbeReport
-from console.core.ranktable import RankTable, dumps, renumber
+from console.core.ranktable import RankTable, dumps, subset_table
 from console.ops.launch import launch
 from console.ops.launch_events import JobFinished, JobSummary, LaunchEvent, RankLine
 from console.ops.profiles import load_profile
@@ -62,6 +61,9 @@ class ProbeOptions(BaseModel):
     """Absolute path of the rank table on every server (default: the launcher's)."""
     upload_base: str | None = None
     """Absolute folder on the servers for the probe files (default: the profile's)."""
+    setup: list[str] = Field(default_factory=list)
+    """Shell lines run before the probe on every rank, after the profile's (e.g. put the
+    python that has torch on PATH: servers run what a login gives, not the console's env)."""
     extra_args: list[str] = Field(default_factory=list)
     """More probe.py arguments, appended last (e.g. --dtype float16, --ops all_reduce)."""
 
@@ -75,19 +77,6 @@ class ProbeOptions(BaseModel):
         return [*args, *self.extra_args]
 
 
-def subset_table(table: RankTable, per_server: int | None) -> RankTable:
-    """The first ``per_server`` devices (lowest rank ids) of every server, ranks renumbered
-    0..N-1 server by server; the table itself when ``per_server`` is None."""
-    if per_server is None:
-        return table
-    if per_server < 1:
-        raise InputError(f"--ranks-per-server {per_server}: give 1 or more")
-    new = table.model_copy(deep=True)
-    for server in new.server_list:
-        server.device = sorted(server.device, key=lambda d: int(d.rank_id))[:per_server]
-    return renumber(new)
-
-
 def plan_probe(table: RankTable, options: ProbeOptions,
                run_id: str | None = None) -> tuple[RankTable, bytes, LaunchPlan]:
     """(the table the probe runs on, its exact bytes, the launch plan)."""
@@ -97,7 +86,8 @@ def plan_probe(table: RankTable, options: ProbeOptions,
         profile = profile.model_copy(update={"upload_base": options.upload_base})
     env = {"BACKEND": options.backend} if options.backend else {}
     plan = build_launch_plan(
-        used, profile, args=options.probe_args(), env=env, hosts=options.hosts,
+        used, profile, args=options.probe_args(), env=env, setup=options.setup,
+        hosts=options.hosts,
         master_port=options.master_port, remote_ranktable=options.remote_ranktable,
         run_id=run_id or new_run_id())
     return used, dumps(used).encode("utf-8"), plan

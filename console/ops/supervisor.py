@@ -25,6 +25,7 @@ from console.ops.launch_events import (
     JobFinished, JobSummary, LaunchWarning, RankExited, RankLine, RankReady, RankStarted,
     RootCause, ServerLost, Stage, Teardown,
 )
+from console.ops.launch_stop import STEPS, StopRequests, stronger
 from console.ops.runrecord import RunRecord
 
 TAIL_LINES = 20
@@ -37,7 +38,8 @@ channels' flow control then holds the agents), so memory stays bounded."""
 class Supervisor:
     def __init__(self, plan: LaunchPlan, opener: Opener, record: RunRecord | None = None, *,
                  heartbeat_s: float = 5.0, stop_wait_s: float = 5.0,
-                 go_margin_s: float | None = None, stop: asyncio.Event | None = None) -> None:
+                 go_margin_s: float | None = None,
+                 stop: asyncio.Event | StopRequests | None = None) -> None:
         self.plan = plan
         self.stop = stop
         self.opener = opener
@@ -66,6 +68,8 @@ class Supervisor:
         self.t0 = time.monotonic()
         self.go_at: float | None = None
         self.teardown_at: float | None = None
+        self.stop_sig: str | None = None  # the last signal the agents were told to stop with
+        self.stop_sent_at: float | None = None
         self.all_exited_at: float | None = None
         self.next_hb = self.t0 + heartbeat_s
         self.ready_re = re.compile(plan.ready_pattern) if plan.ready_pattern else None
@@ -131,8 +135,12 @@ class Supervisor:
         return events
 
     async def _watch_stop(self) -> None:
+        if isinstance(self.stop, StopRequests):
+            while True:
+                sig, reason = await self.stop.get()
+                await self.queue.put(("stop", sig, reason))
         await self.stop.wait()
-        await self.queue.put(("stop",))
+        await self.queue.put(("stop", "TERM", "stopped by the user"))
 
     async def _reader(self, sid: str, link: AgentLink) -> None:
         reason = "agent channel closed"
@@ -177,8 +185,10 @@ class Supervisor:
             out["setup"] = self.t0 + self.plan.setup_timeout_s
         if self.root is None and self.awaiting_ready:
             out["ready"] = self.go_at + self.plan.ready_timeout_s
-        if self.teardown_at is not None:
-            out["give_up"] = self.teardown_at + self.plan.grace_s + self.stop_wait_s
+        if self.stop_sent_at is not None:
+            # the agents step on to the next signal after each grace period; KILL is last
+            steps_left = len(STEPS) - 1 - STEPS.index(self.stop_sig or "TERM")
+            out["give_up"] = self.stop_sent_at + steps_left * self.plan.grace_s + self.stop_wait_s
         return out
 
     def _handle(self, item: tuple) -> list[Any]:
@@ -192,11 +202,19 @@ class Supervisor:
         if item[0] == "eof":
             return self._server_gone(item[1], item[2])
         if item[0] == "stop":
-            if self.root is not None:  # already tearing down: that cause stays the root
-                return []
-            return self._teardown(RootCause("stopped by the user", "console", "console",
-                                            kind="stopped"))
+            return self._user_stop(item[1], item[2])
         return self._on_tick()
+
+    def _user_stop(self, sig: str, reason: str) -> list[Any]:
+        """The user's stop: a teardown starting with ``sig``; while tearing down already,
+        only a stronger signal (that cause stays the root)."""
+        if self.root is None:
+            return self._teardown(RootCause(reason, "console", "console", kind="stopped"), sig)
+        if stronger(sig, self.stop_sig):
+            self._send_all({"t": "stop", "reason": reason, "sig": sig})
+            self.stop_sig, self.stop_sent_at = sig, time.monotonic()
+            self._event("stop_escalated", signal=sig, reason=reason)
+        return []
 
     def _on_msg(self, sid: str, msg: dict) -> list[Any]:
         kind = msg.get("t")
@@ -315,13 +333,14 @@ class Supervisor:
 
     # --- ending ---------------------------------------------------------------------------
 
-    def _teardown(self, root: RootCause) -> list[Any]:
+    def _teardown(self, root: RootCause, sig: str = "TERM") -> list[Any]:
         self.root = root
-        self.teardown_at = time.monotonic()
+        self.teardown_at = self.stop_sent_at = time.monotonic()
+        self.stop_sig = sig
         # STOP first: it must reach the agents even if the run record cannot be written
-        self._send_all({"t": "stop", "reason": f"teardown: {root.describe()}"})
+        self._send_all({"t": "stop", "reason": f"teardown: {root.describe()}", "sig": sig})
         self._event("teardown", root_cause=root.describe(), cause=root.kind, rank=root.rank,
-                    server=root.server_id)
+                    server=root.server_id, signal=sig)
         return [Teardown(root)]
 
     def _server_gone(self, sid: str, reason: str) -> list[Any]:
@@ -356,7 +375,7 @@ class Supervisor:
         for server in self.plan.servers:  # agent never started (cancelled while opening)
             if server.server_id not in self.links:
                 self.pending.difference_update(r.rank for r in server.ranks)
-        deadline = time.monotonic() + self.plan.grace_s + self.stop_wait_s
+        deadline = self._deadlines()["give_up"]
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
             while not self._done() and time.monotonic() < deadline:
                 item = self._taken(await asyncio.wait_for(self.queue.get(),

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
+import sys
+from pathlib import Path
+
+#: The setup line a user writes to run this virtualenv's python (it has torch) on the
+#: simulated servers, which, like real ones, start commands with the system PATH only.
+VENV_SETUP = f'export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"'
 
 
 def alive(pid: int) -> bool:

@@ -20,6 +20,7 @@ from console.ops.discovery import discover_inventory
 from console.ops.probe import ProbeOptions, run_probe, subset_table
 from console.ops.ranktable_files import save
 from console.remote import Pool
+from tests.ops.procs import VENV_SETUP
 from tests.ops.test_launch_sim import free_port, none_left, options, sim_table, spawned_pgids
 from tests.ops.test_probe_local import OPS, _tp_module
 from tests.system import need
@@ -38,7 +39,8 @@ async def _table(sim):
 
 def _opts(tmp_path: Path, **kw) -> ProbeOptions:
     return ProbeOptions(master_port=free_port(), upload_base=str(tmp_path / "uploads"),
-                        remote_ranktable=str(tmp_path / "remote" / "rt.json"), **kw)
+                        remote_ranktable=str(tmp_path / "remote" / "rt.json"),
+                        setup=[VENV_SETUP], **kw)
 
 
 async def test_gloo_probe_on_two_servers_all_checks_and_tp_smoke(sim_factory, tmp_path,
@@ -101,7 +103,7 @@ async def _cli(sim, tmp_path: Path, *extra: str) -> tuple[int, str, str]:
         sys.executable, "-m", "console", "-F", str(sim.ssh_config_path), "probe",
         "--ranktable", str(rt), "--remote-ranktable", str(tmp_path / "remote" / "rt.json"),
         "--run-dir", str(tmp_path / "runs"), "--master-port", str(free_port()),
-        "--upload-base", str(tmp_path / "uploads"), *extra,
+        "--upload-base", str(tmp_path / "uploads"), "--setup", VENV_SETUP, *extra,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     return proc.returncode, out.decode(), err.decode()

@@ -2,7 +2,7 @@
 planner, merge. Pure: no file I/O (see ``console.ops.ranktable_files``)."""
 
 from console.core.ranktable.against import validate_against
-from console.core.ranktable.merge import merge, renumber
+from console.core.ranktable.merge import merge, renumber, subset_note, subset_table
 from console.core.ranktable.model import (
     SUPPORTED_VERSIONS,
     RankDevice,
@@ -31,6 +31,8 @@ __all__ = [
     "loads",
     "merge",
     "renumber",
+    "subset_note",
+    "subset_table",
     "to_disk",
     "validate",
     "validate_against",

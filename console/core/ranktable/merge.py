@@ -1,4 +1,5 @@
-"""merge(tables) (what mindspore's merge_hccl.py does) and renumber(table)."""
+"""merge(tables) (what mindspore's merge_hccl.py does), renumber(table) and
+subset_table(table, per_server) (``--ranks-per-server``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,27 @@ def renumber(table: RankTable) -> RankTable:
     for rank, (*_, device) in enumerate(new.devices()):
         device.rank_id = rank
     return new
+
+
+def subset_table(table: RankTable, per_server: int | None) -> RankTable:
+    """The first ``per_server`` devices (lowest rank ids) of every server, ranks renumbered
+    0..N-1 server by server; the table itself when ``per_server`` is None."""
+    if per_server is None:
+        return table
+    if per_server < 1:
+        raise InputError(f"--ranks-per-server {per_server}: give 1 or more")
+    new = table.model_copy(deep=True)
+    for server in new.server_list:
+        server.device = sorted(server.device, key=lambda d: int(d.rank_id))[:per_server]
+    return renumber(new)
+
+
+def subset_note(table: RankTable, used: RankTable, per_server: int) -> str:
+    """What ``--ranks-per-server`` did, in one line."""
+    return (f"--ranks-per-server {per_server}: the first {per_server} devices (by rank) of "
+            f"each of the {len(used.server_list)} servers: {used.world_size} of the table's "
+            f"{table.world_size} ranks, renumbered 0..{used.world_size - 1} (RANK_TABLE_FILE "
+            "is this smaller table)")
 
 
 def merge(tables: Sequence[RankTable], names: Sequence[str] | None = None) -> RankTable:
