@@ -18,7 +18,7 @@ from console.core.profiles import Profile
 from console.core.ranktable.model import RankTable
 from console.core.ranktable.text import dumps
 from console.ops.launch import launch
-from console.ops.launch_events import RankLine, ServerLost
+from console.ops.launch_events import RankLine, RankReady, ServerLost
 from console.remote import Pool
 from tests.ops.test_launch_sim import free_port, none_left, spawned_pgids
 
@@ -141,3 +141,24 @@ async def test_killed_console_leaves_no_rank(servers, ssh_client, tmp_path) -> N
         await proc.wait()
     assert await none_left(pgids) == []
     assert await none_marked() == []
+
+
+async def test_unflushed_prints_meet_the_ready_pattern(servers, ssh_client, tmp_path) -> None:
+    # sshd passes none of the console's environment: without the launcher's
+    # PYTHONUNBUFFERED=1 this line would sit in the rank's stdout buffer until it exits
+    code = "import time\nprint('model READY')\ntime.sleep(300)"
+    table, data, plan = plan_for(servers, ["python3", "-c", code], ready_pattern="READY$",
+                                 ready_timeout_s=60.0, grace_s=2.0)
+    stop, ready, events = asyncio.Event(), [], []
+    async with Pool(ssh_client.options(command_timeout=60)) as pool:
+        async for ev in launch(plan, table, data, pool=pool, run_base=tmp_path / "runs",
+                               stop=stop):
+            events.append(ev)
+            if isinstance(ev, RankReady):
+                ready.append(ev.rank)
+                if len(ready) == 4:
+                    stop.set()
+    summary = events[-1].summary
+    assert sorted(ready) == [0, 1, 2, 3], summary.root_cause
+    assert summary.root_cause.kind == "stopped"
+    assert await none_left(spawned_pgids(summary)) == []
