@@ -150,7 +150,12 @@ def demo_app(cluster: DemoCluster) -> Any:
     """The console, pointed at the simulated servers."""
     from console.ui.app import ClusterConsoleApp
 
-    app = ClusterConsoleApp(hosts=cluster.hosts, ssh_options=cluster.ssh_options())
+    from console.cli._demo_headless import venv_setup
+
+    # the simulated servers, like real ones, give commands the system PATH only: the Launch
+    # pane starts with the line that puts this python (the one with torch) first, visibly
+    app = ClusterConsoleApp(hosts=cluster.hosts, ssh_options=cluster.ssh_options(),
+                            launch_setup=[venv_setup()])
     app.sub_title = f"demo: {len(cluster.hosts)} simulated servers"
     return app
 

@@ -103,8 +103,11 @@ class ClusterConsoleApp(App[int]):
         *,
         sources: Sources | None = None,
         start: str = "nodes",
+        launch_setup: Sequence[str] = (),
     ) -> None:
         super().__init__()
+        self.launch_setup = list(launch_setup)
+        """Setup lines the Launch pane starts with (the demo: the python that has torch)."""
         self.ssh_options = ssh_options
         self.sources = sources or Sources.default(ssh_options)
         self.ranktable_path = Path(ranktable_path) if ranktable_path else None

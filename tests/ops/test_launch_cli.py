@@ -107,8 +107,11 @@ async def test_sigterm_to_the_console_stops_every_rank(sim_cluster, tmp_path) ->
             proc.kill()
             await proc.wait()
     assert proc.returncode == 130, err.decode()
-    assert "interrupted (SIGTERM): every rank was stopped" in err.decode()
+    err = err.decode()
+    assert "launch: interrupted (SIGTERM): 16 of 16 ranks reported an exit, 16 not 0" in err
+    for rank, pgid in enumerate(pgids):  # every rank's exit code and last lines are printed
+        assert f"launch: rank {rank} on {sim_cluster.hosts[rank // 8]}: exit 143 (signal 15)" in err
     assert await none_left(pgids) == []
     run = next((tmp_path / "runs").iterdir())
     events = [json.loads(line)["event"] for line in (run / "events.jsonl").read_text().splitlines()]
-    assert "aborted" in events and events.count("exit") == 16
+    assert "teardown" in events and events.count("exit") == 16 and events[-1] == "finished"

@@ -20,9 +20,11 @@ from pathlib import Path
 import pytest
 
 from console.cli import build_parser
+from console.cli._demo_headless import venv_setup
 from console.cli.demo import DemoCluster, demo_app, demo_spec
 from console.core.errors import InputError
 from console.ui.screens.nodes import NodesScreen
+from textual.widgets import TextArea
 from tests.ui.conftest import wait_until
 
 WAIT = 90.0
@@ -66,6 +68,11 @@ async def test_demo_console_discovers_the_sim_and_stops_it(tmp_path: Path) -> No
             await wait_until(pilot, lambda: app.inventory is not None and len(app.inventory.servers) == 2
                              and all(s.reachable and len(s.devices) == 8 for s in app.inventory.servers),
                              WAIT)
+            # the sim gives commands the system PATH only: the Launch pane starts with the
+            # setup line that puts the python with torch first (the probe profile needs it)
+            await pilot.press("4")
+            await wait_until(pilot, lambda: bool(app.screen.query("#launch-setup-lines")), WAIT)
+            assert app.screen.query_one("#launch-setup-lines", TextArea).text == venv_setup()
             await pilot.press("ctrl+q")
             await wait_until(pilot, lambda: not app.is_running, WAIT)
     assert not cluster._thread.is_alive()

@@ -115,7 +115,8 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
             yield Input(placeholder="HCCL_CONNECT_TIMEOUT=1200 KEY='a b'", compact=True, id="launch-env")
         with Horizontal(classes="form-row", id="launch-setup-row"):
             yield Label("Setup", classes="form-label")
-            yield TextArea("", compact=True, id="launch-setup-lines", soft_wrap=False,
+            yield TextArea("\n".join(getattr(self.app, "launch_setup", ())), compact=True,
+                           id="launch-setup-lines", soft_wrap=False,
                            placeholder="source /usr/local/Ascend/ascend-toolkit/set_env.sh")
         yield Static(id="launch-plan-summary", classes="status", markup=False)
         with Horizontal(id="launch-lower"):
