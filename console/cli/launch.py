@@ -220,6 +220,7 @@ async def run(args: argparse.Namespace) -> int:
             if not signals.got:
                 raise
             sys.stdout.flush()
-            warn(f"launch: interrupted ({signals.got[0]}) before the ranks ran, or after KILL: "
-                 f"every rank was stopped; run record {Path(args.run_dir) / plan.run_id}")
+            when = "after KILL was sent" if signals.agents_up else "before the ranks started"
+            warn(f"launch: interrupted ({signals.got[-1]}) {when}: every rank was stopped; run "
+                 f"record {Path(args.run_dir) / plan.run_id}")
             return EXIT_INTERRUPTED

@@ -34,6 +34,28 @@ async def test_every_server_answers_with_its_own_identity(sim_cluster, sim_conne
         assert res.stdout == (data_dir / "hccn_ip_loop_8dev.txt").read_text()
 
 
+async def test_commands_get_a_real_sshds_environment_not_the_consoles(sim_factory, sim_connect,
+                                                                       monkeypatch):
+    # what the console's process has must not leak into what the servers run
+    monkeypatch.setenv("PYTHONUNBUFFERED", "1")
+    monkeypatch.setenv("VIRTUAL_ENV", "/opt/console-venv")
+    monkeypatch.setenv("PYTHONPATH", "/opt/console-src")
+    sim_cluster = await sim_factory()
+    async with sim_connect(sim_cluster, "127.0.0.11") as conn:
+        res = await conn.run("env")
+    env = dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
+    assert not {"PYTHONUNBUFFERED", "VIRTUAL_ENV", "PYTHONPATH"} & set(env)
+    root = str(sim_cluster.root("127.0.0.11"))
+    assert env["PATH"] == (f"{root}/usr/local/bin:{root}/usr/local/Ascend/driver/tools:"
+                           "/usr/local/bin:/usr/bin:/bin")
+    assert env["HOME"] == f"{root}/home" and env["USER"] == env["LOGNAME"] == sim_cluster.user
+    assert {"SHELL", "CLUSTER_CONSOLE_ROOT"} <= set(env)
+    # sh itself adds PWD (and maybe SHLVL, _, OLDPWD); nothing else comes from the sim
+    assert set(env) - {"PWD", "SHLVL", "_", "OLDPWD"} == {
+        "HOME", "USER", "LOGNAME", "SHELL", "PATH", "CLUSTER_CONSOLE_ROOT", "CCSIM_STATE",
+        "HOSTNAME"}
+
+
 async def test_lossy_pair_over_ssh(sim_cluster, sim_connect, data_dir):
     async with sim_connect(sim_cluster, "127.0.0.11") as conn:
         res = await conn.run("hccn_tool -i 3 -ping -g address 10.10.100.25")
