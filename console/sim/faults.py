@@ -3,7 +3,8 @@
 Servers are named by their ``name``, their ``address`` or their 1-based position in the
 spec (``src = 1`` is the first server). Static faults (link down, TLS, versions, hccn.conf,
 net health) are folded into the server and device fields when the spec is validated;
-dynamic ones (loss, busy, hang, refuse, slow) are read by the fake tools and the SSH server.
+dynamic ones (loss, busy, hang, refuse, slow, serve_no_join, serve_crash) are read by the fake
+tools and the SSH server.
 """
 
 from __future__ import annotations
@@ -123,9 +124,25 @@ class SlowFault(_Fault):
     connect_delay: float = Field(0.0, ge=0, description="Seconds before authentication")
 
 
+class ServeNoJoinFault(_Fault):
+    """The serving fakes (``mindieservice_daemon``, ``vllm serve``) on this server start but never
+    join the others (never listen, when it is the first server): the service hangs."""
+
+    kind: Literal["serve_no_join"]
+    server: ServerRef
+
+
+class ServeCrashFault(_Fault):
+    """The served model answers ``after`` completion requests, then the service crashes on the
+    next one (HTTP 500, the tool's dying lines, exit 1 of the first server's process)."""
+
+    kind: Literal["serve_crash"]
+    after: int = Field(1, ge=0, description="Completion requests answered before the crash")
+
+
 Fault = Annotated[
     LossFault | LinkDownFault | TlsFault | VersionFault | ConfMismatchFault | NetHealthFault
-    | BusyFault | HangFault | RefuseFault | SlowFault,
+    | BusyFault | HangFault | RefuseFault | SlowFault | ServeNoJoinFault | ServeCrashFault,
     Field(discriminator="kind"),
 ]
 

@@ -184,6 +184,8 @@ class ClusterSpec(_Model):
 
     def _resolve_fault(self, fault: Any) -> None:
         """Check a fault's server/device references; fold it in when it is static."""
+        if fault.kind == "serve_crash":
+            return  # the whole service
         srv = self.server(fault.src if fault.kind == "loss" else fault.server)
         for attr in ("device", "src_device"):
             if getattr(fault, attr, None) is not None:

@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from console.sim import serve_install
 from console.sim.spec import ClusterSpec, ServerSpec
 
 HCCN_TOOL = "usr/local/Ascend/driver/tools/hccn_tool"
@@ -89,6 +90,7 @@ def write_server(spec: ClusterSpec, srv: ServerSpec, root: Path,
         _write(path, launcher(path.name, root / ANSWERS / path.name, python_tool), 0o755)
     _write_hostname(root / BIN_DIR / "hostname", srv.name)
     _write_tool(root / BIN_DIR / "ccsim-hccl-init", "hccl_init", state_path)
+    serve_install.write_serving(srv, root, _write, _write_tool, state_path)
 
 
 def hccn_conf(srv: ServerSpec) -> str:
@@ -166,7 +168,7 @@ def server_state(spec: ClusterSpec, srv: ServerSpec, root: Path,
     hangs = [[f.device, f.command] for f in spec.dynamic_faults("hang")
              if spec.server(f.server) is srv]
     return {
-        "server": srv.name, "product": srv.product, "driver": srv.driver_version,
+        "server": srv.name, "address": srv.address, "product": srv.product, "driver": srv.driver_version,
         "npu_name": srv.npu_name, "super_pod_id": srv.super_pod_id,
         "devices": {str(d.device_id): d.model_dump(mode="json") for d in srv.devices},
         "peers": peers, "loss": _losses(spec, srv),
@@ -175,6 +177,7 @@ def server_state(spec: ClusterSpec, srv: ServerSpec, root: Path,
         "busy": busy, "busy_file": str(root / BUSY_COUNTER), "hang": hangs,
         "bad_links": _bad_links(spec, srv),
         "peer_tls": {d.ip: d.tls for s in spec.servers for d in s.devices if d.ip},
+        "serve": serve_install.serve_state(spec, srv),
     }
 
 
