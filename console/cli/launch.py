@@ -156,7 +156,9 @@ class _Signals:
 
     def __init__(self, grace_s: float) -> None:
         self.grace = grace_s
-        self.loop, self.task = asyncio.get_running_loop(), asyncio.current_task()
+        task = asyncio.current_task()
+        assert task is not None
+        self.loop, self.task = asyncio.get_running_loop(), task
         self.stops = StopRequests()
         self.got: list[str] = []
         self.agents_up = False

@@ -26,6 +26,7 @@ from console.ops.launch_events import (
 )
 
 ORDER = 55
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -114,12 +115,16 @@ async def _run(args: argparse.Namespace, table, options):
 
 async def run(args: argparse.Namespace) -> int:
     """Ctrl-C or SIGTERM cancels the launch, which stops every rank before we exit (130)."""
+    from console.core.ranktable import subset_note, subset_table
     from console.ops.ranktable_files import load
 
     table, options = load(args.ranktable), _options(args)
+    if options.ranks_per_server is not None:
+        used = subset_table(table, options.ranks_per_server)
+        warn(f"probe: note: {subset_note(table, used, options.ranks_per_server)}")
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
     got: list[str] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, lambda s=sig: (got.append(s.name), task.cancel()))
     try:
         finished = await _run(args, table, options)
@@ -129,7 +134,7 @@ async def run(args: argparse.Namespace) -> int:
         warn(f"probe: interrupted ({got[0]}): every rank was stopped")
         return EXIT_INTERRUPTED
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
     return output(finished, as_json=args.json)
 

@@ -139,6 +139,7 @@ class Supervisor:
             while True:
                 sig, reason = await self.stop.get()
                 await self.queue.put(("stop", sig, reason))
+        assert self.stop is not None
         await self.stop.wait()
         await self.queue.put(("stop", "TERM", "stopped by the user"))
 

@@ -124,6 +124,17 @@ async def test_cli_failed_check_exit_1_names_rank_op_and_server(sim_factory, tmp
     assert report["job"]["root_cause"]["rank"] == 2
 
 
+async def test_cli_ranks_per_server_says_so(sim_factory, tmp_path) -> None:
+    _need_torch()
+    sim = await sim_factory(servers=2, cards=2)
+    rc, out, err = await _cli(sim, tmp_path, "--backend", "gloo", "--sizes", "1K", "--iters",
+                              "1", "--warmup", "0", "--json", "--ranks-per-server", "1")
+    assert rc == 0, err
+    assert json.loads(out)["world_size"] == 2
+    assert ("probe: note: --ranks-per-server 1: the first device (by rank) of each of the 2 "
+            "servers: 2 of the table's 4 ranks, renumbered 0..1") in err
+
+
 async def test_cli_hccl_without_torch_npu_names_the_host_exit_1(sim_factory, tmp_path) -> None:
     need(importlib.util.find_spec("torch_npu") is None,
          "torch_npu is installed here: the missing-torch_npu path cannot run")

@@ -32,7 +32,8 @@ def subset_table(table: RankTable, per_server: int | None) -> RankTable:
 
 def subset_note(table: RankTable, used: RankTable, per_server: int) -> str:
     """What ``--ranks-per-server`` did, in one line."""
-    return (f"--ranks-per-server {per_server}: the first {per_server} devices (by rank) of "
+    devices = "device" if per_server == 1 else f"{per_server} devices"
+    return (f"--ranks-per-server {per_server}: the first {devices} (by rank) of "
             f"each of the {len(used.server_list)} servers: {used.world_size} of the table's "
             f"{table.world_size} ranks, renumbered 0..{used.world_size - 1} (RANK_TABLE_FILE "
             "is this smaller table)")
