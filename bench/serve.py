@@ -248,14 +248,18 @@ async def console(c: Cluster, profile: str) -> Figures:
             seen.setdefault(key, now)
             if kind == "ready":
                 seen["last_ready"] = now
-            if "smoke" in kind or "answer" in ev:
+            if kind == "answer" or "smoke" in kind:
+                if ev.get("ok") is False:
+                    fig.note = f"the first request failed: {ev.get('error')}"
+                    continue
                 seen.setdefault("answer", now)
                 fig.answer = str(ev.get("answer") or ev.get("text") or "")
                 own_ttft = next((v for k, v in ev.items() if "first_token" in k or "ttft" in k), None)
         err = await proc.stderr.read()
         await proc.wait()
     if proc.returncode != 0 or "answer" not in seen:
-        fig.note = f"launch exit {proc.returncode}: {err.decode(errors='replace')[-800:]}"
+        fig.note = (f"launch exit {proc.returncode}: {fig.note} "
+                    f"{err.decode(errors='replace')[-800:]}").replace("  ", " ")
         return fig
     fig.steps = {"upload": seen["stage:preflight"] - seen["stage:prepare"],
                  "barrier": seen["stage:go"] - seen["stage:preflight"],
