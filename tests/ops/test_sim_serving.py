@@ -8,6 +8,7 @@ import asyncio
 import http.client
 import json
 import os
+import re
 import shlex
 import socket
 from pathlib import Path
@@ -19,6 +20,7 @@ from console.core.ranktable import build
 from console.core.ranktable.text import dumps
 from console.sim import serve_install
 from console.sim.spec import ClusterSpec
+from tests.ops.procs import alive, wait_gone
 
 DEADLINE = 30.0
 READY_VLLM = "INFO:     Application startup complete."
@@ -142,9 +144,14 @@ async def test_vllm_data_parallel_on_two_servers_answers(sim_factory, sim_connec
     finally:
         await head.close()
     # the head gone (its channel closed: process group killed), the other server's engine dies
+    pids = [int(m) for m in re.findall(r"pid=(\d+)\)", head.text + other.text)]
     assert await other.status() == 1
     assert "EngineCore encountered a fatal error." in other.text
     await other.close()
+    assert len(set(pids)) == 2
+    for pid in pids:
+        await wait_gone(pid)
+    assert not any(alive(p) for p in pids)
 
 
 async def test_vllm_second_server_without_headless_ends_the_head(sim_factory, sim_connect) -> None:
