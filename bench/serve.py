@@ -128,16 +128,14 @@ async def baseline(c: Cluster, profile: str) -> Figures:
     ports = {"http": free_port(), "infer": free_port(), "rpc": free_port()}
     t0 = time.monotonic()
     remotes = []
-    # the operator's sequential copy loop; scp -O (the scp protocol): the sim's SFTP subsystem
-    # sends no exit status, so OpenSSH's default SFTP-mode scp reports 1 though it copied the file
-    for i, host in enumerate(c.hosts):
+    for i, host in enumerate(c.hosts):  # the operator's sequential copy loop
         remote = c.workdir / "remote" / host
         remotes.append(remote)
         await run(c.ssh(host, f"mkdir -p {shlex.quote(str(remote))}"))
-        await run(["scp", "-O", "-q", "-p", "-F", str(c.sim.ssh_config), str(c.ranktable), f"{host}:{remote}/rt.json"])
+        await run(["scp", "-q", "-p", "-F", str(c.sim.ssh_config), str(c.ranktable), f"{host}:{remote}/rt.json"])
         if profile == "mindie-service":
             conf = mindie_config(c, i, remote, ports)
-            await run(["scp", "-O", "-q", "-p", "-F", str(c.sim.ssh_config), str(conf), f"{host}:{remote}/config.json"])
+            await run(["scp", "-q", "-p", "-F", str(c.sim.ssh_config), str(conf), f"{host}:{remote}/config.json"])
     t_up = time.monotonic()
     procs = []
     for i, host in enumerate(c.hosts):  # `ssh host '...' &` in a loop

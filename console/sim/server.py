@@ -43,6 +43,14 @@ class _HomeSFTPServer(asyncssh.SFTPServer):
     def map_path(self, path: bytes) -> bytes:
         return path if path.startswith(b"/") else posixpath.join(self._home, path)
 
+    def exit(self) -> None:
+        """Like sshd's sftp-server, report exit status 0: OpenSSH's ``scp`` (SFTP mode) fails
+        without one although every file was copied."""
+        try:
+            self.channel.exit(0)
+        except (OSError, asyncssh.Error):
+            pass
+
 
 class _Connection(asyncssh.SSHServer):
     def __init__(self, host: SimHost) -> None:

@@ -124,6 +124,21 @@ async def test_openssh_client_uses_the_generated_ssh_config(sim_cluster):
     assert (out.decode(), proc.returncode) == ("ipaddr:10.10.100.23\nnetmask:255.255.255.0\n", 0), err
 
 
+
+async def test_openssh_scp_in_sftp_mode_exits_0(sim_cluster, tmp_path):
+    """OpenSSH's scp (SFTP protocol, its default) needs the subsystem's exit status, as sshd's
+    sftp-server sends it."""
+    need(shutil.which("scp") is not None, "OpenSSH client (scp) not installed")
+    local = tmp_path / "rt.json"
+    local.write_text("{}\n")
+    proc = await asyncio.create_subprocess_exec(
+        "scp", "-q", "-F", str(sim_cluster.ssh_config_path), str(local),
+        f"127.0.0.11:{tmp_path / 'copied.json'}", stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err
+    assert (tmp_path / "copied.json").read_text() == "{}\n"
+
 async def test_64_servers_start_and_answer(sim_factory, sim_connect):
     sim = await sim_factory(servers=64)
     assert sim.hosts[0] == "127.0.0.11" and sim.hosts[-1] == "127.0.0.74"
