@@ -1,4 +1,5 @@
-"""Strict SSH targets: ``[user@]host[:port]`` where host is an IP address or an RFC 1123 name.
+"""Strict SSH targets: ``[user@]host[:port]`` where host is an IP address or an RFC 1123 name
+(``_`` allowed, as OpenSSH allows it).
 
 Every name the console hands to SSH goes through here first: hosts on the command line and in
 hostfiles, ``--host`` mappings, rank-table ``server_id``\\ s. A rank table received from someone
@@ -20,7 +21,9 @@ from console.core.errors import InputError
 MAX_NAME = 253
 MAX_HOSTS = 100_000
 """Default limit on the number of hosts in one host list (``--max-hosts`` raises it)."""
-_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
+_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
+"""An RFC 1123 label, plus '_': OpenSSH accepts it and ssh_config aliases like ``gpu_01`` are
+common; it is no shell or ssh_config metacharacter."""
 _USER = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]{0,63}\Z")
 """POSIX portable user names: the portable filename characters, not starting with '-'."""
 _PORT = re.compile(r"[0-9]{1,5}\Z")
@@ -74,8 +77,8 @@ def host_problem(host: str) -> str | None:
         return f"is {len(name)} characters long: host names have at most {MAX_NAME}"
     for label in name.split("."):
         if not _LABEL.match(label):
-            return ("is neither an IP address nor a host name (RFC 1123: letters, digits and '-', "
-                    "dot-separated labels of 1-63 characters not starting or ending with '-')")
+            return ("is neither an IP address nor a host name (RFC 1123: letters, digits, '-' and "
+                    "'_', dot-separated labels of 1-63 characters not starting or ending with '-')")
     return None
 
 

@@ -44,7 +44,7 @@ def test_good_targets(target, parts):
     ("node\n", "whitespace"),
     ("node;id", "neither an IP address nor a host name"),
     ("node$(id)", "neither an IP address nor a host name"),
-    ("under_score", "neither an IP address nor a host name"),
+    ("node/1", "neither an IP address nor a host name"),
     ("-node", "starts with '-'"),
     ("node-", "neither an IP address nor a host name"),
     ("a..b", "neither an IP address nor a host name"),
@@ -105,9 +105,13 @@ def test_hosts_argument_refuses_evil_names_quoting_them():
         assert "good1" not in str(info.value) and "\x07" not in str(info.value)
 
 
+def test_underscores_are_accepted_as_ssh_accepts_them():
+    assert [str(t) for t in parse_hosts("gpu_[01-02]")] == ["gpu_01", "gpu_02"]
+
+
 def test_expanded_names_are_checked_too():
-    with pytest.raises(InputError, match="'node_1'"):
-        parse_hosts("node_[1-2]")
+    with pytest.raises(InputError, match="'node-1-'"):
+        parse_hosts("node-[1-2]-")
     with pytest.raises(InputError, match="'10.0.0.256'"):
         parse_hosts("10.0.0.[255-256]")
 
