@@ -232,6 +232,7 @@ async def console(c: Cluster, profile: str) -> Figures:
     t0 = time.monotonic()
     proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE, cwd=ROOT)
+    assert proc.stdout is not None and proc.stderr is not None
     seen: dict[str, float] = {}
     own_ttft = None
     async with asyncio.timeout(READY_S):

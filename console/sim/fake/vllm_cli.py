@@ -141,9 +141,12 @@ def _head(args: argparse.Namespace, state: dict[str, Any], serve: dict[str, Any]
             say(f"zmq.error.ZMQError: Address already in use (addr='{endpoint}')", err=True)
             return 1
         debug = os.environ.get("VLLM_LOGGING_LEVEL", "").upper() == "DEBUG"
-        master.wait(lambda missing: debug and log(
-            "DEBUG", "utils.py:751", f"Waiting for 0 local, {len(missing)} remote core engine "
-            "proc(s) to connect."), float(os.environ.get("CCSIM_POLL_S", "10")))
+
+        def waiting(missing: set[str]) -> None:
+            if debug:
+                log("DEBUG", "utils.py:751", f"Waiting for 0 local, {len(missing)} remote core "
+                    "engine proc(s) to connect.")
+        master.wait(waiting, float(os.environ.get("CCSIM_POLL_S", "10")))
         master.watch(lambda ranks: _engine_died(ranks))
     host = args.host if args.host not in (None, "", "0.0.0.0") else own
     service = serving.Service((args.served_model_name or [args.model])[0], "vllm",
