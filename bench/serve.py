@@ -7,8 +7,9 @@ run:
        "What's Deep Learning?" --smoke-only --json -- ccsim-model``; each step is timed by when
        its JSON event reaches this process: upload (stage ``prepare`` -> ``preflight``), barrier
        (``preflight`` -> ``go``: preflight, host agents, every server at the barrier), service
-       ready (``go`` -> the last ``ready``), first token (-> the smoke answer, or the console's
-       own time-to-first-token when its event carries one), total (start -> answer);
+       ready (``go`` -> ``ready_service``; the last ``ready`` without it), first token (the
+       console's own time to first token from its ``answer`` event, else ready -> answer),
+       total (start -> answer);
   (ii) the baseline an operator writes by hand: a sequential ``scp -p`` loop of the rank table
        (and, for MindIE, each server's config.json) to every server, then one background
        ``ssh HOST 'env... vllm serve ...'`` per server (``&`` in a loop), wait until the ready
@@ -245,8 +246,8 @@ async def console(c: Cluster, profile: str) -> Figures:
             kind = ev.get("event", "")
             key = f"stage:{ev.get('name')}" if kind == "stage" else kind
             seen.setdefault(key, now)
-            if kind == "ready":
-                seen["last_ready"] = now
+            if kind in ("ready", "ready_service"):
+                seen["last_ready"] = now  # a server's ready line; the service's (last) is the one
             if kind == "answer" or "smoke" in kind:
                 if ev.get("ok") is False:
                     fig.note = f"the first request failed: {ev.get('error')}"
