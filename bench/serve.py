@@ -5,7 +5,9 @@ For each cluster size (default 2 and 16 servers x 8 NPUs) and each serving profi
 run:
   (i)  the console: ``cluster-console launch --profile vllm-ascend|mindie-service --smoke-prompt
        "What's Deep Learning?" --smoke-only --json -- ccsim-model``; each step is timed by when
-       its JSON event reaches this process: upload (stage ``prepare`` -> ``preflight``), barrier
+       its JSON event reaches this process: start (the CLI's start-up, SSH connections and what
+       it reads from the servers before the plan: host NICs, MindIE's config.json and weights;
+       -> stage ``prepare``), upload (``prepare`` -> ``preflight``), barrier
        (``preflight`` -> ``go``: preflight, host agents, every server at the barrier), service
        ready (``go`` -> ``ready_service``; the last ``ready`` without it), first token (the
        console's own time to first token from its ``answer`` event, else ready -> answer),
@@ -55,7 +57,7 @@ MODEL = serve_install.MODEL_NAME
 TARGET_RATIO = 1.5
 READY_S = 300.0
 READY = {"vllm-ascend": "Application startup complete.", "mindie-service": "Daemon start success!"}
-STEPS = ("upload", "barrier", "ready", "first_token", "total")
+STEPS = ("start", "upload", "barrier", "ready", "first_token", "total")
 
 
 @dataclass
@@ -261,7 +263,8 @@ async def console(c: Cluster, profile: str) -> Figures:
         fig.note = (f"launch exit {proc.returncode}: {fig.note} "
                     f"{err.decode(errors='replace')[-800:]}").replace("  ", " ")
         return fig
-    fig.steps = {"upload": seen["stage:preflight"] - seen["stage:prepare"],
+    fig.steps = {"start": seen["stage:prepare"] - t0,
+                 "upload": seen["stage:preflight"] - seen["stage:prepare"],
                  "barrier": seen["stage:go"] - seen["stage:preflight"],
                  "ready": seen["last_ready"] - seen["stage:go"],
                  "first_token": float(own_ttft) if own_ttft is not None else seen["answer"] - seen["last_ready"],

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -248,8 +249,10 @@ class _Handler(BaseHTTPRequestHandler):
     service: Service
 
     def log_message(self, format: str, *args: Any) -> None:
+        code = args[1] if len(args) > 1 else ""
+        phrase = HTTPStatus(int(code)).phrase if str(code).isdigit() else ""
         say(f'INFO:     {self.client_address[0]}:{self.client_address[1]} - "{self.requestline}" '
-            f"{args[1] if len(args) > 1 else ''}")
+            f"{code} {phrase}".rstrip())
 
     def _json(self, status: int, doc: Any) -> None:
         data = json.dumps(doc).encode()
