@@ -119,9 +119,9 @@ def print_inventory(inv: Inventory) -> None:
     if inv.findings:
         con.print("[bold]Findings[/]")
         for f in inv.findings:
-            where = f.host or ""
-            if f.device_id is not None:
-                where += f" device {f.device_id}"
+            where = f.where.host or ""
+            if f.where.device is not None:
+                where += f" device {f.where.device}"
             con.print(f"[{_STYLE[f.severity]}]{f.severity:7}[/] {escape(where)}: {escape(f.message)}")
     else:
         con.print("[green]No findings.[/]")

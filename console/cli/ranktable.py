@@ -13,11 +13,12 @@ import sys
 from typing import Any
 
 from console.cli._common import add_hosts_argument, hosts_from_args, print_json, warn
+from console.core.diagnostic import Diagnostic
 from console.core.errors import EXIT_CHECK_FAILED, EXIT_OK, ConsoleError
 from console.core.ranktable import (
-    SUPPORTED_VERSIONS, Problem, RankTable, RankTableInvalid, build, json_schema, merge, validate, validate_against,
+    SUPPORTED_VERSIONS, RankTable, RankTableInvalid, build, json_schema, merge, validate, validate_against,
 )
-from console.core.ranktable.problems import sort_problems
+from console.core.ranktable.problems import describe, problem_json, sort_problems
 from console.ops.ranktable_files import load, save
 
 ORDER = 30
@@ -97,20 +98,20 @@ def _add_merge(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_merge)
 
 
-def _print_problems(problems: list[Problem], stream: Any) -> None:
+def _print_problems(problems: list[Diagnostic], stream: Any) -> None:
     """Errors first, then warnings; each group in path order."""
     for problem in sorted(problems, key=lambda p: p.severity != "error"):
-        print(problem, file=stream)
+        print(describe(problem), file=stream)
 
 
-def _verdict(problems: list[Problem]) -> tuple[bool, str]:
+def _verdict(problems: list[Diagnostic]) -> tuple[bool, str]:
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
     counts = f"{errors} error(s), {warnings} warning(s)"
     return errors == 0, ("valid" if errors == 0 else "INVALID") + f": {counts}"
 
 
-async def _problems(args: argparse.Namespace) -> list[Problem]:
+async def _problems(args: argparse.Namespace) -> list[Diagnostic]:
     try:
         table = load(args.file)
     except RankTableInvalid as exc:  # JSON that breaks the schema: problems like any others
@@ -133,7 +134,7 @@ async def _cmd_validate(args: argparse.Namespace) -> int:
         raise
     valid, verdict = _verdict(problems)
     if args.json:
-        print_json({"file": args.file, "valid": valid, "problems": problems})
+        print_json({"file": args.file, "valid": valid, "problems": [problem_json(p) for p in problems]})
     else:
         _print_problems(problems, sys.stdout)
     warn(f"{args.file}: {verdict}")

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Severity = Literal["error", "warning", "info"]
+from console.core.diagnostic import FindingField
 
 
 class CommandFailure(BaseModel):
@@ -64,19 +64,9 @@ class Server(BaseModel):
         return next((d for d in self.devices if d.device_id == device_id), None)
 
 
-class Finding(BaseModel):
-    """A problem or notable fact, folded across servers like `clush -b`."""
-
-    severity: Severity
-    code: str = Field(description="Stable identifier, e.g. tls_mismatch, link_down")
-    message: str
-    host: str | None = Field(None, description="The host concerned, or a NodeSet of hosts")
-    device_id: int | None = None
-
-
 class Inventory(BaseModel):
     servers: list[Server] = Field(default_factory=list)
-    findings: list[Finding] = Field(default_factory=list)
+    findings: list[FindingField] = Field(default_factory=list)
 
     def server(self, host: str) -> Server | None:
         return next((s for s in self.servers if s.host == host or s.server_id == host), None)

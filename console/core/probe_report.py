@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from console.core.diagnostic import Diagnostic, diagnostic
 from console.core.errors import describe_validation_error
 
 SLOW_RATIO = 1.5
@@ -295,6 +296,26 @@ class ProbeReport(BaseModel):
             rows.append({"op": op, "ranks_ok": f"{len(recs) - len(bad)}/{len(recs)}",
                          "failed_ranks": ", ".join(map(str, bad)), "ok": not bad})
         return rows
+
+    def diagnostics(self) -> list[Diagnostic]:
+        """Every problem the ranks reported, one per distinct message, the ranks in ``where``:
+        errors (code ``rank_error``, ranks in ``where.ranks``), failed exact-result checks
+        (``check_failed``, ``where.rank``), a failed TP smoke model (``tp_smoke_failed``) and
+        malformed records (``malformed_record``)."""
+        by_msg: dict[str, list[int | None]] = {}
+        for e in self.errors:
+            by_msg.setdefault(f"{e.stage}: {e.message}", []).append(e.rank)
+        out = [diagnostic("error", "rank_error", msg, ranks=tuple(sorted({r for r in ranks if r is not None})))
+               for msg, ranks in by_msg.items()]
+        out += [diagnostic("error", "check_failed", f"{c.op} check failed: {c.mismatches} wrong values, "
+                           f"first {c.first_bad}", rank=c.rank) for c in self.failed_checks]
+        tp = self.tp_smoke
+        if tp is not None and not tp.ok:
+            out.append(diagnostic("error", "tp_smoke_failed",
+                                  f"tp smoke model FAILED: max |logit diff| {tp.max_abs_diff} "
+                                  f"(tolerance {tp.tolerance}), ranks agree: {tp.ranks_agree}"))
+        out += [diagnostic("error", "malformed_record", f"malformed probe record: {m}") for m in self.malformed]
+        return out
 
     def summary(self) -> list[str]:
         """Human lines: errors (folded by message), failed checks, the TP smoke verdict."""

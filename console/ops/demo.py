@@ -30,6 +30,7 @@ from console.core.inventory import Inventory
 from console.core.pingresults import PingMatrix, ProbeResult
 from console.core.planning.ping import plan_ping
 from console.core.ranktable import RankTable, build, validate, validate_against
+from console.core.ranktable.problems import describe
 
 StepStatus = Literal["running", "ok", "expected", "failed", "skipped"]
 STEPS = ("discover", "ping", "ranktable", "probe")
@@ -138,11 +139,11 @@ class _Flow:
 
         table = build(self.inventory)
         problems = [*validate(table), *validate_against(table, self.inventory)]
-        errors = [f"{p.path}: {p.message}" for p in problems if p.severity == "error"]
+        errors = [f"{p.where.path}: {p.message}" for p in problems if p.severity == "error"]
         path = self.s.workdir / "ranktable.json"
         save(table, path)
         data = {"path": str(path), "world_size": table.world_size,
-                "servers": len(table.server_list), "problems": [str(p) for p in problems]}
+                "servers": len(table.server_list), "problems": [describe(p) for p in problems]}
         if errors:
             return "failed", "invalid: " + "; ".join(errors), data
         self.table = table

@@ -29,7 +29,7 @@ from console.core.errors import InputError
 from console.core.inventory import Inventory
 from console.core.planning.launch import LaunchPlan
 from console.ops.agentlink import Opener, local_opener, ssh_opener
-from console.ops.launch_checks import preflight, raise_for, upload_ranktable
+from console.ops.launch_checks import describe, preflight, raise_for, upload_ranktable
 from console.ops.launch_events import LaunchEvent, LaunchWarning, Stage
 from console.ops.launch_stop import StopRequests
 from console.ops.ranktable_files import FILE_MODE, write_bytes_atomic
@@ -72,10 +72,10 @@ async def _prepare(plan: LaunchPlan, table: Any, data: bytes, pool: Any,
         return
     yield Stage("preflight", "checking servers, NPUs and the master port")
     problems = await preflight(pool, plan, table, inventory)
-    record.event("preflight", problems=[str(p) for p in problems])
+    record.event("preflight", problems=[describe(p) for p in problems])
     for p in problems:
         if p.severity == "warning":
-            yield LaunchWarning(p.message, p.host)
+            yield LaunchWarning(p.message, p.where.host)
     raise_for(problems)
 
 

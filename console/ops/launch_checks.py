@@ -15,9 +15,9 @@ import hashlib
 import posixpath
 import re
 import shlex
-from dataclasses import dataclass
 from typing import Any
 
+from console.core.diagnostic import Diagnostic, Where, diagnostic
 from console.core.errors import CheckFailed, ConsoleError, RemoteError
 from console.core.inventory import Inventory, Server
 from console.core.parsers.npu_smi_table import parse_npu_smi_info
@@ -29,17 +29,6 @@ PORT_TEST = ("import socket,sys\ns=socket.socket()\n"
              "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
              "try:\n s.bind(('',int(sys.argv[1])))\nexcept OSError as e:\n"
              " print(e)\n sys.exit(1)")
-
-
-@dataclass(frozen=True)
-class Problem:
-    severity: str  # "error" | "warning"
-    message: str
-    host: str | None = None
-    unreachable: bool = False
-
-    def __str__(self) -> str:
-        return f"{self.host}: {self.message}" if self.host else self.message
 
 
 async def upload_ranktable(pool: Any, plan: LaunchPlan, data: bytes) -> str:
@@ -100,52 +89,54 @@ def busy_devices(npu_smi_text: str, chips_per_card: int | None) -> dict[int, lis
 
 
 async def _check_server(pool: Any, plan: LaunchPlan, server: ServerPlan,
-                        inventory: Inventory | None) -> list[Problem]:
+                        inventory: Inventory | None) -> list[Diagnostic]:
     master = server.server_id == plan.master_addr
     try:
         result = await pool.run(server.host, _script(plan, master))
     except ConsoleError as exc:
-        return [Problem("error", f"unreachable: {exc.title} {exc.detail}".strip(), server.host,
-                        unreachable=True)]
+        return [diagnostic("error", "unreachable", f"unreachable: {exc.title} {exc.detail}".strip(),
+                           host=server.host)]
     sec = _sections(result.stdout)
-    out: list[Problem] = []
+    out: list[Diagnostic] = []
     if "MISSING" in sec.get("PY", "MISSING"):
-        out.append(Problem("error", f"{plan.python} not found: the host agent needs it",
-                           server.host))
+        out.append(diagnostic("error", "python_missing", f"{plan.python} not found: the host agent needs it",
+                              host=server.host))
     if sec.get("RC", "127").split()[0] != "0":
-        out.append(Problem("warning", "npu-smi info failed; leftover NPU processes not checked",
-                           server.host))
+        out.append(diagnostic("warning", "npu_smi_failed", "npu-smi info failed; leftover NPU processes not checked",
+                              host=server.host))
     else:
         inv = inventory_server(inventory, server) if inventory else None
         busy = busy_devices(sec.get("NPU", ""), inv.chips_per_card if inv else None)
         for spec in server.ranks:
             if spec.device_id in busy:
-                out.append(Problem("error", f"device {spec.device_id} (rank {spec.rank}) is in "
-                                   f"use by {', '.join(busy[spec.device_id])}", server.host))
+                out.append(diagnostic("error", "npu_busy", f"device {spec.device_id} (rank {spec.rank}) is in "
+                                      f"use by {', '.join(busy[spec.device_id])}",
+                                      host=server.host, device=spec.device_id, rank=spec.rank))
     if master and not sec.get("PORT", "").endswith("FREE"):
         why = sec.get("PORT", "no answer").splitlines()[0] if sec.get("PORT") else "no answer"
-        out.append(Problem("error", f"master port {plan.master_port} is not free: {why}",
-                           server.host))
+        out.append(diagnostic("error", "master_port_busy", f"master port {plan.master_port} is not free: {why}",
+                              host=server.host))
     return out
 
 
-def check_inventory(plan: LaunchPlan, inventory: Inventory) -> list[Problem]:
+def check_inventory(plan: LaunchPlan, inventory: Inventory) -> list[Diagnostic]:
     """Every planned device exists on its server, with the table's device_ip."""
-    out = []
+    out: list[Diagnostic] = []
     for server in plan.servers:
         inv = inventory_server(inventory, server)
         if inv is None:
-            out.append(Problem("warning", "not in the inventory; cards not checked", server.host))
+            out.append(diagnostic("warning", "not_in_inventory", "not in the inventory; cards not checked",
+                                  host=server.host))
             continue
         for spec in server.ranks:
             dev = inv.device(spec.device_id)
             if dev is None:
-                out.append(Problem("error", f"rank {spec.rank}: no device {spec.device_id} "
-                                   "on this server", server.host))
+                out.append(diagnostic("error", "device_unknown", f"rank {spec.rank}: no device {spec.device_id} "
+                                      "on this server", host=server.host, device=spec.device_id))
             elif spec.device_ip and dev.device_ip and dev.device_ip != spec.device_ip:
-                out.append(Problem("error", f"rank {spec.rank}: table says device "
-                                   f"{spec.device_id} has {spec.device_ip}, the card has "
-                                   f"{dev.device_ip} (HCCL EI0014)", server.host))
+                out.append(diagnostic("error", "device_ip_mismatch", f"rank {spec.rank}: table says device "
+                                      f"{spec.device_id} has {spec.device_ip}, the card has "
+                                      f"{dev.device_ip} (HCCL EI0014)", host=server.host, device=spec.device_id))
     return out
 
 
@@ -154,12 +145,14 @@ def inventory_server(inventory: Inventory, server: ServerPlan) -> Server | None:
     return inventory.server(server.host) or inventory.server(server.server_id)
 
 
-def check_table(table: Any) -> list[Problem]:
-    return [Problem(p.severity, f"rank table {p.path}: {p.message}") for p in validate(table)]
+def check_table(table: Any) -> list[Diagnostic]:
+    """The table's own problems; the message names the JSON path (``rank table PATH: ...``)."""
+    return [p.model_copy(update={"message": f"rank table {p.where.path}: {p.message}", "where": Where()})
+            for p in validate(table)]
 
 
 async def preflight(pool: Any, plan: LaunchPlan, table: Any,
-                    inventory: Inventory | None = None) -> list[Problem]:
+                    inventory: Inventory | None = None) -> list[Diagnostic]:
     problems = check_table(table)
     if inventory is not None:
         problems += check_inventory(plan, inventory)
@@ -168,11 +161,16 @@ async def preflight(pool: Any, plan: LaunchPlan, table: Any,
     return problems + [p for group in per_server for p in group]
 
 
-def raise_for(problems: list[Problem]) -> None:
+def describe(p: Diagnostic) -> str:
+    """``HOST: MESSAGE`` (or the message): how preflight problems are printed and recorded."""
+    return f"{p.where.host}: {p.message}" if p.where.host else p.message
+
+
+def raise_for(problems: list[Diagnostic]) -> None:
     errors = [p for p in problems if p.severity == "error"]
     if not errors:
         return
-    detail = "\n  ".join(str(p) for p in errors)
-    cls = RemoteError if any(p.unreachable for p in errors) else CheckFailed
+    detail = "\n  ".join(describe(p) for p in errors)
+    cls = RemoteError if any(p.code == "unreachable" for p in errors) else CheckFailed
     raise cls(f"preflight found {len(errors)} problem(s)", "\n  " + detail,
               hint="fix them, or pass --no-preflight to launch anyway")

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from console.core.diagnostic import Diagnostic
 from console.core.inventory import Inventory
 from console.core.planning.launch import LaunchPlan, build_launch_plan
 from console.core.probe_report import ProbeReport
@@ -130,19 +131,15 @@ class ProbeFinished:
 
     def problems(self) -> list[str]:
         """One line per distinct problem the ranks reported, naming rank and server."""
-        lines: dict[str, list[int | None]] = {}
-        for e in self.report.errors:
-            lines.setdefault(f"{e.stage}: {e.message}", []).append(e.rank)
-        out = [f"{self.where_all(ranks)}: {msg}" for msg, ranks in lines.items()]
-        for c in self.report.failed_checks:
-            out.append(f"{self.where(c.rank)}: {c.op} check failed: {c.mismatches} wrong "
-                       f"values, first {c.first_bad}")
-        tp = self.report.tp_smoke
-        if tp is not None and not tp.ok:
-            out.append(f"tp smoke model FAILED: max |logit diff| {tp.max_abs_diff} "
-                       f"(tolerance {tp.tolerance}), ranks agree: {tp.ranks_agree}")
-        out += [f"malformed probe record: {m}" for m in self.report.malformed]
-        return out
+        return [self.describe(d) for d in self.report.diagnostics()]
+
+    def describe(self, d: Diagnostic) -> str:
+        """A probe diagnostic as a line: its ranks with their servers, then the message."""
+        if d.code == "rank_error":
+            return f"{self.where_all(list(d.where.ranks))}: {d.message}"
+        if d.code == "check_failed":
+            return f"{self.where(d.where.rank)}: {d.message}"
+        return d.message
 
     def slowest(self) -> list[dict[str, Any]]:
         """Per rank that was the slowest of some row: in how many rows, and its worst ratio

@@ -86,7 +86,7 @@ def checklist(*, path: Any, table_error: str | None, table: Any, plan: LaunchPla
     if profile_error:
         out.append(Check(BLOCK, f"profile: {profile_error}"))
     errors = [p for p in table_problems if p.severity == "error"]
-    out += [Check(BLOCK, f"table {p.path}: {p.message}") for p in errors[:5]]
+    out += [Check(BLOCK, f"table {p.where.path}: {p.message}") for p in errors[:5]]
     if table is not None and not errors:
         out.append(Check(OK, "rank table valid"))
     out += _plan_checks(table, plan, plan_error, inventory)
@@ -106,10 +106,10 @@ def _plan_checks(table: Any, plan: LaunchPlan | None, plan_error: str | None,
     if inventory is None or not getattr(inventory, "servers", None):
         out.append(Check(INFO, "cards not checked against discovery (Nodes pane, d)"))
         return out
-    from console.ops.launch_checks import check_inventory  # pure function of the ops layer
+    from console.ops.launch_checks import check_inventory, describe  # pure functions of the ops layer
 
     found = check_inventory(plan, inventory)
-    out += [Check(BLOCK if p.severity == "error" else WARN, str(p)) for p in found]
+    out += [Check(BLOCK if p.severity == "error" else WARN, describe(p)) for p in found]
     if not any(p.severity == "error" for p in found):
         out.append(Check(OK, f"cards match the discovery of {len(inventory.servers)} servers"))
     return out
@@ -118,7 +118,9 @@ def _plan_checks(table: Any, plan: LaunchPlan | None, plan_error: str | None,
 def _remote_checks(remote: list[Any] | None) -> list[Check]:
     if remote is None:
         return [Check(INFO, "server checks (python, idle NPUs, master port): F6, or at launch")]
-    out = [Check(BLOCK if p.severity == "error" else WARN, str(p)) for p in remote]
+    from console.ops.launch_checks import describe
+
+    out = [Check(BLOCK if p.severity == "error" else WARN, describe(p)) for p in remote]
     if not any(p.severity == "error" for p in remote):
         out.append(Check(OK, "servers checked: reachable, python found, NPUs idle, port free"))
     return out

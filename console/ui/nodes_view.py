@@ -14,7 +14,8 @@ from typing import Any
 from ClusterShell.NodeSet import NodeSet, NodeSetException
 from rich.text import Text
 
-from console.core.inventory import CommandFailure, Device, Finding, Inventory, Server
+from console.core.diagnostic import Diagnostic
+from console.core.inventory import CommandFailure, Device, Inventory, Server
 
 RED = "bold red"
 YELLOW = "yellow"
@@ -69,9 +70,9 @@ def _host_in(host: str, expr: str | None) -> bool:
         return False
 
 
-def server_findings(inv: Inventory, server: Server) -> list[Finding]:
-    return [f for f in inv.findings if _host_in(server.host, f.host)
-            or (server.server_id and _host_in(server.server_id, f.host))]
+def server_findings(inv: Inventory, server: Server) -> list[Diagnostic]:
+    return [f for f in inv.findings if _host_in(server.host, f.where.host)
+            or (server.server_id and _host_in(server.server_id, f.where.host))]
 
 
 def health_summary(server: Server) -> Text:
@@ -143,10 +144,10 @@ def failure_detail(host: str, failure: CommandFailure, device_id: int | None = N
 
 def issues(inv: Inventory) -> list[Issue]:
     """Findings first (folded across servers), then every failed command and unreachable host."""
-    out = [Issue(f.severity, f"{f.host or '*'}: {f.message}",
-                 f"{f.severity.upper()} [{f.code}]\nhost: {f.host or '-'}"
-                 + (f"   device: {f.device_id}" if f.device_id is not None else "")
-                 + f"\n{f.message}", f.host) for f in inv.findings]
+    out = [Issue(f.severity, f"{f.where.host or '*'}: {f.message}",
+                 f"{f.severity.upper()} [{f.code}]\nhost: {f.where.host or '-'}"
+                 + (f"   device: {f.where.device}" if f.where.device is not None else "")
+                 + f"\n{f.message}", f.where.host) for f in inv.findings]
     for s in inv.servers:
         if not s.reachable and s.error:
             out.append(Issue("error", f"{s.host}: unreachable", f"host: {s.host}\n{s.error}", s.host))

@@ -158,7 +158,7 @@ async def test_discovery_over_real_sshd_gives_spec_ips_and_faults(sshd_cluster, 
     assert [s.host for s in inv.servers] == sshd_cluster.hosts
     assert [s.reachable for s in inv.servers] == [True, True, False]
     assert check_devices([s.model_dump() for s in inv.servers], sshd_cluster.spec) == 16
-    by = {(f.code, f.host, f.device_id): f for f in inv.findings}
+    by = {(f.code, f.where.host, f.where.device): f for f in inv.findings}
     assert by[("unreachable", h3, None)].severity == "error"
     assert h3 in inv.server(h3).error
     assert by[("link_down", h1, 2)].severity == "error"
@@ -167,7 +167,7 @@ async def test_discovery_over_real_sshd_gives_spec_ips_and_faults(sshd_cluster, 
     assert "0 on " + h1 in by[("tls_mismatch", h2, None)].message
     assert "10.10.100.99" in by[("hccn_conf_mismatch", h1, 4)].message
     assert by[("net_health", h2, 5)].message == "net_health Receive timeout"
-    failed = [f.message for f in inv.findings if (f.code, f.host, f.device_id) == ("command_failed", h2, 6)]
+    failed = [f.message for f in inv.findings if (f.code, f.where.host, f.where.device) == ("command_failed", h2, 6)]
     assert "hccn_tool -i 6 -gateway -g: timed out (hccn_tool can hang on a sick card)" in failed
     # "busy" was retried by the script: every card of server 1 answered hccn_tool
     assert all(d.ip_source == "hccn_tool" for d in inv.server(h1).devices), inv.server(h1).devices

@@ -58,7 +58,7 @@ async def test_spec_faults_become_findings(sim_factory):
     h1, h2, h3 = sim.hosts
     async with Pool(options(sim).model_copy(update={"connect_timeout": 5})) as pool:
         inv = await discover_inventory(pool, sim.hosts, tool_timeout=1)
-    by = {(f.code, f.host, f.device_id): f for f in inv.findings}
+    by = {(f.code, f.where.host, f.where.device): f for f in inv.findings}
     assert by[("unreachable", h3, None)].severity == "error"
     assert by[("link_down", h1, 2)].severity == "error"
     assert by[("tls_mismatch", h2, None)].severity == "error"
@@ -66,7 +66,7 @@ async def test_spec_faults_become_findings(sim_factory):
     assert ("driver_version_mismatch", h2, None) in by
     assert "10.10.100.99" in by[("hccn_conf_mismatch", h1, 4)].message
     assert by[("net_health", h2, 5)].message == "net_health Receive timeout"
-    failed = [f.message for f in inv.findings if (f.code, f.host, f.device_id) == ("command_failed", h2, 6)]
+    failed = [f.message for f in inv.findings if (f.code, f.where.host, f.where.device) == ("command_failed", h2, 6)]
     assert "hccn_tool -i 6 -gateway -g: timed out (hccn_tool can hang on a sick card)" in failed
     assert any(m.startswith("hccn_tool -i 6 -netdetect -g: skipped") for m in failed)
     # busy was retried: every device of server 1 still got its IP from hccn_tool
@@ -98,7 +98,7 @@ async def test_unreachable_error_names_the_host_once(sim_factory):
     error = inv.server(host).error
     assert error.startswith("connection refused: ") and "hint: " in error  # title, detail, hint
     [finding] = [f for f in inv.findings if f.code == "unreachable"]
-    assert finding.host == host and finding.message == error
+    assert finding.where.host == host and finding.message == error
 
 
 async def test_a3_discovery_builds_a_1_2_rank_table(sim_factory):

@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
-from console.core.inventory import CommandFailure, Device, Finding, Inventory, Server
+from console.core.diagnostic import diagnostic
+from console.core.inventory import CommandFailure, Device, Inventory, Server
 from console.ops.discovery import DiscoveryDone, ServerDone, ServerStarted
 from console.ui.sources import Sources
 
@@ -34,8 +35,7 @@ def seed_inventory(*, fault: bool = True) -> Inventory:
         servers.append(Server(host=f"node{n}", server_id=server_id, hostname=f"ascend-{n:02d}",
                               reachable=True, product="A2", chips_per_card=1,
                               driver_version="24.1.rc2", cann_version="8.0.RC3", devices=devices))
-    findings = [Finding(severity="error", code="link_down", message="card 2 link is DOWN",
-                        host="node2", device_id=2)] if fault else []
+    findings = [diagnostic("error", "link_down", "card 2 link is DOWN", host="node2", device=2)] if fault else []
     return Inventory(servers=servers, findings=findings)
 
 

@@ -72,14 +72,14 @@ def test_clean_cluster_has_no_findings():
 def test_tls_mismatch_names_the_outlier():
     inv = Inventory(servers=[_server("h1"), _server("h2"), _server("h3", tls=1)])
     fs = findings(inv)
-    assert [(f.code, f.severity, f.host) for f in fs] == [("tls_mismatch", "error", "h3")]
+    assert [(f.code, f.severity, f.where.host) for f in fs] == [("tls_mismatch", "error", "h3")]
     assert "0 on h[1-2]; 1 on h3" in fs[0].message
 
 
 def test_identical_problems_fold_across_hosts():
     inv = Inventory(servers=[_server("h1", d1={"link": "DOWN"}), _server("h2", d1={"link": "DOWN"})])
     fs = findings(inv)
-    assert [(f.code, f.host, f.device_id) for f in fs] == [("link_down", "h[1-2]", 1)]
+    assert [(f.code, f.where.host, f.where.device) for f in fs] == [("link_down", "h[1-2]", 1)]
 
 
 def test_device_and_server_problems():
@@ -88,7 +88,7 @@ def test_device_and_server_problems():
         _server("h2", d1={"device_ip": "10.1.0.1", "health": "Critical"}),
         Server(host="h3", error="connection refused"),
     ])
-    got = {(f.code, f.severity, f.host) for f in findings(inv)}
+    got = {(f.code, f.severity, f.where.host) for f in findings(inv)}
     assert ("unreachable", "error", "h3") in got
     assert ("net_health", "error", "h1") in got
     assert ("npu_busy", "warning", "h1") in got
@@ -101,4 +101,4 @@ def test_failures_are_reported_with_their_command():
     s = _server("h1")
     s.devices[0].failures.append(CommandFailure(command="hccn_tool -i 0 -tls -g", output="x", message="unparsed"))
     fs = findings(Inventory(servers=[s]))
-    assert fs[0].message.startswith("hccn_tool -i 0 -tls -g") and fs[0].device_id == 0
+    assert fs[0].message.startswith("hccn_tool -i 0 -tls -g") and fs[0].where.device == 0

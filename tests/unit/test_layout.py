@@ -88,7 +88,8 @@ def test_rank_servers_come_from_the_rank_table(data_dir):
 
 
 @pytest.mark.parametrize("ranks, text", [([0, 1, 2, 3], "0-3"), ([0, 8, 16, 24], "0-24/8"),
-                                         ([5], "5"), ([0, 8], "0,8"), ([0, 3, 4], "0,3,4")])
+                                         ([5], "5"), ([0, 8], "0,8"), ([0, 3, 4], "0,3-4"),
+                                         ([0, 1, 4, 5, 8], "0-1,4-5,8")])
 def test_describe_ranks(ranks, text):
     assert describe_ranks(ranks) == text
 

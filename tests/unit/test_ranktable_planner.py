@@ -136,7 +136,7 @@ def test_merge_v12_combines_super_pods(data_dir):
     merged = merge([a3, other])
     assert [(p.super_pod_id, len(p.server_list)) for p in merged.super_pod_list] == [("11", 2), ("12", 2)]
     assert merged.server_count == 4
-    assert validate(merged) == [p for p in validate(merged) if p.rule == "container_ip_missing"]
+    assert validate(merged) == [p for p in validate(merged) if p.code == "container_ip_missing"]
 
 
 def test_renumber_is_sequential_by_server_then_device(data_dir):
@@ -150,7 +150,7 @@ def test_renumber_is_sequential_by_server_then_device(data_dir):
 # ---- validate_against -------------------------------------------------------------------
 
 def _checked(table, inv):
-    return [(p.rule, p.path, p.severity) for p in validate_against(table, inv)]
+    return [(p.code, p.where.path, p.severity) for p in validate_against(table, inv)]
 
 
 def test_against_matching_inventory_is_clean():

@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from console.core.ranktable import Problem, loads, validate
+from console.core.diagnostic import Diagnostic
+from console.core.ranktable import loads, validate
+from console.core.ranktable.problems import describe
 
 
 def _clean(servers: int = 2, devices: int = 4, version: str = "1.0") -> dict:
@@ -26,12 +28,12 @@ def _clean(servers: int = 2, devices: int = 4, version: str = "1.0") -> dict:
     return doc
 
 
-def _problems(doc) -> list[Problem]:
+def _problems(doc) -> list[Diagnostic]:
     return validate(loads(json.dumps(doc), source="t.json"))
 
 
-def _has(problems, rule, path, severity="error") -> Problem:
-    found = [p for p in problems if p.rule == rule and p.path == path]
+def _has(problems, rule, path, severity="error") -> Diagnostic:
+    found = [p for p in problems if p.code == rule and p.where.path == path]
     assert found, f"no {rule} at {path} in:\n" + "\n".join(str(p) for p in problems)
     assert found[0].severity == severity
     return found[0]
@@ -47,18 +49,18 @@ def test_samples(data_dir):
     def check(name):
         return validate(loads((data_dir / name).read_text(), source=name))
 
-    assert [p.rule for p in check("ranktable_seed_2x4.json")] == ["container_ip_missing"]
-    assert [p.rule for p in check("ranktable_hccl_tools_1server.json")] == []
-    assert [p.rule for p in check("ranktable_a3_v1.2.json")] == ["container_ip_missing"]
-    assert {p.rule for p in check("ranktable_merge_hccl_int_rank.json")} == {"container_ip_missing", "json_number"}
+    assert [p.code for p in check("ranktable_seed_2x4.json")] == ["container_ip_missing"]
+    assert [p.code for p in check("ranktable_hccl_tools_1server.json")] == []
+    assert [p.code for p in check("ranktable_a3_v1.2.json")] == ["container_ip_missing"]
+    assert {p.code for p in check("ranktable_merge_hccl_int_rank.json")} == {"container_ip_missing", "json_number"}
     assert all(p.severity == "warning" for p in check("ranktable_merge_hccl_int_rank.json"))
 
 
 def test_interleaved_sample_names_the_fields(data_dir):
     problems = validate(loads((data_dir / "ranktable_bad_interleaved.json").read_text()))
     errors = [p for p in problems if p.severity == "error"]
-    assert [p.path for p in errors] == ["server_list[0].device[1].rank_id", "server_list[1].device[1].rank_id"]
-    assert all(p.rule == "rank_id_interleaved" for p in errors)
+    assert [p.where.path for p in errors] == ["server_list[0].device[1].rank_id", "server_list[1].device[1].rank_id"]
+    assert all(p.code == "rank_id_interleaved" for p in errors)
     assert "server_list[1].device[0].rank_id" in errors[0].message  # names the rank in the way
 
 
@@ -69,13 +71,13 @@ def test_every_problem_is_returned_and_sorted():
     doc["server_list"][1]["device"][2]["device_ip"] = "bad"
     doc["server_list"][0]["device"][3]["device_id"] = "2"
     problems = _problems(doc)
-    assert [p.path for p in problems] == [
+    assert [p.where.path for p in problems] == [
         "server_list[0].device[3].device_id",
         "server_list[1].device[2].device_ip",
         "server_list[1].device[10].device_ip",
         "status",
     ]
-    assert str(problems[0]).startswith("server_list[0].device[3].device_id: error: ")
+    assert describe(problems[0]).startswith("server_list[0].device[3].device_id: error: ")
 
 
 RULES = [

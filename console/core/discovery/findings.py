@@ -11,13 +11,14 @@ import ipaddress
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 
+from console.core.diagnostic import SEVERITY_ORDER, Diagnostic, Severity, diagnostic
 from console.core.hosts import fold
-from console.core.inventory import Device, Finding, Inventory, Server, Severity
+from console.core.inventory import Device, Inventory, Server
 
 _HEALTH_SEVERITY: dict[str, Severity] = {"warning": "warning", "alarm": "error", "critical": "error"}
 
 
-def _fold_findings(raw: Iterable[tuple[Severity, str, str, str, int | None]]) -> list[Finding]:
+def _fold_findings(raw: Iterable[tuple[Severity, str, str, str, int | None]]) -> list[Diagnostic]:
     """(severity, code, message, host, device) -> findings, hosts folded per identical message."""
     groups: dict[tuple[Severity, str, str, int | None], list[str]] = defaultdict(list)
     for sev, code, msg, host, dev in raw:
@@ -25,14 +26,14 @@ def _fold_findings(raw: Iterable[tuple[Severity, str, str, str, int | None]]) ->
         if host not in hosts:
             hosts.append(host)
     return [
-        Finding(severity=sev, code=code, message=msg, host=fold(hosts), device_id=dev)
+        diagnostic(sev, code, msg, host=fold(hosts), device=dev)
         for (sev, code, msg, dev), hosts in groups.items()
     ]
 
 
 def _disagreement(
     servers: list[Server], code: str, what: str, value: Callable[[Server], object], severity: Severity
-) -> list[Finding]:
+) -> list[Diagnostic]:
     """One finding when servers disagree on a value: the majority once, each outlier named."""
     by_value: dict[object, list[str]] = defaultdict(list)
     for s in servers:
@@ -44,7 +45,7 @@ def _disagreement(
     ordered = sorted(by_value.items(), key=lambda kv: -len(kv[1]))
     parts = [f"{v} on {fold(hosts)}" for v, hosts in ordered]
     outliers = [h for _, hosts in ordered[1:] for h in hosts]
-    return [Finding(severity=severity, code=code, message=f"{what} differs: " + "; ".join(parts), host=fold(outliers))]
+    return [diagnostic(severity, code, f"{what} differs: " + "; ".join(parts), host=fold(outliers))]
 
 
 def _tls_value(s: Server) -> object:
@@ -54,7 +55,7 @@ def _tls_value(s: Server) -> object:
     return values.pop() if len(values) == 1 else "mixed"
 
 
-def _consistency(servers: list[Server]) -> list[Finding]:
+def _consistency(servers: list[Server]) -> list[Diagnostic]:
     out = _disagreement(servers, "tls_mismatch", "TLS switch", _tls_value, "error")
     out += _disagreement(servers, "driver_version_mismatch", "driver version", lambda s: s.driver_version, "warning")
     out += _disagreement(servers, "cann_version_mismatch", "CANN version", lambda s: s.cann_version, "warning")
@@ -63,26 +64,27 @@ def _consistency(servers: list[Server]) -> list[Finding]:
         tls = {d.device_id: d.tls for d in s.devices if d.tls is not None}
         if len(set(tls.values())) > 1:
             on = sorted(k for k, v in tls.items() if v == 1)
-            out.append(Finding(severity="error", code="tls_mismatch", host=s.host,
-                               message=f"TLS switch differs between devices: enabled on {on}, disabled on the rest"))
+            out.append(diagnostic("error", "tls_mismatch",
+                                  f"TLS switch differs between devices: enabled on {on}, disabled on the rest",
+                                  host=s.host))
     return out
 
 
-def _duplicate_ips(servers: list[Server]) -> list[Finding]:
+def _duplicate_ips(servers: list[Server]) -> list[Diagnostic]:
     owners: dict[str, list[str]] = defaultdict(list)
     for s in servers:
         for d in s.devices:
             if d.device_ip:
                 owners[d.device_ip].append(f"{s.host} device {d.device_id}")
     return [
-        Finding(severity="error", code="duplicate_device_ip", message=f"device IP {ip} is used by {', '.join(who)}",
-                host=fold(sorted({w.split(' device ')[0] for w in who})))
+        diagnostic("error", "duplicate_device_ip", f"device IP {ip} is used by {', '.join(who)}",
+                   host=fold(sorted({w.split(' device ')[0] for w in who})))
         for ip, who in owners.items() if len(who) > 1
     ]
 
 
-def _subnets(s: Server) -> list[Finding]:
-    nets = Counter()
+def _subnets(s: Server) -> list[Diagnostic]:
+    nets: Counter[str] = Counter()
     for d in s.devices:
         if d.device_ip and d.netmask:
             try:
@@ -92,8 +94,7 @@ def _subnets(s: Server) -> list[Finding]:
     if len(nets) < 2:
         return []
     listing = ", ".join(f"{n} ({c} devices)" for n, c in nets.most_common())
-    return [Finding(severity="warning", code="mixed_subnets", host=s.host,
-                    message=f"devices are in different subnets: {listing}")]
+    return [diagnostic("warning", "mixed_subnets", f"devices are in different subnets: {listing}", host=s.host)]
 
 
 def _device_findings(host: str, d: Device) -> Iterable[tuple[Severity, str, str, str, int | None]]:
@@ -118,7 +119,7 @@ def _device_findings(host: str, d: Device) -> Iterable[tuple[Severity, str, str,
         yield "warning", "command_failed", f"{f.command}: {f.message}", host, dev
 
 
-def findings(inv: Inventory, extra: Iterable[Finding] = ()) -> list[Finding]:
+def findings(inv: Inventory, extra: Iterable[Diagnostic] = ()) -> list[Diagnostic]:
     """Every finding for the inventory, errors first."""
     reachable = [s for s in inv.servers if s.reachable]
     raw: list[tuple[Severity, str, str, str, int | None]] = []
@@ -134,5 +135,5 @@ def findings(inv: Inventory, extra: Iterable[Finding] = ()) -> list[Finding]:
     for s in reachable:
         out += _subnets(s)
     out += _fold_findings(raw)
-    order = {"error": 0, "warning": 1, "info": 2}
-    return sorted(out, key=lambda f: (order[f.severity], f.code, f.device_id if f.device_id is not None else -1))
+    return sorted(out, key=lambda f: (SEVERITY_ORDER[f.severity], f.code,
+                                      f.where.device if f.where.device is not None else -1))

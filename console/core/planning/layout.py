@@ -22,10 +22,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from ClusterShell.RangeSet import RangeSet
 from pydantic import BaseModel, Field
 
+from console.core.diagnostic import Diagnostic, FindingField, diagnostic
 from console.core.errors import InputError
-from console.core.inventory import Finding
 
 Kind = Literal["tp", "dp", "pp", "ep"]
 KINDS: tuple[Kind, ...] = ("tp", "dp", "pp", "ep")
@@ -45,7 +46,7 @@ class Layout(BaseModel):
         None, description="Server of each rank (index = rank), when known")
     groups: dict[str, list[list[int]]] = Field(
         description="kind -> its groups, each a list of ranks; every rank in exactly one per kind")
-    findings: list[Finding] = Field(default_factory=list)
+    findings: list[FindingField] = Field(default_factory=list)
 
     def placeholders(self) -> dict[str, int]:
         """``{tp} {pp} {ep} {dp}`` for launch profiles."""
@@ -69,7 +70,7 @@ class Layout(BaseModel):
         return list(dict.fromkeys(self.rank_servers[r] for r in group))
 
     @property
-    def warnings(self) -> list[Finding]:
+    def warnings(self) -> list[Diagnostic]:
         return [f for f in self.findings if f.severity == "warning"]
 
 
@@ -156,7 +157,7 @@ def _servers(world: int, rank_servers: Sequence[str] | None,
     return [f"server{r // per_server}" for r in range(world)]
 
 
-def _tp_findings(layout: Layout) -> list[Finding]:
+def _tp_findings(layout: Layout) -> list[Diagnostic]:
     """A TP group split over servers runs its all_reduce over RoCE, not in-server links."""
     if layout.rank_servers is None or layout.tp == 1:
         return []
@@ -168,8 +169,8 @@ def _tp_findings(layout: Layout) -> list[Finding]:
     per_server = _ranks_per_server(layout.rank_servers)
     advice = (f"choose a tp that divides the {per_server} ranks per server" if per_server
               else "keep each TP group on one server")
-    return [Finding(
-        severity="warning", code="tp_spans_servers", host=",".join(servers),
+    return [diagnostic(
+        "warning", "tp_spans_servers", host=",".join(servers),
         message=(f"{len(split)} of {len(layout.groups['tp'])} TP groups span servers (e.g. "
                  f"ranks {describe_ranks(first)} on {', '.join(servers)}): tensor-parallel "
                  f"all_reduce would run over RoCE instead of the in-server links; {advice}"),
@@ -185,17 +186,9 @@ def _ranks_per_server(rank_servers: Sequence[str]) -> int | None:
 
 
 def describe_ranks(ranks: Sequence[int]) -> str:
-    """[0..7] -> '0-7'; [0, 8, 16, 24] -> '0-24/8'; anything else -> '0,3,4'."""
-    r = list(ranks)
-    if len(r) == 1:
-        return str(r[0])
-    step = r[1] - r[0]
-    regular = step > 0 and all(b - a == step for a, b in zip(r, r[1:]))
-    if regular and step == 1:
-        return f"{r[0]}-{r[-1]}"
-    if regular and len(r) > 2:
-        return f"{r[0]}-{r[-1]}/{step}"
-    return ",".join(map(str, r))
+    """ClusterShell RangeSet syntax, strides folded: [0..7] -> '0-7'; [0, 8, 16, 24] ->
+    '0-24/8'; [0, 3, 4] -> '0,3-4'; two ranks are never a stride: [0, 8] -> '0,8'."""
+    return str(RangeSet(list(ranks), autostep=3)) if ranks else ""
 
 
 def rank_servers_of(table: Any) -> list[str]:

@@ -1,31 +1,37 @@
-"""A problem found in a rank table: severity, JSON path, message, rule id."""
+"""Problems found in a rank table (:class:`Diagnostic` with the JSON path), and their order."""
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from ClusterShell.RangeSet import RangeSet
+
+from console.core.diagnostic import Diagnostic, diagnostic
 
 _SEGMENT = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
 
-class Problem(BaseModel):
-    severity: Literal["error", "warning"]
-    path: str = Field(description='JSON path, e.g. "server_list[1].device[3].device_ip"')
-    message: str
-    rule: str = Field(description="Stable rule id, e.g. rank_id_interleaved")
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.severity}: {self.message}"
+Problem = Diagnostic
+"""A rank-table problem is a :class:`Diagnostic`: ``code`` the rule id, ``where.path`` the JSON path."""
 
 
-def error(path: str, rule: str, message: str) -> Problem:
-    return Problem(severity="error", path=path, message=message, rule=rule)
+def error(path: str, rule: str, message: str) -> Diagnostic:
+    return diagnostic("error", rule, message, path=path)
 
 
-def warning(path: str, rule: str, message: str) -> Problem:
-    return Problem(severity="warning", path=path, message=message, rule=rule)
+def warning(path: str, rule: str, message: str) -> Diagnostic:
+    return diagnostic("warning", rule, message, path=path)
+
+
+def describe(p: Diagnostic) -> str:
+    """``server_list[0].device[1].rank_id: error: MESSAGE``, as ``ranktable validate`` prints it."""
+    return f"{p.where.path or ''}: {p.severity}: {p.message}"
+
+
+def problem_json(p: Diagnostic) -> dict[str, Any]:
+    """``{"severity", "path", "message", "rule"}``: a problem in ``ranktable validate --json``."""
+    return {"severity": p.severity, "path": p.where.path or "", "message": p.message, "rule": p.code}
 
 
 def path_key(path: str) -> tuple[tuple[int, str, int], ...]:
@@ -33,8 +39,8 @@ def path_key(path: str) -> tuple[tuple[int, str, int], ...]:
     return tuple((0, "", int(idx)) if idx else (1, name, 0) for idx, name in _SEGMENT.findall(path))
 
 
-def sort_problems(problems: list[Problem]) -> list[Problem]:
-    return sorted(problems, key=lambda p: (path_key(p.path), p.severity != "error", p.rule, p.message))
+def sort_problems(problems: list[Diagnostic]) -> list[Diagnostic]:
+    return sorted(problems, key=lambda p: (path_key(p.where.path or ""), p.severity != "error", p.code, p.message))
 
 
 def srv(i: int, field: str | None = None) -> str:
@@ -46,11 +52,5 @@ def dev(i: int, j: int, field: str | None = None) -> str:
 
 
 def ranges(numbers: list[int]) -> str:
-    """[1, 2, 3, 7] -> '1-3, 7'."""
-    out: list[str] = []
-    for n in sorted(numbers):
-        if out and out[-1].split("-")[-1] == str(n - 1):
-            out[-1] = f"{out[-1].split('-')[0]}-{n}"
-        else:
-            out.append(str(n))
-    return ", ".join(out)
+    """[1, 2, 3, 7] -> '1-3, 7' (ClusterShell RangeSet's folding, spaced for prose)."""
+    return ", ".join(str(part) for part in RangeSet(numbers).contiguous()) if numbers else ""

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from console.core.errors import CheckFailed, InputError, json_path
 from console.core.ranktable.model import RankTable
-from console.core.ranktable.problems import Problem, error, sort_problems
+from console.core.ranktable.problems import Problem, describe, error, sort_problems
 
 _MAX_LISTED = 20
 ROOT = "$"
@@ -46,7 +46,7 @@ class RankTableInvalid(CheckFailed):
     any other invalid table (``ranktable validate`` prints the problems as it prints the rules')."""
 
     def __init__(self, source: str, problems: list[Problem]) -> None:
-        listed = [str(p) for p in problems[:_MAX_LISTED]]
+        listed = [describe(p) for p in problems[:_MAX_LISTED]]
         if len(problems) > _MAX_LISTED:
             listed.append(f"+{len(problems) - _MAX_LISTED} more")
         super().__init__("not a valid rank table", "\n  " + "\n  ".join(listed), path=source,

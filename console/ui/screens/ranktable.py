@@ -206,7 +206,7 @@ class RankTableScreen(PaneScreen):
         if not errors:
             self.save_to(path)
             return
-        question = (f"The table has {len(errors)} errors, e.g.\n{errors[0].path}: {errors[0].message}\n\n"
+        question = (f"The table has {len(errors)} errors, e.g.\n{errors[0].where.path}: {errors[0].message}\n\n"
                     f"Save to {path} anyway?")
         self.app.push_screen(ConfirmScreen(question, yes="Save", no="Cancel"),
                              lambda ok: self.save_to(path) if ok else None)

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from console.core.diagnostic import Diagnostic
 from console.ui.ranktable_editor import cells_for_path
 from console.ui.widgets.ranktable_grid import ProblemItem
 
 _RANK = {"error": 2, "warning": 1}
 
 
-def _text(problem: Any) -> str:
-    rule = getattr(problem, "rule", None)
-    where = problem.path or "(table)"
-    return f"{where}: {problem.message}" + (f"  [{rule}]" if rule else "")
+def _text(problem: Diagnostic) -> str:
+    where = problem.where.path or "(table)"
+    return f"{where}: {problem.message}  [{problem.code}]"
 
 
-def grid_items(problems: list, table: Any, columns: tuple[str, ...]
+def grid_items(problems: list[Diagnostic], table: Any, columns: tuple[str, ...]
                ) -> tuple[list[ProblemItem], dict[tuple[int, str], str]]:
     """Items for the list and {(row, column): worst severity} for the grid."""
     marks: dict[tuple[int, str], str] = {}
     items: list[ProblemItem] = []
     for problem in problems:
-        cells = cells_for_path(problem.path, table, columns) if table is not None else set()
+        cells = cells_for_path(problem.where.path or "", table, columns) if table is not None else set()
         for cell in cells:
             if _RANK.get(problem.severity, 0) > _RANK.get(marks.get(cell, ""), 0):
                 marks[cell] = problem.severity
@@ -32,7 +32,7 @@ def grid_items(problems: list, table: Any, columns: tuple[str, ...]
     return items, marks
 
 
-def raw_items(problems: list, parse_error: str | None,
+def raw_items(problems: list[Diagnostic], parse_error: str | None,
               position: tuple[int, int] | None) -> list[ProblemItem]:
     """Items for the raw JSON view: the parse error (with line:col) or the table's problems."""
     if parse_error is not None:
