@@ -1,7 +1,8 @@
 """Find and read launch profiles: bundled ones and the user's own.
 
-User profiles: ``$XDG_CONFIG_HOME/cluster-console/profiles/*.toml`` (default
-``~/.config/...``); a user profile with a bundled profile's name replaces it.
+User profiles: ``profiles/*.toml`` in the user config folder that ``platformdirs`` gives
+(``$XDG_CONFIG_HOME/cluster-console``, ``~/.config/cluster-console`` when that is unset or not
+an absolute path, as the XDG spec says); a user profile with a bundled profile's name replaces it.
 """
 
 from __future__ import annotations
@@ -10,15 +11,19 @@ import os
 from importlib import resources
 from pathlib import Path
 
+import platformdirs
+
 from console.core.errors import InputError
 from console.core.profiles import Profile, parse_profile
 
 DEFAULT_PROFILE = "custom"
 
 
+APP_NAME = "cluster-console"
+
+
 def user_profile_dir() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
-    return Path(base) / "cluster-console" / "profiles"
+    return platformdirs.user_config_path(APP_NAME) / "profiles"
 
 
 def _bundled() -> dict[str, str]:
