@@ -57,17 +57,20 @@ def _as_targets(hosts: str | Sequence[str | HostTarget]) -> list[HostTarget]:
 
 class NotifyHandler(logging.Handler):
     """Diagnostics the CLI prints on stderr (``console`` loggers, e.g. the ``--accept-new``
-    "Permanently added ..." line) become notifications: under Textual stderr is not seen."""
+    "Permanently added ..." line) become notifications: under Textual stderr is not seen.
+    Made on the app's thread (``on_mount``), which it remembers: records logged there notify
+    directly, others go through ``call_from_thread``."""
 
     def __init__(self, app: App) -> None:
         super().__init__(logging.INFO)
         self.app = app
+        self.app_thread = threading.get_ident()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             severity = "warning" if record.levelno >= logging.WARNING else "information"
             notify = partial(self.app.notify, self.format(record), severity=severity, timeout=10)
-            if threading.get_ident() == self.app._thread_id:
+            if threading.get_ident() == self.app_thread:
                 notify()
             else:
                 self.app.call_from_thread(notify)

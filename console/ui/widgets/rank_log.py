@@ -54,8 +54,7 @@ class RankLog(Log):
     def set_root_rank(self, rank: int | None) -> None:
         if self.highlighter.root_rank != rank:
             self.highlighter.root_rank = rank
-            self._render_line_cache.clear()
-            self.refresh()
+            self.refresh_lines(0, self.line_count)  # drops Log's rendered-line cache too
 
     def replace_lines(self, lines: list[str]) -> None:
         """Show exactly ``lines`` (a rebuilt view)."""
