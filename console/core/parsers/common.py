@@ -102,7 +102,3 @@ def seq_number(token: str | None) -> int | None:
         return to_int(token.replace("o", "0").replace("O", "0"))
     return None
 
-
-def empty_reason(text: str) -> str | None:
-    """``"empty output"`` when the text has no visible characters, else None."""
-    return None if text.strip() else "empty output"
