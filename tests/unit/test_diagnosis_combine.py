@@ -125,9 +125,9 @@ def test_ip_mismatch_is_shown_next_to_discovery_and_busy_port_next_to_npu_proces
 
 
 def test_tls_mismatch_is_shown_next_to_the_tls_finding():
-    from console.core.inventory import Finding
+    from console.core.diagnostic import diagnostic
     inv = make_inventory()
-    inv.findings.append(Finding(severity="error", code="tls_mismatch", message="TLS switch differs: on 127.0.0.11"))
+    inv.findings.append(diagnostic("error", "tls_mismatch", "TLS switch differs: on 127.0.0.11"))
     d = diagnose(classify_all([LogSource(name="x", text='EI0016: Value Disable for config "tls" is invalid.')]),
                  inventory=inv)
     assert [lk.kind for lk in d.links] == ["tls"]

@@ -145,7 +145,7 @@ def _inventory_links(i: int, c: Cause, inv: Inventory) -> list[Link]:
                                          f"{c.fields.get('expected_ip', '?')}",
                                  command=f"ssh {s.host} hccn_tool -i {d.device_id} -ip -g")]
     if c.cause == "tls_mismatch":
-        out = [Link(kind="tls", cause_index=i, src_host=f.host, src_device=f.device_id,
+        out = [Link(kind="tls", cause_index=i, src_host=f.where.host, src_device=f.where.device,
                     message=f"discovery: {f.message}") for f in inv.findings if "tls" in f.code]
         if not out:
             states = defaultdict(list)
