@@ -117,7 +117,7 @@ def test_bad_number_names_the_json_path(bad):
     with pytest.raises(RankTableInvalid) as info:
         loads(json.dumps(_one_server(rank_id=bad)))
     assert "server_list[0].device[0].rank_id" in str(info.value)
-    assert [(p.path, p.rule) for p in info.value.problems] == [("server_list[0].device[0].rank_id", "field_invalid")]
+    assert [(p.where.path, p.code) for p in info.value.problems] == [("server_list[0].device[0].rank_id", "field_invalid")]
     assert info.value.exit_code == 1
 
 
@@ -129,7 +129,7 @@ def test_missing_required_fields_are_all_named():
         loads(json.dumps(doc))
     text = str(info.value)
     assert "server_list[0].device[0].rank_id" in text and "server_list[0].server_id" in text
-    assert {(p.path, p.rule) for p in info.value.problems} == {
+    assert {(p.where.path, p.code) for p in info.value.problems} == {
         ("server_list[0].device[0].rank_id", "field_missing"), ("server_list[0].server_id", "field_missing")}
 
 
