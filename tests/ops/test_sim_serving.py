@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
+import pytest
 
+from console.core.errors import InputError
 from console.core.ranktable import build
 from console.core.ranktable.text import dumps
 from console.sim import serve_install
@@ -405,3 +407,34 @@ def test_sim_installs_the_serving_tools(tmp_path) -> None:
     assert weights.stat().st_mode & 0o777 == 0o750
     for rel in serve_install.set_env_files(root):
         assert (root / rel).is_file()
+
+
+async def test_mindie_server_with_another_ranktable_is_refused(sim_factory, sim_connect, tmp_path) -> None:
+    sim = await sim_factory(servers=2)
+    env, _ = mindie_files(sim, tmp_path)
+    other_table = tmp_path / "other.json"
+    doc = json.loads(Path(env["RANK_TABLE_FILE"]).read_text())
+    doc["status"] = "completed "  # same servers, other bytes: another file than the master's
+    other_table.write_text(json.dumps(doc))
+    other_table.chmod(0o640)
+    first = await start(sim, sim_connect, "127.0.0.11", DAEMON,
+                        {k: v.replace("{ip}", "127.0.0.11") for k, v in env.items()})
+    second_env = {k: v.replace("{ip}", "127.0.0.12") for k, v in env.items()}
+    second = await start(sim, sim_connect, "127.0.0.12", DAEMON,
+                         {**second_env, "RANK_TABLE_FILE": str(other_table)})
+    try:
+        assert await second.status() == 1
+        assert "The ranktable file of this node differs from the master's." in second.text
+        assert first.proc.exit_status is None and READY_MINDIE not in first.text
+    finally:
+        await first.close()
+        await second.close()
+
+
+def test_serving_faults_name_a_server_of_the_spec() -> None:
+    with pytest.raises(InputError, match="no server 5"):
+        ClusterSpec.from_dict({"generate": {"servers": 2},
+                               "faults": [{"kind": "serve_no_join", "server": 5}]})
+    spec = ClusterSpec.from_dict({"generate": {"servers": 2},
+                                  "faults": [{"kind": "serve_crash", "after": 3}]})
+    assert serve_install.serve_state(spec, spec.servers[0]) == {"no_join": False, "crash_after": 3}
