@@ -100,6 +100,8 @@ class ServerSpec(_Model):
     cann_version: str = gen.DEFAULT_CANN
     super_pod_id: str | None = None
     npu_name: str | None = Field(None, description="npu-smi Name (910B3 on A2, Ascend910 on A3)")
+    host_nic: str = Field("eth0", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$",
+                          description="NIC holding the server's address (`ip -o -4 addr show`)")
     devices: list[DeviceSpec]
 
     @field_validator("address")

@@ -89,6 +89,7 @@ def write_server(spec: ClusterSpec, srv: ServerSpec, root: Path,
         _write_tool(python_tool, module, state_path)
         _write(path, launcher(path.name, root / ANSWERS / path.name, python_tool), 0o755)
     _write_hostname(root / BIN_DIR / "hostname", srv.name)
+    _write_ip(root / BIN_DIR / "ip", srv.address, srv.host_nic)
     _write_tool(root / BIN_DIR / "ccsim-hccl-init", "hccl_init", state_path)
     serve_install.write_serving(srv, root, _write, _write_tool, state_path)
 
@@ -245,3 +246,16 @@ def _write_hostname(path: Path, name: str) -> None:
     real = shutil.which("hostname", path="/usr/bin:/bin")
     other = f'exec {real} "$@"' if real else 'echo "hostname: options not simulated" >&2; exit 1'
     _write(path, f'#!/bin/sh\nif [ $# -eq 0 ]; then echo {name}; else {other}; fi\n', 0o755)
+
+
+def _write_ip(path: Path, address: str, nic: str) -> None:
+    """``ip -o -4 addr show`` (and ``ip -4 -o addr``) answer ``lo`` and the server's address on
+    ``nic``, in iproute2's one-line form; anything else goes to the real ``ip``."""
+    real = shutil.which("ip", path="/usr/sbin:/sbin:/usr/bin:/bin")
+    other = f'exec {real} "$@"' if real else 'echo "ip: options not simulated" >&2; exit 1'
+    tail = "\\       valid_lft forever preferred_lft forever"
+    answer = (f"1: lo    inet 127.0.0.1/8 scope host lo{tail}\n"
+              f"2: {nic}    inet {address}/24 scope global {nic}{tail}\n")
+    _write(path, "#!/bin/sh\n"
+                 'case "$*" in "-o -4 addr show"|"-o -4 addr"|"-4 -o addr show"|"-4 -o addr") '
+                 f"printf '%s' {shlex.quote(answer)};; *) {other};; esac\n", 0o755)

@@ -12,6 +12,7 @@ from console.core.parsers import (
     parse_link, parse_net_health, parse_netdetect, parse_npu_chip_map, parse_npu_list,
     parse_npu_smi_info, parse_spod_info, parse_tls, parse_vnic,
 )
+from console.core.parsers.ip_addr import HostAddresses, parse_ip_addr
 
 SERVER_COMMANDS = {
     "hostname": "hostname",
@@ -19,6 +20,7 @@ SERVER_COMMANDS = {
     "npu_m": "npu-smi info -m",
     "npu_info": "npu-smi info",
     "hccn_conf": "cat /etc/hccn.conf",
+    "host_ip": "ip -o -4 addr show",
     "driver": "cat /usr/local/Ascend/driver/version.info",
     "cann": "cat /usr/local/Ascend/ascend-toolkit/latest/*-linux/ascend_toolkit_install.info",
 }
@@ -94,8 +96,12 @@ def assemble_server(host: str, server_id: str | None, sections: dict[str, Sectio
         devices = [_apply_npu_info(d, info) for d in devices]
     if isinstance(conf, HccnConf):
         devices = [_conf_ip(d, conf) for d in devices]
+    addrs = _parsed(sections, "host_ip", parse_ip_addr, HostAddresses, failures)
+    nic = addrs.nic_of(server_id) if addrs is not None and server_id else None
     return Server(
         host=host, server_id=server_id, hostname=hostname or None, reachable=True,
+        host_ip=server_id if nic else None, host_nic=nic,
+        host_addresses=addrs.addresses if addrs is not None else [],
         product=("A3" if cpc == 2 else "A2") if devices else None, chips_per_card=cpc,
         driver_version=_version(sections.get("driver")), cann_version=_version(sections.get("cann")),
         devices=sorted(devices, key=lambda d: d.device_id), failures=failures,

@@ -60,6 +60,14 @@ def _consistency(servers: list[Server]) -> list[Diagnostic]:
     out += _disagreement(servers, "driver_version_mismatch", "driver version", lambda s: s.driver_version, "warning")
     out += _disagreement(servers, "cann_version_mismatch", "CANN version", lambda s: s.cann_version, "warning")
     out += _disagreement(servers, "device_count_mismatch", "NPU device count", lambda s: len(s.devices) or None, "warning")
+    out += _disagreement(servers, "host_nic_mismatch", "host NIC name (HCCL_SOCKET_IFNAME, GLOO_SOCKET_IFNAME "
+                         "and TP_SOCKET_IFNAME must name the same NIC on every server)",
+                         lambda s: s.host_nic, "warning")
+    unknown = [s.host for s in servers if s.host_addresses and s.host_nic is None]
+    if unknown:
+        out.append(Finding(severity="warning", code="host_nic_unknown", host=fold(unknown),
+                           message="no network interface holds the address the console reached "
+                                   "(NAT or a jump host?): {host_ip} and {host_nic} are unknown"))
     for s in servers:  # TLS mixed inside one server
         tls = {d.device_id: d.tls for d in s.devices if d.tls is not None}
         if len(set(tls.values())) > 1:

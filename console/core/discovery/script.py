@@ -126,6 +126,7 @@ def server_script(marker: str) -> str:
         "run npu_m npu-smi info -m",
         "run npu_info npu-smi info",
         "run hccn_conf cat \"$R/etc/hccn.conf\"",
+        "run host_ip ip -o -4 addr show",
         "run driver cat \"$R/usr/local/Ascend/driver/version.info\"",
         "run cann cat \"$R\"/usr/local/Ascend/ascend-toolkit/latest/*-linux/ascend_toolkit_install.info",
         "",
