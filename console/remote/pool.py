@@ -317,6 +317,24 @@ class Pool:
             err.path = err.path or remote_path
             raise
 
+    @asynccontextmanager
+    async def forward_port(self, host: str, dest_host: str, dest_port: int) -> AsyncIterator[int]:
+        """``ssh -L``: a listener on 127.0.0.1 (a free port, yielded) whose connections
+        ``host`` opens to ``dest_host:dest_port``; closed on exit. A refused forward shows
+        when a connection is made (the server closes it at once)."""
+        entry = await self._get(host, host)
+        command = f"ssh -L 127.0.0.1:0:{dest_host}:{dest_port} {host}"
+        try:
+            listener = await entry.conn.forward_local_port("127.0.0.1", 0, dest_host, dest_port)
+        except (asyncssh.Error, OSError) as exc:
+            raise command_error(exc, host, command) from None
+        try:
+            yield listener.get_port()
+        finally:
+            listener.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(listener.wait_closed(), KILL_GRACE_S)
+
     async def peer_address(self, host: str) -> str:
         """The IP address actually reached (the server_id), also through a ProxyJump."""
         entry = await self._get(host, host)

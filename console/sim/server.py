@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import ipaddress
 import os
 import posixpath
 import pwd
@@ -73,6 +74,19 @@ class _Connection(asyncssh.SSHServer):
 
     def password_auth_supported(self) -> bool:
         return False
+
+    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str,
+                             orig_port: int) -> bool:
+        """``ssh -L`` (direct-tcpip), as sshd's ``AllowTcpForwarding yes``, to loopback
+        destinations only (the simulated servers' services listen there)."""
+        return _loopback(dest_host)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 class SimHost:

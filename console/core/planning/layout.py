@@ -80,7 +80,7 @@ def _positive(name: str, value: Any) -> int:
     return value
 
 
-def _sizes(world: int, tp: int, pp: int, dp: int | None, ep: int) -> int:
+def check_sizes(world: int, tp: int, pp: int, dp: int | None, ep: int) -> int:
     """Checked dp (derived from the world size when not given)."""
     if dp is None:
         if world % (tp * pp):
@@ -133,7 +133,7 @@ def plan_layout(
     tp, pp, ep = (_positive(n, v) for n, v in (("tp", tp), ("pp", pp), ("ep", ep)))
     if dp is not None:
         dp = _positive("dp", dp)
-    dp = _sizes(world, tp, pp, dp, ep)
+    dp = check_sizes(world, tp, pp, dp, ep)
     servers = _servers(world, rank_servers, ranks_per_server)
     layout = Layout(world_size=world, tp=tp, pp=pp, dp=dp, ep=ep, rank_servers=servers,
                     groups=_groups(tp, pp, dp, ep))
