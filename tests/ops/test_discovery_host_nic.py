@@ -24,7 +24,7 @@ async def test_host_nic_of_the_reached_address_and_a_mismatch_named(sim_factory)
     async with Pool(options(sim)) as pool:
         inv = await discover_inventory(pool, sim.hosts)
     by_host = {s.host: s for s in inv.servers}
-    h1, h2, h3 = sim.hosts
+    h1, _, h3 = sim.hosts
     assert by_host[h1].host_ip == h1 and by_host[h1].host_nic == "eth0"
     assert by_host[h3].host_ip == h3 and by_host[h3].host_nic == "enp189s0f0"
     assert {a.nic for a in by_host[h1].host_addresses} == {"lo", "eth0"}
