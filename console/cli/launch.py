@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from console.cli import _serving
 from console.cli._common import add_log_cap, warn
 from console.cli._launch_output import Printer, report, report_stopped
 from console.cli.diagnose import after_failed_launch
@@ -97,6 +98,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                         '{"event": "finished", "summary": {...}}')
     p.add_argument("--local", action="store_true",
                    help="run every server's ranks on this machine (no SSH), to try a command")
+    _serving.add_arguments(p)
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
     p.set_defaults(func=run)
 
@@ -214,6 +216,9 @@ async def _launch(args: argparse.Namespace, table, data: bytes, plan, signals: _
 
 async def run(args: argparse.Namespace) -> int:
     """Signals: see the module doc; 130 once every rank is stopped."""
+    profile = _profile(args)
+    if _serving.wanted(args, profile):
+        return await _serving.run(args, profile)
     table, data, plan = _plan(args)
     with _Signals(plan.grace_s) as signals:
         try:

@@ -73,6 +73,15 @@ class Profile(BaseModel):
     ep: int = Field(1, ge=1)
     dp: int = Field(1, ge=1)
     ready_pattern: str = Field("", description="Regex every rank must print after GO")
+    ready_on: Literal["all", "first"] = Field(
+        "all", description="all: every process must print ready_pattern; first: only rank 0's "
+                           "(per server: the first server's)")
+    per: Literal["rank", "server"] = Field(
+        "rank", description="One process per rank, or one per server (serving stacks)")
+    serving: Literal["", "mindie-service", "vllm-ascend"] = Field(
+        "", description="A serving stack: the console prepares it and sends a first request")
+    http_port: int | None = Field(None, ge=1, le=65535, description="{http_port}: the service's HTTP port")
+    rpc_port: int | None = Field(None, ge=1, le=65535, description="{rpc_port}: vLLM's data-parallel RPC port")
     ready_timeout_s: float = Field(600.0, gt=0)
     setup_timeout_s: float = Field(300.0, gt=0, description="Max wait for all ranks at the barrier")
     grace_s: float = Field(5.0, ge=0, description="TERM -> KILL grace period at teardown")

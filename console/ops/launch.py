@@ -52,8 +52,8 @@ def write_local_ranktable(path: str, data: bytes) -> None:
 
 async def _prepare(plan: LaunchPlan, table: Any, data: bytes, pool: Any,
                    inventory: Inventory | None, check: bool,
-                   record: RunRecord) -> AsyncIterator[LaunchEvent]:
-    files = resolve_uploads(plan.uploads)
+                   record: RunRecord, extra: dict[str, bytes]) -> AsyncIterator[LaunchEvent]:
+    files = {**resolve_uploads(plan.uploads), **extra}
     if pool is None:
         write_local_ranktable(plan.remote_ranktable, data)
         if files:
@@ -93,6 +93,7 @@ async def launch(
     go_margin_s: float | None = None,
     stop: asyncio.Event | StopRequests | None = None,
     log_cap: int = DEFAULT_LOG_CAP,
+    files: dict[str, bytes] | None = None,
 ) -> AsyncIterator[LaunchEvent]:
     """The whole launch. With ``pool`` agents run over SSH; without, as local processes.
 
@@ -108,6 +109,8 @@ async def launch(
     ``log_cap``: bytes of each rank's log in the run record (then one "truncated" line).
     A run record that cannot be written stops recording with one ``LaunchWarning``; the
     job goes on (``console.ops.runrecord``).
+    ``files``: name -> bytes put into the run folder with the profile's uploads (the serving
+    profiles' derived config files).
     """
     record = RunRecord(run_base, plan.run_id, log_cap=log_cap)
     try:
@@ -120,7 +123,7 @@ async def launch(
         for warning in plan.warnings:
             yield LaunchWarning(warning)
         async for event in _prepare(plan, table, ranktable_bytes, pool, inventory, check,
-                                    record):
+                                    record, files or {}):
             yield event
         if opener is None:
             opener = ssh_opener(pool, plan.python) if pool is not None else local_opener()

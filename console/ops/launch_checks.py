@@ -108,10 +108,12 @@ async def _check_server(pool: Any, plan: LaunchPlan, server: ServerPlan,
         inv = inventory_server(inventory, server) if inventory else None
         busy = busy_devices(sec.get("NPU", ""), inv.chips_per_card if inv else None)
         for spec in server.ranks:
-            if spec.device_id in busy:
-                out.append(diagnostic("error", "npu_busy", f"device {spec.device_id} (rank {spec.rank}) is in "
-                                      f"use by {', '.join(busy[spec.device_id])}",
-                                      host=server.host, device=spec.device_id, rank=spec.rank))
+            for dev in spec.devices or [spec.device_id]:
+                if dev in busy:
+                    who = f"rank {spec.rank}" if not spec.devices else f"server {server.server_id}"
+                    out.append(diagnostic("error", "npu_busy", f"device {dev} ({who}) is in use by "
+                                          f"{', '.join(busy[dev])}", host=server.host, device=dev,
+                                          rank=spec.rank))
     if master and not sec.get("PORT", "").endswith("FREE"):
         why = sec.get("PORT", "no answer").splitlines()[0] if sec.get("PORT") else "no answer"
         out.append(diagnostic("error", "master_port_busy", f"master port {plan.master_port} is not free: {why}",

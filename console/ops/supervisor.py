@@ -122,7 +122,7 @@ class Supervisor:
         results = await asyncio.gather(*(self._open(s) for s in self.plan.servers),
                                        return_exceptions=True)
         events: list[Any] = [Stage("agents", f"host agents started on {len(self.plan.servers)} "
-                                   f"servers; waiting for {self.plan.world_size} ranks at the "
+                                   f"servers; waiting for {_what(self.plan)} at the "
                                    "barrier")]
         failed = []
         for server, result in zip(self.plan.servers, results):
@@ -299,8 +299,8 @@ class Supervisor:
         self._event("go", release_ts=release, margin_s=round(margin, 4),
                     clocks=self.clocks.report())
         if self.ready_re:
-            self.awaiting_ready = set(self.server_of)
-        return [Stage("go", f"all {self.plan.world_size} ranks at the barrier; GO sent to "
+            self.awaiting_ready = {r.rank for s in self.plan.servers for r in s.ranks if r.await_ready}
+        return [Stage("go", f"all {_what(self.plan)} at the barrier; GO sent to "
                       f"{len(self.links)} servers")]
 
     def _on_tick(self) -> list[Any]:
@@ -429,6 +429,10 @@ class Supervisor:
     def _event(self, kind: str, **fields: Any) -> None:
         if self.record:
             self.record.event(kind, t=round(time.monotonic() - self.t0, 6), **fields)
+
+
+def _what(plan: LaunchPlan) -> str:
+    return f"{plan.world_size} ranks" if plan.per == "rank" else f"{plan.processes} server processes"
 
 
 def _spread(values: Any) -> float | None:

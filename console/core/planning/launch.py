@@ -12,17 +12,34 @@ import posixpath
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from console.core.errors import CheckFailed, InputError
-from console.core.planning.torchrun import DEFAULTS, device_mismatch_warning, torchrun_env
+from console.core.planning.perserver import (
+    HostFacts,
+    missing_value,
+    server_env,
+    server_values,
+)
+from console.core.planning.torchrun import (
+    DEFAULTS,
+    device_mismatch_warning,
+    torchrun_env,
+)
 from console.core.profiles import Profile, check_env, cwd_problem
 from console.core.targets import check_target, host_problem, quoted
 
 PLACEHOLDER = re.compile(
-    r"\{(tp|pp|ep|dp|world_size|rank|local_rank|device_id|upload_dir)\}")
+    r"\{(tp|pp|ep|dp|world_size|rank|local_rank|device_id|upload_dir|node_rank|nnodes|local_world_size"
+    r"|rank_id_start|server_ip|master_ip|is_master|host_ip|host_nic|container_ip|model|dp_local|dp_start"
+    r"|rpc_port|http_port|headless)\}")
+SERVER_PLACEHOLDERS = ("node_rank", "nnodes", "local_world_size", "rank_id_start", "server_ip",
+                       "master_ip", "is_master", "host_ip", "host_nic", "container_ip")
+"""Per server, in both granularities: the server's index in table order, the server count,
+its devices, its first rank, its server_id, the master's, 1 on the first server else 0, the
+host IP and NIC from discovery (host_ip defaults to the server_id), MindIE's container_ip."""
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _NEEDS_SHELL = re.compile(r"[;&|\n()`<>]|^\s*(if|for|while|case|until)\b|^\s*[A-Za-z_]\w*=")
 """Shell text that ``exec`` cannot prefix: lists, pipes, compound commands, and a leading
@@ -36,6 +53,9 @@ class RankSpec(BaseModel):
     local_rank: int = Field(description="Index of the rank on its server (0..cards-1)")
     device_id: int = Field(description="device_id of the table entry with this rank_id")
     device_ip: str | None = None
+    devices: list[int] = Field(default_factory=list,
+                               description="Per-server process: the server's device ids")
+    await_ready: bool = Field(True, description="Must print the ready pattern")
     env: dict[str, str] = Field(description="Launcher + profile + --env variables")
     command: str = Field(description="Shell text, placeholders substituted")
 
@@ -45,6 +65,8 @@ class ServerPlan(BaseModel):
     host: str = Field(description="SSH target (server_id unless mapped with --host)")
     rank_id_start: int
     ranks: list[RankSpec]
+    values: dict[str, str] = Field(default_factory=dict,
+                                   description="This server's placeholder values ({node_rank}...)")
 
 
 class LaunchPlan(BaseModel):
@@ -69,6 +91,11 @@ class LaunchPlan(BaseModel):
     uploads: list[str] = Field(default_factory=list,
                                description="Bundle names / local paths put into upload_dir")
     warnings: list[str] = Field(default_factory=list)
+    per: Literal["rank", "server"] = Field("rank", description="One process per rank or per server")
+
+    @property
+    def processes(self) -> int:
+        return sum(len(s.ranks) for s in self.servers)
 
     def rank(self, rank: int) -> tuple[ServerPlan, RankSpec]:
         for server in self.servers:
@@ -213,23 +240,39 @@ def _parallel(profile: Profile, world: int, overrides: Mapping[str, int]) -> tup
 
 def _server_plan(server: Any, devs: list[Any], common: dict[str, str], user_env: Mapping[str, str],
                  par: dict[str, int], world: int, command: tuple[str, list[str]],
-                 host: str, upload_dir: str, group: tuple[int, int, str | None]) -> ServerPlan:
+                 host: str, upload_dir: str, svalues: dict[str, str], per: str,
+                 ready_first_only: bool, group: tuple[int, int, str | None]) -> ServerPlan:
     """``group``: (this server's index in rank order, server count, run id)."""
     start = int(devs[0].rank_id)
     ranks = []
-    for local, dev in enumerate(devs):
-        values = {**par, "upload_dir": upload_dir, "world_size": world, "rank": int(dev.rank_id),
-                  "local_rank": local, "device_id": int(dev.device_id)}
-        rank_env = {**DEFAULTS, **common, "RANK": str(values["rank"]), "LOCAL_RANK": str(local),
-                    "LOCAL_WORLD_SIZE": str(len(devs)), "RANK_ID_START": str(start),
-                    "DEVICE_ID": str(values["device_id"]),
-                    **torchrun_env(group[0], group[1], int(dev.rank_id), world, group[2])}
-        rank_env.update({k: substitute(v, values) for k, v in user_env.items()})
-        ranks.append(RankSpec(rank=values["rank"], local_rank=local,
-                              device_id=values["device_id"],
-                              device_ip=getattr(dev, "device_ip", None),
-                              env=rank_env, command=render_command(*command, values)))
-    return ServerPlan(server_id=server.server_id, host=host, rank_id_start=start, ranks=ranks)
+    try:
+        if per == "server":
+            values = {**par, **svalues, "upload_dir": upload_dir, "world_size": world,
+                      "rank": start, "local_rank": 0, "device_id": int(devs[0].device_id)}
+            env = server_env({**DEFAULTS, **common}, svalues, devs)
+            env.update({k: substitute(v, values) for k, v in user_env.items()})
+            ranks.append(RankSpec(
+                rank=int(svalues["node_rank"]), local_rank=0, device_id=int(devs[0].device_id),
+                devices=[int(d.device_id) for d in devs], env=env,
+                await_ready=not ready_first_only or svalues["is_master"] == "1",
+                command=render_command(*command, values)))
+        for local, dev in enumerate(devs if per == "rank" else []):
+            values = {**par, **svalues, "upload_dir": upload_dir, "world_size": world,
+                      "rank": int(dev.rank_id), "local_rank": local, "device_id": int(dev.device_id)}
+            rank_env = {**DEFAULTS, **common, "RANK": str(values["rank"]), "LOCAL_RANK": str(local),
+                        "LOCAL_WORLD_SIZE": str(len(devs)), "RANK_ID_START": str(start),
+                        "DEVICE_ID": str(values["device_id"]),
+                        **torchrun_env(group[0], group[1], values["rank"], world, group[2])}
+            rank_env.update({k: substitute(v, values) for k, v in user_env.items()})
+            ranks.append(RankSpec(rank=values["rank"], local_rank=local,
+                                  device_id=values["device_id"],
+                                  device_ip=getattr(dev, "device_ip", None),
+                                  await_ready=not ready_first_only or values["rank"] == 0,
+                                  env=rank_env, command=render_command(*command, values)))
+    except KeyError as exc:
+        raise missing_value(str(exc.args[0]), server.server_id) from None
+    return ServerPlan(server_id=server.server_id, host=host, rank_id_start=start, ranks=ranks,
+                      values=svalues)
 
 
 def _upload_dir(profile: Profile, run_id: str | None, files: Sequence[str],
@@ -264,8 +307,17 @@ def build_launch_plan(
     parallel: Mapping[str, int] | None = None,
     run_id: str | None = None,
     uploads: Sequence[str] = (),
+    per: str | None = None,
+    host_facts: Mapping[str, HostFacts] | None = None,
+    values: Mapping[str, Mapping[str, str]] | None = None,
 ) -> LaunchPlan:
-    """The whole plan. ``table`` is a ``RankTable``; ``run_id``: see ``_upload_dir``."""
+    """The whole plan. ``table`` is a ``RankTable``; ``run_id``: see ``_upload_dir``.
+    ``per``: "rank" or "server" (default: the profile's); ``host_facts``: server_id ->
+    discovery's host IP and NIC ({host_ip}, {host_nic}); ``values``: server_id -> more
+    placeholder values for that server (the serving profiles' {dp_local}, {headless}...)."""
+    per = per or profile.per
+    if per not in ("rank", "server"):
+        raise InputError(f"bad launch granularity {per!r}", "one process per 'rank' or per 'server'")
     if cwd is not None and (why := cwd_problem(cwd)):
         raise InputError(f"bad --cwd {quoted(cwd)}", why, hint="$NAME and ${NAME} are expanded on the server")
     layout = _check_layout(table)
@@ -289,12 +341,15 @@ def build_launch_plan(
     upload_dir = _upload_dir(profile, run_id, files, [base, *cmd_args, *user_env.values()])
     in_rank_order = sorted(range(len(layout)), key=lambda i: int(layout[i][1][0].rank_id))
     group_of = {i: g for g, i in enumerate(in_rank_order)}
+    facts, more = host_facts or {}, values or {}
     servers = [_server_plan(server, devs, common, user_env, par, world, (base, cmd_args),
                             targets[server.server_id], upload_dir,
-                            (group_of[i], len(layout), run_id))
+                            server_values(i, len(layout), server, devs, master,
+                                          facts.get(server.server_id), more.get(server.server_id, {})),
+                            per, profile.ready_on == "first", (group_of[i], len(layout), run_id))
                for i, (server, devs) in enumerate(layout)]
     mismatch = device_mismatch_warning([(r.rank, r.local_rank, r.device_id)
-                                        for s in servers for r in s.ranks])
+                                        for s in servers for r in s.ranks]) if per == "rank" else None
     warnings += [mismatch] if mismatch else []
     return LaunchPlan(
         profile=profile.name, world_size=world, master_addr=master, master_port=port,
@@ -305,5 +360,5 @@ def build_launch_plan(
         ready_pattern=profile.ready_pattern, ready_timeout_s=profile.ready_timeout_s,
         setup_timeout_s=profile.setup_timeout_s, barrier=profile.barrier, python=profile.python,
         run_id=run_id, upload_dir=upload_dir, uploads=files,
-        warnings=[*warnings, *check_env(user_env)],
+        warnings=[*warnings, *check_env(user_env)], per=per,
     )

@@ -14,8 +14,11 @@ from typing import Any
 from console.core.errors import InputError
 
 DEFAULT_HOME = "/usr/local/Ascend/mindie/latest/mindie-service"
-CONFIG_NAME = "mindie-config.json"
-"""The derived config.json's name in each server's run folder."""
+def server_config_name(node_rank: int) -> str:
+    """The derived config.json's name in the run folder: one per server (servers that share a
+    file system, like the simulator's, must not overwrite each other's)."""
+    return f"mindie-config-{int(node_rank)}.json"
+
 DEFAULT_PORT = 1025
 MIN_SERVERS, MAX_SERVERS = 2, 60
 MIN_DEVICES, MAX_DEVICES = 1, 32

@@ -1,0 +1,205 @@
+"""Serving profiles, the ops side: facts read from the servers before the plan (host NIC,
+MindIE's config.json, the weights' permissions) and the first request once the service is
+ready (``serve``: wraps ``console.ops.launch.launch``'s events).
+
+Paths on a server are read below ``${CLUSTER_CONSOLE_ROOT:-}`` (unset on real servers; the
+simulator points it at each simulated server's root), as discovery does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shlex
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from console.core.errors import CheckFailed, ConsoleError, RemoteError
+from console.core.parsers.ip_addr import HostAddresses, parse_ip_addr
+from console.core.planning.launch import LaunchPlan
+from console.core.planning.perserver import HostFacts
+from console.core.serving import mindie
+from console.core.serving.plan import ServingTarget
+from console.ops.launch_events import JobFinished, RankReady, Stage
+from console.ops.smoke import SmokeResult, SmokeTarget, first_request
+
+CONFIG_LIMIT = 4 << 20
+"""Bytes of a server's config.json read at most."""
+ROOT = '"${CLUSTER_CONSOLE_ROOT:-}"'
+
+
+def _on_server(path: str) -> str:
+    """Shell text for ``path`` below the simulator's root (nothing on real servers)."""
+    return f"{ROOT}{shlex.quote(path)}"
+
+
+# --- before the plan ----------------------------------------------------------------------
+
+async def host_facts(pool: Any, targets: Mapping[str, str]) -> dict[str, HostFacts]:
+    """server_id -> its host IP and NIC: ``ip -o -4 addr show`` on each server (``targets``:
+    server_id -> SSH host); the NIC is the one holding the server_id, else the address the
+    console reached."""
+
+    async def one(sid: str, host: str) -> tuple[str, HostFacts]:
+        result = await pool.run(host, "ip -o -4 addr show")
+        addrs = parse_ip_addr(result.stdout) if result.ok else None
+        if not isinstance(addrs, HostAddresses):
+            return sid, HostFacts()
+        for address in (sid, await pool.peer_address(host)):
+            nic = addrs.nic_of(address)
+            if nic:
+                return sid, HostFacts(host_ip=address, host_nic=nic)
+        return sid, HostFacts()
+
+    return dict(await asyncio.gather(*(one(s, h) for s, h in targets.items())))
+
+
+async def read_text(pool: Any, host: str, path: str, limit: int = CONFIG_LIMIT) -> str:
+    """A file on a server (below the sim root), at most ``limit`` bytes; RemoteError if absent."""
+    result = await pool.run(host, f"head -c {limit + 1} -- {_on_server(path)}")
+    if not result.ok:
+        raise RemoteError("cannot read the file", result.stderr.strip()[-300:] or
+                          f"exit {result.exit_status}", host=host, path=path,
+                          command=result.command)
+    if len(result.stdout.encode()) > limit:
+        raise RemoteError("file too large", f"over {limit} bytes", host=host, path=path)
+    return result.stdout
+
+
+async def mindie_configs(pool: Any, table: Any, targets: Mapping[str, str], *, home: str,
+                         override: tuple[str, str] | None, tls: bool | None,
+                         port: int | None) -> dict[str, dict[str, Any]]:
+    """server_id -> its derived config.json: from ``override`` (text, source) or each server's
+    own ``<home>/conf/config.json``."""
+
+    async def base(sid: str) -> dict[str, Any]:
+        if override is not None:
+            return mindie.parse_config(override[0], override[1])
+        path = mindie.config_path(home)
+        text = await read_text(pool, targets[sid], path)
+        return mindie.parse_config(text, f"{targets[sid]}:{path}")
+
+    out = {}
+    for server in table.server_list:
+        out[server.server_id] = mindie.derive_config(await base(server.server_id),
+                                                     mindie.container_ip(server), tls=tls, port=port)
+    return out
+
+
+def config_bytes(config: dict[str, Any]) -> bytes:
+    return (json.dumps(config, indent=4, ensure_ascii=False) + "\n").encode()
+
+
+_STAT = "stat -c '%a' -- {path} {conf} 2>&1; echo \"rc=$?\""
+
+
+async def weights_problems(pool: Any, targets: Mapping[str, str], weights: str) -> list[tuple[str, str]]:
+    """(host, problem) for every server where MindIE would refuse the weights folder: it must
+    exist with mode 750 or stricter, its config.json 640 or stricter."""
+    conf = weights.rstrip("/") + "/config.json"
+    script = _STAT.format(path=_on_server(weights), conf=_on_server(conf))
+
+    async def one(host: str) -> list[tuple[str, str]]:
+        result = await pool.run(host, script)
+        lines = [x.strip() for x in result.stdout.splitlines() if x.strip()]
+        modes = [x for x in lines if x.isdigit()]
+        if len(modes) != 2:
+            why = next((x for x in lines if not x.startswith("rc=")), "missing")
+            return [(host, f"weights folder {weights} (ModelDeployConfig) or its config.json: {why}")]
+        out = []
+        for what, mode, most in ((weights, int(modes[0], 8), 0o750), (conf, int(modes[1], 8), 0o640)):
+            if mode & ~most:
+                why = f"{what} has mode {mode:o}; MindIE needs {most:o} or stricter (else `Check_path: ... failed`)"
+                out.append((host, why))
+        return out
+
+    found = await asyncio.gather(*(one(h) for h in dict.fromkeys(targets.values())))
+    return [p for group in found for p in group]
+
+
+def raise_weights(problems: list[tuple[str, str]]) -> None:
+    if problems:
+        raise CheckFailed(f"MindIE weights check found {len(problems)} problem(s)",
+                          "\n  " + "\n  ".join(f"{h}: {p}" for h, p in problems),
+                          hint="chmod 750 the weights folder and 640 its config.json on every server")
+
+
+# --- after the plan -----------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ServiceReady:
+    """Every process that must print the ready line did."""
+
+    where: str
+    after_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAnswer:
+    """The first request's result (``SmokeResult``)."""
+
+    result: SmokeResult
+
+
+def smoke_target(plan: LaunchPlan, target: ServingTarget) -> SmokeTarget:
+    host = plan.server(target.server_id).host
+    return SmokeTarget(host=host, address=target.address, port=target.port, api=target.api,
+                       model=target.model, https=target.https)
+
+
+async def serve(events: AsyncIterator[Any], plan: LaunchPlan, target: ServingTarget, pool: Any,
+                *, prompt: str | None, stop: asyncio.Event | None = None,
+                smoke_only: bool = False, timeout: float = 120.0) -> AsyncIterator[Any]:
+    """``events`` (a launch) passed through, plus ``ServiceReady`` when every awaited process
+    printed its ready line and ``ServiceAnswer`` after the first request (``prompt``; None =
+    no request). With ``smoke_only`` the job is stopped (``stop``) after the answer."""
+    waiting = {r.rank for s in plan.servers for r in s.ranks if r.await_ready}
+    smoke = smoke_target(plan, target)
+    queue: asyncio.Queue = asyncio.Queue()
+    task: asyncio.Task | None = None
+    t0 = time.monotonic()
+
+    async def ask() -> None:
+        try:
+            result = await first_request(pool, smoke, prompt or "", timeout=timeout)
+        except ConsoleError as exc:
+            result = SmokeResult(ok=False, where=smoke.where, prompt=prompt or "", error=str(exc))
+        await queue.put(ServiceAnswer(result))
+
+    async def pump() -> None:
+        try:
+            async for ev in events:
+                await queue.put(ev)
+        finally:
+            await queue.put(None)
+
+    feeder = asyncio.ensure_future(pump())
+    try:
+        while True:
+            ev = await queue.get()
+            if ev is None:
+                break
+            yield ev
+            if isinstance(ev, RankReady) and ev.rank in waiting:
+                waiting.discard(ev.rank)
+                if not waiting:
+                    yield ServiceReady(smoke.where, time.monotonic() - t0)
+                    if prompt is not None:
+                        yield Stage("request", f"first request to {smoke.where}: {prompt!r}")
+                        task = asyncio.ensure_future(ask())
+            elif isinstance(ev, ServiceAnswer) and smoke_only and stop is not None:
+                stop.set()
+            elif isinstance(ev, JobFinished):
+                break
+    finally:
+        for t in (task, feeder):
+            if t is not None and not t.done():
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+        with contextlib.suppress(Exception):
+            await events.aclose()  # type: ignore[attr-defined]
+
