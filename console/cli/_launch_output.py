@@ -160,7 +160,7 @@ def failure_headline(summary: JobSummary) -> str:
     others = [r for r, c in codes.items() if c != 0 and r != root_rank]
     if others:
         parts.append(f"{_ranks(len(others))} {'torn down' if root is not None else 'did not exit 0'}")
-    silent = summary.world_size - len(set(codes) | ({root_rank} - {None}))
+    silent = (summary.processes or summary.world_size) - len(set(codes) | ({root_rank} - {None}))
     if silent > 0:
         parts.append(f"{_ranks(silent)} never reported an exit")
     return "; ".join(parts) or f"{_ranks(summary.world_size)}, not every one exited 0"

@@ -163,17 +163,25 @@ async def _events(args, profile, table, data, plan, setup, files, pool, stop, pr
     async with contextlib.aclosing(events):
         async for ev in events:
             if isinstance(ev, ServiceReady):
+                if args.json:
+                    sys.stdout.write(json.dumps({"event": "ready_service", "where": ev.where,
+                                                 "after_s": ev.after_s}) + "\n")
                 warn(f"launch: service ready at {ev.where} after {ev.after_s:.1f} s")
             elif isinstance(ev, ServiceAnswer):
                 answer = ev.result
                 _print_answer(answer, args.json)
-            else:
+            elif not isinstance(ev, JobFinished):
                 printer.event(ev)
             if isinstance(ev, JobFinished):
                 sys.stdout.flush()
                 root = ev.summary.root_cause
                 if answer is not None and root is not None and root.kind == "stopped":
+                    if args.json:
+                        printer.event(ev)
+                    warn(f"launch: every server process stopped; run record {ev.summary.run_dir}")
                     return 0 if answer.ok else EXIT_CHECK_FAILED
+                if args.json:
+                    printer.event(ev)
                 code = report(ev.summary)
                 return EXIT_CHECK_FAILED if answer is not None and not answer.ok else code
     return EXIT_CHECK_FAILED

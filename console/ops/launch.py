@@ -39,6 +39,9 @@ from console.ops.uploads import resolve_uploads, upload_files, write_local
 
 __all__ = ["launch", "write_local_ranktable"]
 
+PRIVATE_MODE = 0o640
+"""Files the console writes for the job (MindIE's config.json: MindIE refuses more than 640)."""
+
 
 def write_local_ranktable(path: str, data: bytes) -> None:
     """Local agents: put the table at the plan's path on this machine (0640, atomic)."""
@@ -53,11 +56,15 @@ def write_local_ranktable(path: str, data: bytes) -> None:
 async def _prepare(plan: LaunchPlan, table: Any, data: bytes, pool: Any,
                    inventory: Inventory | None, check: bool,
                    record: RunRecord, extra: dict[str, bytes]) -> AsyncIterator[LaunchEvent]:
-    files = {**resolve_uploads(plan.uploads), **extra}
+    files = resolve_uploads(plan.uploads)
+    if clash := sorted(set(files) & set(extra)):
+        raise InputError(f"an upload is named like a file the console writes: {clash[0]}")
     if pool is None:
         write_local_ranktable(plan.remote_ranktable, data)
         if files:
             write_local(plan, files)
+        if extra:
+            write_local(plan, extra, PRIVATE_MODE)
         record.event("prepared", path=plan.remote_ranktable, local=True,
                      uploads=sorted(files), upload_dir=plan.upload_dir)
         return
@@ -66,6 +73,8 @@ async def _prepare(plan: LaunchPlan, table: Any, data: bytes, pool: Any,
                 + f" on {len(plan.servers)} servers")
     digest = await upload_ranktable(pool, plan, data)
     sums = await upload_files(pool, plan, files) if files else {}
+    if extra:
+        sums.update(await upload_files(pool, plan, extra, PRIVATE_MODE))
     record.event("prepared", path=plan.remote_ranktable, sha256=digest,
                  upload_dir=plan.upload_dir, uploads=sums)
     if not check:

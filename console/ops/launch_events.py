@@ -112,6 +112,8 @@ class JobSummary:
     (its own clock reading, so it includes the OS waking every rank up)."""
     go_late_s: float | None = None
     """Worst lateness of GO at an agent (arrived after its release moment; 0 = in time)."""
+    processes: int | None = None
+    """Processes launched: world_size per rank, the server count per server."""
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -21,9 +21,9 @@ from console.core.errors import CheckFailed, ConsoleError, RemoteError
 from console.core.parsers.ip_addr import HostAddresses, parse_ip_addr
 from console.core.planning.launch import LaunchPlan
 from console.core.planning.perserver import HostFacts
-from console.core.serving import mindie
+from console.core.serving import mindie, vllm
 from console.core.serving.plan import ServingTarget
-from console.ops.launch_events import JobFinished, RankReady, Stage
+from console.ops.launch_events import JobFinished, RankReady, RootCause, Stage
 from console.ops.smoke import SmokeResult, SmokeTarget, first_request
 
 CONFIG_LIMIT = 4 << 20
@@ -144,6 +144,25 @@ class ServiceAnswer:
     result: SmokeResult
 
 
+def blame_engine(plan: LaunchPlan, target: ServingTarget, ev: JobFinished) -> None:
+    """vLLM's head refused an engine by its data-parallel rank: the root cause becomes the
+    server running that rank (its flags differ), with the head's words."""
+    root = ev.summary.root_cause
+    if target.kind != "vllm-ascend" or root is None or root.kind != "failure":
+        return
+    found = vllm.blamed_dp_rank(root.last_lines)
+    if found is None:
+        return
+    dp_rank, line = found
+    for server in plan.servers:
+        start, local = int(server.values.get("dp_start", -1)), int(server.values.get("dp_local", 0))
+        if start <= dp_rank < start + local and server.server_id != root.server_id:
+            ev.summary.root_cause = RootCause(
+                f"the head refused its engine (data-parallel rank {dp_rank}): {line.strip()}",
+                server.server_id, server.host, server.ranks[0].rank, last_lines=root.last_lines)
+            return
+
+
 def smoke_target(plan: LaunchPlan, target: ServingTarget) -> SmokeTarget:
     host = plan.server(target.server_id).host
     return SmokeTarget(host=host, address=target.address, port=target.port, api=target.api,
@@ -182,6 +201,8 @@ async def serve(events: AsyncIterator[Any], plan: LaunchPlan, target: ServingTar
             ev = await queue.get()
             if ev is None:
                 break
+            if isinstance(ev, JobFinished):
+                blame_engine(plan, target, ev)
             yield ev
             if isinstance(ev, RankReady) and ev.rank in waiting:
                 waiting.discard(ev.rank)

@@ -401,7 +401,7 @@ class Supervisor:
             run_dir=str(self.record.dir) if self.record else None, root_cause=self.root,
             start_skew_s=skew, teardown_s=teardown, duration_s=time.monotonic() - self.t0,
             lines=self.lines, lost_servers=self.lost, wake_skew_s=_spread(self.woke.values()),
-            go_late_s=max(self.late.values()) if self.late else None)
+            go_late_s=max(self.late.values()) if self.late else None, processes=self.plan.processes)
         self._event("finished", ok=ok, start_skew_s=skew, teardown_s=teardown, lines=self.lines,
                     root_cause=self.root.describe() if self.root else None)
         return summary

@@ -72,19 +72,20 @@ def digests(files: dict[str, bytes]) -> dict[str, str]:
     return {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
 
 
-def write_local(plan: LaunchPlan, files: dict[str, bytes]) -> None:
+def write_local(plan: LaunchPlan, files: dict[str, bytes], mode: int = 0o644) -> None:
     """Local agents: the files into ``plan.upload_dir`` on this machine."""
     folder = Path(plan.upload_dir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
             (folder / name).write_bytes(data)
-            (folder / name).chmod(0o644)
+            (folder / name).chmod(mode)
     except OSError as exc:
         raise InputError("cannot write the upload folder", str(exc), path=str(folder)) from None
 
 
-async def upload_files(pool: Any, plan: LaunchPlan, files: dict[str, bytes]) -> dict[str, str]:
+async def upload_files(pool: Any, plan: LaunchPlan, files: dict[str, bytes],
+                       mode: int = 0o644) -> dict[str, str]:
     """Every file to ``plan.upload_dir`` on every server; returns name -> sha256."""
     want = digests(files)
     folder = plan.upload_dir
@@ -96,7 +97,7 @@ async def upload_files(pool: Any, plan: LaunchPlan, files: dict[str, bytes]) -> 
             raise RemoteError("cannot create the upload folder", mk.stderr.strip(),
                               host=server.host, path=folder, command=mk.command)
         for name, data in files.items():
-            await pool.put_file(server.host, data, posixpath.join(folder, name), mode=0o644)
+            await pool.put_file(server.host, data, posixpath.join(folder, name), mode=mode)
         check = await pool.run(server.host, "sha256sum -- " + " ".join(map(shlex.quote, paths)))
         got = {posixpath.basename(p): d for d, p in
                (line.split(None, 1) for line in check.stdout.splitlines() if " " in line)}

@@ -5,6 +5,7 @@ with the same ``--data-parallel-size`` / ``--data-parallel-address`` / rpc port,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from pydantic import BaseModel
@@ -48,3 +49,20 @@ def serve_args(model: str, *, dp: int, share: DpShare, address: str, rpc_port: i
             "--data-parallel-rpc-port", str(rpc_port), "--tensor-parallel-size", str(tp),
             "--port", str(http_port), *extra]
     return args if first else [*args, "--headless"]
+
+
+_ENGINE = (re.compile(r"\b[Ee]ngine (\d+)\b"), re.compile(r"unexpected data parallel rank: (\d+)"))
+
+
+def blamed_dp_rank(lines: Sequence[str]) -> tuple[int, str] | None:
+    """(data-parallel rank, line) when vLLM's head names the engine it refused
+    (``Remote engine R must use --headless ...``, ``Configuration mismatch detected for engine R``,
+    ``unexpected data parallel rank: R``), newest line first."""
+    for line in reversed(lines):
+        if "Error" not in line:
+            continue
+        for pattern in _ENGINE:
+            m = pattern.search(line)
+            if m:
+                return int(m.group(1)), line
+    return None

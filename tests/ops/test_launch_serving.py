@@ -1,0 +1,162 @@
+"""``launch --profile vllm-ascend|mindie-service --smoke-prompt`` on the simulated cluster: one
+process per server with the flags and env the real tools need (read from each running
+process), the service's answer, the root cause when a server is mis-flagged."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from console.core.ranktable.text import dumps
+from console.sim import serve_install
+from tests.ops.test_launch_cli import cli
+from tests.ops.test_launch_sim import free_port, sim_table
+
+PROMPT = "What's Deep Learning?"
+TIMEOUT = 120
+
+
+def _proc(pid: int) -> tuple[list[str], dict[str, str]]:
+    """What a running process received: its argv and environment."""
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+    env = dict(item.split(b"=", 1) for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+               if b"=" in item)
+    return [a.decode() for a in argv], {k.decode(): v.decode() for k, v in env.items()}
+
+
+async def _serve_until_answer(sim, tmp_path: Path, *extra: str):
+    """Start a serving launch (--json), wait for the answer, read every server process, then
+    Ctrl-C it. Returns (answer event, {rank: (argv, env)}, exit code, stderr)."""
+    rt = tmp_path / "rt.json"
+    rt.write_text(dumps(sim_table(sim)))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "console", "-F", str(sim.ssh_config_path), "launch", "--json",
+        "--ranktable", str(rt), "--remote-ranktable", str(tmp_path / "remote" / "rt.json"),
+        "--run-dir", str(tmp_path / "runs"), "--master-port", str(free_port()),
+        "--smoke-prompt", PROMPT, *extra,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    pids, seen, answer = {}, {}, None
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            while answer is None:
+                line = await proc.stdout.readline()
+                assert line, (await proc.stderr.read()).decode()
+                ev = json.loads(line)
+                if ev["event"] == "started":
+                    pids[ev["rank"]] = ev["pid"]
+                elif ev["event"] == "answer":
+                    answer = ev
+            seen = {rank: _proc(pid) for rank, pid in pids.items()}
+            proc.send_signal(signal.SIGINT)
+            _, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return answer, seen, proc.returncode, err.decode()
+
+
+def _after(argv: list[str], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
+async def test_vllm_ascend_one_process_per_server_with_dp_flags(sim_cluster, tmp_path):
+    http, rpc = free_port(), free_port()
+    answer, seen, rc, err = await _serve_until_answer(
+        sim_cluster, tmp_path, "--profile", "vllm-ascend", "--tp", "4", "--http-port", str(http),
+        "--rpc-port", str(rpc), "--", "ccsim-model", "--max-model-len", "4096")
+    assert answer["ok"], answer
+    assert answer["answer"].startswith("Deep learning is") and answer["ttft_s"] is not None
+    assert answer["where"] == f"{sim_cluster.hosts[0]}:{http}"
+    assert sorted(seen) == [0, 1]  # one process per server
+    h1, h2 = sim_cluster.hosts
+    for node, host in enumerate((h1, h2)):
+        argv, env = seen[node]
+        serve_at = argv.index("serve")
+        assert argv[serve_at + 1] == "ccsim-model"
+        assert _after(argv, "--data-parallel-size") == "4"
+        assert _after(argv, "--data-parallel-size-local") == "2"
+        assert _after(argv, "--data-parallel-start-rank") == str(2 * node)
+        assert _after(argv, "--data-parallel-address") == h1
+        assert _after(argv, "--data-parallel-rpc-port") == str(rpc)
+        assert _after(argv, "--tensor-parallel-size") == "4"
+        assert _after(argv, "--max-model-len") == "4096"
+        assert ("--headless" in argv) == (node == 1)
+        assert env["HCCL_IF_IP"] == host
+        assert env["GLOO_SOCKET_IFNAME"] == env["TP_SOCKET_IFNAME"] == env["HCCL_SOCKET_IFNAME"] == "eth0"
+        assert env["NODE_RANK"] == str(node) and env["WORLD_SIZE"] == "16"
+        assert env["LOCAL_WORLD_SIZE"] == "8" and env["RANK_ID_START"] == str(8 * node)
+        assert env["ASCEND_RT_VISIBLE_DEVICES"] == "0,1,2,3,4,5,6,7"
+        assert env["MASTER_ADDR"] == env["MASTER_IP"] == h1
+        assert env["RANK_TABLE_FILE"] == env["RANKTABLEFILE"]
+    assert rc == 130, err
+    assert "launch: service ready at" in err
+
+
+def _mindie_config(sim, tmp_path: Path) -> Path:
+    """The sim's config.json with free ports (tests run side by side on the same addresses)."""
+    root = sim.root(sim.hosts[0])
+    config = json.loads((root / serve_install.MINDIE_CONFIG).read_text())
+    server, backend = config["ServerConfig"], config["BackendConfig"]
+    for key in ("port", "managementPort", "metricsPort", "interCommPort"):
+        if key in server:
+            server[key] = free_port()
+    backend["multiNodesInferPort"] = free_port()
+    path = tmp_path / "mindie-config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+async def test_mindie_service_daemon_per_server_with_its_config(sim_cluster, tmp_path):
+    config = _mindie_config(sim_cluster, tmp_path)
+    answer, seen, rc, err = await _serve_until_answer(
+        sim_cluster, tmp_path, "--profile", "mindie-service", "--mindie-config", str(config))
+    assert answer["ok"], (answer, err)
+    assert answer["answer"].startswith("Deep learning is")
+    h1, _ = sim_cluster.hosts
+    for node, host in enumerate(sim_cluster.hosts):
+        argv, env = seen[node]
+        assert any(a.endswith("mindieservice_daemon") or "mindie_daemon" in a for a in argv), argv
+        assert env["MASTER_IP"] == h1 and env["MIES_CONTAINER_IP"] == host
+        assert "http_proxy" not in env and "https_proxy" not in env
+        path = env["MIES_CONFIG_JSON_PATH"]
+        assert os.stat(path).st_mode & 0o777 == 0o640
+        derived = json.loads(Path(path).read_text())
+        assert derived["BackendConfig"]["multiNodesInferEnabled"] is True
+        assert derived["ServerConfig"]["ipAddress"] == host
+    assert rc == 130, err
+
+
+async def test_smoke_only_exits_0_with_the_answer_on_stdout(sim_cluster, tmp_path):
+    rc, out, err = await cli(sim_cluster, tmp_path, "--profile", "vllm-ascend", "--http-port", str(free_port()),
+                             "--rpc-port", str(free_port()), "--smoke-prompt", PROMPT, "--smoke-only",
+                             "--", "ccsim-model", timeout=TIMEOUT)
+    assert rc == 0, err
+    assert "Deep learning is a branch of machine learning" in out
+    assert "launch: serving at" in err and "first token after" in err
+
+
+def _profile(tmp_path: Path, old: str, new: str) -> str:
+    """The bundled vllm-ascend profile with one flag changed (an operator's mistake)."""
+    text = (Path(__file__).parents[2] / "console/profiles/vllm-ascend.toml").read_text()
+    assert old in text
+    path = tmp_path / "vllm-bad.toml"
+    path.write_text(text.replace(old, new).replace('serving = "vllm-ascend"', 'serving = "vllm-ascend"\nname = "vllm-bad"'))
+    return str(path)
+
+
+async def test_mis_flagged_server_is_named_as_the_root_cause(sim_cluster, tmp_path):
+    """Server 2 started without --headless: vLLM's head refuses its engine (rank 1); the
+    console names the server holding that data-parallel rank."""
+    bad = _profile(tmp_path, "{headless}", "")
+    rc, _, err = await cli(sim_cluster, tmp_path, "--profile", bad, "--http-port", str(free_port()),
+                           "--rpc-port", str(free_port()), "--smoke-only", "--ready-timeout", "60",
+                           "--", "ccsim-model", timeout=TIMEOUT)
+    assert rc == 1, err
+    h2 = sim_cluster.hosts[1]
+    root = next(line for line in err.splitlines() if line.startswith("launch: root cause:"))
+    assert h2 in root and "must use --headless" in root, err
