@@ -29,7 +29,7 @@ async def test_host_nic_of_the_reached_address_and_a_mismatch_named(sim_factory)
     assert by_host[h3].host_ip == h3 and by_host[h3].host_nic == "enp189s0f0"
     assert {a.nic for a in by_host[h1].host_addresses} == {"lo", "eth0"}
     found = [f for f in inv.findings if f.code == "host_nic_mismatch"]
-    assert len(found) == 1 and found[0].host == h3
+    assert len(found) == 1 and found[0].where.host == h3
     assert "eth0 on" in found[0].message and "enp189s0f0 on" in found[0].message
 
 

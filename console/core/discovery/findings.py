@@ -65,9 +65,10 @@ def _consistency(servers: list[Server]) -> list[Diagnostic]:
                          lambda s: s.host_nic, "warning")
     unknown = [s.host for s in servers if s.host_addresses and s.host_nic is None]
     if unknown:
-        out.append(Finding(severity="warning", code="host_nic_unknown", host=fold(unknown),
-                           message="no network interface holds the address the console reached "
-                                   "(NAT or a jump host?): {host_ip} and {host_nic} are unknown"))
+        out.append(diagnostic("warning", "host_nic_unknown",
+                              "no network interface holds the address the console reached "
+                              "(NAT or a jump host?): {host_ip} and {host_nic} are unknown",
+                              host=fold(unknown)))
     for s in servers:  # TLS mixed inside one server
         tls = {d.device_id: d.tls for d in s.devices if d.tls is not None}
         if len(set(tls.values())) > 1:
