@@ -5,7 +5,10 @@ Text mode: rank stdout lines on stdout and rank stderr lines on stderr, each pre
 
 ``--json``: stdout carries ONE JSON object per line, one per event, in order; the last one
 is ``{"event": "finished", "summary": {...}}`` (``JobSummary.to_dict()``). Kinds: stage,
-warning, started, line, ready, exited, server_lost, teardown, finished. A ``line`` is
+warning, started, line, ready, exited, server_lost, teardown, finished, stalled (a rank silent
+for ``--stall-after`` seconds, or ``"stalled": false`` when it prints again), stall (most ranks
+stalled while one server's ranks failed or stayed silent; ``"teardown": true`` with
+``--fail-fast-stall``), diagnosis. A ``line`` is
 ``{"event": "line", "rank": r, "stream": "o"|"e", "text": ..., "partial": false}``; bytes
 that are not UTF-8 become U+FFFD here (the run record keeps the exact bytes). Progress and
 the root cause still go to stderr as text.
@@ -22,8 +25,8 @@ from typing import Any
 from console.cli._common import warn
 from console.core.errors import EXIT_CHECK_FAILED
 from console.ops.launch_events import (
-    JobFinished, JobSummary, LaunchWarning, RankExited, RankLine, RankReady, RankStarted,
-    ServerLost, Stage, Teardown,
+    JobFinished, JobSummary, LaunchWarning, RankExited, RankLine, RankReady, RankStalled,
+    RankStarted, ServerLost, Stage, StallDetected, Teardown,
 )
 
 STOP_TAIL = 3
@@ -31,7 +34,8 @@ STOP_TAIL = 3
 
 KINDS = {Stage: "stage", LaunchWarning: "warning", RankStarted: "started", RankLine: "line",
          RankReady: "ready", RankExited: "exited", ServerLost: "server_lost",
-         Teardown: "teardown", JobFinished: "finished"}
+         Teardown: "teardown", JobFinished: "finished", RankStalled: "stalled",
+         StallDetected: "stall"}
 
 
 def _clean(obj: Any) -> Any:
@@ -76,7 +80,8 @@ class Printer:
                 self.tails.setdefault(ev.rank, deque(maxlen=STOP_TAIL)).append(ev.text)
             if not self.as_json:
                 self.line(ev)
-        elif isinstance(ev, (Stage, LaunchWarning, ServerLost, Teardown)):
+        elif isinstance(ev, (Stage, LaunchWarning, ServerLost, Teardown, RankStalled,
+                             StallDetected)):
             progress(ev)
             self.torn_down = self.torn_down or isinstance(ev, Teardown)
         elif isinstance(ev, RankExited):
@@ -175,3 +180,12 @@ def progress(ev: Any) -> None:
         warn(f"launch: server {ev.server_id} lost: {ev.reason}")
     elif isinstance(ev, Teardown):
         warn(f"launch: tearing down: {ev.root_cause.describe()}")
+    elif isinstance(ev, RankStalled):
+        left = (f"; HCCL_CONNECT_TIMEOUT in {ev.countdown_s:.0f} s"
+                if ev.countdown_s is not None and ev.countdown_s > 0 else "")
+        warn(f"launch: rank {ev.rank} on {ev.server_id} "
+             + (f"stalled: silent for {ev.silent_s:.0f} s{left}" if ev.stalled else "printed again"))
+    elif isinstance(ev, StallDetected):
+        then = ("tearing down (--fail-fast-stall)" if ev.teardown else
+                "diagnosing now; the job goes on (--fail-fast-stall would stop it)")
+        warn(f"launch: stall: {ev.message} ({ev.host}); {then}")

@@ -83,45 +83,68 @@ async def after_failed_launch(summary, pool, *, as_json: bool, discovery: str | 
                               since: float) -> None:
     """Fetch the evidence over the launch's connections (when there are some), then
     ``after_launch``."""
-    from console.core.errors import ConsoleError
-    from console.ops.diagnosis_files import read_json
-
     root = summary.root_cause
     failed = not summary.ok and summary.run_dir and not (root is not None and root.kind == "stopped")
     if failed and pool is not None:
-        try:
-            from pathlib import Path
-
-            plan = read_json(Path(summary.run_dir) / "plan.json")
-            await fetch_evidence(pool, summary.run_dir, plan if isinstance(plan, dict) else {}, since)
-        except (ConsoleError, OSError) as exc:
-            warn(f"launch: no evidence: {exc}")
+        await _launch_evidence(pool, summary.run_dir, since)
     after_launch(summary, as_json=as_json, discovery=discovery)
+
+
+async def _launch_evidence(pool, run_dir: str, since: float) -> None:
+    from pathlib import Path
+
+    from console.core.errors import ConsoleError
+    from console.ops.diagnosis_files import read_json
+
+    try:
+        plan = read_json(Path(run_dir) / "plan.json")
+        await fetch_evidence(pool, run_dir, plan if isinstance(plan, dict) else {}, since)
+    except (ConsoleError, OSError) as exc:
+        warn(f"launch: no evidence: {exc}")
+
+
+async def during_stall(run_dir: str | None, pool, *, as_json: bool, discovery: str | None,
+                       since: float) -> None:
+    """A stall named a culprit server while the job goes on: its evidence and diagnosis now,
+    without waiting for HCCL's own timeout (``--json``: a ``diagnosis`` event with
+    ``"during": "stall"``)."""
+    if not run_dir:
+        return
+    if pool is not None:
+        await _launch_evidence(pool, run_dir, since)
+    _print_diagnosis(run_dir, as_json=as_json, discovery=discovery, during="stall")
 
 
 def after_launch(summary, *, as_json: bool, discovery: str | None = None) -> None:
     """A failed launch's diagnosis: stderr lines (``launch: diagnosis: ...``), or with --json one
     ``{"event": "diagnosis", ...}`` object on stdout (before the ``finished`` event). Nothing when
     the job succeeded or the user stopped it; a diagnosis that fails is one warning."""
+    root = summary.root_cause
+    if summary.ok or not summary.run_dir or (root is not None and root.kind == "stopped"):
+        return
+    _print_diagnosis(summary.run_dir, as_json=as_json, discovery=discovery)
+
+
+def _print_diagnosis(run_dir: str, *, as_json: bool, discovery: str | None,
+                     during: str | None = None) -> None:
     import json
     import sys
 
     from console.core.errors import ConsoleError
     from console.ops.diagnosis_files import diagnose_path
 
-    root = summary.root_cause
-    if summary.ok or not summary.run_dir or (root is not None and root.kind == "stopped"):
-        return
     try:
-        diag, _ = diagnose_path(summary.run_dir, discovery=discovery)
+        diag, _ = diagnose_path(run_dir, discovery=discovery)
     except (ConsoleError, OSError) as exc:
         warn(f"launch: no diagnosis: {exc}")
         return
     if as_json:
-        sys.stdout.write(json.dumps({"event": "diagnosis", **diag.to_json()}, ensure_ascii=False) + "\n")
+        extra = {"during": during} if during else {}
+        sys.stdout.write(json.dumps({"event": "diagnosis", **extra, **diag.to_json()},
+                                    ensure_ascii=False) + "\n")
         return
     lines = render(diag)
-    warn(f"launch: diagnosis: {lines[0]}")
+    warn(f"launch: diagnosis{' (' + during + ')' if during else ''}: {lines[0]}")
     for line in lines[1:]:
         if line:
             warn(f"  {line}")

@@ -26,7 +26,8 @@ from pydantic import ValidationError
 from console.cli import _serving
 from console.cli._common import add_log_cap, warn
 from console.cli._launch_output import Printer, report, report_stopped
-from console.cli.diagnose import after_failed_launch
+from console.cli.diagnose import after_failed_launch, during_stall
+from console.core.diagnosis.stall import DEFAULT_STALL_S
 from console.core.errors import (
     EXIT_CHECK_FAILED,
     EXIT_INTERRUPTED,
@@ -37,7 +38,8 @@ from console.core.inventory import Inventory
 from console.core.planning.launch import build_launch_plan
 from console.core.profiles import Profile, parse_env_items, parse_host_items
 from console.ops.launch import launch
-from console.ops.launch_events import JobFinished, Stage
+from console.ops.launch_events import JobFinished, Stage, StallDetected
+from console.ops.launch_stall import StallOptions
 from console.ops.launch_stop import StopRequests
 from console.ops.profiles import (
     DEFAULT_PROFILE,
@@ -89,6 +91,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                    help="seconds between TERM and KILL when the ranks are torn down "
                         f"(default: the profile's grace_s, else {_default('grace_s'):g})")
     p.add_argument("--barrier", choices=("hold", "spawn"), help="hold: setup before GO (default)")
+    add_stall_options(p)
     p.add_argument("--no-preflight", action="store_true", help="skip the preflight checks")
     p.add_argument("--upload", action="append", default=[], metavar="BUNDLE|FILE",
                    help="put a bundle (probe) or a local file into {upload_dir} on every server "
@@ -101,6 +104,30 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     _serving.add_arguments(p)
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
     p.set_defaults(func=run)
+
+
+def add_stall_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stall-after", type=_positive, default=DEFAULT_STALL_S, metavar="S",
+                   help="a rank silent for S seconds after GO (or since its last line) is "
+                        f"stalled (default {DEFAULT_STALL_S:g}); when most ranks stall while one "
+                        "server's ranks failed or never printed, that server is diagnosed at once")
+    p.add_argument("--fail-fast-stall", action="store_true",
+                   help="tear the job down at that point instead of waiting for "
+                        "HCCL_CONNECT_TIMEOUT")
+
+
+def stall_options(args: argparse.Namespace) -> StallOptions:
+    return StallOptions(stall_s=args.stall_after, fail_fast=args.fail_fast_stall)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
 
 
 def _default(field: str):
@@ -196,21 +223,34 @@ async def _launch(args: argparse.Namespace, table, data: bytes, plan, signals: _
     started = time.time()
     async with pool_cm as pool:
         events = launch(plan, table, data, pool=pool, run_base=args.run_dir, inventory=inventory,
-                        check=not args.no_preflight, log_cap=args.log_cap, stop=signals.stops)
-        async with contextlib.aclosing(events):
-            async for ev in events:
-                if isinstance(ev, JobFinished):
-                    await after_failed_launch(ev.summary, pool, as_json=args.json,
-                                              discovery=args.inventory, since=started)
-                printer.event(ev)
-                if isinstance(ev, Stage) and ev.name == "agents":
-                    signals.agents_up = True
-                if isinstance(ev, JobFinished):
-                    sys.stdout.flush()
-                    if signals.got:
-                        report_stopped(ev.summary, signals.got[0], printer)
-                        return EXIT_INTERRUPTED
-                    return report(ev.summary)
+                        check=not args.no_preflight, log_cap=args.log_cap, stop=signals.stops,
+                        stall=stall_options(args))
+        stalled: asyncio.Task | None = None
+        try:
+            async with contextlib.aclosing(events):
+                async for ev in events:
+                    if isinstance(ev, JobFinished):
+                        if stalled is not None:  # its diagnosis first, then the final one
+                            await stalled
+                        await after_failed_launch(ev.summary, pool, as_json=args.json,
+                                                  discovery=args.inventory, since=started)
+                    printer.event(ev)
+                    if isinstance(ev, Stage) and ev.name == "agents":
+                        signals.agents_up = True
+                    if isinstance(ev, StallDetected) and not ev.teardown:
+                        # in the background: the events (and heartbeats) must keep flowing
+                        stalled = asyncio.ensure_future(during_stall(
+                            str(Path(args.run_dir) / plan.run_id), pool, as_json=args.json,
+                            discovery=args.inventory, since=started))
+                    if isinstance(ev, JobFinished):
+                        sys.stdout.flush()
+                        if signals.got:
+                            report_stopped(ev.summary, signals.got[0], printer)
+                            return EXIT_INTERRUPTED
+                        return report(ev.summary)
+        finally:
+            if stalled is not None and not stalled.done():
+                stalled.cancel()
     return EXIT_CHECK_FAILED
 
 

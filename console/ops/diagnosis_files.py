@@ -33,6 +33,7 @@ from console.core.diagnosis.inputs import (
     places_from_plan,
     places_from_ranktable,
 )
+from console.core.diagnosis.stall import stall_cause
 from console.core.errors import InputError, describe_validation_error
 from console.core.inventory import Inventory
 from console.core.pingresults import PingMatrix
@@ -57,6 +58,7 @@ class DiagnosisInput:
     notes: list[str] = field(default_factory=list)
     is_run_record: bool = False
     teardown: dict[str, Any] | None = None
+    stall: dict[str, Any] | None = None
 
 
 def read_bounded(path: Path, head: int = FILE_HEAD, tail: int = FILE_TAIL) -> bytes | None:
@@ -143,6 +145,7 @@ def _run_record(root: Path, inp: DiagnosisInput, reader: _Reader) -> None:
         inp.offsets, inp.exits = clocks_from_events(events)
         inp.teardown = next((ev for ev in events if ev.get("event") == "teardown"
                              and ev.get("cause") != "stopped"), None)
+        inp.stall = next((ev for ev in events if ev.get("event") == "stall"), None)
     server_of = {p.rank: p.server for p in inp.places}
     ranked = [(int(m.group(1)), p) for p in root.glob("rank-*.log") if (m := RANK_LOG.match(p.name))]
     for rank, path in sorted(ranked):
@@ -203,7 +206,10 @@ def load(path: str | Path, *, discovery: str | Path | None = None,
 
 def diagnose_path(path: str | Path, **kw: Any) -> tuple[Diagnosis, DiagnosisInput]:
     inp = load(path, **kw)
-    diag = diagnose(classify_all(inp.sources), places=inp.places, offsets=inp.offsets,
+    causes = classify_all(inp.sources)
+    if inp.stall is not None and (stalled := stall_cause(inp.stall)) is not None:
+        causes.append(stalled)
+    diag = diagnose(causes, places=inp.places, offsets=inp.offsets,
                     exits=inp.exits, inventory=inp.inventory, ping=inp.ping)
     diag.notes += inp.notes
     if not diag.causes and inp.teardown:

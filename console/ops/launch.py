@@ -32,6 +32,7 @@ from console.ops.agentlink import Opener, local_opener, ssh_opener
 from console.ops.launch_checks import describe, preflight, raise_for, upload_ranktable
 from console.ops.launch_events import LaunchEvent, LaunchWarning, Stage
 from console.ops.launch_stop import StopRequests
+from console.ops.launch_stall import StallOptions
 from console.ops.ranktable_files import FILE_MODE, write_bytes_atomic
 from console.ops.runrecord import DEFAULT_BASE, DEFAULT_LOG_CAP, RunRecord
 from console.ops.supervisor import Supervisor
@@ -103,6 +104,7 @@ async def launch(
     stop: asyncio.Event | StopRequests | None = None,
     log_cap: int = DEFAULT_LOG_CAP,
     files: dict[str, bytes] | None = None,
+    stall: StallOptions | None = None,
 ) -> AsyncIterator[LaunchEvent]:
     """The whole launch. With ``pool`` agents run over SSH; without, as local processes.
 
@@ -120,6 +122,8 @@ async def launch(
     job goes on (``console.ops.runrecord``).
     ``files``: name -> bytes put into the run folder with the profile's uploads (the serving
     profiles' derived config files).
+    ``stall``: when a rank counts as stalled and whether a stall with a culprit server tears
+    the job down (``console.ops.launch_stall``; default 60 s, no teardown).
     """
     record = RunRecord(run_base, plan.run_id, log_cap=log_cap)
     try:
@@ -137,7 +141,7 @@ async def launch(
         if opener is None:
             opener = ssh_opener(pool, plan.python) if pool is not None else local_opener()
         supervisor = Supervisor(plan, opener, record, heartbeat_s=heartbeat_s,
-                                go_margin_s=go_margin_s, stop=stop)
+                                go_margin_s=go_margin_s, stop=stop, stall=stall)
         async with contextlib.aclosing(supervisor.events()) as events:
             async for event in events:
                 yield event

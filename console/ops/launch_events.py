@@ -78,8 +78,9 @@ class RootCause:
     signal: int | None = None
     last_lines: tuple[str, ...] = ()
     kind: str = "failure"
-    """"failure" (a rank, a server, a timeout, an interruption) or "stopped" (the user's
-    Stop: ``launch(..., stop=event)``)."""
+    """"failure" (a rank, a server, a timeout, an interruption), "stopped" (the user's
+    Stop: ``launch(..., stop=event)``) or "stall" (``--fail-fast-stall``: most ranks stalled
+    while one server's ranks failed or stayed silent; ``server_id`` names that server)."""
 
     def describe(self) -> str:
         who = f"rank {self.rank} on {self.server_id}" if self.rank is not None else self.server_id
@@ -124,5 +125,36 @@ class JobFinished:
     summary: JobSummary
 
 
+@dataclass(frozen=True, slots=True)
+class RankStalled:
+    """A rank said nothing for ``silent_s`` seconds after GO (``--stall-after``), or (``stalled``
+    False) printed again after being marked."""
+
+    rank: int
+    server_id: str
+    silent_s: float
+    countdown_s: float | None
+    """Seconds left to HCCL_CONNECT_TIMEOUT after GO (negative once passed)."""
+    stalled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StallDetected:
+    """Most running ranks are stalled while every rank of one server failed or never printed:
+    that server is the culprit, found before HCCL's own timeout. ``teardown``: the job is torn
+    down for it (``--fail-fast-stall``); else it goes on and the caller may diagnose it now."""
+
+    server_id: str
+    host: str
+    failed: list[int]
+    silent: list[int]
+    stalled: list[int]
+    silent_s: float
+    connect_timeout_s: float
+    teardown: bool
+    message: str
+
+
 LaunchEvent = (Stage | LaunchWarning | RankStarted | RankLine | RankReady | RankExited
-               | ServerLost | Teardown | JobFinished)
+               | ServerLost | Teardown | JobFinished | RankStalled | StallDetected)
+

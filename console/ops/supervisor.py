@@ -23,9 +23,10 @@ from console.ops.agentclock import AgentClocks
 from console.ops.agentlink import AgentLink, Opener, close_links, hello_payload, spec_for
 from console.ops.launch_events import (
     JobFinished, JobSummary, LaunchWarning, RankExited, RankLine, RankReady, RankStarted,
-    RootCause, ServerLost, Stage, Teardown,
+    RootCause, ServerLost, Stage, StallDetected, Teardown,
 )
 from console.ops.launch_stop import STEPS, StopRequests, stronger
+from console.ops.launch_stall import StallOptions, StallWatch
 from console.ops.runrecord import RunRecord
 
 TAIL_LINES = 20
@@ -39,8 +40,10 @@ class Supervisor:
     def __init__(self, plan: LaunchPlan, opener: Opener, record: RunRecord | None = None, *,
                  heartbeat_s: float = 5.0, stop_wait_s: float = 5.0,
                  go_margin_s: float | None = None,
-                 stop: asyncio.Event | StopRequests | None = None) -> None:
+                 stop: asyncio.Event | StopRequests | None = None,
+                 stall: StallOptions | None = None) -> None:
         self.plan = plan
+        self.stall = StallWatch(plan, stall or StallOptions())
         self.stop = stop
         self.opener = opener
         self.record = record
@@ -186,6 +189,8 @@ class Supervisor:
             out["setup"] = self.t0 + self.plan.setup_timeout_s
         if self.root is None and self.awaiting_ready:
             out["ready"] = self.go_at + self.plan.ready_timeout_s
+        if self.root is None and (stall := self.stall.due()) is not None:
+            out["stall"] = stall
         if self.stop_sent_at is not None:
             # the agents step on to the next signal after each grace period; KILL is last
             steps_left = len(STEPS) - 1 - STEPS.index(self.stop_sig or "TERM")
@@ -250,7 +255,8 @@ class Supervisor:
         if not partial:
             self.lines += 1
             self.tails[rank].append(text)
-        events: list[Any] = [RankLine(rank, msg["s"], text, partial)]
+        events: list[Any] = [RankLine(rank, msg["s"], text, partial),
+                             *self.stall.line(rank, time.monotonic())]
         if rank in self.awaiting_ready and self.ready_re.search(text):
             self.awaiting_ready.discard(rank)
             after = time.monotonic() - (self.go_at or self.t0)
@@ -262,6 +268,7 @@ class Supervisor:
         self.pending.discard(rank)
         self.awaiting_ready.discard(rank)
         self.exit_codes[rank] = code
+        self.stall.exited(rank, code)
         self._event("exit", rank=rank, server=sid, code=code, signal=sig)
         events: list[Any] = [RankExited(rank, sid, code, sig)]
         if code != 0 and self.root is None:
@@ -292,6 +299,7 @@ class Supervisor:
             return []
         self._event("barrier", servers=len(self.ready))
         self.go_at = time.monotonic()
+        self.stall.started(self.go_at)
         margin = self.clocks.margin()
         release = time.time() + margin
         for sid in self.links:
@@ -319,7 +327,27 @@ class Supervisor:
                 last_lines=tuple(self.tails[rank])))
         if now >= due.get("give_up", float("inf")):
             return self._give_up()
+        if now >= due.get("stall", float("inf")):
+            return self._on_stall(now)
         return []
+
+    def _on_stall(self, now: float) -> list[Any]:
+        """Ranks newly stalled; the stall's culprit server (torn down with fail_fast)."""
+        events, verdict = self.stall.check(now)
+        out: list[Any] = list(events)
+        for ev in events:
+            if isinstance(ev, StallDetected):
+                self._event("stall", server=ev.server_id, failed=ev.failed, silent=ev.silent,
+                            stalled=ev.stalled, silent_s=ev.silent_s,
+                            connect_timeout_s=ev.connect_timeout_s, teardown=ev.teardown)
+            else:
+                self._event("stalled", rank=ev.rank, silent_s=ev.silent_s,
+                            countdown_s=ev.countdown_s)
+        if verdict is not None and self.stall.options.fail_fast:
+            sid = verdict.server
+            out += self._teardown(RootCause(f"stalled: {verdict.describe()}", sid, self._host(sid),
+                                            kind="stall"))
+        return out
 
     def _setup_timeout(self) -> RootCause:
         late = self.plan.setup_timeout_s

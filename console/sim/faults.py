@@ -3,8 +3,8 @@
 Servers are named by their ``name``, their ``address`` or their 1-based position in the
 spec (``src = 1`` is the first server). Static faults (link down, TLS, versions, hccn.conf,
 net health) are folded into the server and device fields when the spec is validated;
-dynamic ones (loss, busy, hang, refuse, slow, serve_no_join, serve_crash) are read by the fake
-tools and the SSH server.
+dynamic ones (loss, busy, hang, refuse, slow, serve_no_join, serve_crash, stuck) are read by
+the fake tools and the SSH server.
 """
 
 from __future__ import annotations
@@ -140,9 +140,20 @@ class ServeCrashFault(_Fault):
     after: int = Field(1, ge=0, description="Completion requests answered before the crash")
 
 
+class StuckFault(_Fault):
+    """Ranks on this server (or on one device) hang silently at HCCL init, as on a hung NPU:
+    they never print and never connect; every peer waits HCCL_CONNECT_TIMEOUT in full, then
+    times out naming them (``ccsim-hccl-init``)."""
+
+    kind: Literal["stuck"]
+    server: ServerRef
+    device: int | None = None
+
+
 Fault = Annotated[
     LossFault | LinkDownFault | TlsFault | VersionFault | ConfMismatchFault | NetHealthFault
-    | BusyFault | HangFault | RefuseFault | SlowFault | ServeNoJoinFault | ServeCrashFault,
+    | BusyFault | HangFault | RefuseFault | SlowFault | ServeNoJoinFault | ServeCrashFault
+    | StuckFault,
     Field(discriminator="kind"),
 ]
 

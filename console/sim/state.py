@@ -179,7 +179,18 @@ def server_state(spec: ClusterSpec, srv: ServerSpec, root: Path,
         "bad_links": _bad_links(spec, srv),
         "peer_tls": {d.ip: d.tls for s in spec.servers for d in s.devices if d.ip},
         "serve": serve_install.serve_state(spec, srv),
+        "stuck_ips": _stuck_ips(spec),
     }
+
+
+def _stuck_ips(spec: ClusterSpec) -> list[str]:
+    """Device IPs whose ranks hang at HCCL init (``stuck`` faults), cluster-wide: a rank hangs
+    when its own card is listed, and waits for the listed peers (fake/hccl_init.py)."""
+    out = []
+    for fault in spec.dynamic_faults("stuck"):
+        srv = spec.server(fault.server)
+        out += [d.ip for d in srv.devices if d.ip and fault.device in (None, d.device_id)]
+    return out
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:

@@ -103,3 +103,38 @@ async def test_busy_npu_is_port_in_use_next_to_its_process(sim_factory, tmp_path
     assert (first["cause"], first["ports"], first["server"], first["rank"]) == (
         "port_in_use", [16666], sim.hosts[1], 2)
     assert any(lk["kind"] == "npu_processes" and "4242" in lk["message"] for lk in diag["links"])
+
+
+STALL = ["--env", "HCCL_CONNECT_TIMEOUT=600", "--stall-after", "2", "--grace", "1", "--json",
+         "--", "bash", "-c", "ccsim-hccl-init && exec sleep 60"]
+
+
+async def test_fail_fast_stall_tears_down_for_the_silent_server_before_hccl_times_out(sim_factory,
+                                                                                      tmp_path):
+    """A hung NPU on server 2: its ranks never print, server 1's ranks wait for them (HCCL's
+    600 s connect timeout). --fail-fast-stall ends the job on the stall verdict instead."""
+    sim = await sim_factory(servers=2, cards=2, faults=[{"kind": "stuck", "server": 2}])
+    a, b = sim.hosts
+    rc, out, err = await _run(*launch_args(sim, tmp_path, "--fail-fast-stall", *STALL))
+    assert rc == 1, err
+    events = _events(out)
+    kinds = [e["event"] for e in events]
+    stall = events[kinds.index("stall")]
+    assert (stall["server_id"], stall["silent"], stall["failed"], stall["teardown"]) == (b, [2, 3], [], True)
+    assert stall["connect_timeout_s"] == 600
+    # what tore the job down is the stall verdict, and it came right after the ranks stalled
+    teardown = events[kinds.index("teardown")]
+    assert teardown["root_cause"]["kind"] == "stall" and teardown["root_cause"]["server_id"] == b
+    assert kinds.index("stalled") < kinds.index("stall") < kinds.index("teardown")
+    marked = {e["rank"] for e in events[:kinds.index("stall")] if e["event"] == "stalled"}
+    assert marked == set(stall["stalled"]) and {2, 3} < marked  # most, with the silent ones
+    # before HCCL's own timeout: no rank got to print its timeout, every one was stopped by us
+    assert not any(e["event"] == "line" and "EI0006" in e["text"] for e in events)
+    assert all(e["code"] != 1 for e in events if e["event"] == "exited")
+    assert [e["event"] for e in events[-2:]] == ["diagnosis", "finished"]
+    diag = events[-2]
+    first = diag["causes"][diag["first"]["index"]]
+    assert (first["cause"], first["server"]) == ("stalled_peer", b)
+    assert "ranks 2,3 never printed a line" in diag["headline"] and b in diag["headline"]
+    assert "600 s" in first["title"]
+    assert "launch: stall:" in err and "tearing down (--fail-fast-stall)" in err

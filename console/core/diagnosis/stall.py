@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from .model import Cause
+
 DEFAULT_CONNECT_TIMEOUT_S = 120.0
 DEFAULT_STALL_S = 60.0
 
@@ -47,8 +49,8 @@ class StallVerdict:
             parts.append(f"ranks {_fold(self.failed)} failed")
         if self.silent:
             parts.append(f"ranks {_fold(self.silent)} never printed a line")
-        return (f"{len(self.stalled)} ranks are stalled while on {self.server} "
-                + " and ".join(parts))
+        waiting = sorted(set(self.stalled) - set(self.silent) - set(self.failed))
+        return (f"ranks {_fold(waiting)} are stalled while on {self.server} " + " and ".join(parts))
 
 
 def _fold(ranks: Iterable[int]) -> str:
@@ -105,3 +107,37 @@ class StallTracker:
                     return StallVerdict(server=server, failed=sorted(failed), silent=sorted(quiet),
                                         stalled=sorted(stalled))
         return None
+
+
+def stall_cause(event: Mapping[str, object]) -> Cause | None:
+    """The ``stall`` event of a run record (what the supervisor saw when most ranks stalled)
+    as a cause: the server whose ranks failed or never printed is where to look first. It has
+    no log time, so any timed root cause in the logs comes before it."""
+    server = event.get("server")
+    if not isinstance(server, str):
+        return None
+    failed, silent, stalled = (_ints(event.get(k)) for k in ("failed", "silent", "stalled"))
+    silent_s, timeout_s = event.get("silent_s"), event.get("connect_timeout_s")
+    parts = []
+    if silent:
+        parts.append(f"ranks {_fold(silent)} never printed a line")
+    if failed:
+        parts.append(f"ranks {_fold(failed)} failed")
+    wait = f" for {silent_s:g} s" if isinstance(silent_s, (int, float)) else ""
+    before = (f", before HCCL_CONNECT_TIMEOUT ({timeout_s:g} s) ran out"
+              if isinstance(timeout_s, (int, float)) else "")
+    waiting = sorted(set(stalled) - set(silent) - set(failed))
+    title = (f"on {server} " + " and ".join(parts or ["ranks stopped"])
+             + f" while ranks {_fold(waiting)} waited{wait}{before}")
+    return Cause(
+        cause="stalled_peer", rule="stall", phase="connect", server=server, fields={
+            "failed": _fold(failed), "silent": _fold(silent), "stalled": _fold(stalled)},
+        title=title,
+        explanation="Most ranks went silent at startup (waiting to connect) while every rank of "
+                    "one server failed or never printed: the others wait for that server.",
+        next_check=f"on {server}: `npu-smi info` (a hung or busy NPU?), the ranks' own logs and "
+                   "`ps` (did they start, are they stuck before HCCL init?)")
+
+
+def _ints(value: object) -> list[int]:
+    return sorted(v for v in value if isinstance(v, int)) if isinstance(value, list) else []

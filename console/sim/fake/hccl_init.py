@@ -11,7 +11,11 @@ also on stderr as with ASCEND_SLOG_PRINT_TO_STDOUT=1) and exit status 1:
 * the TLS switch differs among the job's devices -> EI0016 with the two rank lists;
 * a lossy or down link between this device and a device of another server in the job ->
   after the (compressed) connect wait, ``wait socket establish timeout`` with the
-  LINK_ERROR_INFO table naming each peer, then EI0006, on both ends of the link.
+  LINK_ERROR_INFO table naming each peer, then EI0006, on both ends of the link;
+* a ``stuck`` card (a hung NPU): its rank hangs silently, before any line, until killed; every
+  other rank of the job prints one INFO line, then waits HCCL_CONNECT_TIMEOUT in full (not
+  compressed: a stalled launch is what ``--fail-fast-stall`` is for) and times out naming the
+  stuck ranks in the LINK_ERROR_INFO table, then EI0006.
 
 The wait is ``CCSIM_HCCL_WAIT_S`` seconds (default 1), not HCCL_CONNECT_TIMEOUT: the lines
 still say the configured timeout. Both ends of a bad link time out together on a real cluster;
@@ -109,6 +113,10 @@ def main(argv: list[str], state_path: str) -> int:
     dev = state["devices"].get(str(me["device_id"]), {})
     log = _Log()
     timeout = os.environ.get("HCCL_CONNECT_TIMEOUT", "120")
+    stuck = set(state.get("stuck_ips") or [])
+    if me["ip"] in stuck:
+        while True:  # a hung NPU: nothing printed, nothing connects; TERM ends it
+            signal.pause()
     if me["ip"] and dev.get("ip") and me["ip"] != dev["ip"]:
         log.event("EI0014", f"[check][ip]fail, ret(129) the IP address({me['ip']}) in the ranktable "
                             f"is inconsistent with the IP address({dev['ip']}) of the network adapter, "
@@ -128,6 +136,9 @@ def main(argv: list[str], state_path: str) -> int:
                                 f"consistent. Current status : rankList for enabled tls:[{_fold(on)}]; "
                                 f"rankList for disabled tls:[{_fold(off)}]")
         else:
+            waits = [e for e in job if e["ip"] in stuck and e["rank"] != me["rank"]]
+            if waits:
+                return _wait_for_stuck(log, me, dev, waits, timeout)
             peers = _links(state, me, dev, job)
             if not peers:
                 return 0
@@ -139,19 +150,43 @@ def main(argv: list[str], state_path: str) -> int:
             log.plog("hccl_socket_manager.cc:797", f"[Wait][LinkEstablish]wait socket establish timeout, "
                       f"role[{role}] rank[{me['rank']}] timeout[{timeout} s]")
             log.plog("hccl_socket_manager.cc:861", "[Wait][LinksEstablishCompleted] is failed. ret[9].")
-            log.plog("hccl_socket_manager.cc:623", "   _________________________LINK_ERROR_INFO"
-                      "___________________________")
-            log.plog("hccl_socket_manager.cc:624", f"   |  comm error, device[{me['device_id']}]")
-            log.plog("hccl_socket_manager.cc:626", "   |  dest_ip(user_rank)  |   dest_port   |  "
-                      "src_ip(user_rank)   |   src_port   |   MyRole   |   Status   |    TlsStatus   |")
-            tls_text = "ENABLE" if dev.get("tls") == 1 else "DISABLE"
-            for p in peers:
-                my_role = "client" if p["rank"] > me["rank"] else "server"
-                log.plog("hccl_socket_manager.cc:583", f"   |  {p['ip']}({p['rank']})   |  {PORT}  |   "
-                          f"{me['ip']}({me['rank']})   |  {40000 + me['rank']}  |  {my_role}  | time out |"
-                          f"   {tls_text}  | LinkInfo")
-            log.event("EI0006", "Getting socket times out. Reason: 1. The remote does not initiate a "
-                                "connect request. some NPUs in the cluster are abnormal.")
+            _link_error_info(log, me, dev, peers)
+    log.flush()
+    return 1
+
+
+def _link_error_info(log: _Log, me: dict, dev: dict, peers: list[dict]) -> None:
+    log.plog("hccl_socket_manager.cc:623", "   _________________________LINK_ERROR_INFO"
+              "___________________________")
+    log.plog("hccl_socket_manager.cc:624", f"   |  comm error, device[{me['device_id']}]")
+    log.plog("hccl_socket_manager.cc:626", "   |  dest_ip(user_rank)  |   dest_port   |  "
+              "src_ip(user_rank)   |   src_port   |   MyRole   |   Status   |    TlsStatus   |")
+    tls_text = "ENABLE" if dev.get("tls") == 1 else "DISABLE"
+    for p in peers:
+        my_role = "client" if p["rank"] > me["rank"] else "server"
+        log.plog("hccl_socket_manager.cc:583", f"   |  {p['ip']}({p['rank']})   |  {PORT}  |   "
+                  f"{me['ip']}({me['rank']})   |  {40000 + me['rank']}  |  {my_role}  | time out |"
+                  f"   {tls_text}  | LinkInfo")
+    log.event("EI0006", "Getting socket times out. Reason: 1. The remote does not initiate a "
+                        "connect request. some NPUs in the cluster are abnormal.")
+
+
+def _wait_for_stuck(log: _Log, me: dict, dev: dict, peers: list[dict], timeout: str) -> int:
+    """Peers that never come: one INFO line now, the full HCCL_CONNECT_TIMEOUT, then HCCL's
+    timeout lines naming them."""
+    pid = os.getpid()
+    sys.stderr.write(f"[INFO] HCCL({pid},python3):{_ts()} [hccl_socket_manager.cc:760] [{pid}]"
+                     f"[Wait][LinkEstablish] rank[{me['rank']}] waits for {len(peers)} remote "
+                     f"rank(s) to connect, timeout[{timeout} s]\n")
+    sys.stderr.flush()
+    try:
+        time.sleep(max(float(timeout), 0.0))
+    except ValueError:
+        time.sleep(120.0)
+    log.plog("hccl_socket_manager.cc:797", f"[Wait][LinkEstablish]wait socket establish timeout, "
+              f"role[1] rank[{me['rank']}] timeout[{timeout} s]")
+    log.plog("hccl_socket_manager.cc:861", "[Wait][LinksEstablishCompleted] is failed. ret[9].")
+    _link_error_info(log, me, dev, peers)
     log.flush()
     return 1
 
