@@ -80,17 +80,17 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def after_failed_launch(summary, pool, *, as_json: bool, discovery: str | None,
-                              since: float) -> None:
+                              since: float, prog: str = "launch") -> None:
     """Fetch the evidence over the launch's connections (when there are some), then
     ``after_launch``."""
     root = summary.root_cause
     failed = not summary.ok and summary.run_dir and not (root is not None and root.kind == "stopped")
     if failed and pool is not None:
-        await _launch_evidence(pool, summary.run_dir, since)
-    after_launch(summary, as_json=as_json, discovery=discovery)
+        await _launch_evidence(pool, summary.run_dir, since, prog)
+    after_launch(summary, as_json=as_json, discovery=discovery, prog=prog)
 
 
-async def _launch_evidence(pool, run_dir: str, since: float) -> None:
+async def _launch_evidence(pool, run_dir: str, since: float, prog: str = "launch") -> None:
     from pathlib import Path
 
     from console.core.errors import ConsoleError
@@ -100,7 +100,7 @@ async def _launch_evidence(pool, run_dir: str, since: float) -> None:
         plan = read_json(Path(run_dir) / "plan.json")
         await fetch_evidence(pool, run_dir, plan if isinstance(plan, dict) else {}, since)
     except (ConsoleError, OSError) as exc:
-        warn(f"launch: no evidence: {exc}")
+        warn(f"{prog}: no evidence: {exc}")
 
 
 async def during_stall(run_dir: str | None, pool, *, as_json: bool, discovery: str | None,
@@ -115,18 +115,19 @@ async def during_stall(run_dir: str | None, pool, *, as_json: bool, discovery: s
     _print_diagnosis(run_dir, as_json=as_json, discovery=discovery, during="stall")
 
 
-def after_launch(summary, *, as_json: bool, discovery: str | None = None) -> None:
+def after_launch(summary, *, as_json: bool, discovery: str | None = None,
+                 prog: str = "launch") -> None:
     """A failed launch's diagnosis: stderr lines (``launch: diagnosis: ...``), or with --json one
     ``{"event": "diagnosis", ...}`` object on stdout (before the ``finished`` event). Nothing when
     the job succeeded or the user stopped it; a diagnosis that fails is one warning."""
     root = summary.root_cause
     if summary.ok or not summary.run_dir or (root is not None and root.kind == "stopped"):
         return
-    _print_diagnosis(summary.run_dir, as_json=as_json, discovery=discovery)
+    _print_diagnosis(summary.run_dir, as_json=as_json, discovery=discovery, prog=prog)
 
 
 def _print_diagnosis(run_dir: str, *, as_json: bool, discovery: str | None,
-                     during: str | None = None) -> None:
+                     during: str | None = None, prog: str = "launch") -> None:
     import json
     import sys
 
@@ -136,7 +137,7 @@ def _print_diagnosis(run_dir: str, *, as_json: bool, discovery: str | None,
     try:
         diag, _ = diagnose_path(run_dir, discovery=discovery)
     except (ConsoleError, OSError) as exc:
-        warn(f"launch: no diagnosis: {exc}")
+        warn(f"{prog}: no diagnosis: {exc}")
         return
     if as_json:
         extra = {"during": during} if during else {}
@@ -144,7 +145,7 @@ def _print_diagnosis(run_dir: str, *, as_json: bool, discovery: str | None,
                                     ensure_ascii=False) + "\n")
         return
     lines = render(diag)
-    warn(f"launch: diagnosis{' (' + during + ')' if during else ''}: {lines[0]}")
+    warn(f"{prog}: diagnosis{' (' + during + ')' if during else ''}: {lines[0]}")
     for line in lines[1:]:
         if line:
             warn(f"  {line}")

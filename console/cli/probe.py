@@ -15,9 +15,11 @@ import asyncio
 import contextlib
 import signal
 import sys
+import time
 
 from console.cli._common import add_log_cap, print_json, stdout_console, warn
 from console.cli._launch_output import event_json, progress, report
+from console.cli.diagnose import after_failed_launch
 from console.core.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE
 from console.core.probe_report import COLUMNS, SLOW_LEGEND
 from console.core.profiles import parse_host_items
@@ -103,11 +105,15 @@ async def _run(args: argparse.Namespace, table, options):
     from console.ops.probe import ProbeFinished, probe
     from console.remote import Pool, SSHOptions
 
+    started = time.time()
     async with Pool(SSHOptions.from_args(args)) as pool:
         events = probe(table, options, pool=pool, run_base=args.run_dir, log_cap=args.log_cap)
         async with contextlib.aclosing(events):
             async for ev in events:
                 if isinstance(ev, ProbeFinished):
+                    if not ev.ok:  # its evidence and diagnosis, on stderr (also with --json)
+                        await after_failed_launch(ev.summary, pool, as_json=False, discovery=None,
+                                                  since=started, prog="probe")
                     return ev
                 _progress(ev, args.verbose)
     raise RuntimeError("the probe ended without a result")

@@ -174,3 +174,22 @@ async def test_cli_bad_option_is_a_usage_error(tmp_path, flag, value) -> None:
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 2 and out == b""
     assert f"bad {flag}" in err.decode()
+
+
+async def test_cli_failed_probe_prints_the_diagnosis_with_the_pair(sim_factory, tmp_path) -> None:
+    """A lossy card pair makes HCCL's init fail on both ends (the sim's ccsim-hccl-init): the
+    probe fetches the servers' plogs and prints the diagnosis naming both ranks and servers."""
+    _need_torch()
+    sim = await sim_factory(servers=2, cards=2, faults=[
+        {"kind": "loss", "src": 1, "src_device": 1, "dst": 2, "dst_device": 1, "percent": 33.33}])
+    a, b = sim.hosts
+    rc, out, err = await _cli(sim, tmp_path, "--backend", "gloo", "--sizes", "1K", "--iters",
+                              "1", "--warmup", "0", "--json")
+    assert rc == 1, err
+    assert json.loads(out)["ok"] is False  # the JSON report is unchanged; the diagnosis is on stderr
+    line = next(line for line in err.splitlines() if line.startswith("probe: diagnosis: "))
+    assert f"rank 1 ({a} dev 1) could not connect to rank 3 ({b} dev 1)" in line or \
+        f"rank 3 ({b} dev 1) could not connect to rank 1 ({a} dev 1)" in line, line
+    assert "EI0006" in err
+    run = next(Path(tmp_path / "runs").iterdir())
+    assert {p.name for p in (run / "evidence").iterdir()} == {a, b}
