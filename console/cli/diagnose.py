@@ -83,11 +83,16 @@ async def after_failed_launch(summary, pool, *, as_json: bool, discovery: str | 
                               since: float, prog: str = "launch") -> None:
     """Fetch the evidence over the launch's connections (when there are some), then
     ``after_launch``."""
+    await fetch_launch_evidence(summary, pool, since=since, prog=prog)
+    after_launch(summary, as_json=as_json, discovery=discovery, prog=prog)
+
+
+async def fetch_launch_evidence(summary, pool, *, since: float, prog: str = "launch") -> None:
+    """A failed job's evidence into its run record (not after a user's Stop, not without SSH)."""
     root = summary.root_cause
     failed = not summary.ok and summary.run_dir and not (root is not None and root.kind == "stopped")
     if failed and pool is not None:
         await _launch_evidence(pool, summary.run_dir, since, prog)
-    after_launch(summary, as_json=as_json, discovery=discovery, prog=prog)
 
 
 async def _launch_evidence(pool, run_dir: str, since: float, prog: str = "launch") -> None:

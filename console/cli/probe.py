@@ -19,7 +19,7 @@ import time
 
 from console.cli._common import add_log_cap, print_json, stdout_console, warn
 from console.cli._launch_output import event_json, progress, report
-from console.cli.diagnose import after_failed_launch
+from console.cli.diagnose import after_launch, fetch_launch_evidence
 from console.core.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE
 from console.core.probe_report import COLUMNS, SLOW_LEGEND
 from console.core.profiles import parse_host_items
@@ -111,9 +111,7 @@ async def _run(args: argparse.Namespace, table, options):
         async with contextlib.aclosing(events):
             async for ev in events:
                 if isinstance(ev, ProbeFinished):
-                    if not ev.ok:  # its evidence and diagnosis, on stderr (also with --json)
-                        await after_failed_launch(ev.summary, pool, as_json=False, discovery=None,
-                                                  since=started, prog="probe")
+                    await fetch_launch_evidence(ev.summary, pool, since=started, prog="probe")
                     return ev
                 _progress(ev, args.verbose)
     raise RuntimeError("the probe ended without a result")
@@ -165,6 +163,8 @@ def output(finished, *, as_json: bool = False) -> int:
         warn(f"probe: run record {finished.summary.run_dir}")
     else:
         report(finished.summary)  # root cause and its last lines
+        # then why, from the run record and the evidence (stderr, also with --json)
+        after_launch(finished.summary, as_json=False, prog="probe")
     if code == 0:
         r = finished.report
         warn(f"probe: ok: {len(r.checks)} checks passed on {finished.plan.world_size} ranks"
