@@ -58,14 +58,16 @@ def venv_setup() -> str:
     return f'export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"'
 
 
-def settings(cluster: Any) -> Any:
+def settings(cluster: Any, scenario: str | None = None) -> Any:
     """Small probe (2 ranks per server, tiny sizes), files in the demo's own folder."""
     from console.ops.demo import DemoSettings
 
     hosts = cluster.sim.hosts
+    spec = cluster.spec
+    stuck = [spec.server(f.server).address for f in spec.faults if f.kind == "stuck"]
     return DemoSettings(hosts=hosts, workdir=cluster.workdir.resolve() / "demo",
-                        expected_loss=expected_loss(cluster.spec),
-                        master_port=_free_port(hosts[0]), setup=[venv_setup()])
+                        expected_loss=expected_loss(spec), master_port=_free_port(hosts[0]),
+                        setup=[venv_setup()], scenario=scenario, stuck_hosts=stuck)
 
 
 def _sim_step(cluster: Any) -> Any:
@@ -92,13 +94,13 @@ def _print_step(step: Any) -> None:
         warn(f"demo: {step.name}: {step.status}{timing}: {step.details}")
 
 
-async def _flow(cluster: Any) -> list[Any]:
+async def _flow(cluster: Any, scenario: str | None = None) -> list[Any]:
     from console.ops.demo import demo_flow
     from console.remote import Pool
 
     steps = []
-    chosen = settings(cluster)
-    for line in chosen.setup:
+    chosen = settings(cluster, scenario)
+    for line in chosen.setup if scenario is None else []:
         warn(f"demo: the probe's ranks run the setup line: {line}")
     async with Pool(cluster.ssh_options()) as pool:
         async for step in demo_flow(pool, chosen):
@@ -128,7 +130,8 @@ def run_headless(args: argparse.Namespace, cluster: Any) -> int:
     t0 = time.monotonic()
     first = _sim_step(cluster)
     _print_step(first)
-    steps = [first, *asyncio.run(_flow(cluster))]
+    scenario = getattr(args, "scenario", None)
+    steps = [first, *asyncio.run(_flow(cluster, scenario))]
     total = (first.seconds or 0.0) + time.monotonic() - t0
     ok = all(s.good for s in steps)
     code = 0 if ok else EXIT_CHECK_FAILED
@@ -136,7 +139,8 @@ def run_headless(args: argparse.Namespace, cluster: Any) -> int:
         print_json({"ok": ok, "exit_code": code, "total_s": round(total, 3),
                     "sim_dir": str(cluster.workdir),
                     "steps": [{"name": s.name, "status": s.status, "seconds": s.seconds,
-                               "details": s.details, "data": s.data} for s in steps]})
+                               "details": s.details, "data": s.data} for s in steps],
+                    **({"scenario": scenario} if scenario else {})})
     else:
         _table(steps, total)
     warn("demo: " + ("every step behaved as expected" if ok else

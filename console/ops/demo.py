@@ -104,6 +104,11 @@ class DemoSettings(BaseModel):
     setup: list[str] = Field(default_factory=list)
     """Shell lines run on the servers before ``python3`` (the torch check and every probe
     rank), e.g. the line that puts the python with torch on PATH."""
+    scenario: Literal["lossy-launch", "stuck-server"] | None = None
+    """Instead of the probe, a launch that fails on a planted fault and its diagnosis
+    (``console.ops.demo_scenarios``)."""
+    stuck_hosts: list[str] = Field(default_factory=list)
+    """Servers with a hung NPU (the spec's ``stuck`` faults): the stall must name one."""
 
 
 class _Flow:
@@ -113,6 +118,7 @@ class _Flow:
         self.pool, self.s = pool, s
         self.inventory: Inventory | None = None
         self.table: RankTable | None = None
+        self.matrix: PingMatrix | None = None
 
     async def discover(self) -> tuple[str, str, dict]:
         from console.ops.discovery import discover_inventory
@@ -131,7 +137,7 @@ class _Flow:
     async def ping(self) -> tuple[str, str, dict]:
         from console.ops.ping import run_sweep
 
-        matrix = await run_sweep(self.pool, plan_ping(self.inventory, "cross"))
+        matrix = self.matrix = await run_sweep(self.pool, plan_ping(self.inventory, "cross"))
         return judge_ping(matrix, self.s.expected_loss)
 
     async def ranktable(self) -> tuple[str, str, dict]:
@@ -267,6 +273,10 @@ async def demo_flow(pool: Any, settings: DemoSettings) -> AsyncIterator[Step]:
     """Every step's start and end; after a failure the remaining steps are ``skipped``."""
     settings.workdir.mkdir(parents=True, exist_ok=True)
     flow, failed = _Flow(pool, settings), None
+    if settings.scenario is not None:
+        from console.ops.demo_scenarios import ScenarioFlow
+
+        flow = ScenarioFlow(pool, settings)
     for name, method in flow.steps():
         if failed is not None:
             yield Step(name, "skipped", details=f"after the failed {failed} step")

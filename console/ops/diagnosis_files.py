@@ -204,8 +204,13 @@ def load(path: str | Path, *, discovery: str | Path | None = None,
     return inp
 
 
-def diagnose_path(path: str | Path, **kw: Any) -> tuple[Diagnosis, DiagnosisInput]:
+def diagnose_path(path: str | Path, *, ping_matrix: PingMatrix | None = None,
+                  inventory: Inventory | None = None, **kw: Any) -> tuple[Diagnosis, DiagnosisInput]:
+    """The diagnosis of ``path`` (see ``load``); ``ping_matrix`` / ``inventory``: results
+    already in memory, used instead of files."""
     inp = load(path, **kw)
+    inp.ping = ping_matrix or inp.ping
+    inp.inventory = inventory or inp.inventory
     causes = classify_all(inp.sources)
     if inp.stall is not None and (stalled := stall_cause(inp.stall)) is not None:
         causes.append(stalled)

@@ -122,3 +122,45 @@ async def test_without_torch_a_simulated_workload_runs_and_says_so(sim_factory,
     assert sorted(line.split(" (")[0] for line in probe.data["lines"]) == [
         f"rank {r} of 4" for r in range(4)]
     assert (tmp_path / "demo" / "ranktable.json").is_file()
+
+
+async def test_scenario_lossy_launch_ends_in_the_diagnosis_of_the_planted_pair() -> None:
+    """``demo --headless --scenario lossy-launch``: a newcomer's first diagnosis, end to end."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "console", "demo", "--headless", "--json", "--scenario",
+        "lossy-launch", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 240)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err.decode()
+    summary = json.loads(out)
+    assert summary["scenario"] == "lossy-launch"
+    assert [(s["name"], s["status"]) for s in summary["steps"]] == [
+        ("sim", "ok"), ("discover", "ok"), ("ping", "expected"), ("ranktable", "ok"),
+        ("launch", "expected")]
+    diag = summary["steps"][-1]["data"]["diagnosis"]
+    first = diag["causes"][diag["first"]["index"]]
+    assert (first["cause"], first["code"], first["ranks"]) == ("socket_timeout", "EI0006", [3, 7])
+    assert {first["server"], first["remote_server"]} == {"127.0.0.11", "127.0.0.12"}
+    assert "33.33 % loss" in diag["headline"]
+    assert await _left_behind(summary["sim_dir"]) == []
+
+
+async def test_scenario_stuck_server_is_caught_as_a_stall(sim_factory, tmp_path) -> None:
+    sim = await sim_factory(servers=2, cards=2, faults=[{"kind": "stuck", "server": 2}])
+    steps = await _steps(sim, tmp_path, scenario="stuck-server", stuck_hosts=[sim.hosts[1]])
+    assert [(s.name, s.status) for s in steps] == [
+        ("discover", "ok"), ("ping", "ok"), ("ranktable", "ok"), ("launch", "expected")]
+    diag = steps[-1].data["diagnosis"]
+    assert diag["causes"][diag["first"]["index"]]["cause"] == "stalled_peer"
+    assert diag["headline"].startswith(f"on {sim.hosts[1]} ranks 2,3 never printed a line")
+
+
+async def test_scenario_fails_when_the_diagnosis_names_another_server(sim_factory, tmp_path) -> None:
+    sim = await sim_factory(servers=2, cards=2, faults=[{"kind": "stuck", "server": 2}])
+    steps = await _steps(sim, tmp_path, scenario="stuck-server", stuck_hosts=[sim.hosts[0]])
+    assert (steps[-1].name, steps[-1].status) == ("launch", "failed")
+    assert f"the stall names {sim.hosts[1]}, not the stuck server" in steps[-1].details

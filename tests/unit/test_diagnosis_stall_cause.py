@@ -15,7 +15,7 @@ STALL = {"event": "stall", "server": "b", "failed": [], "silent": [2, 3], "stall
 def test_stall_event_is_a_cause_naming_the_silent_server():
     c = stall_cause(STALL)
     assert c is not None and (c.cause, c.server, c.phase) == ("stalled_peer", "b", "connect")
-    assert c.title == ("on b ranks 2,3 never printed a line while ranks 0,1 waited for 60.2 s, "
+    assert c.title == ("on b ranks 2,3 never printed a line while ranks 0,1 waited for 60 s, "
                        "before HCCL_CONNECT_TIMEOUT (600 s) ran out")
     assert stall_cause({"event": "stall"}) is None
 
@@ -39,3 +39,8 @@ def test_run_record_with_a_stall_event_is_diagnosed_from_it(tmp_path):
     diag, _ = diagnose_path(tmp_path)
     assert diag.first_cause().cause == "stalled_peer"
     assert diag.headline.startswith("on b ranks 2,3 never printed a line while ranks 0,1 waited")
+
+
+def test_one_waiting_rank_is_singular():
+    c = stall_cause({**STALL, "stalled": [0, 2, 3]})
+    assert "while rank 0 waited" in c.title

@@ -206,6 +206,8 @@ def _headline(first: Cause | None, victims: list[int], links: list[Link],
         if idx and idx[0].kind == "ping":
             return f"{pair}; the last ping of that pair was clean: check the peer's own log{tail}"
         return f"{pair}; that pair was never pinged: ping it{tail}"
+    if first.cause == "stalled_peer":  # its title names the server and the ranks
+        return f"{first.title}; next: {first.next_check}"
     where = first.where()
     return f"{first.title}" + (f" ({where})" if where else "") + f"; next: {first.next_check}{tail}"
 

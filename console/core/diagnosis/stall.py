@@ -46,15 +46,21 @@ class StallVerdict:
     def describe(self) -> str:
         parts = []
         if self.failed:
-            parts.append(f"ranks {_fold(self.failed)} failed")
+            parts.append(f"{_ranks(self.failed)} failed")
         if self.silent:
-            parts.append(f"ranks {_fold(self.silent)} never printed a line")
+            parts.append(f"{_ranks(self.silent)} never printed a line")
         waiting = sorted(set(self.stalled) - set(self.silent) - set(self.failed))
-        return (f"ranks {_fold(waiting)} are stalled while on {self.server} " + " and ".join(parts))
+        return (f"{_ranks(waiting)} {'is' if len(waiting) == 1 else 'are'} stalled while on "
+                f"{self.server} " + " and ".join(parts))
 
 
 def _fold(ranks: Iterable[int]) -> str:
     return ",".join(map(str, sorted(ranks)))
+
+
+def _ranks(ranks: list[int]) -> str:
+    """``rank 3`` or ``ranks 2,3``"""
+    return ("rank " if len(ranks) == 1 else "ranks ") + _fold(ranks)
 
 
 class StallTracker:
@@ -120,15 +126,15 @@ def stall_cause(event: Mapping[str, object]) -> Cause | None:
     silent_s, timeout_s = event.get("silent_s"), event.get("connect_timeout_s")
     parts = []
     if silent:
-        parts.append(f"ranks {_fold(silent)} never printed a line")
+        parts.append(f"{_ranks(silent)} never printed a line")
     if failed:
-        parts.append(f"ranks {_fold(failed)} failed")
-    wait = f" for {silent_s:g} s" if isinstance(silent_s, (int, float)) else ""
+        parts.append(f"{_ranks(failed)} failed")
+    wait = f" for {silent_s:.0f} s" if isinstance(silent_s, (int, float)) else ""
     before = (f", before HCCL_CONNECT_TIMEOUT ({timeout_s:g} s) ran out"
               if isinstance(timeout_s, (int, float)) else "")
     waiting = sorted(set(stalled) - set(silent) - set(failed))
     title = (f"on {server} " + " and ".join(parts or ["ranks stopped"])
-             + f" while ranks {_fold(waiting)} waited{wait}{before}")
+             + f" while {_ranks(waiting)} waited{wait}{before}")
     return Cause(
         cause="stalled_peer", rule="stall", phase="connect", server=server, fields={
             "failed": _fold(failed), "silent": _fold(silent), "stalled": _fold(stalled)},
