@@ -41,6 +41,7 @@ class ScenarioFlow(_Flow):
         from console.ops.profiles import load_profile
         from console.ops.runrecord import new_run_id
 
+        assert self.table is not None, "the ranktable step came first"
         stuck = self.s.scenario == "stuck-server"
         table = subset_table(self.table, 2 if stuck else SCENARIO_RANKS)
         plan = build_launch_plan(
