@@ -15,8 +15,11 @@ run:
   (ii) the baseline an operator writes by hand: a sequential ``scp -p`` loop of the rank table
        (and, for MindIE, each server's config.json) to every server, then one background
        ``ssh HOST 'env... vllm serve ...'`` per server (``&`` in a loop), wait until the ready
-       line(s) come, then one streamed request with Python's http.client. Its "barrier" is the
-       time until every server's process printed its first line (nothing holds them).
+       line(s) come, then one streamed request with Python's http.client, straight to the
+       service's port (the console goes through an SSH port forward). Its "barrier" is the time
+       until every server's process printed its first line (nothing holds them), so the tools'
+       own start-up falls in its barrier but in the console's ready step: ``to_ready`` (barrier
+       + ready) is the comparable figure.
 The figures are the console's beside the baseline's and the ratio; the target is a total within
 1.5 x the hand-written loop (the console also runs its preflight checks, starts one host agent
 per server and releases every server at one moment). When a serving profile is not in this
@@ -57,7 +60,7 @@ MODEL = serve_install.MODEL_NAME
 TARGET_RATIO = 1.5
 READY_S = 300.0
 READY = {"vllm-ascend": "Application startup complete.", "mindie-service": "Daemon start success!"}
-STEPS = ("start", "upload", "barrier", "ready", "first_token", "total")
+STEPS = ("start", "upload", "barrier", "ready", "to_ready", "first_token", "total")
 
 
 @dataclass
@@ -285,6 +288,9 @@ async def _output(argv: list[str]) -> str:
 def report(servers: int, profile: str, mine: Figures, base: Figures) -> bool:
     print(f"\n{servers} servers x 8, {profile}: launch to first answered request")
     print(f"  {'step':<12}{'console':>10}{'baseline':>10}{'ratio':>8}")
+    for fig in (mine, base):  # the two split "barrier" and "ready" differently: compare the sum
+        if "barrier" in fig.steps:
+            fig.steps["to_ready"] = fig.steps["barrier"] + fig.steps["ready"]
     for step in STEPS:
         a, b = mine.steps.get(step), base.steps.get(step)
         ratio = f"{a / b:8.2f}" if a is not None and b else f"{'-':>8}"
