@@ -4,7 +4,7 @@ cluster (its own process: ``python3 -m console sim``), for vLLM-Ascend and MindI
 For each cluster size (default 2 and 16 servers x 8 NPUs) and each serving profile, in the same
 run:
   (i)  the console: ``cluster-console launch --profile vllm-ascend|mindie-service --smoke-prompt
-       "What's Deep Learning?" --smoke-only --json -- ccsim-model``; each step is timed by when
+       "What's Deep Learning?" --smoke-only --json [-- ccsim-model]``; each step is timed by when
        its JSON event reaches this process: start (the CLI's start-up, SSH connections and what
        it reads from the servers before the plan: host NICs, MindIE's config.json and weights;
        -> stage ``prepare``), upload (``prepare`` -> ``preflight``), barrier
@@ -234,7 +234,8 @@ async def console(c: Cluster, profile: str) -> Figures:
     for flag in ("--http-port", "--rpc-port"):
         if flag in help_text:
             argv += [flag, str(free_port())]
-    argv += ["--", MODEL]
+    if profile == "vllm-ascend":  # MindIE serves config.json's ModelConfig[0].modelName
+        argv += ["--", MODEL]
     t0 = time.monotonic()
     proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE, cwd=ROOT)
