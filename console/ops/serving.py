@@ -23,7 +23,13 @@ from console.core.planning.launch import LaunchPlan
 from console.core.planning.perserver import HostFacts
 from console.core.serving import mindie, vllm
 from console.core.serving.plan import ServingTarget
-from console.ops.launch_events import JobFinished, RankReady, RootCause, Stage
+from console.ops.launch_events import (
+    JobFinished,
+    RankReady,
+    RankStarted,
+    RootCause,
+    Stage,
+)
 from console.ops.smoke import SmokeResult, SmokeTarget, first_request
 
 CONFIG_LIMIT = 4 << 20
@@ -163,6 +169,48 @@ def blame_engine(plan: LaunchPlan, target: ServingTarget, ev: JobFinished) -> No
             return
 
 
+_JOINED = ("ss -Htnp state established dst {ip} 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | "
+           "sort -u | while read -r p; do ps -o pgid= -p \"$p\"; done")
+
+
+async def not_joined(pool: Any, plan: LaunchPlan, pids: dict[int, int]) -> list[str]:
+    """server_ids whose server process (its process group, ``pids``: rank -> pid) holds no
+    established TCP connection to the master's address: the servers that never joined it.
+    Empty when no server holds one (no evidence either way) or on any doubt."""
+    master = plan.master_addr
+
+    async def joined(server: Any) -> bool | None:
+        pid = pids.get(server.ranks[0].rank)
+        if pid is None:
+            return None
+        try:
+            result = await pool.run(server.host, _JOINED.format(ip=shlex.quote(master)), timeout=15)
+        except (ConsoleError, OSError):
+            return None
+        if not result.ok:
+            return None
+        return str(pid) in result.stdout.split()
+
+    others = [s for s in plan.servers if s.server_id != master]
+    found = await asyncio.gather(*(joined(s) for s in others))
+    if None in found or not any(found) and len(others) > 1:
+        return []
+    return [s.server_id for s, ok in zip(others, found) if not ok]
+
+
+def blame_missing(plan: LaunchPlan, missing: list[str], ev: JobFinished) -> None:
+    """A ready timeout while a server never joined the master: that server is the root cause."""
+    root = ev.summary.root_cause
+    if not missing or root is None or root.kind != "failure" or not root.reason.startswith("did not print"):
+        return
+    server = plan.server(missing[0])
+    also = f" (also: {', '.join(missing[1:])})" if len(missing) > 1 else ""
+    ev.summary.root_cause = RootCause(
+        f"never joined the master {plan.master_addr}: its server process had no TCP connection to "
+        f"it when the ready timeout ran out{also}; the others waited ({root.reason})",
+        server.server_id, server.host, server.ranks[0].rank)
+
+
 def smoke_target(plan: LaunchPlan, target: ServingTarget) -> SmokeTarget:
     host = plan.server(target.server_id).host
     return SmokeTarget(host=host, address=target.address, port=target.port, api=target.api,
@@ -195,6 +243,15 @@ async def serve(events: AsyncIterator[Any], plan: LaunchPlan, target: ServingTar
         finally:
             await queue.put(None)
 
+    pids: dict[int, int] = {}
+    missing: list[str] = []
+    checker: asyncio.Task | None = None
+
+    async def check_joins() -> None:
+        await asyncio.sleep(max(0.0, plan.ready_timeout_s - min(5.0, plan.ready_timeout_s * 0.2)))
+        if waiting and pool is not None:
+            missing.extend(await not_joined(pool, plan, pids))
+
     feeder = asyncio.ensure_future(pump())
     try:
         while True:
@@ -203,6 +260,11 @@ async def serve(events: AsyncIterator[Any], plan: LaunchPlan, target: ServingTar
                 break
             if isinstance(ev, JobFinished):
                 blame_engine(plan, target, ev)
+                blame_missing(plan, missing, ev)
+            elif isinstance(ev, RankStarted) and ev.pid is not None:
+                pids[ev.rank] = ev.pid
+            elif isinstance(ev, Stage) and ev.name == "go" and checker is None:
+                checker = asyncio.ensure_future(check_joins())
             yield ev
             if isinstance(ev, RankReady) and ev.rank in waiting:
                 waiting.discard(ev.rank)
@@ -216,7 +278,7 @@ async def serve(events: AsyncIterator[Any], plan: LaunchPlan, target: ServingTar
             elif isinstance(ev, JobFinished):
                 break
     finally:
-        for t in (task, feeder):
+        for t in (task, checker, feeder):
             if t is not None and not t.done():
                 t.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
