@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from console.core.diagnosis.evidence import (
-    SAFE,
     evidence_script,
     local_name,
     parse_evidence,
+    server_folder,
 )
 from console.core.errors import ConsoleError
 
@@ -76,7 +76,7 @@ async def _one(pool: Any, run_dir: Path, server: str, host: str, env: dict[str, 
     files = parse_evidence(marker, lines)
     if not files:
         return got
-    folder = run_dir / "evidence" / (SAFE.sub("_", server).strip("._") or "server")
+    folder = run_dir / "evidence" / server_folder(server)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     for i, (path, body) in enumerate(files.items()):
         name = local_name(path, i)

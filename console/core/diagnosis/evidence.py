@@ -55,3 +55,8 @@ def local_name(remote_path: str, index: int) -> str:
     parts = [p for p in remote_path.split("/") if p and p not in (".", "..")][-2:]
     name = SAFE.sub("_", "_".join(parts)).strip("._") or "log"
     return f"{index:03d}-{name[:120]}"
+
+
+def server_folder(server: str) -> str:
+    """The folder name of a server's evidence under ``runs/<id>/evidence/``."""
+    return SAFE.sub("_", server).strip("._") or "server"
