@@ -36,6 +36,9 @@ BUSY_COUNTER = "var/ccsim/busy.count"
 ANSWERS = "var/ccsim/answers"
 PY_TOOLS = "var/ccsim"  # the Python tools' launchers: <module>.py
 HOME = "home"
+# Cluster-wide, under the sim's folder (not per server: 8,192 device IPs at 1,024 servers):
+CLUSTER = "cluster/peers.json"  # every device address -> [server, device, card, link]; TLS
+PEERS = "cluster/peers"  # peers/up/<ip>, peers/down/<ip>: the ping launcher's lookup
 
 
 def fake_dir() -> Path:
@@ -58,17 +61,35 @@ def tool_env(root: Path, server: ServerSpec) -> dict[str, str]:
 def write_cluster(spec: ClusterSpec, workdir: Path) -> dict[str, Path]:
     """Write every server's root folder; returns server name -> root."""
     peers = _peers(spec)
+    shared = write_peers(spec, workdir, peers)
     roots = {}
     for srv in spec.servers:
         root = server_root(workdir, srv)
-        write_server(spec, srv, root, peers)
+        write_server(spec, srv, root, shared)
         roots[srv.name] = root
     render_answers(list(roots.values()))
     return roots
 
 
-def write_server(spec: ClusterSpec, srv: ServerSpec, root: Path,
-                 peers: dict[str, list[Any]]) -> None:
+def write_peers(spec: ClusterSpec, workdir: Path, peers: dict[str, list[Any]]) -> Path:
+    """The cluster-wide peer table, once: the JSON the Python tools read when they need it,
+    and one empty file per address under ``peers/up`` or ``peers/down`` (by its link), which
+    the sh ``hccn_tool`` tests to answer a ping without Python. Returns the JSON's path."""
+    folder = workdir / PEERS
+    shutil.rmtree(folder, ignore_errors=True)  # never answer for a previous spec's peers
+    for sub in ("up", "down"):
+        (folder / sub).mkdir(parents=True)
+    for ip, (_srv, _dev, _card, link) in peers.items():
+        if "/" in ip or ip.strip(".") == "":
+            continue  # not a file name: the Python tool answers for it
+        (folder / ("up" if link == "UP" else "down") / ip).touch()
+    path = workdir / CLUSTER
+    tls = {d.ip: d.tls for s in spec.servers for d in s.devices if d.ip}
+    _write(path, json.dumps({"peers": peers, "peer_tls": tls}))
+    return path
+
+
+def write_server(spec: ClusterSpec, srv: ServerSpec, root: Path, shared: Path) -> None:
     for sub in ("etc", "usr/local/Ascend/driver/tools", BIN_DIR, "var/ccsim", HOME, "dev",
                 "usr/local/Ascend/ascend-toolkit/latest/aarch64-linux"):
         (root / sub).mkdir(parents=True, exist_ok=True)
@@ -82,12 +103,14 @@ def write_server(spec: ClusterSpec, srv: ServerSpec, root: Path,
     for dev in srv.devices:
         _write(root / f"dev/davinci{dev.device_id}", "")
     state_path = root / STATE
-    _write(state_path, json.dumps(server_state(spec, srv, root, peers)))
+    _write(state_path, json.dumps(server_state(spec, srv, root, shared)))
     _write(root / BUSY_COUNTER, "0")
+    peers_dir = shared.parent / "peers"
     for module, path in (("hccn_tool", root / HCCN_TOOL), ("npu_smi", root / BIN_DIR / "npu-smi")):
         python_tool = root / PY_TOOLS / f"{module}.py"
         _write_tool(python_tool, module, state_path)
-        _write(path, launcher(path.name, root / ANSWERS / path.name, python_tool), 0o755)
+        _write(path, launcher(path.name, root / ANSWERS / path.name, python_tool,
+                              peers=peers_dir, probe_s=spec.ping_probe_s), 0o755)
     _write_hostname(root / BIN_DIR / "hostname", srv.name)
     _write_ip(root / BIN_DIR / "ip", srv.address, srv.host_nic)
     _write_tool(root / BIN_DIR / "ccsim-hccl-init", "hccl_init", state_path)
@@ -163,8 +186,7 @@ def _bad_links(spec: ClusterSpec, srv: ServerSpec) -> list[list[Any]]:
     return bad
 
 
-def server_state(spec: ClusterSpec, srv: ServerSpec, root: Path,
-                 peers: dict[str, list[Any]]) -> dict[str, Any]:
+def server_state(spec: ClusterSpec, srv: ServerSpec, root: Path, shared: Path) -> dict[str, Any]:
     busy = sum(f.calls for f in spec.dynamic_faults("busy") if spec.server(f.server) is srv)
     hangs = [[f.device, f.command] for f in spec.dynamic_faults("hang")
              if spec.server(f.server) is srv]
@@ -172,12 +194,11 @@ def server_state(spec: ClusterSpec, srv: ServerSpec, root: Path,
         "server": srv.name, "address": srv.address, "product": srv.product, "driver": srv.driver_version,
         "npu_name": srv.npu_name, "super_pod_id": srv.super_pod_id,
         "devices": {str(d.device_id): d.model_dump(mode="json") for d in srv.devices},
-        "peers": peers, "loss": _losses(spec, srv),
+        "cluster": str(shared), "loss": _losses(spec, srv),
         "ping": {"probe_s": spec.ping_probe_s, "times_ms": spec.ping_times_ms,
                  "hccs_us": spec.hccs_times_us, "ok_typo": spec.ok_ping_typo},
         "busy": busy, "busy_file": str(root / BUSY_COUNTER), "hang": hangs,
         "bad_links": _bad_links(spec, srv),
-        "peer_tls": {d.ip: d.tls for s in spec.servers for d in s.devices if d.ip},
         "serve": serve_install.serve_state(spec, srv),
         "stuck_ips": _stuck_ips(spec),
     }
@@ -227,15 +248,55 @@ fi
 }
 
 
-def launcher(tool: str, answers: Path, python_tool: Path) -> str:
-    """The POSIX sh ``hccn_tool`` / ``npu-smi``: a pre-rendered answer, else the Python tool."""
+# Ping (``-ping -g address IP``, ``-ping -inet6 -g ipv6_address IP``, nothing more): the device
+# must be a canonical id with a ``ping/up|down/<id>`` file, the address a plain IP text. A
+# down device or peer: the link-down answer. A pair with a planted rule (loss, custom reply
+# times, the two dies of one A3 card): its own pre-rendered body; a known peer: the ok body;
+# anything else (unknown address, ``pkt N``, ``-hccs_ping``): the Python tool. Bodies are the
+# lines after the header, printed one by one with the probe time slept before each reply,
+# as the Python tool does.
+_PING = """if [ "$1" = -i ] && [ "$3" = -ping ] && [ -d "$A/ping" ]; then
+  s= d=
+  case "$#:$4:$5:$6" in 6:-g:address:*) d=$6 ;; 7:-inet6:-g:ipv6_address) s=6 d=$7 ;; esac
+  case "$2:$d" in [0-9]:?*|[0-9][0-9]:?*) ;; *) d= ;; esac
+  case $d in *[!0-9A-Fa-f.:]*) d= ;; esac
+  if [ -n "$d" ] && { [ -f "$A/ping/up/$2" ] || [ -f "$A/ping/down/$2" ]; }; then
+    if [ -f "$A/ping/down/$2" ] || [ -f "$P/down/$d" ]; then {cat} "$A/ping/linkdown"; exit 1; fi
+    f= r=0
+    if [ -f "$A/ping/pair/0/$2/$d" ]; then f=$A/ping/pair/0/$2/$d
+    elif [ -f "$A/ping/pair/1/$2/$d" ]; then f=$A/ping/pair/1/$2/$d r=1
+    elif [ -f "$P/up/$d" ] && ! [ -f "$A/ping/python/$2/$d" ]; then f=$A/ping/ok
+    fi
+    if [ -n "$f" ]; then
+      printf 'device %s PING%s %s\\n' "$2" "$s" "$d"
+      { for q in 0 1 2; do {sleep}IFS= read -r l; printf '%s\\n' "$l"; done
+        IFS= read -r l; printf '%s\\n' "$l"; } < "$f"
+      exit $r
+    fi
+  fi
+fi
+"""
+
+
+def launcher(tool: str, answers: Path, python_tool: Path, *, peers: Path | None = None,
+             probe_s: float = 0.0) -> str:
+    """The POSIX sh ``hccn_tool`` / ``npu-smi``: a pre-rendered answer, else the Python tool.
+    ``peers``: the cluster's ``peers`` folder (hccn_tool answers pings from it); ``probe_s``:
+    the time each ping reply takes."""
     cat = shutil.which("cat", path="/usr/bin:/bin") or "cat"
+    ping = ""
+    if tool == "hccn_tool" and peers is not None:
+        sleep = shutil.which("sleep", path="/usr/bin:/bin") or "sleep"
+        pause = f"{shlex.quote(sleep)} {probe_s:.6f}; " if probe_s else ""
+        ping = (f"P={shlex.quote(str(peers))}\n"
+                + _PING.replace("{cat}", cat).replace("{sleep}", pause))
     return (f"#!/bin/sh\n# simulated {tool}: static queries from {ANSWERS}, the rest in Python\n"
             f"A={shlex.quote(str(answers))}\nk=\n{_KEYS[tool]}"
             'if [ -n "$k" ]; then\n'
             f'  [ -f "$A/0/$k" ] && exec {cat} "$A/0/$k"\n'
             f'  [ -f "$A/1/$k" ] && {{ {cat} "$A/1/$k"; exit 1; }}\n'
             "fi\n"
+            f"{ping}"
             f'exec {shlex.quote(sys.executable)} -IS {shlex.quote(str(python_tool))} "$@"\n')
 
 

@@ -98,3 +98,97 @@ def test_rewriting_a_root_never_serves_the_previous_specs_answers(tmp_path) -> N
     root = state.write_cluster(spec, tmp_path / "sim")[spec.servers[0].name]
     call = [["hccn_tool", "-i", "1", "-link", "-g"]]
     assert run_batch(root, call, tmp_path / "o", python=False) == [(b"link status: DOWN\n", 0)]
+
+
+# ---- ping: a shell-level lookup, no Python for ok, lossy or link-down pairs ----------------
+
+def ping_calls(spec: ClusterSpec, src: ServerSpec) -> list[list[str]]:
+    """From every device of ``src`` to every address of the cluster (v4, v6, vnic), plus an
+    unknown address and argument spellings that must reach the Python tool."""
+    calls = []
+    for dev in src.devices:
+        for srv in spec.servers:
+            for peer in srv.devices:
+                for ip in (peer.ip, peer.vnic_ip):
+                    if ip:
+                        calls.append(["hccn_tool", "-i", str(dev.device_id), "-ping", "-g", "address", ip])
+                if peer.ipv6:
+                    calls.append(["hccn_tool", "-i", str(dev.device_id), "-ping", "-inet6", "-g",
+                                  "ipv6_address", peer.ipv6])
+    return calls
+
+
+def python_only_calls(spec: ClusterSpec) -> list[list[str]]:
+    ip = spec.servers[1].devices[0].ip
+    return [["hccn_tool", "-i", "0", "-ping", "-g", "address", "10.99.99.99"],
+            ["hccn_tool", "-i", "0", "-ping", "-g", "address", ip, "pkt", "5"],
+            ["hccn_tool", "-i", "00", "-ping", "-g", "address", ip],
+            ["hccn_tool", "-i", "0", "-ping", "-g", "address", f"{ip}/../x"]]
+
+
+PING_SPECS = {
+    "a2-faults": ClusterSpec.generate(servers=3, cards=4, faults=[
+        {"kind": "loss", "src": 1, "src_device": 1, "dst": 2, "dst_device": 2},
+        {"kind": "loss", "src": 1, "src_device": 2, "dst": 3, "lost_seqs": [0, 1, 2], "symmetric": True},
+        {"kind": "loss", "src": 1, "src_device": 3, "dst": 2, "dst_device": 0, "lost_seqs": [1],
+         "times_ms": [1.5, 2.25, 3.0], "guide_typo": True},
+        {"kind": "loss", "src": 1, "src_device": 0, "dst": 3, "dst_device": 3, "lost_seqs": [],
+         "times_ms": [0.5, 0.6, 0.7]},
+        {"kind": "link_down", "server": 1, "device": 0},   # the source's own link
+        {"kind": "link_down", "server": 2, "device": 3},   # a peer's link
+    ], ok_ping_typo=True, ping_probe_s=0.001),
+    "a3": ClusterSpec.generate(servers=2, cards=2, product="A3", faults=[
+        {"kind": "loss", "src": 1, "src_device": 1, "dst": 2, "dst_device": 3, "lost_seqs": [0]},
+        {"kind": "link_down", "server": 2, "device": 1}]),
+}
+
+
+@pytest.mark.parametrize("name", list(PING_SPECS))
+def test_pings_are_answered_by_the_shell_with_the_python_bytes(name, tmp_path) -> None:
+    spec = PING_SPECS[name]
+    roots = state.write_cluster(spec, tmp_path / "sim")
+    src = spec.servers[0]
+    root = roots[src.name]
+    calls = ping_calls(spec, src)
+    expected = run_batch(root, calls, tmp_path / "py", python=True)
+    kinds = {(rc, text.split(b"\n")[1][:9]) for text, rc in expected}
+    # ok, lossy, all lost, link down (either end), custom times: every kind is in the batch
+    assert {0, 1} == {rc for _, rc in expected} and len(kinds) >= 3, kinds
+    assert any(b"packet loss" in t and rc == 1 for t, rc in expected)
+    assert any(t.startswith(b"Execute failed: Link status is down.") for t, _ in expected)
+    hide_python_tools(root)  # from here a call that reaches Python fails
+    got = run_batch(root, calls, tmp_path / "fast", python=False)
+    for call, want, have in zip(calls, expected, got, strict=True):
+        assert have == want, shlex.join(call)
+
+
+def test_unusual_pings_still_reach_the_python_tool(tmp_path) -> None:
+    spec = PING_SPECS["a2-faults"]
+    roots = state.write_cluster(spec, tmp_path / "sim")
+    root = roots[spec.servers[1].name]
+    calls = python_only_calls(spec)
+    expected = run_batch(root, calls, tmp_path / "py", python=True)
+    assert run_batch(root, calls, tmp_path / "sh", python=False) == expected
+    assert expected[0][0].endswith(b"3 packets transmitted, 0 received, 100.00% packet loss\n")
+    hide_python_tools(root)
+    assert all(rc == 127 or b"hccn_tool.py" in text
+               for text, rc in run_batch(root, calls, tmp_path / "hidden", python=False))
+
+
+def test_a_server_that_plays_busy_or_hang_pings_through_python(tmp_path) -> None:
+    spec = ClusterSpec.generate(servers=2, cards=2, faults=[{"kind": "busy", "server": 1, "calls": 1}])
+    roots = state.write_cluster(spec, tmp_path / "sim")
+    root = roots[spec.servers[0].name]
+    call = ["hccn_tool", "-i", "0", "-ping", "-g", "address", spec.servers[1].devices[0].ip]
+    first, second = run_batch(root, [call, call], tmp_path / "b", python=False)
+    assert first == (b"hccn_tool is busy, please try again.\n", 1)
+    assert second[1] == 0 and second[0].startswith(b"device 0 PING ")
+
+
+def test_the_per_server_state_does_not_grow_with_the_cluster(tmp_path) -> None:
+    """Every server's state used to hold the whole cluster's peer table (8,192 addresses at
+    1,024 servers: 0.5 MB per server, parsed by every Python tool call)."""
+    small = state.write_cluster(ClusterSpec.generate(servers=2, cards=8), tmp_path / "a")
+    big = state.write_cluster(ClusterSpec.generate(servers=64, cards=8), tmp_path / "b")
+    size = {k: (next(iter(r.values())) / state.STATE).stat().st_size for k, r in (("s", small), ("b", big))}
+    assert size["b"] < size["s"] * 1.2, size

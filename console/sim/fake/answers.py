@@ -13,8 +13,14 @@ so the two paths cannot disagree.
 Keys: hccn_tool ``<id><args>`` (``3-ip-g``, ``3-ip-inet6-g``) for the valid device ids, and
 ``<id>`` alone for an invalid id (its answer does not depend on the command); npu-smi
 ``info``, ``info-l``, ``info-m``. Servers with a dynamic fault the tool itself plays (busy
-counter, hang) get no answers at all: every call of theirs runs the Python tool. Pings are
-never pre-rendered (they depend on the peer, loss faults and take time).
+counter, hang) get no answers at all: every call of theirs runs the Python tool.
+
+Pings: ``answers_dir/hccn_tool/ping/`` holds ``up/<id>`` or ``down/<id>`` per device (by its
+link), ``linkdown`` (the link-down answer), ``ok`` (the reply lines of a probe that loses
+nothing, after the ``device N PING IP`` header) and ``pair/<status>/<id>/<ip>`` (the reply
+lines of every pair with a planted rule: loss, custom times, the two dies of one A3 card).
+The sh launcher prints the header and these lines with the probe time slept before each
+reply, as the Python tool does; it needs the cluster's ``peers/up|down/<ip>`` files too.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import os
 import sys
 
 import ccsim
+import hccn_ping
 import hccn_tool
 import npu_smi
 
@@ -88,6 +95,56 @@ def write(folder: str, answers: dict[str, tuple[int, str] | None]) -> None:
         written[answer] = path
 
 
+def _ping_body(state: dict, dev: dict, dst: str) -> tuple[int, str] | None:
+    """A ping's reply lines (the header dropped), rendered without the probe time."""
+    quick = {**state, "ping": {**state["ping"], "probe_s": 0}}
+    answer = render(lambda argv, _path: hccn_ping.ping(quick, dev, argv), ["-g", "address", dst], "")
+    if answer is None or not answer[1].startswith(f"device {dev['device_id']} PING {dst}\n"):
+        return None
+    rc, text = answer
+    body = text.split("\n", 1)[1]
+    return (rc, body) if body.count("\n") == 4 else None
+
+
+def _pair_addresses(state: dict, dev: dict) -> set[str]:
+    """The addresses ``dev`` has a planted answer for: loss rules, and on A3 the other die
+    of its own card (never reachable over RoCE)."""
+    n = dev["device_id"]
+    found = {key.split("/", 1)[1] for key in state["loss"] if key.split("/", 1)[0] == str(n)}
+    if state["product"] == "A3":
+        for other in state["devices"].values():
+            if other["card_id"] == dev["card_id"] and other["device_id"] != n:
+                found.update(ip for ip in (other["ip"], other["ipv6"], other.get("vnic_ip")) if ip)
+    return found
+
+
+def ping_answers(state: dict) -> dict[str, tuple[int, str]]:
+    """The files of the launcher's ping lookup (keys relative to ``ping/``)."""
+    files: dict[str, tuple[int, str]] = {}
+    probe = {**state, "peers": {"0.0.0.0": ["", 0, 0, "UP"]}, "loss": {}}  # a plain peer
+    ok = _ping_body(probe, {"device_id": 0, "card_id": 0, "link": "UP"}, "0.0.0.0")
+    if ok is None or ok[0] != 0:
+        return {}  # no fast path at all: every ping runs the Python tool
+    files["ok"], files["linkdown"] = ok, (1, hccn_ping.LINK_DOWN)
+    for key, dev in state["devices"].items():
+        files[f"{'up' if dev['link'] == 'UP' else 'down'}/{key}"] = (0, "")
+        for ip in _pair_addresses(state, dev):
+            if "/" not in ip and ip.strip("."):
+                body = _ping_body(state, dev, ip)
+                files[f"pair/{body[0]}/{key}/{ip}" if body else f"python/{key}/{ip}"] = body or (0, "")
+    return files
+
+
+def write_ping(folder: str, files: dict[str, tuple[int, str]]) -> None:
+    """``files``: path under ``folder`` -> (status, text); ``python/<id>/<ip>`` marks a pair
+    whose answer could not be rendered: the launcher leaves it to the Python tool."""
+    for key, answer in files.items():
+        path = os.path.join(folder, key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(answer[1].encode("ascii"))
+
+
 def write_server(state_path: str, answers_dir: str) -> None:
     cache: dict[str, dict] = {}
     real_load = ccsim.load
@@ -104,6 +161,7 @@ def write_server(state_path: str, answers_dir: str) -> None:
         if state.get("busy", 0) > 0 or state.get("hang"):
             return  # the tool itself plays these faults: no hccn_tool answers for this server
         write(os.path.join(answers_dir, "hccn_tool"), hccn_answers(state, state_path))
+        write_ping(os.path.join(answers_dir, "hccn_tool", "ping"), ping_answers(state))
     finally:
         ccsim.load = real_load
 

@@ -36,6 +36,24 @@ def load(path: str) -> dict:
         return json.loads(text)
 
 
+_CLUSTER: dict[str, dict] = {}
+
+
+def cluster(state: dict) -> dict:
+    """The cluster-wide tables (``peers``: address -> [server, device, card, link];
+    ``peer_tls``: address -> TLS switch), kept once per cluster, read on first use only:
+    most calls never need them."""
+    path = state["cluster"]
+    if path not in _CLUSTER:
+        _CLUSTER[path] = load(path)
+    return _CLUSTER[path]
+
+
+def peers(state: dict) -> dict:
+    """The peer table: the state's own when it has one, else the cluster's."""
+    return state["peers"] if "peers" in state else cluster(state)["peers"]
+
+
 def out(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()

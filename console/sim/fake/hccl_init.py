@@ -31,6 +31,8 @@ import signal
 import sys
 import time
 
+import ccsim
+
 PORT = 16666
 
 
@@ -87,7 +89,7 @@ def _links(state: dict, me: dict, my_dev: dict, job: list[dict]) -> list[dict]:
     for peer in job:
         if peer["server"] == me["server"] or not peer["ip"]:
             continue
-        owner = state["peers"].get(peer["ip"])
+        owner = ccsim.peers(state).get(peer["ip"])
         down = my_dev.get("link") == "DOWN" or (owner is not None and owner[3] == "DOWN")
         if down or (me["device_id"], peer["ip"]) in bad:
             bad_peers.append(peer)
@@ -127,7 +129,7 @@ def main(argv: list[str], state_path: str) -> int:
                   "is been using by other process.")
         log.plog("hccl_socket_manager.cc:54", "[ServerInit]call trace: hcclRet -> 19")
     else:
-        tls = state.get("peer_tls", {})
+        tls = ccsim.cluster(state).get("peer_tls", {})
         on = [e["rank"] for e in job if tls.get(e["ip"] or "") == 1]
         off = [e["rank"] for e in job if tls.get(e["ip"] or "") == 0]
         if on and off:

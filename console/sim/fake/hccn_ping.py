@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from ccsim import out
+from ccsim import out, peers
 
 LINK_DOWN = "Execute failed: Link status is down.\nCommand execute failed!\n"
 NOT_SUPPORTED = "The command is not supported on this product.\n"
@@ -32,7 +32,7 @@ def _options(rest: list[str]) -> tuple[bool, dict[str, str]]:
 
 def _plan(state: dict, dev: dict, dst: str) -> tuple[set, list, bool]:
     """(lost seqs, reply times per seq, guide typo) for a probe of ``dst`` from ``dev``."""
-    peer = state["peers"].get(dst)
+    peer = peers(state).get(dst)
     rule = state["loss"].get(f"{dev['device_id']}/{dst}")
     times = (rule or {}).get("times") or state["ping"]["times_ms"]
     if peer is None:
@@ -52,7 +52,7 @@ def ping(state: dict, dev: dict, rest: list[str]) -> int:
     pkt = opts.get("pkt", "0")
     if dst is None or not pkt.isdigit() or int(pkt) > 65507:
         raise Usage
-    peer = state["peers"].get(dst)
+    peer = peers(state).get(dst)
     if dev["link"] != "UP" or (peer is not None and peer[3] != "UP"):
         out(LINK_DOWN)
         return 1
