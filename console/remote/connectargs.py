@@ -56,6 +56,14 @@ class ProxyCapture:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+# Ciphers when ssh_config names none: OpenSSH's own set, AES-GCM first. asyncssh implements
+# chacha20-poly1305 in Python around a fresh cipher context per packet (~20 us a packet
+# against ~3 us for AES-GCM, measured): at 1,024 servers that was a tenth of the console's
+# CPU in discovery. The server still picks from the same list; nothing weaker is offered.
+DEFAULT_CIPHERS = ("aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,"
+                   "aes128-ctr,aes192-ctr,aes256-ctr")
+
+
 def _algs(values: dict[str, object], key: str) -> Any:
     value = values.get(key)
     return str(value) if isinstance(value, str) else ()
@@ -89,6 +97,7 @@ def connect_kwargs(spec: HostSpec, options: SSHOptions, tunnel: object | None,
                      ("macs", "mac_algs"), ("hostkeyalgorithms", "server_host_key_algs")):
         if _algs(values, key):
             kw[arg] = _algs(values, key)
+    kw.setdefault("encryption_algs", DEFAULT_CIPHERS)
     if spec.strict == "no" and "server_host_key_algs" not in kw:
         kw["server_host_key_algs"] = "default"  # any key type: not only the recorded ones
     if values.get("bindaddress"):
