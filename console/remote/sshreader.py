@@ -67,6 +67,22 @@ class _Block:
     """Host patterns, compiled: (negated, literal, regex)."""
     scan: bool = False
     """The body has Include or unknown keywords: visited even when the block does not apply."""
+    run: _Run | None = None
+    """Set on the first block of a run of plain ``Host name...`` blocks (see ``_Run``)."""
+
+
+@dataclass
+class _Run:
+    """Consecutive blocks ``[start, end)`` whose Host lines are plain names only (no
+    wildcard, no ``!``) and whose bodies need no visit when they do not apply: resolving a
+    host looks its name up instead of testing every block, so one host of a 1,024-host
+    config costs the same as one host of an 8-host config."""
+
+    end: int
+    index: dict[str, list[int]]
+    """Host name -> the blocks of the run naming it, in file order."""
+    last: frozenset[str]
+    """The names of the run's last block: whether it applies decides the state after the run."""
 
 
 _Stamp = tuple[int, int, int, int]
@@ -98,7 +114,30 @@ def _compile(path: str, data: bytes) -> list[_Block]:
         else:
             _validate(keyword, args, rest, (path, number))
         blocks[-1].body.append(stmt)
+    _mark_runs(blocks)
     return blocks
+
+
+def _plain_names(block: _Block) -> list[str] | None:
+    if block.head is None or block.head.keyword != "host" or block.scan or not block.patterns:
+        return None
+    names = [literal for negated, literal, regex in block.patterns if not negated and regex is None]
+    return names if len(names) == len(block.patterns) else None  # type: ignore[return-value]
+
+
+def _mark_runs(blocks: list[_Block]) -> None:
+    i = 0
+    while i < len(blocks):
+        j = i
+        while j < len(blocks) and _plain_names(blocks[j]) is not None:
+            j += 1
+        if j - i >= 2:
+            index: dict[str, list[int]] = {}
+            for k in range(i, j):
+                for name in dict.fromkeys(_plain_names(blocks[k]) or ()):
+                    index.setdefault(name, []).append(k)
+            blocks[i].run = _Run(j, index, frozenset(_plain_names(blocks[j - 1]) or ()))
+        i = max(j, i + 1)
 
 
 def _host_patterns(args: list[str]) -> list[tuple[bool, str | None, re.Pattern[str] | None]]:
@@ -162,7 +201,17 @@ class _Reader:
             return False
         self.s.files.append(str(path))
         name = str(path)
-        for block in blocks:
+        i = 0
+        while i < len(blocks):
+            block = blocks[i]
+            i += 1
+            if block.run is not None:
+                for k in [] if never else block.run.index.get(self.s.host, []):
+                    for stmt in blocks[k].body:  # known keywords only: no scan in a run
+                        self.stmt(stmt, name, [True], user_conf=user_conf, never=never, depth=depth)
+                active[0] = not never and self.s.host in block.run.last
+                i = block.run.end
+                continue
             head = block.head
             if head is not None and head.keyword == "host":
                 active[0] = False if never else self._host(block)
