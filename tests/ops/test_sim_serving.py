@@ -72,6 +72,20 @@ class Remote:
         await self.conn.wait_closed()
 
 
+async def listening(host: str, port: int, timeout: float = DEADLINE) -> None:
+    """Poll until something accepts TCP connections at (host, port); TimeoutError after timeout."""
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                _, writer = await asyncio.open_connection(host, port)
+            except ConnectionRefusedError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
+
+
 def exports(env: dict[str, str]) -> str:
     return "".join(f"export {k}={shlex.quote(v)}; " for k, v in env.items())
 
@@ -154,6 +168,24 @@ async def test_vllm_data_parallel_on_two_servers_answers(sim_factory, sim_connec
     for pid in pids:
         await wait_gone(pid)
     assert not any(alive(p) for p in pids)
+
+
+async def test_a_silent_connection_to_the_head_holds_up_no_server(sim_factory, sim_connect) -> None:
+    """Someone connects to the head's RPC port and says nothing (a port probe): the other server
+    still joins at once (the head greets each connection on its own; it used to read the silent
+    one for 30 s first)."""
+    sim = await sim_factory(servers=2)
+    rpc, port = free_port(), free_port()
+    head = await start(sim, sim_connect, "127.0.0.11", vllm_cmd(2, 1, 0, rpc, port))
+    try:
+        await listening("127.0.0.11", rpc)
+        _, silent = await asyncio.open_connection("127.0.0.11", rpc)
+        other = await start(sim, sim_connect, "127.0.0.12", vllm_cmd(2, 1, 1, rpc, port, headless=True))
+        await head.until(READY_VLLM, timeout=15)
+        silent.close()
+        await other.close()
+    finally:
+        await head.close()
 
 
 async def test_vllm_second_server_without_headless_ends_the_head(sim_factory, sim_connect) -> None:
@@ -383,7 +415,8 @@ async def test_mindie_server_with_a_proxy_never_joins(sim_factory, sim_connect, 
     try:
         await second.until("Finished parsing ranktable file.")
         await first.until("Finished parsing ranktable file.")
-        # the master listens and nobody comes: connecting to it works, the endpoint is not there
+        # the master listens (and a silent connection holds up no one) but the other never comes
+        await listening("127.0.0.11", ports["infer"])
         with socket.create_connection(("127.0.0.11", ports["infer"]), timeout=DEADLINE):
             pass
         assert READY_MINDIE not in first.text + second.text

@@ -96,33 +96,51 @@ class Master:
         self.listener = socket.create_server((host, port), reuse_port=False)
 
     def wait(self, on_wait: Callable[[set[str]], None] | None = None, every_s: float = 10.0) -> None:
-        """Accept servers until every expected identity joined (forever if one never does)."""
-        self.listener.settimeout(every_s)
-        while self.expected - set(self.joined):
-            try:
-                conn, _ = self.listener.accept()
-            except TimeoutError:
-                if on_wait is not None:
-                    on_wait(self.expected - set(self.joined))
-                continue
+        """Accept servers until every expected identity joined (forever if one never does).
+        Each connection is greeted in its own thread: one that connects and says nothing holds
+        up no one else."""
+        done, lock = threading.Event(), threading.Lock()
+
+        def greet(conn: socket.socket) -> None:
             conn.settimeout(30)
             hello = _recv(conn, bytearray())
             if hello is None:
                 conn.close()
-                continue
-            verdict = self.check(hello)
-            if verdict is not None and verdict[0] == "fatal":
-                say(verdict[1], err=True)
-                self.close()
-                os._exit(1)
-            if verdict is not None:
-                _send(conn, {"error": verdict[1]})
-                conn.close()
-                continue
-            _send(conn, {"ok": True})
-            conn.settimeout(None)
-            for ident in hello.get("ids", []):
-                self.joined[str(ident)] = conn
+                return
+            with lock:
+                verdict = self.check(hello)
+                if verdict is not None and verdict[0] == "fatal":
+                    say(verdict[1], err=True)
+                    self.close()
+                    os._exit(1)
+                if verdict is not None:
+                    _send(conn, {"error": verdict[1]})
+                    conn.close()
+                    return
+                _send(conn, {"ok": True})
+                conn.settimeout(None)
+                for ident in hello.get("ids", []):
+                    self.joined[str(ident)] = conn
+                if not self.expected - set(self.joined):
+                    done.set()
+
+        def accept() -> None:
+            while not done.is_set():
+                try:
+                    conn, _ = self.listener.accept()
+                except OSError:
+                    return
+                threading.Thread(target=greet, args=(conn,), daemon=True).start()
+
+        if not self.expected:
+            return
+        threading.Thread(target=accept, daemon=True).start()
+        while not done.wait(every_s):
+            if on_wait is not None:
+                with lock:
+                    missing = self.expected - set(self.joined)
+                on_wait(missing)
+        self.listener.close()
         for conn in set(self.joined.values()):
             _send(conn, {"ready": True})
 
