@@ -23,6 +23,9 @@ class LaunchSource:
     """Extra ``build_launch_plan`` keywords (``remote_ranktable``, ``hosts``, ...)."""
     check: bool = True
     """Run the preflight checks before launching."""
+    stall: Any = None
+    """``console.ops.launch_stall.StallOptions`` of the pane's launches (default: stalled
+    after 60 s, no teardown)."""
 
     def profile_names(self) -> list[str]:
         """Blocking (reads the user's profile folder): call in a thread."""
@@ -57,7 +60,26 @@ class LaunchSource:
 
         pool = await self._pool()
         events = launch(plan, table, data, pool=pool, run_base=self.run_base,
-                        inventory=inventory, check=self.check, stop=stop)
+                        inventory=inventory, check=self.check, stop=stop, stall=self.stall)
         async with contextlib.aclosing(events):
             async for event in events:
                 yield event
+
+    async def diagnose(self, run_dir: str, *, since: float, inventory: Any = None,
+                       ping: Any = None) -> Any:
+        """The job's evidence fetched over the shared pool into its run record (servers only),
+        then ``diagnose_path`` on it (file reads in a thread) linked to the app's inventory and
+        last ping sweep: a ``console.core.diagnosis.Diagnosis``. Servers that give no evidence
+        are named in its notes."""
+        from console.ops.diagnosis_files import diagnose_path, read_json
+        from console.ops.evidence import collect
+
+        pool = await self._pool()
+        notes = []
+        if pool is not None:
+            plan = await asyncio.to_thread(read_json, Path(run_dir) / "plan.json")
+            got = await collect(pool, run_dir, plan if isinstance(plan, dict) else {}, since=since)
+            notes = [f"no evidence from {g.server}: {g.error}" for g in got if g.error]
+        diag, _ = await asyncio.to_thread(diagnose_path, run_dir, ping_matrix=ping, inventory=inventory)
+        diag.notes += notes
+        return diag
