@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, TextArea
@@ -35,7 +36,7 @@ def read_text(path: Path) -> str:
 
 
 class EvidenceScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q", "close", "Close", id="evidence.close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "close", "Close", id="evidence.close")]
     DEFAULT_CSS = """
     EvidenceScreen { align: center middle; }
     EvidenceScreen > Vertical { width: 96%; height: 92%; border: round $accent; background: $surface; }
