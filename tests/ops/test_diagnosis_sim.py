@@ -138,3 +138,33 @@ async def test_fail_fast_stall_tears_down_for_the_silent_server_before_hccl_time
     assert "ranks 2,3 never printed a line" in diag["headline"] and b in diag["headline"]
     assert "600 s" in first["title"]
     assert "launch: stall:" in err and "tearing down (--fail-fast-stall)" in err
+
+
+async def test_without_fail_fast_the_stall_is_diagnosed_while_the_job_goes_on(sim_factory, tmp_path):
+    """No --fail-fast-stall: the stall names the server, its diagnosis comes at once (a
+    ``diagnosis`` event with ``during: stall``) while the ranks still wait; HCCL's own timeout
+    ends the job later and the final diagnosis follows."""
+    sim = await sim_factory(servers=2, cards=2, faults=[{"kind": "stuck", "server": 2}])
+    b = sim.hosts[1]
+    argv = [*STALL]
+    argv[argv.index("HCCL_CONNECT_TIMEOUT=600")] = "HCCL_CONNECT_TIMEOUT=25"
+    rc, out, err = await _run(*launch_args(sim, tmp_path, *argv))
+    assert rc == 1, err
+    events = _events(out)
+    kinds = [e["event"] for e in events]
+    stall = events[kinds.index("stall")]
+    assert stall["server_id"] == b and stall["teardown"] is False
+    during = next(i for i, e in enumerate(events) if e["event"] == "diagnosis" and e.get("during") == "stall")
+    first_exit = kinds.index("exited")
+    assert kinds.index("stall") < during < first_exit  # diagnosed before any rank ended
+    diag = events[during]
+    assert diag["causes"][diag["first"]["index"]]["cause"] == "stalled_peer"
+    # then HCCL's own timeout on server 1's ranks, naming the silent ranks, and the final diagnosis
+    assert any(e["event"] == "line" and "EI0006" in e["text"] for e in events[during:])
+    teardown = events[kinds.index("teardown")]
+    assert teardown["root_cause"]["kind"] == "failure" and teardown["root_cause"]["rank"] in (0, 1)
+    assert [e["event"] for e in events[-2:]] == ["diagnosis", "finished"] and "during" not in events[-2]
+    final = events[-2]
+    assert final["causes"][final["first"]["index"]]["cause"] == "stalled_peer"
+    assert any(lk["kind"] == "missing_peer" and lk["dst_host"] == b for lk in final["links"])
+    assert "launch: stall: " in err and "diagnosing now; the job goes on" in err
