@@ -121,20 +121,18 @@ class DiagnosisModel:
         return None
 
     def ping_pairs(self) -> list[PingPair]:
-        """The implicated card pairs to ping again: never tested, or not ok at the last sweep."""
+        """The implicated card pairs to ping again, both ways (HCCL needs both directions; a
+        loss may show in one only): never tested, or not ok at the last sweep."""
         out: dict[tuple[str, int, str, int], PingPair] = {}
         for link in self.diagnosis.links if self.diagnosis else []:
             if link.kind not in ("ping_untested", "ping") or (link.kind == "ping" and link.status == "ok"):
                 continue
-            ends = (link.src_host, link.src_device, link.dst_host, link.dst_device)
-            if any(e is None for e in ends):
+            if link.src_host is None or link.src_device is None or link.dst_host is None \
+                    or link.dst_device is None:
                 continue
-            pair = PingPair(str(link.src_host), int(link.src_device or 0), str(link.dst_host),
-                            int(link.dst_device or 0))
-            key = (pair.src_host, pair.src_device, pair.dst_host, pair.dst_device)
-            rev = (pair.dst_host, pair.dst_device, pair.src_host, pair.src_device)
-            if rev not in out:
-                out.setdefault(key, pair)
+            for pair in (PingPair(link.src_host, link.src_device, link.dst_host, link.dst_device),
+                         PingPair(link.dst_host, link.dst_device, link.src_host, link.src_device)):
+                out.setdefault((pair.src_host, pair.src_device, pair.dst_host, pair.dst_device), pair)
         return list(out.values())
 
     def ping_pairs_text(self) -> str:

@@ -47,10 +47,10 @@ def test_groups_put_the_first_causes_server_first_and_mark_victims():
     assert m.headline().endswith("(at the stall; the job goes on)")
 
 
-def test_ping_pairs_are_the_untested_and_the_lossy_ones_once_each():
+def test_ping_pairs_are_the_untested_and_the_lossy_ones_both_ways_once_each():
     m = DiagnosisModel()
     m.show(_diag())
-    assert m.ping_pairs_text() == "a:3 b:3\nb:1 [fd00::2]:2\n"
+    assert m.ping_pairs_text() == "a:3 b:3\nb:3 a:3\nb:1 [fd00::2]:2\n[fd00::2]:2 b:1\n"
 
 
 def test_labels_and_lines():
