@@ -25,6 +25,7 @@ from console.core.serving import mindie, vllm
 from console.core.serving.plan import ServingTarget
 from console.ops.launch_events import (
     JobFinished,
+    LaunchWarning,
     RankReady,
     RankStarted,
     RootCause,
@@ -141,6 +142,8 @@ class ServiceReady:
 
     where: str
     after_s: float
+    target: SmokeTarget | None = None
+    """Where requests go (``first_request(pool, target, prompt)`` re-sends one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +272,7 @@ async def serve(events: AsyncIterator[Any], plan: LaunchPlan, target: ServingTar
             if isinstance(ev, RankReady) and ev.rank in waiting:
                 waiting.discard(ev.rank)
                 if not waiting:
-                    yield ServiceReady(smoke.where, time.monotonic() - t0)
+                    yield ServiceReady(smoke.where, time.monotonic() - t0, smoke)
                     if prompt is not None:
                         yield Stage("request", f"first request to {smoke.where}: {prompt!r}")
                         task = asyncio.ensure_future(ask())
@@ -286,3 +289,46 @@ async def serve(events: AsyncIterator[Any], plan: LaunchPlan, target: ServingTar
         with contextlib.suppress(Exception):
             await events.aclose()  # type: ignore[attr-defined]
 
+
+
+# --- one call for the TUI ------------------------------------------------------------------
+
+def vllm_target(plan: LaunchPlan) -> ServingTarget:
+    """The first server of a vllm-ascend plan: its host IP, ``{http_port}``, ``{model}``."""
+    first = plan.servers[0]
+    model = shlex.split(first.values.get("model", "''"))
+    return ServingTarget(kind="vllm-ascend", server_id=first.server_id,
+                         address=first.values.get("host_ip", first.server_id),
+                         port=int(first.values.get("http_port", "8000")), api="completions",
+                         model=model[0] if model else "")
+
+
+async def serving_run(plan: LaunchPlan, table: Any, data: bytes, *, kind: str, pool: Any,
+                      prompt: str | None, stop: asyncio.Event | None = None,
+                      **launch_kw: Any) -> AsyncIterator[Any]:
+    """A serving profile's launch as one generator: MindIE's per-server config.json read from
+    each server and derived (default folder, TLS unchanged), the launch, ``ServiceReady``,
+    the first request's ``ServiceAnswer``."""
+    from console.ops.launch import launch
+
+    files: dict[str, bytes] = {}
+    if kind == "mindie-service":
+        if pool is None:
+            raise RemoteError("profile mindie-service needs the servers (not local agents)")
+        targets = {s.server_id: s.host for s in plan.servers}
+        configs = await mindie_configs(pool, table, targets, home=mindie.DEFAULT_HOME, override=None,
+                                       tls=None, port=None)
+        files = {mindie.server_config_name(i): config_bytes(configs[s.server_id])
+                 for i, s in enumerate(table.server_list)}
+        first = configs[table.server_list[0].server_id]
+        address, port, https = mindie.endpoint(first)
+        target = ServingTarget(kind=kind, server_id=table.server_list[0].server_id, address=address,
+                               port=port, api="chat", model=mindie.model(first)[0], https=https)
+        for warning in mindie.tls_warnings(first):
+            yield LaunchWarning(warning)
+    else:
+        target = vllm_target(plan)
+    events = launch(plan, table, data, pool=pool, stop=stop, files=files, **launch_kw)
+    async with contextlib.aclosing(serve(events, plan, target, pool, prompt=prompt, stop=stop)) as out:
+        async for ev in out:
+            yield ev

@@ -58,3 +58,12 @@ def server_env(common: Mapping[str, str], values: Mapping[str, str], devs: list[
             "ASCEND_RT_VISIBLE_DEVICES": ",".join(str(int(d.device_id)) for d in devs)}
 
 
+
+
+def facts_from_inventory(inventory: Any) -> dict[str, HostFacts]:
+    """server_id -> discovery's host IP and NIC, for the servers discovery placed."""
+    out = {}
+    for server in getattr(inventory, "servers", None) or []:
+        if server.server_id and (server.host_ip or server.host_nic):
+            out[server.server_id] = HostFacts(host_ip=server.host_ip, host_nic=server.host_nic)
+    return out
