@@ -59,7 +59,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                     "moment, with RANK, LOCAL_RANK, WORLD_SIZE, RANK_ID_START, DEVICE_ID, "
                     "RANK_TABLE_FILE, MASTER_ADDR... set; tear everything down at the first "
                     "failure. Placeholders {tp} {pp} {ep} {dp} {world_size} {rank} {local_rank} "
-                    "{device_id} {upload_dir} are replaced per rank.")
+                    "{device_id} {upload_dir} are replaced per rank; {node_rank} {nnodes} {local_world_size} "
+                    "{rank_id_start} {server_ip} {master_ip} {is_master} {host_ip} {host_nic} "
+                    "{container_ip} per server. Serving profiles (vllm-ascend, mindie-service) "
+                    "run one process per server and can send a first request (--smoke-prompt).")
     p.add_argument("--ranktable", required=True, metavar="FILE", help="RankTableFile (JSON)")
     p.add_argument("--profile", metavar="NAME", help="launch profile name or .toml path "
                    f"(default: {DEFAULT_PROFILE}; bundled: {', '.join(bundled_profile_names())}; "
