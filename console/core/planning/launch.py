@@ -92,6 +92,7 @@ class LaunchPlan(BaseModel):
                                description="Bundle names / local paths put into upload_dir")
     warnings: list[str] = Field(default_factory=list)
     per: Literal["rank", "server"] = Field("rank", description="One process per rank or per server")
+    serving: str = Field("", description="The profile's serving stack (mindie-service, vllm-ascend) or ''")
 
     @property
     def processes(self) -> int:
@@ -360,5 +361,5 @@ def build_launch_plan(
         ready_pattern=profile.ready_pattern, ready_timeout_s=profile.ready_timeout_s,
         setup_timeout_s=profile.setup_timeout_s, barrier=profile.barrier, python=profile.python,
         run_id=run_id, upload_dir=upload_dir, uploads=files,
-        warnings=[*warnings, *check_env(user_env)], per=per,
+        warnings=[*warnings, *check_env(user_env)], per=per, serving=profile.serving,
     )
