@@ -101,13 +101,16 @@ async def _setup(args: argparse.Namespace, profile: Profile, table: Any, command
                  pool: Any) -> tuple[ServingSetup | None, dict[str, HostFacts], dict[str, bytes], list[str]]:
     """(serving setup, host facts, files for the run folder, warnings)."""
     targets = _targets(args, table)
-    facts = await host_facts(pool, targets) if pool is not None else {}
+    if profile.serving == "mindie-service":
+        check_mindie_table(table)  # before any SSH round trip
+    texts = [profile.command, *profile.env.values(), *args.env, *command]
+    needs = any("{host_ip}" in t or "{host_nic}" in t for t in texts)
+    facts = await host_facts(pool, targets) if pool is not None and needs else {}
     if profile.serving == "vllm-ascend":
         return vllm_setup(table, profile, command, tp=args.tp, http_port=args.http_port,
                           rpc_port=args.rpc_port), facts, {}, []
     if profile.serving != "mindie-service":
         return None, facts, {}, []
-    check_mindie_table(table)  # before any SSH round trip
     if pool is None:
         raise InputError("profile mindie-service needs the servers (not --local)")
     tls = None if args.mindie_tls is None else args.mindie_tls == "on"

@@ -182,3 +182,19 @@ async def test_mindie_server_that_never_joins_is_named(sim_factory, tmp_path):
     assert rc == 1, err
     root = next(line for line in err.splitlines() if line.startswith("launch: root cause:"))
     assert sim.hosts[2] in root and "never joined the master" in root, err
+
+
+async def test_mindie_table_rules_refuse_before_any_server_is_touched(sim_cluster, tmp_path):
+    table = json.loads(dumps(sim_table(sim_cluster)))
+    for server in table["server_list"]:
+        server.pop("container_ip", None)
+    rt = tmp_path / "rt-no-container.json"
+    rt.write_text(json.dumps(table))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "console", "-F", str(sim_cluster.ssh_config_path), "launch",
+        "--ranktable", str(rt), "--run-dir", str(tmp_path / "runs"), "--profile", "mindie-service",
+        "--smoke-only", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    assert proc.returncode == 1, err
+    assert b"The containerIp in the server node is empty in ranktable file." in err
+    assert not (tmp_path / "runs").exists()  # refused before the run record and any SSH
