@@ -198,3 +198,16 @@ async def test_mindie_table_rules_refuse_before_any_server_is_touched(sim_cluste
     assert proc.returncode == 1, err
     assert b"The containerIp in the server node is empty in ranktable file." in err
     assert not (tmp_path / "runs").exists()  # refused before the run record and any SSH
+
+
+async def test_failed_first_request_is_exit_1_with_status_and_body(sim_factory, tmp_path):
+    """The service answers 500 (it crashes at the first request): exit 1, the HTTP status and
+    body on stderr."""
+    sim = await sim_factory(servers=2, cards=8, faults=[{"kind": "serve_crash", "after": 0}])
+    rc, out, err = await cli(sim, tmp_path, "--profile", "vllm-ascend", "--http-port", str(free_port()),
+                             "--rpc-port", str(free_port()), "--smoke-only", "--", "ccsim-model",
+                             timeout=TIMEOUT)
+    assert rc == 1, err
+    failed = next(line for line in err.splitlines() if "the first request to" in line)
+    assert "FAILED: HTTP 500" in failed, err
+    assert "Deep learning" not in out
