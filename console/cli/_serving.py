@@ -170,6 +170,8 @@ async def _events(args, profile, table, data, plan, setup, files, pool, stop, pr
                     sys.stdout.write(json.dumps({"event": "ready_service", "where": ev.where,
                                                  "after_s": ev.after_s}) + "\n")
                 warn(f"launch: service ready at {ev.where} after {ev.after_s:.1f} s")
+                if prompt is not None:
+                    warn(f"launch: first request to {ev.where}: {prompt!r}")
             elif isinstance(ev, ServiceAnswer):
                 answer = ev.result
                 _print_answer(answer, args.json)

@@ -274,7 +274,6 @@ async def serve(events: AsyncIterator[Any], plan: LaunchPlan, target: ServingTar
                 if not waiting:
                     yield ServiceReady(smoke.where, time.monotonic() - t0, smoke)
                     if prompt is not None:
-                        yield Stage("request", f"first request to {smoke.where}: {prompt!r}")
                         task = asyncio.ensure_future(ask())
             elif isinstance(ev, ServiceAnswer) and smoke_only and stop is not None:
                 stop.set()
