@@ -200,6 +200,7 @@ def server_state(spec: ClusterSpec, srv: ServerSpec, root: Path, shared: Path) -
         "busy": busy, "busy_file": str(root / BUSY_COUNTER), "hang": hangs,
         "bad_links": _bad_links(spec, srv),
         "serve": serve_install.serve_state(spec, srv),
+        "nics": {"lo": "127.0.0.1", srv.host_nic: srv.address},
         "stuck_ips": _stuck_ips(spec),
     }
 

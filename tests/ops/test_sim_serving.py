@@ -471,3 +471,27 @@ def test_serving_faults_name_a_server_of_the_spec() -> None:
     spec = ClusterSpec.from_dict({"generate": {"servers": 2},
                                   "faults": [{"kind": "serve_crash", "after": 3}]})
     assert serve_install.serve_state(spec, spec.servers[0]) == {"no_join": False, "crash_after": 3}
+
+
+async def test_vllm_ifname_variables_must_name_this_servers_nic(sim_factory, sim_connect) -> None:
+    """Server 2's NIC is ens3 (not eth0): gloo and HCCL fail there in their own words."""
+    spec = ClusterSpec.generate(servers=2)
+    spec.servers[1].host_nic = "ens3"
+    sim = await sim_factory(spec)
+    not_mine = vllm_cmd(2, 1, 0, 1, 1)  # as the head on server 2: fails after the NIC checks
+    async with sim_connect(sim, "127.0.0.12") as conn:
+        result = await conn.run(exports({"GLOO_SOCKET_IFNAME": "eth0"}) + not_mine)
+        assert result.exit_status == 1
+        assert ("RuntimeError: [enforce fail at /pytorch/third_party/gloo/gloo/transport/tcp/device.cc:83] "
+                "ifa != nullptr. Unable to find address for: eth0") in result.stderr
+        result = await conn.run(exports({"HCCL_SOCKET_IFNAME": "eth"}) + not_mine)
+        assert result.exit_status == 1
+        lines = result.stderr.splitlines()
+        assert lines[0].endswith("[InitGroupStage][EnvConfig]set ifname to [eth] by HCCL_SOCKET_IFNAME, but "
+                                 "not found in the environment, ifnames in the environment is as follows")
+        assert lines[1].endswith("get host ip fail by socket Ifname. name[lo] ip[127.0.0.1%lo]")
+        assert lines[2].endswith("get host ip fail by socket Ifname. name[ens3] ip[127.0.0.12%ens3]")
+        for good in ({"GLOO_SOCKET_IFNAME": "ens3", "HCCL_SOCKET_IFNAME": "=ens3"},
+                     {"HCCL_SOCKET_IFNAME": "^eth"}, {"HCCL_SOCKET_IFNAME": "en"}):
+            result = await conn.run(exports(good) + not_mine)
+            assert "Cannot assign requested address" in result.stderr, (good, result.stderr)

@@ -9,6 +9,9 @@ vLLM's own wording (``ValueError``/``RuntimeError`` lines, exit 1; argparse erro
 * ``data_parallel_size_local (X) must be <= data_parallel_size (Y)``;
 * ``data_parallel_rank (X) must be in the range [0, Y)`` (the start rank);
 * ``data_parallel_size_local must be > 0 in headless mode``;
+* ``GLOO_SOCKET_IFNAME`` naming a NIC the server lacks -> gloo's ``Unable to find address for:
+  NAME``; ``HCCL_SOCKET_IFNAME`` matching none -> HCCL's ``set ifname to [NAME] by
+  HCCL_SOCKET_IFNAME, but not found in the environment`` and the NICs it found (EI0001);
 * on the head, per engine rank announced by another server: a rank outside the remote range
   or announced twice -> ``Message from engine with unexpected data parallel rank: R``; a
   server without ``--headless`` -> ``Remote engine R must use --headless unless in external
@@ -93,6 +96,36 @@ def _check(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _hccl_ifname_matches(spec: str, nics: list[str]) -> bool:
+    """HCCL_SOCKET_IFNAME: comma list of prefixes, ``=name`` exact, ``^`` excludes."""
+    exclude = spec.startswith("^")
+    items = [i for i in spec.lstrip("^").split(",") if i]
+    hits = [n for n in nics if any(n == i[1:] if i.startswith("=") else n.startswith(i) for i in items)]
+    return bool(set(nics) - set(hits)) if exclude else bool(hits)
+
+
+def _nic_error(nics: dict[str, str]) -> str | None:
+    """What gloo (the DP group, first) and HCCL (root-info init) say when the ``*_IFNAME``
+    variables name a NIC this server does not have."""
+    gloo = os.environ.get("GLOO_SOCKET_IFNAME", "")
+    for name in (n for n in gloo.split(",") if n):
+        if name not in nics:
+            return ("RuntimeError: [enforce fail at /pytorch/third_party/gloo/gloo/transport/tcp/device.cc:83] "
+                    f"ifa != nullptr. Unable to find address for: {name}")
+    hccl = os.environ.get("HCCL_SOCKET_IFNAME", "")
+    if hccl and not _hccl_ifname_matches(hccl, list(nics)):
+        now = time.time()
+        ts = time.strftime("%Y-%m-%d-%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}.000"
+        head = f"[ERROR] HCCL({PID},python3):{ts}"
+        lines = [(f"{head} [sal.cc:501] [{PID}][InitGroupStage][EnvConfig]set ifname to [{hccl}] by "
+                 "HCCL_SOCKET_IFNAME, but not found in the environment, ifnames in the environment is "
+                 "as follows")]
+        lines += [f"{head} [sal.cc:504] [{PID}][InitGroupStage][EnvConfig]get host ip fail by socket "
+                  f"Ifname. name[{nic}] ip[{ip}%{nic}]" for nic, ip in nics.items()]
+        return "\n".join(lines)
+    return None
+
+
 def main(argv: list[str], state_path: str) -> int:
     if argv[:1] in (["--version"], ["-v"]):
         say(VERSION)
@@ -110,6 +143,10 @@ def main(argv: list[str], state_path: str) -> int:
         say("Traceback (most recent call last):\n  File \"/usr/local/bin/vllm\", line 8, in <module>",
             err=True)
         say(error, err=True)
+        return 1
+    nic_error = _nic_error(state.get("nics", {}))
+    if nic_error is not None:
+        say(nic_error, err=True)
         return 1
     serve = state.get("serve", {})
     head = not args.headless and args.data_parallel_start_rank == 0
