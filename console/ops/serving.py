@@ -251,9 +251,15 @@ async def serve(events: AsyncIterator[Any], plan: LaunchPlan, target: ServingTar
     checker: asyncio.Task | None = None
 
     async def check_joins() -> None:
-        await asyncio.sleep(max(0.0, plan.ready_timeout_s - min(5.0, plan.ready_timeout_s * 0.2)))
-        if waiting and pool is not None:
-            missing.extend(await not_joined(pool, plan, pids))
+        """At half, three quarters and just before the ready timeout: who has not joined.
+        The latest check that completed counts (a loaded server may answer late)."""
+        t_go, total = time.monotonic(), plan.ready_timeout_s
+        for at in (total * 0.5, total * 0.75, total - min(5.0, total * 0.1)):
+            await asyncio.sleep(max(0.0, t_go + at - time.monotonic()))
+            if not waiting or pool is None:
+                return
+            found = await not_joined(pool, plan, pids)
+            missing[:] = found
 
     feeder = asyncio.ensure_future(pump())
     try:

@@ -167,7 +167,7 @@ async def test_server_that_never_joins_is_named_within_the_ready_timeout(sim_fac
     one; at the ready timeout the console names server 2, not the waiting head."""
     sim = await sim_factory(servers=2, cards=8, faults=[{"kind": "serve_no_join", "server": 2}])
     rc, _, err = await cli(sim, tmp_path, "--profile", "vllm-ascend", "--http-port", str(free_port()),
-                           "--rpc-port", str(free_port()), "--smoke-only", "--ready-timeout", "15",
+                           "--rpc-port", str(free_port()), "--smoke-only", "--ready-timeout", "12",
                            "--", "ccsim-model", timeout=TIMEOUT)
     assert rc == 1, err
     root = next(line for line in err.splitlines() if line.startswith("launch: root cause:"))
@@ -178,7 +178,7 @@ async def test_mindie_server_that_never_joins_is_named(sim_factory, tmp_path):
     sim = await sim_factory(servers=3, cards=8, faults=[{"kind": "serve_no_join", "server": 3}])
     config = _mindie_config(sim, tmp_path)
     rc, _, err = await cli(sim, tmp_path, "--profile", "mindie-service", "--mindie-config", str(config),
-                           "--smoke-only", "--ready-timeout", "20", timeout=TIMEOUT)
+                           "--smoke-only", "--ready-timeout", "12", timeout=TIMEOUT)
     assert rc == 1, err
     root = next(line for line in err.splitlines() if line.startswith("launch: root cause:"))
     assert sim.hosts[2] in root and "never joined the master" in root, err
