@@ -296,7 +296,7 @@ def report(args: argparse.Namespace, res: dict[str, Result], sim: Sim) -> bool:
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     sys.stdout.flush()
     for mode in args.modes:
-        for command, wall in zip(clush_commands(mode, args.cards), res[mode].calls):
+        for command, wall in zip(clush_commands(mode, args.cards), res[mode].calls, strict=True):
             print(f"[{mode}, {wall:.2f} s] clush -w {sim.nodeset} -o '-F <ssh_config>' {shlex.quote(command)}",
                   file=sys.stderr)
     return all_found and (bool(met) or not args.modes) and per_server <= TARGET_CPU_PER_SERVER_S

@@ -95,10 +95,14 @@ class Bench:
         assert summary.ok, summary.root_cause
         expected = per_rank * summary.world_size
         run = Path(summary.run_dir)
-        on_disk = sum(sum(1 for _ in open(run / f"rank-{r}.log", "rb"))
-                      for r in range(summary.world_size))
+        on_disk = sum(_count_lines(run / f"rank-{r}.log") for r in range(summary.world_size))
         lost = expected - min(on_disk, len(lines))
         return {"lines": expected, "lost": lost, "rate": expected / wall, "wall": wall}
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as fh:
+        return sum(1 for _ in fh)
 
 
 def row(name: str, value: float, target: float | None, unit: str = "") -> str:

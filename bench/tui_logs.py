@@ -236,7 +236,7 @@ def p99_of(values: list[float]) -> float:
 def report(args: argparse.Namespace, r: dict, probe: Probe, sent: int) -> bool:
     lags = sorted(probe.lags)
     p99 = p99_of(lags)
-    steady = p99_of([lag for lag, t in zip(probe.lags, probe.ticks) if t >= 1.0])
+    steady = p99_of([lag for lag, t in zip(probe.lags, probe.ticks, strict=True) if t >= 1.0])
     on_disk = disk_lines(r["run_dir"])
     growth = r["rss_end"] - r["rss_start"]
     mid = probe.rss[len(probe.rss) // 2][1] if probe.rss else r["rss_end"]

@@ -128,7 +128,7 @@ class Supervisor:
                                    f"servers; waiting for {_what(self.plan)} at the "
                                    "barrier")]
         failed = []
-        for server, result in zip(self.plan.servers, results):
+        for server, result in zip(self.plan.servers, results, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, (ConsoleError, OSError)):
                     raise result

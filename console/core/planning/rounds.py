@@ -98,12 +98,9 @@ def pack_rounds(pairs: Sequence[tuple[Hashable, Hashable]]) -> list[int]:
     busy: list[set[Hashable]] = []
     numbers: list[int] = []
     for a, b in pairs:
-        for number, used in enumerate(busy):
-            if a not in used and b not in used:
-                break
-        else:
-            number, used = len(busy), set()
-            busy.append(used)
-        used.update((a, b))
+        number = next((k for k, used in enumerate(busy) if a not in used and b not in used), len(busy))
+        if number == len(busy):
+            busy.append(set())
+        busy[number].update((a, b))
         numbers.append(number)
     return numbers

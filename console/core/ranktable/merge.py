@@ -50,11 +50,11 @@ def merge(tables: Sequence[RankTable], names: Sequence[str] | None = None) -> Ra
     labels = list(names) if names is not None else [f"table {k + 1}" for k in range(len(tables))]
     versions = {t.version for t in tables}
     if len(versions) > 1:
-        detail = ", ".join(f"{label}: {t.version}" for label, t in zip(labels, tables))
+        detail = ", ".join(f"{label}: {t.version}" for label, t in zip(labels, tables, strict=True))
         raise InputError("cannot merge rank tables of different versions", detail)
     servers: list[RankServer] = []
     origin: dict[str, str] = {}
-    for label, table in zip(labels, tables):
+    for label, table in zip(labels, tables, strict=True):
         for server in table.server_list:
             if server.server_id in origin:
                 raise InputError(f'server "{server.server_id}" is in {origin[server.server_id]} and in {label}',

@@ -165,7 +165,7 @@ def _ordered(model: BaseModel, dumped: dict[str, Any]) -> dict[str, Any]:
         if value is None:
             continue
         if isinstance(value, list):
-            lists[name] = [_ordered(v, d) if isinstance(v, BaseModel) else d for v, d in zip(value, dumped[name])]
+            lists[name] = [_ordered(v, d) if isinstance(v, BaseModel) else d for v, d in zip(value, dumped[name], strict=True)]
         else:
             scalars[name] = dumped[name]
     extras = {k: dumped[k] for k in (model.model_extra or {})}

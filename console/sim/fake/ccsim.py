@@ -18,7 +18,7 @@ class _ScanContext:
     parse_float = float
     parse_int = int
     parse_constant = None
-    memo: dict = {}
+    memo: dict = {}  # noqa: RUF012 - a plain class attribute, as the C scanner reads it (no typing import: start-up)
 
 
 def load(path: str) -> dict:

@@ -83,7 +83,7 @@ def logic_map(state: dict) -> str:
 
 
 def spod_info(state: dict, args: list[str]) -> str | None:
-    opts = dict(zip(args[::2], args[1::2]))
+    opts = dict(zip(args[::2], args[1::2], strict=False))  # a trailing lone flag is ignored
     card, chip = opts.get("-i", ""), opts.get("-c", "")
     for dev in state["devices"].values():
         if str(dev["card_id"]) == card and str(dev["chip_id"]) == chip:
