@@ -30,7 +30,7 @@ class LineCutter(Generic[AnyStr]):
     def feed(self, chunk: AnyStr) -> list[AnyStr]:
         out: list[AnyStr] = []
         nl = "\n" if isinstance(chunk, str) else b"\n"
-        parts = chunk.split(nl)  # type: ignore[arg-type]
+        parts = chunk.split(nl)
         for i, part in enumerate(parts):
             self._add(part)
             if i < len(parts) - 1:
@@ -64,4 +64,4 @@ class LineCutter(Generic[AnyStr]):
         if not dropped:
             return head
         marker = cut_marker(dropped)
-        return head + (marker if isinstance(head, str) else marker.encode())  # type: ignore[operator]
+        return head + (marker if isinstance(head, str) else marker.encode())

@@ -217,7 +217,7 @@ class PingMatrix(BaseModel):
     def from_plan(cls, plan: PingPlan, results: Iterable[ProbeResult]) -> PingMatrix:
         """Results in plan order; a planned probe without a result is ``skipped`` (not run)."""
         by_key = {r.probe.key: r for r in results}
-        ordered = [by_key.pop(p.key, None) or ProbeResult.skipped(p, "not run") for p in plan.probes]
+        ordered = [by_key.pop(p.key) if p.key in by_key else ProbeResult.skipped(p, "not run") for p in plan.probes]
         return cls(pattern=plan.pattern, hosts=plan.hosts, results=ordered + list(by_key.values()),
                    skipped=plan.skipped)
 

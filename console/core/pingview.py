@@ -11,7 +11,7 @@ directions"); ``directed=True`` shows row -> column only (corner ``src \ dst``).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -72,18 +72,18 @@ def _left_out(matrix: PingMatrix, host: str, device: int | None = None) -> bool:
     return any(s.host == host and s.dst_host is None and s.device in (None, device) for s in matrix.skipped)
 
 
-def _empty(matrix: PingMatrix, a: tuple, b: tuple) -> Cell:
+def _empty(matrix: PingMatrix, a: tuple[Any, ...], b: tuple[Any, ...]) -> Cell:
     if _left_out(matrix, *a) or _left_out(matrix, *b):
         return Cell(text="skip", status="skipped")
     return Cell(text="-", status="untested")
 
 
-def _index(matrix: PingMatrix, directed: bool, by_device: bool) -> dict[tuple, list[ProbeResult]]:
-    index: dict[tuple, list[ProbeResult]] = {}
+def _index(matrix: PingMatrix, directed: bool, by_device: bool) -> dict[tuple[Any, ...], list[ProbeResult]]:
+    index: dict[tuple[Any, ...], list[ProbeResult]] = {}
     for r in matrix.results:
         p = r.probe
-        src: tuple = (p.src_host, p.src_device) if by_device else (p.src_host,)
-        dst: tuple = (p.dst_host, p.dst_device) if by_device else (p.dst_host,)
+        src: tuple[Any, ...] = (p.src_host, p.src_device) if by_device else (p.src_host,)
+        dst: tuple[Any, ...] = (p.dst_host, p.dst_device) if by_device else (p.dst_host,)
         index.setdefault(src + dst, []).append(r)
         if not directed and src != dst:
             index.setdefault(dst + src, []).append(r)

@@ -186,6 +186,8 @@ class ProbeReport(BaseModel):
 
     def add_record(self, obj: dict[str, Any]) -> None:
         kind = obj.get("probe")
+        if not isinstance(kind, str):
+            return
         if kind in ("start", "done"):
             self._status(obj, kind)
             return
@@ -198,16 +200,16 @@ class ProbeReport(BaseModel):
             self.malformed.append(f"rank {obj.get('rank')}: {kind} record: "
                                   f"{describe_validation_error(exc)}")
             return
-        self._store(kind, rec)
+        self._store(rec)
 
-    def _store(self, kind: str, rec: _Record) -> None:
-        if kind == "check":
+    def _store(self, rec: _Record) -> None:
+        if isinstance(rec, CheckRecord):
             self.checks.append(rec)
-        elif kind == "error":
+        elif isinstance(rec, ErrorRecord):
             self.errors.append(rec)
-        elif kind == "tp_smoke":
+        elif isinstance(rec, TpSmokeRecord):
             self.tp_smoke = rec
-        else:  # one row per (op, size, type): a repeated record replaces the earlier one
+        elif isinstance(rec, ResultRecord):  # one row per (op, size, type): a repeat replaces
             self.results = [r for r in self.results
                             if (r.op, r.size, r.type) != (rec.op, rec.size, rec.type)]
             self.results.append(rec)
@@ -320,7 +322,7 @@ class ProbeReport(BaseModel):
     def summary(self) -> list[str]:
         """Human lines: errors (folded by message), failed checks, the TP smoke verdict."""
         lines = []
-        by_msg: dict[str, list[int]] = {}
+        by_msg: dict[str, list[int | None]] = {}
         for e in self.errors:
             by_msg.setdefault(f"{e.stage}: {e.message}", []).append(e.rank)
         for msg, ranks in by_msg.items():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -177,7 +178,7 @@ def parse_host_items(items: list[str]) -> dict[str, str]:
     return hosts
 
 
-def _int_range(lo: int, hi: int | None):
+def _int_range(lo: int, hi: int | None) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         try:
             n = int(value)
@@ -189,7 +190,7 @@ def _int_range(lo: int, hi: int | None):
     return check
 
 
-def _one_of(*choices: str):
+def _one_of(*choices: str) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         return None if value.lower() in choices else f"is not one of {', '.join(choices)}"
     return check

@@ -63,7 +63,7 @@ def parse_log_time(line: str) -> float | None:
     return base + frac
 
 
-class _SafeDict(dict):
+class _SafeDict(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return "?"
 
@@ -108,7 +108,7 @@ def _port(text: str | None) -> int | None:
 def _build(rule: Rule, fields: dict[str, str], src: LogSource, line_no: int, line: str) -> Cause:
     f = _derived(fields)
     code_m = CODE_RE.search(line)
-    values: dict = {k: int(f[v]) for k, v in INT_FIELDS.items() if f.get(v, "").isdigit()}
+    values: dict[str, int] = {k: int(f[v]) for k, v in INT_FIELDS.items() if f.get(v, "").isdigit()}
     ips = [f[k] for k in ("ip", "expected_ip", "actual_ip", "host") if IPISH_RE.match(f.get(k, ""))]
     ports = [p for p in (_port(f.get("port")), _port(f.get("remote_port"))) if p is not None]
     timeout = None
@@ -118,7 +118,7 @@ def _build(rule: Rule, fields: dict[str, str], src: LogSource, line_no: int, lin
         pass
     return Cause(
         cause=rule.cause, rule=rule.id, code=code_m.group(1) if code_m else rule.code,
-        severity=rule.severity, phase=rule.phase, generic=rule.generic,  # type: ignore[arg-type]
+        severity=rule.severity, phase=rule.phase, generic=rule.generic,
         title=fill(rule.title, f), explanation=fill(rule.explanation, f),
         next_check=fill(rule.next_check, f), server=src.server,
         rank=values.pop("rank", src.rank), local_ip=f.get("local_ip"), remote_ip=f.get("remote_ip"),
@@ -127,7 +127,7 @@ def _build(rule: Rule, fields: dict[str, str], src: LogSource, line_no: int, lin
     )
 
 
-def _key(c: Cause) -> tuple:
+def _key(c: Cause) -> tuple[object, ...]:
     return (c.rule, c.rank, tuple(sorted(c.fields.items())))
 
 
@@ -147,7 +147,7 @@ def _fallback(src: LogSource, lines: list[str]) -> Cause | None:
 def classify(src: LogSource) -> list[Cause]:
     """Every cause the rules find in one log, folded, in order of first appearance."""
     lines = src.text.splitlines()
-    found: dict[tuple, Cause] = {}
+    found: dict[tuple[object, ...], Cause] = {}
     for i, line in enumerate(lines):
         if len(line) > 20000:  # a binary blob or a runaway line: not a log message
             continue

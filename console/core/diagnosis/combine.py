@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..inventory import Inventory
 from ..pingresults import PingMatrix, ProbeResult
@@ -62,7 +63,7 @@ class Places:
             c.remote_ip = c.remote_ip or there.device_ip
 
 
-def _order(c: Cause, i: int, exits: Mapping[int, float]) -> tuple:
+def _order(c: Cause, i: int, exits: Mapping[int, float]) -> tuple[Any, ...]:
     t = c.corrected_ts if c.corrected_ts is not None else exits.get(c.rank) if c.rank is not None else None
     return (t is None, t or 0.0, c.remote_rank is None, i)
 
@@ -214,7 +215,7 @@ def _headline(first: Cause | None, victims: list[int], links: list[Link],
 
 def _dedupe(causes: list[Cause]) -> list[Cause]:
     """The same log line seen twice (a rank's stderr and the plog file fetched as evidence)."""
-    seen: dict[tuple, Cause] = {}
+    seen: dict[tuple[Any, ...], Cause] = {}
     out = []
     for c in causes:
         key = (c.rule, c.rank, c.ts, tuple(sorted(c.fields.items())), c.lines[0].text if c.lines else "")
@@ -268,7 +269,7 @@ def diagnose(causes: list[Cause], *, places: Iterable[RankPlace] = (),
     victims = sorted({c.rank for c in causes
                       if c.rank is not None and c.rank not in pair and is_symptom(c)})
     links: list[Link] = []
-    seen_pairs: set[frozenset] = set()
+    seen_pairs: set[frozenset[tuple[str | None, int | None]]] = set()
     for i, c in enumerate(causes):
         if c.cause == "socket_timeout":
             key = frozenset({(c.server, c.device_id), (c.remote_server, c.remote_device_id)})

@@ -76,5 +76,5 @@ def ping_from_json(doc: dict[str, Any]) -> PingMatrix:
         results.append(ProbeResult(probe=probe, **rest))
     pattern = doc.get("pattern")
     known = pattern in ("cross", "rail", "pairwise", "custom", "retry")
-    return PingMatrix(pattern=pattern if known else "custom",  # type: ignore[arg-type]
+    return PingMatrix(pattern=pattern if known else "custom",
                       hosts=list(doc.get("hosts") or []), results=results)

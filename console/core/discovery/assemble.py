@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from console.core.discovery.script import A3_QUERIES, DEVICE_QUERIES, Section, device_command, spod_command
 from console.core.inventory import CommandFailure, Device, Server
 from console.core.parsers import (
-    GatewayInfo, HccnConf, IpConfig, LinkStatus, NetdetectInfo, NetHealth, NpuChipMap, NpuList,
-    NpuSmiInfo, SpodInfo, TlsReport, ToolError, Unparsed, VnicConfig, parse_gateway, parse_hccn_conf, parse_ip,
-    parse_link, parse_net_health, parse_netdetect, parse_npu_chip_map, parse_npu_list,
-    parse_npu_smi_info, parse_spod_info, parse_tls, parse_vnic,
+    GatewayInfo,
+    HccnConf,
+    IpConfig,
+    LinkStatus,
+    NetdetectInfo,
+    NetHealth,
+    NpuChipMap,
+    NpuList,
+    NpuSmiInfo,
+    SpodInfo,
+    TlsReport,
+    ToolError,
+    Unparsed,
+    VnicConfig,
+    parse_gateway,
+    parse_hccn_conf,
+    parse_ip,
+    parse_link,
+    parse_net_health,
+    parse_netdetect,
+    parse_npu_chip_map,
+    parse_npu_list,
+    parse_npu_smi_info,
+    parse_spod_info,
+    parse_tls,
+    parse_vnic,
 )
 from console.core.parsers.ip_addr import HostAddresses, parse_ip_addr
 
@@ -26,6 +50,8 @@ SERVER_COMMANDS = {
 }
 _VERSION = re.compile(r"^\s*version\s*=\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 _QUERY_ARGS = dict(DEVICE_QUERIES + A3_QUERIES)
+
+T = TypeVar("T")
 
 
 def _failure(command: str, sec: Section | None, message: str) -> CommandFailure:
@@ -52,7 +78,8 @@ def _version(sec: Section | None) -> str | None:
     return m.group(1) if m else None
 
 
-def _parsed(sections: dict[str, Section], name: str, parser, model, failures: list[CommandFailure]):
+def _parsed(sections: dict[str, Section], name: str, parser: Callable[[str], object], model: type[T],
+            failures: list[CommandFailure]) -> T | None:
     sec = sections.get(name)
     result = parser(sec.output) if sec is not None and sec.exit_status == 0 else None
     if isinstance(result, model):
@@ -128,7 +155,7 @@ _PARSERS = {
 _OPTIONAL = {"gateway", "netdetect", "vnic"}  # "not set" answers are normal for these
 
 
-def _update_from(name: str, result, dev: Device) -> dict:
+def _update_from(name: str, result: Any, dev: Device) -> dict[str, Any]:
     if name == "ip":
         return {"device_ip": result.ipaddr, "netmask": result.netmask, "ip_source": "hccn_tool"}
     if name == "vnic":
@@ -182,7 +209,7 @@ def assemble_devices(server: Server, sections: dict[str, Section]) -> Server:
         dev, pod = _apply_spod(_assemble_device(d, sections), sections.get(f"spod:{d.device_id}"))
         devices.append(dev)
         pods += [pod] if pod else []
-    update: dict = {"devices": devices}
+    update: dict[str, Any] = {"devices": devices}
     if pods:
         update["super_pod_id"] = pods[0]
     return server.model_copy(update=update)

@@ -154,11 +154,12 @@ def spod_command(card: int, chip: int) -> str:
 
 
 def devices_script(marker: str, device_ids: list[int], *, a3: bool = False,
-                   cards: dict[int, tuple[int, int]] | None = None, **kw: float) -> str:
+                   cards: dict[int, tuple[int, int]] | None = None, tool_timeout: float = 5,
+                   retries: int = 5) -> str:
     """Round trip 2: every device's NIC facts, one hccn_tool call at a time; on A3 also each
     die's SuperPoD ids (``cards``: device id -> (card, chip)) for rank table 1.2."""
     queries = DEVICE_QUERIES + (A3_QUERIES if a3 else ())
-    lines = [prelude(marker) + device_prelude(**kw)]
+    lines = [prelude(marker) + device_prelude(tool_timeout=tool_timeout, retries=retries)]
     for dev in device_ids:
         for name, args in queries:
             lines.append(f"hccn {name}:{int(dev)} {int(dev)} -i {int(dev)} {shlex.join(args)}")
@@ -181,7 +182,7 @@ def split_sections(text: str, marker: str) -> dict[str, Section]:
             name, body = m.group(1), []
             continue
         m = end.match(line)
-        if m and name == m.group(1):
+        if m and name is not None and name == m.group(1):
             out = "\n".join(body).strip("\n")
             sections[name] = Section(name=name, output=out + ("\n" if out else ""), exit_status=int(m.group(2)))
             name = None

@@ -36,7 +36,13 @@ from .hccn_status import (
 from .hccs_ping import HccsPacket, HccsPingReport, parse_hccs_ping
 from .lldp import LldpInfo, parse_lldp
 from .npu_smi import (
-    ChipMapRow, NpuCard, NpuChipMap, NpuList, SpodInfo, parse_npu_chip_map, parse_npu_list,
+    ChipMapRow,
+    NpuCard,
+    NpuChipMap,
+    NpuList,
+    SpodInfo,
+    parse_npu_chip_map,
+    parse_npu_list,
     parse_spod_info,
 )
 from .npu_smi_table import NpuChip, NpuProcess, NpuSmiInfo, parse_npu_smi_info

@@ -129,7 +129,7 @@ def _stat_line(stat: LinkStat, body: str) -> bool:
             stat.link_up_count = to_int(value)
         return True
     if m := _STAT_RECORD_RE.match(body):
-        stat.records.append(LinkChange(time=m[1].strip(), state=m[2].upper()))  # type: ignore[arg-type]
+        stat.records.append(LinkChange(time=m[1].strip(), state=m[2].upper()))
         return True
     return False
 

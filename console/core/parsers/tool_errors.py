@@ -36,24 +36,24 @@ ToolErrorKind = Literal[
 ]
 
 # (kind, pattern). Matched case-insensitively against a whole stripped line.
+_RAW_PATTERNS: list[tuple[ToolErrorKind, str]] = [
+    ("busy", r"hccn_tool is busy,? please try again\.?"),
+    ("no_ip", r"Get ipconf failed, because no ip was preset there!?"),
+    ("no_device", r"The device is not exist!?"),
+    ("invalid_device", r"Get invalid device id\.?"),
+    ("invalid_cmd", r"Get invalid major cmd\.?"),
+    ("link_down", r"Execute failed: Link status is down\.?"),
+    ("no_gateway", r"Get gateway failed\b.*"),
+    ("no_optical", r"Optical module is not present\.?"),
+    ("not_supported", r"The command is not supported on this product\.?"),
+    ("occupied", r"The device is occupied\.? Please try again later\.?"),
+    ("ip_conflict", r"The ip address configured is conflicted!?"),
+    ("config_not_saved", r"Write configurations to config file failed\b.*"),
+    ("failed", r"Command execute failed!?"),
+    ("usage", r"Enter \[ ?hccn_tool -h ?\] for more details\.?"),
+]
 _PATTERNS: list[tuple[ToolErrorKind, re.Pattern[str]]] = [
-    (kind, re.compile(rx, re.IGNORECASE))
-    for kind, rx in [
-        ("busy", r"hccn_tool is busy,? please try again\.?"),
-        ("no_ip", r"Get ipconf failed, because no ip was preset there!?"),
-        ("no_device", r"The device is not exist!?"),
-        ("invalid_device", r"Get invalid device id\.?"),
-        ("invalid_cmd", r"Get invalid major cmd\.?"),
-        ("link_down", r"Execute failed: Link status is down\.?"),
-        ("no_gateway", r"Get gateway failed\b.*"),
-        ("no_optical", r"Optical module is not present\.?"),
-        ("not_supported", r"The command is not supported on this product\.?"),
-        ("occupied", r"The device is occupied\.? Please try again later\.?"),
-        ("ip_conflict", r"The ip address configured is conflicted!?"),
-        ("config_not_saved", r"Write configurations to config file failed\b.*"),
-        ("failed", r"Command execute failed!?"),
-        ("usage", r"Enter \[ ?hccn_tool -h ?\] for more details\.?"),
-    ]
+    (kind, re.compile(rx, re.IGNORECASE)) for kind, rx in _RAW_PATTERNS
 ]
 
 # Companion lines: they describe the error printed just before them, if any.

@@ -123,7 +123,9 @@ def _check_layout(table: Any) -> list[tuple[Any, list[Any]]]:
     """Servers with their devices sorted by rank; refuse duplicates, gaps and interleaving."""
     if not table.server_list:
         raise _problem("server_list is empty")
-    layout, seen_sid, seen_rank = [], set(), {}
+    layout: list[tuple[Any, list[Any]]] = []
+    seen_sid: set[str] = set()
+    seen_rank: dict[int, str] = {}
     for server in table.server_list:
         if server.server_id in seen_sid:
             raise _problem(f"server_id {server.server_id} appears twice")
@@ -226,7 +228,7 @@ def _master_port(profile: Profile, env: Mapping[str, str], port: int | None) -> 
     return value
 
 
-def _parallel(profile: Profile, world: int, overrides: Mapping[str, int]) -> tuple[dict, list]:
+def _parallel(profile: Profile, world: int, overrides: Mapping[str, int]) -> tuple[dict[str, int], list[str]]:
     par = {"tp": profile.tp or world, "pp": profile.pp, "ep": profile.ep, "dp": profile.dp}
     for key, value in overrides.items():
         if key not in par or value < 1:

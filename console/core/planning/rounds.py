@@ -21,6 +21,8 @@ from typing import TypeVar
 
 T = TypeVar("T", bound=Hashable)
 Pair = tuple[T, T]
+Slot = tuple[int, int]
+"""(group index, index in the group)"""
 
 
 def circle_rounds(count: int) -> list[list[tuple[int, int]]]:
@@ -44,9 +46,9 @@ def _oriented(a: tuple[int, int], b: tuple[int, int]) -> tuple[tuple[int, int], 
     return (a, b) if a <= b else (b, a)
 
 
-def _by_circle(groups: Sequence[Sequence[T]]) -> list[list[Pair]]:
+def _by_circle(groups: Sequence[Sequence[T]]) -> list[list[Pair[T]]]:
     flat = [(g, i) for g, items in enumerate(groups) for i in range(len(items))]
-    rounds: list[list[Pair]] = []
+    rounds: list[list[Pair[T]]] = []
     for batch in circle_rounds(len(flat)):
         pairs = [_oriented(flat[a], flat[b]) for a, b in batch if flat[a][0] != flat[b][0]]
         if pairs:
@@ -54,7 +56,7 @@ def _by_circle(groups: Sequence[Sequence[T]]) -> list[list[Pair]]:
     return rounds
 
 
-def _latin(left: Sequence[tuple[int, int]], right: Sequence[tuple[int, int]]) -> list[list]:
+def _latin(left: Sequence[tuple[int, int]], right: Sequence[tuple[int, int]]) -> list[list[tuple[Slot, Slot]]]:
     """All |left|x|right| pairs in max(|left|, |right|) rounds, each item once per round."""
     small, big = (left, right) if len(left) <= len(right) else (right, left)
     if not small:
@@ -65,7 +67,7 @@ def _latin(left: Sequence[tuple[int, int]], right: Sequence[tuple[int, int]]) ->
     ]
 
 
-def _by_halves(groups: Sequence[Sequence[T]]) -> list[list[Pair]]:
+def _by_halves(groups: Sequence[Sequence[T]]) -> list[list[Pair[T]]]:
     k = len(groups)
     halves: list[list[tuple[int, int]]] = [[] for _ in range(2 * k)]
     for g, items in enumerate(groups):
@@ -73,7 +75,7 @@ def _by_halves(groups: Sequence[Sequence[T]]) -> list[list[Pair]]:
         # position g and position 2k-1-g meet in circle round 0: the two halves of group g
         halves[g] = [(g, i) for i in range(cut)]
         halves[2 * k - 1 - g] = [(g, i) for i in range(cut, len(items))]
-    rounds: list[list[Pair]] = []
+    rounds: list[list[Pair[T]]] = []
     for batch in circle_rounds(2 * k)[1:]:
         subrounds = [_latin(halves[a], halves[b]) for a, b in batch]
         for t in range(max((len(s) for s in subrounds), default=0)):
@@ -83,7 +85,7 @@ def _by_halves(groups: Sequence[Sequence[T]]) -> list[list[Pair]]:
     return rounds
 
 
-def schedule_pairwise(groups: Sequence[Sequence[T]]) -> list[list[Pair]]:
+def schedule_pairwise(groups: Sequence[Sequence[T]]) -> list[list[Pair[T]]]:
     """Rounds of pairs ``(a, b)``: a from an earlier group than b, every cross-group pair
     exactly once, no item twice in a round, no empty round."""
     groups = [g for g in groups if g]  # an empty group would only leave holes in the rounds

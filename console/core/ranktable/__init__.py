@@ -12,13 +12,11 @@ from console.core.ranktable.model import (
     SuperPodServer,
 )
 from console.core.ranktable.planner import build
-from console.core.ranktable.problems import Problem
 from console.core.ranktable.text import RankTableInvalid, dumps, json_schema, loads, to_disk
 from console.core.ranktable.validate import validate
 
 __all__ = [
     "SUPPORTED_VERSIONS",
-    "Problem",
     "RankDevice",
     "RankServer",
     "RankTable",

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from console.core.diagnostic import Diagnostic
 from console.core.inventory import Device, Inventory, Server
-from console.core.ranktable.model import RankServer, RankTable
-from console.core.ranktable.problems import Problem, dev, error, ranges, sort_problems, srv, warning
+from console.core.ranktable.model import RankDevice, RankServer, RankTable
+from console.core.ranktable.problems import dev, error, ranges, sort_problems, srv, warning
 
 HEALTHY = ("OK",)
 
 
-def validate_against(table: RankTable, inventory: Inventory) -> list[Problem]:
+def validate_against(table: RankTable, inventory: Inventory) -> list[Diagnostic]:
     """Problems between ``table`` and ``inventory`` (what discovery found), sorted by path."""
-    problems: list[Problem] = []
+    problems: list[Diagnostic] = []
     for i, entry in enumerate(table.server_list):
         server = inventory.server(entry.server_id)
         path = srv(i, "server_id")
@@ -34,7 +35,7 @@ def validate_against(table: RankTable, inventory: Inventory) -> list[Problem]:
     return sort_problems(problems)
 
 
-def _check_server(i: int, entry: RankServer, server: Server) -> Iterator[Problem]:
+def _check_server(i: int, entry: RankServer, server: Server) -> Iterator[Diagnostic]:
     where = f'"{entry.server_id}"' + (f" ({server.host})" if server.host != entry.server_id else "")
     for j, d in enumerate(entry.device):
         card = server.device(d.device_id)
@@ -46,7 +47,7 @@ def _check_server(i: int, entry: RankServer, server: Server) -> Iterator[Problem
         yield from _check_device(i, j, d, card, where)
 
 
-def _check_device(i: int, j: int, d, card: Device, where: str) -> Iterator[Problem]:
+def _check_device(i: int, j: int, d: RankDevice, card: Device, where: str) -> Iterator[Diagnostic]:
     if d.device_ip is not None:
         if card.device_ip is None:
             yield error(dev(i, j, "device_ip"), "device_ip_unset", f"device {d.device_id} on {where} reports no "
@@ -69,7 +70,7 @@ def _check_device(i: int, j: int, d, card: Device, where: str) -> Iterator[Probl
                       f"process(es) {pids} use it (a new rank may fail to bind its ports, EI0019)")
 
 
-def _check_pod(table: RankTable, entry: RankServer, server: Server) -> Iterator[Problem]:
+def _check_pod(table: RankTable, entry: RankServer, server: Server) -> Iterator[Diagnostic]:
     if table.version != "1.2" or server.super_pod_id is None:
         return
     for k, pod in enumerate(table.super_pod_list or ()):

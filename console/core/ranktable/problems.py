@@ -12,10 +12,6 @@ from console.core.diagnostic import Diagnostic, diagnostic
 _SEGMENT = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
 
-Problem = Diagnostic
-"""A rank-table problem is a :class:`Diagnostic`: ``code`` the rule id, ``where.path`` the JSON path."""
-
-
 def error(path: str, rule: str, message: str) -> Diagnostic:
     return diagnostic("error", rule, message, path=path)
 

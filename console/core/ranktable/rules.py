@@ -8,8 +8,9 @@ from collections import Counter
 from collections.abc import Iterator
 from itertools import pairwise
 
+from console.core.diagnostic import Diagnostic
 from console.core.ranktable.model import RankTable
-from console.core.ranktable.problems import Problem, dev, error, ranges, srv, warning
+from console.core.ranktable.problems import dev, error, ranges, srv, warning
 
 MINDIE_MAX_RANK = 511
 _LINUX_FAMILY = {4: 2, 6: 10}  # AF_INET, AF_INET6 as HCCL prints them (EI0001)
@@ -23,7 +24,7 @@ def is_ip(text: str) -> bool:
     return True
 
 
-def missing_on_devices(t: RankTable, field: str, rule: str, why: str) -> Iterator[Problem]:
+def missing_on_devices(t: RankTable, field: str, rule: str, why: str) -> Iterator[Diagnostic]:
     """One error per server when no device has ``field``, else one per device lacking it."""
     for i, server in enumerate(t.server_list):
         missing = [j for j, d in enumerate(server.device) if getattr(d, field) is None]
@@ -36,7 +37,7 @@ def missing_on_devices(t: RankTable, field: str, rule: str, why: str) -> Iterato
 
 # ---- device IPs ---------------------------------------------------------------------------
 
-def check_device_ips(t: RankTable) -> Iterator[Problem]:
+def check_device_ips(t: RankTable) -> Iterator[Diagnostic]:
     if len(t.server_list) > 1:
         yield from missing_on_devices(t, "device_ip", "device_ip_missing",
                                       "required when the table has more than one server "
@@ -63,7 +64,7 @@ def check_device_ips(t: RankTable) -> Iterator[Problem]:
     yield from _check_families(families)
 
 
-def _check_families(families: list[tuple[str, int, int]]) -> Iterator[Problem]:
+def _check_families(families: list[tuple[str, int, int]]) -> Iterator[Diagnostic]:
     counts = Counter(f for _, _, f in families)
     if len(counts) < 2:
         return
@@ -78,7 +79,7 @@ def _check_families(families: list[tuple[str, int, int]]) -> Iterator[Problem]:
 
 # ---- rank ids -----------------------------------------------------------------------------
 
-def check_ranks(t: RankTable) -> Iterator[Problem]:
+def check_ranks(t: RankTable) -> Iterator[Diagnostic]:
     world = t.world_size
     first: dict[int, str] = {}  # rank -> path of the device that holds it
     owner: dict[int, int] = {}  # rank -> server index
@@ -104,7 +105,7 @@ def check_ranks(t: RankTable) -> Iterator[Problem]:
         yield warning(path, "rank_id_limit", f"{world} ranks: MindIE allows rank_id in [0, {MINDIE_MAX_RANK}]")
 
 
-def _interleaved(t: RankTable, first: dict[int, str], owner: dict[int, int]) -> Iterator[Problem]:
+def _interleaved(t: RankTable, first: dict[int, str], owner: dict[int, int]) -> Iterator[Diagnostic]:
     """A server's ranks must be one contiguous block: flag each rank that comes after another
     server's rank inside this server's range (server1 {0,1,2,7} / server2 {3,4,5,6} is refused)."""
     ordered = sorted(owner)
@@ -128,7 +129,7 @@ def _interleaved(t: RankTable, first: dict[int, str], owner: dict[int, int]) -> 
                         "each server's ranks must be one contiguous block (e.g. 0-3 on one server, 4-7 on the next)")
 
 
-def _rank_order(t: RankTable, owner: dict[int, int]) -> Iterator[Problem]:
+def _rank_order(t: RankTable, owner: dict[int, int]) -> Iterator[Diagnostic]:
     by_server: dict[int, list[int]] = {}
     for rank, i in owner.items():
         by_server.setdefault(i, []).append(rank)

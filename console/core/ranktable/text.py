@@ -13,9 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from console.core.diagnostic import Diagnostic
 from console.core.errors import CheckFailed, InputError, json_path
 from console.core.ranktable.model import RankTable
-from console.core.ranktable.problems import Problem, describe, error, sort_problems
+from console.core.ranktable.problems import describe, error, sort_problems
 
 _MAX_LISTED = 20
 ROOT = "$"
@@ -45,7 +46,7 @@ class RankTableInvalid(CheckFailed):
     """JSON that breaks the RankTableFile schema: every problem at its JSON path. Exit 1, like
     any other invalid table (``ranktable validate`` prints the problems as it prints the rules')."""
 
-    def __init__(self, source: str, problems: list[Problem]) -> None:
+    def __init__(self, source: str, problems: list[Diagnostic]) -> None:
         listed = [describe(p) for p in problems[:_MAX_LISTED]]
         if len(problems) > _MAX_LISTED:
             listed.append(f"+{len(problems) - _MAX_LISTED} more")
@@ -73,7 +74,7 @@ def loads(text: str, source: str = "FILE") -> RankTable:
     raise RankTableInvalid(source, sort_problems(problems))
 
 
-def _schema_problem(err: Any) -> Problem:
+def _schema_problem(err: Any) -> Diagnostic:
     where = json_path(err["loc"]) or ROOT
     field = str(err["loc"][-1]) if err["loc"] else "the table"
     if err["type"] == "missing":
@@ -120,7 +121,7 @@ def _depth(data: Any) -> int:
     return deepest
 
 
-def shape_problems(data: Any) -> list[Problem]:
+def shape_problems(data: Any) -> list[Diagnostic]:
     """Problems that stop the JSON from being read as a RankTableFile at all: not an object,
     another rank-table format (refused by name), no ``server_list``."""
     if not isinstance(data, dict):

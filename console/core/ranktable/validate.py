@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-from console.core.ranktable.model import SUPPORTED_VERSIONS, RankTable
-from console.core.ranktable.problems import Problem, dev, error, sort_problems, srv, warning
+from console.core.diagnostic import Diagnostic
+from console.core.ranktable.model import SUPPORTED_VERSIONS, RankDevice, RankTable
+from console.core.ranktable.problems import dev, error, sort_problems, srv, warning
 from console.core.ranktable.rules import check_device_ips, check_ranks, is_ip, missing_on_devices
 from console.core.targets import host_problem, quoted
 
@@ -23,15 +24,15 @@ MAX_PHYSICAL_DEVICE = 15
 PORT_FIELDS = ("device_port", "host_port", "backup_device_port")
 
 
-def validate(table: RankTable) -> list[Problem]:
+def validate(table: RankTable) -> list[Diagnostic]:
     """Every problem in ``table``, sorted by path (errors first on the same path)."""
-    problems: list[Problem] = []
+    problems: list[Diagnostic] = []
     for check in (_check_header, _check_servers, _check_devices, check_device_ips, check_ranks, _check_v12):
         problems.extend(check(table))
     return sort_problems(problems)
 
 
-def _check_header(t: RankTable) -> Iterator[Problem]:
+def _check_header(t: RankTable) -> Iterator[Diagnostic]:
     if t.status is None:
         yield error("status", "status", 'status is missing: HCCL needs "completed"')
     elif t.status == "initializing":
@@ -53,7 +54,7 @@ def _check_header(t: RankTable) -> Iterator[Problem]:
                       'here); HCCL\'s format and MindIE use strings like "0"; saving writes strings')
 
 
-def _check_server_count(t: RankTable) -> Iterator[Problem]:
+def _check_server_count(t: RankTable) -> Iterator[Diagnostic]:
     n = len(t.server_list)
     if t.server_count is None:
         if t.version != "1.2":
@@ -71,7 +72,7 @@ def _check_server_count(t: RankTable) -> Iterator[Problem]:
                       f"MindIE multi-node needs server_count in [{low}, {high}]")
 
 
-def _check_servers(t: RankTable) -> Iterator[Problem]:
+def _check_servers(t: RankTable) -> Iterator[Diagnostic]:
     if not t.server_list:
         yield error("server_list", "server_list_empty", "server_list is empty: a rank table needs at least one server")
         return
@@ -105,7 +106,7 @@ def _check_servers(t: RankTable) -> Iterator[Problem]:
     yield from _check_container_ips(t)
 
 
-def _check_device_counts(t: RankTable) -> Iterator[Problem]:
+def _check_device_counts(t: RankTable) -> Iterator[Diagnostic]:
     counts = [len(s.device) for s in t.server_list]
     common = Counter(c for c in counts if c).most_common(1)
     if not common:
@@ -117,7 +118,7 @@ def _check_device_counts(t: RankTable) -> Iterator[Problem]:
                           f"MindIE needs the same number of devices on every server")
 
 
-def _check_container_ips(t: RankTable) -> Iterator[Problem]:
+def _check_container_ips(t: RankTable) -> Iterator[Diagnostic]:
     if len(t.server_list) < 2:
         return
     missing = [i for i, s in enumerate(t.server_list) if not s.container_ip]
@@ -129,7 +130,7 @@ def _check_container_ips(t: RankTable) -> Iterator[Problem]:
         yield warning(srv(i, "container_ip"), "container_ip_missing", f"container_ip is missing: {why}")
 
 
-def _check_devices(t: RankTable) -> Iterator[Problem]:
+def _check_devices(t: RankTable) -> Iterator[Diagnostic]:
     for i, server in enumerate(t.server_list):
         ids: dict[int, str] = {}
         host_ports: dict[int, str] = {}
@@ -150,7 +151,7 @@ def _check_devices(t: RankTable) -> Iterator[Problem]:
             yield from _check_ports(i, j, d, host_ports)
 
 
-def _check_ports(i: int, j: int, d, host_ports: dict[int, str]) -> Iterator[Problem]:
+def _check_ports(i: int, j: int, d: RankDevice, host_ports: dict[int, str]) -> Iterator[Diagnostic]:
     for field in PORT_FIELDS:
         port = getattr(d, field)
         if port is None:
@@ -168,7 +169,7 @@ def _check_ports(i: int, j: int, d, host_ports: dict[int, str]) -> Iterator[Prob
                 host_ports[port] = path
 
 
-def _check_v12(t: RankTable) -> Iterator[Problem]:
+def _check_v12(t: RankTable) -> Iterator[Diagnostic]:
     if t.version != "1.2":
         return
     yield from missing_on_devices(t, "super_device_id", "super_device_id_missing",
@@ -188,7 +189,7 @@ def _check_v12(t: RankTable) -> Iterator[Problem]:
     yield from _check_super_pod_list(t)
 
 
-def _check_super_pod_list(t: RankTable) -> Iterator[Problem]:
+def _check_super_pod_list(t: RankTable) -> Iterator[Diagnostic]:
     if t.super_pod_list is None:
         yield error("super_pod_list", "super_pod_list_missing", 'super_pod_list is missing: version "1.2" lists '
                     'every server in a SuperPoD (or use version "1.0")')
