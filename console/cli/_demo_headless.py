@@ -115,9 +115,10 @@ def _table(steps: list[Any], total: float) -> None:
     from rich.table import Table
 
     t = Table(title="cluster-console demo (headless)", title_justify="left")
-    for header, justify in (("step", "left"), ("status", "left"), ("time", "right"),
-                            ("details", "left")):
-        t.add_column(header, justify=justify)
+    t.add_column("step")
+    t.add_column("status")
+    t.add_column("time", justify="right")
+    t.add_column("details")
     for s in steps:
         t.add_row(s.name, f"[{_STYLE.get(s.status, '')}]{s.status}[/]", _seconds(s),
                   escape(s.details))

@@ -20,6 +20,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -219,7 +220,7 @@ class _Signals:
 async def _launch(args: argparse.Namespace, table, data: bytes, plan, signals: _Signals) -> int:
     inventory = _inventory(args.inventory)
     printer = Printer(as_json=args.json)
-    pool_cm = contextlib.nullcontext(None)
+    pool_cm: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext(None)
     if not args.local:
         from console.remote import Pool, SSHOptions
         pool_cm = Pool(SSHOptions.from_args(args))

@@ -128,8 +128,14 @@ async def run(args: argparse.Namespace) -> int:
         warn(f"probe: note: {subset_note(table, used, options.ranks_per_server)}")
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
     got: list[str] = []
+    assert task is not None
+
+    def stop(sig: signal.Signals) -> None:
+        got.append(sig.name)
+        task.cancel()
+
     for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, lambda s=sig: (got.append(s.name), task.cancel()))
+        loop.add_signal_handler(sig, stop, sig)
     try:
         finished = await _run(args, table, options)
     except asyncio.CancelledError:

@@ -96,7 +96,9 @@ async def run(args: argparse.Namespace) -> int:
         else:
             print(f"ssh_config: {facts['ssh_config']}")
             print(f"hosts:      {facts['hosts']}  (port {facts['port']})")
-            for line in facts["examples"]:  # type: ignore[union-attr]
+            examples = facts["examples"]
+            assert isinstance(examples, list)
+            for line in examples:
                 print(f"try:        {line}")
         sys.stdout.flush()
         print("simulated cluster running; Ctrl-C to stop", file=sys.stderr)

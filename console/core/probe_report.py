@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -31,7 +31,7 @@ timer noise, not a slow card)."""
 SLOW_LEGEND = (f"a rank counts as slow when it takes >= x{SLOW_RATIO:g} the median time of all "
                f"ranks and >= {SLOW_MIN_EXTRA_US:g} us more")
 
-COLUMNS: list[tuple[str, str, str]] = [
+COLUMNS: list[tuple[str, str, Literal["left", "right"]]] = [
     ("op", "op", "left"),
     ("size", "size", "right"),
     ("count", "count", "right"),

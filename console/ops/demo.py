@@ -134,17 +134,26 @@ class _Flow:
         return "ok", (f"{len(inv.servers)} servers, {cards} NPUs, "
                       f"{len(inv.findings)} findings"), data
 
+    def _inventory(self) -> Inventory:
+        assert self.inventory is not None, "the discover step runs first"
+        return self.inventory
+
+    def _table(self) -> RankTable:
+        assert self.table is not None, "the ranktable step runs first"
+        return self.table
+
     async def ping(self) -> tuple[str, str, dict]:
         from console.ops.ping import run_sweep
 
-        matrix = self.matrix = await run_sweep(self.pool, plan_ping(self.inventory, "cross"))
+        matrix = self.matrix = await run_sweep(self.pool, plan_ping(self._inventory(), "cross"))
         return judge_ping(matrix, self.s.expected_loss)
 
     async def ranktable(self) -> tuple[str, str, dict]:
         from console.ops.ranktable_files import save
 
-        table = build(self.inventory)
-        problems = [*validate(table), *validate_against(table, self.inventory)]
+        inventory = self._inventory()
+        table = build(inventory)
+        problems = [*validate(table), *validate_against(table, inventory)]
         errors = [f"{p.where.path}: {p.message}" for p in problems if p.severity == "error"]
         path = self.s.workdir / "ranktable.json"
         save(table, path)
@@ -182,7 +191,7 @@ class _Flow:
             ranks_per_server=self.s.ranks_per_server, master_port=self.s.master_port,
             remote_ranktable=str(self.s.workdir / "remote" / "ranktable.json"),
             upload_base=str(self.s.workdir / "uploads"), setup=self.s.setup)
-        done = await run_probe(self.table, options, pool=self.pool,
+        done = await run_probe(self._table(), options, pool=self.pool,
                                run_base=self.s.workdir / "runs")
         return probe_verdict(done)
 
@@ -195,7 +204,7 @@ class _Flow:
         from console.ops.profiles import load_profile
         from console.ops.runrecord import new_run_id
 
-        table = subset_table(self.table, self.s.ranks_per_server)
+        table = subset_table(self._table(), self.s.ranks_per_server)
         plan = build_launch_plan(
             table, load_profile("custom"), args=["bash", "-c", WORKLOAD], run_id=new_run_id(),
             remote_ranktable=str(self.s.workdir / "remote" / "ranktable.json"),

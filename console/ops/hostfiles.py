@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from console.core.errors import InputError
-from console.core.hosts import MAX_HOSTS, HostTarget, parse_hosts
+from console.core.hosts import HostTarget, parse_hosts
+from console.core.targets import MAX_HOSTS
 
 
 MAX_HOSTFILE_BYTES = 16 << 20

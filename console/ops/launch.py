@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,7 @@ async def launch(
     log_cap: int = DEFAULT_LOG_CAP,
     files: dict[str, bytes] | None = None,
     stall: StallOptions | None = None,
-) -> AsyncIterator[LaunchEvent]:
+) -> AsyncGenerator[LaunchEvent, None]:
     """The whole launch. With ``pool`` agents run over SSH; without, as local processes.
 
     The run record is ``<run_base>/<plan.run_id>/`` (a new id when the plan has none).

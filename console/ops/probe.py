@@ -15,7 +15,7 @@ JSON lines, fed into a ``console.core.probe_report.ProbeReport`` as they arrive.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -181,7 +181,7 @@ async def probe(
     check: bool = True,
     run_id: str | None = None,
     log_cap: int = DEFAULT_LOG_CAP,
-) -> AsyncIterator[LaunchEvent | ProbeFinished]:
+) -> AsyncGenerator[LaunchEvent | ProbeFinished, None]:
     """Run the probe on every rank of ``table`` (over SSH with ``pool``; locally without).
 
     Yields the launch's events, then ``ProbeFinished``. Errors before the ranks start

@@ -14,7 +14,7 @@ import json
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from console.core.errors import ConsoleError
@@ -59,7 +59,7 @@ class Supervisor:
         self.server_of = {r.rank: s for s in plan.servers for r in s.ranks}
         self.pending = set(self.server_of)
         self.exit_codes: dict[int, int | None] = {}
-        self.tails = {r: deque(maxlen=TAIL_LINES) for r in self.server_of}
+        self.tails: dict[int, deque[str]] = {r: deque(maxlen=TAIL_LINES) for r in self.server_of}
         self.ready: set[str] = set()
         self.ended: set[str] = set()  # bye received or channel gone
         self.closed_by_us: set[str] = set()
@@ -82,7 +82,7 @@ class Supervisor:
 
     # --- public ---------------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[Any]:
+    async def events(self) -> AsyncGenerator[Any, None]:
         """Every event of the job, ``JobFinished`` last. Setting ``stop`` tears the job down
         like a failure (root cause of kind "stopped") and the events go on to the end."""
         watch = asyncio.ensure_future(self._watch_stop()) if self.stop is not None else None
@@ -187,7 +187,7 @@ class Supervisor:
         out = {"hb": self.next_hb}
         if self.root is None and self.go_at is None:
             out["setup"] = self.t0 + self.plan.setup_timeout_s
-        if self.root is None and self.awaiting_ready:
+        if self.root is None and self.awaiting_ready and self.go_at is not None:
             out["ready"] = self.go_at + self.plan.ready_timeout_s
         if self.root is None and (stall := self.stall.due()) is not None:
             out["stall"] = stall
@@ -257,7 +257,7 @@ class Supervisor:
             self.tails[rank].append(text)
         events: list[Any] = [RankLine(rank, msg["s"], text, partial),
                              *self.stall.line(rank, time.monotonic())]
-        if rank in self.awaiting_ready and self.ready_re.search(text):
+        if rank in self.awaiting_ready and self.ready_re is not None and self.ready_re.search(text):
             self.awaiting_ready.discard(rank)
             after = time.monotonic() - (self.go_at or self.t0)
             self._event("rank_ready", rank=rank, after_s=round(after, 3))

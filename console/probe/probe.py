@@ -288,6 +288,8 @@ def load_sibling(name: str):
                          f"{path.parent} on host {HOST} (ship {', '.join(SHIP_FILES)} together)",
                          EXIT_USAGE)
     spec = importlib.util.spec_from_file_location(f"probe_{name}", path)
+    if spec is None or spec.loader is None:
+        raise ProbeError("files", f"cannot load {path} on host {HOST}", EXIT_USAGE)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)

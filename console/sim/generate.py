@@ -48,7 +48,7 @@ def _flat_fits(n_servers: int, per_server: int) -> bool:
     return per_server <= _FLAT_STRIDE and last <= 254
 
 
-def roce_plan(product: str, index: int, n_servers: int, per_server: int) -> tuple[str, str]:
+def roce_plan(product: str, index: int, n_servers: int, per_server: int) -> tuple[str, int]:
     """(subnet prefix with trailing dot, first host number) of a server's RoCE IPs."""
     if product == "A2" and _flat_fits(n_servers, per_server):
         return "10.10.100.", _FLAT_FIRST + _FLAT_STRIDE * index

@@ -29,7 +29,8 @@ def load(path: str) -> dict:
     try:
         import _json
 
-        return _json.make_scanner(_ScanContext)(text.strip(), 0)[0]
+        # the C scanner only reads the context's attributes; typeshed wants a JSONDecoder
+        return _json.make_scanner(_ScanContext)(text.strip(), 0)[0]  # type: ignore[arg-type]
     except (ImportError, AttributeError):
         import json
 

@@ -75,7 +75,7 @@ def count_list(state: dict) -> str:
 def logic_map(state: dict) -> str:
     a3 = state["product"] == "A3"
     name = state["npu_name"] if a3 else f"Ascend {state['npu_name']}"
-    rows = [("NPU ID", "Chip ID", "Chip Logic ID", "Chip Name")]
+    rows: list[tuple[object, object, object, object]] = [("NPU ID", "Chip ID", "Chip Logic ID", "Chip Name")]
     for card, chips in _cards(state).items():
         rows += [(card, d["chip_id"], d["logic_id"], name) for d in chips]
         rows.append((card, len(chips), "-", "Mcu"))
