@@ -353,7 +353,7 @@ def summary(sizes: list[int], results: list[Result]) -> bool:
     """Console CPU per server at every size, and how flat it is (largest / smallest)."""
     print(f"{'servers':>8}{'wall s':>10}{'console CPU s':>15}{'ms/server':>11}{'target ms':>11}")
     per = []
-    for n, r in zip(sizes, results):
+    for n, r in zip(sizes, results, strict=True):
         per.append(r.cpu["client"] / n * 1000)
         mark = "ok" if per[-1] <= TARGET_CPU_PER_SERVER_S * 1000 else "OVER"
         print(f"{n:>8}{r.wall_s:>10.1f}{r.cpu['client']:>15.2f}{per[-1]:>11.2f}"

@@ -44,9 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from discovery import start_sim, stop_sim
 
@@ -54,6 +53,8 @@ from console.core.ranktable import build
 from console.core.ranktable.text import dumps
 from console.sim import serve_install
 from console.sim.spec import ClusterSpec
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PROMPT = "What's Deep Learning?"
 MODEL = serve_install.MODEL_NAME

@@ -69,7 +69,7 @@ class Feed:
         from console.sim.spec import ClusterSpec
 
         inv = ClusterSpec.generate(servers=len(hosts), cards=self.args.cards).inventory()
-        servers = [s.model_copy(update={"host": h}) for s, h in zip(inv.servers, hosts)]
+        servers = [s.model_copy(update={"host": h}) for s, h in zip(inv.servers, hosts, strict=True)]
         for h in hosts:
             yield ServerStarted(h)
         start = time.perf_counter()

@@ -13,7 +13,7 @@ import contextlib
 import json
 import shlex
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -222,7 +222,7 @@ def smoke_target(plan: LaunchPlan, target: ServingTarget) -> SmokeTarget:
 
 async def serve(events: AsyncIterator[Any], plan: LaunchPlan, target: ServingTarget, pool: Any,
                 *, prompt: str | None, stop: asyncio.Event | None = None,
-                smoke_only: bool = False, timeout: float = 120.0) -> AsyncIterator[Any]:
+                smoke_only: bool = False, timeout: float = 120.0) -> AsyncGenerator[Any, None]:
     """``events`` (a launch) passed through, plus ``ServiceReady`` when every awaited process
     printed its ready line and ``ServiceAnswer`` after the first request (``prompt``; None =
     no request). With ``smoke_only`` the job is stopped (``stop``) after the answer."""

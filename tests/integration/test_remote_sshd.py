@@ -90,16 +90,15 @@ async def test_stream_yields_lines_then_exit(sshd, ssh_client):
 
 
 async def test_open_process_round_trip(sshd, ssh_client):
-    async with Pool(ssh_client.options()) as pool:
-        async with await pool.open_process(target(sshd), "while read l; do echo got:$l; done; "
-                                                          "echo bye >&2; exit 5") as proc:
-            lines = aiter(proc)
-            for word in ("alpha", "beta"):
-                proc.write(word + "\n")
-                assert await asyncio.wait_for(anext(lines), 10) == f"got:{word}"
-            proc.write_eof()
-            assert [line async for line in proc.stderr] == ["bye"]
-            assert await proc.wait(timeout=10) == 5
+    async with Pool(ssh_client.options()) as pool, await pool.open_process(
+            target(sshd), "while read l; do echo got:$l; done; echo bye >&2; exit 5") as proc:
+        lines = aiter(proc)
+        for word in ("alpha", "beta"):
+            proc.write(word + "\n")
+            assert await asyncio.wait_for(anext(lines), 10) == f"got:{word}"
+        proc.write_eof()
+        assert [line async for line in proc.stderr] == ["bye"]
+        assert await proc.wait(timeout=10) == 5
 
 
 async def test_open_process_close_is_eof_then_term_then_kill(sshd, ssh_client):
@@ -126,15 +125,14 @@ async def test_open_process_close_is_eof_then_term_then_kill(sshd, ssh_client):
 
 async def test_open_process_unread_stderr_never_stalls_stdout(sshd, ssh_client):
     flood = "head -c 6000000 /dev/zero | tr '\\0' x | fold -w 100 >&2; echo done"
-    async with Pool(ssh_client.options()) as pool:
-        async with await pool.open_process(target(sshd), flood) as proc:
-            proc.write_eof()
+    async with Pool(ssh_client.options()) as pool, await pool.open_process(target(sshd), flood) as proc:
+        proc.write_eof()
 
-            async def stdout() -> list[str]:
-                return [line async for line in proc]
+        async def stdout() -> list[str]:
+            return [line async for line in proc]
 
-            assert await asyncio.wait_for(stdout(), 20) == ["done"]
-            assert await proc.wait(timeout=20) == 0
+        assert await asyncio.wait_for(stdout(), 20) == ["done"]
+        assert await proc.wait(timeout=20) == 0
 
 
 async def test_command_timeout_kills_remote_process_group(sshd, ssh_client):

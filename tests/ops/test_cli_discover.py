@@ -37,7 +37,7 @@ async def test_discover_json_shape_and_exit_code(sim_cluster):
 
 async def test_discover_exit_3_when_a_server_is_unreachable(sim_factory):
     sim = await sim_factory(servers=2, cards=2, faults=[{"kind": "refuse", "server": 2}])
-    rc, out, err = await cli("-F", str(sim.ssh_config_path), "--connect-timeout", "5", "discover", *sim.hosts, "--json")
+    rc, out, _err = await cli("-F", str(sim.ssh_config_path), "--connect-timeout", "5", "discover", *sim.hosts, "--json")
     assert rc == 3
     data = json.loads(out)
     assert [s["reachable"] for s in data["servers"]] == [True, False]

@@ -68,7 +68,7 @@ async def test_ranktable_ip_differing_from_the_card_is_ei0014(sim_factory, tmp_p
     card_ip, dev.device_ip = dev.device_ip, "10.99.0.9"
     argv = launch_args(sim, tmp_path, "--no-preflight", *WORKLOAD)
     (tmp_path / "rt.json").write_text(dumps(table))  # launch_args wrote the clean table first
-    rc, out, err = await _run(*argv)
+    rc, _out, err = await _run(*argv)
     assert rc == 1, err
     assert "launch: diagnosis: rank table device_ip 10.99.0.9 differs from the card's IP " \
            f"{card_ip}" in err
@@ -114,7 +114,7 @@ async def test_fail_fast_stall_tears_down_for_the_silent_server_before_hccl_time
     """A hung NPU on server 2: its ranks never print, server 1's ranks wait for them (HCCL's
     600 s connect timeout). --fail-fast-stall ends the job on the stall verdict instead."""
     sim = await sim_factory(servers=2, cards=2, faults=[{"kind": "stuck", "server": 2}])
-    a, b = sim.hosts
+    _a, b = sim.hosts
     rc, out, err = await _run(*launch_args(sim, tmp_path, "--fail-fast-stall", *STALL))
     assert rc == 1, err
     events = _events(out)

@@ -109,7 +109,7 @@ def test_zero_timeout_runs_unbounded_without_watchdog(tmp_path):
     _tool(tmp_path, 'echo "ok $2"\n')
     _tool(tmp_path, "exit 1\n", name="mktemp")  # would make it fall back to `timeout`
     _tool(tmp_path, "echo timeout used; exit 1\n", name="timeout")
-    secs, pgid = run_script(tmp_path, devices=(0,), tool_timeout=0)
+    secs, _pgid = run_script(tmp_path, devices=(0,), tool_timeout=0)
     assert secs["ip:0"].output == "ok 0\n" and len(secs) == 6
 
 

@@ -82,7 +82,7 @@ async def test_json_lines_end_with_the_summary(sim_cluster, tmp_path) -> None:
 
 async def test_rank_missing_ready_pattern_is_torn_down(sim_cluster, tmp_path) -> None:
     script = 'if [ "$RANK" != 13 ]; then echo "model READY"; fi; echo "loading"; exec sleep 120'
-    rc, out, err = await cli(sim_cluster, tmp_path, "--ready-pattern", r"READY$",
+    rc, _out, err = await cli(sim_cluster, tmp_path, "--ready-pattern", r"READY$",
                              "--ready-timeout", "3", "--grace", "1", "--", "bash", "-c", script)
     assert rc == 1
     assert (f"root cause: rank 13 on {sim_cluster.hosts[1]}: did not print /READY$/ within 3 s"
@@ -109,7 +109,7 @@ async def test_sigterm_to_the_console_stops_every_rank(sim_cluster, tmp_path) ->
     assert proc.returncode == 130, err.decode()
     err = err.decode()
     assert "launch: interrupted (SIGTERM): 16 of 16 ranks reported an exit, 16 not 0" in err
-    for rank, pgid in enumerate(pgids):  # every rank's exit code and last lines are printed
+    for rank, _pgid in enumerate(pgids):  # every rank's exit code and last lines are printed
         assert f"launch: rank {rank} on {sim_cluster.hosts[rank // 8]}: exit 143 (signal 15)" in err
     assert await none_left(pgids) == []
     run = next((tmp_path / "runs").iterdir())

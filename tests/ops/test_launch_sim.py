@@ -86,7 +86,7 @@ async def none_left(pgids: list[int], timeout: float = 15.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while True:
         out = subprocess.run(["ps", "-eo", "pgid=,stat="], capture_output=True, text=True).stdout
-        alive = {int(g) for g, st in (l.split() for l in out.splitlines()) if not st.startswith("Z")}
+        alive = {int(g) for g, st in (line.split() for line in out.splitlines()) if not st.startswith("Z")}
         left = [g for g in pgids if g in alive]
         if not left or time.monotonic() > deadline:
             return left
@@ -114,7 +114,7 @@ async def test_16_ranks_get_their_env(sim_cluster, tmp_path) -> None:
         assert env["RANK_TABLE_FILE"] == env["RANKTABLEFILE"] == str(remote)
         assert env["BACKEND"] == "hccl" and env["MASTER_PORT"] == str(plan.master_port)
     run = Path(summary.run_dir)
-    kinds = [json.loads(l)["event"] for l in (run / "events.jsonl").read_text().splitlines()]
+    kinds = [json.loads(line)["event"] for line in (run / "events.jsonl").read_text().splitlines()]
     for kind in ("start", "prepared", "preflight", "barrier", "go", "started", "exit", "finished"):
         assert kind in kinds
     assert kinds.index("barrier") < kinds.index("go") < kinds.index("started")
@@ -162,7 +162,7 @@ async def test_stop_event_tears_down_and_reports_every_exit(sim_cluster, tmp_pat
     assert exits == {r: (128 + signal.SIGTERM, signal.SIGTERM) for r in range(16)}
     assert summary.exit_codes == {r: 128 + signal.SIGTERM for r in range(16)}
     run = Path(summary.run_dir)
-    recorded = [json.loads(l) for l in (run / "events.jsonl").read_text().splitlines()]
+    recorded = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     assert sum(e["event"] == "exit" and e["signal"] == signal.SIGTERM for e in recorded) == 16
     assert [e.get("cause") for e in recorded if e["event"] == "teardown"] == ["stopped"]
     assert [e for e in recorded if e["event"] == "aborted"] == []  # ended normally

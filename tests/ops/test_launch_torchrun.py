@@ -152,7 +152,7 @@ async def test_ctrl_c_lets_ranks_save_state_and_prints_their_exit_codes(sim_fact
     try:
         pgids = await read_pgids(proc, 4)
         proc.send_signal(signal.SIGINT)
-        out, err = await asyncio.wait_for(proc.communicate(), 90)
+        _out, err = await asyncio.wait_for(proc.communicate(), 90)
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -185,7 +185,7 @@ async def test_second_ctrl_c_sends_term_at_once(sim_factory, tmp_path) -> None:
         proc.send_signal(signal.SIGINT)
         await _stderr_until(proc, "sending SIGINT to every rank")
         proc.send_signal(signal.SIGINT)
-        out, err = await asyncio.wait_for(proc.communicate(), 90)
+        _out, err = await asyncio.wait_for(proc.communicate(), 90)
     finally:
         if proc.returncode is None:
             proc.kill()

@@ -158,7 +158,7 @@ async def test_hung_tool_costs_one_probe_and_is_killed(sim_factory) -> None:
 async def test_unreachable_server_mid_sweep(sim_factory) -> None:
     sim = await sim_factory(servers=2, cards=2, faults=[{"kind": "refuse", "server": 2}])
     events = await run(sim, plan_ping(inventory(sim), "cross"))  # inventory says reachable
-    a, b = sim.hosts
+    _a, b = sim.hosts
     lost = [e for e in events if isinstance(e, ServerLost)]
     assert [e.host for e in lost] == [b] and "refused" in lost[0].error
     m = done(events).matrix
@@ -273,7 +273,7 @@ async def test_cli_ctrl_c_kills_probes_and_prints_what_finished(sim_factory) -> 
     assert proc.returncode == 130, err.decode()
     doc = json.loads(out)
     assert doc["cancelled"] is True and "(interrupted)" in err.decode()
-    a, b = sim.hosts
+    a, _b = sim.hosts
     hung = [p for p in doc["pairs"] if (p["src_host"], p["src_device"]) == (a, 0)]
     assert [(p["status"], p["errors"]) for p in hung] == [("skipped", ["sweep cancelled"])]
     assert {p["status"] for p in doc["pairs"]} <= {"ok", "skipped"}

@@ -135,7 +135,7 @@ async def test_openssh_scp_in_sftp_mode_exits_0(sim_cluster, tmp_path):
         "scp", "-q", "-F", str(sim_cluster.ssh_config_path), str(local),
         f"127.0.0.11:{tmp_path / 'copied.json'}", stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    _out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err
     assert (tmp_path / "copied.json").read_text() == "{}\n"
 

@@ -160,7 +160,7 @@ def test_a3_tools_equal_the_samples(tools, data_dir) -> None:
     spec = ClusterSpec.generate(servers=1, cards=2, product="A3").model_dump()
     devs = spec["servers"][0]["devices"]
     for dev, (power, temp, bus) in zip(devs, [(182.0, 36, "9D"), (None, 35, "9F"),
-                                             (180.3, 37, "99"), (None, 36, "9B")]):
+                                             (180.3, 37, "99"), (None, 36, "9B")], strict=True):
         dev.update(power_w=power, temp_c=temp, bus_id=f"0000:{bus}:00.0")
     devs[0]["vnic_ip"] = "192.168.2.199"
     t = tools(ClusterSpec.model_validate(spec))
@@ -170,7 +170,7 @@ def test_a3_tools_equal_the_samples(tools, data_dir) -> None:
     assert big.run("npu-smi info -l") == (sample(data_dir, "npu_smi_info_l_a3.txt"), 0)
     assert big.run("hccn_tool -i 0 -hccs_ping -g address 10.20.0.17") == (
         sample(data_dir, "hccn_hccs_ping_a3.txt"), 0)
-    out, rc = big.run("hccn_tool -i 15 -ip -g; npu-smi info -m | grep -c Ascend910")
+    out, _rc = big.run("hccn_tool -i 15 -ip -g; npu-smi info -m | grep -c Ascend910")
     assert out == "ipaddr:10.20.0.25\nnetmask:255.255.255.0\n16\n"
     # the two dies of one card cannot RoCE-ping each other
     assert "100.00% packet loss" in big.run("hccn_tool -i 0 -ping -g address 10.20.0.11")[0]
@@ -194,7 +194,7 @@ def test_hang_sleeps_until_killed(tools) -> None:
     t = tools(ClusterSpec.generate(faults=[
         {"kind": "hang", "server": 1, "device": 2, "command": "-ping"}]))
     assert t.run("hccn_tool -i 2 -link -g") == ("link status: UP\n", 0)
-    out, rc = t.run("timeout 1 hccn_tool -i 2 -ping -g address 10.10.100.22; echo rc=$?")
+    out, _rc = t.run("timeout 1 hccn_tool -i 2 -ping -g address 10.10.100.22; echo rc=$?")
     assert out == "rc=124\n"
 
 

@@ -49,7 +49,7 @@ def test_per_flag_overrides_the_profile_and_per_rank_is_unchanged():
 def test_unknown_host_nic_names_the_server():
     profile = Profile(name="p", per="server", command="x", env={"GLOO_SOCKET_IFNAME": "{host_nic}"})
     facts = {"192.168.1.10": HostFacts(host_ip="192.168.1.10", host_nic="eth0")}
-    with pytest.raises(InputError, match="host NIC of server 192.168.1.11 is unknown"):
+    with pytest.raises(InputError, match=r"host NIC of server 192\.168\.1\.11 is unknown"):
         build_launch_plan(table(2, 4), profile, host_facts=facts)
 
 

@@ -163,7 +163,7 @@ def test_host_mapping() -> None:
     hosts = parse_host_items(["192.168.1.11=root@node2"])
     plan = build_launch_plan(make_table(), custom(), args=["x"], hosts=hosts)
     assert [s.host for s in plan.servers] == ["192.168.1.10", "root@node2"]
-    with pytest.raises(InputError, match="10.9.9.9"):
+    with pytest.raises(InputError, match=r"10\.9\.9\.9"):
         build_launch_plan(make_table(), custom(), args=["x"], hosts={"10.9.9.9": "h"})
     for bad in ("nohost", "=x", "a="):
         with pytest.raises(InputError, match="bad --host"):
@@ -172,7 +172,7 @@ def test_host_mapping() -> None:
 
 def test_refuses_tables_it_cannot_launch(data_dir) -> None:
     bad = loads((data_dir / "ranktable_bad_interleaved.json").read_text(), "bad")
-    with pytest.raises(CheckFailed, match="non-consecutive|rank"):
+    with pytest.raises(CheckFailed, match=r"non-consecutive|rank"):
         build_launch_plan(bad, custom(), args=["x"])
     gap = make_table()
     for dev in gap.server_list[1].device:

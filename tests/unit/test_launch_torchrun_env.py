@@ -77,7 +77,7 @@ def test_local_rank_not_device_id_warns_naming_the_ranks() -> None:
     assert "ranks 4-7 " in warning and "rank 4: LOCAL_RANK 0, DEVICE_ID 4" in warning
     assert "set_device(LOCAL_RANK)" in warning
     plan = build_launch_plan(_table([[0, 2]]), Profile(name="t"), args=["x"])
-    assert [w for w in plan.warnings if "LOCAL_RANK" in w][0].startswith(
+    assert next(w for w in plan.warnings if "LOCAL_RANK" in w).startswith(
         "LOCAL_RANK differs from DEVICE_ID for rank 1 (")
     plan = build_launch_plan(make_table(2, 8), Profile(name="t"), args=["x"])
     assert not [w for w in plan.warnings if "LOCAL_RANK" in w]

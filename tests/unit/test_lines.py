@@ -42,5 +42,5 @@ def test_same_lines_as_splitlines_when_short_enough(chunks, limit) -> None:
         want.pop()
     got = cut(chunks, limit)
     assert len(got) == len(want)
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         assert g == (w if len(w) <= limit else w[:limit] + cut_marker(len(w) - limit))

@@ -112,7 +112,7 @@ def test_underscores_are_accepted_as_ssh_accepts_them():
 def test_expanded_names_are_checked_too():
     with pytest.raises(InputError, match="'node-1-'"):
         parse_hosts("node-[1-2]-")
-    with pytest.raises(InputError, match="'10.0.0.256'"):
+    with pytest.raises(InputError, match=r"'10\.0\.0\.256'"):
         parse_hosts("10.0.0.[255-256]")
 
 

@@ -265,7 +265,7 @@ def _server_plan(server: Any, devs: list[Any], common: dict[str, str], user_env:
             rank_env = {**DEFAULTS, **common, "RANK": str(values["rank"]), "LOCAL_RANK": str(local),
                         "LOCAL_WORLD_SIZE": str(len(devs)), "RANK_ID_START": str(start),
                         "DEVICE_ID": str(values["device_id"]),
-                        **torchrun_env(group[0], group[1], values["rank"], world, group[2])}
+                        **torchrun_env(group[0], group[1], int(dev.rank_id), world, group[2])}
             rank_env.update({k: substitute(v, values) for k, v in user_env.items()})
             ranks.append(RankSpec(rank=values["rank"], local_rank=local,
                                   device_id=values["device_id"],

@@ -82,7 +82,7 @@ def rank_table_problems(table: Any) -> list[str]:
 
 def container_ip(server: Any) -> str:
     """``MIES_CONTAINER_IP``: the server's container_ip, else its server_id."""
-    return server.container_ip or server.server_id
+    return str(server.container_ip or server.server_id)
 
 
 def parse_config(text: str | bytes, source: str) -> dict[str, Any]:
