@@ -89,11 +89,9 @@ async def mindie_configs(pool: Any, table: Any, targets: Mapping[str, str], *, h
         text = await read_text(pool, targets[sid], path)
         return mindie.parse_config(text, f"{targets[sid]}:{path}")
 
-    out = {}
-    for server in table.server_list:
-        out[server.server_id] = mindie.derive_config(await base(server.server_id),
-                                                     mindie.container_ip(server), tls=tls, port=port)
-    return out
+    bases = await asyncio.gather(*(base(s.server_id) for s in table.server_list))
+    return {server.server_id: mindie.derive_config(b, mindie.container_ip(server), tls=tls, port=port)
+            for server, b in zip(table.server_list, bases)}
 
 
 def config_bytes(config: dict[str, Any]) -> bytes:
