@@ -98,7 +98,7 @@ def _override(args: argparse.Namespace) -> tuple[str, str] | None:
 
 
 async def _setup(args: argparse.Namespace, profile: Profile, table: Any, command: list[str],
-                 pool: Any) -> tuple[ServingSetup | None, dict[str, HostFacts], dict[str, bytes], list[str]]:
+                 pool: Any) -> tuple[ServingSetup | None, dict[str, HostFacts], dict[str, dict[str, bytes]], list[str]]:
     """(serving setup, host facts, files for the run folder, warnings)."""
     targets = _targets(args, table)
     if profile.serving == "mindie-service":
@@ -120,7 +120,7 @@ async def _setup(args: argparse.Namespace, profile: Profile, table: Any, command
     warnings = mindie.tls_warnings(first)
     if not args.no_preflight:
         raise_weights(await weights_problems(pool, targets, mindie.model(first)[1]))
-    files = {mindie.server_config_name(i): config_bytes(configs[s.server_id])
+    files = {s.server_id: {mindie.server_config_name(i): config_bytes(configs[s.server_id])}
              for i, s in enumerate(table.server_list)}
     return mindie_setup(table, profile, command, configs), facts, files, warnings
 
@@ -156,7 +156,7 @@ def _print_answer(result: SmokeResult, as_json: bool) -> None:
 
 async def _events(args, profile, table, data, plan, setup, files, pool, stop, printer) -> int:
     events = launch(plan, table, data, pool=pool, run_base=args.run_dir, check=not args.no_preflight,
-                    log_cap=args.log_cap, stop=stop, **({"files": files} if files else {}))
+                    log_cap=args.log_cap, stop=stop, server_files=files)
     prompt = args.smoke_prompt if args.smoke_prompt is not None else (
         DEFAULT_PROMPT if args.smoke_only else None)
     if setup is not None:

@@ -56,8 +56,9 @@ def write_local_ranktable(path: str, data: bytes) -> None:
 
 async def _prepare(plan: LaunchPlan, table: Any, data: bytes, pool: Any,
                    inventory: Inventory | None, check: bool,
-                   record: RunRecord, extra: dict[str, bytes]) -> AsyncIterator[LaunchEvent]:
+                   record: RunRecord, own: dict[str, dict[str, bytes]]) -> AsyncIterator[LaunchEvent]:
     files = resolve_uploads(plan.uploads)
+    extra = {name: data for per in own.values() for name, data in per.items()}
     if clash := sorted(set(files) & set(extra)):
         raise InputError(f"an upload is named like a file the console writes: {clash[0]}")
     if pool is None:
@@ -74,8 +75,12 @@ async def _prepare(plan: LaunchPlan, table: Any, data: bytes, pool: Any,
                 + f" on {len(plan.servers)} servers")
     digest = await upload_ranktable(pool, plan, data)
     sums = await upload_files(pool, plan, files) if files else {}
-    if extra:
-        sums.update(await upload_files(pool, plan, extra, PRIVATE_MODE))
+    if own:  # each server gets its own files only
+        found = await asyncio.gather(*(
+            upload_files(pool, plan.model_copy(update={"servers": [s]}), own[s.server_id], PRIVATE_MODE)
+            for s in plan.servers if own.get(s.server_id)))
+        for one in found:
+            sums.update(one)
     record.event("prepared", path=plan.remote_ranktable, sha256=digest,
                  upload_dir=plan.upload_dir, uploads=sums)
     if not check:
@@ -103,7 +108,7 @@ async def launch(
     go_margin_s: float | None = None,
     stop: asyncio.Event | StopRequests | None = None,
     log_cap: int = DEFAULT_LOG_CAP,
-    files: dict[str, bytes] | None = None,
+    server_files: dict[str, dict[str, bytes]] | None = None,
     stall: StallOptions | None = None,
 ) -> AsyncGenerator[LaunchEvent, None]:
     """The whole launch. With ``pool`` agents run over SSH; without, as local processes.
@@ -120,8 +125,8 @@ async def launch(
     ``log_cap``: bytes of each rank's log in the run record (then one "truncated" line).
     A run record that cannot be written stops recording with one ``LaunchWarning``; the
     job goes on (``console.ops.runrecord``).
-    ``files``: name -> bytes put into the run folder with the profile's uploads (the serving
-    profiles' derived config files).
+    ``server_files``: server_id -> {name: bytes} put into that server's run folder (mode
+    0640) with the profile's uploads (the serving profiles' derived config files).
     ``stall``: when a rank counts as stalled and whether a stall with a culprit server tears
     the job down (``console.ops.launch_stall``; default 60 s, no teardown).
     """
@@ -136,7 +141,7 @@ async def launch(
         for warning in plan.warnings:
             yield LaunchWarning(warning)
         async for event in _prepare(plan, table, ranktable_bytes, pool, inventory, check,
-                                    record, files or {}):
+                                    record, server_files or {}):
             yield event
         if opener is None:
             opener = ssh_opener(pool, plan.python) if pool is not None else local_opener()

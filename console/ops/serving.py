@@ -314,14 +314,14 @@ async def serving_run(plan: LaunchPlan, table: Any, data: bytes, *, kind: str, p
     the first request's ``ServiceAnswer``."""
     from console.ops.launch import launch
 
-    files: dict[str, bytes] = {}
+    files: dict[str, dict[str, bytes]] = {}
     if kind == "mindie-service":
         if pool is None:
             raise RemoteError("profile mindie-service needs the servers (not local agents)")
         targets = {s.server_id: s.host for s in plan.servers}
         configs = await mindie_configs(pool, table, targets, home=mindie.DEFAULT_HOME, override=None,
                                        tls=None, port=None)
-        files = {mindie.server_config_name(i): config_bytes(configs[s.server_id])
+        files = {s.server_id: {mindie.server_config_name(i): config_bytes(configs[s.server_id])}
                  for i, s in enumerate(table.server_list)}
         first = configs[table.server_list[0].server_id]
         address, port, https = mindie.endpoint(first)
@@ -331,7 +331,7 @@ async def serving_run(plan: LaunchPlan, table: Any, data: bytes, *, kind: str, p
             yield LaunchWarning(warning)
     else:
         target = vllm_target(plan)
-    events = launch(plan, table, data, pool=pool, stop=stop, files=files, **launch_kw)
+    events = launch(plan, table, data, pool=pool, stop=stop, server_files=files, **launch_kw)
     async with contextlib.aclosing(serve(events, plan, target, pool, prompt=prompt, stop=stop)) as out:
         async for ev in out:
             yield ev
