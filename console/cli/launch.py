@@ -76,7 +76,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                    help="launch only the first N devices (by rank) of each server in the table, "
                         "ranks renumbered (the servers get that smaller table)")
     p.add_argument("--remote-ranktable", metavar="PATH",
-                   help="absolute path of the rank table on every server")
+                   help="absolute path of the rank table on every server (default: "
+                        "ranktable.json in each server's private run folder); its folder must "
+                        "be yours or root's and not writable by others")
+    p.add_argument("--keep-remote", action="store_true",
+                   help="keep the run folders on the servers after the job (default: removed)")
     p.add_argument("--host", action="append", default=[], metavar="SERVER_ID=SSH_TARGET",
                    help="how to reach a server_id over SSH (default: the server_id)")
     p.add_argument("--run-dir", metavar="DIR", default="runs", help="run records base (default runs/)")
@@ -96,7 +100,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                         f"(default: the profile's grace_s, else {_default('grace_s'):g})")
     p.add_argument("--barrier", choices=("hold", "spawn"), help="hold: setup before GO (default)")
     add_stall_options(p)
-    p.add_argument("--no-preflight", action="store_true", help="skip the preflight checks")
+    p.add_argument("--no-preflight", action="store_true",
+                   help="skip the server checks (busy NPUs, master port, python); the rank "
+                        "table and the plan are still validated first")
     p.add_argument("--upload", action="append", default=[], metavar="BUNDLE|FILE",
                    help="put a bundle (probe) or a local file into {upload_dir} on every server "
                         "before the launch (repeatable; profiles can name them in upload=)")
@@ -165,7 +171,7 @@ def _plan(args: argparse.Namespace):
         table, _profile(args), args=command, env=parse_env_items(args.env), setup=args.setup,
         cwd=args.cwd, remote_ranktable=args.remote_ranktable, hosts=parse_host_items(args.host),
         master_port=args.master_port, parallel=parallel, run_id=new_run_id(),
-        uploads=args.upload)
+        uploads=args.upload, keep_remote=args.keep_remote)
     return table, data, plan
 
 

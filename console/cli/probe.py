@@ -61,8 +61,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--remote-ranktable", metavar="PATH",
                    help="absolute path of the rank table on every server")
     p.add_argument("--upload-base", metavar="DIR",
-                   help="absolute folder on the servers for the probe files, one subfolder "
-                        "per run (default /tmp/cluster-console/runs)")
+                   help="folder on the servers (absolute or ~/...) under which each run gets "
+                        "its private folder for the probe files and the rank table "
+                        "(default ~/.cache/cluster-console/runs)")
     p.add_argument("--run-dir", metavar="DIR", default="runs", help="run records base (runs/)")
     add_log_cap(p)
     p.add_argument("-v", "--verbose", action="store_true", help="echo the ranks' stderr")

@@ -28,6 +28,7 @@ RESERVED_ENV = (
     "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "RANK_ID_START", "DEVICE_ID",
     "RANKTABLEFILE", "RANK_TABLE_FILE", "MASTER_ADDR", "MASTER_IP",
     *TORCHRUN_RESERVED,
+    "CLUSTER_CONSOLE_RUN", "CLUSTER_CONSOLE_SERVER",
 )
 
 
@@ -93,8 +94,10 @@ class Profile(BaseModel):
         default_factory=list,
         description="Uploaded to every server before the launch, into {upload_dir}: bundle "
                     "names (probe = the collective probe) or local file paths")
-    upload_base: str = Field("/tmp/cluster-console/runs", description="Absolute folder on the "
-                             "servers; {upload_dir} is <upload_base>/<run id>")
+    upload_base: str = Field("~/.cache/cluster-console/runs", description="Folder on the "
+                             "servers (absolute, or ~/ = the remote user's home) under which "
+                             "each launch creates its private <run id>/<server>/ folder, "
+                             "{upload_dir}")
 
     @field_validator("cwd")
     @classmethod

@@ -9,7 +9,8 @@ when its stdin closes) and ``close()``. Two implementations:
   shape and is used as is.
 
 Both start the agent the same way: ``python3 -u -c BOOTSTRAP``, then send
-``<len>\\n<agent source>`` (hostagent_base.py + hostagent.py) and the JSON spec line.
+``<len>\\n<agent source>`` (hostagent_guard.py + hostagent_base.py + hostagent.py) and the
+JSON spec line.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 from console.core.errors import ConsoleError
 from console.core.lines import LineCutter
 from console.core.planning.launch import LaunchPlan, ServerPlan
+from console.core.planning.rundir import RUN_MARKER, SERVER_MARKER
 
 #: Reads exactly <len> bytes of source from unbuffered stdin (no read-ahead, so the agent
 #: then owns fd 0 from the first byte after the source) and runs it as __main__.
@@ -66,7 +68,7 @@ Opener = Callable[[ServerPlan], Awaitable[AgentLink]]
 
 
 #: The agent program = these stdlib files, in this order, as one text.
-AGENT_PARTS = ("hostagent_base.py", "hostagent.py")
+AGENT_PARTS = ("hostagent_guard.py", "hostagent_base.py", "hostagent.py")
 
 
 @lru_cache(maxsize=1)
@@ -82,12 +84,20 @@ def agent_command(python: str = "python3") -> str:
     return f"{shlex.quote(python)} -u -c {shlex.quote(BOOTSTRAP)}"
 
 
-def spec_for(plan: LaunchPlan, server: ServerPlan, *, heartbeat_s: float) -> dict[str, Any]:
+def spec_for(plan: LaunchPlan, server: ServerPlan, *, heartbeat_s: float,
+             files: dict[str, str] | None = None) -> dict[str, Any]:
+    """This server's job. ``files``: uploaded path -> sha256, checked again before GO."""
+    # without a run id (a plan never bound by ``launch``) the markers are not unique: no sweep
+    markers = [[RUN_MARKER, plan.run_id], [SERVER_MARKER, server.server_id]] if plan.run_id else []
     return {
         "t": "spec", "server_id": server.server_id, "prelude": plan.prelude,
         "exec_command": plan.exec_command, "barrier": plan.barrier, "grace_s": plan.grace_s,
         "heartbeat_s": heartbeat_s,
         "ranks": [{"rank": r.rank, "env": r.env, "command": r.command} for r in server.ranks],
+        "markers": markers,
+        "files": dict(files or {}),
+        "run_dir": server.run_dir if server.run_dir.startswith("/") else "",
+        "keep": plan.keep_remote,
     }
 
 

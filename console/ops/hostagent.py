@@ -1,7 +1,7 @@
-"""Cluster Console host agent, part 2 of 2: runs ON a server, one per server per launch.
+"""Cluster Console host agent, part 3 of 3: runs ON a server, one per server per launch.
 
-STDLIB ONLY, Python >= 3.6. The console sends ``hostagent_base.py`` followed by this file as
-one program over one SSH channel (``agentlink.agent_source``); nothing is installed on the
+STDLIB ONLY, Python >= 3.6. The console sends ``hostagent_guard.py``, ``hostagent_base.py``
+and this file as one program over one SSH channel (``agentlink.agent_source``); nothing is installed on the
 server. Wire protocol on the channel:
 
   console -> agent (stdin):  <len>\\n<source bytes>   (read by the bootstrap, see BOOTSTRAP)
@@ -10,7 +10,7 @@ server. Wire protocol on the channel:
                              | {"t":"stop","reason":..[,"sig":"INT"|"TERM"|"KILL"]}
                              | {"t":"hb"}   (lines)
   agent -> console (stdout): JSON lines: hello, pong, spawned, ready, go, started, woke, line,
-                             exit, stopping, bye.  A line frame is
+                             exit, stopping, refused, swept, cleaned, bye.  A line frame is
                              {"t":"line","rank":r,"s":"o"|"e","x":text[,"p":1]}
                              where text is the rank's line without its newline (bytes that
                              are not UTF-8 travel as surrogate escapes; "p":1 = a piece of an
@@ -31,9 +31,16 @@ Teardown: on STOP, stdin EOF (console died or the channel was cut), a missed hea
 SIGTERM/SIGHUP/SIGINT, every rank's process group gets SIGTERM, then SIGKILL after the grace
 period. A STOP with "sig":"INT" (the user's Ctrl-C) starts one step earlier: SIGINT (so
 ``except KeyboardInterrupt:`` cleanup runs, as under torchrun), TERM after the grace
-period, then KILL; a later STOP with a stronger signal skips ahead (``STOP_STEPS``). A
-rank whose main process exits gets its leftover group killed the same way. If the agent
-is killed outright, PR_SET_PDEATHSIG and the watchdog (hostagent_base) end the ranks.
+period, then KILL; a later STOP with a stronger signal skips ahead (``STOP_STEPS``). Every
+other process carrying the run's markers (``hostagent_guard``) gets the same signals, and
+once more at the end (``swept``). A rank whose main process exits gets its leftover group
+killed the same way. If the agent is killed outright, PR_SET_PDEATHSIG and the watchdog
+(hostagent_base) end the ranks. Then the run folder is removed (``cleaned``) unless kept.
+
+Uploaded files: their sha256 is checked when the ranks reach the barrier and right before
+they are released; a mismatch refuses GO (``refused``, naming the file) and stops the ranks.
+Input that is not a JSON object of a known type is answered with an ``error`` frame and
+otherwise ignored.
 """
 
 import json
@@ -44,10 +51,11 @@ import subprocess
 import sys
 import time
 
-if __package__:  # imported (tests, tools); on a server part 1 precedes this text
+if __package__:  # imported (tests, tools); on a server parts 1 and 2 precede this text
     from console.ops.hostagent_base import (  # noqa: F401
         Out, Rank, Watchdog, deathsig_preexec, nonblock,
     )
+    from console.ops.hostagent_guard import Guard, _number, read_spec
 
 MAX_CHUNK = 256 * 1024
 STOP_STEPS = ("INT", "TERM", "KILL")
@@ -74,7 +82,11 @@ class Agent:
         self.ctl_buf = b""
         self.release_at = None
         self.preexec = deathsig_preexec(os.getpid())
-        self.watchdog = Watchdog(self.grace)
+        self.guard = Guard(spec)
+        self.watchdog = Watchdog(self.grace, self.guard.markers,
+                                 "" if self.guard.keep else self.guard.run_dir)
+        if self.watchdog.pid:
+            self.guard.skip.add(self.watchdog.pid)
         self._signals()
         self.sel.register(0, selectors.EVENT_READ, ("stdin",))
 
@@ -154,6 +166,8 @@ class Agent:
         if self.release_at is None or time.time() < self.release_at:
             return
         self.release_at = None
+        if not self.files_ok():
+            return
         ts = time.time()
         if self.hold:
             os.close(self.go_w)  # every held rank wakes up on this one syscall
@@ -179,7 +193,9 @@ class Agent:
         *lines, self.ctl_buf = self.ctl_buf.split(b"\n")
         for line in lines:
             parts = line.decode("ascii", "replace").split(" ")
-            rank = self.by_n.get(int(parts[1]))
+            rank = self.by_n.get(int(parts[1])) if len(parts) > 1 and parts[1].isdigit() else None
+            if rank is None:
+                continue  # not ours (a setup line wrote to the pipe): ignored
             if parts[0] == "R":
                 rank.setup_done = True
             elif parts[0] == "W":
@@ -189,8 +205,19 @@ class Agent:
 
     def check_ready(self):
         if self.state == "setup" and all(r.setup_done and r.alive for r in self.ranks):
+            if not self.files_ok():
+                return
             self.state = "ready"
             self.out.emit(t="ready", ts=time.time())
+
+    def files_ok(self):
+        """The uploaded files are unchanged; else GO is refused and the ranks stopped."""
+        problem = self.guard.check_files()
+        if problem is None:
+            return True
+        self.out.emit(t="refused", msg="GO refused: " + problem, ts=time.time())
+        self.stop("GO refused: " + problem)
+        return False
 
     def on_rank(self, fd, rank):
         try:
@@ -248,14 +275,20 @@ class Agent:
         try:
             msg = json.loads(line.decode("utf-8"))
         except ValueError:
-            self.out.emit(t="error", msg="bad command line from console: {!r}".format(line[:80]))
-            return
-        if msg.get("t") == "go":
-            self.go(msg.get("at"))
-        elif msg.get("t") == "ping":
-            self.out.emit(t="pong", c=msg.get("c"), a=time.time())
-        elif msg.get("t") == "stop":
-            self.stop(msg.get("reason") or "stop requested", msg.get("sig") or "TERM")
+            msg = None
+        kind = msg.get("t") if isinstance(msg, dict) else None
+        at = msg.get("at") if kind == "go" else None
+        if kind == "go" and (at is None or _number(at)):
+            self.go(at)
+        elif kind == "ping" and _number(msg.get("c")):
+            self.out.emit(t="pong", c=msg["c"], a=time.time())
+        elif kind == "stop":
+            reason, sig = msg.get("reason"), msg.get("sig")
+            self.stop(reason if isinstance(reason, str) and reason else "stop requested",
+                      sig if sig in STOP_STEPS else "TERM")
+        elif kind != "hb":
+            self.out.emit(t="error", msg="ignored a line from the console that is not a known "
+                          "command: {!r}".format(line[:80]))
 
     # --- ending ---------------------------------------------------------------------------
 
@@ -285,6 +318,7 @@ class Agent:
         for rank in self.ranks:
             if not rank.reported:
                 self.killpg(rank, sig)
+        self.guard.end_marked(sig, {r.proc.pid for r in self.ranks if r.proc is not None})
         # KILL is repeated (a process forked meanwhile), the others escalate after the grace
         self.escalate_at = time.time() + (self.grace if step < 2 else 0.25)
 
@@ -343,7 +377,7 @@ class Agent:
                       deathsig=self.preexec is not None)
         if self.hold:
             self.spawn_held()
-        else:
+        elif self.files_ok():
             self.state = "ready"
             self.out.emit(t="ready", ts=time.time())
         self.out.flush()
@@ -368,6 +402,11 @@ class Agent:
             self.out.flush()
             if all(r.reported or r.proc is None for r in self.ranks) and self.ranks_over():
                 break
+        self.out.emit(t="swept", n=self.guard.finish(self.grace), ts=time.time())
+        self.out.flush()
+        problem = self.guard.remove_dir()
+        if self.guard.run_dir and not self.guard.keep:
+            self.out.emit(t="cleaned", dir=self.guard.run_dir, error=problem)
         self.watchdog.done()
         self.out.emit(t="bye", ts=time.time())
         self.out.flush()
@@ -376,17 +415,6 @@ class Agent:
         if self.state == "stopping":
             return True
         return self.state == "running" and all(r.reported for r in self.ranks)
-
-
-def read_spec():
-    buf = b""
-    while b"\n" not in buf:
-        chunk = os.read(0, READ_SIZE)
-        if not chunk:
-            sys.exit(3)
-        buf += chunk
-    line, rest = buf.split(b"\n", 1)
-    return json.loads(line.decode("utf-8")), rest
 
 
 def main():

@@ -1,4 +1,4 @@
-"""Cluster Console host agent, part 1 of 2: output framing, rank state, orphan guards.
+"""Cluster Console host agent, part 2 of 3: output framing, rank state, orphan guards.
 
 STDLIB ONLY, Python >= 3.6. ``console.ops.agentlink.agent_source()`` sends this file and
 then ``hostagent.py`` as ONE program over the channel (nothing is installed on the server),
@@ -11,7 +11,9 @@ Orphan guards, for when the agent itself dies without cleaning up (SIGKILL, OOM 
   process only (kept across ``exec``), not what it forks.
 * ``Watchdog``: a tiny separate process (own session, stdin a pipe from the agent) that
   learns every rank's process group. When its stdin reaches EOF without a final ``ok`` (the
-  agent is gone), it kills those groups: SIGTERM, grace period, SIGKILL.
+  agent is gone), it kills those groups and every process carrying the run's markers
+  (``hostagent_guard.SWEEP``): SIGTERM, grace period, SIGKILL; then it removes the run folder
+  (unless kept).
 """
 
 import json
@@ -20,10 +22,16 @@ import signal
 import subprocess
 import sys
 
-WATCHDOG = """import os,signal,sys,time
+if __package__:  # imported (tests, tools); on a server part 1 precedes this text
+    from console.ops.hostagent_guard import SWEEP
+
+WATCHDOG = SWEEP + """
+import json,shutil,signal,stat,sys,time
 signal.signal(signal.SIGHUP,signal.SIG_IGN)
 signal.signal(signal.SIGINT,signal.SIG_IGN)
 grace=float(sys.argv[1])
+markers=[tuple(m) for m in json.loads(sys.argv[2])] if len(sys.argv)>2 else []
+run_dir=sys.argv[3] if len(sys.argv)>3 else ""
 groups=set()
 buf=b""
 while True:
@@ -40,11 +48,22 @@ def send(s):
         try:os.killpg(g,s)
         except OSError:groups.discard(g)
 send(signal.SIGTERM)
+left=sweep(markers,signal.SIGTERM,{os.getpid()},set(groups))
 end=time.time()+grace
-while groups and time.time()<end:
+while (groups or left) and time.time()<end:
     time.sleep(0.05)
     send(0)
-send(signal.SIGKILL)"""
+    left=marked_pids(markers,{os.getpid()},set(groups))
+send(signal.SIGKILL)
+sweep(markers,signal.SIGKILL,{os.getpid()})
+if run_dir:
+    try:
+        st=os.lstat(run_dir)
+        if stat.S_ISDIR(st.st_mode) and st.st_uid==os.geteuid():
+            shutil.rmtree(run_dir,ignore_errors=True)
+            os.rmdir(os.path.dirname(run_dir))
+    except OSError:
+        pass"""
 
 
 def nonblock(fd):
@@ -71,11 +90,12 @@ def deathsig_preexec(parent_pid):
 class Watchdog:
     """The separate killer process; a no-op if it cannot be started."""
 
-    def __init__(self, grace):
+    def __init__(self, grace, markers=(), run_dir=""):
         self.proc = None
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", WATCHDOG, str(grace)], stdin=subprocess.PIPE,
+                [sys.executable, "-c", WATCHDOG, str(grace), json.dumps(list(markers)),
+                 run_dir], stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
                 start_new_session=True)
         except OSError:

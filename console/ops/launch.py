@@ -4,14 +4,18 @@
 alike by the CLI (``cluster-console launch``) and the Launch pane:
 
 1. run record created (plan, exact rank-table bytes);
-2. prepare: the rank table uploaded to the same absolute path on every server (0640,
-   sha256 checked), and the profile's uploads (bundles such as ``probe``, local files) into
-   the run-specific ``plan.upload_dir`` (``console.ops.uploads``) -- or written locally
-   when agents are local;
-3. preflight (reachable, python, table valid, inventory, idle NPUs, master port free);
-4. one host agent per server, every rank at the barrier, GO to all at once;
-5. lines, starts and exits streamed; the first failing rank or lost server tears the whole
-   job down and is reported as root cause; ``JobFinished`` last. The user's Stop (the
+2. validate, always and before anything touches a server: the rank table that will be
+   uploaded (its exact bytes), the plan against it, the cards against the inventory;
+3. preflight, unless ``check=False`` (``--no-preflight``): the server checks (reachable,
+   python, idle NPUs, master port free);
+4. prepare: each server's private run folder (``console.ops.rundir``: fresh, mode 0700,
+   every path component checked) gets the rank table (0640) and the profile's uploads, their
+   sha256 read back; the plan is bound to the real folders;
+5. one host agent per server, every rank at the barrier (the agent checks the files' sha256
+   again), GO to all at once;
+6. lines, starts and exits streamed; the first failing rank or lost server tears the whole
+   job down and is reported as root cause; the run folders are removed (by the agents, else
+   by the console) unless ``plan.keep_remote``; ``JobFinished`` last. The user's Stop (the
    ``stop`` event) tears it down the same way, with a root cause of kind "stopped".
 
 Closing the generator early (Ctrl-C, cancellation) tears the job down too.
@@ -27,16 +31,19 @@ from typing import Any
 
 from console.core.errors import InputError
 from console.core.inventory import Inventory
-from console.core.planning.launch import LaunchPlan
+from console.core.planning.launch import LaunchPlan, bind_run
+from console.core.planning.rundir import run_dirs
+from console.core.ranktable.text import loads
 from console.ops.agentlink import Opener, local_opener, ssh_opener
-from console.ops.launch_checks import describe, preflight, raise_for, upload_ranktable
+from console.ops.launch_checks import check_servers, describe, raise_for, validate_launch
 from console.ops.launch_events import LaunchEvent, LaunchWarning, Stage
-from console.ops.launch_stop import StopRequests
 from console.ops.launch_stall import StallOptions
+from console.ops.launch_stop import StopRequests
 from console.ops.ranktable_files import FILE_MODE, write_bytes_atomic
+from console.ops.rundir import make_run_dirs, remove_run_dirs
 from console.ops.runrecord import DEFAULT_BASE, DEFAULT_LOG_CAP, RunRecord
 from console.ops.supervisor import Supervisor
-from console.ops.uploads import resolve_uploads, upload_files, write_local
+from console.ops.uploads import resolve_uploads
 
 __all__ = ["launch", "write_local_ranktable"]
 
@@ -45,7 +52,7 @@ PRIVATE_MODE = 0o640
 
 
 def write_local_ranktable(path: str, data: bytes) -> None:
-    """Local agents: put the table at the plan's path on this machine (0640, atomic)."""
+    """Put a rank table at ``path`` on this machine (0640, atomic)."""
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -54,44 +61,66 @@ def write_local_ranktable(path: str, data: bytes) -> None:
     write_bytes_atomic(path, data, FILE_MODE)
 
 
-async def _prepare(plan: LaunchPlan, table: Any, data: bytes, pool: Any,
-                   inventory: Inventory | None, check: bool,
-                   record: RunRecord, own: dict[str, dict[str, bytes]]) -> AsyncIterator[LaunchEvent]:
+def _validate(plan: LaunchPlan, data: bytes, inventory: Inventory | None,
+              record: RunRecord) -> list[LaunchEvent]:
+    """The table as uploaded (its bytes) and the plan; raises on errors. No server touched."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError("the rank table is not UTF-8 text", str(exc)) from None
+    problems = validate_launch(plan, loads(text, "rank table"), inventory)
+    record.event("validated", problems=[describe(p) for p in problems])
+    raise_for(problems, "validation",
+              "fix the rank table (`cluster-console ranktable validate`) or the plan")
+    return [LaunchWarning(p.message, p.where.host) for p in problems]
+
+
+async def _prepare(plan: LaunchPlan, data: bytes, pool: Any, inventory: Inventory | None,
+                   check: bool, record: RunRecord, own: dict[str, dict[str, bytes]],
+                   made: dict[str, str],
+                   sums: dict[str, dict[str, str]]) -> AsyncIterator[LaunchEvent | LaunchPlan]:
+    """Validation, preflight, run folders (filling ``made`` and ``sums``: server_id ->
+    folder, and -> {uploaded path: sha256}); the bound plan is yielded last."""
+    yield Stage("validate", "checking the rank table and the plan")
+    for event in _validate(plan, data, inventory, record):
+        yield event
+    if check and pool is not None:
+        yield Stage("preflight", "checking servers, NPUs and the master port")
+        problems = await check_servers(pool, plan, inventory)
+        record.event("preflight", problems=[describe(p) for p in problems])
+        for p in problems:
+            if p.severity == "warning":
+                yield LaunchWarning(p.message, p.where.host)
+        raise_for(problems)
     files = resolve_uploads(plan.uploads)
     extra = {name: data for per in own.values() for name, data in per.items()}
     if clash := sorted(set(files) & set(extra)):
         raise InputError(f"an upload is named like a file the console writes: {clash[0]}")
-    if pool is None:
-        write_local_ranktable(plan.remote_ranktable, data)
-        if files:
-            write_local(plan, files)
-        if extra:
-            write_local(plan, extra, PRIVATE_MODE)
-        record.event("prepared", path=plan.remote_ranktable, local=True,
-                     uploads=sorted(files), upload_dir=plan.upload_dir)
-        return
-    yield Stage("prepare", f"uploading the rank table to {plan.remote_ranktable}"
-                + (f" and {len(files)} files to {plan.upload_dir}" if files else "")
-                + f" on {len(plan.servers)} servers")
-    digest = await upload_ranktable(pool, plan, data)
-    sums = await upload_files(pool, plan, files) if files else {}
-    if own:  # each server gets its own files only
-        found = await asyncio.gather(*(
-            upload_files(pool, plan.model_copy(update={"servers": [s]}), own[s.server_id], PRIVATE_MODE)
-            for s in plan.servers if own.get(s.server_id)))
-        for one in found:
-            sums.update(one)
-    record.event("prepared", path=plan.remote_ranktable, sha256=digest,
-                 upload_dir=plan.upload_dir, uploads=sums)
-    if not check:
-        return
-    yield Stage("preflight", "checking servers, NPUs and the master port")
-    problems = await preflight(pool, plan, table, inventory)
-    record.event("preflight", problems=[describe(p) for p in problems])
-    for p in problems:
-        if p.severity == "warning":
-            yield LaunchWarning(p.message, p.where.host)
-    raise_for(problems)
+    where = "this machine" if pool is None else f"{len(plan.servers)} servers"
+    yield Stage("prepare", f"private run folders on {where}: the rank table"
+                + (f" and {len(files) + len(extra)} files" if files or extra else ""))
+    bound, digests = await make_run_dirs(pool, plan, data, files, own, PRIVATE_MODE)
+    sums.update(digests)
+    made.update({s.server_id: s.run_dir for s in bound.servers})
+    # plan.json keeps the plan as made (files are written once); the real folders are here
+    record.event("prepared", run_dirs=made, sha256=sums, keep=plan.keep_remote)
+    yield bound
+
+
+async def _remove(pool: Any, plan: LaunchPlan, made: dict[str, str],
+                  supervisor: Supervisor | None, record: RunRecord) -> list[LaunchEvent]:
+    """Remove the run folders the agents did not remove themselves (once)."""
+    done = supervisor.cleaned if supervisor is not None else set()
+    left = {sid: d for sid, d in made.items() if sid not in done}
+    made.clear()
+    if not left:
+        return []
+    if plan.keep_remote:
+        record.event("kept", run_dirs=left)
+        return [Stage("kept", "run folders kept: " + ", ".join(sorted(set(left.values()))))]
+    problems = await remove_run_dirs(pool, plan, left)
+    record.event("removed", run_dirs=left, problems=[f"{h}: {m}" for h, m in problems])
+    return [LaunchWarning(m, h) for h, m in problems]
 
 
 async def launch(
@@ -129,8 +158,15 @@ async def launch(
     0640) with the profile's uploads (the serving profiles' derived config files).
     ``stall``: when a rank counts as stalled and whether a stall with a culprit server tears
     the job down (``console.ops.launch_stall``; default 60 s, no teardown).
+    ``table`` is not used: the rank table checked and uploaded is ``ranktable_bytes``.
     """
     record = RunRecord(run_base, plan.run_id, log_cap=log_cap)
+    if plan.run_id is None:
+        plan = bind_run(plan, record.run_id, run_dirs(plan.run_base, record.run_id,
+                                                      [s.server_id for s in plan.servers]))
+    made: dict[str, str] = {}
+    sums: dict[str, dict[str, str]] = {}
+    supervisor: Supervisor | None = None
     try:
         record.write_plan(plan)
         record.write_ranktable(ranktable_bytes)
@@ -140,15 +176,29 @@ async def launch(
             yield LaunchWarning(warning)
         for warning in plan.warnings:
             yield LaunchWarning(warning)
-        async for event in _prepare(plan, table, ranktable_bytes, pool, inventory, check,
-                                    record, server_files or {}):
-            yield event
+        async for item in _prepare(plan, ranktable_bytes, pool, inventory, check, record,
+                                   server_files or {}, made, sums):
+            if isinstance(item, LaunchPlan):
+                plan = item
+            else:
+                yield item
         if opener is None:
             opener = ssh_opener(pool, plan.python) if pool is not None else local_opener()
+        bound = plan
+
+        async def before_finish(sup: Supervisor) -> list[LaunchEvent]:
+            return await _remove(pool, bound, made, sup, record)
+
         supervisor = Supervisor(plan, opener, record, heartbeat_s=heartbeat_s,
-                                go_margin_s=go_margin_s, stop=stop, stall=stall)
+                                go_margin_s=go_margin_s, stop=stop, stall=stall, files=sums,
+                                before_finish=before_finish)
         async with contextlib.aclosing(supervisor.events()) as events:
             async for event in events:
                 yield event
     finally:
-        record.close()
+        try:
+            if made:  # stopped early: the folders still go
+                await _remove(pool, plan, made, supervisor, record)
+        finally:
+            record.close()
+

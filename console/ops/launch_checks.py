@@ -1,18 +1,19 @@
-"""Before a launch: put the rank table on every server, and the preflight checks.
+"""Before a launch: validation (always, before anything touches a server) and the server
+checks (skipped by ``--no-preflight``).
 
-* ``upload_ranktable``: the same bytes at the same absolute path on every server (SFTP,
-  atomic, mode 0640), then ``sha256sum`` on each must match the local hash.
-* ``preflight``: every server reachable and has the agent's interpreter; the table is valid
-  (and matches the discovered cards when an inventory is given); no process holds a needed
-  NPU (``npu-smi info`` process table); the master port is free on the master.
-One shell script per server, sections split by explicit markers.
+* ``validate_launch``: the rank table (the exact bytes that will be uploaded) passes every
+  rule, the plan's servers, ranks and devices are that table's, and (given an inventory) the
+  cards exist with the table's device IPs. No I/O.
+* ``check_servers``: every server reachable and has the agent's interpreter; no process
+  holds a needed NPU (``npu-smi info`` process table); the master port is free on the master.
+  One shell script per server, sections split by explicit markers.
+* ``preflight`` = both (the Launch pane's F6).
+The files themselves go to each server's private run folder: ``console.ops.rundir``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import posixpath
 import re
 import shlex
 from typing import Any
@@ -29,28 +30,6 @@ PORT_TEST = ("import socket,sys\ns=socket.socket()\n"
              "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
              "try:\n s.bind(('',int(sys.argv[1])))\nexcept OSError as e:\n"
              " print(e)\n sys.exit(1)")
-
-
-async def upload_ranktable(pool: Any, plan: LaunchPlan, data: bytes) -> str:
-    """Upload to every server; returns the sha256. Raises RemoteError / CheckFailed."""
-    digest = hashlib.sha256(data).hexdigest()
-    path = plan.remote_ranktable
-    folder = posixpath.dirname(path)
-
-    async def one(server: ServerPlan) -> None:
-        mk = await pool.run(server.host, f"mkdir -p -- {shlex.quote(folder)}")
-        if not mk.ok:
-            raise RemoteError("cannot create the rank table folder", mk.stderr.strip(),
-                              host=server.host, path=folder, command=mk.command)
-        await pool.put_file(server.host, data, path, mode=0o640)
-        check = await pool.run(server.host, f"sha256sum -- {shlex.quote(path)}")
-        got = check.stdout.split()[0] if check.ok and check.stdout.split() else None
-        if got != digest:
-            raise CheckFailed("uploaded rank table differs", f"sha256 {got} != local {digest}",
-                              host=server.host, path=path, command=check.command)
-
-    await asyncio.gather(*(one(s) for s in plan.servers))
-    return digest
 
 
 def _script(plan: LaunchPlan, master: bool) -> str:
@@ -153,14 +132,60 @@ def check_table(table: Any) -> list[Diagnostic]:
             for p in validate(table)]
 
 
+def check_plan(plan: LaunchPlan, table: Any) -> list[Diagnostic]:
+    """The plan runs exactly the table's servers and devices (per rank: each rank on its own
+    device; per server: every device of the server)."""
+    want = {s.server_id: {(int(d.rank_id), int(d.device_id)) for d in s.device}
+            for s in table.server_list}
+    out = []
+    for sid in sorted(set(want) | {s.server_id for s in plan.servers}):
+        server = next((s for s in plan.servers if s.server_id == sid), None)
+        if server is None:
+            out.append(diagnostic("error", "plan_server_missing",
+                                  f"plan: server {sid} of the rank table has no ranks"))
+            continue
+        if sid not in want:
+            out.append(diagnostic("error", "plan_server_unknown",
+                                  f"plan: server {sid} is not in the rank table"))
+            continue
+        if plan.per == "rank":
+            have = {(r.rank, r.device_id) for r in server.ranks}
+            ok = have == want[sid]
+        else:
+            have = {d for r in server.ranks for d in r.devices}
+            ok = have == {d for _, d in want[sid]}
+        if not ok:
+            out.append(diagnostic("error", "plan_ranks_differ",
+                                  f"plan: server {sid} runs {sorted(have)}, the rank table "
+                                  f"says {sorted(want[sid])}"))
+    if plan.world_size != sum(len(v) for v in want.values()):
+        out.append(diagnostic("error", "plan_world_size",
+                              f"plan: world size {plan.world_size} is not the rank table's"))
+    return out
+
+
+def validate_launch(plan: LaunchPlan, table: Any,
+                    inventory: Inventory | None = None) -> list[Diagnostic]:
+    """Table rules, plan against table, cards against the inventory: no server touched."""
+    problems = check_table(table) + check_plan(plan, table)
+    if inventory is not None:
+        problems += check_inventory(plan, inventory)
+    return problems
+
+
+async def check_servers(pool: Any, plan: LaunchPlan,
+                        inventory: Inventory | None = None) -> list[Diagnostic]:
+    per_server = await asyncio.gather(*(_check_server(pool, plan, s, inventory)
+                                        for s in plan.servers))
+    return [p for group in per_server for p in group]
+
+
 async def preflight(pool: Any, plan: LaunchPlan, table: Any,
                     inventory: Inventory | None = None) -> list[Diagnostic]:
     problems = check_table(table)
     if inventory is not None:
         problems += check_inventory(plan, inventory)
-    per_server = await asyncio.gather(*(_check_server(pool, plan, s, inventory)
-                                        for s in plan.servers))
-    return problems + [p for group in per_server for p in group]
+    return problems + await check_servers(pool, plan, inventory)
 
 
 def describe(p: Diagnostic) -> str:
@@ -168,11 +193,11 @@ def describe(p: Diagnostic) -> str:
     return f"{p.where.host}: {p.message}" if p.where.host else p.message
 
 
-def raise_for(problems: list[Diagnostic]) -> None:
+def raise_for(problems: list[Diagnostic], what: str = "preflight",
+              hint: str = "fix them, or pass --no-preflight to skip the server checks") -> None:
     errors = [p for p in problems if p.severity == "error"]
     if not errors:
         return
     detail = "\n  ".join(describe(p) for p in errors)
     cls = RemoteError if any(p.code == "unreachable" for p in errors) else CheckFailed
-    raise cls(f"preflight found {len(errors)} problem(s)", "\n  " + detail,
-              hint="fix them, or pass --no-preflight to launch anyway")
+    raise cls(f"{what} found {len(errors)} problem(s)", "\n  " + detail, hint=hint)

@@ -4,6 +4,9 @@ Transport-agnostic: it talks to one ``AgentLink`` per server (``console.ops.agen
 by an ``Opener`` (local subprocesses in tests, ``Pool.open_process`` over SSH for real).
 ``Supervisor.events()`` is an async generator of ``console.ops.launch_events`` events;
 closing it early (Ctrl-C, cancellation, the consumer giving up) tears the job down.
+Every line from an agent is checked (``console.ops.agentframes``) before it is used: one that
+is not a JSON object of a known type with the right fields and one of that server's rank ids
+(a login script's ``1024``) is kept in the run record and shown once per server, never fatal.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ import json
 import re
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from console.core.errors import ConsoleError
 from console.core.planning.launch import LaunchPlan, ServerPlan
 from console.ops.agentclock import AgentClocks
+from console.ops.agentframes import check_frame
 from console.ops.agentlink import AgentLink, Opener, close_links, hello_payload, spec_for
 from console.ops.launch_events import (
     JobFinished, JobSummary, LaunchWarning, RankExited, RankLine, RankReady, RankStarted,
@@ -41,9 +45,16 @@ class Supervisor:
                  heartbeat_s: float = 5.0, stop_wait_s: float = 5.0,
                  go_margin_s: float | None = None,
                  stop: asyncio.Event | StopRequests | None = None,
-                 stall: StallOptions | None = None) -> None:
+                 stall: StallOptions | None = None,
+                 files: dict[str, dict[str, str]] | None = None,
+                 before_finish: Callable[[Supervisor], Awaitable[list[Any]]] | None = None,
+                 ) -> None:
         self.plan = plan
         self.stall = StallWatch(plan, stall or StallOptions())
+        self.before_finish = before_finish
+        self.files = files or {}
+        self.cleaned: set[str] = set()  # servers whose agent removed its run folder
+        self.unexpected: dict[str, int] = {}
         self.stop = stop
         self.opener = opener
         self.record = record
@@ -94,6 +105,9 @@ class Supervisor:
                     yield event
                 if self.record and (warning := self.record.take_warning()) is not None:
                     yield LaunchWarning(warning)  # recording stopped; the job goes on
+            if self.before_finish is not None:  # e.g. run folders the agents did not remove
+                for event in await self.before_finish(self):
+                    yield event
             self.finished = True
             yield JobFinished(self._finish())
         finally:
@@ -112,7 +126,8 @@ class Supervisor:
         link = await self.opener(server)
         self.links[sid] = link  # now: closed by events() even if start-up is cancelled
         self.readers.append(asyncio.ensure_future(self._reader(sid, link)))
-        spec = spec_for(self.plan, server, heartbeat_s=self.heartbeat_s * 4)
+        spec = spec_for(self.plan, server, heartbeat_s=self.heartbeat_s * 4,
+                        files=self.files.get(sid))
         # the first clock ping goes with the spec, not after ``hello``: a login script that
         # prints text without a newline garbles hello, but the pong comes on a line of its own
         ping = json.dumps(self.clocks.ping(sid))
@@ -199,12 +214,11 @@ class Supervisor:
 
     def _handle(self, item: tuple) -> list[Any]:
         if item[0] == "msg":
-            try:
-                msg = json.loads(item[2])
-            except ValueError:
-                return [LaunchWarning(f"unreadable agent output: {item[2][:200]!r}",
-                                      self._host(item[1]))]
-            return self._on_msg(item[1], msg)
+            sid = item[1]
+            msg, problem = check_frame(item[2], {r.rank for r in self.plan.server(sid).ranks})
+            if problem is not None:
+                return self._unexpected(sid, item[2], problem)
+            return self._on_msg(sid, msg)
         if item[0] == "eof":
             return self._server_gone(item[1], item[2])
         if item[0] == "stop":
@@ -243,10 +257,33 @@ class Supervisor:
         if kind == "bye":
             self.ended.add(sid)
         elif kind == "error":
-            return [LaunchWarning(msg.get("msg", ""), self._host(sid))]
+            return [LaunchWarning(msg["msg"], self._host(sid))]
+        elif kind == "refused":
+            return self._refused(sid, msg["msg"])
+        elif kind == "cleaned":
+            if msg.get("error"):
+                self._event("agent.cleaned", server=sid, dir=msg.get("dir"), error=msg["error"])
+                return [LaunchWarning(f"run folder: {msg['error']}", self._host(sid))]
+            self.cleaned.add(sid)
         self._event(f"agent.{kind}", server=sid,
                     **{("agent_ts" if k == "ts" else k): v for k, v in msg.items() if k != "t"})
         return []
+
+    def _unexpected(self, sid: str, line: str, problem: str) -> list[Any]:
+        """A line that is not a frame: recorded (the first 1000 per server), shown once."""
+        seen = self.unexpected[sid] = self.unexpected.get(sid, 0) + 1
+        if seen <= 1000:
+            self._event("agent.unexpected", server=sid, problem=problem, text=line[:200])
+        if seen > 1:
+            return []
+        return [LaunchWarning(f"ignored a line from the host agent ({problem}): {line[:200]!r}; "
+                              "more such lines go to the run record only", self._host(sid))]
+
+    def _refused(self, sid: str, why: str) -> list[Any]:
+        if self.root is not None:
+            return [LaunchWarning(why, self._host(sid))]
+        self._event("refused", server=sid, reason=why)
+        return self._teardown(RootCause(why, sid, self._host(sid)))
 
     def _on_line(self, msg: dict) -> list[Any]:
         rank, text, partial = msg["rank"], msg["x"], bool(msg.get("p"))

@@ -1,28 +1,22 @@
-"""Files a launch profile ships to every server: bundles and local files, in ``upload_dir``.
+"""Files a launch profile ships to every server: bundles and local files, in ``{upload_dir}``.
 
 A profile's ``upload = [...]`` (and ``launch --upload``) names either a **bundle** (a word,
 see ``BUNDLES``: ``probe`` = the modules of ``console.probe``, read as package data, the
 same files as ``console.probe.ship_files()``) or a **local file** (a path:
-contains ``/`` or starts with ``~`` or ``.``). Every file lands flat in the plan's
-``upload_dir`` (``<upload_base>/<run id>``, run-specific), so the command reaches it as
-``{upload_dir}/<file name>``. Uploads are SFTP, atomic, mode 0644, then ``sha256sum``-checked
-like the rank table. Without a pool (local agents) the files are written on this machine.
+contains ``/`` or starts with ``~`` or ``.``). Every file lands flat in each server's private
+run folder (``{upload_dir}``), so the command reaches it as ``{upload_dir}/<file name>``.
+Writing them there (atomic, mode 0644, sha256 read back) is ``console.ops.rundir``'s job.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
-import posixpath
-import shlex
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
-from console.core.errors import CheckFailed, InputError, RemoteError
-from console.core.planning.launch import LaunchPlan, ServerPlan
+from console.core.errors import InputError
 
 
 def _probe_bundle() -> list[Path]:
@@ -70,42 +64,3 @@ def resolve_uploads(names: list[str]) -> dict[str, bytes]:
 
 def digests(files: dict[str, bytes]) -> dict[str, str]:
     return {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
-
-
-def write_local(plan: LaunchPlan, files: dict[str, bytes], mode: int = 0o644) -> None:
-    """Local agents: the files into ``plan.upload_dir`` on this machine."""
-    folder = Path(plan.upload_dir)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, data in files.items():
-            (folder / name).write_bytes(data)
-            (folder / name).chmod(mode)
-    except OSError as exc:
-        raise InputError("cannot write the upload folder", str(exc), path=str(folder)) from None
-
-
-async def upload_files(pool: Any, plan: LaunchPlan, files: dict[str, bytes],
-                       mode: int = 0o644) -> dict[str, str]:
-    """Every file to ``plan.upload_dir`` on every server; returns name -> sha256."""
-    want = digests(files)
-    folder = plan.upload_dir
-    paths = [posixpath.join(folder, name) for name in files]
-
-    async def one(server: ServerPlan) -> None:
-        mk = await pool.run(server.host, f"mkdir -p -- {shlex.quote(folder)}")
-        if not mk.ok:
-            raise RemoteError("cannot create the upload folder", mk.stderr.strip(),
-                              host=server.host, path=folder, command=mk.command)
-        for name, data in files.items():
-            await pool.put_file(server.host, data, posixpath.join(folder, name), mode=mode)
-        check = await pool.run(server.host, "sha256sum -- " + " ".join(map(shlex.quote, paths)))
-        got = {posixpath.basename(p): d for d, p in
-               (line.split(None, 1) for line in check.stdout.splitlines() if " " in line)}
-        for name, digest in want.items():
-            if got.get(name) != digest:
-                raise CheckFailed("uploaded file differs", f"{name}: sha256 {got.get(name)} "
-                                  f"!= local {digest}", host=server.host,
-                                  path=posixpath.join(folder, name), command=check.command)
-
-    await asyncio.gather(*(one(s) for s in plan.servers))
-    return want

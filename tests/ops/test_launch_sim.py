@@ -276,14 +276,17 @@ async def test_probe_bundle_is_uploaded_to_a_run_folder(sim_cluster, tmp_path) -
     plan = build_launch_plan(
         table, Profile(name="t", upload=["probe"], upload_base=str(tmp_path / "up")),
         args=[sys.executable, "-c", lister, "{upload_dir}"], run_id="run-1",
-        remote_ranktable=str(tmp_path / "remote" / "rt.json"), master_port=free_port())
+        remote_ranktable=str(tmp_path / "remote" / "rt.json"), master_port=free_port(),
+        keep_remote=True)
     assert plan.upload_dir == str(tmp_path / "up" / "run-1")
     events = await collect(sim_cluster, tmp_path, plan, table, dumps(table).encode())
     summary = events[-1].summary
     assert summary.ok and Path(summary.run_dir).name == "run-1"
     names = sorted(p.name for p in ship_files())
     assert {e.text for e in events if isinstance(e, RankLine)} == {" ".join(names)}
-    for path in ship_files():
-        remote = tmp_path / "up" / "run-1" / path.name
-        assert remote.read_bytes() == path.read_bytes()
-        assert remote.stat().st_mode & 0o777 == 0o644
+    for host in sim_cluster.hosts:  # kept: --keep-remote
+        folder = tmp_path / "up" / "run-1" / host
+        assert folder.stat().st_mode & 0o777 == 0o700
+        for path in ship_files():
+            assert (folder / path.name).read_bytes() == path.read_bytes()
+            assert (folder / path.name).stat().st_mode & 0o777 == 0o644

@@ -213,15 +213,37 @@ def test_upload_dir_placeholder_and_run_id() -> None:
                              args=["python3", "{upload_dir}/probe.py"],
                              env={"PROBE_DIR": "{upload_dir}"})
     assert plan.upload_dir == "/srv/cc/r-1" and plan.uploads == ["probe"]
-    assert plan.servers[0].ranks[1].command == "python3 /srv/cc/r-1/probe.py"
-    assert plan.servers[0].ranks[0].env["PROBE_DIR"] == "/srv/cc/r-1"
+    folder = "/srv/cc/r-1/192.168.1.10"  # each server its own folder in the run's
+    assert plan.servers[0].run_dir == folder
+    assert plan.servers[0].ranks[1].command == f"python3 {folder}/probe.py"
+    assert plan.servers[0].ranks[0].env["PROBE_DIR"] == folder
+    assert plan.servers[0].ranks[0].env["RANK_TABLE_FILE"] == f"{folder}/ranktable.json"
+    assert plan.servers[0].ranks[0].env["CLUSTER_CONSOLE_RUN"] == "r-1"
+
+
+def test_default_run_folder_is_private_per_server_and_rebound() -> None:
+    from console.core.planning.launch import bind_run
+
+    plan = build_launch_plan(make_table(2, 1), custom(), args=["ls", "{upload_dir}"])
+    assert plan.run_id is None and plan.remote_ranktable == ""
+    assert [s.run_dir for s in plan.servers] == [
+        "~/.cache/cluster-console/runs/<run-id>/192.168.1.10",
+        "~/.cache/cluster-console/runs/<run-id>/192.168.1.11"]
+    bound = bind_run(plan, "r-2", {"192.168.1.10": "/home/a/x", "192.168.1.11": "/root/y z"})
+    rank = bound.servers[1].ranks[0]
+    assert rank.command == "ls '/root/y z'" and bound.run_id == "r-2"
+    assert rank.env["RANK_TABLE_FILE"] == rank.env["RANKTABLEFILE"] == "/root/y z/ranktable.json"
+    assert (rank.env["CLUSTER_CONSOLE_RUN"], rank.env["CLUSTER_CONSOLE_SERVER"]) == (
+        "r-2", "192.168.1.11")
+    explicit = build_launch_plan(make_table(2, 1), custom(), args=["x"],
+                                 remote_ranktable="/data/rt.json", run_id="r")
+    assert {s.ranks[0].env["RANK_TABLE_FILE"] for s in explicit.servers} == {"/data/rt.json"}
 
 
 @pytest.mark.parametrize("fields,kw,match", [
-    ({"upload": ["probe"]}, {}, "no run id"),
-    ({}, {"args": ["ls", "{upload_dir}"]}, "no run id"),
     ({"upload": ["probe"]}, {"run_id": "../x"}, "bad run id"),
     ({"upload": ["probe"], "upload_base": "rel/dir"}, {"run_id": "r"}, "absolute"),
+    ({"upload_base": "/srv/../etc"}, {"run_id": "r"}, "'..'"),
 ])
 def test_upload_needs_a_safe_run_id_and_absolute_base(fields, kw, match) -> None:
     with pytest.raises(InputError, match=match):
@@ -233,7 +255,7 @@ def test_probe_profile_is_bundled() -> None:
     assert profile.upload == ["probe"] and "{upload_dir}/probe.py" in profile.command
     plan = build_launch_plan(make_table(2, 2), profile, run_id="x", args=["--mode", "all"])
     assert plan.servers[1].ranks[0].command.endswith(
-        "/x/probe.py --sizes 1K,64K --mode collectives --timeout 120 --mode all")
+        "/x/192.168.1.11/probe.py --sizes 1K,64K --mode collectives --timeout 120 --mode all")
     assert plan.exec_command
 
 

@@ -23,6 +23,9 @@ from console.core.planning.perserver import (
     server_env,
     server_values,
 )
+from console.core.planning.rundir import (
+    PENDING_RUN_ID, RANKTABLE_NAME, RUN_MARKER, SERVER_MARKER, check_run_base, run_dirs,
+)
 from console.core.planning.torchrun import (
     DEFAULTS,
     device_mismatch_warning,
@@ -45,7 +48,6 @@ _NEEDS_SHELL = re.compile(r"[;&|\n()`<>]|^\s*(if|for|while|case|until)\b|^\s*[A-
 """Shell text that ``exec`` cannot prefix: lists, pipes, compound commands, and a leading
 ``NAME=value`` assignment (``exec GREETING=hi cmd`` looks for a program named ``GREETING=hi``)."""
 _ASSIGNMENT = re.compile(r"^\s*[A-Za-z_]\w*=")
-DEFAULT_REMOTE_RANKTABLE = "/tmp/cluster-console/ranktable.json"
 
 
 class RankSpec(BaseModel):
@@ -67,6 +69,9 @@ class ServerPlan(BaseModel):
     ranks: list[RankSpec]
     values: dict[str, str] = Field(default_factory=dict,
                                    description="This server's placeholder values ({node_rank}...)")
+    run_dir: str = Field("", description="This server's private run folder ({upload_dir}); "
+                         "starts with ~ until the launch resolves it on the server")
+    ranktable: str = Field("", description="RANK_TABLE_FILE on this server")
 
 
 class LaunchPlan(BaseModel):
@@ -75,7 +80,8 @@ class LaunchPlan(BaseModel):
     master_addr: str
     master_port: int
     backend: str
-    remote_ranktable: str
+    remote_ranktable: str = Field(description="Explicit absolute path on every server, or '' = "
+                                  "ranktable.json in each server's run folder")
     prelude: str = Field(description="Shell text run before the barrier: setup lines, cd")
     exec_command: bool = Field(description="Prefix the command with exec (a simple command)")
     servers: list[ServerPlan]
@@ -87,12 +93,20 @@ class LaunchPlan(BaseModel):
     barrier: str
     python: str
     run_id: str | None = Field(None, description="Run record id; also names upload_dir")
-    upload_dir: str = Field("", description="Run-specific folder on every server ({upload_dir})")
+    upload_dir: str = Field("", description="<run_base>/<run id>: holds each server's own "
+                            "run folder (ServerPlan.run_dir, which {upload_dir} names)")
     uploads: list[str] = Field(default_factory=list,
                                description="Bundle names / local paths put into upload_dir")
     warnings: list[str] = Field(default_factory=list)
     per: Literal["rank", "server"] = Field("rank", description="One process per rank or per server")
     serving: str = Field("", description="The profile's serving stack (mindie-service, vllm-ascend) or ''")
+    run_base: str = Field("", description="Folder on the servers under which each run gets "
+                          "<run id>/<server>/ (mode 0700)")
+    keep_remote: bool = Field(False, description="Keep the run folders on the servers")
+    template_base: str = Field("", description="The profile's command, placeholders unsubstituted")
+    template_args: list[str] = Field(default_factory=list, description="CLI args, unsubstituted")
+    template_env: dict[str, str] = Field(default_factory=dict,
+                                         description="Profile + --env values, unsubstituted")
 
     @property
     def processes(self) -> int:
@@ -278,22 +292,41 @@ def _server_plan(server: Any, devs: list[Any], common: dict[str, str], user_env:
                       values=svalues)
 
 
-def _upload_dir(profile: Profile, run_id: str | None, files: Sequence[str],
-                texts: Sequence[str]) -> str:
-    """``<profile.upload_base>/<run_id>``. ``run_id`` (``ops.runrecord.new_run_id()``) also
-    names the run record; it is required when the profile or ``uploads`` name files to
-    upload or the command uses ``{upload_dir}``."""
-    if run_id is not None and not RUN_ID.match(run_id):
-        raise InputError(f"bad run id {run_id!r}", "letters, digits, '.', '_' and '-' only")
-    if not files and not any("{upload_dir}" in t for t in texts):
-        return posixpath.join(profile.upload_base, run_id) if run_id else ""
-    if run_id is None:
-        raise InputError(f"profile {profile.name} uploads files (or uses {{upload_dir}}) but "
-                         "the plan has no run id", hint="build_launch_plan(..., run_id=...)")
-    if not profile.upload_base.startswith("/"):
-        raise InputError(f"upload_base {profile.upload_base!r} must be an absolute path",
-                         path=f"profile {profile.name}")
-    return posixpath.join(profile.upload_base, run_id)
+def _bound_values(plan: LaunchPlan, server: ServerPlan, spec: RankSpec,
+                  folder: str) -> dict[str, object]:
+    """The placeholder values ``_server_plan`` used for ``spec``, with ``folder`` as
+    ``{upload_dir}``."""
+    one = plan.per == "server"
+    return {**plan.parallel, **server.values, "upload_dir": folder, "world_size": plan.world_size,
+            "rank": server.rank_id_start if one else spec.rank,
+            "local_rank": 0 if one else spec.local_rank, "device_id": spec.device_id}
+
+
+def bind_run(plan: LaunchPlan, run_id: str | None, dirs: Mapping[str, str]) -> LaunchPlan:
+    """The plan with each server's run folder ``dirs[server_id]`` (and ``run_id``) filled in:
+    ``{upload_dir}`` in commands and env values, ``RANK_TABLE_FILE`` (unless the table has an
+    explicit remote path) and the run markers of every rank. ``console.ops.launch`` calls it
+    again once the servers have resolved ``~``."""
+    marker = run_id or PENDING_RUN_ID
+    servers = []
+    for server in plan.servers:
+        folder = dirs[server.server_id]
+        table = plan.remote_ranktable or posixpath.join(folder, RANKTABLE_NAME)
+        ranks = []
+        for spec in server.ranks:
+            values = _bound_values(plan, server, spec, folder)
+            env = {**spec.env, **{k: substitute(v, values) for k, v in plan.template_env.items()},
+                   "RANKTABLEFILE": table, "RANK_TABLE_FILE": table,
+                   RUN_MARKER: marker, SERVER_MARKER: server.server_id}
+            if run_id and "TORCHELASTIC_RUN_ID" in env:
+                env["TORCHELASTIC_RUN_ID"] = run_id
+            command = render_command(plan.template_base, plan.template_args, values)
+            ranks.append(spec.model_copy(update={"env": env, "command": command}))
+        servers.append(server.model_copy(update={"run_dir": folder, "ranktable": table,
+                                                 "ranks": ranks}))
+    return plan.model_copy(update={
+        "run_id": run_id, "servers": servers,
+        "upload_dir": posixpath.join(plan.run_base, marker)})
 
 
 def build_launch_plan(
@@ -313,12 +346,18 @@ def build_launch_plan(
     per: str | None = None,
     host_facts: Mapping[str, HostFacts] | None = None,
     values: Mapping[str, Mapping[str, str]] | None = None,
+    keep_remote: bool = False,
 ) -> LaunchPlan:
-    """The whole plan. ``table`` is a ``RankTable``; ``run_id``: see ``_upload_dir``.
+    """The whole plan. ``table`` is a ``RankTable``. ``run_id`` (``ops.runrecord.new_run_id()``)
+    names the run record and the run folders on the servers (``<upload_base>/<run id>/<server>``,
+    see ``console.core.planning.rundir``); without it the launch binds one.
     ``per``: "rank" or "server" (default: the profile's); ``host_facts``: server_id ->
     discovery's host IP and NIC ({host_ip}, {host_nic}); ``values``: server_id -> more
     placeholder values for that server (the serving profiles' {dp_local}, {headless}...)."""
     per = per or profile.per
+    if run_id is not None and not RUN_ID.match(run_id):
+        raise InputError(f"bad run id {run_id!r}", "letters, digits, '.', '_' and '-' only")
+    check_run_base(profile.upload_base, f"profile {profile.name}")
     if per not in ("rank", "server"):
         raise InputError(f"bad launch granularity {per!r}", "one process per 'rank' or per 'server'")
     if cwd is not None and (why := cwd_problem(cwd)):
@@ -326,8 +365,8 @@ def build_launch_plan(
     layout = _check_layout(table)
     user_env = {**profile.env, **(env or {})}
     targets = _ssh_targets(table, hosts or {})
-    path = remote_ranktable or profile.remote_ranktable or DEFAULT_REMOTE_RANKTABLE
-    if not path.startswith("/"):
+    path = remote_ranktable or profile.remote_ranktable or ""
+    if path and not path.startswith("/"):
         raise InputError(f"remote rank table path {path!r} must be absolute",
                          hint="every server must see the same absolute path")
     world = sum(len(devs) for _, devs in layout)
@@ -341,12 +380,11 @@ def build_launch_plan(
         "MASTER_ADDR": master, "MASTER_IP": master, "MASTER_PORT": str(port),
     }
     files = [*profile.upload, *uploads]
-    upload_dir = _upload_dir(profile, run_id, files, [base, *cmd_args, *user_env.values()])
     in_rank_order = sorted(range(len(layout)), key=lambda i: int(layout[i][1][0].rank_id))
     group_of = {i: g for g, i in enumerate(in_rank_order)}
     facts, more = host_facts or {}, values or {}
     servers = [_server_plan(server, devs, common, user_env, par, world, (base, cmd_args),
-                            targets[server.server_id], upload_dir,
+                            targets[server.server_id], "",
                             server_values(i, len(layout), server, devs, master,
                                           facts.get(server.server_id), more.get(server.server_id, {})),
                             per, profile.ready_on == "first", (group_of[i], len(layout), run_id))
@@ -354,7 +392,7 @@ def build_launch_plan(
     mismatch = device_mismatch_warning([(r.rank, r.local_rank, r.device_id)
                                         for s in servers for r in s.ranks]) if per == "rank" else None
     warnings += [mismatch] if mismatch else []
-    return LaunchPlan(
+    plan = LaunchPlan(
         profile=profile.name, world_size=world, master_addr=master, master_port=port,
         backend=user_env.get("BACKEND", profile.backend), remote_ranktable=path,
         prelude=build_prelude([*profile.setup, *setup], cwd if cwd is not None else profile.cwd,
@@ -362,6 +400,10 @@ def build_launch_plan(
         exec_command=exec_ok, servers=servers, parallel=par, grace_s=profile.grace_s,
         ready_pattern=profile.ready_pattern, ready_timeout_s=profile.ready_timeout_s,
         setup_timeout_s=profile.setup_timeout_s, barrier=profile.barrier, python=profile.python,
-        run_id=run_id, upload_dir=upload_dir, uploads=files,
-        warnings=[*warnings, *check_env(user_env)], per=per, serving=profile.serving,
+        run_id=run_id, uploads=files, warnings=[*warnings, *check_env(user_env)], per=per,
+        serving=profile.serving,
+        run_base=profile.upload_base, keep_remote=keep_remote, template_base=base,
+        template_args=cmd_args, template_env=user_env,
     )
+    dirs = run_dirs(plan.run_base, run_id or PENDING_RUN_ID, [s.server_id for s in servers])
+    return bind_run(plan, run_id, dirs)

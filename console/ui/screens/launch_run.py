@@ -41,7 +41,7 @@ YIELD_S = 0.01
 STOP_MARGIN_S = 10.0
 """Stop all: the worker is cancelled if the job has not ended this long after the plan's
 TERM -> KILL grace (the supervisor itself gives up on silent agents before that)."""
-EARLY_STAGES = frozenset({"idle", "record", "prepare", "preflight"})
+EARLY_STAGES = frozenset({"idle", "record", "validate", "prepare", "preflight"})
 """No rank can have started yet: Stop all cancels the launch straight away."""
 
 

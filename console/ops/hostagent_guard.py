@@ -1,0 +1,177 @@
+"""Cluster Console host agent, part 1 of 3: the run's guards on this server.
+
+STDLIB ONLY, Python >= 3.6 (sent with ``hostagent_base.py`` and ``hostagent.py`` as one
+program, see ``console.ops.agentlink.agent_source``).
+
+* ``Guard.check_files``: the sha256 of every uploaded file (rank table, uploads), checked
+  again when the ranks reach the barrier and right before they are released; a mismatch
+  refuses GO, naming the file.
+* ``Guard.end_marked``: every process of this user whose environment carries this run's
+  markers (``CLUSTER_CONSOLE_RUN=<run id>`` and ``CLUSTER_CONSOLE_SERVER=<server_id>``, set
+  on every rank) gets a signal, so a rank's ``setsid daemon &`` does not outlive the job.
+  The same code (``SWEEP``) runs in the watchdog when the agent itself dies.
+* ``Guard.remove_dir``: the run folder is removed at the end (unless kept).
+* ``read_spec``: the job spec line, or an ``error`` frame and exit 3 if it is not one.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import sys
+import time
+
+#: Shared with the watchdog program (``hostagent_base.WATCHDOG``), which is a separate
+#: ``python -c`` process: hence source text, run once here with ``exec``.
+SWEEP = r'''
+import os
+
+
+def marked_pids(markers, skip=(), groups=()):
+    """PIDs of this user's processes whose environment holds every KEY=VALUE of markers,
+    except ``skip`` and the members of process groups ``groups`` (signalled as groups)."""
+    if not markers:
+        return []
+    uid = os.geteuid()
+    needles = [b"\0" + "{}={}".format(k, v).encode("utf-8", "surrogateescape") + b"\0"
+               for k, v in markers]
+    found = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in names:
+        if not name.isdigit() or int(name) in skip:
+            continue
+        try:
+            if os.stat("/proc/" + name).st_uid != uid:
+                continue
+            with open("/proc/{}/environ".format(name), "rb") as f:
+                env = b"\0" + f.read(8 << 20) + b"\0"
+        except OSError:
+            continue
+        if all(n in env for n in needles):
+            try:
+                if os.getpgid(int(name)) in groups:
+                    continue
+            except OSError:
+                continue
+            found.append(int(name))
+    return found
+
+
+def sweep(markers, sig, skip=(), groups=()):
+    """Send ``sig`` to every marked process (see marked_pids); returns their PIDs."""
+    pids = marked_pids(markers, skip, groups)
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+    return pids
+'''
+
+_SWEEP_NS = {}
+exec(SWEEP, _SWEEP_NS)
+marked_pids = _SWEEP_NS["marked_pids"]
+sweep = _SWEEP_NS["sweep"]
+
+
+def file_sha256(path):
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    digest = hashlib.sha256()
+    try:
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            digest.update(chunk)
+    finally:
+        os.close(fd)
+    return digest.hexdigest()
+
+
+class Guard:
+    def __init__(self, spec):
+        self.files = dict(spec.get("files") or {})
+        self.markers = [tuple(m) for m in spec.get("markers") or ()]
+        self.run_dir = spec.get("run_dir") or ""
+        self.keep = bool(spec.get("keep"))
+        self.skip = set()
+
+    def check_files(self):
+        """None when every uploaded file still has its sha256, else what changed."""
+        for path, want in sorted(self.files.items()):
+            try:
+                got = file_sha256(path)
+            except OSError as exc:
+                return "{}: cannot be read ({})".format(path, exc.strerror or exc)
+            if got != want:
+                return "{}: sha256 {} is not the uploaded {} (changed after the upload)".format(
+                    path, got, want)
+        return None
+
+    def end_marked(self, sig, groups=()):
+        """Signal every marked process but those in ``groups`` (the ranks' process groups,
+        signalled as groups: a rank must not get its INT or TERM twice)."""
+        return sweep(self.markers, sig, self.skip | {os.getpid()}, set(groups))
+
+    def finish(self, grace):
+        """TERM every marked process left, wait up to ``grace`` s, then KILL; returns how
+        many there were."""
+        pids = self.end_marked(15)
+        found = len(pids)
+        end = time.time() + grace
+        while pids and time.time() < end:
+            time.sleep(0.05)
+            pids = marked_pids(self.markers, self.skip | {os.getpid()})
+        if pids:
+            self.end_marked(9)
+        return found
+
+    def remove_dir(self):
+        """Remove the run folder (never through a symlink); returns an error text or None."""
+        if self.keep or not self.run_dir:
+            return None
+        try:
+            st = os.lstat(self.run_dir)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return "cannot check {}: {}".format(self.run_dir, exc.strerror or exc)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            return "{} is not a folder of ours: not removed".format(self.run_dir)
+        try:
+            shutil.rmtree(self.run_dir)
+        except OSError as exc:
+            return "cannot remove {}: {}".format(self.run_dir, exc.strerror or exc)
+        try:
+            os.rmdir(os.path.dirname(self.run_dir))  # the run's folder, once empty
+        except OSError:
+            pass
+        return None
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def read_spec():
+    buf = b""
+    while b"\n" not in buf:
+        chunk = os.read(0, 65536)
+        if not chunk:
+            sys.exit(3)
+        buf += chunk
+    line, rest = buf.split(b"\n", 1)
+    try:
+        spec = json.loads(line.decode("utf-8"))
+    except ValueError:
+        spec = None
+    if not (isinstance(spec, dict) and spec.get("t") == "spec"
+            and isinstance(spec.get("ranks"), list)):
+        frame = {"t": "error", "msg": "the first line is not a job spec: {!r}".format(line[:80])}
+        os.write(1, (json.dumps(frame) + "\n").encode("ascii"))
+        sys.exit(3)
+    return spec, rest

@@ -1,0 +1,243 @@
+"""Make, fill and remove a launch's private run folder. Runs ON a server (and locally).
+
+STDLIB ONLY, Python >= 3.6: ``console.ops.rundir`` sends this file as ``python3 -c SOURCE``
+with one JSON request on stdin; the answer is ONE line ``__CLUSTER_CONSOLE_RUNDIR__ {json}``
+(whatever a login script prints around it is ignored). ``--local`` launches call ``handle()``
+in-process.
+
+Requests:
+  {"op": "make", "base": "~/.cache/cluster-console/runs", "run": RUN_ID, "name": SERVER,
+   "files": {NAME: [BASE64, MODE]}, "table": null | {"path": ABS, "b64": ..., "mode": MODE}}
+  {"op": "remove", "dir": ABS}
+Answers: {"ok": true, "dir": REAL_PATH, "sha256": {PATH: HEX}} or
+         {"ok": false, "path": PATH, "why": TEXT}.
+
+Rules (the security model: other local users are not trusted):
+* every existing component of the folder's path, from ``/``, is checked with ``lstat``: a
+  folder owned by you or root, not writable by group or others unless it is a root-owned
+  sticky folder (``/tmp``); a symlink must be owned by you or root (it is followed and its
+  target checked the same way); missing components are created with mode 0700;
+* the run folder itself (``<base>/<run>/<name>``) is created fresh with mode 0700 and
+  refused if it already exists;
+* files are written to a temporary name opened with O_EXCL|O_NOFOLLOW, fsync'ed, given their
+  mode, renamed into place, then read back (O_NOFOLLOW) for their sha256;
+* an explicit rank-table path gets the same checks on its folder, and an existing file
+  there must be yours or root's.
+"""
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import shutil
+import stat
+import sys
+
+MARK = "__CLUSTER_CONSOLE_RUNDIR__"
+DIR_MODE = 0o700
+
+
+class Refused(Exception):
+    def __init__(self, path, why):
+        Exception.__init__(self, "{}: {}".format(path, why))
+        self.path = path
+        self.why = why
+
+
+def _owner(uid):
+    try:
+        import pwd
+        return "{} ({})".format(uid, pwd.getpwuid(uid).pw_name)
+    except (ImportError, KeyError):
+        return str(uid)
+
+
+def _check_dir(st, path, uid):
+    if not stat.S_ISDIR(st.st_mode):
+        raise Refused(path, "is not a folder")
+    if st.st_uid not in (uid, 0):
+        raise Refused(path, "is owned by uid {}, not by you or root".format(_owner(st.st_uid)))
+    sticky_root = st.st_uid == 0 and st.st_mode & stat.S_ISVTX
+    if st.st_mode & 0o022 and not sticky_root:
+        raise Refused(path, "is writable by {} (mode {:04o}) and is not a root-owned sticky "
+                      "folder".format("group and others" if st.st_mode & 0o022 == 0o022 else
+                                      "others" if st.st_mode & 0o002 else "its group",
+                                      stat.S_IMODE(st.st_mode)))
+
+
+def secure_dir(path, create):
+    """The real path of folder ``path`` (absolute) once every component passed the checks;
+    missing components are created (0700) when ``create``."""
+    uid = os.geteuid()
+    _check_dir(os.lstat("/"), "/", uid)
+    todo = [c for c in path.split("/") if c]
+    real = []
+    links = 0
+    while todo:
+        part = todo.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if real:
+                real.pop()
+            continue
+        cur = "/" + "/".join(real + [part])
+        try:
+            st = os.lstat(cur)
+        except FileNotFoundError:
+            if not create:
+                raise Refused(cur, "does not exist")
+            try:
+                os.mkdir(cur, DIR_MODE)
+            except FileExistsError:
+                pass  # made meanwhile (another server sharing this home): checked below
+            st = os.lstat(cur)
+        if stat.S_ISLNK(st.st_mode):
+            if st.st_uid not in (uid, 0):
+                raise Refused(cur, "is a symlink owned by uid {}, not by you or root".format(
+                    _owner(st.st_uid)))
+            links += 1
+            if links > 40:
+                raise Refused(cur, "too many levels of symbolic links")
+            target = os.readlink(cur)
+            if target.startswith("/"):
+                real = []
+            todo = [c for c in target.split("/") if c] + todo
+            continue
+        _check_dir(st, cur, uid)
+        real.append(part)
+    return "/" + "/".join(real)
+
+
+def write_file(folder, name, data, mode):
+    """Atomically put ``data`` at ``folder/name`` (folder already checked)."""
+    dest = os.path.join(folder, name)
+    tmp = os.path.join(folder, ".{}.{}.tmp".format(name, binascii.hexlify(os.urandom(6)).decode()))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, mode)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.rename(tmp, dest)
+    return dest
+
+
+def sha256_of(path):
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    digest = hashlib.sha256()
+    try:
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            digest.update(chunk)
+    finally:
+        os.close(fd)
+    return digest.hexdigest()
+
+
+def _base(base):
+    full = os.path.expanduser(base)
+    if not full.startswith("/"):
+        raise Refused(base, "cannot resolve ~ (no home folder)")
+    return full
+
+
+def make(req):
+    """The run folder, filled; on any failure nothing of it is left behind."""
+    table = req.get("table")
+    table_dir = secure_dir(os.path.dirname(table["path"]), True) if table else None
+    parent = secure_dir(os.path.join(_base(req["base"]), req["run"]), True)
+    folder = os.path.join(parent, req["name"])
+    try:
+        os.mkdir(folder, DIR_MODE)
+    except FileExistsError:
+        raise Refused(folder, "already exists: a run folder is never reused")
+    try:
+        return {"ok": True, "dir": folder, "sha256": _fill(req, folder, table, table_dir)}
+    except BaseException:
+        remove({"dir": folder})
+        raise
+
+
+def _fill(req, folder, table, table_dir):
+    uid = os.geteuid()
+    st = os.lstat(folder)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o077:
+        raise Refused(folder, "is not a private folder right after it was made")
+    sums = {}
+    for name, (b64, mode) in sorted(req.get("files", {}).items()):
+        if "/" in name or name in ("", ".", ".."):
+            raise Refused(name, "is not a plain file name")
+        path = write_file(folder, name, base64.b64decode(b64), mode)
+        sums[path] = sha256_of(path)
+    if table:
+        name = os.path.basename(table["path"])
+        try:
+            st = os.lstat(os.path.join(table_dir, name))
+        except FileNotFoundError:
+            st = None
+        if st is not None and (st.st_uid not in (uid, 0) or stat.S_ISDIR(st.st_mode)):
+            raise Refused(table["path"], "exists and is {}".format(
+                "a folder" if stat.S_ISDIR(st.st_mode) else
+                "owned by uid {}, not by you or root".format(_owner(st.st_uid))))
+        path = write_file(table_dir, name, base64.b64decode(table["b64"]), table["mode"])
+        sums[table["path"]] = sha256_of(path)
+    return sums
+
+
+def remove(req):
+    """Remove a run folder we made (never through a symlink), then its run's folder if
+    empty."""
+    folder = req["dir"]
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        return {"ok": True, "dir": folder, "gone": True}
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        raise Refused(folder, "is not a folder of yours: not removed")
+    shutil.rmtree(folder)
+    try:
+        os.rmdir(os.path.dirname(folder))
+    except OSError:
+        pass  # other servers' folders (shared home) or not ours to remove
+    return {"ok": True, "dir": folder}
+
+
+def handle(req):
+    """One request -> one answer; refusals and OS errors become ``ok: false``."""
+    try:
+        if req.get("op") == "make":
+            return make(req)
+        if req.get("op") == "remove":
+            return remove(req)
+        return {"ok": False, "path": "", "why": "unknown request {!r}".format(req.get("op"))}
+    except Refused as exc:
+        return {"ok": False, "path": exc.path, "why": exc.why}
+    except OSError as exc:
+        return {"ok": False, "path": exc.filename or "", "why": exc.strerror or str(exc)}
+    except (KeyError, TypeError, ValueError) as exc:
+        return {"ok": False, "path": "", "why": "bad request: {}".format(exc)}
+
+
+def main():
+    try:
+        req = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    except ValueError as exc:
+        req = {"op": "bad", "error": str(exc)}
+    answer = handle(req) if isinstance(req, dict) else {"ok": False, "path": "",
+                                                         "why": "bad request"}
+    sys.stdout.write("\n{} {}\n".format(MARK, json.dumps(answer)))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
