@@ -114,7 +114,8 @@ def _mindie_config(sim, tmp_path: Path) -> Path:
 async def test_mindie_service_daemon_per_server_with_its_config(sim_cluster, tmp_path):
     config = _mindie_config(sim_cluster, tmp_path)
     answer, seen, rc, err = await _serve_until_answer(
-        sim_cluster, tmp_path, "--profile", "mindie-service", "--mindie-config", str(config))
+        sim_cluster, tmp_path, "--profile", "mindie-service", "--mindie-config", str(config),
+        "--keep-remote")  # the run folders (with the derived configs) stay to be checked
     assert answer["ok"], (answer, err)
     assert answer["answer"].startswith("Deep learning is")
     h1, _ = sim_cluster.hosts
