@@ -72,7 +72,7 @@ def sweep(markers, sig, skip=(), groups=()):
     return pids
 '''
 
-_SWEEP_NS = {}
+_SWEEP_NS = {}  # type: dict
 exec(SWEEP, _SWEEP_NS)
 marked_pids = _SWEEP_NS["marked_pids"]
 sweep = _SWEEP_NS["sweep"]

@@ -149,15 +149,15 @@ def check_plan(plan: LaunchPlan, table: Any) -> list[Diagnostic]:
                                   f"plan: server {sid} is not in the rank table"))
             continue
         if plan.per == "rank":
-            have = {(r.rank, r.device_id) for r in server.ranks}
-            ok = have == want[sid]
+            have: set[object] = {(r.rank, r.device_id) for r in server.ranks}
+            wanted: set[object] = set(want[sid])
         else:
             have = {d for r in server.ranks for d in r.devices}
-            ok = have == {d for _, d in want[sid]}
-        if not ok:
+            wanted = {d for _, d in want[sid]}
+        if have != wanted:
             out.append(diagnostic("error", "plan_ranks_differ",
-                                  f"plan: server {sid} runs {sorted(have)}, the rank table "
-                                  f"says {sorted(want[sid])}"))
+                                  f"plan: server {sid} runs {sorted(map(str, have))}, the rank "
+                                  f"table says {sorted(map(str, wanted))}"))
     if plan.world_size != sum(len(v) for v in want.values()):
         out.append(diagnostic("error", "plan_world_size",
                               f"plan: world size {plan.world_size} is not the rank table's"))

@@ -72,7 +72,7 @@ def secure_dir(path, create):
     uid = os.geteuid()
     _check_dir(os.lstat("/"), "/", uid)
     todo = [c for c in path.split("/") if c]
-    real = []
+    real = []  # type: list
     links = 0
     while todo:
         part = todo.pop(0)
@@ -182,13 +182,13 @@ def _fill(req, folder, table, table_dir):
     if table:
         name = os.path.basename(table["path"])
         try:
-            st = os.lstat(os.path.join(table_dir, name))
+            old = os.lstat(os.path.join(table_dir, name))  # type: os.stat_result | None
         except FileNotFoundError:
-            st = None
-        if st is not None and (st.st_uid not in (uid, 0) or stat.S_ISDIR(st.st_mode)):
+            old = None
+        if old is not None and (old.st_uid not in (uid, 0) or stat.S_ISDIR(old.st_mode)):
             raise Refused(table["path"], "exists and is {}".format(
-                "a folder" if stat.S_ISDIR(st.st_mode) else
-                "owned by uid {}, not by you or root".format(_owner(st.st_uid))))
+                "a folder" if stat.S_ISDIR(old.st_mode) else
+                "owned by uid {}, not by you or root".format(_owner(old.st_uid))))
         path = write_file(table_dir, name, base64.b64decode(table["b64"]), table["mode"])
         sums[table["path"]] = sha256_of(path)
     return sums
