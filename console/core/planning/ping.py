@@ -8,7 +8,11 @@ Patterns (ascend.md §1.5):
   rail      device i to device i of every other server
   pairwise  each cross-server unordered pair once, in rounds where a device is in at most
             one probe, so concurrent probes don't disturb each other (see ``rounds.py``)
+  sample    each device pings K random devices of other servers, one per round, seeded;
+            every server pair is covered once K reaches ``sample.rounds_to_cover``
   custom    pairs listed in a file: ``HOST:DEV HOST:DEV`` or ``HOST DEV HOST DEV`` per line
+A plan keeps its probes in a ``ProbeTable`` (``probetable.py``): compact arrays, a ``Probe``
+built only when read, so a million probes plan in well under two seconds.
 Never planned: unreachable servers, devices without a (valid) IP, devices whose address
 family differs from the cluster's, and the two dies of one A3 card (they cannot reach each
 other by RoCE ping). Each of these is returned as a ``Skip`` with its reason.
@@ -19,25 +23,34 @@ from __future__ import annotations
 import ipaddress
 import shlex
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from ..errors import InputError
 from ..inventory import Inventory, Server
 from .custom import PairLine, parse_custom_pairs
+from .probetable import End, ProbeTable
 from .rounds import pack_rounds, schedule_pairwise
+from .sample import SampleInfo, plan_sample
 
 if TYPE_CHECKING:
     from ..pingresults import ProbeResult
 
 __all__ = [
-    "PATTERNS", "PingPattern", "PingPlan", "Probe", "Skip", "parse_custom_pairs", "ping_command",
-    "plan_ping", "plan_retry", "schedule_pairwise",
+    "PATTERNS", "PingPattern", "PingPlan", "Probe", "ProbeTable", "Skip", "default_pattern",
+    "parse_custom_pairs", "ping_command", "plan_ping", "plan_retry", "schedule_pairwise",
 ]
 
-PingPattern = Literal["cross", "rail", "pairwise", "custom"]
-PATTERNS: tuple[str, ...] = ("cross", "rail", "pairwise", "custom")
+PingPattern = Literal["cross", "rail", "pairwise", "sample", "custom"]
+PATTERNS: tuple[str, ...] = ("cross", "rail", "pairwise", "sample", "custom")
+CROSS_MAX_SERVERS = 16  # above this many servers the default pattern is rail
+
+
+def default_pattern(servers: int) -> PingPattern:
+    """``cross`` up to 16 servers (every card pair: the MindIE guide's check), ``rail`` above
+    (cross grows with the square of the cards: 64 servers x 8 cards = 258,048 probes)."""
+    return "cross" if servers <= CROSS_MAX_SERVERS else "rail"
 A3_DIES = "the two dies of one A3 card cannot reach each other by RoCE ping"
 
 
@@ -86,33 +99,26 @@ class Skip(BaseModel):
     reason: str
 
 
-class PingPlan(BaseModel):
-    pattern: Literal["cross", "rail", "pairwise", "custom", "retry"]
-    hosts: list[str] = Field(default_factory=list, description="All servers, inventory order")
-    probes: list[Probe] = Field(default_factory=list)
-    skipped: list[Skip] = Field(default_factory=list)
+class PingPlan:
+    """The probes of a sweep (a ``ProbeTable``: a ``Sequence[Probe]``), what was left out, and
+    for the sample pattern its parameters and coverage."""
+
+    def __init__(
+        self, pattern: str, hosts: Iterable[str] = (), probes: Iterable[Probe] = (),
+        skipped: Iterable[Skip] = (), sample: SampleInfo | None = None,
+    ) -> None:
+        self.pattern = pattern
+        self.hosts: list[str] = list(hosts)
+        self.probes: ProbeTable = ProbeTable.of(probes)
+        self.skipped: list[Skip] = list(skipped)
+        self.sample = sample
+
+    def __repr__(self) -> str:
+        return f"PingPlan({self.pattern!r}, {len(self.hosts)} hosts, {len(self.probes)} probes)"
 
     def rounds(self) -> list[list[Probe]]:
-        """Probes grouped by round, in order. Unscheduled probes form one batch."""
-        if not self.probes:
-            return []
-        if all(p.round is None for p in self.probes):
-            return [list(self.probes)]
-        batches: dict[int, list[Probe]] = {}
-        for p in self.probes:
-            batches.setdefault(-1 if p.round is None else p.round, []).append(p)
-        return [batches[n] for n in sorted(batches)]
-
-
-class _End(NamedTuple):
-    """A pingable device."""
-
-    host: str
-    server_id: str | None
-    device: int
-    ip: str
-    ipv6: bool
-    card: int
+        """Probes grouped by round, in order. Unscheduled probes form one batch (first)."""
+        return [[self.probes.probe(i) for i in batch] for batch in self.probes.batches()]
 
 
 def _card(server: Server, device_id: int, card: int | None) -> int:
@@ -122,11 +128,11 @@ def _card(server: Server, device_id: int, card: int | None) -> int:
     return device_id // max(chips, 1)
 
 
-def _server_ends(server: Server) -> tuple[list[_End], list[Skip]]:
+def _server_ends(server: Server) -> tuple[list[End], list[Skip]]:
     if not server.reachable:
         why = f": {server.error}" if server.error else ""
         return [], [Skip(host=server.host, reason=f"server unreachable{why}")]
-    ends: list[_End] = []
+    ends: list[End] = []
     skips: list[Skip] = []
     for dev in sorted(server.devices, key=lambda d: d.device_id):
         if not dev.device_ip:
@@ -139,16 +145,16 @@ def _server_ends(server: Server) -> tuple[list[_End], list[Skip]]:
             skips.append(Skip(host=server.host, device=dev.device_id, reason=reason))
             continue
         card = _card(server, dev.device_id, dev.card)
-        ends.append(_End(server.host, server.server_id, dev.device_id, str(addr),
+        ends.append(End(server.host, server.server_id, dev.device_id, str(addr),
                          addr.version == 6, card))
     return ends, skips
 
 
-def _endpoints(inventory: Inventory) -> tuple[list[list[_End]], list[Skip]]:
+def _endpoints(inventory: Inventory) -> tuple[list[list[End]], list[Skip]]:
     """Pingable devices per reachable server (inventory order; a list per server, maybe
     empty), and what was left out. One address family for the whole cluster (HCCL requires
     it): the minority is skipped."""
-    groups: list[list[_End]] = []
+    groups: list[list[End]] = []
     skips: list[Skip] = []
     for server in inventory.servers:
         ends, why = _server_ends(server)
@@ -167,42 +173,53 @@ def _endpoints(inventory: Inventory) -> tuple[list[list[_End]], list[Skip]]:
     return groups, skips
 
 
-def _probe(src: _End, dst: _End, round_: int | None = None) -> Probe:
-    return Probe(
-        src_host=src.host, src_server_id=src.server_id, src_device=src.device, src_ip=src.ip,
-        dst_host=dst.host, dst_server_id=dst.server_id, dst_device=dst.device, dst_ip=dst.ip,
-        ipv6=dst.ipv6, round=round_,
-    )
+def _ids(table: ProbeTable, groups: list[list[End]]) -> list[list[int]]:
+    return [[table.end_id(e) for e in group] for group in groups]
 
 
-def _cross(groups: list[list[_End]]) -> list[Probe]:
-    return [
-        _probe(src, dst)
-        for g, group in enumerate(groups) for src in group
-        for h, other in enumerate(groups) if h != g for dst in other
-    ]
+def _cross(table: ProbeTable, groups: list[list[End]]) -> None:
+    ids = _ids(table, groups)
+    add_src, add_dst, add_round = table.src.append, table.dst.append, table.rounds.append
+    for g, group in enumerate(ids):
+        for s in group:
+            for h, other in enumerate(ids):
+                if h != g:
+                    for d in other:
+                        add_src(s)
+                        add_dst(d)
+                        add_round(-1)
 
 
-def _rail(groups: list[list[_End]], inventory: Inventory) -> tuple[list[Probe], list[Skip]]:
-    probes: list[Probe] = []
+def _rail(table: ProbeTable, groups: list[list[End]], inventory: Inventory) -> list[Skip]:
     skips: list[Skip] = []
     servers = [s for s in inventory.servers if s.reachable]
+    known = [{d.device_id for d in s.devices} for s in servers]
+    ids = _ids(table, groups)
+    by_dev = [{e.device: i for e, i in reversed(list(zip(group, gids, strict=True)))}  # first wins
+              for group, gids in zip(groups, ids, strict=True)]
+    add_src, add_dst, add_round = table.src.append, table.dst.append, table.rounds.append
     for g, group in enumerate(groups):
-        for src in group:
-            for h, (peer, other) in enumerate(zip(servers, groups, strict=True)):
-                dst = next((e for e in other if e.device == src.device), None)
+        for src, s in zip(group, ids[g], strict=True):
+            dev = src.device
+            for h, peer in enumerate(by_dev):
                 if h == g:
                     continue
-                if dst is not None:
-                    probes.append(_probe(src, dst))
-                elif peer.device(src.device) is None:
-                    skips.append(Skip(host=src.host, device=src.device, dst_host=peer.host,
-                                      reason=f"no device {src.device} on {peer.host} (rail)"))
-    return probes, skips
+                d = peer.get(dev)
+                if d is not None:
+                    add_src(s)
+                    add_dst(d)
+                    add_round(-1)
+                elif dev not in known[h]:
+                    host = servers[h].host
+                    skips.append(Skip(host=src.host, device=dev, dst_host=host,
+                                      reason=f"no device {dev} on {host} (rail)"))
+    return skips
 
 
-def _pairwise(groups: list[list[_End]]) -> list[Probe]:
-    return [_probe(a, b, n) for n, batch in enumerate(schedule_pairwise(groups)) for a, b in batch]
+def _pairwise(table: ProbeTable, groups: list[list[End]]) -> None:
+    for n, batch in enumerate(schedule_pairwise(groups)):
+        for a, b in batch:
+            table.add(table.end_id(a), table.end_id(b), n)
 
 
 def plan_ping(
@@ -211,36 +228,44 @@ def plan_ping(
     *,
     custom_text: str | None = None,
     custom_path: str | None = None,
+    sample_k: int | None = None,
+    seed: int = 0,
 ) -> PingPlan:
     """Probes for ``pattern`` over the reachable servers of ``inventory``.
 
     ``custom`` needs ``custom_text`` (the pair file's content; ``custom_path`` names it in
-    errors). Raises ``InputError`` for an unknown pattern or a bad pair file line.
+    errors). ``sample`` takes ``sample_k`` probes per device (default: the fewest that cover
+    every server pair) drawn with ``seed``. Raises ``InputError`` for an unknown pattern, a
+    bad pair file line or a ``sample_k`` below 1.
     """
     if pattern not in PATTERNS:
         raise InputError(f"unknown ping pattern {pattern!r}",
                          hint=f"use one of: {', '.join(PATTERNS)}")
     groups, skips = _endpoints(inventory)
     hosts = [s.host for s in inventory.servers]
+    table = ProbeTable()
+    sample: SampleInfo | None = None
     if pattern == "cross":
-        probes = _cross(groups)
+        _cross(table, groups)
     elif pattern == "rail":
-        probes, more = _rail(groups, inventory)
-        skips += more
+        skips += _rail(table, groups, inventory)
     elif pattern == "pairwise":
-        probes = _pairwise(groups)
+        _pairwise(table, groups)
+    elif pattern == "sample":
+        sample = plan_sample(table, _ids(table, groups), sample_k, seed)
     else:
         if custom_text is None:
             raise InputError("the custom pattern needs a pair file",
                              hint="one pair a line: `HOST:DEV HOST:DEV` or `HOST DEV HOST DEV`")
         pairs = parse_custom_pairs(custom_text, custom_path)
         probes, more = _custom(inventory, groups, skips, pairs, custom_path)
+        table = ProbeTable.of(probes)
         skips += more
-    return PingPlan(pattern=pattern, hosts=hosts, probes=probes, skipped=skips)
+    return PingPlan(pattern=pattern, hosts=hosts, probes=table, skipped=skips, sample=sample)
 
 
 def _custom(
-    inventory: Inventory, groups: list[list[_End]], left_out: list[Skip],
+    inventory: Inventory, groups: list[list[End]], left_out: list[Skip],
     lines: list[tuple[PairLine, PairLine]], path: str | None,
 ) -> tuple[list[Probe], list[Skip]]:
     ends = {(e.host, e.device): e for group in groups for e in group}
@@ -264,6 +289,14 @@ def _custom(
         skips.append(Skip(host=src_host, device=left.device, dst_host=dst_host, dst_device=right.device,
                           reason=f"line {left.line}: {why}"))
     return list(probes.values()), skips
+
+
+def _probe(src: End, dst: End, round_: int | None = None) -> Probe:
+    return Probe(
+        src_host=src.host, src_server_id=src.server_id, src_device=src.device, src_ip=src.ip,
+        dst_host=dst.host, dst_server_id=dst.server_id, dst_device=dst.device, dst_ip=dst.ip,
+        ipv6=dst.ipv6, round=round_,
+    )
 
 
 def _left_out(*ends: tuple[str, int], why_out: dict[tuple[str, int | None], str]) -> str | None:
