@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -104,8 +104,8 @@ class ProbeResult(BaseModel):
         attempts: int = 1, *, command: str | None = None,
     ) -> ProbeResult:
         """The result of running ``command`` (default ``probe.command``) on the source host."""
-        base: dict[str, Any] = dict(probe=probe, exit_status=exit_status, raw=output, attempts=attempts,
-                                    command=command or probe.command, duration_s=duration_s)
+        base: dict[str, Any] = {"probe": probe, "exit_status": exit_status, "raw": output, "attempts": attempts,
+                                "command": command or probe.command, "duration_s": duration_s}
         parsed = parse_ping(output)
         reports = [p for p in parsed if isinstance(p, PingReport)]
         if not reports:
@@ -161,21 +161,44 @@ class LossStats(BaseModel):
         return cls(**loss_fields(results))
 
 
+class Tally:
+    """Running ``LossStats`` figures: counts per status, measured loss (max, sum, count)."""
+
+    __slots__ = ("counts", "loss_max", "loss_n", "loss_sum")
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.loss_max: float | None = None
+        self.loss_sum = 0.0
+        self.loss_n = 0
+
+    def add(self, status: str, loss: float | None) -> None:
+        self.counts[status] = self.counts.get(status, 0) + 1
+        if status != "skipped" and loss is not None:
+            self.loss_sum += loss
+            self.loss_n += 1
+            if self.loss_max is None or loss > self.loss_max:
+                self.loss_max = loss
+
+    def fields(self) -> dict[str, Any]:
+        counts = {s: self.counts[s] for s in sorted(self.counts, key=SEVERITY.__getitem__)}
+        total = sum(counts.values())
+        skipped = counts.get("skipped", 0)
+        return {
+            "probes": total, "tested": total - skipped, "untested": skipped,
+            "bad": sum(n for status, n in counts.items() if status not in ("ok", "skipped")),
+            "counts": counts, "worst_status": max(counts, key=SEVERITY.__getitem__) if counts else None,
+            "worst_loss_pct": self.loss_max,
+            "mean_loss_pct": self.loss_sum / self.loss_n if self.loss_n else None,
+        }
+
+
 def loss_fields(results: Iterable[ProbeResult]) -> dict[str, Any]:
     """``LossStats`` field values for ``results`` (a dict, so subclasses can add their keys)."""
-    rs = list(results)
-    counts: dict[str, int] = {}
-    for r in sorted(rs, key=lambda r: SEVERITY[r.status]):
-        counts[r.status] = counts.get(r.status, 0) + 1
-    losses = [r.loss_pct for r in rs if r.status != "skipped" and r.loss_pct is not None]
-    skipped = counts.get("skipped", 0)
-    return dict(
-        probes=len(rs), tested=len(rs) - skipped, untested=skipped,
-        bad=sum(n for status, n in counts.items() if status not in ("ok", "skipped")),
-        counts=counts, worst_status=max(counts, key=SEVERITY.__getitem__) if counts else None,
-        worst_loss_pct=max(losses) if losses else None,
-        mean_loss_pct=sum(losses) / len(losses) if losses else None,
-    )
+    tally = Tally()
+    for r in results:
+        tally.add(r.status, r.loss_pct)
+    return tally.fields()
 
 
 class PairStats(LossStats):
@@ -205,50 +228,75 @@ def result_row(r: ProbeResult) -> dict[str, Any]:
     return {key: row[key] for key in ROW_FIELDS}
 
 
-class PingMatrix(BaseModel):
-    """A sweep: every planned probe's result, plus what the plan left out."""
+class PingMatrix:
+    """A sweep: every planned probe's result, plus what the plan left out.
 
-    pattern: Literal["cross", "rail", "pairwise", "custom", "retry"]
-    hosts: list[str] = Field(default_factory=list, description="Servers, in inventory order")
-    results: list[ProbeResult] = Field(default_factory=list)
-    skipped: list[Skip] = Field(default_factory=list, description="Not planned, with the reason")
+    ``results`` is a ``ResultTable`` (``pingstore``): a ``Sequence[ProbeResult]`` stored in
+    arrays, about 100 bytes a probe; a list of ``ProbeResult`` given here is stored that way.
+    """
+
+    def __init__(
+        self, pattern: str = "cross", hosts: Iterable[str] = (), results: Iterable[ProbeResult] = (),
+        skipped: Iterable[Skip] = (),
+    ) -> None:
+        from .pingstore import ResultTable
+
+        self.pattern = pattern
+        self.hosts: list[str] = list(hosts)
+        self.results: ResultTable = results if isinstance(results, ResultTable) else ResultTable.of(results)
+        self.skipped: list[Skip] = list(skipped)
+
+    def __repr__(self) -> str:
+        return f"PingMatrix({self.pattern!r}, {len(self.hosts)} hosts, {len(self.results)} results)"
 
     @classmethod
     def from_plan(cls, plan: PingPlan, results: Iterable[ProbeResult]) -> PingMatrix:
         """Results in plan order; a planned probe without a result is ``skipped`` (not run)."""
-        by_key = {r.probe.key: r for r in results}
-        ordered = [by_key.pop(p.key) if p.key in by_key else ProbeResult.skipped(p, "not run") for p in plan.probes]
-        return cls(pattern=plan.pattern, hosts=plan.hosts, results=ordered + list(by_key.values()),
-                   skipped=plan.skipped)
+        from .pingstore import ResultTable
+
+        table = ResultTable(plan.probes.copy())
+        rows = {table.probes.key(i): i for i in range(len(table))}
+        for r in results:
+            i = rows.get(r.probe.key)
+            if i is None:  # not planned: kept after the planned ones
+                table.append(r)
+            else:
+                table.set(i, r)
+        table.fill_unset("not run")
+        return cls(pattern=plan.pattern, hosts=plan.hosts, results=table, skipped=plan.skipped)
 
     def with_retries(self, retried: Iterable[ProbeResult]) -> PingMatrix:
         """This matrix with the retried probes' results replaced (attempts added up)."""
         new = {r.probe.key: r for r in retried}
-        merged = []
-        for old in self.results:
-            r = new.pop(old.probe.key, None)
-            if r is None:
-                merged.append(old)
-            else:
-                probe = r.probe.model_copy(update={"round": old.probe.round})
-                attempts = old.attempts + r.attempts
-                merged.append(r.model_copy(update={"attempts": attempts, "probe": probe}))
-        return self.model_copy(update={"results": merged + list(new.values())})
+        table = self.results.copy()
+        for i in range(len(table)):
+            if not new:
+                break
+            r = new.pop(table.probes.key(i), None)
+            if r is not None:
+                probe = r.probe.model_copy(update={"round": table.probes.round_of(i)})
+                attempts = int(table.attempts[i]) + r.attempts
+                table.set(i, r.model_copy(update={"attempts": attempts, "probe": probe}))
+        for r in new.values():
+            table.append(r)
+        return PingMatrix(pattern=self.pattern, hosts=self.hosts, results=table, skipped=self.skipped)
 
     def all_hosts(self) -> list[str]:
         """``hosts`` then any other host seen in the results."""
         seen = dict.fromkeys(self.hosts)
-        for r in self.results:
-            seen.update(dict.fromkeys((r.probe.src_host, r.probe.dst_host)))
+        probes = self.results.probes
+        for end in sorted(set(probes.src) | set(probes.dst)):
+            seen.setdefault(probes.ends[end].host)
         return list(seen)
 
     def summary(self) -> dict[str, int]:
         """``probes`` = ok + lossy + failed + skipped; ``excluded`` = entries the plan left out."""
-        stats = loss_fields(self.results)
-        counts = stats["counts"]
+        from .pingstore import CODE
+
+        counts = self.results.counts()
         return {
-            "probes": stats["probes"], "ok": counts.get("ok", 0), "lossy": counts.get("loss", 0),
-            "failed": sum(counts.get(s, 0) for s in FAILED), "skipped": counts.get("skipped", 0),
+            "probes": sum(counts), "ok": counts[CODE["ok"]], "lossy": counts[CODE["loss"]],
+            "failed": sum(counts[CODE[s]] for s in FAILED), "skipped": counts[CODE["skipped"]],
             "excluded": len(self.skipped),
         }
 
@@ -257,20 +305,36 @@ class PingMatrix(BaseModel):
         s = self.summary()
         return 1 if s["lossy"] or s["failed"] else 0
 
+    def _tallies(self, key: Callable[[int], Hashable | None]) -> dict[Any, Tally]:
+        table = self.results
+        groups: dict[Any, Tally] = {}
+        for i in range(len(table)):
+            if not table.is_set(i) or (k := key(i)) is None:
+                continue
+            tally = groups.get(k)
+            if tally is None:
+                tally = groups[k] = Tally()
+            tally.add(table.status_of(i), table.loss_of(i))
+        return groups
+
     def pair_stats(self) -> list[PairStats]:
-        groups: dict[tuple[str, str], list[ProbeResult]] = {}
-        for r in self.results:
-            groups.setdefault((r.probe.src_host, r.probe.dst_host), []).append(r)
+        probes = self.results.probes
+        ends = probes.ends
+        groups = self._tallies(lambda i: (ends[probes.src[i]].host, ends[probes.dst[i]].host))
         order = {h: i for i, h in enumerate(self.all_hosts())}
         keys = sorted(groups, key=lambda pair: (order[pair[0]], order[pair[1]]))
-        return [PairStats(src_host=a, dst_host=b, **loss_fields(groups[(a, b)])) for a, b in keys]
+        return [PairStats(src_host=a, dst_host=b, **groups[(a, b)].fields()) for a, b in keys]
 
     def rail_stats(self) -> list[RailStats]:
-        groups: dict[int, list[ProbeResult]] = {}
-        for r in self.results:
-            if r.probe.src_device == r.probe.dst_device and r.probe.src_host != r.probe.dst_host:
-                groups.setdefault(r.probe.src_device, []).append(r)
-        return [RailStats(device=d, **loss_fields(rs)) for d, rs in sorted(groups.items())]
+        probes = self.results.probes
+        ends = probes.ends
+
+        def rail(i: int) -> int | None:
+            s, d = ends[probes.src[i]], ends[probes.dst[i]]
+            return s.device if s.device == d.device and s.host != d.host else None
+
+        groups = self._tallies(rail)
+        return [RailStats(device=d, **t.fields()) for d, t in sorted(groups.items())]
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document (plain JSON types)."""

@@ -16,7 +16,9 @@ How it runs (design.md §3):
 * A server lost mid-sweep: its remaining probes become ``skipped`` with the reason.
 * Cancel with ``cancel.cancel()`` (or by cancelling the consuming task): running probes are
   killed on the servers, finished results are kept, unfinished ones are ``skipped``.
-Every result keeps the exact command run and the raw output.
+Every result keeps the exact command run and the raw output. Results are stored in a
+``ResultTable`` as they come (arrays; ok outputs compressed), not as objects: a sweep of a
+million probes stays within 200 MB.
 """
 
 from __future__ import annotations
@@ -24,20 +26,23 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections import Counter, deque
-from collections.abc import AsyncIterator, Iterable
+from array import array
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from console.core.errors import RemoteError
 from console.core.pingresults import PingMatrix, ProbeResult
-from console.core.planning.ping import PingPlan, Probe, plan_retry
+from console.core.pingstore import ResultTable
+from console.core.planning.ping import PingPlan, Probe, ProbeTable, plan_retry
 from console.remote import Pool
 
 from .pinglane import Lane, LaneTimeout
 
 LOCAL_GRACE_S = 5.0  # beyond timeout + kill-after, before the lane itself is declared stuck
+ETA_EVERY_S = 0.5  # the ETA walks every device: at most this often
 
 
 class SweepOptions(BaseModel):
@@ -120,40 +125,51 @@ SweepEvent = SweepStarted | ProbeRunning | ProbeDone | ServerLost | SweepDone
 
 
 class _Queue:
-    """One server's probes of one round. A device runs at most ``per_card`` at once; the
-    device with the most probes left is served first."""
+    """One server's probes of one round (plan indices). A device runs at most ``per_card`` at
+    once; the device with the most probes left is served first. Each device's probes are an
+    array read from a cursor, so a million queued probes cost 4 bytes each."""
 
-    def __init__(self, probes: Iterable[Probe], per_card: int) -> None:
-        self.pending: dict[int, deque[Probe]] = {}
-        for p in probes:
-            self.pending.setdefault(p.src_device, deque()).append(p)
+    def __init__(self, table: ProbeTable, indices: Iterable[int], per_card: int) -> None:
+        self.table = table
+        self.pending: dict[int, array] = {}
+        for i in indices:
+            dev = table.ends[table.src[i]].device
+            queue = self.pending.get(dev)
+            if queue is None:
+                queue = self.pending[dev] = array("I")
+            queue.append(i)
+        self.head: Counter[int] = Counter()
         self.running: Counter[int] = Counter()
         self.per_card = per_card
         self._cond = asyncio.Condition()
 
-    def slots(self) -> int:
-        return sum(min(len(q), self.per_card) for q in self.pending.values())
+    def left(self, dev: int) -> int:
+        return len(self.pending[dev]) - self.head[dev]
 
-    async def take(self) -> Probe | None:
+    def slots(self) -> int:
+        return sum(min(self.left(d), self.per_card) for d in self.pending)
+
+    async def take(self) -> int | None:
         async with self._cond:
-            while any(self.pending.values()):
-                free = [d for d, q in self.pending.items() if q and self.running[d] < self.per_card]
+            while any(self.left(d) for d in self.pending):
+                free = [d for d in self.pending if self.left(d) and self.running[d] < self.per_card]
                 if free:
-                    dev = max(free, key=lambda d: len(self.pending[d]))
+                    dev = max(free, key=self.left)
                     self.running[dev] += 1
-                    return self.pending[dev].popleft()
+                    self.head[dev] += 1
+                    return self.pending[dev][self.head[dev] - 1]
                 await self._cond.wait()
             return None
 
-    async def release(self, probe: Probe) -> None:
+    async def release(self, i: int) -> None:
         async with self._cond:
-            self.running[probe.src_device] -= 1
+            self.running[self.table.ends[self.table.src[i]].device] -= 1
             self._cond.notify_all()
 
-    def drain(self) -> list[Probe]:
-        left = [p for q in self.pending.values() for p in q]
-        for q in self.pending.values():
-            q.clear()
+    def drain(self) -> list[int]:
+        left = [i for d, q in self.pending.items() for i in q[self.head[d]:]]
+        for d, q in self.pending.items():
+            self.head[d] = len(q)
         return left
 
 
@@ -161,30 +177,41 @@ class _Sweep:
     def __init__(self, pool: Pool, plan: PingPlan, options: SweepOptions, cancel: CancelToken) -> None:
         self.pool, self.plan, self.options, self.cancel = pool, plan, options, cancel
         self.events: asyncio.Queue[SweepEvent | None] = asyncio.Queue()
-        self.results: dict[tuple, ProbeResult] = {}
+        self.table = plan.probes
+        self.results = ResultTable(self.table)
         self.lost: dict[str, str] = {}
         self.idle: dict[str, list[Lane]] = {}
-        self.left: Counter[tuple[str, int]] = Counter((p.src_host, p.src_device) for p in plan.probes)
+        ends = self.table.ends
+        self.left: Counter[tuple[str, int]] = Counter()
+        for end, n in Counter(self.table.src).items():
+            self.left[(ends[end].host, ends[end].device)] += n
         self.lanes: dict[str, int] = {}
-        self.durations: list[float] = []
+        self.measured_s, self.measured = 0.0, 0
+        self._eta: tuple[float, float | None] = (-math.inf, None)
 
     # ---- bookkeeping -------------------------------------------------------------------
 
-    def record(self, result: ProbeResult) -> None:
-        p = result.probe
-        if p.key in self.results:
+    def record(self, i: int, result: ProbeResult) -> None:
+        if self.results.is_set(i):
             return
-        self.results[p.key] = result
-        self.left[(p.src_host, p.src_device)] -= 1
+        self.results.set(i, result)
+        self.left[self.table.source(i)] -= 1
         if result.status != "skipped" and result.duration_s is not None:
-            self.durations.append(result.duration_s)
-        self.events.put_nowait(ProbeDone(result, len(self.results), len(self.plan.probes), self.eta()))
+            self.measured_s += result.duration_s
+            self.measured += 1
+        total = len(self.table)
+        self.events.put_nowait(ProbeDone(result, self.results.filled, total, self.eta()))
 
     def eta(self) -> float | None:
-        """Mean probe time x the longest queue: per device (per_card wide), per server (lanes)."""
-        if not self.durations:
+        """Mean probe time x the longest queue: per device (per_card wide), per server (lanes).
+        Recomputed at most every ETA_EVERY_S (it walks every device), and at the last probe."""
+        now = time.monotonic()
+        last = self.results.filled == len(self.table)
+        if self._eta[1] is not None and not last and now - self._eta[0] < ETA_EVERY_S:
+            return self._eta[1]
+        if not self.measured:
             return None
-        mean = sum(self.durations) / len(self.durations)
+        mean = self.measured_s / self.measured
         per_host: Counter[str] = Counter()
         waves = 0
         for (host, _dev), n in self.left.items():
@@ -192,20 +219,21 @@ class _Sweep:
             waves = max(waves, math.ceil(n / self.options.per_card))
         for host, n in per_host.items():
             waves = max(waves, math.ceil(n / max(self.lanes.get(host, 1), 1)))
-        return mean * waves
+        self._eta = (now, mean * waves)
+        return self._eta[1]
 
-    def lose(self, host: str, exc: RemoteError, probes: Iterable[Probe]) -> None:
+    def lose(self, host: str, exc: RemoteError, indices: Iterable[int]) -> None:
         if host not in self.lost:
             self.lost[host] = str(exc).splitlines()[0]
             self.events.put_nowait(ServerLost(host, self.lost[host]))
-        for p in probes:
-            self.record(ProbeResult.skipped(p, f"server lost: {self.lost[host]}"))
+        for i in indices:
+            self.record(i, ProbeResult.skipped(self.table.probe(i), f"server lost: {self.lost[host]}"))
 
     # ---- running -----------------------------------------------------------------------
 
     async def drive(self) -> None:
         try:
-            for batch in self.plan.rounds():
+            for batch in self.table.batches():
                 if self.cancel.cancelled:
                     break
                 await self.run_round(batch)
@@ -213,16 +241,21 @@ class _Sweep:
             await self.close_lanes()
             self.events.put_nowait(None)
 
-    async def run_round(self, batch: list[Probe]) -> None:
-        by_host: dict[str, list[Probe]] = {}
-        for p in batch:
-            by_host.setdefault(p.src_host, []).append(p)
+    async def run_round(self, batch: Sequence[int]) -> None:
+        by_host: dict[str, array] = {}
+        ends, src = self.table.ends, self.table.src
+        for i in batch:
+            host = ends[src[i]].host
+            rows = by_host.get(host)
+            if rows is None:
+                rows = by_host[host] = array("I")
+            rows.append(i)
         workers: list[asyncio.Task] = []
-        for host, probes in by_host.items():
+        for host, rows in by_host.items():
             if host in self.lost:
-                self.lose(host, RemoteError(self.lost[host]), probes)
+                self.lose(host, RemoteError(self.lost[host]), rows)
                 continue
-            queue = _Queue(probes, self.options.per_card)
+            queue = _Queue(self.table, rows, self.options.per_card)
             n = min(self.options.per_server, self.pool.options.max_channels, queue.slots())
             self.lanes[host] = n
             workers += [asyncio.create_task(self.worker(host, queue)) for _ in range(n)]
@@ -243,18 +276,18 @@ class _Sweep:
         lane: Lane | None = None
         busy = False
         try:
-            while (probe := await queue.take()) is not None:
+            while (i := await queue.take()) is not None:
                 busy = True
                 try:
-                    lane, result = await self.run_probe(host, lane, probe)
+                    lane, result = await self.run_probe(host, lane, self.table.probe(i))
                 except RemoteError as exc:
                     lane = None
-                    self.lose(host, exc, [probe, *queue.drain()])
+                    self.lose(host, exc, [i, *queue.drain()])
                     return
                 finally:
-                    await queue.release(probe)
+                    await queue.release(i)
                 busy = False
-                self.record(result)
+                self.record(i, result)
         finally:
             if lane is not None:
                 if busy:  # cancelled in the middle of a probe: kill it on the server
@@ -302,9 +335,9 @@ class _Sweep:
         await asyncio.gather(*(lane.close() for lane in lanes), return_exceptions=True)
 
     def matrix(self) -> PingMatrix:
-        why = "sweep cancelled" if self.cancel.cancelled else "not run"
-        results = [self.results.get(p.key) or ProbeResult.skipped(p, why) for p in self.plan.probes]
-        return PingMatrix.from_plan(self.plan, results)
+        self.results.fill_unset("sweep cancelled" if self.cancel.cancelled else "not run")
+        return PingMatrix(pattern=self.plan.pattern, hosts=self.plan.hosts, results=self.results,
+                          skipped=self.plan.skipped)
 
 
 async def sweep(

@@ -327,8 +327,15 @@ def plan_retry(results: Iterable[ProbeResult], *, include_skipped: bool = False)
 
     Scheduled (pairwise) probes are re-packed into rounds where no device is used twice.
     """
+    from ..pingstore import ResultTable
+
     wanted = set(RETRY_STATUSES) | ({"skipped"} if include_skipped else set())
-    probes = [r.probe for r in results if r.status in wanted]
+    if isinstance(results, ResultTable):  # read the status column, not a million results
+        table = results
+        probes = [table.probes.probe(i) for i in range(len(table))
+                  if table.is_set(i) and table.status_of(i) in wanted]
+    else:
+        probes = [r.probe for r in results if r.status in wanted]
     hosts = list(dict.fromkeys(h for p in probes for h in (p.src_host, p.dst_host)))
     if any(p.round is not None for p in probes):
         ends = [((p.src_host, p.src_device), (p.dst_host, p.dst_device)) for p in probes]

@@ -52,6 +52,12 @@ class ProbeTable(Sequence["Probe"]):
             table.add_probe(p)
         return table
 
+    def copy(self) -> ProbeTable:
+        new = ProbeTable()
+        new.ends, new._ids = list(self.ends), dict(self._ids)
+        new.src, new.dst, new.rounds = array("I", self.src), array("I", self.dst), array("i", self.rounds)
+        return new
+
     def end_id(self, end: End) -> int:
         """The number of ``end`` in the endpoint table (added when new)."""
         found = self._ids.get(end)
