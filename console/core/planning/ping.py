@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
+from array import array
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal
 
@@ -30,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 from ..errors import InputError
 from ..inventory import Inventory, Server
 from .custom import PairLine, parse_custom_pairs
-from .probetable import End, ProbeTable
+from .probetable import NO_ROUND, End, ProbeTable
 from .rounds import pack_rounds, schedule_pairwise
 from .sample import SampleInfo, plan_sample
 
@@ -177,17 +178,25 @@ def _ids(table: ProbeTable, groups: list[list[End]]) -> list[list[int]]:
     return [[table.end_id(e) for e in group] for group in groups]
 
 
+def _extend(table: ProbeTable, src: int, dsts: array, skip: int) -> None:
+    """Probes from ``src`` to every end of ``dsts`` but the one at ``skip`` (-1: none), in
+    C-speed array operations (a million probes plan in a fraction of a second)."""
+    n = len(dsts) - (skip >= 0)
+    table.src.extend(array("I", [src]) * n)
+    if skip < 0:
+        table.dst.extend(dsts)
+    else:
+        table.dst.extend(dsts[:skip])
+        table.dst.extend(dsts[skip + 1:])
+    table.rounds.extend(array("i", [NO_ROUND]) * n)
+
+
 def _cross(table: ProbeTable, groups: list[list[End]]) -> None:
     ids = _ids(table, groups)
-    add_src, add_dst, add_round = table.src.append, table.dst.append, table.rounds.append
     for g, group in enumerate(ids):
+        others = array("I", [d for h, other in enumerate(ids) if h != g for d in other])
         for s in group:
-            for h, other in enumerate(ids):
-                if h != g:
-                    for d in other:
-                        add_src(s)
-                        add_dst(d)
-                        add_round(-1)
+            _extend(table, s, others, -1)
 
 
 def _rail(table: ProbeTable, groups: list[list[End]], inventory: Inventory) -> list[Skip]:
@@ -197,22 +206,21 @@ def _rail(table: ProbeTable, groups: list[list[End]], inventory: Inventory) -> l
     ids = _ids(table, groups)
     by_dev = [{e.device: i for e, i in reversed(list(zip(group, gids, strict=True)))}  # first wins
               for group, gids in zip(groups, ids, strict=True)]
-    add_src, add_dst, add_round = table.src.append, table.dst.append, table.rounds.append
+    # per device number: the servers that have it pingable, and its end there (server order)
+    rails: dict[int, tuple[array, dict[int, int]]] = {}
+    for dev in sorted({dev for peer in by_dev for dev in peer}):
+        holders = [h for h, peer in enumerate(by_dev) if dev in peer]
+        rails[dev] = (array("I", [by_dev[h][dev] for h in holders]), {h: n for n, h in enumerate(holders)})
+    missing = {dev: [h for h, has in enumerate(known) if dev not in has] for dev in rails}
     for g, group in enumerate(groups):
         for src, s in zip(group, ids[g], strict=True):
-            dev = src.device
-            for h, peer in enumerate(by_dev):
-                if h == g:
-                    continue
-                d = peer.get(dev)
-                if d is not None:
-                    add_src(s)
-                    add_dst(d)
-                    add_round(-1)
-                elif dev not in known[h]:
+            dsts, where = rails[src.device]
+            _extend(table, s, dsts, where.get(g, -1))
+            for h in missing[src.device]:
+                if h != g:
                     host = servers[h].host
-                    skips.append(Skip(host=src.host, device=dev, dst_host=host,
-                                      reason=f"no device {dev} on {host} (rail)"))
+                    skips.append(Skip(host=src.host, device=src.device, dst_host=host,
+                                      reason=f"no device {src.device} on {host} (rail)"))
     return skips
 
 

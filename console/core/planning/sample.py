@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import random
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -70,23 +71,46 @@ def plan_sample(table: ProbeTable, groups: list[list[int]], k: int | None, seed:
     rng.shuffle(order)  # order[position] = group
     offsets = _offsets(count, rng)
     widest = max(len(g) for g in groups)
-    add_src, add_dst, add_round = table.src.append, table.dst.append, table.rounds.append
+    by_pos = [groups[g] for g in order]
+    if len({len(ids) for ids in by_pos}) == 1:
+        _uniform(table, by_pos, offsets, k, rng)
+        return info
+    arrays = [array("I", ids) for ids in by_pos]
     for rnd in range(k):
         pick = list(range(widest))
         rng.shuffle(pick)
         emitted = False
-        for pos, g in enumerate(order):
-            ids = groups[g]
-            size = len(ids)
-            for c in range(size):
-                slot = rnd * size + c
-                if slot >= count - 1:
-                    break
-                other = groups[order[(pos + offsets[slot]) % count]]
-                add_src(ids[c])
-                add_dst(other[pick[c] % len(other)])
-                add_round(rnd)
-                emitted = True
+        for pos, ids in enumerate(by_pos):
+            first = rnd * len(ids)
+            cards = min(len(ids), count - 1 - first)  # a device stops once it has met every server
+            if cards <= 0:
+                continue
+            targets = [by_pos[(pos + offsets[first + c]) % count] for c in range(cards)]
+            table.src.extend(arrays[pos][:cards])
+            table.dst.extend(array("I", [t[pick[c] % len(t)] for c, t in enumerate(targets)]))
+            table.rounds.extend(array("i", [rnd]) * cards)
+            emitted = True
         if not emitted:
             break
     return info
+
+
+def _uniform(table: ProbeTable, by_pos: list[list[int]], offsets: list[int], k: int, rng: random.Random) -> None:
+    """``plan_sample`` when every server has the same device count C, a column at a time:
+    device c of every server pings device pick[c] of the server ``offset`` places on, which
+    is column pick[c] rotated by ``offset`` (array slices: C-speed)."""
+    count, size = len(by_pos), len(by_pos[0])
+    columns = [array("I", [ids[c] for ids in by_pos]) for c in range(size)]
+    for rnd in range(k):
+        pick = list(range(size))
+        rng.shuffle(pick)
+        cards = min(size, count - 1 - rnd * size)
+        if cards <= 0:
+            break
+        for c in range(cards):
+            shift = offsets[rnd * size + c] % count
+            target = columns[pick[c]]
+            table.src.extend(columns[c])
+            table.dst.extend(target[shift:])
+            table.dst.extend(target[:shift])
+            table.rounds.extend(array("i", [rnd]) * count)
