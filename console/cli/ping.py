@@ -1,11 +1,13 @@
 """`cluster-console ping HOSTS`: the per-card RoCE ping matrix.
 
-    cluster-console ping node[01-16] [--pattern cross|rail|pairwise|custom] [--pairs FILE]
+    cluster-console ping node[01-16] [--pattern cross|rail|pairwise|sample|custom] [--pairs FILE]
+                         [--sample-k K] [--seed N] [--estimate]
                          [--json] [--csv FILE] [--per-card N] [--per-server N] [--rerun]
 
-Discovers the servers first (device IPs), plans the probes, runs the sweep, and prints the
-server x server matrix plus a card x card matrix for every server pair that lost packets.
-Progress goes to stderr. Exit 0 every probe ok; 1 loss or failed probes; 3 a server could
+Discovers the servers first (device IPs), plans the probes, prints their count and the
+estimated time, runs the sweep, and prints the server x server matrix (grouped into blocks of
+servers above 24 servers) plus a card x card matrix for every server pair that lost packets.
+The default pattern is cross up to 16 servers, rail above. Progress goes to stderr. Exit 0 every probe ok; 1 loss or failed probes; 3 a server could
 not be reached; 130 interrupted (Ctrl-C: running probes are killed, finished ones printed).
 """
 
@@ -18,16 +20,31 @@ import signal
 import sys
 from pathlib import Path
 
-from console.cli._common import add_hosts_argument, hosts_from_args, print_json, stdout_console, warn
+from console.cli._common import (
+    add_hosts_argument,
+    hosts_from_args,
+    print_json,
+    stdout_console,
+    warn,
+)
 from console.cli.discover import gather
 from console.core.errors import EXIT_INTERRUPTED, EXIT_UNREACHABLE, InputError
 from console.core.pingresults import PingMatrix, result_row
 from console.core.pingview import MatrixView, card_view, corner_lines, server_view
-from console.core.planning.ping import PATTERNS, PingPlan, parse_custom_pairs, plan_ping
+from console.core.planning.estimate import estimate
+from console.core.planning.ping import (
+    CROSS_MAX_SERVERS,
+    PATTERNS,
+    PingPlan,
+    default_pattern,
+    parse_custom_pairs,
+    plan_ping,
+)
 from console.ops import safefiles
 
 ORDER = 20
 MAX_MATRIX_HOSTS = 24  # above this the server matrix is too wide for a terminal
+MAX_SKIP_LINES = 20
 _STYLE = {"ok": "green", "loss": "bold red", "self": "dim", "untested": "dim", "skipped": "dim"}
 
 
@@ -39,9 +56,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                     "probes, 3 a server unreachable.")
     add_hosts_argument(p)
     p.add_argument("--pattern", choices=PATTERNS, default=None,
-                   help="cross: every card to every card of every other server (default); "
-                        "rail: card i to card i; pairwise: each pair once, in rounds; "
-                        "custom: the pairs of --pairs")
+                   help="cross: every card to every card of every other server (default up to "
+                        f"{CROSS_MAX_SERVERS} servers); rail: card i to card i (default above); "
+                        "pairwise: each pair once, in rounds; sample: each card pings K random "
+                        "cards of other servers; custom: the pairs of --pairs")
+    p.add_argument("--sample-k", type=int, default=None, metavar="K",
+                   help="sample: probes per card, one per round (default: the fewest rounds that "
+                        "cover every server pair)")
+    p.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="sample: random seed (default 0; the same seed gives the same plan)")
+    p.add_argument("--estimate", action="store_true",
+                   help="plan only: print the probe count and the estimated time, run nothing")
     p.add_argument("--pairs", metavar="FILE", help="pair file (`HOST:DEV HOST:DEV` per line); "
                                                     "implies --pattern custom")
     p.add_argument("--json", action="store_true", help="JSON on stdout")
@@ -72,8 +97,13 @@ def _options(args: argparse.Namespace):
         raise InputError("invalid sweep option", " ".join(first[1:3]).strip()) from None
 
 
-def _pattern(args: argparse.Namespace) -> tuple[str, str | None]:
-    pattern = args.pattern or ("custom" if args.pairs else "cross")
+def _pattern(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """The pattern asked for (None: by cluster size, after discovery) and the pair file text."""
+    pattern = args.pattern or ("custom" if args.pairs else None)
+    if args.sample_k is not None and pattern != "sample":
+        raise InputError("--sample-k goes with --pattern sample")
+    if args.sample_k is not None and args.sample_k < 1:
+        raise InputError(f"--sample-k must be at least 1, not {args.sample_k}")
     if args.pairs and pattern != "custom":
         raise InputError(f"--pairs goes with --pattern custom, not {pattern}")
     if pattern == "custom" and not args.pairs:
@@ -113,7 +143,14 @@ class _Progress:
 
 async def _sweep(pool, plan: PingPlan, options, rerun: bool) -> tuple[PingMatrix, bool, list[str]]:
     """Run (and maybe re-run) the sweep; Ctrl-C once ends it gracefully, twice at once."""
-    from console.ops.ping import CancelToken, ProbeDone, ServerLost, SweepDone, sweep, sweep_retry
+    from console.ops.ping import (
+        CancelToken,
+        ProbeDone,
+        ServerLost,
+        SweepDone,
+        sweep,
+        sweep_retry,
+    )
 
     token, lost = CancelToken(), []
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
@@ -157,11 +194,16 @@ async def run(args: argparse.Namespace) -> int:
     async with Pool(SSHOptions.from_args(args)) as pool:
         warn(f"discovering {len(hosts)} servers ...")
         inv = await gather(args, hosts, pool=pool, progress="unreachable")
-        plan = plan_ping(inv, pattern, custom_text=custom, custom_path=args.pairs)  # type: ignore[arg-type]
-        for skip in plan.skipped:
-            warn(f"ping: not probed: {_where(skip)}: {skip.reason}")
-        warn(f"ping: {len(plan.probes)} probes ({plan.pattern}) over "
-             f"{sum(s.reachable for s in inv.servers)}/{len(inv.servers)} servers")
+        if pattern is None:
+            pattern = default_pattern(len(inv.servers))
+            if pattern != "cross":
+                warn(f"ping: {len(inv.servers)} servers: pattern {pattern} (above {CROSS_MAX_SERVERS} "
+                     "servers; every card pair: --pattern cross)")
+        plan = plan_ping(inv, pattern, custom_text=custom, custom_path=args.pairs,  # type: ignore[arg-type]
+                         sample_k=args.sample_k, seed=args.seed)
+        _announce(plan, inv, options, pool.options.max_channels)
+        if args.estimate:
+            return 0
         matrix, cancelled, lost = await _sweep(pool, plan, options, args.rerun)
     unreachable = [s.host for s in inv.servers if not s.reachable] + lost
     if args.csv:
@@ -176,6 +218,20 @@ async def run(args: argparse.Namespace) -> int:
     if cancelled:
         return EXIT_INTERRUPTED
     return EXIT_UNREACHABLE if unreachable else matrix.exit_code()
+
+
+def _announce(plan: PingPlan, inv, options, max_channels: int) -> None:
+    """Before the sweep: what is left out, the probe count and the estimated time."""
+    for skip in plan.skipped[:MAX_SKIP_LINES]:
+        warn(f"ping: not probed: {_where(skip)}: {skip.reason}")
+    if len(plan.skipped) > MAX_SKIP_LINES:
+        warn(f"ping: ... and {len(plan.skipped) - MAX_SKIP_LINES} more not probed (listed in --json)")
+    guess = estimate(plan.probes, per_card=options.per_card, lanes=min(options.per_server, max_channels))
+    warn(f"ping: {plan.pattern} over {sum(s.reachable for s in inv.servers)}/{len(inv.servers)} servers: "
+         f"{guess.text()}")
+    if plan.sample is not None and not plan.sample.covers_all:
+        warn(f"ping: sample: --sample-k {plan.sample.k} leaves some server pairs unprobed; "
+             f"{plan.sample.rounds_to_cover} covers every pair")
 
 
 def _where(skip) -> str:

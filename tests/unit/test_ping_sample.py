@@ -10,10 +10,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from console.core.errors import InputError
-from console.core.inventory import Inventory
+from console.core.inventory import Device, Inventory, Server
 from console.core.planning.ping import PingPlan, default_pattern, plan_ping
 from console.core.planning.sample import rounds_to_cover
 from tests.unit.pingfixtures import host, make_inventory, make_server
+
+
+def big_inventory(servers: int, cards: int) -> Inventory:
+    """Valid addresses past 256 servers (``make_server`` numbers hosts 127.0.0.11 on)."""
+    return Inventory(servers=[
+        Server(host=f"n{i}", server_id=f"10.0.{i // 256}.{i % 256}", reachable=True, product="A2",
+               devices=[Device(device_id=d, card=d, device_ip=f"10.{100 + i // 256}.{i % 256}.{d + 1}")
+                        for d in range(cards)])
+        for i in range(servers)])
 
 
 def _server_pairs(plan: PingPlan) -> set[frozenset[str]]:
@@ -49,6 +58,16 @@ def test_sample_per_card_limits(servers: int, cards: int, k: int) -> None:
     assert max(pairs.values()) == 1  # no probe twice
     dst_servers = Counter((p.src_host, p.src_device, p.dst_host) for p in plan.probes)
     assert max(dst_servers.values()) == 1  # a card never pings one server twice
+
+
+def test_sample_1024_servers_covers_every_pair_in_64_rounds() -> None:
+    plan = plan_ping(big_inventory(1024, 8), "sample", seed=1)
+    assert plan.sample is not None and (plan.sample.k, plan.sample.covers_all) == (64, True)
+    assert len(plan.probes) == 1024 * 8 * 64
+    table = plan.probes
+    server = [int(e.host[1:]) for e in table.ends]
+    pairs = {min(server[s], server[d]) * 1024 + max(server[s], server[d]) for s, d in zip(table.src, table.dst)}
+    assert len(pairs) == 1024 * 1023 // 2
 
 
 def test_sample_is_deterministic_for_a_seed_and_differs_between_seeds() -> None:
@@ -100,3 +119,18 @@ def test_plan_keeps_probes_compactly() -> None:
     assert (p.src_host, p.src_device, p.dst_host, p.dst_device) == (host(39), 7, host(38), 7)
     assert plan.probes.key(len(plan.probes) - 1) == p.key
     assert PingPlan("retry", probes=list(plan.probes[:5])).probes == plan.probes[:5]
+
+
+def test_estimate_counts_waves_of_the_busiest_card_or_server() -> None:
+    """rail 64x8: each card 63 probes one at a time -> 63 waves of 3 s; cross 2x8: 8 per card,
+    64 per server over 8 lanes -> 8; sample 1024x8: 64 rounds of one probe per card -> 64."""
+    from console.core.planning.estimate import duration_text, estimate
+
+    rail = estimate(plan_ping(make_inventory(64, 8), "rail").probes)
+    assert (rail.probes, rail.rounds, rail.waves, rail.seconds) == (64 * 63 * 8, 1, 63, 189.0)
+    assert rail.text() == "32,256 probes, about 4 min (63 waves of ~3 s; 1 per card, 8 per server)"
+    assert estimate(plan_ping(make_inventory(2, 8)).probes, lanes=4).waves == 16  # 64 per server / 4
+    assert estimate(plan_ping(make_inventory(2, 8)).probes, per_card=2).waves == 8  # then lanes bind
+    sample = estimate(plan_ping(big_inventory(1024, 8), "sample").probes)
+    assert (sample.probes, sample.rounds, sample.waves) == (1024 * 8 * 64, 64, 64)
+    assert [duration_text(s) for s in (45, 189, 7500, 200000)] == ["45 s", "4 min", "2 h 05 min", "2 d 7 h"]
