@@ -30,7 +30,15 @@ from console.cli._common import (
 from console.cli.discover import gather
 from console.core.errors import EXIT_INTERRUPTED, EXIT_UNREACHABLE, InputError
 from console.core.pingresults import PingMatrix, result_row
-from console.core.pingview import MatrixView, card_view, corner_lines, server_view
+from console.core.pingview import (
+    MatrixView,
+    block_view,
+    card_view,
+    corner_lines,
+    group_servers,
+    group_view,
+    server_view,
+)
 from console.core.planning.estimate import estimate
 from console.core.planning.ping import (
     CROSS_MAX_SERVERS,
@@ -45,6 +53,7 @@ from console.ops import safefiles
 ORDER = 20
 MAX_MATRIX_HOSTS = 24  # above this the server matrix is too wide for a terminal
 MAX_SKIP_LINES = 20
+MAX_DRILL_DOWN = 4  # block pairs drawn server by server; x5 server pairs drawn card by card
 _STYLE = {"ok": "green", "loss": "bold red", "self": "dim", "untested": "dim", "skipped": "dim"}
 
 
@@ -263,23 +272,38 @@ def _table(view: MatrixView):
 
 
 def print_matrix(matrix: PingMatrix) -> None:
-    """Server x server, then card x card for each server pair with a bad probe, then the
-    bad probes one per line (their exact command)."""
+    """Server x server (above 24 servers: blocks of servers, then the server pairs of every
+    block pair with a problem), then card x card for each server pair with a bad probe (the
+    first 20), then the bad probes one per line (their exact command)."""
     from rich.markup import escape
 
     con = stdout_console()
     hosts = matrix.all_hosts()
+    table = matrix.results
+    bad_rows = [i for i in range(len(table)) if table.status_of(i) not in ("ok", "skipped")]
+    order = {h: n for n, h in enumerate(hosts)}
+    bad_pairs = sorted({tuple(sorted(table.probes.key(i)[::2], key=order.__getitem__)) for i in bad_rows},
+                       key=lambda ab: (order[ab[0]], order[ab[1]]))
     if len(hosts) <= MAX_MATRIX_HOSTS:
         con.print(_table(server_view(matrix)))
-    bad_pairs = sorted({tuple(sorted((r.probe.src_host, r.probe.dst_host), key=hosts.index))
-                        for r in matrix.results if r.status not in ("ok", "skipped")},
-                       key=lambda ab: (hosts.index(ab[0]), hosts.index(ab[1])))
-    for a, b in bad_pairs:
+    else:
+        groups = group_servers(hosts)
+        view = group_view(matrix, groups)
+        con.print(_table(view))
+        bad_blocks = [(a, b) for a in range(len(groups)) for b in range(a, len(groups))
+                      if view.cells[a][b].bad]
+        for a, b in bad_blocks[:MAX_DRILL_DOWN]:
+            con.print(_table(block_view(matrix, groups[a], groups[b])))
+        if len(bad_blocks) > MAX_DRILL_DOWN:
+            con.print(f"... and {len(bad_blocks) - MAX_DRILL_DOWN} more block pairs with problems")
+    for a, b in bad_pairs[:MAX_DRILL_DOWN * 5]:
         con.print(_table(card_view(matrix, a, b)))
-    bad = [r for r in matrix.results if r.status not in ("ok", "skipped")]
-    if not bad:
-        con.print(f"[green]all {len(matrix.results)} probes ok[/]")
-    for r in bad:
+    if len(bad_pairs) > MAX_DRILL_DOWN * 5:
+        con.print(f"... and {len(bad_pairs) - MAX_DRILL_DOWN * 5} more server pairs with problems")
+    if not bad_rows:
+        con.print(f"[green]all {len(table)} probes ok[/]")
+    for i in bad_rows:
+        r = table[i]
         row = result_row(r)
         loss = "" if r.loss_pct is None else f" {r.loss_pct:.2f}%"
         where = (f"{row['src_host']}:{row['src_device']} -> {row['dst_host']}:{row['dst_device']} "
