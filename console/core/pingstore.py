@@ -110,7 +110,7 @@ class ResultTable(Sequence[ProbeResult]):
         self.prefix = array("B", [0]) * n  # index into ``prefixes``; 255: full command in ``commands``
         self.raw_place = array("i", [UNSET]) * n
         self.prefixes: list[str] = [""]
-        self._prefix_ids: dict[str, int] = {"": 0}
+        self.prefix_ids: dict[str, int] = {"": 0}
         self.commands: dict[int, str] = {}
         self.errors: dict[int, list[str]] = {}
         self.raws: dict[int, str] = {}
@@ -168,9 +168,9 @@ class ResultTable(Sequence[ProbeResult]):
         self.commands.pop(i, None)
         if command.endswith(probe_command):
             prefix = command[:len(command) - len(probe_command)]
-            n = self._prefix_ids.get(prefix)
+            n = self.prefix_ids.get(prefix)
             if n is None and len(self.prefixes) < 255:
-                n = self._prefix_ids[prefix] = len(self.prefixes)
+                n = self.prefix_ids[prefix] = len(self.prefixes)
                 self.prefixes.append(prefix)
             if n is not None:
                 self.prefix[i] = n
@@ -197,7 +197,7 @@ class ResultTable(Sequence[ProbeResult]):
         for name in ("status", "transmitted", "received", "exit_status", "attempts", "prefix", "raw_place"):
             setattr(new, name, array(getattr(self, name).typecode, getattr(self, name)))
         new.floats = {k: array("d", v) for k, v in self.floats.items()}
-        new.prefixes, new._prefix_ids = list(self.prefixes), dict(self._prefix_ids)
+        new.prefixes, new.prefix_ids = list(self.prefixes), dict(self.prefix_ids)
         new.commands, new.errors, new.raws = dict(self.commands), dict(self.errors), dict(self.raws)
         return new
 

@@ -32,11 +32,11 @@ class End(NamedTuple):
 class ProbeTable(Sequence["Probe"]):
     """Probes as ``(src end, dst end, round)`` rows over a shared endpoint table."""
 
-    __slots__ = ("_ids", "dst", "ends", "rounds", "src")
+    __slots__ = ("dst", "end_index", "ends", "rounds", "src")
 
     def __init__(self, ends: Iterable[End] = ()) -> None:
         self.ends: list[End] = []
-        self._ids: dict[End, int] = {}
+        self.end_index: dict[End, int] = {}
         self.src = array("I")
         self.dst = array("I")
         self.rounds = array("i")
@@ -54,15 +54,15 @@ class ProbeTable(Sequence["Probe"]):
 
     def copy(self) -> ProbeTable:
         new = ProbeTable()
-        new.ends, new._ids = list(self.ends), dict(self._ids)
+        new.ends, new.end_index = list(self.ends), dict(self.end_index)
         new.src, new.dst, new.rounds = array("I", self.src), array("I", self.dst), array("i", self.rounds)
         return new
 
     def end_id(self, end: End) -> int:
         """The number of ``end`` in the endpoint table (added when new)."""
-        found = self._ids.get(end)
+        found = self.end_index.get(end)
         if found is None:
-            found = self._ids[end] = len(self.ends)
+            found = self.end_index[end] = len(self.ends)
             self.ends.append(end)
         return found
 
