@@ -7,8 +7,9 @@
 Discovers the servers first (device IPs), plans the probes, prints their count and the
 estimated time, runs the sweep, and prints the server x server matrix (grouped into blocks of
 servers above 24 servers) plus a card x card matrix for every server pair that lost packets.
-The default pattern is cross up to 16 servers, rail above. Progress goes to stderr. Exit 0 every probe ok; 1 loss or failed probes; 3 a server could
-not be reached; 130 interrupted (Ctrl-C: running probes are killed, finished ones printed).
+The default pattern is cross up to 16 servers, rail above. Progress goes to stderr. Exit 0
+every probe ok; 1 loss or failed probes; 3 a server could not be reached; 130 interrupted
+(Ctrl-C: running probes are killed, finished ones printed).
 """
 
 from __future__ import annotations
@@ -296,8 +297,8 @@ def print_matrix(matrix: PingMatrix) -> None:
             con.print(_table(block_view(matrix, groups[a], groups[b])))
         if len(bad_blocks) > MAX_DRILL_DOWN:
             con.print(f"... and {len(bad_blocks) - MAX_DRILL_DOWN} more block pairs with problems")
-    for a, b in bad_pairs[:MAX_DRILL_DOWN * 5]:
-        con.print(_table(card_view(matrix, a, b)))
+    for src, dst in bad_pairs[:MAX_DRILL_DOWN * 5]:
+        con.print(_table(card_view(matrix, src, dst)))
     if len(bad_pairs) > MAX_DRILL_DOWN * 5:
         con.print(f"... and {len(bad_pairs) - MAX_DRILL_DOWN * 5} more server pairs with problems")
     if not bad_rows:

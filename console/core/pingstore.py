@@ -131,8 +131,8 @@ class ResultTable(Sequence[ProbeResult]):
                            (self.exit_status, NONE_INT), (self.attempts, 0), (self.prefix, 0),
                            (self.raw_place, UNSET)):
             col.append(blank)
-        for col in self.floats.values():
-            col.append(NAN)
+        for floats in self.floats.values():
+            floats.append(NAN)
 
     def append(self, result: ProbeResult) -> int:
         """Add a row for ``result.probe`` (its own probe) and fill it."""
@@ -247,7 +247,7 @@ class ResultTable(Sequence[ProbeResult]):
             raise LookupError(f"no result yet for probe {i}")
         probe = probe or self.probes.probe(i)
 
-        def opt_int(col: array, none: int = NONE_INT) -> int | None:
+        def opt_int(col: array[int], none: int = NONE_INT) -> int | None:
             return None if col[i] == none else col[i]
 
         floats = {name: (None if math.isnan(col[i]) else col[i]) for name, col in self.floats.items()}
@@ -269,6 +269,7 @@ class ResultTable(Sequence[ProbeResult]):
     def nbytes(self) -> int:
         """Bytes held per row in arrays and compressed raw output (dicts of rare rows not
         counted; the bench measures the process instead)."""
-        cols = [self.status, self.transmitted, self.received, self.exit_status, self.attempts,
-                self.prefix, self.raw_place, *self.floats.values()]
-        return sum(c.itemsize * len(c) for c in cols) + self.ok_raws.nbytes() + self.probes.nbytes()
+        cols: list[array[int]] = [self.status, self.transmitted, self.received, self.exit_status,
+                                  self.attempts, self.prefix, self.raw_place]
+        floats = sum(c.itemsize * len(c) for c in self.floats.values())
+        return sum(c.itemsize * len(c) for c in cols) + floats + self.ok_raws.nbytes() + self.probes.nbytes()

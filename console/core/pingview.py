@@ -11,7 +11,7 @@ directions"); ``directed=True`` shows row -> column only (corner ``src \ dst``).
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -60,7 +60,7 @@ def make_cell(results: list[ProbeResult], *, counted: bool) -> Cell:
     return fields_cell(loss_fields(results), counted=counted)
 
 
-def fields_cell(f: dict, *, counted: bool) -> Cell:
+def fields_cell(f: dict[str, Any], *, counted: bool) -> Cell:
     """The cell for ``loss_fields`` values (or ``Tally.fields()``) of at least one result."""
     worst = f["worst_status"]
     base = {"status": worst, "loss_pct": f["worst_loss_pct"], "probes": f["probes"], "tested": f["tested"],
@@ -83,7 +83,7 @@ class _LeftOut:
     def __call__(self, host: str, device: int | None = None) -> bool:
         return (host, None) in self.keys or (device is not None and (host, device) in self.keys)
 
-    def empty(self, a: tuple, b: tuple) -> Cell:
+    def empty(self, a: tuple[str, int] | tuple[str], b: tuple[str, int] | tuple[str]) -> Cell:
         if self(*a) or self(*b):
             return Cell(text="skip", status="skipped")
         return Cell(text="-", status="untested")
@@ -94,14 +94,15 @@ def _left_out(matrix: PingMatrix, host: str, device: int | None = None) -> bool:
     return _LeftOut(matrix)(host, device)
 
 
-def host_tallies(matrix: PingMatrix, group_of: dict[str, Hashable], *, directed: bool) -> dict[tuple, Tally]:
+def host_tallies(matrix: PingMatrix, group_of: Mapping[str, Hashable], *,
+                 directed: bool) -> dict[tuple[Hashable, Hashable], Tally]:
     """Loss tallies per (group of the source host, group of the destination host), read from
     the result table's arrays in one pass (a million probes in about a second). Hosts not in
     ``group_of`` are left out; undirected, a probe counts for both orders."""
     table = matrix.results
     probes = table.probes
     end_group = [group_of.get(e.host) for e in probes.ends]
-    tallies: dict[tuple, Tally] = {}
+    tallies: dict[tuple[Hashable, Hashable], Tally] = {}
     for i in range(len(table)):
         if not table.is_set(i):
             continue
@@ -166,7 +167,7 @@ def devices_of(matrix: PingMatrix, host: str) -> list[int]:
 def card_view(matrix: PingMatrix, src_host: str, dst_host: str, *, directed: bool = False) -> MatrixView:
     """Device x device between two servers (rows: ``src_host``'s devices)."""
     rows, cols = devices_of(matrix, src_host), devices_of(matrix, dst_host)
-    index: dict[tuple, list[ProbeResult]] = {}
+    index: dict[tuple[str, int, str, int], list[ProbeResult]] = {}
     for i in _pair_rows(matrix, src_host, dst_host):
         r = matrix.results[i]
         p = r.probe

@@ -75,6 +75,6 @@ def ping_from_json(doc: dict[str, Any]) -> PingMatrix:
         rest = {k: v for k, v in row.items() if k not in PROBE_FIELDS}
         results.append(ProbeResult(probe=probe, **rest))
     pattern = doc.get("pattern")
-    known = pattern in ("cross", "rail", "pairwise", "custom", "retry")
-    return PingMatrix(pattern=pattern if known else "custom",
+    known = pattern in ("cross", "rail", "pairwise", "sample", "custom", "retry")
+    return PingMatrix(pattern=str(pattern) if known else "custom",
                       hosts=list(doc.get("hosts") or []), results=results)

@@ -134,7 +134,7 @@ class ProbeTable(Sequence["Probe"]):
             return []
         if all(r == NO_ROUND for r in self.rounds):
             return [range(n)]
-        by_round: dict[int, array] = {}
+        by_round: dict[int, array[int]] = {}
         for i, r in enumerate(self.rounds):
             batch = by_round.get(r)
             if batch is None:
