@@ -169,18 +169,20 @@ class Agent:
         if not self.files_ok():
             return
         ts = time.time()
-        if self.hold:
+        if self.hold and self.go_w is not None:
             os.close(self.go_w)  # every held rank wakes up on this one syscall
             self.go_w = None
         for rank in self.ranks:
             if not self.hold:
                 self.spawn(rank)
-            if rank.alive:
+            if rank.alive and rank.proc is not None:
                 self.out.emit(t="started", rank=rank.n, ts=ts, pid=rank.proc.pid)
 
     # --- reading --------------------------------------------------------------------------
 
     def on_ctl(self):
+        if self.ctl_r is None:
+            return
         try:
             data = os.read(self.ctl_r, READ_SIZE)
         except BlockingIOError:
@@ -304,7 +306,7 @@ class Agent:
         """Stop every rank, starting with ``sig`` (INT, TERM or KILL); a stop while stopping
         only ever makes the signal stronger."""
         step = STOP_STEPS.index(sig) if sig in STOP_STEPS else 1
-        if self.state == "stopping" and step <= self.stop_step:
+        if self.state == "stopping" and self.stop_step is not None and step <= self.stop_step:
             return
         self.state = "stopping"
         self.release_at = None
@@ -324,7 +326,7 @@ class Agent:
 
     def reap(self):
         for rank in self.ranks:
-            if not rank.alive:
+            if not rank.alive or rank.proc is None:
                 continue
             rc = rank.proc.poll()
             if rc is None:
@@ -341,9 +343,9 @@ class Agent:
         if self.hb and now - self.last_in > self.hb and self.state != "stopping":
             self.stop("no heartbeat from the console for {:.0f} s".format(self.hb))
         if self.escalate_at is not None and now >= self.escalate_at:
-            self.signal_ranks(min(self.stop_step + 1, 2))
+            self.signal_ranks(min((self.stop_step or 0) + 1, 2))
         for rank in self.ranks:
-            if rank.code is None or rank.reported:
+            if rank.code is None or rank.reported or rank.reaped_at is None:
                 continue
             if rank.streams and now > rank.reaped_at + self.grace:
                 self.killpg(rank, signal.SIGKILL)

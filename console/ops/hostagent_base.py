@@ -106,18 +106,19 @@ class Watchdog:
         return self.proc.pid if self.proc is not None else None
 
     def tell(self, line):
-        if self.proc is None:
+        stdin = self.proc.stdin if self.proc is not None else None
+        if stdin is None:
             return
         try:
-            self.proc.stdin.write(line.encode("ascii") + b"\n")
-            self.proc.stdin.flush()
+            stdin.write(line.encode("ascii") + b"\n")
+            stdin.flush()
         except OSError:
             self.proc = None
 
     def done(self):
         """Clean end: the watchdog exits without killing anything."""
         self.tell("ok")
-        if self.proc is not None:
+        if self.proc is not None and self.proc.stdin is not None:
             try:
                 self.proc.stdin.close()
                 self.proc.wait(5)
