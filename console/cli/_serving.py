@@ -6,7 +6,8 @@ stdout: the service's lines as for any launch (``[server index] line``), then th
 (text), or one ``{"event": "answer", ...}`` JSON line with ``--json``. Exit codes: with
 ``--smoke-only`` 0 when the service answered (it is then stopped), 1 when the request failed
 (HTTP status and body on stderr) or the service never got ready (root cause named); without
-it the service keeps running until Ctrl-C (130; 1 if the request had failed).
+it the service keeps running until Ctrl-C or SIGTERM stop it: then 0 when it had answered (the
+operator's way to end a service), 1 if the request failed, 130 when stopped before an answer.
 """
 
 from __future__ import annotations
@@ -180,10 +181,12 @@ async def _events(args, profile, table, data, plan, setup, files, pool, stop, pr
             if isinstance(ev, JobFinished):
                 sys.stdout.flush()
                 root = ev.summary.root_cause
-                if answer is not None and root is not None and root.kind == "stopped":
+                if root is not None and root.kind == "stopped":
                     if args.json:
                         printer.event(ev)
                     warn(f"launch: every server process stopped; run record {ev.summary.run_dir}")
+                    if answer is None:  # stopped before the service answered
+                        return EXIT_CHECK_FAILED if args.smoke_only else EXIT_INTERRUPTED
                     return 0 if answer.ok else EXIT_CHECK_FAILED
                 if args.json:
                     printer.event(ev)
@@ -193,7 +196,8 @@ async def _events(args, profile, table, data, plan, setup, files, pool, stop, pr
 
 
 async def run(args: argparse.Namespace, profile: Profile) -> int:
-    """The serving launch; Ctrl-C / SIGTERM stops every server process (130)."""
+    """The serving launch; Ctrl-C / SIGTERM stops every server process: exit 0 when the
+    service had answered the first request, 1 when that request failed, else 130."""
     from console.ops.ranktable_files import read
 
     data, table = read(args.ranktable)
@@ -222,9 +226,8 @@ async def run(args: argparse.Namespace, profile: Profile) -> int:
             for w in warnings:
                 warn(f"launch: warning: {w}")
             code = await _events(args, profile, table, data, plan, setup, files, pool, stop, printer)
-        if got and code != EXIT_CHECK_FAILED:
-            warn(f"launch: interrupted ({got[0]}): every server process was stopped")
-            return EXIT_INTERRUPTED
+        if got and code == EXIT_INTERRUPTED:
+            warn(f"launch: interrupted ({got[0]}) before the service answered")
         return code
     except asyncio.CancelledError:
         if not got:
