@@ -215,7 +215,7 @@ class ClusterSpec(_Model):
         that need a rank table or a ping plan without running discovery first."""
         return Inventory(servers=[
             Server(host=getattr(s, host), server_id=s.address, hostname=s.name, reachable=True,
-                   product=s.product, devices=[
+                   product=s.product, host_ip=s.address, host_nic=s.host_nic, devices=[
                        Device(device_id=d.device_id, card=d.card_id, chip=d.chip_id,
                               logic_id=d.logic_id, device_ip=d.ip, netmask=d.netmask)
                        for d in s.devices])
