@@ -125,13 +125,13 @@ async def make_run_dirs(pool: Any, plan: LaunchPlan, table: bytes, files: dict[s
         return folder, sums
 
     results = await asyncio.gather(*(one(s) for s in plan.servers), return_exceptions=True)
-    made = {s.server_id: r[0] for s, r in zip(plan.servers, results) if isinstance(r, tuple)}
+    made = {s.server_id: r[0] for s, r in zip(plan.servers, results, strict=True) if isinstance(r, tuple)}
     failed = [r for r in results if isinstance(r, BaseException)]
     if failed:
         await remove_run_dirs(pool, plan.model_copy(update={"keep_remote": False}), made)
         raise failed[0]
     bound = bind_run(plan, plan.run_id, made)
-    return bound, {sid: r[1] for sid, r in zip([s.server_id for s in plan.servers], results)
+    return bound, {sid: r[1] for sid, r in zip([s.server_id for s in plan.servers], results, strict=True)
                    if isinstance(r, tuple)}
 
 

@@ -82,12 +82,12 @@ def secure_dir(path, create):
             if real:
                 real.pop()
             continue
-        cur = "/" + "/".join(real + [part])
+        cur = "/" + "/".join([*real, part])
         try:
             st = os.lstat(cur)
         except FileNotFoundError:
             if not create:
-                raise Refused(cur, "does not exist")
+                raise Refused(cur, "does not exist") from None
             try:
                 os.mkdir(cur, DIR_MODE)
             except FileExistsError:
@@ -160,7 +160,7 @@ def make(req):
     try:
         os.mkdir(folder, DIR_MODE)
     except FileExistsError:
-        raise Refused(folder, "already exists: a run folder is never reused")
+        raise Refused(folder, "already exists: a run folder is never reused") from None
     try:
         return {"ok": True, "dir": folder, "sha256": _fill(req, folder, table, table_dir)}
     except BaseException:

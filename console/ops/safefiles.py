@@ -14,9 +14,9 @@ way to a file it writes.
   created ``O_EXCL | O_NOFOLLOW`` in the target's folder (opened once, then used through its
   descriptor), written, fsynced, renamed over the target; then the folder is fsynced.
 * ``private_dir(base, name)``: a fresh folder ``base/name`` with mode 0700 (``base`` created
-  0700 when missing, its path resolved under the same rule), returned as an open descriptor; ``open_new(dir_fd, name)`` creates a
-  file in it (``O_EXCL | O_NOFOLLOW``, mode 0600). Files opened relative to that descriptor
-  stay in that folder even if someone renames the path.
+  0700 when missing, its path resolved under the same rule), returned as an open descriptor;
+  ``open_new(dir_fd, name)`` creates a file in it (``O_EXCL | O_NOFOLLOW``, mode 0600). Files
+  opened relative to that descriptor stay in that folder even if someone renames the path.
 * ``trusted_folder(path)``: a folder nobody else can change: created 0700 when missing; an
   existing one, and every folder above it, must be owned by the user or root and writable by
   nobody else (group-writable only for the user's own group; a sticky folder owned by root,

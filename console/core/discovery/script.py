@@ -37,7 +37,8 @@ HCCN_DEFAULT = "/usr/local/Ascend/driver/tools/hccn_tool"
 _PRELUDE = r"""R="${CLUSTER_CONSOLE_ROOT:-}"
 M=%(marker)s
 if command -v hccn_tool >/dev/null 2>&1; then H=hccn_tool; else H="$R%(hccn_default)s"; fi
-run() { n=$1; shift; printf '\n%%s BEGIN %%s\n' "$M" "$n"; "$@" 2>&1; rc=$?; printf '\n%%s END %%s %%s\n' "$M" "$n" "$rc"; }
+run() { n=$1; shift; printf '\n%%s BEGIN %%s\n' "$M" "$n"; "$@" 2>&1; rc=$?
+  printf '\n%%s END %%s %%s\n' "$M" "$n" "$rc"; }
 """
 
 # Round 2 only: the watchdog, one bounded hccn_tool call (``call``: sets out and rc), the

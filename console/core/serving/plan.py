@@ -57,7 +57,7 @@ def vllm_setup(table: Any, profile: Profile, args: Sequence[str], *, tp: int | N
         s.server_id: {"model": shlex.quote(model), "dp_local": str(share.dp_local),
                       "dp_start": str(share.start), "rpc_port": str(rpc), "http_port": str(http),
                       "headless": "" if i == 0 else "--headless"}
-        for i, (s, share) in enumerate(zip(servers, shares))}
+        for i, (s, share) in enumerate(zip(servers, shares, strict=True))}
     first = servers[0]
     return ServingSetup(args=rest, values=values, parallel={"tp": tp, "dp": dp},
                         target=ServingTarget(kind="vllm-ascend", server_id=first.server_id,
