@@ -22,7 +22,8 @@ class ConsoleError(Exception):
     """A failure the user can act on.
 
     ``title`` is one short line; ``detail`` says what was found; ``hint`` what to do next.
-    ``host``/``command``/``path`` say where it happened.
+    ``host``/``command``/``path`` say where it happened; ``line``/``column`` (1-based) where
+    in a text (a file's JSON syntax error), so no one has to read them back out of the title.
     """
 
     exit_code = EXIT_USAGE
@@ -36,6 +37,8 @@ class ConsoleError(Exception):
         command: str | None = None,
         path: str | None = None,
         hint: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
     ) -> None:
         super().__init__(title)
         self.title = title
@@ -44,6 +47,8 @@ class ConsoleError(Exception):
         self.command = command
         self.path = path
         self.hint = hint
+        self.line = line
+        self.column = column
 
     def __str__(self) -> str:
         where = ": ".join(p for p in (self.host, self.path) if p)

@@ -98,6 +98,7 @@ def test_json_error_has_line_and_column():
         loads(text, source="t.json")
     assert "line 4, column 3" in str(info.value)
     assert info.value.path == "t.json"
+    assert (info.value.line, info.value.column) == (4, 3)  # fields: nobody parses the title
 
 
 def test_comments_get_a_hint():

@@ -97,7 +97,7 @@ def _parse_json(text: str, source: str) -> Any:
         elif "//" in text or "/*" in text:
             hint = "JSON must not contain comments (the comments in HCCL's docs are illustrative)"
         raise InputError(f"not valid JSON at line {exc.lineno}, column {exc.colno}", exc.msg,
-                         path=source, hint=hint) from None
+                         path=source, hint=hint, line=exc.lineno, column=exc.colno) from None
     if _depth(data) > MAX_DEPTH:
         raise _too_deep(source)
     return data
