@@ -36,7 +36,7 @@ from console.core.planning.rundir import run_dirs
 from console.core.ranktable.text import loads
 from console.ops.agentlink import Opener, local_opener, ssh_opener
 from console.ops.launch_checks import check_servers, describe, raise_for, validate_launch
-from console.ops.launch_events import LaunchEvent, LaunchWarning, Stage
+from console.ops.launch_events import LaunchEvent, LaunchWarning, Stage, StageName
 from console.ops.launch_stall import StallOptions
 from console.ops.launch_stop import StopRequests
 from console.ops.ranktable_files import FILE_MODE, write_bytes_atomic
@@ -81,11 +81,11 @@ async def _prepare(plan: LaunchPlan, data: bytes, pool: Any, inventory: Inventor
                    sums: dict[str, dict[str, str]]) -> AsyncIterator[LaunchEvent | LaunchPlan]:
     """Validation, preflight, run folders (filling ``made`` and ``sums``: server_id ->
     folder, and -> {uploaded path: sha256}); the bound plan is yielded last."""
-    yield Stage("validate", "checking the rank table and the plan")
+    yield Stage(StageName.VALIDATE, "checking the rank table and the plan")
     for event in _validate(plan, data, inventory, record):
         yield event
     if check and pool is not None:
-        yield Stage("preflight", "checking servers, NPUs and the master port")
+        yield Stage(StageName.PREFLIGHT, "checking servers, NPUs and the master port")
         problems = await check_servers(pool, plan, inventory)
         record.event("preflight", problems=[describe(p) for p in problems])
         for p in problems:
@@ -97,7 +97,7 @@ async def _prepare(plan: LaunchPlan, data: bytes, pool: Any, inventory: Inventor
     if clash := sorted(set(files) & set(extra)):
         raise InputError(f"an upload is named like a file the console writes: {clash[0]}")
     where = "this machine" if pool is None else f"{len(plan.servers)} servers"
-    yield Stage("prepare", f"private run folders on {where}: the rank table"
+    yield Stage(StageName.PREPARE, f"private run folders on {where}: the rank table"
                 + (f" and {len(files) + len(extra)} files" if files or extra else ""))
     bound, digests = await make_run_dirs(pool, plan, data, files, own, PRIVATE_MODE)
     sums.update(digests)
@@ -117,7 +117,7 @@ async def _remove(pool: Any, plan: LaunchPlan, made: dict[str, str],
         return []
     if plan.keep_remote:
         record.event("kept", run_dirs=left)
-        return [Stage("kept", "run folders kept: " + ", ".join(sorted(set(left.values()))))]
+        return [Stage(StageName.KEPT, "run folders kept: " + ", ".join(sorted(set(left.values()))))]
     problems = await remove_run_dirs(pool, plan, left)
     record.event("removed", run_dirs=left, problems=[f"{h}: {m}" for h, m in problems])
     return [LaunchWarning(m, h) for h, m in problems]
@@ -170,8 +170,9 @@ async def launch(
     try:
         record.write_plan(plan)
         record.write_ranktable(ranktable_bytes)
-        yield Stage("record", f"run record {record.dir}" if record.failed is None
-                    else f"no run record ({record.dir} could not be written)")
+        yield Stage(StageName.RECORD, f"run record {record.dir}" if record.failed is None
+                    else f"no run record ({record.dir} could not be written)",
+                    run_dir=str(record.dir) if record.failed is None else None)
         if (warning := record.take_warning()) is not None:
             yield LaunchWarning(warning)
         for warning in plan.warnings:

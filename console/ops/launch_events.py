@@ -6,14 +6,30 @@ Dataclasses rather than pydantic models: a busy job yields thousands of ``RankLi
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+
+class StageName(StrEnum):
+    """The stages of a launch, in order (``kept``: after the job, run folders left on the
+    servers). A ``str`` (JSON: the value)."""
+
+    RECORD = "record"
+    VALIDATE = "validate"
+    PREFLIGHT = "preflight"
+    PREPARE = "prepare"
+    AGENTS = "agents"
+    GO = "go"
+    KEPT = "kept"
 
 
 @dataclass(frozen=True, slots=True)
 class Stage:
-    """Progress before the ranks run: prepare, preflight, agents, barrier, go."""
+    """Progress before the ranks run: prepare, preflight, record, agents, go."""
 
-    name: str
+    name: StageName
     message: str
+    run_dir: str | None = None
+    """The run record's folder (stage ``record``), as a value: no one parses ``message``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from console.ops.agentframes import check_frame
 from console.ops.agentlink import AgentLink, Opener, close_links, hello_payload, spec_for
 from console.ops.launch_events import (
     JobFinished, JobSummary, LaunchWarning, RankExited, RankLine, RankReady, RankStarted,
-    RootCause, ServerLost, Stage, StallDetected, Teardown,
+    RootCause, ServerLost, Stage, StageName, StallDetected, Teardown,
 )
 from console.ops.launch_stop import STEPS, StopRequests, stronger
 from console.ops.launch_stall import StallOptions, StallWatch
@@ -139,7 +139,7 @@ class Supervisor:
         self._event("start", servers=len(self.plan.servers), world_size=self.plan.world_size)
         results = await asyncio.gather(*(self._open(s) for s in self.plan.servers),
                                        return_exceptions=True)
-        events: list[Any] = [Stage("agents", f"host agents started on {len(self.plan.servers)} "
+        events: list[Any] = [Stage(StageName.AGENTS, f"host agents started on {len(self.plan.servers)} "
                                    f"servers; waiting for {_what(self.plan)} at the "
                                    "barrier")]
         failed = []
@@ -345,7 +345,7 @@ class Supervisor:
                     clocks=self.clocks.report())
         if self.ready_re:
             self.awaiting_ready = {r.rank for s in self.plan.servers for r in s.ranks if r.await_ready}
-        return [Stage("go", f"all {_what(self.plan)} at the barrier; GO sent to "
+        return [Stage(StageName.GO, f"all {_what(self.plan)} at the barrier; GO sent to "
                       f"{len(self.links)} servers")]
 
     def _on_tick(self) -> list[Any]:

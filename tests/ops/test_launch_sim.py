@@ -26,7 +26,7 @@ from console.core.ranktable.model import RankTable
 from console.core.ranktable.text import dumps
 from console.ops.launch import launch
 from console.ops.launch_events import (
-    JobFinished, RankExited, RankLine, RankReady, RankStarted, ServerLost, Teardown,
+    JobFinished, RankExited, RankLine, RankReady, RankStarted, ServerLost, Stage, StageName, Teardown,
 )
 from console.remote import Pool, SSHOptions
 from tests.ops.procs import read_pgids
@@ -102,6 +102,10 @@ async def test_16_ranks_get_their_env(sim_cluster, tmp_path) -> None:
     summary = events[-1].summary
     assert summary.ok, summary.root_cause
     assert summary.exit_codes == {r: 0 for r in range(16)}
+    stages = [ev for ev in events if isinstance(ev, Stage)]
+    assert [s.name for s in stages] == [StageName.RECORD, StageName.PREPARE, StageName.PREFLIGHT,
+                                        StageName.AGENTS, StageName.GO]
+    assert stages[0].run_dir == summary.run_dir  # a field: nobody parses "run record ..."
     remote = tmp_path / "remote" / "ranktable.json"
     assert remote.read_bytes() == data and (remote.stat().st_mode & 0o777) == 0o640
     for rank in range(16):
