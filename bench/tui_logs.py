@@ -197,7 +197,7 @@ async def drive(app: ClusterConsoleApp, args: argparse.Namespace, source: Any,
                 probe: Probe, t0: float) -> dict:
     async with app.run_test(size=(args.width, args.height)) as pilot:
         screen = app.screen
-        await wait_for(pilot, lambda: screen.table is not None and screen.profile is not None, 60)
+        await wait_for(pilot, lambda: screen.setup.table is not None and screen.setup.profile is not None, 60)
         command = local_command(args) if args.via == "local" else "python3 train.py"
         screen.query_one("#launch-command").value = command
         await wait_for(pilot, lambda: screen.plan is not None, 30)

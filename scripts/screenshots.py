@@ -56,10 +56,10 @@ async def ping(pilot: Any) -> None:
     app = pilot.app
     await pilot.press("2")
     screen = app.screen
-    if not screen.state.results:
+    if not screen.model.results:
         await pilot.press("r")
-        await until(pilot, lambda: screen.state.running or screen.state.results, "the sweep to start")
-        await until(pilot, lambda: not screen.state.running, "the ping sweep")
+        await until(pilot, lambda: screen.model.running or screen.model.results, "the sweep to start")
+        await until(pilot, lambda: not screen.model.running, "the ping sweep")
     if screen.drill is not None:
         await pilot.press("escape")
 
@@ -67,8 +67,8 @@ async def ping(pilot: Any) -> None:
 async def ping_cards(pilot: Any) -> None:
     await ping(pilot)
     screen = pilot.app.screen
-    worst = screen.state.problem_pairs()
-    pair = worst[0][0] if worst else tuple(screen.state.hosts[:2])
+    worst = screen.model.problem_pairs()
+    pair = worst[0][0] if worst else tuple(screen.model.hosts[:2])
     screen.open_pair(*pair)
     await pilot.pause()
     cards = screen.query_one("#card-matrix")
@@ -84,7 +84,7 @@ async def ranktable(pilot: Any) -> None:
     screen = app.screen
     if getattr(getattr(screen, "editor", None), "table", None) is None:
         await pilot.press("b")
-        await until(pilot, lambda: screen.editor.table is not None, "the rank table build")
+        await until(pilot, lambda: screen.model.table is not None, "the rank table build")
 
 
 DEMO_JOB = ("python3 -c \"import os, sys, time; r = int(os.environ['RANK']); "
@@ -99,7 +99,7 @@ async def launch(pilot: Any) -> None:
     from textual.widgets import Input
 
     app = pilot.app
-    if "ranktable" not in app.panes or app.panes["ranktable"].editor.table is None:
+    if "ranktable" not in app.panes or app.panes["ranktable"].model.table is None:
         if app.inventory is None:
             await nodes(pilot)
         await ranktable(pilot)

@@ -1,28 +1,39 @@
 """The Cluster Console TUI: four panes (Nodes, Ping matrix, Rank table, Launch), one per
 App mode, keys 1-4 to switch, every action also in the command palette (design.md §7).
 
-The app holds what the panes share — the host list, the current :class:`Inventory`, the
-rank-table path — and the ONE handler that turns worker failures into notifications.
+The app holds what the panes share — the host list, the inventory (last discovery), the last
+ping results, the current rank-table file — as reactives that change only through the
+messages of ``console.ui.messages`` (attributes down, messages up), loads rank tables through
+one function, and has the ONE handler that turns worker failures into notifications.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from console.core.errors import ConsoleError
 from console.core.hosts import HostTarget, parse_hosts
 from console.core.inventory import Inventory
+from console.core.pingresults import PingMatrix
+from console.ui.messages import (
+    HostsChanged, InventoryChanged, OpenRankTable, PingResultsChanged, RankTableChanged, ShowServer,
+)
+from console.ui.models.shared import RankTableFile, read_error
 from console.ui.panes import PANES, PaneSpec
 from console.ui.screens.base import PaneScreen, commands_for
 from console.ui.screens.dialogs import ConfirmScreen, HelpScreen
@@ -57,20 +68,19 @@ def _as_targets(hosts: str | Sequence[str | HostTarget]) -> list[HostTarget]:
 
 class NotifyHandler(logging.Handler):
     """Diagnostics the CLI prints on stderr (``console`` loggers, e.g. the ``--accept-new``
-    "Permanently added ..." line) become notifications: under Textual stderr is not seen.
-    Made on the app's thread (``on_mount``), which it remembers: records logged there notify
-    directly, others go through ``call_from_thread``."""
+    "Permanently added ..." line) become notifications: under Textual stderr is not seen."""
 
     def __init__(self, app: App) -> None:
         super().__init__(logging.INFO)
         self.app = app
-        self.app_thread = threading.get_ident()
+        self.thread = threading.get_ident()
+        """The app's thread (the handler is made in ``on_mount``)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             severity = "warning" if record.levelno >= logging.WARNING else "information"
             notify = partial(self.app.notify, self.format(record), severity=severity, timeout=10)
-            if threading.get_ident() == self.app_thread:
+            if threading.get_ident() == self.thread:
                 notify()
             else:
                 self.app.call_from_thread(notify)
@@ -96,6 +106,10 @@ class ClusterConsoleApp(App[int]):
     """The hosts the user gave (command line or Nodes pane)."""
     inventory: reactive[Inventory | None] = reactive(None, always_update=True)
     """The latest discovery result, shared by every pane."""
+    ping_results: reactive[PingMatrix | None] = reactive(None, always_update=True)
+    """The last finished ping sweep."""
+    ranktable: reactive[RankTableFile] = reactive(RankTableFile, always_update=True)
+    """The current rank-table file (path, bytes on disk, parsed table, saved or not)."""
 
     def __init__(
         self,
@@ -114,11 +128,13 @@ class ClusterConsoleApp(App[int]):
         self.ssh_options = ssh_options
         self.sources = sources or Sources.default(ssh_options)
         self.ranktable_path = Path(ranktable_path) if ranktable_path else None
+        self._loads = 0
         self.start_mode = start
         self.panes: dict[str, PaneScreen] = {}
         self.errors: list[tuple[str, str]] = []
         self.set_reactive(ClusterConsoleApp.hosts, _as_targets(hosts))
         self.set_reactive(ClusterConsoleApp.inventory, inventory)
+        self.set_reactive(ClusterConsoleApp.ranktable, RankTableFile(path=self.ranktable_path))
         for spec in PANES:
             self.add_mode(spec.mode, partial(self._make_pane, spec))
 
@@ -133,7 +149,51 @@ class ClusterConsoleApp(App[int]):
         logger.addHandler(self._log_handler)
         if logger.level == logging.NOTSET or logger.level > logging.WARNING:
             logger.setLevel(logging.WARNING)
+        if self.ranktable_path is not None:
+            self.load_ranktable(self.ranktable_path, missing_ok=True)
         self.switch_mode(self.start_mode)
+
+    # -- shared state: changed only by messages -----------------------------------------
+
+    def on_hosts_changed(self, message: HostsChanged) -> None:
+        self.hosts = message.hosts
+
+    def on_inventory_changed(self, message: InventoryChanged) -> None:
+        self.inventory = message.inventory
+
+    def on_ping_results_changed(self, message: PingResultsChanged) -> None:
+        self.ping_results = message.matrix
+
+    def on_rank_table_changed(self, message: RankTableChanged) -> None:
+        self.ranktable = message.file
+
+    def on_open_rank_table(self, message: OpenRankTable) -> None:
+        self.load_ranktable(message.path, missing_ok=message.missing_ok)
+
+    def on_show_server(self, message: ShowServer) -> None:
+        self.switch_mode("nodes")
+        nodes = self.panes.get("nodes")
+        if nodes is not None:
+            nodes.post_message(message)
+
+    @work(exclusive=True, group="app.ranktable", exit_on_error=False, name="reading rank table")
+    async def load_ranktable(self, path: Path, missing_ok: bool = False) -> None:
+        """The one way a rank table is read: the exact bytes and the table parsed from them."""
+        self._loads += 1
+        generation = self._loads
+        if missing_ok and not await asyncio.to_thread(path.exists):
+            self.ranktable = RankTableFile(path=path, generation=generation)
+            return
+        try:
+            data, table = await asyncio.to_thread(self.sources.load_ranktable, path)
+        except ConsoleError as exc:
+            self.ranktable = replace(read_error(path, exc), generation=generation)
+            raise
+        self.ranktable = RankTableFile(path=path, data=data, table=table, generation=generation)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.node is self and event.state == WorkerState.ERROR and event.worker.error:
+            self.report_error(event.worker.error, context=event.worker.name)
 
     async def on_unmount(self) -> None:
         logging.getLogger("console").removeHandler(self._log_handler)

@@ -26,6 +26,8 @@ class LaunchSource:
     stall: Any = None
     """``console.ops.launch_stall.StallOptions`` of the pane's launches (default: stalled
     after 60 s, no teardown)."""
+    form: dict[str, str] = field(default_factory=dict)
+    """What the Launch pane's form starts with: ``profile``, ``command``, ``env``."""
 
     def profile_names(self) -> list[str]:
         """Blocking (reads the user's profile folder): call in a thread."""

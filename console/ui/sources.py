@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,9 @@ DiscoverFn = Callable[[Sequence[str]], AsyncIterator[Any]]
 """``discover(hosts)`` yields discovery events (``console.ops.discovery``: ServerStarted,
 ServerDone, DiscoveryDone) and/or a final ``Inventory``. Hosts are SSH targets as written."""
 
-LoadFn = Callable[[Path], Any]
-"""``load(path) -> RankTable`` — blocking; panes run it in a thread."""
+LoadFn = Callable[[Path], tuple[bytes, Any]]
+"""``load(path) -> (bytes, RankTable)``: the exact bytes of the file and the table parsed from
+them — blocking; the app runs it in a thread. The one way rank tables are read."""
 
 SaveFn = Callable[[Any, Path], Any]
 """``save(table, path)`` — blocking, atomic, keeps ``.bak``, mode 0640; run in a thread."""
@@ -85,10 +86,10 @@ def _default_launch(shared: SharedPool) -> Any:
     return LaunchSource(shared)
 
 
-def _default_load(path: Path) -> Any:
+def _default_load(path: Path) -> tuple[bytes, Any]:
     from console.ops import ranktable_files
 
-    return ranktable_files.load(path)
+    return ranktable_files.read(path)
 
 
 def _default_save(table: Any, path: Path) -> Any:
@@ -110,7 +111,6 @@ class Sources:
     """Launch pane's source: a ``console.ui.launch_source.LaunchSource`` (or the same shape)."""
     pool: SharedPool | None = None
     """The shared SSH pool behind the default sources (None when everything is injected)."""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def default(cls, ssh_options: Any = None) -> Sources:

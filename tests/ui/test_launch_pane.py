@@ -21,7 +21,9 @@ from textual.widgets import DataTable, Select
 
 from console.core.inventory import Inventory
 from console.core.probe_report import parse_streams
-from console.ops.launch_events import JobFinished, JobSummary, RankLine, Stage
+from console.ops.launch_events import (
+    JobFinished, JobSummary, RankExited, RankLine, RankStarted, RootCause, Stage, StageName, Teardown,
+)
 from console.core.ranktable import build
 from console.ops.ranktable_files import save
 from console.remote import SSHOptions
@@ -30,8 +32,8 @@ from console.sim.spec import ClusterSpec
 from console.ui.app import ClusterConsoleApp
 from console.ui.screens.dialogs import ConfirmScreen
 from console.ui.launch_source import LaunchSource
-from console.ui.launch_log import LogWindow
-from console.ui.launch_view import EXITED, FAILED, KILLED, RUNNING, JobView, fold_ranks
+from console.ui.models.launch import EXITED, FAILED, KILLED, RUNNING, JobView, fold_ranks
+from console.ui.models.launch_log import LogWindow
 from console.ui.sources import SharedPool, Sources
 from console.ui.widgets.rank_log import RankLog
 from console.ui.widgets.rank_status import ROOT_STYLE, RankStatusGrid
@@ -76,7 +78,7 @@ def free_port() -> int:
 async def plan_for(pilot, code: str):
     """Type the command (python -c CODE) and a free master port; wait for the 16-rank plan."""
     screen = pilot.app.screen
-    await wait_until(pilot, lambda: screen.profile is not None and screen.table is not None, 30)
+    await wait_until(pilot, lambda: screen.setup.profile is not None and screen.setup.table is not None, 30)
     screen.query_one("#launch-command").value = f"{PY} -u -c {shlex.quote(code)}"
     port = free_port()
     screen.query_one("#launch-env").value = f"MASTER_PORT={port}"
@@ -86,7 +88,7 @@ async def plan_for(pilot, code: str):
         return plan is not None and plan.master_port == port and " -u -c " in plan.rank(0)[1].command
 
     await wait_until(pilot, planned, 10)
-    assert screen.plan.world_size == 16 and not screen.plan_error
+    assert screen.plan.world_size == 16 and not screen.setup.plan_error
     return screen
 
 
@@ -106,9 +108,9 @@ async def test_16_ranks_exit_0_and_the_log_views(sim, tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await plan_for(pilot, code)
         await pilot.press("f6")  # the server checks, over SSH, before launching
-        await wait_until(pilot, lambda: screen.remote is not None, 60)
-        assert [str(p) for p in screen.remote if p.severity == "error"] == []
-        assert any("servers checked" in c.text for c in screen.checks)
+        await wait_until(pilot, lambda: screen.setup.remote is not None, 60)
+        assert [str(p) for p in screen.setup.remote if p.severity == "error"] == []
+        assert any("servers checked" in c.text for c in screen.setup.checks)
         await launched(pilot, screen, lambda s: s.job.finished)
         job = screen.job
         assert job.ok and job.states == [EXITED] * 16, (job.root, job.failed_error, app.errors)
@@ -133,7 +135,7 @@ async def test_16_ranks_exit_0_and_the_log_views(sim, tmp_path):
 
         await pilot.press("r")
         await submit(pilot, "3")
-        await wait_until(pilot, lambda: screen.window.rank == 3, 5)
+        await wait_until(pilot, lambda: screen.model.window.rank == 3, 5)
         assert log_lines(screen) == ["[3] loading weights", "[3] hello from rank 3"]
 
 
@@ -245,7 +247,7 @@ async def test_stop_finishes_the_teardown_before_the_pane_says_stopped(data_dir)
                             sources=Sources(discover=FakeDiscovery(Inventory()), launch=source))
     async with app.run_test(size=(100, 30)) as pilot:
         screen = source.pane = app.screen
-        await wait_until(pilot, lambda: screen.table is not None and screen.profile is not None)
+        await wait_until(pilot, lambda: screen.setup.table is not None and screen.setup.profile is not None)
         screen.query_one("#launch-command").value = "python3 train.py --rank {rank}"
         await wait_until(pilot, lambda: screen.plan is not None)
         await pilot.press("f5")
@@ -266,7 +268,7 @@ def test_snapshot_run_tab_after_a_failure(snap_compare, data_dir):
 
     async def run_before(pilot) -> None:
         screen = pilot.app.screen
-        await wait_until(pilot, lambda: screen.profile is not None and screen.table is not None)
+        await wait_until(pilot, lambda: screen.setup.profile is not None and screen.setup.table is not None)
         screen.query_one("#launch-command").value = "python3 train.py --rank {rank}"
         await wait_until(pilot, lambda: screen.plan is not None)
         await pilot.press("f5")
@@ -290,7 +292,7 @@ async def test_probe_profile_fills_the_results_table(data_dir):
                             sources=Sources(discover=FakeDiscovery(Inventory()), launch=script))
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await wait_until(pilot, lambda: screen.table is not None and screen.profile is not None)
+        await wait_until(pilot, lambda: screen.setup.table is not None and screen.setup.profile is not None)
         screen.query_one("#launch-profile", Select).value = "probe"
         screen.query_one("#launch-command").value = "--mode all"
         await wait_until(pilot, lambda: screen.plan is not None and screen.plan.profile == "probe")
@@ -339,3 +341,61 @@ def test_job_view_tells_the_root_cause_from_the_killed():
     assert view.states[3] == FAILED and view.is_root(3) and view.codes[3] == 1
     assert [s for r, s in enumerate(view.states) if r != 3] == [KILLED] * 7
     assert view.finished and not view.ok and view.headline() == "FAILED"
+
+
+class StoppableProbe(ScriptedLaunch):
+    """A probe run that prints its results, then runs until Stop all; then every rank exits
+    by SIGTERM and the launch reports it, as ``console.ops.launch`` does."""
+
+    def __init__(self, streams: dict[int, list[str]]) -> None:
+        super().__init__([], profiles=("custom", "probe"))
+        self.streams = streams
+        self.stopped_by_event = False
+
+    async def run(self, plan: Any, table: Any, data: bytes, *, inventory: Any = None,
+                  stop: asyncio.Event | None = None) -> AsyncIterator[Any]:
+        world = plan.world_size
+        yield Stage(StageName.RECORD, "run record runs/probe-stop", run_dir="runs/probe-stop")
+        yield Stage(StageName.AGENTS, "host agents started")
+        for rank in range(world):
+            yield RankStarted(rank, "s", 1.0, 100 + rank)
+        for rank, lines in self.streams.items():
+            for line in lines:
+                yield RankLine(rank, "o", line)
+        assert stop is not None
+        await stop.wait()
+        self.stopped_by_event = True
+        root = RootCause("stopped by the user", "s", "s", kind="stopped")
+        yield Teardown(root)
+        for rank in range(world):
+            yield RankExited(rank, "s", 128 + signal.SIGTERM, signal.SIGTERM)
+        codes = dict.fromkeys(range(world), 128 + signal.SIGTERM)
+        yield JobFinished(JobSummary(ok=False, world_size=world, exit_codes=codes,
+                                     run_dir="runs/probe-stop", root_cause=root))
+
+
+async def test_stop_all_during_a_probe_run_reports_the_real_exits(data_dir):
+    """Issue 10 item 11: refreshing the probe table used to reset the stop state, so F8 then
+    cancelled the worker and marked the ranks killed without their exit codes."""
+    folder = data_dir / "probe_gloo_4ranks"
+    streams = {int(p.stem.split("-")[1]): p.read_text().splitlines()
+               for p in sorted(folder.glob("rank-*.jsonl"))}
+    source = StoppableProbe(streams)
+    app = ClusterConsoleApp(ranktable_path=data_dir / "ranktable_seed_2x4.json", start="launch",
+                            sources=Sources(discover=FakeDiscovery(Inventory()), launch=source))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.setup.profile is not None and screen.setup.table is not None)
+        screen.query_one("#launch-profile", Select).value = "probe"
+        screen.query_one("#launch-command").value = "--mode all"
+        await wait_until(pilot, lambda: screen.plan is not None and screen.plan.profile == "probe")
+        await pilot.press("f5")
+        table = screen.query_one("#launch-probe-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count > 0, 30)  # the probe table was refreshed
+        await pilot.press("f8")
+        await wait_until(pilot, lambda: not screen.running, 30)
+        job = screen.job
+        assert source.stopped_by_event
+        assert job.summary is not None and job.summary.root_cause.kind == "stopped"
+        assert job.codes == dict.fromkeys(range(8), 128 + signal.SIGTERM)
+        assert "killed by: SIGTERM 8" in screen.query_one(RankStatusGrid).legend(job).plain

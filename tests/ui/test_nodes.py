@@ -33,7 +33,7 @@ async def test_discover_shows_servers_cards_and_findings():
         assert column(servers, "host") == ["node1", "node2"]
         assert column(servers, "server_id") == ["-", "-"]  # not discovered yet
         await pilot.press("d")
-        await wait_until(pilot, lambda: app.inventory is not None and not app.screen.pending)
+        await wait_until(pilot, lambda: app.inventory is not None and not app.screen.model.pending)
         assert fake.calls == [["node1", "node2"]]
         assert column(servers, "server_id") == ["90.90.152.89", "90.90.152.91"]
         assert column(servers, "reachable") == ["yes", "yes"]

@@ -14,7 +14,7 @@ from console.core.inventory import Inventory
 from console.remote import SSHOptions
 from console.sim.cluster import SimCluster
 from console.sim.spec import ClusterSpec
-from console.ui import ping_view as view
+from console.ui.models import ping as view
 from console.ui.app import ClusterConsoleApp
 from console.ui.ids import safe_id
 from console.ui.ping_cards import CardMatrix
@@ -56,11 +56,11 @@ async def test_cross_sweep_on_the_sim_flags_the_lossy_pair_and_drills_down(tmp_p
             await pilot.press("2", "r")
             screen = app.screen
             assert isinstance(screen, PingScreen)
-            await wait_until(pilot, lambda: screen.state.results and not screen.state.running, SIM_WAIT)
+            await wait_until(pilot, lambda: screen.model.results and not screen.model.running, SIM_WAIT)
 
-            s = screen.state.summary()
+            s = screen.model.summary()
             assert (s["probes"], s["ok"], s["lossy"], s["failed"]) == (128, 127, 1, 0), s
-            lossy = [r for r in screen.state.results.values() if r.status == "loss"]
+            lossy = [r for r in screen.model.results.values() if r.status == "loss"]
             assert [r.probe.key for r in lossy] == [("node01", 3, "node02", 3)]
             assert lossy[0].loss_pct == 33.33
             # the heatmap: the pair is flagged with its loss, coloured red (a lost probe), both ways
@@ -105,11 +105,11 @@ async def test_cancel_keeps_finished_results_and_rerun_failed_completes(tmp_path
             await pilot.press("r")
             # while running, every pending pair carries the running marker
             await wait_until(pilot, lambda: heat(screen, "node01", "node02").endswith(view.MARKER))
-            await wait_until(pilot, lambda: screen.state.done >= 1, SIM_WAIT)
+            await wait_until(pilot, lambda: screen.model.done >= 1, SIM_WAIT)
             await pilot.press("c")
-            await wait_until(pilot, lambda: not screen.state.running, SIM_WAIT)
-            assert screen.state.cancelled
-            results = list(screen.state.results.values())
+            await wait_until(pilot, lambda: not screen.model.running, SIM_WAIT)
+            assert screen.model.cancelled
+            results = list(screen.model.results.values())
             assert len(results) == 128
             skipped = [r for r in results if r.status == "skipped"]
             assert skipped and all("sweep cancelled" in r.errors[0] for r in skipped)
@@ -118,12 +118,12 @@ async def test_cancel_keeps_finished_results_and_rerun_failed_completes(tmp_path
             assert not heat(screen, "node01", "node02").endswith(view.MARKER)
 
             await pilot.press("f")  # re-run failed: the lossy, failed and not-run probes
-            await wait_until(pilot, lambda: screen.state.running, SIM_WAIT)
-            await wait_until(pilot, lambda: not screen.state.running, SIM_WAIT)
-            s = screen.state.summary()
+            await wait_until(pilot, lambda: screen.model.running, SIM_WAIT)
+            await wait_until(pilot, lambda: not screen.model.running, SIM_WAIT)
+            s = screen.model.summary()
             assert (s["probes"], s["ok"], s["lossy"], s["skipped"]) == (128, 127, 1, 0), s
-            assert not screen.state.cancelled
-            lossy = screen.state.results[("node01", 3, "node02", 3)]
+            assert not screen.model.cancelled
+            lossy = screen.model.results[("node01", 3, "node02", 3)]
             assert lossy.loss_pct == 33.33 and lossy.attempts >= 1
 
 
@@ -168,7 +168,7 @@ async def test_pattern_choice_and_nothing_to_run_without_discovery() -> None:
         screen = app.screen
         assert "No servers discovered" in str(screen.query_one("#ping-status", Static).content)
         await pilot.press("r")
-        assert not screen.state.running and any("Discover" in n.message for n in app._notifications)
+        assert not screen.model.running and any("Discover" in n.message for n in app._notifications)
         assert screen.pattern == "cross"
         await pilot.press("p")
         assert screen.pattern == "rail"

@@ -13,7 +13,8 @@ from console.core.ranktable import loads
 from console.ops.ranktable_files import load
 from console.ui.app import ClusterConsoleApp
 from console.ui.screens.dialogs import ConfirmScreen, InputScreen
-from console.ui.widgets.ranktable_grid import ProblemList, RankGrid
+from console.ui.widgets.problems import ProblemList
+from console.ui.widgets.ranktable_grid import RankGrid
 from tests.ui.conftest import seed_inventory, sources, submit, wait_until
 
 
@@ -23,7 +24,7 @@ def make_app(path, **kw) -> ClusterConsoleApp:
 
 
 async def opened(app, pilot) -> None:
-    await wait_until(pilot, lambda: app.screen.editor.table is not None)
+    await wait_until(pilot, lambda: app.screen.model.table is not None)
 
 
 def problems(app) -> list[str]:
@@ -51,7 +52,7 @@ async def test_load_edit_duplicate_ip_undo(data_dir):
         assert screen.sub_title == "ranktable_seed_2x4.json"
 
         await edit(pilot, 2, "device_ip", "10.10.100.10")
-        assert screen.editor.table.server_list[0].device[2].device_ip == "10.10.100.10"
+        assert screen.model.table.server_list[0].device[2].device_ip == "10.10.100.10"
         dup = [p for p in problems(app) if "server_list[0].device[2].device_ip" in p]
         assert dup and "10.10.100.10" in dup[0], problems(app)
         assert "red" in str(grid.get_cell_at((2, 2)).style)       # the offending cell is painted
@@ -60,7 +61,7 @@ async def test_load_edit_duplicate_ip_undo(data_dir):
         assert screen.unsaved_changes()
 
         await pilot.press("u")
-        assert screen.editor.table.server_list[0].device[2].device_ip == "10.10.100.12"
+        assert screen.model.table.server_list[0].device[2].device_ip == "10.10.100.12"
         assert not [p for p in problems(app) if "device_ip" in p]
         assert screen.sub_title == "ranktable_seed_2x4.json" and not screen.unsaved_changes()
 
@@ -72,7 +73,10 @@ async def test_mismatch_with_discovered_cards_is_listed(data_dir):
     async with app.run_test(size=(100, 30)) as pilot:
         await opened(app, pilot)
         found = [p for p in problems(app) if p.startswith("server_list[1].device[3].device_ip")]
-        assert found and "10.10.100.99" in found[0] and "device_ip_mismatch" in found[0]
+        assert found and "10.10.100.99" in found[0]
+        items = app.screen.query_one(ProblemList).items
+        assert any(i.code == "device_ip_mismatch" and i.where == "server_list[1].device[3].device_ip"
+                   for i in items)
         assert "red" in str(app.screen.query_one(RankGrid).get_cell_at((7, 2)).style)
         # selecting the problem puts the cursor on the cell
         plist = app.screen.query_one(ProblemList)
@@ -95,7 +99,7 @@ async def test_save_reload_equal_and_file_mode(data_dir, tmp_path):
         await pilot.press("S")
         await submit(pilot, str(out))
         await wait_until(pilot, lambda: not pane.unsaved_changes() and out.exists())
-        edited = pane.editor.table
+        edited = pane.model.table
         assert pane.sub_title == "rt.json" and app.screen is pane
     again = load(out)
     assert again == edited
@@ -146,12 +150,13 @@ async def test_raw_json_view_validates_as_you_type(data_dir):
         assert raw.has_focus and json.loads(raw.text)["server_count"] == "2"
         raw.move_cursor((2, 0))
         await pilot.press("x")  # breaks the JSON on line 3
-        await wait_until(pilot, lambda: app.screen.raw_error is not None)
+        await wait_until(pilot, lambda: app.screen.model.raw_error is not None)
         assert "line 3, column 1" in problems(app)[0]
+        assert app.screen.query_one(ProblemList).items[0].target == (3, 1)  # a field, not parsed
         await pilot.press("f2")  # refuses to leave with broken JSON
         assert app.screen.raw_mode and app.screen.unsaved_changes()
         await pilot.press("backspace")
-        await wait_until(pilot, lambda: app.screen.raw_error is None)
+        await wait_until(pilot, lambda: app.screen.model.raw_error is None)
         line = next(i for i, text in enumerate(raw.text.splitlines()) if "10.10.100.13" in text)
         col = raw.text.splitlines()[line].index("10.10.100.13") + len("10.10.100.1")
         raw.selection = Selection((line, col), (line, col + 1))
@@ -159,16 +164,16 @@ async def test_raw_json_view_validates_as_you_type(data_dir):
         assert any("server_list[0].device[3].device_ip" in p for p in problems(app))
         await pilot.press("f2")
         assert not app.screen.raw_mode
-        assert app.screen.editor.table.server_list[0].device[3].device_ip == "10.10.100.10"
+        assert app.screen.model.table.server_list[0].device[3].device_ip == "10.10.100.10"
         await pilot.press("u")
-        assert app.screen.editor.table == loads((data_dir / "ranktable_seed_2x4.json").read_text())
+        assert app.screen.model.table == loads((data_dir / "ranktable_seed_2x4.json").read_text())
 
 
 async def test_build_from_inventory_move_renumber_add_remove():
     app = ClusterConsoleApp(inventory=seed_inventory(), start="ranktable", sources=sources())
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("b")
-        editor = app.screen.editor
+        editor = app.screen.model
         assert [s.server_id for s in editor.table.server_list] == ["90.90.152.89", "90.90.152.91"]
         assert not [p for p in problems(app) if p.startswith("server_list")], problems(app)
         grid = app.screen.query_one(RankGrid)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from console.core.planning.launch import build_launch_plan
 from console.core.profiles import Profile
 from console.core.ranktable.model import RankTable
-from console.ui.launch_form import rank_detail
+from console.ui.models.launch_setup import rank_detail
 
 
 def test_launch_pane_rank_detail_masks_secret_values(data_dir) -> None:

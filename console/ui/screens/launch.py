@@ -4,13 +4,16 @@ follows the job: a per-rank status grid, the logs (interleaved or one rank, ``/`
 follow/pause, folded ``clush -b`` style), the root cause, the run folder. Probe results
 (profile ``probe``) get their own tab.
 
-This module holds the setup half; the running job lives in ``launch_run.LaunchRunMixin``.
+State: ``LaunchSetup`` (console.ui.models.launch_setup) for the form's plan and checklist,
+``LaunchModel`` (console.ui.models.launch) for the job. The rank table, the inventory and the
+ping results are the app's: this pane watches them (the last sweep's lossy pairs inside the
+job are ``!`` checks). This module holds the setup half; the running job lives in
+``launch_run.LaunchRunMixin``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -22,19 +25,18 @@ from textual.widgets import Button, DataTable, Input, Label, Select, Static, Tab
 
 from console.core.errors import ConsoleError
 from console.core.ranktable import validate
-from console.ops import ranktable_files
 from console.ops.profiles import DEFAULT_PROFILE
 from console.ops.runrecord import new_run_id
 from console.ui.ids import safe_id
-from console.ui.launch_form import (
-    BLOCK, OK, WARN, Check, Form, blocking, checklist, make_plan, plan_summary, rank_detail,
-)
 from console.ui.launch_source import LaunchSource
+from console.ui.models.launch_setup import BLOCK, INFO, OK, WARN, Form, LaunchSetup, blocking, make_plan, rank_detail
+from console.ui.models.shared import RankTableFile
 from console.ui.screens.base import PaneScreen
+from console.ui.sources import Sources
 from console.ui.screens.launch_run import LaunchRunMixin, compose_probe, compose_run
 from console.ui.widgets.rank_status import StatusLine
 
-CHECK_STYLES = {OK: "green", BLOCK: "bold red", WARN: "yellow"}
+CHECK_STYLES = {OK: "green", BLOCK: "bold red", WARN: "yellow", INFO: "dim"}
 PLAN_COLUMNS = ("rank", "server", "local", "device", "device_ip")
 
 
@@ -67,24 +69,16 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
                 tooltip="Show the status grid and the logs"),
         Binding("f4", "show_tab('launch-probe')", "Probe", show=False, id="launch.probe_tab",
                 tooltip="Show the probe's results table (profile probe)"),
+        Binding("n", "show_failed_server", "Failed server", show=False, id="launch.failed_server",
+                tooltip="Show the failed rank's server on the Nodes pane"),
     ]
 
-    def __init__(self, sources) -> None:
+    def __init__(self, sources: Sources) -> None:
         super().__init__(sources)
         if sources.launch is None:  # injected sources without one: this machine, no SSH
             sources.launch = LaunchSource(sources.pool)
         self.init_run()
-        self.profile: Any = None
-        self.profile_error: str | None = None
-        self.table_path: Path | None = None
-        self.table: Any = None
-        self.table_bytes: bytes | None = None
-        self.table_error: str | None = None
-        self.table_problems: list[Any] = []
-        self.plan: Any = None
-        self.plan_error: str | None = None
-        self.remote: list[Any] | None = None
-        self.checks: list[Check] = []
+        self.setup = LaunchSetup()
         self._plan_key: Any = None
         self.run_id = new_run_id()
         """Run id of the plan shown; a fresh one is taken at each launch."""
@@ -103,19 +97,22 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
     def compose_setup(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
             yield Label("Profile", classes="form-label")
-            yield Select([(DEFAULT_PROFILE, DEFAULT_PROFILE)], value=DEFAULT_PROFILE, allow_blank=False,
+            profile = self._preset("profile") or DEFAULT_PROFILE
+            yield Select([(profile, profile)], value=profile, allow_blank=False,
                          compact=True, id="launch-profile")
             yield Button("Launch F5", id="launch-go", compact=True, variant="success")
             yield Button("Check F6", id="launch-check", compact=True)
         with Horizontal(classes="form-row"):
             yield Label("Command", classes="form-label")
-            yield Input(placeholder="python3 train.py --rank {rank}", compact=True, id="launch-command")
+            yield Input(self._preset("command"), placeholder="python3 train.py --rank {rank}", compact=True,
+                        id="launch-command")
         with Horizontal(classes="form-row"):
             yield Label("Env", classes="form-label")
-            yield Input(placeholder="HCCL_CONNECT_TIMEOUT=1200 KEY='a b'", compact=True, id="launch-env")
+            yield Input(self._preset("env"), placeholder="HCCL_CONNECT_TIMEOUT=1200 KEY='a b'", compact=True,
+                        id="launch-env")
         with Horizontal(classes="form-row", id="launch-setup-row"):
             yield Label("Setup", classes="form-label")
-            yield TextArea("\n".join(getattr(self.app, "launch_setup", ())), compact=True,
+            yield TextArea("\n".join(self.console_app.launch_setup), compact=True,
                            id="launch-setup-lines", soft_wrap=False,
                            placeholder="source /usr/local/Ascend/ascend-toolkit/set_env.sh")
         yield Static(id="launch-plan-summary", classes="status", markup=False)
@@ -133,27 +130,28 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         self.query_one("#launch-rank-env", TextArea).border_title = "Selected rank"
         self.mount_run()
         self.watch(self.app, "inventory", lambda _: self.update_plan(), init=False)
+        self.watch(self.app, "ping_results", lambda _: self.recheck(), init=False)
+        self.watch(self.app, "ranktable", self._ranktable, init=False)
         self.load_profiles()
-        self.load_profile(DEFAULT_PROFILE)
-        self.refresh_setup()
+        self.load_profile(str(self.query_one("#launch-profile", Select).value))
+        self._ranktable(self.console_app.ranktable)
 
-    def on_screen_resume(self) -> None:
-        self.load_table()
+    def _preset(self, name: str) -> str:
+        """The launch source's preset for a form field (the demo comes with the probe ready)."""
+        presets = getattr(self.sources.launch, "form", None) or {}
+        return str(presets.get(name, ""))
 
     # -- state -------------------------------------------------------------------------
+
+    @property
+    def plan(self) -> Any:
+        return self.setup.plan
 
     def unsaved_changes(self) -> str | None:
         if self.running:
             return (f"A launch is running ({self.job.world_size} ranks): quitting stops "
                     "every rank.")
         return None
-
-    def saved_table(self) -> tuple[Path | None, bool]:
-        """(path of the rank table to launch, the Rank table pane has unsaved changes)."""
-        pane = self.console_app.panes.get("ranktable")
-        path = getattr(pane, "path", None) or self.console_app.ranktable_path
-        unsaved = pane is not None and pane.unsaved_changes() is not None
-        return (Path(path) if path else None), unsaved
 
     def form(self) -> Form:
         return Form(profile=str(self.query_one("#launch-profile", Select).value),
@@ -180,25 +178,18 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
     @work(exclusive=True, group="launch.profile", exit_on_error=False, name="reading profile")
     async def load_profile(self, name: str) -> None:
         try:
-            self.profile = await asyncio.to_thread(self.sources.launch.load_profile, name)
-            self.profile_error = None
+            self.setup.profile = await asyncio.to_thread(self.sources.launch.load_profile, name)
+            self.setup.profile_error = None
         except ConsoleError as exc:
-            self.profile, self.profile_error = None, f"{exc.title}: {exc.detail}"
+            self.setup.profile, self.setup.profile_error = None, f"{exc.title}: {exc.detail}"
         self.update_plan()
 
-    @work(exclusive=True, group="launch.table", exit_on_error=False, name="reading rank table")
-    async def load_table(self) -> None:
-        path, _ = self.saved_table()
-        self.table_path = path
-        if path is None:
-            self.table = self.table_bytes = self.table_error = None
+    def _ranktable(self, file: RankTableFile) -> None:
+        """The app's rank table changed: its bytes on disk are what a launch uploads."""
+        if file.table is not file_table(self.setup.file):
+            self.setup.set_file(file, list(validate(file.table)) if file.table is not None else [])
         else:
-            try:
-                self.table_bytes, self.table, self.table_problems = await asyncio.to_thread(_read_table, path)
-                self.table_error = None
-            except ConsoleError as exc:
-                self.table = self.table_bytes = None
-                self.table_problems, self.table_error = [], f"{exc.title} {exc.detail}".strip()
+            self.setup.set_file(file, self.setup.table_problems)
         self.update_plan()
 
     # -- plan and checklist --------------------------------------------------------------
@@ -211,28 +202,21 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         self._plan_timer = self.set_timer(0.15, self.update_plan)
 
     def update_plan(self) -> None:
-        self.plan, self.plan_error = None, None
-        if self.table is not None and self.profile is not None:
-            self.plan, self.plan_error = make_plan(self.table, self.profile, self.form(),
-                                                   self.sources.launch.plan_options, self.run_id)
-        self.remote = None  # server checks were for the previous plan
-        self.refresh_setup()
+        self.setup.update(self.form(), self.sources.launch.plan_options, self.run_id,
+                          inventory=self.console_app.inventory, ping=self.console_app.ping_results)
+        self.render_setup()
 
-    def refresh_setup(self) -> None:
-        path, unsaved = self.saved_table()
-        self.checks = checklist(
-            path=self.table_path or path, table_error=self.table_error, table=self.table,
-            plan=self.plan, plan_error=self.plan_error, profile_error=self.profile_error,
-            table_problems=self.table_problems, inventory=self.console_app.inventory,
-            unsaved=unsaved, remote=self.remote)
-        text = Text("\n").join(Text(c.line(), style=CHECK_STYLES.get(c.level, "dim"))
-                               for c in self.checks)
+    def recheck(self) -> None:
+        self.setup.recheck(inventory=self.console_app.inventory, ping=self.console_app.ping_results)
+        self.render_setup()
+
+    def render_setup(self) -> None:
+        text = Text("\n").join(Text(c.line(), style=CHECK_STYLES.get(c.severity, "dim"))
+                               for c in self.setup.checks)
         self.query_one("#launch-checks", Static).update(text)
-        summary = plan_summary(self.plan) if self.plan else "No plan yet — " + (
-            "type a command" if self.table is not None else "save a rank table first (pane 3)")
-        self.query_one("#launch-plan-summary", Static).update(summary)
+        self.query_one("#launch-plan-summary", Static).update(self.setup.summary())
         self._fill_plan()
-        self.refresh_status(force=True)
+        self.feed.redraw()
 
     def _fill_plan(self) -> None:
         table = self.query_one("#launch-plan", DataTable)
@@ -274,19 +258,20 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         if self.running:
             self.notify("A job is running: stop it first (F8).", severity="warning")
             return
-        blockers = blocking(self.checks)
+        blockers = blocking(self.setup.checks)
         if blockers or self.plan is None:
             why = "\n".join(blockers[:4]) or "no plan"
             self.notify(f"Launch blocked:\n{why}", title="Launch", severity="error", markup=False)
             return
         self.run_id = new_run_id()  # each launch its own run folder (and upload folder)
-        plan, error = make_plan(self.table, self.profile, self.form(),
+        setup = self.setup
+        plan, error = make_plan(setup.table, setup.profile, self.form(),
                                 self.sources.launch.plan_options, self.run_id)
-        if plan is None:
+        if plan is None or setup.data is None:
             self.notify(f"Launch blocked:\n{error}", title="Launch", severity="error", markup=False)
             return
-        self.plan = plan
-        self.start_job(plan, self.table, self.table_bytes)
+        setup.plan = plan
+        self.start_job(plan, setup.table, setup.data)
 
     @on(Button.Pressed, "#launch-check")
     def action_edit_command(self) -> None:
@@ -297,21 +282,19 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         if self.plan is None:
             self.notify("No plan to check yet.", severity="warning")
             return
-        self.run_checks(self.plan, self.table)
+        self.run_checks(self.plan, self.setup.table)
 
     @work(exclusive=True, group="launch.check", exit_on_error=False, name="server checks")
     async def run_checks(self, plan: Any, table: Any) -> None:
         self.query_one("#launch-checks", Static).update("checking servers…")
         problems = await self.sources.launch.preflight(plan, table, self.console_app.inventory)
         if plan is self.plan:
-            self.remote = list(problems)
-        self.refresh_setup()
+            self.setup.remote = list(problems)
+        self.recheck()
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#launch-tabs", TabbedContent).active = tab
 
 
-def _read_table(path: Path) -> tuple[bytes, Any, list[Any]]:
-    """The exact bytes that will be uploaded, the table parsed from them, its problems."""
-    data, table = ranktable_files.read(path)
-    return data, table, list(validate(table))
+def file_table(file: RankTableFile | None) -> Any:
+    return file.table if file is not None else None

@@ -1,4 +1,9 @@
-"""Nodes pane: hosts in, discovery out — servers, their cards, findings, failed commands."""
+"""Nodes pane: hosts in, discovery out — servers, their cards, findings, failed commands.
+
+State: ``NodesModel`` (console.ui.models.nodes), fed by an ``EventFeed`` over
+``console.ops.discovery`` events. The host list and the inventory belong to the app: this
+pane posts ``HostsChanged`` / ``InventoryChanged`` and renders what the app holds.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, OptionList, Static, TextArea
-from textual.widgets.option_list import Option
 
-from console.core.hosts import fold
-from console.ops.hostfiles import expand_hosts
+from console.core.hosts import HostTarget, fold
 from console.core.inventory import Inventory, Server
-from console.ui import nodes_view as view
+from console.ops.hostfiles import expand_hosts
+from console.ui.feed import EventFeed
 from console.ui.ids import safe_id, unsafe
+from console.ui.messages import HostsChanged, InventoryChanged, ShowServer
+from console.ui.models import nodes as view
+from console.ui.models.nodes import NodesModel
 from console.ui.screens.base import PaneScreen
 from console.ui.screens.dialogs import InputScreen
+from console.ui.sources import Sources
+from console.ui.widgets.problems import ProblemList
 
 
 class NodesScreen(PaneScreen):
@@ -33,12 +42,10 @@ class NodesScreen(PaneScreen):
                 tooltip="Jump to the findings and failed commands"),
     ]
 
-    def __init__(self, sources) -> None:
+    def __init__(self, sources: Sources) -> None:
         super().__init__(sources)
-        self.pending: set[str] = set()
-        self.progress = ""
-        self._issues: list[view.Issue] = []
-        self._shown: Inventory = Inventory()
+        self.model = NodesModel()
+        self.feed = EventFeed(self, self.model, self.render_model)
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="hosts-line", classes="status", markup=False)
@@ -46,17 +53,20 @@ class NodesScreen(PaneScreen):
         yield Static("Cards", id="devices-title", classes="status", markup=False)
         yield DataTable(id="devices", cursor_type="row", zebra_stripes=True)
         with Horizontal(id="issues-row"):
-            yield OptionList(id="issues")
+            yield ProblemList("Findings", id="issues")
             yield TextArea("", id="issue-detail", read_only=True, soft_wrap=False)
 
     def on_mount(self) -> None:
         self.query_one("#servers", DataTable).add_columns(*view.SERVER_COLUMNS)
         self.query_one("#devices", DataTable).add_columns(*view.DEVICE_COLUMNS)
-        self.query_one("#issues", OptionList).border_title = "Findings"
+        self.query_one("#issues", ProblemList).border_title = "Findings"
         self.query_one("#issue-detail", TextArea).border_title = "Detail"
-        self.watch(self.app, "hosts", self._refresh, init=False)
-        self.watch(self.app, "inventory", self._on_inventory, init=False)
-        self._on_inventory(self.console_app.inventory)
+        self.watch(self.app, "hosts", lambda _: self.feed.redraw(), init=False)
+        self.watch(self.app, "inventory", self._inventory, init=True)
+
+    def _inventory(self, inventory: Inventory | None) -> None:
+        self.model.show(inventory)
+        self.feed.redraw()
 
     # -- actions -----------------------------------------------------------------------
 
@@ -67,82 +77,70 @@ class NodesScreen(PaneScreen):
 
     def _hosts_entered(self, text: str | None) -> None:
         if text and text.strip():
-            self.parse_and_add(text)
+            self.parse_and_add(text, list(self.console_app.hosts))
 
     @work(exclusive=True, group="nodes.hosts", exit_on_error=False, name="reading hosts",
           thread=True)
-    def parse_and_add(self, text: str) -> None:
+    def parse_and_add(self, text: str, current: list[HostTarget]) -> None:
         """Thread worker: a ``@hostfile`` is read from disk, never on the UI loop."""
-        targets = expand_hosts(text)
-        current = list(self.console_app.hosts)
-        added = [t for t in targets if t not in current]
-        self.app.call_from_thread(setattr, self.app, "hosts", current + added)
+        added = [t for t in expand_hosts(text) if t not in current]
+        self.post_message(HostsChanged(current + added))
 
     def action_clear_hosts(self) -> None:
         self.workers.cancel_group(self, "discovery")
-        self.pending.clear()
-        self.progress = ""
-        self.console_app.hosts = []
-        self.console_app.inventory = None
+        self.post_message(HostsChanged([]))
+        self.post_message(InventoryChanged(None))
 
     def action_discover(self) -> None:
         hosts = [str(t) for t in self.console_app.hosts]
         if not hosts:
             self.notify("Add hosts first (h).", severity="warning")
             return
-        self.run_discovery(hosts)
+        self.model.start(hosts, self.console_app.inventory)
+        self.feed.run(lambda: self.sources.discover(hosts), name="discovery", group="discovery",
+                      on_end=self._discovered)
+
+    def _discovered(self, error: BaseException | None, cancelled: bool) -> None:
+        inventory = self.model.final or (None if cancelled else self.model.inventory)
+        if inventory is not None:
+            self.post_message(InventoryChanged(inventory))
+        if error is None and not cancelled:
+            reachable = sum(s.reachable for s in self.model.inventory.servers)
+            self.notify(f"{reachable}/{len(self.model.inventory.servers)} servers reachable, "
+                        f"{len(self.model.inventory.findings)} findings", title="Discovery done")
 
     def action_focus_issues(self) -> None:
-        self.query_one("#issues", OptionList).focus()
+        self.query_one("#issues", ProblemList).focus()
 
-    @work(exclusive=True, group="discovery", exit_on_error=False, name="discovery")
-    async def run_discovery(self, hosts: list[str]) -> None:
-        known = self.console_app.inventory or Inventory()
-        working = Inventory(servers=[known.server(h) or Server(host=h) for h in hosts])
-        self.pending = set(hosts)
-        self.progress = f"discovering 0/{len(hosts)}"
-        self._show(working)
+    def on_show_server(self, message: ShowServer) -> None:
+        """Another pane asked to show a server (e.g. a failed rank's): select its row."""
+        host = self.model.host_of(message.server) or message.server
+        table = self.query_one("#servers", DataTable)
+        key = safe_id("server", host)
         try:
-            async for event in self.sources.discover(hosts):
-                working, final = view.apply_event(working, event)
-                server = getattr(event, "server", None)
-                if isinstance(server, Server):
-                    self.pending.discard(server.host)
-                    self.progress = f"discovering {len(hosts) - len(self.pending)}/{len(hosts)}"
-                if final:
-                    self.pending.clear()
-                    self.console_app.inventory = working
-                self._show(working)
-        finally:
-            self.pending.clear()
-            self.progress = ""
-            self._show(working)
-        self.console_app.inventory = working
-        reachable = sum(s.reachable for s in working.servers)
-        self.notify(f"{reachable}/{len(working.servers)} servers reachable, "
-                    f"{len(working.findings)} findings", title="Discovery done")
+            table.move_cursor(row=table.get_row_index(key))
+        except Exception:  # noqa: BLE001 - RowDoesNotExist: a server discovery never saw
+            self.notify(f"{message.server} is not among the discovered servers.", severity="warning",
+                        markup=False)
+            return
+        table.focus()
 
-    # -- display -----------------------------------------------------------------------
+    # -- render ------------------------------------------------------------------------
 
-    def _on_inventory(self, inventory: Inventory | None) -> None:
-        self._show(inventory or Inventory())
-
-    def _refresh(self, *_: object) -> None:
-        self._show(self._shown)
-
-    def _show(self, inv: Inventory) -> None:
-        self._shown = inv
+    def render_model(self) -> None:
+        inv = self.model.inventory
         hosts = [str(t) for t in self.console_app.hosts]
         known = {s.host for s in inv.servers}
         rows = list(inv.servers) + [Server(host=h) for h in hosts if h not in known]
         self._fill_servers(inv, rows)
-        self._fill_issues(inv)
+        self.query_one("#issues", ProblemList).show(view.issues(inv))
+        self._show_issue()
         text = f"Hosts ({len(hosts)}): {fold(hosts) if hosts else 'none — press h to add'}"
         errors = sum(f.severity == "error" for f in inv.findings)
         if inv.servers:
             text += f"   servers {len(inv.servers)}   findings {len(inv.findings)} ({errors} errors)"
-        if self.progress:
-            text += f"   {self.progress}"
+        if self.model.progress:
+            text += f"   {self.model.progress}"
         self.query_one("#hosts-line", Static).update(text)
 
     def _fill_servers(self, inv: Inventory, rows: list[Server]) -> None:
@@ -150,7 +148,7 @@ class NodesScreen(PaneScreen):
         selected = self.selected_host()
         table.clear()
         for server in rows:
-            table.add_row(*view.server_row(inv, server, server.host in self.pending),
+            table.add_row(*view.server_row(inv, server, server.host in self.model.pending),
                           key=safe_id("server", server.host))
         if selected and any(s.host == selected for s in rows):
             table.move_cursor(row=table.get_row_index(safe_id("server", selected)))
@@ -166,34 +164,26 @@ class NodesScreen(PaneScreen):
     def _fill_devices(self, host: str | None) -> None:
         table = self.query_one("#devices", DataTable)
         table.clear()
-        server = self._shown.server(host) if host else None
+        inv = self.model.inventory
+        server = inv.server(host) if host else None
         title = self.query_one("#devices-title", Static)
         if server is None:
             title.update("Cards — select a server")
             return
         for dev in server.devices:
-            table.add_row(*view.device_row(self._shown, server, dev),
+            table.add_row(*view.device_row(inv, server, dev),
                           key=safe_id("dev", f"{server.host}/{dev.device_id}"))
         extra = f" (error: {server.error})" if server.error else ""
         title.update(f"Cards of {server.host} ({len(server.devices)}){extra}")
 
-    def _fill_issues(self, inv: Inventory) -> None:
-        self._issues = view.issues(inv)
-        options = self.query_one("#issues", OptionList)
-        options.clear_options()
-        options.add_options([Option(view.issue_label(i)) for i in self._issues])
-        options.border_title = f"Findings ({len(self._issues)})"
-        if self._issues:
-            options.highlighted = 0
-        else:
-            self.query_one("#issue-detail", TextArea).load_text("")
+    def _show_issue(self) -> None:
+        item = self.query_one("#issues", ProblemList).selected_item()
+        self.query_one("#issue-detail", TextArea).load_text(item.detail if item else "")
 
     @on(DataTable.RowHighlighted, "#servers")
     def _server_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._fill_devices(unsafe(str(event.row_key.value)))
 
     @on(OptionList.OptionHighlighted, "#issues")
-    def _issue_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        index = event.option_index
-        if 0 <= index < len(self._issues):
-            self.query_one("#issue-detail", TextArea).load_text(self._issues[index].detail)
+    def _issue_highlighted(self) -> None:
+        self._show_issue()

@@ -16,22 +16,25 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import ContentSwitcher, DataTable, OptionList, ProgressBar, Static, TextArea
+from textual.widgets import ContentSwitcher, DataTable, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
 from console.core.errors import InputError
 from console.core.pingresults import PingMatrix
-from console.core.planning.ping import plan_ping, plan_retry
+from console.core.planning.ping import PingPlan, plan_ping, plan_retry
 from console.ops import safefiles
-from console.ui import ping_view as view
+from console.ops.ping import ServerLost, SweepEvent
+from console.ui.feed import EventFeed
 from console.ui.ids import safe_id, unsafe
+from console.ui.messages import PingResultsChanged
+from console.ui.models import ping as view
+from console.ui.models.ping import PingModel
 from console.ui.ping_cards import CardMatrix
 from console.ui.screens.base import PaneScreen
+from console.ui.sources import Sources
 from console.ui.screens.dialogs import InputScreen
 
 PATTERNS = ("cross", "rail", "pairwise")
-REFRESH_S = 0.15
-"""How often a running sweep redraws (probes finish far faster than that on big clusters)."""
 
 
 class PingScreen(PaneScreen):
@@ -56,9 +59,10 @@ class PingScreen(PaneScreen):
                 tooltip="Write every probe result to a .json or .csv file"),
     ]
 
-    def __init__(self, sources) -> None:
+    def __init__(self, sources: Sources) -> None:
         super().__init__(sources)
-        self.state = view.PingState()
+        self.model = PingModel()
+        self.feed = EventFeed(self, self.model, self._flush)
         self.pattern = "cross"
         self.drill: view.Pair | None = None
         self.cancel_token = None
@@ -82,8 +86,7 @@ class PingScreen(PaneScreen):
     def on_mount(self) -> None:
         self.query_one("#heatmap", DataTable).border_title = "server x server: worst loss"
         self.query_one("#problems", OptionList).border_title = "Worst pairs"
-        self.watch(self.app, "inventory", self._on_inventory, init=False)
-        self._on_inventory(self.console_app.inventory)
+        self.watch(self.app, "inventory", self._on_inventory, init=True)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -93,30 +96,31 @@ class PingScreen(PaneScreen):
         return [s.host for s in inv.servers] if inv is not None else []
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        running = self.state.running
+        running = self.model.running
         if action == "cancel":
             return running
         if action in ("run", "next_pattern"):
             return not running
         if action == "rerun_failed":
-            return not running and any(r.status != "ok" for r in self.state.results.values())
+            return not running and any(r.status != "ok" for r in self.model.results.values())
         if action == "back":
             return self.drill is not None
         if action == "open_pair":
             return self.drill is None
         if action == "export":
-            return bool(self.state.results) and not running
+            return bool(self.model.results) and not running
         return True
 
     def _on_inventory(self, inventory) -> None:
-        if not self.state.running and not self.state.results:
-            self.state.reset(self.servers, self.pattern)
+        if not self.model.running and not self.model.results:
+            self.model.reset(self.servers, self.pattern)
         self.refresh_view()
 
     def show_matrix(self, matrix: PingMatrix) -> None:
         """Display ``matrix`` (a finished sweep) as if it had just been run."""
         self.workers.cancel_group(self, "ping")
-        self.state.show(matrix)
+        self.model.show(matrix)
+        self.post_message(PingResultsChanged(matrix))
         self.refresh_view()
 
     # -- actions -------------------------------------------------------------------------
@@ -138,11 +142,11 @@ class PingScreen(PaneScreen):
         self.run_sweep(plan, None)
 
     def action_rerun_failed(self) -> None:
-        plan = plan_retry(self.state.results.values(), include_skipped=True)
+        plan = plan_retry(self.model.results.values(), include_skipped=True)
         if not plan.probes:
             self.notify("Every probe passed: nothing to re-run.")
             return
-        self.run_sweep(plan, self.state.matrix())
+        self.run_sweep(plan, self.model.matrix())
 
     def action_cancel(self) -> None:
         if self.cancel_token is not None:
@@ -166,13 +170,13 @@ class PingScreen(PaneScreen):
         self.query_one("#problems", OptionList).focus()
 
     def action_export(self) -> None:
-        default = f"ping-{self.state.pattern}.json"
+        default = f"ping-{self.model.pattern}.json"
         self.app.push_screen(InputScreen("Export the ping results to (.json or .csv)", value=default),
                              self._export_to)
 
     def _export_to(self, path: str | None) -> None:
         if path and path.strip():
-            self.write_export(path.strip(), self.state.matrix())
+            self.write_export(path.strip(), self.model.matrix())
 
     def open_pair(self, a: str, b: str) -> None:
         """Show the card x card matrix of server pair ``a`` <-> ``b``."""
@@ -182,37 +186,39 @@ class PingScreen(PaneScreen):
         self.drill = (a, b)
         self.query_one(ContentSwitcher).current = "ping-cards"
         cards = self.query_one(CardMatrix)
-        cards.show(self.state.matrix((a, b)), a, b)
+        cards.show(self.model.matrix((a, b)), a, b)
         cards.focus_matrix()
         self.refresh_bindings()
 
     # -- workers -------------------------------------------------------------------------
 
-    @work(exclusive=True, group="ping", exit_on_error=False, name="ping sweep")
-    async def run_sweep(self, plan, base: PingMatrix | None) -> None:
-        if self.sources.ping is None:
-            raise InputError("no ping source", hint="this console was started without SSH access")
+    def run_sweep(self, plan: PingPlan, base: PingMatrix | None) -> None:
+        ping = self.sources.ping
+        if ping is None:
+            self.console_app.report_error(InputError(
+                "no ping source", hint="this console was started without SSH access"), "ping sweep")
+            return
         from console.ops.ping import CancelToken
 
         self.cancel_token = token = CancelToken()
-        self.state.start(plan, base)
+        self.model.start(plan, base)
         self.refresh_view()
-        timer = self.set_interval(REFRESH_S, self._flush)
-        try:
-            async for event in self.sources.ping(plan, token):
-                kind = self.state.apply(event)
-                if kind == "lost":
-                    self.notify(f"{event.host}: {event.error}", title="Server lost mid-sweep",
-                                severity="error", markup=False)
-                elif kind == "done":
-                    self._flush()
-        finally:
-            timer.stop()
-            self.cancel_token = None
-            self.state.stop()
-            self.refresh_view()
-        s = self.state.summary()
-        title = "Ping sweep cancelled" if self.state.cancelled else "Ping sweep done"
+        self.feed.run(lambda: ping(plan, token), name="ping sweep", group="ping",
+                      on_event=self._event, on_end=self._swept)
+
+    def _event(self, event: SweepEvent) -> None:
+        if isinstance(event, ServerLost):
+            self.notify(f"{event.host}: {event.error}", title="Server lost mid-sweep",
+                        severity="error", markup=False)
+
+    def _swept(self, error: BaseException | None, cancelled: bool) -> None:
+        self.cancel_token = None
+        if self.model.finished is not None:
+            self.post_message(PingResultsChanged(self.model.finished))
+        if error is not None or cancelled:
+            return
+        s = self.model.summary()
+        title = "Ping sweep cancelled" if self.model.cancelled else "Ping sweep done"
         self.notify(f"{s['ok']} ok, {s['lossy']} lossy, {s['failed']} failed, {s['skipped']} skipped",
                     title=title, severity="warning" if s["lossy"] or s["failed"] else "information")
 
@@ -230,32 +236,33 @@ class PingScreen(PaneScreen):
 
     def refresh_view(self) -> None:
         """Redraw everything (also after a pattern change or a new host list)."""
-        self.state.dirty = None
+        self.model.dirty = None
         self._flush()
 
     def _flush(self) -> None:
-        dirty = self.state.take_dirty()
-        if dirty is None or self.state.hosts != self._shown_hosts:
+        """Render the model: only the heatmap cells that changed since the last frame."""
+        dirty = self.model.take_dirty()
+        if dirty is None or self.model.hosts != self._shown_hosts:
             self._build_heatmap()
         else:
             self._update_heatmap(dirty)
         self._fill_problems()
         self._show_status()
         self._show_pair_info()
-        if self.drill is not None and (dirty is None or self.state.pair(*self.drill) in dirty):
-            self.query_one(CardMatrix).show(self.state.matrix(self.drill), *self.drill)
+        if self.drill is not None and (dirty is None or self.model.pair(*self.drill) in dirty):
+            self.query_one(CardMatrix).show(self.model.matrix(self.drill), *self.drill)
         self.refresh_bindings()
 
     def _width(self) -> int:
-        if self.state.compact:
+        if self.model.compact:
             return 4
-        texts = [self.state.cell(a, b)[0].text for a in self.state.hosts for b in self.state.hosts]
-        return max([len(h) for h in self.state.hosts] + [len(t) + 2 for t in texts] + [9]) + 1
+        texts = [self.model.cell(a, b)[0].text for a in self.model.hosts for b in self.model.hosts]
+        return max([len(h) for h in self.model.hosts] + [len(t) + 2 for t in texts] + [9]) + 1
 
     def _build_heatmap(self) -> None:
         table = self.query_one("#heatmap", DataTable)
         where = self.selected_pair()
-        hosts, compact = list(self.state.hosts), self.state.compact
+        hosts, compact = list(self.model.hosts), self.model.compact
         table.clear(columns=True)
         table.show_row_labels = True
         width = self._width()
@@ -276,11 +283,11 @@ class PingScreen(PaneScreen):
         self.query_one("#ping-legend", Static).update(view.legend(compact))
 
     def _heat(self, a: str, b: str):
-        cell, pending = self.state.cell(a, b)
-        return view.heat_text(cell, pending, compact=self.state.compact, width=self._heat_width)
+        cell, pending = self.model.cell(a, b)
+        return view.heat_text(cell, pending, compact=self.model.compact, width=self._heat_width)
 
     def _update_heatmap(self, dirty: set[view.Pair]) -> None:
-        if not self.state.compact and any(len(self.state.cell(*p)[0].text) + 3 > self._heat_width
+        if not self.model.compact and any(len(self.model.cell(*p)[0].text) + 3 > self._heat_width
                                           for p in dirty):
             self._build_heatmap()
             return
@@ -290,7 +297,7 @@ class PingScreen(PaneScreen):
                 table.update_cell(safe_id("src", src), safe_id("dst", dst), self._heat(src, dst))
 
     def _fill_problems(self) -> None:
-        problems = self.state.problem_pairs()
+        problems = self.model.problem_pairs()
         options = self.query_one("#problems", OptionList)
         keep = options.highlighted
         self._problems = [pair for pair, _ in problems]
@@ -301,7 +308,7 @@ class PingScreen(PaneScreen):
             options.highlighted = min(keep or 0, len(problems) - 1)
 
     def _show_status(self) -> None:
-        state = self.state
+        state = self.model
         self.query_one("#ping-status", Static).update(
             view.status_line(state, self.pattern, len(self.servers)))
         bar = self.query_one("#ping-progress", ProgressBar)
@@ -311,8 +318,8 @@ class PingScreen(PaneScreen):
     def _show_pair_info(self) -> None:
         pair = self.selected_pair()
         text = "" if pair is None else view.pair_info(
-            pair, self.state.pair_results(*pair) if pair[0] != pair[1] else [],
-            self.state.cell(*pair)[1])
+            pair, self.model.pair_results(*pair) if pair[0] != pair[1] else [],
+            self.model.cell(*pair)[1])
         self.query_one("#pair-info", Static).update(text)
 
     def selected_pair(self) -> view.Pair | None:

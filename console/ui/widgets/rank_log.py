@@ -11,7 +11,7 @@ from rich.highlighter import Highlighter
 from rich.text import Text
 from textual.widgets import Log
 
-from console.ui.launch_log import SHOW_LINES
+from console.ui.models.launch_log import SHOW_LINES
 
 RANK_COLOURS = ("cyan", "green", "yellow", "magenta", "bright_blue", "bright_cyan",
                 "bright_green", "bright_yellow", "bright_magenta", "blue", "orange1", "orchid")

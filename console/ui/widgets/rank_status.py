@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from console.ui.launch_view import (
+from console.ui.models.launch import (
     BARRIER, EXITED, FAILED, KILLED, LABELS, LOST, PENDING, RUNNING, STATES, JobView,
 )
 

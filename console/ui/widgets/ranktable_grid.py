@@ -1,30 +1,14 @@
-"""The Rank table pane's two list widgets: the grid of ranks and the live problem list."""
+"""The Rank table pane's grid of ranks (its problem list is ``widgets.problems.ProblemList``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
-from textual.widgets import DataTable, OptionList
-from textual.widgets.option_list import Option
+from textual.widgets import DataTable
 
 CELL_STYLE = {"error": "bold white on dark_red", "warning": "black on yellow"}
-LIST_STYLE = {"error": "bold red", "warning": "yellow"}
-MARK = {"error": "✖ ", "warning": "▲ "}
-
-
-@dataclass(frozen=True)
-class ProblemItem:
-    """One line of the problem list and where selecting it leads."""
-
-    severity: str
-    text: str
-    cell: tuple[int, str] | None = None
-    """(row index, column) in the grid."""
-    position: tuple[int, int] | None = None
-    """(line, column), 1-based, in the raw JSON view."""
 
 
 class RankGrid(DataTable):
@@ -62,29 +46,6 @@ class RankGrid(DataTable):
     def go_to(self, row: int, column: str) -> None:
         if column in self.column_names and 0 <= row < self.row_count:
             self.move_cursor(row=row, column=self.column_names.index(column), animate=False)
-
-
-class ProblemList(OptionList):
-    """Every validation problem, live; Enter jumps to the cell or the JSON position."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.items: list[ProblemItem] = []
-
-    def show(self, items: list[ProblemItem]) -> None:
-        keep = self.highlighted
-        self.items = items
-        self.clear_options()
-        self.add_options([Option(Text(MARK.get(i.severity, "· ") + i.text,
-                                      style=LIST_STYLE.get(i.severity, "")))
-                          for i in items])
-        errors = sum(i.severity == "error" for i in items)
-        self.border_title = f"Problems: {errors} errors, {len(items) - errors} warnings"
-        if items:
-            self.highlighted = min(keep or 0, len(items) - 1)
-
-    def selected_item(self, index: int) -> ProblemItem | None:
-        return self.items[index] if 0 <= index < len(self.items) else None
 
 
 def _cell(value: Any, style: str) -> Text:

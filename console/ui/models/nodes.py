@@ -8,7 +8,6 @@ Colours: red = broken (unreachable, link down, health alarm), yellow = an outlie
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 from ClusterShell.NodeSet import NodeSet, NodeSetException
@@ -16,6 +15,8 @@ from rich.text import Text
 
 from console.core.diagnostic import Diagnostic
 from console.core.inventory import CommandFailure, Device, Inventory, Server
+from console.ops.discovery import DiscoveryDone, DiscoveryEvent, ServerDone, ServerStarted
+from console.ui.models.problems import ProblemItem
 
 RED = "bold red"
 YELLOW = "yellow"
@@ -28,21 +29,70 @@ DEVICE_COLUMNS = ("device", "card", "device_ip", "netmask", "link", "net_health"
                   "health", "busy")
 
 
-def apply_event(inv: Inventory, event: Any) -> tuple[Inventory, bool]:
-    """Fold one discovery event into ``inv``. Returns (inventory, is_final)."""
-    if isinstance(event, Inventory):
-        return event, True
-    final = getattr(event, "inventory", None)
-    if isinstance(final, Inventory):
-        return final, True
-    server = getattr(event, "server", None)
-    if isinstance(server, Server):
-        servers = [s for s in inv.servers if s.host != server.host]
-        index = next((i for i, s in enumerate(inv.servers) if s.host == server.host),
-                     len(servers))
-        servers.insert(index, server)
-        return inv.model_copy(update={"servers": servers}), False
-    return inv, False
+class NodesModel:
+    """The servers as the Nodes pane shows them while discovery runs and after.
+
+    ``start(hosts, known)`` then ``apply(event)`` for every ``DiscoveryEvent``;
+    ``inventory`` is what is shown, ``final`` once ``DiscoveryDone`` arrived."""
+
+    def __init__(self, inventory: Inventory | None = None) -> None:
+        self.inventory = inventory or Inventory()
+        self.pending: set[str] = set()
+        self.total = 0
+        self.running = False
+        self.final: Inventory | None = None
+        self.changes = 0
+
+    def show(self, inventory: Inventory | None) -> None:
+        """The app's inventory changed (or was cleared): show it unless discovery runs."""
+        if not self.running:
+            self.inventory = inventory or Inventory()
+            self.changes += 1
+
+    def start(self, hosts: list[str], known: Inventory | None = None) -> None:
+        known = known or Inventory()
+        self.inventory = Inventory(servers=[known.server(h) or Server(host=h) for h in hosts])
+        self.pending, self.total = set(hosts), len(hosts)
+        self.running, self.final = True, None
+        self.changes += 1
+
+    def apply(self, event: DiscoveryEvent) -> None:
+        match event:
+            case ServerStarted(host=host):
+                if host in self.pending:
+                    return  # already shown as pending
+                self.pending.add(host)
+            case ServerDone(server=server):
+                self._put(server)
+                self.pending.discard(server.host)
+            case DiscoveryDone(inventory=inventory):
+                self.inventory = self.final = inventory
+                self.pending.clear()
+        self.changes += 1
+
+    def end(self, error: BaseException | None = None, cancelled: bool = False) -> None:
+        self.pending.clear()
+        self.running = False
+        self.changes += 1
+
+    def _put(self, server: Server) -> None:
+        servers = list(self.inventory.servers)
+        index = next((i for i, s in enumerate(servers) if s.host == server.host), None)
+        if index is None:
+            servers.append(server)
+        else:
+            servers[index] = server
+        self.inventory = self.inventory.model_copy(update={"servers": servers})
+
+    @property
+    def progress(self) -> str:
+        if not self.running:
+            return ""
+        return f"discovering {self.total - len(self.pending)}/{self.total}"
+
+    def host_of(self, server_id: str) -> str | None:
+        """The host (as given) of the server with this server_id (or host)."""
+        return next((s.host for s in self.inventory.servers if server_id in (s.server_id, s.host)), None)
 
 
 def _majority(values: list[Any]) -> Any:
@@ -125,16 +175,6 @@ def device_row(inv: Inventory, server: Server, dev: Device) -> list[Text]:
             _cell(busy, YELLOW)]
 
 
-@dataclass(frozen=True)
-class Issue:
-    """One line of the findings list, with the text shown when it is selected."""
-
-    severity: str
-    label: str
-    detail: str
-    host: str | None = None
-
-
 def failure_detail(host: str, failure: CommandFailure, device_id: int | None = None) -> str:
     where = f"host: {host}" + (f"   device: {device_id}" if device_id is not None else "")
     status = "none (timed out or killed)" if failure.exit_status is None else failure.exit_status
@@ -142,25 +182,23 @@ def failure_detail(host: str, failure: CommandFailure, device_id: int | None = N
             f"message: {failure.message or '-'}\n--- raw output ---\n{failure.output}")
 
 
-def issues(inv: Inventory) -> list[Issue]:
-    """Findings first (folded across servers), then every failed command and unreachable host."""
-    out = [Issue(f.severity, f"{f.where.host or '*'}: {f.message}",
-                 f"{f.severity.upper()} [{f.code}]\nhost: {f.where.host or '-'}"
-                 + (f"   device: {f.where.device}" if f.where.device is not None else "")
-                 + f"\n{f.message}", f.where.host) for f in inv.findings]
+def issues(inv: Inventory) -> list[ProblemItem]:
+    """Findings first (folded across servers), then every failed command and unreachable host.
+    Each item's ``target`` is its host (or NodeSet of hosts)."""
+    out = [ProblemItem(f.severity, f.code, f.message, f.where.host or "*",
+                       f"{f.severity.upper()} [{f.code}]\nhost: {f.where.host or '-'}"
+                       + (f"   device: {f.where.device}" if f.where.device is not None else "")
+                       + f"\n{f.message}", f.where.host) for f in inv.findings]
     for s in inv.servers:
         if not s.reachable and s.error:
-            out.append(Issue("error", f"{s.host}: unreachable", f"host: {s.host}\n{s.error}", s.host))
+            out.append(ProblemItem("error", "unreachable", "unreachable", s.host,
+                                   f"host: {s.host}\n{s.error}", s.host))
         for fail in s.failures:
-            out.append(Issue("error", f"{s.host}: {fail.message or fail.command}",
-                             failure_detail(s.host, fail), s.host))
+            out.append(ProblemItem("error", "command_failed", fail.message or fail.command, s.host,
+                                   failure_detail(s.host, fail), s.host))
         for d in s.devices:
             for fail in d.failures:
-                out.append(Issue("error", f"{s.host} dev {d.device_id}: {fail.message or fail.command}",
-                                 failure_detail(s.host, fail, d.device_id), s.host))
+                out.append(ProblemItem("error", "command_failed", fail.message or fail.command,
+                                       f"{s.host} dev {d.device_id}",
+                                       failure_detail(s.host, fail, d.device_id), s.host))
     return out
-
-
-def issue_label(issue: Issue) -> Text:
-    mark = {"error": "✖ ", "warning": "▲ "}.get(issue.severity, "· ")
-    return Text(mark + issue.label, style=SEVERITY_STYLE.get(issue.severity, ""))

@@ -12,9 +12,31 @@ each distinct text keeps a bit mask of the ranks that printed it, in first-seen 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from itertools import islice
 
-from console.ui.launch_view import fold_ranks
+
+def mask_ranges(mask: int) -> list[tuple[int, int]]:
+    """Runs of set bits: ``0b1110111`` -> ``[(0, 2), (4, 6)]`` (one step per run)."""
+    runs = []
+    while mask:
+        low = (mask & -mask).bit_length() - 1
+        shifted = mask >> low
+        length = (~shifted & (shifted + 1)).bit_length() - 1
+        runs.append((low, low + length - 1))
+        mask &= ~(((1 << length) - 1) << low)
+    return runs
+
+
+def fold_ranks(ranks: int | Iterable[int]) -> str:
+    """``[0, 1, 2, 5]`` (or a bit mask) -> ``"0-2,5"``, ClusterShell RangeSet style."""
+    if not isinstance(ranks, int):
+        mask = 0
+        for r in ranks:
+            mask |= 1 << r
+        ranks = mask
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in mask_ranges(ranks))
+
 
 KEEP_LINES = 20_000
 """Lines kept in memory for rebuilding a view (the run folder keeps them all)."""

@@ -1,5 +1,5 @@
 """The Launch pane's form -> a launch plan and the preflight checklist. Pure (no textual, no
-I/O): the pane reads the files in workers and hands the results in.
+I/O): the app holds the rank table and the ping results, the pane hands them in.
 
 The command line is shell text as typed: it is appended to the profile's command (the
 ``custom`` profile has none), placeholders ``{rank}`` ``{local_rank}`` ``{device_id}``...
@@ -14,20 +14,19 @@ from typing import Any
 
 from console.core.errors import ConsoleError, InputError
 from console.core.planning.launch import LaunchPlan, build_launch_plan
+from console.core.inventory import Inventory
+from console.core.pingresults import PingMatrix
 from console.core.profiles import Profile, parse_env_items
 from console.core.secrets import mask_env
+from console.ui.models.links import lossy_rank_pairs
+from console.ui.models.problems import ProblemItem
 
-OK, BLOCK, WARN, INFO = "ok", "block", "warn", "info"
-MARKS = {OK: "✔", BLOCK: "✖", WARN: "!", INFO: "·"}
+OK, BLOCK, WARN, INFO = "ok", "error", "warning", "info"
 
 
-@dataclass(frozen=True)
-class Check:
-    level: str
-    text: str
-
-    def line(self) -> str:
-        return f"{MARKS[self.level]} {self.text}"
+def Check(level: str, text: str, code: str = "preflight") -> ProblemItem:
+    """One line of the preflight checklist: ✔ fine, ! worrying, ✖ blocking, · to do."""
+    return ProblemItem(level, code, text)
 
 
 @dataclass(frozen=True)
@@ -71,9 +70,10 @@ def make_plan(table: Any, profile: Profile, form: Form, options: dict[str, Any] 
 
 def checklist(*, path: Any, table_error: str | None, table: Any, plan: LaunchPlan | None,
               plan_error: str | None, profile_error: str | None, table_problems: list[Any],
-              inventory: Any, unsaved: bool, remote: list[Any] | None) -> list[Check]:
+              inventory: Any, unsaved: bool, remote: list[Any] | None,
+              ping: PingMatrix | None = None) -> list[ProblemItem]:
     """Everything that would stop (✖) or worry (!) a launch, and what is fine (✔)."""
-    out: list[Check] = []
+    out: list[ProblemItem] = []
     if path is None:
         out.append(Check(BLOCK, "no rank table: save one on the Rank table pane (3)"))
     elif table_error:
@@ -90,20 +90,33 @@ def checklist(*, path: Any, table_error: str | None, table: Any, plan: LaunchPla
     if table is not None and not errors:
         out.append(Check(OK, "rank table valid"))
     out += _plan_checks(table, plan, plan_error, inventory)
+    out += _link_checks(table, plan, ping)
     out += _remote_checks(remote)
     return out
 
 
+def _link_checks(table: Any, plan: LaunchPlan | None, ping: PingMatrix | None) -> list[ProblemItem]:
+    """``!`` for every rank pair of the job whose cards lost packets in the last sweep."""
+    if plan is None or ping is None or not ping.results:
+        return []
+    pairs = [p for p in lossy_rank_pairs(table, ping) if max(p.ranks) < plan.world_size]
+    out = [Check(WARN, f"lossy pair inside the job: {p.describe()}", "lossy_pair") for p in pairs]
+    if not pairs:
+        out.append(Check(OK, f"no loss between the job's cards in the last ping sweep "
+                             f"({len(ping.results)} probes)", "lossy_pair"))
+    return out
+
+
 def _plan_checks(table: Any, plan: LaunchPlan | None, plan_error: str | None,
-                 inventory: Any) -> list[Check]:
-    out: list[Check] = []
+                 inventory: Inventory | None) -> list[ProblemItem]:
+    out: list[ProblemItem] = []
     if plan_error and table is not None:
         out.append(Check(BLOCK, f"plan: {plan_error}"))
     if plan is None:
         return out
     out.append(Check(OK, f"plan: {plan.world_size} ranks on {len(plan.servers)} servers"))
     out += [Check(WARN, w) for w in plan.warnings]
-    if inventory is None or not getattr(inventory, "servers", None):
+    if inventory is None or not inventory.servers:
         out.append(Check(INFO, "cards not checked against discovery (Nodes pane, d)"))
         return out
     from console.ops.launch_checks import check_inventory, describe  # pure functions of the ops layer
@@ -115,7 +128,7 @@ def _plan_checks(table: Any, plan: LaunchPlan | None, plan_error: str | None,
     return out
 
 
-def _remote_checks(remote: list[Any] | None) -> list[Check]:
+def _remote_checks(remote: list[Any] | None) -> list[ProblemItem]:
     if remote is None:
         return [Check(INFO, "server checks (python, idle NPUs, master port): F6, or at launch")]
     from console.ops.launch_checks import describe
@@ -126,8 +139,8 @@ def _remote_checks(remote: list[Any] | None) -> list[Check]:
     return out
 
 
-def blocking(checks: list[Check]) -> list[str]:
-    return [c.text for c in checks if c.level == BLOCK]
+def blocking(checks: list[ProblemItem]) -> list[str]:
+    return [c.text for c in checks if c.severity == BLOCK]
 
 
 def plan_summary(plan: LaunchPlan) -> str:
@@ -149,3 +162,62 @@ def rank_detail(plan: LaunchPlan, rank: int) -> str:
         lines += ["setup:", *(f"  {line}" for line in plan.prelude.splitlines())]
     lines += ["env:", *(f"  {k}={v}" for k, v in sorted(mask_env(spec.env).items()))]
     return "\n".join(lines)
+
+
+class LaunchSetup:
+    """The Setup tab's model: the profile, the app's rank-table file, the plan made from the
+    form, the server checks and the checklist. ``update(...)`` recomputes; ``changes`` counts."""
+
+    def __init__(self) -> None:
+        self.profile: Profile | None = None
+        self.profile_error: str | None = None
+        self.file: Any = None
+        """The app's ``RankTableFile``."""
+        self.table_problems: list[Any] = []
+        self.plan: LaunchPlan | None = None
+        self.plan_error: str | None = None
+        self.remote: list[Any] | None = None
+        self.checks: list[ProblemItem] = []
+        self.changes = 0
+
+    @property
+    def table(self) -> Any:
+        return self.file.table if self.file is not None else None
+
+    @property
+    def data(self) -> bytes | None:
+        return self.file.data if self.file is not None else None
+
+    def set_file(self, file: Any, problems: list[Any]) -> None:
+        self.file, self.table_problems = file, problems
+
+    def update(self, form: Form, options: dict[str, Any], run_id: str, *,
+               inventory: Inventory | None, ping: PingMatrix | None) -> None:
+        """A new plan from the form (server checks were for the previous plan), new checklist."""
+        self.plan, self.plan_error = None, None
+        if self.table is not None and self.profile is not None:
+            self.plan, self.plan_error = make_plan(self.table, self.profile, form, options, run_id)
+        self.remote = None
+        self.recheck(inventory=inventory, ping=ping)
+
+    def recheck(self, *, inventory: Inventory | None, ping: PingMatrix | None) -> None:
+        file = self.file
+        self.checks = checklist(
+            path=file.path if file is not None else None, table_error=file.error if file is not None else None,
+            table=self.table, plan=self.plan, plan_error=self.plan_error, profile_error=self.profile_error,
+            table_problems=self.table_problems, inventory=inventory,
+            unsaved=file is not None and not file.saved, remote=self.remote, ping=ping)
+        self.changes += 1
+
+    def summary(self) -> str:
+        if self.plan is not None:
+            return plan_summary(self.plan)
+        return "No plan yet — " + ("type a command" if self.table is not None else "save a rank table first (pane 3)")
+
+    def status(self) -> str:
+        blockers = blocking(self.checks)
+        if blockers:
+            return f"Not ready: {blockers[0]}"
+        plan = self.plan
+        return f"Ready: {plan.world_size} ranks on {len(plan.servers)} servers — F5 launches" \
+            if plan else "No plan yet"

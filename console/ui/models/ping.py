@@ -1,4 +1,4 @@
-"""What the Ping matrix pane shows, computed from a sweep's events: the server x server
+"""The Ping matrix pane's model, built from a sweep's events: the server x server
 heatmap cells (updated pair by pair while probes finish), the problem pairs, the texts.
 
 No textual here (only rich Text), so it is testable on its own. The cells are
@@ -24,6 +24,8 @@ from rich.text import Text
 from console.core.pingresults import FAILED, PingMatrix, ProbeResult, loss_fields
 from console.core.pingview import Cell, make_cell
 from console.core.planning.ping import PingPlan, Skip
+from console.ops.ping import ProbeDone, ProbeRunning, SweepDone, SweepEvent, SweepStarted
+from console.ops.ping import ServerLost as PingServerLost
 
 Key = tuple[str, int, str, int]
 Pair = tuple[str, str]
@@ -95,8 +97,11 @@ def legend(compact: bool) -> Text:
     return Text.assemble(*parts)
 
 
-class PingState:
-    """The sweep as the pane sees it: results so far, probes pending per server pair."""
+class PingModel:
+    """The sweep as the pane sees it: results so far, probes pending per server pair.
+
+    ``start(plan)`` then ``apply(event)`` for every ``SweepEvent``; ``changes`` counts every
+    change, ``take_dirty()`` says which server pairs' cells changed since the last redraw."""
 
     def __init__(self) -> None:
         self.hosts: list[str] = []
@@ -114,6 +119,9 @@ class PingState:
         self.lost: dict[str, str] = {}
         self._base: PingMatrix | None = None
         self._cells: dict[Pair, Cell] = {}
+        self.changes = 0
+        self.finished: PingMatrix | None = None
+        """The matrix of the last sweep that ended with ``SweepDone`` (what the app shares)."""
 
     # -- feeding -------------------------------------------------------------------------
 
@@ -128,6 +136,7 @@ class PingState:
         self.pending.clear()
         self.running, self._base, self.eta_s = False, None, None
         self.done = self.total = len(matrix.results)
+        self.changes += 1
 
     def start(self, plan: PingPlan, base: PingMatrix | None = None) -> None:
         """A sweep of ``plan`` begins; ``base`` is the matrix a re-run updates."""
@@ -137,44 +146,53 @@ class PingState:
         else:
             self.show(base)
         self._base = base
+        for p in plan.probes:
+            self._add_hosts(p.src_host, p.dst_host)
         self.pending = Counter(self.pair(p.src_host, p.dst_host) for p in plan.probes)
         self.running, self.cancelled, self.lost = True, False, {}
         self.done, self.total, self.eta_s = 0, len(plan.probes), None
+        self.changes += 1
 
-    def apply(self, event: Any) -> str:
-        """Fold one ``console.ops.ping`` event in; returns its kind (probe/done/lost/other)."""
-        result = getattr(event, "result", None)
-        if isinstance(result, ProbeResult):
-            self._record(result)
-            self.pending[self.pair(result.probe.src_host, result.probe.dst_host)] -= 1
-            self.done, self.total, self.eta_s = event.done, event.total, event.eta_s
-            return "probe"
-        matrix = getattr(event, "matrix", None)
-        if isinstance(matrix, PingMatrix):
-            if self._base is not None:
-                matrix = self._base.with_retries(r for r in matrix.results if r.status != "skipped")
-            cancelled = bool(getattr(event, "cancelled", False))
-            self.show(matrix)
-            self.cancelled = cancelled
-            return "done"
-        if isinstance(getattr(event, "host", None), str) and hasattr(event, "error"):
-            self.lost[event.host] = event.error
-            return "lost"
-        return "other"
+    def apply(self, event: SweepEvent) -> None:
+        """Fold one ``console.ops.ping`` event in."""
+        match event:
+            case ProbeDone(result=result, done=done, total=total, eta_s=eta_s):
+                self._record(result)
+                self.pending[self.pair(result.probe.src_host, result.probe.dst_host)] -= 1
+                self.done, self.total, self.eta_s = done, total, eta_s
+            case SweepDone(matrix=matrix, cancelled=cancelled):
+                if self._base is not None:
+                    matrix = self._base.with_retries(r for r in matrix.results if r.status != "skipped")
+                self.show(matrix)
+                self.cancelled = cancelled
+                self.finished = matrix
+            case PingServerLost(host=host, error=error):
+                self.lost[host] = error
+            case SweepStarted() | ProbeRunning():
+                return
+        self.changes += 1
 
-    def stop(self) -> None:
-        """The sweep ended without its last event (failure): nothing is pending any more."""
+    def end(self, error: BaseException | None = None, cancelled: bool = False) -> None:
+        """The sweep's events ended; without its last event (failure) nothing is pending."""
         if self.running:
             self.running, self.dirty = False, None
             self.pending.clear()
+        self.changes += 1
 
     def _index(self, results: Iterable[ProbeResult]) -> None:
         self.results, self.by_pair, self.dirty, self._cells = {}, {}, None, {}
         for r in results:
             self._record(r)
 
+    def _add_hosts(self, *hosts: str) -> None:
+        for host in hosts:
+            if host not in self.hosts:
+                self.hosts.append(host)
+                self.dirty = None
+
     def _record(self, result: ProbeResult) -> None:
         p = result.probe
+        self._add_hosts(p.src_host, p.dst_host)
         pair = self.pair(p.src_host, p.dst_host)
         self.results[p.key] = result
         self.by_pair.setdefault(pair, {})[p.key] = result
@@ -189,12 +207,9 @@ class PingState:
     # -- reading -------------------------------------------------------------------------
 
     def pair(self, a: str, b: str) -> Pair:
-        """The undirected pair, in host order (unknown hosts are appended)."""
-        for host in (a, b):
-            if host not in self.hosts:
-                self.hosts.append(host)
-                self.dirty = None
-        return (a, b) if self.hosts.index(a) <= self.hosts.index(b) else (b, a)
+        """The undirected pair, in host order (hosts not in the grid sort last, by name)."""
+        ia, ib = _index(self.hosts, a), _index(self.hosts, b)
+        return (a, b) if (ia, a) <= (ib, b) else (b, a)
 
     @property
     def compact(self) -> bool:
@@ -242,13 +257,20 @@ class PingState:
         return PingMatrix(pattern="cross", results=list(self.results.values())).summary()
 
 
+def _index(hosts: list[str], host: str) -> int:
+    try:
+        return hosts.index(host)
+    except ValueError:
+        return len(hosts)
+
+
 # -- texts -----------------------------------------------------------------------------
 
 def _pct(value: float | None) -> str:
     return "?" if value is None else f"{value:.2f} %"
 
 
-def status_line(state: PingState, pattern: str, servers: int) -> str:
+def status_line(state: PingModel, pattern: str, servers: int) -> str:
     """The one line above the heatmap: what runs, how it went, the pattern of the next run."""
     if state.running:
         eta = "" if state.eta_s is None else f" · ETA {state.eta_s:.0f} s"

@@ -1,44 +1,42 @@
-"""The Ping pane's model (console.ui.ping_view): built pair by pair from sweep events, it
-must show what ``server_view`` (and so `cluster-console ping`) shows for the same matrix."""
+"""The Ping pane's model (console.ui.models.ping), without textual: built pair by pair from
+``console.ops.ping`` sweep events, it must show what ``server_view`` (and so
+`cluster-console ping`) shows for the same matrix."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from console.core.pingresults import PingMatrix, ProbeResult
 from console.core.pingview import Cell, server_view
 from console.core.planning.ping import plan_ping, plan_retry
-from console.ui import ping_view as view
+from console.ops.ping import ProbeDone, ProbeRunning, ServerLost, SweepDone, SweepStarted
+from console.ui.models import ping as view
 from tests.ui.ping_fixtures import LINK_DOWN_OUTPUT, LOSS_OUTPUT, built_matrix, demo_matrix, inventory
 
 
-@dataclass(frozen=True)
-class Done:  # shaped like console.ops.ping.ProbeDone / SweepDone
-    result: ProbeResult
-    done: int
-    total: int
-    eta_s: float | None = None
+def Done(result: ProbeResult, done: int, total: int) -> ProbeDone:  # noqa: N802
+    return ProbeDone(result, done, total, None)
 
 
-@dataclass(frozen=True)
-class Finished:
-    matrix: PingMatrix
-    cancelled: bool = False
+def Finished(matrix: PingMatrix, cancelled: bool = False) -> SweepDone:  # noqa: N802
+    return SweepDone(matrix, cancelled)
 
 
-def cells(state: view.PingState) -> list[list[tuple[str, str]]]:
+def cells(state: view.PingModel) -> list[list[tuple[str, str]]]:
     return [[(c.text, c.status) for c in (state.cell(a, b)[0] for b in state.hosts)] for a in state.hosts]
 
 
 def test_incremental_cells_equal_server_view():
     matrix = demo_matrix()
     expected = [[(c.text, c.status) for c in row] for row in server_view(matrix).cells]
-    state = view.PingState()
+    state = view.PingModel()
     plan = plan_ping(inventory(3), "cross")
     state.start(plan)
     assert state.cell("node01", "node02")[1] == 128  # pending, both directions
+    state.apply(SweepStarted(plan))
+    before = state.changes
     for n, r in enumerate(matrix.results, 1):
-        assert state.apply(Done(r, n, len(matrix.results))) == "probe"
+        state.apply(ProbeRunning(r.probe, 1))
+        state.apply(Done(r, n, len(matrix.results)))
+    assert state.changes == before + len(matrix.results)  # a running probe changes nothing shown
     assert state.pending["node01", "node02"] == 0
     assert cells(state) == expected
     state.apply(Finished(matrix))
@@ -63,7 +61,7 @@ def test_colours_follow_the_legend():
 
 def test_rerun_updates_the_base_matrix():
     matrix = built_matrix(2, 2, bad={("node01", 1, "node02", 1): LINK_DOWN_OUTPUT})
-    state = view.PingState()
+    state = view.PingModel()
     state.show(matrix)
     plan = plan_retry(state.results.values(), include_skipped=True)
     assert [p.key for p in plan.probes] == [("node01", 1, "node02", 1)]
@@ -75,3 +73,31 @@ def test_rerun_updates_the_base_matrix():
     final = state.results[("node01", 1, "node02", 1)]
     assert final.status == "loss" and final.attempts == 2
     assert len(state.results) == len(matrix.results) and state.summary()["lossy"] == 1
+
+
+def test_server_lost_and_the_shared_matrix():
+    matrix = demo_matrix()
+    state = view.PingModel()
+    state.start(plan_ping(inventory(3), "cross"))
+    state.apply(ServerLost("node03", "connection lost"))
+    assert state.lost == {"node03": "connection lost"}
+    assert state.finished is None
+    state.apply(Finished(matrix, cancelled=True))
+    assert state.cancelled and state.finished is matrix and not state.running
+
+
+def test_reading_a_pair_never_changes_the_model():
+    state = view.PingModel()
+    state.reset(["node01", "node02"])
+    changes, hosts = state.changes, list(state.hosts)
+    assert state.pair("node09", "node01") == ("node01", "node09")
+    assert state.pair_results("node09", "node01") == []
+    assert state.hosts == hosts and state.changes == changes and state.dirty is None
+
+
+def test_a_sweep_that_fails_midway_ends_with_nothing_pending():
+    state = view.PingModel()
+    state.start(plan_ping(inventory(2), "cross"))
+    assert state.running and sum(state.pending.values()) > 0
+    state.end(RuntimeError("boom"), cancelled=False)
+    assert not state.running and not state.pending
