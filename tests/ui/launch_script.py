@@ -8,7 +8,7 @@ from typing import Any
 
 from console.core.profiles import Profile
 from console.ops.launch_events import (
-    JobFinished, JobSummary, RankExited, RankLine, RankStarted, RootCause, Stage, Teardown,
+    JobFinished, JobSummary, RankExited, RankLine, RankStarted, RootCause, Stage, StageName, Teardown,
 )
 
 RUN_DIR = "runs/20260101-000000-demo"
@@ -40,9 +40,9 @@ class ScriptedLaunch:
 def seed_failure_events(world: int = 8, failing: int = 3) -> list[Any]:
     """8 ranks load, step, rank 3 raises and exits 1, the rest are killed (143)."""
     servers = ["90.90.152.89"] * 4 + ["90.90.152.91"] * 4
-    events: list[Any] = [Stage("record", f"run record {RUN_DIR}"),
-                         Stage("agents", "host agents started on 2 servers"),
-                         Stage("go", f"all {world} ranks at the barrier; GO sent to 2 servers")]
+    events: list[Any] = [Stage(StageName.RECORD, f"run record {RUN_DIR}", run_dir=RUN_DIR),
+                         Stage(StageName.AGENTS, "host agents started on 2 servers"),
+                         Stage(StageName.GO, f"all {world} ranks at the barrier; GO sent to 2 servers")]
     events += [RankStarted(r, servers[r], 1.0, 1000 + r) for r in range(world)]
     events += [RankLine(r, "o", "loading weights") for r in range(world)]
     events += [RankLine(r, "o", f"step 1 loss {2.5 + r / 100:.2f}") for r in range(world)]

@@ -283,7 +283,7 @@ async def test_probe_profile_fills_the_results_table(data_dir):
     folder = data_dir / "probe_gloo_4ranks"
     streams = {int(p.stem.split("-")[1]): p.read_text().splitlines()
                for p in sorted(folder.glob("rank-*.jsonl"))}
-    events = [Stage("record", "run record runs/probe-1")]
+    events = [Stage(StageName.RECORD, "run record runs/probe-1", run_dir="runs/probe-1")]
     events += [RankLine(rank, "o", line) for rank, lines in streams.items() for line in lines]
     events.append(JobFinished(JobSummary(ok=True, world_size=8, exit_codes=dict.fromkeys(range(8), 0),
                                          run_dir="runs/probe-1")))
@@ -304,43 +304,6 @@ async def test_probe_profile_fills_the_results_table(data_dir):
         assert table.row_count == len(expected) > 0
         first = [str(cell) for cell in table.get_row_at(0)]
         assert first[:2] == [expected[0]["op"], expected[0]["size"]]
-
-
-def test_fold_ranks_and_the_log_window_views():
-    assert fold_ranks([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8" and fold_ranks(1 << 511) == "511"
-    window = LogWindow(keep=10, keep_groups=3, show=4)
-    for rank in range(6):
-        window.add(rank, "loading weights")
-    window.add(2, "oops")
-    assert window.take() == ["[3] loading weights", "[4] loading weights",
-                             "[5] loading weights", "[2] oops"]  # the last `show` only
-    assert window.take() == []
-    window.set_fold(True)
-    assert window.rebuild() == ["[0-5] loading weights", "[2] oops"]
-    window.add(9, "oops")
-    assert window.folded()[-1] == "[2,9] oops"
-    window.set_fold(False)
-    window.rank = 2
-    assert window.rebuild() == ["[2] loading weights", "[2] oops"]
-    window.rank, window.needle = None, "oop"
-    assert window.rebuild() == ["[2] oops", "[9] oops"]
-    for n in range(20):  # the ring keeps the last 10, the screen the last 4
-        window.add(0, f"oops {n}")
-    assert window.rebuild() == [f"[0] oops {n}" for n in range(16, 20)]
-    assert len(window.ring) == 10 and window.ring[0] == (0, "oops 10")
-
-
-def test_job_view_tells_the_root_cause_from_the_killed():
-    events = seed_failure_events()
-    view = JobView(8)
-    for event in events[:4]:
-        view.apply(event)
-    assert view.states[0] == RUNNING and view.run_dir == "runs/20260101-000000-demo"
-    for event in events[4:]:
-        view.apply(event)
-    assert view.states[3] == FAILED and view.is_root(3) and view.codes[3] == 1
-    assert [s for r, s in enumerate(view.states) if r != 3] == [KILLED] * 7
-    assert view.finished and not view.ok and view.headline() == "FAILED"
 
 
 class StoppableProbe(ScriptedLaunch):
