@@ -97,3 +97,15 @@ def test_every_package_has_a_layer():
     """A package missing from ALLOWED would not be checked at all."""
     packages = {p.parent.name for p in PKG.glob("*/__init__.py")}
     assert packages == set(ALLOWED), f"give these a layer in ALLOWED: {sorted(packages - set(ALLOWED))}"
+
+
+def test_ui_models_are_pure_state():
+    """The panes' models (design.md §7) are testable without the TUI: no textual, directly or
+    through what they import."""
+    models = _modules("ui/models")
+    assert len(models) >= 5
+    assert "textual" not in _loaded_after_import(models)
+    bad = [f"{path.relative_to(ROOT)} imports {name}"
+           for path in sorted((PKG / "ui" / "models").rglob("*.py"))
+           for name in _imports(path) if name.split(".")[0] == "textual"]
+    assert not bad, "\n".join(bad)
