@@ -8,6 +8,7 @@ import pty
 import re
 import select
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -23,12 +24,22 @@ from console.cli import build_parser
 from console.cli._demo_headless import venv_setup
 from console.cli.demo import DemoCluster, demo_app, demo_spec
 from console.core.errors import InputError
+from console.ui.models.launch_setup import blocking
+from console.ui.screens.launch import LaunchScreen
 from console.ui.screens.nodes import NodesScreen
+from console.ui.screens.ping import PingScreen
+from console.ui.screens.ranktable import RankTableScreen
 from textual.widgets import TextArea
 from tests.ui.conftest import wait_until
 
 WAIT = 90.0
 ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[A-Za-z~]|\x1b[()][A-Za-z0-9]|\x1b[=>]|\x1b\][^\x07]*\x07")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def processes_under(path: Path) -> list[str]:
@@ -118,3 +129,46 @@ def test_cluster_console_demo_in_a_terminal(tmp_path: Path) -> None:
         os.close(master)
     assert not list(tmp_path.glob("cluster-console-demo-*"))
     assert not processes_under(tmp_path)
+
+
+DEMO_KEYS = ["d", "2", "r", "3", "b", "s", "4", "f5"]
+"""The whole demo: discover, ping, build, save, launch the probe (no typing)."""
+
+
+async def test_the_whole_demo_takes_at_most_ten_keys(tmp_path: Path) -> None:
+    """discover -> ping -> build -> save -> a supervised probe of all 16 ranks, verified; the
+    ping's lossy pair shows up in the Rank table's problems and in the Launch preflight."""
+    assert len(DEMO_KEYS) <= 10
+    with DemoCluster(demo_spec(), tmp_path / "demo") as cluster:
+        app = demo_app(cluster)
+        # a free master port (the test machine is shared); the demo's own form is untouched
+        app.sources.launch.form["env"] += f" MASTER_PORT={free_port()}"
+        ready = {
+            "d": lambda: app.inventory is not None and all(s.reachable for s in app.inventory.servers),
+            "2": lambda: isinstance(app.screen, PingScreen),
+            "r": lambda: app.ping_results is not None,
+            "3": lambda: isinstance(app.screen, RankTableScreen),
+            "b": lambda: app.screen.model.table is not None,
+            "s": lambda: app.ranktable.data is not None and app.ranktable.saved,
+            "4": lambda: isinstance(app.screen, LaunchScreen) and app.screen.plan is not None
+            and not blocking(app.screen.setup.checks),
+            "f5": lambda: app.screen.job is not None and app.screen.job.finished,
+        }
+        async with app.run_test(size=(120, 40)) as pilot:
+            for key in DEMO_KEYS:
+                if key == "4":
+                    problems = app.screen.model.entries()
+                    assert any(item.code == "lossy_pair" and "33.33 %" in item.message
+                               for item, _ in problems), [i.text for i, _ in problems]
+                await pilot.press(key)
+                await wait_until(pilot, ready[key], WAIT if key != "f5" else 600)
+                if key == "4":
+                    lossy = [c for c in app.screen.setup.checks if c.code == "lossy_pair"]
+                    assert lossy and lossy[0].severity == "warning" and "ranks 3 (" in lossy[0].message
+            screen = app.screen
+            job, report = screen.job, screen.model.report
+            assert job.ok and job.summary.world_size == 16, (job.root, job.failed_error, app.errors)
+            assert report is not None and sorted(report.ranks) == list(range(16))
+            assert not report.errors and not report.failed_checks and report.results, report.summary()
+            await pilot.press("ctrl+q")
+            await wait_until(pilot, lambda: not app.is_running, WAIT)

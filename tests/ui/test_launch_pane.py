@@ -37,7 +37,8 @@ from console.ui.models.launch_log import LogWindow
 from console.ui.sources import SharedPool, Sources
 from console.ui.widgets.rank_log import RankLog
 from console.ui.widgets.rank_status import ROOT_STYLE, RankStatusGrid
-from tests.ui.conftest import FakeDiscovery, submit, wait_until
+from console.ui.screens.nodes import NodesScreen
+from tests.ui.conftest import FakeDiscovery, seed_inventory, submit, wait_until
 from tests.ui.launch_script import ScriptedLaunch, seed_failure_events
 
 PY = shlex.quote(sys.executable)
@@ -362,3 +363,24 @@ async def test_stop_all_during_a_probe_run_reports_the_real_exits(data_dir):
         assert job.summary is not None and job.summary.root_cause.kind == "stopped"
         assert job.codes == dict.fromkeys(range(8), 128 + signal.SIGTERM)
         assert "killed by: SIGTERM 8" in screen.query_one(RankStatusGrid).legend(job).plain
+
+
+async def test_the_failed_ranks_server_is_one_key_away(data_dir):
+    """After a failure, ``n`` opens the Nodes pane on the root cause's server."""
+    script = ScriptedLaunch(seed_failure_events(failing=5))
+    app = ClusterConsoleApp(hosts="node[1-2]", inventory=seed_inventory(), start="launch",
+                            ranktable_path=data_dir / "ranktable_seed_2x4.json",
+                            sources=Sources(discover=FakeDiscovery(Inventory()), launch=script))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.setup.profile is not None and screen.setup.table is not None)
+        screen.query_one("#launch-command").value = "python3 train.py --rank {rank}"
+        await wait_until(pilot, lambda: screen.plan is not None)
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: screen.job is not None and screen.job.finished)
+        assert screen.job.root.rank == 5 and screen.job.root.server_id == "90.90.152.91"
+        screen.query_one("#launch-grid-box").focus()
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, NodesScreen))
+        await wait_until(pilot, lambda: app.screen.selected_host() == "node2")
+        assert app.screen.query_one("#servers").has_focus
