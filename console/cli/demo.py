@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import shutil
 import sys
 import tempfile
@@ -74,6 +75,25 @@ def demo_spec(servers: int | None = None, product: str | None = None) -> Any:
     return ClusterSpec.from_dict(data, "demo")
 
 
+class _SimSocketNoise(logging.Filter):
+    """Drops asyncio's ``socket.send() raised exception.`` when the demo's simulated servers
+    write the last output of a session to a client connection the console already closed.
+
+    On a real cluster that happens on the servers and never reaches the operator's terminal;
+    here the servers share the console's process, and asyncio's logger would print hundreds
+    of those lines over the terminal after the app quits. Only that message, and only from
+    the simulated servers' thread, is dropped: everything else still shows.
+    """
+
+    def __init__(self, thread_name: str) -> None:
+        super().__init__()
+        self.thread_name = thread_name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.threadName == self.thread_name
+                    and record.getMessage().startswith("socket.send() raised exception"))
+
+
 class DemoCluster:
     """A ``SimCluster`` in a temporary folder, served by a background thread's event loop.
 
@@ -89,11 +109,13 @@ class DemoCluster:
         self.sim: Any = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="demo-sim", daemon=True)
+        self._noise = _SimSocketNoise(self._thread.name)
 
     def __enter__(self) -> DemoCluster:
         from console.sim.cluster import SimCluster
 
         self.sim = SimCluster(self.spec, self.workdir, port=0)
+        logging.getLogger("asyncio").addFilter(self._noise)
         self._thread.start()
         t0 = time.monotonic()
         try:
@@ -142,6 +164,7 @@ class DemoCluster:
                 print(f"cluster-console demo: stopping the simulated cluster: {exc}", file=sys.stderr)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(STOP_TIMEOUT)
+        logging.getLogger("asyncio").removeFilter(self._noise)
         if self._own_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

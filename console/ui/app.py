@@ -129,6 +129,7 @@ class ClusterConsoleApp(App[int]):
         self.sources = sources or Sources.default(ssh_options)
         self.ranktable_path = Path(ranktable_path) if ranktable_path else None
         self._loads = 0
+        self._quitting = False
         self.start_mode = start
         self.panes: dict[str, PaneScreen] = {}
         self.errors: list[tuple[str, str]] = []
@@ -242,15 +243,26 @@ class ClusterConsoleApp(App[int]):
             return
         reasons = [r for pane in self.panes.values() if (r := pane.unsaved_changes())]
         if not reasons:
-            self.exit(0)
+            await self.quit_cleanly()
             return
 
-        def answered(quit_anyway: bool | None) -> None:
+        async def answered(quit_anyway: bool | None) -> None:
             if quit_anyway:
-                self.exit(0)
+                await self.quit_cleanly()
 
         question = "\n".join(reasons) + "\n\nQuit and lose these changes?"
         self.push_screen(ConfirmScreen(question, yes="Quit", no="Stay"), answered)
+
+    async def quit_cleanly(self) -> None:
+        """Let every pane end its remote work while the connections are open, then exit: the
+        pool is closed in ``on_unmount`` before the loop ends, so nothing is left to write to
+        a closed connection (no asyncio noise on the terminal after the app)."""
+        if self._quitting:
+            return
+        self._quitting = True
+        for pane in list(self.panes.values()):
+            await pane.wind_down()
+        self.exit(0)
 
     # -- command palette ---------------------------------------------------------------
 

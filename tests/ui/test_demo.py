@@ -172,3 +172,72 @@ async def test_the_whole_demo_takes_at_most_ten_keys(tmp_path: Path) -> None:
             assert not report.errors and not report.failed_checks and report.results, report.summary()
             await pilot.press("ctrl+q")
             await wait_until(pilot, lambda: not app.is_running, WAIT)
+
+
+def _read_until(fd: int, proc: subprocess.Popen, want: list[bytes], timeout: float, seen: bytearray) -> None:
+    """Read the terminal into ``seen`` until every ``want`` is on it (ANSI stripped)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(w in ANSI.sub(b"", bytes(seen)) for w in want):
+            return
+        if proc.poll() is not None:
+            break
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                break
+    raise AssertionError(f"screen never showed {want}: {ANSI.sub(b'', bytes(seen))[-2000:]!r}")
+
+
+def test_quitting_during_a_cancelled_sweep_leaves_a_clean_terminal(tmp_path: Path) -> None:
+    """64 servers: discover, start the sweep, cancel it, quit at once. No asyncio noise
+    (``socket.send() raised exception.``) after the app, exit 0."""
+    env = dict(os.environ, TMPDIR=str(tmp_path), TERM="xterm-256color", COLUMNS="100", LINES="30")
+    env.pop("TEXTUAL", None)
+    master, slave = pty.openpty()
+    ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "console", "demo", "--servers", "64"], stdin=slave,
+                            stdout=slave, stderr=slave, env=env, cwd=tmp_path, start_new_session=True)
+    os.close(slave)
+    seen = bytearray()
+    try:
+        _read_until(master, proc, [b"1 Nodes", b"node[01-64]", b"Discover"], 180, seen)
+        os.write(master, b"d")
+        _read_until(master, proc, [b"Discovery done"], 300, seen)
+        os.write(master, b"2")
+        _read_until(master, proc, [b"r runs the sweep"], 60, seen)
+        os.write(master, b"r")
+        _read_until(master, proc, [b"c cancels"], 120, seen)
+        os.write(master, b"c")
+        _read_until(master, proc, [b"Cancelling"], 60, seen)
+        os.write(master, b"\x11")  # ctrl+q while the sweep is being cancelled
+        deadline = time.monotonic() + 180
+        while proc.poll() is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+        while True:  # whatever is left after the exit
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        os.close(master)
+    text = ANSI.sub(b"", bytes(seen))
+    assert b"socket.send() raised exception" not in text, text[-3000:]
+    assert b"Traceback" not in text, text[-3000:]

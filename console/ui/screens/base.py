@@ -71,6 +71,10 @@ class PaneScreen(Screen):
         """A sentence describing unsaved work, or None. Asked before quitting."""
         return None
 
+    async def wind_down(self) -> None:
+        """Quitting: end this pane's remote work cleanly (channels closed by their owners)
+        while the app's connections are still open."""
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Every pane routes its workers' failures to the app's one error handler."""
         if event.state == WorkerState.ERROR and event.worker.error is not None:

@@ -9,6 +9,8 @@ matrix of one pair is one Enter away.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from pathlib import Path
 
@@ -35,6 +37,8 @@ from console.ui.sources import Sources
 from console.ui.screens.dialogs import InputScreen
 
 PATTERNS = ("cross", "rail", "pairwise")
+WIND_DOWN_S = 15.0
+"""Quitting waits at most this long for a cancelled sweep to end on the servers."""
 
 
 class PingScreen(PaneScreen):
@@ -147,6 +151,18 @@ class PingScreen(PaneScreen):
             self.notify("Every probe passed: nothing to re-run.")
             return
         self.run_sweep(plan, self.model.matrix())
+
+    async def wind_down(self) -> None:
+        """A running sweep is cancelled the way ``c`` does it, and waited for (bounded), so its
+        probes are killed and its lanes closed before the app closes the connections."""
+        workers = [w for w in self.workers if w.group == "ping" and w.is_running]
+        if not workers:
+            return
+        if self.cancel_token is not None:
+            self.cancel_token.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*(w.wait() for w in workers), return_exceptions=True),
+                                   WIND_DOWN_S)
 
     def action_cancel(self) -> None:
         if self.cancel_token is not None:
