@@ -49,7 +49,7 @@ async def nodes(pilot: Any) -> None:
     await pilot.press("1", "d")
     await until(pilot, lambda: app.inventory is not None and app.inventory.servers
                 and all(s.devices for s in app.inventory.servers), "discovery")
-    await until(pilot, lambda: not app.screen.pending, "discovery to finish")
+    await until(pilot, lambda: not app.screen.model.pending, "discovery to finish")
 
 
 async def ping(pilot: Any) -> None:
@@ -82,7 +82,7 @@ async def ranktable(pilot: Any) -> None:
     app = pilot.app
     await pilot.press("escape", "3")
     screen = app.screen
-    if getattr(getattr(screen, "editor", None), "table", None) is None:
+    if screen.model.table is None:
         await pilot.press("b")
         await until(pilot, lambda: screen.model.table is not None, "the rank table build")
 
@@ -96,7 +96,7 @@ DEMO_JOB = ("python3 -c \"import os, sys, time; r = int(os.environ['RANK']); "
 
 async def launch(pilot: Any) -> None:
     """Save the built rank table, then fill the Launch form with a 16-rank job."""
-    from textual.widgets import Input
+    from textual.widgets import Input, Select
 
     app = pilot.app
     if "ranktable" not in app.panes or app.panes["ranktable"].model.table is None:
@@ -104,11 +104,16 @@ async def launch(pilot: Any) -> None:
             await nodes(pilot)
         await ranktable(pilot)
     table_pane = app.panes["ranktable"]
-    if table_pane.path is None:
-        table_pane.save_to(CLUSTER_DIR[0] / "hccl.json")
-        await until(pilot, lambda: table_pane.path is not None, "the rank table to be saved")
+    if app.ranktable.data is None:
+        table_pane.save_to(table_pane.model.path or CLUSTER_DIR[0] / "hccl.json")
+        await until(pilot, lambda: app.ranktable.data is not None, "the rank table to be saved")
     await pilot.press("4")
     screen = app.screen
+    # the demo's Launch pane comes with the probe ready; the screenshots show a custom job
+    screen.query_one("#launch-profile", Select).value = "custom"
+    screen.query_one("#launch-env", Input).value = ""
+    await until(pilot, lambda: screen.setup.profile is not None and screen.setup.profile.name == "custom",
+                "the custom profile")
     screen.query_one("#launch-command", Input).value = DEMO_JOB
     await until(pilot, lambda: screen.plan is not None, "the launch plan")
 

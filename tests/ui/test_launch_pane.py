@@ -32,8 +32,7 @@ from console.sim.spec import ClusterSpec
 from console.ui.app import ClusterConsoleApp
 from console.ui.screens.dialogs import ConfirmScreen
 from console.ui.launch_source import LaunchSource
-from console.ui.models.launch import EXITED, FAILED, KILLED, RUNNING, JobView, fold_ranks
-from console.ui.models.launch_log import LogWindow
+from console.ui.models.launch import EXITED, FAILED, KILLED
 from console.ui.sources import SharedPool, Sources
 from console.ui.widgets.rank_log import RankLog
 from console.ui.widgets.rank_status import ROOT_STYLE, RankStatusGrid

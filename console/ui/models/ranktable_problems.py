@@ -55,8 +55,7 @@ def as_item(problem: Diagnostic) -> ProblemItem:
 
 def entries(problems: Sequence[Diagnostic], lossy: Sequence[LossyPair] = ()) -> list[Entry]:
     out: list[Entry] = [(as_item(p), (p.where.path or "",)) for p in problems]
-    out += [(ProblemItem("warning", "lossy_pair", p.describe(), f"{p.paths[0]} <-> {p.paths[1]}"), p.paths)
-            for p in lossy]
+    out += [(ProblemItem("warning", "lossy_pair", p.describe()), p.paths) for p in lossy]
     return out
 
 

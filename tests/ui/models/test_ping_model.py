@@ -12,11 +12,11 @@ from console.ui.models import ping as view
 from tests.ui.ping_fixtures import LINK_DOWN_OUTPUT, LOSS_OUTPUT, built_matrix, demo_matrix, inventory
 
 
-def Done(result: ProbeResult, done: int, total: int) -> ProbeDone:  # noqa: N802
+def Done(result: ProbeResult, done: int, total: int) -> ProbeDone:
     return ProbeDone(result, done, total, None)
 
 
-def Finished(matrix: PingMatrix, cancelled: bool = False) -> SweepDone:  # noqa: N802
+def Finished(matrix: PingMatrix, cancelled: bool = False) -> SweepDone:
     return SweepDone(matrix, cancelled)
 
 

@@ -28,7 +28,7 @@ def test_open_edit_undo_and_the_change_counter():
     assert model.unsaved and model.changes > changes
     dup = [item for item, _ in model.entries() if item.severity == "error"]
     assert dup and "device_ip" in dup[0].where
-    rows, columns, items, marks = model.grid()
+    _, _, items, marks = model.grid()
     assert marks[(1, "device_ip")] == "error" and items[0].target in {(0, "device_ip"), (1, "device_ip")}
     assert model.undo() and not model.unsaved
     # the same file again (a re-read after a save) does not replace the edits
