@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from functools import partial
@@ -31,7 +30,12 @@ from console.core.hosts import HostTarget, parse_hosts
 from console.core.inventory import Inventory
 from console.core.pingresults import PingMatrix
 from console.ui.messages import (
-    HostsChanged, InventoryChanged, OpenRankTable, PingResultsChanged, RankTableChanged, ShowServer,
+    HostsChanged,
+    InventoryChanged,
+    OpenRankTable,
+    PingResultsChanged,
+    RankTableChanged,
+    ShowServer,
 )
 from console.ui.models.shared import RankTableFile, read_error
 from console.ui.panes import PANES, PaneSpec
@@ -84,7 +88,7 @@ class NotifyHandler(logging.Handler):
                 notify()
             else:
                 self.app.call_from_thread(notify)
-        except Exception:  # noqa: BLE001 - logging must never break the console
+        except Exception:
             self.handleError(record)
 
 

@@ -11,8 +11,8 @@ from textual.widgets import DataTable, Static, TextArea
 
 from console.core.pingresults import PingMatrix, ProbeResult
 from console.core.pingview import card_view
-from console.ui.models import ping as view
 from console.ui.ids import safe_id
+from console.ui.models import ping as view
 
 
 class CardMatrix(Vertical):

@@ -8,7 +8,15 @@ from typing import Any
 
 from console.core.profiles import Profile
 from console.ops.launch_events import (
-    JobFinished, JobSummary, RankExited, RankLine, RankStarted, RootCause, Stage, StageName, Teardown,
+    JobFinished,
+    JobSummary,
+    RankExited,
+    RankLine,
+    RankStarted,
+    RootCause,
+    Stage,
+    StageName,
+    Teardown,
 )
 
 RUN_DIR = "runs/20260101-000000-demo"

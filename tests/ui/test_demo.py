@@ -19,6 +19,7 @@ from fcntl import ioctl
 from pathlib import Path
 
 import pytest
+from textual.widgets import TextArea
 
 from console.cli import build_parser
 from console.cli._demo_headless import venv_setup
@@ -29,7 +30,6 @@ from console.ui.screens.launch import LaunchScreen
 from console.ui.screens.nodes import NodesScreen
 from console.ui.screens.ping import PingScreen
 from console.ui.screens.ranktable import RankTableScreen
-from textual.widgets import TextArea
 from tests.ui.conftest import wait_until
 
 WAIT = 90.0

@@ -21,22 +21,30 @@ from textual.widgets import DataTable, Select
 
 from console.core.inventory import Inventory
 from console.core.probe_report import parse_streams
-from console.ops.launch_events import (
-    JobFinished, JobSummary, RankExited, RankLine, RankStarted, RootCause, Stage, StageName, Teardown,
-)
 from console.core.ranktable import build
+from console.ops.launch_events import (
+    JobFinished,
+    JobSummary,
+    RankExited,
+    RankLine,
+    RankStarted,
+    RootCause,
+    Stage,
+    StageName,
+    Teardown,
+)
 from console.ops.ranktable_files import save
 from console.remote import SSHOptions
 from console.sim.cluster import SimCluster
 from console.sim.spec import ClusterSpec
 from console.ui.app import ClusterConsoleApp
-from console.ui.screens.dialogs import ConfirmScreen
 from console.ui.launch_source import LaunchSource
 from console.ui.models.launch import EXITED, FAILED, KILLED
+from console.ui.screens.dialogs import ConfirmScreen
+from console.ui.screens.nodes import NodesScreen
 from console.ui.sources import SharedPool, Sources
 from console.ui.widgets.rank_log import RankLog
 from console.ui.widgets.rank_status import ROOT_STYLE, RankStatusGrid
-from console.ui.screens.nodes import NodesScreen
 from tests.ui.conftest import FakeDiscovery, seed_inventory, submit, wait_until
 from tests.ui.launch_script import ScriptedLaunch, seed_failure_events
 

@@ -11,8 +11,16 @@ from console.core.hosts import HostTarget
 from console.ui.app import ClusterConsoleApp
 from console.ui.ids import safe_id
 from console.ui.screens.dialogs import InputScreen
-from tests.ui.conftest import (LINK_CMD, LINK_OUTPUT, FakeDiscovery, failing_discovery,
-                               seed_inventory, sources, submit, wait_until)
+from tests.ui.conftest import (
+    LINK_CMD,
+    LINK_OUTPUT,
+    FakeDiscovery,
+    failing_discovery,
+    seed_inventory,
+    sources,
+    submit,
+    wait_until,
+)
 
 
 def column(table: DataTable, name: str) -> list[str]:

@@ -14,9 +14,9 @@ from console.core.inventory import Inventory
 from console.remote import SSHOptions
 from console.sim.cluster import SimCluster
 from console.sim.spec import ClusterSpec
-from console.ui.models import ping as view
 from console.ui.app import ClusterConsoleApp
 from console.ui.ids import safe_id
+from console.ui.models import ping as view
 from console.ui.ping_cards import CardMatrix
 from console.ui.screens.ping import PingScreen
 from tests.ui.conftest import sources, submit, wait_until

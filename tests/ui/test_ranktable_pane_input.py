@@ -7,8 +7,8 @@ import json
 
 from textual.widgets import TextArea
 
-from tests.ui.test_ranktable_pane import edit, make_app, opened, problems
 from tests.ui.conftest import wait_until
+from tests.ui.test_ranktable_pane import edit, make_app, opened, problems
 
 EVIL = "[x:1 '-oProxyCommand=touch /tmp/p' z]"
 

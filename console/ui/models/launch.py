@@ -12,8 +12,19 @@ from enum import StrEnum
 from console.core.errors import ConsoleError
 from console.core.probe_report import ProbeReport
 from console.ops.launch_events import (
-    JobFinished, JobSummary, LaunchEvent, LaunchWarning, RankExited, RankLine, RankReady, RankStarted,
-    RootCause, ServerLost, Stage, StageName, Teardown,
+    JobFinished,
+    JobSummary,
+    LaunchEvent,
+    LaunchWarning,
+    RankExited,
+    RankLine,
+    RankReady,
+    RankStarted,
+    RootCause,
+    ServerLost,
+    Stage,
+    StageName,
+    Teardown,
 )
 from console.ui.models.launch_log import LogWindow, fold_ranks, mask_ranges
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.core.errors import ConsoleError, InputError
-from console.core.planning.launch import LaunchPlan, build_launch_plan
 from console.core.inventory import Inventory
 from console.core.pingresults import PingMatrix
+from console.core.planning.launch import LaunchPlan, build_launch_plan
 from console.core.profiles import Profile, parse_env_items
 from console.core.secrets import mask_env
 from console.ui.models.links import lossy_rank_pairs

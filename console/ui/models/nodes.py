@@ -99,7 +99,7 @@ def _majority(values: list[Any]) -> Any:
     values = [v for v in values if v is not None]
     if not values:
         return None
-    (value, count), *rest = Counter(values).most_common(2) + [(None, 0)]
+    (value, count), *rest = [*Counter(values).most_common(2), (None, 0)]
     return value if count > rest[0][1] else None
 
 

@@ -127,7 +127,7 @@ class PingModel:
 
     def reset(self, hosts: Iterable[str], pattern: str = "cross") -> None:
         """An empty grid of ``hosts`` (everything untested)."""
-        self.show(PingMatrix(pattern=pattern, hosts=list(hosts)))  # type: ignore[arg-type]
+        self.show(PingMatrix(pattern=pattern, hosts=list(hosts)))
 
     def show(self, matrix: PingMatrix) -> None:
         """Display a finished matrix (after a sweep, or one built elsewhere)."""
@@ -239,7 +239,7 @@ class PingModel:
     def matrix(self, pair: Pair | None = None) -> PingMatrix:
         """The results so far as a matrix (only ``pair``'s when given)."""
         results = self.pair_results(*pair) if pair else list(self.results.values())
-        return PingMatrix(pattern=self.pattern, hosts=list(self.hosts), results=results,  # type: ignore[arg-type]
+        return PingMatrix(pattern=self.pattern, hosts=list(self.hosts), results=results,
                           skipped=self.skipped)
 
     def problem_pairs(self) -> list[tuple[Pair, Cell]]:

@@ -14,17 +14,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from console.core.diagnostic import Diagnostic
 from console.core.errors import ConsoleError, InputError
 from console.core.inventory import Inventory
 from console.core.pingresults import PingMatrix
-from console.core.diagnostic import Diagnostic
 from console.core.ranktable import (
-    RankDevice, RankServer, RankTable, RankTableInvalid, loads, validate, validate_against,
+    RankDevice,
+    RankServer,
+    RankTable,
+    RankTableInvalid,
+    loads,
+    validate,
+    validate_against,
 )
 from console.ui.models.links import lossy_rank_pairs
 from console.ui.models.problems import ProblemItem
 from console.ui.models.ranktable_problems import (
-    SERVER_FIELDS, Entry, Row, cells_for_path, entries, grid_items, raw_items, row_index,
+    SERVER_FIELDS,
+    Entry,
+    Row,
+    cells_for_path,
+    entries,
+    grid_items,
+    raw_items,
+    row_index,
 )
 from console.ui.models.shared import RankTableFile
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
-
 from collections.abc import Iterable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.content import Content

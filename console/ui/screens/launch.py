@@ -32,8 +32,8 @@ from console.ui.launch_source import LaunchSource
 from console.ui.models.launch_setup import BLOCK, INFO, OK, WARN, Form, LaunchSetup, blocking, make_plan, rank_detail
 from console.ui.models.shared import RankTableFile
 from console.ui.screens.base import PaneScreen
-from console.ui.sources import Sources
 from console.ui.screens.launch_run import LaunchRunMixin, compose_probe, compose_run
+from console.ui.sources import Sources
 from console.ui.widgets.rank_status import StatusLine
 
 CHECK_STYLES = {OK: "green", BLOCK: "bold red", WARN: "yellow", INFO: "dim"}

@@ -119,7 +119,7 @@ class NodesScreen(PaneScreen):
         key = safe_id("server", host)
         try:
             table.move_cursor(row=table.get_row_index(key))
-        except Exception:  # noqa: BLE001 - RowDoesNotExist: a server discovery never saw
+        except Exception:
             self.notify(f"{message.server} is not among the discovered servers.", severity="warning",
                         markup=False)
             return

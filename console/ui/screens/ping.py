@@ -25,7 +25,7 @@ from console.core.errors import InputError
 from console.core.pingresults import PingMatrix
 from console.core.planning.ping import PingPlan, plan_ping, plan_retry
 from console.ops import safefiles
-from console.ops.ping import ServerLost, SweepEvent
+from console.ops.ping import CancelToken, ServerLost, SweepEvent
 from console.ui.feed import EventFeed
 from console.ui.ids import safe_id, unsafe
 from console.ui.messages import PingResultsChanged
@@ -33,8 +33,8 @@ from console.ui.models import ping as view
 from console.ui.models.ping import PingModel
 from console.ui.ping_cards import CardMatrix
 from console.ui.screens.base import PaneScreen
-from console.ui.sources import Sources
 from console.ui.screens.dialogs import InputScreen
+from console.ui.sources import Sources
 
 PATTERNS = ("cross", "rail", "pairwise")
 WIND_DOWN_S = 15.0
@@ -69,7 +69,7 @@ class PingScreen(PaneScreen):
         self.feed = EventFeed(self, self.model, self._flush)
         self.pattern = "cross"
         self.drill: view.Pair | None = None
-        self.cancel_token = None
+        self.cancel_token: CancelToken | None = None
         self._shown_hosts: list[str] = []
         self._heat_width = 4
         self._problems: list[view.Pair] = []
@@ -214,8 +214,6 @@ class PingScreen(PaneScreen):
             self.console_app.report_error(InputError(
                 "no ping source", hint="this console was started without SSH access"), "ping sweep")
             return
-        from console.ops.ping import CancelToken
-
         self.cancel_token = token = CancelToken()
         self.model.start(plan, base)
         self.refresh_view()

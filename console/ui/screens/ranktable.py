@@ -23,7 +23,14 @@ from console.core.errors import ConsoleError, InputError
 from console.core.ranktable import build, dumps, renumber
 from console.ui.messages import OpenRankTable, RankTableChanged
 from console.ui.models.ranktable import (
-    OPTIONAL_COLUMNS, ContextChanged, Opened, RankTableModel, RawEdited, Row, convert, row_index,
+    OPTIONAL_COLUMNS,
+    ContextChanged,
+    Opened,
+    RankTableModel,
+    RawEdited,
+    Row,
+    convert,
+    row_index,
 )
 from console.ui.models.shared import RankTableFile
 from console.ui.screens.base import PaneScreen
@@ -104,9 +111,7 @@ class RankTableScreen(PaneScreen):
         return self.query_one("#rt-grid", RankGrid)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in GRID_ONLY and self.is_mounted and self.raw_mode:
-            return False
-        return True
+        return not (action in GRID_ONLY and self.is_mounted and self.raw_mode)
 
     def unsaved_changes(self) -> str | None:
         if self.model.unsaved:

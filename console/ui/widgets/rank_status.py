@@ -7,7 +7,16 @@ from rich.text import Text
 from textual.widget import Widget
 
 from console.ui.models.launch import (
-    BARRIER, EXITED, FAILED, KILLED, LABELS, LOST, PENDING, RUNNING, STATES, JobView,
+    BARRIER,
+    EXITED,
+    FAILED,
+    KILLED,
+    LABELS,
+    LOST,
+    PENDING,
+    RUNNING,
+    STATES,
+    JobView,
 )
 
 GLYPHS = {PENDING: ("·", "dim"), BARRIER: ("○", "yellow"), RUNNING: ("●", "cyan"),

@@ -30,7 +30,7 @@ class RankGrid(DataTable):
             self.clear()
         for r, values in enumerate(rows):
             cells = [_cell(v, CELL_STYLE.get(marks.get((r, c), ""), ""))
-                     for c, v in zip(columns, values)]
+                     for c, v in zip(columns, values, strict=True)]
             self.add_row(*cells, key=str(r))
         if self.row_count:
             self.move_cursor(row=min(cursor.row, self.row_count - 1),

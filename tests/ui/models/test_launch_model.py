@@ -7,10 +7,25 @@ import signal
 
 from console.core.errors import InputError
 from console.ops.launch_events import (
-    JobFinished, JobSummary, RankExited, RankLine, RankStarted, RootCause, Stage, StageName, Teardown,
+    JobFinished,
+    JobSummary,
+    RankExited,
+    RankLine,
+    RankStarted,
+    RootCause,
+    Stage,
+    StageName,
+    Teardown,
 )
 from console.ui.models.launch import (
-    EXITED, FAILED, KILLED, RUNNING, JobStage, JobView, LaunchModel, fold_ranks,
+    EXITED,
+    FAILED,
+    KILLED,
+    RUNNING,
+    JobStage,
+    JobView,
+    LaunchModel,
+    fold_ranks,
 )
 from console.ui.models.launch_log import LogWindow
 from tests.ui.launch_script import RUN_DIR, seed_failure_events
