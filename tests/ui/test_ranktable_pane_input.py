@@ -24,7 +24,7 @@ async def test_schema_broken_file_is_reported_with_its_path(data_dir, tmp_path):
         title, body = app.errors[-1]
         assert "not a valid rank table" in f"{title} {body}"
         assert "server_list[1].device[2].rank_id" in body and str(broken) in f"{title} {body}"
-        assert app.is_running and app.screen.editor.table is None
+        assert app.is_running and app.screen.model.table is None
 
 
 async def test_raw_json_schema_problems_are_listed_at_their_paths(data_dir):
@@ -36,7 +36,7 @@ async def test_raw_json_schema_problems_are_listed_at_their_paths(data_dir):
         doc = json.loads(raw.text)
         doc["server_list"][0]["device"][1]["rank_id"] = "one"
         raw.text = json.dumps(doc, indent=2)
-        await wait_until(pilot, lambda: app.screen.raw_error is not None)
+        await wait_until(pilot, lambda: app.screen.model.raw_error is not None)
         assert any(p.startswith("server_list[0].device[1].rank_id") and "one" in p for p in problems(app)), \
             problems(app)
         await pilot.press("f2")  # refuses to leave with a table that cannot be read
@@ -48,7 +48,7 @@ async def test_unsafe_server_id_is_a_live_error(data_dir):
     async with app.run_test(size=(100, 30)) as pilot:
         await opened(app, pilot)
         await edit(pilot, 0, "server_id", EVIL)
-        assert app.screen.editor.table.server_list[0].server_id == EVIL
+        assert app.screen.model.table.server_list[0].server_id == EVIL
         await wait_until(pilot, lambda: any("server_list[0].server_id" in p for p in problems(app)))
         line = next(p for p in problems(app) if "server_list[0].server_id" in p)
         assert "whitespace" in line
