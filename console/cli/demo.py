@@ -171,9 +171,8 @@ class DemoCluster:
 
 def demo_app(cluster: DemoCluster) -> Any:
     """The console, pointed at the simulated servers."""
-    from console.ui.app import ClusterConsoleApp
-
     from console.cli._demo_headless import venv_setup
+    from console.ui.app import ClusterConsoleApp
     from console.ui.sources import Sources
 
     options = cluster.ssh_options()
