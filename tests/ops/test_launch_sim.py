@@ -103,8 +103,8 @@ async def test_16_ranks_get_their_env(sim_cluster, tmp_path) -> None:
     assert summary.ok, summary.root_cause
     assert summary.exit_codes == {r: 0 for r in range(16)}
     stages = [ev for ev in events if isinstance(ev, Stage)]
-    assert [s.name for s in stages] == [StageName.RECORD, StageName.PREPARE, StageName.PREFLIGHT,
-                                        StageName.AGENTS, StageName.GO]
+    assert [s.name for s in stages] == [StageName.RECORD, StageName.VALIDATE, StageName.PREFLIGHT,
+                                        StageName.PREPARE, StageName.AGENTS, StageName.GO]
     assert stages[0].run_dir == summary.run_dir  # a field: nobody parses "run record ..."
     remote = tmp_path / "remote" / "ranktable.json"
     assert remote.read_bytes() == data and (remote.stat().st_mode & 0o777) == 0o640

@@ -102,6 +102,8 @@ class JobView:
             case RankLine():
                 self.lines += not ev.partial
                 return
+            case Stage(name=StageName.KEPT, message=message):  # after the job: not a stage of it
+                self.warnings.append(message)
             case Stage(name=name, message=message, run_dir=run_dir):
                 self.stage, self.stage_message = JobStage(name), message
                 self.run_dir = run_dir or self.run_dir
