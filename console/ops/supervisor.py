@@ -137,8 +137,12 @@ class Supervisor:
 
     async def _open_all(self) -> list[Any]:
         self._event("start", servers=len(self.plan.servers), world_size=self.plan.world_size)
-        results = await asyncio.gather(*(self._open(s) for s in self.plan.servers),
-                                       return_exceptions=True)
+        beat = asyncio.ensure_future(self._beat_while_opening())
+        try:
+            results = await asyncio.gather(*(self._open(s) for s in self.plan.servers),
+                                           return_exceptions=True)
+        finally:
+            beat.cancel()
         events: list[Any] = [Stage(StageName.AGENTS, f"host agents started on {len(self.plan.servers)} "
                                    f"servers; waiting for {_what(self.plan)} at the "
                                    "barrier")]
@@ -151,6 +155,15 @@ class Supervisor:
         for sid, exc in failed:
             events += self._server_gone(sid, f"cannot start the host agent: {exc}")
         return events
+
+    async def _beat_while_opening(self) -> None:
+        """Heartbeats to the agents already up while the others are still being opened (a
+        thousand servers at ten handshakes at a time take longer than an agent waits for
+        the console: it would stop its ranks, "no heartbeat from the console")."""
+        while True:
+            await asyncio.sleep(max(0.0, self.next_hb - time.monotonic()))
+            self.next_hb = time.monotonic() + self.heartbeat_s
+            self._send_all({"t": "hb"})
 
     async def _watch_stop(self) -> None:
         if isinstance(self.stop, StopRequests):

@@ -89,6 +89,43 @@ async def test_garbled_hello_still_syncs_the_clock_and_launches() -> None:
     await all_ended(links)
 
 
+class Counting(Wrapped):
+    """Counts the heartbeats the supervisor writes to this agent."""
+
+    beats = 0
+
+    def write(self, text: str) -> None:
+        self.beats += text.count('"t": "hb"') + text.count('"t":"hb"')
+        super().write(text)
+
+
+async def test_agents_already_up_get_heartbeats_while_the_others_are_opened() -> None:
+    """At 1,024 servers opening every agent (ten handshakes at a time) takes longer than an
+    agent waits for the console (4 heartbeats): the first agents stopped their held ranks
+    ("no heartbeat from the console") before GO. Here server 1's agent opens only after
+    server 0's has waited 1.5 s, six heartbeat periods, longer than its 1 s timeout."""
+    plan = plan_for(2, ["echo", "ran"], setup_timeout_s=30)
+    links: dict[str, Counting] = {}
+    first_up = asyncio.Event()
+
+    async def opener(server):
+        if server.server_id == "s1":  # slow to open: wait until s0's agent is up and waiting
+            await first_up.wait()
+            deadline = asyncio.get_running_loop().time() + 3.0
+            while links["s0"].beats < 6 and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)  # polling the heartbeat count, bounded by a deadline
+        links[server.server_id] = Counting(await LocalAgentLink.start(server.host, sys.executable))
+        if server.server_id == "s0":
+            first_up.set()
+        return links[server.server_id]
+
+    events = await run(Supervisor(plan, opener, heartbeat_s=0.25))
+    summary = events[-1].summary
+    assert summary.ok, summary.root_cause
+    assert summary.exit_codes == {0: 0, 1: 0}
+    await all_ended(list(links.values()))
+
+
 async def test_clock_that_never_answers_is_named_at_setup_timeout() -> None:
     plan = plan_for(2, ["echo", "never"], setup_timeout_s=1.5)
     links: list[Wrapped] = []
