@@ -66,6 +66,20 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def why(summary) -> str:
+    """The root cause, and what the agents said when they stopped (from the run record)."""
+    text = str(summary.root_cause)
+    events = Path(summary.run_dir or "/nonexistent") / "events.jsonl"
+    if events.is_file():
+        import json
+        from collections import Counter
+
+        said = Counter(json.loads(line).get("reason", "?") for line in events.read_text().splitlines()
+                       if '"agent.stopping"' in line)
+        text += f"; agents stopping: {dict(said.most_common(5))}"
+    return text
+
+
 class Bench:
     def __init__(self, spec, workdir: Path, pool, ranks_per_server: int | None = None) -> None:
         self.table = table_for(spec, ranks_per_server)
@@ -93,7 +107,7 @@ class Bench:
         code = "import time; print(repr(time.time()))"
         lines, summary, wall = await self.job([sys.executable, "-c", code], barrier=barrier)
         starts = [float(ln.text) for ln in lines]
-        assert summary.ok, summary.root_cause
+        assert summary.ok, why(summary)
         return {"skew": summary.start_skew_s, "cmd_skew": max(starts) - min(starts), "wall": wall,
                 "wake": summary.wake_skew_s, "late": summary.go_late_s}
 
@@ -156,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
 
     raise_fd_limit()
     spec = ClusterSpec.generate(servers=args.servers, cards=args.cards)
-    with tempfile.TemporaryDirectory(prefix="bench-launch-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-launch-", dir=args.workdir) as tmp:
         work = Path(tmp)
         if args.local:
             results = asyncio.run(measure(args, spec, work, None))
@@ -203,6 +217,7 @@ def main() -> int:
     parser.add_argument("--ranks-per-server", type=int, metavar="N",
                         help="ranks on the first N cards of every server (default: every card)")
     parser.add_argument("--port", type=int, default=0, help="sim SSH port (0 = any free port)")
+    parser.add_argument("--workdir", help="where the temporary folder goes (default: $TMPDIR)")
     parser.add_argument("--lines", type=int, default=1000, help="lines per rank in the log run")
     parser.add_argument("--local", action="store_true", help="local agents, no SSH")
     return run(parser.parse_args())
