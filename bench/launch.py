@@ -80,8 +80,24 @@ def why(summary) -> str:
     return text
 
 
+class Lag:
+    """How late this process's event loop wakes (a 50 ms ticker): the console's own load."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+
+    async def run(self) -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.05)
+            self.worst = max(self.worst, time.monotonic() - before - 0.05)
+
+
 class Bench:
-    def __init__(self, spec, workdir: Path, pool, ranks_per_server: int | None = None) -> None:
+    def __init__(self, spec, workdir: Path, pool, ranks_per_server: int | None = None,
+                 heartbeat_s: float = 5.0) -> None:
+        self.heartbeat_s = heartbeat_s
+        self.lag = Lag()
         self.table = table_for(spec, ranks_per_server)
         self.data = dumps(self.table).encode()
         self.workdir = workdir
@@ -95,19 +111,23 @@ class Bench:
         lines: list[RankLine] = []
         summary = None
         start = time.monotonic()
-        async for ev in launch(plan, self.table, self.data, pool=self.pool, check=False,
-                               run_base=self.workdir / "runs"):
-            if isinstance(ev, RankLine):
-                lines.append(ev)
-            elif isinstance(ev, JobFinished):
-                summary = ev.summary
+        lag = asyncio.ensure_future(self.lag.run())
+        try:
+            async for ev in launch(plan, self.table, self.data, pool=self.pool, check=False,
+                                   run_base=self.workdir / "runs", heartbeat_s=self.heartbeat_s):
+                if isinstance(ev, RankLine):
+                    lines.append(ev)
+                elif isinstance(ev, JobFinished):
+                    summary = ev.summary
+        finally:
+            lag.cancel()
         return lines, summary, time.monotonic() - start
 
     async def skew(self, barrier: str) -> dict:
         code = "import time; print(repr(time.time()))"
         lines, summary, wall = await self.job([sys.executable, "-c", code], barrier=barrier)
         starts = [float(ln.text) for ln in lines]
-        assert summary.ok, why(summary)
+        assert summary.ok, why(summary) + f"; console event loop worst lag {self.lag.worst:.1f} s"
         return {"skew": summary.start_skew_s, "cmd_skew": max(starts) - min(starts), "wall": wall,
                 "wake": summary.wake_skew_s, "late": summary.go_late_s}
 
@@ -154,7 +174,7 @@ async def measure(args: argparse.Namespace, spec, work: Path, ssh_config: Path |
         pool_cm = Pool(SSHOptions(ssh_config=ssh_config, command_timeout=600, connect_timeout=120))
     try:
         pool = await pool_cm.__aenter__() if pool_cm else None
-        bench = Bench(spec, work, pool, args.ranks_per_server)
+        bench = Bench(spec, work, pool, args.ranks_per_server, args.heartbeat_s)
         results = {mode: await bench.skew(mode) for mode in ("hold", "spawn")}
         results["teardown"] = await bench.teardown()
         results["logs"] = await bench.logs(args.lines)
@@ -162,6 +182,7 @@ async def measure(args: argparse.Namespace, spec, work: Path, ssh_config: Path |
         if pool_cm:
             await pool_cm.__aexit__(None, None, None)
     results["world"] = sum(len(s.device) for s in bench.table.server_list)
+    results["lag"] = bench.lag.worst
     return results
 
 
@@ -207,6 +228,7 @@ def report(args: argparse.Namespace, r: dict) -> None:
     print(row(f"lines lost of {r['logs']['lines']}", r["logs"]["lost"], 0.0))
     print(row("job wall time, hold (s)", r["hold"]["wall"], None))
     print(row("job wall time, teardown run (s)", r["teardown"]["wall"], None))
+    print(row("console event loop, worst lag (s)", r["lag"], None))
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
 
 
@@ -217,6 +239,8 @@ def main() -> int:
     parser.add_argument("--ranks-per-server", type=int, metavar="N",
                         help="ranks on the first N cards of every server (default: every card)")
     parser.add_argument("--port", type=int, default=0, help="sim SSH port (0 = any free port)")
+    parser.add_argument("--heartbeat-s", type=float, default=5.0,
+                        help="console -> agent heartbeat; an agent stops its ranks after 4 missed (5)")
     parser.add_argument("--workdir", help="where the temporary folder goes (default: $TMPDIR)")
     parser.add_argument("--lines", type=int, default=1000, help="lines per rank in the log run")
     parser.add_argument("--local", action="store_true", help="local agents, no SSH")
