@@ -97,7 +97,7 @@ RULES = [
     ("server_id_invalid", "server_list[0].server_id", "error",
      lambda d: d["server_list"][0].update(server_id="[x:1 '-oProxyCommand=touch /tmp/p' z]")),
     ("server_id_invalid", "server_list[0].server_id", "error",
-     lambda d: d["server_list"][0].update(server_id="node_0")),
+     lambda d: d["server_list"][0].update(server_id="node/0")),
     ("server_id_empty", "server_list[0].server_id", "error", lambda d: d["server_list"][0].update(server_id="")),
     ("server_id_not_ip", "server_list[0].server_id", "warning",
      lambda d: d["server_list"][0].update(server_id="node-0")),
