@@ -3,7 +3,8 @@
     python bench/ping.py [--servers 64] [--cards 8] [--pattern rail|sample|...] [--sample-k K]
                          [--probe-s 2.0] [--per-card 1] [--tool fast|sim]
 
-Starts SERVERS x CARDS simulated servers (in this process, on loopback), plans the pattern
+Starts SERVERS x CARDS simulated servers (``cluster-console sim`` in its own process, on
+loopback; in this process with ``--tool sim``), plans the pattern
 from the spec's inventory (no discovery: this measures the sweep only), runs the sweep and
 prints its wall time, its lower bound and their ratio (target <= 1.10), the planning time per
 million probes (target < 2 s) and the memory the plan and results take per million probes
@@ -17,8 +18,8 @@ same figure the CLI prints before a sweep). Also printed: the same bound from th
 engine's own overhead.
 
 Memory: the bytes the plan's ``ProbeTable`` and the sweep's ``ResultTable`` hold (arrays and
-compressed ok outputs), per million probes, and the whole process's resident growth over the
-sweep, which here also holds the simulated servers, their SSH sessions and lanes.
+compressed ok outputs), per million probes, and this process's resident growth over the sweep
+(its SSH connections and lanes included; with ``--tool sim`` the simulated servers too).
 
 Every probe takes a fixed ``--probe-s``. ``--tool fast`` (default) replaces each simulated
 server's hccn_tool by a POSIX sh script that sleeps that long and prints hccn_tool's
@@ -31,11 +32,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import math
+import os
+import resource
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -51,6 +59,7 @@ from console.sim.cluster import SimCluster
 from console.sim.spec import ClusterSpec
 
 MB = 1 << 20
+SIM_READY_S = 900.0
 FAST_TOOL = r"""#!/bin/sh
 # bench stub: `hccn_tool -i N -ping -g address IP` answering after a fixed time
 sleep %(probe_s)s
@@ -83,6 +92,56 @@ def measured_bound(matrix: PingMatrix, per_card: int) -> float:
     return sum(max(c.values()) for c in busiest.values())
 
 
+def raise_open_files() -> None:
+    """Every lane is a process on the sim's side with its pipes, every server a connection on
+    both: 1,024 servers x 8 lanes need some 30,000 descriptors. Raise the limit (as root, the
+    hard one too; the sim process inherits it)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 1 << 17
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@contextlib.asynccontextmanager
+async def _simulated(spec: ClusterSpec, workdir: Path, args: argparse.Namespace) -> AsyncIterator[Path]:
+    """The simulated cluster, its ssh_config yielded. ``--tool fast``: ``cluster-console sim``
+    in its own process (its SSH servers get their own core), each server's hccn_tool then
+    replaced by the stub; ``--tool sim``: in this process, the simulator's own hccn_tool."""
+    if args.tool == "sim":
+        async with SimCluster(spec, workdir, port=0) as sim:
+            yield sim.ssh_config_path
+        return
+    simdir = workdir / "sim"
+    out, err = (workdir / "sim.out").open("w"), (workdir / "sim.err").open("w")
+    cmd = [sys.executable, "-m", "console", "sim", "--servers", str(args.servers), "--cards", str(args.cards),
+           "--dir", str(simdir), "--json"]
+    proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    out.close()
+    err.close()
+    try:
+        deadline = time.monotonic() + SIM_READY_S
+        while "simulated cluster running" not in (workdir / "sim.err").read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"sim not running: {(workdir / 'sim.err').read_text()[-2000:]}")
+            await asyncio.sleep(0.2)  # polling interval, bounded by the deadline above
+        print(f"  sim of {args.servers} servers ready after {time.monotonic() - deadline + SIM_READY_S:.0f} s",
+              file=sys.stderr)
+        for srv in spec.servers:
+            (state.server_root(simdir, srv) / state.HCCN_TOOL).write_text(FAST_TOOL % {"probe_s": args.probe_s})
+        yield Path(json.loads((workdir / "sim.out").read_text())["ssh_config"])
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
 def rss() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -100,24 +159,19 @@ async def bench(args: argparse.Namespace) -> dict[str, float]:
     plan_s = time.perf_counter() - t0
     options = SweepOptions(per_card=args.per_card, per_server=args.per_server,
                            probe_timeout=max(15.0, 5 * args.probe_s))
+    est = estimate(plan.probes, per_card=args.per_card, lanes=args.per_server, probe_s=args.probe_s)
+    print(f"  {len(plan.probes):,} probes planned in {plan_s:.2f} s; {est.text()}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="cc-bench-ping-") as workdir:
-        async with SimCluster(spec, workdir, port=0) as sim:
-            if args.tool == "fast":
-                for root in sim.roots.values():
-                    tool = root / state.HCCN_TOOL
-                    tool.write_text(FAST_TOOL % {"probe_s": args.probe_s})
-            ssh = SSHOptions(ssh_config=sim.ssh_config_path, command_timeout=60)
-            print(f"  {len(plan.probes):,} probes planned in {plan_s:.2f} s; "
-                  f"{estimate(plan.probes, per_card=args.per_card, lanes=args.per_server, probe_s=args.probe_s).text()}",
-                  file=sys.stderr)
+        async with _simulated(spec, Path(workdir), args) as ssh_config:
+            ssh = SSHOptions(ssh_config=ssh_config, command_timeout=60)
             rss1 = rss()
             async with Pool(ssh) as pool:
                 start = time.monotonic()
                 matrix = None
                 async for ev in sweep(pool, plan, options):
-                    if isinstance(ev, ProbeDone) and ev.done % max(1, ev.total // 10) == 0:
-                        print(f"  {ev.done}/{ev.total} probes, eta {ev.eta_s or 0:.0f}s",
-                              file=sys.stderr)
+                    if isinstance(ev, ProbeDone) and ev.done % max(1, ev.total // 20) == 0:
+                        print(f"  {ev.done}/{ev.total} probes after {time.monotonic() - start:.0f} s, "
+                              f"eta {ev.eta_s or 0:.0f} s", file=sys.stderr)
                     elif isinstance(ev, SweepDone):
                         matrix = ev.matrix
                 wall = time.monotonic() - start
@@ -147,6 +201,7 @@ def main() -> int:
     p.add_argument("--per-server", type=int, default=8)
     p.add_argument("--tool", choices=["fast", "sim"], default="fast")
     args = p.parse_args()
+    raise_open_files()
     r = asyncio.run(bench(args))
     print(f"ping sweep: {args.servers} servers x {args.cards} cards, {args.pattern}, "
           f"{r['probes']:.0f} probes of {args.probe_s:g}s, per card {args.per_card}")
@@ -159,8 +214,8 @@ def main() -> int:
     print(f"planning     {r['plan_s_per_m']:8.2f} s per million probes   (target < 2 s)")
     print(f"memory       {r['store_mb_per_m']:8.1f} MB per million probes  (target < 200 MB; plan + results "
           f"as stored)")
-    print(f"process      {r['rss_mb_per_m']:8.1f} MB per million probes  (resident growth over the sweep, "
-          f"simulated servers included; {r['rss_before_mb']:.0f} MB before it)")
+    print(f"process      {r['rss_mb_per_m']:8.1f} MB per million probes  (this process's resident growth over the "
+          f"sweep: SSH connections and lanes included; {r['rss_before_mb']:.0f} MB before it)")
     ok = r["ratio"] <= 1.10 and r["plan_s_per_m"] < 2 and r["store_mb_per_m"] < 200
     return 0 if ok else 1
 
