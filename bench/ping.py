@@ -168,9 +168,11 @@ async def bench(args: argparse.Namespace) -> dict[str, float]:
             async with Pool(ssh) as pool:
                 start = time.monotonic()
                 matrix = None
+                said = start
                 async for ev in sweep(pool, plan, options):
-                    if isinstance(ev, ProbeDone) and ev.done % max(1, ev.total // 20) == 0:
-                        print(f"  {ev.done}/{ev.total} probes after {time.monotonic() - start:.0f} s, "
+                    if isinstance(ev, ProbeDone) and (time.monotonic() - said > 10 or ev.done == ev.total):
+                        said = time.monotonic()
+                        print(f"  {ev.done}/{ev.total} probes after {said - start:.0f} s, "
                               f"eta {ev.eta_s or 0:.0f} s", file=sys.stderr)
                     elif isinstance(ev, SweepDone):
                         matrix = ev.matrix
@@ -202,6 +204,8 @@ def main() -> int:
     p.add_argument("--tool", choices=["fast", "sim"], default="fast")
     args = p.parse_args()
     raise_open_files()
+    # SIGTERM ends the run like Ctrl-C: the sim process is stopped on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     r = asyncio.run(bench(args))
     print(f"ping sweep: {args.servers} servers x {args.cards} cards, {args.pattern}, "
           f"{r['probes']:.0f} probes of {args.probe_s:g}s, per card {args.per_card}")
