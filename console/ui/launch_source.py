@@ -61,11 +61,24 @@ class LaunchSource:
         from console.ops.launch import launch
 
         pool = await self._pool()
-        events = launch(plan, table, data, pool=pool, run_base=self.run_base,
-                        inventory=inventory, check=self.check, stop=stop, stall=self.stall)
+        if getattr(plan, "serving", ""):
+            from console.core.serving.openai import DEFAULT_PROMPT
+            from console.ops.serving import serving_run
+
+            events = serving_run(plan, table, data, kind=plan.serving, pool=pool, prompt=DEFAULT_PROMPT,
+                                 stop=stop, run_base=self.run_base, inventory=inventory, check=self.check)
+        else:
+            events = launch(plan, table, data, pool=pool, run_base=self.run_base,
+                            inventory=inventory, check=self.check, stop=stop, stall=self.stall)
         async with contextlib.aclosing(events):
             async for event in events:
                 yield event
+
+    async def ask(self, target: Any, prompt: str) -> Any:
+        """One more request to a ready service (``console.ops.smoke.first_request``)."""
+        from console.ops.smoke import first_request
+
+        return await first_request(await self._pool(), target, prompt)
 
     async def diagnose(self, run_dir: str, *, since: float, inventory: Any = None,
                        ping: Any = None) -> Any:

@@ -27,6 +27,7 @@ from console.ops.launch_events import (
     Teardown,
 )
 from console.ui.models.launch_log import LogWindow, fold_ranks, mask_ranges
+from console.ui.models.serving import ServingView
 
 __all__ = ["fold_ranks", "mask_ranges"]
 
@@ -242,9 +243,12 @@ class LaunchModel:
         self.probe_changes = 0
         """Bumped by each line the probe's table takes (it is redrawn less often)."""
         self._partial: dict[int, str] = {}
+        self.serving = ServingView()
+        """The served model, for serving profiles (mindie-service, vllm-ascend)."""
 
     def start(self, world_size: int, *, probe: bool, servers: dict[int, str] | None = None) -> None:
         self.job = JobView(world_size, servers=dict(servers or {}))
+        self.serving = ServingView()
         self.window = LogWindow()
         self.report = ProbeReport() if probe else None
         self._partial.clear()
@@ -266,7 +270,8 @@ class LaunchModel:
                     self.report.add_line(self._partial.pop(rank, "") + text, rank)
                     self.probe_changes += 1
             case _:
-                job.apply(event)
+                if not self.serving.apply(event):
+                    job.apply(event)
 
     def request_stop(self) -> bool:
         """Stop all was asked: True if this is the first ask (the caller then stops the job)."""

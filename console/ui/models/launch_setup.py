@@ -53,8 +53,11 @@ def _error_text(exc: ConsoleError) -> str:
 
 
 def make_plan(table: Any, profile: Profile, form: Form, options: dict[str, Any] | None = None,
-              run_id: str | None = None) -> tuple[LaunchPlan | None, str | None]:
-    """(plan, None) or (None, why not). ``run_id`` names the run folder (and upload folder)."""
+              run_id: str | None = None, inventory: Inventory | None = None) -> tuple[LaunchPlan | None, str | None]:
+    """(plan, None) or (None, why not). ``run_id`` names the run folder (and upload folder).
+    Serving profiles: see ``serving_plan``."""
+    if profile.serving:
+        return serving_plan(table, profile, form, options, run_id, inventory)
     command = form.command.strip()
     if not command and not profile.command:
         return None, "no command: press c and type the command every rank runs"
@@ -64,6 +67,35 @@ def make_plan(table: Any, profile: Profile, form: Form, options: dict[str, Any] 
     try:
         return build_launch_plan(table, effective, env=form.env_items(), setup=form.setup_lines(),
                                  run_id=run_id, **(options or {})), None
+    except ConsoleError as exc:
+        return None, _error_text(exc)
+
+
+def serving_plan(table: Any, profile: Profile, form: Form, options: dict[str, Any] | None,
+                 run_id: str | None, inventory: Inventory | None) -> tuple[LaunchPlan | None, str | None]:
+    """vllm-ascend: the command line is ``MODEL [vllm flags]``, dp and tp from the table (tp =
+    a server's devices); mindie-service: no command (config.json names the model). {host_ip}
+    and {host_nic} come from discovery (the Nodes pane)."""
+    from console.core.planning.perserver import facts_from_inventory
+    from console.core.serving.plan import check_mindie_table, vllm_setup
+
+    try:
+        words = shlex.split(form.command)
+    except ValueError as exc:
+        return None, f"cannot read the command line: {exc}"
+    try:
+        extra: dict[str, Any] = {}
+        if profile.serving == "vllm-ascend":
+            if not words:
+                return None, "no model: press c and type the model (and vllm flags)"
+            setup = vllm_setup(table, profile, words, tp=None, http_port=None, rpc_port=None)
+            extra = {"values": setup.values, "parallel": setup.parallel}
+            words = setup.args
+        else:
+            check_mindie_table(table)
+        facts = facts_from_inventory(inventory) if inventory is not None else {}
+        return build_launch_plan(table, profile, args=words, env=form.env_items(), setup=form.setup_lines(),
+                                 run_id=run_id, host_facts=facts, **extra, **(options or {})), None
     except ConsoleError as exc:
         return None, _error_text(exc)
 
@@ -196,7 +228,8 @@ class LaunchSetup:
         """A new plan from the form (server checks were for the previous plan), new checklist."""
         self.plan, self.plan_error = None, None
         if self.table is not None and self.profile is not None:
-            self.plan, self.plan_error = make_plan(self.table, self.profile, form, options, run_id)
+            self.plan, self.plan_error = make_plan(self.table, self.profile, form, options, run_id,
+                                                   inventory)
         self.remote = None
         self.recheck(inventory=inventory, ping=ping)
 

@@ -69,6 +69,8 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
                 tooltip="Show the status grid and the logs"),
         Binding("f4", "show_tab('launch-probe')", "Probe", show=False, id="launch.probe_tab",
                 tooltip="Show the probe's results table (profile probe)"),
+        Binding("p", "prompt", "Prompt", id="launch.prompt",
+                tooltip="Send a prompt to the served model (serving profiles, once ready)"),
         Binding("n", "show_failed_server", "Failed server", show=False, id="launch.failed_server",
                 tooltip="Show the failed rank's server on the Nodes pane"),
     ]
@@ -251,6 +253,8 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
             return True if self.running else None
         if action in ("launch", "check"):
             return None if self.running else True
+        if action == "prompt":
+            return True if self.running and self.model.serving.ready else False
         return True
 
     @on(Button.Pressed, "#launch-go")
@@ -266,7 +270,7 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         self.run_id = new_run_id()  # each launch its own run folder (and upload folder)
         setup = self.setup
         plan, error = make_plan(setup.table, setup.profile, self.form(),
-                                self.sources.launch.plan_options, self.run_id)
+                                self.sources.launch.plan_options, self.run_id, self.console_app.inventory)
         if plan is None or setup.data is None:
             self.notify(f"Launch blocked:\n{error}", title="Launch", severity="error", markup=False)
             return

@@ -41,6 +41,7 @@ def compose_run() -> ComposeResult:
     with VerticalScroll(id="launch-grid-box"):
         yield RankStatusGrid(id="launch-grid")
     yield Static(id="launch-root", markup=False)
+    yield Static(id="launch-serving", markup=False)
     with Horizontal(classes="form-row"):
         yield Input(placeholder="/ filter", compact=True, id="launch-filter")
         yield Static(id="launch-log-mode", markup=False)
@@ -80,13 +81,15 @@ class LaunchRunMixin:
         for key, header, _justify in PROBE_COLUMNS:
             table.add_column(header, key=key)
         self.query_one("#launch-root", Static).display = False
+        self.query_one("#launch-serving", Static).display = False
         self.refresh_log_mode()
 
     # -- the job -------------------------------------------------------------------------
 
     def start_job(self, plan: Any, table: Any, data: bytes) -> None:
         servers = {spec.rank: s.server_id for s in plan.servers for spec in s.ranks}
-        self.model.start(plan.world_size, probe=plan.profile == "probe", servers=servers)
+        self.model.start(plan.processes if plan.per == "server" else plan.world_size,
+                         probe=plan.profile == "probe", servers=servers)
         self._stop = asyncio.Event()
         self._grace_s = plan.grace_s
         log = self.query_one("#launch-log", RankLog)
@@ -191,6 +194,7 @@ class LaunchRunMixin:
         self.query_one("#launch-grid", RankStatusGrid).show(self.model.job)
         self.query_one("#launch-status", StatusLine).set(self.status_text())
         self.refresh_root()
+        self.refresh_serving()
         if window.paused:
             self.refresh_log_mode()
         if self.model.probe_changes != self._shown_probe:
@@ -228,6 +232,39 @@ class LaunchRunMixin:
         banner.display = text is not None
         if text is not None:
             banner.update(text)
+
+    def refresh_serving(self) -> None:
+        """``SERVING at <server>:<port>`` with the last answer (serving profiles)."""
+        box = self.query_one("#launch-serving", Static)
+        text = self.model.serving.text() if self.running or self.model.serving.answers else None
+        box.display = text is not None
+        if text is not None:
+            box.update(text)
+
+    def action_prompt(self) -> None:
+        """p: type a prompt and send it to the ready service."""
+        if not self.model.serving.ready:
+            self.notify("No service is ready yet.", severity="warning")
+            return
+        last = self.model.serving.answers[-1].prompt if self.model.serving.answers else ""
+        self.app.push_screen(InputScreen("Prompt for the served model", value=last), self._prompt_typed)
+
+    def _prompt_typed(self, text: str | None) -> None:
+        if text and text.strip():
+            self.send_prompt(text.strip())
+
+    def send_prompt(self, text: str) -> None:
+        serving = self.model.serving
+        serving.ask(text)
+        self.feed.redraw()
+
+        async def ask() -> None:
+            result = await self.sources.launch.ask(serving.target, text)
+            if serving is self.model.serving:
+                serving.answered(result)
+                self.feed.redraw()
+
+        self.run_worker(ask(), group="launch.prompt", exclusive=True, exit_on_error=False, name="prompt")
 
     def refresh_log_mode(self) -> None:
         self.query_one("#launch-log-mode", Static).update(self.model.window.describe())
