@@ -26,6 +26,16 @@ class Served:
     port: int
     stderr: str
 
+    def read_stderr(self, quiet_s: float = 0.5) -> str:
+        """Everything the server printed so far (reads until it has been quiet for quiet_s)."""
+        assert self.proc.stderr is not None
+        while select.select([self.proc.stderr], [], [], quiet_s)[0]:
+            chunk = os.read(self.proc.stderr.fileno(), 65536)
+            if not chunk:
+                break
+            self.stderr += chunk.decode(errors="replace")
+        return self.stderr
+
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"

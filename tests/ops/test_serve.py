@@ -80,6 +80,7 @@ def test_token_sources(tmp_path: Path) -> None:
 
 async def test_page_websocket_and_downloads_need_the_token() -> None:
     with serve() as s:
+        printed = len(s.stderr)  # the address, token included, is printed once on start
         assert s.token.encode() not in Path(f"/proc/{s.proc.pid}/cmdline").read_bytes()
         async with aiohttp.ClientSession() as http:
             async with http.get(s.base + "/") as r:
@@ -95,6 +96,7 @@ async def test_page_websocket_and_downloads_need_the_token() -> None:
                 assert r.status == 302 and r.headers["Location"] == "/"  # token leaves the address bar
                 cookie = r.headers["Set-Cookie"]
             assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+            assert s.token not in cookie  # a session id, not the token: cookies reach every port
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
             async with browser.get(s.url) as page:  # follows the redirect with the cookie
                 assert page.status == 200
@@ -104,6 +106,18 @@ async def test_page_websocket_and_downloads_need_the_token() -> None:
             assert foreign.value.status == 403
             ws = await browser.ws_connect(s.base + "/ws?width=80&height=24", origin=s.base)
             await ws.close()
+        assert s.token not in s.read_stderr()[printed:]  # the access log would print `GET /?token=...`
+
+
+async def test_a_foreign_host_header_is_refused_even_with_the_token() -> None:
+    """DNS rebinding: evil.example resolving to 127.0.0.1 must not get a session."""
+    with serve() as s:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get(s.url, headers={"Host": f"evil.example:{s.port}"},
+                                allow_redirects=False) as r:
+                assert r.status == 421
+            async with http.get(s.url.replace("127.0.0.1", "localhost"), allow_redirects=False) as r:
+                assert r.status == 302  # the same server under another loopback name
 
 
 def _children(pid: int) -> list[int]:
