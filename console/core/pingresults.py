@@ -255,8 +255,9 @@ class PingMatrix:
         from .pingstore import ResultTable
 
         table = ResultTable(plan.probes.copy())
-        rows = {table.probes.key(i): i for i in range(len(table))}
-        for r in results:
+        given = list(results)
+        rows = {table.probes.key(i): i for i in range(len(table))} if given else {}
+        for r in given:
             i = rows.get(r.probe.key)
             if i is None:  # not planned: kept after the planned ones
                 table.append(r)

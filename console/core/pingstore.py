@@ -116,6 +116,8 @@ class ResultTable(Sequence[ProbeResult]):
         self.raws: dict[int, str] = {}
         self.ok_raws = RawBlocks()
         self.filled = 0
+        self.fill_reason: str | None = None
+        """Why the rows ``fill_unset`` marked skipped were not run (one string, not one a row)."""
 
     @classmethod
     def of(cls, results: Iterable[ProbeResult]) -> ResultTable:
@@ -155,7 +157,7 @@ class ResultTable(Sequence[ProbeResult]):
             col[i] = NAN if value is None else value
         self._set_command(i, r.command, r.probe.command)
         self.errors.pop(i, None)
-        if r.errors:
+        if r.errors or r.status == "skipped":  # a skipped row's errors are its own, even if none
             self.errors[i] = list(r.errors)
         self.raws.pop(i, None)
         self.raw_place[i] = UNSET
@@ -180,13 +182,17 @@ class ResultTable(Sequence[ProbeResult]):
 
     def fill_unset(self, reason: str) -> None:
         """Every row without a result becomes ``skipped`` with ``reason`` (not run)."""
-        errors = [reason]
+        if self.filled == len(self):
+            return
+        shared = self.fill_reason in (None, reason)
+        self.fill_reason = reason if shared else self.fill_reason
         skipped = CODE["skipped"]
         for i, code in enumerate(self.status):
             if code == UNSET:
                 self.status[i] = skipped
                 self.prefix[i] = 0
-                self.errors[i] = errors  # shared: ``result`` hands out copies
+                if not shared:
+                    self.errors[i] = [reason]
                 self.filled += 1
 
     def copy(self) -> ResultTable:
@@ -237,6 +243,14 @@ class ResultTable(Sequence[ProbeResult]):
             return self.commands[i]
         return self.prefixes[self.prefix[i]] + (probe or self.probes.probe(i)).command
 
+    def errors_of(self, i: int) -> list[str]:
+        found = self.errors.get(i)
+        if found is not None:
+            return list(found)
+        if self.fill_reason is not None and self.status[i] == CODE["skipped"]:
+            return [self.fill_reason]  # filled by ``fill_unset``: no entry per row
+        return []
+
     def raw_of(self, i: int) -> str:
         place = self.raw_place[i]
         return self.ok_raws.get(place) if place != UNSET else self.raws.get(i, "")
@@ -255,7 +269,7 @@ class ResultTable(Sequence[ProbeResult]):
             probe=probe, status=STATUSES[self.status[i]], transmitted=opt_int(self.transmitted),
             received=opt_int(self.received), exit_status=opt_int(self.exit_status),
             attempts=self.attempts[i], command=self.command_of(i, probe), raw=self.raw_of(i),
-            errors=list(self.errors.get(i, ())), **floats,
+            errors=self.errors_of(i), **floats,
         )
 
     def counts(self) -> list[int]:

@@ -79,3 +79,7 @@ def test_copy_is_independent_and_fill_unset_marks_the_rest_skipped() -> None:
     assert copy.filled == len(plan.probes) and table.filled == 1
     assert copy[1].status == "skipped" and copy[1].errors == ["not run"] and copy[1].attempts == 0
     assert copy[0].raw == table[0].raw
+    assert copy.errors == {}  # one reason for every filled row, not a dict entry a row
+    copy.set(2, ProbeResult.skipped(plan.probes[2], "server lost: x"))
+    copy.set(3, ProbeResult(probe=plan.probes[3], status="skipped", command="c", errors=[]))
+    assert [copy[i].errors for i in (1, 2, 3)] == [["not run"], ["server lost: x"], []]
