@@ -215,12 +215,13 @@ def main() -> int:
     print(f"measured     {r['measured_s']:8.2f} s   (busiest card: sum of its probes' measured "
           f"durations; > bound when the servers' CPU is saturated)")
     print(f"engine ratio {r['engine_ratio']:8.3f}     (wall / measured: the sweep's own overhead)")
-    print(f"planning     {r['plan_s_per_m']:8.2f} s per million probes   (target < 2 s)")
+    few = " (too few probes to judge: bench/ping_memory.py plans a million)" if r["probes"] < 100_000 else ""
+    print(f"planning     {r['plan_s_per_m']:8.2f} s per million probes   (target < 2 s){few}")
     print(f"memory       {r['store_mb_per_m']:8.1f} MB per million probes  (target < 200 MB; plan + results "
           f"as stored)")
     print(f"process      {r['rss_mb_per_m']:8.1f} MB per million probes  (this process's resident growth over the "
           f"sweep: SSH connections and lanes included; {r['rss_before_mb']:.0f} MB before it)")
-    ok = r["ratio"] <= 1.10 and r["plan_s_per_m"] < 2 and r["store_mb_per_m"] < 200
+    ok = r["ratio"] <= 1.10 and (r["plan_s_per_m"] < 2 or r["probes"] < 100_000) and r["store_mb_per_m"] < 200
     return 0 if ok else 1
 
 

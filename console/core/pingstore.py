@@ -76,6 +76,12 @@ class RawBlocks:
             del self._open[group]
         return place
 
+    def seal(self) -> None:
+        """Compress the blocks still being filled (a finished sweep: nothing more comes)."""
+        for block, texts in self._open.values():
+            self.blocks[block] = _pack(texts)
+        self._open.clear()
+
     def get(self, place: int) -> str:
         block, pos = divmod(place, BLOCK)
         blob = self.blocks[block]

@@ -336,6 +336,7 @@ class _Sweep:
 
     def matrix(self) -> PingMatrix:
         self.results.fill_unset("sweep cancelled" if self.cancel.cancelled else "not run")
+        self.results.ok_raws.seal()
         return PingMatrix(pattern=self.plan.pattern, hosts=self.plan.hosts, results=self.results,
                           skipped=self.plan.skipped)
 
