@@ -8,6 +8,7 @@ from textual.widgets import DataTable, OptionList, TextArea
 
 from console.core.errors import RemoteError
 from console.core.hosts import HostTarget
+from console.ops.discovery import ServerDone, ServerStarted
 from console.ui.app import ClusterConsoleApp
 from console.ui.ids import safe_id
 from console.ui.screens.dialogs import InputScreen
@@ -166,3 +167,35 @@ async def test_default_sources_discover_the_simulated_cluster_over_ssh(tmp_path)
         assert app.sources.pool._pool is None
     finally:
         await sim.stop()
+
+
+async def test_a_server_reporting_updates_its_row_without_rebuilding_the_table(monkeypatch):
+    """At 1,024 servers a rebuild of the whole servers table on every redraw froze the app
+    for seconds while discovery reported; a server reporting now updates its own row (the
+    table is rebuilt only when what every row compares with changes, e.g. the first report
+    sets the cluster's majority driver)."""
+    template = seed_inventory().servers[0]
+    hosts = [f"node{i}" for i in range(1, 7)]
+    gates = {h: asyncio.Event() for h in hosts}
+
+    async def discover(wanted):
+        for h in wanted:
+            yield ServerStarted(h)
+        for i, h in enumerate(wanted, 1):
+            await gates[h].wait()
+            yield ServerDone(template.model_copy(update={"host": h}), i, len(wanted))
+
+    app = ClusterConsoleApp(hosts=hosts, sources=sources(discover))
+    async with app.run_test(size=(100, 30)) as pilot:
+        servers = app.screen.query_one("#servers", DataTable)
+        await pilot.press("d")
+        gates["node1"].set()
+        await wait_until(pilot, lambda: column(servers, "reachable")[0] == "yes")
+        clears: list[int] = []
+        real_clear = servers.clear
+        monkeypatch.setattr(servers, "clear", lambda *a, **k: clears.append(1) or real_clear(*a, **k))
+        for n, h in enumerate(hosts[1:], 2):
+            gates[h].set()
+            await wait_until(pilot, lambda n=n: column(servers, "reachable")[:n] == ["yes"] * n)
+        assert clears == []
+        assert column(servers, "host") == hosts

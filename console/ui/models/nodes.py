@@ -134,18 +134,50 @@ def health_summary(server: Server) -> Text:
     return Text(", ".join(f"{n} {h}" for h, n in sorted(counts.items())), style=style)
 
 
-def server_row(inv: Inventory, server: Server, pending: bool = False) -> list[Text]:
-    servers = [s for s in inv.servers if s.reachable]
-    common = {k: _majority([getattr(s, k) for s in servers])
-              for k in ("driver_version", "cann_version")}
-    cards = _majority([len(s.devices) for s in servers])
+class RowContext:
+    """What every server row compares with, computed once per redraw (not once per row:
+    that made a redraw of 1,024 rows cost a million comparisons): the cluster's majority
+    driver / CANN / card count, and each finding's hosts expanded once."""
+
+    def __init__(self, inv: Inventory) -> None:
+        servers = [s for s in inv.servers if s.reachable]
+        self.common = {k: _majority([getattr(s, k) for s in servers])
+                       for k in ("driver_version", "cann_version")}
+        self.cards = _majority([len(s.devices) for s in servers])
+        self._by_name: dict[str, list[int]] = {}
+        self._findings = list(inv.findings)
+        for i, f in enumerate(self._findings):
+            expr = f.where.host
+            if expr is None:
+                continue
+            try:
+                names = set(NodeSet(expr)) | {expr}
+            except NodeSetException:
+                names = {expr}
+            for name in names:
+                self._by_name.setdefault(name, []).append(i)
+        self.key = (tuple(self.common.items()), self.cards, tuple(map(id, self._findings)))
+        """Equal keys: every row that did not change renders the same."""
+
+    def findings(self, server: Server) -> list[Diagnostic]:
+        """As ``server_findings``: those naming the server's host or server_id, in order."""
+        found = set(self._by_name.get(server.host, ()))
+        if server.server_id:
+            found.update(self._by_name.get(server.server_id, ()))
+        return [self._findings[i] for i in sorted(found)]
+
+
+def server_row(inv: Inventory, server: Server, pending: bool = False,
+               context: RowContext | None = None) -> list[Text]:
+    ctx = context or RowContext(inv)
+    common, cards = ctx.common, ctx.cards
 
     def outlier(key: str) -> Text:
         value = getattr(server, key)
         odd = common[key] is not None and value is not None and value != common[key]
         return _cell(value, YELLOW if odd else "")
 
-    found = server_findings(inv, server)
+    found = ctx.findings(server)
     worst = next((s for s in ("error", "warning") if any(f.severity == s for f in found)), "")
     if pending:
         reach = Text("…", style=DIM)
@@ -160,9 +192,16 @@ def server_row(inv: Inventory, server: Server, pending: bool = False) -> list[Te
             Text(str(len(found)), style=SEVERITY_STYLE.get(worst, ""))]
 
 
-def device_row(inv: Inventory, server: Server, dev: Device) -> list[Text]:
-    all_devices = [d for s in inv.servers for d in s.devices]
-    tls_common = _majority([d.tls for d in all_devices])
+def tls_majority(inv: Inventory) -> Any:
+    return _majority([d.tls for s in inv.servers for d in s.devices])
+
+
+_UNSET: Any = object()
+
+
+def device_row(inv: Inventory, server: Server, dev: Device, tls_common: Any = _UNSET) -> list[Text]:
+    if tls_common is _UNSET:
+        tls_common = tls_majority(inv)
     link_style = RED if dev.link and dev.link.upper() != "UP" else ""
     net_style = RED if dev.net_health and dev.net_health != "Success" else ""
     tls_style = YELLOW if tls_common is not None and dev.tls not in (None, tls_common) else ""

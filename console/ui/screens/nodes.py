@@ -46,6 +46,13 @@ class NodesScreen(PaneScreen):
         super().__init__(sources)
         self.model = NodesModel()
         self.feed = EventFeed(self, self.model, self.render_model)
+        self._columns: list = []
+        self._shown: list[tuple[str, Server, bool]] | None = None
+        """What the servers table shows: (row key, server, pending) per row."""
+        self._shown_key: tuple | None = None
+        self._devices_shown: tuple | None = None
+        self._hosts_text: tuple[tuple[str, ...], str] = ((), "")
+        self._ids: dict[str, str] = {}
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="hosts-line", classes="status", markup=False)
@@ -57,7 +64,7 @@ class NodesScreen(PaneScreen):
             yield TextArea("", id="issue-detail", read_only=True, soft_wrap=False)
 
     def on_mount(self) -> None:
-        self.query_one("#servers", DataTable).add_columns(*view.SERVER_COLUMNS)
+        self._columns = self.query_one("#servers", DataTable).add_columns(*view.SERVER_COLUMNS)
         self.query_one("#devices", DataTable).add_columns(*view.DEVICE_COLUMNS)
         self.query_one("#issues", ProblemList).border_title = "Findings"
         self.query_one("#issue-detail", TextArea).border_title = "Detail"
@@ -135,7 +142,7 @@ class NodesScreen(PaneScreen):
         self._fill_servers(inv, rows)
         self.query_one("#issues", ProblemList).show(view.issues(inv))
         self._show_issue()
-        text = f"Hosts ({len(hosts)}): {fold(hosts) if hosts else 'none — press h to add'}"
+        text = f"Hosts ({len(hosts)}): {self._fold(hosts)}"
         errors = sum(f.severity == "error" for f in inv.findings)
         if inv.servers:
             text += f"   servers {len(inv.servers)}   findings {len(inv.findings)} ({errors} errors)"
@@ -143,15 +150,47 @@ class NodesScreen(PaneScreen):
             text += f"   {self.model.progress}"
         self.query_one("#hosts-line", Static).update(text)
 
+    def _fold(self, hosts: list[str]) -> str:
+        """The host list folded (cached: folding 1,024 names on every redraw costs)."""
+        if tuple(hosts) != self._hosts_text[0]:
+            self._hosts_text = (tuple(hosts), fold(hosts) if hosts else "none — press h to add")
+        return self._hosts_text[1]
+
+    def _row_key(self, host: str) -> str:
+        key = self._ids.get(host)
+        if key is None:
+            key = self._ids[host] = safe_id("server", host)
+        return key
+
     def _fill_servers(self, inv: Inventory, rows: list[Server]) -> None:
+        """Rows that changed are updated in place; the table is rebuilt only when the rows
+        themselves (hosts, order) or what every row compares with changed. A rebuild per
+        redraw made 1,024 reporting servers freeze the app for seconds."""
         table = self.query_one("#servers", DataTable)
-        selected = self.selected_host()
-        table.clear()
-        for server in rows:
-            table.add_row(*view.server_row(inv, server, server.host in self.model.pending),
-                          key=safe_id("server", server.host))
-        if selected and any(s.host == selected for s in rows):
-            table.move_cursor(row=table.get_row_index(safe_id("server", selected)))
+        context = view.RowContext(inv)
+        pending = self.model.pending
+        keys = [self._row_key(s.host) for s in rows]
+        shown = self._shown
+        if (shown is not None and context.key == self._shown_key and len(shown) == len(rows)
+                and table.row_count == len(rows) and all(k == old[0] for k, old in zip(keys, shown, strict=True))):
+            for i, (key, server) in enumerate(zip(keys, rows, strict=True)):
+                wait = server.host in pending
+                if shown[i][1] is server and shown[i][2] == wait:
+                    continue
+                for column, cell in zip(self._columns, view.server_row(inv, server, wait, context), strict=True):
+                    table.update_cell(key, column, cell)
+                shown[i] = (key, server, wait)
+        else:
+            selected = self.selected_host()
+            table.clear()
+            self._shown = []
+            for key, server in zip(keys, rows, strict=True):
+                wait = server.host in pending
+                table.add_row(*view.server_row(inv, server, wait, context), key=key)
+                self._shown.append((key, server, wait))
+            self._shown_key = context.key
+            if selected and any(s.host == selected for s in rows):
+                table.move_cursor(row=table.get_row_index(self._row_key(selected)))
         self._fill_devices(self.selected_host())
 
     def selected_host(self) -> str | None:
@@ -163,15 +202,20 @@ class NodesScreen(PaneScreen):
 
     def _fill_devices(self, host: str | None) -> None:
         table = self.query_one("#devices", DataTable)
-        table.clear()
         inv = self.model.inventory
         server = inv.server(host) if host else None
+        tls = view.tls_majority(inv) if server is not None else None
+        last = self._devices_shown
+        if last is not None and last[0] is server and last[1] == tls and table.row_count:
+            return  # the same server, compared with the same majority: nothing to redraw
+        self._devices_shown = (server, tls)
+        table.clear()
         title = self.query_one("#devices-title", Static)
         if server is None:
             title.update("Cards — select a server")
             return
         for dev in server.devices:
-            table.add_row(*view.device_row(inv, server, dev),
+            table.add_row(*view.device_row(inv, server, dev, tls),
                           key=safe_id("dev", f"{server.host}/{dev.device_id}"))
         extra = f" (error: {server.error})" if server.error else ""
         title.update(f"Cards of {server.host} ({len(server.devices)}){extra}")
