@@ -47,8 +47,8 @@ class NodesScreen(PaneScreen):
         self.model = NodesModel()
         self.feed = EventFeed(self, self.model, self.render_model)
         self._columns: list = []
-        self._shown: list[tuple[str, Server, bool]] | None = None
-        """What the servers table shows: (row key, server, pending) per row."""
+        self._shown: list[tuple[str, Server, bool, list]] | None = None
+        """What the servers table shows: (row key, server, pending, cells) per row."""
         self._shown_key: tuple | None = None
         self._devices_shown: tuple | None = None
         self._hosts_text: tuple[tuple[str, ...], str] = ((), "")
@@ -163,31 +163,38 @@ class NodesScreen(PaneScreen):
         return key
 
     def _fill_servers(self, inv: Inventory, rows: list[Server]) -> None:
-        """Rows that changed are updated in place; the table is rebuilt only when the rows
-        themselves (hosts, order) or what every row compares with changed. A rebuild per
-        redraw made 1,024 reporting servers freeze the app for seconds."""
+        """Rows are updated in place, cell by cell where a cell changed; the table is rebuilt
+        only when the rows themselves (hosts, order) changed. A rebuild per redraw (and
+        DataTable's re-measuring of 1,024 rows after it) froze the app for seconds while
+        1,024 servers reported."""
         table = self.query_one("#servers", DataTable)
         context = view.RowContext(inv)
         pending = self.model.pending
         keys = [self._row_key(s.host) for s in rows]
         shown = self._shown
-        if (shown is not None and context.key == self._shown_key and len(shown) == len(rows)
-                and table.row_count == len(rows) and all(k == old[0] for k, old in zip(keys, shown, strict=True))):
+        if (shown is not None and len(shown) == len(rows) and table.row_count == len(rows)
+                and all(k == old[0] for k, old in zip(keys, shown, strict=True))):
+            same_context = context.key == self._shown_key
             for i, (key, server) in enumerate(zip(keys, rows, strict=True)):
                 wait = server.host in pending
-                if shown[i][1] is server and shown[i][2] == wait:
+                _, old_server, old_wait, old_cells = shown[i]
+                if same_context and old_server is server and old_wait == wait:
                     continue
-                for column, cell in zip(self._columns, view.server_row(inv, server, wait, context), strict=True):
-                    table.update_cell(key, column, cell)
-                shown[i] = (key, server, wait)
+                cells = view.server_row(inv, server, wait, context)
+                for column, cell, before in zip(self._columns, cells, old_cells, strict=True):
+                    if cell != before:
+                        table.update_cell(key, column, cell)
+                shown[i] = (key, server, wait, cells)
+            self._shown_key = context.key
         else:
             selected = self.selected_host()
             table.clear()
             self._shown = []
             for key, server in zip(keys, rows, strict=True):
                 wait = server.host in pending
-                table.add_row(*view.server_row(inv, server, wait, context), key=key)
-                self._shown.append((key, server, wait))
+                cells = view.server_row(inv, server, wait, context)
+                table.add_row(*cells, key=key)
+                self._shown.append((key, server, wait, cells))
             self._shown_key = context.key
             if selected and any(s.host == selected for s in rows):
                 table.move_cursor(row=table.get_row_index(self._row_key(selected)))
