@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
 
 from console.core.discovery.assemble import assemble_devices, assemble_server, device_ids
@@ -71,7 +71,7 @@ def error_text(exc: ConsoleError, host: str) -> str:
 
 async def discover(
     pool: Pool, hosts: Iterable[str], *, tool_timeout: float = 5
-) -> AsyncIterator[DiscoveryEvent]:
+) -> AsyncGenerator[DiscoveryEvent, None]:
     """Discover all hosts concurrently (the pool limits handshakes and channels)."""
     hosts = list(hosts)
     loop = asyncio.get_running_loop()

@@ -28,7 +28,7 @@ import math
 import time
 from array import array
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -344,7 +344,7 @@ class _Sweep:
 async def sweep(
     pool: Pool, plan: PingPlan, options: SweepOptions | None = None, *,
     cancel: CancelToken | None = None,
-) -> AsyncIterator[SweepEvent]:
+) -> AsyncGenerator[SweepEvent, None]:
     """Run ``plan`` on the servers of ``pool``; events as they happen, ``SweepDone`` last."""
     run = _Sweep(pool, plan, options or SweepOptions(), cancel or CancelToken())
     start = time.monotonic()
@@ -364,7 +364,7 @@ async def sweep(
 async def sweep_retry(
     pool: Pool, matrix: PingMatrix, options: SweepOptions | None = None, *,
     cancel: CancelToken | None = None,
-) -> AsyncIterator[SweepEvent]:
+) -> AsyncGenerator[SweepEvent, None]:
     """Re-run only the failed or lossy probes of ``matrix``; the last event's matrix is the
     whole ``matrix`` with those results replaced (``attempts`` added up)."""
     plan = plan_retry(matrix.results)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -82,7 +82,8 @@ class NotifyHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            severity = "warning" if record.levelno >= logging.WARNING else "information"
+            severity: Literal["warning", "information"] = (
+                "warning" if record.levelno >= logging.WARNING else "information")
             notify = partial(self.app.notify, self.format(record), severity=severity, timeout=10)
             if threading.get_ident() == self.thread:
                 notify()

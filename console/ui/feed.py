@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any, Protocol
 
 from textual.css.query import NoMatches
@@ -46,14 +46,14 @@ class EventFeed:
         self._seen = -1
         self._timer: Timer | None = None
 
-    def run(self, make_events: Callable[[], AsyncIterator[Any]], *, name: str, group: str,
+    def run(self, make_events: Callable[[], AsyncGenerator[Any, None]], *, name: str, group: str,
             on_event: Callable[[Any], None] | None = None,
             on_end: Callable[[BaseException | None, bool], None] | None = None) -> Worker[None]:
         """Start a worker that feeds ``make_events()`` into the model (exclusive in ``group``)."""
         return self.screen.run_worker(self._consume(make_events, on_event, on_end), name=name,
                                       group=group, exclusive=True, exit_on_error=False)
 
-    async def _consume(self, make_events: Callable[[], AsyncIterator[Any]],
+    async def _consume(self, make_events: Callable[[], AsyncGenerator[Any, None]],
                        on_event: Callable[[Any], None] | None,
                        on_end: Callable[[BaseException | None, bool], None] | None) -> None:
         model = self.model

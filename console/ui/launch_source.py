@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,7 @@ class LaunchSource:
         return await preflight(pool, plan, table, inventory)
 
     async def run(self, plan: Any, table: Any, data: bytes, *, inventory: Any = None,
-                  stop: asyncio.Event | None = None) -> AsyncIterator[Any]:
+                  stop: asyncio.Event | None = None) -> AsyncGenerator[Any, None]:
         """``console.ops.launch.launch`` events; closing this generator tears the job down.
         Setting ``stop`` stops the job too, but the events go on to ``JobFinished`` (the
         ranks' exit codes and signals, root cause of kind "stopped")."""

@@ -11,12 +11,12 @@ are imported lazily so importing the UI never drags in SSH.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DiscoverFn = Callable[[Sequence[str]], AsyncIterator[Any]]
+DiscoverFn = Callable[[Sequence[str]], AsyncGenerator[Any, None]]
 """``discover(hosts)`` yields discovery events (``console.ops.discovery``: ServerStarted,
 ServerDone, DiscoveryDone) and/or a final ``Inventory``. Hosts are SSH targets as written."""
 
@@ -27,7 +27,7 @@ them — blocking; the app runs it in a thread. The one way rank tables are read
 SaveFn = Callable[[Any, Path], Any]
 """``save(table, path)`` — blocking, atomic, keeps ``.bak``, mode 0640; run in a thread."""
 
-PingFn = Callable[[Any, Any], AsyncIterator[Any]]
+PingFn = Callable[[Any, Any], AsyncGenerator[Any, None]]
 """``ping(plan, cancel)`` runs a ``PingPlan``'s probes and yields ``console.ops.ping`` events
 (SweepStarted, ProbeRunning, ProbeDone, ServerLost, SweepDone last); ``cancel`` is a
 ``console.ops.ping.CancelToken`` (cancelled: finished results kept, the rest skipped)."""
@@ -59,7 +59,7 @@ class SharedPool:
 
 
 def _default_discover(shared: SharedPool) -> DiscoverFn:
-    async def discover(hosts: Sequence[str]) -> AsyncIterator[Any]:
+    async def discover(hosts: Sequence[str]) -> AsyncGenerator[Any, None]:
         from console.ops.discovery import discover as run
 
         pool = await shared.get()
@@ -70,7 +70,7 @@ def _default_discover(shared: SharedPool) -> DiscoverFn:
 
 
 def _default_ping(shared: SharedPool) -> PingFn:
-    async def ping(plan: Any, cancel: Any) -> AsyncIterator[Any]:
+    async def ping(plan: Any, cancel: Any) -> AsyncGenerator[Any, None]:
         from console.ops.ping import sweep
 
         pool = await shared.get()

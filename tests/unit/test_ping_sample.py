@@ -66,7 +66,7 @@ def test_sample_1024_servers_covers_every_pair_in_64_rounds() -> None:
     assert len(plan.probes) == 1024 * 8 * 64
     table = plan.probes
     server = [int(e.host[1:]) for e in table.ends]
-    pairs = {min(server[s], server[d]) * 1024 + max(server[s], server[d]) for s, d in zip(table.src, table.dst)}
+    pairs = {min(server[s], server[d]) * 1024 + max(server[s], server[d]) for s, d in zip(table.src, table.dst, strict=True)}
     assert len(pairs) == 1024 * 1023 // 2
 
 

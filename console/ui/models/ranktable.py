@@ -127,8 +127,14 @@ class RankTableEditor:
 
     # -- edits ---------------------------------------------------------------------
 
+    @property
+    def loaded(self) -> RankTable:
+        """The table, where one must be loaded (a row is selected, a save was asked for)."""
+        assert self.table is not None, "no rank table loaded"
+        return self.table
+
     def value(self, row: Row, column: str) -> Any:
-        server = self.table.server_list[row.server]
+        server = self.loaded.server_list[row.server]
         if column in SERVER_FIELDS:
             return getattr(server, column, None)
         return getattr(server.device[row.device], column, None)

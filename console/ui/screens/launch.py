@@ -269,6 +269,8 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
             return
         self.run_id = new_run_id()  # each launch its own run folder (and upload folder)
         setup = self.setup
+        if setup.profile is None:  # blocking() lists a missing profile: not reached
+            return
         plan, error = make_plan(setup.table, setup.profile, self.form(),
                                 self.sources.launch.plan_options, self.run_id, self.console_app.inventory)
         if plan is None or setup.data is None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -54,12 +54,21 @@ def compose_probe() -> ComposeResult:
     yield DataTable(id="launch-probe-table", zebra_stripes=True, cursor_type="row")
 
 
-class LaunchRunMixin:
+if TYPE_CHECKING:  # what the mixin relies on, for the type checker only
+    from console.ui.screens.base import PaneScreen as _Pane
+else:
+    _Pane = object
+
+
+class LaunchRunMixin(_Pane):
     """Mixed into ``LaunchScreen``; expects ``query_one``, ``sources``, ``console_app``."""
+
+    if TYPE_CHECKING:
+        def action_show_tab(self, tab: str) -> None: ...
 
     def init_run(self) -> None:
         self.model = LaunchModel()
-        self.feed = EventFeed(self, self.model, self.render_run)  # type: ignore[arg-type]
+        self.feed = EventFeed(self, self.model, self.render_run)
         self._stop: asyncio.Event | None = None
         self._stop_timer: Timer | None = None
         self._grace_s = 0.0
@@ -107,7 +116,7 @@ class LaunchRunMixin:
         self.action_show_tab("launch-run")
         inventory, stop = self.console_app.inventory, self._stop
 
-        def events() -> AsyncIterator[LaunchEvent]:
+        def events() -> AsyncGenerator[LaunchEvent, None]:
             return self.sources.launch.run(plan, table, data, inventory=inventory, stop=stop)
 
         self.feed.redraw()
@@ -131,7 +140,7 @@ class LaunchRunMixin:
         if summary.ok:
             self.notify(f"All {summary.world_size} ranks exited 0. Run folder {summary.run_dir}",
                         title="Launch done", markup=False)
-        elif job.stopped:
+        elif job is not None and job.stopped:
             self.notify(f"Every rank has ended. Run folder {summary.run_dir}",
                         title="Launch stopped", markup=False)
         else:

@@ -145,7 +145,7 @@ class RankTableScreen(PaneScreen):
 
     @work(exclusive=True, group="ranktable.io", exit_on_error=False, name="save rank table")
     async def save_to(self, path: Path) -> None:
-        table = self.model.table.model_copy(deep=True)
+        table = self.model.loaded.model_copy(deep=True)
         await asyncio.to_thread(self.sources.save_ranktable, table, path)
         self.model.saved = table
         self._posted_unsaved = False
@@ -184,8 +184,11 @@ class RankTableScreen(PaneScreen):
             return
         question = (f"The table has {len(errors)} errors, e.g.\n{errors[0].text}\n\n"
                     f"Save to {path} anyway?")
-        self.app.push_screen(ConfirmScreen(question, yes="Save", no="Cancel"),
-                             lambda ok: self.save_to(path) if ok else None)
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self.save_to(path)
+
+        self.app.push_screen(ConfirmScreen(question, yes="Save", no="Cancel"), answered)
 
     # -- actions: edits ----------------------------------------------------------------
 
@@ -222,7 +225,7 @@ class RankTableScreen(PaneScreen):
             return
         column = where[1]
         value = self.model.value(row, column)
-        server = self.model.table.server_list[row.server]
+        server = self.model.loaded.server_list[row.server]
         prompt = (f"{column} — server {server.server_id}, "
                   f"device {server.device[row.device].device_id}")
         self.app.push_screen(InputScreen(prompt, "" if value is None else str(value)),
@@ -249,27 +252,29 @@ class RankTableScreen(PaneScreen):
             return
         new = self.model.move_server(row.server, delta)
         self.refresh_view()
-        target = row_index(self.model.table).get(Row(new, row.device))
-        if target is not None and self.grid.current():
-            self.grid.go_to(target, self.grid.current()[1])
+        target = row_index(self.model.loaded).get(Row(new, row.device))
+        where = self.grid.current()
+        if target is not None and where:
+            self.grid.go_to(target, where[1])
 
     def action_add_server(self) -> None:
         if self.model.table is None:
             self.notify("Build (b) or open (o) a rank table first.", severity="warning")
             return
         row = self._selected_row()
-        after = row.server if row else len(self.model.table.server_list) - 1
+        after = row.server if row else len(self.model.loaded.server_list) - 1
         def chosen(text: str | None) -> None:
             if text and self._guard(self.model.add_server, after, text):
-                column = self.grid.current()[1] if self.grid.current() else "server_id"
-                self.grid.go_to(row_index(self.model.table)[Row(after + 1, 0)], column)
+                where = self.grid.current()
+                column = where[1] if where else "server_id"
+                self.grid.go_to(row_index(self.model.loaded)[Row(after + 1, 0)], column)
         self.app.push_screen(InputScreen("server_id (IP address) of the new server"), chosen)
 
     def action_remove_server(self) -> None:
         row = self._selected_row()
         if row is None:
             return
-        server_id = self.model.table.server_list[row.server].server_id
+        server_id = self.model.loaded.server_list[row.server].server_id
         if self._guard(self.model.remove_server, row.server):
             self.notify(f"Removed server {server_id} (u undoes).")
 

@@ -49,11 +49,12 @@ class RankLog(Log):
 
     def __init__(self, *, id: str | None = None, max_lines: int = SHOW_LINES) -> None:
         super().__init__(highlight=True, max_lines=max_lines, auto_scroll=True, id=id)
-        self.highlighter = RankPrefixHighlighter()
+        self.prefixes = RankPrefixHighlighter()
+        self.highlighter = self.prefixes
 
     def set_root_rank(self, rank: int | None) -> None:
-        if self.highlighter.root_rank != rank:
-            self.highlighter.root_rank = rank
+        if self.prefixes.root_rank != rank:
+            self.prefixes.root_rank = rank
             self.refresh_lines(0, self.line_count)  # drops Log's rendered-line cache too
 
     def replace_lines(self, lines: list[str]) -> None:

@@ -71,6 +71,7 @@ class RankStatusGrid(Widget):
 
     def _row(self, text: Text, start: int, end: int) -> None:
         view = self.view
+        assert view is not None  # render() returns early without a job
         for rank in range(start, end):
             if rank > start and (rank - start) % BLOCK == 0:
                 text.append(" ")
