@@ -20,6 +20,7 @@ import contextlib
 import signal
 import sys
 from pathlib import Path
+from typing import cast
 
 from console.cli._common import (
     add_hosts_argument,
@@ -44,6 +45,7 @@ from console.core.planning.estimate import estimate
 from console.core.planning.ping import (
     CROSS_MAX_SERVERS,
     PATTERNS,
+    PingPattern,
     PingPlan,
     default_pattern,
     parse_custom_pairs,
@@ -209,7 +211,7 @@ async def run(args: argparse.Namespace) -> int:
             if pattern != "cross":
                 warn(f"ping: {len(inv.servers)} servers: pattern {pattern} (above {CROSS_MAX_SERVERS} "
                      "servers; every card pair: --pattern cross)")
-        plan = plan_ping(inv, pattern, custom_text=custom, custom_path=args.pairs,  # type: ignore[arg-type]
+        plan = plan_ping(inv, cast(PingPattern, pattern), custom_text=custom, custom_path=args.pairs,
                          sample_k=args.sample_k, seed=args.seed)
         _announce(plan, inv, options, pool.options.max_channels)
         if args.estimate:

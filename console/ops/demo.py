@@ -305,7 +305,7 @@ async def demo_flow(pool: Any, settings: DemoSettings) -> AsyncIterator[Step]:
         except ConsoleError as exc:
             status, details, data = "failed", str(exc), {}
         seconds = round(time.monotonic() - t0, 3)
-        yield Step(name, status, seconds, details, data)  # type: ignore[arg-type]
+        yield Step(name, status, seconds, details, data)  # type: ignore[arg-type]  # each step returns a StepStatus
         if status == "failed":
             failed = name
 

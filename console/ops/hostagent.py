@@ -52,7 +52,7 @@ import sys
 import time
 
 if __package__:  # imported (tests, tools); on a server parts 1 and 2 precede this text
-    from console.ops.hostagent_base import (  # noqa: F401
+    from console.ops.hostagent_base import (
         Out, Rank, Watchdog, deathsig_preexec, nonblock,
     )
     from console.ops.hostagent_guard import Guard, _number, read_spec

@@ -218,7 +218,7 @@ def smoke_target(plan: LaunchPlan, target: ServingTarget) -> SmokeTarget:
                        model=target.model, https=target.https)
 
 
-async def serve(events: AsyncIterator[Any], plan: LaunchPlan, target: ServingTarget, pool: Any,
+async def serve(events: AsyncGenerator[Any, None], plan: LaunchPlan, target: ServingTarget, pool: Any,
                 *, prompt: str | None, stop: asyncio.Event | None = None,
                 smoke_only: bool = False, timeout: float = 120.0) -> AsyncGenerator[Any, None]:
     """``events`` (a launch) passed through, plus ``ServiceReady`` when every awaited process
@@ -290,7 +290,7 @@ async def serve(events: AsyncIterator[Any], plan: LaunchPlan, target: ServingTar
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
         with contextlib.suppress(Exception):
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
 
 
 

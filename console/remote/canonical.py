@@ -67,7 +67,7 @@ def canonicalize(host: str, opts: dict[str, object], mode: str) -> str:
             return host[:-1]
         return _not_found(host, opts)
     max_dots = opts.get("canonicalizemaxdots", 1)
-    if host.count(".") > int(max_dots):  # type: ignore[call-overload]
+    if host.count(".") > int(str(max_dots)):
         return host
     domains = opts.get("canonicaldomains")
     for domain in domains if isinstance(domains, list) else []:

@@ -392,7 +392,7 @@ async def _collect(proc: asyncssh.SSHClientProcess, cap: int) -> tuple[str, str]
 async def _pump(reader: asyncssh.SSHReader, name: str, queue: asyncio.Queue) -> None:
     try:
         async for line in read_lines(reader):
-            await queue.put(StreamLine(name, line))  # type: ignore[arg-type]
+            await queue.put(StreamLine(name, line))  # type: ignore[arg-type]  # name is "stdout" or "stderr"
     except (asyncssh.Error, OSError) as exc:
         await queue.put(exc)
     await queue.put(None)

@@ -153,7 +153,7 @@ def resolve_settings(host_arg: str, *, config: Path | None, cmdline: CommandLine
 def _finish(state: _State, host: str, account: Account) -> Settings:
     o = state.opts
     user = str(o.get("user") or account.name)
-    port = int(o.get("port") or 22)  # type: ignore[call-overload]
+    port = int(str(o.get("port") or 22))
     alias = str(o["hostkeyalias"]).lower() if o.get("hostkeyalias") else None
     tokens = connection_tokens(account, host, port, user, state.original, alias or state.original)
     given = bool(state.identities)

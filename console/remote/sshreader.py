@@ -122,7 +122,7 @@ def _plain_names(block: _Block) -> list[str] | None:
     if block.head is None or block.head.keyword != "host" or block.scan or not block.patterns:
         return None
     names = [literal for negated, literal, regex in block.patterns if not negated and regex is None]
-    return names if len(names) == len(block.patterns) else None  # type: ignore[return-value]
+    return names if len(names) == len(block.patterns) else None  # type: ignore[return-value]  # literal is set when regex is None
 
 
 def _mark_runs(blocks: list[_Block]) -> None:
@@ -262,7 +262,7 @@ class _Reader:
         tokens = _match_tokens(rest)
         if not tokens:
             raise SSHConfigError("One or more attributes required for Match", *where)
-        port = int(s.opts.get("port") or 22)  # type: ignore[call-overload]
+        port = int(str(s.opts.get("port") or 22))
         ruser = str(s.opts.get("user") or s.account.name)
         if s.final:
             host = str(s.opts.get("hostname"))

@@ -65,8 +65,9 @@ def _read_text(path: str) -> str:
 def _as_targets(hosts: str | Sequence[str | HostTarget]) -> list[HostTarget]:
     if isinstance(hosts, str):
         hosts = [hosts] if hosts else []
-    if all(isinstance(h, HostTarget) for h in hosts):
-        return list(hosts)  # type: ignore[arg-type]
+    targets = [h for h in hosts if isinstance(h, HostTarget)]
+    if len(targets) == len(hosts):
+        return targets
     return parse_hosts([str(h) for h in hosts], read_file=_read_text) if hosts else []
 
 

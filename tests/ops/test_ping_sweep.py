@@ -174,7 +174,7 @@ async def test_cancel_kills_running_probes_and_keeps_results(sim_factory) -> Non
     sim = await sim_factory(servers=2, cards=2,
                             faults=[{"kind": "hang", "server": 1, "device": 0, "command": "-ping"}])
     plan = plan_ping(inventory(sim), "rail")
-    finished = lambda evs: sum(isinstance(e, ProbeDone) for e in evs) == 3  # noqa: E731
+    finished = lambda evs: sum(isinstance(e, ProbeDone) for e in evs) == 3  # noqa: E731 - a predicate named for the wait below
     events = await run(sim, plan, cancel_when=finished, probe_timeout=60)
     end = done(events)
     assert end.cancelled is True

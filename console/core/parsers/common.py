@@ -60,7 +60,7 @@ def guarded(*, many: bool = False, none_if_not_text: bool = False) -> Callable[[
                 bad = Unparsed(raw=raw, reason=f"{INTERNAL_ERROR_PREFIX}: {type(exc).__name__}: {exc}")
                 return [bad] if many else bad
 
-        return parse  # type: ignore[return-value]
+        return parse  # type: ignore[return-value]  # same signature as the wrapped parser
 
     return wrap
 

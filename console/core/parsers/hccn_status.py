@@ -64,7 +64,7 @@ class LinkStat(BaseModel):
     link_up_count: int | None = None
     records: list[LinkChange] = []  # newest first, as printed
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects decorated properties
     @property
     def flap_count(self) -> int:
         """How many times the link went DOWN in the recorded history."""

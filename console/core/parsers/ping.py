@@ -57,19 +57,19 @@ class PingReport(BaseModel):
     def _times(self) -> list[float]:
         return [r.time_ms for r in self.replies if not r.lost and r.time_ms is not None]
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects decorated properties
     @property
     def rtt_min(self) -> float | None:
         times = self._times()
         return min(times) if times else None
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects decorated properties
     @property
     def rtt_avg(self) -> float | None:
         times = self._times()
         return sum(times) / len(times) if times else None
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects decorated properties
     @property
     def rtt_max(self) -> float | None:
         times = self._times()

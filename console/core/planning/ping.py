@@ -79,7 +79,7 @@ class Probe(BaseModel):
     ipv6: bool = False
     round: int | None = Field(None, description="Pairwise round (probes of one round run together)")
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects decorated properties
     @property
     def command(self) -> str:
         return ping_command(self.src_device, self.dst_ip, self.ipv6)

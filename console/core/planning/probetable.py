@@ -100,7 +100,7 @@ class ProbeTable(Sequence["Probe"]):
             return NotImplemented
         return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # unhashable on purpose (mutable arrays)
 
     def __iter__(self) -> Iterator[Probe]:
         return (self.probe(i) for i in range(len(self)))

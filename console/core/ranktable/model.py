@@ -121,7 +121,7 @@ class RankTable(_Node):
             return NotImplemented
         return self.model_dump() == other.model_dump()
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # equal by content, mutable: unhashable on purpose
 
     @property
     def json_numbers(self) -> tuple[str, ...]:

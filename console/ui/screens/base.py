@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from rich.markup import escape
 from textual.app import ComposeResult, SystemCommand
@@ -55,7 +55,7 @@ class PaneScreen(Screen):
 
     @property
     def console_app(self) -> ClusterConsoleApp:
-        return self.app  # type: ignore[return-value]
+        return cast("ClusterConsoleApp", self.app)  # every pane runs inside the console app
 
     def compose(self) -> ComposeResult:
         yield Header()

@@ -64,6 +64,8 @@ class LaunchRunMixin(_Pane):
     """Mixed into ``LaunchScreen``; expects ``query_one``, ``sources``, ``console_app``."""
 
     if TYPE_CHECKING:
+        setup: Any
+
         def action_show_tab(self, tab: str) -> None: ...
 
     def init_run(self) -> None:
@@ -216,7 +218,7 @@ class LaunchRunMixin(_Pane):
     def status_text(self) -> str:
         job = self.model.job
         if job is None:
-            return self.setup.status()  # type: ignore[attr-defined]
+            return str(self.setup.status())
         parts = [job.headline()]
         if job.stage_message and not job.summary:
             parts.append(job.stage_message)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 from pathlib import Path
+from typing import cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -23,7 +24,7 @@ from textual.widgets.option_list import Option
 
 from console.core.errors import InputError
 from console.core.pingresults import PingMatrix
-from console.core.planning.ping import PingPlan, plan_ping, plan_retry
+from console.core.planning.ping import PingPattern, PingPlan, plan_ping, plan_retry
 from console.ops import safefiles
 from console.ops.ping import CancelToken, ServerLost, SweepEvent
 from console.ui.feed import EventFeed
@@ -138,7 +139,7 @@ class PingScreen(PaneScreen):
         if inventory is None or not inventory.servers:
             self.notify("Discover the servers first (Nodes pane, key 1, then d).", severity="warning")
             return
-        plan = plan_ping(inventory, self.pattern)  # type: ignore[arg-type]
+        plan = plan_ping(inventory, cast(PingPattern, self.pattern))  # self.pattern is one of PATTERNS
         if not plan.probes:
             reasons = "; ".join(f"{s.host}: {s.reason}" for s in plan.skipped[:3])
             self.notify(f"Nothing to probe. {reasons}", severity="warning", markup=False)
