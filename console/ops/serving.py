@@ -13,7 +13,7 @@ import contextlib
 import json
 import shlex
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -308,7 +308,7 @@ def vllm_target(plan: LaunchPlan) -> ServingTarget:
 
 async def serving_run(plan: LaunchPlan, table: Any, data: bytes, *, kind: str, pool: Any,
                       prompt: str | None, stop: asyncio.Event | None = None,
-                      **launch_kw: Any) -> AsyncIterator[Any]:
+                      **launch_kw: Any) -> AsyncGenerator[Any, None]:
     """A serving profile's launch as one generator: MindIE's per-server config.json read from
     each server and derived (default folder, TLS unchanged), the launch, ``ServiceReady``,
     the first request's ``ServiceAnswer``."""
