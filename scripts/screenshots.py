@@ -6,7 +6,8 @@
 Starts the simulated cluster exactly as ``cluster-console demo`` does (``DemoCluster``: the
 MindIE guide's 2 x 8 A2 cluster with its lossy card pair), runs the app headless with
 ``App.run_test`` and drives it with the Pilot like a user: discover on Nodes, run the ping
-sweep, open the lossy pair's card matrix, build the rank table, show Launch and the help.
+sweep, open the lossy pair's card matrix, build the rank table, show Launch, a job failing
+across the lossy pair with its Diagnosis, and the help.
 One SVG per shot. Notifications are cleared before each shot so reruns give the same
 pictures. A shot that fails is reported and skipped; the others are still taken (exit 1).
 
@@ -130,6 +131,31 @@ async def launch_run(pilot: Any) -> None:
     await pilot.press("f3")
 
 
+DIAGNOSIS_JOB = "ccsim-hccl-init && exec sleep 60"
+
+
+async def launch_diagnosis(pilot: Any) -> None:
+    """A job across the planted lossy card pair (after the ping sweep that found it): HCCL's
+    init times out on both ends, the job fails, and the Diagnosis tab says why."""
+    from textual.widgets import Input
+
+    from console.ui.models.diagnosis import DiagnosisState
+
+    app = pilot.app
+    await ping(pilot)
+    await launch(pilot)
+    screen = app.screen
+    screen.query_one("#launch-command", Input).value = DIAGNOSIS_JOB
+    await until(pilot, lambda: screen.plan is not None
+                and "ccsim-hccl-init" in screen.plan.servers[0].ranks[0].command, "the plan")
+    await pilot.press("f5")
+    await until(pilot, lambda: screen.running, "the launch to start")
+    await until(pilot, lambda: not screen.running, "the job to end")
+    await until(pilot, lambda: screen.model.diagnosis.state in (DiagnosisState.DONE, DiagnosisState.ERROR),
+                "the diagnosis")
+    await pilot.press("f7")
+
+
 async def help_keys(pilot: Any) -> None:
     await pilot.press("2", "question_mark")
 
@@ -147,6 +173,7 @@ SHOTS = [
     Shot("ranktable", ranktable),
     Shot("launch", launch),
     Shot("launch-run", launch_run),
+    Shot("launch-diagnosis", launch_diagnosis),
     Shot("help", help_keys),
 ]
 

@@ -33,6 +33,7 @@ from console.ui.messages import (
     HostsChanged,
     InventoryChanged,
     OpenRankTable,
+    PingPairs,
     PingResultsChanged,
     RankTableChanged,
     ShowServer,
@@ -182,6 +183,14 @@ class ClusterConsoleApp(App[int]):
         nodes = self.panes.get("nodes")
         if nodes is not None:
             nodes.post_message(message)
+
+    async def on_ping_pairs(self, message: PingPairs) -> None:
+        """Another pane asked to ping card pairs: the Ping pane runs them (and stops the
+        message there)."""
+        await self.switch_mode("ping")
+        ping = self.panes.get("ping")
+        if ping is not None:
+            ping.post_message(PingPairs(message.text, message.source))
 
     @work(exclusive=True, group="app.ranktable", exit_on_error=False, name="reading rank table")
     async def load_ranktable(self, path: Path, missing_ok: bool = False) -> None:

@@ -52,6 +52,16 @@ class OpenRankTable(Message):
         self.missing_ok = missing_ok
 
 
+class PingPairs(Message):
+    """Go to the Ping pane and ping these card pairs now (the custom pair file's text:
+    ``HOST:DEV HOST:DEV`` per line), e.g. the pairs a diagnosis implicates."""
+
+    def __init__(self, text: str, source: str = "the diagnosis") -> None:
+        super().__init__()
+        self.text = text
+        self.source = source
+
+
 class ShowServer(Message):
     """Go to the Nodes pane with this server (a server_id or host) selected."""
 

@@ -6,6 +6,8 @@ root cause, the summary, the log window and the probe's results. Pure Python (no
 from __future__ import annotations
 
 import signal
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -26,8 +28,10 @@ from console.ops.launch_events import (
     StageName,
     Teardown,
 )
+from console.ui.models.diagnosis import DiagnosisModel
 from console.ui.models.launch_log import LogWindow, fold_ranks, mask_ranges
 from console.ui.models.serving import ServingView
+from console.ui.models.stalls import StallBoard
 
 __all__ = ["fold_ranks", "mask_ranges"]
 
@@ -89,6 +93,8 @@ class JobView:
     """The user's Stop all ended the job (the launch reported it stopped, or was cancelled)."""
     failed_error: str | None = None
     """The launch itself failed (preflight, upload, ...) before or while ranks ran."""
+    stalled: frozenset[int] = frozenset()
+    """Running ranks silent for the stall time (the supervisor's marks)."""
     version: int = 0
     """Bumped by every change the grid or status line shows (rank lines are counted apart)."""
 
@@ -233,8 +239,14 @@ class LaunchModel:
     """Everything the Run and Probe tabs show about the current job. ``apply(event)`` for
     every event of the launch; ``changes`` counts every change (``EventFeed`` redraws on it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        """When an event arrived (silence and the HCCL_CONNECT_TIMEOUT countdown)."""
         self.job: JobView | None = None
+        self.stalls: StallBoard | None = None
+        self.diagnosis = DiagnosisModel()
+        self.started_at: float | None = None
+        """Wall-clock start of the job (epoch seconds): evidence is fetched from then on."""
         self.window = LogWindow()
         self.report: ProbeReport | None = None
         self.running = False
@@ -246,9 +258,15 @@ class LaunchModel:
         self.serving = ServingView()
         """The served model, for serving profiles (mindie-service, vllm-ascend)."""
 
-    def start(self, world_size: int, *, probe: bool, servers: dict[int, str] | None = None) -> None:
+    def start(self, world_size: int, *, probe: bool, servers: dict[int, str] | None = None,
+              stall_s: float | None = None, connect_timeout_s: float | None = None) -> None:
         self.job = JobView(world_size, servers=dict(servers or {}))
         self.serving = ServingView()
+        kw = {k: v for k, v in (("stall_s", stall_s), ("connect_timeout_s", connect_timeout_s))
+              if v is not None}
+        self.stalls = StallBoard(dict(servers or {}), **kw)
+        self.diagnosis.clear()
+        self.started_at = time.time()
         self.window = LogWindow()
         self.report = ProbeReport() if probe else None
         self._partial.clear()
@@ -259,6 +277,9 @@ class LaunchModel:
         job = self.job
         assert job is not None, "start() the job first"
         self.changes += 1
+        if self.stalls is not None and self.stalls.apply(event, self.clock()):
+            job.stalled = frozenset(self.stalls.stalled)
+            job.version += 1
         match event:
             case RankLine(rank=rank, text=text, partial=partial):
                 self.window.add(rank, text)
@@ -285,6 +306,10 @@ class LaunchModel:
     def end(self, error: BaseException | None, cancelled: bool) -> None:
         """The launch's events ended: normally, by a cancel (Stop all's fallback, quitting),
         or by an error (``error``)."""
+        if self.stalls is not None:
+            self.stalls.end()
+        if self.job is not None:
+            self.job.stalled = frozenset()
         if self.job is not None and not self.job.finished:
             if cancelled:
                 self.job.mark_stopped()

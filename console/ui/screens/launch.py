@@ -32,7 +32,7 @@ from console.ui.launch_source import LaunchSource
 from console.ui.models.launch_setup import BLOCK, INFO, OK, WARN, Form, LaunchSetup, blocking, make_plan, rank_detail
 from console.ui.models.shared import RankTableFile
 from console.ui.screens.base import PaneScreen
-from console.ui.screens.launch_run import LaunchRunMixin, compose_probe, compose_run
+from console.ui.screens.launch_run import LaunchRunMixin, compose_diagnosis, compose_probe, compose_run
 from console.ui.sources import Sources
 from console.ui.widgets.rank_status import StatusLine
 
@@ -73,6 +73,12 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
                 tooltip="Send a prompt to the served model (serving profiles, once ready)"),
         Binding("n", "show_failed_server", "Failed server", show=False, id="launch.failed_server",
                 tooltip="Show the failed rank's server on the Nodes pane"),
+        Binding("f7", "show_tab('launch-diagnosis-tab')", "Diagnosis", show=False, id="launch.diagnosis_tab",
+                tooltip="Why the job failed or stalled: causes per server, the evidence, the links"),
+        Binding("o", "open_evidence", "Evidence", show=False, id="launch.evidence",
+                tooltip="Open the run folder's raw evidence (each server's HCCL/CANN log lines)"),
+        Binding("g", "ping_pairs", "Ping pairs", show=False, id="launch.ping_pairs",
+                tooltip="Ping the card pairs the diagnosis implicates again (Ping pane, custom pairs)"),
     ]
 
     def __init__(self, sources: Sources) -> None:
@@ -95,6 +101,8 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
                 yield from compose_run()
             with TabPane("Probe", id="launch-probe"):
                 yield from compose_probe()
+            with TabPane("Diagnosis", id="launch-diagnosis-tab"):
+                yield from compose_diagnosis()
 
     def compose_setup(self) -> ComposeResult:
         with Horizontal(classes="form-row"):

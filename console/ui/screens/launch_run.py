@@ -1,5 +1,8 @@
-"""The running half of the Launch pane: the launch worker, the status grid, the logs, the
-root cause, the probe's table.
+"""The running half of the Launch pane: the launch worker, the status grid (stalled ranks
+marked, the HCCL_CONNECT_TIMEOUT countdown under it), the logs, the root cause, the probe's
+table, and the Diagnosis tab: run when the job fails (not on Stop) or when a stall names a
+server, from the run record and each server's evidence, linked to the last discovery and ping
+sweep (``o`` opens the raw evidence, ``g`` pings the implicated card pairs again).
 
 Events come from ``Sources.launch.run(...)`` (``console.ops.launch`` in the app) through the
 pane's ``EventFeed`` into its ``LaunchModel``; rank lines only go into the model's log window,
@@ -13,6 +16,7 @@ import asyncio
 import gc
 import time
 from collections.abc import AsyncGenerator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -21,12 +25,16 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
+from console.core.diagnosis.stall import connect_timeout
 from console.core.probe_report import COLUMNS as PROBE_COLUMNS
-from console.ops.launch_events import LaunchEvent, Teardown
+from console.ops.launch_events import LaunchEvent, StallDetected, Teardown
 from console.ui.feed import EventFeed
-from console.ui.messages import ShowServer
-from console.ui.models.launch import LaunchModel
+from console.ui.messages import PingPairs, ShowServer
+from console.ui.models.diagnosis import DiagnosisState
+from console.ui.models.launch import LaunchModel, describe
 from console.ui.screens.dialogs import InputScreen
+from console.ui.screens.evidence import EvidenceScreen
+from console.ui.widgets.diagnosis import DiagnosisView
 from console.ui.widgets.rank_log import RankLog
 from console.ui.widgets.rank_status import RankStatusGrid, StatusLine
 
@@ -40,12 +48,18 @@ TERM -> KILL grace (the supervisor itself gives up on silent agents before that)
 def compose_run() -> ComposeResult:
     with VerticalScroll(id="launch-grid-box"):
         yield RankStatusGrid(id="launch-grid")
+    yield StatusLine(id="launch-stall")
     yield Static(id="launch-root", markup=False)
     yield Static(id="launch-serving", markup=False)
     with Horizontal(classes="form-row"):
         yield Input(placeholder="/ filter", compact=True, id="launch-filter")
         yield Static(id="launch-log-mode", markup=False)
     yield RankLog(id="launch-log")
+
+
+def compose_diagnosis() -> ComposeResult:
+    with VerticalScroll(id="launch-diagnosis-box"):
+        yield DiagnosisView(id="launch-diagnosis")
 
 
 def compose_probe() -> ComposeResult:
@@ -75,6 +89,7 @@ class LaunchRunMixin(_Pane):
         self._stop_timer: Timer | None = None
         self._grace_s = 0.0
         self._last = {"fold": 0.0, "probe": 0.0}
+        self._tick: Timer | None = None
         self._shown_probe = 0
         self.stop_fallback_s: float | None = None
         """Stop all -> cancel delay; None: the plan's ``grace_s`` + ``STOP_MARGIN_S``."""
@@ -93,14 +108,21 @@ class LaunchRunMixin(_Pane):
             table.add_column(header, key=key)
         self.query_one("#launch-root", Static).display = False
         self.query_one("#launch-serving", Static).display = False
+        self.query_one("#launch-stall", StatusLine).display = False
         self.refresh_log_mode()
 
     # -- the job -------------------------------------------------------------------------
 
     def start_job(self, plan: Any, table: Any, data: bytes) -> None:
         servers = {spec.rank: s.server_id for s in plan.servers for spec in s.ranks}
+        env = next((spec.env for s in plan.servers for spec in s.ranks), {})
         self.model.start(plan.processes if plan.per == "server" else plan.world_size,
-                         probe=plan.profile == "probe", servers=servers)
+                         probe=plan.profile == "probe", servers=servers,
+                         stall_s=getattr(getattr(self.sources.launch, "stall", None), "stall_s", None),
+                         connect_timeout_s=connect_timeout(env))
+        self.refresh_diagnosis()
+        if self._tick is None:  # silence and countdown move on between events
+            self._tick = self.set_interval(1.0, self.refresh_stall)
         self._stop = asyncio.Event()
         self._grace_s = plan.grace_s
         log = self.query_one("#launch-log", RankLog)
@@ -127,9 +149,19 @@ class LaunchRunMixin(_Pane):
     def _event(self, event: LaunchEvent) -> None:
         if isinstance(event, Teardown):
             self.query_one("#launch-log", RankLog).set_root_rank(event.root_cause.rank)
+        elif isinstance(event, StallDetected):
+            self.notify(f"{event.message}. " + ("Tearing the job down." if event.teardown else
+                        "Diagnosing it now; the job goes on (F7: Diagnosis)."),
+                        title="Launch stalled", severity="warning", markup=False)
+            if not event.teardown:
+                self.start_diagnosis(during="stall")
 
     def _ended(self, error: BaseException | None, cancelled: bool) -> None:
         gc.unfreeze()
+        if self._tick is not None:
+            self._tick.stop()
+            self._tick = None
+        self.refresh_stall()
         if self._stop_timer is not None:
             self._stop_timer.stop()
             self._stop_timer = None
@@ -147,8 +179,9 @@ class LaunchRunMixin(_Pane):
                         title="Launch stopped", markup=False)
         else:
             root = summary.root_cause.describe() if summary.root_cause else "see the run folder"
-            self.notify(f"{root}\nRun folder {summary.run_dir}  (n shows its server)",
+            self.notify(f"{root}\nRun folder {summary.run_dir}  (n shows its server; F7: why)",
                         title="Launch failed", severity="error", markup=False)
+            self.start_diagnosis()
 
     def action_stop(self) -> None:
         """Stop all: the launch tears the job down (TERM, grace, KILL) and goes on reporting
@@ -183,6 +216,57 @@ class LaunchRunMixin(_Pane):
             return
         self.post_message(ShowServer(server))
 
+    # -- diagnosis -----------------------------------------------------------------------
+
+    def start_diagnosis(self, during: str | None = None) -> None:
+        """Fetch each server's evidence into the run record and diagnose it (a worker; a
+        newer diagnosis replaces one still running)."""
+        job = self.model.job
+        if job is None or job.run_dir is None:
+            return
+        self.model.diagnosis.start(job.run_dir, during=during)
+        self.refresh_diagnosis()
+        self.run_worker(self._diagnose(job.run_dir), name="diagnosis", group="launch.diagnosis",
+                        exclusive=True, exit_on_error=False)
+
+    async def _diagnose(self, run_dir: str) -> None:
+        model = self.model.diagnosis
+        diagnose = getattr(self.sources.launch, "diagnose", None)
+        try:
+            if diagnose is None:
+                raise RuntimeError("this console's launch source cannot diagnose")
+            diag = await diagnose(run_dir, since=self.model.started_at or 0.0,
+                                  inventory=self.console_app.inventory,
+                                  ping=self.console_app.ping_results)
+        except Exception as exc:  # shown in the view, never breaks the pane
+            model.fail(describe(exc))
+        else:
+            model.show(diag)
+            self.notify(diag.headline, title="Diagnosis (F7)", markup=False,
+                        severity="error" if diag.causes else "information")
+        self.refresh_diagnosis()
+
+    def refresh_diagnosis(self) -> None:
+        self.query_one("#launch-diagnosis", DiagnosisView).show(self.model.diagnosis)
+
+    def action_open_evidence(self) -> None:
+        """The run folder's files, the first cause's server's evidence selected."""
+        model = self.model.diagnosis
+        folder = model.evidence_dir()
+        if folder is None or model.run_dir is None:
+            self.notify("No run folder to open yet.", severity="warning")
+            return
+        self.app.push_screen(EvidenceScreen(Path(model.run_dir), select=folder))
+
+    def action_ping_pairs(self) -> None:
+        """The card pairs the diagnosis implicates, pinged again on the Ping pane."""
+        model = self.model.diagnosis
+        text = model.ping_pairs_text() if model.state is DiagnosisState.DONE else ""
+        if not text:
+            self.notify("The diagnosis names no card pair to ping.", severity="warning")
+            return
+        self.post_message(PingPairs(text, "the launch's diagnosis"))
+
     # -- render --------------------------------------------------------------------------
 
     def render_run(self) -> None:
@@ -204,6 +288,7 @@ class LaunchRunMixin(_Pane):
                 log.write_lines(lines)
         self.query_one("#launch-grid", RankStatusGrid).show(self.model.job)
         self.query_one("#launch-status", StatusLine).set(self.status_text())
+        self.refresh_stall()
         self.refresh_root()
         self.refresh_serving()
         if window.paused:
@@ -214,6 +299,13 @@ class LaunchRunMixin(_Pane):
                 self.refresh_probe()
             else:
                 self.feed.schedule()
+
+    def refresh_stall(self) -> None:
+        stalls = self.model.stalls
+        text = stalls.summary(time.monotonic()) if stalls is not None else ""
+        line = self.query_one("#launch-stall", StatusLine)
+        line.set(text)
+        line.display = bool(text)
 
     def status_text(self) -> str:
         job = self.model.job

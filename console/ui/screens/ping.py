@@ -29,7 +29,7 @@ from console.ops import safefiles
 from console.ops.ping import CancelToken, ServerLost, SweepEvent
 from console.ui.feed import EventFeed
 from console.ui.ids import safe_id, unsafe
-from console.ui.messages import PingResultsChanged
+from console.ui.messages import PingPairs, PingResultsChanged
 from console.ui.models import ping as view
 from console.ui.models.ping import PingModel
 from console.ui.ping_cards import CardMatrix
@@ -164,6 +164,32 @@ class PingScreen(PaneScreen):
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.gather(*(w.wait() for w in workers), return_exceptions=True),
                                    WIND_DOWN_S)
+
+    def on_ping_pairs(self, message: PingPairs) -> None:
+        """Another pane (the Launch pane's diagnosis) asks to ping these card pairs now: a
+        custom-pattern sweep of just them, added to the results shown."""
+        message.stop()
+        inventory = self.console_app.inventory
+        if self.model.running:
+            self.notify("A sweep is running: cancel it (c) first.", severity="warning")
+            return
+        if inventory is None or not inventory.servers:
+            self.notify("Discover the servers first (Nodes pane, key 1, then d).", severity="warning")
+            return
+        try:
+            plan = plan_ping(inventory, "custom", custom_text=message.text, custom_path=message.source)
+        except InputError as exc:
+            self.notify(f"{exc.title}: {exc.detail}", title="Cannot ping those pairs", severity="error",
+                        markup=False)
+            return
+        if not plan.probes:
+            reasons = "; ".join(s.reason for s in plan.skipped[:3])
+            self.notify(f"Nothing to probe. {reasons}", severity="warning", markup=False)
+            return
+        if self.drill is not None:
+            self.action_back()
+        self.notify(f"Pinging {len(plan.probes)} card pair(s) from {message.source}.", markup=False)
+        self.run_sweep(plan, self.model.matrix() if self.model.results else None)
 
     def action_cancel(self) -> None:
         if self.cancel_token is not None:

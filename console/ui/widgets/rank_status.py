@@ -1,5 +1,6 @@
 """Per-rank status grid: one character per rank, 8 ranks a block, as many blocks a row as
-fit; 512 ranks take 8 rows at 80 columns. A legend with the counts comes first."""
+fit; 512 ranks take 8 rows at 80 columns. A legend with the counts comes first. A running
+rank silent for the stall time shows ``!`` (bold yellow on red)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ GLYPHS = {PENDING: ("·", "dim"), BARRIER: ("○", "yellow"), RUNNING: ("●", "
           EXITED: ("✓", "green"), FAILED: ("✗", "bold red"), KILLED: ("×", "magenta"),
           LOST: ("?", "bold red")}
 ROOT_STYLE = "bold white on red"
+STALLED = ("!", "bold yellow on dark_red")
 BLOCK = 8
 
 
@@ -76,6 +78,8 @@ class RankStatusGrid(Widget):
             if rank > start and (rank - start) % BLOCK == 0:
                 text.append(" ")
             glyph, style = GLYPHS[view.states[rank]]
+            if rank in view.stalled and view.states[rank] == RUNNING:
+                glyph, style = STALLED
             text.append(glyph, style=ROOT_STYLE if view.is_root(rank) else style)
 
     @staticmethod
@@ -87,6 +91,10 @@ class RankStatusGrid(Widget):
                 glyph, style = GLYPHS[state]
                 text.append(f"{glyph} ", style=style)
                 text.append(f"{LABELS[state]} {counts[state]}  ")
+        stalled = sum(1 for r in view.stalled if 0 <= r < view.world_size and view.states[r] == RUNNING)
+        if stalled:
+            text.append(f"{STALLED[0]} ", style=STALLED[1])
+            text.append(f"stalled {stalled}  ")
         killed = view.killed_by()
         if killed:
             shown = ", ".join(f"{label} {n}" for label, n in killed.items())
