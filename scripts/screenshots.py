@@ -142,6 +142,8 @@ async def launch_diagnosis(pilot: Any) -> None:
     from console.ui.models.diagnosis import DiagnosisState
 
     app = pilot.app
+    if app.inventory is None:
+        await nodes(pilot)
     await ping(pilot)
     await launch(pilot)
     screen = app.screen

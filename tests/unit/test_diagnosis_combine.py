@@ -62,6 +62,17 @@ def test_socket_timeout_between_two_ranks_is_shown_with_the_ping_of_that_pair():
     assert host(0) in d.headline and host(1) in d.headline
 
 
+def test_the_ping_of_the_pair_is_found_when_ssh_names_differ_from_server_ids():
+    """The TUI pings by SSH name (node01) while the rank table says server_id (an address):
+    the headline still quotes that pair's loss, not "never pinged"."""
+    m = _matrix(loss=True)
+    r = m.results[0]
+    named = r.probe.model_copy(update={"src_host": "node01", "dst_host": "node02"})
+    m = PingMatrix(pattern="cross", hosts=["node01", "node02"], results=[r.model_copy(update={"probe": named})])
+    d = diagnose(classify_all(_sources_pair()), places=_places(), ping=m)
+    assert "last ping of that pair: 33.33 % loss" in d.headline, d.headline
+
+
 def test_a_pair_never_pinged_offers_the_command():
     d = diagnose(classify_all(_sources_pair()), places=_places(), ping=None)
     untested = [lk for lk in d.links if lk.kind == "ping_untested"]

@@ -184,8 +184,12 @@ def _missing_peers(causes: list[Cause], places: Places) -> dict[int, list[int]]:
     return {r: sorted(w) for r, w in waiting.items() if len(w) >= 2 and r not in reported}
 
 
+def _pair_key(c: Cause) -> frozenset:
+    return frozenset({(c.server, c.device_id), (c.remote_server, c.remote_device_id)})
+
+
 def _headline(first: Cause | None, victims: list[int], links: list[Link],
-              missing: dict[int, list[int]], places: Places) -> str:
+              missing: dict[int, list[int]], places: Places, causes: list[Cause]) -> str:
     if first is None:
         return "no known failure found in the logs"
     tail = f"; {len(victims)} other rank(s) failed after it" if victims else ""
@@ -198,9 +202,10 @@ def _headline(first: Cause | None, victims: list[int], links: list[Link],
     if first.cause == "socket_timeout" and first.remote_server is not None:
         pair = (f"{_end(first.server, first.device_id, first.rank)} could not connect to "
                 f"{_end(first.remote_server, first.remote_device_id, first.remote_rank)}")
-        ends = {(first.server, first.device_id), (first.remote_server, first.remote_device_id)}
-        idx = [lk for lk in links if lk.kind in ("ping", "ping_untested")
-               and {(lk.src_host, lk.src_device), (lk.dst_host, lk.dst_device)} == ends]
+        # the pair's links hang on whichever of its causes came first (their hosts may be SSH
+        # names, not the server_ids the causes carry): find them by cause
+        same = {i for i, c in enumerate(causes) if c.cause == "socket_timeout" and _pair_key(c) == _pair_key(first)}
+        idx = [lk for lk in links if lk.kind in ("ping", "ping_untested") and lk.cause_index in same]
         bad = [lk for lk in idx if lk.kind == "ping" and lk.status != "ok"]
         if bad:
             return f"{pair}: last ping of that pair: {bad[0].message.split(': ', 1)[1]}{tail}"
@@ -272,7 +277,7 @@ def diagnose(causes: list[Cause], *, places: Iterable[RankPlace] = (),
     seen_pairs: set[frozenset[tuple[str | None, int | None]]] = set()
     for i, c in enumerate(causes):
         if c.cause == "socket_timeout":
-            key = frozenset({(c.server, c.device_id), (c.remote_server, c.remote_device_id)})
+            key = _pair_key(c)
             if key in seen_pairs:
                 continue
             seen_pairs.add(key)
@@ -289,5 +294,5 @@ def diagnose(causes: list[Cause], *, places: Iterable[RankPlace] = (),
                                   "logged no link error of its own"))
     notes = [] if ping is not None or not seen_pairs else [
         "no ping results given (--ping FILE): socket timeouts are not compared with a ping of the pair"]
-    return Diagnosis(headline=_headline(fc, victims, links, missing, where), first=first,
+    return Diagnosis(headline=_headline(fc, victims, links, missing, where, causes), first=first,
                      causes=causes, victims=victims, links=links, notes=notes)
