@@ -20,7 +20,14 @@ from console.ui.models import ping as view
 from console.ui.ping_cards import CardMatrix
 from console.ui.screens.ping import PingScreen
 from tests.ui.conftest import sources, submit, wait_until
-from tests.ui.ping_fixtures import LINK_DOWN_OUTPUT, LOSS_OUTPUT, built_matrix, demo_matrix, running_sim
+from tests.ui.ping_fixtures import (
+    LINK_DOWN_OUTPUT,
+    LOSS_OUTPUT,
+    built_matrix,
+    demo_matrix,
+    inventory,
+    running_sim,
+)
 
 SIM_WAIT = 90.0  # the machine is shared: SSH handshakes and sweeps may be slow
 
@@ -171,9 +178,24 @@ async def test_pattern_choice_and_nothing_to_run_without_discovery() -> None:
         assert not screen.model.running and any("Discover" in n.message for n in app._notifications)
         assert screen.pattern == "cross"
         await pilot.press("p")
-        assert screen.pattern == "rail"
-        await pilot.press("p", "p")
+        assert screen.pattern == "pairwise"
+        await pilot.press("p", "p", "p")
         assert screen.pattern == "cross"
+
+
+async def test_above_16_servers_rail_by_default_with_count_and_estimate_before_the_sweep() -> None:
+    app = ClusterConsoleApp(sources=sources(), start="ping")
+    async with app.run_test(size=(120, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, PingScreen)
+        app.inventory = inventory(17, 2)
+        status = screen.query_one("#ping-status", Static)
+        # 17 servers x 2 cards, rail: 16 probes per card one after the other, ~3 s each
+        await wait_until(pilot, lambda: "544 probes, about 48 s" in str(status.content), SIM_WAIT)
+        assert screen.pattern == "rail" and str(status.content).startswith("17 servers · pattern rail (p) · ")
+        await pilot.press("p")  # cross is one key away
+        await wait_until(pilot, lambda: "1,088 probes, about 2 min" in str(status.content), SIM_WAIT)
+        assert screen.pattern == "cross" and not screen.model.running
 
 
 def test_snapshot_ping_pane(snap_compare) -> None:

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from rich.text import Text
 
+from console.core.inventory import Inventory
 from console.core.pingresults import FAILED, PingMatrix, ProbeResult, loss_fields
 from console.core.pingview import Cell, make_cell
-from console.core.planning.ping import PingPlan, Skip
+from console.core.planning.estimate import estimate
+from console.core.planning.ping import PingPattern, PingPlan, Skip, plan_ping
 from console.ops.ping import ProbeDone, ProbeRunning, SweepDone, SweepEvent, SweepStarted
 from console.ops.ping import ServerLost as PingServerLost
 
@@ -270,8 +272,25 @@ def _pct(value: float | None) -> str:
     return "?" if value is None else f"{value:.2f} %"
 
 
-def status_line(state: PingModel, pattern: str, servers: int) -> str:
-    """The one line above the heatmap: what runs, how it went, the pattern of the next run."""
+PANE_PATTERNS: tuple[str, ...] = ("cross", "pairwise", "sample", "rail")
+"""``p`` cycles through these; rail (the default above 16 servers) is one key from cross."""
+
+
+def next_pattern(pattern: str) -> str:
+    return PANE_PATTERNS[(PANE_PATTERNS.index(pattern) + 1) % len(PANE_PATTERNS)] \
+        if pattern in PANE_PATTERNS else PANE_PATTERNS[0]
+
+
+def plan_with_estimate(inventory: Inventory, pattern: str, *, per_card: int = 1,
+                       lanes: int = 8) -> tuple[PingPlan, str]:
+    """The plan the pane would run and its probe count and estimated time (``estimate``)."""
+    plan = plan_ping(inventory, cast(PingPattern, pattern))  # pattern is one of PANE_PATTERNS
+    return plan, estimate(plan.probes, per_card=per_card, lanes=lanes).text()
+
+
+def status_line(state: PingModel, pattern: str, servers: int, estimate_text: str | None = None) -> str:
+    """The one line above the heatmap: what runs, how it went, the pattern of the next run
+    (with its probe count and estimated time, once planned)."""
     if state.running:
         eta = "" if state.eta_s is None else f" · ETA {state.eta_s:.0f} s"
         bad = sum(r.status not in ("ok", "skipped") for r in state.results.values())
@@ -279,7 +298,8 @@ def status_line(state: PingModel, pattern: str, servers: int) -> str:
     if not servers and not state.results:
         return "No servers discovered yet: run Discover on the Nodes pane (1) first."
     if not state.results:
-        return f"{servers} servers · pattern {pattern} (p) · r runs the sweep"
+        about = f" · {estimate_text}" if estimate_text else ""
+        return f"{servers} servers · pattern {pattern} (p){about} · r runs the sweep"
     s = state.summary()
     excluded = f", {len(state.skipped)} excluded" if state.skipped else ""
     cancelled = " · CANCELLED" if state.cancelled else ""

@@ -24,7 +24,7 @@ from textual.widgets.option_list import Option
 
 from console.core.errors import InputError
 from console.core.pingresults import PingMatrix
-from console.core.planning.ping import PingPattern, PingPlan, plan_ping, plan_retry
+from console.core.planning.ping import PingPattern, PingPlan, default_pattern, plan_ping, plan_retry
 from console.ops import safefiles
 from console.ops.ping import CancelToken, ServerLost, SweepEvent
 from console.ui.feed import EventFeed
@@ -37,7 +37,6 @@ from console.ui.screens.base import PaneScreen
 from console.ui.screens.dialogs import InputScreen
 from console.ui.sources import Sources
 
-PATTERNS = ("cross", "rail", "pairwise")
 WIND_DOWN_S = 15.0
 """Quitting waits at most this long for a cancelled sweep to end on the servers."""
 
@@ -53,7 +52,7 @@ class PingScreen(PaneScreen):
         Binding("f", "rerun_failed", "Re-run failed", id="ping.rerun_failed",
                 tooltip="Re-run only the lossy, failed and not-run probes"),
         Binding("p", "next_pattern", "Pattern", id="ping.pattern",
-                tooltip="Next probe pattern: cross, rail, pairwise"),
+                tooltip="Next probe pattern: cross, pairwise, sample, rail (the default above 16 servers)"),
         Binding("enter", "open_pair", "Cards", id="ping.open_pair",
                 tooltip="Card x card matrix of the selected server pair"),
         Binding("escape,backspace", "back", "Servers", id="ping.back",
@@ -69,6 +68,10 @@ class PingScreen(PaneScreen):
         self.model = PingModel()
         self.feed = EventFeed(self, self.model, self._flush)
         self.pattern = "cross"
+        self.pattern_chosen = False
+        """Set once the operator picks a pattern; until then it follows the cluster size."""
+        self.planned: dict[str, tuple[PingPlan, str]] = {}
+        """Plan and estimate text per pattern, for the current inventory."""
         self.drill: view.Pair | None = None
         self.cancel_token: CancelToken | None = None
         self._shown_hosts: list[str] = []
@@ -117,6 +120,10 @@ class PingScreen(PaneScreen):
         return True
 
     def _on_inventory(self, inventory) -> None:
+        self.planned = {}
+        if not self.pattern_chosen:
+            self.pattern = default_pattern(len(self.servers))
+        self.plan_next()
         if not self.model.running and not self.model.results:
             self.model.reset(self.servers, self.pattern)
         self.refresh_view()
@@ -131,15 +138,39 @@ class PingScreen(PaneScreen):
     # -- actions -------------------------------------------------------------------------
 
     def action_next_pattern(self) -> None:
-        self.pattern = PATTERNS[(PATTERNS.index(self.pattern) + 1) % len(PATTERNS)]
+        self.pattern, self.pattern_chosen = view.next_pattern(self.pattern), True
+        self.plan_next()
         self.refresh_view()
+
+    def plan_next(self) -> None:
+        """Plan the chosen pattern in a thread (a million probes take a second), so the status
+        line shows its probe count and estimated time before the sweep is started."""
+        inventory = self.console_app.inventory
+        if inventory is not None and inventory.servers and self.pattern not in self.planned:
+            self._plan_worker(inventory, self.pattern)
+
+    @work(exclusive=True, group="ping.plan", exit_on_error=False, name="ping plan", thread=True)
+    def _plan_worker(self, inventory, pattern: str) -> None:
+        planned = view.plan_with_estimate(inventory, pattern)
+        self.app.call_from_thread(self._planned, inventory, pattern, planned)
+
+    def _planned(self, inventory, pattern: str, planned: tuple[PingPlan, str]) -> None:
+        if inventory is self.console_app.inventory:
+            self.planned[pattern] = planned
+            self._show_status()
+
+    def _estimate_text(self) -> str | None:
+        planned = self.planned.get(self.pattern)
+        return planned[1] if planned else None
 
     def action_run(self) -> None:
         inventory = self.console_app.inventory
         if inventory is None or not inventory.servers:
             self.notify("Discover the servers first (Nodes pane, key 1, then d).", severity="warning")
             return
-        plan = plan_ping(inventory, cast(PingPattern, self.pattern))  # self.pattern is one of PATTERNS
+        planned = self.planned.get(self.pattern)
+        # self.pattern is one of view.PANE_PATTERNS
+        plan = planned[0] if planned else plan_ping(inventory, cast(PingPattern, self.pattern))
         if not plan.probes:
             reasons = "; ".join(f"{s.host}: {s.reason}" for s in plan.skipped[:3])
             self.notify(f"Nothing to probe. {reasons}", severity="warning", markup=False)
@@ -351,7 +382,7 @@ class PingScreen(PaneScreen):
     def _show_status(self) -> None:
         state = self.model
         self.query_one("#ping-status", Static).update(
-            view.status_line(state, self.pattern, len(self.servers)))
+            view.status_line(state, self.pattern, len(self.servers), self._estimate_text()))
         bar = self.query_one("#ping-progress", ProgressBar)
         bar.display = state.running
         bar.update(total=max(state.total, 1), progress=state.done)

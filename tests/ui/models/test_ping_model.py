@@ -101,3 +101,17 @@ def test_a_sweep_that_fails_midway_ends_with_nothing_pending():
     assert state.running and sum(state.pending.values()) > 0
     state.end(RuntimeError("boom"), cancelled=False)
     assert not state.running and not state.pending
+
+
+def test_pattern_cycle_and_estimate_in_the_status_line():
+    """Cross is the next key after rail (the pane's default above 16 servers), and before a
+    sweep the status line gives the probe count and the estimated time."""
+    assert view.next_pattern("rail") == "cross"
+    assert [view.next_pattern(p) for p in view.PANE_PATTERNS] == ["pairwise", "sample", "rail", "cross"]
+    plan, text = view.plan_with_estimate(inventory(3), "rail")
+    assert len(plan.probes) == 3 * 2 * 8
+    assert text == "48 probes, about 6 s (2 waves of ~3 s; 1 per card, 8 per server)"
+    state = view.PingModel()
+    state.reset(["node01", "node02", "node03"])
+    assert view.status_line(state, "rail", 3, text) == f"3 servers · pattern rail (p) · {text} · r runs the sweep"
+    assert view.status_line(state, "rail", 3) == "3 servers · pattern rail (p) · r runs the sweep"
