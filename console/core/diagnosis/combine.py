@@ -137,7 +137,7 @@ def _inventory_links(i: int, c: Cause, inv: Inventory) -> list[Link]:
         actual = c.fields.get("actual_ip")
         for s in inv.servers:
             for d in s.devices:
-                if d.device_ip and d.device_ip in (actual, c.fields.get("expected_ip")) or (
+                if (d.device_ip and d.device_ip in (actual, c.fields.get("expected_ip"))) or (
                         dev is d):
                     return [Link(kind="discovery_ip", cause_index=i, src_host=s.host,
                                  src_device=d.device_id, status=d.device_ip,
@@ -184,7 +184,7 @@ def _missing_peers(causes: list[Cause], places: Places) -> dict[int, list[int]]:
     return {r: sorted(w) for r, w in waiting.items() if len(w) >= 2 and r not in reported}
 
 
-def _pair_key(c: Cause) -> frozenset:
+def _pair_key(c: Cause) -> frozenset[tuple[str | None, int | None]]:
     return frozenset({(c.server, c.device_id), (c.remote_server, c.remote_device_id)})
 
 

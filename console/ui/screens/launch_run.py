@@ -115,7 +115,7 @@ class LaunchRunMixin(_Pane):
 
     def start_job(self, plan: Any, table: Any, data: bytes) -> None:
         servers = {spec.rank: s.server_id for s in plan.servers for spec in s.ranks}
-        env = next((spec.env for s in plan.servers for spec in s.ranks), {})
+        env: dict[str, str] = next((spec.env for s in plan.servers for spec in s.ranks), {})
         self.model.start(plan.processes if plan.per == "server" else plan.world_size,
                          probe=plan.profile == "probe", servers=servers,
                          stall_s=getattr(getattr(self.sources.launch, "stall", None), "stall_s", None),
