@@ -11,6 +11,8 @@ from pathlib import Path
 from textual.widgets import DataTable, OptionList, Static, TextArea
 
 from console.core.inventory import Inventory
+from console.core.pingview import group_servers
+from console.core.planning.ping import plan_ping
 from console.remote import SSHOptions
 from console.sim.cluster import SimCluster
 from console.sim.spec import ClusterSpec
@@ -205,3 +207,35 @@ def test_snapshot_ping_pane(snap_compare) -> None:
 
     app = ClusterConsoleApp(hosts="node[01-03]", sources=sources(), start="ping")
     assert snap_compare(app, terminal_size=(100, 30), run_before=show)
+
+
+async def test_above_64_servers_blocks_then_server_pairs_then_cards() -> None:
+    plan = plan_ping(inventory(100, 2), "sample")
+    bad = plan.probes[150].key
+    matrix = built_matrix(100, 2, "sample", bad={bad: LOSS_OUTPUT})
+    groups = group_servers(matrix.all_hosts())
+    ga = next(n for n, g in enumerate(groups) if bad[0] in g.hosts)
+    gb = next(n for n, g in enumerate(groups) if bad[2] in g.hosts)
+    app = ClusterConsoleApp(sources=sources(), start="ping")
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, PingScreen)
+        screen.show_matrix(matrix)
+        await pilot.pause()
+        table = screen.query_one("#heatmap", DataTable)
+        assert (table.row_count, len(table.columns)) == (len(groups), len(groups)) == (13, 13)
+        block_cell = str(table.get_cell(safe_id("gsrc", str(ga)), safe_id("gdst", str(gb))))
+        assert "33%" in block_cell and "33%" in str(table.get_cell(safe_id("gsrc", str(gb)), safe_id("gdst", str(ga))))
+        table.focus()
+        table.move_cursor(row=ga, column=gb, animate=False)
+        await pilot.press("enter")  # the block pair, server by server
+        assert screen.block == (ga, gb)
+        assert (table.row_count, len(table.columns)) == (len(groups[ga].hosts), len(groups[gb].hosts))
+        assert heat(screen, bad[0], bad[2]).strip() == "33"
+        table.move_cursor(row=groups[ga].hosts.index(bad[0]), column=groups[gb].hosts.index(bad[2]), animate=False)
+        await pilot.press("enter")  # the server pair, card by card
+        assert screen.drill == (bad[0], bad[2])
+        await pilot.press("escape")
+        assert screen.drill is None and screen.block == (ga, gb)
+        await pilot.press("escape")
+        assert screen.block is None and table.row_count == 13

@@ -22,8 +22,8 @@ from typing import Any, cast
 from rich.text import Text
 
 from console.core.inventory import Inventory
-from console.core.pingresults import FAILED, PingMatrix, ProbeResult, loss_fields
-from console.core.pingview import Cell, make_cell
+from console.core.pingresults import FAILED, PingMatrix, ProbeResult, Tally, loss_fields
+from console.core.pingview import Cell, fields_cell, make_cell
 from console.core.planning.estimate import estimate
 from console.core.planning.ping import PingPattern, PingPlan, Skip, plan_ping
 from console.ops.ping import ProbeDone, ProbeRunning, SweepDone, SweepEvent, SweepStarted
@@ -121,6 +121,7 @@ class PingModel:
         self.lost: dict[str, str] = {}
         self._base: PingMatrix | None = None
         self._cells: dict[Pair, Cell] = {}
+        self._pos: dict[str, int] = {}
         self.changes = 0
         self.finished: PingMatrix | None = None
         """The matrix of the last sweep that ended with ``SweepDone`` (what the app shares)."""
@@ -231,6 +232,26 @@ class PingModel:
         if any(s.host in (a, b) and s.device is None and s.dst_host is None for s in self.skipped):
             return Cell(text="skip", status="skipped"), pending
         return Cell(text="-", status="untested"), pending
+
+    def group_cell(self, a: list[str], b: list[str]) -> tuple[Cell, int]:
+        """(cell, probes pending) over every server pair between hosts ``a`` and ``b``: one
+        block pair of the grouped heatmap (``a == b``: the pairs inside the block)."""
+        if len(self._pos) != len(self.hosts):
+            self._pos = {h: n for n, h in enumerate(self.hosts)}
+        pos, same = self._pos, a == b
+        tally, pending, seen = Tally(), 0, False
+        for x in a:
+            for y in b:
+                if x == y or (same and pos[x] > pos[y]):
+                    continue
+                pair = (x, y) if pos[x] <= pos[y] else (y, x)
+                pending += max(self.pending[pair], 0)
+                for r in self.by_pair.get(pair, {}).values():
+                    tally.add(r.status, r.loss_pct)
+                    seen = True
+        if not seen:
+            return Cell(text="-", status="untested"), pending
+        return fields_cell(tally.fields(), counted=True), pending
 
     def _pair_cell(self, pair: Pair) -> Cell:
         cell = self._cells.get(pair)

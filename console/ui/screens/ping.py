@@ -24,6 +24,7 @@ from textual.widgets.option_list import Option
 
 from console.core.errors import InputError
 from console.core.pingresults import PingMatrix
+from console.core.pingview import ServerGroup, group_servers
 from console.core.planning.ping import PingPattern, PingPlan, default_pattern, plan_ping, plan_retry
 from console.ops import safefiles
 from console.ops.ping import CancelToken, ServerLost, SweepEvent
@@ -37,6 +38,10 @@ from console.ui.screens.base import PaneScreen
 from console.ui.screens.dialogs import InputScreen
 from console.ui.sources import Sources
 
+GROUP_WIDTH = 12
+GROUP_OVER = 64
+"""Above this many servers the heatmap shows blocks of servers (``group_servers``); Enter on a
+block pair shows its server pairs, Enter again a pair's card matrix."""
 WIND_DOWN_S = 15.0
 """Quitting waits at most this long for a cancelled sweep to end on the servers."""
 
@@ -75,6 +80,11 @@ class PingScreen(PaneScreen):
         self.drill: view.Pair | None = None
         self.cancel_token: CancelToken | None = None
         self._shown_hosts: list[str] = []
+        self.block: tuple[int, int] | None = None
+        """The block pair shown server by server (grouped heatmap only)."""
+        self._shown_block: tuple[int, int] | None = None
+        self._groups_for: list[str] = []
+        self._group_list: list[ServerGroup] = []
         self._heat_width = 4
         self._problems: list[view.Pair] = []
 
@@ -112,7 +122,7 @@ class PingScreen(PaneScreen):
         if action == "rerun_failed":
             return not running and any(r.status != "ok" for r in self.model.results.values())
         if action == "back":
-            return self.drill is not None
+            return self.drill is not None or self.block is not None
         if action == "open_pair":
             return self.drill is None
         if action == "export":
@@ -228,11 +238,20 @@ class PingScreen(PaneScreen):
             self.notify("Cancelling: running probes are being stopped.")
 
     def action_open_pair(self) -> None:
+        block = self.selected_block()
+        if block is not None:
+            self.block = block
+            self.refresh_view()
+            return
         pair = self.selected_pair()
         if pair is not None:
             self.open_pair(*pair)
 
     def action_back(self) -> None:
+        if self.drill is None and self.block is not None:
+            self.block = None
+            self.refresh_view()
+            return
         self.drill = None
         self.query_one(ContentSwitcher).current = "ping-servers"
         self.query_one("#heatmap", DataTable).focus()
@@ -314,7 +333,7 @@ class PingScreen(PaneScreen):
     def _flush(self) -> None:
         """Render the model: only the heatmap cells that changed since the last frame."""
         dirty = self.model.take_dirty()
-        if dirty is None or self.model.hosts != self._shown_hosts:
+        if dirty is None or self.model.hosts != self._shown_hosts or self.block != self._shown_block:
             self._build_heatmap()
         else:
             self._update_heatmap(dirty)
@@ -331,42 +350,96 @@ class PingScreen(PaneScreen):
         texts = [self.model.cell(a, b)[0].text for a in self.model.hosts for b in self.model.hosts]
         return max([len(h) for h in self.model.hosts] + [len(t) + 2 for t in texts] + [9]) + 1
 
+    def _groups(self) -> list[ServerGroup] | None:
+        """Blocks of servers when there are more than GROUP_OVER, else None."""
+        hosts = self.model.hosts
+        if len(hosts) <= GROUP_OVER:
+            self.block = None
+            return None
+        if self._groups_for != hosts:
+            self._group_list, self._groups_for = group_servers(list(hosts)), list(hosts)
+            self.block = None
+        return self._group_list
+
+    def _axes(self) -> tuple[list[str], list[str]] | None:
+        """Row and column servers of the heatmap; None while it shows blocks of servers."""
+        groups = self._groups()
+        if groups is None:
+            return list(self.model.hosts), list(self.model.hosts)
+        if self.block is None:
+            return None
+        return groups[self.block[0]].hosts, groups[self.block[1]].hosts
+
     def _build_heatmap(self) -> None:
         table = self.query_one("#heatmap", DataTable)
         where = self.selected_pair()
-        hosts, compact = list(self.model.hosts), self.model.compact
+        axes = self._axes()
+        self._shown_hosts, self._shown_block = list(self.model.hosts), self.block
+        if axes is None:
+            self._build_groups(table)
+            return
+        rows, cols = axes
+        compact = self.model.compact
         table.clear(columns=True)
         table.show_row_labels = True
         width = self._width()
         self._heat_width = width
-        for n, host in enumerate(hosts, 1):
+        for n, host in enumerate(cols, 1):
             label = str(n) if compact else host
             table.add_column(label.rjust(width - 1) if compact else label.center(width), width=width,
                              key=safe_id("dst", host))
-        for n, a in enumerate(hosts, 1):
+        for n, a in enumerate(rows, 1):
             label = f"{n:>2} {a}" if compact else a
-            cells = [self._heat(a, b) for b in hosts]
+            cells = [self._heat(a, b) for b in cols]
             table.add_row(*cells, key=safe_id("src", a), label=label)
-        self._shown_hosts = hosts
-        if where is not None and where[0] in hosts and where[1] in hosts:
-            table.move_cursor(row=hosts.index(where[0]), column=hosts.index(where[1]), animate=False)
-        elif len(hosts) > 1:
-            table.move_cursor(row=0, column=1, animate=False)
+        if where is not None and where[0] in rows and where[1] in cols:
+            table.move_cursor(row=rows.index(where[0]), column=cols.index(where[1]), animate=False)
+        elif len(cols) > 1:
+            table.move_cursor(row=0, column=1 if rows == cols else 0, animate=False)
+        table.border_title = "server x server: worst loss" if self.block is None else \
+            f"{self._group_list[self.block[0]].title} x {self._group_list[self.block[1]].title} (Esc: blocks)"
         self.query_one("#ping-legend", Static).update(view.legend(compact))
+
+    def _build_groups(self, table: DataTable) -> None:
+        groups = self._group_list
+        table.clear(columns=True)
+        table.show_row_labels = True
+        self._heat_width = GROUP_WIDTH
+        for n, g in enumerate(groups):
+            table.add_column(g.label.rjust(GROUP_WIDTH - 1), width=GROUP_WIDTH, key=safe_id("gdst", str(n)))
+        for n, g in enumerate(groups):
+            table.add_row(*[self._group_heat(n, m) for m in range(len(groups))], key=safe_id("gsrc", str(n)),
+                          label=g.title)
+        table.border_title = f"blocks of servers: worst loss ({len(self.model.hosts)} servers; Enter opens a block)"
+        self.query_one("#ping-legend", Static).update(view.legend(False))
+
+    def _group_heat(self, n: int, m: int):
+        groups = self._group_list
+        cell, pending = self.model.group_cell(groups[n].hosts, groups[m].hosts)
+        return view.heat_text(cell, pending, compact=False, width=GROUP_WIDTH)
 
     def _heat(self, a: str, b: str):
         cell, pending = self.model.cell(a, b)
         return view.heat_text(cell, pending, compact=self.model.compact, width=self._heat_width)
 
     def _update_heatmap(self, dirty: set[view.Pair]) -> None:
+        axes = self._axes()
+        table = self.query_one("#heatmap", DataTable)
+        if axes is None:
+            where = {h: n for n, g in enumerate(self._group_list) for h in g.hosts}
+            blocks = {(where[a], where[b]) for a, b in dirty if a in where and b in where}
+            for n, m in blocks | {(m, n) for n, m in blocks}:
+                table.update_cell(safe_id("gsrc", str(n)), safe_id("gdst", str(m)), self._group_heat(n, m))
+            return
+        rows, cols = set(axes[0]), set(axes[1])
         if not self.model.compact and any(len(self.model.cell(*p)[0].text) + 3 > self._heat_width
                                           for p in dirty):
             self._build_heatmap()
             return
-        table = self.query_one("#heatmap", DataTable)
         for a, b in dirty:
             for src, dst in ((a, b), (b, a)):
-                table.update_cell(safe_id("src", src), safe_id("dst", dst), self._heat(src, dst))
+                if src in rows and dst in cols:
+                    table.update_cell(safe_id("src", src), safe_id("dst", dst), self._heat(src, dst))
 
     def _fill_problems(self) -> None:
         problems = self.model.problem_pairs()
@@ -388,6 +461,15 @@ class PingScreen(PaneScreen):
         bar.update(total=max(state.total, 1), progress=state.done)
 
     def _show_pair_info(self) -> None:
+        block = self.selected_block()
+        if block is not None:
+            a, b = self._group_list[block[0]], self._group_list[block[1]]
+            cell, pending = self.model.group_cell(a.hosts, b.hosts)
+            more = f", {pending} running" if pending else ""
+            self.query_one("#pair-info", Static).update(
+                f"{a.title} <-> {b.title}: worst {cell.text} ({cell.tested} probes tested{more})\n"
+                "Enter shows the server pairs of this block, then Enter a pair's card matrix")
+            return
         pair = self.selected_pair()
         text = "" if pair is None else view.pair_info(
             pair, self.model.pair_results(*pair) if pair[0] != pair[1] else [],
@@ -399,7 +481,19 @@ class PingScreen(PaneScreen):
         if not table.row_count or not table.columns:
             return None
         keys = table.coordinate_to_cell_key(table.cursor_coordinate)
+        if str(keys.row_key.value).startswith("gsrc-"):
+            return None
         return unsafe(str(keys.row_key.value)), unsafe(str(keys.column_key.value))
+
+    def selected_block(self) -> tuple[int, int] | None:
+        """The block pair under the cursor while the heatmap shows blocks of servers."""
+        table = self.query_one("#heatmap", DataTable)
+        if not table.row_count or not table.columns:
+            return None
+        keys = table.coordinate_to_cell_key(table.cursor_coordinate)
+        if not str(keys.row_key.value).startswith("gsrc-"):
+            return None
+        return int(unsafe(str(keys.row_key.value))), int(unsafe(str(keys.column_key.value)))
 
     @on(DataTable.CellHighlighted, "#heatmap")
     def _cell_highlighted(self) -> None:
