@@ -36,6 +36,7 @@ from console.cli._demo_headless import run_headless
 from console.core.errors import InputError
 
 ORDER = 90
+SCENARIOS = ("lossy-launch", "stuck-server")
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 
@@ -53,15 +54,29 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                         "each step with its timing on stderr, a summary on stdout; exit 0 when "
                         "every step behaved as expected (the planted lossy pair found)")
     p.add_argument("--json", action="store_true", help="with --headless: the summary as JSON")
+    p.add_argument("--scenario", choices=SCENARIOS,
+                   help="with --headless: instead of the probe, a launch that fails on a planted "
+                        "fault, then its diagnosis (lossy-launch: across the lossy card pair; "
+                        "stuck-server: a hung NPU on server 2, caught as a stall)")
     p.add_argument("--dir", metavar="DIR", default=None,
                    help="keep the simulated cluster's folder (keys, ssh_config, the saved rank "
                         "table) in DIR instead of a temporary folder removed at exit")
     p.set_defaults(func=run)
 
 
-def demo_spec(servers: int | None = None, product: str | None = None) -> Any:
-    """The default spec, resized: same lossy pair (server 1 dev 3 -> server 2 dev 3)."""
+def demo_spec(servers: int | None = None, product: str | None = None,
+              scenario: str | None = None) -> Any:
+    """The default spec, resized: same lossy pair (server 1 dev 3 -> server 2 dev 3); the
+    ``stuck-server`` scenario adds a hung NPU (every card of the last server)."""
+    from console.sim.faults import StuckFault
     from console.sim.spec import ClusterSpec
+
+    if scenario == "stuck-server":
+        spec = demo_spec(servers, product)
+        if len(spec.servers) < 2:
+            raise InputError("--scenario stuck-server needs 2 servers or more")
+        spec.faults.append(StuckFault(kind="stuck", server=len(spec.servers)))
+        return spec
 
     if servers is None and product is None:
         return ClusterSpec.default()
@@ -203,7 +218,10 @@ FLOWS: dict[str, Callable[[argparse.Namespace, DemoCluster], int]] = {
 
 def run(args: argparse.Namespace) -> int:
     flow = FLOWS["headless" if getattr(args, "headless", False) else "tui"]
-    spec = demo_spec(args.servers, args.product)
+    scenario = getattr(args, "scenario", None)
+    if scenario and not getattr(args, "headless", False):
+        raise InputError("--scenario needs --headless")
+    spec = demo_spec(args.servers, args.product, scenario)
     print(f"cluster-console demo: starting {len(spec.servers)} simulated servers ...", file=sys.stderr)
     with DemoCluster(spec, args.dir) as cluster:
         return flow(args, cluster)
