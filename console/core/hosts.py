@@ -179,6 +179,10 @@ def hostfile_items(text: str, source: str = "hostfile") -> list[tuple[int, str]]
         line = _SLOTS.sub("", line)  # DeepSpeed: "worker-1 slots=8"
         if "=" in line:
             raise InputError("bad hostfile line", f"'{raw.strip()}'", path=f"{source}:{lineno}")
+        if len(line.split()) > 1:  # "bad host" is a typo, not two servers
+            raise InputError("bad hostfile line",
+                             f"{quoted(raw.strip())}: one host expression per line (NodeSet ranges and "
+                             "commas allowed; words separated by spaces are not)", path=f"{source}:{lineno}")
         items.extend((lineno, item) for item in split_items(line))
     return items
 

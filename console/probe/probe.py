@@ -376,8 +376,9 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(argv)
         ctx = read_env(os.environ)
         if torch is None:
-            raise ProbeError("env", f"torch is not installed on host {HOST} "
-                             f"({sys.executable})", EXIT_USAGE)
+            raise ProbeError("env", f"torch is not installed on host {HOST} ({sys.executable}); "
+                             "put a python with torch first on PATH with a setup line, e.g. "
+                             "--setup 'source /path/to/venv/bin/activate'", EXIT_USAGE)
         ok = run(ctx, args)
     except ProbeError as exc:
         emit("error", stage=exc.stage, message=str(exc), exit_code=exc.exit_code, **exc.extra)

@@ -77,7 +77,14 @@ def test_hostfile_bad_expression_names_file_and_line():
 
 
 def test_hostfile_bad_item_later_on_a_line_names_that_line():
-    files = {"hosts.txt": "a1 a2\nb1 root@\n"}
+    files = {"hosts.txt": "a1,a2\nb1,root@\n"}
     with pytest.raises(InputError) as exc:
         parse_hosts("@hosts.txt", read_file=files.__getitem__)
     assert str(exc.value).startswith("hosts.txt:2: bad host expression")
+
+
+def test_hostfile_words_separated_by_spaces_are_a_typo_not_two_hosts():
+    files = {"hosts.txt": "127.0.0.11\nbad host\n"}
+    with pytest.raises(InputError) as exc:
+        parse_hosts("@hosts.txt", read_file=files.__getitem__)
+    assert str(exc.value).startswith("hosts.txt:2: bad hostfile line: 'bad host'")
