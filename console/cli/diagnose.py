@@ -10,6 +10,7 @@ MindIE logs), or one log file. Exit 0 no cause found; 1 causes found; 2 bad path
 from __future__ import annotations
 
 import argparse
+import os
 
 from console.cli._common import print_json, warn
 from console.core.diagnosis.text import render
@@ -40,24 +41,26 @@ async def _collect(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from console.core.errors import InputError
-    from console.ops.diagnosis_files import read_events, read_json
+    from console.ops.diagnosis_files import read_events
+    from console.ops.safefiles import open_own_dir
     from console.remote import Pool, SSHOptions
 
     run = Path(args.path)
     if not (run / "plan.json").is_file():
         raise InputError("--collect needs a run record (plan.json names the servers)", path=str(run))
-    plan = read_json(run / "plan.json")
+    os.close(open_own_dir(run))  # refused before any connection; collect checks it again
     events = read_events(run / "events.jsonl") if (run / "events.jsonl").is_file() else []
     since = min((e["ts"] for e in events if isinstance(e.get("ts"), (int, float))), default=0.0)
     async with Pool(SSHOptions.from_args(args)) as pool:
-        await fetch_evidence(pool, run, plan, since)
+        await fetch_evidence(pool, run, None, since)
 
 
-async def fetch_evidence(pool, run_dir, plan: dict, since: float) -> None:
-    """Evidence of every server into the run record; what failed is said on stderr."""
+async def fetch_evidence(pool, run_dir, plan: dict | None, since: float, secrets=()) -> None:
+    """Evidence of every server into the run record (``plan`` None: its plan.json, read
+    through the checked run folder); what failed is said on stderr."""
     from console.ops.evidence import collect
 
-    for got in await collect(pool, run_dir, plan, since=since):
+    for got in await collect(pool, run_dir, plan, since=since, secrets=secrets):
         if got.error:
             warn(f"cluster-console: no evidence from {got.server}: {got.error}")
         elif got.cut:
@@ -80,43 +83,43 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def after_failed_launch(summary, pool, *, as_json: bool, discovery: str | None,
-                              since: float, prog: str = "launch") -> None:
+                              since: float, prog: str = "launch", plan: dict | None = None,
+                              secrets=()) -> None:
     """Fetch the evidence over the launch's connections (when there are some), then
-    ``after_launch``."""
-    await fetch_launch_evidence(summary, pool, since=since, prog=prog)
+    ``after_launch``. ``plan``: the launch's plan kept in memory (JSON document, live env);
+    ``secrets``: its secret values, masked in the evidence."""
+    await fetch_launch_evidence(summary, pool, since=since, prog=prog, plan=plan, secrets=secrets)
     after_launch(summary, as_json=as_json, discovery=discovery, prog=prog)
 
 
-async def fetch_launch_evidence(summary, pool, *, since: float, prog: str = "launch") -> None:
+async def fetch_launch_evidence(summary, pool, *, since: float, prog: str = "launch",
+                                plan: dict | None = None, secrets=()) -> None:
     """A failed job's evidence into its run record (not after a user's Stop, not without SSH)."""
     root = summary.root_cause
     failed = not summary.ok and summary.run_dir and not (root is not None and root.kind == "stopped")
     if failed and pool is not None:
-        await _launch_evidence(pool, summary.run_dir, since, prog)
+        await _launch_evidence(pool, summary.run_dir, since, prog, plan=plan, secrets=secrets)
 
 
-async def _launch_evidence(pool, run_dir: str, since: float, prog: str = "launch") -> None:
-    from pathlib import Path
-
+async def _launch_evidence(pool, run_dir: str, since: float, prog: str = "launch", *,
+                           plan: dict | None = None, secrets=()) -> None:
     from console.core.errors import ConsoleError
-    from console.ops.diagnosis_files import read_json
 
     try:
-        plan = read_json(Path(run_dir) / "plan.json")
-        await fetch_evidence(pool, run_dir, plan if isinstance(plan, dict) else {}, since)
+        await fetch_evidence(pool, run_dir, plan, since, secrets)
     except (ConsoleError, OSError) as exc:
         warn(f"{prog}: no evidence: {exc}")
 
 
 async def during_stall(run_dir: str | None, pool, *, as_json: bool, discovery: str | None,
-                       since: float) -> None:
+                       since: float, plan: dict | None = None, secrets=()) -> None:
     """A stall named a culprit server while the job goes on: its evidence and diagnosis now,
     without waiting for HCCL's own timeout (``--json``: a ``diagnosis`` event with
     ``"during": "stall"``)."""
     if not run_dir:
         return
     if pool is not None:
-        await _launch_evidence(pool, run_dir, since)
+        await _launch_evidence(pool, run_dir, since, plan=plan, secrets=secrets)
     _print_diagnosis(run_dir, as_json=as_json, discovery=discovery, during="stall")
 
 

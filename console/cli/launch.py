@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import signal
 import sys
 import time
@@ -38,6 +39,7 @@ from console.core.errors import (
 from console.core.inventory import Inventory
 from console.core.planning.launch import build_launch_plan
 from console.core.profiles import Profile, parse_env_items, parse_host_items
+from console.core.secrets import secret_values
 from console.ops.launch import launch
 from console.ops.launch_events import JobFinished, Stage, StallDetected
 from console.ops.launch_stall import StallOptions
@@ -49,6 +51,7 @@ from console.ops.profiles import (
     user_profile_dir,
 )
 from console.ops.runrecord import new_run_id
+from console.ops.safefiles import UnsafePath, trusted_folder
 
 ORDER = 50
 
@@ -175,6 +178,17 @@ def _plan(args: argparse.Namespace):
     return table, data, plan
 
 
+def check_run_base(path: str) -> None:
+    """A run base other users could change is refused (exit 2) before anything runs; one that
+    cannot be created is left to the run record (one warning, the job goes on)."""
+    try:
+        trusted_folder(path)
+    except UnsafePath:
+        raise
+    except InputError:
+        pass
+
+
 def _inventory(path: str | None) -> Inventory | None:
     if not path:
         return None
@@ -231,6 +245,9 @@ async def _launch(args: argparse.Namespace, table, data: bytes, plan, signals: _
         from console.remote import Pool, SSHOptions
         pool_cm = Pool(SSHOptions.from_args(args))
     started = time.time()
+    # the evidence step uses the plan kept here (live env), never plan.json read back from disk
+    plan_doc = json.loads(plan.model_dump_json())
+    secrets = secret_values(plan_doc)
     async with pool_cm as pool:
         events = launch(plan, table, data, pool=pool, run_base=args.run_dir, inventory=inventory,
                         check=not args.no_preflight, log_cap=args.log_cap, stop=signals.stops,
@@ -243,7 +260,8 @@ async def _launch(args: argparse.Namespace, table, data: bytes, plan, signals: _
                         if stalled is not None:  # its diagnosis first, then the final one
                             await stalled
                         await after_failed_launch(ev.summary, pool, as_json=args.json,
-                                                  discovery=args.inventory, since=started)
+                                                  discovery=args.inventory, since=started,
+                                                  plan=plan_doc, secrets=secrets)
                     printer.event(ev)
                     if isinstance(ev, Stage) and ev.name == "agents":
                         signals.agents_up = True
@@ -251,7 +269,8 @@ async def _launch(args: argparse.Namespace, table, data: bytes, plan, signals: _
                         # in the background: the events (and heartbeats) must keep flowing
                         stalled = asyncio.ensure_future(during_stall(
                             str(Path(args.run_dir) / plan.run_id), pool, as_json=args.json,
-                            discovery=args.inventory, since=started))
+                            discovery=args.inventory, since=started, plan=plan_doc,
+                            secrets=secrets))
                     if isinstance(ev, JobFinished):
                         sys.stdout.flush()
                         if signals.got:
@@ -266,6 +285,7 @@ async def _launch(args: argparse.Namespace, table, data: bytes, plan, signals: _
 
 async def run(args: argparse.Namespace) -> int:
     """Signals: see the module doc; 130 once every rank is stopped."""
+    check_run_base(args.run_dir)
     profile = _profile(args)
     if _serving.wanted(args, profile):
         return await _serving.run(args, profile)

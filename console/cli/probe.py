@@ -120,9 +120,11 @@ async def _run(args: argparse.Namespace, table, options):
 
 async def run(args: argparse.Namespace) -> int:
     """Ctrl-C or SIGTERM cancels the launch, which stops every rank before we exit (130)."""
+    from console.cli.launch import check_run_base
     from console.core.ranktable import subset_note, subset_table
     from console.ops.ranktable_files import load
 
+    check_run_base(args.run_dir)
     table, options = load(args.ranktable), _options(args)
     if options.ranks_per_server is not None:
         used = subset_table(table, options.ranks_per_server)

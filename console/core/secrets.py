@@ -55,6 +55,21 @@ def mask_text(text: str, values: Iterable[str] = ()) -> str:
     return _PRIVATE_KEY.sub("[private key removed]", text)
 
 
+_TOKEN_SHAPES = (
+    re.compile(r"(?i)(\bauthorization\s*[:=]\s*[\"']?(?:bearer|basic|token)\s+)[^\s\"',;]+"),
+    re.compile(r"(?i)(\b(?:bearer)\s+)[A-Za-z0-9._~+/=-]{16,}"),
+    re.compile(r"()\bhf_[A-Za-z0-9]{20,}\b"),
+)
+
+
+def mask_token_shapes(text: str) -> str:
+    """Common token shapes whatever their name: ``Authorization: Bearer ...`` (and Basic /
+    Token), ``Bearer <long token>``, Hugging Face ``hf_...`` tokens."""
+    for shape in _TOKEN_SHAPES:
+        text = shape.sub(lambda m: m.group(1) + MASK, text)
+    return text
+
+
 def mask_document(doc: Any, values: Iterable[str] = ()) -> Any:
     """A JSON-like document with secret-named keys' values masked and every string masked by
     ``mask_text``."""

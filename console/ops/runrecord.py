@@ -102,6 +102,12 @@ class RunRecord:
         text = json.dumps(mask_document(doc, self._secrets), indent=2, ensure_ascii=False)
         self._write_file("plan.json", text.encode("utf-8"))
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The live secret env values of the plan written (longest first), for masking
+        anything else written from this run (the evidence)."""
+        return tuple(self._secrets)
+
     def write_ranktable(self, data: bytes) -> None:
         self._write_file("ranktable.json", data)
 

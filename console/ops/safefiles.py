@@ -13,18 +13,23 @@ way to a file it writes.
 * ``write_atomic(path, data, mode)``: the file appears whole: a temp file with a random name
   created ``O_EXCL | O_NOFOLLOW`` in the target's folder (opened once, then used through its
   descriptor), written, fsynced, renamed over the target; then the folder is fsynced.
-* ``private_dir(base, name)``: a fresh folder ``base/name`` with mode 0700 (``base`` created
-  0700 when missing, its path resolved under the same rule), returned as an open descriptor;
+* ``private_dir(base, name)``: a fresh folder ``base/name`` with mode 0700 (``base`` must be a
+  ``trusted_folder``, see below; created 0700 when missing), returned as an open descriptor;
   ``open_new(dir_fd, name)`` creates a file in it (``O_EXCL | O_NOFOLLOW``, mode 0600). Files
   opened relative to that descriptor stay in that folder even if someone renames the path.
 * ``trusted_folder(path)``: a folder nobody else can change: created 0700 when missing; an
   existing one, and every folder above it, must be owned by the user or root and writable by
   nobody else (group-writable only for the user's own group; a sticky folder owned by root,
   such as ``/tmp``, is fine above it).
+* ``open_own_dir(path)`` / ``own_subdir(fd, name)``: an existing folder (or one inside a folder
+  descriptor) that is the user's and writable by nobody else, as a descriptor;
+  ``replace_new(fd, name, data)`` and ``read_in(fd, name, limit)`` write and read files in it
+  without following links (used for evidence in a run record).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import secrets
@@ -183,13 +188,11 @@ def _unlink(dfd: int, name: str) -> None:
 def private_dir(base: str | os.PathLike[str], name: str) -> int:
     """Create ``base/name`` (mode 0700, refused if it exists) and return its descriptor.
 
-    ``base`` (reached under the symlink rule) is created 0700 when missing; an existing one
-    is used as it is: what matters is the new folder, private and reached by descriptor."""
-    folder = resolve(base)
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError("cannot create the folder", exc.strerror or str(exc), path=str(folder)) from None
+    ``base`` must be a ``trusted_folder`` (created 0700 when missing; an existing one, and
+    every folder above it, owned by the user or root and writable by nobody else): in a
+    folder others can write, they could rename the new folder away and put their own in
+    its place for whatever later reads it by path."""
+    folder = trusted_folder(base)
     bfd = _open_dir(folder)
     try:
         os.mkdir(name, 0o700, dir_fd=bfd)
@@ -203,6 +206,71 @@ def private_dir(base: str | os.PathLike[str], name: str) -> int:
                          f"owned by {_user(st.st_uid)}", path=str(folder / name))
     os.fchmod(fd, 0o700)
     return fd
+
+
+def _check_own(fd: int, path: str) -> None:
+    """The folder open at ``fd`` is the user's and writable by nobody else; else closed and refused."""
+    st = os.fstat(fd)
+    why = None
+    if st.st_uid != os.geteuid():
+        why = "folder owned by another user"
+    elif st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        why = "folder writable by other users"
+    if why is not None:
+        os.close(fd)
+        raise UnsafePath(why, f"{path} is owned by {_user(st.st_uid)}, mode "
+                         f"{stat.filemode(st.st_mode)}", path=path,
+                         hint="use a run record of your own (created by the console, mode 0700)")
+
+
+def open_own_dir(path: str | os.PathLike[str]) -> int:
+    """An existing folder of the user's that nobody else can write, as a descriptor.
+
+    The path is reached under the symlink rule, its last component opened ``O_NOFOLLOW``;
+    what counts is the folder actually opened (``fstat``), so renaming paths afterwards
+    changes nothing. Refused (``UnsafePath``) when owned by another user or group/other-writable."""
+    folder = resolve(path)
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC)
+    except OSError as exc:
+        raise InputError("cannot open the folder", exc.strerror or str(exc), path=str(path)) from None
+    _check_own(fd, str(folder))
+    return fd
+
+
+def own_subdir(dir_fd: int, name: str, shown: str) -> int:
+    """Folder ``name`` in ``dir_fd`` (created 0700 when missing, never through a link), which
+    must be the user's and not writable by others; ``shown`` names it in errors."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(name, 0o700, dir_fd=dir_fd)
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=dir_fd)
+    except OSError as exc:
+        raise InputError("cannot open the folder", exc.strerror or str(exc), path=shown) from None
+    _check_own(fd, shown)
+    return fd
+
+
+def replace_new(dir_fd: int, name: str, data: bytes, mode: int = 0o600) -> None:
+    """``name`` in the folder ``dir_fd`` with ``data``: an old file (or link) of that name is
+    removed first, the new one created ``O_EXCL | O_NOFOLLOW`` (never an existing file)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=dir_fd)
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, mode,
+                 dir_fd=dir_fd)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), mode)
+        f.write(data)
+
+
+def read_in(dir_fd: int, name: str, limit: int) -> bytes:
+    """At most ``limit`` bytes of the regular file ``name`` in ``dir_fd`` (no link followed)."""
+    fd = os.open(name, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | getattr(os, "O_NONBLOCK", 0),
+                 dir_fd=dir_fd)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise InputError("not a regular file", path=name)
+        return f.read(limit)
 
 
 def open_new(dir_fd: int, name: str, mode: int = 0o600) -> int:

@@ -28,6 +28,8 @@ class LaunchSource:
     after 60 s, no teardown)."""
     form: dict[str, str] = field(default_factory=dict)
     """What the Launch pane's form starts with: ``profile``, ``command``, ``env``."""
+    _plans: dict[str, Any] = field(default_factory=dict, repr=False)
+    """run id -> the plan launched, kept for the evidence step (never re-read from disk)."""
 
     def profile_names(self) -> list[str]:
         """Blocking (reads the user's profile folder): call in a thread."""
@@ -61,6 +63,8 @@ class LaunchSource:
         from console.ops.launch import launch
 
         pool = await self._pool()
+        if getattr(plan, "run_id", None):
+            self._plans[plan.run_id] = plan
         if getattr(plan, "serving", ""):
             from console.core.serving.openai import DEFAULT_PROMPT
             from console.ops.serving import serving_run
@@ -86,15 +90,22 @@ class LaunchSource:
         then ``diagnose_path`` on it (file reads in a thread) linked to the app's inventory and
         last ping sweep: a ``console.core.diagnosis.Diagnosis``. Servers that give no evidence
         are named in its notes."""
-        from console.ops.diagnosis_files import diagnose_path, read_json
+        from console.core.errors import ConsoleError
+        from console.core.secrets import secret_values
+        from console.ops.diagnosis_files import diagnose_path
         from console.ops.evidence import collect
 
         pool = await self._pool()
         notes = []
         if pool is not None:
-            plan = await asyncio.to_thread(read_json, Path(run_dir) / "plan.json")
-            got = await collect(pool, run_dir, plan if isinstance(plan, dict) else {}, since=since)
-            notes = [f"no evidence from {g.server}: {g.error}" for g in got if g.error]
+            kept = self._plans.get(Path(run_dir).name)
+            doc = kept.model_dump(mode="json") if kept is not None else None  # else plan.json, checked
+            try:
+                got = await collect(pool, run_dir, doc, since=since,
+                                    secrets=secret_values(doc) if doc else ())
+                notes = [f"no evidence from {g.server}: {g.error}" for g in got if g.error]
+            except ConsoleError as exc:
+                notes = [f"no evidence: {str(exc).splitlines()[0]}"]
         diag, _ = await asyncio.to_thread(diagnose_path, run_dir, ping_matrix=ping, inventory=inventory)
         diag.notes += notes
         return diag
