@@ -63,6 +63,20 @@ def _scrub(text: str, values: list[str]) -> str:
     return text
 
 
+def _safe_cut(text: str, values: list[str]) -> int:
+    """Where a partial piece may be cut: the last ``max(len) - 1`` characters could begin a
+    secret, and no secret that occurs in ``text`` may cross the cut."""
+    cut = max(0, len(text) - (len(values[0]) - 1))
+    moved = True
+    while moved and cut > 0:
+        moved = False
+        for value in values:  # the last occurrence starting before the cut
+            start = text.rfind(value, 0, cut + len(value) - 1)
+            if start != -1 and start + len(value) > cut:
+                cut, moved = start, True
+    return cut
+
+
 def masked_plan(plan: LaunchPlan) -> LaunchPlan:
     """``plan`` with every secret-looking env value shown as ``***``."""
     servers = [s.model_copy(update={"ranks": [r.model_copy(update={"env": mask_env(r.env)})
@@ -87,6 +101,7 @@ class RunRecord:
         self._capped: set[int] = set()
         self._dirty: set[int] = set()
         self._secrets: list[str] = []  # secret env values, longest first
+        self._carry: dict[int, str] = {}  # rank -> held-back tail of a partial line
         with self._writing(self.dir):
             self._fd = safefiles.private_dir(base, self.run_id)
             self._events = os.fdopen(self._open("events.jsonl"), "a", encoding="utf-8")
@@ -126,8 +141,21 @@ class RunRecord:
         return self.dir / f"rank-{rank}.log"
 
     def line(self, rank: int, text: str, partial: bool = False) -> None:
+        """One line of a rank; ``partial``: a piece of a long line (the agent cuts them), the
+        rest follows. Of a piece, the tail that could begin a secret (the longest secret's
+        length - 1 characters, and any secret crossing that cut) is held back and masked with
+        what follows, so a secret split by a cut is still masked."""
         if not partial:
             self.lines += 1
+        text = self._carry.pop(rank, "") + text
+        if partial and self._secrets:
+            cut = _safe_cut(text, self._secrets)
+            self._carry[rank], text = text[cut:], text[:cut]
+            if not text:
+                return
+        self._write_line(rank, text, partial)
+
+    def _write_line(self, rank: int, text: str, partial: bool) -> None:
         if self._fd is None or rank in self._capped:
             return
         data = _scrub(text, self._secrets).encode("utf-8", "surrogateescape")
@@ -167,6 +195,9 @@ class RunRecord:
 
     def close(self) -> None:
         """Flush and close every file; each is closed even if another failed."""
+        for rank, rest in list(self._carry.items()):  # a rank's last piece, never ended
+            del self._carry[rank]
+            self._write_line(rank, rest, True)
         with contextlib.ExitStack() as stack:
             if self._fd is not None:
                 stack.callback(os.close, self._fd)

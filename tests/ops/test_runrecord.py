@@ -162,3 +162,25 @@ def test_existing_run_id_is_not_reused(tmp_path) -> None:
     assert record.failed and "File exists" in record.failed
     assert not (tmp_path / "elsewhere").exists()
 
+
+
+def test_a_secret_cut_between_two_pieces_of_a_long_line_is_masked(tmp_path) -> None:
+    """The agent cuts long lines into 256 KiB pieces; a secret across a cut is still masked."""
+    from tests.ops.test_supervisor import plan_for
+
+    secret = "tok-0123456789abcdef"
+    record = RunRecord(tmp_path / "runs")
+    record.write_plan(plan_for(2, ["true"], env={"HF_TOKEN": secret}))
+    assert record.secrets == (secret,)
+    text = "x" * 1000 + secret + "y" * 1000
+    for cut in (1003, 1010, 1019):
+        record.line(0, text[:cut], partial=True)
+        record.line(0, text[cut:], partial=True)
+    record.line(0, "z" + secret[:7], partial=True)
+    record.line(0, secret[7:] + " end")
+    record.line(1, "a" * 10 + secret[:5], partial=True)
+    record.close()
+    log0 = (record.dir / "rank-0.log").read_text()
+    assert "tok" not in log0 and "89ab" not in log0
+    assert log0 == (("x" * 1000 + "***" + "y" * 1000) * 3) + "z*** end\n"
+    assert (record.dir / "rank-1.log").read_text() == "a" * 10 + secret[:5]
