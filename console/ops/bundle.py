@@ -4,7 +4,8 @@
 ``events.jsonl`` and ``ranktable.json`` (secrets masked), ``discovery.json`` and ``ping.json``
 when present, ``versions.txt`` (per server), ``logs/rank-<r>.log`` (tails) and ``evidence/``
 (bounded). Every text is masked: env values of secret-looking names (also in older records that
-stored them in clear), ``NAME=value`` assignments of such names, and PEM private-key blocks;
+stored them in clear), ``NAME=value`` assignments of such names, PEM private-key blocks and
+common token shapes (``Authorization: Bearer ...``, ``hf_...``);
 files named like private keys are left out. Files are read without following symbolic links,
 and the tarball is written to a private temporary file, then renamed into place.
 """
@@ -23,7 +24,9 @@ from typing import Any
 
 from console.core.diagnosis.text import render
 from console.core.errors import ConsoleError, InputError
-from console.core.secrets import mask_document, mask_text, secret_values
+from console.core.secrets import mask_document as _mask_document
+from console.core.secrets import mask_text as _mask_text
+from console.core.secrets import mask_token_shapes, secret_values
 from console.ops.diagnosis_files import (
     DiagnosisInput,
     diagnose_path,
@@ -39,6 +42,25 @@ EVIDENCE_TOTAL = 16 * 1024 * 1024
 KEY_NAME = re.compile(r"(^id_(rsa|dsa|ecdsa|ed25519)(_sk)?$)|\.(pem|key|p12|pfx|ppk)$|"
                       r"(^|[._-])(private|secret)", re.IGNORECASE)
 PRIVATE_KEY = b"PRIVATE KEY-----"
+
+
+def mask_text(text: str, values: set[str]) -> str:
+    """``console.core.secrets.mask_text``, then common token shapes (``Authorization: Bearer
+    ...``, ``hf_...``) whatever their name."""
+    return mask_token_shapes(_mask_text(text, values))
+
+
+def mask_document(doc: Any, values: set[str]) -> Any:
+    """``console.core.secrets.mask_document``, then token shapes in every string."""
+    return _shapes(_mask_document(doc, values))
+
+
+def _shapes(doc: Any) -> Any:
+    if isinstance(doc, dict):
+        return {k: _shapes(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_shapes(v) for v in doc]
+    return mask_token_shapes(doc) if isinstance(doc, str) else doc
 
 
 def _versions(inp: DiagnosisInput, events: list[dict[str, Any]]) -> str:

@@ -104,3 +104,21 @@ def test_key_like_names_are_left_out(name):
     from console.ops.bundle import KEY_NAME
     assert KEY_NAME.search(name)
     assert not KEY_NAME.search("plog-12345.log")
+
+
+def test_bundle_masks_token_shapes_in_evidence_and_logs(tmp_path, capsys):
+    """Evidence from older records (or fetched with --collect, where plan.json holds ***) may
+    carry a token under no secret-looking name: its common shapes are masked all the same."""
+    run = _planted(tmp_path)
+    bearer, hf = "eyJhbGciOiJIUzI1NiJ9.payload.sig", "hf_AbCdEfGhIjKlMnOpQrStUvWx01"
+    (run / "evidence" / "127.0.0.11" / "mindie.log").write_text(
+        f"[ERROR] request failed, headers: Authorization: Bearer {bearer}\nmodel pull {hf} 401\n")
+    (run / "rank-1.log").write_text(f"curl -H 'authorization: bearer {bearer}' {hf}\n")
+    out = tmp_path / "b.tar.gz"
+    assert main(["bundle", str(run), "-o", str(out)]) == 0
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+        blob = b"".join(tar.extractfile(m).read() for m in tar.getmembers())
+    assert f"{run.name}/evidence/127.0.0.11/mindie.log" in names
+    assert bearer.encode() not in blob and hf.encode() not in blob
+    assert b"Authorization: Bearer ***" in blob
