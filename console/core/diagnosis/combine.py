@@ -14,13 +14,16 @@ to what discovery and the ping matrix know. Pure.
 
 from __future__ import annotations
 
+import shlex
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..errors import InputError
 from ..inventory import Inventory
 from ..pingresults import PingMatrix, ProbeResult
 from ..planning.ping import ping_command
+from ..targets import check_target
 from .model import Cause, Diagnosis, Link, RankPlace
 
 SYMPTOMS = frozenset({"socket_timeout", "c10d_timeout", "gloo_timeout", "hccl_exec_timeout",
@@ -112,6 +115,16 @@ def _ping_text(r: ProbeResult) -> str:
     return f"{head}: {r.status}"
 
 
+def _ssh(server: str, command: str) -> str | None:
+    """``ssh SERVER COMMAND`` to copy and paste (``command`` already quoted), the server quoted;
+    None for a name that is no SSH target (from a received rank table or a server's output)."""
+    try:
+        check_target(server)
+    except InputError:
+        return None
+    return f"ssh {shlex.quote(server)} {command}"
+
+
 def _socket_links(i: int, c: Cause, ping: PingMatrix | None, places: Places) -> list[Link]:
     if c.server is None or c.device_id is None or c.remote_server is None or c.remote_device_id is None:
         return []
@@ -124,7 +137,7 @@ def _socket_links(i: int, c: Cause, ping: PingMatrix | None, places: Places) -> 
                      command=r.command) for r in tested]
     remote_ip = c.remote_ip or (places.by_rank[c.remote_rank].device_ip
                                 if c.remote_rank in places.by_rank else None)
-    cmd = f"ssh {c.server} {ping_command(c.device_id, remote_ip)}" if remote_ip else None
+    cmd = _ssh(c.server, ping_command(c.device_id, remote_ip)) if remote_ip else None
     return [Link(kind="ping_untested", cause_index=i, src_host=c.server, src_device=c.device_id,
                  dst_host=c.remote_server, dst_device=c.remote_device_id, command=cmd,
                  message=f"{_end(*a)} → {_end(*b)}: never tested — ping this pair")]
@@ -144,7 +157,8 @@ def _inventory_links(i: int, c: Cause, inv: Inventory) -> list[Link]:
                                  message=f"discovery: {s.host} dev {d.device_id} has "
                                          f"{d.device_ip}; the rank table says "
                                          f"{c.fields.get('expected_ip', '?')}",
-                                 command=f"ssh {s.host} hccn_tool -i {d.device_id} -ip -g")]
+                                 command=_ssh(s.host, shlex.join(["hccn_tool", "-i", str(d.device_id),
+                                                                  "-ip", "-g"])))]
     if c.cause == "tls_mismatch":
         out = [Link(kind="tls", cause_index=i, src_host=f.where.host, src_device=f.where.device,
                     message=f"discovery: {f.message}") for f in inv.findings if "tls" in f.code]
@@ -164,13 +178,14 @@ def _inventory_links(i: int, c: Cause, inv: Inventory) -> list[Link]:
                f"npu-smi at discovery: no process on {server.host} dev {dev.device_id}")
         return [Link(kind="npu_processes", cause_index=i, src_host=server.host,
                      src_device=dev.device_id, status=pids or None, message=msg,
-                     command=f"ssh {server.host} npu-smi info")]
+                     command=_ssh(server.host, "npu-smi info"))]
     if (c.cause in ("link_down", "socket_timeout") and dev is not None and server and dev.link
             and (c.cause == "link_down" or dev.link.upper() != "UP")):
         return [Link(kind="link_state", cause_index=i, src_host=server.host,
                      src_device=dev.device_id, status=dev.link,
                      message=f"discovery: {server.host} dev {dev.device_id} link {dev.link}",
-                     command=f"ssh {server.host} hccn_tool -i {dev.device_id} -link -g")]
+                     command=_ssh(server.host, shlex.join(["hccn_tool", "-i", str(dev.device_id),
+                                                                "-link", "-g"])))]
     return []
 
 
