@@ -30,6 +30,7 @@ way to a file it writes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import pwd
 import secrets
@@ -41,6 +42,7 @@ from console.core.errors import InputError
 MAX_LINKS = 40
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_PATH = getattr(os, "O_PATH", os.O_RDONLY)
 
 
 class UnsafePath(InputError):
@@ -102,12 +104,32 @@ def resolve(path: str | os.PathLike[str]) -> Path:
 
 
 def _open_dir(folder: Path) -> int:
+    """The folder ``folder`` (an absolute path ``resolve`` returned), opened by walking it from
+    ``/`` one component at a time with ``O_NOFOLLOW``: a component swapped for a symlink after
+    ``resolve`` checked it is refused, not followed."""
+    parts = folder.parts[1:]
+    fd = os.open("/", (_O_PATH if parts else os.O_RDONLY) | os.O_DIRECTORY | _O_CLOEXEC)
+    here = Path("/")
     try:
-        return os.open(folder, os.O_RDONLY | os.O_DIRECTORY | _O_CLOEXEC)
-    except FileNotFoundError:
-        raise InputError("folder does not exist", path=str(folder)) from None
-    except NotADirectoryError:
-        raise InputError("not a folder", path=str(folder)) from None
+        for i, part in enumerate(parts):
+            here = here / part
+            flags = (os.O_RDONLY if i == len(parts) - 1 else _O_PATH) | os.O_DIRECTORY
+            nfd = os.open(part, flags | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+    except OSError as exc:
+        link = exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(here)
+        os.close(fd)
+        if isinstance(exc, FileNotFoundError):
+            raise InputError("folder does not exist", path=str(folder)) from None
+        if link:
+            raise UnsafePath("refusing to follow a symlink that appeared on the way",
+                             f"{here} is now a symlink", path=str(folder),
+                             hint="someone changed the path while it was written to") from None
+        if exc.errno == errno.ENOTDIR:
+            raise InputError("not a folder", path=str(here)) from None
+        raise InputError("cannot open the folder", exc.strerror or str(exc), path=str(folder)) from None
+    return fd
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644, *,

@@ -162,3 +162,15 @@ def test_temp_files_are_fresh_random_names(tmp_path):
     safefiles.write_atomic(target, b"two", backup=True)
     assert target.read_bytes() == b"two" and (tmp_path / "out.json.bak").read_bytes() == b"one"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "out.json.bak"]
+
+
+def test_a_folder_swapped_for_a_link_after_the_check_is_not_followed(shared, victim, monkeypatch):
+    """The race ``resolve`` alone cannot close: the path was clean when checked, then another
+    user replaced a folder on it with a symlink. The folder is opened component by component
+    with O_NOFOLLOW, so the write is refused instead of landing next to the victim."""
+    plant(shared / "d", victim.parent)
+    monkeypatch.setattr(safefiles, "resolve", lambda p: Path(p))  # checked before the swap
+    with pytest.raises(safefiles.UnsafePath, match="symlink"):
+        safefiles.write_atomic(shared / "d" / victim.name, b"owned\n")
+    assert victim.read_text() == SECRET
+    assert sorted(p.name for p in victim.parent.iterdir()) == [victim.name]
