@@ -59,7 +59,7 @@ def _read_until_url(proc: subprocess.Popen) -> tuple[str, str]:
                 break
             seen += chunk
             text = seen.decode(errors="replace")
-            if URL.search(text) and "Ctrl+C" in text:  # the banner's last line
+            if URL.search(text) and "Ctrl+C" in text:  # the start-up line
                 return URL.search(text).group(1), text  # type: ignore[union-attr]
         elif proc.poll() is not None:
             break

@@ -80,9 +80,16 @@ class TokenServer(Server):
         return f"{self.public_url}/?token={self.token}"
 
     def initialize_logging(self) -> None:
-        super().initialize_logging()
+        # Not textual-serve's root RichHandler: the console's own stderr handler already prints
+        # this module's warnings (once), and textual-serve's errors reach stderr anyway.
         # aiohttp's access log would print every request line, `?token=...` included.
         logging.getLogger("aiohttp.access").disabled = True
+
+    async def on_startup(self, app: web.Application) -> None:
+        # textual-serve's banner names the address WITHOUT the token (a 403 when opened); the
+        # address to open was printed by the CLI.
+        self.console.print(f"cluster-console serve: serving {self.command!r}; Ctrl+C to stop",
+                           highlight=False, soft_wrap=True)
 
     def _new_session(self) -> str:
         session = secrets.token_urlsafe(32)

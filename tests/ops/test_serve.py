@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -78,6 +79,12 @@ def test_token_sources(tmp_path: Path) -> None:
 # --- the gate, on the running server ---------------------------------------------------------
 
 
+def test_the_only_address_printed_is_the_one_with_the_token() -> None:
+    with serve() as s:
+        addresses = re.findall(r"https?://\S+", s.stderr)
+        assert addresses == [s.url]
+
+
 async def test_page_websocket_and_downloads_need_the_token() -> None:
     with serve() as s:
         printed = len(s.stderr)  # the address, token included, is printed once on start
@@ -106,7 +113,10 @@ async def test_page_websocket_and_downloads_need_the_token() -> None:
             assert foreign.value.status == 403
             ws = await browser.ws_connect(s.base + "/ws?width=80&height=24", origin=s.base)
             await ws.close()
-        assert s.token not in s.read_stderr()[printed:]  # the access log would print `GET /?token=...`
+        later = s.read_stderr()[printed:]
+        assert s.token not in later  # the access log would print `GET /?token=...`
+        assert later.count("refused GET /ws") == 1  # one refused websocket, said once
+        assert later.count("origin 'http://evil.example'") == 1
 
 
 async def test_a_foreign_host_header_is_refused_even_with_the_token() -> None:
