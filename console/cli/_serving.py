@@ -139,7 +139,8 @@ def _plan(args: argparse.Namespace, profile: Profile, table: Any, command: list[
         setup=args.setup, cwd=cwd, remote_ranktable=args.remote_ranktable,
         hosts=parse_host_items(args.host), master_port=args.master_port, parallel=parallel,
         run_id=new_run_id(), uploads=args.upload, per=args.per, host_facts=facts,
-        values=setup.values if setup else None, keep_remote=args.keep_remote)
+        values=setup.values if setup else None, keep_remote=args.keep_remote,
+        force_remote_ranktable=args.force_remote_ranktable)
 
 
 def _print_answer(result: SmokeResult, as_json: bool) -> None:

@@ -38,7 +38,7 @@ from console.core.errors import (
 )
 from console.core.inventory import Inventory
 from console.core.planning.launch import build_launch_plan
-from console.core.profiles import Profile, parse_env_items, parse_host_items
+from console.core.profiles import Profile, parse_env_items, parse_host_items, with_source
 from console.core.secrets import secret_values
 from console.ops.launch import launch
 from console.ops.launch_events import JobFinished, Stage, StallDetected
@@ -81,7 +81,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--remote-ranktable", metavar="PATH",
                    help="absolute path of the rank table on every server (default: "
                         "ranktable.json in each server's private run folder); its folder must "
-                        "be yours or root's and not writable by others")
+                        "be yours or root's and not writable by others, an existing file there "
+                        "must be a rank table (else refused); a file the launch creates there "
+                        "is removed after the job unless --keep-remote")
+    p.add_argument("--force-remote-ranktable", action="store_true",
+                   help="overwrite an existing file at --remote-ranktable (or the profile's "
+                        "remote_ranktable) even if it is not a rank table")
     p.add_argument("--keep-remote", action="store_true",
                    help="keep the run folders on the servers after the job (default: removed)")
     p.add_argument("--host", action="append", default=[], metavar="SERVER_ID=SSH_TARGET",
@@ -155,7 +160,7 @@ def _profile(args: argparse.Namespace):
                                   ("grace_s", args.grace), ("barrier", args.barrier))
                if v is not None}
     if updates:
-        profile = profile.model_validate({**profile.model_dump(), **updates})
+        profile = with_source(profile.model_validate({**profile.model_dump(), **updates}), profile)
     return profile
 
 
@@ -174,7 +179,8 @@ def _plan(args: argparse.Namespace):
         table, _profile(args), args=command, env=parse_env_items(args.env), setup=args.setup,
         cwd=args.cwd, remote_ranktable=args.remote_ranktable, hosts=parse_host_items(args.host),
         master_port=args.master_port, parallel=parallel, run_id=new_run_id(),
-        uploads=args.upload, keep_remote=args.keep_remote)
+        uploads=args.upload, keep_remote=args.keep_remote,
+        force_remote_ranktable=args.force_remote_ranktable)
     return table, data, plan
 
 

@@ -59,7 +59,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                    help="how to reach a server_id over SSH (default: the server_id)")
     p.add_argument("--master-port", type=int, metavar="PORT", help="MASTER_PORT (29500)")
     p.add_argument("--remote-ranktable", metavar="PATH",
-                   help="absolute path of the rank table on every server")
+                   help="absolute path of the rank table on every server; an existing file "
+                        "there must be a rank table (else refused); a file the probe creates "
+                        "there is removed afterwards")
+    p.add_argument("--force-remote-ranktable", action="store_true",
+                   help="overwrite an existing file at --remote-ranktable even if it is not a "
+                        "rank table")
     p.add_argument("--upload-base", metavar="DIR",
                    help="folder on the servers (absolute or ~/...) under which each run gets "
                         "its private folder for the probe files and the rank table "
@@ -85,7 +90,7 @@ def _options(args: argparse.Namespace):
             tokens=args.tokens, iters=args.iters, warmup=args.warmup,
             ranks_per_server=args.ranks_per_server, hosts=parse_host_items(args.host),
             master_port=args.master_port, remote_ranktable=args.remote_ranktable,
-            upload_base=args.upload_base, setup=args.setup,
+            force_remote_ranktable=args.force_remote_ranktable, upload_base=args.upload_base, setup=args.setup,
             extra_args=args.probe_args[1:] if args.probe_args[:1] == ["--"] else args.probe_args)
     except ValidationError as exc:
         loc = exc.errors()[0]["loc"]

@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Callable
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from console.core.errors import InputError, describe_validation_error
 from console.core.planning.torchrun import RESERVED as TORCHRUN_RESERVED
@@ -60,6 +60,7 @@ class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="Profile name (the file's stem unless set)")
+    _source: str = PrivateAttr("")
     description: str = ""
     command: str = Field("", description="Shell text run on every rank; trailing CLI args are appended")
     args_required: str = Field("", description="If set, the CLI must append args; shown as hint")
@@ -128,7 +129,19 @@ def parse_profile(text: str, *, name: str, source: str) -> Profile:
         _check_key(key, f"[env] {key}", source)
     if profile.ready_pattern:
         _check_regex(profile.ready_pattern, source)
+    profile._source = source
     return profile
+
+
+def profile_source(profile: Profile) -> str:
+    """The file (or bundled resource) the profile was read from, or its name."""
+    return profile._source or f"profile {profile.name}"
+
+
+def with_source(new: Profile, old: Profile) -> Profile:
+    """``new`` (e.g. ``old`` revalidated with CLI overrides) remembering ``old``'s file."""
+    new._source = old._source
+    return new
 
 
 def _check_regex(pattern: str, source: str | None) -> None:

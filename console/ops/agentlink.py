@@ -98,6 +98,9 @@ def spec_for(plan: LaunchPlan, server: ServerPlan, *, heartbeat_s: float,
         "files": dict(files or {}),
         "run_dir": server.run_dir if server.run_dir.startswith("/") else "",
         "keep": plan.keep_remote,
+        # an explicit rank table this launch created there: removed with the run folder
+        "remove_files": [plan.remote_ranktable] if plan.remote_ranktable and server.ranktable_created
+        else [],
     }
 
 

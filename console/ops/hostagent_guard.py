@@ -98,6 +98,7 @@ class Guard:
         self.markers = [tuple(m) for m in spec.get("markers") or ()]
         self.run_dir = spec.get("run_dir") or ""
         self.keep = bool(spec.get("keep"))
+        self.remove_files = [str(f) for f in spec.get("remove_files") or ()]
         self.skip = set()
 
     def check_files(self):
@@ -131,8 +132,29 @@ class Guard:
         return found
 
     def remove_dir(self):
-        """Remove the run folder (never through a symlink); returns an error text or None."""
-        if self.keep or not self.run_dir:
+        """Remove the run folder (never through a symlink) and ``remove_files`` (the explicit
+        rank table the launch created: a regular file of ours only); returns an error text
+        or None."""
+        if self.keep:
+            return None
+        problem = self._remove_files()
+        return self._remove_run_dir() or problem
+
+    def _remove_files(self):
+        for path in self.remove_files:
+            try:
+                st = os.lstat(path)
+                if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+                    return "{} is not a regular file of ours: not removed".format(path)
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                return "cannot remove {}: {}".format(path, exc.strerror or exc)
+        return None
+
+    def _remove_run_dir(self):
+        if not self.run_dir:
             return None
         try:
             st = os.lstat(self.run_dir)

@@ -60,6 +60,8 @@ class ProbeOptions(BaseModel):
     master_port: int | None = Field(None, ge=1, le=65535)
     remote_ranktable: str | None = None
     """Absolute path of the rank table on every server (default: the launcher's)."""
+    force_remote_ranktable: bool = False
+    """Overwrite an existing file at remote_ranktable even if it is not a rank table."""
     upload_base: str | None = None
     """Absolute folder on the servers for the probe files (default: the profile's)."""
     setup: list[str] = Field(default_factory=list)
@@ -90,7 +92,7 @@ def plan_probe(table: RankTable, options: ProbeOptions,
         used, profile, args=options.probe_args(), env=env, setup=options.setup,
         hosts=options.hosts,
         master_port=options.master_port, remote_ranktable=options.remote_ranktable,
-        run_id=run_id or new_run_id())
+        force_remote_ranktable=options.force_remote_ranktable, run_id=run_id or new_run_id())
     return used, dumps(used).encode("utf-8"), plan
 
 

@@ -4,8 +4,9 @@
 in one round trip each: the folder ``<upload_base>/<run id>/<server>`` is created fresh with
 mode 0700 after every existing component of its path passed the ownership checks, the rank
 table (``ranktable.json``, 0640; or the explicit ``--remote-ranktable`` path, whose folder
-gets the same checks) and the uploads (0644) are written atomically without following
-symlinks, and their sha256 read back from disk must equal ours. The plan is then bound to the
+gets the same checks and where an existing file must be a rank table, unless
+``--force-remote-ranktable``; a file created there is removed with the run folder) and the
+uploads (0644) are written atomically without following symlinks, and their sha256 read back from disk must equal ours. The plan is then bound to the
 real folders (``console.core.planning.launch.bind_run``). Without a pool (``--local``) the
 same code runs in this process.
 
@@ -76,7 +77,8 @@ def _request(plan: LaunchPlan, name: str, table: bytes, files: dict[str, bytes],
                            "name": name, "files": enc, "table": None}
     table_b64 = base64.b64encode(table).decode("ascii")
     if plan.remote_ranktable:
-        req["table"] = {"path": plan.remote_ranktable, "b64": table_b64, "mode": TABLE_MODE}
+        req["table"] = {"path": plan.remote_ranktable, "b64": table_b64, "mode": TABLE_MODE,
+                        "force": plan.force_remote_ranktable}
     else:
         enc[RANKTABLE_NAME] = [table_b64, TABLE_MODE]
     return req
@@ -108,6 +110,8 @@ async def make_run_dirs(pool: Any, plan: LaunchPlan, table: bytes, files: dict[s
     want = {n: hashlib.sha256(d).hexdigest() for n, d in files.items()}
     want_table = hashlib.sha256(table).hexdigest()
 
+    created: set[str] = set()
+
     async def one(server: ServerPlan) -> tuple[str, dict[str, str]]:
         own = private.get(server.server_id, {})
         req = _request(plan, names[server.server_id], table, files, own, private_mode)
@@ -115,6 +119,8 @@ async def make_run_dirs(pool: Any, plan: LaunchPlan, table: bytes, files: dict[s
         if not answer.get("ok"):
             raise _refused(answer, server.host)
         folder, sums = str(answer["dir"]), dict(answer.get("sha256") or {})
+        if plan.remote_ranktable and answer.get("table_created") is True:
+            created.add(server.server_id)
         expected = {f"{folder}/{n}": d for n, d in want.items()}
         expected.update({f"{folder}/{n}": hashlib.sha256(d).hexdigest() for n, d in own.items()})
         expected[plan.remote_ranktable or f"{folder}/{RANKTABLE_NAME}"] = want_table
@@ -128,21 +134,30 @@ async def make_run_dirs(pool: Any, plan: LaunchPlan, table: bytes, files: dict[s
     made = {s.server_id: r[0] for s, r in zip(plan.servers, results, strict=True) if isinstance(r, tuple)}
     failed = [r for r in results if isinstance(r, BaseException)]
     if failed:
-        await remove_run_dirs(pool, plan.model_copy(update={"keep_remote": False}), made)
+        await remove_run_dirs(pool, _mark_created(plan.model_copy(update={"keep_remote": False}),
+                                                  created), made)
         raise failed[0]
-    bound = bind_run(plan, plan.run_id, made)
+    bound = _mark_created(bind_run(plan, plan.run_id, made), created)
     return bound, {sid: r[1] for sid, r in zip([s.server_id for s in plan.servers], results, strict=True)
                    if isinstance(r, tuple)}
 
 
+def _mark_created(plan: LaunchPlan, created: set[str]) -> LaunchPlan:
+    return plan.model_copy(update={"servers": [
+        s.model_copy(update={"ranktable_created": s.server_id in created}) for s in plan.servers]})
+
+
 async def remove_run_dirs(pool: Any, plan: LaunchPlan,
                           dirs: dict[str, str]) -> list[tuple[str, str]]:
-    """Remove ``dirs`` (server_id -> folder); returns (host, problem) for each failure."""
+    """Remove ``dirs`` (server_id -> folder), and the explicit rank table where the launch
+    created it (``ServerPlan.ranktable_created``); returns (host, problem) for each failure."""
     if plan.keep_remote:
         return []
 
     async def one(server: ServerPlan) -> tuple[str, str] | None:
         req = {"op": "remove", "dir": dirs[server.server_id]}
+        if server.ranktable_created and plan.remote_ranktable:
+            req["table"] = plan.remote_ranktable
         try:
             answer = await asyncio.wait_for(_ask(pool, plan, server, req), REMOVE_TIMEOUT_S)
         except (ConsoleError, OSError, asyncio.TimeoutError) as exc:

@@ -7,9 +7,10 @@ in-process.
 
 Requests:
   {"op": "make", "base": "~/.cache/cluster-console/runs", "run": RUN_ID, "name": SERVER,
-   "files": {NAME: [BASE64, MODE]}, "table": null | {"path": ABS, "b64": ..., "mode": MODE}}
-  {"op": "remove", "dir": ABS}
-Answers: {"ok": true, "dir": REAL_PATH, "sha256": {PATH: HEX}} or
+   "files": {NAME: [BASE64, MODE]},
+   "table": null | {"path": ABS, "b64": ..., "mode": MODE, "force": BOOL}}
+  {"op": "remove", "dir": ABS, "table": ABS (optional: an explicit rank table we created)}
+Answers: {"ok": true, "dir": REAL_PATH, "sha256": {PATH: HEX}, "table_created": BOOL} or
          {"ok": false, "path": PATH, "why": TEXT}.
 
 Rules (the security model: other local users are not trusted):
@@ -21,8 +22,11 @@ Rules (the security model: other local users are not trusted):
   refused if it already exists;
 * files are written to a temporary name opened with O_EXCL|O_NOFOLLOW, fsync'ed, given their
   mode, renamed into place, then read back (O_NOFOLLOW) for their sha256;
-* an explicit rank-table path gets the same checks on its folder, and an existing file
-  there must be yours or root's.
+* an explicit rank-table path gets the same checks on its folder; an existing file there
+  must be yours or root's AND a rank table (JSON with a ``server_list`` list: one the
+  console wrote before), unless the request says ``"force": true``
+  (``--force-remote-ranktable``); the answer's ``table_created`` says whether the file is
+  new, and ``remove`` with ``"table": PATH`` removes such a file (a regular file of yours).
 """
 
 import base64
@@ -36,6 +40,7 @@ import sys
 
 MARK = "__CLUSTER_CONSOLE_RUNDIR__"
 DIR_MODE = 0o700
+TABLE_READ_MAX = 16 << 20
 
 
 class Refused(Exception):
@@ -162,7 +167,8 @@ def make(req):
     except FileExistsError:
         raise Refused(folder, "already exists: a run folder is never reused") from None
     try:
-        return {"ok": True, "dir": folder, "sha256": _fill(req, folder, table, table_dir)}
+        sums, created = _fill(req, folder, table, table_dir)
+        return {"ok": True, "dir": folder, "sha256": sums, "table_created": created}
     except BaseException:
         remove({"dir": folder})
         raise
@@ -179,25 +185,78 @@ def _fill(req, folder, table, table_dir):
             raise Refused(name, "is not a plain file name")
         path = write_file(folder, name, base64.b64decode(b64), mode)
         sums[path] = sha256_of(path)
+    created = False
     if table:
         name = os.path.basename(table["path"])
         try:
             old = os.lstat(os.path.join(table_dir, name))  # type: os.stat_result | None
         except FileNotFoundError:
             old = None
-        if old is not None and (old.st_uid not in (uid, 0) or stat.S_ISDIR(old.st_mode)):
-            raise Refused(table["path"], "exists and is {}".format(
-                "a folder" if stat.S_ISDIR(old.st_mode) else
-                "owned by uid {}, not by you or root".format(_owner(old.st_uid))))
+        if old is not None:
+            _may_replace(table, old, os.path.join(table_dir, name), uid)
+        created = old is None
         path = write_file(table_dir, name, base64.b64decode(table["b64"]), table["mode"])
         sums[table["path"]] = sha256_of(path)
-    return sums
+    return sums, created
+
+
+def _may_replace(table, old, real, uid):
+    """Refuse to overwrite an existing file at an explicit rank-table path unless it is
+    ours or root's and a rank table (or the operator forced it)."""
+    if old.st_uid not in (uid, 0) or stat.S_ISDIR(old.st_mode):
+        raise Refused(table["path"], "exists and is {}".format(
+            "a folder" if stat.S_ISDIR(old.st_mode) else
+            "owned by uid {}, not by you or root".format(_owner(old.st_uid))))
+    if table.get("force") or is_ranktable(real):
+        return
+    raise Refused(table["path"], "exists and is not a rank table the console wrote (not a "
+                  "regular file holding RankTableFile JSON): not overwritten; choose another "
+                  "path, or pass --force-remote-ranktable to replace it")
+
+
+def is_ranktable(path):
+    """Whether ``path`` is a regular file (not a symlink) holding RankTableFile JSON."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        data = b""
+        while len(data) <= TABLE_READ_MAX:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    if len(data) > TABLE_READ_MAX:
+        return False
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("server_list"), list)
+
+
+def remove_table(path):
+    """Remove an explicit rank table this console created: a regular file of yours only."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+        raise Refused(path, "is not a regular file of yours: not removed")
+    os.unlink(path)
 
 
 def remove(req):
     """Remove a run folder we made (never through a symlink), then its run's folder if
     empty."""
     folder = req["dir"]
+    if req.get("table"):
+        remove_table(req["table"])
     try:
         st = os.lstat(folder)
     except FileNotFoundError:

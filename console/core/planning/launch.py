@@ -31,7 +31,7 @@ from console.core.planning.torchrun import (
     device_mismatch_warning,
     torchrun_env,
 )
-from console.core.profiles import Profile, check_env, cwd_problem
+from console.core.profiles import Profile, check_env, cwd_problem, profile_source
 from console.core.targets import check_target, host_problem, quoted
 
 PLACEHOLDER = re.compile(
@@ -72,6 +72,9 @@ class ServerPlan(BaseModel):
     run_dir: str = Field("", description="This server's private run folder ({upload_dir}); "
                          "starts with ~ until the launch resolves it on the server")
     ranktable: str = Field("", description="RANK_TABLE_FILE on this server")
+    ranktable_created: bool = Field(False, description="The launch created the file at the "
+                                    "explicit remote_ranktable path here (removed at the end "
+                                    "unless keep_remote)")
 
 
 class LaunchPlan(BaseModel):
@@ -103,6 +106,8 @@ class LaunchPlan(BaseModel):
     run_base: str = Field("", description="Folder on the servers under which each run gets "
                           "<run id>/<server>/ (mode 0700)")
     keep_remote: bool = Field(False, description="Keep the run folders on the servers")
+    force_remote_ranktable: bool = Field(False, description="Overwrite an existing file at "
+                                         "remote_ranktable even if it is not a rank table")
     template_base: str = Field("", description="The profile's command, placeholders unsubstituted")
     template_args: list[str] = Field(default_factory=list, description="CLI args, unsubstituted")
     template_env: dict[str, str] = Field(default_factory=dict,
@@ -347,6 +352,7 @@ def build_launch_plan(
     host_facts: Mapping[str, HostFacts] | None = None,
     values: Mapping[str, Mapping[str, str]] | None = None,
     keep_remote: bool = False,
+    force_remote_ranktable: bool = False,
 ) -> LaunchPlan:
     """The whole plan. ``table`` is a ``RankTable``. ``run_id`` (``ops.runrecord.new_run_id()``)
     names the run record and the run folders on the servers (``<upload_base>/<run id>/<server>``,
@@ -369,6 +375,10 @@ def build_launch_plan(
     if path and not path.startswith("/"):
         raise InputError(f"remote rank table path {path!r} must be absolute",
                          hint="every server must see the same absolute path")
+    table_warning = [] if remote_ranktable or not path else [
+        f"the rank table goes to {path} on every server: that path comes from "
+        f"{profile_source(profile)} (remote_ranktable), not from your command line; check "
+        "it is yours to write (an existing file there that is not a rank table is refused)"]
     world = sum(len(devs) for _, devs in layout)
     master = next(s.server_id for s, devs in layout if int(devs[0].rank_id) == 0)
     port = _master_port(profile, user_env, master_port)
@@ -400,9 +410,10 @@ def build_launch_plan(
         exec_command=exec_ok, servers=servers, parallel=par, grace_s=profile.grace_s,
         ready_pattern=profile.ready_pattern, ready_timeout_s=profile.ready_timeout_s,
         setup_timeout_s=profile.setup_timeout_s, barrier=profile.barrier, python=profile.python,
-        run_id=run_id, uploads=files, warnings=[*warnings, *check_env(user_env)], per=per,
+        run_id=run_id, uploads=files, warnings=[*table_warning, *warnings, *check_env(user_env)], per=per,
         serving=profile.serving,
         run_base=profile.upload_base, keep_remote=keep_remote, template_base=base,
+        force_remote_ranktable=force_remote_ranktable,
         template_args=cmd_args, template_env=user_env,
     )
     dirs = run_dirs(plan.run_base, run_id or PENDING_RUN_ID, [s.server_id for s in servers])
