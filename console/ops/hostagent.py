@@ -84,7 +84,8 @@ class Agent:
         self.preexec = deathsig_preexec(os.getpid())
         self.guard = Guard(spec)
         self.watchdog = Watchdog(self.grace, self.guard.markers,
-                                 "" if self.guard.keep else self.guard.run_dir)
+                                 "" if self.guard.keep else self.guard.run_dir,
+                                 () if self.guard.keep else self.guard.remove_files)
         if self.watchdog.pid:
             self.guard.skip.add(self.watchdog.pid)
         self._signals()

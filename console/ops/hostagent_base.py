@@ -13,7 +13,9 @@ Orphan guards, for when the agent itself dies without cleaning up (SIGKILL, OOM 
   learns every rank's process group. When its stdin reaches EOF without a final ``ok`` (the
   agent is gone), it kills those groups and every process carrying the run's markers
   (``hostagent_guard.SWEEP``): SIGTERM, grace period, SIGKILL; then it removes the run folder
-  (unless kept).
+  and the explicit rank table the launch created (unless kept). Its settings (grace,
+  markers, run folder) are the first line on its stdin, not in its argv: a process's
+  command line is readable by every local user.
 """
 
 import json
@@ -29,9 +31,7 @@ WATCHDOG = SWEEP + """
 import json,shutil,signal,stat,sys,time
 signal.signal(signal.SIGHUP,signal.SIG_IGN)
 signal.signal(signal.SIGINT,signal.SIG_IGN)
-grace=float(sys.argv[1])
-markers=[tuple(m) for m in json.loads(sys.argv[2])] if len(sys.argv)>2 else []
-run_dir=sys.argv[3] if len(sys.argv)>3 else ""
+cfg=None
 groups=set()
 buf=b""
 while True:
@@ -40,9 +40,15 @@ while True:
     buf+=d
     *lines,buf=buf.split(b"\\n")
     for l in lines:
+        if cfg is None:
+            cfg=json.loads(l.decode("utf-8"));continue
         if l==b"ok":sys.exit(0)
         if l[:1]==b"+":groups.add(int(l[1:]))
         if l[:1]==b"-":groups.discard(int(l[1:]))
+if cfg is None:sys.exit(0)
+grace=float(cfg["grace"])
+markers=[tuple(m) for m in cfg.get("markers") or ()]
+run_dir=cfg.get("run_dir") or ""
 def send(s):
     for g in list(groups):
         try:os.killpg(g,s)
@@ -56,6 +62,12 @@ while (groups or left) and time.time()<end:
     left=marked_pids(markers,{os.getpid()},set(groups))
 send(signal.SIGKILL)
 sweep(markers,signal.SIGKILL,{os.getpid()})
+for f in cfg.get("remove_files") or ():
+    try:
+        st=os.lstat(f)
+        if stat.S_ISREG(st.st_mode) and st.st_uid==os.geteuid():os.unlink(f)
+    except OSError:
+        pass
 if run_dir:
     try:
         st=os.lstat(run_dir)
@@ -90,16 +102,18 @@ def deathsig_preexec(parent_pid):
 class Watchdog:
     """The separate killer process; a no-op if it cannot be started."""
 
-    def __init__(self, grace, markers=(), run_dir=""):
+    def __init__(self, grace, markers=(), run_dir="", remove_files=()):
         self.proc = None
         try:
+            # what it needs goes on stdin, never in its argv (readable by every local user)
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", WATCHDOG, str(grace), json.dumps(list(markers)),
-                 run_dir], stdin=subprocess.PIPE,
+                [sys.executable, "-c", WATCHDOG], stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
                 start_new_session=True)
         except OSError:
             self.proc = None
+        self.tell(json.dumps({"grace": grace, "markers": list(markers), "run_dir": run_dir,
+                              "remove_files": list(remove_files)}, ensure_ascii=True))
 
     @property
     def pid(self):

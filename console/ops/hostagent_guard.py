@@ -6,10 +6,14 @@ program, see ``console.ops.agentlink.agent_source``).
 * ``Guard.check_files``: the sha256 of every uploaded file (rank table, uploads), checked
   again when the ranks reach the barrier and right before they are released; a mismatch
   refuses GO, naming the file.
-* ``Guard.end_marked``: every process of this user whose environment carries this run's
-  markers (``CLUSTER_CONSOLE_RUN=<run id>`` and ``CLUSTER_CONSOLE_SERVER=<server_id>``, set
+* ``Guard.end_marked``: every process of this user (real, effective and saved uid all the
+  agent's: a set-uid program started with the markers is not ours) whose environment
+  carries this run's markers (``CLUSTER_CONSOLE_RUN=<run id>`` and ``CLUSTER_CONSOLE_SERVER=<server_id>``, set
   on every rank) gets a signal, so a rank's ``setsid daemon &`` does not outlive the job.
-  The same code (``SWEEP``) runs in the watchdog when the agent itself dies.
+  The same code (``SWEEP``) runs in the watchdog when the agent itself dies. Each process is
+  held by a ``/proc/<pid>`` folder fd (its status and environ are read through it) and a
+  pidfd (Python >= 3.9, Linux >= 5.3; else the PID, after checking its start time again),
+  so a PID reused meanwhile is never signalled.
 * ``Guard.remove_dir``: the run folder is removed at the end (unless kept).
 * ``read_spec``: the job spec line, or an ``error`` frame and exit 3 if it is not one.
 """
@@ -26,11 +30,86 @@ import time
 #: ``python -c`` process: hence source text, run once here with ``exec``.
 SWEEP = r'''
 import os
+import signal as _signal
 
 
-def marked_pids(markers, skip=(), groups=()):
-    """PIDs of this user's processes whose environment holds every KEY=VALUE of markers,
-    except ``skip`` and the members of process groups ``groups`` (signalled as groups)."""
+def _read_at(dirfd, name, limit):
+    fd = os.open(name, os.O_RDONLY, dir_fd=dirfd)
+    try:
+        data = b""
+        while len(data) < limit:
+            chunk = os.read(fd, min(65536, limit - len(data)))
+            if not chunk:
+                break
+            data += chunk
+        return data
+    finally:
+        os.close(fd)
+
+
+def _start_time(dirfd):
+    # field 22 of stat; the command name (field 2) may hold spaces and ')'
+    data = _read_at(dirfd, "stat", 4096)
+    return data[data.rindex(b")") + 2:].split()[19]
+
+
+def _uids(dirfd):
+    # real, effective, saved set-user-ID (the "Uid:" line of status)
+    for line in _read_at(dirfd, "status", 65536).split(b"\n"):
+        if line.startswith(b"Uid:"):
+            return [int(x) for x in line.split()[1:4]]
+    return None
+
+
+class _Proc(object):
+    # a process held by a /proc/<pid> folder fd (reads fail once it is gone, even if the
+    # PID is reused) and, where the kernel has them, a pidfd (signals cannot hit a reuser)
+    def __init__(self, pid):
+        self.pid = pid
+        self.pidfd = None
+        self.dirfd = os.open("/proc/{}".format(pid), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            self.start = _start_time(self.dirfd)
+            if hasattr(os, "pidfd_open") and hasattr(_signal, "pidfd_send_signal"):
+                try:
+                    self.pidfd = os.pidfd_open(pid)
+                except OSError:
+                    self.pidfd = None  # ENOSYS (Linux < 5.3): the PID fallback
+            if _start_time(self.dirfd) != self.start:
+                raise OSError("process {} changed".format(pid))
+        except BaseException:
+            self.close()
+            raise
+
+    def same(self):
+        try:
+            return _start_time(self.dirfd) == self.start
+        except (OSError, ValueError, IndexError):
+            return False
+
+    def signal(self, sig):
+        try:
+            if self.pidfd is not None:
+                _signal.pidfd_send_signal(self.pidfd, sig)
+            elif self.same():
+                os.kill(self.pid, sig)
+        except OSError:
+            pass
+
+    def close(self):
+        for fd in (self.pidfd, self.dirfd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.pidfd = self.dirfd = None
+
+
+def marked_procs(markers, skip=(), groups=()):
+    """Processes (``_Proc``, to be closed) of this user (real, effective AND saved uid all
+    the agent's) whose environment holds every KEY=VALUE of markers, except ``skip`` and the
+    members of process groups ``groups`` (signalled as groups)."""
     if not markers:
         return []
     uid = os.geteuid()
@@ -45,31 +124,40 @@ def marked_pids(markers, skip=(), groups=()):
         if not name.isdigit() or int(name) in skip:
             continue
         try:
-            if os.stat("/proc/" + name).st_uid != uid:
-                continue
-            with open("/proc/{}/environ".format(name), "rb") as f:
-                env = b"\0" + f.read(8 << 20) + b"\0"
-        except OSError:
+            proc = _Proc(int(name))
+        except (OSError, ValueError, IndexError):
             continue
-        if all(n in env for n in needles):
-            try:
-                if os.getpgid(int(name)) in groups:
-                    continue
-            except OSError:
-                continue
-            found.append(int(name))
+        keep = False
+        try:
+            if _uids(proc.dirfd) == [uid, uid, uid]:
+                env = b"\0" + _read_at(proc.dirfd, "environ", 8 << 20) + b"\0"
+                keep = (all(n in env for n in needles) and os.getpgid(proc.pid) not in groups
+                        and proc.same())
+        except (OSError, ValueError):
+            keep = False
+        if keep:
+            found.append(proc)
+        else:
+            proc.close()
     return found
 
 
+def marked_pids(markers, skip=(), groups=()):
+    """PIDs of the processes ``marked_procs`` finds."""
+    procs = marked_procs(markers, skip, groups)
+    for proc in procs:
+        proc.close()
+    return [proc.pid for proc in procs]
+
+
 def sweep(markers, sig, skip=(), groups=()):
-    """Send ``sig`` to every marked process (see marked_pids); returns their PIDs."""
-    pids = marked_pids(markers, skip, groups)
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except OSError:
-            pass
-    return pids
+    """Send ``sig`` to every marked process (see marked_procs), through its pidfd where
+    the kernel has them; returns their PIDs."""
+    procs = marked_procs(markers, skip, groups)
+    for proc in procs:
+        proc.signal(sig)
+        proc.close()
+    return [proc.pid for proc in procs]
 '''
 
 _SWEEP_NS = {}  # type: dict
