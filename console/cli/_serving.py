@@ -26,7 +26,7 @@ from console.cli._launch_output import Printer, report
 from console.core.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, InputError
 from console.core.planning.launch import build_launch_plan
 from console.core.planning.perserver import HostFacts
-from console.core.profiles import Profile, parse_env_items, parse_host_items
+from console.core.profiles import Profile, parse_host_items
 from console.core.serving import mindie
 from console.core.serving.openai import DEFAULT_PROMPT
 from console.core.serving.plan import (
@@ -35,6 +35,7 @@ from console.core.serving.plan import (
     mindie_setup,
     vllm_setup,
 )
+from console.ops.envfile import env_from_options
 from console.ops.launch import launch
 from console.ops.launch_events import JobFinished
 from console.ops.runrecord import new_run_id
@@ -135,7 +136,8 @@ def _plan(args: argparse.Namespace, profile: Profile, table: Any, command: list[
     if profile.serving == "mindie-service" and cwd is None and args.mindie_home != mindie.DEFAULT_HOME:
         cwd = "${CLUSTER_CONSOLE_ROOT}" + args.mindie_home
     return build_launch_plan(
-        table, profile, args=setup.args if setup else command, env=parse_env_items(args.env),
+        table, profile, args=setup.args if setup else command,
+        env=env_from_options(args.env, args.env_file),
         setup=args.setup, cwd=cwd, remote_ranktable=args.remote_ranktable,
         hosts=parse_host_items(args.host), master_port=args.master_port, parallel=parallel,
         run_id=new_run_id(), uploads=args.upload, per=args.per, host_facts=facts,

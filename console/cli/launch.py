@@ -38,8 +38,9 @@ from console.core.errors import (
 )
 from console.core.inventory import Inventory
 from console.core.planning.launch import build_launch_plan
-from console.core.profiles import Profile, parse_env_items, parse_host_items, with_source
+from console.core.profiles import Profile, parse_host_items, with_source
 from console.core.secrets import secret_values
+from console.ops.envfile import env_from_options
 from console.ops.launch import launch
 from console.ops.launch_events import JobFinished, Stage, StallDetected
 from console.ops.launch_stall import StallOptions
@@ -71,7 +72,13 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--profile", metavar="NAME", help="launch profile name or .toml path "
                    f"(default: {DEFAULT_PROFILE}; bundled: {', '.join(bundled_profile_names())}; "
                    f"yours: {user_profile_dir()}/NAME.toml)")
-    p.add_argument("--env", action="append", default=[], metavar="K=V", help="extra env (repeatable)")
+    p.add_argument("--env", action="append", default=[], metavar="K=V|NAME",
+                   help="extra env for every rank (repeatable); a bare NAME takes its value from "
+                        "the console's own environment (use it for secrets: a K=V item is "
+                        "visible to every local user in the process list)")
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                   help="KEY=VALUE lines ('#' comments; values literal) for every rank "
+                        "(repeatable; --env wins); refused if group or others can read it")
     p.add_argument("--setup", action="append", default=[], metavar="LINE",
                    help="shell line run before the command, e.g. 'source .../set_env.sh'")
     p.add_argument("--cwd", metavar="DIR", help="working folder on the servers ($VARS allowed)")
@@ -176,7 +183,7 @@ def _plan(args: argparse.Namespace):
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     parallel = {k: getattr(args, k) for k in ("tp", "pp", "ep", "dp") if getattr(args, k)}
     plan = build_launch_plan(
-        table, _profile(args), args=command, env=parse_env_items(args.env), setup=args.setup,
+        table, _profile(args), args=command, env=env_from_options(args.env, args.env_file), setup=args.setup,
         cwd=args.cwd, remote_ranktable=args.remote_ranktable, hosts=parse_host_items(args.host),
         master_port=args.master_port, parallel=parallel, run_id=new_run_id(),
         uploads=args.upload, keep_remote=args.keep_remote,

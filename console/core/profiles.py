@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from console.core.errors import InputError, describe_validation_error
 from console.core.planning.torchrun import RESERVED as TORCHRUN_RESERVED
+from console.core.secrets import MASK
 from console.core.targets import check_target
 
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -162,15 +163,54 @@ def _check_key(key: str, item: str, source: str | None) -> None:
                          path=source, hint="leave it out; see the launch plan")
 
 
-def parse_env_items(items: list[str]) -> dict[str, str]:
-    """``["K=V", ...]`` -> dict; a bad item raises InputError naming it."""
+def masked_item(item: str) -> str:
+    """An env item for an error message: ``NAME=***`` (a value is never shown), or the first
+    two characters of an item without ``=`` (it may be a value typed without its name)."""
+    key, sep, _ = item.partition("=")
+    if sep:
+        return f"{key}={MASK}"
+    return item if ENV_KEY.match(item) else f"{item[:2]}{MASK}"
+
+
+def parse_env_items(items: list[str], environ: Mapping[str, str] | None = None,
+                    *, option: str = "--env") -> dict[str, str]:
+    """``["K=V", "NAME", ...]`` -> dict. A bare ``NAME`` takes its value from ``environ``
+    (the console's own environment: a secret then never sits in a command line); without
+    ``environ`` it is an error. A bad item raises InputError naming it, its value masked."""
     env: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InputError(f"bad --env item {item!r}", "expected KEY=VALUE",
+        shown = masked_item(item)
+        if not key or (not sep and environ is None):
+            raise InputError(f"bad {option} item {shown!r}", "expected KEY=VALUE",
                              hint="e.g. --env HCCL_CONNECT_TIMEOUT=1200")
-        _check_key(key, item, None)
+        _check_key(key, shown, None)
+        if not sep and environ is not None:
+            if key not in environ:
+                raise InputError(f"{option} {key}: {key} is not set in this console's environment",
+                                 "a bare NAME takes its value from the environment the console "
+                                 "runs in", hint=f"export {key}=... first, or use --env-file FILE")
+            value = environ[key]
+        env[key] = value
+    return env
+
+
+def parse_env_file(text: str, source: str) -> dict[str, str]:
+    """``KEY=VALUE`` lines (``#`` comments and blank lines skipped; the value is taken
+    literally: no quotes, no ``$`` expansion). Errors name ``source`` and the line, never the
+    value."""
+    env: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        key, sep, value = line.lstrip().partition("=")
+        where = f"{source}:{n}"
+        shown = f"{key}={MASK}" if sep else f"{stripped[:2]}{MASK}"  # a line without = may be a value
+        if not sep or not key:
+            raise InputError(f"bad line {n} {shown!r}", "expected KEY=VALUE", path=where, line=n,
+                             hint="comments start with #")
+        _check_key(key, shown, where)
         env[key] = value
     return env
 

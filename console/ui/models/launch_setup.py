@@ -8,6 +8,7 @@ substituted per rank. Env is ``K=V`` words (shell quoting allowed), setup one li
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,7 @@ class Form:
             words = shlex.split(self.env)
         except ValueError as exc:
             raise InputError("cannot read the env line", str(exc), hint="K=V K2='a b'") from None
-        return parse_env_items(words)
+        return parse_env_items(words, os.environ)  # a bare NAME: the console's environment
 
     def setup_lines(self) -> list[str]:
         return [line.strip() for line in self.setup.splitlines() if line.strip()]
