@@ -197,3 +197,31 @@ async def test_a_login_script_line_on_the_agent_channel_is_no_crash(sshd, sshd2,
     kept = [json.loads(line) for line in
             (Path(summary.run_dir) / "events.jsonl").read_text().splitlines()]
     assert sum(e["event"] == "agent.unexpected" and e["text"] == "1024" for e in kept) == 2
+
+
+async def test_an_explicit_table_path_never_overwrites_a_file_that_is_not_a_table(
+        sshd, sshd2, ssh_client, tmp_path) -> None:
+    """A profile from someone else aiming remote_ranktable at e.g. ~/.ssh/authorized_keys:
+    the remote user's own file is left as it was; a table the launch creates is removed."""
+    user = pwd.getpwnam("ccssh")
+    tag = f"{os.getpid()}-{time.monotonic_ns()}"
+    keys = Path(user.pw_dir) / f".cc-keys-{tag}"
+    created = Path(user.pw_dir) / f".cc-rt-{tag}.json"
+    keys.write_text("ssh-ed25519 AAAA admin\n")
+    os.chown(keys, user.pw_uid, user.pw_gid)
+    keys.chmod(0o600)
+    try:
+        table, plan = plan_for([sshd, sshd2], ["true"], run_id=f"hard5-{tag}",
+                               remote_ranktable=str(keys))
+        with pytest.raises(CheckFailed) as err:
+            await run(ssh_client, tmp_path, plan, table)
+        assert err.value.path == str(keys) and "not a rank table" in err.value.detail
+        assert keys.read_text() == "ssh-ed25519 AAAA admin\n" and keys.stat().st_uid == user.pw_uid
+        table, plan = plan_for([sshd, sshd2], ["true"], run_id=f"hard6-{tag}",
+                               remote_ranktable=str(created))
+        events = await run(ssh_client, tmp_path, plan, table)
+        assert events[-1].summary.ok, events[-1].summary.root_cause
+        assert not created.exists()
+    finally:
+        keys.unlink(missing_ok=True)
+        created.unlink(missing_ok=True)
