@@ -24,7 +24,7 @@ from rich.text import Text
 from console.core.inventory import Inventory
 from console.core.pingresults import FAILED, PingMatrix, ProbeResult, Tally, loss_fields
 from console.core.pingview import Cell, fields_cell, make_cell
-from console.core.planning.estimate import estimate
+from console.core.planning.estimate import duration_text, estimate
 from console.core.planning.ping import PingPattern, PingPlan, Skip, plan_ping
 from console.ops.ping import ProbeDone, ProbeRunning, SweepDone, SweepEvent, SweepStarted
 from console.ops.ping import ServerLost as PingServerLost
@@ -304,9 +304,11 @@ def next_pattern(pattern: str) -> str:
 
 def plan_with_estimate(inventory: Inventory, pattern: str, *, per_card: int = 1,
                        lanes: int = 8) -> tuple[PingPlan, str]:
-    """The plan the pane would run and its probe count and estimated time (``estimate``)."""
+    """The plan the pane would run, and its probe count and estimated time (``estimate``):
+    ``32,256 probes, about 4 min``."""
     plan = plan_ping(inventory, cast(PingPattern, pattern))  # pattern is one of PANE_PATTERNS
-    return plan, estimate(plan.probes, per_card=per_card, lanes=lanes).text()
+    guess = estimate(plan.probes, per_card=per_card, lanes=lanes)
+    return plan, f"{guess.probes:,} probes, about {duration_text(guess.seconds)}"
 
 
 def status_line(state: PingModel, pattern: str, servers: int, estimate_text: str | None = None) -> str:
@@ -319,8 +321,8 @@ def status_line(state: PingModel, pattern: str, servers: int, estimate_text: str
     if not servers and not state.results:
         return "No servers discovered yet: run Discover on the Nodes pane (1) first."
     if not state.results:
-        about = f" · {estimate_text}" if estimate_text else ""
-        return f"{servers} servers · pattern {pattern} (p){about} · r runs the sweep"
+        about = f": {estimate_text}" if estimate_text else ""  # last: a narrow terminal cuts it, not the key
+        return f"{servers} servers · pattern {pattern} (p) · r runs the sweep{about}"
     s = state.summary()
     excluded = f", {len(state.skipped)} excluded" if state.skipped else ""
     cancelled = " · CANCELLED" if state.cancelled else ""

@@ -110,8 +110,8 @@ def test_pattern_cycle_and_estimate_in_the_status_line():
     assert [view.next_pattern(p) for p in view.PANE_PATTERNS] == ["pairwise", "sample", "rail", "cross"]
     plan, text = view.plan_with_estimate(inventory(3), "rail")
     assert len(plan.probes) == 3 * 2 * 8
-    assert text == "48 probes, about 6 s (2 waves of ~3 s; 1 per card, 8 per server)"
+    assert text == "48 probes, about 6 s"  # 2 waves of ~3 s: 2 probes per card, one at a time
     state = view.PingModel()
     state.reset(["node01", "node02", "node03"])
-    assert view.status_line(state, "rail", 3, text) == f"3 servers · pattern rail (p) · {text} · r runs the sweep"
+    assert view.status_line(state, "rail", 3, text) == f"3 servers · pattern rail (p) · r runs the sweep: {text}"
     assert view.status_line(state, "rail", 3) == "3 servers · pattern rail (p) · r runs the sweep"
