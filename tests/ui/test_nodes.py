@@ -199,3 +199,6 @@ async def test_a_server_reporting_updates_its_row_without_rebuilding_the_table(m
             await wait_until(pilot, lambda n=n: column(servers, "reachable")[:n] == ["yes"] * n)
         assert clears == []
         assert column(servers, "host") == hosts
+        for col in servers.ordered_columns:  # an updated cell widens its column, never cut
+            widest = max(len(v) for v in column(servers, str(col.label)))
+            assert col.content_width >= widest, f"column {col.label} cuts its cells"

@@ -183,7 +183,7 @@ class NodesScreen(PaneScreen):
                 cells = view.server_row(inv, server, wait, context)
                 for column, cell, before in zip(self._columns, cells, old_cells, strict=True):
                     if cell != before:
-                        table.update_cell(key, column, cell)
+                        table.update_cell(key, column, cell, update_width=True)
                 shown[i] = (key, server, wait, cells)
             self._shown_key = context.key
         else:
