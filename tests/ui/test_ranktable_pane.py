@@ -86,9 +86,18 @@ async def test_mismatch_with_discovered_cards_is_listed(data_dir):
         assert app.screen.query_one(RankGrid).current() == (7, "device_ip")
 
 
-async def test_save_reload_equal_and_file_mode(data_dir, tmp_path):
+def said(app, monkeypatch) -> list[str]:
+    """Every notification's text, in order."""
+    messages: list[str] = []
+    real = app.notify
+    monkeypatch.setattr(app, "notify", lambda message, *a, **k: messages.append(message) or real(message, *a, **k))
+    return messages
+
+
+async def test_save_reload_equal_and_file_mode(data_dir, tmp_path, monkeypatch):
     out = tmp_path / "rt.json"
     app = make_app(data_dir / "ranktable_seed_2x4.json")
+    messages = said(app, monkeypatch)
     async with app.run_test(size=(100, 30)) as pilot:
         await opened(app, pilot)
         pane = app.screen
@@ -101,6 +110,8 @@ async def test_save_reload_equal_and_file_mode(data_dir, tmp_path):
         await wait_until(pilot, lambda: not pane.unsaved_changes() and out.exists())
         edited = pane.model.table
         assert pane.sub_title == "rt.json" and app.screen is pane
+        await wait_until(pilot, lambda: any(m.startswith("Saved") for m in messages))
+        assert not any(".bak" in m for m in messages)  # nothing was there before: no backup
     again = load(out)
     assert again == edited
     assert again.server_list[0].device[0].device_ip == "10.10.100.14"
@@ -108,10 +119,11 @@ async def test_save_reload_equal_and_file_mode(data_dir, tmp_path):
     assert stat.S_IMODE(out.stat().st_mode) == 0o640
 
 
-async def test_save_keeps_bak_and_asks_when_table_has_errors(data_dir, tmp_path):
+async def test_save_keeps_bak_and_asks_when_table_has_errors(data_dir, tmp_path, monkeypatch):
     path = tmp_path / "rt.json"
     shutil.copy(data_dir / "ranktable_seed_2x4.json", path)
     app = make_app(path)
+    messages = said(app, monkeypatch)
     async with app.run_test(size=(100, 30)) as pilot:
         await opened(app, pilot)
         await edit(pilot, 5, "device_ip", "10.10.100.22")  # duplicate: an error
@@ -120,6 +132,8 @@ async def test_save_keeps_bak_and_asks_when_table_has_errors(data_dir, tmp_path)
         assert "server_list[1].device[1].device_ip" in app.screen.question
         await pilot.press("y")
         await wait_until(pilot, lambda: not app.screen.unsaved_changes())
+        await wait_until(pilot, lambda: any(m.startswith("Saved") for m in messages))
+        assert any("previous version kept as rt.json.bak" in m for m in messages)
     assert (tmp_path / "rt.json.bak").read_text() == (data_dir / "ranktable_seed_2x4.json").read_text()
     assert load(path).server_list[1].device[1].device_ip == "10.10.100.22"
 

@@ -146,11 +146,13 @@ class RankTableScreen(PaneScreen):
     @work(exclusive=True, group="ranktable.io", exit_on_error=False, name="save rank table")
     async def save_to(self, path: Path) -> None:
         table = self.model.loaded.model_copy(deep=True)
+        existed = await asyncio.to_thread(path.exists)
         await asyncio.to_thread(self.sources.save_ranktable, table, path)
         self.model.saved = table
         self._posted_unsaved = False
         self.post_message(OpenRankTable(path))  # the app reads back the exact bytes written
-        self.notify(f"Saved {path} (previous version kept as {path.name}.bak)", title="Rank table")
+        kept = f" (previous version kept as {path.name}.bak)" if existed else ""
+        self.notify(f"Saved {path}{kept}", title="Rank table")
 
     # -- actions: files ----------------------------------------------------------------
 
