@@ -145,6 +145,17 @@ class ServiceReady:
 
 
 @dataclass(frozen=True, slots=True)
+class _Failed:
+    """The launch raised: ``serve`` re-raises ``error`` after the events before it."""
+
+    error: Exception
+
+
+QUEUE_SIZE = 256
+"""Events ``serve`` holds at most before the launch waits for its consumer."""
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceAnswer:
     """The first request's result (``SmokeResult``)."""
 
@@ -194,7 +205,7 @@ async def not_joined(pool: Any, plan: LaunchPlan, pids: dict[int, int]) -> list[
 
     others = [s for s in plan.servers if s.server_id != master]
     found = await asyncio.gather(*(joined(s) for s in others))
-    if None in found or not any(found) and len(others) > 1:
+    if None in found or (not any(found) and len(others) > 1):
         return []
     return [s.server_id for s, ok in zip(others, found, strict=True) if not ok]
 
@@ -226,23 +237,28 @@ async def serve(events: AsyncGenerator[Any, None], plan: LaunchPlan, target: Ser
     no request). With ``smoke_only`` the job is stopped (``stop``) after the answer."""
     waiting = {r.rank for s in plan.servers for r in s.ranks if r.await_ready}
     smoke = smoke_target(plan, target)
-    queue: asyncio.Queue = asyncio.Queue()
+    queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_SIZE)  # back-pressure on the launch
     task: asyncio.Task | None = None
     t0 = time.monotonic()
 
     async def ask() -> None:
         try:
             result = await first_request(pool, smoke, prompt or "", timeout=timeout)
-        except ConsoleError as exc:
-            result = SmokeResult(ok=False, where=smoke.where, prompt=prompt or "", error=str(exc))
+        except Exception as exc:  # any failure is the request's answer, never a lost task
+            error = str(exc) if isinstance(exc, ConsoleError) else f"{type(exc).__name__}: {exc}"
+            result = SmokeResult(ok=False, where=smoke.where, prompt=prompt or "", error=error)
         await queue.put(ServiceAnswer(result))
 
     async def pump() -> None:
+        """The launch's events into the queue, then None; its error (CheckFailed,
+        RemoteError, InputError...) as ``_Failed`` so that ``serve`` raises it."""
         try:
             async for ev in events:
                 await queue.put(ev)
-        finally:
-            await queue.put(None)
+        except Exception as exc:  # handed to the consumer, which raises it
+            await queue.put(_Failed(exc))
+            return
+        await queue.put(None)
 
     pids: dict[int, int] = {}
     missing: list[str] = []
@@ -265,6 +281,8 @@ async def serve(events: AsyncGenerator[Any, None], plan: LaunchPlan, target: Ser
             ev = await queue.get()
             if ev is None:
                 break
+            if isinstance(ev, _Failed):
+                raise ev.error
             if isinstance(ev, JobFinished):
                 blame_engine(plan, target, ev)
                 blame_missing(plan, missing, ev)
@@ -284,13 +302,16 @@ async def serve(events: AsyncGenerator[Any, None], plan: LaunchPlan, target: Ser
             elif isinstance(ev, JobFinished):
                 break
     finally:
-        for t in (task, checker, feeder):
-            if t is not None and not t.done():
-                t.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
-        with contextlib.suppress(Exception):
-            await events.aclose()
+        children = [t for t in (task, checker, feeder) if t is not None]
+        for t in children:
+            t.cancel()
+        try:
+            # the children's own cancellation and errors are absorbed; a cancel aimed at this
+            # task (while it waits for them) is not
+            await asyncio.gather(*children, return_exceptions=True)
+        finally:
+            with contextlib.suppress(Exception):
+                await events.aclose()
 
 
 
