@@ -391,3 +391,26 @@ async def test_the_failed_ranks_server_is_one_key_away(data_dir):
         await wait_until(pilot, lambda: isinstance(app.screen, NodesScreen))
         await wait_until(pilot, lambda: app.screen.selected_host() == "node2")
         assert app.screen.query_one("#servers").has_focus
+
+
+async def test_the_check_button_runs_the_server_checks(data_dir):
+    """Clicking "Check F6" runs the preflight (it once ran "edit command" instead)."""
+    checked: list[Any] = []
+
+    class Counting(ScriptedLaunch):
+        async def preflight(self, plan: Any, table: Any, inventory: Any = None) -> list[Any]:
+            checked.append(plan)
+            return []
+
+    app = ClusterConsoleApp(ranktable_path=data_dir / "ranktable_seed_2x4.json", start="launch",
+                            sources=Sources(discover=FakeDiscovery(Inventory()),
+                                            launch=Counting(seed_failure_events())))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.setup.profile is not None and screen.setup.table is not None)
+        screen.query_one("#launch-command").value = "python3 train.py --rank {rank}"
+        await wait_until(pilot, lambda: screen.plan is not None)
+        before = len(checked)
+        await pilot.click("#launch-check")
+        await wait_until(pilot, lambda: len(checked) > before, timeout=30)
+        assert checked[-1] is screen.plan

@@ -287,11 +287,11 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         setup.plan = plan
         self.start_job(plan, setup.table, setup.data)
 
-    @on(Button.Pressed, "#launch-check")
     def action_edit_command(self) -> None:
         self.query_one("#launch-tabs", TabbedContent).active = "launch-setup"
         self.query_one("#launch-command", Input).focus()
 
+    @on(Button.Pressed, "#launch-check")
     def action_check(self) -> None:
         if self.plan is None:
             self.notify("No plan to check yet.", severity="warning")
