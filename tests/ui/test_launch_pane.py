@@ -414,3 +414,38 @@ async def test_the_check_button_runs_the_server_checks(data_dir):
         await pilot.click("#launch-check")
         await wait_until(pilot, lambda: len(checked) > before, timeout=30)
         assert checked[-1] is screen.plan
+
+
+async def test_a_prompt_whose_request_raises_shows_failed_not_waiting(data_dir):
+    """The request for a typed prompt raising (a refused port forward) ends "waiting for the
+    answer" with a failed answer naming the error."""
+    from console.core.errors import RemoteError
+    from console.ops.serving import ServiceAnswer, ServiceReady
+    from console.ops.smoke import SmokeResult, SmokeTarget
+
+    target = SmokeTarget(host="node1", address="90.90.152.89", port=8000, api="completions", model="m")
+    events = [Stage(StageName.RECORD, "run record runs/serve-1", run_dir="runs/serve-1"),
+              ServiceReady(target.where, 1.0, target),
+              ServiceAnswer(SmokeResult(ok=True, where=target.where, prompt="first", answer="fine",
+                                        ttft_s=0.1, total_s=0.2))]
+
+    class Refusing(ScriptedLaunch):
+        async def ask(self, target: Any, prompt: str) -> Any:
+            raise RemoteError("port forward refused", "administratively prohibited", host="node1")
+
+    app = ClusterConsoleApp(ranktable_path=data_dir / "ranktable_seed_2x4.json", start="launch",
+                            sources=Sources(discover=FakeDiscovery(Inventory()), launch=Refusing(events)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.setup.profile is not None and screen.setup.table is not None)
+        screen.query_one("#launch-command").value = "python3 train.py --rank {rank}"
+        await wait_until(pilot, lambda: screen.plan is not None)
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: len(screen.model.serving.answers) == 1)
+        screen.send_prompt("second")
+        await wait_until(pilot, lambda: len(screen.model.serving.answers) == 2, timeout=30)
+        serving = screen.model.serving
+        assert serving.asking is None
+        last = serving.answers[-1]
+        assert not last.ok and last.prompt == "second" and "port forward refused" in last.error
+        assert "waiting for the answer" not in serving.text()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from console.core.errors import ConsoleError
 from console.ops.serving import ServiceAnswer, ServiceReady
 from console.ops.smoke import SmokeResult, SmokeTarget
 
@@ -41,6 +42,11 @@ class ServingView:
         self.answers.append(result)
         self.asking = None
         self.version += 1
+
+    def failure(self, prompt: str, exc: BaseException) -> SmokeResult:
+        """The failed answer to ``prompt`` when sending it raised ``exc``."""
+        error = str(exc) if isinstance(exc, ConsoleError) else f"{type(exc).__name__}: {exc}"
+        return SmokeResult(ok=False, where=self.where, prompt=prompt, error=error)
 
     @property
     def ready(self) -> bool:

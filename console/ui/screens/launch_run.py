@@ -362,7 +362,10 @@ class LaunchRunMixin(_Pane):
         self.feed.redraw()
 
         async def ask() -> None:
-            result = await self.sources.launch.ask(serving.target, text)
+            try:
+                result = await self.sources.launch.ask(serving.target, text)
+            except Exception as exc:  # any failure is this prompt's answer: never "waiting" forever
+                result = serving.failure(text, exc)
             if serving is self.model.serving:
                 serving.answered(result)
                 self.feed.redraw()
