@@ -235,6 +235,10 @@ class JobView:
         self.states = [new if s == old else s for s in self.states]
 
 
+PARTIAL_LIMIT = 1 << 20
+"""Characters of a probe's unfinished line kept at most (the rest cannot parse anyway)."""
+
+
 class LaunchModel:
     """Everything the Run and Probe tabs show about the current job. ``apply(event)`` for
     every event of the launch; ``changes`` counts every change (``EventFeed`` redraws on it)."""
@@ -284,11 +288,14 @@ class LaunchModel:
             case RankLine(rank=rank, text=text, partial=partial):
                 self.window.add(rank, text)
                 if partial:
-                    self._partial[rank] = self._partial.get(rank, "") + text
+                    if self.report is not None:  # only a probe's lines are joined (a tqdm bar is not)
+                        head = self._partial.get(rank, "")
+                        self._partial[rank] = (head + text)[:PARTIAL_LIMIT]
                     return
                 job.lines += 1
+                head = self._partial.pop(rank, "")
                 if self.report is not None:
-                    self.report.add_line(self._partial.pop(rank, "") + text, rank)
+                    self.report.add_line(head + text, rank)
                     self.probe_changes += 1
             case _:
                 if not self.serving.apply(event):

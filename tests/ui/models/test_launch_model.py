@@ -101,6 +101,25 @@ def test_partial_lines_join_for_the_probe_report():
     assert 0 in model.report.ranks
 
 
+def test_partial_lines_of_an_ordinary_job_are_not_kept():
+    """A tqdm bar (``\r`` updates, no newline) in a job that is not a probe: nothing piles up."""
+    model = LaunchModel()
+    model.start(1, probe=False)
+    for step in range(1000):
+        model.apply(RankLine(0, "e", f"\r{step}/1000 [" + "#" * 50 + "]", partial=True))
+    assert model._partial == {}  # the model's own buffer: empty, not 1000 bars long
+
+
+def test_a_probe_partial_line_is_capped():
+    model = LaunchModel()
+    model.start(1, probe=True)
+    for _ in range(40):
+        model.apply(RankLine(0, "o", "x" * 65536, partial=True))
+    assert len(model._partial[0]) <= 1 << 20
+    model.apply(RankLine(0, "o", "end"))
+    assert model._partial == {}
+
+
 def test_stop_all_then_the_real_exits():
     model = LaunchModel()
     model.start(2, probe=True)
