@@ -154,14 +154,17 @@ async def remove_run_dirs(pool: Any, plan: LaunchPlan,
     if plan.keep_remote:
         return []
 
+    names = folder_names(s.server_id for s in plan.servers)
+
     async def one(server: ServerPlan) -> tuple[str, str] | None:
-        req = {"op": "remove", "dir": dirs[server.server_id]}
+        # the helper rebuilds <base>/<run>/<name> itself: it never removes a path it is handed
+        req = {"op": "remove", "base": plan.run_base, "run": plan.run_id, "name": names[server.server_id]}
         if server.ranktable_created and plan.remote_ranktable:
             req["table"] = plan.remote_ranktable
         try:
             answer = await asyncio.wait_for(_ask(pool, plan, server, req), REMOVE_TIMEOUT_S)
         except (ConsoleError, OSError, asyncio.TimeoutError) as exc:
-            return server.host, f"run folder {req['dir']} not removed: {exc}"
+            return server.host, f"run folder {dirs[server.server_id]} not removed: {exc}"
         if not answer.get("ok"):
             return server.host, f"run folder not removed: {answer.get('path')}: {answer.get('why')}"
         return None

@@ -9,7 +9,8 @@ Requests:
   {"op": "make", "base": "~/.cache/cluster-console/runs", "run": RUN_ID, "name": SERVER,
    "files": {NAME: [BASE64, MODE]},
    "table": null | {"path": ABS, "b64": ..., "mode": MODE, "force": BOOL}}
-  {"op": "remove", "dir": ABS, "table": ABS (optional: an explicit rank table we created)}
+  {"op": "remove", "base": ..., "run": RUN_ID, "name": SERVER,   (the folder ``make`` made)
+   "table": ABS (optional: an explicit rank table we created)}
 Answers: {"ok": true, "dir": REAL_PATH, "sha256": {PATH: HEX}, "table_created": BOOL} or
          {"ok": false, "path": PATH, "why": TEXT}.
 
@@ -156,12 +157,20 @@ def _base(base):
     return full
 
 
+def _plain(name, what):
+    """``name`` when it is one plain path component (no ``/``, not ``.``/``..``), else refused."""
+    if not isinstance(name, str) or "/" in name or "\0" in name or name in ("", ".", ".."):
+        raise Refused(str(name), "is not a plain {} name".format(what))
+    return name
+
+
 def make(req):
     """The run folder, filled; on any failure nothing of it is left behind."""
+    run, name = _plain(req["run"], "run folder"), _plain(req["name"], "server folder")
     table = req.get("table")
     table_dir = secure_dir(os.path.dirname(table["path"]), True) if table else None
-    parent = secure_dir(os.path.join(_base(req["base"]), req["run"]), True)
-    folder = os.path.join(parent, req["name"])
+    parent = secure_dir(os.path.join(_base(req["base"]), run), True)
+    folder = os.path.join(parent, name)
     try:
         os.mkdir(folder, DIR_MODE)
     except FileExistsError:
@@ -170,7 +179,7 @@ def make(req):
         sums, created = _fill(req, folder, table, table_dir)
         return {"ok": True, "dir": folder, "sha256": sums, "table_created": created}
     except BaseException:
-        remove({"dir": folder})
+        remove({"base": req["base"], "run": run, "name": name})  # the folder only
         raise
 
 
@@ -181,8 +190,7 @@ def _fill(req, folder, table, table_dir):
         raise Refused(folder, "is not a private folder right after it was made")
     sums = {}
     for name, (b64, mode) in sorted(req.get("files", {}).items()):
-        if "/" in name or name in ("", ".", ".."):
-            raise Refused(name, "is not a plain file name")
+        _plain(name, "file")
         path = write_file(folder, name, base64.b64decode(b64), mode)
         sums[path] = sha256_of(path)
     created = False
@@ -252,11 +260,19 @@ def remove_table(path):
 
 
 def remove(req):
-    """Remove a run folder we made (never through a symlink), then its run's folder if
-    empty."""
-    folder = req["dir"]
+    """Remove the run folder ``<base>/<run>/<name>`` we made (the path rebuilt here from plain
+    names, never taken whole from the request; never through a symlink), then its run's
+    folder if empty."""
+    run, name = _plain(req["run"], "run folder"), _plain(req["name"], "server folder")
     if req.get("table"):
         remove_table(req["table"])
+    try:
+        parent = secure_dir(os.path.join(_base(req["base"]), run), False)
+    except Refused as exc:
+        if exc.why != "does not exist":
+            raise
+        return {"ok": True, "dir": exc.path, "gone": True}
+    folder = os.path.join(parent, name)
     try:
         st = os.lstat(folder)
     except FileNotFoundError:
