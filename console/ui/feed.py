@@ -45,15 +45,19 @@ class EventFeed:
         self.running = False
         self._seen = -1
         self._timer: Timer | None = None
+        self._run = 0
+        """Token of the latest ``run``: a cancelled worker that ends after the next run
+        started must not end the model (or call its ``on_end``) under it."""
 
     def run(self, make_events: Callable[[], AsyncGenerator[Any, None]], *, name: str, group: str,
             on_event: Callable[[Any], None] | None = None,
             on_end: Callable[[BaseException | None, bool], None] | None = None) -> Worker[None]:
         """Start a worker that feeds ``make_events()`` into the model (exclusive in ``group``)."""
-        return self.screen.run_worker(self._consume(make_events, on_event, on_end), name=name,
+        self._run += 1
+        return self.screen.run_worker(self._consume(self._run, make_events, on_event, on_end), name=name,
                                       group=group, exclusive=True, exit_on_error=False)
 
-    async def _consume(self, make_events: Callable[[], AsyncGenerator[Any, None]],
+    async def _consume(self, token: int, make_events: Callable[[], AsyncGenerator[Any, None]],
                        on_event: Callable[[Any], None] | None,
                        on_end: Callable[[BaseException | None, bool], None] | None) -> None:
         model = self.model
@@ -82,11 +86,12 @@ class EventFeed:
             error = exc
             raise
         finally:
-            self.running = False
-            model.end(error, cancelled)
-            if on_end is not None:
-                on_end(error, cancelled)
-            self.redraw()
+            if token == self._run:  # else a newer run owns the model now: this one just goes
+                self.running = False
+                model.end(error, cancelled)
+                if on_end is not None:
+                    on_end(error, cancelled)
+                self.redraw()
 
     def schedule(self) -> None:
         """Redraw at the next frame (one redraw, however often this is called meanwhile)."""
