@@ -29,12 +29,7 @@ from console.core.planning.perserver import HostFacts
 from console.core.profiles import Profile, parse_host_items
 from console.core.serving import mindie
 from console.core.serving.openai import DEFAULT_PROMPT
-from console.core.serving.plan import (
-    ServingSetup,
-    check_mindie_table,
-    mindie_setup,
-    vllm_setup,
-)
+from console.core.serving.plan import ServingSetup, check_mindie_table
 from console.ops.envfile import env_from_options
 from console.ops.launch import launch
 from console.ops.launch_events import JobFinished
@@ -42,12 +37,9 @@ from console.ops.runrecord import new_run_id
 from console.ops.serving import (
     ServiceAnswer,
     ServiceReady,
-    config_bytes,
     host_facts,
-    mindie_configs,
-    raise_weights,
+    prepare,
     serve,
-    weights_problems,
 )
 from console.ops.smoke import SmokeResult
 
@@ -101,30 +93,21 @@ def _override(args: argparse.Namespace) -> tuple[str, str] | None:
 
 async def _setup(args: argparse.Namespace, profile: Profile, table: Any, command: list[str],
                  pool: Any) -> tuple[ServingSetup | None, dict[str, HostFacts], dict[str, dict[str, bytes]], list[str]]:
-    """(serving setup, host facts, files for the run folder, warnings)."""
+    """(serving setup, host facts, files for the run folder, warnings): ``prepare`` (the
+    Launch pane's too), then the host facts the profile's texts need."""
     targets = _targets(args, table)
-    if profile.serving == "mindie-service":
-        check_mindie_table(table)  # before any SSH round trip
+    if profile.serving == "mindie-service" and pool is None:
+        check_mindie_table(table)  # the table's problems first, then "needs the servers"
+        raise InputError("profile mindie-service needs the servers (not --local)")
+    tls = None if args.mindie_tls is None else args.mindie_tls == "on"
+    setup, files, warnings = await prepare(
+        pool, table, profile, command, targets=targets, home=args.mindie_home,
+        override=_override(args) if profile.serving == "mindie-service" else None, tls=tls,
+        port=args.http_port, tp=args.tp, rpc_port=args.rpc_port, preflight=not args.no_preflight)
     texts = [profile.command, *profile.env.values(), *args.env, *command]
     needs = any("{host_ip}" in t or "{host_nic}" in t for t in texts)
     facts = await host_facts(pool, targets) if pool is not None and needs else {}
-    if profile.serving == "vllm-ascend":
-        return vllm_setup(table, profile, command, tp=args.tp, http_port=args.http_port,
-                          rpc_port=args.rpc_port), facts, {}, []
-    if profile.serving != "mindie-service":
-        return None, facts, {}, []
-    if pool is None:
-        raise InputError("profile mindie-service needs the servers (not --local)")
-    tls = None if args.mindie_tls is None else args.mindie_tls == "on"
-    configs = await mindie_configs(pool, table, targets, home=args.mindie_home,
-                                   override=_override(args), tls=tls, port=args.http_port)
-    first = configs[table.server_list[0].server_id]
-    warnings = mindie.tls_warnings(first)
-    if not args.no_preflight:
-        raise_weights(await weights_problems(pool, targets, mindie.model(first)[1]))
-    files = {s.server_id: {mindie.server_config_name(i): config_bytes(configs[s.server_id])}
-             for i, s in enumerate(table.server_list)}
-    return mindie_setup(table, profile, command, configs), facts, files, warnings
+    return setup, facts, files, warnings
 
 
 def _plan(args: argparse.Namespace, profile: Profile, table: Any, command: list[str],

@@ -17,12 +17,19 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from console.core.errors import CheckFailed, ConsoleError, RemoteError
+from console.core.errors import CheckFailed, ConsoleError, InputError, RemoteError
 from console.core.parsers.ip_addr import HostAddresses, parse_ip_addr
 from console.core.planning.launch import LaunchPlan
 from console.core.planning.perserver import HostFacts
+from console.core.profiles import Profile
 from console.core.serving import mindie, vllm
-from console.core.serving.plan import ServingTarget
+from console.core.serving.plan import (
+    ServingSetup,
+    ServingTarget,
+    check_mindie_table,
+    mindie_setup,
+    vllm_setup,
+)
 from console.ops.launch_events import (
     JobFinished,
     LaunchWarning,
@@ -315,44 +322,61 @@ async def serve(events: AsyncGenerator[Any, None], plan: LaunchPlan, target: Ser
 
 
 
-# --- one call for the TUI ------------------------------------------------------------------
+# --- the serving setup (CLI and TUI) ----------------------------------------------------
 
-def vllm_target(plan: LaunchPlan) -> ServingTarget:
-    """The first server of a vllm-ascend plan: its host IP, ``{http_port}``, ``{model}``."""
-    first = plan.servers[0]
-    model = shlex.split(first.values.get("model", "''"))
-    return ServingTarget(kind="vllm-ascend", server_id=first.server_id,
-                         address=first.values.get("host_ip", first.server_id),
-                         port=int(first.values.get("http_port", "8000")), api="completions",
-                         model=model[0] if model else "")
+async def prepare(pool: Any, table: Any, profile: Profile, command: list[str], *,
+                  targets: Mapping[str, str], home: str = mindie.DEFAULT_HOME,
+                  override: tuple[str, str] | None = None, tls: bool | None = None,
+                  port: int | None = None, tp: int | None = None, rpc_port: int | None = None,
+                  preflight: bool = True,
+                  ) -> tuple[ServingSetup | None, dict[str, dict[str, bytes]], list[str]]:
+    """(serving setup, files for each server's run folder, warnings) of a serving profile
+    (None for others). mindie-service: the table checked against MindIE's rules before any
+    SSH round trip, each server's config.json read (or ``override``: text, source) and
+    derived, the weights folder's permissions checked (``preflight``). ``targets``:
+    server_id -> SSH host; ``port``: the HTTP port (default the profile's / config's)."""
+    if profile.serving == "vllm-ascend":
+        return vllm_setup(table, profile, command, tp=tp, http_port=port, rpc_port=rpc_port), {}, []
+    if profile.serving != "mindie-service":
+        return None, {}, []
+    check_mindie_table(table)
+    if pool is None:
+        raise InputError("profile mindie-service needs the servers (not local agents)")
+    configs = await mindie_configs(pool, table, targets, home=home, override=override, tls=tls, port=port)
+    first = configs[table.server_list[0].server_id]
+    if preflight:
+        raise_weights(await weights_problems(pool, targets, mindie.model(first)[1]))
+    files = {s.server_id: {mindie.server_config_name(i): config_bytes(configs[s.server_id])}
+             for i, s in enumerate(table.server_list)}
+    return mindie_setup(table, profile, command, configs), files, mindie.tls_warnings(first)
 
 
-async def serving_run(plan: LaunchPlan, table: Any, data: bytes, *, kind: str, pool: Any,
+def plan_command(plan: LaunchPlan) -> list[str]:
+    """The serving command a plan was built from: vllm-ascend's ``MODEL [flags]`` (the model
+    is in the servers' values), MindIE's arguments."""
+    if plan.serving != "vllm-ascend":
+        return list(plan.template_args)
+    model = shlex.split(plan.servers[0].values.get("model", "''"))
+    return [*model[:1], *plan.template_args]
+
+
+async def serving_run(plan: LaunchPlan, table: Any, data: bytes, *, profile: Profile, pool: Any,
                       prompt: str | None, stop: asyncio.Event | None = None,
                       **launch_kw: Any) -> AsyncGenerator[Any, None]:
-    """A serving profile's launch as one generator: MindIE's per-server config.json read from
-    each server and derived (default folder, TLS unchanged), the launch, ``ServiceReady``,
-    the first request's ``ServiceAnswer``."""
+    """A serving profile's launch as one generator (the Launch pane's): ``prepare`` (MindIE's
+    per-server config.json read from each server and derived, default folder, TLS
+    unchanged; the table and weights checks), the launch, ``ServiceReady``, the first
+    request's ``ServiceAnswer``."""
     from console.ops.launch import launch
 
-    files: dict[str, dict[str, bytes]] = {}
-    if kind == "mindie-service":
-        if pool is None:
-            raise RemoteError("profile mindie-service needs the servers (not local agents)")
-        targets = {s.server_id: s.host for s in plan.servers}
-        configs = await mindie_configs(pool, table, targets, home=mindie.DEFAULT_HOME, override=None,
-                                       tls=None, port=None)
-        files = {s.server_id: {mindie.server_config_name(i): config_bytes(configs[s.server_id])}
-                 for i, s in enumerate(table.server_list)}
-        first = configs[table.server_list[0].server_id]
-        address, port, https = mindie.endpoint(first)
-        target = ServingTarget(kind=kind, server_id=table.server_list[0].server_id, address=address,
-                               port=port, api="chat", model=mindie.model(first)[0], https=https)
-        for warning in mindie.tls_warnings(first):
-            yield LaunchWarning(warning)
-    else:
-        target = vllm_target(plan)
+    targets = {s.server_id: s.host for s in plan.servers}
+    setup, files, warnings = await prepare(pool, table, profile, plan_command(plan), targets=targets,
+                                           preflight=launch_kw.get("check", True))
+    if setup is None:
+        raise InputError(f"profile {profile.name} is not a serving profile")
+    for warning in warnings:
+        yield LaunchWarning(warning)
     events = launch(plan, table, data, pool=pool, stop=stop, server_files=files, **launch_kw)
-    async with contextlib.aclosing(serve(events, plan, target, pool, prompt=prompt, stop=stop)) as out:
+    async with contextlib.aclosing(serve(events, plan, setup.target, pool, prompt=prompt, stop=stop)) as out:
         async for ev in out:
             yield ev

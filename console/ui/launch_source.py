@@ -69,7 +69,8 @@ class LaunchSource:
             from console.core.serving.openai import DEFAULT_PROMPT
             from console.ops.serving import serving_run
 
-            events = serving_run(plan, table, data, kind=plan.serving, pool=pool, prompt=DEFAULT_PROMPT,
+            profile = await asyncio.to_thread(self.load_profile, plan.profile)
+            events = serving_run(plan, table, data, profile=profile, pool=pool, prompt=DEFAULT_PROMPT,
                                  stop=stop, run_base=self.run_base, inventory=inventory, check=self.check)
         else:
             events = launch(plan, table, data, pool=pool, run_base=self.run_base,

@@ -32,7 +32,7 @@ async def test_vllm_serving_run_with_inventory_facts_and_a_second_prompt(sim_clu
                                  host_facts=facts, run_id="t-serving-run",
                                  remote_ranktable=str(tmp_path / "remote" / "rt.json"), master_port=free_port())
         ready = answer = second = None
-        events = serving_run(plan, table, dumps(table).encode(), kind="vllm-ascend", pool=pool,
+        events = serving_run(plan, table, dumps(table).encode(), profile=profile, pool=pool,
                              prompt="What's Deep Learning?", stop=stop, run_base=tmp_path / "runs")
         async with asyncio.timeout(90), contextlib.aclosing(events):
             async for ev in events:
