@@ -10,12 +10,14 @@ server; everything else is a problem text, never an exception.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Collection
 from typing import Any
 
 
 def _num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A finite JSON number (``json.loads`` accepts NaN and Infinity: refused here)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _int(v: Any) -> bool:
