@@ -11,17 +11,10 @@ from itertools import pairwise
 from console.core.diagnostic import Diagnostic
 from console.core.ranktable.model import RankTable
 from console.core.ranktable.problems import dev, error, ranges, srv, warning
+from console.core.targets import is_ip
 
 MINDIE_MAX_RANK = 511
 _LINUX_FAMILY = {4: 2, 6: 10}  # AF_INET, AF_INET6 as HCCL prints them (EI0001)
-
-
-def is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def missing_on_devices(t: RankTable, field: str, rule: str, why: str) -> Iterator[Diagnostic]:
