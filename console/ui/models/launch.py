@@ -105,10 +105,7 @@ class JobView:
     # -- feeding ---------------------------------------------------------------------
 
     def apply(self, ev: LaunchEvent) -> None:
-        match ev:
-            case RankLine():
-                self.lines += not ev.partial
-                return
+        match ev:  # RankLine: LaunchModel.apply counts and routes it, never here
             case Stage(name=StageName.KEPT, message=message):  # after the job: not a stage of it
                 self.warnings.append(message)
             case Stage(name=name, message=message, run_dir=run_dir):

@@ -19,7 +19,6 @@ class ServingView:
     answers: list[SmokeResult] = field(default_factory=list)
     asking: str | None = None
     """The prompt on its way (None when none is)."""
-    version: int = 0
 
     def apply(self, event: Any) -> bool:
         """True when the event was the service's."""
@@ -31,17 +30,14 @@ class ServingView:
                 return True
             case _:
                 return False
-        self.version += 1
         return True
 
     def ask(self, prompt: str) -> None:
         self.asking = prompt
-        self.version += 1
 
     def answered(self, result: SmokeResult) -> None:
         self.answers.append(result)
         self.asking = None
-        self.version += 1
 
     def failure(self, prompt: str, exc: BaseException) -> SmokeResult:
         """The failed answer to ``prompt`` when sending it raised ``exc``."""
