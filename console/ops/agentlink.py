@@ -9,7 +9,7 @@ when its stdin closes) and ``close()``. Two implementations:
   shape and is used as is.
 
 Both start the agent the same way: ``python3 -u -c BOOTSTRAP``, then send
-``<len>\\n<agent source>`` (hostagent_guard.py + hostagent_base.py + hostagent.py) and the
+``<len>\\n<agent source>`` (filehash_remote.py + hostagent_guard.py + hostagent_base.py + hostagent.py) and the
 JSON spec line.
 """
 
@@ -68,7 +68,7 @@ Opener = Callable[[ServerPlan], Awaitable[AgentLink]]
 
 
 #: The agent program = these stdlib files, in this order, as one text.
-AGENT_PARTS = ("hostagent_guard.py", "hostagent_base.py", "hostagent.py")
+AGENT_PARTS = ("filehash_remote.py", "hostagent_guard.py", "hostagent_base.py", "hostagent.py")
 
 
 @lru_cache(maxsize=1)

@@ -1,6 +1,6 @@
 """Cluster Console host agent, part 3 of 3: runs ON a server, one per server per launch.
 
-STDLIB ONLY, Python >= 3.6. The console sends ``hostagent_guard.py``, ``hostagent_base.py``
+STDLIB ONLY, Python >= 3.6. The console sends ``filehash_remote.py``, ``hostagent_guard.py``, ``hostagent_base.py``
 and this file as one program over one SSH channel (``agentlink.agent_source``); nothing is installed on the
 server. Wire protocol on the channel:
 
