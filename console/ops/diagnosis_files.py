@@ -220,9 +220,10 @@ def diagnose_path(path: str | Path, *, ping_matrix: PingMatrix | None = None,
     if not diag.causes and inp.teardown:
         td = inp.teardown
         rank = td.get("rank") if isinstance(td.get("rank"), int) else None
+        log = f"rank-{rank}.log" if rank is not None else "the failed rank's rank-<rank>.log"
         cause = Cause(cause="rank_failed", rule="run_record", title=str(td.get("root_cause")),
                       explanation="No log line explains it; this is the launch's own root cause.",
-                      next_check="read that rank's log (rank-N.log) and the server's CANN logs",
+                      next_check=f"read that rank's log ({log}) and the server's CANN logs",
                       server=td.get("server"), rank=rank)
         diag = diagnose([cause], places=inp.places, offsets=inp.offsets, exits=inp.exits,
                         inventory=inp.inventory, ping=inp.ping)
