@@ -84,6 +84,7 @@ def _derived(fields: dict[str, str]) -> dict[str, str]:
         out["role_name"] = {"0": "server", "1": "client"}.get(out["role"], out["role"])
     out["dev_text"] = f" on device {out['device_id']}" if "device_id" in out else ""
     out["timeout_text"] = f" after {out['timeout_s']} s" if "timeout_s" in out else ""
+    out["python_text"] = f" ({out['python']})" if "python" in out else ""
     return out
 
 

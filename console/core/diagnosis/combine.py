@@ -7,6 +7,10 @@ to what discovery and the ping matrix know. Pure.
 * "First" is the earliest cause that is not a symptom (timeouts, wrappers); when all are
   symptoms, the earliest of those, preferring one that names its peer. Without log times, the
   ranks' exit times from the run record order them.
+* Causes whose text is the same but for numbers and host names (the same error on many
+  ranks) fold into one cause that keeps every rank and server. When that cause comes first and
+  is not a peer/timeout kind, its ranks failed independently for one common reason: none of
+  them is the victim of another.
 * Victims are the other ranks whose causes are symptoms.
 * A socket timeout between two ranks is shown next to the last ping of exactly that device
   pair, or "never tested" with the command that tests it.
@@ -14,6 +18,7 @@ to what discovery and the ping matrix know. Pure.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -24,11 +29,17 @@ from ..inventory import Inventory
 from ..pingresults import PingMatrix, ProbeResult
 from ..planning.ping import ping_command
 from ..targets import check_target
-from .model import Cause, Diagnosis, Link, RankPlace
+from .model import Cause, Diagnosis, Link, RankPlace, fold_ints
 
 SYMPTOMS = frozenset({"socket_timeout", "c10d_timeout", "gloo_timeout", "hccl_exec_timeout",
                       "rendezvous_missing_rank", "topo_exchange_timeout", "hccl_error",
                       "unknown_error"})
+
+# a rank waiting on another: the same text on many ranks is still one rank's fault
+PEER_KINDS = frozenset({"socket_timeout", "c10d_timeout", "gloo_timeout", "hccl_exec_timeout",
+                        "rendezvous_missing_rank", "topo_exchange_timeout", "stalled_peer"})
+NUMBER_RE = re.compile(r"\d+")
+FOLD_LINES = 4
 
 
 def is_symptom(c: Cause) -> bool:
@@ -81,6 +92,52 @@ def pick_first(causes: list[Cause], exits: Mapping[int, float]) -> int | None:
 
 def _ranks_text(ranks: list[int]) -> str:
     return ("rank " if len(ranks) == 1 else "ranks ") + ",".join(map(str, ranks))
+
+
+def _shape(c: Cause, hosts: list[str]) -> tuple[Any, ...]:
+    """What two ranks' causes share when they show the same error: the text with host names
+    and numbers (ranks, devices, IPs, pids, times) blanked."""
+    text = c.title
+    for h in hosts:
+        text = text.replace(h, "<host>")
+    return (c.cause, c.rule, c.code, NUMBER_RE.sub("#", text))
+
+
+def _fold_same(causes: list[Cause], places: Places, exits: Mapping[int, float]
+               ) -> tuple[list[Cause], list[int]]:
+    """Causes of different ranks with the same shape, folded into the earliest of them (see the
+    module docstring); and, for each cause given, the index of the cause it went into."""
+    hosts = sorted({h for c in causes for h in (c.server, c.fields.get("host")) if h}
+                   | {p.server for p in places.by_rank.values()}, key=len, reverse=True)
+    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for i, c in enumerate(causes):
+        foldable = (c.rank is not None and c.cause != "socket_timeout" and c.remote_rank is None
+                    and c.remote_ip is None)
+        groups[_shape(c, hosts) if foldable else ("one", i)].append(i)
+    out: list[Cause] = []
+    remap = [0] * len(causes)
+    for members in sorted(groups.values(), key=lambda m: m[0]):
+        ranks = {causes[i].rank for i in members}
+        if len(ranks) < 2:  # one rank's lines are already folded by classify
+            for i in members:
+                remap[i] = len(out)
+                out.append(causes[i])
+            continue
+        members = sorted(members, key=lambda i: _order(causes[i], i, exits))
+        rep = causes[members[0]]
+        others = [causes[i] for i in members[1:]]
+        rep.fold_ranks = sorted(r for r in ranks if r is not None)
+        rep.fold_servers = list(dict.fromkeys(c.server for c in (rep, *others) if c.server))
+        rep.count += sum(c.count for c in others)
+        for c in others:
+            if len(rep.lines) < FOLD_LINES and c.lines:
+                rep.lines.append(c.lines[0])
+        times = [t for t in (c.corrected_ts for c in (rep, *others)) if t is not None]
+        rep.corrected_ts = min(times) if times else None
+        for i in members:
+            remap[i] = len(out)
+        out.append(rep)
+    return out, remap
 
 
 def _end(server: str | None, device: int | None, rank: int | None = None) -> str:
@@ -227,6 +284,12 @@ def _headline(first: Cause | None, victims: list[int], links: list[Link],
         if idx and idx[0].kind == "ping":
             return f"{pair}; the last ping of that pair was clean: check the peer's own log{tail}"
         return f"{pair}; that pair was never pinged: ping it{tail}"
+    if len(first.fold_ranks) > 1 and first.cause not in PEER_KINDS:
+        n, servers = len(first.fold_ranks), len(first.fold_servers)
+        on = f"{n} on {servers} server{'s' if servers != 1 else ''}"
+        who = (f"every rank ({on})" if places.by_rank and set(first.fold_ranks) >= set(places.by_rank)
+               else f"ranks {fold_ints(first.fold_ranks)} ({on})")
+        return f"{who} failed the same way: {first.title}; next: {first.next_check}{tail}"
     if first.cause == "stalled_peer":  # its title names the server and the ranks
         return f"{first.title}; next: {first.next_check}"
     where = first.where()
@@ -283,11 +346,6 @@ def diagnose(causes: list[Cause], *, places: Iterable[RankPlace] = (),
         where.place(c)
         if c.ts is not None:
             c.corrected_ts = c.ts - offsets.get(c.server or "", 0.0)
-    first = pick_first(causes, exits)
-    fc = causes[first] if first is not None else None
-    pair = {fc.rank, fc.remote_rank} if fc else set()
-    victims = sorted({c.rank for c in causes
-                      if c.rank is not None and c.rank not in pair and is_symptom(c)})
     links: list[Link] = []
     seen_pairs: set[frozenset[tuple[str | None, int | None]]] = set()
     for i, c in enumerate(causes):
@@ -307,6 +365,13 @@ def diagnose(causes: list[Cause], *, places: Iterable[RankPlace] = (),
                           dst_device=p.device_id if p else None,
                           message=f"{_ranks_text(waiters)} all timed out on rank {peer}, which "
                                   "logged no link error of its own"))
+    causes, remap = _fold_same(causes, where, exits)
+    for link in links:
+        link.cause_index = remap[link.cause_index]
+    first = pick_first(causes, exits)
+    fc = causes[first] if first is not None else None
+    pair = (fc.own_ranks() | {fc.remote_rank}) if fc else set()
+    victims = sorted({r for c in causes if is_symptom(c) for r in c.own_ranks()} - pair)
     notes = [] if ping is not None or not seen_pairs else [
         "no ping results given (--ping FILE): socket timeouts are not compared with a ping of the pair"]
     return Diagnosis(headline=_headline(fc, victims, links, missing, where, causes), first=first,

@@ -29,6 +29,17 @@ class EvidenceLine(BaseModel):
     text: str
 
 
+def fold_ints(values: list[int]) -> str:
+    """``0,2-7,9``: sorted, runs of consecutive numbers as ranges."""
+    runs: list[list[int]] = []
+    for v in sorted(set(values)):
+        if runs and runs[-1][1] == v - 1:
+            runs[-1][1] = v
+        else:
+            runs.append([v, v])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
 class Cause(BaseModel):
     """A failure recognised in a log, with what the matched lines name."""
 
@@ -58,13 +69,26 @@ class Cause(BaseModel):
                                                "naive local time read as UTC)")
     corrected_ts: float | None = Field(None, description="ts minus the server's clock offset")
     count: int = Field(1, description="How many matching lines were folded into this cause")
+    fold_ranks: list[int] = Field(default_factory=list, description=(
+        "Every rank that showed this same cause (text equal but for numbers and host names), "
+        "when more than one did"))
+    fold_servers: list[str] = Field(default_factory=list, description="Their servers")
     fields: dict[str, str] = Field(default_factory=dict, description="Every value the rule read")
     lines: list[EvidenceLine] = Field(default_factory=list)
 
     def ranks(self) -> list[int]:
-        return sorted({r for r in (self.rank, self.remote_rank) if r is not None})
+        return sorted({r for r in (self.rank, self.remote_rank, *self.fold_ranks) if r is not None})
+
+    def own_ranks(self) -> set[int]:
+        """The ranks that reported it (all of them when folded)."""
+        return {*self.fold_ranks, *((self.rank,) if self.rank is not None else ())}
 
     def where(self) -> str:
+        if len(self.fold_ranks) > 1:
+            servers = self.fold_servers
+            on = (" on " + ", ".join(servers) if len(servers) <= 2 else f" on {len(servers)} servers"
+                  ) if servers else ""
+            return f"ranks {fold_ints(self.fold_ranks)}{on}"
         parts = []
         if self.server:
             parts.append(self.server)
@@ -96,6 +120,7 @@ class Cause(BaseModel):
             "remote_device_id": self.remote_device_id, "timeout_s": self.timeout_s,
             "connected": self.connected, "needed": self.needed, "time": self.ts,
             "corrected_time": self.corrected_ts, "count": self.count, "fields": self.fields,
+            "fold_ranks": self.fold_ranks, "fold_servers": self.fold_servers,
         }
 
 
