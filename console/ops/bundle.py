@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from console.core.diagnosis.model import fold_ints
 from console.core.diagnosis.text import render
 from console.core.errors import ConsoleError, InputError
 from console.core.secrets import mask_document as _mask_document
@@ -84,6 +85,10 @@ def _summary(run: Path, diag_text: list[str], inp: DiagnosisInput, names: list[s
     if isinstance(plan, dict) and plan.get("profile"):
         out.append(f"profile {plan.get('profile')}")
     out += ["", "DIAGNOSIS", *diag_text, "", "FILES", *(f"  {n}" for n in names)]
+    silent = sorted({p.rank for p in inp.places} - {int(m.group(1)) for n in names
+                                                     if (m := re.fullmatch(r"logs/rank-(\d+)\.log", n))})
+    if silent:
+        out.append(f"  {'rank' if len(silent) == 1 else 'ranks'} {fold_ints(silent)} printed nothing (no log)")
     if left_out:
         out += ["", "LEFT OUT", *(f"  {n}" for n in left_out)]
     out += ["", ("Secret-looking env values (TOKEN, SECRET, PASSWORD, PASSWD, KEY, CREDENTIAL, "

@@ -122,3 +122,13 @@ def test_bundle_masks_token_shapes_in_evidence_and_logs(tmp_path, capsys):
     assert f"{run.name}/evidence/127.0.0.11/mindie.log" in names
     assert bearer.encode() not in blob and hf.encode() not in blob
     assert b"Authorization: Bearer ***" in blob
+
+
+def test_summary_names_the_ranks_that_printed_nothing(tmp_path, capsys):
+    run = _record(tmp_path)  # ranks 0, 1 and 3 wrote a log; rank 2 printed nothing
+    (run / "rank-0.log").unlink()
+    out = tmp_path / "b.tar.gz"
+    assert main(["bundle", str(run), "-o", str(out)]) == 0
+    with tarfile.open(out) as tar:
+        summary = tar.extractfile(f"{run.name}/SUMMARY.txt").read().decode()
+    assert "  ranks 0,2 printed nothing (no log)\n" in summary

@@ -30,14 +30,14 @@ class EvidenceLine(BaseModel):
 
 
 def fold_ints(values: list[int]) -> str:
-    """``0,2-7,9``: sorted, runs of consecutive numbers as ranges."""
+    """``0,1,3-7,9``: sorted, runs of three or more consecutive numbers as ranges."""
     runs: list[list[int]] = []
     for v in sorted(set(values)):
         if runs and runs[-1][1] == v - 1:
             runs[-1][1] = v
         else:
             runs.append([v, v])
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+    return ",".join(str(a) if a == b else f"{a},{b}" if b == a + 1 else f"{a}-{b}" for a, b in runs)
 
 
 class Cause(BaseModel):
