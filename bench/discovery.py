@@ -53,7 +53,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.core.discovery.script import DEVICE_QUERIES  # noqa: E402
+from console.core.discovery.script import DEVICE_QUERIES
 
 TARGET_RATIO = 0.5
 TARGET_CPU_PER_SERVER_S = 0.015

@@ -37,14 +37,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from console.core.planning.launch import build_launch_plan  # noqa: E402
-from console.core.profiles import Profile  # noqa: E402
-from console.core.ranktable import build  # noqa: E402
-from console.core.ranktable.model import RankTable  # noqa: E402
-from console.core.ranktable.text import dumps  # noqa: E402
-from console.ops.launch import launch  # noqa: E402
-from console.ops.launch_events import JobFinished, RankLine  # noqa: E402
-from console.ops.probe import subset_table  # noqa: E402
+from console.core.planning.launch import build_launch_plan
+from console.core.profiles import Profile
+from console.core.ranktable import build
+from console.core.ranktable.model import RankTable
+from console.core.ranktable.text import dumps
+from console.ops.launch import launch
+from console.ops.launch_events import JobFinished, RankLine
+from console.ops.probe import subset_table
 
 TARGETS = {"default": (0.050, 1.0), "scale": (0.200, 2.0)}  # (skew s, teardown s)
 SCALE_FROM = 256  # servers

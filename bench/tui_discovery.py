@@ -31,9 +31,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from console.ops.discovery import DiscoveryDone, ServerDone, ServerStarted  # noqa: E402
-from console.ui.app import ClusterConsoleApp  # noqa: E402
-from console.ui.sources import Sources  # noqa: E402
+from console.ops.discovery import DiscoveryDone, ServerDone, ServerStarted
+from console.ui.app import ClusterConsoleApp
+from console.ui.sources import Sources
 
 TARGET_LAG_S = 0.050
 TICK_S = 0.01

@@ -33,17 +33,22 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.core.inventory import Device, Inventory, Server  # noqa: E402
-from console.core.profiles import Profile  # noqa: E402
-from console.core.ranktable import build, dumps  # noqa: E402
-from console.ops.launch_events import (  # noqa: E402
-    JobFinished, JobSummary, RankExited, RankLine, RankStarted, Stage,
+from console.core.inventory import Device, Inventory, Server
+from console.core.profiles import Profile
+from console.core.ranktable import build, dumps
+from console.ops.launch_events import (
+    JobFinished,
+    JobSummary,
+    RankExited,
+    RankLine,
+    RankStarted,
+    Stage,
 )
-from console.ops.runrecord import RunRecord  # noqa: E402
-from console.ui.app import ClusterConsoleApp  # noqa: E402
-from console.ui.launch_source import LaunchSource  # noqa: E402
-from console.ui.sources import Sources  # noqa: E402
-from console.ui.widgets.rank_log import RankLog  # noqa: E402
+from console.ops.runrecord import RunRecord
+from console.ui.app import ClusterConsoleApp
+from console.ui.launch_source import LaunchSource
+from console.ui.sources import Sources
+from console.ui.widgets.rank_log import RankLog
 
 TARGET_LAG_S = 0.050
 TARGET_PAINT_S = 1.0

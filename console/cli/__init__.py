@@ -58,7 +58,7 @@ class _StderrHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             print(self.format(record), file=sys.stderr)
-        except Exception:  # noqa: BLE001 - logging must never break the command
+        except Exception:
             self.handleError(record)
 
 

@@ -25,8 +25,18 @@ from typing import Any
 from console.cli._common import warn
 from console.core.errors import EXIT_CHECK_FAILED
 from console.ops.launch_events import (
-    JobFinished, JobSummary, LaunchWarning, RankExited, RankLine, RankReady, RankStalled,
-    RankStarted, ServerLost, Stage, StallDetected, Teardown,
+    JobFinished,
+    JobSummary,
+    LaunchWarning,
+    RankExited,
+    RankLine,
+    RankReady,
+    RankStalled,
+    RankStarted,
+    ServerLost,
+    Stage,
+    StallDetected,
+    Teardown,
 )
 
 STOP_TAIL = 3

@@ -12,8 +12,7 @@ import sys
 from console.cli._common import print_json, warn
 from console.core.errors import InputError
 from console.core.planning import layout as plan
-from console.core.planning.layout import KINDS, Layout, describe_ranks, plan_layout, \
-    rank_servers_of
+from console.core.planning.layout import KINDS, Layout, describe_ranks, plan_layout, rank_servers_of
 
 ORDER = 60  # position among the subcommands
 SHOWN_GROUPS = 4

@@ -24,7 +24,12 @@ from console.core.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_UNREAC
 from console.core.probe_report import COLUMNS, SLOW_LEGEND
 from console.core.profiles import parse_host_items
 from console.ops.launch_events import (
-    JobFinished, LaunchWarning, RankLine, ServerLost, Stage, Teardown,
+    JobFinished,
+    LaunchWarning,
+    RankLine,
+    ServerLost,
+    Stage,
+    Teardown,
 )
 
 ORDER = 55

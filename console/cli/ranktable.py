@@ -16,7 +16,14 @@ from console.cli._common import add_hosts_argument, hosts_from_args, print_json,
 from console.core.diagnostic import Diagnostic
 from console.core.errors import EXIT_CHECK_FAILED, EXIT_OK, ConsoleError
 from console.core.ranktable import (
-    SUPPORTED_VERSIONS, RankTable, RankTableInvalid, build, json_schema, merge, validate, validate_against,
+    SUPPORTED_VERSIONS,
+    RankTable,
+    RankTableInvalid,
+    build,
+    json_schema,
+    merge,
+    validate,
+    validate_against,
 )
 from console.core.ranktable.problems import describe, problem_json, sort_problems
 from console.ops.ranktable_files import load, save

@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 
 from ClusterShell.NodeSet import NodeSet
-
-from console.cli._common import print_json
 from pydantic import ValidationError
 
+from console.cli._common import print_json
 from console.core.errors import InputError, describe_validation_error
 from console.ops import safefiles
 from console.sim.cluster import SimCluster

@@ -162,7 +162,7 @@ class LocalAgentLink:
         self.write_eof()
         try:
             await asyncio.wait_for(self.proc.wait(), 30)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
             await self.proc.wait()

@@ -53,7 +53,11 @@ import time
 
 if __package__:  # imported (tests, tools); on a server parts 1 and 2 precede this text
     from console.ops.hostagent_base import (
-        Out, Rank, Watchdog, deathsig_preexec, nonblock,
+        Out,
+        Rank,
+        Watchdog,
+        deathsig_preexec,
+        nonblock,
     )
     from console.ops.hostagent_guard import Guard, _number, read_spec
 
@@ -111,10 +115,10 @@ class Agent:
         parts = [self.spec["prelude"]] if self.spec.get("prelude") else []
         if go_fd is not None:
             n = rank.n
-            parts.append("printf 'R %s\\n' {} >&{}".format(n, ctl_fd))
-            parts.append("read -r _ <&{}".format(go_fd))
-            parts.append("printf 'W %s %s\\n' {} \"$EPOCHREALTIME\" >&{}".format(n, ctl_fd))
-            parts.append("exec {}<&- {}>&-".format(go_fd, ctl_fd))
+            parts.append(f"printf 'R %s\\n' {n} >&{ctl_fd}")
+            parts.append(f"read -r _ <&{go_fd}")
+            parts.append(f"printf 'W %s %s\\n' {n} \"$EPOCHREALTIME\" >&{ctl_fd}")
+            parts.append(f"exec {go_fd}<&- {ctl_fd}>&-")
         cmd = rank.spec["command"]
         parts.append("exec " + cmd if self.spec.get("exec_command") else cmd)
         return "\n".join(parts)
@@ -131,7 +135,7 @@ class Agent:
                 preexec_fn=self.preexec)
         except OSError as exc:
             self.out.emit(t="line", rank=rank.n, s="e", x="cluster-console agent: cannot start "
-                          "rank: {}".format(exc))
+                          f"rank: {exc}")
             rank.code, rank.reaped_at = 127, time.time()
             return
         for stream, fobj in (("o", rank.proc.stdout), ("e", rank.proc.stderr)):
@@ -139,7 +143,7 @@ class Agent:
             nonblock(fd)
             rank.streams[fd] = [stream, b"", fobj]
             self.sel.register(fd, selectors.EVENT_READ, ("rank", rank))
-        self.watchdog.tell("+{}".format(rank.proc.pid))
+        self.watchdog.tell(f"+{rank.proc.pid}")
         self.out.emit(t="spawned", rank=rank.n, pid=rank.proc.pid)
 
     def spawn_held(self):
@@ -291,7 +295,7 @@ class Agent:
                       sig if sig in STOP_STEPS else "TERM")
         elif kind != "hb":
             self.out.emit(t="error", msg="ignored a line from the console that is not a known "
-                          "command: {!r}".format(line[:80]))
+                          f"command: {line[:80]!r}")
 
     # --- ending ---------------------------------------------------------------------------
 
@@ -342,7 +346,7 @@ class Agent:
             self.stop("agent got " + self.signalled)
             self.signalled = None
         if self.hb and now - self.last_in > self.hb and self.state != "stopping":
-            self.stop("no heartbeat from the console for {:.0f} s".format(self.hb))
+            self.stop(f"no heartbeat from the console for {self.hb:.0f} s")
         if self.escalate_at is not None and now >= self.escalate_at:
             self.signal_ranks(min((self.stop_step or 0) + 1, 2))
         for rank in self.ranks:
@@ -359,7 +363,7 @@ class Agent:
     def report(self, rank):
         rank.reported = True
         if rank.proc is not None:
-            self.watchdog.tell("-{}".format(rank.proc.pid))
+            self.watchdog.tell(f"-{rank.proc.pid}")
         frame = {"t": "exit", "rank": rank.n, "code": rank.code, "ts": rank.reaped_at}
         if rank.sig:
             frame["sig"] = rank.sig

@@ -184,10 +184,9 @@ class Guard:
             try:
                 got = file_sha256(path)
             except OSError as exc:
-                return "{}: cannot be read ({})".format(path, exc.strerror or exc)
+                return f"{path}: cannot be read ({exc.strerror or exc})"
             if got != want:
-                return "{}: sha256 {} is not the uploaded {} (changed after the upload)".format(
-                    path, got, want)
+                return f"{path}: sha256 {got} is not the uploaded {want} (changed after the upload)"
         return None
 
     def end_marked(self, sig, groups=()):
@@ -222,12 +221,12 @@ class Guard:
             try:
                 st = os.lstat(path)
                 if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
-                    return "{} is not a regular file of ours: not removed".format(path)
+                    return f"{path} is not a regular file of ours: not removed"
                 os.unlink(path)
             except FileNotFoundError:
                 continue
             except OSError as exc:
-                return "cannot remove {}: {}".format(path, exc.strerror or exc)
+                return f"cannot remove {path}: {exc.strerror or exc}"
         return None
 
     def _remove_run_dir(self):
@@ -238,13 +237,13 @@ class Guard:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            return "cannot check {}: {}".format(self.run_dir, exc.strerror or exc)
+            return f"cannot check {self.run_dir}: {exc.strerror or exc}"
         if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
-            return "{} is not a folder of ours: not removed".format(self.run_dir)
+            return f"{self.run_dir} is not a folder of ours: not removed"
         try:
             shutil.rmtree(self.run_dir)
         except OSError as exc:
-            return "cannot remove {}: {}".format(self.run_dir, exc.strerror or exc)
+            return f"cannot remove {self.run_dir}: {exc.strerror or exc}"
         try:
             os.rmdir(os.path.dirname(self.run_dir))  # the run's folder, once empty
         except OSError:
@@ -270,7 +269,7 @@ def read_spec():
         spec = None
     if not (isinstance(spec, dict) and spec.get("t") == "spec"
             and isinstance(spec.get("ranks"), list)):
-        frame = {"t": "error", "msg": "the first line is not a job spec: {!r}".format(line[:80])}
+        frame = {"t": "error", "msg": f"the first line is not a job spec: {line[:80]!r}"}
         os.write(1, (json.dumps(frame) + "\n").encode("ascii"))
         sys.exit(3)
     return spec, rest

@@ -12,7 +12,6 @@ from console.core.errors import InputError
 from console.core.hosts import HostTarget, parse_hosts
 from console.core.targets import MAX_HOSTS
 
-
 MAX_HOSTFILE_BYTES = 16 << 20
 """A hostfile larger than this (about 16 MiB, far above 100,000 hosts) is refused unread."""
 

@@ -15,7 +15,7 @@ JSON lines, fed into a ``console.core.probe_report.ProbeReport`` as they arrive.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal

@@ -45,7 +45,7 @@ TABLE_READ_MAX = 16 << 20
 
 class Refused(Exception):
     def __init__(self, path, why):
-        Exception.__init__(self, "{}: {}".format(path, why))
+        Exception.__init__(self, f"{path}: {why}")
         self.path = path
         self.why = why
 
@@ -53,7 +53,7 @@ class Refused(Exception):
 def _owner(uid):
     try:
         import pwd
-        return "{} ({})".format(uid, pwd.getpwuid(uid).pw_name)
+        return f"{uid} ({pwd.getpwuid(uid).pw_name})"
     except (ImportError, KeyError):
         return str(uid)
 
@@ -62,7 +62,7 @@ def _check_dir(st, path, uid):
     if not stat.S_ISDIR(st.st_mode):
         raise Refused(path, "is not a folder")
     if st.st_uid not in (uid, 0):
-        raise Refused(path, "is owned by uid {}, not by you or root".format(_owner(st.st_uid)))
+        raise Refused(path, f"is owned by uid {_owner(st.st_uid)}, not by you or root")
     sticky_root = st.st_uid == 0 and st.st_mode & stat.S_ISVTX
     if st.st_mode & 0o022 and not sticky_root:
         raise Refused(path, "is writable by {} (mode {:04o}) and is not a root-owned sticky "
@@ -100,8 +100,7 @@ def secure_dir(path, create):
             st = os.lstat(cur)
         if stat.S_ISLNK(st.st_mode):
             if st.st_uid not in (uid, 0):
-                raise Refused(cur, "is a symlink owned by uid {}, not by you or root".format(
-                    _owner(st.st_uid)))
+                raise Refused(cur, f"is a symlink owned by uid {_owner(st.st_uid)}, not by you or root")
             links += 1
             if links > 40:
                 raise Refused(cur, "too many levels of symbolic links")
@@ -118,7 +117,7 @@ def secure_dir(path, create):
 def write_file(folder, name, data, mode):
     """Atomically put ``data`` at ``folder/name`` (folder already checked)."""
     dest = os.path.join(folder, name)
-    tmp = os.path.join(folder, ".{}.{}.tmp".format(name, binascii.hexlify(os.urandom(6)).decode()))
+    tmp = os.path.join(folder, f".{name}.{binascii.hexlify(os.urandom(6)).decode()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         view = memoryview(data)
@@ -203,7 +202,7 @@ def _may_replace(table, old, real, uid):
     if old.st_uid not in (uid, 0) or stat.S_ISDIR(old.st_mode):
         raise Refused(table["path"], "exists and is {}".format(
             "a folder" if stat.S_ISDIR(old.st_mode) else
-            "owned by uid {}, not by you or root".format(_owner(old.st_uid))))
+            f"owned by uid {_owner(old.st_uid)}, not by you or root"))
     if table.get("force") or is_ranktable(real):
         return
     raise Refused(table["path"], "exists and is not a rank table the console wrote (not a "
@@ -289,7 +288,7 @@ def handle(req):
     except OSError as exc:
         return {"ok": False, "path": exc.filename or "", "why": exc.strerror or str(exc)}
     except (KeyError, TypeError, ValueError) as exc:
-        return {"ok": False, "path": "", "why": "bad request: {}".format(exc)}
+        return {"ok": False, "path": "", "why": f"bad request: {exc}"}
 
 
 def main():
@@ -299,7 +298,7 @@ def main():
         req = {"op": "bad", "error": str(exc)}
     answer = handle(req) if isinstance(req, dict) else {"ok": False, "path": "",
                                                          "why": "bad request"}
-    sys.stdout.write("\n{} {}\n".format(MARK, json.dumps(answer)))
+    sys.stdout.write(f"\n{MARK} {json.dumps(answer)}\n")
     sys.stdout.flush()
 
 

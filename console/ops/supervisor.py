@@ -26,11 +26,22 @@ from console.ops.agentclock import AgentClocks
 from console.ops.agentframes import check_frame
 from console.ops.agentlink import AgentLink, Opener, close_links, hello_payload, spec_for
 from console.ops.launch_events import (
-    JobFinished, JobSummary, LaunchWarning, RankExited, RankLine, RankReady, RankStarted,
-    RootCause, ServerLost, Stage, StageName, StallDetected, Teardown,
+    JobFinished,
+    JobSummary,
+    LaunchWarning,
+    RankExited,
+    RankLine,
+    RankReady,
+    RankStarted,
+    RootCause,
+    ServerLost,
+    Stage,
+    StageName,
+    StallDetected,
+    Teardown,
 )
-from console.ops.launch_stop import STEPS, StopRequests, stronger
 from console.ops.launch_stall import StallOptions, StallWatch
+from console.ops.launch_stop import STEPS, StopRequests, stronger
 from console.ops.runrecord import RunRecord
 
 TAIL_LINES = 20
@@ -201,7 +212,7 @@ class Supervisor:
             return ("tick",)
         try:
             return self._taken(await asyncio.wait_for(self.queue.get(), timeout))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return ("tick",)
 
     def _taken(self, item: tuple) -> tuple:

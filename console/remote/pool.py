@@ -28,8 +28,18 @@ from .connectargs import connect_kwargs
 from .errors import command_error, connect_error, proxy_exited
 from .hostkeys import HostKeyCheck, HostKeyPolicy
 from .options import HostSpec, SSHOptions, client_keys, resolve
-from .process import (KILL_GRACE_S, READ_CHUNK, CommandResult, RemoteProcess, StreamExit,
-                      StreamLine, exit_info, kill, read_lines, timeout_error)
+from .process import (
+    KILL_GRACE_S,
+    READ_CHUNK,
+    CommandResult,
+    RemoteProcess,
+    StreamExit,
+    StreamLine,
+    exit_info,
+    kill,
+    read_lines,
+    timeout_error,
+)
 
 MAX_JUMP_DEPTH = 4
 STREAM_QUEUE = 64
@@ -132,7 +142,7 @@ class Pool:
                     return check, await asyncssh.connect(**self._connect_args(spec, via, check))
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - every cause becomes one RemoteError
+                except Exception as exc:
                     dropped = isinstance(exc, (ConnectionResetError, asyncssh.ConnectionLost))
                     delay = next(delays, None) if dropped and not proxy_exited(check) else None
                     if delay is None:
@@ -229,7 +239,7 @@ class Pool:
                 proc.stdin.write_eof()
                 out, err = await asyncio.wait_for(
                     _collect(proc, self.options.output_limit), limit)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await kill(proc)
                 raise timeout_error(host, command, limit or 0) from None
             except _TooLarge:
@@ -272,7 +282,7 @@ class Pool:
                         yield item
                 await asyncio.wait_for(proc.wait_closed(), left())
                 yield StreamExit(*exit_info(proc))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await kill(proc)
                 raise timeout_error(host, command, limit or 0) from None
             finally:
@@ -307,7 +317,7 @@ class Pool:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(sftp.wait_closed(), KILL_GRACE_S)
                 entry.channels.release()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise timeout_error(host, command, self.options.command_timeout) from None
         except (asyncssh.Error, OSError) as exc:
             err = command_error(exc, host, command)

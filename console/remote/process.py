@@ -202,7 +202,7 @@ class RemoteProcess:
         """Wait for the remote command to exit; its status (None if killed by a signal)."""
         try:
             await asyncio.wait_for(self._proc.wait_closed(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise timeout_error(self.host, self.command, timeout or 0) from None
         except (asyncssh.Error, OSError) as exc:
             raise command_error(exc, self.host, self.command) from None

@@ -35,7 +35,7 @@ import pytest
 
 from console.sim import state
 from console.sim.spec import ClusterSpec
-from tests.integration.conftest import SSHD, TEST_USER, SshdInstance, _ensure_user, _keygen
+from tests.integration.conftest import SSHD, TEST_USER, SshdInstance, _ensure_user
 from tests.system import need
 
 pytestmark = pytest.mark.system

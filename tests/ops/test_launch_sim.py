@@ -26,7 +26,15 @@ from console.core.ranktable.model import RankTable
 from console.core.ranktable.text import dumps
 from console.ops.launch import launch
 from console.ops.launch_events import (
-    JobFinished, RankExited, RankLine, RankReady, RankStarted, ServerLost, Stage, StageName, Teardown,
+    JobFinished,
+    RankExited,
+    RankLine,
+    RankReady,
+    RankStarted,
+    ServerLost,
+    Stage,
+    StageName,
+    Teardown,
 )
 from console.remote import Pool, SSHOptions
 from tests.ops.procs import read_pgids

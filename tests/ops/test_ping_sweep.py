@@ -16,8 +16,17 @@ import pytest
 
 from console.core.inventory import Inventory
 from console.core.planning.ping import PingPlan, plan_ping
-from console.ops.ping import (CancelToken, ProbeDone, ProbeRunning, ServerLost, SweepDone,
-                              SweepOptions, SweepStarted, sweep, sweep_retry)
+from console.ops.ping import (
+    CancelToken,
+    ProbeDone,
+    ProbeRunning,
+    ServerLost,
+    SweepDone,
+    SweepOptions,
+    SweepStarted,
+    sweep,
+    sweep_retry,
+)
 from console.remote import Pool, SSHOptions
 from console.sim.cluster import SimCluster
 

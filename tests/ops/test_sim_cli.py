@@ -29,7 +29,7 @@ async def test_sim_prints_ssh_config_hosts_and_examples_then_stops_on_sigterm(tm
         facts = json.loads(text)
         assert facts["hosts"] == "127.0.0.[41-43]"
         assert facts["ssh_config"] == str(tmp_path / "c" / "ssh_config")
-        assert f"discover '127.0.0.[41-43]'" in facts["examples"][1]
+        assert "discover '127.0.0.[41-43]'" in facts["examples"][1]
         ssh = await asyncio.create_subprocess_exec(
             "ssh", "-F", facts["ssh_config"], "127.0.0.43", "hostname",
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE)

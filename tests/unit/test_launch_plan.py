@@ -9,7 +9,11 @@ import pytest
 from console.core.errors import CheckFailed, InputError
 from console.core.planning.launch import build_launch_plan, build_prelude, substitute
 from console.core.profiles import (
-    Profile, check_env, parse_env_items, parse_host_items, parse_profile,
+    Profile,
+    check_env,
+    parse_env_items,
+    parse_host_items,
+    parse_profile,
 )
 from console.core.ranktable.model import RankTable
 from console.core.ranktable.text import loads

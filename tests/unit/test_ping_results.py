@@ -9,9 +9,9 @@ import json
 import pytest
 
 from console.core.inventory import Inventory
-from console.core.planning.ping import PingPlan, Probe, plan_ping, plan_retry
 from console.core.pingresults import PingMatrix, ProbeResult
 from console.core.pingview import card_view, render_text, server_view
+from console.core.planning.ping import PingPlan, Probe, plan_ping, plan_retry
 from tests.unit.pingfixtures import host, make_inventory, make_server
 
 

@@ -6,8 +6,16 @@ import json
 
 import pytest
 
-from console.core.probe_report import COLUMNS, SLOW_MIN_EXTRA_US, SLOW_RATIO, ProbeReport, \
-    format_size, parse_line, parse_lines, parse_streams
+from console.core.probe_report import (
+    COLUMNS,
+    SLOW_MIN_EXTRA_US,
+    SLOW_RATIO,
+    ProbeReport,
+    format_size,
+    parse_line,
+    parse_lines,
+    parse_streams,
+)
 
 OPS = ["all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast"]
 # nccl-tests' bus factors, written out independently of the probe's own table

@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 from console.core.errors import InputError
 from console.core.ranktable import (
-    RankDevice, RankServer, RankTable, RankTableInvalid, SuperPod, dumps, json_schema, loads,
+    RankDevice,
+    RankServer,
+    RankTable,
+    RankTableInvalid,
+    SuperPod,
+    dumps,
+    json_schema,
+    loads,
 )
 
 SAMPLES = [

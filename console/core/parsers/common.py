@@ -56,7 +56,7 @@ def guarded(*, many: bool = False, none_if_not_text: bool = False) -> Callable[[
                 return [bad] if many else bad
             try:
                 return func(raw, *args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - the contract is "never raises"
+            except Exception as exc:
                 bad = Unparsed(raw=raw, reason=f"{INTERNAL_ERROR_PREFIX}: {type(exc).__name__}: {exc}")
                 return [bad] if many else bad
 

@@ -24,7 +24,12 @@ from console.core.planning.perserver import (
     server_values,
 )
 from console.core.planning.rundir import (
-    PENDING_RUN_ID, RANKTABLE_NAME, RUN_MARKER, SERVER_MARKER, check_run_base, run_dirs,
+    PENDING_RUN_ID,
+    RANKTABLE_NAME,
+    RUN_MARKER,
+    SERVER_MARKER,
+    check_run_base,
+    run_dirs,
 )
 from console.core.planning.torchrun import (
     DEFAULTS,

@@ -262,7 +262,7 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         if action in ("launch", "check"):
             return None if self.running else True
         if action == "prompt":
-            return True if self.running and self.model.serving.ready else False
+            return bool(self.running and self.model.serving.ready)
         return True
 
     @on(Button.Pressed, "#launch-go")
