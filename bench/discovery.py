@@ -88,10 +88,29 @@ def start_sim(args: argparse.Namespace, workdir: Path) -> Sim:
     """Start ``cluster-console sim`` in its own process; wait for its banner (with a deadline)."""
     workdir.mkdir(parents=True, exist_ok=True)
     out, err = (workdir / "sim.out").open("w"), (workdir / "sim.err").open("w")
-    cmd = [sys.executable, "-m", "console", "sim", "--servers", str(args.servers), "--cards",
-           str(args.cards), "--dir", str(workdir / "sim"), "--port", str(args.port), "--json"]
-    proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                            cwd=Path(__file__).resolve().parents[1], start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "console",
+        "sim",
+        "--servers",
+        str(args.servers),
+        "--cards",
+        str(args.cards),
+        "--dir",
+        str(workdir / "sim"),
+        "--port",
+        str(args.port),
+        "--json",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=out,
+        stderr=err,
+        stdin=subprocess.DEVNULL,
+        cwd=Path(__file__).resolve().parents[1],
+        start_new_session=True,
+    )
     out.close(), err.close()
     sim = Sim(proc, workdir)
     deadline = time.monotonic() + SIM_READY_S
@@ -122,6 +141,7 @@ def stop_sim(sim: Sim) -> None:
 
 
 # ---- CPU accounting: client side, the sim's SSH servers, the remote shells and tools ----------
+
 
 def proc_cpu(pid: int) -> tuple[float, float]:
     """(own, reaped children) CPU seconds of a process, from /proc/PID/stat."""
@@ -154,6 +174,7 @@ class CpuMeter:
 
 # ---- (i) the console ------------------------------------------------------------------------
 
+
 async def console_discovery(sim: Sim, tool_timeout: float) -> Result:
     from console.ops.discovery import discover_inventory
     from console.remote import Pool, SSHOptions
@@ -169,18 +190,20 @@ async def console_discovery(sim: Sim, tool_timeout: float) -> Result:
     bad = [f"{s.host}: {s.error}" for s in inv.servers if not s.reachable]
     if bad:
         raise SystemExit("console could not reach: " + "; ".join(bad[:5]))
-    ips = {s.host: {d.device_ip for d in s.devices if d.device_ip and d.ip_source == "hccn_tool"}
-           for s in inv.servers}
+    ips = {s.host: {d.device_ip for d in s.devices if d.device_ip and d.ip_source == "hccn_tool"} for s in inv.servers}
     return Result(wall, ips, cpu)
 
 
 # ---- (ii) clush -----------------------------------------------------------------------------
 
+
 def _server_facts() -> str:
     r = "$CLUSTER_CONSOLE_ROOT"  # empty on a real server: the sim keeps each server's files here
-    return ("hostname; npu-smi info -l; npu-smi info -m; npu-smi info; "
-            f"cat {r}/etc/hccn.conf {r}/usr/local/Ascend/driver/version.info "
-            f"{r}/usr/local/Ascend/ascend-toolkit/latest/*-linux/ascend_toolkit_install.info")
+    return (
+        "hostname; npu-smi info -l; npu-smi info -m; npu-smi info; "
+        f"cat {r}/etc/hccn.conf {r}/usr/local/Ascend/driver/version.info "
+        f"{r}/usr/local/Ascend/ascend-toolkit/latest/*-linux/ascend_toolkit_install.info"
+    )
 
 
 def clush_commands(mode: str, cards: int) -> list[str]:
@@ -198,8 +221,17 @@ def clush_argv(sim: Sim, command: str) -> list[str]:
     clush = shutil.which("clush")
     if clush is None:
         raise SystemExit("clush not found: apt-get install clustershell (or pip install ClusterShell)")
-    return [clush, "-n", "-w", sim.nodeset, "-o", f"-F {shlex.quote(str(sim.ssh_config))}",
-            "-O", "color=never", command]
+    return [
+        clush,
+        "-n",
+        "-w",
+        sim.nodeset,
+        "-o",
+        f"-F {shlex.quote(str(sim.ssh_config))}",
+        "-O",
+        "color=never",
+        command,
+    ]
 
 
 def parse_clush(text: str) -> dict[str, set[str]]:
@@ -218,8 +250,9 @@ def run_clush(sim: Sim, mode: str, cards: int) -> Result:
     outputs, calls = [], []
     for command in clush_commands(mode, cards):
         t0 = time.monotonic()
-        proc = subprocess.run(clush_argv(sim, command), capture_output=True, text=True,
-                              timeout=900, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            clush_argv(sim, command), capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL
+        )
         if proc.returncode != 0:
             raise SystemExit(f"clush failed ({proc.returncode}): {command}\n{proc.stderr[-2000:]}")
         outputs.append(proc.stdout)
@@ -244,14 +277,18 @@ async def measure(sim: Sim, args: argparse.Namespace) -> dict[str, Result]:
 
 
 NAMES = {"console": "console", "combined": "clush 1 call", "families": "clush/check"}
-BASELINE_NAMES = {"combined": "one combined clush call (clush's best case)",
-                  "families": "one clush call per check (the documented preflight loop)"}
+BASELINE_NAMES = {
+    "combined": "one combined clush call (clush's best case)",
+    "families": "one clush call per check (the documented preflight loop)",
+}
 
 
 def print_table(args: argparse.Namespace, res: dict[str, Result]) -> None:
     sides = list(res)
-    print(f"discovery bench: {args.servers} servers x {args.cards} cards = "
-          f"{args.servers * args.cards} devices (sim in its own process, best of {args.repeat})")
+    print(
+        f"discovery bench: {args.servers} servers x {args.cards} cards = "
+        f"{args.servers * args.cards} devices (sim in its own process, best of {args.repeat})"
+    )
     print(f"{'':<28}" + "".join(f"{NAMES[s]:>14}" for s in sides))
     print(f"{'wall time (s)':<28}" + "".join(f"{res[s].wall_s:>14.3f}" for s in sides))
     print(f"{'devices found':<28}" + "".join(f"{res[s].devices:>14}" for s in sides))
@@ -274,9 +311,11 @@ def report(args: argparse.Namespace, res: dict[str, Result], sim: Sim) -> bool:
     met, all_found = [], res["console"].devices == want
     per_server = res["console"].cpu["client"] / args.servers
     verdict = "met" if per_server <= TARGET_CPU_PER_SERVER_S else "MISSED"
-    print(f"console CPU per server {per_server * 1000:.1f} ms (target <= "
-          f"{TARGET_CPU_PER_SERVER_S * 1000:.0f} ms: {verdict}); found {res['console'].devices} of "
-          f"{want} devices; sim started in {sim.start_s:.1f} s")
+    print(
+        f"console CPU per server {per_server * 1000:.1f} ms (target <= "
+        f"{TARGET_CPU_PER_SERVER_S * 1000:.0f} ms: {verdict}); found {res['console'].devices} of "
+        f"{want} devices; sim started in {sim.start_s:.1f} s"
+    )
     for mode in args.modes:
         ratio = res["console"].wall_s / res[mode].wall_s
         found = res["console"].devices == want and res[mode].devices == want
@@ -286,9 +325,11 @@ def report(args: argparse.Namespace, res: dict[str, Result], sim: Sim) -> bool:
         if ratio <= TARGET_RATIO:
             met.append(mode)
         floor = res[mode].cpu["remote shells+tools"] / max(sum(res[mode].cpu.values()), 1e-9)
-        print(f"vs {NAMES[mode]:<13} ratio {ratio:.2f} (target <= {TARGET_RATIO}: {verdict}); "
-              f"both found {want} devices: {found}; same IPs: {same}; its remote shells+tools "
-              f"(the tool calls both sides make) = {floor:.0%} of its CPU")
+        print(
+            f"vs {NAMES[mode]:<13} ratio {ratio:.2f} (target <= {TARGET_RATIO}: {verdict}); "
+            f"both found {want} devices: {found}; same IPs: {same}; its remote shells+tools "
+            f"(the tool calls both sides make) = {floor:.0%} of its CPU"
+        )
     if met:
         print("TARGET MET against: " + "; ".join(BASELINE_NAMES[m] for m in met))
     elif args.modes:
@@ -297,8 +338,10 @@ def report(args: argparse.Namespace, res: dict[str, Result], sim: Sim) -> bool:
     sys.stdout.flush()
     for mode in args.modes:
         for command, wall in zip(clush_commands(mode, args.cards), res[mode].calls, strict=True):
-            print(f"[{mode}, {wall:.2f} s] clush -w {sim.nodeset} -o '-F <ssh_config>' {shlex.quote(command)}",
-                  file=sys.stderr)
+            print(
+                f"[{mode}, {wall:.2f} s] clush -w {sim.nodeset} -o '-F <ssh_config>' {shlex.quote(command)}",
+                file=sys.stderr,
+            )
     return all_found and (bool(met) or not args.modes) and per_server <= TARGET_CPU_PER_SERVER_S
 
 
@@ -308,13 +351,25 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cards", type=int, default=8, help="cards per server (8)")
     parser.add_argument("--port", type=int, default=0, help="sim SSH port (0 = any free port)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per side; best is kept (1)")
-    parser.add_argument("--sizes", help="comma-separated cluster sizes, each on its own sim "
-                        "(default: --servers alone; 8,256,N when --servers N is above 64)")
-    parser.add_argument("--clush", dest="modes", choices=[*MODES, "both", "none"], default=None,
-                        help=f"clush baseline: one combined call, one call per check, both "
-                        f"(default up to {CLUSH_UP_TO} servers) or none (default above)")
-    parser.add_argument("--tool-timeout", type=float, default=30.0,
-                        help="console's per-hccn_tool timeout; generous, the box may be loaded (30)")
+    parser.add_argument(
+        "--sizes",
+        help="comma-separated cluster sizes, each on its own sim "
+        "(default: --servers alone; 8,256,N when --servers N is above 64)",
+    )
+    parser.add_argument(
+        "--clush",
+        dest="modes",
+        choices=[*MODES, "both", "none"],
+        default=None,
+        help=f"clush baseline: one combined call, one call per check, both "
+        f"(default up to {CLUSH_UP_TO} servers) or none (default above)",
+    )
+    parser.add_argument(
+        "--tool-timeout",
+        type=float,
+        default=30.0,
+        help="console's per-hccn_tool timeout; generous, the box may be loaded (30)",
+    )
     args = parser.parse_args()
     if args.sizes:
         try:
@@ -356,11 +411,15 @@ def summary(sizes: list[int], results: list[Result]) -> bool:
     for n, r in zip(sizes, results, strict=True):
         per.append(r.cpu["client"] / n * 1000)
         mark = "ok" if per[-1] <= TARGET_CPU_PER_SERVER_S * 1000 else "OVER"
-        print(f"{n:>8}{r.wall_s:>10.1f}{r.cpu['client']:>15.2f}{per[-1]:>11.2f}"
-              f"{TARGET_CPU_PER_SERVER_S * 1000:>11.0f}  {mark}")
+        print(
+            f"{n:>8}{r.wall_s:>10.1f}{r.cpu['client']:>15.2f}{per[-1]:>11.2f}"
+            f"{TARGET_CPU_PER_SERVER_S * 1000:>11.0f}  {mark}"
+        )
     flat = max(per) / max(min(per), 1e-9)
-    print(f"per-server CPU, largest / smallest size: {flat:.2f} (flat = about 1; the issue "
-          f"measured 2.9 between 256 and 1,024 servers)")
+    print(
+        f"per-server CPU, largest / smallest size: {flat:.2f} (flat = about 1; the issue "
+        f"measured 2.9 between 256 and 1,024 servers)"
+    )
     return all(p <= TARGET_CPU_PER_SERVER_S * 1000 for p in per)
 
 

@@ -74,8 +74,11 @@ def why(summary) -> str:
         import json
         from collections import Counter
 
-        said = Counter(json.loads(line).get("reason", "?") for line in events.read_text().splitlines()
-                       if '"agent.stopping"' in line)
+        said = Counter(
+            json.loads(line).get("reason", "?")
+            for line in events.read_text().splitlines()
+            if '"agent.stopping"' in line
+        )
         text += f"; agents stopping: {dict(said.most_common(5))}"
     return text
 
@@ -94,8 +97,9 @@ class Lag:
 
 
 class Bench:
-    def __init__(self, spec, workdir: Path, pool, ranks_per_server: int | None = None,
-                 heartbeat_s: float = 5.0) -> None:
+    def __init__(
+        self, spec, workdir: Path, pool, ranks_per_server: int | None = None, heartbeat_s: float = 5.0
+    ) -> None:
         self.heartbeat_s = heartbeat_s
         self.lag = Lag()
         self.table = table_for(spec, ranks_per_server)
@@ -105,16 +109,27 @@ class Bench:
         self.port = 29500 + (int(time.time()) % 1000)
 
     async def job(self, args: list[str], **profile) -> tuple[list, object, float]:
-        plan = build_launch_plan(self.table, Profile(name="bench", **profile), args=args,
-                                 remote_ranktable=str(self.workdir / "remote" / "rt.json"),
-                                 master_port=self.port)
+        plan = build_launch_plan(
+            self.table,
+            Profile(name="bench", **profile),
+            args=args,
+            remote_ranktable=str(self.workdir / "remote" / "rt.json"),
+            master_port=self.port,
+        )
         lines: list[RankLine] = []
         summary = None
         start = time.monotonic()
         lag = asyncio.ensure_future(self.lag.run())
         try:
-            async for ev in launch(plan, self.table, self.data, pool=self.pool, check=False,
-                                   run_base=self.workdir / "runs", heartbeat_s=self.heartbeat_s):
+            async for ev in launch(
+                plan,
+                self.table,
+                self.data,
+                pool=self.pool,
+                check=False,
+                run_base=self.workdir / "runs",
+                heartbeat_s=self.heartbeat_s,
+            ):
                 if isinstance(ev, RankLine):
                     lines.append(ev)
                 elif isinstance(ev, JobFinished):
@@ -128,24 +143,33 @@ class Bench:
         lines, summary, wall = await self.job([sys.executable, "-c", code], barrier=barrier)
         starts = [float(ln.text) for ln in lines]
         assert summary.ok, why(summary) + f"; console event loop worst lag {self.lag.worst:.1f} s"
-        return {"skew": summary.start_skew_s, "cmd_skew": max(starts) - min(starts), "wall": wall,
-                "wake": summary.wake_skew_s, "late": summary.go_late_s}
+        return {
+            "skew": summary.start_skew_s,
+            "cmd_skew": max(starts) - min(starts),
+            "wall": wall,
+            "wake": summary.wake_skew_s,
+            "late": summary.go_late_s,
+        }
 
     async def teardown(self) -> dict:
         """Rank 0 fails once every rank is up (each touched a file; one machine)."""
         up = self.workdir / f"up-{time.monotonic_ns()}"
         up.mkdir()
         world = sum(len(s.device) for s in self.table.server_list)
-        script = (f"touch {up}/{{rank}}; if [ {{rank}} = 0 ]; then "
-                  f"while [ $(ls {up} | wc -l) -lt {world} ]; do sleep 0.05; done; "
-                  "echo failing >&2; exit 1; fi; exec sleep 120")
+        script = (
+            f"touch {up}/{{rank}}; if [ {{rank}} = 0 ]; then "
+            f"while [ $(ls {up} | wc -l) -lt {world} ]; do sleep 0.05; done; "
+            "echo failing >&2; exit 1; fi; exec sleep 120"
+        )
         _, summary, wall = await self.job(["bash", "-c", script], grace_s=5.0)
         assert summary.root_cause and summary.root_cause.rank == 0, summary.root_cause
         return {"teardown": summary.teardown_s, "wall": wall}
 
     async def logs(self, per_rank: int) -> dict:
-        code = (f"import sys\nw=sys.stdout.write\nfor i in range({per_rank}):\n"
-                f"    w('rank {{rank}} line %08d ' % i + 'x' * 80 + '\\n')")
+        code = (
+            f"import sys\nw=sys.stdout.write\nfor i in range({per_rank}):\n"
+            f"    w('rank {{rank}} line %08d ' % i + 'x' * 80 + '\\n')"
+        )
         lines, summary, wall = await self.job([sys.executable, "-c", code])
         assert summary.ok, summary.root_cause
         expected = per_rank * summary.world_size
@@ -171,6 +195,7 @@ async def measure(args: argparse.Namespace, spec, work: Path, ssh_config: Path |
     pool_cm = None
     if ssh_config is not None:
         from console.remote import Pool, SSHOptions
+
         pool_cm = Pool(SSHOptions(ssh_config=ssh_config, command_timeout=600, connect_timeout=120))
     try:
         pool = await pool_cm.__aenter__() if pool_cm else None
@@ -206,16 +231,19 @@ def run(args: argparse.Namespace) -> int:
                 stop_sim(sim)
     report(args, results)
     skew, teardown = targets(args.servers)
-    ok = (results["hold"]["skew"] <= skew and results["logs"]["lost"] == 0
-          and results["teardown"]["teardown"] <= teardown)
+    ok = (
+        results["hold"]["skew"] <= skew and results["logs"]["lost"] == 0 and results["teardown"]["teardown"] <= teardown
+    )
     return 0 if ok else 1
 
 
 def report(args: argparse.Namespace, r: dict) -> None:
     ranks = r["world"]
     skew, teardown = targets(args.servers)
-    print(f"launch bench: {args.servers} servers x {ranks // args.servers} ranks = {ranks} ranks, "
-          f"{'local agents' if args.local else 'SSH (simulated cluster in its own process)'}")
+    print(
+        f"launch bench: {args.servers} servers x {ranks // args.servers} ranks = {ranks} ranks, "
+        f"{'local agents' if args.local else 'SSH (simulated cluster in its own process)'}"
+    )
     print(f"{'figure':<34}{'value':>12}{'':<4}{'target':>10}{'ratio':>7}")
     print(row("start skew, hold barrier (s)", r["hold"]["skew"], skew))
     print(row("start skew, spawn at GO (s)", r["spawn"]["skew"], skew))
@@ -236,11 +264,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=int, default=64)
     parser.add_argument("--cards", type=int, default=8, help="cards per simulated server (8)")
-    parser.add_argument("--ranks-per-server", type=int, metavar="N",
-                        help="ranks on the first N cards of every server (default: every card)")
+    parser.add_argument(
+        "--ranks-per-server",
+        type=int,
+        metavar="N",
+        help="ranks on the first N cards of every server (default: every card)",
+    )
     parser.add_argument("--port", type=int, default=0, help="sim SSH port (0 = any free port)")
-    parser.add_argument("--heartbeat-s", type=float, default=5.0,
-                        help="console -> agent heartbeat; an agent stops its ranks after 4 missed (5)")
+    parser.add_argument(
+        "--heartbeat-s",
+        type=float,
+        default=5.0,
+        help="console -> agent heartbeat; an agent stops its ranks after 4 missed (5)",
+    )
     parser.add_argument("--workdir", help="where the temporary folder goes (default: $TMPDIR)")
     parser.add_argument("--lines", type=int, default=1000, help="lines per rank in the log run")
     parser.add_argument("--local", action="store_true", help="local agents, no SSH")

@@ -69,11 +69,18 @@ printf 'recv seq=2,time=0.047000ms\n3 packets transmitted, 3 received, 0.00%%%% 
 
 
 def inventory(spec: ClusterSpec) -> Inventory:
-    return Inventory(servers=[
-        Server(host=s.address, server_id=s.address, reachable=True, product=s.product,
-               devices=[Device(device_id=d.device_id, card=d.card_id, device_ip=d.ip)
-                        for d in s.devices])
-        for s in spec.servers])
+    return Inventory(
+        servers=[
+            Server(
+                host=s.address,
+                server_id=s.address,
+                reachable=True,
+                product=s.product,
+                devices=[Device(device_id=d.device_id, card=d.card_id, device_ip=d.ip) for d in s.devices],
+            )
+            for s in spec.servers
+        ]
+    )
 
 
 def lower_bound(plan: PingPlan, probe_s: float, per_card: int, per_server: int) -> float:
@@ -115,10 +122,27 @@ async def _simulated(spec: ClusterSpec, workdir: Path, args: argparse.Namespace)
         return
     simdir = workdir / "sim"
     out, err = (workdir / "sim.out").open("w"), (workdir / "sim.err").open("w")
-    cmd = [sys.executable, "-m", "console", "sim", "--servers", str(args.servers), "--cards", str(args.cards),
-           "--dir", str(simdir), "--json"]
-    proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True,
-                            cwd=Path(__file__).resolve().parents[1])
+    cmd = [
+        sys.executable,
+        "-m",
+        "console",
+        "sim",
+        "--servers",
+        str(args.servers),
+        "--cards",
+        str(args.cards),
+        "--dir",
+        str(simdir),
+        "--json",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=out,
+        stderr=err,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     out.close()
     err.close()
     try:
@@ -127,8 +151,10 @@ async def _simulated(spec: ClusterSpec, workdir: Path, args: argparse.Namespace)
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"sim not running: {(workdir / 'sim.err').read_text()[-2000:]}")
             await asyncio.sleep(0.2)  # polling interval, bounded by the deadline above
-        print(f"  sim of {args.servers} servers ready after {time.monotonic() - deadline + SIM_READY_S:.0f} s",
-              file=sys.stderr)
+        print(
+            f"  sim of {args.servers} servers ready after {time.monotonic() - deadline + SIM_READY_S:.0f} s",
+            file=sys.stderr,
+        )
         for srv in spec.servers:
             (state.server_root(simdir, srv) / state.HCCN_TOOL).write_text(FAST_TOOL % {"probe_s": args.probe_s})
         yield Path(json.loads((workdir / "sim.out").read_text())["ssh_config"])
@@ -150,15 +176,17 @@ def rss() -> int:
 
 
 async def bench(args: argparse.Namespace) -> dict[str, float]:
-    spec = ClusterSpec.generate(servers=args.servers, cards=args.cards,
-                                ping_probe_s=args.probe_s / 3 if args.tool == "sim" else 0.0)
+    spec = ClusterSpec.generate(
+        servers=args.servers, cards=args.cards, ping_probe_s=args.probe_s / 3 if args.tool == "sim" else 0.0
+    )
     inv = inventory(spec)
     rss0 = rss()
     t0 = time.perf_counter()
     plan = plan_ping(inv, args.pattern, sample_k=args.sample_k, seed=args.seed)
     plan_s = time.perf_counter() - t0
-    options = SweepOptions(per_card=args.per_card, per_server=args.per_server,
-                           probe_timeout=max(15.0, 5 * args.probe_s))
+    options = SweepOptions(
+        per_card=args.per_card, per_server=args.per_server, probe_timeout=max(15.0, 5 * args.probe_s)
+    )
     est = estimate(plan.probes, per_card=args.per_card, lanes=args.per_server, probe_s=args.probe_s)
     print(f"  {len(plan.probes):,} probes planned in {plan_s:.2f} s; {est.text()}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="cc-bench-ping-") as workdir:
@@ -172,8 +200,10 @@ async def bench(args: argparse.Namespace) -> dict[str, float]:
                 async for ev in sweep(pool, plan, options):
                     if isinstance(ev, ProbeDone) and (time.monotonic() - said > 10 or ev.done == ev.total):
                         said = time.monotonic()
-                        print(f"  {ev.done}/{ev.total} probes after {said - start:.0f} s, "
-                              f"eta {ev.eta_s or 0:.0f} s", file=sys.stderr)
+                        print(
+                            f"  {ev.done}/{ev.total} probes after {said - start:.0f} s, eta {ev.eta_s or 0:.0f} s",
+                            file=sys.stderr,
+                        )
                     elif isinstance(ev, SweepDone):
                         matrix = ev.matrix
                 wall = time.monotonic() - start
@@ -185,10 +215,19 @@ async def bench(args: argparse.Namespace) -> dict[str, float]:
     n = len(plan.probes)
     bound = lower_bound(plan, args.probe_s, args.per_card, min(args.per_server, ssh.max_channels))
     measured = measured_bound(matrix, args.per_card)
-    return {"probes": n, "wall_s": wall, "bound_s": bound, "ratio": wall / bound,
-            "measured_s": measured, "engine_ratio": wall / measured, "plan_s_per_m": plan_s / n * 1e6,
-            "store_mb_per_m": matrix.results.nbytes() / n * 1e6 / MB, "rss_mb_per_m": grown / n * 1e6 / MB,
-            "rss_before_mb": rss1 / MB, "rss0_mb": rss0 / MB}
+    return {
+        "probes": n,
+        "wall_s": wall,
+        "bound_s": bound,
+        "ratio": wall / bound,
+        "measured_s": measured,
+        "engine_ratio": wall / measured,
+        "plan_s_per_m": plan_s / n * 1e6,
+        "store_mb_per_m": matrix.results.nbytes() / n * 1e6 / MB,
+        "rss_mb_per_m": grown / n * 1e6 / MB,
+        "rss_before_mb": rss1 / MB,
+        "rss0_mb": rss0 / MB,
+    }
 
 
 def main() -> int:
@@ -207,20 +246,25 @@ def main() -> int:
     # SIGTERM ends the run like Ctrl-C: the sim process is stopped on the way out
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     r = asyncio.run(bench(args))
-    print(f"ping sweep: {args.servers} servers x {args.cards} cards, {args.pattern}, "
-          f"{r['probes']:.0f} probes of {args.probe_s:g}s, per card {args.per_card}")
+    print(
+        f"ping sweep: {args.servers} servers x {args.cards} cards, {args.pattern}, "
+        f"{r['probes']:.0f} probes of {args.probe_s:g}s, per card {args.per_card}"
+    )
     print(f"wall time    {r['wall_s']:8.2f} s")
     print(f"lower bound  {r['bound_s']:8.2f} s   (busiest card: probes x probe time / per-card)")
     print(f"ratio        {r['ratio']:8.3f}     (target <= 1.10)")
-    print(f"measured     {r['measured_s']:8.2f} s   (busiest card: sum of its probes' measured "
-          f"durations; > bound when the servers' CPU is saturated)")
+    print(
+        f"measured     {r['measured_s']:8.2f} s   (busiest card: sum of its probes' measured "
+        f"durations; > bound when the servers' CPU is saturated)"
+    )
     print(f"engine ratio {r['engine_ratio']:8.3f}     (wall / measured: the sweep's own overhead)")
     few = " (too few probes to judge: bench/ping_memory.py plans a million)" if r["probes"] < 100_000 else ""
     print(f"planning     {r['plan_s_per_m']:8.2f} s per million probes   (target < 2 s){few}")
-    print(f"memory       {r['store_mb_per_m']:8.1f} MB per million probes  (target < 200 MB; plan + results "
-          f"as stored)")
-    print(f"process      {r['rss_mb_per_m']:8.1f} MB per million probes  (this process's resident growth over the "
-          f"sweep: SSH connections and lanes included; {r['rss_before_mb']:.0f} MB before it)")
+    print(f"memory       {r['store_mb_per_m']:8.1f} MB per million probes  (target < 200 MB; plan + results as stored)")
+    print(
+        f"process      {r['rss_mb_per_m']:8.1f} MB per million probes  (this process's resident growth over the "
+        f"sweep: SSH connections and lanes included; {r['rss_before_mb']:.0f} MB before it)"
+    )
     ok = r["ratio"] <= 1.10 and (r["plan_s_per_m"] < 2 or r["probes"] < 100_000) and r["store_mb_per_m"] < 200
     return 0 if ok else 1
 

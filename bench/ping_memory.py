@@ -41,12 +41,21 @@ def rss() -> int:
 
 
 def inventory(servers: int, cards: int) -> Inventory:
-    return Inventory(servers=[
-        Server(host=f"10.1.{i // 250}.{i % 250 + 1}", server_id=f"10.1.{i // 250}.{i % 250 + 1}",
-               reachable=True, product="A2",
-               devices=[Device(device_id=d, card=d, device_ip=f"10.{100 + i // 250}.{i % 250}.{d + 1}")
-                        for d in range(cards)])
-        for i in range(servers)])
+    return Inventory(
+        servers=[
+            Server(
+                host=f"10.1.{i // 250}.{i % 250 + 1}",
+                server_id=f"10.1.{i // 250}.{i % 250 + 1}",
+                reachable=True,
+                product="A2",
+                devices=[
+                    Device(device_id=d, card=d, device_ip=f"10.{100 + i // 250}.{i % 250}.{d + 1}")
+                    for d in range(cards)
+                ],
+            )
+            for i in range(servers)
+        ]
+    )
 
 
 def output(device: int, ip: str, rng: random.Random, lost: bool) -> str:
@@ -92,13 +101,19 @@ def main() -> int:
     exact = sum(matrix.results[i].raw == text for i, text in kept.items())
     per_m = grown / n * 1e6 / MB
     plan_per_m = plan_s / n * 1e6
-    print(f"ping results: {args.servers} servers x {args.cards} cards, {args.pattern}, {n:,} probes "
-          f"({summary['ok']:,} ok, {summary['lossy']:,} lossy)")
+    print(
+        f"ping results: {args.servers} servers x {args.cards} cards, {args.pattern}, {n:,} probes "
+        f"({summary['ok']:,} ok, {summary['lossy']:,} lossy)"
+    )
     print(f"planning      {plan_s:8.2f} s   = {plan_per_m:6.2f} s per million probes   (target < 2 s)")
-    print(f"memory        {grown / MB:8.1f} MB  = {per_m:6.1f} MB per million probes  (target < 200 MB; "
-          f"resident growth for plan + results)")
-    print(f"  of which    {table.nbytes() / MB:8.1f} MB in arrays and compressed ok outputs, "
-          f"{len(table.raws):,} raw outputs of not-ok probes kept as text")
+    print(
+        f"memory        {grown / MB:8.1f} MB  = {per_m:6.1f} MB per million probes  (target < 200 MB; "
+        f"resident growth for plan + results)"
+    )
+    print(
+        f"  of which    {table.nbytes() / MB:8.1f} MB in arrays and compressed ok outputs, "
+        f"{len(table.raws):,} raw outputs of not-ok probes kept as text"
+    )
     print(f"raw output    {exact} of {len(kept)} sampled probes read back byte for byte")
     print(f"storing       {fill_s:8.2f} s   ({fill_s / n * 1e6:.1f} µs per probe, parsing included)")
     return 0 if per_m < 200 and plan_per_m < 2 and exact == len(kept) else 1

@@ -93,11 +93,14 @@ class Cluster:
 
 # ---- the hand-written baseline -----------------------------------------------------------------
 
+
 def vllm_command(c: Cluster, i: int, rpc: int, port: int) -> str:
     dp = len(c.hosts)  # tp = 8 = the cards of one server: one DP rank per server
-    cmd = (f"vllm serve {MODEL} --data-parallel-size {dp} --data-parallel-size-local 1 "
-           f"--data-parallel-start-rank {i} --data-parallel-address {c.hosts[0]} "
-           f"--data-parallel-rpc-port {rpc} --tensor-parallel-size 8 --port {port}")
+    cmd = (
+        f"vllm serve {MODEL} --data-parallel-size {dp} --data-parallel-size-local 1 "
+        f"--data-parallel-start-rank {i} --data-parallel-address {c.hosts[0]} "
+        f"--data-parallel-rpc-port {rpc} --tensor-parallel-size 8 --port {port}"
+    )
     env = f"export HCCL_IF_IP={c.hosts[i]} GLOO_SOCKET_IFNAME=eth0 TP_SOCKET_IFNAME=eth0 HCCL_SOCKET_IFNAME=eth0; "
     return env + cmd + (" --headless" if i else "")
 
@@ -115,16 +118,23 @@ def mindie_config(c: Cluster, i: int, remote: Path, ports: dict[str, int]) -> Pa
 
 
 def mindie_command(c: Cluster, i: int, remote: Path) -> str:
-    env = {"RANK_TABLE_FILE": str(remote / "rt.json"), "MASTER_IP": c.hosts[0],
-           "MIES_CONTAINER_IP": c.hosts[i], "MIES_CONFIG_JSON_PATH": str(remote / "config.json")}
+    env = {
+        "RANK_TABLE_FILE": str(remote / "rt.json"),
+        "MASTER_IP": c.hosts[0],
+        "MIES_CONTAINER_IP": c.hosts[i],
+        "MIES_CONFIG_JSON_PATH": str(remote / "config.json"),
+    }
     exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in env.items())
-    return (f"unset http_proxy https_proxy; {exports}cd \"$CLUSTER_CONSOLE_ROOT/{serve_install.MINDIE_HOME}\""
-            " && ./bin/mindieservice_daemon")
+    return (
+        f'unset http_proxy https_proxy; {exports}cd "$CLUSTER_CONSOLE_ROOT/{serve_install.MINDIE_HOME}"'
+        " && ./bin/mindieservice_daemon"
+    )
 
 
 async def run(argv: list[str]) -> None:
-    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
     _, err = await proc.communicate()
     if proc.returncode != 0:
         raise SystemExit(f"{shlex.join(argv)} failed ({proc.returncode}): {err.decode()[-500:]}")
@@ -146,11 +156,19 @@ async def baseline(c: Cluster, profile: str) -> Figures:
     t_up = time.monotonic()
     procs = []
     for i, host in enumerate(c.hosts):  # `ssh host '...' &` in a loop
-        cmd = (vllm_command(c, i, ports["rpc"], ports["http"]) if profile == "vllm-ascend"
-               else mindie_command(c, i, remotes[i]))
-        procs.append(await asyncio.create_subprocess_exec(
-            *c.ssh(host, cmd), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            stdin=asyncio.subprocess.DEVNULL))
+        cmd = (
+            vllm_command(c, i, ports["rpc"], ports["http"])
+            if profile == "vllm-ascend"
+            else mindie_command(c, i, remotes[i])
+        )
+        procs.append(
+            await asyncio.create_subprocess_exec(
+                *c.ssh(host, cmd),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL,
+            )
+        )
     try:
         started, ready = await _watch(procs, READY[profile], every=profile == "mindie-service")
         t_ready = time.monotonic()
@@ -160,8 +178,13 @@ async def baseline(c: Cluster, profile: str) -> Figures:
             if p.returncode is None:
                 p.terminate()  # ssh exits, the channel closes, the sim kills the process group
         await asyncio.gather(*(p.wait() for p in procs))
-    fig.steps = {"upload": t_up - t0, "barrier": started - t_up, "ready": ready - started,
-                 "first_token": ttft + (t_ready - ready), "total": t_ready - t0 + ttft}
+    fig.steps = {
+        "upload": t_up - t0,
+        "barrier": started - t_up,
+        "ready": ready - started,
+        "first_token": ttft + (t_ready - ready),
+        "total": t_ready - t0 + ttft,
+    }
     fig.note = f"request total {total:.3f} s"
     return fig
 
@@ -203,8 +226,12 @@ def request(host: str, port: int, profile: str) -> tuple[float, float, str]:
         body["prompt"] = PROMPT
     t0 = time.monotonic()
     conn = http.client.HTTPConnection(host, port, timeout=60)
-    conn.request("POST", "/v1/chat/completions" if chat else "/v1/completions", json.dumps(body),
-                 {"content-type": "application/json"})
+    conn.request(
+        "POST",
+        "/v1/chat/completions" if chat else "/v1/completions",
+        json.dumps(body),
+        {"content-type": "application/json"},
+    )
     resp = conn.getresponse()
     if resp.status != 200:
         raise SystemExit(f"request failed: HTTP {resp.status} {resp.read()[:500]!r}")
@@ -223,23 +250,40 @@ def request(host: str, port: int, profile: str) -> tuple[float, float, str]:
 
 # ---- the console ------------------------------------------------------------------------------
 
+
 async def console(c: Cluster, profile: str) -> Figures:
     fig = Figures()
     if not (ROOT / "console" / "profiles" / f"{profile}.toml").exists():
         fig.note = f"profile {profile} is not in this checkout yet (console side of issue 13)"
         return fig
-    help_text = (await _output([sys.executable, "-m", "console", "launch", "--help"]))
-    argv = [sys.executable, "-m", "console", "-F", str(c.sim.ssh_config), "launch", "--ranktable",
-            str(c.ranktable), "--profile", profile, "--smoke-prompt", PROMPT, "--smoke-only", "--json",
-            "--run-dir", str(c.workdir / "runs")]
+    help_text = await _output([sys.executable, "-m", "console", "launch", "--help"])
+    argv = [
+        sys.executable,
+        "-m",
+        "console",
+        "-F",
+        str(c.sim.ssh_config),
+        "launch",
+        "--ranktable",
+        str(c.ranktable),
+        "--profile",
+        profile,
+        "--smoke-prompt",
+        PROMPT,
+        "--smoke-only",
+        "--json",
+        "--run-dir",
+        str(c.workdir / "runs"),
+    ]
     for flag in ("--http-port", "--rpc-port"):
         if flag in help_text:
             argv += [flag, str(free_port())]
     if profile == "vllm-ascend":  # MindIE serves config.json's ModelConfig[0].modelName
         argv += ["--", MODEL]
     t0 = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE, cwd=ROOT)
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT
+    )
     assert proc.stdout is not None and proc.stderr is not None
     seen: dict[str, float] = {}
     own_ttft = None
@@ -265,27 +309,32 @@ async def console(c: Cluster, profile: str) -> Figures:
         err = await proc.stderr.read()
         await proc.wait()
     if proc.returncode != 0 or "answer" not in seen:
-        fig.note = (f"launch exit {proc.returncode}: {fig.note} "
-                    f"{err.decode(errors='replace')[-800:]}").replace("  ", " ")
+        fig.note = (f"launch exit {proc.returncode}: {fig.note} {err.decode(errors='replace')[-800:]}").replace(
+            "  ", " "
+        )
         return fig
-    fig.steps = {"start": seen["stage:prepare"] - t0,
-                 "upload": seen["stage:preflight"] - seen["stage:prepare"],
-                 "barrier": seen["stage:go"] - seen["stage:preflight"],
-                 "ready": seen["last_ready"] - seen["stage:go"],
-                 "first_token": float(own_ttft) if own_ttft is not None else seen["answer"] - seen["last_ready"],
-                 "total": seen["answer"] - t0}
+    fig.steps = {
+        "start": seen["stage:prepare"] - t0,
+        "upload": seen["stage:preflight"] - seen["stage:prepare"],
+        "barrier": seen["stage:go"] - seen["stage:preflight"],
+        "ready": seen["last_ready"] - seen["stage:go"],
+        "first_token": float(own_ttft) if own_ttft is not None else seen["answer"] - seen["last_ready"],
+        "total": seen["answer"] - t0,
+    }
     fig.note = "first token: the console's own figure" if own_ttft is not None else ""
     return fig
 
 
 async def _output(argv: list[str]) -> str:
-    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.STDOUT, cwd=ROOT)
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=ROOT
+    )
     out, _ = await proc.communicate()
     return out.decode(errors="replace")
 
 
 # ---- report -----------------------------------------------------------------------------------
+
 
 def report(servers: int, profile: str, mine: Figures, base: Figures) -> bool:
     print(f"\n{servers} servers x 8, {profile}: launch to first answered request")

@@ -109,8 +109,9 @@ async def drive(app: ClusterConsoleApp, args: argparse.Namespace, feed: Feed, n:
         deadline = time.perf_counter() + args.deadline
         while not complete(app, n):
             if time.perf_counter() > deadline:
-                raise SystemExit(f"discovery not complete after {args.deadline:.0f} s "
-                                 f"({len(feed.done_at)} servers reported)")
+                raise SystemExit(
+                    f"discovery not complete after {args.deadline:.0f} s ({len(feed.done_at)} servers reported)"
+                )
             await pilot.pause(0.05)
         shown = time.perf_counter()
         ticker.running = False
@@ -130,16 +131,24 @@ def report(args: argparse.Namespace, n: int, feed: Feed, r: dict) -> bool:
     p99 = p99_of(lags)
     wall = feed.done_at[-1] - feed.started if feed.done_at and feed.started else float("nan")
     final = r["shown"] - feed.done_at[-1] if feed.done_at else float("nan")
-    print(f"Nodes pane during discovery: {n} servers x {args.cards} cards, via {args.via}"
-          f"{f' at {args.rate:g} servers/s' if args.via == 'replay' else ''}, terminal "
-          f"{args.width}x{args.height}")
-    print(f"  {len(feed.done_at)} ServerDone events in {wall:.1f} s ({len(feed.done_at) / wall:.1f}/s);"
-          f" last one -> every server in the app's inventory {final * 1000:.0f} ms")
-    print(f"  lag: p50 {statistics.median(lags) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, max "
-          f"{lags[-1] * 1000:.1f} ms over {len(lags)} ticks of {TICK_S * 1000:.0f} ms")
+    print(
+        f"Nodes pane during discovery: {n} servers x {args.cards} cards, via {args.via}"
+        f"{f' at {args.rate:g} servers/s' if args.via == 'replay' else ''}, terminal "
+        f"{args.width}x{args.height}"
+    )
+    print(
+        f"  {len(feed.done_at)} ServerDone events in {wall:.1f} s ({len(feed.done_at) / wall:.1f}/s);"
+        f" last one -> every server in the app's inventory {final * 1000:.0f} ms"
+    )
+    print(
+        f"  lag: p50 {statistics.median(lags) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, max "
+        f"{lags[-1] * 1000:.1f} ms over {len(lags)} ticks of {TICK_S * 1000:.0f} ms"
+    )
     verdict = "met" if p99 <= TARGET_LAG_S else "MISSED"
-    print(f"  {'event-loop lag p99':32} {p99 * 1000:8.1f} ms   target {TARGET_LAG_S * 1000:.0f} ms   "
-          f"ratio {p99 / TARGET_LAG_S:.2f}  {verdict}")
+    print(
+        f"  {'event-loop lag p99':32} {p99 * 1000:8.1f} ms   target {TARGET_LAG_S * 1000:.0f} ms   "
+        f"ratio {p99 / TARGET_LAG_S:.2f}  {verdict}"
+    )
     return p99 <= TARGET_LAG_S
 
 

@@ -80,8 +80,7 @@ class FloodLaunch:
     async def preflight(self, plan: Any, table: Any, inventory: Any = None) -> list[Any]:
         return []
 
-    async def run(self, plan: Any, table: Any, data: bytes, *, inventory: Any = None,
-                  stop: Any = None):
+    async def run(self, plan: Any, table: Any, data: bytes, *, inventory: Any = None, stop: Any = None):
         record = RunRecord(self.run_base)
         self.run_dir = record.dir
         try:
@@ -98,9 +97,15 @@ class FloodLaunch:
                 for spec in server.ranks:
                     yield RankExited(spec.rank, server.server_id, 0)
             record.flush()
-            yield JobFinished(JobSummary(ok=True, world_size=plan.world_size,
-                                         exit_codes=dict.fromkeys(range(plan.world_size), 0),
-                                         run_dir=str(record.dir), lines=record.lines))
+            yield JobFinished(
+                JobSummary(
+                    ok=True,
+                    world_size=plan.world_size,
+                    exit_codes=dict.fromkeys(range(plan.world_size), 0),
+                    run_dir=str(record.dir),
+                    lines=record.lines,
+                )
+            )
         finally:
             record.close()
 
@@ -113,8 +118,9 @@ class FloodLaunch:
             while self.sent < due:
                 n = self.sent
                 rank = n % world
-                text = (f"step {n // world} loss {1 + (n % 97) / 100:.2f}"
-                        f" tokens/s {900 + n % 50} loading shard {n % 8}/8")
+                text = (
+                    f"step {n // world} loss {1 + (n % 97) / 100:.2f} tokens/s {900 + n % 50} loading shard {n % 8}/8"
+                )
                 record.line(rank, text)
                 yield RankLine(rank, "o", text)
                 self.sent += 1
@@ -125,10 +131,10 @@ class FloodLaunch:
 def table_file(folder: Path, ranks: int) -> Path:
     servers = []
     for s in range(-(-ranks // 8)):
-        devices = [Device(device_id=d, device_ip=f"10.20.{s}.{d + 1}")
-                   for d in range(min(8, ranks - 8 * s))]
-        servers.append(Server(host=f"node{s}", server_id=f"10.0.{s // 250}.{s % 250 + 1}",
-                              reachable=True, devices=devices))
+        devices = [Device(device_id=d, device_ip=f"10.20.{s}.{d + 1}") for d in range(min(8, ranks - 8 * s))]
+        servers.append(
+            Server(host=f"node{s}", server_id=f"10.0.{s // 250}.{s % 250 + 1}", reachable=True, devices=devices)
+        )
     path = folder / "ranktable.json"
     path.write_text(dumps(build(Inventory(servers=servers))), encoding="utf-8")
     return path
@@ -166,14 +172,18 @@ class Probe:
             if self.paint_line is None and log.line_count:
                 self.paint_line = time.perf_counter() - started
             return original(y)
+
         log.render_line = render_line  # type: ignore[method-assign]
 
 
 def make_sources(args: argparse.Namespace, work: Path) -> tuple[Sources, Any]:
     if args.via == "local":
-        source = LaunchSource(None, run_base=work / "runs",
-                              plan_options={"remote_ranktable": str(work / "remote" / "rt.json")},
-                              check=False)
+        source = LaunchSource(
+            None,
+            run_base=work / "runs",
+            plan_options={"remote_ranktable": str(work / "remote" / "rt.json")},
+            check=False,
+        )
         return Sources(discover=None, launch=source), source  # type: ignore[arg-type]
     source = FloodLaunch(work / "runs", args.rate, args.seconds)
     return Sources(discover=None, launch=source), source  # type: ignore[arg-type]
@@ -181,12 +191,14 @@ def make_sources(args: argparse.Namespace, work: Path) -> tuple[Sources, Any]:
 
 def local_command(args: argparse.Namespace) -> str:
     per_rank = args.rate / args.ranks
-    code = (f"import time\nn=int({per_rank * args.seconds})\nt0=time.time()\n"
-            f"for i in range(n):\n"
-            f"    print('step', i, 'loss 1.23 tokens/s 950 loading shard', i % 8, '/8', flush=False)\n"
-            f"    if i % 50 == 49:\n        import sys; sys.stdout.flush()\n"
-            f"        d = t0 + (i + 1) / {per_rank} - time.time()\n"
-            f"        d > 0 and time.sleep(d)\n")
+    code = (
+        f"import time\nn=int({per_rank * args.seconds})\nt0=time.time()\n"
+        f"for i in range(n):\n"
+        f"    print('step', i, 'loss 1.23 tokens/s 950 loading shard', i % 8, '/8', flush=False)\n"
+        f"    if i % 50 == 49:\n        import sys; sys.stdout.flush()\n"
+        f"        d = t0 + (i + 1) / {per_rank} - time.time()\n"
+        f"        d > 0 and time.sleep(d)\n"
+    )
     return f"{shlex.quote(sys.executable)} -u -c {shlex.quote(code)}"
 
 
@@ -198,8 +210,7 @@ async def wait_for(pilot, condition, timeout: float) -> None:
         await pilot.pause(0.02)
 
 
-async def drive(app: ClusterConsoleApp, args: argparse.Namespace, source: Any,
-                probe: Probe, t0: float) -> dict:
+async def drive(app: ClusterConsoleApp, args: argparse.Namespace, source: Any, probe: Probe, t0: float) -> dict:
     async with app.run_test(size=(args.width, args.height)) as pilot:
         screen = app.screen
         await wait_for(pilot, lambda: screen.setup.table is not None and screen.setup.profile is not None, 60)
@@ -224,9 +235,16 @@ async def drive(app: ClusterConsoleApp, args: argparse.Namespace, source: Any,
         job = screen.job
         if args.screenshot:
             app.save_screenshot(args.screenshot)
-        return {"ready_s": ready_s, "rss_start": rss_start, "rss_end": rss_end, "flood_s": flood_s,
-                "ui_lines": job.lines, "run_dir": job.run_dir, "ok": job.ok,
-                "screen_lines": screen.query_one("#launch-log", RankLog).line_count}
+        return {
+            "ready_s": ready_s,
+            "rss_start": rss_start,
+            "rss_end": rss_end,
+            "flood_s": flood_s,
+            "ui_lines": job.lines,
+            "run_dir": job.run_dir,
+            "ok": job.ok,
+            "screen_lines": screen.query_one("#launch-log", RankLog).line_count,
+        }
 
 
 def disk_lines(run_dir: str) -> int:
@@ -248,20 +266,35 @@ def report(args: argparse.Namespace, r: dict, probe: Probe, sent: int) -> bool:
     paint = probe.paint_line if probe.paint_line is not None else float("inf")
     rows = [
         ("event-loop lag p99", f"{p99 * 1000:.1f} ms", f"{TARGET_LAG_S * 1000:.0f} ms", p99 / TARGET_LAG_S),
-        ("RSS growth start->end", f"{growth:+.1f} MB ({r['rss_start']:.0f} -> {mid:.0f} -> "
-         f"{r['rss_end']:.0f} MB)", f"{TARGET_GROWTH_MB:.0f} MB", max(growth, 0) / TARGET_GROWTH_MB),
+        (
+            "RSS growth start->end",
+            f"{growth:+.1f} MB ({r['rss_start']:.0f} -> {mid:.0f} -> {r['rss_end']:.0f} MB)",
+            f"{TARGET_GROWTH_MB:.0f} MB",
+            max(growth, 0) / TARGET_GROWTH_MB,
+        ),
         ("lines in run folder / sent", f"{on_disk:,} / {sent:,}", "equal", on_disk / sent if sent else 0),
         ("F5 -> first rank line painted", f"{paint * 1000:.0f} ms", f"{TARGET_PAINT_S:.0f} s", paint / TARGET_PAINT_S),
-        ("app start -> plan shown", f"{r['ready_s'] * 1000:.0f} ms", f"{TARGET_PAINT_S:.0f} s", r["ready_s"] / TARGET_PAINT_S),
+        (
+            "app start -> plan shown",
+            f"{r['ready_s'] * 1000:.0f} ms",
+            f"{TARGET_PAINT_S:.0f} s",
+            r["ready_s"] / TARGET_PAINT_S,
+        ),
     ]
-    print(f"Launch pane log flood: {args.ranks} ranks, {args.rate:,.0f} lines/s asked for "
-          f"{args.seconds:g} s, via {args.via}, terminal {args.width}x{args.height}"
-          f"{', folded' if args.fold else ''}")
-    print(f"  sent {sent:,} lines in {r['flood_s']:.1f} s ({sent / r['flood_s']:,.0f} lines/s achieved);"
-          f" the pane counted {r['ui_lines']:,}, shows the last {r['screen_lines']:,}")
-    print(f"  lag: p50 {statistics.median(lags) * 1000:.1f} ms, max {lags[-1] * 1000:.1f} ms, "
-          f"{len(lags)} ticks; p99 after the first second {steady * 1000:.1f} ms (the first "
-          f"second opens {args.ranks} rank-<r>.log files)")
+    print(
+        f"Launch pane log flood: {args.ranks} ranks, {args.rate:,.0f} lines/s asked for "
+        f"{args.seconds:g} s, via {args.via}, terminal {args.width}x{args.height}"
+        f"{', folded' if args.fold else ''}"
+    )
+    print(
+        f"  sent {sent:,} lines in {r['flood_s']:.1f} s ({sent / r['flood_s']:,.0f} lines/s achieved);"
+        f" the pane counted {r['ui_lines']:,}, shows the last {r['screen_lines']:,}"
+    )
+    print(
+        f"  lag: p50 {statistics.median(lags) * 1000:.1f} ms, max {lags[-1] * 1000:.1f} ms, "
+        f"{len(lags)} ticks; p99 after the first second {steady * 1000:.1f} ms (the first "
+        f"second opens {args.ranks} rank-<r>.log files)"
+    )
     print(f"  {'figure':32} {'value':44} {'target':8} ratio")
     for name, value, target, ratio in rows:
         print(f"  {name:32} {value:44} {target:8} {ratio:.2f}")

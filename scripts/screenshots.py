@@ -48,8 +48,11 @@ async def until(pilot: Any, condition: Callable[[], Any], what: str, timeout: fl
 async def nodes(pilot: Any) -> None:
     app = pilot.app
     await pilot.press("1", "d")
-    await until(pilot, lambda: app.inventory is not None and app.inventory.servers
-                and all(s.devices for s in app.inventory.servers), "discovery")
+    await until(
+        pilot,
+        lambda: app.inventory is not None and app.inventory.servers and all(s.devices for s in app.inventory.servers),
+        "discovery",
+    )
     await until(pilot, lambda: not app.screen.model.pending, "discovery to finish")
 
 
@@ -73,8 +76,12 @@ async def ping_cards(pilot: Any) -> None:
     screen.open_pair(*pair)
     await pilot.pause()
     cards = screen.query_one("#card-matrix")
-    bad = [(i, j) for i in range(cards.row_count) for j in range(len(cards.columns))
-           if str(cards.get_cell_at((i, j))).strip() not in ("0%", "-")]
+    bad = [
+        (i, j)
+        for i in range(cards.row_count)
+        for j in range(len(cards.columns))
+        if str(cards.get_cell_at((i, j))).strip() not in ("0%", "-")
+    ]
     if bad:
         cards.cursor_coordinate = bad[0]
 
@@ -88,11 +95,13 @@ async def ranktable(pilot: Any) -> None:
         await until(pilot, lambda: screen.model.table is not None, "the rank table build")
 
 
-DEMO_JOB = ("python3 -c \"import os, sys, time; r = int(os.environ['RANK']); "
-            "print('loading weights', flush=True); "
-            "print('rank', r, 'device', os.environ['DEVICE_ID'], 'ready', flush=True); "
-            "time.sleep(1.5 if r == 5 else 30); "
-            "sys.exit('HCCL init failed on device ' + os.environ['DEVICE_ID'] if r == 5 else 0)\"")
+DEMO_JOB = (
+    "python3 -c \"import os, sys, time; r = int(os.environ['RANK']); "
+    "print('loading weights', flush=True); "
+    "print('rank', r, 'device', os.environ['DEVICE_ID'], 'ready', flush=True); "
+    "time.sleep(1.5 if r == 5 else 30); "
+    "sys.exit('HCCL init failed on device ' + os.environ['DEVICE_ID'] if r == 5 else 0)\""
+)
 
 
 async def launch(pilot: Any) -> None:
@@ -113,8 +122,9 @@ async def launch(pilot: Any) -> None:
     # the demo's Launch pane comes with the probe ready; the screenshots show a custom job
     screen.query_one("#launch-profile", Select).value = "custom"
     screen.query_one("#launch-env", Input).value = ""
-    await until(pilot, lambda: screen.setup.profile is not None and screen.setup.profile.name == "custom",
-                "the custom profile")
+    await until(
+        pilot, lambda: screen.setup.profile is not None and screen.setup.profile.name == "custom", "the custom profile"
+    )
     screen.query_one("#launch-command", Input).value = DEMO_JOB
     await until(pilot, lambda: screen.plan is not None, "the launch plan")
 
@@ -148,13 +158,17 @@ async def launch_diagnosis(pilot: Any) -> None:
     await launch(pilot)
     screen = app.screen
     screen.query_one("#launch-command", Input).value = DIAGNOSIS_JOB
-    await until(pilot, lambda: screen.plan is not None
-                and "ccsim-hccl-init" in screen.plan.servers[0].ranks[0].command, "the plan")
+    await until(
+        pilot,
+        lambda: screen.plan is not None and "ccsim-hccl-init" in screen.plan.servers[0].ranks[0].command,
+        "the plan",
+    )
     await pilot.press("f5")
     await until(pilot, lambda: screen.running, "the launch to start")
     await until(pilot, lambda: not screen.running, "the job to end")
-    await until(pilot, lambda: screen.model.diagnosis.state in (DiagnosisState.DONE, DiagnosisState.ERROR),
-                "the diagnosis")
+    await until(
+        pilot, lambda: screen.model.diagnosis.state in (DiagnosisState.DONE, DiagnosisState.ERROR), "the diagnosis"
+    )
     await pilot.press("f7")
 
 
@@ -221,8 +235,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=ROOT / "screenshots", help="output folder")
     p.add_argument("--size", default="120x34", help="terminal COLUMNSxLINES (120x34)")
-    p.add_argument("--only", default="", help="comma-separated shot names: "
-                   + ", ".join(s.name for s in SHOTS))
+    p.add_argument("--only", default="", help="comma-separated shot names: " + ", ".join(s.name for s in SHOTS))
     return p.parse_args(argv)
 
 

@@ -33,8 +33,14 @@ async def _run(options: dict, host: str, command: str) -> dict:
         try:
             result = await pool.run(host, command)
         except ConsoleError as exc:
-            return {"error": exc.title, "type": type(exc).__name__, "host": exc.host,
-                    "command": exc.command, "exit_code": exc.exit_code, "text": str(exc)}
+            return {
+                "error": exc.title,
+                "type": type(exc).__name__,
+                "host": exc.host,
+                "command": exc.command,
+                "exit_code": exc.exit_code,
+                "text": str(exc),
+            }
     return {"stdout": len(result.stdout), "stderr": len(result.stderr)}
 
 
@@ -43,10 +49,12 @@ def main(argv: list[str]) -> int:
         out = asyncio.run(_run(json.loads(argv[1]), argv[2], argv[3]))
         out["hwm_mb"] = vm_hwm_mb()
     elif argv[0] == "exec":
-        proc = subprocess.run(argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              check=False)
-        out = {"rc": proc.returncode, "stderr": proc.stderr.decode("utf-8", "replace")[-4000:],
-               "maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+        proc = subprocess.run(argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+        out = {
+            "rc": proc.returncode,
+            "stderr": proc.stderr.decode("utf-8", "replace")[-4000:],
+            "maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        }
     else:
         raise SystemExit(f"unknown mode {argv[0]!r}")
     print(json.dumps(out))

@@ -81,9 +81,14 @@ def _wait_listening(port: int, proc: subprocess.Popen) -> None:
 def serve(*args: str, env: dict[str, str] | None = None) -> Iterator[Served]:
     """``with serve("--demo") as s:`` -> the running server; stopped (SIGINT) on exit."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "console", "serve", "--port", str(port), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            env={**os.environ, **(env or {})}, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console", "serve", "--port", str(port), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
     try:
         url, text = _read_until_url(proc)
         _wait_listening(port, proc)  # the banner comes on start-up, just before the socket opens

@@ -121,7 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say what, keep the traceback for those who ask
         if os.environ.get("CLUSTER_CONSOLE_DEBUG"):
             raise
-        print(f"cluster-console: internal error: {type(exc).__name__}: {exc}\n"
-              "  hint: rerun with CLUSTER_CONSOLE_DEBUG=1 for the traceback, and report it",
-              file=sys.stderr)
+        print(
+            f"cluster-console: internal error: {type(exc).__name__}: {exc}\n"
+            "  hint: rerun with CLUSTER_CONSOLE_DEBUG=1 for the traceback, and report it",
+            file=sys.stderr,
+        )
         return EXIT_CHECK_FAILED

@@ -25,25 +25,56 @@ def _positive_int(text: str) -> int:
 # The SSH options every subcommand takes: (flags, dest, argparse keywords). One table, so that
 # `global_argv` can hand them on to a console started by another (``serve``).
 GLOBAL_OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
-    (("-F", "--ssh-config"), "ssh_config",
-     {"metavar": "FILE", "default": None, "help": "ssh_config file to read (default ~/.ssh/config)"}),
+    (
+        ("-F", "--ssh-config"),
+        "ssh_config",
+        {"metavar": "FILE", "default": None, "help": "ssh_config file to read (default ~/.ssh/config)"},
+    ),
     (("-l", "--login"), "login", {"metavar": "USER", "default": None, "help": "remote user"}),
     (("-p", "--port"), "port", {"metavar": "PORT", "type": int, "default": None, "help": "SSH port"}),
-    (("-i", "--identity"), "identity",
-     {"metavar": "KEY", "action": "append", "default": None, "help": "private key file (repeatable)"}),
-    (("--accept-new",), "accept_new",
-     {"action": "store_true", "default": False,
-      "help": "record unknown host keys in known_hosts (changed keys are always refused)"}),
-    (("--known-hosts",), "known_hosts",
-     {"metavar": "FILE", "default": None,
-      "help": "known_hosts file (default: ssh_config's UserKnownHostsFile or ~/.ssh/known_hosts)"}),
-    (("--connect-timeout",), "connect_timeout",
-     {"metavar": "S", "type": float, "default": 10.0, "help": "SSH connect timeout in seconds (default 10)"}),
-    (("--command-timeout",), "command_timeout",
-     {"metavar": "S", "type": float, "default": 60.0, "help": "per-command timeout in seconds (default 60)"}),
-    (("--max-hosts",), "max_hosts",
-     {"metavar": "N", "type": _positive_int, "default": MAX_HOSTS,
-      "help": f"refuse host lists naming more than N hosts, counted before expansion (default {MAX_HOSTS:,})"}),
+    (
+        ("-i", "--identity"),
+        "identity",
+        {"metavar": "KEY", "action": "append", "default": None, "help": "private key file (repeatable)"},
+    ),
+    (
+        ("--accept-new",),
+        "accept_new",
+        {
+            "action": "store_true",
+            "default": False,
+            "help": "record unknown host keys in known_hosts (changed keys are always refused)",
+        },
+    ),
+    (
+        ("--known-hosts",),
+        "known_hosts",
+        {
+            "metavar": "FILE",
+            "default": None,
+            "help": "known_hosts file (default: ssh_config's UserKnownHostsFile or ~/.ssh/known_hosts)",
+        },
+    ),
+    (
+        ("--connect-timeout",),
+        "connect_timeout",
+        {"metavar": "S", "type": float, "default": 10.0, "help": "SSH connect timeout in seconds (default 10)"},
+    ),
+    (
+        ("--command-timeout",),
+        "command_timeout",
+        {"metavar": "S", "type": float, "default": 60.0, "help": "per-command timeout in seconds (default 60)"},
+    ),
+    (
+        ("--max-hosts",),
+        "max_hosts",
+        {
+            "metavar": "N",
+            "type": _positive_int,
+            "default": MAX_HOSTS,
+            "help": f"refuse host lists naming more than N hosts, counted before expansion (default {MAX_HOSTS:,})",
+        },
+    ),
 ]
 
 
@@ -106,9 +137,12 @@ def hosts_from_args(exprs: list[str], max_hosts: int = MAX_HOSTS) -> list[str]:
 
 
 def add_hosts_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("hosts", nargs="+", metavar="HOSTS",
-                        help="servers: NodeSet expressions (node[01-16], 10.0.0.[1-4]), "
-                             "user@host:port, or @hostfile")
+    parser.add_argument(
+        "hosts",
+        nargs="+",
+        metavar="HOSTS",
+        help="servers: NodeSet expressions (node[01-16], 10.0.0.[1-4]), user@host:port, or @hostfile",
+    )
 
 
 def stdout_console():
@@ -133,7 +167,10 @@ def byte_size(text: str) -> int:
 
 
 def add_log_cap(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-cap", type=byte_size, default=1 << 30, metavar="SIZE",
-                        help="bytes of each rank's log kept in the run record (default 1G); "
-                             "then one 'truncated' line")
-
+    parser.add_argument(
+        "--log-cap",
+        type=byte_size,
+        default=1 << 30,
+        metavar="SIZE",
+        help="bytes of each rank's log kept in the run record (default 1G); then one 'truncated' line",
+    )

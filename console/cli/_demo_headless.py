@@ -38,11 +38,13 @@ def expected_loss(spec: Any) -> list[Any]:
             continue
         pct = f.percent if f.lost_seqs is None else round(100 * len(set(f.lost_seqs)) / 3, 2)
         src, dst = spec.server(f.src).address, spec.server(f.dst).address
-        pairs.append(LossyPair(src_host=src, src_device=f.src_device, dst_host=dst,
-                               dst_device=f.dst_device, percent=pct))
+        pairs.append(
+            LossyPair(src_host=src, src_device=f.src_device, dst_host=dst, dst_device=f.dst_device, percent=pct)
+        )
         if f.symmetric and f.dst_device is not None:
-            pairs.append(LossyPair(src_host=dst, src_device=f.dst_device, dst_host=src,
-                                   dst_device=f.src_device, percent=pct))
+            pairs.append(
+                LossyPair(src_host=dst, src_device=f.dst_device, dst_host=src, dst_device=f.src_device, percent=pct)
+            )
     return pairs
 
 
@@ -65,9 +67,15 @@ def settings(cluster: Any, scenario: str | None = None) -> Any:
     hosts = cluster.sim.hosts
     spec = cluster.spec
     stuck = [spec.server(f.server).address for f in spec.faults if f.kind == "stuck"]
-    return DemoSettings(hosts=hosts, workdir=cluster.workdir.resolve() / "demo",
-                        expected_loss=expected_loss(spec), master_port=_free_port(hosts[0]),
-                        setup=[venv_setup()], scenario=scenario, stuck_hosts=stuck)
+    return DemoSettings(
+        hosts=hosts,
+        workdir=cluster.workdir.resolve() / "demo",
+        expected_loss=expected_loss(spec),
+        master_port=_free_port(hosts[0]),
+        setup=[venv_setup()],
+        scenario=scenario,
+        stuck_hosts=stuck,
+    )
 
 
 def _sim_step(cluster: Any) -> Any:
@@ -77,9 +85,12 @@ def _sim_step(cluster: Any) -> Any:
     hosts = sim.hosts
     span = hosts[0] if len(hosts) == 1 else f"{hosts[0]} .. {hosts[-1]}"
     cards = sum(len(s.devices) for s in cluster.spec.servers)
-    return Step("sim", "ok", getattr(cluster, "start_s", None),
-                f"{len(hosts)} simulated servers ({span}, port {sim.port}), {cards} NPUs, "
-                f"folder {cluster.workdir}")
+    return Step(
+        "sim",
+        "ok",
+        getattr(cluster, "start_s", None),
+        f"{len(hosts)} simulated servers ({span}, port {sim.port}), {cards} NPUs, folder {cluster.workdir}",
+    )
 
 
 def _seconds(step: Any) -> str:
@@ -120,8 +131,7 @@ def _table(steps: list[Any], total: float) -> None:
     t.add_column("time", justify="right")
     t.add_column("details")
     for s in steps:
-        t.add_row(s.name, f"[{_STYLE.get(s.status, '')}]{s.status}[/]", _seconds(s),
-                  escape(s.details))
+        t.add_row(s.name, f"[{_STYLE.get(s.status, '')}]{s.status}[/]", _seconds(s), escape(s.details))
     t.add_row("total", "", f"{total:.2f} s", "")
     stdout_console().print(t)
 
@@ -137,16 +147,32 @@ def run_headless(args: argparse.Namespace, cluster: Any) -> int:
     ok = all(s.good for s in steps)
     code = 0 if ok else EXIT_CHECK_FAILED
     if getattr(args, "json", False):
-        print_json({"ok": ok, "exit_code": code, "total_s": round(total, 3),
-                    "sim_dir": str(cluster.workdir),
-                    "steps": [{"name": s.name, "status": s.status, "seconds": s.seconds,
-                               "details": s.details, "data": s.data} for s in steps],
-                    **({"scenario": scenario} if scenario else {})})
+        print_json(
+            {
+                "ok": ok,
+                "exit_code": code,
+                "total_s": round(total, 3),
+                "sim_dir": str(cluster.workdir),
+                "steps": [
+                    {"name": s.name, "status": s.status, "seconds": s.seconds, "details": s.details, "data": s.data}
+                    for s in steps
+                ],
+                **({"scenario": scenario} if scenario else {}),
+            }
+        )
     else:
         _table(steps, total)
-    warn("demo: " + ("every step behaved as expected" if ok else
-                     "FAILED: " + ", ".join(s.name for s in steps if s.status == "failed")))
+    warn(
+        "demo: "
+        + (
+            "every step behaved as expected"
+            if ok
+            else "FAILED: " + ", ".join(s.name for s in steps if s.status == "failed")
+        )
+    )
     if not getattr(args, "dir", None):
-        warn(f"demo: {cluster.workdir} is removed at exit; pass --dir DIR to keep the rank table "
-             "and the simulated cluster's files")
+        warn(
+            f"demo: {cluster.workdir} is removed at exit; pass --dir DIR to keep the rank table "
+            "and the simulated cluster's files"
+        )
     return code

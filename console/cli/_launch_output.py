@@ -42,10 +42,19 @@ from console.ops.launch_events import (
 STOP_TAIL = 3
 """Last lines per rank printed after a stop (Ctrl-C, SIGTERM, SIGHUP)."""
 
-KINDS = {Stage: "stage", LaunchWarning: "warning", RankStarted: "started", RankLine: "line",
-         RankReady: "ready", RankExited: "exited", ServerLost: "server_lost",
-         Teardown: "teardown", JobFinished: "finished", RankStalled: "stalled",
-         StallDetected: "stall"}
+KINDS = {
+    Stage: "stage",
+    LaunchWarning: "warning",
+    RankStarted: "started",
+    RankLine: "line",
+    RankReady: "ready",
+    RankExited: "exited",
+    ServerLost: "server_lost",
+    Teardown: "teardown",
+    JobFinished: "finished",
+    RankStalled: "stalled",
+    StallDetected: "stall",
+}
 
 
 def _clean(obj: Any) -> Any:
@@ -90,8 +99,7 @@ class Printer:
                 self.tails.setdefault(ev.rank, deque(maxlen=STOP_TAIL)).append(ev.text)
             if not self.as_json:
                 self.line(ev)
-        elif isinstance(ev, (Stage, LaunchWarning, ServerLost, Teardown, RankStalled,
-                             StallDetected)):
+        elif isinstance(ev, (Stage, LaunchWarning, ServerLost, Teardown, RankStalled, StallDetected)):
             progress(ev)
             self.torn_down = self.torn_down or isinstance(ev, Teardown)
         elif isinstance(ev, RankExited):
@@ -115,11 +123,12 @@ class Printer:
 
 def report(summary: JobSummary) -> int:
     """The summary on stderr; the exit code (0 every rank exited 0, else 1)."""
-    skew = (f"; start skew {summary.start_skew_s * 1000:.1f} ms"
-            if summary.start_skew_s is not None else "")
+    skew = f"; start skew {summary.start_skew_s * 1000:.1f} ms" if summary.start_skew_s is not None else ""
     if summary.ok:
-        warn(f"launch: all {summary.world_size} ranks exited 0 in {summary.duration_s:.1f} s"
-             f"{skew}; run record {summary.run_dir}")
+        warn(
+            f"launch: all {summary.world_size} ranks exited 0 in {summary.duration_s:.1f} s"
+            f"{skew}; run record {summary.run_dir}"
+        )
         return 0
     warn(f"launch: FAILED: {failure_headline(summary)}{skew}; run record {summary.run_dir}")
     root = summary.root_cause
@@ -136,8 +145,10 @@ def report_stopped(summary: JobSummary, signal_name: str, printer: Printer) -> N
     """After a stop: every rank's exit code (and signal) and its last lines, on stderr."""
     codes = summary.exit_codes
     nonzero = sum(1 for c in codes.values() if c != 0)
-    warn(f"launch: interrupted ({signal_name}): {len(codes)} of {_ranks(summary.world_size)} "
-         f"reported an exit, {nonzero} not 0; run record {summary.run_dir}")
+    warn(
+        f"launch: interrupted ({signal_name}): {len(codes)} of {_ranks(summary.world_size)} "
+        f"reported an exit, {nonzero} not 0; run record {summary.run_dir}"
+    )
     for rank in range(summary.world_size):
         ev = printer.exits.get(rank)
         if ev is None:
@@ -191,11 +202,19 @@ def progress(ev: Any) -> None:
     elif isinstance(ev, Teardown):
         warn(f"launch: tearing down: {ev.root_cause.describe()}")
     elif isinstance(ev, RankStalled):
-        left = (f"; HCCL_CONNECT_TIMEOUT in {ev.countdown_s:.0f} s"
-                if ev.countdown_s is not None and ev.countdown_s > 0 else "")
-        warn(f"launch: rank {ev.rank} on {ev.server_id} "
-             + (f"stalled: silent for {ev.silent_s:.0f} s{left}" if ev.stalled else "printed again"))
+        left = (
+            f"; HCCL_CONNECT_TIMEOUT in {ev.countdown_s:.0f} s"
+            if ev.countdown_s is not None and ev.countdown_s > 0
+            else ""
+        )
+        warn(
+            f"launch: rank {ev.rank} on {ev.server_id} "
+            + (f"stalled: silent for {ev.silent_s:.0f} s{left}" if ev.stalled else "printed again")
+        )
     elif isinstance(ev, StallDetected):
-        then = ("tearing down (--fail-fast-stall)" if ev.teardown else
-                "diagnosing now; the job goes on (--fail-fast-stall would stop it)")
+        then = (
+            "tearing down (--fail-fast-stall)"
+            if ev.teardown
+            else "diagnosing now; the job goes on (--fail-fast-stall would stop it)"
+        )
         warn(f"launch: stall: {ev.message} ({ev.host}); {then}")

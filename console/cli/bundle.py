@@ -14,13 +14,15 @@ ORDER = 75
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "bundle", parents=[common], help="pack a run record into a support bundle (no secrets)",
+        "bundle",
+        parents=[common],
+        help="pack a run record into a support bundle (no secrets)",
         description="Write RUN's diagnosis, rank table, plan, events, discovery and ping results, "
-                    "versions, rank log tails and evidence into one .tar.gz with SUMMARY.txt on "
-                    "top. Secret-looking env values and private keys are masked or left out.")
+        "versions, rank log tails and evidence into one .tar.gz with SUMMARY.txt on "
+        "top. Secret-looking env values and private keys are masked or left out.",
+    )
     p.add_argument("run", metavar="RUN", help="run record folder (runs/<run-id>)")
-    p.add_argument("-o", "--output", metavar="FILE",
-                   help="bundle file (default ./<run-id>.bundle.tar.gz)")
+    p.add_argument("-o", "--output", metavar="FILE", help="bundle file (default ./<run-id>.bundle.tar.gz)")
     p.add_argument("--discovery", metavar="FILE", help="discover --json output to include")
     p.add_argument("--ping", metavar="FILE", help="ping --json output to include")
     p.set_defaults(func=run)

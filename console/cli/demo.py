@@ -43,29 +43,40 @@ STOP_TIMEOUT = 15.0
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser(
-        "demo", help="open the console on a simulated cluster (nothing to set up)",
+        "demo",
+        help="open the console on a simulated cluster (nothing to set up)",
         description="Start simulated Ascend servers on loopback (SSH + fake hccn_tool / npu-smi, "
-                    "the MindIE guide's 2 x 8 A2 cluster with one lossy card pair) in a temporary "
-                    "folder, open the console on them, and stop them on exit.")
+        "the MindIE guide's 2 x 8 A2 cluster with one lossy card pair) in a temporary "
+        "folder, open the console on them, and stop them on exit.",
+    )
     p.add_argument("--servers", type=int, metavar="N", help="number of servers (default 2)")
     p.add_argument("--product", choices=["A2", "A3"], help="A2 (8 cards, default) or A3 (16 dies)")
-    p.add_argument("--headless", action="store_true",
-                   help="no TUI: run sim up -> discover -> ping -> rank table -> probe end to end, "
-                        "each step with its timing on stderr, a summary on stdout; exit 0 when "
-                        "every step behaved as expected (the planted lossy pair found)")
+    p.add_argument(
+        "--headless",
+        action="store_true",
+        help="no TUI: run sim up -> discover -> ping -> rank table -> probe end to end, "
+        "each step with its timing on stderr, a summary on stdout; exit 0 when "
+        "every step behaved as expected (the planted lossy pair found)",
+    )
     p.add_argument("--json", action="store_true", help="with --headless: the summary as JSON")
-    p.add_argument("--scenario", choices=SCENARIOS,
-                   help="with --headless: instead of the probe, a launch that fails on a planted "
-                        "fault, then its diagnosis (lossy-launch: across the lossy card pair; "
-                        "stuck-server: a hung NPU on server 2, caught as a stall)")
-    p.add_argument("--dir", metavar="DIR", default=None,
-                   help="keep the simulated cluster's folder (keys, ssh_config, the saved rank "
-                        "table) in DIR instead of a temporary folder removed at exit")
+    p.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        help="with --headless: instead of the probe, a launch that fails on a planted "
+        "fault, then its diagnosis (lossy-launch: across the lossy card pair; "
+        "stuck-server: a hung NPU on server 2, caught as a stall)",
+    )
+    p.add_argument(
+        "--dir",
+        metavar="DIR",
+        default=None,
+        help="keep the simulated cluster's folder (keys, ssh_config, the saved rank "
+        "table) in DIR instead of a temporary folder removed at exit",
+    )
     p.set_defaults(func=run)
 
 
-def demo_spec(servers: int | None = None, product: str | None = None,
-              scenario: str | None = None) -> Any:
+def demo_spec(servers: int | None = None, product: str | None = None, scenario: str | None = None) -> Any:
     """The default spec, resized: same lossy pair (server 1 dev 3 -> server 2 dev 3); the
     ``stuck-server`` scenario adds a hung NPU (every card of the last server)."""
     from console.sim.faults import StuckFault
@@ -105,8 +116,9 @@ class _SimSocketNoise(logging.Filter):
         self.thread_name = thread_name
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.threadName == self.thread_name
-                    and record.getMessage().startswith("socket.send() raised exception"))
+        return not (
+            record.threadName == self.thread_name and record.getMessage().startswith("socket.send() raised exception")
+        )
 
 
 class DemoCluster:
@@ -199,9 +211,13 @@ def demo_app(cluster: DemoCluster) -> Any:
     sources.launch.plan_options = {"remote_ranktable": str(cluster.workdir / "remote" / "ranktable.json")}
     # the simulated servers, like real ones, give commands the system PATH only: the Launch
     # pane starts with the line that puts this python (the one with torch) first, visibly
-    app = ClusterConsoleApp(hosts=cluster.hosts, ssh_options=options, sources=sources,
-                            ranktable_path=cluster.workdir / "ranktable.json",
-                            launch_setup=[venv_setup()])
+    app = ClusterConsoleApp(
+        hosts=cluster.hosts,
+        ssh_options=options,
+        sources=sources,
+        ranktable_path=cluster.workdir / "ranktable.json",
+        launch_setup=[venv_setup()],
+    )
     app.sub_title = f"demo: {len(cluster.hosts)} simulated servers"
     return app
 
@@ -211,8 +227,7 @@ def run_tui(args: argparse.Namespace, cluster: DemoCluster) -> int:
     return int(app.run() or 0)
 
 
-FLOWS: dict[str, Callable[[argparse.Namespace, DemoCluster], int]] = {
-    "tui": run_tui, "headless": run_headless}
+FLOWS: dict[str, Callable[[argparse.Namespace, DemoCluster], int]] = {"tui": run_tui, "headless": run_headless}
 """Demo flows by name; ``run`` uses ``"headless"`` when ``--headless`` is given."""
 
 

@@ -20,20 +20,26 @@ ORDER = 70
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "diagnose", parents=[common], help="find why a launch failed, from its logs (offline)",
+        "diagnose",
+        parents=[common],
+        help="find why a launch failed, from its logs (offline)",
         description="Classify the failures in a run record or a folder of logs copied from "
-                    "servers (HCCL/CANN plog, torch, MindIE), say which server and rank failed "
-                    "first and which ranks are its victims, and link them to ping results and "
-                    "discovery. Exit 0 no cause found, 1 causes found, 2 bad path.")
+        "servers (HCCL/CANN plog, torch, MindIE), say which server and rank failed "
+        "first and which ranks are its victims, and link them to ping results and "
+        "discovery. Exit 0 no cause found, 1 causes found, 2 bad path.",
+    )
     p.add_argument("path", metavar="PATH", help="run record (runs/<id>), log folder or log file")
-    p.add_argument("--discovery", metavar="FILE",
-                   help="discover --json output (default: PATH/discovery.json if present)")
-    p.add_argument("--ping", metavar="FILE",
-                   help="ping --json output (default: PATH/ping.json if present)")
+    p.add_argument(
+        "--discovery", metavar="FILE", help="discover --json output (default: PATH/discovery.json if present)"
+    )
+    p.add_argument("--ping", metavar="FILE", help="ping --json output (default: PATH/ping.json if present)")
     p.add_argument("--json", action="store_true", help="JSON on stdout")
-    p.add_argument("--collect", action="store_true",
-                   help="first fetch each server's HCCL/CANN and MindIE log lines written since "
-                        "the run started into RUN/evidence (over SSH; a run record only)")
+    p.add_argument(
+        "--collect",
+        action="store_true",
+        help="first fetch each server's HCCL/CANN and MindIE log lines written since "
+        "the run started into RUN/evidence (over SSH; a run record only)",
+    )
     p.set_defaults(func=run)
 
 
@@ -82,9 +88,17 @@ async def run(args: argparse.Namespace) -> int:
     return 1 if diag.causes else 0
 
 
-async def after_failed_launch(summary, pool, *, as_json: bool, discovery: str | None,
-                              since: float, prog: str = "launch", plan: dict | None = None,
-                              secrets=()) -> None:
+async def after_failed_launch(
+    summary,
+    pool,
+    *,
+    as_json: bool,
+    discovery: str | None,
+    since: float,
+    prog: str = "launch",
+    plan: dict | None = None,
+    secrets=(),
+) -> None:
     """Fetch the evidence over the launch's connections (when there are some), then
     ``after_launch``. ``plan``: the launch's plan kept in memory (JSON document, live env);
     ``secrets``: its secret values, masked in the evidence."""
@@ -92,8 +106,9 @@ async def after_failed_launch(summary, pool, *, as_json: bool, discovery: str | 
     after_launch(summary, as_json=as_json, discovery=discovery, prog=prog)
 
 
-async def fetch_launch_evidence(summary, pool, *, since: float, prog: str = "launch",
-                                plan: dict | None = None, secrets=()) -> None:
+async def fetch_launch_evidence(
+    summary, pool, *, since: float, prog: str = "launch", plan: dict | None = None, secrets=()
+) -> None:
     """A failed job's evidence into its run record (not after a user's Stop, not without SSH)."""
     root = summary.root_cause
     failed = not summary.ok and summary.run_dir and not (root is not None and root.kind == "stopped")
@@ -101,8 +116,9 @@ async def fetch_launch_evidence(summary, pool, *, since: float, prog: str = "lau
         await _launch_evidence(pool, summary.run_dir, since, prog, plan=plan, secrets=secrets)
 
 
-async def _launch_evidence(pool, run_dir: str, since: float, prog: str = "launch", *,
-                           plan: dict | None = None, secrets=()) -> None:
+async def _launch_evidence(
+    pool, run_dir: str, since: float, prog: str = "launch", *, plan: dict | None = None, secrets=()
+) -> None:
     from console.core.errors import ConsoleError
 
     try:
@@ -111,8 +127,16 @@ async def _launch_evidence(pool, run_dir: str, since: float, prog: str = "launch
         warn(f"{prog}: no evidence: {exc}")
 
 
-async def during_stall(run_dir: str | None, pool, *, as_json: bool, discovery: str | None,
-                       since: float, plan: dict | None = None, secrets=()) -> None:
+async def during_stall(
+    run_dir: str | None,
+    pool,
+    *,
+    as_json: bool,
+    discovery: str | None,
+    since: float,
+    plan: dict | None = None,
+    secrets=(),
+) -> None:
     """A stall named a culprit server while the job goes on: its evidence and diagnosis now,
     without waiting for HCCL's own timeout (``--json``: a ``diagnosis`` event with
     ``"during": "stall"``)."""
@@ -123,8 +147,7 @@ async def during_stall(run_dir: str | None, pool, *, as_json: bool, discovery: s
     _print_diagnosis(run_dir, as_json=as_json, discovery=discovery, during="stall")
 
 
-def after_launch(summary, *, as_json: bool, discovery: str | None = None,
-                 prog: str = "launch") -> None:
+def after_launch(summary, *, as_json: bool, discovery: str | None = None, prog: str = "launch") -> None:
     """A failed launch's diagnosis: stderr lines (``launch: diagnosis: ...``), or with --json one
     ``{"event": "diagnosis", ...}`` object on stdout (before the ``finished`` event). Nothing when
     the job succeeded or the user stopped it; a diagnosis that fails is one warning."""
@@ -134,8 +157,9 @@ def after_launch(summary, *, as_json: bool, discovery: str | None = None,
     _print_diagnosis(summary.run_dir, as_json=as_json, discovery=discovery, prog=prog)
 
 
-def _print_diagnosis(run_dir: str, *, as_json: bool, discovery: str | None,
-                     during: str | None = None, prog: str = "launch") -> None:
+def _print_diagnosis(
+    run_dir: str, *, as_json: bool, discovery: str | None, during: str | None = None, prog: str = "launch"
+) -> None:
     import json
     import sys
 
@@ -149,8 +173,7 @@ def _print_diagnosis(run_dir: str, *, as_json: bool, discovery: str | None,
         return
     if as_json:
         extra = {"during": during} if during else {}
-        sys.stdout.write(json.dumps({"event": "diagnosis", **extra, **diag.to_json()},
-                                    ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps({"event": "diagnosis", **extra, **diag.to_json()}, ensure_ascii=False) + "\n")
         return
     lines = render(diag)
     warn(f"{prog}: diagnosis{' (' + during + ')' if during else ''}: {lines[0]}")

@@ -17,13 +17,22 @@ ERROR_WIDTH = 60  # the Servers table shows this much of an error; Findings show
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("discover", parents=[common], help="discover servers, NPUs and their RoCE NICs",
-                       description="Query every server over SSH (npu-smi, hccn_tool, hccn.conf, versions) "
-                                   "and report cards, device IPs, link/health state and cluster-wide findings.")
+    p = sub.add_parser(
+        "discover",
+        parents=[common],
+        help="discover servers, NPUs and their RoCE NICs",
+        description="Query every server over SSH (npu-smi, hccn_tool, hccn.conf, versions) "
+        "and report cards, device IPs, link/health state and cluster-wide findings.",
+    )
     add_hosts_argument(p)
     p.add_argument("--json", action="store_true", help="print the inventory as JSON")
-    p.add_argument("--tool-timeout", type=float, default=5.0, metavar="S",
-                   help="timeout for each hccn_tool call on the servers (default 5)")
+    p.add_argument(
+        "--tool-timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="timeout for each hccn_tool call on the servers (default 5)",
+    )
     p.set_defaults(func=run)
 
 
@@ -35,8 +44,7 @@ def exit_code(inv: Inventory) -> int:
     return EXIT_OK
 
 
-async def gather(args: argparse.Namespace, hosts: list[str], *, pool=None,
-                 progress: str = "all") -> Inventory:
+async def gather(args: argparse.Namespace, hosts: list[str], *, pool=None, progress: str = "all") -> Inventory:
     """The CLI's one "discover and return the inventory" (discover, ping, ranktable build and
     validate --against). One line per server on stderr (``progress="all"``), only the
     unreachable ones (``"unreachable"``) or none (``"none"``). Discovers over ``pool`` when
@@ -81,16 +89,27 @@ def _server_row(s: Server) -> list[str]:
         return [s.host, "-", "-", "[red]unreachable[/]", "-", "-", "-", escape(short_error(s.error))]
     health = sorted({d.health or "?" for d in s.devices})
     links = sum(1 for d in s.devices if (d.link or "").upper() == "UP")
-    return [s.host, s.server_id or "-", s.hostname or "-", f"{len(s.devices)} ({s.product or '?'})",
-            f"{links}/{len(s.devices)} up", ",".join(health), f"{s.driver_version or '-'} / {s.cann_version or '-'}", ""]
+    return [
+        s.host,
+        s.server_id or "-",
+        s.hostname or "-",
+        f"{len(s.devices)} ({s.product or '?'})",
+        f"{links}/{len(s.devices)} up",
+        ",".join(health),
+        f"{s.driver_version or '-'} / {s.cann_version or '-'}",
+        "",
+    ]
 
 
 def _servers_table(inv: Inventory) -> Table:
     t = Table(title="Servers", title_justify="left")
     for col in ("host", "server_id", "hostname", "devices", "links", "health", "driver / CANN"):
         t.add_column(col)
-    t.add_column("error (in full under Findings)" if any(not s.reachable for s in inv.servers) else "error",
-                 max_width=ERROR_WIDTH, overflow="fold")
+    t.add_column(
+        "error (in full under Findings)" if any(not s.reachable for s in inv.servers) else "error",
+        max_width=ERROR_WIDTH,
+        overflow="fold",
+    )
     for s in inv.servers:
         t.add_row(*_server_row(s))
     return t
@@ -103,10 +122,18 @@ def _devices_table(inv: Inventory) -> Table:
     for s in inv.servers:
         for dev in s.devices:
             link = dev.link or "-"
-            d.add_row(s.host, str(dev.device_id), f"{dev.card}.{dev.chip}", dev.device_ip or "[red]none[/]",
-                      dev.netmask or "-", link if link == "UP" else f"[red]{link}[/]", dev.net_health or "-",
-                      "-" if dev.tls is None else str(dev.tls), dev.health or "-",
-                      ",".join(map(str, dev.busy_pids)) or "")
+            d.add_row(
+                s.host,
+                str(dev.device_id),
+                f"{dev.card}.{dev.chip}",
+                dev.device_ip or "[red]none[/]",
+                dev.netmask or "-",
+                link if link == "UP" else f"[red]{link}[/]",
+                dev.net_health or "-",
+                "-" if dev.tls is None else str(dev.tls),
+                dev.health or "-",
+                ",".join(map(str, dev.busy_pids)) or "",
+            )
     return d
 
 

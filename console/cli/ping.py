@@ -62,39 +62,63 @@ _STYLE = {"ok": "green", "loss": "bold red", "self": "dim", "untested": "dim", "
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "ping", parents=[common], help="RoCE ping matrix between the NPU cards of the servers",
+        "ping",
+        parents=[common],
+        help="RoCE ping matrix between the NPU cards of the servers",
         description="Discover the servers, then run `hccn_tool -i N -ping -g address IP` between "
-                    "their cards and show the loss matrix. Exit 0 all ok, 1 loss or failed "
-                    "probes, 3 a server unreachable.")
+        "their cards and show the loss matrix. Exit 0 all ok, 1 loss or failed "
+        "probes, 3 a server unreachable.",
+    )
     add_hosts_argument(p)
-    p.add_argument("--pattern", choices=PATTERNS, default=None,
-                   help="cross: every card to every card of every other server (default up to "
-                        f"{CROSS_MAX_SERVERS} servers); rail: card i to card i (default above); "
-                        "pairwise: each pair once, in rounds; sample: each card pings K random "
-                        "cards of other servers; custom: the pairs of --pairs")
-    p.add_argument("--sample-k", type=int, default=None, metavar="K",
-                   help="sample: probes per card, one per round (default: the fewest rounds that "
-                        "cover every server pair)")
-    p.add_argument("--seed", type=int, default=0, metavar="N",
-                   help="sample: random seed (default 0; the same seed gives the same plan)")
-    p.add_argument("--estimate", action="store_true",
-                   help="plan only: print the probe count and the estimated time, run nothing")
-    p.add_argument("--pairs", metavar="FILE", help="pair file (`HOST:DEV HOST:DEV` per line); "
-                                                    "implies --pattern custom")
+    p.add_argument(
+        "--pattern",
+        choices=PATTERNS,
+        default=None,
+        help="cross: every card to every card of every other server (default up to "
+        f"{CROSS_MAX_SERVERS} servers); rail: card i to card i (default above); "
+        "pairwise: each pair once, in rounds; sample: each card pings K random "
+        "cards of other servers; custom: the pairs of --pairs",
+    )
+    p.add_argument(
+        "--sample-k",
+        type=int,
+        default=None,
+        metavar="K",
+        help="sample: probes per card, one per round (default: the fewest rounds that cover every server pair)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="sample: random seed (default 0; the same seed gives the same plan)",
+    )
+    p.add_argument(
+        "--estimate", action="store_true", help="plan only: print the probe count and the estimated time, run nothing"
+    )
+    p.add_argument("--pairs", metavar="FILE", help="pair file (`HOST:DEV HOST:DEV` per line); implies --pattern custom")
     p.add_argument("--json", action="store_true", help="JSON on stdout")
     p.add_argument("--csv", metavar="FILE", help="also write one CSV row per probe to FILE")
-    p.add_argument("--per-card", type=int, default=1, metavar="N",
-                   help="probes one card sends at once (default 1)")
-    p.add_argument("--per-server", type=int, default=8, metavar="N",
-                   help="probes one server runs at once (default 8)")
-    p.add_argument("--probe-timeout", type=float, default=15.0, metavar="S",
-                   help="seconds before one probe is killed on its server (default 15)")
-    p.add_argument("--busy-retries", type=int, default=5, metavar="N",
-                   help="retries when hccn_tool answers busy (default 5)")
-    p.add_argument("--rerun", action="store_true",
-                   help="re-run the failed or lossy probes once and report the re-run")
-    p.add_argument("--tool-timeout", type=float, default=5.0, metavar="S",
-                   help="timeout of each hccn_tool call during discovery (default 5)")
+    p.add_argument("--per-card", type=int, default=1, metavar="N", help="probes one card sends at once (default 1)")
+    p.add_argument("--per-server", type=int, default=8, metavar="N", help="probes one server runs at once (default 8)")
+    p.add_argument(
+        "--probe-timeout",
+        type=float,
+        default=15.0,
+        metavar="S",
+        help="seconds before one probe is killed on its server (default 15)",
+    )
+    p.add_argument(
+        "--busy-retries", type=int, default=5, metavar="N", help="retries when hccn_tool answers busy (default 5)"
+    )
+    p.add_argument("--rerun", action="store_true", help="re-run the failed or lossy probes once and report the re-run")
+    p.add_argument(
+        "--tool-timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="timeout of each hccn_tool call during discovery (default 5)",
+    )
     p.set_defaults(func=run)
 
 
@@ -102,8 +126,12 @@ def _options(args: argparse.Namespace):
     from console.ops.ping import SweepOptions
 
     try:
-        return SweepOptions(per_card=args.per_card, per_server=args.per_server,
-                            probe_timeout=args.probe_timeout, busy_retries=args.busy_retries)
+        return SweepOptions(
+            per_card=args.per_card,
+            per_server=args.per_server,
+            probe_timeout=args.probe_timeout,
+            busy_retries=args.busy_retries,
+        )
     except ValueError as exc:
         first = str(exc).splitlines()
         raise InputError("invalid sweep option", " ".join(first[1:3]).strip()) from None
@@ -119,8 +147,9 @@ def _pattern(args: argparse.Namespace) -> tuple[str | None, str | None]:
     if args.pairs and pattern != "custom":
         raise InputError(f"--pairs goes with --pattern custom, not {pattern}")
     if pattern == "custom" and not args.pairs:
-        raise InputError("--pattern custom needs --pairs FILE",
-                         hint="one pair a line: `HOST:DEV HOST:DEV` or `HOST DEV HOST DEV`")
+        raise InputError(
+            "--pattern custom needs --pairs FILE", hint="one pair a line: `HOST:DEV HOST:DEV` or `HOST DEV HOST DEV`"
+        )
     if not args.pairs:
         return pattern, None
     try:
@@ -178,8 +207,9 @@ async def _sweep(pool, plan: PingPlan, options, rerun: bool) -> tuple[PingMatrix
     matrix = PingMatrix.from_plan(plan, [])
     try:
         for n in range(2 if rerun else 1):
-            events = sweep(pool, plan, options, cancel=token) if n == 0 else \
-                sweep_retry(pool, matrix, options, cancel=token)
+            events = (
+                sweep(pool, plan, options, cancel=token) if n == 0 else sweep_retry(pool, matrix, options, cancel=token)
+            )
             async for ev in events:
                 if isinstance(ev, ProbeDone):
                     progress.done(ev)
@@ -209,10 +239,18 @@ async def run(args: argparse.Namespace) -> int:
         if pattern is None:
             pattern = default_pattern(len(inv.servers))
             if pattern != "cross":
-                warn(f"ping: {len(inv.servers)} servers: pattern {pattern} (above {CROSS_MAX_SERVERS} "
-                     "servers; every card pair: --pattern cross)")
-        plan = plan_ping(inv, cast(PingPattern, pattern), custom_text=custom, custom_path=args.pairs,
-                         sample_k=args.sample_k, seed=args.seed)
+                warn(
+                    f"ping: {len(inv.servers)} servers: pattern {pattern} (above {CROSS_MAX_SERVERS} "
+                    "servers; every card pair: --pattern cross)"
+                )
+        plan = plan_ping(
+            inv,
+            cast(PingPattern, pattern),
+            custom_text=custom,
+            custom_path=args.pairs,
+            sample_k=args.sample_k,
+            seed=args.seed,
+        )
         _announce(plan, inv, options, pool.options.max_channels)
         if args.estimate:
             return 0
@@ -225,8 +263,10 @@ async def run(args: argparse.Namespace) -> int:
     else:
         print_matrix(matrix)
     s = matrix.summary()
-    warn(f"ping: {s['probes']} probes: {s['ok']} ok, {s['lossy']} lossy, {s['failed']} failed, "
-         f"{s['skipped']} skipped" + (" (interrupted)" if cancelled else ""))
+    warn(
+        f"ping: {s['probes']} probes: {s['ok']} ok, {s['lossy']} lossy, {s['failed']} failed, "
+        f"{s['skipped']} skipped" + (" (interrupted)" if cancelled else "")
+    )
     if cancelled:
         return EXIT_INTERRUPTED
     return EXIT_UNREACHABLE if unreachable else matrix.exit_code()
@@ -239,11 +279,14 @@ def _announce(plan: PingPlan, inv, options, max_channels: int) -> None:
     if len(plan.skipped) > MAX_SKIP_LINES:
         warn(f"ping: ... and {len(plan.skipped) - MAX_SKIP_LINES} more not probed (listed in --json)")
     guess = estimate(plan.probes, per_card=options.per_card, lanes=min(options.per_server, max_channels))
-    warn(f"ping: {plan.pattern} over {sum(s.reachable for s in inv.servers)}/{len(inv.servers)} servers: "
-         f"{guess.text()}")
+    warn(
+        f"ping: {plan.pattern} over {sum(s.reachable for s in inv.servers)}/{len(inv.servers)} servers: {guess.text()}"
+    )
     if plan.sample is not None and not plan.sample.covers_all:
-        warn(f"ping: sample: --sample-k {plan.sample.k} leaves some server pairs unprobed; "
-             f"{plan.sample.rounds_to_cover} covers every pair")
+        warn(
+            f"ping: sample: --sample-k {plan.sample.k} leaves some server pairs unprobed; "
+            f"{plan.sample.rounds_to_cover} covers every pair"
+        )
 
 
 def _where(skip) -> str:
@@ -285,21 +328,22 @@ def print_matrix(matrix: PingMatrix) -> None:
     table = matrix.results
     bad_rows = [i for i in range(len(table)) if table.status_of(i) not in ("ok", "skipped")]
     order = {h: n for n, h in enumerate(hosts)}
-    bad_pairs = sorted({tuple(sorted(table.probes.key(i)[::2], key=order.__getitem__)) for i in bad_rows},
-                       key=lambda ab: (order[ab[0]], order[ab[1]]))
+    bad_pairs = sorted(
+        {tuple(sorted(table.probes.key(i)[::2], key=order.__getitem__)) for i in bad_rows},
+        key=lambda ab: (order[ab[0]], order[ab[1]]),
+    )
     if len(hosts) <= MAX_MATRIX_HOSTS:
         con.print(_table(server_view(matrix)))
     else:
         groups = group_servers(hosts)
         view = group_view(matrix, groups)
         con.print(_table(view))
-        bad_blocks = [(a, b) for a in range(len(groups)) for b in range(a, len(groups))
-                      if view.cells[a][b].bad]
+        bad_blocks = [(a, b) for a in range(len(groups)) for b in range(a, len(groups)) if view.cells[a][b].bad]
         for a, b in bad_blocks[:MAX_DRILL_DOWN]:
             con.print(_table(block_view(matrix, groups[a], groups[b])))
         if len(bad_blocks) > MAX_DRILL_DOWN:
             con.print(f"... and {len(bad_blocks) - MAX_DRILL_DOWN} more block pairs with problems")
-    for src, dst in bad_pairs[:MAX_DRILL_DOWN * 5]:
+    for src, dst in bad_pairs[: MAX_DRILL_DOWN * 5]:
         con.print(_table(card_view(matrix, src, dst)))
     if len(bad_pairs) > MAX_DRILL_DOWN * 5:
         con.print(f"... and {len(bad_pairs) - MAX_DRILL_DOWN * 5} more server pairs with problems")
@@ -309,6 +353,8 @@ def print_matrix(matrix: PingMatrix) -> None:
         r = table[i]
         row = result_row(r)
         loss = "" if r.loss_pct is None else f" {r.loss_pct:.2f}%"
-        where = (f"{row['src_host']}:{row['src_device']} -> {row['dst_host']}:{row['dst_device']} "
-                 f"({row['dst_ip']}): {r.command}")
+        where = (
+            f"{row['src_host']}:{row['src_device']} -> {row['dst_host']}:{row['dst_device']} "
+            f"({row['dst_ip']}): {r.command}"
+        )
         con.print(f"[{_STYLE.get(r.status, 'bold red')}]{r.status}{loss}[/] {escape(where)}")

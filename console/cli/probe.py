@@ -38,48 +38,81 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser(
-        "probe", parents=[common], help="collective probe on every rank: checks and bandwidth",
+        "probe",
+        parents=[common],
+        help="collective probe on every rank: checks and bandwidth",
         description="Run the collective probe once per rank of the rank table (all_reduce, "
-                    "all_gather, reduce_scatter, all_to_all, broadcast: exact-result checks and "
-                    "an nccl-tests-style bandwidth table; optionally a tiny tensor-parallel "
-                    "model). Exit 0 all good, 1 a check or a rank failed, 3 unreachable.")
+        "all_gather, reduce_scatter, all_to_all, broadcast: exact-result checks and "
+        "an nccl-tests-style bandwidth table; optionally a tiny tensor-parallel "
+        "model). Exit 0 all good, 1 a check or a rank failed, 3 unreachable.",
+    )
     p.add_argument("--ranktable", required=True, metavar="FILE", help="RankTableFile (JSON)")
-    p.add_argument("--backend", choices=("hccl", "gloo"),
-                   help="hccl (NPUs, default) or gloo (CPU only: no torch_npu needed)")
-    p.add_argument("--sizes", default="1K,64K,1M", metavar="LIST",
-                   help="message sizes (default 1K,64K,1M)")
-    p.add_argument("--mode", choices=("collectives", "tp-smoke", "all"), default="collectives",
-                   help="collectives (default), tp-smoke (the TP smoke model), or both")
-    p.add_argument("--timeout", type=float, default=120.0, metavar="S",
-                   help="seconds the ranks wait for each other (default 120)")
+    p.add_argument(
+        "--backend", choices=("hccl", "gloo"), help="hccl (NPUs, default) or gloo (CPU only: no torch_npu needed)"
+    )
+    p.add_argument("--sizes", default="1K,64K,1M", metavar="LIST", help="message sizes (default 1K,64K,1M)")
+    p.add_argument(
+        "--mode",
+        choices=("collectives", "tp-smoke", "all"),
+        default="collectives",
+        help="collectives (default), tp-smoke (the TP smoke model), or both",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=120.0, metavar="S", help="seconds the ranks wait for each other (default 120)"
+    )
     p.add_argument("--tokens", type=int, metavar="N", help="TP smoke: tokens to decode")
     p.add_argument("--iters", type=int, metavar="N", help="timed iterations per size (20)")
     p.add_argument("--warmup", type=int, metavar="N", help="untimed iterations per size (5)")
-    p.add_argument("--ranks-per-server", type=int, metavar="N",
-                   help="use only the first N devices of each server (small smoke runs)")
-    p.add_argument("--setup", action="append", default=[], metavar="LINE",
-                   help="shell line run on every rank before the probe, e.g. "
-                        "'export PATH=/opt/venv/bin:$PATH' (repeatable)")
-    p.add_argument("--host", action="append", default=[], metavar="SERVER_ID=SSH_TARGET",
-                   help="how to reach a server_id over SSH (default: the server_id)")
+    p.add_argument(
+        "--ranks-per-server",
+        type=int,
+        metavar="N",
+        help="use only the first N devices of each server (small smoke runs)",
+    )
+    p.add_argument(
+        "--setup",
+        action="append",
+        default=[],
+        metavar="LINE",
+        help="shell line run on every rank before the probe, e.g. 'export PATH=/opt/venv/bin:$PATH' (repeatable)",
+    )
+    p.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        metavar="SERVER_ID=SSH_TARGET",
+        help="how to reach a server_id over SSH (default: the server_id)",
+    )
     p.add_argument("--master-port", type=int, metavar="PORT", help="MASTER_PORT (29500)")
-    p.add_argument("--remote-ranktable", metavar="PATH",
-                   help="absolute path of the rank table on every server; an existing file "
-                        "there must be a rank table (else refused); a file the probe creates "
-                        "there is removed afterwards")
-    p.add_argument("--force-remote-ranktable", action="store_true",
-                   help="overwrite an existing file at --remote-ranktable even if it is not a "
-                        "rank table")
-    p.add_argument("--upload-base", metavar="DIR",
-                   help="folder on the servers (absolute or ~/...) under which each run gets "
-                        "its private folder for the probe files and the rank table "
-                        "(default ~/.cache/cluster-console/runs)")
+    p.add_argument(
+        "--remote-ranktable",
+        metavar="PATH",
+        help="absolute path of the rank table on every server; an existing file "
+        "there must be a rank table (else refused); a file the probe creates "
+        "there is removed afterwards",
+    )
+    p.add_argument(
+        "--force-remote-ranktable",
+        action="store_true",
+        help="overwrite an existing file at --remote-ranktable even if it is not a rank table",
+    )
+    p.add_argument(
+        "--upload-base",
+        metavar="DIR",
+        help="folder on the servers (absolute or ~/...) under which each run gets "
+        "its private folder for the probe files and the rank table "
+        "(default ~/.cache/cluster-console/runs)",
+    )
     p.add_argument("--run-dir", metavar="DIR", default="runs", help="run records base (runs/)")
     add_log_cap(p)
     p.add_argument("-v", "--verbose", action="store_true", help="echo the ranks' stderr")
     p.add_argument("--json", action="store_true", help="the report as JSON on stdout")
-    p.add_argument("probe_args", nargs=argparse.REMAINDER, metavar="-- PROBE_ARG",
-                   help="more probe.py arguments, e.g. -- --dtype float16 --ops all_reduce")
+    p.add_argument(
+        "probe_args",
+        nargs=argparse.REMAINDER,
+        metavar="-- PROBE_ARG",
+        help="more probe.py arguments, e.g. -- --dtype float16 --ops all_reduce",
+    )
     p.set_defaults(func=run)
 
 
@@ -91,17 +124,28 @@ def _options(args: argparse.Namespace):
 
     try:
         return ProbeOptions(
-            backend=args.backend, sizes=args.sizes, mode=args.mode, timeout_s=args.timeout,
-            tokens=args.tokens, iters=args.iters, warmup=args.warmup,
-            ranks_per_server=args.ranks_per_server, hosts=parse_host_items(args.host),
-            master_port=args.master_port, remote_ranktable=args.remote_ranktable,
-            force_remote_ranktable=args.force_remote_ranktable, upload_base=args.upload_base, setup=args.setup,
-            extra_args=args.probe_args[1:] if args.probe_args[:1] == ["--"] else args.probe_args)
+            backend=args.backend,
+            sizes=args.sizes,
+            mode=args.mode,
+            timeout_s=args.timeout,
+            tokens=args.tokens,
+            iters=args.iters,
+            warmup=args.warmup,
+            ranks_per_server=args.ranks_per_server,
+            hosts=parse_host_items(args.host),
+            master_port=args.master_port,
+            remote_ranktable=args.remote_ranktable,
+            force_remote_ranktable=args.force_remote_ranktable,
+            upload_base=args.upload_base,
+            setup=args.setup,
+            extra_args=args.probe_args[1:] if args.probe_args[:1] == ["--"] else args.probe_args,
+        )
     except ValidationError as exc:
         loc = exc.errors()[0]["loc"]
         name = str(loc[0]) if loc else ""
         flag = {"timeout_s": "--timeout", "hosts": "--host", "": "probe options"}.get(
-            name, "--" + name.replace("_", "-"))
+            name, "--" + name.replace("_", "-")
+        )
         raise InputError(f"bad {flag}", describe_validation_error(exc)) from None
 
 
@@ -186,8 +230,10 @@ def output(finished, *, as_json: bool = False) -> int:
         after_launch(finished.summary, as_json=False, prog="probe")
     if code == 0:
         r = finished.report
-        warn(f"probe: ok: {len(r.checks)} checks passed on {finished.plan.world_size} ranks"
-             + (f", {len(r.results)} measurements" if r.results else ""))
+        warn(
+            f"probe: ok: {len(r.checks)} checks passed on {finished.plan.world_size} ranks"
+            + (f", {len(r.results)} measurements" if r.results else "")
+        )
     return code
 
 
@@ -195,13 +241,21 @@ def to_json(finished) -> dict:
     r, plan = finished.report, finished.plan
     job = event_json(JobFinished(finished.summary))["summary"]  # + root_cause.description
     return {
-        "ok": finished.ok, "backend": plan.backend, "world_size": plan.world_size,
+        "ok": finished.ok,
+        "backend": plan.backend,
+        "world_size": plan.world_size,
         "servers": {s.server_id: [k.rank for k in s.ranks] for s in plan.servers},
-        "columns": [key for key, _, _ in COLUMNS], "rows": r.rows(),
-        "checks": r.check_rows(), "tp_smoke": r.tp_smoke, "slowest": finished.slowest(),
-        "slow_ranks": r.slow_ranks(), "slow_rule": SLOW_LEGEND,
-        "summary": r.summary(), "problems": finished.problems(),
-        "ranks": {str(k): v for k, v in sorted(r.ranks.items())}, "job": job,
+        "columns": [key for key, _, _ in COLUMNS],
+        "rows": r.rows(),
+        "checks": r.check_rows(),
+        "tp_smoke": r.tp_smoke,
+        "slowest": finished.slowest(),
+        "slow_ranks": r.slow_ranks(),
+        "slow_rule": SLOW_LEGEND,
+        "summary": r.summary(),
+        "problems": finished.problems(),
+        "ranks": {str(k): v for k, v in sorted(r.ranks.items())},
+        "job": job,
     }
 
 
@@ -209,13 +263,11 @@ def _results_table(finished):
     from rich.table import Table
 
     plan = finished.plan
-    t = Table(title=f"{plan.backend}: {plan.world_size} ranks on {len(plan.servers)} servers",
-              title_justify="left")
+    t = Table(title=f"{plan.backend}: {plan.world_size} ranks on {len(plan.servers)} servers", title_justify="left")
     for _, header, justify in COLUMNS:
         t.add_column(header, justify=justify)
     for row in finished.report.rows():
-        t.add_row(*(row[key] for key, _, _ in COLUMNS),
-                  style="bold yellow" if row["slow"] else None)
+        t.add_row(*(row[key] for key, _, _ in COLUMNS), style="bold yellow" if row["slow"] else None)
     return t
 
 
@@ -243,8 +295,10 @@ def print_report(finished) -> None:
         style = "green" if tp.ok else "bold red"
         rate = "" if tp.tokens_per_s is None else f", {tp.tokens_per_s:.1f} tokens/s"
         err = "" if tp.max_abs_diff is None else f", max logit error {tp.max_abs_diff:.2e}"
-        con.print(f"[{style}]tp smoke {'ok' if tp.ok else 'FAILED'}[/]: {len(tp.tokens)} tokens"
-                  f"{rate}{err} (tolerance {tp.tolerance}) vs the single-process reference")
+        con.print(
+            f"[{style}]tp smoke {'ok' if tp.ok else 'FAILED'}[/]: {len(tp.tokens)} tokens"
+            f"{rate}{err} (tolerance {tp.tolerance}) vs the single-process reference"
+        )
     _print_slow(con, finished)
 
 
@@ -255,10 +309,11 @@ def _print_slow(con, finished) -> None:
         return
     slow = r.slow_ranks()
     for s in slow[:3]:
-        con.print(f"[bold yellow]slow:[/] {finished.where(s['rank'])} in {s['rows']} of "
-                  f"{len(r.results)} rows, worst x{s['worst_vs_median']:.2f} the median "
-                  f"(+{s['worst_extra_us']:.1f} us)")
+        con.print(
+            f"[bold yellow]slow:[/] {finished.where(s['rank'])} in {s['rows']} of "
+            f"{len(r.results)} rows, worst x{s['worst_vs_median']:.2f} the median "
+            f"(+{s['worst_extra_us']:.1f} us)"
+        )
     if not slow:
         con.print("no slow rank")
     con.print(f"[dim]{SLOW_LEGEND} (its rows are yellow)[/]")
-

@@ -33,9 +33,11 @@ ORDER = 30
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
-        "ranktable", help="validate, show, build, merge RankTableFiles (HCCL ranktable JSON 1.0/1.2)",
+        "ranktable",
+        help="validate, show, build, merge RankTableFiles (HCCL ranktable JSON 1.0/1.2)",
         description="Validate, show, build (from live servers) and merge RankTableFiles (HCCL ranktable "
-                    "JSON, versions 1.0 and 1.2), or print their JSON Schema.")
+        "JSON, versions 1.0 and 1.2), or print their JSON Schema.",
+    )
     sub = parser.add_subparsers(dest="ranktable_command", metavar="ACTION", required=True)
     _add_validate(sub, common)
     _add_show(sub)
@@ -46,10 +48,14 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def _add_build(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("build", parents=[common], help="build a rank table from live servers",
-                       description="Discover the servers, then write a rank table: servers in the order "
-                       "given, devices by device_id, rank ids sequential by server then device. "
-                       "Written atomically, mode 0640, the previous file kept as FILE.bak.")
+    p = sub.add_parser(
+        "build",
+        parents=[common],
+        help="build a rank table from live servers",
+        description="Discover the servers, then write a rank table: servers in the order "
+        "given, devices by device_id, rank ids sequential by server then device. "
+        "Written atomically, mode 0640, the previous file kept as FILE.bak.",
+    )
     add_hosts_argument(p)
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="file to write")
     p.add_argument("--version", choices=SUPPORTED_VERSIONS, default="1.0", help="table version (1.0)")
@@ -72,34 +78,51 @@ async def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _add_validate(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("validate", parents=[common], help="check a rank table against HCCL/MindIE/ATB-Models rules",
-                       description="Print every problem as `PATH: severity: message` (errors first). "
-                       "Exit 0 without errors (warnings are printed), 1 with errors (a missing field, "
-                       "a wrong type and another format such as 2.0 are errors at their JSON path), "
-                       "2 if the file is missing, unreadable, not JSON or nested too deeply.")
+    p = sub.add_parser(
+        "validate",
+        parents=[common],
+        help="check a rank table against HCCL/MindIE/ATB-Models rules",
+        description="Print every problem as `PATH: severity: message` (errors first). "
+        "Exit 0 without errors (warnings are printed), 1 with errors (a missing field, "
+        "a wrong type and another format such as 2.0 are errors at their JSON path), "
+        "2 if the file is missing, unreadable, not JSON or nested too deeply.",
+    )
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--json", action="store_true",
-                   help='print {"file", "valid", "problems"} as JSON; {"file", "valid": false, "error"} '
-                        "when the file cannot be read (exit 2)")
-    p.add_argument("--against", metavar="HOSTS", nargs="+",
-                   help="also check the table against live servers: each device_ip equals what that "
-                        "card reports (HCCL EI0014), each server_id is the server reached")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"file", "valid", "problems"} as JSON; {"file", "valid": false, "error"} '
+        "when the file cannot be read (exit 2)",
+    )
+    p.add_argument(
+        "--against",
+        metavar="HOSTS",
+        nargs="+",
+        help="also check the table against live servers: each device_ip equals what that "
+        "card reports (HCCL EI0014), each server_id is the server reached",
+    )
     p.set_defaults(func=_cmd_validate)
 
 
 def _add_show(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("show", help="the table's servers, ranks and devices",
-                       description="Show servers, ranks and devices as a table (or JSON).")
+    p = sub.add_parser(
+        "show",
+        help="the table's servers, ranks and devices",
+        description="Show servers, ranks and devices as a table (or JSON).",
+    )
     p.add_argument("file", metavar="FILE")
     p.add_argument("--json", action="store_true", help="print servers and ranks as JSON")
     p.set_defaults(func=_cmd_show)
 
 
 def _add_merge(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("merge", help="merge single-server tables (like mindspore's merge_hccl.py)",
-                       description="Concatenate the servers of the given tables in argument order, renumber "
-                       "rank ids 0..N-1 and write OUT (atomically, mode 0640, previous OUT kept as OUT.bak). "
-                       "Exit 1 if the merged table has errors (it is written anyway, for inspection).")
+    p = sub.add_parser(
+        "merge",
+        help="merge single-server tables (like mindspore's merge_hccl.py)",
+        description="Concatenate the servers of the given tables in argument order, renumber "
+        "rank ids 0..N-1 and write OUT (atomically, mode 0640, previous OUT kept as OUT.bak). "
+        "Exit 1 if the merged table has errors (it is written anyway, for inspection).",
+    )
     p.add_argument("files", metavar="FILE", nargs="+")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="file to write")
     p.set_defaults(func=_cmd_merge)
@@ -150,9 +173,15 @@ async def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _ranks(table: RankTable) -> list[dict[str, Any]]:
     return [
-        {"rank_id": d.rank_id, "server_index": i, "server_id": s.server_id, "device_id": d.device_id,
-         "device_ip": d.device_ip, "super_device_id": d.super_device_id,
-         "super_pod_id": table.super_pod_of(s.server_id)}
+        {
+            "rank_id": d.rank_id,
+            "server_index": i,
+            "server_id": s.server_id,
+            "device_id": d.device_id,
+            "device_ip": d.device_ip,
+            "super_device_id": d.super_device_id,
+            "super_pod_id": table.super_pod_of(s.server_id),
+        }
         for i, _j, s, d in table.devices()
     ]
 
@@ -160,11 +189,21 @@ def _ranks(table: RankTable) -> list[dict[str, Any]]:
 def _cmd_show(args: argparse.Namespace) -> int:
     table = load(args.file)
     if args.json:
-        servers = [{"server_id": s.server_id, "container_ip": s.container_ip, "host_ip": s.host_ip,
-                    "devices": len(s.device)} for s in table.server_list]
-        print_json({"file": args.file, "status": table.status, "version": table.version,
-                    "server_count": table.server_count, "world_size": table.world_size,
-                    "servers": servers, "ranks": _ranks(table)})
+        servers = [
+            {"server_id": s.server_id, "container_ip": s.container_ip, "host_ip": s.host_ip, "devices": len(s.device)}
+            for s in table.server_list
+        ]
+        print_json(
+            {
+                "file": args.file,
+                "status": table.status,
+                "version": table.version,
+                "server_count": table.server_count,
+                "world_size": table.world_size,
+                "servers": servers,
+                "ranks": _ranks(table),
+            }
+        )
     else:
         _print_table(args.file, table)
     errors = sum(p.severity == "error" for p in validate(table))
@@ -178,18 +217,24 @@ def _print_table(name: str, table: RankTable) -> None:
     from rich.table import Table
 
     v12 = table.version == "1.2"
-    title = (f"{name}: version {table.version}, status {table.status}, "
-             f"{len(table.server_list)} server(s), {table.world_size} rank(s)")
+    title = (
+        f"{name}: version {table.version}, status {table.status}, "
+        f"{len(table.server_list)} server(s), {table.world_size} rank(s)"
+    )
     out = Table(title=title, title_justify="left")
     for column in ("rank", "server", "server_id", "device_id", "device_ip"):
-        out.add_column(column, justify="right" if column in ("rank", "server", "device_id") else "left",
-                       no_wrap=True)
+        out.add_column(column, justify="right" if column in ("rank", "server", "device_id") else "left", no_wrap=True)
     if v12:
         out.add_column("super_device_id", justify="right", no_wrap=True)
         out.add_column("super_pod_id", no_wrap=True)
     for row in _ranks(table):
-        cells = [str(row["rank_id"]), str(row["server_index"]), row["server_id"], str(row["device_id"]),
-                 row["device_ip"] or "-"]
+        cells = [
+            str(row["rank_id"]),
+            str(row["server_index"]),
+            row["server_id"],
+            str(row["device_id"]),
+            row["device_ip"] or "-",
+        ]
         if v12:
             cells += [_text(row["super_device_id"]), _text(row["super_pod_id"])]
         out.add_row(*cells)
@@ -202,8 +247,10 @@ def _text(value: object) -> str:
 
 
 def _summary(path: str, table: RankTable, sha256: str) -> str:
-    return (f"{path}: {len(table.server_list)} server(s), {table.world_size} ranks, "
-            f"version {table.version}, sha256 {sha256}")
+    return (
+        f"{path}: {len(table.server_list)} server(s), {table.world_size} ranks, "
+        f"version {table.version}, sha256 {sha256}"
+    )
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:

@@ -31,31 +31,56 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     # No `common` parent: its -p/--port is the SSH port, and here --port is the web port.
     # SSH options go before the subcommand: `cluster-console -F cfg serve ...`.
     p = sub.add_parser(
-        "serve", help="serve the console as a web page (reach it through ssh -L)",
+        "serve",
+        help="serve the console as a web page (reach it through ssh -L)",
         description="Serve the console as a web page with textual-serve. Bound to 127.0.0.1 by "
-                    "default: from a laptop, `ssh -L 8000:127.0.0.1:8000 jumphost` and open the "
-                    "printed address. Every page load needs the access token (printed with the "
-                    "address; random unless --token-file or $" + TOKEN_ENV + " gives one). SSH "
-                    "options (-F, -l, -p, -i, ...) go before `serve`.")
-    p.add_argument("hosts", nargs="*", metavar="HOSTS",
-                   help="servers for the console (as for `tui`): NodeSet, user@host:port, @hostfile")
+        "default: from a laptop, `ssh -L 8000:127.0.0.1:8000 jumphost` and open the "
+        "printed address. Every page load needs the access token (printed with the "
+        "address; random unless --token-file or $" + TOKEN_ENV + " gives one). SSH "
+        "options (-F, -l, -p, -i, ...) go before `serve`.",
+    )
+    p.add_argument(
+        "hosts",
+        nargs="*",
+        metavar="HOSTS",
+        help="servers for the console (as for `tui`): NodeSet, user@host:port, @hostfile",
+    )
     p.add_argument("--ranktable", metavar="FILE", help="rank table file to open (as for `tui`)")
-    p.add_argument("--demo", action="store_true",
-                   help="serve the demo (a simulated cluster per browser connection) instead")
+    p.add_argument(
+        "--demo", action="store_true", help="serve the demo (a simulated cluster per browser connection) instead"
+    )
     p.add_argument("--servers", type=int, metavar="N", help="with --demo: number of simulated servers")
     p.add_argument("--product", choices=["A2", "A3"], help="with --demo: A2 or A3 servers")
-    p.add_argument("--host", default="127.0.0.1", metavar="ADDR",
-                   help="address to listen on (default 127.0.0.1; others need --public)")
-    p.add_argument("--port", dest="web_port", type=int, default=DEFAULT_PORT, metavar="PORT",
-                   help=f"web port (default {DEFAULT_PORT})")
-    p.add_argument("--public", action="store_true",
-                   help="allow a non-loopback --host; needs a token from --token-file or $" + TOKEN_ENV)
-    p.add_argument("--token-file", metavar="FILE",
-                   help="read the access token (first line, >= 16 characters) from FILE; a token "
-                        "on the command line would be visible to every local user in `ps`")
-    p.add_argument("--public-url", metavar="URL",
-                   help="the address browsers use, when it differs from http://HOST:PORT "
-                        "(e.g. behind a TLS proxy)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address to listen on (default 127.0.0.1; others need --public)",
+    )
+    p.add_argument(
+        "--port",
+        dest="web_port",
+        type=int,
+        default=DEFAULT_PORT,
+        metavar="PORT",
+        help=f"web port (default {DEFAULT_PORT})",
+    )
+    p.add_argument(
+        "--public",
+        action="store_true",
+        help="allow a non-loopback --host; needs a token from --token-file or $" + TOKEN_ENV,
+    )
+    p.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="read the access token (first line, >= 16 characters) from FILE; a token "
+        "on the command line would be visible to every local user in `ps`",
+    )
+    p.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the address browsers use, when it differs from http://HOST:PORT (e.g. behind a TLS proxy)",
+    )
     p.set_defaults(func=run)
 
 
@@ -69,8 +94,11 @@ def _read_token(path: str) -> str:
     except OSError as exc:
         raise InputError(f"--token-file {path}: cannot read it: {exc.strerror or exc}", path=path) from exc
     if mode & 0o077:
-        raise InputError(f"--token-file {path}: readable by other users (mode {mode & 0o777:04o})",
-                         path=path, hint=f"chmod 600 {shlex.quote(path)}")
+        raise InputError(
+            f"--token-file {path}: readable by other users (mode {mode & 0o777:04o})",
+            path=path,
+            hint=f"chmod 600 {shlex.quote(path)}",
+        )
     token = text.splitlines()[0].strip() if text.strip() else ""
     if not token:
         raise InputError(f"--token-file {path}: the file is empty", path=path)
@@ -102,10 +130,12 @@ def check_address(args: argparse.Namespace, token_given: bool) -> None:
     if is_loopback(args.host):
         return
     if not args.public:
-        raise InputError(f"--host {args.host} is not a loopback address: anyone who can reach it could "
-                         "drive the console (often root, with SSH to the whole cluster)",
-                         hint="keep the default 127.0.0.1 and use `ssh -L`, or add --public with "
-                              f"--token-file FILE (or ${TOKEN_ENV})")
+        raise InputError(
+            f"--host {args.host} is not a loopback address: anyone who can reach it could "
+            "drive the console (often root, with SSH to the whole cluster)",
+            hint="keep the default 127.0.0.1 and use `ssh -L`, or add --public with "
+            f"--token-file FILE (or ${TOKEN_ENV})",
+        )
     if not token_given:
         raise InputError(f"--public needs a token you chose: --token-file FILE or ${TOKEN_ENV}")
 
@@ -150,13 +180,16 @@ def run(args: argparse.Namespace) -> int:
     os.environ.pop(TOKEN_ENV, None)  # the served consoles do not need it
     check_address(args, given)
     command = shlex.join(app_argv(args))
-    server = TokenServer(command, token=token, host=args.host, port=args.web_port,
-                         title="Cluster Console", public_url=_public_url(args))
+    server = TokenServer(
+        command, token=token, host=args.host, port=args.web_port, title="Cluster Console", public_url=_public_url(args)
+    )
     print(f"cluster-console serve: open {server.page_url}", file=sys.stderr)
     if not is_loopback(args.host):
-        print("cluster-console serve: warning: plain HTTP on a non-loopback address: the token "
-              "crosses the network in clear; prefer ssh -L or a TLS proxy (--public-url)", file=sys.stderr)
+        print(
+            "cluster-console serve: warning: plain HTTP on a non-loopback address: the token "
+            "crosses the network in clear; prefer ssh -L or a TLS proxy (--public-url)",
+            file=sys.stderr,
+        )
     sys.stderr.flush()
     server.serve()
     return 0
-

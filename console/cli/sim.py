@@ -25,22 +25,36 @@ DEFAULT_DIR = "sim-cluster"
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser(
-        "sim", help="run simulated Ascend servers on loopback (SSH + fake hccn_tool/npu-smi)",
+        "sim",
+        help="run simulated Ascend servers on loopback (SSH + fake hccn_tool/npu-smi)",
         description="Start simulated Ascend servers, each an SSH server on its own loopback "
         "address with its own host key, answering hccn_tool and npu-smi in the real formats. "
         "Without --spec or --servers: the MindIE guide's 2 x 8 A2 cluster with one lossy "
-        "card pair. Runs until Ctrl-C.")
+        "card pair. Runs until Ctrl-C.",
+    )
     p.add_argument("--spec", metavar="FILE.toml", help="cluster spec (TOML)")
-    p.add_argument("--servers", type=int, metavar="N",
-                   help="generate N servers (2 when only --cards/--product/--base-address is given)")
+    p.add_argument(
+        "--servers",
+        type=int,
+        metavar="N",
+        help="generate N servers (2 when only --cards/--product/--base-address is given)",
+    )
     p.add_argument("--cards", type=int, metavar="N", help="cards per server (8)")
     p.add_argument("--product", choices=["A2", "A3"], help="A2 (default) or A3")
-    p.add_argument("--base-address", metavar="IP",
-                   help="first server's loopback address (127.0.0.11)")
-    p.add_argument("--dir", default=DEFAULT_DIR, metavar="DIR",
-                   help=f"folder for keys, ssh_config and server roots (./{DEFAULT_DIR})")
-    p.add_argument("--port", dest="sim_port", type=int, metavar="P",
-                   help="SSH port of every server (spec's, default 2222; 0 = any free port)")
+    p.add_argument("--base-address", metavar="IP", help="first server's loopback address (127.0.0.11)")
+    p.add_argument(
+        "--dir",
+        default=DEFAULT_DIR,
+        metavar="DIR",
+        help=f"folder for keys, ssh_config and server roots (./{DEFAULT_DIR})",
+    )
+    p.add_argument(
+        "--port",
+        dest="sim_port",
+        type=int,
+        metavar="P",
+        help="SSH port of every server (spec's, default 2222; 0 = any free port)",
+    )
     p.add_argument("--json", action="store_true", help="print the connection facts as JSON")
     p.set_defaults(func=run)
 

@@ -82,10 +82,16 @@ def errors(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
 
 # ---------------------------------------------------------------- the findings JSON shape
 
+
 def finding_json(d: Diagnostic) -> dict[str, Any]:
     """``{"severity", "code", "message", "host", "device_id"}``: ``discover --json``'s findings."""
-    return {"severity": d.severity, "code": d.code, "message": d.message, "host": d.where.host,
-            "device_id": d.where.device}
+    return {
+        "severity": d.severity,
+        "code": d.code,
+        "message": d.message,
+        "host": d.where.host,
+        "device_id": d.where.device,
+    }
 
 
 def _finding_in(value: Any) -> Any:

@@ -138,8 +138,11 @@ def _range_size(group: str) -> int:
 
 def _too_many(item: str, n: int, limit: int) -> InputError:
     what = f"{quoted(item)} names {n:,} hosts" if n > 1 else f"{quoted(item)} brings the list"
-    return InputError("too many hosts", f"{what}: more than {limit:,} in all",
-                      hint="raise the limit with --max-hosts N if you mean it")
+    return InputError(
+        "too many hosts",
+        f"{what}: more than {limit:,} in all",
+        hint="raise the limit with --max-hosts N if you mean it",
+    )
 
 
 def _parse_item(item: str) -> tuple[str | None, str, int | None, int]:
@@ -180,9 +183,12 @@ def hostfile_items(text: str, source: str = "hostfile") -> list[tuple[int, str]]
         if "=" in line:
             raise InputError("bad hostfile line", f"'{raw.strip()}'", path=f"{source}:{lineno}")
         if len(line.split()) > 1:  # "bad host" is a typo, not two servers
-            raise InputError("bad hostfile line",
-                             f"{quoted(raw.strip())}: one host expression per line (NodeSet ranges and "
-                             "commas allowed; words separated by spaces are not)", path=f"{source}:{lineno}")
+            raise InputError(
+                "bad hostfile line",
+                f"{quoted(raw.strip())}: one host expression per line (NodeSet ranges and "
+                "commas allowed; words separated by spaces are not)",
+                path=f"{source}:{lineno}",
+            )
         items.extend((lineno, item) for item in split_items(line))
     return items
 
@@ -209,8 +215,7 @@ def _items(exprs: Iterable[str], read_file: Callable[[str], str] | None) -> list
             source = item[1:]
             for lineno, line_item in hostfile_items(read_file(source), source):
                 if line_item.startswith("@"):
-                    raise InputError("hostfiles are not accepted here", quoted(line_item),
-                                     path=f"{source}:{lineno}")
+                    raise InputError("hostfiles are not accepted here", quoted(line_item), path=f"{source}:{lineno}")
                 items.append((line_item, f"{source}:{lineno}"))
     return items
 

@@ -58,12 +58,16 @@ class Server(BaseModel):
     driver_version: str | None = None
     cann_version: str | None = None
     super_pod_id: str | None = None
-    host_ip: str | None = Field(None, description="The host IPv4 address the other servers reach: "
-                                "server_id when an interface holds it ({host_ip})")
-    host_nic: str | None = Field(None, description="The NIC holding host_ip, from `ip -o -4 addr show` "
-                                 "({host_nic}; HCCL_SOCKET_IFNAME, GLOO_SOCKET_IFNAME, TP_SOCKET_IFNAME)")
-    host_addresses: list[HostAddress] = Field(default_factory=list,
-                                              description="Every IPv4 address and its NIC")
+    host_ip: str | None = Field(
+        None,
+        description="The host IPv4 address the other servers reach: server_id when an interface holds it ({host_ip})",
+    )
+    host_nic: str | None = Field(
+        None,
+        description="The NIC holding host_ip, from `ip -o -4 addr show` "
+        "({host_nic}; HCCL_SOCKET_IFNAME, GLOO_SOCKET_IFNAME, TP_SOCKET_IFNAME)",
+    )
+    host_addresses: list[HostAddress] = Field(default_factory=list, description="Every IPv4 address and its NIC")
     devices: list[Device] = Field(default_factory=list)
     failures: list[CommandFailure] = Field(default_factory=list)
 

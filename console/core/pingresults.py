@@ -32,7 +32,13 @@ from .planning.ping import PingPlan, Probe, Skip
 ProbeStatus = Literal["ok", "loss", "timeout", "unreachable", "link_down", "error", "skipped"]
 FAILED: frozenset[str] = frozenset({"unreachable", "link_down", "timeout", "error"})
 SEVERITY: dict[str, int] = {
-    "skipped": 0, "ok": 1, "loss": 2, "error": 3, "timeout": 4, "unreachable": 5, "link_down": 6,
+    "skipped": 0,
+    "ok": 1,
+    "loss": 2,
+    "error": 3,
+    "timeout": 4,
+    "unreachable": 5,
+    "link_down": 6,
 }
 TIMEOUT_EXIT = 124  # what `timeout(1)` exits with when it had to kill the command
 
@@ -52,9 +58,7 @@ def _mismatch(report: PingReport, probe: Probe) -> str | None:
     return None
 
 
-def _classify(
-    report: PingReport, exit_status: int | None, probe: Probe
-) -> tuple[ProbeStatus, list[str]]:
+def _classify(report: PingReport, exit_status: int | None, probe: Probe) -> tuple[ProbeStatus, list[str]]:
     """Status from the numbers first (summary line), then from the tool's own verdict."""
     if mismatch := _mismatch(report, probe):
         return "error", [mismatch]
@@ -100,12 +104,24 @@ class ProbeResult(BaseModel):
 
     @classmethod
     def from_output(
-        cls, probe: Probe, exit_status: int | None, output: str, duration_s: float | None = None,
-        attempts: int = 1, *, command: str | None = None,
+        cls,
+        probe: Probe,
+        exit_status: int | None,
+        output: str,
+        duration_s: float | None = None,
+        attempts: int = 1,
+        *,
+        command: str | None = None,
     ) -> ProbeResult:
         """The result of running ``command`` (default ``probe.command``) on the source host."""
-        base: dict[str, Any] = {"probe": probe, "exit_status": exit_status, "raw": output, "attempts": attempts,
-                                "command": command or probe.command, "duration_s": duration_s}
+        base: dict[str, Any] = {
+            "probe": probe,
+            "exit_status": exit_status,
+            "raw": output,
+            "attempts": attempts,
+            "command": command or probe.command,
+            "duration_s": duration_s,
+        }
         parsed = parse_ping(output)
         reports = [p for p in parsed if isinstance(p, PingReport)]
         if not reports:
@@ -117,19 +133,38 @@ class ProbeResult(BaseModel):
         if len(reports) > 1:
             notes.append(f"{len(reports)} ping runs in the output; used the one for {probe.dst_ip}")
         return cls(
-            **base, status=status, transmitted=report.transmitted, received=report.received,
-            loss_pct=report.loss_pct, rtt_min_ms=report.rtt_min, rtt_avg_ms=report.rtt_avg,
-            rtt_max_ms=report.rtt_max, errors=[*report.errors, *notes],
+            **base,
+            status=status,
+            transmitted=report.transmitted,
+            received=report.received,
+            loss_pct=report.loss_pct,
+            rtt_min_ms=report.rtt_min,
+            rtt_avg_ms=report.rtt_avg,
+            rtt_max_ms=report.rtt_max,
+            errors=[*report.errors, *notes],
         )
 
     @classmethod
     def timeout(
-        cls, probe: Probe, timeout_s: float, output: str = "", duration_s: float | None = None,
-        attempts: int = 1, *, command: str | None = None,
+        cls,
+        probe: Probe,
+        timeout_s: float,
+        output: str = "",
+        duration_s: float | None = None,
+        attempts: int = 1,
+        *,
+        command: str | None = None,
     ) -> ProbeResult:
         """The command did not finish within ``timeout_s``; ``output`` is what came before."""
-        return cls(probe=probe, status="timeout", raw=output, attempts=attempts, duration_s=duration_s,
-                   command=command or probe.command, errors=[f"no answer within {timeout_s:g} s"])
+        return cls(
+            probe=probe,
+            status="timeout",
+            raw=output,
+            attempts=attempts,
+            duration_s=duration_s,
+            command=command or probe.command,
+            errors=[f"no answer within {timeout_s:g} s"],
+        )
 
     @classmethod
     def skipped(cls, probe: Probe, reason: str) -> ProbeResult:
@@ -185,9 +220,12 @@ class Tally:
         total = sum(counts.values())
         skipped = counts.get("skipped", 0)
         return {
-            "probes": total, "tested": total - skipped, "untested": skipped,
+            "probes": total,
+            "tested": total - skipped,
+            "untested": skipped,
             "bad": sum(n for status, n in counts.items() if status not in ("ok", "skipped")),
-            "counts": counts, "worst_status": max(counts, key=SEVERITY.__getitem__) if counts else None,
+            "counts": counts,
+            "worst_status": max(counts, key=SEVERITY.__getitem__) if counts else None,
             "worst_loss_pct": self.loss_max,
             "mean_loss_pct": self.loss_sum / self.loss_n if self.loss_n else None,
         }
@@ -215,10 +253,29 @@ class RailStats(LossStats):
 
 
 ROW_FIELDS = (
-    "src_host", "src_device", "src_ip", "dst_host", "dst_device", "dst_ip", "src_server_id",
-    "dst_server_id", "ipv6", "round", "transmitted", "received", "loss_pct", "rtt_min_ms",
-    "rtt_avg_ms", "rtt_max_ms", "status", "exit_status", "attempts", "duration_s", "errors",
-    "command", "raw",
+    "src_host",
+    "src_device",
+    "src_ip",
+    "dst_host",
+    "dst_device",
+    "dst_ip",
+    "src_server_id",
+    "dst_server_id",
+    "ipv6",
+    "round",
+    "transmitted",
+    "received",
+    "loss_pct",
+    "rtt_min_ms",
+    "rtt_avg_ms",
+    "rtt_max_ms",
+    "status",
+    "exit_status",
+    "attempts",
+    "duration_s",
+    "errors",
+    "command",
+    "raw",
 )
 
 
@@ -236,7 +293,10 @@ class PingMatrix:
     """
 
     def __init__(
-        self, pattern: str = "cross", hosts: Iterable[str] = (), results: Iterable[ProbeResult] = (),
+        self,
+        pattern: str = "cross",
+        hosts: Iterable[str] = (),
+        results: Iterable[ProbeResult] = (),
         skipped: Iterable[Skip] = (),
     ) -> None:
         from .pingstore import ResultTable
@@ -296,8 +356,11 @@ class PingMatrix:
 
         counts = self.results.counts()
         return {
-            "probes": sum(counts), "ok": counts[CODE["ok"]], "lossy": counts[CODE["loss"]],
-            "failed": sum(counts[CODE[s]] for s in FAILED), "skipped": counts[CODE["skipped"]],
+            "probes": sum(counts),
+            "ok": counts[CODE["ok"]],
+            "lossy": counts[CODE["loss"]],
+            "failed": sum(counts[CODE[s]] for s in FAILED),
+            "skipped": counts[CODE["skipped"]],
             "excluded": len(self.skipped),
         }
 

@@ -47,10 +47,10 @@ def _unpack(blob: bytes) -> list[str]:
     raw = zlib.decompress(blob)
     count = int.from_bytes(raw[:4], "little")
     head = array("I")
-    head.frombytes(raw[4:4 + 4 * count])
+    head.frombytes(raw[4 : 4 + 4 * count])
     out, pos = [], 4 + 4 * count
     for size in head:
-        out.append(raw[pos:pos + size].decode("utf-8", "surrogatepass"))
+        out.append(raw[pos : pos + size].decode("utf-8", "surrogatepass"))
         pos += size
     return out
 
@@ -98,7 +98,8 @@ class RawBlocks:
 
     def nbytes(self) -> int:
         return sum(len(b) for b in self.blocks if b is not None) + sum(
-            len(t) for _, texts in self._open.values() for t in texts)
+            len(t) for _, texts in self._open.values() for t in texts
+        )
 
 
 class ResultTable(Sequence[ProbeResult]):
@@ -135,9 +136,15 @@ class ResultTable(Sequence[ProbeResult]):
     # ---- writing -----------------------------------------------------------------------
 
     def _grow(self) -> None:
-        for col, blank in ((self.status, UNSET), (self.transmitted, NONE_INT), (self.received, NONE_INT),
-                           (self.exit_status, NONE_INT), (self.attempts, 0), (self.prefix, 0),
-                           (self.raw_place, UNSET)):
+        for col, blank in (
+            (self.status, UNSET),
+            (self.transmitted, NONE_INT),
+            (self.received, NONE_INT),
+            (self.exit_status, NONE_INT),
+            (self.attempts, 0),
+            (self.prefix, 0),
+            (self.raw_place, UNSET),
+        ):
             col.append(blank)
         for floats in self.floats.values():
             floats.append(NAN)
@@ -175,7 +182,7 @@ class ResultTable(Sequence[ProbeResult]):
     def _set_command(self, i: int, command: str, probe_command: str) -> None:
         self.commands.pop(i, None)
         if command.endswith(probe_command):
-            prefix = command[:len(command) - len(probe_command)]
+            prefix = command[: len(command) - len(probe_command)]
             n = self.prefix_ids.get(prefix)
             if n is None and len(self.prefixes) < 255:
                 n = self.prefix_ids[prefix] = len(self.prefixes)
@@ -272,10 +279,16 @@ class ResultTable(Sequence[ProbeResult]):
 
         floats = {name: (None if math.isnan(col[i]) else col[i]) for name, col in self.floats.items()}
         return ProbeResult(
-            probe=probe, status=STATUSES[self.status[i]], transmitted=opt_int(self.transmitted),
-            received=opt_int(self.received), exit_status=opt_int(self.exit_status),
-            attempts=self.attempts[i], command=self.command_of(i, probe), raw=self.raw_of(i),
-            errors=self.errors_of(i), **floats,
+            probe=probe,
+            status=STATUSES[self.status[i]],
+            transmitted=opt_int(self.transmitted),
+            received=opt_int(self.received),
+            exit_status=opt_int(self.exit_status),
+            attempts=self.attempts[i],
+            command=self.command_of(i, probe),
+            raw=self.raw_of(i),
+            errors=self.errors_of(i),
+            **floats,
         )
 
     def counts(self) -> list[int]:
@@ -289,7 +302,14 @@ class ResultTable(Sequence[ProbeResult]):
     def nbytes(self) -> int:
         """Bytes held per row in arrays and compressed raw output (dicts of rare rows not
         counted; the bench measures the process instead)."""
-        cols: list[array[int]] = [self.status, self.transmitted, self.received, self.exit_status,
-                                  self.attempts, self.prefix, self.raw_place]
+        cols: list[array[int]] = [
+            self.status,
+            self.transmitted,
+            self.received,
+            self.exit_status,
+            self.attempts,
+            self.prefix,
+            self.raw_place,
+        ]
         floats = sum(c.itemsize * len(c) for c in self.floats.values())
         return sum(c.itemsize * len(c) for c in cols) + floats + self.ok_raws.nbytes() + self.probes.nbytes()

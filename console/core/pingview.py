@@ -35,8 +35,11 @@ class Cell(BaseModel):
 
 class MatrixView(BaseModel):
     title: str
-    corner: str = Field("", description="Header of the row-label column: names the row axis "
-                                        "(and the column axis when it fits, as in `src \\ dst`)")
+    corner: str = Field(
+        "",
+        description="Header of the row-label column: names the row axis "
+        "(and the column axis when it fits, as in `src \\ dst`)",
+    )
     col_axis: str = Field("", description="What the columns are, when the corner does not say it")
     row_labels: list[str]
     col_labels: list[str]
@@ -63,8 +66,13 @@ def make_cell(results: list[ProbeResult], *, counted: bool) -> Cell:
 def fields_cell(f: dict[str, Any], *, counted: bool) -> Cell:
     """The cell for ``loss_fields`` values (or ``Tally.fields()``) of at least one result."""
     worst = f["worst_status"]
-    base = {"status": worst, "loss_pct": f["worst_loss_pct"], "probes": f["probes"], "tested": f["tested"],
-            "bad": f["bad"]}
+    base = {
+        "status": worst,
+        "loss_pct": f["worst_loss_pct"],
+        "probes": f["probes"],
+        "tested": f["tested"],
+        "bad": f["bad"],
+    }
     if worst in ("ok", "loss") or (worst == "unreachable" and f["worst_loss_pct"] == 100):
         label = loss_text(f["worst_loss_pct"])
     else:
@@ -94,8 +102,9 @@ def _left_out(matrix: PingMatrix, host: str, device: int | None = None) -> bool:
     return _LeftOut(matrix)(host, device)
 
 
-def host_tallies(matrix: PingMatrix, group_of: Mapping[str, Hashable], *,
-                 directed: bool) -> dict[tuple[Hashable, Hashable], Tally]:
+def host_tallies(
+    matrix: PingMatrix, group_of: Mapping[str, Hashable], *, directed: bool
+) -> dict[tuple[Hashable, Hashable], Tally]:
     """Loss tallies per (group of the source host, group of the destination host), read from
     the result table's arrays in one pass (a million probes in about a second). Hosts not in
     ``group_of`` are left out; undirected, a probe counts for both orders."""
@@ -118,8 +127,9 @@ def host_tallies(matrix: PingMatrix, group_of: Mapping[str, Hashable], *,
     return tallies
 
 
-def server_view(matrix: PingMatrix, *, directed: bool = False, rows: list[str] | None = None,
-                cols: list[str] | None = None) -> MatrixView:
+def server_view(
+    matrix: PingMatrix, *, directed: bool = False, rows: list[str] | None = None, cols: list[str] | None = None
+) -> MatrixView:
     """Server x server: the worst of every probe between the two servers (all servers, or
     ``rows`` x ``cols``: one block pair of ``group_view``)."""
     hosts = matrix.all_hosts()
@@ -129,8 +139,11 @@ def server_view(matrix: PingMatrix, *, directed: bool = False, rows: list[str] |
     left_out = _LeftOut(matrix)
     cells = [
         [
-            fields_cell(tallies[(a, b)].fields(), counted=True) if (a, b) in tallies
-            else Cell(text="·", status="self") if a == b else left_out.empty((a,), (b,))
+            fields_cell(tallies[(a, b)].fields(), counted=True)
+            if (a, b) in tallies
+            else Cell(text="·", status="self")
+            if a == b
+            else left_out.empty((a,), (b,))
             for b in cols
         ]
         for a in rows
@@ -150,8 +163,7 @@ def _pair_rows(matrix: PingMatrix, a: str, b: str) -> list[int]:
     probes = table.probes
     hosts = [e.host for e in probes.ends]
     want = {(a, b), (b, a)}
-    return [i for i in range(len(table))
-            if table.is_set(i) and (hosts[probes.src[i]], hosts[probes.dst[i]]) in want]
+    return [i for i in range(len(table)) if table.is_set(i) and (hosts[probes.src[i]], hosts[probes.dst[i]]) in want]
 
 
 def devices_of(matrix: PingMatrix, host: str) -> list[int]:
@@ -178,7 +190,8 @@ def card_view(matrix: PingMatrix, src_host: str, dst_host: str, *, directed: boo
     left_out = _LeftOut(matrix)
     cells = [
         [
-            make_cell(index[key], counted=False) if (key := (src_host, i, dst_host, j)) in index
+            make_cell(index[key], counted=False)
+            if (key := (src_host, i, dst_host, j)) in index
             else left_out.empty((src_host, i), (dst_host, j))
             for j in cols
         ]
@@ -189,9 +202,14 @@ def card_view(matrix: PingMatrix, src_host: str, dst_host: str, *, directed: boo
         title = f"{src_host} -> {dst_host}: loss per device (row sends to column)"
     else:
         title = f"{src_host} ↔ {dst_host}: loss per device, both directions"
-    return MatrixView(title=title, corner=row_axis,
-                      col_axis=col_axis, row_labels=[str(i) for i in rows],
-                      col_labels=[str(j) for j in cols], cells=cells)
+    return MatrixView(
+        title=title,
+        corner=row_axis,
+        col_axis=col_axis,
+        row_labels=[str(i) for i in rows],
+        col_labels=[str(j) for j in cols],
+        cells=cells,
+    )
 
 
 # -- grouped views: a readable heatmap at 1,024 servers ---------------------------------------
@@ -226,8 +244,9 @@ def block_size(servers: int, max_groups: int = MAX_GROUPS) -> int:
     return max(8, -(-per // 8) * 8)
 
 
-def group_servers(hosts: list[str], *, switch_of: dict[str, str] | None = None,
-                  size: int | None = None) -> list[ServerGroup]:
+def group_servers(
+    hosts: list[str], *, switch_of: dict[str, str] | None = None, size: int | None = None
+) -> list[ServerGroup]:
     """``hosts`` in groups: by switch when ``switch_of`` names one for every host (what
     ``hccn_tool -lldp -g`` reports, where discovery has it), else blocks of ``size``
     consecutive servers (default ``block_size``), labelled B1, B2, ..."""
@@ -237,8 +256,10 @@ def group_servers(hosts: list[str], *, switch_of: dict[str, str] | None = None,
             by_switch.setdefault(switch_of[h], []).append(h)
         return [ServerGroup(label=name, hosts=members) for name, members in by_switch.items()]
     size = size or block_size(len(hosts))
-    return [ServerGroup(label=f"B{n + 1}", hosts=hosts[start:start + size])
-            for n, start in enumerate(range(0, len(hosts), size))]
+    return [
+        ServerGroup(label=f"B{n + 1}", hosts=hosts[start : start + size])
+        for n, start in enumerate(range(0, len(hosts), size))
+    ]
 
 
 def group_view(matrix: PingMatrix, groups: list[ServerGroup], *, directed: bool = False) -> MatrixView:
@@ -249,8 +270,10 @@ def group_view(matrix: PingMatrix, groups: list[ServerGroup], *, directed: bool 
     tallies = host_tallies(matrix, index, directed=directed)
     cells = [
         [
-            fields_cell(tallies[(a, b)].fields(), counted=True) if (a, b) in tallies
-            else Cell(text="·", status="self") if a == b and len(groups[a].hosts) == 1
+            fields_cell(tallies[(a, b)].fields(), counted=True)
+            if (a, b) in tallies
+            else Cell(text="·", status="self")
+            if a == b and len(groups[a].hosts) == 1
             else Cell(text="-", status="untested")
             for b in range(len(groups))
         ]
@@ -259,10 +282,14 @@ def group_view(matrix: PingMatrix, groups: list[ServerGroup], *, directed: bool 
     sizes = sorted({len(g.hosts) for g in groups})
     each = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
     arrow = "row sends to column" if directed else "both directions"
-    title = (f"{matrix.pattern}: worst loss between groups of servers ({len(groups)} groups of {each} "
-             f"servers), {arrow}")
-    return MatrixView(title=title, corner="group ↔ group" if not directed else "src \\ dst",
-                      row_labels=[g.title for g in groups], col_labels=[g.label for g in groups], cells=cells)
+    title = f"{matrix.pattern}: worst loss between groups of servers ({len(groups)} groups of {each} servers), {arrow}"
+    return MatrixView(
+        title=title,
+        corner="group ↔ group" if not directed else "src \\ dst",
+        row_labels=[g.title for g in groups],
+        col_labels=[g.label for g in groups],
+        cells=cells,
+    )
 
 
 def block_view(matrix: PingMatrix, a: ServerGroup, b: ServerGroup, *, directed: bool = False) -> MatrixView:
@@ -283,10 +310,7 @@ def render_text(view: MatrixView) -> str:
     """Plain aligned text: title, header row(s), one line per row."""
     corner = corner_lines(view)
     first = max([*(len(c) for c in corner), *(len(label) for label in view.row_labels)])
-    widths = [
-        max([len(label), *(len(row[c].text) for row in view.cells)])
-        for c, label in enumerate(view.col_labels)
-    ]
+    widths = [max([len(label), *(len(row[c].text) for row in view.cells)]) for c, label in enumerate(view.col_labels)]
     columns = zip(view.col_labels, widths, strict=True)
     header = [corner[-1].ljust(first), *(label.rjust(w) for label, w in columns)]
     lines = [view.title, *corner[:-1], "  ".join(header).rstrip()]

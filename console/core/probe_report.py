@@ -28,8 +28,10 @@ median of all ranks ..."""
 SLOW_MIN_EXTRA_US = 5.0
 """... and at least this many microseconds above it (x1.01-1.05, or 2 us on a 3 us op, is
 timer noise, not a slow card)."""
-SLOW_LEGEND = (f"a rank counts as slow when it takes >= x{SLOW_RATIO:g} the median time of all "
-               f"ranks and >= {SLOW_MIN_EXTRA_US:g} us more")
+SLOW_LEGEND = (
+    f"a rank counts as slow when it takes >= x{SLOW_RATIO:g} the median time of all "
+    f"ranks and >= {SLOW_MIN_EXTRA_US:g} us more"
+)
 
 COLUMNS: list[tuple[str, str, Literal["left", "right"]]] = [
     ("op", "op", "left"),
@@ -139,7 +141,9 @@ class RankStatus(BaseModel):
 
 
 _KINDS: dict[str, type[_Record]] = {
-    "check": CheckRecord, "result": ResultRecord, "error": ErrorRecord,
+    "check": CheckRecord,
+    "result": ResultRecord,
+    "error": ErrorRecord,
     "tp_smoke": TpSmokeRecord,
 }
 
@@ -169,8 +173,7 @@ class ProbeReport(BaseModel):
     errors: list[ErrorRecord] = Field(default_factory=list)
     tp_smoke: TpSmokeRecord | None = None
     noise_lines: int = Field(0, description="Lines that were not probe records")
-    malformed: list[str] = Field(default_factory=list,
-                                 description="Probe records that did not fit their schema")
+    malformed: list[str] = Field(default_factory=list, description="Probe records that did not fit their schema")
 
     # ------------------------------------------------------------ feeding
 
@@ -197,8 +200,7 @@ class ProbeReport(BaseModel):
         try:
             rec = model.model_validate({k: v for k, v in obj.items() if k != "probe"})
         except ValidationError as exc:
-            self.malformed.append(f"rank {obj.get('rank')}: {kind} record: "
-                                  f"{describe_validation_error(exc)}")
+            self.malformed.append(f"rank {obj.get('rank')}: {kind} record: {describe_validation_error(exc)}")
             return
         self._store(rec)
 
@@ -210,8 +212,7 @@ class ProbeReport(BaseModel):
         elif isinstance(rec, TpSmokeRecord):
             self.tp_smoke = rec
         elif isinstance(rec, ResultRecord):  # one row per (op, size, type): a repeat replaces
-            self.results = [r for r in self.results
-                            if (r.op, r.size, r.type) != (rec.op, rec.size, rec.type)]
+            self.results = [r for r in self.results if (r.op, r.size, r.type) != (rec.op, rec.size, rec.type)]
             self.results.append(rec)
 
     def _status(self, obj: dict[str, Any], kind: str) -> None:
@@ -255,7 +256,8 @@ class ProbeReport(BaseModel):
         """True when any check failed, any rank reported an error or a failure, or the TP
         smoke model disagreed."""
         return bool(
-            self.failed_checks or self.errors
+            self.failed_checks
+            or self.errors
             or any(s.done and s.ok is False for s in self.ranks.values())
             or (self.tp_smoke is not None and not self.tp_smoke.ok)
         )
@@ -279,8 +281,7 @@ class ProbeReport(BaseModel):
             if not r.is_slow or r.slowest_rank is None:
                 continue
             rank = r.slowest_rank
-            s = stats.setdefault(rank, {"rank": rank, "rows": 0, "worst_vs_median": 0.0,
-                                        "worst_extra_us": 0.0})
+            s = stats.setdefault(rank, {"rank": rank, "rows": 0, "worst_vs_median": 0.0, "worst_extra_us": 0.0})
             s["rows"] += 1
             s["worst_vs_median"] = max(s["worst_vs_median"], round(r.slow_ratio or 0.0, 3))
             extra = r.per_rank_us[rank] - (r.median_us or 0.0)
@@ -295,8 +296,14 @@ class ProbeReport(BaseModel):
         rows = []
         for op, recs in by_op.items():
             bad = sorted(c.rank for c in recs if not c.ok and c.rank is not None)
-            rows.append({"op": op, "ranks_ok": f"{len(recs) - len(bad)}/{len(recs)}",
-                         "failed_ranks": ", ".join(map(str, bad)), "ok": not bad})
+            rows.append(
+                {
+                    "op": op,
+                    "ranks_ok": f"{len(recs) - len(bad)}/{len(recs)}",
+                    "failed_ranks": ", ".join(map(str, bad)),
+                    "ok": not bad,
+                }
+            )
         return rows
 
     def diagnostics(self) -> list[Diagnostic]:
@@ -307,15 +314,29 @@ class ProbeReport(BaseModel):
         by_msg: dict[str, list[int | None]] = {}
         for e in self.errors:
             by_msg.setdefault(f"{e.stage}: {e.message}", []).append(e.rank)
-        out = [diagnostic("error", "rank_error", msg, ranks=tuple(sorted({r for r in ranks if r is not None})))
-               for msg, ranks in by_msg.items()]
-        out += [diagnostic("error", "check_failed", f"{c.op} check failed: {c.mismatches} wrong values, "
-                           f"first {c.first_bad}", rank=c.rank) for c in self.failed_checks]
+        out = [
+            diagnostic("error", "rank_error", msg, ranks=tuple(sorted({r for r in ranks if r is not None})))
+            for msg, ranks in by_msg.items()
+        ]
+        out += [
+            diagnostic(
+                "error",
+                "check_failed",
+                f"{c.op} check failed: {c.mismatches} wrong values, first {c.first_bad}",
+                rank=c.rank,
+            )
+            for c in self.failed_checks
+        ]
         tp = self.tp_smoke
         if tp is not None and not tp.ok:
-            out.append(diagnostic("error", "tp_smoke_failed",
-                                  f"tp smoke model FAILED: max |logit diff| {tp.max_abs_diff} "
-                                  f"(tolerance {tp.tolerance}), ranks agree: {tp.ranks_agree}"))
+            out.append(
+                diagnostic(
+                    "error",
+                    "tp_smoke_failed",
+                    f"tp smoke model FAILED: max |logit diff| {tp.max_abs_diff} "
+                    f"(tolerance {tp.tolerance}), ranks agree: {tp.ranks_agree}",
+                )
+            )
         out += [diagnostic("error", "malformed_record", f"malformed probe record: {m}") for m in self.malformed]
         return out
 
@@ -329,8 +350,9 @@ class ProbeReport(BaseModel):
             known = sorted(r for r in ranks if r is not None)
             lines.append(f"error on {_ranks(known)}: {msg}" if known else f"error: {msg}")
         for c in self.failed_checks:
-            lines.append(f"check failed: {c.op} on rank {c.rank} ({c.host}): "
-                         f"{c.mismatches} wrong values, first {c.first_bad}")
+            lines.append(
+                f"check failed: {c.op} on rank {c.rank} ({c.host}): {c.mismatches} wrong values, first {c.first_bad}"
+            )
         if self.tp_smoke is not None:
             lines.append(_tp_line(self.tp_smoke))
         if self.unfinished_ranks and not self.missing_ranks:
@@ -353,8 +375,13 @@ def format_size(n: int) -> str:
 def _row(r: ResultRecord) -> dict[str, Any]:
     slowest, ratio = r.slowest_rank, r.slow_ratio
     return {
-        "op": r.op, "size": format_size(r.size), "count": str(r.count), "type": r.type,
-        "time_us": f"{r.time_us:.1f}", "algbw": f"{r.algbw:.2f}", "busbw": f"{r.busbw:.2f}",
+        "op": r.op,
+        "size": format_size(r.size),
+        "count": str(r.count),
+        "type": r.type,
+        "time_us": f"{r.time_us:.1f}",
+        "algbw": f"{r.algbw:.2f}",
+        "busbw": f"{r.busbw:.2f}",
         "slowest_rank": "" if slowest is None else str(slowest),
         "slowest_us": "" if slowest is None else f"{r.per_rank_us[slowest]:.1f}",
         "vs_median": "" if ratio is None else f"x{ratio:.2f}",

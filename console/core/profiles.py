@@ -26,10 +26,19 @@ ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 #: Set by the launcher from the rank table; a profile or ``--env`` may not override them.
 RESERVED_ENV = (
-    "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "RANK_ID_START", "DEVICE_ID",
-    "RANKTABLEFILE", "RANK_TABLE_FILE", "MASTER_ADDR", "MASTER_IP",
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "RANK_ID_START",
+    "DEVICE_ID",
+    "RANKTABLEFILE",
+    "RANK_TABLE_FILE",
+    "MASTER_ADDR",
+    "MASTER_IP",
     *TORCHRUN_RESERVED,
-    "CLUSTER_CONSOLE_RUN", "CLUSTER_CONSOLE_SERVER",
+    "CLUSTER_CONSOLE_RUN",
+    "CLUSTER_CONSOLE_SERVER",
 )
 
 
@@ -78,28 +87,37 @@ class Profile(BaseModel):
     dp: int = Field(1, ge=1)
     ready_pattern: str = Field("", description="Regex every rank must print after GO")
     ready_on: Literal["all", "first"] = Field(
-        "all", description="all: every process must print ready_pattern; first: only rank 0's "
-                           "(per server: the first server's)")
+        "all",
+        description="all: every process must print ready_pattern; first: only rank 0's "
+        "(per server: the first server's)",
+    )
     per: Literal["rank", "server"] = Field(
-        "rank", description="One process per rank, or one per server (serving stacks)")
+        "rank", description="One process per rank, or one per server (serving stacks)"
+    )
     serving: Literal["", "mindie-service", "vllm-ascend"] = Field(
-        "", description="A serving stack: the console prepares it and sends a first request")
+        "", description="A serving stack: the console prepares it and sends a first request"
+    )
     http_port: int | None = Field(None, ge=1, le=65535, description="{http_port}: the service's HTTP port")
     rpc_port: int | None = Field(None, ge=1, le=65535, description="{rpc_port}: vLLM's data-parallel RPC port")
     ready_timeout_s: float = Field(600.0, gt=0)
     setup_timeout_s: float = Field(300.0, gt=0, description="Max wait for all ranks at the barrier")
     grace_s: float = Field(5.0, ge=0, description="TERM -> KILL grace period at teardown")
     barrier: Literal["hold", "spawn"] = Field(
-        "hold", description="hold: ranks run setup then wait for GO; spawn: started at GO")
+        "hold", description="hold: ranks run setup then wait for GO; spawn: started at GO"
+    )
     python: str = Field("python3", description="Interpreter for the host agent on the servers")
     upload: list[str] = Field(
         default_factory=list,
         description="Uploaded to every server before the launch, into {upload_dir}: bundle "
-                    "names (probe = the collective probe) or local file paths")
-    upload_base: str = Field("~/.cache/cluster-console/runs", description="Folder on the "
-                             "servers (absolute, or ~/ = the remote user's home) under which "
-                             "each launch creates its private <run id>/<server>/ folder, "
-                             "{upload_dir}")
+        "names (probe = the collective probe) or local file paths",
+    )
+    upload_base: str = Field(
+        "~/.cache/cluster-console/runs",
+        description="Folder on the "
+        "servers (absolute, or ~/ = the remote user's home) under which "
+        "each launch creates its private <run id>/<server>/ folder, "
+        "{upload_dir}",
+    )
 
     @field_validator("cwd")
     @classmethod
@@ -154,13 +172,18 @@ def _check_regex(pattern: str, source: str | None) -> None:
 
 def _check_key(key: str, item: str, source: str | None) -> None:
     if not ENV_KEY.match(key):
-        raise InputError(f"bad environment variable name in {item!r}",
-                         "names are letters, digits and _ and do not start with a digit",
-                         path=source)
+        raise InputError(
+            f"bad environment variable name in {item!r}",
+            "names are letters, digits and _ and do not start with a digit",
+            path=source,
+        )
     if key in RESERVED_ENV:
-        raise InputError(f"{key} cannot be set in {item!r}",
-                         "the launcher sets it for every rank from the rank table",
-                         path=source, hint="leave it out; see the launch plan")
+        raise InputError(
+            f"{key} cannot be set in {item!r}",
+            "the launcher sets it for every rank from the rank table",
+            path=source,
+            hint="leave it out; see the launch plan",
+        )
 
 
 def masked_item(item: str) -> str:
@@ -172,8 +195,9 @@ def masked_item(item: str) -> str:
     return item if ENV_KEY.match(item) else f"{item[:2]}{MASK}"
 
 
-def parse_env_items(items: list[str], environ: Mapping[str, str] | None = None,
-                    *, option: str = "--env") -> dict[str, str]:
+def parse_env_items(
+    items: list[str], environ: Mapping[str, str] | None = None, *, option: str = "--env"
+) -> dict[str, str]:
     """``["K=V", "NAME", ...]`` -> dict. A bare ``NAME`` takes its value from ``environ``
     (the console's own environment: a secret then never sits in a command line); without
     ``environ`` it is an error. A bad item raises InputError naming it, its value masked."""
@@ -182,14 +206,17 @@ def parse_env_items(items: list[str], environ: Mapping[str, str] | None = None,
         key, sep, value = item.partition("=")
         shown = masked_item(item)
         if not key or (not sep and environ is None):
-            raise InputError(f"bad {option} item {shown!r}", "expected KEY=VALUE",
-                             hint="e.g. --env HCCL_CONNECT_TIMEOUT=1200")
+            raise InputError(
+                f"bad {option} item {shown!r}", "expected KEY=VALUE", hint="e.g. --env HCCL_CONNECT_TIMEOUT=1200"
+            )
         _check_key(key, shown, None)
         if not sep and environ is not None:
             if key not in environ:
-                raise InputError(f"{option} {key}: {key} is not set in this console's environment",
-                                 "a bare NAME takes its value from the environment the console "
-                                 "runs in", hint=f"export {key}=... first, or use --env-file FILE")
+                raise InputError(
+                    f"{option} {key}: {key} is not set in this console's environment",
+                    "a bare NAME takes its value from the environment the console runs in",
+                    hint=f"export {key}=... first, or use --env-file FILE",
+                )
             value = environ[key]
         env[key] = value
     return env
@@ -208,8 +235,9 @@ def parse_env_file(text: str, source: str) -> dict[str, str]:
         where = f"{source}:{n}"
         shown = f"{key}={MASK}" if sep else f"{stripped[:2]}{MASK}"  # a line without = may be a value
         if not sep or not key:
-            raise InputError(f"bad line {n} {shown!r}", "expected KEY=VALUE", path=where, line=n,
-                             hint="comments start with #")
+            raise InputError(
+                f"bad line {n} {shown!r}", "expected KEY=VALUE", path=where, line=n, hint="comments start with #"
+            )
         _check_key(key, shown, where)
         env[key] = value
     return env
@@ -221,8 +249,9 @@ def parse_host_items(items: list[str]) -> dict[str, str]:
     for item in items:
         sid, sep, target = item.partition("=")
         if not sep or not sid.strip() or not target.strip():
-            raise InputError(f"bad --host item {item!r}", "expected SERVER_ID=SSH_TARGET",
-                             hint="e.g. --host 90.90.152.89=root@node1")
+            raise InputError(
+                f"bad --host item {item!r}", "expected SERVER_ID=SSH_TARGET", hint="e.g. --host 90.90.152.89=root@node1"
+            )
         sid = sid.strip()
         if sid in hosts:
             raise InputError(f"--host {sid} given twice", f"{hosts[sid]!r} and {target!r}")
@@ -243,12 +272,14 @@ def _int_range(lo: int, hi: int | None) -> Callable[[str], str | None]:
         if n < lo or (hi is not None and n > hi):
             return f"is outside [{lo}, {hi if hi is not None else 'inf'}]"
         return None
+
     return check
 
 
 def _one_of(*choices: str) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         return None if value.lower() in choices else f"is not one of {', '.join(choices)}"
+
     return check
 
 

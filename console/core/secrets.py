@@ -15,8 +15,11 @@ MASK = "***"
 SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL", "AUTH")
 NOT_SECRET_PREFIXES = ("MASTER_",)
 _ASSIGN = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)=('[^']*'|\"[^\"]*\"|\S+)")
-_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE "
-                          r"KEY-----|\Z)", re.DOTALL)
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE "
+    r"KEY-----|\Z)",
+    re.DOTALL,
+)
 
 
 def is_secret_name(name: str) -> bool:
@@ -50,8 +53,7 @@ def mask_text(text: str, values: Iterable[str] = ()) -> str:
     and PEM private-key blocks, masked."""
     for v in sorted({v for v in values if len(v) >= 3}, key=len, reverse=True):
         text = text.replace(v, MASK)
-    text = _ASSIGN.sub(lambda m: f"{m.group(1)}={MASK}" if is_secret_name(m.group(1)) else m.group(0),
-                       text)
+    text = _ASSIGN.sub(lambda m: f"{m.group(1)}={MASK}" if is_secret_name(m.group(1)) else m.group(0), text)
     return _PRIVATE_KEY.sub("[private key removed]", text)
 
 
@@ -75,8 +77,14 @@ def mask_document(doc: Any, values: Iterable[str] = ()) -> Any:
     ``mask_text``."""
     vals = tuple(values)
     if isinstance(doc, Mapping):
-        return {k: (MASK if isinstance(k, str) and is_secret_name(k) and isinstance(v, str) and v
-                    else mask_document(v, vals)) for k, v in doc.items()}
+        return {
+            k: (
+                MASK
+                if isinstance(k, str) and is_secret_name(k) and isinstance(v, str) and v
+                else mask_document(v, vals)
+            )
+            for k, v in doc.items()
+        }
     if isinstance(doc, list):
         return [mask_document(v, vals) for v in doc]
     if isinstance(doc, str):

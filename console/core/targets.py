@@ -77,8 +77,10 @@ def host_problem(host: str) -> str | None:
         return f"is {len(name)} characters long: host names have at most {MAX_NAME}"
     for label in name.split("."):
         if not _LABEL.match(label):
-            return ("is neither an IP address nor a host name (RFC 1123: letters, digits, '-' and "
-                    "'_', dot-separated labels of 1-63 characters not starting or ending with '-')")
+            return (
+                "is neither an IP address nor a host name (RFC 1123: letters, digits, '-' and "
+                "'_', dot-separated labels of 1-63 characters not starting or ending with '-')"
+            )
     return None
 
 
@@ -104,8 +106,9 @@ def port_problem(port: str) -> str | None:
 
 def _refuse(what: str, target: str, part: str, why: str) -> InputError:
     where = f"{quoted(part)} in {quoted(target)}" if part != target else quoted(target)
-    return InputError(f"bad {what}", f"{where} {why}",
-                      hint="expected [user@]host[:port], host an IP address or a host name")
+    return InputError(
+        f"bad {what}", f"{where} {why}", hint="expected [user@]host[:port], host an IP address or a host name"
+    )
 
 
 def split_target(target: str, what: str = "SSH target") -> tuple[str | None, str, int | None]:

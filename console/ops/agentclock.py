@@ -53,5 +53,6 @@ class AgentClocks:
         return min(MARGIN_S[1], max(MARGIN_S[0], 2 * worst + 0.02))
 
     def report(self) -> dict[str, dict[str, float]]:
-        return {sid: {"rtt_s": round(c[0], 6), "offset_s": round(self.offset(sid), 6)}
-                for sid, c in self.samples.items()}
+        return {
+            sid: {"rtt_s": round(c[0], 6), "offset_s": round(self.offset(sid), 6)} for sid, c in self.samples.items()
+        }

@@ -84,14 +84,19 @@ def agent_command(python: str = "python3") -> str:
     return f"{shlex.quote(python)} -u -c {shlex.quote(BOOTSTRAP)}"
 
 
-def spec_for(plan: LaunchPlan, server: ServerPlan, *, heartbeat_s: float,
-             files: dict[str, str] | None = None) -> dict[str, Any]:
+def spec_for(
+    plan: LaunchPlan, server: ServerPlan, *, heartbeat_s: float, files: dict[str, str] | None = None
+) -> dict[str, Any]:
     """This server's job. ``files``: uploaded path -> sha256, checked again before GO."""
     # without a run id (a plan never bound by ``launch``) the markers are not unique: no sweep
     markers = [[RUN_MARKER, plan.run_id], [SERVER_MARKER, server.server_id]] if plan.run_id else []
     return {
-        "t": "spec", "server_id": server.server_id, "prelude": plan.prelude,
-        "exec_command": plan.exec_command, "barrier": plan.barrier, "grace_s": plan.grace_s,
+        "t": "spec",
+        "server_id": server.server_id,
+        "prelude": plan.prelude,
+        "exec_command": plan.exec_command,
+        "barrier": plan.barrier,
+        "grace_s": plan.grace_s,
         "heartbeat_s": heartbeat_s,
         "ranks": [{"rank": r.rank, "env": r.env, "command": r.command} for r in server.ranks],
         "markers": markers,
@@ -99,8 +104,7 @@ def spec_for(plan: LaunchPlan, server: ServerPlan, *, heartbeat_s: float,
         "run_dir": server.run_dir if server.run_dir.startswith("/") else "",
         "keep": plan.keep_remote,
         # an explicit rank table this launch created there: removed with the run folder
-        "remove_files": [plan.remote_ranktable] if plan.remote_ranktable and server.ranktable_created
-        else [],
+        "remove_files": [plan.remote_ranktable] if plan.remote_ranktable and server.ranktable_created else [],
     }
 
 
@@ -122,9 +126,15 @@ class LocalAgentLink:
     @classmethod
     async def start(cls, host: str, python: str = sys.executable) -> LocalAgentLink:
         proc = await asyncio.create_subprocess_exec(
-            python, "-u", "-c", BOOTSTRAP, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True)
+            python,
+            "-u",
+            "-c",
+            BOOTSTRAP,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
         return cls(host, proc)
 
     async def _read_stderr(self) -> None:
@@ -187,11 +197,14 @@ async def _close(link: AgentLink, timeout: float) -> None:
 def local_opener(python: str = sys.executable) -> Opener:
     async def open_local(server: ServerPlan) -> AgentLink:
         return await LocalAgentLink.start(server.host, python)
+
     return open_local
 
 
 def ssh_opener(pool: Any, python: str = "python3") -> Opener:
     """Agents over SSH: one ``Pool.open_process`` channel per server."""
+
     async def open_ssh(server: ServerPlan) -> AgentLink:
         return await pool.open_process(server.host, agent_command(python), line_limit=LINE_LIMIT)
+
     return open_ssh

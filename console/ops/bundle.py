@@ -40,8 +40,11 @@ from console.ops.diagnosis_files import (
 LOG_TAIL = 64 * 1024
 EVIDENCE_FILE = 256 * 1024
 EVIDENCE_TOTAL = 16 * 1024 * 1024
-KEY_NAME = re.compile(r"(^id_(rsa|dsa|ecdsa|ed25519)(_sk)?$)|\.(pem|key|p12|pfx|ppk)$|"
-                      r"(^|[._-])(private|secret)", re.IGNORECASE)
+KEY_NAME = re.compile(
+    r"(^id_(rsa|dsa|ecdsa|ed25519)(_sk)?$)|\.(pem|key|p12|pfx|ppk)$|"
+    r"(^|[._-])(private|secret)",
+    re.IGNORECASE,
+)
 PRIVATE_KEY = b"PRIVATE KEY-----"
 
 
@@ -68,20 +71,25 @@ def _versions(inp: DiagnosisInput, events: list[dict[str, Any]]) -> str:
     lines = []
     if inp.inventory is not None:
         for s in inp.inventory.servers:
-            lines.append(f"{s.host}: hostname={s.hostname or '?'} product={s.product or '?'} "
-                         f"driver={s.driver_version or '?'} cann={s.cann_version or '?'}")
+            lines.append(
+                f"{s.host}: hostname={s.hostname or '?'} product={s.product or '?'} "
+                f"driver={s.driver_version or '?'} cann={s.cann_version or '?'}"
+            )
     for ev in events:
         if ev.get("event") == "agent.hello":
-            lines.append(f"{ev.get('server')}: host agent on {ev.get('host')} python "
-                         f"{ev.get('python')}")
+            lines.append(f"{ev.get('server')}: host agent on {ev.get('host')} python {ev.get('python')}")
     return "\n".join(lines) + "\n" if lines else "no discovery or agent versions in this record\n"
 
 
-def _summary(run: Path, diag_text: list[str], inp: DiagnosisInput, names: list[str],
-             left_out: list[str], plan: Any) -> str:
+def _summary(
+    run: Path, diag_text: list[str], inp: DiagnosisInput, names: list[str], left_out: list[str], plan: Any
+) -> str:
     servers = sorted({p.server for p in inp.places})
-    out = [f"Support bundle of run {run.name}", f"written {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
-           f"world size {len(inp.places) or '?'} on {len(servers)} server(s): {', '.join(servers)}"]
+    out = [
+        f"Support bundle of run {run.name}",
+        f"written {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+        f"world size {len(inp.places) or '?'} on {len(servers)} server(s): {', '.join(servers)}",
+    ]
     if isinstance(plan, dict) and plan.get("profile"):
         out.append(f"profile {plan.get('profile')}")
     out += ["", "DIAGNOSIS", *diag_text, "", "FILES", *(f"  {n}" for n in names)]
@@ -91,8 +99,13 @@ def _summary(run: Path, diag_text: list[str], inp: DiagnosisInput, names: list[s
         out.append(f"  {'rank' if len(silent) == 1 else 'ranks'} {fold_ints(silent)} printed nothing (no log)")
     if left_out:
         out += ["", "LEFT OUT", *(f"  {n}" for n in left_out)]
-    out += ["", ("Secret-looking env values (TOKEN, SECRET, PASSWORD, PASSWD, KEY, CREDENTIAL, "
-                 "AUTH; not MASTER_*) and private keys are masked or left out.")]
+    out += [
+        "",
+        (
+            "Secret-looking env values (TOKEN, SECRET, PASSWORD, PASSWD, KEY, CREDENTIAL, "
+            "AUTH; not MASTER_*) and private keys are masked or left out."
+        ),
+    ]
     return "\n".join(out) + "\n"
 
 
@@ -125,16 +138,23 @@ def _text(path: Path, secrets: set[str], limit: int) -> bytes | None:
     return None if data is None else mask_text(data.decode("utf-8", "replace"), secrets).encode()
 
 
-def _entries(run: Path, diag_text: list[str], diag_doc: Any, plan: Any, events: list[dict[str, Any]],
-             secrets: set[str], extra: dict[str, Path | None]) -> list[tuple[str, bytes]]:
+def _entries(
+    run: Path,
+    diag_text: list[str],
+    diag_doc: Any,
+    plan: Any,
+    events: list[dict[str, Any]],
+    secrets: set[str],
+    extra: dict[str, Path | None],
+) -> list[tuple[str, bytes]]:
     body: list[tuple[str, bytes]] = [
         ("diagnosis.txt", ("\n".join(diag_text) + "\n").encode()),
-        ("diagnosis.json", json.dumps(diag_doc, indent=2, ensure_ascii=False).encode())]
+        ("diagnosis.json", json.dumps(diag_doc, indent=2, ensure_ascii=False).encode()),
+    ]
     if plan is not None:
         body.append(("plan.json", json.dumps(mask_document(plan, secrets), indent=2).encode()))
     if events:
-        body.append(("events.jsonl", "".join(json.dumps(mask_document(e, secrets)) + "\n"
-                                             for e in events).encode()))
+        body.append(("events.jsonl", "".join(json.dumps(mask_document(e, secrets)) + "\n" for e in events).encode()))
     for name in ("ranktable.json", "discovery.json", "ping.json"):
         src = run / name if (run / name).exists() else extra.get(name)
         data = _text(src, secrets, 32 << 20) if src else None
@@ -147,13 +167,17 @@ def _entries(run: Path, diag_text: list[str], diag_doc: Any, plan: Any, events: 
     return body
 
 
-def write_bundle(run: str | Path, output: str | Path | None = None, *,
-                 discovery: str | Path | None = None, ping: str | Path | None = None) -> Path:
+def write_bundle(
+    run: str | Path,
+    output: str | Path | None = None,
+    *,
+    discovery: str | Path | None = None,
+    ping: str | Path | None = None,
+) -> Path:
     """Pack the run record ``run`` into ``output`` (default ``./<run-id>.bundle.tar.gz``)."""
     run = Path(run)
     if not ((run / "events.jsonl").exists() or (run / "plan.json").exists()):
-        raise InputError("not a run record (no events.jsonl or plan.json)", path=str(run),
-                         hint="give runs/<run-id>")
+        raise InputError("not a run record (no events.jsonl or plan.json)", path=str(run), hint="give runs/<run-id>")
     diag, inp = diagnose_path(run, discovery=discovery, ping=ping)
     plan = read_json(run / "plan.json") if (run / "plan.json").exists() else None
     events = read_events(run / "events.jsonl") if (run / "events.jsonl").exists() else []
@@ -164,9 +188,15 @@ def write_bundle(run: str | Path, output: str | Path | None = None, *,
     if not out.parent.is_dir():
         raise InputError("the output's folder does not exist", path=str(out.parent))
     diag_text = [mask_text(line, secrets) for line in render(diag, lines=4)]
-    body = _entries(run, diag_text, mask_document(diag.to_json(), secrets), plan, events, secrets,
-                    {"discovery.json": Path(discovery) if discovery else None,
-                     "ping.json": Path(ping) if ping else None})
+    body = _entries(
+        run,
+        diag_text,
+        mask_document(diag.to_json(), secrets),
+        plan,
+        events,
+        secrets,
+        {"discovery.json": Path(discovery) if discovery else None, "ping.json": Path(ping) if ping else None},
+    )
     body.append(("versions.txt", _versions(inp, events).encode()))
     evidence, left_out = _evidence(run, secrets)
     summary = _summary(run, diag_text, inp, [n for n, _ in body + evidence], left_out, plan)

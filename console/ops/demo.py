@@ -36,9 +36,11 @@ StepStatus = Literal["running", "ok", "expected", "failed", "skipped"]
 STEPS = ("discover", "ping", "ranktable", "probe")
 # on the simulated servers, ccsim-hccl-init first does HCCL's init checks against the planted
 # faults (it prints HCCL's own error lines when one is hit)
-WORKLOAD = ('{ ! command -v ccsim-hccl-init >/dev/null || ccsim-hccl-init; } && '
-            'echo "rank $RANK of $WORLD_SIZE (local $LOCAL_RANK, device $DEVICE_ID) on '
-            '$(hostname): simulated workload done"')
+WORKLOAD = (
+    "{ ! command -v ccsim-hccl-init >/dev/null || ccsim-hccl-init; } && "
+    'echo "rank $RANK of $WORLD_SIZE (local $LOCAL_RANK, device $DEVICE_ID) on '
+    '$(hostname): simulated workload done"'
+)
 
 
 @dataclass(frozen=True)
@@ -67,17 +69,18 @@ class LossyPair(BaseModel):
 
     def matches(self, r: ProbeResult) -> bool:
         p = r.probe
-        return (p.src_host, p.src_device, p.dst_host) == (self.src_host, self.src_device,
-                                                          self.dst_host) \
-            and self.dst_device in (None, p.dst_device) \
-            and r.loss_pct is not None and abs(r.loss_pct - self.percent) < 0.5
+        return (
+            (p.src_host, p.src_device, p.dst_host) == (self.src_host, self.src_device, self.dst_host)
+            and self.dst_device in (None, p.dst_device)
+            and r.loss_pct is not None
+            and abs(r.loss_pct - self.percent) < 0.5
+        )
 
 
 def describe_loss(r: ProbeResult) -> str:
     """``127.0.0.11 dev 3 -> 127.0.0.12 dev 3 at 33.33 %``"""
     p = r.probe
-    return (f"{p.src_host} dev {p.src_device} -> {p.dst_host} dev {p.dst_device} "
-            f"at {r.loss_pct:.2f} %")
+    return f"{p.src_host} dev {p.src_device} -> {p.dst_host} dev {p.dst_device} at {r.loss_pct:.2f} %"
 
 
 class DemoSettings(BaseModel):
@@ -127,12 +130,14 @@ class _Flow:
         down = [f"{s.host}: {s.error}" for s in inv.servers if not s.reachable]
         errors = [f.message for f in inv.findings if f.severity == "error"]
         cards = sum(len(s.devices) for s in inv.servers)
-        data = {"servers": len(inv.servers), "devices": cards,
-                "findings": [f.model_dump(mode="json") for f in inv.findings]}
+        data = {
+            "servers": len(inv.servers),
+            "devices": cards,
+            "findings": [f.model_dump(mode="json") for f in inv.findings],
+        }
         if down or errors:
             return "failed", "; ".join(down + errors), data
-        return "ok", (f"{len(inv.servers)} servers, {cards} NPUs, "
-                      f"{len(inv.findings)} findings"), data
+        return "ok", (f"{len(inv.servers)} servers, {cards} NPUs, {len(inv.findings)} findings"), data
 
     def _inventory(self) -> Inventory:
         assert self.inventory is not None, "the discover step runs first"
@@ -150,8 +155,11 @@ class _Flow:
         plan = plan_ping(inventory, default_pattern(len(inventory.servers)))
         table = plan.probes
         keys = {table.key(i) for i in range(len(table))}
-        expected = [e for e in self.s.expected_loss if any(
-            (e.src_host, e.src_device, e.dst_host) == k[:3] and e.dst_device in (None, k[3]) for k in keys)]
+        expected = [
+            e
+            for e in self.s.expected_loss
+            if any((e.src_host, e.src_device, e.dst_host) == k[:3] and e.dst_device in (None, k[3]) for k in keys)
+        ]
         matrix = self.matrix = await run_sweep(self.pool, plan)
         return judge_ping(matrix, expected)
 
@@ -164,19 +172,28 @@ class _Flow:
         errors = [f"{p.where.path}: {p.message}" for p in problems if p.severity == "error"]
         path = self.s.workdir / "ranktable.json"
         save(table, path)
-        data = {"path": str(path), "world_size": table.world_size,
-                "servers": len(table.server_list), "problems": [describe(p) for p in problems]}
+        data = {
+            "path": str(path),
+            "world_size": table.world_size,
+            "servers": len(table.server_list),
+            "problems": [describe(p) for p in problems],
+        }
         if errors:
             return "failed", "invalid: " + "; ".join(errors), data
         self.table = table
-        return "ok", (f"{table.world_size} ranks on {len(table.server_list)} servers, valid "
-                      f"({len(problems)} warnings), saved to {path}"), data
+        return (
+            "ok",
+            (
+                f"{table.world_size} ranks on {len(table.server_list)} servers, valid "
+                f"({len(problems)} warnings), saved to {path}"
+            ),
+            data,
+        )
 
     async def probe(self) -> tuple[str, str, dict]:
         missing = await self._without_torch() if self.s.workload != "probe" else []
         if self.s.workload == "simulated" or missing:
-            why = ("torch is not importable on " + ", ".join(missing)) if missing else \
-                "asked for a simulated workload"
+            why = ("torch is not importable on " + ", ".join(missing)) if missing else "asked for a simulated workload"
             return await self._simulated(why)
         return await self._probe()
 
@@ -193,13 +210,20 @@ class _Flow:
         from console.ops.probe import ProbeOptions, run_probe
 
         options = ProbeOptions(
-            backend=self.s.backend, sizes=self.s.sizes, mode="all", timeout_s=self.s.timeout_s,
-            tokens=self.s.tokens, iters=self.s.iters, warmup=self.s.warmup,
-            ranks_per_server=self.s.ranks_per_server, master_port=self.s.master_port,
+            backend=self.s.backend,
+            sizes=self.s.sizes,
+            mode="all",
+            timeout_s=self.s.timeout_s,
+            tokens=self.s.tokens,
+            iters=self.s.iters,
+            warmup=self.s.warmup,
+            ranks_per_server=self.s.ranks_per_server,
+            master_port=self.s.master_port,
             remote_ranktable=str(self.s.workdir / "remote" / "ranktable.json"),
-            upload_base=str(self.s.workdir / "uploads"), setup=self.s.setup)
-        done = await run_probe(self._table(), options, pool=self.pool,
-                               run_base=self.s.workdir / "runs")
+            upload_base=str(self.s.workdir / "uploads"),
+            setup=self.s.setup,
+        )
+        done = await run_probe(self._table(), options, pool=self.pool, run_base=self.s.workdir / "runs")
         return probe_verdict(done)
 
     async def _simulated(self, why: str) -> tuple[str, str, dict]:
@@ -213,11 +237,14 @@ class _Flow:
 
         table = subset_table(self._table(), self.s.ranks_per_server)
         plan = build_launch_plan(
-            table, load_profile("custom"), args=["bash", "-c", WORKLOAD], run_id=new_run_id(),
+            table,
+            load_profile("custom"),
+            args=["bash", "-c", WORKLOAD],
+            run_id=new_run_id(),
             remote_ranktable=str(self.s.workdir / "remote" / "ranktable.json"),
-            master_port=self.s.master_port)
-        events = launch(plan, table, dumps(table).encode("utf-8"), pool=self.pool,
-                        run_base=self.s.workdir / "runs")
+            master_port=self.s.master_port,
+        )
+        events = launch(plan, table, dumps(table).encode("utf-8"), pool=self.pool, run_base=self.s.workdir / "runs")
         said, summary = [], None
         async with contextlib.aclosing(events):
             async for ev in events:
@@ -226,17 +253,24 @@ class _Flow:
                 elif isinstance(ev, JobFinished):
                     summary = ev.summary
         where = f"{plan.world_size} ranks on {len(plan.servers)} servers"
-        data = {"simulated": True, "reason": why, "world_size": plan.world_size,
-                "lines": said, "run_dir": summary.run_dir if summary else None}
+        data = {
+            "simulated": True,
+            "reason": why,
+            "world_size": plan.world_size,
+            "lines": said,
+            "run_dir": summary.run_dir if summary else None,
+        }
         if summary is None or not summary.ok:
             root = summary.root_cause.describe() if summary and summary.root_cause else "failed"
             return "failed", f"simulated workload on {where}: {root}", data
-        return "ok", (f"{why}: ran a SIMULATED workload instead of the probe ({where}, "
-                      "each printed its rank and exited 0)"), data
+        return (
+            "ok",
+            (f"{why}: ran a SIMULATED workload instead of the probe ({where}, each printed its rank and exited 0)"),
+            data,
+        )
 
     def steps(self) -> list[tuple[str, Callable[[], Awaitable[tuple[str, str, dict]]]]]:
-        return [("discover", self.discover), ("ping", self.ping),
-                ("ranktable", self.ranktable), ("probe", self.probe)]
+        return [("discover", self.discover), ("ping", self.ping), ("ranktable", self.ranktable), ("probe", self.probe)]
 
 
 def judge_ping(matrix: PingMatrix, expected: list[LossyPair]) -> tuple[str, str, dict]:
@@ -248,18 +282,37 @@ def judge_ping(matrix: PingMatrix, expected: list[LossyPair]) -> tuple[str, str,
     unexpected = [r for r in bad if not any(e.matches(r) for e in expected)]
     missing = [e for e in expected if not any(e.matches(r) for r in lossy)]
     s = matrix.summary()
-    data = {"summary": s, "lossy_pairs": [
-        {"src_host": r.probe.src_host, "src_device": r.probe.src_device,
-         "dst_host": r.probe.dst_host, "dst_device": r.probe.dst_device,
-         "loss_pct": r.loss_pct, "status": r.status, "command": r.command} for r in bad]}
+    data = {
+        "summary": s,
+        "lossy_pairs": [
+            {
+                "src_host": r.probe.src_host,
+                "src_device": r.probe.src_device,
+                "dst_host": r.probe.dst_host,
+                "dst_device": r.probe.dst_device,
+                "loss_pct": r.loss_pct,
+                "status": r.status,
+                "command": r.command,
+            }
+            for r in bad
+        ],
+    }
     text = f"{s['probes']} probes, {s['ok']} ok"
     if missing or unexpected:
-        parts = [f"expected loss not found: {e.src_host} dev {e.src_device} -> {e.dst_host} "
-                 f"dev {e.dst_device if e.dst_device is not None else '*'} at {e.percent} %"
-                 for e in missing]
-        parts += [f"unexpected {r.status}: " + (describe_loss(r) if r.status == "loss" else
-                  f"{r.probe.src_host} dev {r.probe.src_device} -> {r.probe.dst_host} dev "
-                  f"{r.probe.dst_device}") for r in unexpected]
+        parts = [
+            f"expected loss not found: {e.src_host} dev {e.src_device} -> {e.dst_host} "
+            f"dev {e.dst_device if e.dst_device is not None else '*'} at {e.percent} %"
+            for e in missing
+        ]
+        parts += [
+            f"unexpected {r.status}: "
+            + (
+                describe_loss(r)
+                if r.status == "loss"
+                else f"{r.probe.src_host} dev {r.probe.src_device} -> {r.probe.dst_host} dev {r.probe.dst_device}"
+            )
+            for r in unexpected
+        ]
         return "failed", f"{text}; " + "; ".join(parts), data
     if lossy:
         found = "; ".join(describe_loss(r) for r in lossy)
@@ -270,20 +323,34 @@ def judge_ping(matrix: PingMatrix, expected: list[LossyPair]) -> tuple[str, str,
 def probe_verdict(done: Any) -> tuple[str, str, dict]:
     """(status, details, data) of a ``ProbeFinished``."""
     r, plan = done.report, done.plan
-    data = {"backend": plan.backend, "world_size": plan.world_size, "rows": r.rows(),
-            "checks": r.check_rows(), "problems": done.problems(),
-            "tp_smoke": r.tp_smoke.model_dump(mode="json") if r.tp_smoke else None,
-            "run_dir": done.summary.run_dir}
+    data = {
+        "backend": plan.backend,
+        "world_size": plan.world_size,
+        "rows": r.rows(),
+        "checks": r.check_rows(),
+        "problems": done.problems(),
+        "tp_smoke": r.tp_smoke.model_dump(mode="json") if r.tp_smoke else None,
+        "run_dir": done.summary.run_dir,
+    }
     where = f"{plan.world_size} {plan.backend} ranks on {len(plan.servers)} servers"
     if not done.ok:
         root = done.summary.root_cause
         why = done.problems() or ([root.describe()] if root else ["failed"])
         return "failed", f"{where}: " + "; ".join(why), data
     tp = r.tp_smoke
-    tp_text = "" if tp is None else (f", tp smoke ok ({tp.tokens_per_s or 0:.1f} tokens/s, "
-                                     f"max logit error {tp.max_abs_diff or 0:.1e})")
-    return "ok", (f"{where}: {len(r.ops)} ops x {len(r.results) // max(len(r.ops), 1)} sizes, "
-                  f"{len(r.checks)} checks passed{tp_text}"), data
+    tp_text = (
+        ""
+        if tp is None
+        else (f", tp smoke ok ({tp.tokens_per_s or 0:.1f} tokens/s, max logit error {tp.max_abs_diff or 0:.1e})")
+    )
+    return (
+        "ok",
+        (
+            f"{where}: {len(r.ops)} ops x {len(r.results) // max(len(r.ops), 1)} sizes, "
+            f"{len(r.checks)} checks passed{tp_text}"
+        ),
+        data,
+    )
 
 
 async def demo_flow(pool: Any, settings: DemoSettings) -> AsyncIterator[Step]:
@@ -310,5 +377,4 @@ async def demo_flow(pool: Any, settings: DemoSettings) -> AsyncIterator[Step]:
             failed = name
 
 
-__all__ = ["STEPS", "DemoSettings", "LossyPair", "Step", "demo_flow", "judge_ping",
-           "probe_verdict"]
+__all__ = ["STEPS", "DemoSettings", "LossyPair", "Step", "demo_flow", "judge_ping", "probe_verdict"]

@@ -45,14 +45,22 @@ class ScenarioFlow(_Flow):
         stuck = self.s.scenario == "stuck-server"
         table = subset_table(self.table, 2 if stuck else SCENARIO_RANKS)
         plan = build_launch_plan(
-            table, load_profile("custom").model_copy(update={"grace_s": 1.0}),
-            args=["bash", "-c", WORKLOAD], run_id=new_run_id(),
+            table,
+            load_profile("custom").model_copy(update={"grace_s": 1.0}),
+            args=["bash", "-c", WORKLOAD],
+            run_id=new_run_id(),
             remote_ranktable=str(self.s.workdir / "remote" / "ranktable.json"),
-            master_port=self.s.master_port)
+            master_port=self.s.master_port,
+        )
         since = time.time()
-        events = launch(plan, table, dumps(table).encode("utf-8"), pool=self.pool,
-                        run_base=self.s.workdir / "runs",
-                        stall=StallOptions(stall_s=STALL_S, fail_fast=True))
+        events = launch(
+            plan,
+            table,
+            dumps(table).encode("utf-8"),
+            pool=self.pool,
+            run_base=self.s.workdir / "runs",
+            stall=StallOptions(stall_s=STALL_S, fail_fast=True),
+        )
         summary, stall = None, None
         async with contextlib.aclosing(events):
             async for ev in events:
@@ -60,8 +68,7 @@ class ScenarioFlow(_Flow):
                     stall = ev
                 elif isinstance(ev, JobFinished):
                     summary = ev.summary
-        data: dict[str, Any] = {"world_size": plan.world_size,
-                                "run_dir": summary.run_dir if summary else None}
+        data: dict[str, Any] = {"world_size": plan.world_size, "run_dir": summary.run_dir if summary else None}
         if summary is None or summary.ok or not summary.run_dir:
             return "failed", f"the launch was expected to fail on the planted {self.s.scenario}", data
         await collect(self.pool, summary.run_dir, plan.model_dump(mode="json"), since=since)
@@ -69,9 +76,15 @@ class ScenarioFlow(_Flow):
         data["diagnosis"] = diag.to_json()
         data["stall"] = None if stall is None else stall.message
         verdict = self._stuck_verdict(diag) if stuck else self._lossy_verdict(diag)
-        return ("expected" if verdict is None else "failed"), (
-            f"{plan.world_size} ranks on {len(plan.servers)} servers failed as planted: "
-            f"{diag.headline}" if verdict is None else f"{verdict}; diagnosis: {diag.headline}"), data
+        return (
+            ("expected" if verdict is None else "failed"),
+            (
+                f"{plan.world_size} ranks on {len(plan.servers)} servers failed as planted: {diag.headline}"
+                if verdict is None
+                else f"{verdict}; diagnosis: {diag.headline}"
+            ),
+            data,
+        )
 
     def _diagnose(self, run_dir: str) -> Diagnosis:
         from console.ops.diagnosis_files import diagnose_path

@@ -50,10 +50,8 @@ async def discover_server(pool: Pool, host: str, *, tool_timeout: float = 5) -> 
         server = assemble_server(host, server_id, split_sections(first.stdout, marker))
         ids = device_ids(server)
         if ids:
-            cards = {d.device_id: (d.card, d.chip) for d in server.devices
-                     if d.card is not None and d.chip is not None}
-            script = devices_script(marker, ids, a3=server.product == "A3", cards=cards,
-                                    tool_timeout=tool_timeout)
+            cards = {d.device_id: (d.card, d.chip) for d in server.devices if d.card is not None and d.chip is not None}
+            script = devices_script(marker, ids, a3=server.product == "A3", cards=cards, tool_timeout=tool_timeout)
             second = await pool.run(host, script)
             server = assemble_devices(server, split_sections(second.stdout, marker))
         return server

@@ -31,12 +31,19 @@ def read_env_file(path: str) -> dict[str, str]:
         if not stat.S_ISREG(st.st_mode):
             raise InputError("the env file is not a regular file", path=path)
         if st.st_uid not in (os.geteuid(), 0):
-            raise InputError("the env file is not yours", f"owned by uid {st.st_uid}", path=path,
-                             hint="it holds secrets: use a file of your own")
+            raise InputError(
+                "the env file is not yours",
+                f"owned by uid {st.st_uid}",
+                path=path,
+                hint="it holds secrets: use a file of your own",
+            )
         if st.st_mode & 0o077:
-            raise InputError("the env file is readable or writable by others",
-                             f"mode {stat.S_IMODE(st.st_mode):04o}", path=path,
-                             hint=f"chmod 600 {path}")
+            raise InputError(
+                "the env file is readable or writable by others",
+                f"mode {stat.S_IMODE(st.st_mode):04o}",
+                path=path,
+                hint=f"chmod 600 {path}",
+            )
         data = os.read(fd, MAX_ENV_FILE + 1)
     finally:
         os.close(fd)
@@ -49,8 +56,9 @@ def read_env_file(path: str) -> dict[str, str]:
     return parse_env_file(text, path)
 
 
-def env_from_options(items: Sequence[str], files: Sequence[str],
-                     environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def env_from_options(
+    items: Sequence[str], files: Sequence[str], environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """``--env-file`` files in order, then ``--env`` items (which win); a bare ``--env NAME``
     takes its value from ``environ`` (default: this process's environment)."""
     env: dict[str, str] = {}

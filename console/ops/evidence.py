@@ -53,8 +53,7 @@ def servers_of(plan: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
     out = []
     for s in plan.get("servers") or []:
         ranks = s.get("ranks") or [{}]
-        out.append((str(s.get("server_id")), str(s.get("host") or s.get("server_id")),
-                    dict(ranks[0].get("env") or {})))
+        out.append((str(s.get("server_id")), str(s.get("host") or s.get("server_id")), dict(ranks[0].get("env") or {})))
     return out
 
 
@@ -67,17 +66,26 @@ def read_plan(run_fd: int, run_dir: Path) -> dict[str, Any]:
     try:
         doc = json.loads(safefiles.read_in(run_fd, "plan.json", PLAN_LIMIT))
     except (OSError, ValueError) as exc:
-        raise InputError("cannot read the plan", str(exc).splitlines()[0],
-                         path=str(run_dir / "plan.json")) from None
+        raise InputError("cannot read the plan", str(exc).splitlines()[0], path=str(run_dir / "plan.json")) from None
     return doc if isinstance(doc, dict) else {}
 
 
-async def _one(pool: Any, run_fd: int, run_dir: Path, server: str, host: str, env: dict[str, str],
-               since: int, cap: int, values: tuple[str, ...]) -> ServerEvidence:
+async def _one(
+    pool: Any,
+    run_fd: int,
+    run_dir: Path,
+    server: str,
+    host: str,
+    env: dict[str, str],
+    since: int,
+    cap: int,
+    values: tuple[str, ...],
+) -> ServerEvidence:
     got = ServerEvidence(server=server, host=host)
     marker = "CCEV" + secrets.token_hex(8)
-    script = evidence_script(marker, since, cap, log_path=env.get("ASCEND_PROCESS_LOG_PATH"),
-                             mindie_path=env.get("MINDIE_LOG_PATH"))
+    script = evidence_script(
+        marker, since, cap, log_path=env.get("ASCEND_PROCESS_LOG_PATH"), mindie_path=env.get("MINDIE_LOG_PATH")
+    )
     lines: list[str] = []
     try:
         async with contextlib.aclosing(pool.stream(host, script, timeout=TIMEOUT_S)) as stream:
@@ -118,9 +126,15 @@ async def _one(pool: Any, run_fd: int, run_dir: Path, server: str, host: str, en
     return got
 
 
-async def collect(pool: Any, run_dir: str | Path, plan: dict[str, Any] | None = None, *,
-                  since: float, per_server: int = PER_SERVER,
-                  secrets: Iterable[str] = ()) -> list[ServerEvidence]:
+async def collect(
+    pool: Any,
+    run_dir: str | Path,
+    plan: dict[str, Any] | None = None,
+    *,
+    since: float,
+    per_server: int = PER_SERVER,
+    secrets: Iterable[str] = (),
+) -> list[ServerEvidence]:
     """Fetch every server's evidence into ``run_dir/evidence``; ``since`` is the run's start
     (console clock, epoch seconds; files a little older are taken too). ``plan``: the launch's
     plan as a JSON document (default: ``plan.json`` of the run folder); ``secrets``: values to
@@ -132,8 +146,10 @@ async def collect(pool: Any, run_dir: str | Path, plan: dict[str, Any] | None = 
         if plan is None:
             plan = read_plan(run_fd, run_dir)
         values = tuple(secrets)
-        jobs = [_one(pool, run_fd, run_dir, sid, host, env, int(since) - 120, per_server, values)
-                for sid, host, env in servers_of(plan)]
+        jobs = [
+            _one(pool, run_fd, run_dir, sid, host, env, int(since) - 120, per_server, values)
+            for sid, host, env in servers_of(plan)
+        ]
         return list(await asyncio.gather(*jobs))
     finally:
         os.close(run_fd)

@@ -87,9 +87,12 @@ class Agent:
         self.release_at = None
         self.preexec = deathsig_preexec(os.getpid())
         self.guard = Guard(spec)
-        self.watchdog = Watchdog(self.grace, self.guard.markers,
-                                 "" if self.guard.keep else self.guard.run_dir,
-                                 () if self.guard.keep else self.guard.remove_files)
+        self.watchdog = Watchdog(
+            self.grace,
+            self.guard.markers,
+            "" if self.guard.keep else self.guard.run_dir,
+            () if self.guard.keep else self.guard.remove_files,
+        )
         if self.watchdog.pid:
             self.guard.skip.add(self.watchdog.pid)
         self._signals()
@@ -130,12 +133,18 @@ class Agent:
         argv = [self.spec.get("shell", "bash"), "-c", self.script(rank, go_fd, ctl_fd)]
         try:
             rank.proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=env, start_new_session=True, pass_fds=pass_fds, close_fds=True,
-                preexec_fn=self.preexec)
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                start_new_session=True,
+                pass_fds=pass_fds,
+                close_fds=True,
+                preexec_fn=self.preexec,
+            )
         except OSError as exc:
-            self.out.emit(t="line", rank=rank.n, s="e", x="cluster-console agent: cannot start "
-                          f"rank: {exc}")
+            self.out.emit(t="line", rank=rank.n, s="e", x=f"cluster-console agent: cannot start rank: {exc}")
             rank.code, rank.reaped_at = 127, time.time()
             return
         for stream, fobj in (("o", rank.proc.stdout), ("e", rank.proc.stderr)):
@@ -291,11 +300,11 @@ class Agent:
             self.out.emit(t="pong", c=msg["c"], a=time.time())
         elif kind == "stop":
             reason, sig = msg.get("reason"), msg.get("sig")
-            self.stop(reason if isinstance(reason, str) and reason else "stop requested",
-                      sig if sig in STOP_STEPS else "TERM")
+            self.stop(
+                reason if isinstance(reason, str) and reason else "stop requested", sig if sig in STOP_STEPS else "TERM"
+            )
         elif kind != "hb":
-            self.out.emit(t="error", msg="ignored a line from the console that is not a known "
-                          f"command: {line[:80]!r}")
+            self.out.emit(t="error", msg=f"ignored a line from the console that is not a known command: {line[:80]!r}")
 
     # --- ending ---------------------------------------------------------------------------
 
@@ -379,9 +388,15 @@ class Agent:
         return max(0.0, min(pending))
 
     def run(self):
-        self.out.emit(t="hello", pid=os.getpid(), host=os.uname()[1], ts=time.time(),
-                      python=sys.version.split()[0], watchdog=self.watchdog.pid,
-                      deathsig=self.preexec is not None)
+        self.out.emit(
+            t="hello",
+            pid=os.getpid(),
+            host=os.uname()[1],
+            ts=time.time(),
+            python=sys.version.split()[0],
+            watchdog=self.watchdog.pid,
+            deathsig=self.preexec is not None,
+        )
         if self.hold:
             self.spawn_held()
         elif self.files_ok():

@@ -27,7 +27,9 @@ import sys
 if __package__:  # imported (tests, tools); on a server part 1 precedes this text
     from console.ops.hostagent_guard import SWEEP
 
-WATCHDOG = SWEEP + """
+WATCHDOG = (
+    SWEEP
+    + """
 import json,shutil,signal,stat,sys,time
 signal.signal(signal.SIGHUP,signal.SIG_IGN)
 signal.signal(signal.SIGINT,signal.SIG_IGN)
@@ -76,6 +78,7 @@ if run_dir:
             os.rmdir(os.path.dirname(run_dir))
     except OSError:
         pass"""
+)
 
 
 def nonblock(fd):
@@ -88,6 +91,7 @@ def deathsig_preexec(parent_pid):
         return None
     try:
         import ctypes
+
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (ImportError, OSError, AttributeError):
         return None
@@ -96,6 +100,7 @@ def deathsig_preexec(parent_pid):
         prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
         if os.getppid() != parent_pid:  # the agent died before prctl took effect
             os._exit(137)
+
     return preexec
 
 
@@ -107,13 +112,21 @@ class Watchdog:
         try:
             # what it needs goes on stdin, never in its argv (readable by every local user)
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", WATCHDOG], stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
-                start_new_session=True)
+                [sys.executable, "-c", WATCHDOG],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                close_fds=True,
+                start_new_session=True,
+            )
         except OSError:
             self.proc = None
-        self.tell(json.dumps({"grace": grace, "markers": list(markers), "run_dir": run_dir,
-                              "remove_files": list(remove_files)}, ensure_ascii=True))
+        self.tell(
+            json.dumps(
+                {"grace": grace, "markers": list(markers), "run_dir": run_dir, "remove_files": list(remove_files)},
+                ensure_ascii=True,
+            )
+        )
 
     @property
     def pid(self):
@@ -160,7 +173,7 @@ class Out:
         view = memoryview(data)
         try:
             while view:
-                view = view[os.write(1, view):]
+                view = view[os.write(1, view) :]
         except OSError:
             self.dead = True
 

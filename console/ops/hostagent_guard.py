@@ -267,8 +267,7 @@ def read_spec():
         spec = json.loads(line.decode("utf-8"))
     except ValueError:
         spec = None
-    if not (isinstance(spec, dict) and spec.get("t") == "spec"
-            and isinstance(spec.get("ranks"), list)):
+    if not (isinstance(spec, dict) and spec.get("t") == "spec" and isinstance(spec.get("ranks"), list)):
         frame = {"t": "error", "msg": f"the first line is not a job spec: {line[:80]!r}"}
         os.write(1, (json.dumps(frame) + "\n").encode("ascii"))
         sys.exit(3)

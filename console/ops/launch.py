@@ -56,13 +56,11 @@ def write_local_ranktable(path: str, data: bytes) -> None:
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError("cannot create the rank table's folder", exc.strerror or str(exc),
-                         path=path) from None
+        raise InputError("cannot create the rank table's folder", exc.strerror or str(exc), path=path) from None
     write_bytes_atomic(path, data, FILE_MODE)
 
 
-def _validate(plan: LaunchPlan, data: bytes, inventory: Inventory | None,
-              record: RunRecord) -> list[LaunchEvent]:
+def _validate(plan: LaunchPlan, data: bytes, inventory: Inventory | None, record: RunRecord) -> list[LaunchEvent]:
     """The table as uploaded (its bytes) and the plan; raises on errors. No server touched."""
     try:
         text = data.decode("utf-8")
@@ -70,15 +68,21 @@ def _validate(plan: LaunchPlan, data: bytes, inventory: Inventory | None,
         raise InputError("the rank table is not UTF-8 text", str(exc)) from None
     problems = validate_launch(plan, loads(text, "rank table"), inventory)
     record.event("validated", problems=[describe(p) for p in problems])
-    raise_for(problems, "validation",
-              "fix the rank table (`cluster-console ranktable validate`) or the plan")
+    raise_for(problems, "validation", "fix the rank table (`cluster-console ranktable validate`) or the plan")
     return [LaunchWarning(p.message, p.where.host) for p in problems]
 
 
-async def _prepare(plan: LaunchPlan, data: bytes, pool: Any, inventory: Inventory | None,
-                   check: bool, record: RunRecord, own: dict[str, dict[str, bytes]],
-                   made: dict[str, str],
-                   sums: dict[str, dict[str, str]]) -> AsyncIterator[LaunchEvent | LaunchPlan]:
+async def _prepare(
+    plan: LaunchPlan,
+    data: bytes,
+    pool: Any,
+    inventory: Inventory | None,
+    check: bool,
+    record: RunRecord,
+    own: dict[str, dict[str, bytes]],
+    made: dict[str, str],
+    sums: dict[str, dict[str, str]],
+) -> AsyncIterator[LaunchEvent | LaunchPlan]:
     """Validation, preflight, run folders (filling ``made`` and ``sums``: server_id ->
     folder, and -> {uploaded path: sha256}); the bound plan is yielded last."""
     yield Stage(StageName.VALIDATE, "checking the rank table and the plan")
@@ -97,8 +101,11 @@ async def _prepare(plan: LaunchPlan, data: bytes, pool: Any, inventory: Inventor
     if clash := sorted(set(files) & set(extra)):
         raise InputError(f"an upload is named like a file the console writes: {clash[0]}")
     where = "this machine" if pool is None else f"{len(plan.servers)} servers"
-    yield Stage(StageName.PREPARE, f"private run folders on {where}: the rank table"
-                + (f" and {len(files) + len(extra)} files" if files or extra else ""))
+    yield Stage(
+        StageName.PREPARE,
+        f"private run folders on {where}: the rank table"
+        + (f" and {len(files) + len(extra)} files" if files or extra else ""),
+    )
     bound, digests = await make_run_dirs(pool, plan, data, files, own, PRIVATE_MODE)
     sums.update(digests)
     made.update({s.server_id: s.run_dir for s in bound.servers})
@@ -107,8 +114,9 @@ async def _prepare(plan: LaunchPlan, data: bytes, pool: Any, inventory: Inventor
     yield bound
 
 
-async def _remove(pool: Any, plan: LaunchPlan, made: dict[str, str],
-                  supervisor: Supervisor | None, record: RunRecord) -> list[LaunchEvent]:
+async def _remove(
+    pool: Any, plan: LaunchPlan, made: dict[str, str], supervisor: Supervisor | None, record: RunRecord
+) -> list[LaunchEvent]:
     """Remove the run folders the agents did not remove themselves (once)."""
     done = supervisor.cleaned if supervisor is not None else set()
     left = {sid: d for sid, d in made.items() if sid not in done}
@@ -162,23 +170,29 @@ async def launch(
     """
     record = RunRecord(run_base, plan.run_id, log_cap=log_cap)
     if plan.run_id is None:
-        plan = bind_run(plan, record.run_id, run_dirs(plan.run_base, record.run_id,
-                                                      [s.server_id for s in plan.servers]))
+        plan = bind_run(
+            plan, record.run_id, run_dirs(plan.run_base, record.run_id, [s.server_id for s in plan.servers])
+        )
     made: dict[str, str] = {}
     sums: dict[str, dict[str, str]] = {}
     supervisor: Supervisor | None = None
     try:
         record.write_plan(plan)
         record.write_ranktable(ranktable_bytes)
-        yield Stage(StageName.RECORD, f"run record {record.dir}" if record.failed is None
-                    else f"no run record ({record.dir} could not be written)",
-                    run_dir=str(record.dir) if record.failed is None else None)
+        yield Stage(
+            StageName.RECORD,
+            f"run record {record.dir}"
+            if record.failed is None
+            else f"no run record ({record.dir} could not be written)",
+            run_dir=str(record.dir) if record.failed is None else None,
+        )
         if (warning := record.take_warning()) is not None:
             yield LaunchWarning(warning)
         for warning in plan.warnings:
             yield LaunchWarning(warning)
-        async for item in _prepare(plan, ranktable_bytes, pool, inventory, check, record,
-                                   server_files or {}, made, sums):
+        async for item in _prepare(
+            plan, ranktable_bytes, pool, inventory, check, record, server_files or {}, made, sums
+        ):
             if isinstance(item, LaunchPlan):
                 plan = item
             else:
@@ -190,9 +204,17 @@ async def launch(
         async def before_finish(sup: Supervisor) -> list[LaunchEvent]:
             return await _remove(pool, bound, made, sup, record)
 
-        supervisor = Supervisor(plan, opener, record, heartbeat_s=heartbeat_s,
-                                go_margin_s=go_margin_s, stop=stop, stall=stall, files=sums,
-                                before_finish=before_finish)
+        supervisor = Supervisor(
+            plan,
+            opener,
+            record,
+            heartbeat_s=heartbeat_s,
+            go_margin_s=go_margin_s,
+            stop=stop,
+            stall=stall,
+            files=sums,
+            before_finish=before_finish,
+        )
         async with contextlib.aclosing(supervisor.events()) as events:
             async for event in events:
                 yield event
@@ -202,4 +224,3 @@ async def launch(
                 await _remove(pool, plan, made, supervisor, record)
         finally:
             record.close()
-

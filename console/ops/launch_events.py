@@ -171,6 +171,16 @@ class StallDetected:
     message: str
 
 
-LaunchEvent = (Stage | LaunchWarning | RankStarted | RankLine | RankReady | RankExited
-               | ServerLost | Teardown | JobFinished | RankStalled | StallDetected)
-
+LaunchEvent = (
+    Stage
+    | LaunchWarning
+    | RankStarted
+    | RankLine
+    | RankReady
+    | RankExited
+    | ServerLost
+    | Teardown
+    | JobFinished
+    | RankStalled
+    | StallDetected
+)

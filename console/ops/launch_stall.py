@@ -39,8 +39,7 @@ class StallWatch:
         env: Mapping[str, str] = next((r.env for s in plan.servers for r in s.ranks), {})
         self.hosts = {s.server_id: s.host for s in plan.servers}
         self.options = options
-        self.tracker = StallTracker(rank_server, stall_s=options.stall_s,
-                                    connect_timeout_s=connect_timeout(env))
+        self.tracker = StallTracker(rank_server, stall_s=options.stall_s, connect_timeout_s=connect_timeout(env))
         self.marked: set[int] = set()
         self.verdict: StallVerdict | None = None
         self.dirty = False
@@ -53,8 +52,7 @@ class StallWatch:
         if rank not in self.marked:
             return []
         self.marked.discard(rank)
-        return [RankStalled(rank, self.tracker.rank_server[rank], 0.0, self._countdown(now),
-                            stalled=False)]
+        return [RankStalled(rank, self.tracker.rank_server[rank], 0.0, self._countdown(now), stalled=False)]
 
     def exited(self, rank: int, code: int | None) -> None:
         self.tracker.exited(rank, code)
@@ -67,8 +65,7 @@ class StallWatch:
         t = self.tracker
         if t.go is None or self.verdict is not None:
             return None
-        waiting = [t.last.get(r, t.go) + t.stall_s for r in t.rank_server
-                   if r not in t.exits and r not in self.marked]
+        waiting = [t.last.get(r, t.go) + t.stall_s for r in t.rank_server if r not in t.exits and r not in self.marked]
         if self.dirty:
             waiting.append(0.0)
         return min(waiting, default=None)
@@ -80,16 +77,24 @@ class StallWatch:
         for r in self.tracker.ranks(now):
             if r.stalled and r.rank not in self.marked:
                 self.marked.add(r.rank)
-                events.append(RankStalled(r.rank, r.server, round(r.silent_s, 3),
-                                          _round(r.countdown_s)))
+                events.append(RankStalled(r.rank, r.server, round(r.silent_s, 3), _round(r.countdown_s)))
         if self.verdict is not None or (verdict := self.tracker.verdict(now)) is None:
             return events, None
         self.verdict = verdict
         silent_s = min((r.silent_s for r in self.tracker.ranks(now) if r.stalled), default=0.0)
-        events.append(StallDetected(
-            verdict.server, self.hosts.get(verdict.server, verdict.server), verdict.failed,
-            verdict.silent, verdict.stalled, round(silent_s, 3), self.tracker.connect_timeout_s,
-            teardown=self.options.fail_fast, message=verdict.describe()))
+        events.append(
+            StallDetected(
+                verdict.server,
+                self.hosts.get(verdict.server, verdict.server),
+                verdict.failed,
+                verdict.silent,
+                verdict.stalled,
+                round(silent_s, 3),
+                self.tracker.connect_timeout_s,
+                teardown=self.options.fail_fast,
+                message=verdict.describe(),
+            )
+        )
         return events, verdict
 
     def _countdown(self, now: float) -> float | None:

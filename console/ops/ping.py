@@ -167,7 +167,7 @@ class _Queue:
             self._cond.notify_all()
 
     def drain(self) -> list[int]:
-        left = [i for d, q in self.pending.items() for i in q[self.head[d]:]]
+        left = [i for d, q in self.pending.items() for i in q[self.head[d] :]]
         for d, q in self.pending.items():
             self.head[d] = len(q)
         return left
@@ -323,8 +323,9 @@ class _Sweep:
                     raise
                 reopened, attempt = True, attempt - 1  # the connection dropped: once more
                 continue
-            result = ProbeResult.from_output(probe, out.exit_status, out.output, out.duration_s,
-                                             attempt, command=command)
+            result = ProbeResult.from_output(
+                probe, out.exit_status, out.output, out.duration_s, attempt, command=command
+            )
             if not (result.is_busy and attempt <= opts.busy_retries):
                 return lane, result
             await asyncio.sleep(min(opts.backoff_s * 2 ** (attempt - 1), opts.backoff_max_s))
@@ -337,12 +338,16 @@ class _Sweep:
     def matrix(self) -> PingMatrix:
         self.results.fill_unset("sweep cancelled" if self.cancel.cancelled else "not run")
         self.results.ok_raws.seal()
-        return PingMatrix(pattern=self.plan.pattern, hosts=self.plan.hosts, results=self.results,
-                          skipped=self.plan.skipped)
+        return PingMatrix(
+            pattern=self.plan.pattern, hosts=self.plan.hosts, results=self.results, skipped=self.plan.skipped
+        )
 
 
 async def sweep(
-    pool: Pool, plan: PingPlan, options: SweepOptions | None = None, *,
+    pool: Pool,
+    plan: PingPlan,
+    options: SweepOptions | None = None,
+    *,
     cancel: CancelToken | None = None,
 ) -> AsyncGenerator[SweepEvent, None]:
     """Run ``plan`` on the servers of ``pool``; events as they happen, ``SweepDone`` last."""
@@ -362,7 +367,10 @@ async def sweep(
 
 
 async def sweep_retry(
-    pool: Pool, matrix: PingMatrix, options: SweepOptions | None = None, *,
+    pool: Pool,
+    matrix: PingMatrix,
+    options: SweepOptions | None = None,
+    *,
     cancel: CancelToken | None = None,
 ) -> AsyncGenerator[SweepEvent, None]:
     """Re-run only the failed or lossy probes of ``matrix``; the last event's matrix is the

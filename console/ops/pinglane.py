@@ -62,8 +62,7 @@ class LaneTimeout(Exception):
 class Lane:
     """One open lane on ``host``. Not safe for concurrent ``run`` calls (one probe at a time)."""
 
-    def __init__(self, host: str, proc: RemoteProcess, marker: str,
-                 max_output: int = 16 << 20) -> None:
+    def __init__(self, host: str, proc: RemoteProcess, marker: str, max_output: int = 16 << 20) -> None:
         self.host = host
         self.max_output = max_output
         self._proc = proc
@@ -85,8 +84,12 @@ class Lane:
                     pass  # login banners, motd: not ours
         except TimeoutError:
             await lane.close()
-            raise RemoteError("probe lane did not start", f"no READY line within {timeout:g}s",
-                              host=host, command="sh -c <probe lane>") from None
+            raise RemoteError(
+                "probe lane did not start",
+                f"no READY line within {timeout:g}s",
+                host=host,
+                command="sh -c <probe lane>",
+            ) from None
         except BaseException:
             await lane.close()
             raise
@@ -96,8 +99,7 @@ class Lane:
         try:
             return await anext(self._lines)
         except StopAsyncIteration:
-            raise RemoteError("probe lane ended", "the remote shell exited", host=self.host,
-                              command=command) from None
+            raise RemoteError("probe lane ended", "the remote shell exited", host=self.host, command=command) from None
 
     async def run(self, command: str, limit: float | None) -> LaneOutput:
         """Run one command line; its status and output. LaneTimeout after ``limit`` seconds.

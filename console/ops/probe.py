@@ -73,15 +73,15 @@ class ProbeOptions(BaseModel):
     def probe_args(self) -> list[str]:
         """Arguments appended to the profile's command (they win over its defaults)."""
         args = ["--sizes", self.sizes, "--mode", self.mode, "--timeout", f"{self.timeout_s:g}"]
-        for flag, value in (("--tokens", self.tokens), ("--iters", self.iters),
-                            ("--warmup", self.warmup)):
+        for flag, value in (("--tokens", self.tokens), ("--iters", self.iters), ("--warmup", self.warmup)):
             if value is not None:
                 args += [flag, str(value)]
         return [*args, *self.extra_args]
 
 
-def plan_probe(table: RankTable, options: ProbeOptions,
-               run_id: str | None = None) -> tuple[RankTable, bytes, LaunchPlan]:
+def plan_probe(
+    table: RankTable, options: ProbeOptions, run_id: str | None = None
+) -> tuple[RankTable, bytes, LaunchPlan]:
     """(the table the probe runs on, its exact bytes, the launch plan)."""
     used = subset_table(table, options.ranks_per_server)
     profile = load_profile(PROFILE)
@@ -89,10 +89,17 @@ def plan_probe(table: RankTable, options: ProbeOptions,
         profile = profile.model_copy(update={"upload_base": options.upload_base})
     env = {"BACKEND": options.backend} if options.backend else {}
     plan = build_launch_plan(
-        used, profile, args=options.probe_args(), env=env, setup=options.setup,
+        used,
+        profile,
+        args=options.probe_args(),
+        env=env,
+        setup=options.setup,
         hosts=options.hosts,
-        master_port=options.master_port, remote_ranktable=options.remote_ranktable,
-        force_remote_ranktable=options.force_remote_ranktable, run_id=run_id or new_run_id())
+        master_port=options.master_port,
+        remote_ranktable=options.remote_ranktable,
+        force_remote_ranktable=options.force_remote_ranktable,
+        run_id=run_id or new_run_id(),
+    )
     return used, dumps(used).encode("utf-8"), plan
 
 
@@ -127,8 +134,10 @@ class ProbeFinished:
         by_server: dict[str | None, list[int]] = {}
         for r in sorted({r for r in ranks if r is not None}):
             by_server.setdefault(self.server_of(r), []).append(r)
-        parts = [("rank " if len(rs) == 1 else "ranks ") + ", ".join(map(str, rs))
-                 + (f" on {sid}" if sid else "") for sid, rs in by_server.items()]
+        parts = [
+            ("rank " if len(rs) == 1 else "ranks ") + ", ".join(map(str, rs)) + (f" on {sid}" if sid else "")
+            for sid, rs in by_server.items()
+        ]
         return "; ".join(parts) or "a rank"
 
     def problems(self) -> list[str]:
@@ -151,8 +160,9 @@ class ProbeFinished:
             rank, ratio = r.slowest_rank, r.slow_ratio
             if rank is None:
                 continue
-            s = stats.setdefault(rank, {"rank": rank, "server_id": self.server_of(rank),
-                                        "rows": 0, "worst_vs_median": 0.0})
+            s = stats.setdefault(
+                rank, {"rank": rank, "server_id": self.server_of(rank), "rows": 0, "worst_vs_median": 0.0}
+            )
             s["rows"] += 1
             s["worst_vs_median"] = max(s["worst_vs_median"], round(ratio or 0.0, 3))
         return sorted(stats.values(), key=lambda s: (-s["rows"], -s["worst_vs_median"]))
@@ -191,8 +201,7 @@ async def probe(
     """
     used, data, plan = plan_probe(table, options, run_id)
     report, lines = ProbeReport(), _Lines()
-    events = launch(plan, used, data, pool=pool, run_base=run_base, inventory=inventory,
-                    check=check, log_cap=log_cap)
+    events = launch(plan, used, data, pool=pool, run_base=run_base, inventory=inventory, check=check, log_cap=log_cap)
     async with contextlib.aclosing(events):
         async for ev in events:
             if isinstance(ev, RankLine) and ev.stream == "o":
@@ -205,8 +214,7 @@ async def probe(
                 return
 
 
-async def run_probe(table: RankTable, options: ProbeOptions, *, pool: Any,
-                    **kw: Any) -> ProbeFinished:
+async def run_probe(table: RankTable, options: ProbeOptions, *, pool: Any, **kw: Any) -> ProbeFinished:
     """``probe(...)`` to the end; the ``ProbeFinished``."""
     async with contextlib.aclosing(probe(table, options, pool=pool, **kw)) as events:
         async for ev in events:

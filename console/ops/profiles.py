@@ -49,8 +49,9 @@ def _sources(user_dir: Path | None) -> dict[str, tuple[str, str]]:
 
 def bundled_profile_names() -> list[str]:
     """The profiles shipped in ``console/profiles`` (``custom``, ``mindie-run-pa``, ``probe``)."""
-    return sorted(entry.name[:-5] for entry in resources.files("console.profiles").iterdir()
-                  if entry.name.endswith(".toml"))
+    return sorted(
+        entry.name[:-5] for entry in resources.files("console.profiles").iterdir() if entry.name.endswith(".toml")
+    )
 
 
 def profile_names(user_dir: Path | None = None) -> list[str]:
@@ -69,7 +70,10 @@ def load_profile(name_or_path: str | None, user_dir: Path | None = None) -> Prof
         return parse_profile(text, name=path.stem, source=str(path))
     sources = _sources(user_dir)
     if name not in sources:
-        raise InputError(f"unknown profile {name!r}", f"known: {', '.join(sorted(sources))}",
-                         hint=f"or put {name}.toml in {user_dir or user_profile_dir()}")
+        raise InputError(
+            f"unknown profile {name!r}",
+            f"known: {', '.join(sorted(sources))}",
+            hint=f"or put {name}.toml in {user_dir or user_profile_dir()}",
+        )
     source, text = sources[name]
     return parse_profile(text, name=name, source=source)

@@ -35,8 +35,11 @@ def read(path: str | os.PathLike[str]) -> tuple[bytes, RankTable]:
     except OSError as exc:
         raise InputError("cannot read the rank table", exc.strerror or str(exc), path=str(p)) from None
     if len(data) > MAX_FILE_BYTES:
-        raise InputError("not a rank table: file too large", f"more than {MAX_FILE_BYTES >> 20} MiB "
-                         "(a 512-server table is about 0.3 MiB)", path=str(p))
+        raise InputError(
+            "not a rank table: file too large",
+            f"more than {MAX_FILE_BYTES >> 20} MiB (a 512-server table is about 0.3 MiB)",
+            path=str(p),
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -61,8 +64,9 @@ def save(table: RankTable, path: str | os.PathLike[str]) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, mode: int = FILE_MODE, *,
-                       backup: bool = False) -> None:
+def write_bytes_atomic(
+    path: str | os.PathLike[str], data: bytes, mode: int = FILE_MODE, *, backup: bool = False
+) -> None:
     """Put ``data`` at ``path`` all at once (``console.ops.safefiles.write_atomic``): a temp
     file in the same folder (``mode`` from the start, fsynced) renamed over the target, then
     the folder fsynced. A symlink is followed unless another user planted it in a shared

@@ -53,6 +53,7 @@ class Refused(Exception):
 def _owner(uid):
     try:
         import pwd
+
         return f"{uid} ({pwd.getpwuid(uid).pw_name})"
     except (ImportError, KeyError):
         return str(uid)
@@ -65,10 +66,13 @@ def _check_dir(st, path, uid):
         raise Refused(path, f"is owned by uid {_owner(st.st_uid)}, not by you or root")
     sticky_root = st.st_uid == 0 and st.st_mode & stat.S_ISVTX
     if st.st_mode & 0o022 and not sticky_root:
-        raise Refused(path, "is writable by {} (mode {:04o}) and is not a root-owned sticky "
-                      "folder".format("group and others" if st.st_mode & 0o022 == 0o022 else
-                                      "others" if st.st_mode & 0o002 else "its group",
-                                      stat.S_IMODE(st.st_mode)))
+        raise Refused(
+            path,
+            "is writable by {} (mode {:04o}) and is not a root-owned sticky folder".format(
+                "group and others" if st.st_mode & 0o022 == 0o022 else "others" if st.st_mode & 0o002 else "its group",
+                stat.S_IMODE(st.st_mode),
+            ),
+        )
 
 
 def secure_dir(path, create):
@@ -122,7 +126,7 @@ def write_file(folder, name, data, mode):
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.fchmod(fd, mode)
         os.fsync(fd)
     except BaseException:
@@ -200,14 +204,20 @@ def _may_replace(table, old, real, uid):
     """Refuse to overwrite an existing file at an explicit rank-table path unless it is
     ours or root's and a rank table (or the operator forced it)."""
     if old.st_uid not in (uid, 0) or stat.S_ISDIR(old.st_mode):
-        raise Refused(table["path"], "exists and is {}".format(
-            "a folder" if stat.S_ISDIR(old.st_mode) else
-            f"owned by uid {_owner(old.st_uid)}, not by you or root"))
+        raise Refused(
+            table["path"],
+            "exists and is {}".format(
+                "a folder" if stat.S_ISDIR(old.st_mode) else f"owned by uid {_owner(old.st_uid)}, not by you or root"
+            ),
+        )
     if table.get("force") or is_ranktable(real):
         return
-    raise Refused(table["path"], "exists and is not a rank table the console wrote (not a "
-                  "regular file holding RankTableFile JSON): not overwritten; choose another "
-                  "path, or pass --force-remote-ranktable to replace it")
+    raise Refused(
+        table["path"],
+        "exists and is not a rank table the console wrote (not a "
+        "regular file holding RankTableFile JSON): not overwritten; choose another "
+        "path, or pass --force-remote-ranktable to replace it",
+    )
 
 
 def is_ranktable(path):
@@ -296,8 +306,7 @@ def main():
         req = json.loads(sys.stdin.buffer.read().decode("utf-8"))
     except ValueError as exc:
         req = {"op": "bad", "error": str(exc)}
-    answer = handle(req) if isinstance(req, dict) else {"ok": False, "path": "",
-                                                         "why": "bad request"}
+    answer = handle(req) if isinstance(req, dict) else {"ok": False, "path": "", "why": "bad request"}
     sys.stdout.write(f"\n{MARK} {json.dumps(answer)}\n")
     sys.stdout.flush()
 

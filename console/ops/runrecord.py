@@ -43,12 +43,14 @@ DEFAULT_LOG_CAP = 1 << 30
 FILE_MODE = 0o600
 MIN_SECRET_LEN = 3  # as console.core.secrets.mask_text: shorter values are masked by name only
 
-_HINTS = {errno.EMFILE: "too many open files: raise the limit (ulimit -n)",
-          errno.ENFILE: "the system ran out of file handles",
-          errno.ENOSPC: "the disk is full: free space or record runs elsewhere (--run-dir)",
-          errno.EDQUOT: "disk quota exceeded: free space or record runs elsewhere (--run-dir)",
-          errno.EROFS: "the file system is read-only: record runs elsewhere (--run-dir)",
-          errno.EACCES: "the run folder is not writable: record runs elsewhere (--run-dir)"}
+_HINTS = {
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n)",
+    errno.ENFILE: "the system ran out of file handles",
+    errno.ENOSPC: "the disk is full: free space or record runs elsewhere (--run-dir)",
+    errno.EDQUOT: "disk quota exceeded: free space or record runs elsewhere (--run-dir)",
+    errno.EROFS: "the file system is read-only: record runs elsewhere (--run-dir)",
+    errno.EACCES: "the run folder is not writable: record runs elsewhere (--run-dir)",
+}
 
 
 def new_run_id() -> str:
@@ -79,14 +81,17 @@ def _safe_cut(text: str, values: list[str]) -> int:
 
 def masked_plan(plan: LaunchPlan) -> LaunchPlan:
     """``plan`` with every secret-looking env value shown as ``***``."""
-    servers = [s.model_copy(update={"ranks": [r.model_copy(update={"env": mask_env(r.env)})
-                                              for r in s.ranks]}) for s in plan.servers]
+    servers = [
+        s.model_copy(update={"ranks": [r.model_copy(update={"env": mask_env(r.env)}) for r in s.ranks]})
+        for s in plan.servers
+    ]
     return plan.model_copy(update={"servers": servers})
 
 
 class RunRecord:
-    def __init__(self, base: Path | str = DEFAULT_BASE, run_id: str | None = None, *,
-                 log_cap: int = DEFAULT_LOG_CAP) -> None:
+    def __init__(
+        self, base: Path | str = DEFAULT_BASE, run_id: str | None = None, *, log_cap: int = DEFAULT_LOG_CAP
+    ) -> None:
         self.run_id = run_id or new_run_id()
         self.dir = Path(base) / self.run_id
         self.log_cap = log_cap
@@ -110,8 +115,7 @@ class RunRecord:
 
     def write_plan(self, plan: LaunchPlan) -> None:
         """plan.json, secrets masked; also learns the secret values to keep out of every file."""
-        values = {v for v in secret_values([r.env for s in plan.servers for r in s.ranks])
-                  if len(v) >= MIN_SECRET_LEN}
+        values = {v for v in secret_values([r.env for s in plan.servers for r in s.ranks]) if len(v) >= MIN_SECRET_LEN}
         self._secrets = sorted(values, key=lambda v: (-len(v), v))
         doc = json.loads(masked_plan(plan).model_dump_json())
         text = json.dumps(mask_document(doc, self._secrets), indent=2, ensure_ascii=False)
@@ -170,7 +174,8 @@ class RunRecord:
                 self._capped.add(rank)
                 data = (b"\n" if rank in self._open_line else b"") + (
                     f"[cluster-console] log truncated: rank {rank} wrote more than "
-                    f"{self.log_cap} bytes (--log-cap); the rest is not recorded\n").encode()
+                    f"{self.log_cap} bytes (--log-cap); the rest is not recorded\n"
+                ).encode()
             self._dirty.add(rank)
             log.write(data)
             self._sizes[rank] = size + len(data)

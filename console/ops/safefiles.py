@@ -66,8 +66,10 @@ def _check_link(link: Path, link_st: os.stat_result, folder: Path) -> None:
         raise UnsafePath(
             "refusing to follow a symlink owned by another user",
             f"{link} -> {os.readlink(link)} is owned by {_user(link_st.st_uid)} in the {kind} "
-            f"folder {folder} (owned by {_user(folder_st.st_uid)})", path=str(link),
-            hint="anyone can plant links there: remove the link, or write to a folder you own")
+            f"folder {folder} (owned by {_user(folder_st.st_uid)})",
+            path=str(link),
+            hint="anyone can plant links there: remove the link, or write to a folder you own",
+        )
 
 
 def resolve(path: str | os.PathLike[str]) -> Path:
@@ -123,17 +125,21 @@ def _open_dir(folder: Path) -> int:
         if isinstance(exc, FileNotFoundError):
             raise InputError("folder does not exist", path=str(folder)) from None
         if link:
-            raise UnsafePath("refusing to follow a symlink that appeared on the way",
-                             f"{here} is now a symlink", path=str(folder),
-                             hint="someone changed the path while it was written to") from None
+            raise UnsafePath(
+                "refusing to follow a symlink that appeared on the way",
+                f"{here} is now a symlink",
+                path=str(folder),
+                hint="someone changed the path while it was written to",
+            ) from None
         if exc.errno == errno.ENOTDIR:
             raise InputError("not a folder", path=str(here)) from None
         raise InputError("cannot open the folder", exc.strerror or str(exc), path=str(folder)) from None
     return fd
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644, *,
-                 backup: bool = False, what: str = "file") -> Path:
+def write_atomic(
+    path: str | os.PathLike[str], data: bytes, mode: int = 0o644, *, backup: bool = False, what: str = "file"
+) -> Path:
     """Put ``data`` at ``path`` all at once (see the module doc); returns the file written.
 
     ``backup`` keeps an existing file as ``FILE.bak`` (a hard link, a copy where links
@@ -166,8 +172,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644, *
 def _write_temp(dfd: int, name: str, data: bytes, mode: int) -> str:
     """A new file ``.NAME.<random>.tmp`` in the folder, never an existing one or a link."""
     tmp = f".{name}.{secrets.token_hex(8)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, mode,
-                 dir_fd=dfd)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, mode, dir_fd=dfd)
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), mode)  # the umask may have narrowed it
@@ -190,8 +195,7 @@ def _keep_backup(dfd: int, name: str) -> None:
             src = os.open(name, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=dfd)
             with os.fdopen(src, "rb") as f:
                 content, mode = f.read(), os.fstat(f.fileno()).st_mode & 0o777
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC,
-                         mode, dir_fd=dfd)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, mode, dir_fd=dfd)
             with os.fdopen(fd, "wb") as f:
                 f.write(content)
         os.replace(tmp, name + ".bak", src_dir_fd=dfd, dst_dir_fd=dfd)
@@ -224,8 +228,9 @@ def private_dir(base: str | os.PathLike[str], name: str) -> int:
     st = os.fstat(fd)
     if st.st_uid != os.geteuid():  # replaced between mkdir and open
         os.close(fd)
-        raise UnsafePath("the new run folder was replaced by another user's",
-                         f"owned by {_user(st.st_uid)}", path=str(folder / name))
+        raise UnsafePath(
+            "the new run folder was replaced by another user's", f"owned by {_user(st.st_uid)}", path=str(folder / name)
+        )
     os.fchmod(fd, 0o700)
     return fd
 
@@ -240,9 +245,12 @@ def _check_own(fd: int, path: str) -> None:
         why = "folder writable by other users"
     if why is not None:
         os.close(fd)
-        raise UnsafePath(why, f"{path} is owned by {_user(st.st_uid)}, mode "
-                         f"{stat.filemode(st.st_mode)}", path=path,
-                         hint="use a run record of your own (created by the console, mode 0700)")
+        raise UnsafePath(
+            why,
+            f"{path} is owned by {_user(st.st_uid)}, mode {stat.filemode(st.st_mode)}",
+            path=path,
+            hint="use a run record of your own (created by the console, mode 0700)",
+        )
 
 
 def open_own_dir(path: str | os.PathLike[str]) -> int:
@@ -278,8 +286,7 @@ def replace_new(dir_fd: int, name: str, data: bytes, mode: int = 0o600) -> None:
     removed first, the new one created ``O_EXCL | O_NOFOLLOW`` (never an existing file)."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(name, dir_fd=dir_fd)
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, mode,
-                 dir_fd=dir_fd)
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, mode, dir_fd=dir_fd)
     with os.fdopen(fd, "wb") as f:
         os.fchmod(f.fileno(), mode)
         f.write(data)
@@ -287,8 +294,7 @@ def replace_new(dir_fd: int, name: str, data: bytes, mode: int = 0o600) -> None:
 
 def read_in(dir_fd: int, name: str, limit: int) -> bytes:
     """At most ``limit`` bytes of the regular file ``name`` in ``dir_fd`` (no link followed)."""
-    fd = os.open(name, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | getattr(os, "O_NONBLOCK", 0),
-                 dir_fd=dir_fd)
+    fd = os.open(name, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | getattr(os, "O_NONBLOCK", 0), dir_fd=dir_fd)
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             raise InputError("not a regular file", path=name)
@@ -297,8 +303,9 @@ def read_in(dir_fd: int, name: str, limit: int) -> bytes:
 
 def open_new(dir_fd: int, name: str, mode: int = 0o600) -> int:
     """A new file ``name`` in the folder ``dir_fd`` (``O_EXCL | O_NOFOLLOW``), for appending."""
-    fd = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW
-                 | _O_CLOEXEC, mode, dir_fd=dir_fd)
+    fd = os.open(
+        name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, mode, dir_fd=dir_fd
+    )
     os.fchmod(fd, mode)
     return fd
 
@@ -319,13 +326,19 @@ def trusted_folder(path: str | os.PathLike[str]) -> Path:
         if not stat.S_ISDIR(st.st_mode):
             raise InputError("not a folder", path=str(here))
         if st.st_uid not in (me, 0):
-            raise UnsafePath("folder owned by another user", f"{here} is owned by "
-                             f"{_user(st.st_uid)}", path=str(folder),
-                             hint="use a folder of your own")
+            raise UnsafePath(
+                "folder owned by another user",
+                f"{here} is owned by {_user(st.st_uid)}",
+                path=str(folder),
+                hint="use a folder of your own",
+            )
         sticky_root = st.st_mode & stat.S_ISVTX and st.st_uid == 0 and here != folder
         own_group = st.st_gid == os.getegid() and not st.st_mode & stat.S_IWOTH
         if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not (sticky_root or own_group):
-            raise UnsafePath("folder writable by other users",
-                             f"{here} has mode {stat.filemode(st.st_mode)}", path=str(folder),
-                             hint=f"chmod go-w {here}, or use a folder of your own")
+            raise UnsafePath(
+                "folder writable by other users",
+                f"{here} has mode {stat.filemode(st.st_mode)}",
+                path=str(folder),
+                hint=f"chmod go-w {here}, or use a folder of your own",
+            )
     return folder

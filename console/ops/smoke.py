@@ -68,15 +68,18 @@ def _connection(address: str, port: int, https: bool, timeout: float) -> http.cl
     return http.client.HTTPSConnection(address, port, timeout=timeout, context=context)
 
 
-def _ask(target: SmokeTarget, address: str, port: int, prompt: str, max_tokens: int,
-         timeout: float) -> SmokeResult:
+def _ask(target: SmokeTarget, address: str, port: int, prompt: str, max_tokens: int, timeout: float) -> SmokeResult:
     """Blocking: send the request, read the stream (run in a thread)."""
     result = SmokeResult(ok=False, where=target.where, prompt=prompt)
     conn = _connection(address, port, target.https, timeout)
     t0 = time.monotonic()
     try:
-        conn.request("POST", PATHS[target.api], body=request_body(target.api, target.model, prompt, max_tokens),
-                     headers={"Content-Type": "application/json", "Accept": "text/event-stream"})
+        conn.request(
+            "POST",
+            PATHS[target.api],
+            body=request_body(target.api, target.model, prompt, max_tokens),
+            headers={"Content-Type": "application/json", "Accept": "text/event-stream"},
+        )
         resp = conn.getresponse()
         result.status = resp.status
         if resp.status != 200:
@@ -104,8 +107,9 @@ def _ask(target: SmokeTarget, address: str, port: int, prompt: str, max_tokens: 
         if not pieces:
             result.error = "the stream ended without any text"
     except (OSError, http.client.HTTPException) as exc:
-        result.error = f"no answer from {target.address}:{target.port} on {target.host}: " \
-                       f"{type(exc).__name__}: {exc}".rstrip(": ")
+        result.error = (
+            f"no answer from {target.address}:{target.port} on {target.host}: {type(exc).__name__}: {exc}".rstrip(": ")
+        )
     finally:
         conn.close()
     return result
@@ -120,8 +124,9 @@ async def _route(pool: Any, target: SmokeTarget) -> AsyncIterator[tuple[str, int
         yield "127.0.0.1", local
 
 
-async def first_request(pool: Any, target: SmokeTarget, prompt: str, *, max_tokens: int = 64,
-                        timeout: float = DEFAULT_TIMEOUT_S) -> SmokeResult:
+async def first_request(
+    pool: Any, target: SmokeTarget, prompt: str, *, max_tokens: int = 64, timeout: float = DEFAULT_TIMEOUT_S
+) -> SmokeResult:
     """One streamed completion; never raises for the service's answer (see ``ok``/``error``).
     A port forward the SSH server refuses raises ``RemoteError``."""
     async with _route(pool, target) as (address, port):

@@ -52,14 +52,20 @@ channels' flow control then holds the agents), so memory stays bounded."""
 
 
 class Supervisor:
-    def __init__(self, plan: LaunchPlan, opener: Opener, record: RunRecord | None = None, *,
-                 heartbeat_s: float = 5.0, stop_wait_s: float = 5.0,
-                 go_margin_s: float | None = None,
-                 stop: asyncio.Event | StopRequests | None = None,
-                 stall: StallOptions | None = None,
-                 files: dict[str, dict[str, str]] | None = None,
-                 before_finish: Callable[[Supervisor], Awaitable[list[Any]]] | None = None,
-                 ) -> None:
+    def __init__(
+        self,
+        plan: LaunchPlan,
+        opener: Opener,
+        record: RunRecord | None = None,
+        *,
+        heartbeat_s: float = 5.0,
+        stop_wait_s: float = 5.0,
+        go_margin_s: float | None = None,
+        stop: asyncio.Event | StopRequests | None = None,
+        stall: StallOptions | None = None,
+        files: dict[str, dict[str, str]] | None = None,
+        before_finish: Callable[[Supervisor], Awaitable[list[Any]]] | None = None,
+    ) -> None:
         self.plan = plan
         self.stall = StallWatch(plan, stall or StallOptions())
         self.before_finish = before_finish
@@ -137,8 +143,7 @@ class Supervisor:
         link = await self.opener(server)
         self.links[sid] = link  # now: closed by events() even if start-up is cancelled
         self.readers.append(asyncio.ensure_future(self._reader(sid, link)))
-        spec = spec_for(self.plan, server, heartbeat_s=self.heartbeat_s * 4,
-                        files=self.files.get(sid))
+        spec = spec_for(self.plan, server, heartbeat_s=self.heartbeat_s * 4, files=self.files.get(sid))
         # the first clock ping goes with the spec, not after ``hello``: a login script that
         # prints text without a newline garbles hello, but the pong comes on a line of its own
         ping = json.dumps(self.clocks.ping(sid))
@@ -150,13 +155,17 @@ class Supervisor:
         self._event("start", servers=len(self.plan.servers), world_size=self.plan.world_size)
         beat = asyncio.ensure_future(self._beat_while_opening())
         try:
-            results = await asyncio.gather(*(self._open(s) for s in self.plan.servers),
-                                           return_exceptions=True)
+            results = await asyncio.gather(*(self._open(s) for s in self.plan.servers), return_exceptions=True)
         finally:
             beat.cancel()
-        events: list[Any] = [Stage(StageName.AGENTS, f"host agents started on {len(self.plan.servers)} "
-                                   f"servers; waiting for {_what(self.plan)} at the "
-                                   "barrier")]
+        events: list[Any] = [
+            Stage(
+                StageName.AGENTS,
+                f"host agents started on {len(self.plan.servers)} "
+                f"servers; waiting for {_what(self.plan)} at the "
+                "barrier",
+            )
+        ]
         failed = []
         for server, result in zip(self.plan.servers, results, strict=True):
             if isinstance(result, BaseException):
@@ -289,8 +298,9 @@ class Supervisor:
                 self._event("agent.cleaned", server=sid, dir=msg.get("dir"), error=msg["error"])
                 return [LaunchWarning(f"run folder: {msg['error']}", self._host(sid))]
             self.cleaned.add(sid)
-        self._event(f"agent.{kind}", server=sid,
-                    **{("agent_ts" if k == "ts" else k): v for k, v in msg.items() if k != "t"})
+        self._event(
+            f"agent.{kind}", server=sid, **{("agent_ts" if k == "ts" else k): v for k, v in msg.items() if k != "t"}
+        )
         return []
 
     def _unexpected(self, sid: str, line: str, problem: str) -> list[Any]:
@@ -300,8 +310,13 @@ class Supervisor:
             self._event("agent.unexpected", server=sid, problem=problem, text=line[:200])
         if seen > 1:
             return []
-        return [LaunchWarning(f"ignored a line from the host agent ({problem}): {line[:200]!r}; "
-                              "more such lines go to the run record only", self._host(sid))]
+        return [
+            LaunchWarning(
+                f"ignored a line from the host agent ({problem}): {line[:200]!r}; "
+                "more such lines go to the run record only",
+                self._host(sid),
+            )
+        ]
 
     def _refused(self, sid: str, why: str) -> list[Any]:
         if self.root is not None:
@@ -316,8 +331,7 @@ class Supervisor:
         if not partial:
             self.lines += 1
             self.tails[rank].append(text)
-        events: list[Any] = [RankLine(rank, msg["s"], text, partial),
-                             *self.stall.line(rank, time.monotonic())]
+        events: list[Any] = [RankLine(rank, msg["s"], text, partial), *self.stall.line(rank, time.monotonic())]
         if rank in self.awaiting_ready and self.ready_re is not None and self.ready_re.search(text):
             self.awaiting_ready.discard(rank)
             after = time.monotonic() - (self.go_at or self.t0)
@@ -336,8 +350,7 @@ class Supervisor:
             what = f"killed by signal {sig}" if sig else f"exited with code {code}"
             if self.go_at is None:
                 what += " before GO (setup lines failed?)"
-            events += self._teardown(RootCause(
-                what, sid, self._host(sid), rank, code, sig, tuple(self.tails[rank])))
+            events += self._teardown(RootCause(what, sid, self._host(sid), rank, code, sig, tuple(self.tails[rank])))
         if not self.pending and self.all_exited_at is None:
             self.all_exited_at = time.monotonic()
         return events
@@ -355,8 +368,7 @@ class Supervisor:
     def _maybe_go(self) -> list[Any]:
         """GO once every server is at the barrier and its clock is known."""
         everyone = set(self.server_ids)
-        if (self.root is not None or self.go_at is not None or self.ready < everyone
-                or not self.clocks.synced(everyone)):
+        if self.root is not None or self.go_at is not None or self.ready < everyone or not self.clocks.synced(everyone):
             return []
         self._event("barrier", servers=len(self.ready))
         self.go_at = time.monotonic()
@@ -365,12 +377,10 @@ class Supervisor:
         release = time.time() + margin
         for sid in self.links:
             self._send(sid, {"t": "go", "at": release + self.clocks.offset(sid)})
-        self._event("go", release_ts=release, margin_s=round(margin, 4),
-                    clocks=self.clocks.report())
+        self._event("go", release_ts=release, margin_s=round(margin, 4), clocks=self.clocks.report())
         if self.ready_re:
             self.awaiting_ready = {r.rank for s in self.plan.servers for r in s.ranks if r.await_ready}
-        return [Stage(StageName.GO, f"all {_what(self.plan)} at the barrier; GO sent to "
-                      f"{len(self.links)} servers")]
+        return [Stage(StageName.GO, f"all {_what(self.plan)} at the barrier; GO sent to {len(self.links)} servers")]
 
     def _on_tick(self) -> list[Any]:
         now, due = time.monotonic(), self._deadlines()
@@ -382,10 +392,15 @@ class Supervisor:
         if now >= due.get("ready", float("inf")):
             rank = min(self.awaiting_ready)
             sid = self.server_of[rank].server_id
-            return self._teardown(RootCause(
-                f"did not print /{self.plan.ready_pattern}/ within "
-                f"{self.plan.ready_timeout_s:g} s", sid, self._host(sid), rank,
-                last_lines=tuple(self.tails[rank])))
+            return self._teardown(
+                RootCause(
+                    f"did not print /{self.plan.ready_pattern}/ within {self.plan.ready_timeout_s:g} s",
+                    sid,
+                    self._host(sid),
+                    rank,
+                    last_lines=tuple(self.tails[rank]),
+                )
+            )
         if now >= due.get("give_up", float("inf")):
             return self._give_up()
         if now >= due.get("stall", float("inf")):
@@ -398,16 +413,21 @@ class Supervisor:
         out: list[Any] = list(events)
         for ev in events:
             if isinstance(ev, StallDetected):
-                self._event("stall", server=ev.server_id, failed=ev.failed, silent=ev.silent,
-                            stalled=ev.stalled, silent_s=ev.silent_s,
-                            connect_timeout_s=ev.connect_timeout_s, teardown=ev.teardown)
+                self._event(
+                    "stall",
+                    server=ev.server_id,
+                    failed=ev.failed,
+                    silent=ev.silent,
+                    stalled=ev.stalled,
+                    silent_s=ev.silent_s,
+                    connect_timeout_s=ev.connect_timeout_s,
+                    teardown=ev.teardown,
+                )
             else:
-                self._event("stalled", rank=ev.rank, silent_s=ev.silent_s,
-                            countdown_s=ev.countdown_s)
+                self._event("stalled", rank=ev.rank, silent_s=ev.silent_s, countdown_s=ev.countdown_s)
         if verdict is not None and self.stall.options.fail_fast:
             sid = verdict.server
-            out += self._teardown(RootCause(f"stalled: {verdict.describe()}", sid, self._host(sid),
-                                            kind="stall"))
+            out += self._teardown(RootCause(f"stalled: {verdict.describe()}", sid, self._host(sid), kind="stall"))
         return out
 
     def _setup_timeout(self) -> RootCause:
@@ -416,10 +436,12 @@ class Supervisor:
         if sid is not None:
             return RootCause(f"ranks not at the barrier after {late:g} s", sid, self._host(sid))
         # every server at the barrier, but a clock never answered its ping
-        sid = next((s for s in self.server_ids if not self.clocks.synced({s})),
-                   self.server_ids[0])
-        return RootCause(f"host agent never answered the clock ping within {late:g} s "
-                         "(its output garbled or lost?)", sid, self._host(sid))
+        sid = next((s for s in self.server_ids if not self.clocks.synced({s})), self.server_ids[0])
+        return RootCause(
+            f"host agent never answered the clock ping within {late:g} s (its output garbled or lost?)",
+            sid,
+            self._host(sid),
+        )
 
     # --- ending ---------------------------------------------------------------------------
 
@@ -429,8 +451,9 @@ class Supervisor:
         self.stop_sig = sig
         # STOP first: it must reach the agents even if the run record cannot be written
         self._send_all({"t": "stop", "reason": f"teardown: {root.describe()}", "sig": sig})
-        self._event("teardown", root_cause=root.describe(), cause=root.kind, rank=root.rank,
-                    server=root.server_id, signal=sig)
+        self._event(
+            "teardown", root_cause=root.describe(), cause=root.kind, rank=root.rank, server=root.server_id, signal=sig
+        )
         return [Teardown(root)]
 
     def _server_gone(self, sid: str, reason: str) -> list[Any]:
@@ -468,8 +491,7 @@ class Supervisor:
         deadline = self._deadlines()["give_up"]
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
             while not self._done() and time.monotonic() < deadline:
-                item = self._taken(await asyncio.wait_for(self.queue.get(),
-                                                          deadline - time.monotonic()))
+                item = self._taken(await asyncio.wait_for(self.queue.get(), deadline - time.monotonic()))
                 self._handle(item)
         self._event("aborted", pending=sorted(self.pending))
 
@@ -482,17 +504,35 @@ class Supervisor:
 
     def _finish(self) -> JobSummary:
         skew = _spread(self.starts.values())
-        teardown = (self.all_exited_at - self.teardown_at
-                    if self.teardown_at is not None and self.all_exited_at is not None else None)
+        teardown = (
+            self.all_exited_at - self.teardown_at
+            if self.teardown_at is not None and self.all_exited_at is not None
+            else None
+        )
         ok = self.root is None and all(c == 0 for c in self.exit_codes.values())
         summary = JobSummary(
-            ok=ok, world_size=self.plan.world_size, exit_codes=dict(sorted(self.exit_codes.items())),
-            run_dir=str(self.record.dir) if self.record else None, root_cause=self.root,
-            start_skew_s=skew, teardown_s=teardown, duration_s=time.monotonic() - self.t0,
-            lines=self.lines, lost_servers=self.lost, wake_skew_s=_spread(self.woke.values()),
-            go_late_s=max(self.late.values()) if self.late else None, processes=self.plan.processes)
-        self._event("finished", ok=ok, start_skew_s=skew, teardown_s=teardown, lines=self.lines,
-                    root_cause=self.root.describe() if self.root else None)
+            ok=ok,
+            world_size=self.plan.world_size,
+            exit_codes=dict(sorted(self.exit_codes.items())),
+            run_dir=str(self.record.dir) if self.record else None,
+            root_cause=self.root,
+            start_skew_s=skew,
+            teardown_s=teardown,
+            duration_s=time.monotonic() - self.t0,
+            lines=self.lines,
+            lost_servers=self.lost,
+            wake_skew_s=_spread(self.woke.values()),
+            go_late_s=max(self.late.values()) if self.late else None,
+            processes=self.plan.processes,
+        )
+        self._event(
+            "finished",
+            ok=ok,
+            start_skew_s=skew,
+            teardown_s=teardown,
+            lines=self.lines,
+            root_cause=self.root.describe() if self.root else None,
+        )
         return summary
 
     # --- helpers --------------------------------------------------------------------------

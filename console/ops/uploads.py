@@ -22,8 +22,9 @@ from console.core.errors import InputError
 def _probe_bundle() -> list[Path]:
     """Every module of the ``console.probe`` package (as data: = its ``ship_files()``)."""
     folder = resources.files("console.probe")
-    files = sorted((Path(str(folder)) / e.name) for e in folder.iterdir()
-                   if e.name.endswith(".py") and e.name != "__init__.py")
+    files = sorted(
+        (Path(str(folder)) / e.name) for e in folder.iterdir() if e.name.endswith(".py") and e.name != "__init__.py"
+    )
     return files
 
 
@@ -39,8 +40,11 @@ def _paths(name: str) -> list[Path]:
     if _is_path(name):
         return [Path(os.path.expanduser(name))]
     if name not in BUNDLES:
-        raise InputError(f"unknown upload bundle {name!r}", f"known: {', '.join(sorted(BUNDLES))}",
-                         hint="or give a file path (./file, /abs/file, ~/file)")
+        raise InputError(
+            f"unknown upload bundle {name!r}",
+            f"known: {', '.join(sorted(BUNDLES))}",
+            hint="or give a file path (./file, /abs/file, ~/file)",
+        )
     return BUNDLES[name]()
 
 
@@ -51,13 +55,13 @@ def resolve_uploads(names: list[str]) -> dict[str, bytes]:
     for name in names:
         for path in _paths(name):
             if path.name in files:
-                raise InputError(f"two uploads are named {path.name!r}",
-                                 f"{origin[path.name]} and {path}", path=str(path))
+                raise InputError(
+                    f"two uploads are named {path.name!r}", f"{origin[path.name]} and {path}", path=str(path)
+                )
             try:
                 files[path.name] = path.read_bytes()
             except OSError as exc:
-                raise InputError("cannot read a file to upload", exc.strerror or str(exc),
-                                 path=str(path)) from None
+                raise InputError("cannot read a file to upload", exc.strerror or str(exc), path=str(path)) from None
             origin[path.name] = str(path)
     return files
 

@@ -35,6 +35,7 @@ def collective(op: str):
 
 # ---------------------------------------------------------------- correctness
 
+
 def pattern(numel: int, rank: int, device, shift: int = 0) -> torch.Tensor:
     """Integer-valued float32 data: every partial sum stays exact below 2**24."""
     return (torch.arange(numel, device=device) % 7 + rank + shift).to(torch.float32)
@@ -47,7 +48,7 @@ def expected(op: str, chunk: int, r: int, n: int) -> torch.Tensor:
     if op == "all_gather":
         return torch.cat([pattern(chunk, s, "cpu") for s in range(n)])
     if op == "reduce_scatter":
-        return sum(pattern(chunk * n, s, "cpu") for s in range(n))[r * chunk:(r + 1) * chunk]
+        return sum(pattern(chunk * n, s, "cpu") for s in range(n))[r * chunk : (r + 1) * chunk]
     if op == "all_to_all":  # rank s sends its chunk j (shifted by 10*j) to rank j
         return torch.cat([pattern(chunk, s, "cpu", 10 * r) for s in range(n)])
     return pattern(chunk, n - 1, "cpu")  # broadcast from the LAST rank (not the usual 0)
@@ -77,8 +78,13 @@ def check_op(op: str, r: int, n: int, device, chunk: int = 1024, corrupt: bool =
         got[got.numel() // 2] += 1
     want = expected(op, chunk, r, n)
     bad = (got != want).nonzero().flatten()
-    rec = {"op": op, "type": "float32", "count": int(got.numel()), "ok": bad.numel() == 0,
-           "mismatches": int(bad.numel())}
+    rec = {
+        "op": op,
+        "type": "float32",
+        "count": int(got.numel()),
+        "ok": bad.numel() == 0,
+        "mismatches": int(bad.numel()),
+    }
     if bad.numel():
         i = int(bad[0])
         rec["first_bad"] = {"index": i, "got": float(got[i]), "want": float(want[i])}
@@ -90,6 +96,7 @@ def checks(r: int, n: int, device, ops, corrupt: str | None = None) -> list[dict
 
 
 # ---------------------------------------------------------------- timing
+
 
 def prepare(op: str, count: int, n: int, dtype, device):
     """(run, count, size_bytes) for one message. ``count`` is rounded down to a multiple of
@@ -147,7 +154,16 @@ def bench(r: int, n: int, device, ops, sizes, dtype_name: str, warmup: int, iter
                 continue
             t_us = sum(per_rank) / n  # nccl-tests' default (-a 1): average over ranks
             algbw = nbytes / t_us / 1e3 if t_us > 0 else 0.0  # bytes/us/1e3 = GB/s
-            yield {"op": op, "size": nbytes, "count": count, "type": dtype_name,
-                   "time_us": round(t_us, 3), "algbw": round(algbw, 4),
-                   "busbw": round(algbw * BUS_FACTOR[op](n), 4), "per_rank_us": per_rank,
-                   "world_size": n, "warmup": warmup, "iters": iters}
+            yield {
+                "op": op,
+                "size": nbytes,
+                "count": count,
+                "type": dtype_name,
+                "time_us": round(t_us, 3),
+                "algbw": round(algbw, 4),
+                "busbw": round(algbw * BUS_FACTOR[op](n), 4),
+                "per_rank_us": per_rank,
+                "world_size": n,
+                "warmup": warmup,
+                "iters": iters,
+            }

@@ -86,6 +86,7 @@ def ranks_phrase(ranks: list[int]) -> str:
 
 # ---------------------------------------------------------------- arguments and environment
 
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # an error record instead of argparse's exit
         raise ProbeError("args", f"probe.py: {message}", EXIT_USAGE)
@@ -108,16 +109,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dtype", default="float32", choices=DTYPES, help="benchmark data type")
     p.add_argument("--warmup", type=int, default=5, help="untimed iterations per size")
     p.add_argument("--iters", type=int, default=20, help="timed iterations per size")
-    p.add_argument("--timeout", type=float, default=120.0,
-                   help="seconds to wait for every rank to join (and collective timeout)")
-    p.add_argument("--backend", default=os.environ.get("BACKEND") or None,
-                   choices=("hccl", "gloo"), help="default: $BACKEND, else hccl if torch_npu")
+    p.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds to wait for every rank to join (and collective timeout)"
+    )
+    p.add_argument(
+        "--backend",
+        default=os.environ.get("BACKEND") or None,
+        choices=("hccl", "gloo"),
+        help="default: $BACKEND, else hccl if torch_npu",
+    )
     p.add_argument("--mode", default="collectives", choices=("collectives", "tp-smoke", "all"))
-    p.add_argument("--tp-smoke", dest="mode", action="store_const", const="tp-smoke",
-                   help="run the tensor-parallel smoke model instead of the collectives")
-    p.add_argument("--corrupt", metavar="RANK:OP", default=None,
-                   help="testing aid: RANK falsifies one value of OP's check result, to see "
-                        "the failure path end to end")
+    p.add_argument(
+        "--tp-smoke",
+        dest="mode",
+        action="store_const",
+        const="tp-smoke",
+        help="run the tensor-parallel smoke model instead of the collectives",
+    )
+    p.add_argument(
+        "--corrupt",
+        metavar="RANK:OP",
+        default=None,
+        help="testing aid: RANK falsifies one value of OP's check result, to see the failure path end to end",
+    )
     p.add_argument("--tokens", type=int, default=16, help="TP smoke: tokens to decode")
     p.add_argument("--tp-layers", type=int, default=2, help="TP smoke: decoder layers")
     p.add_argument("--tp-heads", type=int, default=None, help="TP smoke: heads (default 2*world)")
@@ -141,8 +155,7 @@ def _env_int(env, name: str, default: int | None = None, low: int = 0) -> int:
             raise ProbeError("env", f"{name} is not set on host {HOST}", EXIT_USAGE)
         return default
     if not raw.strip().isdigit() or int(raw) < low:
-        raise ProbeError("env", f"{name}={raw!r} on host {HOST} is not an integer >= {low}",
-                         EXIT_USAGE)
+        raise ProbeError("env", f"{name}={raw!r} on host {HOST} is not an integer >= {low}", EXIT_USAGE)
     return int(raw)
 
 
@@ -155,16 +168,22 @@ def read_env(env) -> dict:
     local_rank = _env_int(env, "LOCAL_RANK", rank)
     addr = env.get("MASTER_ADDR")
     if not addr:
-        raise ProbeError("env", f"MASTER_ADDR is not set on host {HOST} (rank 0's address)",
-                         EXIT_USAGE)
+        raise ProbeError("env", f"MASTER_ADDR is not set on host {HOST} (rank 0's address)", EXIT_USAGE)
     port = _env_int(env, "MASTER_PORT", low=1)
     if port > 65535:
         raise ProbeError("env", f"MASTER_PORT={port} is not a TCP port", EXIT_USAGE)
-    return {"rank": rank, "world": world, "local_rank": local_rank,
-            "device_id": _env_int(env, "DEVICE_ID", local_rank), "addr": addr, "port": port}
+    return {
+        "rank": rank,
+        "world": world,
+        "local_rank": local_rank,
+        "device_id": _env_int(env, "DEVICE_ID", local_rank),
+        "addr": addr,
+        "port": port,
+    }
 
 
 # ---------------------------------------------------------------- backend and rendezvous
+
 
 def setup_backend(ctx: dict, backend: str | None) -> torch.device:
     """hccl: import torch_npu and set the device FIRST (before any process group)."""
@@ -176,34 +195,54 @@ def setup_backend(ctx: dict, backend: str | None) -> torch.device:
             torch.set_num_threads(1)  # many ranks share a host's cores: avoid oversubscription
         return torch.device("cpu")
     if not have_npu:
-        raise ProbeError("backend", f"torch_npu is not installed on host {HOST}: BACKEND=hccl "
-                         "needs torch_npu and CANN (source CANN's set_env.sh in the launch "
-                         "profile, or use BACKEND=gloo for a CPU-only check)", EXIT_USAGE)
+        raise ProbeError(
+            "backend",
+            f"torch_npu is not installed on host {HOST}: BACKEND=hccl "
+            "needs torch_npu and CANN (source CANN's set_env.sh in the launch "
+            "profile, or use BACKEND=gloo for a CPU-only check)",
+            EXIT_USAGE,
+        )
     try:
         importlib.import_module("torch_npu")
     except Exception as exc:  # ImportError, OSError: CANN libraries not found
-        raise ProbeError("backend", f"torch_npu failed to import on host {HOST}: {exc} "
-                         "(is CANN installed and its set_env.sh sourced?)", EXIT_USAGE) from exc
+        raise ProbeError(
+            "backend",
+            f"torch_npu failed to import on host {HOST}: {exc} (is CANN installed and its set_env.sh sourced?)",
+            EXIT_USAGE,
+        ) from exc
     try:
         torch.npu.set_device(ctx["device_id"])
     except Exception as exc:
-        raise ProbeError("device", f"torch.npu.set_device({ctx['device_id']}) failed on host "
-                         f"{HOST}: {exc}", EXIT_COMM) from exc
+        raise ProbeError(
+            "device", f"torch.npu.set_device({ctx['device_id']}) failed on host {HOST}: {exc}", EXIT_COMM
+        ) from exc
     return torch.device("npu", ctx["device_id"])
 
 
 def open_store(ctx: dict, timeout: float):
     where = f"{ctx['addr']}:{ctx['port']}"
     try:
-        return dist.TCPStore(ctx["addr"], ctx["port"], ctx["world"], ctx["rank"] == 0,
-                             datetime.timedelta(seconds=timeout), wait_for_workers=False)
+        return dist.TCPStore(
+            ctx["addr"],
+            ctx["port"],
+            ctx["world"],
+            ctx["rank"] == 0,
+            datetime.timedelta(seconds=timeout),
+            wait_for_workers=False,
+        )
     except Exception as exc:
         if ctx["rank"] == 0:
-            raise ProbeError("rendezvous", f"rank 0 could not listen on {where} on host "
-                             f"{HOST}: {exc} (port in use? MASTER_ADDR not local?)") from exc
-        raise ProbeError("rendezvous", f"rank {ctx['rank']} could not reach the master at "
-                         f"{where} within {timeout:g} s: rank 0 never joined (not started, "
-                         "or a firewall blocks the port)", missing_ranks=[0]) from exc
+            raise ProbeError(
+                "rendezvous",
+                f"rank 0 could not listen on {where} on host {HOST}: {exc} (port in use? MASTER_ADDR not local?)",
+            ) from exc
+        raise ProbeError(
+            "rendezvous",
+            f"rank {ctx['rank']} could not reach the master at "
+            f"{where} within {timeout:g} s: rank 0 never joined (not started, "
+            "or a firewall blocks the port)",
+            missing_ranks=[0],
+        ) from exc
 
 
 def _missing(store, world: int) -> list[int]:
@@ -225,8 +264,10 @@ def rendezvous(ctx: dict, timeout: float):
     except ProbeError:
         raise
     except Exception as exc:
-        raise ProbeError("rendezvous", f"lost the rank-0 store at {ctx['addr']}:{ctx['port']} "
-                         f"while waiting for the other ranks: {exc}") from exc
+        raise ProbeError(
+            "rendezvous",
+            f"lost the rank-0 store at {ctx['addr']}:{ctx['port']} while waiting for the other ranks: {exc}",
+        ) from exc
     if verdict["missing"]:
         raise _missing_error(ctx, verdict)
     return store
@@ -240,7 +281,9 @@ def _missing_error(ctx: dict, verdict: dict) -> ProbeError:
         f"{ranks_phrase(missing)} never joined within {verdict['timeout']:g} s at "
         f"{ctx['addr']}:{ctx['port']} ({world - len(missing)} of {world} checked in: {came}); "
         "was it started, and can its server reach MASTER_ADDR?",
-        missing_ranks=missing, joined=verdict["joined"])
+        missing_ranks=missing,
+        joined=verdict["joined"],
+    )
 
 
 def _master_verdict(store, world: int, timeout: float) -> dict:
@@ -267,12 +310,17 @@ def _master_verdict(store, world: int, timeout: float) -> dict:
 
 def init_group(ctx: dict, store, timeout: float) -> None:
     try:
-        dist.init_process_group(backend=ctx["backend"], store=store, rank=ctx["rank"],
-                                world_size=ctx["world"],
-                                timeout=datetime.timedelta(seconds=timeout))
+        dist.init_process_group(
+            backend=ctx["backend"],
+            store=store,
+            rank=ctx["rank"],
+            world_size=ctx["world"],
+            timeout=datetime.timedelta(seconds=timeout),
+        )
     except Exception as exc:
-        raise ProbeError("init", f"init_process_group(backend={ctx['backend']!r}) failed on "
-                         f"host {HOST}: {exc}") from exc
+        raise ProbeError(
+            "init", f"init_process_group(backend={ctx['backend']!r}) failed on host {HOST}: {exc}"
+        ) from exc
 
 
 # ---------------------------------------------------------------- main
@@ -284,9 +332,12 @@ def load_sibling(name: str):
     """Import ``name``.py from this file's directory (shipped together; not a package)."""
     path = Path(__file__).with_name(f"{name}.py")
     if not path.is_file():
-        raise ProbeError("files", f"{path.name} is missing next to {Path(__file__).name} in "
-                         f"{path.parent} on host {HOST} (ship {', '.join(SHIP_FILES)} together)",
-                         EXIT_USAGE)
+        raise ProbeError(
+            "files",
+            f"{path.name} is missing next to {Path(__file__).name} in "
+            f"{path.parent} on host {HOST} (ship {', '.join(SHIP_FILES)} together)",
+            EXIT_USAGE,
+        )
     spec = importlib.util.spec_from_file_location(f"probe_{name}", path)
     if spec is None or spec.loader is None:
         raise ProbeError("files", f"cannot load {path} on host {HOST}", EXIT_USAGE)
@@ -306,11 +357,9 @@ def _collectives(ctx: dict, args, device) -> bool:
     for rec in coll.checks(ctx["rank"], ctx["world"], device, args.ops, corrupt):
         emit("check", **rec)
         if not rec["ok"]:
-            say(f"{rec['op']} check FAILED: {rec['mismatches']} wrong values, "
-                f"first {rec['first_bad']}")
+            say(f"{rec['op']} check FAILED: {rec['mismatches']} wrong values, first {rec['first_bad']}")
         ok &= rec["ok"]
-    for rec in coll.bench(ctx["rank"], ctx["world"], device, args.ops, args.sizes,
-                          args.dtype, args.warmup, args.iters):
+    for rec in coll.bench(ctx["rank"], ctx["world"], device, args.ops, args.sizes, args.dtype, args.warmup, args.iters):
         emit("result", backend=ctx["backend"], **rec)
     return ok
 
@@ -334,16 +383,24 @@ def simulated_hccl_init() -> None:
 
     tool = shutil.which("ccsim-hccl-init") if os.environ.get("CCSIM_STATE") else None
     if tool is not None and subprocess.call([tool]) != 0:
-        raise ProbeError("hccl", f"HCCL communicator init failed on host {HOST} (simulated "
-                         "cluster; see the HCCL lines above)")
+        raise ProbeError(
+            "hccl", f"HCCL communicator init failed on host {HOST} (simulated cluster; see the HCCL lines above)"
+        )
 
 
 def run(ctx: dict, args) -> bool:
     simulated_hccl_init()
     device = setup_backend(ctx, args.backend)
-    emit("start", world_size=ctx["world"], local_rank=ctx["local_rank"],
-         device_id=ctx["device_id"], backend=ctx["backend"], mode=args.mode, pid=os.getpid(),
-         torch=torch.__version__)
+    emit(
+        "start",
+        world_size=ctx["world"],
+        local_rank=ctx["local_rank"],
+        device_id=ctx["device_id"],
+        backend=ctx["backend"],
+        mode=args.mode,
+        pid=os.getpid(),
+        torch=torch.__version__,
+    )
     tp_smoke, cfg = _tp_config(ctx, args)
     store = rendezvous(ctx, args.timeout)
     init_group(ctx, store, args.timeout)
@@ -376,9 +433,13 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(argv)
         ctx = read_env(os.environ)
         if torch is None:
-            raise ProbeError("env", f"torch is not installed on host {HOST} ({sys.executable}); "
-                             "put a python with torch first on PATH with a setup line, e.g. "
-                             "--setup 'source /path/to/venv/bin/activate'", EXIT_USAGE)
+            raise ProbeError(
+                "env",
+                f"torch is not installed on host {HOST} ({sys.executable}); "
+                "put a python with torch first on PATH with a setup line, e.g. "
+                "--setup 'source /path/to/venv/bin/activate'",
+                EXIT_USAGE,
+            )
         ok = run(ctx, args)
     except ProbeError as exc:
         emit("error", stage=exc.stage, message=str(exc), exit_code=exc.exit_code, **exc.extra)
@@ -387,8 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except Exception as exc:  # a bug or an unforeseen torch error: still one error record
         traceback.print_exc()
-        emit("error", stage="internal", message=f"{type(exc).__name__}: {exc}",
-             exit_code=EXIT_COMM)
+        emit("error", stage="internal", message=f"{type(exc).__name__}: {exc}", exit_code=EXIT_COMM)
         emit("done", ok=False, seconds=round(time.monotonic() - t0, 3))
         return EXIT_COMM
     emit("done", ok=ok, seconds=round(time.monotonic() - t0, 3))

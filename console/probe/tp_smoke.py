@@ -49,8 +49,14 @@ def make_config(world: int, args) -> Config:
     if args.tp_layers < 1:
         raise ValueError("--tp-layers must be >= 1")
     head_dim = 16
-    return Config(heads=heads, head_dim=head_dim, ffn=4 * heads * head_dim,
-                  layers=args.tp_layers, tokens=args.tokens, seed=args.seed)
+    return Config(
+        heads=heads,
+        head_dim=head_dim,
+        ffn=4 * heads * head_dim,
+        layers=args.tp_layers,
+        tokens=args.tokens,
+        seed=args.seed,
+    )
 
 
 def build_weights(cfg: Config) -> dict[str, torch.Tensor]:
@@ -58,7 +64,7 @@ def build_weights(cfg: Config) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(cfg.seed)
 
     def mat(n_in: int, n_out: int) -> torch.Tensor:
-        return torch.randn(n_in, n_out, generator=g) / n_in ** 0.5
+        return torch.randn(n_in, n_out, generator=g) / n_in**0.5
 
     def norm() -> torch.Tensor:
         return 1.0 + 0.1 * torch.randn(cfg.hidden, generator=g)
@@ -66,10 +72,19 @@ def build_weights(cfg: Config) -> dict[str, torch.Tensor]:
     h = cfg.hidden
     w = {"embed": torch.randn(cfg.vocab, h, generator=g)}
     for i in range(cfg.layers):
-        w.update({f"{i}.attn_norm": norm(), f"{i}.wq": mat(h, h), f"{i}.wk": mat(h, h),
-                  f"{i}.wv": mat(h, h), f"{i}.wo": mat(h, h), f"{i}.mlp_norm": norm(),
-                  f"{i}.w_gate": mat(h, cfg.ffn), f"{i}.w_up": mat(h, cfg.ffn),
-                  f"{i}.w_down": mat(cfg.ffn, h)})
+        w.update(
+            {
+                f"{i}.attn_norm": norm(),
+                f"{i}.wq": mat(h, h),
+                f"{i}.wk": mat(h, h),
+                f"{i}.wv": mat(h, h),
+                f"{i}.wo": mat(h, h),
+                f"{i}.mlp_norm": norm(),
+                f"{i}.w_gate": mat(h, cfg.ffn),
+                f"{i}.w_up": mat(h, cfg.ffn),
+                f"{i}.w_down": mat(cfg.ffn, h),
+            }
+        )
     w["final_norm"] = norm()
     w["lm_head"] = mat(h, cfg.vocab)
     return w
@@ -83,10 +98,10 @@ def shard(full: dict[str, torch.Tensor], rank: int, world: int) -> dict[str, tor
         kind = name.split(".")[-1]
         if kind in COLUMN:
             step = t.shape[1] // world
-            out[name] = t[:, rank * step:(rank + 1) * step].contiguous()
+            out[name] = t[:, rank * step : (rank + 1) * step].contiguous()
         elif kind in ROW:
             step = t.shape[0] // world
-            out[name] = t[rank * step:(rank + 1) * step, :].contiguous()
+            out[name] = t[rank * step : (rank + 1) * step, :].contiguous()
         else:
             out[name] = t
     return out
@@ -102,7 +117,7 @@ def rope(x: torch.Tensor) -> torch.Tensor:
     inv = 1.0 / (10000 ** (torch.arange(0, d, 2, device=x.device, dtype=x.dtype) / d))
     ang = torch.arange(t, device=x.device, dtype=x.dtype)[:, None] * inv[None, :]
     cos, sin = torch.cat([ang.cos()] * 2, -1), torch.cat([ang.sin()] * 2, -1)
-    x1, x2 = x[..., : d // 2], x[..., d // 2:]
+    x1, x2 = x[..., : d // 2], x[..., d // 2 :]
     return x * cos + torch.cat([-x2, x1], -1) * sin
 
 
@@ -112,7 +127,7 @@ def attention(x, w, i: int, cfg: Config, reduce) -> torch.Tensor:
     heads = q.shape[1] // cfg.head_dim  # this rank's heads
     q, k, v = (m.view(t, heads, cfg.head_dim).transpose(0, 1) for m in (q, k, v))
     q, k = rope(q), rope(k)
-    scores = q @ k.transpose(1, 2) / cfg.head_dim ** 0.5
+    scores = q @ k.transpose(1, 2) / cfg.head_dim**0.5
     mask = torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)
     probs = scores.masked_fill(mask, float("-inf")).softmax(-1)
     ctx = (probs @ v).transpose(0, 1).reshape(t, heads * cfg.head_dim)
@@ -191,12 +206,18 @@ def run(cfg: Config, rank: int, world: int, device, tolerance: float) -> dict:
 def _compare(cfg, full, seq, steps, all_seq, tolerance: float) -> dict:
     """Teacher-forced reference: the full model on the TP run's own sequence, so one near-tie
     argmax cannot cascade; the logits must match step by step."""
-    ref = forward(full, cfg, seq[:-1], lambda t: t)[cfg.prompt_len - 1:]
+    ref = forward(full, cfg, seq[:-1], lambda t: t)[cfg.prompt_len - 1 :]
     diff = float((ref - steps).abs().max())
     close = bool(torch.allclose(steps, ref, rtol=tolerance, atol=tolerance))
     disagree = [r for r in range(all_seq.shape[0]) if not torch.equal(all_seq[r], all_seq[0])]
-    generated = seq[cfg.prompt_len:]
-    return {"ok": close and not disagree, "logits_match": close, "max_abs_diff": diff,
-            "ranks_agree": not disagree, "disagreeing_ranks": disagree,
-            "tokens": generated.tolist(), "prompt": seq[:cfg.prompt_len].tolist(),
-            "reference_tokens_match": bool(torch.equal(ref.argmax(-1), generated))}
+    generated = seq[cfg.prompt_len :]
+    return {
+        "ok": close and not disagree,
+        "logits_match": close,
+        "max_abs_diff": diff,
+        "ranks_agree": not disagree,
+        "disagreeing_ranks": disagree,
+        "tokens": generated.tolist(),
+        "prompt": seq[: cfg.prompt_len].tolist(),
+        "reference_tokens_match": bool(torch.equal(ref.argmax(-1), generated)),
+    }

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .options import HostSpec, SSHOptions
 
 STDERR_TAIL = 2000
-_WRAPPER = ('"$0" -c "$1" 2>"$2"; s=$?; { printf "%s\\n" "$s" >"$3"; } 2>/dev/null; exit "$s"')
+_WRAPPER = '"$0" -c "$1" 2>"$2"; s=$?; { printf "%s\\n" "$s" >"$3"; } 2>/dev/null; exit "$s"'
 
 
 class ProxyCapture:
@@ -35,8 +35,7 @@ class ProxyCapture:
 
     def argv(self) -> list[str]:
         shell = os.environ.get("SHELL") or "/bin/sh"
-        return ["/bin/sh", "-c", _WRAPPER, shell, f"exec {self.command}", str(self.stderr_path),
-                str(self.status_path)]
+        return ["/bin/sh", "-c", _WRAPPER, shell, f"exec {self.command}", str(self.stderr_path), str(self.status_path)]
 
     def failure(self) -> tuple[int, str] | None:
         """(exit status, last lines of stderr) once the command has exited, else None."""
@@ -60,8 +59,9 @@ class ProxyCapture:
 # chacha20-poly1305 in Python around a fresh cipher context per packet (~20 us a packet
 # against ~3 us for AES-GCM, measured): at 1,024 servers that was a tenth of the console's
 # CPU in discovery. The server still picks from the same list; nothing weaker is offered.
-DEFAULT_CIPHERS = ("aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,"
-                   "aes128-ctr,aes192-ctr,aes256-ctr")
+DEFAULT_CIPHERS = (
+    "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr"
+)
 
 
 def _algs(values: dict[str, object], key: str) -> Any:
@@ -69,20 +69,33 @@ def _algs(values: dict[str, object], key: str) -> Any:
     return str(value) if isinstance(value, str) else ()
 
 
-def connect_kwargs(spec: HostSpec, options: SSHOptions, tunnel: object | None,
-                   check: HostKeyCheck, client_factory: Any, client_keys: Any) -> dict:
+def connect_kwargs(
+    spec: HostSpec,
+    options: SSHOptions,
+    tunnel: object | None,
+    check: HostKeyCheck,
+    client_factory: Any,
+    client_keys: Any,
+) -> dict:
     """Keyword arguments of ``asyncssh.connect`` for ``spec`` (a new ProxyCapture is stored
     on ``check`` when the host has a ProxyCommand)."""
     st = spec.settings
     values = st.values if st is not None else {}
     kw: dict[str, Any] = {
-        "host": spec.hostname, "port": spec.port, "username": spec.user, "config": [],
-        "known_hosts": check.trusted, "client_factory": client_factory,
-        "client_keys": client_keys, "ignore_encrypted": True, "tunnel": tunnel,
+        "host": spec.hostname,
+        "port": spec.port,
+        "username": spec.user,
+        "config": [],
+        "known_hosts": check.trusted,
+        "client_factory": client_factory,
+        "client_keys": client_keys,
+        "ignore_encrypted": True,
+        "tunnel": tunnel,
         "connect_timeout": options.connect_timeout,
         "keepalive_interval": options.keepalive_interval,
         "keepalive_count_max": options.keepalive_count_max,
-        "gss_auth": values.get("gssapiauthentication") is True, "gss_kex": False,
+        "gss_auth": values.get("gssapiauthentication") is True,
+        "gss_kex": False,
         "host_based_auth": values.get("hostbasedauthentication") is True,
         "canonicalize_hostname": False,
     }
@@ -93,8 +106,12 @@ def connect_kwargs(spec: HostSpec, options: SSHOptions, tunnel: object | None,
     if st is None:
         return kw
     _auth(kw, spec, st)
-    for key, arg in (("kexalgorithms", "kex_algs"), ("ciphers", "encryption_algs"),
-                     ("macs", "mac_algs"), ("hostkeyalgorithms", "server_host_key_algs")):
+    for key, arg in (
+        ("kexalgorithms", "kex_algs"),
+        ("ciphers", "encryption_algs"),
+        ("macs", "mac_algs"),
+        ("hostkeyalgorithms", "server_host_key_algs"),
+    ):
         if _algs(values, key):
             kw[arg] = _algs(values, key)
     kw.setdefault("encryption_algs", DEFAULT_CIPHERS)
@@ -124,8 +141,7 @@ def _auth(kw: dict[str, Any], spec: HostSpec, st: Any) -> None:
     if st.identity_agent is not None:
         kw["agent_path"] = st.identity_agent or None
     if st.identities_only and isinstance(kw.get("client_keys"), list):
-        kw["agent_identities"] = [p for p in kw["client_keys"] if Path(p + ".pub").is_file()
-                                  or Path(p).is_file()]
+        kw["agent_identities"] = [p for p in kw["client_keys"] if Path(p + ".pub").is_file() or Path(p).is_file()]
     if values.get("preferredauthentications"):
         kw["preferred_auth"] = str(values["preferredauthentications"])
     if values.get("pubkeyauthentication") in ("no", "false"):

@@ -17,8 +17,7 @@ from .hostkeys import HostKeyCheck
 from .options import HostSpec
 
 
-def connect_error(exc: BaseException, spec: HostSpec, check: HostKeyCheck | None,
-                  timeout: float) -> RemoteError:
+def connect_error(exc: BaseException, spec: HostSpec, check: HostKeyCheck | None, timeout: float) -> RemoteError:
     """The RemoteError for a failed connect to ``spec``."""
     host, where = spec.target, f"{spec.user}@{spec.hostname}:{spec.port}"
     if spec.proxy_jump:
@@ -31,22 +30,27 @@ def connect_error(exc: BaseException, spec: HostSpec, check: HostKeyCheck | None
     failed = proxy.failure() if proxy is not None else None
     if failed is not None:
         status, stderr = failed
-        ended = (f"the proxy command exited with status {status}" if status else
-                 "the proxy command ended (status 0) before SSH was set up")
-        return RemoteError("ProxyCommand failed",
-                           f"{where}: {ended}" + (f": {stderr}" if stderr else " (no stderr)"),
-                           host=host, command=proxy.command if proxy is not None else None,
-                           hint="check ProxyCommand in ssh_config (run it by hand with the host "
-                                "and port filled in)")
-    if check is not None and isinstance(exc, (asyncssh.HostKeyNotVerifiable,
-                                              asyncssh.KeyExchangeFailed)):
+        ended = (
+            f"the proxy command exited with status {status}"
+            if status
+            else "the proxy command ended (status 0) before SSH was set up"
+        )
+        return RemoteError(
+            "ProxyCommand failed",
+            f"{where}: {ended}" + (f": {stderr}" if stderr else " (no stderr)"),
+            host=host,
+            command=proxy.command if proxy is not None else None,
+            hint="check ProxyCommand in ssh_config (run it by hand with the host and port filled in)",
+        )
+    if check is not None and isinstance(exc, (asyncssh.HostKeyNotVerifiable, asyncssh.KeyExchangeFailed)):
         refused = check.error(host, spec.hostname, spec.port)
         if refused is not None:
             return refused
     for types, title, hint in _CONNECT_CAUSES:
         if isinstance(exc, types):
-            return RemoteError(title, f"{where}: {_reason(exc)}", host=host,
-                               hint=hint.format(spec=spec, timeout=timeout))
+            return RemoteError(
+                title, f"{where}: {_reason(exc)}", host=host, hint=hint.format(spec=spec, timeout=timeout)
+            )
     return RemoteError("SSH connection failed", f"{where}: {_reason(exc)}", host=host)
 
 
@@ -56,29 +60,51 @@ def proxy_exited(check: HostKeyCheck | None) -> bool:
 
 
 _CONNECT_CAUSES: list[tuple[tuple[type[BaseException], ...], str, str]] = [
-    ((asyncssh.PermissionDenied,), "authentication failed",
-     "check the user (-l or User in ssh_config), the key (-i, IdentityFile, ssh-agent; "
-     "encrypted keys must be in ssh-agent) and the server's authorized_keys"),
-    ((asyncio.TimeoutError, TimeoutError), "connect timed out",
-     "no SSH answer within {timeout:g}s: check the address, firewall, or raise --connect-timeout"),
-    ((ConnectionRefusedError,), "connection refused",
-     "nothing listens on port {spec.port}: is sshd running, is the port right (-p, Port)?"),
-    ((socket.gaierror,), "cannot resolve host name",
-     "check the name, /etc/hosts, or HostName in ssh_config"),
-    ((ConnectionResetError, asyncssh.ConnectionLost), "server dropped the connection",
-     "it accepted, then closed before SSH was set up (even after retries): sshd's MaxStartups, "
-     "tcp wrappers or a firewall"),
-    ((asyncssh.HostKeyNotVerifiable,), "host key not verifiable",
-     "check known_hosts ({spec.known_hosts[0]})"),
-    ((asyncssh.KeyExchangeFailed,), "SSH key exchange failed",
-     "the server offers no algorithm we accept; a host key of a different type than the one "
-     "in known_hosts ({spec.known_hosts[0]}) also ends here"),
-    ((asyncssh.KeyImportError, asyncssh.KeyEncryptionError), "cannot load private key",
-     "use an unencrypted key file or load the key into ssh-agent"),
-    ((asyncssh.ChannelOpenError,), "jump host refused to forward",
-     "check ProxyJump and the jump host's AllowTcpForwarding"),
-    ((asyncssh.DisconnectError,), "server closed the connection",
-     "the server's log says why (MaxStartups, AllowUsers, ...)"),
+    (
+        (asyncssh.PermissionDenied,),
+        "authentication failed",
+        "check the user (-l or User in ssh_config), the key (-i, IdentityFile, ssh-agent; "
+        "encrypted keys must be in ssh-agent) and the server's authorized_keys",
+    ),
+    (
+        (asyncio.TimeoutError, TimeoutError),
+        "connect timed out",
+        "no SSH answer within {timeout:g}s: check the address, firewall, or raise --connect-timeout",
+    ),
+    (
+        (ConnectionRefusedError,),
+        "connection refused",
+        "nothing listens on port {spec.port}: is sshd running, is the port right (-p, Port)?",
+    ),
+    ((socket.gaierror,), "cannot resolve host name", "check the name, /etc/hosts, or HostName in ssh_config"),
+    (
+        (ConnectionResetError, asyncssh.ConnectionLost),
+        "server dropped the connection",
+        "it accepted, then closed before SSH was set up (even after retries): sshd's MaxStartups, "
+        "tcp wrappers or a firewall",
+    ),
+    ((asyncssh.HostKeyNotVerifiable,), "host key not verifiable", "check known_hosts ({spec.known_hosts[0]})"),
+    (
+        (asyncssh.KeyExchangeFailed,),
+        "SSH key exchange failed",
+        "the server offers no algorithm we accept; a host key of a different type than the one "
+        "in known_hosts ({spec.known_hosts[0]}) also ends here",
+    ),
+    (
+        (asyncssh.KeyImportError, asyncssh.KeyEncryptionError),
+        "cannot load private key",
+        "use an unencrypted key file or load the key into ssh-agent",
+    ),
+    (
+        (asyncssh.ChannelOpenError,),
+        "jump host refused to forward",
+        "check ProxyJump and the jump host's AllowTcpForwarding",
+    ),
+    (
+        (asyncssh.DisconnectError,),
+        "server closed the connection",
+        "the server's log says why (MaxStartups, AllowUsers, ...)",
+    ),
     ((OSError,), "cannot connect", "check the address and the network path"),
     ((ValueError,), "invalid SSH settings", "check ssh_config and the SSH options"),
 ]
@@ -89,13 +115,22 @@ def command_error(exc: BaseException, host: str, command: str) -> RemoteError:
     if isinstance(exc, RemoteError):
         return exc
     if isinstance(exc, asyncssh.ChannelOpenError):
-        return RemoteError("server refused a new channel", _reason(exc), host=host,
-                           command=command,
-                           hint="the server's MaxSessions is lower than --max-channels")
+        return RemoteError(
+            "server refused a new channel",
+            _reason(exc),
+            host=host,
+            command=command,
+            hint="the server's MaxSessions is lower than --max-channels",
+        )
     if isinstance(exc, asyncssh.SFTPError):
         return RemoteError("SFTP failed", _reason(exc), host=host, command=command)
-    return RemoteError("connection lost", _reason(exc), host=host, command=command,
-                       hint="the server or the network went away; the next command reconnects")
+    return RemoteError(
+        "connection lost",
+        _reason(exc),
+        host=host,
+        command=command,
+        hint="the server or the network went away; the next command reconnects",
+    )
 
 
 def _reason(exc: BaseException) -> str:

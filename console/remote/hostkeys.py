@@ -39,9 +39,15 @@ log = logging.getLogger(__name__)
 """An accepted key is announced here (WARNING), as ssh's ``Warning: Permanently added ...``;
 the CLI shows this logger on stderr, the remote layer never prints."""
 
-_KEY_TYPES = {"ssh-ed25519": "ED25519", "ssh-rsa": "RSA", "rsa-sha2-256": "RSA", "rsa-sha2-512": "RSA",
-              "ssh-dss": "DSA", "sk-ssh-ed25519@openssh.com": "ED25519-SK",
-              "sk-ecdsa-sha2-nistp256@openssh.com": "ECDSA-SK"}
+_KEY_TYPES = {
+    "ssh-ed25519": "ED25519",
+    "ssh-rsa": "RSA",
+    "rsa-sha2-256": "RSA",
+    "rsa-sha2-512": "RSA",
+    "ssh-dss": "DSA",
+    "sk-ssh-ed25519@openssh.com": "ED25519-SK",
+    "sk-ecdsa-sha2-nistp256@openssh.com": "ECDSA-SK",
+}
 
 
 def key_type(key: asyncssh.SSHKey) -> str:
@@ -76,13 +82,11 @@ def load_known_hosts(files: tuple[Path, ...]) -> asyncssh.SSHKnownHosts:
         except FileNotFoundError:
             continue
         except OSError as exc:
-            raise RemoteError("cannot read known_hosts", exc.strerror or str(exc),
-                              path=str(path)) from None
+            raise RemoteError("cannot read known_hosts", exc.strerror or str(exc), path=str(path)) from None
     try:
         return asyncssh.import_known_hosts("\n".join(text))
     except (ValueError, asyncssh.KeyImportError) as exc:
-        raise RemoteError("cannot parse known_hosts", str(exc),
-                          path=", ".join(map(str, files))) from None
+        raise RemoteError("cannot parse known_hosts", str(exc), path=", ".join(map(str, files))) from None
 
 
 _Match = tuple  # asyncssh's 7-tuple: host keys, CA keys, revoked keys, x509 ...
@@ -161,18 +165,23 @@ class HostKeyCheck:
         entry = name if lookup_port is None else f"[{name}]:{lookup_port}"
         if self.verdict == "unknown":
             return RemoteError(
-                "host key unknown", f"server offers {self.offered} for {entry} "
-                f"(StrictHostKeyChecking {self.strict})", host=target, path=where,
+                "host key unknown",
+                f"server offers {self.offered} for {entry} (StrictHostKeyChecking {self.strict})",
+                host=target,
+                path=where,
                 hint=f"check this fingerprint out of band (ssh-keygen -lf on the server), then "
-                     f"pass --accept-new to record it in {where}")
+                f"pass --accept-new to record it in {where}",
+            )
         if self.verdict == "changed":
             return RemoteError(
                 "HOST KEY CHANGED: refusing to connect (possible man-in-the-middle attack)",
-                f"known_hosts has {', '.join(self.recorded)} for {entry}; server now offers "
-                f"{self.offered}", host=target, path=where,
+                f"known_hosts has {', '.join(self.recorded)} for {entry}; server now offers {self.offered}",
+                host=target,
+                path=where,
                 hint=f"if the server was reinstalled, remove the old entry with "
-                     f"ssh-keygen -R '{entry}' -f {where}; "
-                     f"--accept-new never overrides a changed key")
+                f"ssh-keygen -R '{entry}' -f {where}; "
+                f"--accept-new never overrides a changed key",
+            )
         return None
 
 
@@ -180,8 +189,7 @@ class _Client(asyncssh.SSHClient):
     def __init__(self, check: HostKeyCheck) -> None:
         self._check = check
 
-    def validate_host_public_key(self, host: str, addr: str, port: int,
-                                 key: asyncssh.SSHKey) -> bool:
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
         return self._check.decide(host, addr, port, key)
 
 
@@ -198,8 +206,7 @@ def _stamp(files: tuple[Path, ...]) -> _Stamp:
             out.append(None)
             continue
         except OSError as exc:
-            raise RemoteError("cannot read known_hosts", exc.strerror or str(exc),
-                              path=str(path)) from None
+            raise RemoteError("cannot read known_hosts", exc.strerror or str(exc), path=str(path)) from None
         out.append((st.st_ino, st.st_mtime_ns, st.st_size))
     return tuple(out)
 
@@ -216,15 +223,26 @@ class HostKeyPolicy:
         self._load_lock = asyncio.Lock()
         self._parsed: dict[tuple[Path, ...], tuple[_Stamp, asyncssh.SSHKnownHosts]] = {}
 
-    async def new_check(self, files: tuple[Path, ...], global_files: tuple[Path, ...] = (), *,
-                        strict: str | None = None, alias: str | None = None,
-                        hash_names: bool = False) -> HostKeyCheck:
+    async def new_check(
+        self,
+        files: tuple[Path, ...],
+        global_files: tuple[Path, ...] = (),
+        *,
+        strict: str | None = None,
+        alias: str | None = None,
+        hash_names: bool = False,
+    ) -> HostKeyCheck:
         """A check over ``files`` (user) and ``global_files``; ``strict`` None: accept-new
         if the policy says so, else yes."""
         if strict is None:
             strict = "accept-new" if self.accept_new else "yes"
-        return HostKeyCheck(known=await self.known_hosts(files + global_files), files=files,
-                            strict=strict, alias=alias, hash_names=hash_names)
+        return HostKeyCheck(
+            known=await self.known_hosts(files + global_files),
+            files=files,
+            strict=strict,
+            alias=alias,
+            hash_names=hash_names,
+        )
 
     async def known_hosts(self, files: tuple[Path, ...]) -> asyncssh.SSHKnownHosts:
         """The keys of ``files`` as they are on disk now (cached while unchanged)."""
@@ -250,17 +268,25 @@ class HostKeyPolicy:
         """Append an accepted key to the first known_hosts file (0600, like ssh); warn loudly
         about a key let through by StrictHostKeyChecking no."""
         if check.verdict == "changed-allowed":
-            log.warning("WARNING: HOST KEY CHANGED for %s (%s): known_hosts has %s, the server now "
-                        "offers %s. Connected anyway because StrictHostKeyChecking is 'no' for this "
-                        "host (possible man-in-the-middle attack); password, keyboard-interactive "
-                        "and agent forwarding are off for it.", target, check.pending_note,
-                        ", ".join(check.recorded), check.offered)
+            log.warning(
+                "WARNING: HOST KEY CHANGED for %s (%s): known_hosts has %s, the server now "
+                "offers %s. Connected anyway because StrictHostKeyChecking is 'no' for this "
+                "host (possible man-in-the-middle attack); password, keyboard-interactive "
+                "and agent forwarding are off for it.",
+                target,
+                check.pending_note,
+                ", ".join(check.recorded),
+                check.offered,
+            )
             return
         if check.pending_line is None:
             return
         if check.strict == "no":
-            log.warning("WARNING: %s: host key %s NOT VERIFIED (StrictHostKeyChecking no for "
-                        "this host); accepted as it is.", target, check.offered)
+            log.warning(
+                "WARNING: %s: host key %s NOT VERIFIED (StrictHostKeyChecking no for this host); accepted as it is.",
+                target,
+                check.offered,
+            )
         if not check.files:
             log.warning("Warning: %s: no UserKnownHostsFile to record its key in.", target)
             check.pending_line = None
@@ -279,10 +305,10 @@ class HostKeyPolicy:
                         lead = b""
                     f.write(lead + check.pending_line.encode())
             except OSError as exc:
-                raise RemoteError("cannot record host key", exc.strerror or str(exc),
-                                  host=target, path=str(path)) from None
+                raise RemoteError(
+                    "cannot record host key", exc.strerror or str(exc), host=target, path=str(path)
+                ) from None
             finally:
                 self._forget(path)
         check.pending_line = None
-        log.warning("Warning: Permanently added %s to the list of known hosts (%s).",
-                    check.pending_note, path)
+        log.warning("Warning: Permanently added %s to the list of known hosts (%s).", check.pending_note, path)

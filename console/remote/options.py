@@ -32,8 +32,13 @@ from .sshconfig import (
 DEFAULT_PORT = 22
 
 
-_FLAGS = {"connect_timeout": "--connect-timeout", "command_timeout": "--command-timeout",
-          "port": "-p/--port", "user": "-l/--login", "known_hosts": "--known-hosts"}
+_FLAGS = {
+    "connect_timeout": "--connect-timeout",
+    "command_timeout": "--command-timeout",
+    "port": "-p/--port",
+    "user": "-l/--login",
+    "known_hosts": "--known-hosts",
+}
 
 
 class SSHOptions(BaseModel):
@@ -80,9 +85,13 @@ class SSHOptions(BaseModel):
         cfg = getattr(args, "ssh_config", None)
         if cfg is not None:
             kw["ssh_config"] = Path(cfg).expanduser()
-        for name, attr in (("user", "login"), ("port", "port"), ("known_hosts", "known_hosts"),
-                           ("connect_timeout", "connect_timeout"),
-                           ("command_timeout", "command_timeout")):
+        for name, attr in (
+            ("user", "login"),
+            ("port", "port"),
+            ("known_hosts", "known_hosts"),
+            ("connect_timeout", "connect_timeout"),
+            ("command_timeout", "command_timeout"),
+        ):
             value = getattr(args, attr, None)
             if value is not None:
                 kw[name] = value
@@ -112,8 +121,9 @@ class SSHOptions(BaseModel):
         try:
             sshconfig.check_config(self.ssh_config, self.system_config)
         except SSHConfigError as exc:
-            raise InputError("cannot use ssh_config", f"line {exc.line}: {exc.message}" if exc.line
-                             else exc.message, path=exc.path) from None
+            raise InputError(
+                "cannot use ssh_config", f"line {exc.line}: {exc.message}" if exc.line else exc.message, path=exc.path
+            ) from None
 
 
 def _check_file(path: Path, what: str, flag: str) -> None:
@@ -121,8 +131,7 @@ def _check_file(path: Path, what: str, flag: str) -> None:
     if path.is_file():
         return
     if path.is_dir():
-        raise InputError(f"{what} path is a directory, not a file", path=str(path),
-                         hint=f"give {flag} the file itself")
+        raise InputError(f"{what} path is a directory, not a file", path=str(path), hint=f"give {flag} the file itself")
     raise InputError(f"{what} file not found", path=str(path), hint=f"fix the {flag} path")
 
 
@@ -192,8 +201,7 @@ def _check_ipv6(host: str, target: str) -> None:
     try:
         ipaddress.IPv6Address(host)
     except ValueError:
-        raise InputError("bad target", f"'{target}' is neither host:port nor an IPv6 address",
-                         host=target) from None
+        raise InputError("bad target", f"'{target}' is neither host:port nor an IPv6 address", host=target) from None
 
 
 def _parse_port(port_s: str | None, target: str) -> int | None:
@@ -238,23 +246,28 @@ def settings_for(options: SSHOptions, target: str, *, jump_host: bool = False) -
         extra.append(("StrictHostKeyChecking", "accept-new"))
     if options.known_hosts is not None:
         extra.append(("UserKnownHostsFile", _quote(str(options.known_hosts))))
-    cmd = CommandLine(user=user, port=port,
-                      identities=() if jump_host else tuple(str(p) for p in options.identities),
-                      options=tuple(extra))
+    cmd = CommandLine(
+        user=user,
+        port=port,
+        identities=() if jump_host else tuple(str(p) for p in options.identities),
+        options=tuple(extra),
+    )
     try:
-        return resolve_settings(alias, config=options.ssh_config, cmdline=cmd,
-                                system_config=options.system_config)
+        return resolve_settings(alias, config=options.ssh_config, cmdline=cmd, system_config=options.system_config)
     except SSHConfigError as exc:
-        raise InputError("cannot use ssh_config", f"line {exc.line}: {exc.message}" if exc.line
-                         else exc.message, host=target, path=exc.path) from None
+        raise InputError(
+            "cannot use ssh_config",
+            f"line {exc.line}: {exc.message}" if exc.line else exc.message,
+            host=target,
+            path=exc.path,
+        ) from None
 
 
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def resolve(options: SSHOptions, target: str, *, ignore_jump: bool = False,
-            jump_host: bool = False) -> HostSpec:
+def resolve(options: SSHOptions, target: str, *, ignore_jump: bool = False, jump_host: bool = False) -> HostSpec:
     """Apply ``target``, the CLI options and ssh_config to get one host's connection spec.
 
     ``ignore_jump``: a hop reached through the previous hop of a chain (its own ProxyJump
@@ -274,13 +287,20 @@ def resolve(options: SSHOptions, target: str, *, ignore_jump: bool = False,
     if st.proxy_command is not None:
         command = proxy_command_line(st)
     return HostSpec(
-        target=target, alias=alias, hostname=st.hostname, user=st.user, port=st.port,
-        identities=identities, known_hosts=tuple(Path(p) for p in st.user_known_hosts),
+        target=target,
+        alias=alias,
+        hostname=st.hostname,
+        user=st.user,
+        port=st.port,
+        identities=identities,
+        known_hosts=tuple(Path(p) for p in st.user_known_hosts),
         proxy_jump=None if ignore_jump else st.proxy_jump,
         config_paths=tuple(Path(p) for p in st.files),
         global_known_hosts=tuple(Path(p) for p in st.global_known_hosts),
-        strict=st.strict_host_key_checking, proxy_command=None if ignore_jump else command,
-        host_key_alias=st.host_key_alias, settings=st,
+        strict=st.strict_host_key_checking,
+        proxy_command=None if ignore_jump else command,
+        host_key_alias=st.host_key_alias,
+        settings=st,
         hash_known_hosts=str(st.values.get("hashknownhosts", "no")).lower() in ("yes", "true"),
     )
 

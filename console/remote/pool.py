@@ -99,8 +99,7 @@ class Pool:
         """Open (or reuse) the connection to ``host`` now; RemoteError if it cannot."""
         await self._get(host, host)
 
-    async def _get(self, key: str, target: str, via: _Conn | None = None,
-                   depth: int = 0) -> _Conn:
+    async def _get(self, key: str, target: str, via: _Conn | None = None, depth: int = 0) -> _Conn:
         entry = self._conns.get(key)
         if entry is not None and not entry.conn.is_closed():
             return entry
@@ -134,9 +133,13 @@ class Pool:
         completed (sshd's MaxStartups dropping us) is retried with backoff."""
         delays = iter(CONNECT_RETRY_S)
         while True:
-            check = await self._policy.new_check(spec.known_hosts, spec.global_known_hosts,
-                                                 strict=spec.strict, alias=spec.host_key_alias,
-                                                 hash_names=spec.hash_known_hosts)
+            check = await self._policy.new_check(
+                spec.known_hosts,
+                spec.global_known_hosts,
+                strict=spec.strict,
+                alias=spec.host_key_alias,
+                hash_names=spec.hash_known_hosts,
+            )
             async with self._handshakes:
                 try:
                     return check, await asyncssh.connect(**self._connect_args(spec, via, check))
@@ -146,8 +149,7 @@ class Pool:
                     dropped = isinstance(exc, (ConnectionResetError, asyncssh.ConnectionLost))
                     delay = next(delays, None) if dropped and not proxy_exited(check) else None
                     if delay is None:
-                        raise connect_error(exc, spec, check,
-                                            self.options.connect_timeout) from None
+                        raise connect_error(exc, spec, check, self.options.connect_timeout) from None
                 finally:
                     if check.proxy is not None:
                         check.proxy.close()
@@ -156,8 +158,9 @@ class Pool:
     async def _jump(self, spec: HostSpec, depth: int) -> _Conn:
         """Open the ProxyJump chain ``a,b,...`` (each hop through the previous one)."""
         if depth >= MAX_JUMP_DEPTH:
-            raise RemoteError("ProxyJump chain too deep (a loop in ssh_config?)",
-                              f"ProxyJump {spec.proxy_jump}", host=spec.target)
+            raise RemoteError(
+                "ProxyJump chain too deep (a loop in ssh_config?)", f"ProxyJump {spec.proxy_jump}", host=spec.target
+            )
         prev: _Conn | None = None
         key = ""
         for hop in (h.strip() for h in (spec.proxy_jump or "").split(",")):
@@ -165,21 +168,30 @@ class Pool:
             try:
                 prev = await self._get(key, hop, prev, depth + 1)
             except RemoteError as exc:
-                raise RemoteError(exc.title, f"jump host {hop}: {exc.detail}",
-                                  host=spec.target, path=exc.path, hint=exc.hint) from None
+                raise RemoteError(
+                    exc.title, f"jump host {hop}: {exc.detail}", host=spec.target, path=exc.path, hint=exc.hint
+                ) from None
         assert prev is not None
         return prev
 
     def _connect_args(self, spec: HostSpec, via: _Conn | None, check: HostKeyCheck) -> dict:
-        return connect_kwargs(spec, self.options, via.conn if via is not None else None, check,
-                              self._policy.client_factory(check), client_keys(spec.identities))
+        return connect_kwargs(
+            spec,
+            self.options,
+            via.conn if via is not None else None,
+            check,
+            self._policy.client_factory(check),
+            client_keys(spec.identities),
+        )
 
     @asynccontextmanager
     async def _process(self, host: str, command: str) -> AsyncIterator[asyncssh.SSHClientProcess]:
         """A remote process holding one channel slot; killed if still running on exit."""
-        entry, proc = await self._start(host, command, partial(
-            asyncssh.SSHClientConnection.create_process, command=command, encoding="utf-8",
-            errors="replace"))
+        entry, proc = await self._start(
+            host,
+            command,
+            partial(asyncssh.SSHClientConnection.create_process, command=command, encoding="utf-8", errors="replace"),
+        )
         try:
             yield proc
         finally:
@@ -223,8 +235,9 @@ class Pool:
 
     # ---- commands ----------------------------------------------------------------------
 
-    async def run(self, host: str, command: str, *, timeout: float | None = None,
-                  input: str | None = None) -> CommandResult:
+    async def run(
+        self, host: str, command: str, *, timeout: float | None = None, input: str | None = None
+    ) -> CommandResult:
         """Run ``command`` (a shell line: build it with ``quote_cmd``) and collect output.
 
         A non-zero exit is a result, not an error. stdin gets ``input`` then EOF. Output
@@ -237,26 +250,35 @@ class Pool:
                 if input:
                     proc.stdin.write(input)
                 proc.stdin.write_eof()
-                out, err = await asyncio.wait_for(
-                    _collect(proc, self.options.output_limit), limit)
+                out, err = await asyncio.wait_for(_collect(proc, self.options.output_limit), limit)
             except TimeoutError:
                 await kill(proc)
                 raise timeout_error(host, command, limit or 0) from None
             except _TooLarge:
                 await kill(proc)
                 raise OutputTooLarge(
-                    "output too large", f"more than {self.options.output_limit} characters on "
-                    "stdout and stderr; the command was ended", host=host, command=command,
-                    hint="run it by hand to see why it prints so much") from None
+                    "output too large",
+                    f"more than {self.options.output_limit} characters on stdout and stderr; the command was ended",
+                    host=host,
+                    command=command,
+                    hint="run it by hand to see why it prints so much",
+                ) from None
             except (asyncssh.Error, OSError) as exc:
                 raise command_error(exc, host, command) from None
         status, signal = exit_info(proc)
-        return CommandResult(host=host, command=command, exit_status=status,
-                             stdout=out, stderr=err,
-                             duration_s=time.monotonic() - start, exit_signal=signal)
+        return CommandResult(
+            host=host,
+            command=command,
+            exit_status=status,
+            stdout=out,
+            stderr=err,
+            duration_s=time.monotonic() - start,
+            exit_signal=signal,
+        )
 
-    async def stream(self, host: str, command: str, *,
-                     timeout: float | None = None) -> AsyncIterator[StreamLine | StreamExit]:
+    async def stream(
+        self, host: str, command: str, *, timeout: float | None = None
+    ) -> AsyncIterator[StreamLine | StreamExit]:
         """Lines of stdout and stderr as they come, then one ``StreamExit``.
 
         Close the generator early (``contextlib.aclosing``) to kill the command.
@@ -268,8 +290,10 @@ class Pool:
         async with self._process(host, command) as proc:
             proc.stdin.write_eof()
             queue: asyncio.Queue = asyncio.Queue(STREAM_QUEUE)
-            pumps = [asyncio.create_task(_pump(proc.stdout, "stdout", queue)),
-                     asyncio.create_task(_pump(proc.stderr, "stderr", queue))]
+            pumps = [
+                asyncio.create_task(_pump(proc.stdout, "stdout", queue)),
+                asyncio.create_task(_pump(proc.stderr, "stderr", queue)),
+            ]
             try:
                 done = 0
                 while done < len(pumps):
@@ -289,16 +313,14 @@ class Pool:
                 for task in pumps:
                     task.cancel()
 
-    async def open_process(self, host: str, command: str, *,
-                           line_limit: int = DEFAULT_LINE_LIMIT) -> RemoteProcess:
+    async def open_process(self, host: str, command: str, *, line_limit: int = DEFAULT_LINE_LIMIT) -> RemoteProcess:
         """Start ``command`` with stdin/stdout/stderr open (no timeout); see RemoteProcess.
         Lines longer than ``line_limit`` characters are cut (``console.core.lines``)."""
         stack = AsyncExitStack()
         proc = await stack.enter_async_context(self._process(host, command))
         return RemoteProcess(host, command, proc, stack, line_limit)
 
-    async def put_file(self, host: str, data: bytes, remote_path: str, *,
-                       mode: int = 0o640) -> None:
+    async def put_file(self, host: str, data: bytes, remote_path: str, *, mode: int = 0o640) -> None:
         """Upload atomically: write a temp file in the same folder, chmod, posix-rename."""
         head, name = posixpath.split(remote_path)
         if not name:
@@ -307,11 +329,10 @@ class Pool:
         tmp = posixpath.join(head, f".{name}.{secrets.token_hex(6)}.tmp")
         try:
             entry, sftp = await asyncio.wait_for(
-                self._start(host, command, asyncssh.SSHClientConnection.start_sftp_client),
-                self.options.command_timeout)
+                self._start(host, command, asyncssh.SSHClientConnection.start_sftp_client), self.options.command_timeout
+            )
             try:
-                await asyncio.wait_for(_sftp_put(sftp, data, tmp, remote_path, mode),
-                                       self.options.command_timeout)
+                await asyncio.wait_for(_sftp_put(sftp, data, tmp, remote_path, mode), self.options.command_timeout)
             finally:
                 sftp.exit()
                 with contextlib.suppress(Exception):
@@ -358,8 +379,12 @@ class Pool:
         fields = result.stdout.split()
         addr = _ip(fields[2]) if len(fields) >= 3 else None
         if addr is None:
-            raise RemoteError("cannot tell the server's address", "SSH_CONNECTION is "
-                              f"'{result.stdout.strip()}'", host=host, command=result.command)
+            raise RemoteError(
+                "cannot tell the server's address",
+                f"SSH_CONNECTION is '{result.stdout.strip()}'",
+                host=host,
+                command=result.command,
+            )
         return addr
 
 
@@ -388,8 +413,7 @@ async def _collect(proc: asyncssh.SSHClientProcess, cap: int) -> tuple[str, str]
 
     out: list[str] = []
     err: list[str] = []
-    tasks = [asyncio.ensure_future(drain(proc.stdout, out)),
-             asyncio.ensure_future(drain(proc.stderr, err))]
+    tasks = [asyncio.ensure_future(drain(proc.stdout, out)), asyncio.ensure_future(drain(proc.stderr, err))]
     try:
         await asyncio.gather(*tasks)
     finally:
@@ -408,8 +432,7 @@ async def _pump(reader: asyncssh.SSHReader, name: str, queue: asyncio.Queue) -> 
     await queue.put(None)
 
 
-async def _sftp_put(sftp: asyncssh.SFTPClient, data: bytes, tmp: str, dest: str,
-                    mode: int) -> None:
+async def _sftp_put(sftp: asyncssh.SFTPClient, data: bytes, tmp: str, dest: str, mode: int) -> None:
     try:
         async with sftp.open(tmp, "wb", attrs=asyncssh.SFTPAttrs(permissions=mode)) as f:
             await f.write(data)

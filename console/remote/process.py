@@ -68,8 +68,7 @@ def strip_eol(line: str) -> str:
     return line[:-1] if line.endswith("\n") else line
 
 
-async def read_lines(reader: asyncssh.SSHReader,
-                     limit: int = DEFAULT_LINE_LIMIT) -> AsyncIterator[str]:
+async def read_lines(reader: asyncssh.SSHReader, limit: int = DEFAULT_LINE_LIMIT) -> AsyncIterator[str]:
     """Lines without their newline until EOF, each at most ``limit`` characters (a longer
     one is cut and ends with a marker, see ``console.core.lines``): memory stays bounded
     whatever the server prints. (asyncssh's own iterator can also yield a spurious '' at
@@ -108,9 +107,13 @@ async def kill(proc: asyncssh.SSHClientProcess) -> None:
 
 
 def timeout_error(host: str, command: str, timeout: float) -> RemoteError:
-    return RemoteError(f"command timed out after {timeout:g}s", "the remote process was killed",
-                       host=host, command=command,
-                       hint="raise --command-timeout, or look for a hung tool on that server")
+    return RemoteError(
+        f"command timed out after {timeout:g}s",
+        "the remote process was killed",
+        host=host,
+        command=command,
+        hint="raise --command-timeout, or look for a hung tool on that server",
+    )
 
 
 class RemoteProcess:
@@ -124,8 +127,14 @@ class RemoteProcess:
     STDERR_KEEP_CHARS characters, are kept while nobody reads).
     """
 
-    def __init__(self, host: str, command: str, proc: asyncssh.SSHClientProcess,
-                 stack: AsyncExitStack, line_limit: int = DEFAULT_LINE_LIMIT) -> None:
+    def __init__(
+        self,
+        host: str,
+        command: str,
+        proc: asyncssh.SSHClientProcess,
+        stack: AsyncExitStack,
+        line_limit: int = DEFAULT_LINE_LIMIT,
+    ) -> None:
         self.host = host
         self.command = command
         self.line_limit = line_limit

@@ -26,14 +26,14 @@ from .sshkeywords import (
 )
 from .sshreader import _Reader, _State, check_files
 
-__all__ = ["Account", "CommandLine", "SSHConfigError", "Settings", "local_account",
-           "resolve_settings"]
+__all__ = ["Account", "CommandLine", "SSHConfigError", "Settings", "local_account", "resolve_settings"]
 
 SYSTEM_CONFIG = Path("/etc/ssh/ssh_config")
 DEFAULT_GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 DEFAULT_USER_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
-DEFAULT_IDENTITIES = tuple(f"~/.ssh/{n}" for n in ("id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519",
-                                                    "id_ed25519_sk", "id_xmss", "id_dsa"))
+DEFAULT_IDENTITIES = tuple(
+    f"~/.ssh/{n}" for n in ("id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk", "id_xmss", "id_dsa")
+)
 
 
 def local_account() -> Account:
@@ -87,7 +87,8 @@ def _files_pass(state: _State, config: Path | None, system_config: Path, system_
     reader = _Reader(state, system_dir)
     if config is not None:
         if str(config).lower() != "none" and not reader.read_file(
-                config, user_conf=True, check_perm=False, active=[True]):
+            config, user_conf=True, check_perm=False, active=[True]
+        ):
             raise SSHConfigError("Can't open user config file", str(config))
         return
     user_file = Path(state.account.home) / ".ssh" / "config"
@@ -95,8 +96,7 @@ def _files_pass(state: _State, config: Path | None, system_config: Path, system_
     reader.read_file(system_config, user_conf=False, check_perm=False, active=[True])
 
 
-def check_config(config: Path | None, system_config: Path = SYSTEM_CONFIG,
-                 account: Account | None = None) -> None:
+def check_config(config: Path | None, system_config: Path = SYSTEM_CONFIG, account: Account | None = None) -> None:
     """The files ``resolve_settings`` would read, checked for what ssh refuses whatever the
     host (SSHConfigError naming file and line), so a bad file stops everything up front."""
     account = account or local_account()
@@ -104,8 +104,11 @@ def check_config(config: Path | None, system_config: Path = SYSTEM_CONFIG,
         if str(config).lower() != "none":
             check_files([(config, True, False)], account, system_config.parent)
         return
-    check_files([(Path(account.home) / ".ssh" / "config", True, True), (system_config, False, False)],
-                account, system_config.parent)
+    check_files(
+        [(Path(account.home) / ".ssh" / "config", True, True), (system_config, False, False)],
+        account,
+        system_config.parent,
+    )
 
 
 def _cmdline(state: _State, cmd: CommandLine, system_dir: Path) -> None:
@@ -120,8 +123,14 @@ def _cmdline(state: _State, cmd: CommandLine, system_dir: Path) -> None:
         reader.line(f"{key} {value}", "command-line", 0, [True], user_conf=True, never=False, depth=0)
 
 
-def resolve_settings(host_arg: str, *, config: Path | None, cmdline: CommandLine | None = None,
-                     system_config: Path = SYSTEM_CONFIG, account: Account | None = None) -> Settings:
+def resolve_settings(
+    host_arg: str,
+    *,
+    config: Path | None,
+    cmdline: CommandLine | None = None,
+    system_config: Path = SYSTEM_CONFIG,
+    account: Account | None = None,
+) -> Settings:
     """``ssh -G [-F config] host_arg`` for the fields the console uses."""
     from .canonical import canonicalize, is_address
 
@@ -158,29 +167,39 @@ def _finish(state: _State, host: str, account: Account) -> Settings:
     tokens = connection_tokens(account, host, port, user, state.original, alias or state.original)
     given = bool(state.identities)
     raw = [p for p, _ in state.identities] or list(DEFAULT_IDENTITIES)
-    paths = [expand_tokens(tilde(p, account), tokens, "IdentityFile", 0, dollar=True)
-             for p in raw if p.lower() != "none"]
+    paths = [
+        expand_tokens(tilde(p, account), tokens, "IdentityFile", 0, dollar=True) for p in raw if p.lower() != "none"
+    ]
     user_kh = _known_files(o.get("userknownhostsfile"), DEFAULT_USER_KNOWN_HOSTS)
-    user_kh = [expand_tokens(tilde(p, account), tokens, "UserKnownHostsFile", 0, dollar=True)
-               for p in user_kh]
+    user_kh = [expand_tokens(tilde(p, account), tokens, "UserKnownHostsFile", 0, dollar=True) for p in user_kh]
     global_kh = _known_files(o.get("globalknownhostsfile"), DEFAULT_GLOBAL_KNOWN_HOSTS)
     jump = o.get("proxyjump")
     command = o.get("proxycommand")
     agent = o.get("identityagent")
     return Settings(
-        host_arg=state.original, hostname=host, user=user, port=port, identity_files=raw,
-        identity_paths=paths, identities_given=given, certificate_files=[
-            expand_tokens(tilde(p, account), tokens, "CertificateFile", 0, dollar=True)
-            for p in state.certificates],
+        host_arg=state.original,
+        hostname=host,
+        user=user,
+        port=port,
+        identity_files=raw,
+        identity_paths=paths,
+        identities_given=given,
+        certificate_files=[
+            expand_tokens(tilde(p, account), tokens, "CertificateFile", 0, dollar=True) for p in state.certificates
+        ],
         proxy_jump=str(jump) if jump and jump != "none" else None,
         proxy_command=str(command) if command and str(command).lower() != "none" else None,
-        user_known_hosts=user_kh, global_known_hosts=global_kh,
-        strict_host_key_checking=str(o.get("stricthostkeychecking", "ask")), host_key_alias=alias,
+        user_known_hosts=user_kh,
+        global_known_hosts=global_kh,
+        strict_host_key_checking=str(o.get("stricthostkeychecking", "ask")),
+        host_key_alias=alias,
         identities_only=bool(o.get("identitiesonly", False)),
         identity_agent=_agent_path(str(agent), account, tokens) if agent is not None else None,
         forward_agent=bool(o.get("forwardagent", False)),
         canonicalize_hostname=str(o.get("canonicalizehostname", "no")),
-        values=dict(o), files=state.files)
+        values=dict(o),
+        files=state.files,
+    )
 
 
 def _known_files(value: object, default: tuple[str, ...]) -> list[str]:
@@ -212,5 +231,9 @@ def jump_as_ssh_prints(value: str) -> str:
         return value
     user, host, port = parsed
     numeric = ":" in host or all(c in "0123456789." for c in host)
-    return ((extra + "," if extra else "") + (f"{user}@" if user else "")
-            + (f"[{host}]" if numeric else host) + (f":{port}" if port else ""))
+    return (
+        (extra + "," if extra else "")
+        + (f"{user}@" if user else "")
+        + (f"[{host}]" if numeric else host)
+        + (f":{port}" if port else "")
+    )

@@ -103,14 +103,15 @@ def match_list(text: str, patterns: str, *, lower: bool = False) -> int:
 _DOLLAR = re.compile(r"\$\{([^}]*)\}")
 
 
-def expand_tokens(text: str, tokens: dict[str, str], what: str, line: int = 0, *,
-                  dollar: bool = False) -> str:
+def expand_tokens(text: str, tokens: dict[str, str], what: str, line: int = 0, *, dollar: bool = False) -> str:
     """misc.c percent_expand (and ``${VAR}`` first when ``dollar``); unknown token -> error."""
     if dollar and "${" in text:
+
         def env(m: re.Match[str]) -> str:
             if m.group(1) not in os.environ:
                 raise SSHConfigError(f"{what}: env var ${{{m.group(1)}}} is not set")
             return os.environ[m.group(1)]
+
         text = _DOLLAR.sub(env, text)
     out: list[str] = []
     i = 0
@@ -167,11 +168,22 @@ def tilde(path: str, account: Account) -> str:
     return home + ("" if home.endswith("/") else "/") + rest.lstrip("/")
 
 
-def connection_tokens(account: Account, host: str, port: int, user: str, host_arg: str,
-                      key_alias: str) -> dict[str, str]:
+def connection_tokens(
+    account: Account, host: str, port: int, user: str, host_arg: str, key_alias: str
+) -> dict[str, str]:
     """The %-tokens of OpenSSH 9.2's DEFAULT_CLIENT_PERCENT_EXPAND_ARGS."""
     this_host = socket.gethostname()
     conn_hash = hashlib.sha1((this_host + host + str(port) + user).encode()).hexdigest()
-    return {"C": conn_hash, "L": this_host.split(".", 1)[0], "i": str(account.uid), "k": key_alias,
-            "l": this_host, "n": host_arg, "p": str(port), "d": account.home, "h": host, "r": user,
-            "u": account.name}
+    return {
+        "C": conn_hash,
+        "L": this_host.split(".", 1)[0],
+        "i": str(account.uid),
+        "k": key_alias,
+        "l": this_host,
+        "n": host_arg,
+        "p": str(port),
+        "d": account.home,
+        "h": host,
+        "r": user,
+        "u": account.name,
+    }

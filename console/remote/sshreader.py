@@ -27,8 +27,15 @@ from .sshkeywords import (
 )
 
 MAX_INCLUDE_DEPTH = 16
-STRICT: dict[str, object] = {"true": "yes", "yes": "yes", "false": "no", "no": "no", "off": "no", "ask": "ask",
-          "accept-new": "accept-new"}
+STRICT: dict[str, object] = {
+    "true": "yes",
+    "yes": "yes",
+    "false": "no",
+    "no": "no",
+    "off": "no",
+    "ask": "ask",
+    "accept-new": "accept-new",
+}
 FLAG: dict[str, object] = {"true": True, "yes": True, "false": False, "no": False}
 CANON: dict[str, object] = {"true": "yes", "yes": "yes", "false": "no", "no": "no", "always": "always"}
 
@@ -191,8 +198,9 @@ class _Reader:
         self.s = state
         self.system_dir = system_dir
 
-    def read_file(self, path: Path, *, user_conf: bool, check_perm: bool, active: list[bool],
-                  never: bool = False, depth: int = 0) -> bool:
+    def read_file(
+        self, path: Path, *, user_conf: bool, check_perm: bool, active: list[bool], never: bool = False, depth: int = 0
+    ) -> bool:
         """False when the file does not exist (as fopen() failing); errors raise."""
         if depth > MAX_INCLUDE_DEPTH:
             raise SSHConfigError("Too many recursive configuration includes", str(path))
@@ -224,8 +232,7 @@ class _Reader:
                 self.stmt(stmt, name, active, user_conf=user_conf, never=never, depth=depth)
         return True
 
-    def stmt(self, stmt: _Stmt, path: str, active: list[bool], *, user_conf: bool, never: bool,
-             depth: int) -> None:
+    def stmt(self, stmt: _Stmt, path: str, active: list[bool], *, user_conf: bool, never: bool, depth: int) -> None:
         keyword, where = stmt.keyword, (path, stmt.line)
         if keyword not in KNOWN:
             ignored = self.s.opts.get("ignoreunknown")
@@ -237,8 +244,9 @@ class _Reader:
         elif active[0]:
             self._option(keyword, stmt.args, stmt.rest, where, user_conf=user_conf)
 
-    def line(self, raw: str, path: str, number: int, active: list[bool], *, user_conf: bool,
-             never: bool, depth: int) -> None:
+    def line(
+        self, raw: str, path: str, number: int, active: list[bool], *, user_conf: bool, never: bool, depth: int
+    ) -> None:
         """One line given on the command line (``-o``)."""
         blocks = _compile(path, raw.encode())
         for stmt in blocks[0].body:
@@ -280,8 +288,7 @@ class _Reader:
             name = (attrib[1:] if negate else attrib).lower()
             if name == "all":
                 if attributes > 1 or index < len(tokens):
-                    raise SSHConfigError(f"'{attrib}' cannot be combined with other Match attributes",
-                                         *where)
+                    raise SSHConfigError(f"'{attrib}' cannot be combined with other Match attributes", *where)
                 return result and not negate
             attributes += 1
             if name in ("canonical", "final"):
@@ -301,8 +308,7 @@ class _Reader:
                 result = False
         return result
 
-    def _criterion(self, name: str, arg: str, host: str, ruser: str, port: int,
-                   where: tuple[str, int]) -> bool:
+    def _criterion(self, name: str, arg: str, host: str, ruser: str, port: int, where: tuple[str, int]) -> bool:
         s = self.s
         if name == "host":
             return match_list(host.lower(), arg, lower=True) == 1
@@ -314,13 +320,13 @@ class _Reader:
             return match_list(s.account.name, arg) == 1
         if name == "exec":
             alias = s.opts.get("hostkeyalias")
-            tokens = connection_tokens(s.account, host, port, ruser, s.original,
-                                       str(alias) if alias else host)
+            tokens = connection_tokens(s.account, host, port, ruser, s.original, str(alias) if alias else host)
             return _run_match_exec(expand_tokens(arg, tokens, *where), where)
         raise SSHConfigError(f"Unsupported Match attribute {name}", *where)
 
-    def _include(self, args: list[str], where: tuple[str, int], active: list[bool], *,
-                 user_conf: bool, never: bool, depth: int) -> None:
+    def _include(
+        self, args: list[str], where: tuple[str, int], active: list[bool], *, user_conf: bool, never: bool, depth: int
+    ) -> None:
         for arg in args:
             if arg.startswith("~") and not user_conf:
                 raise SSHConfigError(f"bad include path {arg}.", *where)
@@ -329,14 +335,19 @@ class _Reader:
             pattern = tilde(arg, self.s.account) if arg.startswith("~") else arg
             outer = active[0]
             for name in sorted(glob.glob(pattern)):
-                self.read_file(Path(name), user_conf=user_conf, check_perm=True, active=active,
-                               never=never or not outer, depth=depth + 1)
+                self.read_file(
+                    Path(name),
+                    user_conf=user_conf,
+                    check_perm=True,
+                    active=active,
+                    never=never or not outer,
+                    depth=depth + 1,
+                )
                 active[0] = outer
 
     # ---- options -----------------------------------------------------------------------
 
-    def _option(self, keyword: str, args: list[str], rest: str, where: tuple[str, int], *,
-                user_conf: bool) -> None:
+    def _option(self, keyword: str, args: list[str], rest: str, where: tuple[str, int], *, user_conf: bool) -> None:
         s = self.s
         handler = _HANDLERS.get(keyword)
         if handler is not None:
@@ -352,7 +363,7 @@ def _keyword(raw: str) -> tuple[str | None, str]:
     if not stripped or stripped.startswith("#"):
         return None, ""
     end = 0
-    while end < len(stripped) and stripped[end] not in " \t\r\n\"=":
+    while end < len(stripped) and stripped[end] not in ' \t\r\n"=':
         end += 1
     keyword = stripped[:end].lower()
     rest = stripped[end:]
@@ -384,8 +395,7 @@ def _check_perm(path: Path, st: os.stat_result) -> None:
 def _run_match_exec(command: str, where: tuple[str, int]) -> bool:
     shell = os.environ.get("SHELL") or "/bin/sh"
     try:
-        done = subprocess.run([shell, "-c", command], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, check=False)
+        done = subprocess.run([shell, "-c", command], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=False)
     except OSError as exc:
         raise SSHConfigError(f"match exec '{command}' error: {exc.strerror or exc}", *where) from None
     if done.returncode < 0:
@@ -404,11 +414,19 @@ def _port(value: str, where: tuple[str, int]) -> int:
     return port
 
 
-_MULTISTATE: dict[str, dict[str, object]] = {"stricthostkeychecking": STRICT, "canonicalizehostname": CANON,
-               "identitiesonly": FLAG, "canonicalizefallbacklocal": FLAG,
-               "passwordauthentication": FLAG, "kbdinteractiveauthentication": FLAG,
-               "hostbasedauthentication": FLAG, "gssapiauthentication": FLAG, "tcpkeepalive": FLAG,
-               "checkhostip": FLAG, "batchmode": FLAG}
+_MULTISTATE: dict[str, dict[str, object]] = {
+    "stricthostkeychecking": STRICT,
+    "canonicalizehostname": CANON,
+    "identitiesonly": FLAG,
+    "canonicalizefallbacklocal": FLAG,
+    "passwordauthentication": FLAG,
+    "kbdinteractiveauthentication": FLAG,
+    "hostbasedauthentication": FLAG,
+    "gssapiauthentication": FLAG,
+    "tcpkeepalive": FLAG,
+    "checkhostip": FLAG,
+    "batchmode": FLAG,
+}
 
 
 def _multistate(keyword: str, value: str, where: tuple[str, int]) -> object:
@@ -498,16 +516,35 @@ def _h_int(r: _Reader, key: str, args, rest, where, user_conf) -> None:
 
 
 _HANDLERS = {
-    "hostname": _h_string, "user": _h_string, "hostkeyalias": _h_string, "identityagent": _h_string,
-    "ignoreunknown": _h_string, "preferredauthentications": _h_string, "bindaddress": _h_string,
-    "ciphers": _h_string, "macs": _h_string, "kexalgorithms": _h_string,
-    "hostkeyalgorithms": _h_string, "addressfamily": _h_string, "compression": _h_string,
-    "port": _h_port, "identityfile": _h_identity, "certificatefile": _h_certificate,
-    "userknownhostsfile": _h_array, "globalknownhostsfile": _h_array, "canonicaldomains": _h_array,
-    "canonicalizepermittedcnames": _h_array, "setenv": _h_array,
-    "proxycommand": _h_command, "remotecommand": _h_command, "localcommand": _h_command,
-    "knownhostscommand": _h_command, "proxyjump": _h_jump, "forwardagent": _h_forward_agent,
-    "sendenv": _h_sendenv, "canonicalizemaxdots": _h_int,
+    "hostname": _h_string,
+    "user": _h_string,
+    "hostkeyalias": _h_string,
+    "identityagent": _h_string,
+    "ignoreunknown": _h_string,
+    "preferredauthentications": _h_string,
+    "bindaddress": _h_string,
+    "ciphers": _h_string,
+    "macs": _h_string,
+    "kexalgorithms": _h_string,
+    "hostkeyalgorithms": _h_string,
+    "addressfamily": _h_string,
+    "compression": _h_string,
+    "port": _h_port,
+    "identityfile": _h_identity,
+    "certificatefile": _h_certificate,
+    "userknownhostsfile": _h_array,
+    "globalknownhostsfile": _h_array,
+    "canonicaldomains": _h_array,
+    "canonicalizepermittedcnames": _h_array,
+    "setenv": _h_array,
+    "proxycommand": _h_command,
+    "remotecommand": _h_command,
+    "localcommand": _h_command,
+    "knownhostscommand": _h_command,
+    "proxyjump": _h_jump,
+    "forwardagent": _h_forward_agent,
+    "sendenv": _h_sendenv,
+    "canonicalizemaxdots": _h_int,
     **{k: _h_multistate for k in _MULTISTATE},
 }
 
@@ -541,12 +578,18 @@ def check_files(files: list[tuple[Path, bool, bool]], account: Account, system_d
 
     for path, user_conf, check_perm in files:
         walk(path, user_conf, check_perm, 0)
-    ignored = [stmt.args[0] for _, blocks, _ in seen for block in blocks for stmt in block.body
-               if stmt.keyword == "ignoreunknown" and stmt.args]
+    ignored = [
+        stmt.args[0]
+        for _, blocks, _ in seen
+        for block in blocks
+        for stmt in block.body
+        if stmt.keyword == "ignoreunknown" and stmt.args
+    ]
     for path, blocks, _ in seen:
         for block in blocks:
             for stmt in block.body:
                 if stmt.keyword in KNOWN or any(
-                        match_list(stmt.keyword, pattern, lower=True) == 1 for pattern in ignored):
+                    match_list(stmt.keyword, pattern, lower=True) == 1 for pattern in ignored
+                ):
                     continue
                 raise SSHConfigError(f"Bad configuration option: {stmt.keyword}", str(path), stmt.line)

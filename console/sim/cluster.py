@@ -65,8 +65,7 @@ class SimCluster:
         client_key = _load_or_create(self.client_key_path)
         authorized = client_key.export_public_key("openssh").decode()
         self.roots = state.write_cluster(self.spec, self.workdir)
-        self._host_keys = {s.name: _load_or_create(self.workdir / "hostkeys" / s.name)
-                           for s in self.spec.servers}
+        self._host_keys = {s.name: _load_or_create(self.workdir / "hostkeys" / s.name) for s in self.spec.servers}
         try:
             await self._listen(authorized)
         except BaseException:
@@ -92,8 +91,7 @@ class SimCluster:
         return len(conns)
 
     async def _listen(self, authorized: str) -> None:
-        refused = {self.spec.server(f.server).name: f.mode
-                   for f in self.spec.dynamic_faults("refuse")}
+        refused = {self.spec.server(f.server).name: f.mode for f in self.spec.dynamic_faults("refuse")}
         slow = {self.spec.server(f.server).name: f for f in self.spec.dynamic_faults("slow")}
         port = self.port
         if port == 0 and all(refused.get(s.name) == "refuse" for s in self.spec.servers):
@@ -103,12 +101,15 @@ class SimCluster:
                 continue  # nothing listens: connections are refused
             fault = slow.get(srv.name)
             host = SimHost(
-                srv.address, root=self.roots[srv.name],
+                srv.address,
+                root=self.roots[srv.name],
                 env=state.tool_env(self.roots[srv.name], srv),
                 host_key=self._host_keys[srv.name],
-                client_keys=authorized, delay=fault.delay if fault else 0.0,
+                client_keys=authorized,
+                delay=fault.delay if fault else 0.0,
                 connect_delay=fault.connect_delay if fault else 0.0,
-                close_at_once=refused.get(srv.name) == "close")
+                close_at_once=refused.get(srv.name) == "close",
+            )
             port = await _start_host(host, srv, port)
             self._hosts[srv.address] = host
         self.port = port
@@ -128,12 +129,13 @@ class SimCluster:
                 f"    HostName {srv.address}\n"
                 f"    Port {self.port}\n"
                 f"    User {self.user}\n"
-                f"    IdentityFile \"{self.client_key_path}\"\n"
+                f'    IdentityFile "{self.client_key_path}"\n'
                 f"    IdentitiesOnly yes\n"
-                f"    UserKnownHostsFile \"{self.known_hosts_path}\"\n"
+                f'    UserKnownHostsFile "{self.known_hosts_path}"\n'
                 f"    StrictHostKeyChecking yes\n"
                 f"    PasswordAuthentication no\n"
-                f"    LogLevel ERROR\n\n")
+                f"    LogLevel ERROR\n\n"
+            )
         self.ssh_config_path.write_text("".join(parts), encoding="utf-8")
 
 
@@ -143,15 +145,20 @@ async def _start_host(host: SimHost, srv: ServerSpec, port: int) -> int:
     except OSError as exc:
         where = f"{srv.address}:{port}"
         if exc.errno == errno.EADDRINUSE:
-            raise InputError("address already in use", f"cannot listen on {where}",
-                             host=srv.address, hint="stop the other listener or pick "
-                             "another --port / base address") from None
+            raise InputError(
+                "address already in use",
+                f"cannot listen on {where}",
+                host=srv.address,
+                hint="stop the other listener or pick another --port / base address",
+            ) from None
         if exc.errno == errno.EADDRNOTAVAIL:
-            raise InputError("address not available", f"cannot listen on {where}",
-                             host=srv.address, hint="this system only has 127.0.0.1 on "
-                             "loopback; use a spec with one server per port") from None
-        raise InputError("cannot listen", f"{where}: {exc.strerror or exc}",
-                         host=srv.address) from None
+            raise InputError(
+                "address not available",
+                f"cannot listen on {where}",
+                host=srv.address,
+                hint="this system only has 127.0.0.1 on loopback; use a spec with one server per port",
+            ) from None
+        raise InputError("cannot listen", f"{where}: {exc.strerror or exc}", host=srv.address) from None
 
 
 def _free_port(address: str) -> int:

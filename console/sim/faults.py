@@ -30,8 +30,9 @@ class LossFault(_Fault):
     dst_device: int | None = Field(None, description="Destination device; none = all devices")
     percent: float = Field(33.33, ge=0, le=100, description="Share of the 3 probes lost")
     lost_seqs: list[int] | None = Field(None, description="Exact lost probes (overrides percent)")
-    times_ms: list[float] | None = Field(None, min_length=3, max_length=3,
-                                         description="Reply times per seq for this pair")
+    times_ms: list[float] | None = Field(
+        None, min_length=3, max_length=3, description="Reply times per seq for this pair"
+    )
     guide_typo: bool = Field(False, description="Print `seq=O` like the MindIE guide")
     symmetric: bool = Field(False, description="Also lose the pings of the way back")
 
@@ -151,8 +152,18 @@ class StuckFault(_Fault):
 
 
 Fault = Annotated[
-    LossFault | LinkDownFault | TlsFault | VersionFault | ConfMismatchFault | NetHealthFault
-    | BusyFault | HangFault | RefuseFault | SlowFault | ServeNoJoinFault | ServeCrashFault
+    LossFault
+    | LinkDownFault
+    | TlsFault
+    | VersionFault
+    | ConfMismatchFault
+    | NetHealthFault
+    | BusyFault
+    | HangFault
+    | RefuseFault
+    | SlowFault
+    | ServeNoJoinFault
+    | ServeCrashFault
     | StuckFault,
     Field(discriminator="kind"),
 ]

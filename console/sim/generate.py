@@ -20,8 +20,7 @@ MAX_DEVICES = {"A2": 8, "A3": 16}
 DEFAULT_DRIVER = "24.1.rc3"
 DEFAULT_CANN = "8.0.RC3"
 _A2_BUS = ["C1", "01", "41", "81", "C2", "02", "42", "82"]
-_A3_BUS = ["9D", "9F", "99", "9B", "B9", "BB", "B5", "B7",
-           "1D", "1F", "19", "1B", "39", "3B", "35", "37"]
+_A3_BUS = ["9D", "9F", "99", "9B", "B9", "BB", "B5", "B7", "1D", "1F", "19", "1B", "39", "3B", "35", "37"]
 _FLAT_FIRST, _FLAT_STRIDE = 10, 12
 
 
@@ -57,26 +56,35 @@ def roce_plan(product: str, index: int, n_servers: int, per_server: int) -> tupl
     return f"10.{_octets(20 * 256 + index)}.", _FLAT_FIRST
 
 
-def device_fields(product: str, index: int, n_servers: int, cards: int,
-                  device_id: int) -> dict[str, Any]:
+def device_fields(product: str, index: int, n_servers: int, cards: int, device_id: int) -> dict[str, Any]:
     """Every field of one generated device (before faults)."""
     chips = CHIPS_PER_CARD[product]
     card, chip = divmod(device_id, chips)
     prefix, first = roce_plan(product, index, n_servers, cards * chips)
     fields: dict[str, Any] = {
-        "device_id": device_id, "card_id": card, "chip_id": chip, "logic_id": device_id,
-        "ip": f"{prefix}{first + device_id}", "netmask": "255.255.255.0",
-        "gateway": f"{prefix}1", "netdetect": f"{prefix}1",
+        "device_id": device_id,
+        "card_id": card,
+        "chip_id": chip,
+        "logic_id": device_id,
+        "ip": f"{prefix}{first + device_id}",
+        "netmask": "255.255.255.0",
+        "gateway": f"{prefix}1",
+        "netdetect": f"{prefix}1",
         "lldp_port": f"400GE1/{index // 32 + 1}/{index % 32 + 1}:{device_id + 1}",
     }
     if product == "A2":
-        fields.update(bus_id=f"0000:{_A2_BUS[card % 8]}:00.0", power_w=round(88.4 + card, 1),
-                      temp_c=46 + card, hbm_used_mb=4175 + card)
+        fields.update(
+            bus_id=f"0000:{_A2_BUS[card % 8]}:00.0",
+            power_w=round(88.4 + card, 1),
+            temp_c=46 + card,
+            hbm_used_mb=4175 + card,
+        )
     else:
         fields.update(
             bus_id=f"0000:{_A3_BUS[device_id % 16]}:00.0",
             power_w=round(182.0 - card * 1.7, 1) if chip == 0 else None,
-            temp_c=36 + card - chip, hbm_used_mb=3402 if chip == 0 else 3200,
+            temp_c=36 + card - chip,
+            hbm_used_mb=3402 if chip == 0 else 3200,
             vnic_ip=f"192.{_octets(168 * 256 + index)}.{100 + device_id}",
             super_device_id=index * 65536 + device_id,
         )
@@ -85,16 +93,22 @@ def device_fields(product: str, index: int, n_servers: int, cards: int,
 
 def devices(product: str, index: int, n_servers: int, cards: int) -> list[dict[str, Any]]:
     if cards < 1 or cards * CHIPS_PER_CARD[product] > MAX_DEVICES[product]:
-        raise ValueError(f"cards must be 1..{MAX_DEVICES[product] // CHIPS_PER_CARD[product]} "
-                         f"on {product} (got {cards})")
-    return [device_fields(product, index, n_servers, cards, d)
-            for d in range(cards * CHIPS_PER_CARD[product])]
+        raise ValueError(
+            f"cards must be 1..{MAX_DEVICES[product] // CHIPS_PER_CARD[product]} on {product} (got {cards})"
+        )
+    return [device_fields(product, index, n_servers, cards, d) for d in range(cards * CHIPS_PER_CARD[product])]
 
 
-def servers(servers: int = 2, cards: int = 8, product: str = "A2",
-            base_address: str = "127.0.0.11", *, driver_version: str = DEFAULT_DRIVER,
-            cann_version: str = DEFAULT_CANN, super_pod_id: str | None = None,
-            ) -> list[dict[str, Any]]:
+def servers(
+    servers: int = 2,
+    cards: int = 8,
+    product: str = "A2",
+    base_address: str = "127.0.0.11",
+    *,
+    driver_version: str = DEFAULT_DRIVER,
+    cann_version: str = DEFAULT_CANN,
+    super_pod_id: str | None = None,
+) -> list[dict[str, Any]]:
     """Field dicts of ``servers`` generated servers (validated by ``ServerSpec``)."""
     if servers < 1:
         raise ValueError(f"servers must be at least 1 (got {servers})")
@@ -104,9 +118,12 @@ def servers(servers: int = 2, cards: int = 8, product: str = "A2",
         super_pod_id = "0"
     return [
         {
-            "name": server_name(i), "address": server_address(base_address, i),
-            "product": product, "driver_version": driver_version,
-            "cann_version": cann_version, "super_pod_id": super_pod_id,
+            "name": server_name(i),
+            "address": server_address(base_address, i),
+            "product": product,
+            "driver_version": driver_version,
+            "cann_version": cann_version,
+            "super_pod_id": super_pod_id,
             "devices": devices(product, i, servers, cards),
         }
         for i in range(servers)

@@ -39,15 +39,11 @@ def set_env_files(root: Path) -> dict[str, str]:
     """Relative path -> content of the set_env.sh files."""
     base = f"{root}/usr/local/Ascend"
     return {
-        "usr/local/Ascend/ascend-toolkit/set_env.sh":
-            f"export ASCEND_TOOLKIT_HOME={base}/ascend-toolkit/latest\n"
-            "export ASCEND_HOME_PATH=$ASCEND_TOOLKIT_HOME\n",
-        "usr/local/Ascend/nnal/atb/set_env.sh":
-            f"export ATB_HOME_PATH={base}/nnal/atb/latest/atb/cxx_abi_1\n",
-        "usr/local/Ascend/atb-models/set_env.sh":
-            f"export ATB_SPEED_HOME_PATH={base}/atb-models\n",
-        "usr/local/Ascend/mindie/set_env.sh":
-            f"export MIES_INSTALL_PATH={base}/mindie/latest/mindie-service\n",
+        "usr/local/Ascend/ascend-toolkit/set_env.sh": f"export ASCEND_TOOLKIT_HOME={base}/ascend-toolkit/latest\n"
+        "export ASCEND_HOME_PATH=$ASCEND_TOOLKIT_HOME\n",
+        "usr/local/Ascend/nnal/atb/set_env.sh": f"export ATB_HOME_PATH={base}/nnal/atb/latest/atb/cxx_abi_1\n",
+        "usr/local/Ascend/atb-models/set_env.sh": f"export ATB_SPEED_HOME_PATH={base}/atb-models\n",
+        "usr/local/Ascend/mindie/set_env.sh": f"export MIES_INSTALL_PATH={base}/mindie/latest/mindie-service\n",
     }
 
 
@@ -56,44 +52,76 @@ def mindie_config(srv: ServerSpec) -> dict[str, Any]:
     return {
         "Version": "1.0.0",
         "ServerConfig": {
-            "ipAddress": "127.0.0.1", "managementIpAddress": "127.0.0.2", "port": 1025,
-            "managementPort": 1026, "metricsPort": 1027, "allowAllZeroIpListening": False,
-            "maxLinkNum": 1000, "httpsEnabled": False, "fullTextEnabled": False,
-            "tlsCaPath": "security/ca/", "tlsCaFile": ["ca.pem"], "tlsCert": "security/certs/server.pem",
-            "tlsPk": "security/keys/server.key.pem", "tlsPkPwd": "security/pass/key_pwd.txt",
-            "inferMode": "standard", "interCommTLSEnabled": False, "interCommPort": 1121,
-            "interCommTlsCaPath": "security/grpc/ca/", "interCommTlsCaFiles": ["ca.pem"],
+            "ipAddress": "127.0.0.1",
+            "managementIpAddress": "127.0.0.2",
+            "port": 1025,
+            "managementPort": 1026,
+            "metricsPort": 1027,
+            "allowAllZeroIpListening": False,
+            "maxLinkNum": 1000,
+            "httpsEnabled": False,
+            "fullTextEnabled": False,
+            "tlsCaPath": "security/ca/",
+            "tlsCaFile": ["ca.pem"],
+            "tlsCert": "security/certs/server.pem",
+            "tlsPk": "security/keys/server.key.pem",
+            "tlsPkPwd": "security/pass/key_pwd.txt",
+            "inferMode": "standard",
+            "interCommTLSEnabled": False,
+            "interCommPort": 1121,
+            "interCommTlsCaPath": "security/grpc/ca/",
+            "interCommTlsCaFiles": ["ca.pem"],
             "interCommTlsCert": "security/grpc/certs/server.pem",
-            "interCommPk": "security/grpc/keys/server.key.pem", "openAiSupport": "vllm",
-            "tokenTimeout": 600, "e2eTimeout": 600, "distDPServerEnabled": False,
+            "interCommPk": "security/grpc/keys/server.key.pem",
+            "openAiSupport": "vllm",
+            "tokenTimeout": 600,
+            "e2eTimeout": 600,
+            "distDPServerEnabled": False,
         },
         "BackendConfig": {
-            "backendName": "mindieservice_llm_engine", "modelInstanceNumber": 1,
-            "npuDeviceIds": [devices], "tokenizerProcessNumber": 8,
-            "multiNodesInferEnabled": False, "multiNodesInferPort": 1120,
-            "interNodeTLSEnabled": False, "interNodeTlsCaPath": "security/grpc/ca/",
-            "interNodeTlsCaFiles": ["ca.pem"], "interNodeTlsCert": "security/grpc/certs/server.pem",
+            "backendName": "mindieservice_llm_engine",
+            "modelInstanceNumber": 1,
+            "npuDeviceIds": [devices],
+            "tokenizerProcessNumber": 8,
+            "multiNodesInferEnabled": False,
+            "multiNodesInferPort": 1120,
+            "interNodeTLSEnabled": False,
+            "interNodeTlsCaPath": "security/grpc/ca/",
+            "interNodeTlsCaFiles": ["ca.pem"],
+            "interNodeTlsCert": "security/grpc/certs/server.pem",
             "interNodeTlsPk": "security/grpc/keys/server.key.pem",
             "interNodeTlsPkPwd": "security/grpc/pass/mindie_server_key_pwd.txt",
             "ModelDeployConfig": {
-                "maxSeqLen": 2560, "maxInputTokenLen": 2048, "truncation": False,
-                "ModelConfig": [{
-                    "modelInstanceType": "Standard", "modelName": MODEL_NAME,
-                    "modelWeightPath": WEIGHTS, "worldSize": len(devices), "cpuMemSize": 5,
-                    "npuMemSize": -1, "backendType": "atb", "trustRemoteCode": False,
-                }],
+                "maxSeqLen": 2560,
+                "maxInputTokenLen": 2048,
+                "truncation": False,
+                "ModelConfig": [
+                    {
+                        "modelInstanceType": "Standard",
+                        "modelName": MODEL_NAME,
+                        "modelWeightPath": WEIGHTS,
+                        "worldSize": len(devices),
+                        "cpuMemSize": 5,
+                        "npuMemSize": -1,
+                        "backendType": "atb",
+                        "trustRemoteCode": False,
+                    }
+                ],
             },
             "ScheduleConfig": {
-                "templateType": "Standard", "templateName": "Standard_LLM", "cacheBlockSize": 128,
-                "maxPrefillBatchSize": 50, "maxPrefillTokens": 8192, "maxBatchSize": 200,
+                "templateType": "Standard",
+                "templateName": "Standard_LLM",
+                "cacheBlockSize": 128,
+                "maxPrefillBatchSize": 50,
+                "maxPrefillTokens": 8192,
+                "maxBatchSize": 200,
                 "maxIterTimes": 512,
             },
         },
     }
 
 
-def write_serving(srv: ServerSpec, root: Path, write_file: Any, write_tool: Any,
-                  state_path: Path) -> None:
+def write_serving(srv: ServerSpec, root: Path, write_file: Any, write_tool: Any, state_path: Path) -> None:
     """Install the serving fakes, MindIE's folder and config, weights and set_env files."""
     for rel, text in set_env_files(root).items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -106,6 +134,9 @@ def write_serving(srv: ServerSpec, root: Path, write_file: Any, write_tool: Any,
     weights = root / WEIGHTS.lstrip("/")
     weights.mkdir(parents=True, exist_ok=True)
     weights.chmod(0o750)
-    write_file(weights / "config.json", json.dumps({"model_type": "qwen2", "num_hidden_layers": 2,
-                                                    "torch_dtype": "float16"}) + "\n", 0o640)
+    write_file(
+        weights / "config.json",
+        json.dumps({"model_type": "qwen2", "num_hidden_layers": 2, "torch_dtype": "float16"}) + "\n",
+        0o640,
+    )
     write_tool(root / "usr/local/bin/vllm", "vllm_cli", state_path)

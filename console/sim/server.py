@@ -75,8 +75,7 @@ class _Connection(asyncssh.SSHServer):
     def password_auth_supported(self) -> bool:
         return False
 
-    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str,
-                             orig_port: int) -> bool:
+    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int) -> bool:
         """``ssh -L`` (direct-tcpip), as sshd's ``AllowTcpForwarding yes``, to loopback
         destinations only (the simulated servers' services listen there)."""
         return _loopback(dest_host)
@@ -92,9 +91,18 @@ def _loopback(host: str) -> bool:
 class SimHost:
     """The SSH side of one simulated server (see ``SimCluster`` for the whole cluster)."""
 
-    def __init__(self, address: str, *, root: Path, env: Mapping[str, str],
-                 host_key: asyncssh.SSHKey, client_keys: str, delay: float = 0.0,
-                 connect_delay: float = 0.0, close_at_once: bool = False) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        root: Path,
+        env: Mapping[str, str],
+        host_key: asyncssh.SSHKey,
+        client_keys: str,
+        delay: float = 0.0,
+        connect_delay: float = 0.0,
+        close_at_once: bool = False,
+    ) -> None:
         self.address = address
         self.root = root
         self.home = env.get("HOME", str(root))
@@ -111,10 +119,18 @@ class SimHost:
     async def start(self, port: int) -> int:
         """Listen on (address, port); returns the bound port (``port=0`` picks a free one)."""
         self._acceptor = await asyncssh.listen(
-            self.address, port, server_factory=lambda: _Connection(self),
-            server_host_keys=[self._host_key], authorized_client_keys=self._client_keys,
-            process_factory=self._session, sftp_factory=self._sftp, allow_scp=True,
-            encoding=None, reuse_address=True, config=None)
+            self.address,
+            port,
+            server_factory=lambda: _Connection(self),
+            server_host_keys=[self._host_key],
+            authorized_client_keys=self._client_keys,
+            process_factory=self._session,
+            sftp_factory=self._sftp,
+            allow_scp=True,
+            encoding=None,
+            reuse_address=True,
+            config=None,
+        )
         return self._acceptor.get_port()
 
     async def stop(self) -> None:
@@ -136,9 +152,14 @@ class SimHost:
         argv = ["/bin/sh", "-c", command] if command is not None else ["/bin/sh", "-i"]
         try:
             proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, cwd=self.home, start_new_session=True,
-                env={**self._env, **_client_env(process.env)})
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=self.home,
+                start_new_session=True,
+                env={**self._env, **_client_env(process.env)},
+            )
         except OSError as exc:
             process.stderr.write(f"sim: cannot start shell: {exc}\n".encode())
             process.exit(127)
@@ -155,8 +176,7 @@ class SimHost:
         else:
             process.exit(status)
 
-    async def _pump(self, process: asyncssh.SSHServerProcess,
-                    proc: asyncio.subprocess.Process) -> int | None:
+    async def _pump(self, process: asyncssh.SSHServerProcess, proc: asyncio.subprocess.Process) -> int | None:
         """Copy the streams until the command ends (its status) or the channel closes (None)."""
         assert proc.stdout is not None and proc.stderr is not None
         feed = asyncio.create_task(_feed_stdin(process, proc))
@@ -242,8 +262,7 @@ async def _copy_out(reader: asyncio.StreamReader, writer: asyncssh.SSHWriter) ->
 async def _finish(proc: asyncio.subprocess.Process, process: asyncssh.SSHServerProcess) -> int:
     """Both output streams to their end (like sshd), then the shell's exit status."""
     assert proc.stdout is not None and proc.stderr is not None
-    await asyncio.gather(_copy_out(proc.stdout, process.stdout),
-                         _copy_out(proc.stderr, process.stderr))
+    await asyncio.gather(_copy_out(proc.stdout, process.stdout), _copy_out(proc.stderr, process.stderr))
     return await proc.wait()
 
 

@@ -69,8 +69,7 @@ class DeviceSpec(_Model):
     hbm_used_mb: int = 4175
     hbm_total_mb: int = 65536
 
-    @field_validator("ip", "ipv6", "vnic_ip", "gateway", "netdetect", "conf_address",
-                     mode="before")
+    @field_validator("ip", "ipv6", "vnic_ip", "gateway", "netdetect", "conf_address", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -100,8 +99,11 @@ class ServerSpec(_Model):
     cann_version: str = gen.DEFAULT_CANN
     super_pod_id: str | None = None
     npu_name: str | None = Field(None, description="npu-smi Name (910B3 on A2, Ascend910 on A3)")
-    host_nic: str = Field("eth0", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$",
-                          description="NIC holding the server's address (`ip -o -4 addr show`)")
+    host_nic: str = Field(
+        "eth0",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$",
+        description="NIC holding the server's address (`ip -o -4 addr show`)",
+    )
     devices: list[DeviceSpec]
 
     @field_validator("address")
@@ -213,25 +215,59 @@ class ClusterSpec(_Model):
     def inventory(self, host: Literal["address", "name"] = "address") -> Inventory:
         """What discovery finds on this cluster (from the spec), for tests and benchmarks
         that need a rank table or a ping plan without running discovery first."""
-        return Inventory(servers=[
-            Server(host=getattr(s, host), server_id=s.address, hostname=s.name, reachable=True,
-                   product=s.product, host_ip=s.address, host_nic=s.host_nic, devices=[
-                       Device(device_id=d.device_id, card=d.card_id, chip=d.chip_id,
-                              logic_id=d.logic_id, device_ip=d.ip, netmask=d.netmask)
-                       for d in s.devices])
-            for s in self.servers])
+        return Inventory(
+            servers=[
+                Server(
+                    host=getattr(s, host),
+                    server_id=s.address,
+                    hostname=s.name,
+                    reachable=True,
+                    product=s.product,
+                    host_ip=s.address,
+                    host_nic=s.host_nic,
+                    devices=[
+                        Device(
+                            device_id=d.device_id,
+                            card=d.card_id,
+                            chip=d.chip_id,
+                            logic_id=d.logic_id,
+                            device_ip=d.ip,
+                            netmask=d.netmask,
+                        )
+                        for d in s.devices
+                    ],
+                )
+                for s in self.servers
+            ]
+        )
 
     def dynamic_faults(self, kind: str) -> list[Any]:
         return [f for f in self.faults if f.kind == kind]
 
     @classmethod
-    def generate(cls, servers: int = 2, cards: int = 8, product: str = "A2",
-                 base_address: str = "127.0.0.11", *, driver_version: str = gen.DEFAULT_DRIVER,
-                 cann_version: str = gen.DEFAULT_CANN, super_pod_id: str | None = None,
-                 faults: list[Any] | None = None, **options: Any) -> ClusterSpec:
+    def generate(
+        cls,
+        servers: int = 2,
+        cards: int = 8,
+        product: str = "A2",
+        base_address: str = "127.0.0.11",
+        *,
+        driver_version: str = gen.DEFAULT_DRIVER,
+        cann_version: str = gen.DEFAULT_CANN,
+        super_pod_id: str | None = None,
+        faults: list[Any] | None = None,
+        **options: Any,
+    ) -> ClusterSpec:
         """``servers`` x ``cards`` servers on consecutive loopback addresses."""
-        srvs = gen.servers(servers, cards, product, base_address, driver_version=driver_version,
-                           cann_version=cann_version, super_pod_id=super_pod_id)
+        srvs = gen.servers(
+            servers,
+            cards,
+            product,
+            base_address,
+            driver_version=driver_version,
+            cann_version=cann_version,
+            super_pod_id=super_pod_id,
+        )
         return cls.model_validate({**options, "servers": srvs, "faults": list(faults or [])})
 
     @classmethod
@@ -265,8 +301,7 @@ class ClusterSpec(_Model):
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise InputError("cannot read cluster spec", exc.strerror or str(exc),
-                             path=str(path)) from None
+            raise InputError("cannot read cluster spec", exc.strerror or str(exc), path=str(path)) from None
         return cls.from_toml(text, str(path))
 
     @classmethod

@@ -52,10 +52,14 @@ def server_root(workdir: Path, server: ServerSpec) -> Path:
 def tool_env(root: Path, server: ServerSpec) -> dict[str, str]:
     """What a session's environment gets on top of a real sshd's (``server.login_env``): the
     server's root folder, its tools' folders first on the system PATH, its home and name."""
-    path = os.pathsep.join([str(root / BIN_DIR), str((root / HCCN_TOOL).parent),
-                            "/usr/local/bin:/usr/bin:/bin"])
-    return {"CLUSTER_CONSOLE_ROOT": str(root), "CCSIM_STATE": str(root / STATE),
-            "PATH": path, "HOME": str(root / HOME), "HOSTNAME": server.name}
+    path = os.pathsep.join([str(root / BIN_DIR), str((root / HCCN_TOOL).parent), "/usr/local/bin:/usr/bin:/bin"])
+    return {
+        "CLUSTER_CONSOLE_ROOT": str(root),
+        "CCSIM_STATE": str(root / STATE),
+        "PATH": path,
+        "HOME": str(root / HOME),
+        "HOSTNAME": server.name,
+    }
 
 
 def write_cluster(spec: ClusterSpec, workdir: Path) -> dict[str, Path]:
@@ -90,16 +94,24 @@ def write_peers(spec: ClusterSpec, workdir: Path, peers: dict[str, list[Any]]) -
 
 
 def write_server(spec: ClusterSpec, srv: ServerSpec, root: Path, shared: Path) -> None:
-    for sub in ("etc", "usr/local/Ascend/driver/tools", BIN_DIR, "var/ccsim", HOME, "dev",
-                "usr/local/Ascend/ascend-toolkit/latest/aarch64-linux"):
+    for sub in (
+        "etc",
+        "usr/local/Ascend/driver/tools",
+        BIN_DIR,
+        "var/ccsim",
+        HOME,
+        "dev",
+        "usr/local/Ascend/ascend-toolkit/latest/aarch64-linux",
+    ):
         (root / sub).mkdir(parents=True, exist_ok=True)
     _write(root / "etc/hccn.conf", hccn_conf(srv))
-    _write(root / "etc/ascend_install.info",
-           "Driver_Install_Type=full\nDriver_Install_Path_Param=/usr/local/Ascend\n")
+    _write(root / "etc/ascend_install.info", "Driver_Install_Type=full\nDriver_Install_Path_Param=/usr/local/Ascend\n")
     _write(root / "usr/local/Ascend/driver/version.info", f"Version={srv.driver_version}\n")
-    _write(root / "usr/local/Ascend/ascend-toolkit/latest/aarch64-linux/ascend_toolkit_install.info",
-           f"package_name=Ascend-cann-toolkit\nversion={srv.cann_version}\narch=aarch64\n"
-           f"os=linux\npath=/usr/local/Ascend/ascend-toolkit/{srv.cann_version}/aarch64-linux\n")
+    _write(
+        root / "usr/local/Ascend/ascend-toolkit/latest/aarch64-linux/ascend_toolkit_install.info",
+        f"package_name=Ascend-cann-toolkit\nversion={srv.cann_version}\narch=aarch64\n"
+        f"os=linux\npath=/usr/local/Ascend/ascend-toolkit/{srv.cann_version}/aarch64-linux\n",
+    )
     for dev in srv.devices:
         _write(root / f"dev/davinci{dev.device_id}", "")
     state_path = root / STATE
@@ -109,8 +121,11 @@ def write_server(spec: ClusterSpec, srv: ServerSpec, root: Path, shared: Path) -
     for module, path in (("hccn_tool", root / HCCN_TOOL), ("npu_smi", root / BIN_DIR / "npu-smi")):
         python_tool = root / PY_TOOLS / f"{module}.py"
         _write_tool(python_tool, module, state_path)
-        _write(path, launcher(path.name, root / ANSWERS / path.name, python_tool,
-                              peers=peers_dir, probe_s=spec.ping_probe_s), 0o755)
+        _write(
+            path,
+            launcher(path.name, root / ANSWERS / path.name, python_tool, peers=peers_dir, probe_s=spec.ping_probe_s),
+            0o755,
+        )
     _write_hostname(root / BIN_DIR / "hostname", srv.name)
     _write_ip(root / BIN_DIR / "ip", srv.address, srv.host_nic)
     _write_tool(root / BIN_DIR / "ccsim-hccl-init", "hccl_init", state_path)
@@ -176,8 +191,10 @@ def _bad_links(spec: ClusterSpec, srv: ServerSpec) -> list[list[Any]]:
         if not fault.lost_seqs:
             continue
         src, dst = spec.server(fault.src), spec.server(fault.dst)
-        for a, a_dev, b, b_dev in ((src, fault.src_device, dst, fault.dst_device),
-                                   (dst, fault.dst_device, src, fault.src_device)):
+        for a, a_dev, b, b_dev in (
+            (src, fault.src_device, dst, fault.dst_device),
+            (dst, fault.dst_device, src, fault.src_device),
+        ):
             if a.name != srv.name:
                 continue
             a_devs = [d.device_id for d in a.devices] if a_dev is None else [a_dev]
@@ -188,16 +205,26 @@ def _bad_links(spec: ClusterSpec, srv: ServerSpec) -> list[list[Any]]:
 
 def server_state(spec: ClusterSpec, srv: ServerSpec, root: Path, shared: Path) -> dict[str, Any]:
     busy = sum(f.calls for f in spec.dynamic_faults("busy") if spec.server(f.server) is srv)
-    hangs = [[f.device, f.command] for f in spec.dynamic_faults("hang")
-             if spec.server(f.server) is srv]
+    hangs = [[f.device, f.command] for f in spec.dynamic_faults("hang") if spec.server(f.server) is srv]
     return {
-        "server": srv.name, "address": srv.address, "product": srv.product, "driver": srv.driver_version,
-        "npu_name": srv.npu_name, "super_pod_id": srv.super_pod_id,
+        "server": srv.name,
+        "address": srv.address,
+        "product": srv.product,
+        "driver": srv.driver_version,
+        "npu_name": srv.npu_name,
+        "super_pod_id": srv.super_pod_id,
         "devices": {str(d.device_id): d.model_dump(mode="json") for d in srv.devices},
-        "cluster": str(shared), "loss": _losses(spec, srv),
-        "ping": {"probe_s": spec.ping_probe_s, "times_ms": spec.ping_times_ms,
-                 "hccs_us": spec.hccs_times_us, "ok_typo": spec.ok_ping_typo},
-        "busy": busy, "busy_file": str(root / BUSY_COUNTER), "hang": hangs,
+        "cluster": str(shared),
+        "loss": _losses(spec, srv),
+        "ping": {
+            "probe_s": spec.ping_probe_s,
+            "times_ms": spec.ping_times_ms,
+            "hccs_us": spec.hccs_times_us,
+            "ok_typo": spec.ok_ping_typo,
+        },
+        "busy": busy,
+        "busy_file": str(root / BUSY_COUNTER),
+        "hang": hangs,
         "bad_links": _bad_links(spec, srv),
         "serve": serve_install.serve_state(spec, srv),
         "nics": {"lo": "127.0.0.1", srv.host_nic: srv.address},
@@ -222,21 +249,34 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
 
 def _write_tool(path: Path, module: str, state_path: Path) -> None:
     # -I: no user site, no PYTHON* variables; -S: no site-packages. Starts in ~10 ms.
-    script = (f"#!{sys.executable} -IS\n"
-              "import sys\n"
-              f"sys.path.insert(0, {str(fake_dir())!r})\n"
-              f"import {module}\n"
-              f"sys.exit({module}.main(sys.argv[1:], {str(state_path)!r}))\n")
+    script = (
+        f"#!{sys.executable} -IS\n"
+        "import sys\n"
+        f"sys.path.insert(0, {str(fake_dir())!r})\n"
+        f"import {module}\n"
+        f"sys.exit({module}.main(sys.argv[1:], {str(state_path)!r}))\n"
+    )
     _write(path, script, 0o755)
 
 
 # The static queries each launcher serves from a file: ``case`` patterns over the arguments
 # -> the answer's key (see fake/answers.py). Anything that matches none runs the Python tool.
 # Keep in step with HCCN_QUERIES there (tests/ops/test_sim_fastpath.py fails on a drift).
-_HCCN_STATIC = "|".join(f"{len(q) + 2}:{':'.join(q)}" + ":" * (3 - len(q)) for q in (
-    ("-ip", "-g"), ("-ip", "-inet6", "-g"), ("-vnic", "-g"), ("-link", "-g"),
-    ("-net_health", "-g"), ("-tls", "-g"), ("-gateway", "-g"), ("-netdetect", "-g"),
-    ("-lldp", "-g"), ("-link_stat", "-g")))
+_HCCN_STATIC = "|".join(
+    f"{len(q) + 2}:{':'.join(q)}" + ":" * (3 - len(q))
+    for q in (
+        ("-ip", "-g"),
+        ("-ip", "-inet6", "-g"),
+        ("-vnic", "-g"),
+        ("-link", "-g"),
+        ("-net_health", "-g"),
+        ("-tls", "-g"),
+        ("-gateway", "-g"),
+        ("-netdetect", "-g"),
+        ("-lldp", "-g"),
+        ("-link_stat", "-g"),
+    )
+)
 _KEYS = {
     "hccn_tool": f"""if [ "$1" = -i ] && [ $# -ge 3 ]; then
   case $2 in [0-9]|[0-9][0-9])
@@ -279,8 +319,7 @@ fi
 """
 
 
-def launcher(tool: str, answers: Path, python_tool: Path, *, peers: Path | None = None,
-             probe_s: float = 0.0) -> str:
+def launcher(tool: str, answers: Path, python_tool: Path, *, peers: Path | None = None, probe_s: float = 0.0) -> str:
     """The POSIX sh ``hccn_tool`` / ``npu-smi``: a pre-rendered answer, else the Python tool.
     ``peers``: the cluster's ``peers`` folder (hccn_tool answers pings from it); ``probe_s``:
     the time each ping reply takes."""
@@ -289,16 +328,17 @@ def launcher(tool: str, answers: Path, python_tool: Path, *, peers: Path | None 
     if tool == "hccn_tool" and peers is not None:
         sleep = shutil.which("sleep", path="/usr/bin:/bin") or "sleep"
         pause = f"{shlex.quote(sleep)} {probe_s:.6f}; " if probe_s else ""
-        ping = (f"P={shlex.quote(str(peers))}\n"
-                + _PING.replace("{cat}", cat).replace("{sleep}", pause))
-    return (f"#!/bin/sh\n# simulated {tool}: static queries from {ANSWERS}, the rest in Python\n"
-            f"A={shlex.quote(str(answers))}\nk=\n{_KEYS[tool]}"
-            'if [ -n "$k" ]; then\n'
-            f'  [ -f "$A/0/$k" ] && exec {cat} "$A/0/$k"\n'
-            f'  [ -f "$A/1/$k" ] && {{ {cat} "$A/1/$k"; exit 1; }}\n'
-            "fi\n"
-            f"{ping}"
-            f'exec {shlex.quote(sys.executable)} -IS {shlex.quote(str(python_tool))} "$@"\n')
+        ping = f"P={shlex.quote(str(peers))}\n" + _PING.replace("{cat}", cat).replace("{sleep}", pause)
+    return (
+        f"#!/bin/sh\n# simulated {tool}: static queries from {ANSWERS}, the rest in Python\n"
+        f"A={shlex.quote(str(answers))}\nk=\n{_KEYS[tool]}"
+        'if [ -n "$k" ]; then\n'
+        f'  [ -f "$A/0/$k" ] && exec {cat} "$A/0/$k"\n'
+        f'  [ -f "$A/1/$k" ] && {{ {cat} "$A/1/$k"; exit 1; }}\n'
+        "fi\n"
+        f"{ping}"
+        f'exec {shlex.quote(sys.executable)} -IS {shlex.quote(str(python_tool))} "$@"\n'
+    )
 
 
 def render_answers(roots: list[Path]) -> None:
@@ -306,19 +346,18 @@ def render_answers(roots: list[Path]) -> None:
     for root in roots:
         shutil.rmtree(root / ANSWERS, ignore_errors=True)  # never serve a previous spec's
     jobs = json.dumps([[str(r / STATE), str(r / ANSWERS)] for r in roots])
-    code = (f"import sys; sys.path.insert(0, {str(fake_dir())!r}); import answers; "
-            "sys.exit(answers.main())")
-    proc = subprocess.run([sys.executable, "-IS", "-c", code], input=jobs, text=True,
-                          capture_output=True, timeout=600)
+    code = f"import sys; sys.path.insert(0, {str(fake_dir())!r}); import answers; sys.exit(answers.main())"
+    proc = subprocess.run([sys.executable, "-IS", "-c", code], input=jobs, text=True, capture_output=True, timeout=600)
     if proc.returncode != 0:
-        raise RuntimeError(f"pre-rendering the fake tools' answers failed "
-                           f"({fake_dir() / 'answers.py'}):\n{proc.stderr[-2000:]}")
+        raise RuntimeError(
+            f"pre-rendering the fake tools' answers failed ({fake_dir() / 'answers.py'}):\n{proc.stderr[-2000:]}"
+        )
 
 
 def _write_hostname(path: Path, name: str) -> None:
     real = shutil.which("hostname", path="/usr/bin:/bin")
     other = f'exec {real} "$@"' if real else 'echo "hostname: options not simulated" >&2; exit 1'
-    _write(path, f'#!/bin/sh\nif [ $# -eq 0 ]; then echo {name}; else {other}; fi\n', 0o755)
+    _write(path, f"#!/bin/sh\nif [ $# -eq 0 ]; then echo {name}; else {other}; fi\n", 0o755)
 
 
 def _write_ip(path: Path, address: str, nic: str) -> None:
@@ -327,8 +366,11 @@ def _write_ip(path: Path, address: str, nic: str) -> None:
     real = shutil.which("ip", path="/usr/sbin:/sbin:/usr/bin:/bin")
     other = f'exec {real} "$@"' if real else 'echo "ip: options not simulated" >&2; exit 1'
     tail = "\\       valid_lft forever preferred_lft forever"
-    answer = (f"1: lo    inet 127.0.0.1/8 scope host lo{tail}\n"
-              f"2: {nic}    inet {address}/24 scope global {nic}{tail}\n")
-    _write(path, "#!/bin/sh\n"
-                 'case "$*" in "-o -4 addr show"|"-o -4 addr"|"-4 -o addr show"|"-4 -o addr") '
-                 f"printf '%s' {shlex.quote(answer)};; *) {other};; esac\n", 0o755)
+    answer = f"1: lo    inet 127.0.0.1/8 scope host lo{tail}\n2: {nic}    inet {address}/24 scope global {nic}{tail}\n"
+    _write(
+        path,
+        "#!/bin/sh\n"
+        'case "$*" in "-o -4 addr show"|"-o -4 addr"|"-4 -o addr show"|"-4 -o addr") '
+        f"printf '%s' {shlex.quote(answer)};; *) {other};; esac\n",
+        0o755,
+    )

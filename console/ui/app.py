@@ -50,10 +50,13 @@ ERROR_TIMEOUT = 20.0
 def describe_error(error: BaseException, context: str = "") -> tuple[str, str]:
     """(title, body) for a notification: names the host and the exact command."""
     if isinstance(error, ConsoleError):
-        lines = [f"host: {error.host}" if error.host else "",
-                 f"command: {error.command}" if error.command else "",
-                 f"file: {error.path}" if error.path else "",
-                 error.detail, f"hint: {error.hint}" if error.hint else ""]
+        lines = [
+            f"host: {error.host}" if error.host else "",
+            f"command: {error.command}" if error.command else "",
+            f"file: {error.path}" if error.path else "",
+            error.detail,
+            f"hint: {error.hint}" if error.hint else "",
+        ]
         return error.title, "\n".join(line for line in lines if line)
     title = f"{context} failed" if context else "Unexpected error"
     return title, f"{type(error).__name__}: {error}"
@@ -85,7 +88,8 @@ class NotifyHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             severity: Literal["warning", "information"] = (
-                "warning" if record.levelno >= logging.WARNING else "information")
+                "warning" if record.levelno >= logging.WARNING else "information"
+            )
             notify = partial(self.app.notify, self.format(record), severity=severity, timeout=10)
             if threading.get_ident() == self.thread:
                 notify()
@@ -101,12 +105,33 @@ class ClusterConsoleApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "Cluster Console"
     BINDINGS = [
-        *(Binding(p.key, f"app.switch_mode('{p.mode}')", p.title, show=False,
-                  id=f"pane.{p.mode}", tooltip=f"Show the {p.title} pane") for p in PANES),
-        Binding("question_mark,f1", "help", "Help", key_display="?", id="app.help",
-                tooltip="List every key binding of this pane"),
-        Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit",
-                tooltip="Quit (asks first if there are unsaved changes)"),
+        *(
+            Binding(
+                p.key,
+                f"app.switch_mode('{p.mode}')",
+                p.title,
+                show=False,
+                id=f"pane.{p.mode}",
+                tooltip=f"Show the {p.title} pane",
+            )
+            for p in PANES
+        ),
+        Binding(
+            "question_mark,f1",
+            "help",
+            "Help",
+            key_display="?",
+            id="app.help",
+            tooltip="List every key binding of this pane",
+        ),
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            priority=True,
+            id="app.quit",
+            tooltip="Quit (asks first if there are unsaved changes)",
+        ),
     ]
 
     hosts: reactive[list[HostTarget]] = reactive(list, always_update=True)
@@ -222,8 +247,7 @@ class ClusterConsoleApp(App[int]):
         title, body = describe_error(error, context)
         self.errors.append((title, body))
         self.log.error(title, body)
-        self.notify(body or title, title=title, severity="error",
-                    timeout=ERROR_TIMEOUT, markup=False)
+        self.notify(body or title, title=title, severity="error", timeout=ERROR_TIMEOUT, markup=False)
 
     # -- actions ---------------------------------------------------------------------
 
@@ -246,11 +270,15 @@ class ClusterConsoleApp(App[int]):
                 continue
             keys, _ = grouped.setdefault(binding.id, ([], binding))
             keys.append(self.get_key_display(Binding(key, binding.action)))
-        rows = [(", ".join(dict.fromkeys(keys)), b.description, b.id or "")
-                for keys, b in grouped.values()]
+        rows = [(", ".join(dict.fromkeys(keys)), b.description, b.id or "") for keys, b in grouped.values()]
         rows.sort(key=lambda row: row[2].startswith(("app.", "pane.")))
-        rows.append((self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")),
-                     "Command palette: every action by name", "app.command_palette"))
+        rows.append(
+            (
+                self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")),
+                "Command palette: every action by name",
+                "app.command_palette",
+            )
+        )
         return rows
 
     async def action_quit(self) -> None:
@@ -283,14 +311,13 @@ class ClusterConsoleApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for spec in PANES:
-            yield SystemCommand(f"Go to {spec.title}", f"Show the {spec.title} pane [{spec.key}]",
-                                partial(self.switch_mode, spec.mode))
-        yield SystemCommand("Help: keys", "List every key binding of this pane [?]",
-                            self.action_help)
+            yield SystemCommand(
+                f"Go to {spec.title}", f"Show the {spec.title} pane [{spec.key}]", partial(self.switch_mode, spec.mode)
+            )
+        yield SystemCommand("Help: keys", "List every key binding of this pane [?]", self.action_help)
         if isinstance(screen, PaneScreen):
             yield from screen.pane_commands()
-        yield from commands_for(self, [b for b in self.BINDINGS
-                                       if isinstance(b, Binding) and b.id == "app.quit"])
+        yield from commands_for(self, [b for b in self.BINDINGS if isinstance(b, Binding) and b.id == "app.quit"])
         yield from (c for c in super().get_system_commands(screen) if c.title != "Quit")
 
 

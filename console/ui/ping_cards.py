@@ -49,13 +49,13 @@ class CardMatrix(Vertical):
         for dev in self.cols:
             table.add_column(str(dev).center(width), width=width, key=safe_id("dst", str(dev)))
         for dev, row in zip(self.rows, grid.cells, strict=True):
-            cells = [Text(c.text.center(width), style=view.STYLES[view.category(c.status, c.loss_pct)])
-                     for c in row]
+            cells = [Text(c.text.center(width), style=view.STYLES[view.category(c.status, c.loss_pct)]) for c in row]
             table.add_row(*cells, key=safe_id("src", str(dev)), label=f"dev {dev}")
         if cursor is not None and cursor.row < len(self.rows) and cursor.column < len(self.cols):
             table.cursor_coordinate = cursor
         self.query_one("#cards-title", Static).update(
-            f"{a} <-> {b}: loss per card (rows {a}, columns {b}) · Esc back to servers")
+            f"{a} <-> {b}: loss per card (rows {a}, columns {b}) · Esc back to servers"
+        )
         self._show_detail()
 
     def results(self, src_dev: int, dst_dev: int) -> list[ProbeResult]:

@@ -60,8 +60,9 @@ class TokenServer(Server):
     """textual-serve's ``Server`` with a token gate, session cookies and Host/Origin checks
     (see module doc)."""
 
-    def __init__(self, command: str, *, token: str, host: str, port: int, title: str,
-                 public_url: str | None = None) -> None:
+    def __init__(
+        self, command: str, *, token: str, host: str, port: int, title: str, public_url: str | None = None
+    ) -> None:
         if len(token) < MIN_TOKEN_CHARS:
             raise ValueError(f"token too short: give at least {MIN_TOKEN_CHARS} characters")
         super().__init__(command, host=host, port=port, title=title, public_url=public_url)
@@ -88,8 +89,9 @@ class TokenServer(Server):
     async def on_startup(self, app: web.Application) -> None:
         # textual-serve's banner names the address WITHOUT the token (a 403 when opened); the
         # address to open was printed by the CLI.
-        self.console.print(f"cluster-console serve: serving {self.command!r}; Ctrl+C to stop",
-                           highlight=False, soft_wrap=True)
+        self.console.print(
+            f"cluster-console serve: serving {self.command!r}; Ctrl+C to stop", highlight=False, soft_wrap=True
+        )
 
     def _new_session(self) -> str:
         session = secrets.token_urlsafe(32)
@@ -118,16 +120,19 @@ class TokenServer(Server):
             raise web.HTTPMisdirectedRequest(text="unknown host\n")
         if not self._authorised(request):
             log.warning("refused %s %s from %s: no valid session", request.method, request.path, request.remote)
-            raise web.HTTPForbidden(text="Cluster Console: open the address printed by "
-                                         "`cluster-console serve` (it carries the access token).\n")
+            raise web.HTTPForbidden(
+                text="Cluster Console: open the address printed by "
+                "`cluster-console serve` (it carries the access token).\n"
+            )
 
     async def handle_index(self, request: web.Request) -> Any:
         if self._known_host(request) and _same_token(request.query.get("token"), self.token):
             # A fresh session id in the cookie, never the token itself (cookies are shared by
             # every port of a host); the redirect drops the token from the address bar.
             response = web.HTTPFound("/")
-            response.set_cookie(COOKIE, self._new_session(), httponly=True, samesite="Strict",
-                                path="/", secure=self._scheme == "https")
+            response.set_cookie(
+                COOKIE, self._new_session(), httponly=True, samesite="Strict", path="/", secure=self._scheme == "https"
+            )
             raise response
         self._gate(request)
         return await super().handle_index(request)

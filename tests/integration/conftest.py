@@ -52,8 +52,9 @@ def _keygen(path: Path, comment: str) -> str:
     """New ed25519 key pair at ``path``; returns the public key line."""
     for p in (path, path.with_name(path.name + ".pub")):
         p.unlink(missing_ok=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)], check=True, capture_output=True
+    )
     return path.with_name(path.name + ".pub").read_text().strip()
 
 
@@ -68,8 +69,7 @@ def _ensure_user(name: str) -> pwd.struct_passwd:
         return pwd.getpwnam(name)
     except KeyError:
         pass
-    subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name],
-                   check=True, capture_output=True)
+    subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True, capture_output=True)
     # "*" instead of useradd's "!": with UsePAM no, sshd refuses a *locked* account.
     subprocess.run(["usermod", "-p", "*", name], check=True, capture_output=True)
     return pwd.getpwnam(name)
@@ -161,8 +161,12 @@ class SshdInstance:
     def start(self) -> None:
         Path("/run/sshd").mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("a")
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config_path)],
-                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(self.config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         log.close()
         self._wait_ready()
 
@@ -243,8 +247,14 @@ class ClientKit:
     def options(self, **kw):
         from console.remote import SSHOptions
 
-        base = dict(ssh_config=self.ssh_config, user=TEST_USER, identities=[self.key],
-                    known_hosts=self.known_hosts, connect_timeout=5.0, command_timeout=20.0)
+        base = dict(
+            ssh_config=self.ssh_config,
+            user=TEST_USER,
+            identities=[self.key],
+            known_hosts=self.known_hosts,
+            connect_timeout=5.0,
+            command_timeout=20.0,
+        )
         base.update(kw)
         return SSHOptions(**base)
 
@@ -286,13 +296,25 @@ def sshd_factory(ssh_client, ssh_shared_dir) -> Iterator:
     base = ssh_shared_dir
     started: list[SshdInstance] = []
 
-    def start(addr: str = "127.0.0.21", *, set_env: dict[str, str] | None = None,
-              path_prefix: list[str] | None = None, extra_config: list[str] | None = None,
-              authorized_keys: list[str] | None = None, trust: bool = True) -> SshdInstance:
-        inst = SshdInstance(host=addr, port=_free_port(addr), dir=base / f"{addr}-{len(started)}",
-                            user=TEST_USER, authorized_keys=authorized_keys or [ssh_client.pubkey],
-                            set_env=set_env or {}, path_prefix=path_prefix or [],
-                            extra_config=extra_config or [])
+    def start(
+        addr: str = "127.0.0.21",
+        *,
+        set_env: dict[str, str] | None = None,
+        path_prefix: list[str] | None = None,
+        extra_config: list[str] | None = None,
+        authorized_keys: list[str] | None = None,
+        trust: bool = True,
+    ) -> SshdInstance:
+        inst = SshdInstance(
+            host=addr,
+            port=_free_port(addr),
+            dir=base / f"{addr}-{len(started)}",
+            user=TEST_USER,
+            authorized_keys=authorized_keys or [ssh_client.pubkey],
+            set_env=set_env or {},
+            path_prefix=path_prefix or [],
+            extra_config=extra_config or [],
+        )
         inst.prepare()
         started.append(inst)
         inst.start()

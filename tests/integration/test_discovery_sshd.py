@@ -52,13 +52,13 @@ TOOL_TIMEOUT = "3"  # s per hccn_tool call: the hang fault costs this; a loaded 
 def user_python(user: str) -> str | None:
     """A python3 the test user can start with the imports the fake tools need."""
     seen = []
-    for cand in ("/usr/bin/python3", "/usr/local/bin/python3", shutil.which("python3", path=BASE_PATH),
-                 sys.executable):
+    for cand in ("/usr/bin/python3", "/usr/local/bin/python3", shutil.which("python3", path=BASE_PATH), sys.executable):
         if not cand or cand in seen or not os.path.exists(cand):
             continue
         seen.append(cand)
-        probe = subprocess.run([cand, "-IS", "-c", "import _json, fcntl, time"], user=user,
-                               capture_output=True, timeout=30)
+        probe = subprocess.run(
+            [cand, "-IS", "-c", "import _json, fcntl, time"], user=user, capture_output=True, timeout=30
+        )
         if probe.returncode == 0:
             return cand
     return None
@@ -66,8 +66,10 @@ def user_python(user: str) -> str | None:
 
 def _write_tool(path: Path, module: str, python: str, fake: Path, state_path: Path) -> None:
     # The same launcher as console.sim.state, for an interpreter and a copy the user can read.
-    path.write_text(f"#!{python} -IS\nimport sys\nsys.path.insert(0, {str(fake)!r})\n"
-                    f"import {module}\nsys.exit({module}.main(sys.argv[1:], {str(state_path)!r}))\n")
+    path.write_text(
+        f"#!{python} -IS\nimport sys\nsys.path.insert(0, {str(fake)!r})\n"
+        f"import {module}\nsys.exit({module}.main(sys.argv[1:], {str(state_path)!r}))\n"
+    )
     path.chmod(0o755)
 
 
@@ -95,9 +97,11 @@ class SshdCluster:
 
 
 def _ssh_config_block(host: str, port: int, kit) -> str:
-    return (f"Host {host}\n    HostName {host}\n    Port {port}\n    User {TEST_USER}\n"
-            f"    IdentityFile {kit.key}\n    IdentitiesOnly yes\n"
-            f"    UserKnownHostsFile {kit.known_hosts}\n    StrictHostKeyChecking yes\n\n")
+    return (
+        f"Host {host}\n    HostName {host}\n    Port {port}\n    User {TEST_USER}\n"
+        f"    IdentityFile {kit.key}\n    IdentitiesOnly yes\n"
+        f"    UserKnownHostsFile {kit.known_hosts}\n    StrictHostKeyChecking yes\n\n"
+    )
 
 
 def _start_server(sshd_factory, srv: ServerSpec, root: Path):
@@ -152,8 +156,7 @@ def check_devices(servers: list[dict], spec: ClusterSpec) -> int:
 
 async def test_discovery_over_real_sshd_gives_spec_ips_and_faults(sshd_cluster, ssh_client):
     h1, h2, h3 = sshd_cluster.hosts
-    async with Pool(ssh_client.options(ssh_config=sshd_cluster.ssh_config, user=None,
-                                       known_hosts=None)) as pool:
+    async with Pool(ssh_client.options(ssh_config=sshd_cluster.ssh_config, user=None, known_hosts=None)) as pool:
         inv = await discover_inventory(pool, sshd_cluster.hosts, tool_timeout=float(TOOL_TIMEOUT))
     assert [s.host for s in inv.servers] == sshd_cluster.hosts
     assert [s.reachable for s in inv.servers] == [True, True, False]
@@ -179,9 +182,21 @@ async def test_cli_discover_json_over_real_sshd(sshd_cluster):
     h1, h2, h3 = sshd_cluster.hosts
     assert fold(sshd_cluster.hosts) == "127.0.0.[41-43]"  # the CLI expands the NodeSet
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "console", "-F", str(sshd_cluster.ssh_config), "--connect-timeout", "5",
-        "discover", fold(sshd_cluster.hosts), "--json", "--tool-timeout", TOOL_TIMEOUT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "console",
+        "-F",
+        str(sshd_cluster.ssh_config),
+        "--connect-timeout",
+        "5",
+        "discover",
+        fold(sshd_cluster.hosts),
+        "--json",
+        "--tool-timeout",
+        TOOL_TIMEOUT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 90)
     assert proc.returncode == 3, err.decode()  # a server could not be reached
     data = json.loads(out)

@@ -43,16 +43,18 @@ SHARED = Path("/tmp/cluster-console")
 
 
 def as_other(script: str) -> None:
-    subprocess.run(["runuser", "-u", OTHER, "--", "sh", "-c", script], check=True,
-                   capture_output=True)
+    subprocess.run(["runuser", "-u", OTHER, "--", "sh", "-c", script], check=True, capture_output=True)
 
 
 def snapshot(paths: list[Path]) -> dict[str, tuple]:
     out = {}
     for p in paths:
         st = os.lstat(p)
-        out[str(p)] = (st.st_uid, st.st_mode, os.readlink(p) if p.is_symlink() else
-                       p.read_bytes() if p.is_file() else None)
+        out[str(p)] = (
+            st.st_uid,
+            st.st_mode,
+            os.readlink(p) if p.is_symlink() else p.read_bytes() if p.is_file() else None,
+        )
     return out
 
 
@@ -60,8 +62,7 @@ def owned_by(folder: Path, user: str) -> list[str]:
     uid = pwd.getpwnam(user).pw_uid
     found = []
     for root, dirs, files in os.walk(folder):
-        found += [os.path.join(root, n) for n in dirs + files
-                  if os.lstat(os.path.join(root, n)).st_uid == uid]
+        found += [os.path.join(root, n) for n in dirs + files if os.lstat(os.path.join(root, n)).st_uid == uid]
     return found
 
 
@@ -76,11 +77,12 @@ def hostile_tmp(ssh_test_user):
         as_other(f"mkdir {SHARED}")
     os.chown(SHARED, other.pw_uid, other.pw_gid)
     os.chmod(SHARED, 0o777)
-    as_other(f"cd {SHARED} && printf 'print(\"ATTACKER CODE RUNS AS\", __import__(\"os\").getuid())'"
-             f" > payload-{tag}.py && echo planted > table-{tag}.json && "
-             f"ln -s table-{tag}.json rt-{tag}.json && mkdir -m 0777 runs-{tag}")
-    planted = [SHARED / n for n in (f"payload-{tag}.py", f"table-{tag}.json", f"rt-{tag}.json",
-                                    f"runs-{tag}")]
+    as_other(
+        f'cd {SHARED} && printf \'print("ATTACKER CODE RUNS AS", __import__("os").getuid())\''
+        f" > payload-{tag}.py && echo planted > table-{tag}.json && "
+        f"ln -s table-{tag}.json rt-{tag}.json && mkdir -m 0777 runs-{tag}"
+    )
+    planted = [SHARED / n for n in (f"payload-{tag}.py", f"table-{tag}.json", f"rt-{tag}.json", f"runs-{tag}")]
     try:
         yield tag, planted
     finally:
@@ -109,27 +111,29 @@ def ranks_folder_script(servers) -> str:
 async def run(ssh_client, tmp_path, plan, table, **kw) -> list:
     events = []
     async with Pool(ssh_client.options(command_timeout=60)) as pool:
-        async for ev in launch(plan, table, dumps(table).encode(), pool=pool,
-                               run_base=tmp_path / "runs", **kw):
+        async for ev in launch(plan, table, dumps(table).encode(), pool=pool, run_base=tmp_path / "runs", **kw):
             events.append(ev)
     return events
 
 
 def plan_for(servers, args, **kw):
     table = table_for(servers)
-    plan = build_launch_plan(table, Profile(name="t", grace_s=1.0), args=args,
-                             master_port=free_port(),
-                             hosts={i.host: f"{i.host}:{i.port}" for i in servers}, **kw)
+    plan = build_launch_plan(
+        table,
+        Profile(name="t", grace_s=1.0),
+        args=args,
+        master_port=free_port(),
+        hosts={i.host: f"{i.host}:{i.port}" for i in servers},
+        **kw,
+    )
     return table, plan
 
 
-async def test_a_hostile_tmp_folder_changes_nothing(sshd, sshd2, ssh_client, tmp_path,
-                                                    hostile_tmp) -> None:
+async def test_a_hostile_tmp_folder_changes_nothing(sshd, sshd2, ssh_client, tmp_path, hostile_tmp) -> None:
     tag, planted = hostile_tmp
     before = snapshot(planted)
     servers = [sshd, sshd2]
-    table, plan = plan_for(servers, ["python3", ranks_folder_script(servers), "{upload_dir}"],
-                           run_id=f"hard-{tag}")
+    table, plan = plan_for(servers, ["python3", ranks_folder_script(servers), "{upload_dir}"], run_id=f"hard-{tag}")
     events = await run(ssh_client, tmp_path, plan, table)
     summary = events[-1].summary
     assert summary.ok, summary.root_cause
@@ -146,12 +150,12 @@ async def test_a_hostile_tmp_folder_changes_nothing(sshd, sshd2, ssh_client, tmp
     assert owned_by(SHARED, "ccssh") == []  # nothing of the launch went there
 
 
-async def test_an_explicit_table_in_a_hostile_folder_is_refused(sshd, sshd2, ssh_client,
-                                                                tmp_path, hostile_tmp) -> None:
+async def test_an_explicit_table_in_a_hostile_folder_is_refused(sshd, sshd2, ssh_client, tmp_path, hostile_tmp) -> None:
     tag, planted = hostile_tmp
     before = snapshot(planted)
-    table, plan = plan_for([sshd, sshd2], ["true"], run_id=f"hard2-{tag}",
-                           remote_ranktable=str(SHARED / f"rt-{tag}.json"))
+    table, plan = plan_for(
+        [sshd, sshd2], ["true"], run_id=f"hard2-{tag}", remote_ranktable=str(SHARED / f"rt-{tag}.json")
+    )
     with pytest.raises(CheckFailed) as err:
         await run(ssh_client, tmp_path, plan, table)
     assert err.value.host in {f"{i.host}:{i.port}" for i in (sshd, sshd2)}
@@ -162,12 +166,13 @@ async def test_an_explicit_table_in_a_hostile_folder_is_refused(sshd, sshd2, ssh
     assert not os.path.exists(f"{home}/.cache/cluster-console/runs/hard2-{tag}")
 
 
-async def test_a_setsid_child_of_a_rank_is_gone_after_teardown(sshd, sshd2, ssh_client,
-                                                               tmp_path) -> None:
+async def test_a_setsid_child_of_a_rank_is_gone_after_teardown(sshd, sshd2, ssh_client, tmp_path) -> None:
     mark = f"301.{os.getpid()}7"
-    script = (f"setsid sleep {mark} & echo daemonized; if [ \"$RANK\" = 3 ]; then "
-              f"until [ \"$(pgrep -fc '^sleep {mark}$')\" -ge 4 ]; do sleep 0.05; done; exit 3; "
-              "fi; exec sleep 120")
+    script = (
+        f'setsid sleep {mark} & echo daemonized; if [ "$RANK" = 3 ]; then '
+        f"until [ \"$(pgrep -fc '^sleep {mark}$')\" -ge 4 ]; do sleep 0.05; done; exit 3; "
+        "fi; exec sleep 120"
+    )
     table, plan = plan_for([sshd, sshd2], ["bash", "-c", script], run_id=f"hard3-{os.getpid()}")
     events = await run(ssh_client, tmp_path, plan, table)
     summary = events[-1].summary
@@ -176,8 +181,7 @@ async def test_a_setsid_child_of_a_rank_is_gone_after_teardown(sshd, sshd2, ssh_
     assert await gone_within(mark) == []
 
 
-async def test_a_login_script_line_on_the_agent_channel_is_no_crash(sshd, sshd2, ssh_client,
-                                                                    tmp_path) -> None:
+async def test_a_login_script_line_on_the_agent_channel_is_no_crash(sshd, sshd2, ssh_client, tmp_path) -> None:
     # Debian's bash run by sshd sources ~/.bashrc, not $BASH_ENV, and ccssh's .bashrc is
     # shared by every test on this machine: so the talkative start-up is a python3 first on
     # the session's PATH that prints what such a .bashrc prints, then runs the real one
@@ -194,13 +198,13 @@ async def test_a_login_script_line_on_the_agent_channel_is_no_crash(sshd, sshd2,
     assert sorted(said) == [f"rank {r} ran" for r in range(4)]
     shown = [e for e in events if isinstance(e, LaunchWarning) and "'1024'" in e.message]
     assert sorted(e.host for e in shown) == sorted(f"{i.host}:{i.port}" for i in servers)
-    kept = [json.loads(line) for line in
-            (Path(summary.run_dir) / "events.jsonl").read_text().splitlines()]
+    kept = [json.loads(line) for line in (Path(summary.run_dir) / "events.jsonl").read_text().splitlines()]
     assert sum(e["event"] == "agent.unexpected" and e["text"] == "1024" for e in kept) == 2
 
 
 async def test_an_explicit_table_path_never_overwrites_a_file_that_is_not_a_table(
-        sshd, sshd2, ssh_client, tmp_path) -> None:
+    sshd, sshd2, ssh_client, tmp_path
+) -> None:
     """A profile from someone else aiming remote_ranktable at e.g. ~/.ssh/authorized_keys:
     the remote user's own file is left as it was; a table the launch creates is removed."""
     user = pwd.getpwnam("ccssh")
@@ -211,14 +215,12 @@ async def test_an_explicit_table_path_never_overwrites_a_file_that_is_not_a_tabl
     os.chown(keys, user.pw_uid, user.pw_gid)
     keys.chmod(0o600)
     try:
-        table, plan = plan_for([sshd, sshd2], ["true"], run_id=f"hard5-{tag}",
-                               remote_ranktable=str(keys))
+        table, plan = plan_for([sshd, sshd2], ["true"], run_id=f"hard5-{tag}", remote_ranktable=str(keys))
         with pytest.raises(CheckFailed) as err:
             await run(ssh_client, tmp_path, plan, table)
         assert err.value.path == str(keys) and "not a rank table" in err.value.detail
         assert keys.read_text() == "ssh-ed25519 AAAA admin\n" and keys.stat().st_uid == user.pw_uid
-        table, plan = plan_for([sshd, sshd2], ["true"], run_id=f"hard6-{tag}",
-                               remote_ranktable=str(created))
+        table, plan = plan_for([sshd, sshd2], ["true"], run_id=f"hard6-{tag}", remote_ranktable=str(created))
         events = await run(ssh_client, tmp_path, plan, table)
         assert events[-1].summary.ok, events[-1].summary.root_cause
         assert not created.exists()

@@ -28,16 +28,22 @@ MARK = "sleep 987.25"  # a command line no other process on this machine has
 
 
 def table_for(insts) -> RankTable:
-    servers = [{"server_id": inst.host, "device": [
-        {"device_id": str(d), "device_ip": f"10.9.{k}.{d}", "rank_id": str(2 * k + d)}
-        for d in range(2)]} for k, inst in enumerate(insts)]
-    return RankTable.model_validate({"status": "completed", "version": "1.0",
-                                     "server_count": "2", "server_list": servers})
+    servers = [
+        {
+            "server_id": inst.host,
+            "device": [
+                {"device_id": str(d), "device_ip": f"10.9.{k}.{d}", "rank_id": str(2 * k + d)} for d in range(2)
+            ],
+        }
+        for k, inst in enumerate(insts)
+    ]
+    return RankTable.model_validate(
+        {"status": "completed", "version": "1.0", "server_count": "2", "server_list": servers}
+    )
 
 
 def user_procs(pattern: str) -> list[str]:
-    out = subprocess.run(["ps", "-u", "ccssh", "-o", "pid=,pgid=,args="], capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(["ps", "-u", "ccssh", "-o", "pid=,pgid=,args="], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if pattern in line]
 
 
@@ -56,9 +62,13 @@ def servers(sshd, sshd2):
 def plan_for(servers, args, **profile):
     table = table_for(servers)
     plan = build_launch_plan(
-        table, Profile(name="t", **profile), args=args, master_port=free_port(),
+        table,
+        Profile(name="t", **profile),
+        args=args,
+        master_port=free_port(),
         remote_ranktable=str(servers[0].work_dir / "rt.json"),
-        hosts={i.host: f"{i.host}:{i.port}" for i in servers})
+        hosts={i.host: f"{i.host}:{i.port}" for i in servers},
+    )
     return table, dumps(table).encode(), plan
 
 
@@ -82,8 +92,7 @@ async def test_every_rank_gets_its_env(servers, ssh_client, tmp_path) -> None:
     for rank in range(4):
         env = json.loads((out / f"env-{rank}.json").read_text())
         k, local = divmod(rank, 2)
-        assert (env["RANK"], env["LOCAL_RANK"], env["DEVICE_ID"]) == (str(rank), str(local),
-                                                                     str(local))
+        assert (env["RANK"], env["LOCAL_RANK"], env["DEVICE_ID"]) == (str(rank), str(local), str(local))
         assert env["WORLD_SIZE"] == "4" and env["LOCAL_WORLD_SIZE"] == "2"
         assert env["RANK_ID_START"] == str(2 * k) and env["CC_SSHD_HOST"] == servers[k].host
         assert env["MASTER_ADDR"] == env["MASTER_IP"] == servers[0].host
@@ -121,14 +130,34 @@ async def test_cut_connection_ends_that_servers_ranks(servers, ssh_client, tmp_p
 async def test_killed_console_leaves_no_rank(servers, ssh_client, tmp_path) -> None:
     rt = tmp_path / "rt.json"
     rt.write_text(dumps(table_for(servers)))
-    args = [sys.executable, "-m", "console", "-F", str(ssh_client.ssh_config), "-l", "ccssh",
-            "-i", str(ssh_client.key), "--known-hosts", str(ssh_client.known_hosts), "launch",
-            "--ranktable", str(rt), "--remote-ranktable", str(servers[0].work_dir / "rt.json"),
-            "--run-dir", str(tmp_path / "runs"), "--master-port", str(free_port()),
-            *[f"--host={i.host}={i.host}:{i.port}" for i in servers],
-            "--", "bash", "-c", f"echo pgid $$; exec {MARK}"]
-    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
+    args = [
+        sys.executable,
+        "-m",
+        "console",
+        "-F",
+        str(ssh_client.ssh_config),
+        "-l",
+        "ccssh",
+        "-i",
+        str(ssh_client.key),
+        "--known-hosts",
+        str(ssh_client.known_hosts),
+        "launch",
+        "--ranktable",
+        str(rt),
+        "--remote-ranktable",
+        str(servers[0].work_dir / "rt.json"),
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--master-port",
+        str(free_port()),
+        *[f"--host={i.host}={i.host}:{i.port}" for i in servers],
+        "--",
+        "bash",
+        "-c",
+        f"echo pgid $$; exec {MARK}",
+    ]
+    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     pgids: list[int] = []
     try:
         while len(pgids) < 4:
@@ -147,12 +176,12 @@ async def test_unflushed_prints_meet_the_ready_pattern(servers, ssh_client, tmp_
     # sshd passes none of the console's environment: without the launcher's
     # PYTHONUNBUFFERED=1 this line would sit in the rank's stdout buffer until it exits
     code = "import time\nprint('model READY')\ntime.sleep(300)"
-    table, data, plan = plan_for(servers, ["python3", "-c", code], ready_pattern="READY$",
-                                 ready_timeout_s=60.0, grace_s=2.0)
+    table, data, plan = plan_for(
+        servers, ["python3", "-c", code], ready_pattern="READY$", ready_timeout_s=60.0, grace_s=2.0
+    )
     stop, ready, events = asyncio.Event(), [], []
     async with Pool(ssh_client.options(command_timeout=60)) as pool:
-        async for ev in launch(plan, table, data, pool=pool, run_base=tmp_path / "runs",
-                               stop=stop):
+        async for ev in launch(plan, table, data, pool=pool, run_base=tmp_path / "runs", stop=stop):
             events.append(ev)
             if isinstance(ev, RankReady):
                 ready.append(ev.rank)

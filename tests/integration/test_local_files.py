@@ -63,8 +63,7 @@ def seed(data_dir: Path):
     return load(data_dir / "ranktable_seed_2x4.json")
 
 
-def test_rank_table_save_refuses_another_users_link_in_a_sticky_folder(data_dir, shared, victim,
-                                                                      other):
+def test_rank_table_save_refuses_another_users_link_in_a_sticky_folder(data_dir, shared, victim, other):
     link = shared / "hccl.json"
     plant(link, victim)
     with pytest.raises(InputError) as info:
@@ -110,9 +109,21 @@ def test_link_of_the_folders_owner_is_followed(data_dir, other, victim, tmp_path
 def test_cli_merge_refuses_the_planted_link_with_exit_2(data_dir, shared, victim, other):
     link = shared / "merged.json"
     plant(link, victim)
-    out = subprocess.run([sys.executable, "-m", "console", "ranktable", "merge",
-                          str(data_dir / "ranktable_seed_2x4.json"), "-o", str(link)],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "console",
+            "ranktable",
+            "merge",
+            str(data_dir / "ranktable_seed_2x4.json"),
+            "-o",
+            str(link),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 2, out.stderr
     assert "symlink owned by another user" in out.stderr and str(link) in out.stderr
     assert victim.read_text() == SECRET
@@ -148,8 +159,13 @@ def test_run_record_base_planted_as_a_link_is_not_followed(shared, victim, other
 def test_sim_refuses_a_folder_another_user_can_change(shared, other):
     folder = shared / "cc"
     subprocess.run(["mkdir", "-m", "0777", str(folder)], user=OTHER, check=True)
-    out = subprocess.run([sys.executable, "-m", "console", "sim", "--dir", str(folder)],
-                         capture_output=True, text=True, timeout=30, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "console", "sim", "--dir", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert out.returncode == 2, out.stderr
     assert "folder owned by another user" in out.stderr and str(folder) in out.stderr
     assert sorted(p.name for p in folder.iterdir()) == []

@@ -18,11 +18,9 @@ def target(inst) -> str:
     return f"{inst.host}:{inst.port}"
 
 
-async def test_strict_no_with_dev_null_connects_to_a_fresh_node_with_a_warning(
-        sshd_factory, ssh_client, caplog):
+async def test_strict_no_with_dev_null_connects_to_a_fresh_node_with_a_warning(sshd_factory, ssh_client, caplog):
     inst = sshd_factory("127.0.0.21", trust=False)
-    ssh_client.ssh_config.write_text(
-        "Host 127.0.0.*\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n")
+    ssh_client.ssh_config.write_text("Host 127.0.0.*\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n")
     options = ssh_client.options(known_hosts=None)
     with caplog.at_level(logging.WARNING, logger="console"):
         async with Pool(options) as pool:
@@ -44,8 +42,7 @@ async def test_strict_no_lets_a_changed_key_through_loudly(sshd_factory, ssh_cli
     assert "HOST KEY CHANGED" in caplog.text and "StrictHostKeyChecking is 'no'" in caplog.text
 
 
-async def test_a_key_recorded_for_port_22_does_not_make_another_port_changed(
-        sshd_factory, ssh_client):
+async def test_a_key_recorded_for_port_22_does_not_make_another_port_changed(sshd_factory, ssh_client):
     inst = sshd_factory("127.0.0.21", trust=False)
     other = sshd_factory("127.0.0.22", trust=False)  # a different host key
     ssh_client.known_hosts.write_text(f"{inst.host} {other.host_pubkey}\n")  # "port 22" entry
@@ -74,7 +71,8 @@ async def test_cli_port_user_and_key_are_not_applied_to_the_jump_host(sshd, sshd
     ssh_client.ssh_config.write_text(
         f"Host bastion\n  HostName {sshd.host}\n  Port {sshd.port}\n  User ccssh\n"
         f"  IdentityFile {ssh_client.key}\n"
-        f"Host inner\n  HostName {sshd2.host}\n  ProxyJump bastion\n")
+        f"Host inner\n  HostName {sshd2.host}\n  ProxyJump bastion\n"
+    )
     options = ssh_client.options(port=sshd2.port)  # -p, -l and -i from the command line
     async with Pool(options) as pool:
         assert (await pool.run("inner", "echo $CC_SSHD_HOST")).stdout == f"{sshd2.host}\n"
@@ -88,7 +86,8 @@ async def test_proxy_command_runs_through_the_shell(sshd, ssh_client):
     ssh_client.ssh_config.write_text(
         f"Host via-proxy\n  HostName {sshd.host}\n  Port {sshd.port}\n"
         f"  ProxyCommand {ssh} -F /dev/null -i {ssh_client.key} -o UserKnownHostsFile={ssh_client.known_hosts}"
-        f" -o StrictHostKeyChecking=yes -o BatchMode=yes -l ccssh -p %p -W %h:%p %h 2>/dev/null\n")
+        f" -o StrictHostKeyChecking=yes -o BatchMode=yes -l ccssh -p %p -W %h:%p %h 2>/dev/null\n"
+    )
     async with Pool(ssh_client.options()) as pool:
         assert (await pool.run("via-proxy", "echo proxied")).stdout == "proxied\n"
     assert sshd.accepted_logins() == 2  # the proxy's ssh, then the console through it
@@ -96,7 +95,8 @@ async def test_proxy_command_runs_through_the_shell(sshd, ssh_client):
 
 async def test_a_failing_proxy_command_is_reported_as_such(ssh_client):
     ssh_client.ssh_config.write_text(
-        "Host behind\n  ProxyCommand sh -c 'echo \"bastion: no route to %h\" >&2; exit 7'\n")
+        "Host behind\n  ProxyCommand sh -c 'echo \"bastion: no route to %h\" >&2; exit 7'\n"
+    )
     async with Pool(ssh_client.options()) as pool:
         with pytest.raises(RemoteError) as err:
             await pool.run("behind", "true")

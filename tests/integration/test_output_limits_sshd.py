@@ -32,18 +32,36 @@ async def test_pool_run_of_200mb_is_output_too_large_under_300mb(sshd, ssh_clien
     assert got["hwm_mb"] < LIMIT_MB, got
 
 
-async def test_rank_printing_200mb_without_newline_leaves_the_console_small(
-        sshd, sshd2, ssh_client, tmp_path) -> None:
+async def test_rank_printing_200mb_without_newline_leaves_the_console_small(sshd, sshd2, ssh_client, tmp_path) -> None:
     servers = [sshd, sshd2]
     table = tmp_path / "rt.json"
     table.write_text(dumps(table_for(servers)))
     opts = ssh_client.options()
-    argv = [sys.executable, "-m", "console", "-F", str(opts.ssh_config), "-l", str(opts.user),
-            "-i", str(opts.identities[0]), "--known-hosts", str(opts.known_hosts),
-            "launch", "--ranktable", str(table),
-            "--remote-ranktable", str(sshd.work_dir / "rt.json"),
-            "--master-port", str(free_port()), "--run-dir", str(tmp_path / "runs"),
-            "--log-cap", "1M", "--json"]
+    argv = [
+        sys.executable,
+        "-m",
+        "console",
+        "-F",
+        str(opts.ssh_config),
+        "-l",
+        str(opts.user),
+        "-i",
+        str(opts.identities[0]),
+        "--known-hosts",
+        str(opts.known_hosts),
+        "launch",
+        "--ranktable",
+        str(table),
+        "--remote-ranktable",
+        str(sshd.work_dir / "rt.json"),
+        "--master-port",
+        str(free_port()),
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--log-cap",
+        "1M",
+        "--json",
+    ]
     for inst in servers:
         argv += ["--host", f"{inst.host}={target(inst)}"]
     argv += ["--", "bash", "-c", f'if [ "$RANK" = 0 ]; then {BIG}; fi; echo done']

@@ -43,8 +43,7 @@ SUBNET = ipaddress.ip_network("10.99.0.0/16")
 SSH_PORT = 2222
 COUNT = 200  # packets per probe: 33 % loss is then 66 +- 6.7 packets (one sigma)
 INTERVAL = "0.005"
-HOSTS = {"h1": ("10.99.0.11", ["10.99.1.10", "10.99.1.11"]),
-         "h2": ("10.99.0.12", ["10.99.1.20", "10.99.1.21"])}
+HOSTS = {"h1": ("10.99.0.11", ["10.99.1.10", "10.99.1.11"]), "h2": ("10.99.0.12", ["10.99.1.20", "10.99.1.21"])}
 NFT_TABLE = "cctest_ping"
 NFT_RULES = f"""table inet {NFT_TABLE} {{
   chain input {{
@@ -57,7 +56,7 @@ NFT_RULES = f"""table inet {NFT_TABLE} {{
 
 # hccn_tool on a namespace host: `-ping` is real ICMP from the card's address, the rest is
 # the simulator's fake tool. Output in hccn_tool's words (reference/ascend.md 1.5).
-HCCN_TOOL = r'''#!/usr/bin/python3 -IS
+HCCN_TOOL = r"""#!/usr/bin/python3 -IS
 import os, re, subprocess, sys
 sys.path.insert(0, @FAKE@)
 import ccsim, hccn_tool
@@ -86,7 +85,7 @@ def ping(argv):
 
 argv = sys.argv[1:]
 sys.exit(ping(argv) if "-ping" in argv else hccn_tool.main(argv, STATE))
-'''
+"""
 NPU_SMI = """#!/usr/bin/python3 -IS
 import sys
 sys.path.insert(0, @FAKE@)
@@ -128,9 +127,12 @@ class NetnsSshd(SshdInstance):
     def start(self) -> None:
         Path("/run/sshd").mkdir(parents=True, exist_ok=True)
         with self.log_path.open("a") as log:
-            self.proc = subprocess.Popen(["ip", "netns", "exec", self.netns, SSHD, "-D", "-e", "-f",
-                                          str(self.config_path)], stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                ["ip", "netns", "exec", self.netns, SSHD, "-D", "-e", "-f", str(self.config_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         deadline = time.monotonic() + 10
         while f"Server listening on {self.host} port {self.port}" not in self.log():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -177,8 +179,20 @@ class Bed:
             for k, addr in enumerate(cards):
                 self.wire(ns, f"card{k}", "br-r", addr)
                 ip("ip", "-n", ns, "rule", "add", "from", addr, "table", str(100 + k))
-                ip("ip", "-n", ns, "route", "add", "10.99.1.0/24", "dev", f"card{k}", "src", addr,
-                   "table", str(100 + k))
+                ip(
+                    "ip",
+                    "-n",
+                    ns,
+                    "route",
+                    "add",
+                    "10.99.1.0/24",
+                    "dev",
+                    f"card{k}",
+                    "src",
+                    addr,
+                    "table",
+                    str(100 + k),
+                )
             for key, value in (("arp_ignore", "1"), ("arp_announce", "2")):
                 ip("sysctl", "-qw", f"net.ipv4.conf.all.{key}={value}", netns=ns)
             self.start_sshd(name, ns, mgmt, roots[name])
@@ -200,11 +214,17 @@ class Bed:
         return {name: roots[name] for name in HOSTS}
 
     def start_sshd(self, name: str, ns: str, mgmt: str, root: Path) -> None:
-        env = {"CLUSTER_CONSOLE_ROOT": str(root), "CC_PING_COUNT": str(COUNT),
-               "CC_PING_INTERVAL": INTERVAL}
-        inst = NetnsSshd(host=mgmt, port=SSH_PORT, dir=self.base / f"sshd-{name}", user=TEST_USER,
-                         authorized_keys=[self.client.pubkey], set_env=env,
-                         path_prefix=[str(root / state.BIN_DIR)], netns=ns)
+        env = {"CLUSTER_CONSOLE_ROOT": str(root), "CC_PING_COUNT": str(COUNT), "CC_PING_INTERVAL": INTERVAL}
+        inst = NetnsSshd(
+            host=mgmt,
+            port=SSH_PORT,
+            dir=self.base / f"sshd-{name}",
+            user=TEST_USER,
+            authorized_keys=[self.client.pubkey],
+            set_env=env,
+            path_prefix=[str(root / state.BIN_DIR)],
+            netns=ns,
+        )
         inst.prepare()
         fake, state_path = repr(str(self.base / "fake")), repr(str(root / state.STATE))
         for tool, text in (("hccn_tool", HCCN_TOOL), ("npu-smi", NPU_SMI)):
@@ -246,11 +266,31 @@ def netns_bed(ssh_client):
 def test_real_icmp_loss_matches_what_nftables_injects(netns_bed: Bed) -> None:
     kit = netns_bed.client
     hosts = ",".join(f"{mgmt}:{SSH_PORT}" for mgmt, _ in HOSTS.values())
-    cmd = [sys.executable, "-m", "console", "-F", str(kit.ssh_config), "-l", TEST_USER,
-           "-i", str(kit.key), "--known-hosts", str(kit.known_hosts), "ping", hosts, "--json",
-           "--probe-timeout", "20"]
-    proc = subprocess.run(["ip", "netns", "exec", netns_bed.ns("con"), *cmd], capture_output=True,
-                          text=True, timeout=120, cwd=Path(__file__).parents[2])
+    cmd = [
+        sys.executable,
+        "-m",
+        "console",
+        "-F",
+        str(kit.ssh_config),
+        "-l",
+        TEST_USER,
+        "-i",
+        str(kit.key),
+        "--known-hosts",
+        str(kit.known_hosts),
+        "ping",
+        hosts,
+        "--json",
+        "--probe-timeout",
+        "20",
+    ]
+    proc = subprocess.run(
+        ["ip", "netns", "exec", netns_bed.ns("con"), *cmd],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parents[2],
+    )
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["unreachable"] == [] and doc["summary"]["probes"] == 8

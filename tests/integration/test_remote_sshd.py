@@ -30,8 +30,7 @@ async def until(predicate, timeout: float = 10.0, what: str = "condition"):
 
 def user_procs(pattern: str) -> list[str]:
     """The test user's processes whose command line contains ``pattern`` (server side)."""
-    out = subprocess.run(["ps", "-u", "ccssh", "-o", "pid=,args="], capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(["ps", "-u", "ccssh", "-o", "pid=,args="], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if pattern in line]
 
 
@@ -46,14 +45,13 @@ async def test_run_collects_output_and_exit_status(sshd, ssh_client):
     assert bad.exit_status == 7 and not bad.ok and bad.stdout == "its\n"
 
 
-async def test_bed_puts_fake_tools_and_env_per_instance(sshd_factory, ssh_client,
-                                                        ssh_shared_dir):
+async def test_bed_puts_fake_tools_and_env_per_instance(sshd_factory, ssh_client, ssh_shared_dir):
     extra = ssh_shared_dir / "tools"
     extra.mkdir(mode=0o755)
     (extra / "npu-smi").write_text("#!/bin/sh\necho fake npu-smi $CARD_COUNT\n")
     (extra / "npu-smi").chmod(0o755)
     inst = sshd_factory("127.0.0.23", set_env={"CARD_COUNT": "8"}, path_prefix=[str(extra)])
-    (inst.bin_dir / "hccn_tool").write_text("#!/bin/sh\necho fake hccn_tool \"$@\"\n")
+    (inst.bin_dir / "hccn_tool").write_text('#!/bin/sh\necho fake hccn_tool "$@"\n')
     (inst.bin_dir / "hccn_tool").chmod(0o755)
     async with Pool(ssh_client.options()) as pool:
         smi = await pool.run(target(inst), "npu-smi info")
@@ -80,8 +78,7 @@ async def test_quote_cmd_survives_the_remote_shell(sshd, ssh_client):
 async def test_stream_yields_lines_then_exit(sshd, ssh_client):
     events = []
     async with Pool(ssh_client.options()) as pool:
-        async for ev in pool.stream(target(sshd), "for i in 1 2 3; do echo o$i; done; "
-                                                  "echo e1 >&2; exit 3"):
+        async for ev in pool.stream(target(sshd), "for i in 1 2 3; do echo o$i; done; echo e1 >&2; exit 3"):
             events.append(ev)
     assert events[-1] == StreamExit(3)
     lines = events[:-1]
@@ -90,8 +87,10 @@ async def test_stream_yields_lines_then_exit(sshd, ssh_client):
 
 
 async def test_open_process_round_trip(sshd, ssh_client):
-    async with Pool(ssh_client.options()) as pool, await pool.open_process(
-            target(sshd), "while read l; do echo got:$l; done; echo bye >&2; exit 5") as proc:
+    async with (
+        Pool(ssh_client.options()) as pool,
+        await pool.open_process(target(sshd), "while read l; do echo got:$l; done; echo bye >&2; exit 5") as proc,
+    ):
         lines = aiter(proc)
         for word in ("alpha", "beta"):
             proc.write(word + "\n")
@@ -106,13 +105,11 @@ async def test_open_process_close_is_eof_then_term_then_kill(sshd, ssh_client):
     work = sshd.work_dir
     async with Pool(ssh_client.options()) as pool:
         # 1. stdin EOF is enough: the command's own cleanup runs (no signal needed).
-        proc = await pool.open_process(target(sshd), f"trap 'echo eof > {work}/eof' EXIT; "
-                                                     "cat > /dev/null")
+        proc = await pool.open_process(target(sshd), f"trap 'echo eof > {work}/eof' EXIT; cat > /dev/null")
         await proc.close(grace=10)
         assert (work / "eof").read_text() == "eof\n"
         # 2. deaf to EOF but handles TERM.
-        proc = await pool.open_process(target(sshd), f"trap 'echo term > {work}/term; exit 0' "
-                                                     f"TERM; {marker} & wait")
+        proc = await pool.open_process(target(sshd), f"trap 'echo term > {work}/term; exit 0' TERM; {marker} & wait")
         await until(lambda: user_procs(marker), what="remote sleep to start")
         await proc.close(grace=0.3)
         assert (work / "term").read_text() == "term\n"
@@ -266,8 +263,7 @@ async def test_handshake_limit(sshd_factory, ssh_client, limit):
     dropped connect still gets all six aliases through."""
     inst = sshd_factory("127.0.0.24", extra_config=["MaxStartups 2"])
     aliases = [f"n{i}" for i in range(6)]
-    ssh_client.ssh_config.write_text(
-        f"Host {' '.join(aliases)}\n  HostName {inst.host}\n  Port {inst.port}\n")
+    ssh_client.ssh_config.write_text(f"Host {' '.join(aliases)}\n  HostName {inst.host}\n  Port {inst.port}\n")
     async with Pool(ssh_client.options(max_handshakes=limit)) as pool:
         results = await asyncio.gather(*(pool.run(a, "echo ok") for a in aliases))
     assert [r.stdout for r in results] == ["ok\n"] * 6
@@ -302,4 +298,3 @@ async def test_non_utf8_output_does_not_crash(sshd, ssh_client):
     async with Pool(ssh_client.options()) as pool:
         r = await pool.run(target(sshd), r"printf 'a\377b\n'")
     assert r.stdout == "a\ufffdb\n"
-

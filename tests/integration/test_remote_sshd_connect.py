@@ -22,8 +22,7 @@ def target(inst) -> str:
 
 def ssh_fingerprint(pubkey_file) -> str:
     """The SHA256 fingerprint as OpenSSH's own ssh-keygen prints it."""
-    out = subprocess.run(["ssh-keygen", "-lf", str(pubkey_file)], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(["ssh-keygen", "-lf", str(pubkey_file)], capture_output=True, text=True, check=True).stdout
     return out.split()[1]
 
 
@@ -49,14 +48,19 @@ async def test_unknown_host_key_refused_with_fingerprint(sshd_factory, ssh_clien
 
 async def test_accept_new_records_key_then_connects(sshd_factory, ssh_client):
     inst = sshd_factory("127.0.0.21", trust=False)
-    ssh_client.known_hosts.write_text("# kept\n[127.0.0.99]:22 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl")
+    ssh_client.known_hosts.write_text(
+        "# kept\n[127.0.0.99]:22 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    )
     async with Pool(ssh_client.options(accept_new=True)) as pool:
         assert (await pool.run(target(inst), "echo hi")).stdout == "hi\n"
     lines = ssh_client.known_hosts.read_text().splitlines()
     assert lines[0] == "# kept" and lines[-1] == inst.known_hosts_line()
     # OpenSSH itself finds the recorded entry.
-    found = subprocess.run(["ssh-keygen", "-F", f"[{inst.host}]:{inst.port}", "-f",
-                            str(ssh_client.known_hosts)], capture_output=True, text=True)
+    found = subprocess.run(
+        ["ssh-keygen", "-F", f"[{inst.host}]:{inst.port}", "-f", str(ssh_client.known_hosts)],
+        capture_output=True,
+        text=True,
+    )
     assert found.returncode == 0, found.stderr
     # Without --accept-new the key is now known.
     async with Pool(ssh_client.options()) as pool:
@@ -141,15 +145,15 @@ async def test_connect_timeout(ssh_client):
 # ---- ssh_config and ProxyJump --------------------------------------------------------------
 
 
-async def test_ssh_config_alias_port_user_identity_known_hosts(sshd_factory, ssh_client,
-                                                              tmp_path):
+async def test_ssh_config_alias_port_user_identity_known_hosts(sshd_factory, ssh_client, tmp_path):
     inst = sshd_factory("127.0.0.21", trust=False)
     kh = tmp_path / "cfg_known_hosts"
     kh.write_text(inst.known_hosts_line() + "\n")
     ssh_client.ssh_config.write_text(
         "Host other\n  User nobody\n"
         f"Host node-a\n  HostName {inst.host}\n  Port {inst.port}\n  User ccssh\n"
-        f"  IdentityFile {ssh_client.key}\n  UserKnownHostsFile {kh}\n  IdentitiesOnly yes\n")
+        f"  IdentityFile {ssh_client.key}\n  UserKnownHostsFile {kh}\n  IdentitiesOnly yes\n"
+    )
     bare = ssh_client.options(user=None, identities=[], known_hosts=None)
     async with Pool(bare) as pool:
         r = await pool.run("node-a", "id -un")
@@ -170,7 +174,8 @@ async def test_proxy_jump_through_one_sshd_to_another(sshd, sshd2, ssh_client):
         f"Host bastion\n  HostName {sshd.host}\n  Port {sshd.port}\n  User ccssh\n"
         f"  IdentityFile {ssh_client.key}\n"
         f"Host inner\n  HostName {sshd2.host}\n  Port {sshd2.port}\n  ProxyJump bastion\n"
-        f"Host inner2\n  HostName {sshd2.host}\n  Port {sshd2.port}\n  ProxyJump bastion\n")
+        f"Host inner2\n  HostName {sshd2.host}\n  Port {sshd2.port}\n  ProxyJump bastion\n"
+    )
     async with Pool(ssh_client.options()) as pool:
         r = await pool.run("inner", "echo $CC_SSHD_HOST")
         r2 = await pool.run("inner2", "echo $CC_SSHD_HOST")
@@ -186,7 +191,8 @@ async def test_proxy_jump_failure_names_the_jump_host(sshd_factory, ssh_client):
     ssh_client.ssh_config.write_text(
         f"Host inner\n  HostName {inner.host}\n  Port {inner.port}\n"
         f"  ProxyJump {jump.host}:{jump.port}\n"
-        f"Host {jump.host}\n  User ccssh\n  IdentityFile {ssh_client.key}\n")
+        f"Host {jump.host}\n  User ccssh\n  IdentityFile {ssh_client.key}\n"
+    )
     async with Pool(ssh_client.options()) as pool:
         with pytest.raises(RemoteError) as err:
             await pool.run("inner", "true")
@@ -201,7 +207,8 @@ async def test_jump_host_key_is_checked_too(sshd_factory, ssh_client):
     ssh_client.ssh_config.write_text(
         f"Host bastion\n  HostName {jump.host}\n  Port {jump.port}\n  User ccssh\n"
         f"  IdentityFile {ssh_client.key}\n"
-        f"Host inner\n  HostName {inner.host}\n  Port {inner.port}\n  ProxyJump bastion\n")
+        f"Host inner\n  HostName {inner.host}\n  Port {inner.port}\n  ProxyJump bastion\n"
+    )
     async with Pool(ssh_client.options()) as pool:
         with pytest.raises(RemoteError) as err:
             await pool.run("inner", "true")
@@ -217,16 +224,14 @@ def ssh_agent(ssh_client, tmp_path, monkeypatch):
     if shutil.which("ssh-agent") is None:
         pytest.skip("ssh-agent not installed")
     sock = tmp_path / "agent.sock"
-    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
         while not sock.exists():
             assert time.monotonic() < deadline, "ssh-agent socket never appeared"
             time.sleep(0.02)
         env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
-        subprocess.run(["ssh-add", "-q", str(ssh_client.key)], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(["ssh-add", "-q", str(ssh_client.key)], env=env, check=True, capture_output=True)
         monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
         yield sock
     finally:
@@ -234,8 +239,7 @@ def ssh_agent(ssh_client, tmp_path, monkeypatch):
         agent.wait(timeout=5)
 
 
-async def test_ssh_agent_is_used_when_auth_sock_is_set(sshd, ssh_client, ssh_agent,
-                                                       monkeypatch):
+async def test_ssh_agent_is_used_when_auth_sock_is_set(sshd, ssh_client, ssh_agent, monkeypatch):
     # The only copy of the accepted key the client can use is in the agent
     # (id_test is not one of ssh's default key names).
     async with Pool(ssh_client.options(identities=[])) as pool:
@@ -246,11 +250,9 @@ async def test_ssh_agent_is_used_when_auth_sock_is_set(sshd, ssh_client, ssh_age
             await pool.run(target(sshd), "true")
 
 
-async def test_missing_identity_files_still_use_the_agent(sshd, ssh_client, ssh_agent,
-                                                          tmp_path):
+async def test_missing_identity_files_still_use_the_agent(sshd, ssh_client, ssh_agent, tmp_path):
     """ssh_config names only key files that do not exist: like ssh, skip them and ask the
     agent (asyncssh would turn agent auth off if given client_keys=None)."""
-    ssh_client.ssh_config.write_text(
-        f"Host {sshd.host}\n  IdentityFile {tmp_path / 'no_such_key'}\n")
+    ssh_client.ssh_config.write_text(f"Host {sshd.host}\n  IdentityFile {tmp_path / 'no_such_key'}\n")
     async with Pool(ssh_client.options(identities=[])) as pool:
         assert (await pool.run(target(sshd), "echo via-agent")).stdout == "via-agent\n"

@@ -61,8 +61,7 @@ class LocalShPool:
     async def stream(self, host: str, script: str, timeout: float):
         self.calls += 1
         env = {"HOME": str(self.home), "PATH": os.environ["PATH"]}
-        proc = await asyncio.create_subprocess_exec("sh", "-c", script, env=env,
-                                                    stdout=asyncio.subprocess.PIPE)
+        proc = await asyncio.create_subprocess_exec("sh", "-c", script, env=env, stdout=asyncio.subprocess.PIPE)
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
         for line in out.decode().splitlines():
             yield SimpleNamespace(text=line, stream="stdout")
@@ -76,8 +75,11 @@ def server_logs(tmp_path: Path, line: str) -> Path:
 
 
 def plan_doc(logdir: Path, **env: str) -> dict:
-    return {"servers": [{"server_id": "srv1", "host": "srv1",
-                         "ranks": [{"env": {"ASCEND_PROCESS_LOG_PATH": str(logdir), **env}}]}]}
+    return {
+        "servers": [
+            {"server_id": "srv1", "host": "srv1", "ranks": [{"env": {"ASCEND_PROCESS_LOG_PATH": str(logdir), **env}}]}
+        ]
+    }
 
 
 def test_a_run_base_another_user_made_is_refused(shared) -> None:
@@ -118,8 +120,13 @@ async def test_evidence_is_never_written_into_a_planted_run_folder(shared, tmp_p
     planted = run / "evidence" / "srv1" / "000-plog_plog-1.log"
     as_other("sh", "-c", f"umask 0; : > '{planted}'")
     logdir = server_logs(tmp_path, "root-only line")
-    subprocess.run(["sh", "-c", f"cat > '{run / 'plan.json'}'"], input=json.dumps(plan_doc(logdir)),
-                   text=True, user=OTHER, check=True)
+    subprocess.run(
+        ["sh", "-c", f"cat > '{run / 'plan.json'}'"],
+        input=json.dumps(plan_doc(logdir)),
+        text=True,
+        user=OTHER,
+        check=True,
+    )
     pool = LocalShPool(tmp_path)
     for plan in (None, plan_doc(logdir)):  # read from the folder, or the launch's own
         with pytest.raises(safefiles.UnsafePath, match="owned by another user"):
@@ -131,11 +138,13 @@ async def test_evidence_is_never_written_into_a_planted_run_folder(shared, tmp_p
 async def test_evidence_in_own_run_folder_is_masked_and_reads_its_plan(tmp_path) -> None:
     record = RunRecord(tmp_path / "runs")
     record.close()
-    logdir = server_logs(tmp_path, f"token {TOKEN} Authorization: Bearer abcdefghijklmnopqrstuvwx "
-                                   "hf_abcdefghijklmnopqrstuvwxyz0123 HF_TOKEN=whatever")
+    logdir = server_logs(
+        tmp_path,
+        f"token {TOKEN} Authorization: Bearer abcdefghijklmnopqrstuvwx "
+        "hf_abcdefghijklmnopqrstuvwxyz0123 HF_TOKEN=whatever",
+    )
     (record.dir / "plan.json").write_text(json.dumps(plan_doc(logdir)))
-    got = await collect(LocalShPool(tmp_path), record.dir, None, since=time.time(),
-                        secrets=[TOKEN])
+    got = await collect(LocalShPool(tmp_path), record.dir, None, since=time.time(), secrets=[TOKEN])
     assert got[0].error is None and got[0].files
     text = (record.dir / "evidence" / "srv1" / got[0].files[0]).read_text()
     assert "[ERROR] HCCL token ***" in text

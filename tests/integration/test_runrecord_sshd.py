@@ -23,12 +23,31 @@ def test_secret_env_value_is_in_no_file_of_the_run_record(sshd, sshd2, ssh_clien
     table = tmp_path / "rt.json"
     table.write_text(dumps(table_for(servers)))
     opts = ssh_client.options()
-    argv = [sys.executable, "-m", "console", "-F", str(opts.ssh_config), "-l", str(opts.user),
-            "-i", str(opts.identities[0]), "--known-hosts", str(opts.known_hosts),
-            "launch", "--ranktable", str(table),
-            "--remote-ranktable", str(sshd.work_dir / "rt.json"),
-            "--master-port", str(free_port()), "--run-dir", str(tmp_path / "runs"),
-            "--env", f"GITHUB_TOKEN={SECRET}", "--json"]
+    argv = [
+        sys.executable,
+        "-m",
+        "console",
+        "-F",
+        str(opts.ssh_config),
+        "-l",
+        str(opts.user),
+        "-i",
+        str(opts.identities[0]),
+        "--known-hosts",
+        str(opts.known_hosts),
+        "launch",
+        "--ranktable",
+        str(table),
+        "--remote-ranktable",
+        str(sshd.work_dir / "rt.json"),
+        "--master-port",
+        str(free_port()),
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--env",
+        f"GITHUB_TOKEN={SECRET}",
+        "--json",
+    ]
     for inst in servers:
         argv += ["--host", f"{inst.host}={inst.host}:{inst.port}"]
     argv += ["--", "bash", "-c", 'echo "token=$GITHUB_TOKEN"']

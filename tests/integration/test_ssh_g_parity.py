@@ -45,14 +45,20 @@ class Case:
 
 
 CASES = [
-    Case("basic host block", """
+    Case(
+        "basic host block",
+        """
 Host node01
     HostName 10.20.0.1
     User hwadmin
     Port 2222
     IdentityFile ~/.ssh/id_cluster
-""", "node01"),
-    Case("first value wins over a later wildcard", """
+""",
+        "node01",
+    ),
+    Case(
+        "first value wins over a later wildcard",
+        """
 Host node*
     User ops
 Host node07
@@ -62,118 +68,193 @@ Host *
     Port 22
     User nobody
     IdentityFile ~/.ssh/id_default
-""", "node07"),
-    Case("trailing comment on a value", """
+""",
+        "node07",
+    ),
+    Case(
+        "trailing comment on a value",
+        """
 Host lab*
     Port 2219  # lab
     User ma  # the lab user
     HostName 192.168.7.3 # fixed
-""", "lab3"),
-    Case("key=value syntax, any case", """
+""",
+        "lab3",
+    ),
+    Case(
+        "key=value syntax, any case",
+        """
 HOST=gpu*
   hostname = %h.cluster.example
   USER=deploy
   port= 2022
   identityFILE ~/.ssh/id_gpu
-""", "gpu12"),
-    Case("quoted value with a space", """
+""",
+        "gpu12",
+    ),
+    Case(
+        "quoted value with a space",
+        """
 Host win
   IdentityFile "~/.ssh/my key"
   UserKnownHostsFile "{d}/known hosts" {d}/kh2
-""", "win"),
-    Case("negated host pattern", """
+""",
+        "win",
+    ),
+    Case(
+        "negated host pattern",
+        """
 Host * !bastion
   ProxyJump bastion
   User worker
 Host bastion
   HostName 203.0.113.10
   User jump
-""", "bastion"),
-    Case("negated pattern, other host", """
+""",
+        "bastion",
+    ),
+    Case(
+        "negated pattern, other host",
+        """
 Host * !bastion
   ProxyJump bastion
   User worker
 Host bastion
   HostName 203.0.113.10
-""", "node3"),
-    Case("several patterns and ?", """
+""",
+        "node3",
+    ),
+    Case(
+        "several patterns and ?",
+        """
 Host foo node?? bar
   Port 2201
 Host node1?
   User ten
-""", "node12"),
-    Case("tokens in UserKnownHostsFile", """
+""",
+        "node12",
+    ),
+    Case(
+        "tokens in UserKnownHostsFile",
+        """
 Host n*
   HostName 10.0.1.%h
   User op
   Port 2202
   UserKnownHostsFile ~/.ssh/kh_%h_%p %d/kh_%u %C {d}/%n-%r-%i-%L-%l-%k
-""", "n5"),
-    Case("tokens in IdentityFile, duplicates once", """
+""",
+        "n5",
+    ),
+    Case(
+        "tokens in IdentityFile, duplicates once",
+        """
 Host *
   IdentityFile ~/.ssh/id_%r@%h
   IdentityFile ~/.ssh/id_ed25519
   IdentityFile ~/.ssh/id_ed25519
   User admin
-""", "server.example"),
-    Case("StrictHostKeyChecking no with /dev/null", """
+""",
+        "server.example",
+    ),
+    Case(
+        "StrictHostKeyChecking no with /dev/null",
+        """
 Host fresh-*
   StrictHostKeyChecking no
   UserKnownHostsFile /dev/null
   LogLevel ERROR
-""", "fresh-17"),
+""",
+        "fresh-17",
+    ),
     Case("StrictHostKeyChecking off", "Host *\n  StrictHostKeyChecking off\n", "x"),
     Case("StrictHostKeyChecking accept-new", "Host *\n  StrictHostKeyChecking accept-new\n", "x"),
-    Case("StrictHostKeyChecking yes, later no ignored", """
+    Case(
+        "StrictHostKeyChecking yes, later no ignored",
+        """
 Host x
   StrictHostKeyChecking yes
 Host *
   StrictHostKeyChecking no
-""", "x"),
-    Case("ProxyJump chain with user and port", """
+""",
+        "x",
+    ),
+    Case(
+        "ProxyJump chain with user and port",
+        """
 Host inner-*
   ProxyJump gw1,ops@gw2.example:2222
-""", "inner-4"),
-    Case("ProxyJump ssh URI and numeric host", """
+""",
+        "inner-4",
+    ),
+    Case(
+        "ProxyJump ssh URI and numeric host",
+        """
 Host a
   ProxyJump jumper,ssh://bob@10.9.8.7:2022
 Host b
   ProxyJump [2001:db8::1]:2200
-""", "a"),
+""",
+        "a",
+    ),
     Case("ProxyJump numeric IPv6", "Host b\n  ProxyJump [2001:db8::1]:2200\n", "b"),
-    Case("ProxyCommand first beats ProxyJump", """
+    Case(
+        "ProxyCommand first beats ProxyJump",
+        """
 Host p
   ProxyCommand ssh -W %h:%p gw
 Host *
   ProxyJump gw2
-""", "p"),
-    Case("ProxyJump first beats ProxyCommand", """
+""",
+        "p",
+    ),
+    Case(
+        "ProxyJump first beats ProxyCommand",
+        """
 Host p
   ProxyJump gw2
 Host *
   ProxyCommand nc %h %p
-""", "p"),
-    Case("ProxyJump none", """
+""",
+        "p",
+    ),
+    Case(
+        "ProxyJump none",
+        """
 Host internal
   ProxyJump none
 Host *
   ProxyJump gw
-""", "internal"),
-    Case("-l -p -i beat the config", """
+""",
+        "internal",
+    ),
+    Case(
+        "-l -p -i beat the config",
+        """
 Host c
   User cfguser
   Port 2300
   IdentityFile ~/.ssh/id_cfg
-""", "c", user="cliuser", port=2400, keys=("{d}/k1",)),
-    Case("Match host on HostName, originalhost on the alias", """
+""",
+        "c",
+        user="cliuser",
+        port=2400,
+        keys=("{d}/k1",),
+    ),
+    Case(
+        "Match host on HostName, originalhost on the alias",
+        """
 Host short
   HostName long.example.org
 Match host long.example.org
   User matched
 Match originalhost short
   Port 2500
-""", "short"),
-    Case("Match user and localuser", """
+""",
+        "short",
+    ),
+    Case(
+        "Match user and localuser",
+        """
 Host m
   User svc
 Match user svc
@@ -182,23 +263,35 @@ Match localuser nobody-here
   Port 1
 Match !localuser nobody-here
   IdentityFile ~/.ssh/id_local
-""", "m"),
-    Case("Match final: Host blocks see the HostName", """
+""",
+        "m",
+    ),
+    Case(
+        "Match final: Host blocks see the HostName",
+        """
 Host alias1
   HostName real1.example
 Host real1.example
   User via-final
 Match final
   Port 2700
-""", "alias1"),
-    Case("Match !final is the first pass", """
+""",
+        "alias1",
+    ),
+    Case(
+        "Match !final is the first pass",
+        """
 Match !final
   User first
 Match final
   User second
   Port 2701
-""", "h"),
-    Case("CanonicalizeHostname, not found, fallback local", """
+""",
+        "h",
+    ),
+    Case(
+        "CanonicalizeHostname, not found, fallback local",
+        """
 CanonicalizeHostname yes
 CanonicalDomains invalid
 CanonicalizeMaxDots 0
@@ -206,64 +299,107 @@ Host web
   User www
 Match canonical host web
   Port 2800
-""", "WEB"),
-    Case("CanonicalizeHostname, too many dots", """
+""",
+        "WEB",
+    ),
+    Case(
+        "CanonicalizeHostname, too many dots",
+        """
 CanonicalizeHostname yes
 CanonicalDomains invalid
 Match canonical
   User canon
-""", "a.b.c"),
-    Case("CanonicalizeHostname with ProxyJump (not direct)", """
+""",
+        "a.b.c",
+    ),
+    Case(
+        "CanonicalizeHostname with ProxyJump (not direct)",
+        """
 CanonicalizeHostname yes
 CanonicalDomains invalid
 CanonicalizeFallbackLocal no
 ProxyJump gw
-""", "web"),
-    Case("CanonicalizeHostname fallback off refuses", """
+""",
+        "web",
+    ),
+    Case(
+        "CanonicalizeHostname fallback off refuses",
+        """
 CanonicalizeHostname yes
 CanonicalDomains invalid
 CanonicalizeFallbackLocal no
-""", "web"),
-    Case("Match exec", """
+""",
+        "web",
+    ),
+    Case(
+        "Match exec",
+        """
 Match exec "test %h = e1"
   User exec-yes
 Match exec false
   Port 1
 Host *
   Port 2900
-""", "e1"),
-    Case("Match all and negation", """
+""",
+        "e1",
+    ),
+    Case(
+        "Match all and negation",
+        """
 Match !host nothing*
   User notnothing
 Match all
   Port 3000
-""", "anything"),
-    Case("Include a glob; Include in an inactive block", """
+""",
+        "anything",
+    ),
+    Case(
+        "Include a glob; Include in an inactive block",
+        """
 Include {d}/conf.d/*.conf
 Host other
   Include {d}/never.conf
 Host *
   User fallback
-""", "inc1", files={"conf.d/10-a.conf": "Host inc*\n  Port 3100\n",
-                    "conf.d/20-b.conf": "Host inc1\n  User from-b\n",
-                    "never.conf": "User never\n"}),
-    Case("IgnoreUnknown", """
+""",
+        "inc1",
+        files={
+            "conf.d/10-a.conf": "Host inc*\n  Port 3100\n",
+            "conf.d/20-b.conf": "Host inc1\n  User from-b\n",
+            "never.conf": "User never\n",
+        },
+    ),
+    Case(
+        "IgnoreUnknown",
+        """
 IgnoreUnknown UseKeychain,AddKeys*
 Host *
   UseKeychain yes
   AddKeysFoo yes
   Port 3200
-""", "k"),
-    Case("unknown keyword refuses the file", """
+""",
+        "k",
+    ),
+    Case(
+        "unknown keyword refuses the file",
+        """
 Host *
   Port 22
   Hostnmae typo.example
-""", "x"),
-    Case("unknown keyword in a block that does not match", """
+""",
+        "x",
+    ),
+    Case(
+        "unknown keyword in a block that does not match",
+        """
 Host nothing
   ForwardXYZ yes
-""", "x"),
-    Case("known keywords the console ignores", """
+""",
+        "x",
+    ),
+    Case(
+        "known keywords the console ignores",
+        """
 Host *
   ServerAliveInterval 30
   ControlMaster auto
@@ -273,12 +409,18 @@ Host *
   AddKeysToAgent yes
   SendEnv LANG LC_*
   LogLevel QUIET
-""", "x"),
-    Case("GlobalKnownHostsFile and HostKeyAlias", """
+""",
+        "x",
+    ),
+    Case(
+        "GlobalKnownHostsFile and HostKeyAlias",
+        """
 Host alias*
   GlobalKnownHostsFile {d}/global_kh
   HostKeyAlias Cluster-Head
-""", "alias2"),
+""",
+        "alias2",
+    ),
     Case("UserKnownHostsFile none", "Host *\n  UserKnownHostsFile none\n", "x"),
     Case("numeric address normalised, name lowercased", "Host *\n  Port 22\n", "10.1"),
     Case("upper-case name", "Host NODE1\n  Port 3300\nHost node1\n  Port 3400\n", "NODE1"),
@@ -300,8 +442,7 @@ def _ssh_g(config: Path | None, case: Case, d: Path) -> tuple[int, dict[str, lis
     for key in case.keys:
         argv += ["-i", key.format(d=d)]
     argv.append(case.host)
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
-                          check=False)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL, check=False)
     fields: dict[str, list[str]] = {}
     for line in done.stdout.splitlines():
         key, _, value = line.partition(" ")
@@ -310,14 +451,17 @@ def _ssh_g(config: Path | None, case: Case, d: Path) -> tuple[int, dict[str, lis
 
 
 def _ours(config: Path | None, case: Case, d: Path, system: Path) -> dict[str, list[str]]:
-    cmd = CommandLine(user=case.user, port=case.port,
-                      identities=tuple(k.format(d=d) for k in case.keys))
+    cmd = CommandLine(user=case.user, port=case.port, identities=tuple(k.format(d=d) for k in case.keys))
     st = resolve_settings(case.host, config=config, cmdline=cmd, system_config=system)
-    out = {"hostname": [st.hostname], "user": [st.user], "port": [str(st.port)],
-           "identityfile": st.identity_files,
-           "userknownhostsfile": [" ".join(st.user_known_hosts) or "none"],
-           "globalknownhostsfile": [" ".join(st.global_known_hosts) or "none"],
-           "stricthostkeychecking": [STRICT[st.strict_host_key_checking]]}
+    out = {
+        "hostname": [st.hostname],
+        "user": [st.user],
+        "port": [str(st.port)],
+        "identityfile": st.identity_files,
+        "userknownhostsfile": [" ".join(st.user_known_hosts) or "none"],
+        "globalknownhostsfile": [" ".join(st.global_known_hosts) or "none"],
+        "stricthostkeychecking": [STRICT[st.strict_host_key_checking]],
+    }
     if st.proxy_jump:
         out["proxyjump"] = [jump_as_ssh_prints(st.proxy_jump)]
     if st.proxy_command:
@@ -327,8 +471,18 @@ def _ours(config: Path | None, case: Case, d: Path, system: Path) -> dict[str, l
     return out
 
 
-FIELDS = ("hostname", "user", "port", "identityfile", "proxyjump", "proxycommand",
-          "userknownhostsfile", "globalknownhostsfile", "stricthostkeychecking", "hostkeyalias")
+FIELDS = (
+    "hostname",
+    "user",
+    "port",
+    "identityfile",
+    "proxyjump",
+    "proxycommand",
+    "userknownhostsfile",
+    "globalknownhostsfile",
+    "stricthostkeychecking",
+    "hostkeyalias",
+)
 
 
 def _compare(config: Path | None, case: Case, d: Path, system: Path) -> None:

@@ -23,9 +23,11 @@ def alive(pid: int) -> bool:
 
 async def wait_gone(pid: int, timeout: float = 10) -> None:
     """Poll until ``pid`` is gone; TimeoutError after ``timeout`` seconds."""
+
     async def poll() -> None:
         while alive(pid):
             await asyncio.sleep(0.05)
+
     await asyncio.wait_for(poll(), timeout)
 
 

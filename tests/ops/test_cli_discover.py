@@ -14,8 +14,8 @@ from console.ops.ranktable_files import load
 
 async def cli(*args: str, timeout: float = 120) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "console", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable, "-m", "console", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode, out.decode(), err.decode()
 
@@ -37,7 +37,9 @@ async def test_discover_json_shape_and_exit_code(sim_cluster):
 
 async def test_discover_exit_3_when_a_server_is_unreachable(sim_factory):
     sim = await sim_factory(servers=2, cards=2, faults=[{"kind": "refuse", "server": 2}])
-    rc, out, _err = await cli("-F", str(sim.ssh_config_path), "--connect-timeout", "5", "discover", *sim.hosts, "--json")
+    rc, out, _err = await cli(
+        "-F", str(sim.ssh_config_path), "--connect-timeout", "5", "discover", *sim.hosts, "--json"
+    )
     assert rc == 3
     data = json.loads(out)
     assert [s["reachable"] for s in data["servers"]] == [True, False]
@@ -72,8 +74,10 @@ async def test_ranktable_build_then_validate_against(sim_cluster, tmp_path):
 
 def test_text_output_of_an_unreachable_server(capsys):
     """No empty Devices table; the error column shows one cut line, Findings the whole error."""
-    error = ("cannot resolve host name: root@nosuchhost.invalid:22: Name or service not known, "
-             "and more words to make it long\n  hint: check the name, /etc/hosts, or HostName in ssh_config")
+    error = (
+        "cannot resolve host name: root@nosuchhost.invalid:22: Name or service not known, "
+        "and more words to make it long\n  hint: check the name, /etc/hosts, or HostName in ssh_config"
+    )
     inv = Inventory(servers=[Server(host="nosuchhost.invalid", reachable=False, error=error)])
     inv.findings = findings(inv)
     print_inventory(inv)

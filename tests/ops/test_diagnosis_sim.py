@@ -17,8 +17,7 @@ WORKLOAD = ["--grace", "1", "--", "bash", "-c", "ccsim-hccl-init && exec sleep 6
 
 
 async def _run(*argv: str, timeout: float = 180) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode, out.decode(), err.decode()
 
@@ -28,13 +27,29 @@ def _events(out: str) -> list[dict]:
 
 
 async def test_lossy_pair_fails_with_both_ranks_servers_and_the_ping_of_that_pair(sim_factory, tmp_path):
-    sim = await sim_factory(servers=2, cards=4, faults=[
-        {"kind": "loss", "src": 1, "src_device": 3, "dst": 2, "dst_device": 3, "percent": 33.33}])
+    sim = await sim_factory(
+        servers=2,
+        cards=4,
+        faults=[{"kind": "loss", "src": 1, "src_device": 3, "dst": 2, "dst_device": 3, "percent": 33.33}],
+    )
     a, b = sim.hosts
     pairs = tmp_path / "pairs.txt"
     pairs.write_text(f"{a}:3 {b}:3\n")
-    rc, out, err = await _run(sys.executable, "-m", "console", "-F", str(sim.ssh_config_path), "ping",
-                              a, b, "--pattern", "custom", "--pairs", str(pairs), "--json")
+    rc, out, err = await _run(
+        sys.executable,
+        "-m",
+        "console",
+        "-F",
+        str(sim.ssh_config_path),
+        "ping",
+        a,
+        b,
+        "--pattern",
+        "custom",
+        "--pairs",
+        str(pairs),
+        "--json",
+    )
     assert rc == 1, err
     (tmp_path / "ping.json").write_text(out)
     rc, out, err = await _run(*launch_args(sim, tmp_path, "--json", *WORKLOAD))
@@ -53,8 +68,9 @@ async def test_lossy_pair_fails_with_both_ranks_servers_and_the_ping_of_that_pai
         texts = [p.read_text() for p in (run / "evidence" / host).iterdir()]
         assert any("LINK_ERROR_INFO" in t and "wait socket establish timeout" in t for t in texts)
     assert sum(c["cause"] == "socket_timeout" for c in diag["causes"]) == 2  # one per end, deduped
-    rc, out, err = await _run(sys.executable, "-m", "console", "diagnose", str(run),
-                              "--ping", str(tmp_path / "ping.json"))
+    rc, out, err = await _run(
+        sys.executable, "-m", "console", "diagnose", str(run), "--ping", str(tmp_path / "ping.json")
+    )
     assert rc == 1, err
     headline = out.splitlines()[0]
     for want in ("rank 3", "rank 7", a, b, "33.33 % loss"):
@@ -70,8 +86,7 @@ async def test_ranktable_ip_differing_from_the_card_is_ei0014(sim_factory, tmp_p
     (tmp_path / "rt.json").write_text(dumps(table))  # launch_args wrote the clean table first
     rc, _out, err = await _run(*argv)
     assert rc == 1, err
-    assert "launch: diagnosis: rank table device_ip 10.99.0.9 differs from the card's IP " \
-           f"{card_ip}" in err
+    assert f"launch: diagnosis: rank table device_ip 10.99.0.9 differs from the card's IP {card_ip}" in err
     assert f"{sim.hosts[1]} rank 3 dev 1" in err
 
 
@@ -92,25 +107,36 @@ async def test_busy_npu_is_port_in_use_next_to_its_process(sim_factory, tmp_path
     spec = ClusterSpec.generate(servers=2, cards=2)
     spec.servers[1].devices[0].processes = [NpuProcess(pid=4242, name="python3")]
     sim = await sim_factory(spec)
-    rc, out, err = await _run(sys.executable, "-m", "console", "-F", str(sim.ssh_config_path),
-                              "discover", *sim.hosts, "--json")
+    rc, out, err = await _run(
+        sys.executable, "-m", "console", "-F", str(sim.ssh_config_path), "discover", *sim.hosts, "--json"
+    )
     (tmp_path / "inv.json").write_text(out)
-    rc, out, err = await _run(*launch_args(sim, tmp_path, "--no-preflight", "--inventory",
-                                           str(tmp_path / "inv.json"), "--json", *WORKLOAD))
+    rc, out, err = await _run(
+        *launch_args(sim, tmp_path, "--no-preflight", "--inventory", str(tmp_path / "inv.json"), "--json", *WORKLOAD)
+    )
     assert rc == 1, err
     diag = _events(out)[-2]
     first = diag["causes"][diag["first"]["index"]]
-    assert (first["cause"], first["ports"], first["server"], first["rank"]) == (
-        "port_in_use", [16666], sim.hosts[1], 2)
+    assert (first["cause"], first["ports"], first["server"], first["rank"]) == ("port_in_use", [16666], sim.hosts[1], 2)
     assert any(lk["kind"] == "npu_processes" and "4242" in lk["message"] for lk in diag["links"])
 
 
-STALL = ["--env", "HCCL_CONNECT_TIMEOUT=600", "--stall-after", "2", "--grace", "1", "--json",
-         "--", "bash", "-c", "ccsim-hccl-init && exec sleep 60"]
+STALL = [
+    "--env",
+    "HCCL_CONNECT_TIMEOUT=600",
+    "--stall-after",
+    "2",
+    "--grace",
+    "1",
+    "--json",
+    "--",
+    "bash",
+    "-c",
+    "ccsim-hccl-init && exec sleep 60",
+]
 
 
-async def test_fail_fast_stall_tears_down_for_the_silent_server_before_hccl_times_out(sim_factory,
-                                                                                      tmp_path):
+async def test_fail_fast_stall_tears_down_for_the_silent_server_before_hccl_times_out(sim_factory, tmp_path):
     """A hung NPU on server 2: its ranks never print, server 1's ranks wait for them (HCCL's
     600 s connect timeout). --fail-fast-stall ends the job on the stall verdict instead."""
     sim = await sim_factory(servers=2, cards=2, faults=[{"kind": "stuck", "server": 2}])
@@ -126,7 +152,7 @@ async def test_fail_fast_stall_tears_down_for_the_silent_server_before_hccl_time
     teardown = events[kinds.index("teardown")]
     assert teardown["root_cause"]["kind"] == "stall" and teardown["root_cause"]["server_id"] == b
     assert kinds.index("stalled") < kinds.index("stall") < kinds.index("teardown")
-    marked = {e["rank"] for e in events[:kinds.index("stall")] if e["event"] == "stalled"}
+    marked = {e["rank"] for e in events[: kinds.index("stall")] if e["event"] == "stalled"}
     assert marked == set(stall["stalled"]) and {2, 3} < marked  # most, with the silent ones
     # before HCCL's own timeout: no rank got to print its timeout, every one was stopped by us
     assert not any(e["event"] == "line" and "EI0006" in e["text"] for e in events)

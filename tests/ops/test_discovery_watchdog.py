@@ -32,8 +32,9 @@ def run_script(tmp_path: Path, shell: str = "/bin/sh", devices=(0, 1), tool_time
     script = devices_script("MK", list(devices), tool_timeout=tool_timeout)
     env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "TMPDIR": str(tmp_path / "tmp")}
     (tmp_path / "tmp").mkdir(exist_ok=True)
-    proc = subprocess.Popen([*_argv(shell), "-c", script], stdout=subprocess.PIPE, text=True,
-                            env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [*_argv(shell), "-c", script], stdout=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
     out, _ = proc.communicate(timeout=60)
     return split_sections(out, "MK"), proc.pid
 
@@ -64,9 +65,12 @@ def wait_gone(pgid: int, deadline_s: float = 10) -> bool:
 @pytest.mark.parametrize("shell", SHELLS)
 def test_hung_call_is_killed_and_only_its_device_skipped(tmp_path, shell):
     pidfile, outfile = tmp_path / "hung.pid", tmp_path / "out.path"
-    _tool(tmp_path, f'o=$(readlink /proc/$$/fd/1); echo "$o" > {outfile}\n'
-                    f'if [ "$2" = 1 ] && [ "$3" = -link ]; then echo $$ > {pidfile}; exec sleep 60; fi\n'
-                    'echo "answer $*"\n')
+    _tool(
+        tmp_path,
+        f'o=$(readlink /proc/$$/fd/1); echo "$o" > {outfile}\n'
+        f'if [ "$2" = 1 ] && [ "$3" = -link ]; then echo $$ > {pidfile}; exec sleep 60; fi\n'
+        'echo "answer $*"\n',
+    )
     secs, pgid = run_script(tmp_path, shell)
     assert secs["ip:1"].output == "answer -i 1 -ip -g\n" and secs["ip:1"].exit_status == 0
     assert secs["link:1"].exit_status == 124 and secs["link:1"].output == ""
@@ -83,11 +87,14 @@ def test_hung_call_is_killed_and_only_its_device_skipped(tmp_path, shell):
 def test_outputs_and_statuses_come_through_unchanged(tmp_path, shell):
     text = "ipaddr:1.2.3.4\n  two  \\n back\\slash\n\n\nlast"  # no final newline
     (tmp_path / "ip.txt").write_text(text)
-    _tool(tmp_path, 'case "$3" in\n'
-                    f'  -ip) cat {tmp_path / "ip.txt"};;\n'
-                    '  -link) echo "down" >&2; exit 3;;\n'
-                    '  -tls) ;;\n'
-                    '  *) echo "x $2";;\nesac\n')
+    _tool(
+        tmp_path,
+        'case "$3" in\n'
+        f"  -ip) cat {tmp_path / 'ip.txt'};;\n"
+        '  -link) echo "down" >&2; exit 3;;\n'
+        "  -tls) ;;\n"
+        '  *) echo "x $2";;\nesac\n',
+    )
     secs, pgid = run_script(tmp_path, shell, devices=(0, 5))
     assert secs["ip:5"].output == text + "\n"
     assert (secs["link:0"].output, secs["link:0"].exit_status) == ("down\n", 3)
@@ -115,12 +122,16 @@ def test_zero_timeout_runs_unbounded_without_watchdog(tmp_path):
 
 def test_killed_script_takes_its_watchdog_along(tmp_path):
     started = tmp_path / "started"
-    _tool(tmp_path, f'o=$(readlink /proc/$$/fd/1); echo "$o" > {started}.tmp; mv {started}.tmp {started}\n'
-                    'exec sleep 60\n')
+    _tool(
+        tmp_path, f'o=$(readlink /proc/$$/fd/1); echo "$o" > {started}.tmp; mv {started}.tmp {started}\nexec sleep 60\n'
+    )
     script = devices_script("MK", [0], tool_timeout=30)
-    proc = subprocess.Popen(["/bin/sh", "-c", script], stdout=subprocess.DEVNULL,
-                            env={"PATH": f"{tmp_path}:/usr/bin:/bin", "TMPDIR": str(tmp_path)},
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["/bin/sh", "-c", script],
+        stdout=subprocess.DEVNULL,
+        env={"PATH": f"{tmp_path}:/usr/bin:/bin", "TMPDIR": str(tmp_path)},
+        start_new_session=True,
+    )
     end = time.monotonic() + 20
     while not started.exists() and time.monotonic() < end:
         time.sleep(0.02)  # polling interval, bounded by the deadline

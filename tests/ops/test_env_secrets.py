@@ -24,8 +24,7 @@ from tests.ops.test_runrecord import TABLE
 SECRET = "hf_s3cr3tTokenValue"
 
 
-@pytest.mark.parametrize("item", [f"HF-TOKEN={SECRET}", f"RANK={SECRET}", f"1X={SECRET}",
-                                  f"={SECRET}"])
+@pytest.mark.parametrize("item", [f"HF-TOKEN={SECRET}", f"RANK={SECRET}", f"1X={SECRET}", f"={SECRET}"])
 def test_a_bad_env_item_never_shows_its_value(item) -> None:
     with pytest.raises(InputError) as err:
         parse_env_items([item], {})
@@ -58,8 +57,7 @@ def _env_file(tmp_path: Path, text: str, mode: int = 0o600) -> str:
 def test_an_env_file_is_read_and_the_command_line_wins(tmp_path) -> None:
     path = _env_file(tmp_path, f"# tokens\n\nHF_TOKEN={SECRET}\nA=from file\nB= spaced  \n")
     assert read_env_file(path) == {"HF_TOKEN": SECRET, "A": "from file", "B": " spaced  "}
-    assert env_from_options(["A=cli"], [path], {}) == {"HF_TOKEN": SECRET, "A": "cli",
-                                                         "B": " spaced  "}
+    assert env_from_options(["A=cli"], [path], {}) == {"HF_TOKEN": SECRET, "A": "cli", "B": " spaced  "}
 
 
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o620])
@@ -94,11 +92,26 @@ def test_the_launch_pane_uses_the_same_parser(monkeypatch) -> None:
 def _launch(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     table = tmp_path / "rt.json"
     table.write_text(json.dumps(TABLE))
-    argv = [sys.executable, "-m", "console", "launch", "--local", "--ranktable", str(table),
-            "--run-dir", str(tmp_path / "runs"), "--no-preflight", *args,
-            "--", "bash", "-c", 'echo "token=${HF_TOKEN:0:3}"']
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False,
-                          env={**os.environ, **(env or {})})
+    argv = [
+        sys.executable,
+        "-m",
+        "console",
+        "launch",
+        "--local",
+        "--ranktable",
+        str(table),
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--no-preflight",
+        *args,
+        "--",
+        "bash",
+        "-c",
+        'echo "token=${HF_TOKEN:0:3}"',
+    ]
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **(env or {})}
+    )
 
 
 def test_cli_a_bad_env_item_exits_2_without_its_value(tmp_path) -> None:

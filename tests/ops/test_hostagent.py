@@ -40,8 +40,16 @@ class Agent:
         return agent
 
     async def send_spec(self, ranks: list[dict], **spec) -> None:
-        body = {"t": "spec", "prelude": "", "exec_command": True, "barrier": "hold",
-                "grace_s": 2.0, "heartbeat_s": 0, "ranks": ranks, **spec}
+        body = {
+            "t": "spec",
+            "prelude": "",
+            "exec_command": True,
+            "barrier": "hold",
+            "grace_s": 2.0,
+            "heartbeat_s": 0,
+            "ranks": ranks,
+            **spec,
+        }
         self.link.write(hello_payload(body))
         await self.link.drain()
         self.spec_sent = True
@@ -59,6 +67,7 @@ class Agent:
                 if frame["t"] == kind:
                     return frame
                 assert frame["t"] != "<eof>", f"agent ended before {kind}: {self.seen[-5:]}"
+
         return await asyncio.wait_for(wait(), timeout)
 
     def send(self, msg: dict) -> None:
@@ -88,15 +97,17 @@ async def all_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
 
 def group_members(pgid: int) -> list[int]:
     out = subprocess.run(["ps", "-eo", "pid=,pgid=,stat="], capture_output=True, text=True).stdout
-    return [int(p) for p, g, st in (line.split() for line in out.splitlines())
-            if int(g) == pgid and not st.startswith("Z")]
+    return [
+        int(p) for p, g, st in (line.split() for line in out.splitlines()) if int(g) == pgid and not st.startswith("Z")
+    ]
 
 
 @pytest.mark.parametrize("barrier", ["hold", "spawn"])
 async def test_barrier_holds_until_go(tmp_path, barrier) -> None:
     cmd = f"touch {tmp_path}/cmd-$RANK"
-    agent = await Agent.start([rank(n, cmd) for n in range(4)], barrier=barrier,
-                              prelude=f"touch {tmp_path}/setup-$RANK")
+    agent = await Agent.start(
+        [rank(n, cmd) for n in range(4)], barrier=barrier, prelude=f"touch {tmp_path}/setup-$RANK"
+    )
     try:
         await agent.until("ready")
         if barrier == "hold":
@@ -131,7 +142,7 @@ def expected(r: int) -> dict[str, bytes]:
     o, e = [], []
     for i in range(3000):
         (o if i % 3 else e).append(b"rank%d-line%d-%s\n" % (r, i, b"y" * (i % 700)))
-    o.append(b"bin:\xff\xfe\x00\x01 \xc3\xa9 \xe2\x82 cr\r {\"t\":\"exit\",\"rank\":9}\n")
+    o.append(b'bin:\xff\xfe\x00\x01 \xc3\xa9 \xe2\x82 cr\r {"t":"exit","rank":9}\n')
     o.append(b"L" * 1_000_003 + b"\n")
     o.append(b"no newline at end\n")  # the agent ends a last unterminated line
     return {"o": b"".join(o), "e": b"".join(e)}
@@ -267,8 +278,7 @@ async def test_finished_rank_takes_its_leftovers_along(tmp_path) -> None:
 
 
 async def test_failing_setup_line_ends_rank_before_barrier(tmp_path) -> None:
-    agent = await Agent.start(
-        [rank(0, "echo never")], prelude="false || { printf 'setup failed\\n' >&2; exit 126; }")
+    agent = await Agent.start([rank(0, "echo never")], prelude="false || { printf 'setup failed\\n' >&2; exit 126; }")
     try:
         frame = await agent.until("exit")
         assert frame["code"] == 126
@@ -315,13 +325,18 @@ async def test_command_with_leading_assignment_runs(tmp_path, barrier) -> None:
     from console.core.profiles import Profile
     from console.core.ranktable.model import RankTable
 
-    table = RankTable.model_validate({"status": "completed", "version": "1.0", "server_count": "1",
-                                      "server_list": [{"server_id": "127.0.0.1", "device": [
-                                          {"device_id": "0", "rank_id": "0"}]}]})
-    plan = build_launch_plan(table, Profile(name="custom"),
-                             args=["GREETING=hi", "sh", "-c", "echo $GREETING"])
-    agent = await Agent.start([rank(0, plan.servers[0].ranks[0].command)], barrier=barrier,
-                              exec_command=plan.exec_command)
+    table = RankTable.model_validate(
+        {
+            "status": "completed",
+            "version": "1.0",
+            "server_count": "1",
+            "server_list": [{"server_id": "127.0.0.1", "device": [{"device_id": "0", "rank_id": "0"}]}],
+        }
+    )
+    plan = build_launch_plan(table, Profile(name="custom"), args=["GREETING=hi", "sh", "-c", "echo $GREETING"])
+    agent = await Agent.start(
+        [rank(0, plan.servers[0].ranks[0].command)], barrier=barrier, exec_command=plan.exec_command
+    )
     try:
         await agent.until("ready")
         agent.send({"t": "go"})

@@ -15,8 +15,16 @@ from console.ops.agentlink import LocalAgentLink, agent_source
 from tests.ops.test_hostagent import Agent, rank
 from tests.ops.test_launch_rundir import gone_within, procs_with
 
-GARBAGE = [b"1024", b"[]", b'"x"', b'{"t": 7}', b'{"t": "go", "at": "soon"}',
-           b'{"t": "ping", "c": "x"}', b"\xff\xfe not utf-8", b'{"t": "stop", "reason": 5}']
+GARBAGE = [
+    b"1024",
+    b"[]",
+    b'"x"',
+    b'{"t": 7}',
+    b'{"t": "go", "at": "soon"}',
+    b'{"t": "ping", "c": "x"}',
+    b"\xff\xfe not utf-8",
+    b'{"t": "stop", "reason": 5}',
+]
 
 
 async def test_garbage_on_stdin_is_answered_and_ignored(tmp_path) -> None:
@@ -68,9 +76,12 @@ async def test_watchdog_ends_marked_processes_when_the_agent_dies(tmp_path) -> N
     folder = tmp_path / "runs" / run / "local"
     folder.mkdir(parents=True)
     cmd = f"setsid sleep {mark} & echo up; exec sleep 600"
-    agent = await Agent.start([rank(n, cmd, **markers) for n in range(2)], grace_s=0.5,
-                              markers=[list(kv) for kv in markers.items()],
-                              run_dir=str(folder))
+    agent = await Agent.start(
+        [rank(n, cmd, **markers) for n in range(2)],
+        grace_s=0.5,
+        markers=[list(kv) for kv in markers.items()],
+        run_dir=str(folder),
+    )
     try:
         hello = await agent.until("hello")
         await agent.until("ready")

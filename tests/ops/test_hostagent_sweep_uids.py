@@ -33,13 +33,13 @@ def _ccother() -> int:
 
 
 def _markers() -> list[tuple[str, str]]:
-    return [("CLUSTER_CONSOLE_RUN", f"uid-{os.getpid()}-{time.monotonic_ns()}"),
-            ("CLUSTER_CONSOLE_SERVER", "s1")]
+    return [("CLUSTER_CONSOLE_RUN", f"uid-{os.getpid()}-{time.monotonic_ns()}"), ("CLUSTER_CONSOLE_SERVER", "s1")]
 
 
 def _spawn(markers, preexec=None) -> subprocess.Popen:
-    return subprocess.Popen(["sleep", "600"], env={**os.environ, **dict(markers)},
-                            preexec_fn=preexec, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        ["sleep", "600"], env={**os.environ, **dict(markers)}, preexec_fn=preexec, stdin=subprocess.DEVNULL
+    )
 
 
 def _uid_line(pid: int) -> list[int]:

@@ -33,8 +33,8 @@ V = "<volatile>"
 
 async def cli(*args: str, timeout: float = 240) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "console", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable, "-m", "console", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     finally:
@@ -56,8 +56,9 @@ def _normalise(obj: Any, volatile: frozenset[str], subs: dict[str, str]) -> Any:
     return obj
 
 
-def check(name: str, stdout: str, *, lines: bool = False, volatile: tuple[str, ...] = (),
-          subs: dict[str, str] | None = None) -> None:
+def check(
+    name: str, stdout: str, *, lines: bool = False, volatile: tuple[str, ...] = (), subs: dict[str, str] | None = None
+) -> None:
     """``stdout`` is canonical JSON (one document, or one per line) equal to the pinned file
     once ``volatile`` keys and ``subs`` strings are normalised."""
     if lines:
@@ -67,8 +68,11 @@ def check(name: str, stdout: str, *, lines: bool = False, volatile: tuple[str, .
         docs = json.loads(stdout)
         assert json.dumps(docs, indent=2, ensure_ascii=False) + "\n" == stdout
     norm = _normalise(docs, frozenset(volatile), subs or {})
-    text = ("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in norm) if lines
-            else json.dumps(norm, indent=2, ensure_ascii=False) + "\n")
+    text = (
+        "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in norm)
+        if lines
+        else json.dumps(norm, indent=2, ensure_ascii=False) + "\n"
+    )
     path = PINNED / f"{name}.json"
     if os.environ.get("PIN_UPDATE") == "1":
         path.parent.mkdir(exist_ok=True)
@@ -77,6 +81,7 @@ def check(name: str, stdout: str, *, lines: bool = False, volatile: tuple[str, .
 
 
 # ------------------------------------------------------------------ no cluster needed
+
 
 async def test_ranktable_validate_json_with_problems() -> None:
     src = DATA / "ranktable_bad_interleaved.json"
@@ -108,15 +113,15 @@ async def test_ranktable_show_json() -> None:
 
 
 async def test_layout_json_with_a_finding() -> None:
-    rc, out, _ = await cli("layout", "--world-size", "16", "--per-server", "8", "--tp", "16",
-                           "--groups", "--json")
+    rc, out, _ = await cli("layout", "--world-size", "16", "--per-server", "8", "--tp", "16", "--groups", "--json")
     assert rc == 0
     check("layout", out)
 
 
 async def test_layout_json_from_a_ranktable() -> None:
-    rc, out, _ = await cli("layout", "--ranktable", str(DATA / "ranktable_seed_2x4.json"),
-                           "--tp", "2", "--pp", "2", "--json")
+    rc, out, _ = await cli(
+        "layout", "--ranktable", str(DATA / "ranktable_seed_2x4.json"), "--tp", "2", "--pp", "2", "--json"
+    )
     assert rc == 0
     check("layout_ranktable", out)
 
@@ -130,10 +135,8 @@ def test_probe_json_with_a_missing_rank(capsys: pytest.CaptureFixture[str]) -> N
 
     src = DATA / "probe_gloo_missing_rank3"
     streams = {int(p.stem.split("-")[1]): p.read_text().splitlines() for p in src.glob("rank-*.jsonl")}
-    _, _, plan = plan_probe(load(DATA / "ranktable_seed_2x4.json"), ProbeOptions(ranks_per_server=2),
-                            run_id="t")
-    summary = JobSummary(ok=False, world_size=plan.world_size, exit_codes={0: 1, 1: 1, 2: 1},
-                         run_dir="runs/t")
+    _, _, plan = plan_probe(load(DATA / "ranktable_seed_2x4.json"), ProbeOptions(ranks_per_server=2), run_id="t")
+    summary = JobSummary(ok=False, world_size=plan.world_size, exit_codes={0: 1, 1: 1, 2: 1}, run_dir="runs/t")
     code = output(ProbeFinished(parse_streams(streams), summary, plan), as_json=True)
     assert code == 1
     check("probe_missing_rank", capsys.readouterr().out)
@@ -148,10 +151,8 @@ def test_probe_json_all_ok(capsys: pytest.CaptureFixture[str]) -> None:
 
     src = DATA / "probe_gloo_4ranks"
     streams = {int(p.stem.split("-")[1]): p.read_text().splitlines() for p in src.glob("rank-*.jsonl")}
-    _, _, plan = plan_probe(load(DATA / "ranktable_seed_2x4.json"), ProbeOptions(ranks_per_server=2),
-                            run_id="t")
-    summary = JobSummary(ok=True, world_size=plan.world_size, exit_codes={r: 0 for r in range(4)},
-                         run_dir="runs/t")
+    _, _, plan = plan_probe(load(DATA / "ranktable_seed_2x4.json"), ProbeOptions(ranks_per_server=2), run_id="t")
+    summary = JobSummary(ok=True, world_size=plan.world_size, exit_codes={r: 0 for r in range(4)}, run_dir="runs/t")
     code = output(ProbeFinished(parse_streams(streams), summary, plan), as_json=True)
     check("probe_ok", capsys.readouterr().out)
     assert code in (0, 1)
@@ -159,32 +160,42 @@ def test_probe_json_all_ok(capsys: pytest.CaptureFixture[str]) -> None:
 
 # ------------------------------------------------------------------ on the simulated cluster
 
-FAULTY = [{"kind": "link_down", "server": 2, "device": 1},
-          {"kind": "version", "server": 2, "driver": "24.1.rc9"},
-          {"kind": "net_health", "server": 1, "device": 0},
-          {"kind": "loss", "src": 1, "src_device": 1, "dst": 2, "dst_device": 0, "percent": 33.33,
-           "times_ms": [0.05, 0.05, 0.05]},
-          {"kind": "refuse", "server": 3}]
+FAULTY = [
+    {"kind": "link_down", "server": 2, "device": 1},
+    {"kind": "version", "server": 2, "driver": "24.1.rc9"},
+    {"kind": "net_health", "server": 1, "device": 0},
+    {
+        "kind": "loss",
+        "src": 1,
+        "src_device": 1,
+        "dst": 2,
+        "dst_device": 0,
+        "percent": 33.33,
+        "times_ms": [0.05, 0.05, 0.05],
+    },
+    {"kind": "refuse", "server": 3},
+]
 
 
 async def test_discover_json_with_findings(sim_factory) -> None:
     sim = await sim_factory(servers=3, cards=2, faults=FAULTY)
-    rc, out, err = await cli("-F", str(sim.ssh_config_path), "--connect-timeout", "5", "discover",
-                             *sim.hosts, "--json")
+    rc, out, err = await cli("-F", str(sim.ssh_config_path), "--connect-timeout", "5", "discover", *sim.hosts, "--json")
     assert rc == 3, err
     check("discover", out, subs={str(sim.port): "<port>"})
 
 
 async def test_ping_json_with_loss(sim_factory) -> None:
     sim = await sim_factory(servers=3, cards=2, faults=FAULTY)
-    rc, out, err = await cli("-F", str(sim.ssh_config_path), "--connect-timeout", "5", "ping",
-                             *sim.hosts, "--json")
+    rc, out, err = await cli("-F", str(sim.ssh_config_path), "--connect-timeout", "5", "ping", *sim.hosts, "--json")
     assert rc == 3, err
     doc = json.loads(out)
     doc["pairs"].sort(key=lambda p: (p["src_host"], p["src_device"], p["dst_host"], p["dst_device"]))
-    check("ping", json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
-          volatile=("rtt", "raw", "rtt_ms", "time_ms", "elapsed", "seconds", "duration_s"),
-          subs={str(sim.port): "<port>"})
+    check(
+        "ping",
+        json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
+        volatile=("rtt", "raw", "rtt_ms", "time_ms", "elapsed", "seconds", "duration_s"),
+        subs={str(sim.port): "<port>"},
+    )
     assert json.dumps(json.loads(out), indent=2, ensure_ascii=False) + "\n" == out
 
 
@@ -195,30 +206,70 @@ async def test_launch_json_event_lines(sim_cluster, tmp_path: Path) -> None:
     # the teardown is fixed; lines are sorted below (ranks run concurrently)
     seen = tmp_path / "printed"
     seen.mkdir()
-    script = (f'echo "r=$RANK"; touch {seen}/$RANK; [ "$RANK" != 3 ] && exit 0; '
-              f'for i in $(seq 1200); do [ $(ls {seen} | wc -l) -ge 16 ] && exit 4; '
-              'sleep 0.05; done; exit 5')
+    script = (
+        f'echo "r=$RANK"; touch {seen}/$RANK; [ "$RANK" != 3 ] && exit 0; '
+        f"for i in $(seq 1200); do [ $(ls {seen} | wc -l) -ge 16 ] && exit 4; "
+        "sleep 0.05; done; exit 5"
+    )
     port = free_port()
-    rc, out, err = await cli("-F", str(sim_cluster.ssh_config_path), "launch", "--ranktable", str(rt),
-                             "--remote-ranktable", str(tmp_path / "remote" / "rt.json"),
-                             "--run-dir", str(tmp_path / "runs"), "--master-port", str(port),
-                             "--json", "--", "bash", "-c", script)
+    rc, out, err = await cli(
+        "-F",
+        str(sim_cluster.ssh_config_path),
+        "launch",
+        "--ranktable",
+        str(rt),
+        "--remote-ranktable",
+        str(tmp_path / "remote" / "rt.json"),
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--master-port",
+        str(port),
+        "--json",
+        "--",
+        "bash",
+        "-c",
+        script,
+    )
     assert rc == 1, err
     events = [json.loads(line) for line in out.splitlines()]
     assert "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events) == out
+
     # concurrent ranks: keep each kind's first event in order, then the lines/starts/exits
     # sorted by rank (their interleaving is not part of the API)
     def key(e: dict[str, Any]) -> tuple[Any, ...]:
         return (e["event"], e.get("rank", -1), e.get("text", ""))
+
     stages = [e for e in events if e["event"] in ("stage", "warning", "teardown", "finished")]
-    per_rank = sorted((e for e in events if e["event"] not in ("stage", "warning", "teardown", "finished")),
-                      key=key)
+    per_rank = sorted((e for e in events if e["event"] not in ("stage", "warning", "teardown", "finished")), key=key)
     text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in stages + per_rank)
-    check("launch_events", text, lines=True,
-          volatile=("time", "t", "pid", "pgid", "seconds", "duration_s", "started_at", "ended_at",
-                    "run_id", "elapsed", "ts", "start_skew_s", "teardown_s", "wake_skew_s", "go_late_s"),
-          subs={str(tmp_path): "<tmp>", str(port): "<port>", str(sim_cluster.port): "<simport>",
-                **{m: "runs/<run>" for m in re.findall(r"runs/[0-9]{8}-[0-9]{6}-[0-9a-f]+", out)}})
+    check(
+        "launch_events",
+        text,
+        lines=True,
+        volatile=(
+            "time",
+            "t",
+            "pid",
+            "pgid",
+            "seconds",
+            "duration_s",
+            "started_at",
+            "ended_at",
+            "run_id",
+            "elapsed",
+            "ts",
+            "start_skew_s",
+            "teardown_s",
+            "wake_skew_s",
+            "go_late_s",
+        ),
+        subs={
+            str(tmp_path): "<tmp>",
+            str(port): "<port>",
+            str(sim_cluster.port): "<simport>",
+            **{m: "runs/<run>" for m in re.findall(r"runs/[0-9]{8}-[0-9]{6}-[0-9a-f]+", out)},
+        },
+    )
 
 
 @pytest.mark.timeout(400)
@@ -230,9 +281,37 @@ async def test_demo_headless_json() -> None:
     subs.update({m: "<run>" for m in set(re.findall(r"runs/[0-9A-Za-z_.-]+", out))})
     for pattern in (r"port \d+", r"[\d.]+ tokens/s", r"max logit error [\d.e+-]+"):
         subs.update({m: "<volatile>" for m in set(re.findall(pattern, out))})
-    check("demo_headless", out,
-          volatile=("seconds", "total_s", "time_us", "algbw", "busbw", "slowest_rank", "slowest_us",
-                    "vs_median", "slow", "tokens_per_s", "per_rank_tokens_per_s", "max_abs_diff",
-                    "slow_ranks", "slowest", "run_dir", "port", "master_port", "lines", "rtt", "raw",
-                    "sim_dir", "duration_s", "ts", "start_skew_s", "teardown_s", "wake_skew_s", "go_late_s"),
-          subs=subs)
+    check(
+        "demo_headless",
+        out,
+        volatile=(
+            "seconds",
+            "total_s",
+            "time_us",
+            "algbw",
+            "busbw",
+            "slowest_rank",
+            "slowest_us",
+            "vs_median",
+            "slow",
+            "tokens_per_s",
+            "per_rank_tokens_per_s",
+            "max_abs_diff",
+            "slow_ranks",
+            "slowest",
+            "run_dir",
+            "port",
+            "master_port",
+            "lines",
+            "rtt",
+            "raw",
+            "sim_dir",
+            "duration_s",
+            "ts",
+            "start_skew_s",
+            "teardown_s",
+            "wake_skew_s",
+            "go_late_s",
+        ),
+        subs=subs,
+    )

@@ -20,22 +20,37 @@ from tests.ops.test_launch_sim import free_port, none_left, sim_table
 def launch_args(sim, tmp_path: Path, *extra: str) -> list[str]:
     rt = tmp_path / "rt.json"
     rt.write_text(dumps(sim_table(sim)))
-    return [sys.executable, "-m", "console", "-F", str(sim.ssh_config_path), "launch",
-            "--ranktable", str(rt), "--remote-ranktable", str(tmp_path / "remote" / "rt.json"),
-            "--run-dir", str(tmp_path / "runs"), "--master-port", str(free_port()), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "console",
+        "-F",
+        str(sim.ssh_config_path),
+        "launch",
+        "--ranktable",
+        str(rt),
+        "--remote-ranktable",
+        str(tmp_path / "remote" / "rt.json"),
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--master-port",
+        str(free_port()),
+        *extra,
+    ]
 
 
 async def cli(sim, tmp_path: Path, *extra: str, timeout: float = 120) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        *launch_args(sim, tmp_path, *extra),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        *launch_args(sim, tmp_path, *extra), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode, out.decode(), err.decode()
 
 
 async def test_lines_are_prefixed_and_summary_says_ok(sim_cluster, tmp_path) -> None:
-    rc, out, err = await cli(sim_cluster, tmp_path, "--", "bash", "-c",
-                             'echo "hello $RANK of $WORLD_SIZE"; echo "err $LOCAL_RANK" >&2')
+    rc, out, err = await cli(
+        sim_cluster, tmp_path, "--", "bash", "-c", 'echo "hello $RANK of $WORLD_SIZE"; echo "err $LOCAL_RANK" >&2'
+    )
     assert rc == 0, err
     assert sorted(out.splitlines()) == sorted(f"[{r}] hello {r} of 16" for r in range(16))
     for r in range(16):
@@ -44,8 +59,10 @@ async def test_lines_are_prefixed_and_summary_says_ok(sim_cluster, tmp_path) -> 
 
 
 async def test_failing_rank_exit_1_and_root_cause_on_stderr(sim_cluster, tmp_path) -> None:
-    script = ('if [ "$RANK" = 5 ]; then for i in $(seq 1 30); do echo "line $i"; done; '
-              'echo "bad input" >&2; exit 3; fi; exec sleep 120')
+    script = (
+        'if [ "$RANK" = 5 ]; then for i in $(seq 1 30); do echo "line $i"; done; '
+        'echo "bad input" >&2; exit 3; fi; exec sleep 120'
+    )
     rc, out, err = await cli(sim_cluster, tmp_path, "--grace", "2", "--", "bash", "-c", script)
     assert rc == 1
     host = sim_cluster.hosts[0]
@@ -60,9 +77,11 @@ async def test_json_lines_end_with_the_summary(sim_cluster, tmp_path) -> None:
     # echoing), so the teardown it causes cannot cut another rank short of its line
     seen = tmp_path / "printed"
     seen.mkdir()
-    script = (f'echo "r=$RANK"; touch {seen}/$RANK; [ "$RANK" != 9 ] && exit 0; '
-              f'for i in $(seq 1200); do [ $(ls {seen} | wc -l) -ge 16 ] && exit 4; '
-              'sleep 0.05; done; exit 5')
+    script = (
+        f'echo "r=$RANK"; touch {seen}/$RANK; [ "$RANK" != 9 ] && exit 0; '
+        f"for i in $(seq 1200); do [ $(ls {seen} | wc -l) -ge 16 ] && exit 4; "
+        "sleep 0.05; done; exit 5"
+    )
     rc, out, err = await cli(sim_cluster, tmp_path, "--json", "--", "bash", "-c", script)
     assert rc == 1, err
     events = [json.loads(line) for line in out.splitlines()]
@@ -70,8 +89,7 @@ async def test_json_lines_end_with_the_summary(sim_cluster, tmp_path) -> None:
     assert {"stage", "started", "line", "exited", "teardown", "finished"} <= kinds
     lines = sorted((e["rank"], e["text"]) for e in events if e["event"] == "line")
     assert lines == [(r, f"r={r}") for r in range(16)]
-    assert all(e["stream"] == "o" and e["partial"] is False
-               for e in events if e["event"] == "line")
+    assert all(e["stream"] == "o" and e["partial"] is False for e in events if e["event"] == "line")
     last = events[-1]
     assert last["event"] == "finished" and not last["summary"]["ok"]
     assert last["summary"]["exit_codes"]["9"] == 4
@@ -82,11 +100,22 @@ async def test_json_lines_end_with_the_summary(sim_cluster, tmp_path) -> None:
 
 async def test_rank_missing_ready_pattern_is_torn_down(sim_cluster, tmp_path) -> None:
     script = 'if [ "$RANK" != 13 ]; then echo "model READY"; fi; echo "loading"; exec sleep 120'
-    rc, _out, err = await cli(sim_cluster, tmp_path, "--ready-pattern", r"READY$",
-                             "--ready-timeout", "3", "--grace", "1", "--", "bash", "-c", script)
+    rc, _out, err = await cli(
+        sim_cluster,
+        tmp_path,
+        "--ready-pattern",
+        r"READY$",
+        "--ready-timeout",
+        "3",
+        "--grace",
+        "1",
+        "--",
+        "bash",
+        "-c",
+        script,
+    )
     assert rc == 1
-    assert (f"root cause: rank 13 on {sim_cluster.hosts[1]}: did not print /READY$/ within 3 s"
-            in err)
+    assert f"root cause: rank 13 on {sim_cluster.hosts[1]}: did not print /READY$/ within 3 s" in err
     assert "  [13] loading" in err
     run = next((tmp_path / "runs").iterdir())
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
@@ -97,7 +126,9 @@ async def test_rank_missing_ready_pattern_is_torn_down(sim_cluster, tmp_path) ->
 async def test_sigterm_to_the_console_stops_every_rank(sim_cluster, tmp_path) -> None:
     proc = await asyncio.create_subprocess_exec(
         *launch_args(sim_cluster, tmp_path, "--", "bash", "-c", "echo pgid $$; exec sleep 120"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         pgids = await read_pgids(proc, 16)
         proc.send_signal(signal.SIGTERM)

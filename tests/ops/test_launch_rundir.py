@@ -59,14 +59,17 @@ def record(summary) -> list[dict]:
     return [json.loads(line) for line in lines]
 
 
-async def test_default_run_folder_is_private_holds_the_table_and_is_removed(sim_cluster,
-                                                                            tmp_path) -> None:
+async def test_default_run_folder_is_private_holds_the_table_and_is_removed(sim_cluster, tmp_path) -> None:
     table, data = small(sim_cluster)
     script = tmp_path / "report.py"
     script.write_text(REPORT)
-    plan = build_launch_plan(table, Profile(name="t"), args=[sys.executable, str(script),
-                                                             "{upload_dir}"],
-                             master_port=free_port(), run_id="rd-1")
+    plan = build_launch_plan(
+        table,
+        Profile(name="t"),
+        args=[sys.executable, str(script), "{upload_dir}"],
+        master_port=free_port(),
+        run_id="rd-1",
+    )
     events = await run(sim_cluster, tmp_path, plan, table, data)
     summary = events[-1].summary
     assert summary.ok, summary.root_cause
@@ -95,8 +98,13 @@ async def test_a_folder_others_can_write_is_refused(sim_cluster, tmp_path, mode,
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(mode)  # owned by root (this user): sticky root folders are fine, like /tmp
-    plan = build_launch_plan(table, Profile(name="t", upload_base=str(shared / "runs")),
-                             args=["true"], master_port=free_port(), run_id="rd-2")
+    plan = build_launch_plan(
+        table,
+        Profile(name="t", upload_base=str(shared / "runs")),
+        args=["true"],
+        master_port=free_port(),
+        run_id="rd-2",
+    )
     if ok:
         events = await run(sim_cluster, tmp_path, plan, table, data)
         assert events[-1].summary.ok
@@ -109,15 +117,15 @@ async def test_a_folder_others_can_write_is_refused(sim_cluster, tmp_path, mode,
     assert not (shared / "runs").exists()
 
 
-async def test_an_existing_run_folder_is_refused_and_nothing_is_left(sim_cluster,
-                                                                     tmp_path) -> None:
+async def test_an_existing_run_folder_is_refused_and_nothing_is_left(sim_cluster, tmp_path) -> None:
     table, data = small(sim_cluster, 1)
     base = tmp_path / "base"
     planted = base / "rd-3" / sim_cluster.hosts[1]
     planted.mkdir(parents=True, mode=0o700)
     (planted / "ranktable.json").write_text("planted")
-    plan = build_launch_plan(table, Profile(name="t", upload_base=str(base)), args=["true"],
-                             master_port=free_port(), run_id="rd-3")
+    plan = build_launch_plan(
+        table, Profile(name="t", upload_base=str(base)), args=["true"], master_port=free_port(), run_id="rd-3"
+    )
     with pytest.raises(CheckFailed) as err:
         await run(sim_cluster, tmp_path, plan, table, data)
     assert err.value.host == sim_cluster.hosts[1] and err.value.path == str(planted)
@@ -130,8 +138,9 @@ async def test_a_file_changed_after_upload_refuses_go(sim_cluster, tmp_path) -> 
     table, data = small(sim_cluster)
     # a setup line (before the barrier) changes the uploaded table on the second server
     tamper = '[ "$RANK" != 3 ] || echo tampered >> "$RANK_TABLE_FILE"'
-    plan = build_launch_plan(table, Profile(name="t", setup=[tamper]), args=["true"],
-                             master_port=free_port(), run_id="rd-4")
+    plan = build_launch_plan(
+        table, Profile(name="t", setup=[tamper]), args=["true"], master_port=free_port(), run_id="rd-4"
+    )
     events = await run(sim_cluster, tmp_path, plan, table, data)
     summary = events[-1].summary
     root = summary.root_cause
@@ -149,15 +158,14 @@ class Untouchable:
 
 
 @pytest.mark.parametrize("check", [True, False], ids=["preflight", "no-preflight"])
-async def test_an_invalid_table_is_refused_before_any_server_is_touched(sim_cluster, tmp_path,
-                                                                        check) -> None:
+async def test_an_invalid_table_is_refused_before_any_server_is_touched(sim_cluster, tmp_path, check) -> None:
     table, _ = small(sim_cluster)
     table.server_list[1].device[0].device_ip = table.server_list[0].device[0].device_ip
-    plan = build_launch_plan(table, Profile(name="t"), args=["true"], master_port=free_port(),
-                             run_id=f"rd-5{check}")
+    plan = build_launch_plan(table, Profile(name="t"), args=["true"], master_port=free_port(), run_id=f"rd-5{check}")
     with pytest.raises(CheckFailed, match="validation found") as err:
-        async for _ in launch(plan, table, dumps(table).encode(), pool=Untouchable(),
-                              run_base=tmp_path / "runs", check=check):
+        async for _ in launch(
+            plan, table, dumps(table).encode(), pool=Untouchable(), run_base=tmp_path / "runs", check=check
+        ):
             pass
     assert "device_ip" in err.value.detail
 
@@ -177,20 +185,24 @@ async def test_stray_lines_on_the_agent_channel_do_not_crash(sim_cluster, tmp_pa
     python = tmp_path / "chatty-python"
     python.write_text(STRAY % PY)
     python.chmod(0o755)
-    plan = build_launch_plan(table, Profile(name="t", python=str(python)),
-                             args=["echo", "hi {rank}"], master_port=free_port(), run_id="rd-6")
+    plan = build_launch_plan(
+        table, Profile(name="t", python=str(python)), args=["echo", "hi {rank}"], master_port=free_port(), run_id="rd-6"
+    )
     events = await run(sim_cluster, tmp_path, plan, table, data)
     summary = events[-1].summary
     assert summary.ok, summary.root_cause
-    assert sorted(e.text for e in events if isinstance(e, RankLine)) == [
-        f"hi {r}" for r in range(4)]
+    assert sorted(e.text for e in events if isinstance(e, RankLine)) == [f"hi {r}" for r in range(4)]
     shown = [e for e in events if isinstance(e, LaunchWarning) and "host agent" in e.message]
     assert sorted(e.host for e in shown) == sorted(sim_cluster.hosts)  # once per server
     assert "'1024'" in shown[0].message
     kept = [e for e in record(summary) if e["event"] == "agent.unexpected"]
     assert len(kept) == 8  # every stray line of both servers, in the run record
-    assert {e["text"] for e in kept} == {"1024", '{"t":"line","rank":99,"s":"o","x":"forged"}',
-                                         "[1, 2]", '{"t":"exit","rank":"0","code":0}'}
+    assert {e["text"] for e in kept} == {
+        "1024",
+        '{"t":"line","rank":99,"s":"o","x":"forged"}',
+        "[1, 2]",
+        '{"t":"exit","rank":"0","code":0}',
+    }
 
 
 def procs_with(arg: str) -> list[int]:
@@ -224,11 +236,22 @@ async def test_a_setsid_child_of_a_rank_is_ended(sim_cluster, tmp_path, how) -> 
     table, data = small(sim_cluster)
     mark = f"301.{os.getpid()}{len(how)}"  # a sleep no other process on this machine has
     # rank 2 fails once every rank's daemon runs (waiting on that condition, not on time)
-    fail = (f'if [ "$RANK" = 2 ]; then until [ "$(pgrep -fc "^sleep {mark}$")" -ge 4 ]; '
-            'do sleep 0.05; done; exit 3; fi; exec sleep 120') if how == "teardown" else "true"
+    fail = (
+        (
+            f'if [ "$RANK" = 2 ]; then until [ "$(pgrep -fc "^sleep {mark}$")" -ge 4 ]; '
+            "do sleep 0.05; done; exit 3; fi; exec sleep 120"
+        )
+        if how == "teardown"
+        else "true"
+    )
     script = f"setsid sleep {mark} & echo daemonized; {fail}"
-    plan = build_launch_plan(table, Profile(name="t", grace_s=1.0), args=["bash", "-c", script],
-                             master_port=free_port(), run_id=f"rd-7-{how}")
+    plan = build_launch_plan(
+        table,
+        Profile(name="t", grace_s=1.0),
+        args=["bash", "-c", script],
+        master_port=free_port(),
+        run_id=f"rd-7-{how}",
+    )
     events = await run(sim_cluster, tmp_path, plan, table, data)
     summary = events[-1].summary
     assert summary.ok == (how == "normal-end")

@@ -23,8 +23,7 @@ TIMEOUT = 120
 def _proc(pid: int) -> tuple[list[str], dict[str, str]]:
     """What a running process received: its argv and environment."""
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
-    env = dict(item.split(b"=", 1) for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-               if b"=" in item)
+    env = dict(item.split(b"=", 1) for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if b"=" in item)
     return [a.decode() for a in argv], {k.decode(): v.decode() for k, v in env.items()}
 
 
@@ -34,11 +33,27 @@ async def _serve_until_answer(sim, tmp_path: Path, *extra: str):
     rt = tmp_path / "rt.json"
     rt.write_text(dumps(sim_table(sim)))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "console", "-F", str(sim.ssh_config_path), "launch", "--json",
-        "--ranktable", str(rt), "--remote-ranktable", str(tmp_path / "remote" / "rt.json"),
-        "--run-dir", str(tmp_path / "runs"), "--master-port", str(free_port()),
-        "--smoke-prompt", PROMPT, *extra,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "console",
+        "-F",
+        str(sim.ssh_config_path),
+        "launch",
+        "--json",
+        "--ranktable",
+        str(rt),
+        "--remote-ranktable",
+        str(tmp_path / "remote" / "rt.json"),
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--master-port",
+        str(free_port()),
+        "--smoke-prompt",
+        PROMPT,
+        *extra,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     pids, seen, answer = {}, {}, None
     try:
         async with asyncio.timeout(TIMEOUT):
@@ -67,8 +82,21 @@ def _after(argv: list[str], flag: str) -> str:
 async def test_vllm_ascend_one_process_per_server_with_dp_flags(sim_cluster, tmp_path):
     http, rpc = free_port(), free_port()
     answer, seen, rc, err = await _serve_until_answer(
-        sim_cluster, tmp_path, "--profile", "vllm-ascend", "--tp", "4", "--http-port", str(http),
-        "--rpc-port", str(rpc), "--", "ccsim-model", "--max-model-len", "4096")
+        sim_cluster,
+        tmp_path,
+        "--profile",
+        "vllm-ascend",
+        "--tp",
+        "4",
+        "--http-port",
+        str(http),
+        "--rpc-port",
+        str(rpc),
+        "--",
+        "ccsim-model",
+        "--max-model-len",
+        "4096",
+    )
     assert answer["ok"], answer
     assert answer["answer"].startswith("Deep learning is") and answer["ttft_s"] is not None
     assert answer["where"] == f"{sim_cluster.hosts[0]}:{http}"
@@ -114,8 +142,8 @@ def _mindie_config(sim, tmp_path: Path) -> Path:
 async def test_mindie_service_daemon_per_server_with_its_config(sim_cluster, tmp_path):
     config = _mindie_config(sim_cluster, tmp_path)
     answer, seen, rc, err = await _serve_until_answer(
-        sim_cluster, tmp_path, "--profile", "mindie-service", "--mindie-config", str(config),
-        "--keep-remote")  # the run folders (with the derived configs) stay to be checked
+        sim_cluster, tmp_path, "--profile", "mindie-service", "--mindie-config", str(config), "--keep-remote"
+    )  # the run folders (with the derived configs) stay to be checked
     assert answer["ok"], (answer, err)
     assert answer["answer"].startswith("Deep learning is")
     h1, _ = sim_cluster.hosts
@@ -133,9 +161,22 @@ async def test_mindie_service_daemon_per_server_with_its_config(sim_cluster, tmp
 
 
 async def test_smoke_only_exits_0_with_the_answer_on_stdout(sim_cluster, tmp_path):
-    rc, out, err = await cli(sim_cluster, tmp_path, "--profile", "vllm-ascend", "--http-port", str(free_port()),
-                             "--rpc-port", str(free_port()), "--smoke-prompt", PROMPT, "--smoke-only",
-                             "--", "ccsim-model", timeout=TIMEOUT)
+    rc, out, err = await cli(
+        sim_cluster,
+        tmp_path,
+        "--profile",
+        "vllm-ascend",
+        "--http-port",
+        str(free_port()),
+        "--rpc-port",
+        str(free_port()),
+        "--smoke-prompt",
+        PROMPT,
+        "--smoke-only",
+        "--",
+        "ccsim-model",
+        timeout=TIMEOUT,
+    )
     assert rc == 0, err
     assert "Deep learning is a branch of machine learning" in out
     assert "launch: serving at" in err and "first token after" in err
@@ -155,9 +196,22 @@ async def test_mis_flagged_server_is_named_as_the_root_cause(sim_cluster, tmp_pa
     """Server 2 started without --headless: vLLM's head refuses its engine (rank 1); the
     console names the server holding that data-parallel rank."""
     bad = _profile(tmp_path, "{headless}", "")
-    rc, _, err = await cli(sim_cluster, tmp_path, "--profile", bad, "--http-port", str(free_port()),
-                           "--rpc-port", str(free_port()), "--smoke-only", "--ready-timeout", "60",
-                           "--", "ccsim-model", timeout=TIMEOUT)
+    rc, _, err = await cli(
+        sim_cluster,
+        tmp_path,
+        "--profile",
+        bad,
+        "--http-port",
+        str(free_port()),
+        "--rpc-port",
+        str(free_port()),
+        "--smoke-only",
+        "--ready-timeout",
+        "60",
+        "--",
+        "ccsim-model",
+        timeout=TIMEOUT,
+    )
     assert rc == 1, err
     h2 = sim_cluster.hosts[1]
     root = next(line for line in err.splitlines() if line.startswith("launch: root cause:"))
@@ -168,9 +222,22 @@ async def test_server_that_never_joins_is_named_within_the_ready_timeout(sim_fac
     """Server 2 never joins (its process runs but never connects): the head waits like the real
     one; at the ready timeout the console names server 2, not the waiting head."""
     sim = await sim_factory(servers=2, cards=8, faults=[{"kind": "serve_no_join", "server": 2}])
-    rc, _, err = await cli(sim, tmp_path, "--profile", "vllm-ascend", "--http-port", str(free_port()),
-                           "--rpc-port", str(free_port()), "--smoke-only", "--ready-timeout", "12",
-                           "--", "ccsim-model", timeout=TIMEOUT)
+    rc, _, err = await cli(
+        sim,
+        tmp_path,
+        "--profile",
+        "vllm-ascend",
+        "--http-port",
+        str(free_port()),
+        "--rpc-port",
+        str(free_port()),
+        "--smoke-only",
+        "--ready-timeout",
+        "12",
+        "--",
+        "ccsim-model",
+        timeout=TIMEOUT,
+    )
     assert rc == 1, err
     root = next(line for line in err.splitlines() if line.startswith("launch: root cause:"))
     assert sim.hosts[1] in root and "never joined the master" in root, err
@@ -179,8 +246,18 @@ async def test_server_that_never_joins_is_named_within_the_ready_timeout(sim_fac
 async def test_mindie_server_that_never_joins_is_named(sim_factory, tmp_path):
     sim = await sim_factory(servers=3, cards=8, faults=[{"kind": "serve_no_join", "server": 3}])
     config = _mindie_config(sim, tmp_path)
-    rc, _, err = await cli(sim, tmp_path, "--profile", "mindie-service", "--mindie-config", str(config),
-                           "--smoke-only", "--ready-timeout", "12", timeout=TIMEOUT)
+    rc, _, err = await cli(
+        sim,
+        tmp_path,
+        "--profile",
+        "mindie-service",
+        "--mindie-config",
+        str(config),
+        "--smoke-only",
+        "--ready-timeout",
+        "12",
+        timeout=TIMEOUT,
+    )
     assert rc == 1, err
     root = next(line for line in err.splitlines() if line.startswith("launch: root cause:"))
     assert sim.hosts[2] in root and "never joined the master" in root, err
@@ -193,9 +270,22 @@ async def test_mindie_table_rules_refuse_before_any_server_is_touched(sim_cluste
     rt = tmp_path / "rt-no-container.json"
     rt.write_text(json.dumps(table))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "console", "-F", str(sim_cluster.ssh_config_path), "launch",
-        "--ranktable", str(rt), "--run-dir", str(tmp_path / "runs"), "--profile", "mindie-service",
-        "--smoke-only", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "console",
+        "-F",
+        str(sim_cluster.ssh_config_path),
+        "launch",
+        "--ranktable",
+        str(rt),
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--profile",
+        "mindie-service",
+        "--smoke-only",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
     assert proc.returncode == 1, err
     assert b"The containerIp in the server node is empty in ranktable file." in err
@@ -206,9 +296,20 @@ async def test_failed_first_request_is_exit_1_with_status_and_body(sim_factory, 
     """The service answers 500 (it crashes at the first request): exit 1, the HTTP status and
     body on stderr."""
     sim = await sim_factory(servers=2, cards=8, faults=[{"kind": "serve_crash", "after": 0}])
-    rc, out, err = await cli(sim, tmp_path, "--profile", "vllm-ascend", "--http-port", str(free_port()),
-                             "--rpc-port", str(free_port()), "--smoke-only", "--", "ccsim-model",
-                             timeout=TIMEOUT)
+    rc, out, err = await cli(
+        sim,
+        tmp_path,
+        "--profile",
+        "vllm-ascend",
+        "--http-port",
+        str(free_port()),
+        "--rpc-port",
+        str(free_port()),
+        "--smoke-only",
+        "--",
+        "ccsim-model",
+        timeout=TIMEOUT,
+    )
     assert rc == 1, err
     failed = next(line for line in err.splitlines() if "the first request to" in line)
     assert "FAILED: HTTP 500" in failed, err
@@ -220,10 +321,30 @@ async def test_ctrl_c_before_the_service_answered_is_130(sim_factory, tmp_path):
     rt = tmp_path / "rt.json"
     rt.write_text(dumps(sim_table(sim)))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "console", "-F", str(sim.ssh_config_path), "launch", "--json",
-        "--ranktable", str(rt), "--run-dir", str(tmp_path / "runs"), "--profile", "vllm-ascend",
-        "--http-port", str(free_port()), "--rpc-port", str(free_port()), "--smoke-prompt", PROMPT,
-        "--", "ccsim-model", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "console",
+        "-F",
+        str(sim.ssh_config_path),
+        "launch",
+        "--json",
+        "--ranktable",
+        str(rt),
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--profile",
+        "vllm-ascend",
+        "--http-port",
+        str(free_port()),
+        "--rpc-port",
+        str(free_port()),
+        "--smoke-prompt",
+        PROMPT,
+        "--",
+        "ccsim-model",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     started = 0
     try:
         async with asyncio.timeout(TIMEOUT):

@@ -54,9 +54,13 @@ def free_port() -> int:
 
 def make_plan(sim, tmp_path: Path, args: list[str], **profile):
     table = sim_table(sim)
-    plan = build_launch_plan(table, Profile(name="t", **profile), args=args,
-                             remote_ranktable=str(tmp_path / "remote" / "ranktable.json"),
-                             master_port=free_port())
+    plan = build_launch_plan(
+        table,
+        Profile(name="t", **profile),
+        args=args,
+        remote_ranktable=str(tmp_path / "remote" / "ranktable.json"),
+        master_port=free_port(),
+    )
     return table, dumps(table).encode(), plan
 
 
@@ -111,8 +115,14 @@ async def test_16_ranks_get_their_env(sim_cluster, tmp_path) -> None:
     assert summary.ok, summary.root_cause
     assert summary.exit_codes == {r: 0 for r in range(16)}
     stages = [ev for ev in events if isinstance(ev, Stage)]
-    assert [s.name for s in stages] == [StageName.RECORD, StageName.VALIDATE, StageName.PREFLIGHT,
-                                        StageName.PREPARE, StageName.AGENTS, StageName.GO]
+    assert [s.name for s in stages] == [
+        StageName.RECORD,
+        StageName.VALIDATE,
+        StageName.PREFLIGHT,
+        StageName.PREPARE,
+        StageName.AGENTS,
+        StageName.GO,
+    ]
     assert stages[0].run_dir == summary.run_dir  # a field: nobody parses "run record ..."
     remote = tmp_path / "remote" / "ranktable.json"
     assert not remote.exists()  # the launch created it: removed after the job (remote_ranktable tests)
@@ -135,8 +145,7 @@ async def test_16_ranks_get_their_env(sim_cluster, tmp_path) -> None:
 
 
 async def test_one_failing_rank_ends_all_and_is_root_cause(sim_cluster, tmp_path) -> None:
-    script = ('echo "up {rank}"; if [ {rank} = 11 ]; then echo "boom on 11" >&2; exit 1; fi; '
-              'exec sleep 120')
+    script = 'echo "up {rank}"; if [ {rank} = 11 ]; then echo "boom on 11" >&2; exit 1; fi; exec sleep 120'
     table, data, plan = make_plan(sim_cluster, tmp_path, ["bash", "-c", script], grace_s=3.0)
     events = await collect(sim_cluster, tmp_path, plan, table, data)
     summary = events[-1].summary
@@ -146,7 +155,8 @@ async def test_one_failing_rank_ends_all_and_is_root_cause(sim_cluster, tmp_path
     assert root.last_lines[-1] == "boom on 11" and "up 11" in root.last_lines
     assert sum(isinstance(e, Teardown) for e in events) == 1
     assert {r: c for r, c in summary.exit_codes.items() if r != 11} == {
-        r: 128 + signal.SIGTERM for r in range(16) if r != 11}
+        r: 128 + signal.SIGTERM for r in range(16) if r != 11
+    }
     assert summary.teardown_s is not None and summary.teardown_s < plan.grace_s
     pgids = spawned_pgids(events[-1].summary)
     assert len(pgids) == 16
@@ -161,13 +171,11 @@ async def test_stop_event_tears_down_and_reports_every_exit(sim_cluster, tmp_pat
         if isinstance(ev, RankStarted) and sum(isinstance(e, RankStarted) for e in seen) == 16:
             stop.set()
 
-    events = await asyncio.wait_for(
-        collect(sim_cluster, tmp_path, plan, table, data, on_event, stop=stop), 60)
+    events = await asyncio.wait_for(collect(sim_cluster, tmp_path, plan, table, data, on_event, stop=stop), 60)
     assert stop.is_set() and isinstance(events[-1], JobFinished)
     summary = events[-1].summary
     root = summary.root_cause
-    assert not summary.ok and (root.kind, root.reason, root.rank) == ("stopped",
-                                                                      "stopped by the user", None)
+    assert not summary.ok and (root.kind, root.reason, root.rank) == ("stopped", "stopped by the user", None)
     teardowns = [e for e in events if isinstance(e, Teardown)]
     assert len(teardowns) == 1 and teardowns[0].root_cause.kind == "stopped"
     exits = {e.rank: (e.code, e.signal) for e in events if isinstance(e, RankExited)}
@@ -192,8 +200,7 @@ async def test_stop_event_is_killed_after_grace_when_term_is_ignored(sim_cluster
         if isinstance(ev, RankLine) and sum(isinstance(e, RankLine) for e in seen) == 16:
             stop.set()
 
-    events = await asyncio.wait_for(
-        collect(sim_cluster, tmp_path, plan, table, data, on_event, stop=stop), 60)
+    events = await asyncio.wait_for(collect(sim_cluster, tmp_path, plan, table, data, on_event, stop=stop), 60)
     summary = events[-1].summary
     assert summary.root_cause.kind == "stopped"
     exits = {e.rank: (e.code, e.signal) for e in events if isinstance(e, RankExited)}
@@ -202,8 +209,7 @@ async def test_stop_event_is_killed_after_grace_when_term_is_ignored(sim_cluster
 
 
 async def test_cut_connection_ends_that_servers_ranks(sim_cluster, tmp_path) -> None:
-    table, data, plan = make_plan(sim_cluster, tmp_path,
-                                  ["bash", "-c", "echo up; exec sleep 120"], grace_s=2.0)
+    table, data, plan = make_plan(sim_cluster, tmp_path, ["bash", "-c", "echo up; exec sleep 120"], grace_s=2.0)
     cut = sim_cluster.hosts[1]
 
     async def on_event(ev, seen) -> None:
@@ -223,8 +229,7 @@ async def test_cut_connection_ends_that_servers_ranks(sim_cluster, tmp_path) -> 
 
 async def test_no_line_lost_between_rank_and_run_record(sim_cluster, tmp_path) -> None:
     n = 4000
-    writer = (f"import sys\nfor i in range({n}):\n"
-              f"    sys.stdout.write('r{{rank}} line %d %s\\n' % (i, 'z' * (i % 300)))")
+    writer = f"import sys\nfor i in range({n}):\n    sys.stdout.write('r{{rank}} line %d %s\\n' % (i, 'z' * (i % 300)))"
     table, data, plan = make_plan(sim_cluster, tmp_path, [sys.executable, "-c", writer])
     events = await collect(sim_cluster, tmp_path, plan, table, data)
     summary = events[-1].summary
@@ -258,11 +263,27 @@ async def test_killing_the_console_ends_every_rank(sim_cluster, tmp_path) -> Non
     rt = tmp_path / "rt.json"
     rt.write_text(dumps(table))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "console", "-F", str(sim_cluster.ssh_config_path), "launch",
-        "--ranktable", str(rt), "--remote-ranktable", str(tmp_path / "remote" / "rt.json"),
-        "--run-dir", str(tmp_path / "runs"), "--master-port", str(free_port()),
-        "--", "bash", "-c", "echo pgid $$; exec sleep 120",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "console",
+        "-F",
+        str(sim_cluster.ssh_config_path),
+        "launch",
+        "--ranktable",
+        str(rt),
+        "--remote-ranktable",
+        str(tmp_path / "remote" / "rt.json"),
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--master-port",
+        str(free_port()),
+        "--",
+        "bash",
+        "-c",
+        "echo pgid $$; exec sleep 120",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     pgids: list[int] = []
     try:
         pgids = await read_pgids(proc, 16)
@@ -273,8 +294,9 @@ async def test_killing_the_console_ends_every_rank(sim_cluster, tmp_path) -> Non
 
 
 async def test_every_rank_ready_in_time_is_reported(sim_cluster, tmp_path) -> None:
-    table, data, plan = make_plan(sim_cluster, tmp_path, ["bash", "-c", "echo up; echo READY"],
-                                  ready_pattern="^READY$", ready_timeout_s=60)
+    table, data, plan = make_plan(
+        sim_cluster, tmp_path, ["bash", "-c", "echo up; echo READY"], ready_pattern="^READY$", ready_timeout_s=60
+    )
     events = await collect(sim_cluster, tmp_path, plan, table, data)
     assert events[-1].summary.ok
     assert sorted(e.rank for e in events if isinstance(e, RankReady)) == list(range(16))
@@ -286,10 +308,14 @@ async def test_probe_bundle_is_uploaded_to_a_run_folder(sim_cluster, tmp_path) -
     lister = "import os,sys; print(' '.join(sorted(os.listdir(sys.argv[1]))))"
     table = sim_table(sim_cluster)
     plan = build_launch_plan(
-        table, Profile(name="t", upload=["probe"], upload_base=str(tmp_path / "up")),
-        args=[sys.executable, "-c", lister, "{upload_dir}"], run_id="run-1",
-        remote_ranktable=str(tmp_path / "remote" / "rt.json"), master_port=free_port(),
-        keep_remote=True)
+        table,
+        Profile(name="t", upload=["probe"], upload_base=str(tmp_path / "up")),
+        args=[sys.executable, "-c", lister, "{upload_dir}"],
+        run_id="run-1",
+        remote_ranktable=str(tmp_path / "remote" / "rt.json"),
+        master_port=free_port(),
+        keep_remote=True,
+    )
     assert plan.upload_dir == str(tmp_path / "up" / "run-1")
     events = await collect(sim_cluster, tmp_path, plan, table, dumps(table).encode())
     summary = events[-1].summary

@@ -70,11 +70,19 @@ async def test_a_stronger_request_skips_ahead() -> None:
     assert (exited.code, exited.signal) == (137, 9)
 
 
-@pytest.mark.parametrize(("sent", "signal", "step"), [
-    (None, "SIGINT", "INT"), ("INT", "SIGINT", "TERM"), ("TERM", "SIGINT", "KILL"),
-    ("KILL", "SIGINT", None), (None, "SIGTERM", "TERM"), (None, "SIGHUP", "TERM"),
-    ("INT", "SIGHUP", "TERM"), ("TERM", "SIGTERM", "KILL"),
-])
+@pytest.mark.parametrize(
+    ("sent", "signal", "step"),
+    [
+        (None, "SIGINT", "INT"),
+        ("INT", "SIGINT", "TERM"),
+        ("TERM", "SIGINT", "KILL"),
+        ("KILL", "SIGINT", None),
+        (None, "SIGTERM", "TERM"),
+        (None, "SIGHUP", "TERM"),
+        ("INT", "SIGHUP", "TERM"),
+        ("TERM", "SIGTERM", "KILL"),
+    ],
+)
 def test_next_step(sent, signal, step) -> None:
     stops = StopRequests()
     if sent:

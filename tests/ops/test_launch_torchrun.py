@@ -51,11 +51,32 @@ def _torchrun_envs(script: Path, master: str, port: int, run_id: str) -> dict[in
     base = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/")}
     procs = []
     for node in range(2):
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2",
-             "--nproc-per-node", "2", "--node-rank", str(node), "--master-addr", master,
-             "--master-port", str(port), "--rdzv-id", run_id, str(script)],
-            env=base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "torch.distributed.run",
+                    "--nnodes",
+                    "2",
+                    "--nproc-per-node",
+                    "2",
+                    "--node-rank",
+                    str(node),
+                    "--master-addr",
+                    master,
+                    "--master-port",
+                    str(port),
+                    "--rdzv-id",
+                    run_id,
+                    str(script),
+                ],
+                env=base,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     envs = {}
     for proc in procs:
         out, err = proc.communicate(timeout=120)
@@ -68,23 +89,25 @@ def _torchrun_envs(script: Path, master: str, port: int, run_id: str) -> dict[in
     return envs
 
 
-async def test_every_rank_has_torchruns_variables_with_torchruns_values(sim_factory,
-                                                                        tmp_path) -> None:
+async def test_every_rank_has_torchruns_variables_with_torchruns_values(sim_factory, tmp_path) -> None:
     pytest.importorskip("torch")
     sim = await sim_factory(servers=2, cards=2)
     script = tmp_path / "check.py"
     script.write_text(CHECK)
     run_id = "run-parity-1"
     table = sim_table(sim)
-    plan = build_launch_plan(table, Profile(name="t", setup=[VENV_SETUP]),
-                             args=["python3", str(script)], run_id=run_id,
-                             remote_ranktable=str(tmp_path / "remote" / "rt.json"),
-                             master_port=free_port())
+    plan = build_launch_plan(
+        table,
+        Profile(name="t", setup=[VENV_SETUP]),
+        args=["python3", str(script)],
+        run_id=run_id,
+        remote_ranktable=str(tmp_path / "remote" / "rt.json"),
+        master_port=free_port(),
+    )
     data = dumps(table).encode()
     events = await collect(sim, tmp_path, plan, table, data)
     assert events[-1].summary.ok, events[-1].summary.root_cause
-    ours = {ev.rank: json.loads(ev.text) for ev in events
-            if isinstance(ev, RankLine) and ev.stream == "o"}
+    ours = {ev.rank: json.loads(ev.text) for ev in events if isinstance(ev, RankLine) and ev.stream == "o"}
     theirs = _torchrun_envs(script, sim.hosts[0], plan.master_port, run_id)
     assert sorted(ours) == sorted(theirs) == [0, 1, 2, 3]
     for rank, env in theirs.items():
@@ -123,8 +146,8 @@ except KeyboardInterrupt:
 
 async def _start(sim, tmp_path: Path, *extra: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        *launch_args(sim, tmp_path, *extra), stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        *launch_args(sim, tmp_path, *extra), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
 
 
 async def _stderr_until(proc, text: str, timeout: float = 60) -> list[str]:
@@ -142,8 +165,7 @@ def _record(tmp_path: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
 
 
-async def test_ctrl_c_lets_ranks_save_state_and_prints_their_exit_codes(sim_factory,
-                                                                         tmp_path) -> None:
+async def test_ctrl_c_lets_ranks_save_state_and_prints_their_exit_codes(sim_factory, tmp_path) -> None:
     sim = await sim_factory(servers=2, cards=2)
     script, state = tmp_path / "saver.py", tmp_path / "state"
     script.write_text(SAVER)
@@ -178,8 +200,7 @@ async def test_second_ctrl_c_sends_term_at_once(sim_factory, tmp_path) -> None:
     sim = await sim_factory(servers=2, cards=2)
     script = tmp_path / "stubborn.py"
     script.write_text(SAVER)
-    proc = await _start(sim, tmp_path, "--grace", "600", "--", "python3", str(script),
-                        str(tmp_path), "ignore-int")
+    proc = await _start(sim, tmp_path, "--grace", "600", "--", "python3", str(script), str(tmp_path), "ignore-int")
     try:
         pgids = await read_pgids(proc, 4)
         proc.send_signal(signal.SIGINT)
@@ -200,8 +221,7 @@ async def test_second_ctrl_c_sends_term_at_once(sim_factory, tmp_path) -> None:
     assert sorted(sigs) == ["INT", "INT", "TERM", "TERM"]
 
 
-async def test_sighup_stops_like_sigterm_and_leaves_a_complete_run_record(sim_factory,
-                                                                           tmp_path) -> None:
+async def test_sighup_stops_like_sigterm_and_leaves_a_complete_run_record(sim_factory, tmp_path) -> None:
     sim = await sim_factory(servers=2, cards=2)
     proc = await _start(sim, tmp_path, "--", "bash", "-c", 'echo "pgid $$"; exec sleep 120')
     try:
@@ -227,19 +247,29 @@ async def test_sighup_stops_like_sigterm_and_leaves_a_complete_run_record(sim_fa
     assert "interrupted (SIGHUP)" in teardown["root_cause"]
 
 
-async def test_ranks_per_server_launches_a_16_card_table_as_4_ranks(sim_cluster,
-                                                                     tmp_path) -> None:
-    rc, out, err = await cli(sim_cluster, tmp_path, "--ranks-per-server", "2", "--", "bash", "-c",
-                             'echo "$RANK/$WORLD_SIZE dev $DEVICE_ID group $GROUP_RANK '
-                             'local $LOCAL_RANK/$LOCAL_WORLD_SIZE"')
+async def test_ranks_per_server_launches_a_16_card_table_as_4_ranks(sim_cluster, tmp_path) -> None:
+    rc, out, err = await cli(
+        sim_cluster,
+        tmp_path,
+        "--ranks-per-server",
+        "2",
+        "--",
+        "bash",
+        "-c",
+        'echo "$RANK/$WORLD_SIZE dev $DEVICE_ID group $GROUP_RANK local $LOCAL_RANK/$LOCAL_WORLD_SIZE"',
+    )
     assert rc == 0, err
     assert sorted(out.splitlines()) == [
-        "[0] 0/4 dev 0 group 0 local 0/2", "[1] 1/4 dev 1 group 0 local 1/2",
-        "[2] 2/4 dev 0 group 1 local 0/2", "[3] 3/4 dev 1 group 1 local 1/2"]
-    assert ("launch: note: --ranks-per-server 2: the first 2 devices (by rank) of each of the 2 "
-            "servers: 4 of the table's 16 ranks, renumbered 0..3") in err
+        "[0] 0/4 dev 0 group 0 local 0/2",
+        "[1] 1/4 dev 1 group 0 local 1/2",
+        "[2] 2/4 dev 0 group 1 local 0/2",
+        "[3] 3/4 dev 1 group 1 local 1/2",
+    ]
+    assert (
+        "launch: note: --ranks-per-server 2: the first 2 devices (by rank) of each of the 2 "
+        "servers: 4 of the table's 16 ranks, renumbered 0..3"
+    ) in err
     assert "launch: all 4 ranks exited 0" in err
     run = next((tmp_path / "runs").iterdir())
     uploaded = json.loads((run / "ranktable.json").read_text())
     assert [len(s["device"]) for s in uploaded["server_list"]] == [2, 2]
-

@@ -27,14 +27,19 @@ LIMIT_MB = 300
 
 
 def options(sim, **kw) -> SSHOptions:
-    return SSHOptions(**{"ssh_config": sim.ssh_config_path, "connect_timeout": 10,
-                         "command_timeout": 120, **kw})
+    return SSHOptions(**{"ssh_config": sim.ssh_config_path, "connect_timeout": 10, "command_timeout": 120, **kw})
 
 
 async def measure(*args: str) -> dict:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.memory", *args, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "tests.memory",
+        *args,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 300)
     assert proc.returncode == 0, err.decode()
     return json.loads(out)
@@ -70,8 +75,7 @@ async def test_stream_cuts_an_over_long_line_with_a_marker(sim_cluster):
     first, second, end = events
     assert first.text.startswith("x" * DEFAULT_LINE_LIMIT)
     dropped = 3000000 - DEFAULT_LINE_LIMIT
-    assert first.text[DEFAULT_LINE_LIMIT:] == \
-        f" [cluster-console: line too long, {dropped} more characters dropped]"
+    assert first.text[DEFAULT_LINE_LIMIT:] == f" [cluster-console: line too long, {dropped} more characters dropped]"
     assert second.text == "after" and end == StreamExit(0)
 
 
@@ -93,8 +97,7 @@ async def test_ping_lane_keeps_at_most_the_output_limit(sim_cluster):
 
 
 @pytest.mark.timeout(300)
-async def test_rank_printing_200mb_without_newline_leaves_the_console_small(sim_cluster,
-                                                                           tmp_path):
+async def test_rank_printing_200mb_without_newline_leaves_the_console_small(sim_cluster, tmp_path):
     script = f'if [ "$RANK" = 0 ]; then {BIG}; fi; echo done'
     argv = launch_args(sim_cluster, tmp_path, "--log-cap", "1M", "--", "bash", "-c", script)
     got = await measure("exec", *argv)

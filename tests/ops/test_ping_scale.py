@@ -10,8 +10,7 @@ from tests.ops.test_json_pinned import cli
 
 async def test_above_16_servers_rail_is_the_default_and_the_estimate_comes_first(sim_factory) -> None:
     sim = await sim_factory(servers=17, cards=2)
-    rc, out, err = await cli("-F", str(sim.ssh_config_path), "--connect-timeout", "5", "ping",
-                             *sim.hosts, "--estimate")
+    rc, out, err = await cli("-F", str(sim.ssh_config_path), "--connect-timeout", "5", "ping", *sim.hosts, "--estimate")
     assert rc == 0, err
     assert out == ""  # --estimate runs no probe and prints no matrix
     assert "17 servers: pattern rail (above 16 servers; every card pair: --pattern cross)" in err

@@ -56,8 +56,7 @@ def done(events: list) -> SweepDone:
 
 
 def by_pair(matrix) -> dict[tuple, Any]:
-    return {(r.probe.src_host, r.probe.src_device, r.probe.dst_host, r.probe.dst_device): r
-            for r in matrix.results}
+    return {(r.probe.src_host, r.probe.src_device, r.probe.dst_host, r.probe.dst_device): r for r in matrix.results}
 
 
 def tool_pids(sim: SimCluster, arg: str = "") -> list[int]:
@@ -78,6 +77,7 @@ async def until(condition, timeout: float = 10.0) -> None:
     async def poll() -> None:
         while not condition():
             await asyncio.sleep(0.05)
+
     await asyncio.wait_for(poll(), timeout)
 
 
@@ -87,8 +87,7 @@ async def test_default_sim_flags_exactly_the_lossy_pair(sim_cluster: SimCluster)
     end = done(events)
     assert end.cancelled is False
     m = end.matrix
-    assert m.summary() | {} == {"probes": 128, "ok": 127, "lossy": 1, "failed": 0, "skipped": 0,
-                                "excluded": 0}
+    assert m.summary() | {} == {"probes": 128, "ok": 127, "lossy": 1, "failed": 0, "skipped": 0, "excluded": 0}
     [bad] = [r for r in m.results if r.status != "ok"]
     a, b = sim_cluster.hosts
     assert (bad.probe.src_host, bad.probe.src_device, bad.probe.dst_host, bad.probe.dst_device) == (a, 3, b, 3)
@@ -126,8 +125,7 @@ async def test_link_down_is_its_own_status(sim_factory) -> None:
     m = done(await run(sim, plan_ping(inventory(sim), "rail"))).matrix
     a, b = sim.hosts
     status = {k: r.status for k, r in by_pair(m).items()}
-    assert status == {(a, 0, b, 0): "ok", (b, 0, a, 0): "ok",
-                      (a, 1, b, 1): "link_down", (b, 1, a, 1): "link_down"}
+    assert status == {(a, 0, b, 0): "ok", (b, 0, a, 0): "ok", (a, 1, b, 1): "link_down", (b, 1, a, 1): "link_down"}
     assert "Link status is down" in by_pair(m)[(a, 1, b, 1)].raw
     assert m.summary()["failed"] == 2 and m.exit_code() == 1
 
@@ -152,8 +150,7 @@ async def test_busy_beyond_the_retries_is_reported(sim_factory) -> None:
 
 
 async def test_hung_tool_costs_one_probe_and_is_killed(sim_factory) -> None:
-    sim = await sim_factory(servers=2, cards=2,
-                            faults=[{"kind": "hang", "server": 1, "device": 0, "command": "-ping"}])
+    sim = await sim_factory(servers=2, cards=2, faults=[{"kind": "hang", "server": 1, "device": 0, "command": "-ping"}])
     m = done(await run(sim, plan_ping(inventory(sim), "cross"), probe_timeout=1, kill_after=1)).matrix
     a = sim.hosts[0]
     hung = [r for r in m.results if r.status != "ok"]
@@ -180,8 +177,7 @@ async def test_unreachable_server_mid_sweep(sim_factory) -> None:
 
 
 async def test_cancel_kills_running_probes_and_keeps_results(sim_factory) -> None:
-    sim = await sim_factory(servers=2, cards=2,
-                            faults=[{"kind": "hang", "server": 1, "device": 0, "command": "-ping"}])
+    sim = await sim_factory(servers=2, cards=2, faults=[{"kind": "hang", "server": 1, "device": 0, "command": "-ping"}])
     plan = plan_ping(inventory(sim), "rail")
     finished = lambda evs: sum(isinstance(e, ProbeDone) for e in evs) == 3  # noqa: E731 - a predicate named for the wait below
     events = await run(sim, plan, cancel_when=finished, probe_timeout=60)
@@ -195,8 +191,7 @@ async def test_cancel_kills_running_probes_and_keeps_results(sim_factory) -> Non
 
 
 async def test_task_cancellation_kills_remote_processes(sim_factory) -> None:
-    sim = await sim_factory(servers=2, cards=1,
-                            faults=[{"kind": "hang", "server": 1, "command": "-ping"}])
+    sim = await sim_factory(servers=2, cards=1, faults=[{"kind": "hang", "server": 1, "command": "-ping"}])
     plan = plan_ping(inventory(sim), "cross")
     task = asyncio.create_task(run(sim, plan, probe_timeout=60))
     await until(lambda: bool(tool_pids(sim)))
@@ -225,8 +220,16 @@ async def test_rerun_only_the_bad_pairs(sim_cluster: SimCluster) -> None:
 
 async def _cli(sim: SimCluster, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "console", "-F", str(sim.ssh_config_path), "ping", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "console",
+        "-F",
+        str(sim.ssh_config_path),
+        "ping",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     return proc.returncode or 0, out.decode(), err.decode()
 
@@ -237,13 +240,30 @@ async def test_cli_json_on_the_default_sim(sim_cluster: SimCluster, tmp_path: Pa
     assert code == 1, err
     doc = json.loads(out)
     assert doc["pattern"] == "cross" and doc["unreachable"] == []
-    assert {k: doc["summary"][k] for k in ("probes", "ok", "lossy", "failed")} == \
-        {"probes": 128, "ok": 127, "lossy": 1, "failed": 0}
+    assert {k: doc["summary"][k] for k in ("probes", "ok", "lossy", "failed")} == {
+        "probes": 128,
+        "ok": 127,
+        "lossy": 1,
+        "failed": 0,
+    }
     lossy = [p for p in doc["pairs"] if p["status"] != "ok"]
-    assert [(p["src_host"], p["src_device"], p["dst_host"], p["dst_device"], p["loss_pct"])
-            for p in lossy] == [("127.0.0.11", 3, "127.0.0.12", 3, 33.33)]
-    required = {"src_host", "src_device", "src_ip", "dst_host", "dst_device", "dst_ip",
-                "transmitted", "received", "loss_pct", "status", "command", "raw"}
+    assert [(p["src_host"], p["src_device"], p["dst_host"], p["dst_device"], p["loss_pct"]) for p in lossy] == [
+        ("127.0.0.11", 3, "127.0.0.12", 3, 33.33)
+    ]
+    required = {
+        "src_host",
+        "src_device",
+        "src_ip",
+        "dst_host",
+        "dst_device",
+        "dst_ip",
+        "transmitted",
+        "received",
+        "loss_pct",
+        "status",
+        "command",
+        "raw",
+    }
     assert all(required <= set(p) for p in doc["pairs"])
     assert len(csv.read_text().splitlines()) > 128
     assert "128 probes" in err
@@ -265,12 +285,23 @@ async def test_cli_bad_input_is_exit_2(sim_cluster: SimCluster) -> None:
 
 
 async def test_cli_ctrl_c_kills_probes_and_prints_what_finished(sim_factory) -> None:
-    sim = await sim_factory(servers=2, cards=2,
-                            faults=[{"kind": "hang", "server": 1, "device": 0, "command": "-ping"}])
+    sim = await sim_factory(servers=2, cards=2, faults=[{"kind": "hang", "server": 1, "device": 0, "command": "-ping"}])
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "console", "-F", str(sim.ssh_config_path), "ping", ",".join(sim.hosts),
-        "--json", "--pattern", "rail", "--probe-timeout", "60",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "console",
+        "-F",
+        str(sim.ssh_config_path),
+        "ping",
+        ",".join(sim.hosts),
+        "--json",
+        "--pattern",
+        "rail",
+        "--probe-timeout",
+        "60",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         await until(lambda: bool(tool_pids(sim, " -ping ")), timeout=60)  # the hung probe runs
         proc.send_signal(signal.SIGINT)

@@ -38,11 +38,19 @@ def _free_port() -> int:
 def _start(ranks, world: int, port: int, args, backend: str = "gloo"):
     procs = {}
     for r in ranks:
-        env = {**os.environ, "RANK": str(r), "WORLD_SIZE": str(world), "LOCAL_RANK": str(r),
-               "DEVICE_ID": str(r), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-               "BACKEND": backend}
-        procs[r] = subprocess.Popen([sys.executable, str(PROBE), *args], env=env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env = {
+            **os.environ,
+            "RANK": str(r),
+            "WORLD_SIZE": str(world),
+            "LOCAL_RANK": str(r),
+            "DEVICE_ID": str(r),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "BACKEND": backend,
+        }
+        procs[r] = subprocess.Popen(
+            [sys.executable, str(PROBE), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
     return procs
 
 
@@ -67,8 +75,7 @@ def _records(lines, kind):
 
 def test_four_ranks_checks_table_and_tp_smoke_match_reference():
     port = _free_port()
-    res = _finish(_start(range(4), 4, port, [*SMALL, "--mode", "all", "--tokens", "6",
-                                             "--timeout", "60"]))
+    res = _finish(_start(range(4), 4, port, [*SMALL, "--mode", "all", "--tokens", "6", "--timeout", "60"]))
     for r, (code, lines, err) in res.items():
         assert code == 0, f"rank {r} exited {code}: {err}"
         assert all(json.loads(line)["probe"] for line in lines), "stdout must be JSON lines only"
@@ -78,8 +85,7 @@ def test_four_ranks_checks_table_and_tp_smoke_match_reference():
     assert len(report.checks) == 4 * len(OPS) and all(c.ok for c in report.checks)
     assert report.ops == OPS
     rows = report.rows()
-    assert [(row["op"], row["size"]) for row in rows] == [(op, s) for op in OPS
-                                                           for s in ("1K", "16K")]
+    assert [(row["op"], row["size"]) for row in rows] == [(op, s) for op in OPS for s in ("1K", "16K")]
     assert all(len(r.per_rank_us) == 4 and min(r.per_rank_us) > 0 for r in report.results)
 
     smoke = report.tp_smoke
@@ -131,16 +137,32 @@ def test_missing_rank_is_named_by_every_rank_that_came():
 
 
 def test_missing_rank_0_is_named_by_the_others():
-    (code, lines, _), = _finish(_start([1], 2, _free_port(), ["--timeout", "2"])).values()
+    ((code, lines, _),) = _finish(_start([1], 2, _free_port(), ["--timeout", "2"])).values()
     (error,) = _records(lines, "error")
     assert code == 3 and error["missing_ranks"] == [0]
     assert "could not reach the master at 127.0.0.1" in error["message"]
 
 
 def test_a_wrong_value_fails_the_check_and_names_rank_and_op():
-    res = _finish(_start(range(2), 2, _free_port(),
-                         ["--ops", "all_reduce,broadcast", "--sizes", "1K", "--warmup", "0",
-                          "--iters", "1", "--corrupt", "1:broadcast"]))
+    res = _finish(
+        _start(
+            range(2),
+            2,
+            _free_port(),
+            [
+                "--ops",
+                "all_reduce,broadcast",
+                "--sizes",
+                "1K",
+                "--warmup",
+                "0",
+                "--iters",
+                "1",
+                "--corrupt",
+                "1:broadcast",
+            ],
+        )
+    )
     assert res[0][0] == 0 and res[1][0] == 1
     report = parse_streams({r: lines for r, (_, lines, _) in res.items()})
     assert report.failed
@@ -150,9 +172,11 @@ def test_a_wrong_value_fails_the_check_and_names_rank_and_op():
 
 
 def test_hccl_without_torch_npu_says_so():
-    need(importlib.util.find_spec("torch_npu") is None,
-         "torch_npu is installed here: the missing-torch_npu path cannot run")
-    (code, lines, err), = _finish(_start([0], 1, _free_port(), [], backend="hccl")).values()
+    need(
+        importlib.util.find_spec("torch_npu") is None,
+        "torch_npu is installed here: the missing-torch_npu path cannot run",
+    )
+    ((code, lines, err),) = _finish(_start([0], 1, _free_port(), [], backend="hccl")).values()
     (error,) = _records(lines, "error")
     assert code == 2 and error["stage"] == "backend"
     assert f"torch_npu is not installed on host {socket.gethostname()}" in error["message"]
@@ -160,12 +184,15 @@ def test_hccl_without_torch_npu_says_so():
     assert _records(lines, "done")[0]["ok"] is False
 
 
-@pytest.mark.parametrize("env, needle", [
-    ({"RANK": "4", "WORLD_SIZE": "4"}, "RANK=4 is not below WORLD_SIZE=4"),
-    ({"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": ""}, "MASTER_ADDR is not set"),
-    ({"RANK": "0", "WORLD_SIZE": "1", "MASTER_PORT": "70000"}, "MASTER_PORT=70000"),
-    ({"RANK": "x", "WORLD_SIZE": "1"}, "RANK='x'"),
-])
+@pytest.mark.parametrize(
+    "env, needle",
+    [
+        ({"RANK": "4", "WORLD_SIZE": "4"}, "RANK=4 is not below WORLD_SIZE=4"),
+        ({"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": ""}, "MASTER_ADDR is not set"),
+        ({"RANK": "0", "WORLD_SIZE": "1", "MASTER_PORT": "70000"}, "MASTER_PORT=70000"),
+        ({"RANK": "x", "WORLD_SIZE": "1"}, "RANK='x'"),
+    ],
+)
 def test_bad_environment_is_named(monkeypatch, capsys, env, needle):
     for key, value in {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1", **env}.items():
         monkeypatch.setenv(key, value)
@@ -174,11 +201,14 @@ def test_bad_environment_is_named(monkeypatch, capsys, env, needle):
     assert error["stage"] == "env" and needle in error["message"]
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--sizes", "1K,2X"], "bad size '2X'"),
-    (["--ops", "all_reduce,gossip"], "unknown op 'gossip'"),
-    (["--iters", "0"], "--iters >= 1"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--sizes", "1K,2X"], "bad size '2X'"),
+        (["--ops", "all_reduce,gossip"], "unknown op 'gossip'"),
+        (["--iters", "0"], "--iters >= 1"),
+    ],
+)
 def test_bad_arguments_are_named(monkeypatch, capsys, argv, needle):
     monkeypatch.setenv("RANK", "0")
     assert _probe_module().main(argv) == 2
@@ -197,7 +227,9 @@ def test_ship_files_exist_and_match_probe():
     assert [p.name for p in ship_files()] == list(SHIP_FILES)
     assert all(p.is_file() for p in ship_files())
     tree = ast.parse(PROBE.read_text())
-    shipped = next(ast.literal_eval(node.value) for node in tree.body
-                   if isinstance(node, ast.Assign)
-                   and getattr(node.targets[0], "id", None) == "SHIP_FILES")
+    shipped = next(
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "SHIP_FILES"
+    )
     assert shipped == SHIP_FILES  # probe.py names the same siblings in its error message

@@ -25,12 +25,12 @@ SECRET = "ssh-ed25519 AAAA... root@admin\n"
 
 
 def _plan(table, path, **kw):
-    return build_launch_plan(table, Profile(name="t"), args=["true"], master_port=free_port(),
-                             remote_ranktable=str(path), **kw)
+    return build_launch_plan(
+        table, Profile(name="t"), args=["true"], master_port=free_port(), remote_ranktable=str(path), **kw
+    )
 
 
-async def test_an_existing_file_that_is_not_a_rank_table_is_not_overwritten(sim_cluster,
-                                                                            tmp_path) -> None:
+async def test_an_existing_file_that_is_not_a_rank_table_is_not_overwritten(sim_cluster, tmp_path) -> None:
     table, data = small(sim_cluster, 1)
     keys = tmp_path / "authorized_keys"
     keys.write_text(SECRET)
@@ -42,8 +42,7 @@ async def test_an_existing_file_that_is_not_a_rank_table_is_not_overwritten(sim_
     assert keys.read_text() == SECRET
 
 
-async def test_force_overwrites_and_does_not_remove_what_it_did_not_create(sim_cluster,
-                                                                           tmp_path) -> None:
+async def test_force_overwrites_and_does_not_remove_what_it_did_not_create(sim_cluster, tmp_path) -> None:
     table, data = small(sim_cluster, 1)
     other = tmp_path / "notes.txt"
     other.write_text("mine")
@@ -92,8 +91,7 @@ def test_a_symlink_or_bad_json_is_not_a_rank_table(tmp_path) -> None:
     assert not rundir_remote.is_ranktable(str(bad))
 
 
-async def test_a_profile_remote_ranktable_is_flagged_naming_the_profile_file(sim_cluster,
-                                                                             tmp_path) -> None:
+async def test_a_profile_remote_ranktable_is_flagged_naming_the_profile_file(sim_cluster, tmp_path) -> None:
     table, data = small(sim_cluster, 1)
     path = tmp_path / "rt.json"
     source = str(tmp_path / "received.toml")
@@ -104,13 +102,25 @@ async def test_a_profile_remote_ranktable_is_flagged_naming_the_profile_file(sim
     events = await run(sim_cluster, tmp_path, plan, table, data)
     assert any(isinstance(e, LaunchWarning) and source in e.message for e in events)
     # the operator's own flag is not flagged
-    mine = build_launch_plan(table, profile, args=["true"], master_port=free_port(),
-                             remote_ranktable=str(path), run_id="rt-7")
+    mine = build_launch_plan(
+        table, profile, args=["true"], master_port=free_port(), remote_ranktable=str(path), run_id="rt-7"
+    )
     assert not [w for w in mine.warnings if source in w]
 
 
 def test_the_cli_has_the_force_flag() -> None:
     from console.cli import build_parser
-    args = build_parser().parse_args(["launch", "--ranktable", "x.json", "--remote-ranktable", "/a",
-                                      "--force-remote-ranktable", "--", sys.executable])
+
+    args = build_parser().parse_args(
+        [
+            "launch",
+            "--ranktable",
+            "x.json",
+            "--remote-ranktable",
+            "/a",
+            "--force-remote-ranktable",
+            "--",
+            sys.executable,
+        ]
+    )
     assert args.force_remote_ranktable is True

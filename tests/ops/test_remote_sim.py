@@ -12,8 +12,7 @@ from console.remote import Pool, SSHOptions, StreamExit, quote_cmd
 
 
 def options(sim, **kw) -> SSHOptions:
-    return SSHOptions(**{"ssh_config": sim.ssh_config_path, "connect_timeout": 10,
-                         "command_timeout": 30, **kw})
+    return SSHOptions(**{"ssh_config": sim.ssh_config_path, "connect_timeout": 10, "command_timeout": 30, **kw})
 
 
 async def test_run_on_every_server_by_address_and_name(sim_cluster):
@@ -43,11 +42,9 @@ async def test_many_commands_share_one_connection_per_server(sim_cluster):
     assert [r.stdout for r in results] == [f"{i}\n" for i in range(16)]
 
 
-@pytest.mark.parametrize("mode, title", [("refuse", "connection refused"),
-                                         ("close", "server dropped the connection")])
+@pytest.mark.parametrize("mode, title", [("refuse", "connection refused"), ("close", "server dropped the connection")])
 async def test_unreachable_server_is_remote_error_naming_it(sim_factory, mode, title):
-    sim = await sim_factory(servers=2, cards=1,
-                            faults=[{"kind": "refuse", "server": 2, "mode": mode}])
+    sim = await sim_factory(servers=2, cards=1, faults=[{"kind": "refuse", "server": 2, "mode": mode}])
     bad = sim.hosts[1]
     async with Pool(options(sim, connect_timeout=5)) as pool:
         assert (await pool.run(sim.hosts[0], "echo up")).stdout == "up\n"
@@ -62,8 +59,7 @@ async def test_accept_new_announces_the_recorded_key(sim_cluster, tmp_path, capl
     with caplog.at_level("WARNING", logger="console.remote"):
         async with Pool(options(sim_cluster, known_hosts=known, accept_new=True)) as pool:
             await pool.run(host, "true")
-    assert [r.getMessage() for r in caplog.records if "Permanently" in r.getMessage()] == \
-        [f"{note} ({known})."]
+    assert [r.getMessage() for r in caplog.records if "Permanently" in r.getMessage()] == [f"{note} ({known})."]
     caplog.clear()
     async with Pool(options(sim_cluster, known_hosts=known, accept_new=True)) as pool:
         await pool.run(host, "true")  # now known: nothing to announce
@@ -71,8 +67,19 @@ async def test_accept_new_announces_the_recorded_key(sim_cluster, tmp_path, capl
     # the CLI shows it on stderr, once, and keeps stdout for data
     fresh = tmp_path / "fresh_known_hosts"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "console", "-F", str(sim_cluster.ssh_config_path), "--known-hosts",
-        str(fresh), "--accept-new", "discover", host, "--json",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "console",
+        "-F",
+        str(sim_cluster.ssh_config_path),
+        "--known-hosts",
+        str(fresh),
+        "--accept-new",
+        "discover",
+        host,
+        "--json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0 and err.decode().count(note) == 1 and "Permanently" not in out.decode()

@@ -20,21 +20,40 @@ from console.ops.runrecord import RunRecord
 from tests.system import need
 
 SECRET = "hf_s3cr3t-Value-0451"
-TABLE = {"version": "1.0", "status": "completed", "server_count": "2", "server_list": [
-    {"server_id": "90.90.152.89", "device": [
-        {"device_id": "0", "device_ip": "10.10.100.10", "rank_id": "0"}]},
-    {"server_id": "90.90.152.91", "device": [
-        {"device_id": "0", "device_ip": "10.10.100.22", "rank_id": "1"}]}]}
+TABLE = {
+    "version": "1.0",
+    "status": "completed",
+    "server_count": "2",
+    "server_list": [
+        {"server_id": "90.90.152.89", "device": [{"device_id": "0", "device_ip": "10.10.100.10", "rank_id": "0"}]},
+        {"server_id": "90.90.152.91", "device": [{"device_id": "0", "device_ip": "10.10.100.22", "rank_id": "1"}]},
+    ],
+}
 
 
-def launch(data_dir: Path, tmp_path: Path, run_dir: Path, *args: str,
-           command: str = "echo hi") -> subprocess.CompletedProcess:
+def launch(
+    data_dir: Path, tmp_path: Path, run_dir: Path, *args: str, command: str = "echo hi"
+) -> subprocess.CompletedProcess:
     table = tmp_path / "rt.json"
     table.write_text(json.dumps(TABLE))
-    argv = [sys.executable, "-m", "console", "launch", "--local", "--ranktable", str(table),
-            "--remote-ranktable", str(tmp_path / "remote" / "rt.json"),
-            "--run-dir", str(run_dir), *args,
-            "--", "bash", "-c", command]
+    argv = [
+        sys.executable,
+        "-m",
+        "console",
+        "launch",
+        "--local",
+        "--ranktable",
+        str(table),
+        "--remote-ranktable",
+        str(tmp_path / "remote" / "rt.json"),
+        "--run-dir",
+        str(run_dir),
+        *args,
+        "--",
+        "bash",
+        "-c",
+        command,
+    ]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -58,10 +77,23 @@ def test_run_folder_is_0700_and_its_files_0600(data_dir, tmp_path) -> None:
 
 def test_secret_env_reaches_the_rank_but_no_file_of_the_record(data_dir, tmp_path) -> None:
     runs = tmp_path / "runs"
-    out = launch(data_dir, tmp_path, runs, "--env", f"HF_TOKEN={SECRET}",
-                 "--env", "DB_PASSWORD=hunter2-long", "--env", "MASTER_ADDR_NOTE=plain",
-                 "--setup", "export GREETING=hello", "--setup", "export API_KEY=k-12345",
-                 "--json", command='echo "token=$HF_TOKEN pw=$DB_PASSWORD"; echo "$HF_TOKEN" >&2')
+    out = launch(
+        data_dir,
+        tmp_path,
+        runs,
+        "--env",
+        f"HF_TOKEN={SECRET}",
+        "--env",
+        "DB_PASSWORD=hunter2-long",
+        "--env",
+        "MASTER_ADDR_NOTE=plain",
+        "--setup",
+        "export GREETING=hello",
+        "--setup",
+        "export API_KEY=k-12345",
+        "--json",
+        command='echo "token=$HF_TOKEN pw=$DB_PASSWORD"; echo "$HF_TOKEN" >&2',
+    )
     assert out.returncode == 0, out.stderr
     lines = [json.loads(x) for x in out.stdout.splitlines()]
     printed = [e["text"] for e in lines if e.get("event") == "line"]
@@ -81,8 +113,9 @@ def test_secret_env_reaches_the_rank_but_no_file_of_the_record(data_dir, tmp_pat
 def test_rank_log_is_capped_with_one_marker_line(data_dir, tmp_path) -> None:
     runs = tmp_path / "runs"
     # 400 lines of 100 bytes each = 40,000 bytes per rank; the cap is 4 KiB
-    out = launch(data_dir, tmp_path, runs, "--log-cap", "4K",
-                 command="for i in $(seq 1 400); do printf '%099d\\n' $i; done")
+    out = launch(
+        data_dir, tmp_path, runs, "--log-cap", "4K", command="for i in $(seq 1 400); do printf '%099d\\n' $i; done"
+    )
     assert out.returncode == 0, out.stderr
     folder = run_folder(runs)
     for rank in (0, 1):
@@ -100,8 +133,9 @@ def test_rank_log_is_capped_with_one_marker_line(data_dir, tmp_path) -> None:
 def tmpfs(options: str):
     need(os.geteuid() == 0 and shutil.which("mount") is not None, "mounting a tmpfs needs root")
     folder = Path(tempfile.mkdtemp(prefix="cc-tmpfs-"))
-    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
-                        capture_output=True, text=True, check=False)
+    ok = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True, check=False
+    )
     try:
         need(ok.returncode == 0, f"cannot mount a tmpfs: {ok.stderr.strip()}")
         yield folder
@@ -112,8 +146,12 @@ def tmpfs(options: str):
 
 def test_full_disk_stops_the_record_with_one_warning_not_the_job(data_dir, tmp_path) -> None:
     with tmpfs("size=128k,mode=0700") as disk:
-        out = launch(data_dir, tmp_path, disk / "runs",
-                     command="for i in $(seq 1 4000); do printf '%099d\\n' $i; done; echo done")
+        out = launch(
+            data_dir,
+            tmp_path,
+            disk / "runs",
+            command="for i in $(seq 1 4000); do printf '%099d\\n' $i; done; echo done",
+        )
     assert out.returncode == 0, out.stderr
     assert out.stderr.count("run record stopped") == 1, out.stderr
     assert "No space left on device" in out.stderr and "disk is full" in out.stderr
@@ -161,7 +199,6 @@ def test_existing_run_id_is_not_reused(tmp_path) -> None:
     record.close()
     assert record.failed and "File exists" in record.failed
     assert not (tmp_path / "elsewhere").exists()
-
 
 
 def test_a_secret_cut_between_two_pieces_of_a_long_line_is_masked(tmp_path) -> None:

@@ -25,12 +25,41 @@ def parse(*argv: str) -> argparse.Namespace:
 
 
 def test_ssh_options_before_serve_reach_the_served_console() -> None:
-    args = parse("-F", "cfg", "-p", "2222", "-i", "k1", "-i", "k2", "--accept-new",
-                 "serve", "--port", "9000", "node[01-02]", "--ranktable", "rt.json")
+    args = parse(
+        "-F",
+        "cfg",
+        "-p",
+        "2222",
+        "-i",
+        "k1",
+        "-i",
+        "k2",
+        "--accept-new",
+        "serve",
+        "--port",
+        "9000",
+        "node[01-02]",
+        "--ranktable",
+        "rt.json",
+    )
     argv = app_argv(args)
-    assert argv[1:] == ["-m", "console", "--ssh-config", "cfg", "--port", "2222", "--identity", "k1",
-                        "--identity", "k2",
-                        "--accept-new", "tui", "node[01-02]", "--ranktable", "rt.json"]
+    assert argv[1:] == [
+        "-m",
+        "console",
+        "--ssh-config",
+        "cfg",
+        "--port",
+        "2222",
+        "--identity",
+        "k1",
+        "--identity",
+        "k2",
+        "--accept-new",
+        "tui",
+        "node[01-02]",
+        "--ranktable",
+        "rt.json",
+    ]
     assert args.web_port == 9000
 
 
@@ -123,8 +152,7 @@ async def test_a_foreign_host_header_is_refused_even_with_the_token() -> None:
     """DNS rebinding: evil.example resolving to 127.0.0.1 must not get a session."""
     with serve() as s:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            async with http.get(s.url, headers={"Host": f"evil.example:{s.port}"},
-                                allow_redirects=False) as r:
+            async with http.get(s.url, headers={"Host": f"evil.example:{s.port}"}, allow_redirects=False) as r:
                 assert r.status == 421
             async with http.get(s.url.replace("127.0.0.1", "localhost"), allow_redirects=False) as r:
                 assert r.status == 302  # the same server under another loopback name

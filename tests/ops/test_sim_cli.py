@@ -14,12 +14,14 @@ CLI = [sys.executable, "-m", "console"]
 
 async def _start(*args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        *CLI, "sim", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        *CLI, "sim", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
 
 
 async def test_sim_prints_ssh_config_hosts_and_examples_then_stops_on_sigterm(tmp_path):
-    proc = await _start("--servers", "3", "--base-address", "127.0.0.41", "--dir",
-                        str(tmp_path / "c"), "--port", "0", "--json")
+    proc = await _start(
+        "--servers", "3", "--base-address", "127.0.0.41", "--dir", str(tmp_path / "c"), "--port", "0", "--json"
+    )
     try:
         text = b""
         while not text.rstrip().endswith(b"}"):
@@ -31,8 +33,14 @@ async def test_sim_prints_ssh_config_hosts_and_examples_then_stops_on_sigterm(tm
         assert facts["ssh_config"] == str(tmp_path / "c" / "ssh_config")
         assert "discover '127.0.0.[41-43]'" in facts["examples"][1]
         ssh = await asyncio.create_subprocess_exec(
-            "ssh", "-F", facts["ssh_config"], "127.0.0.43", "hostname",
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE)
+            "ssh",
+            "-F",
+            facts["ssh_config"],
+            "127.0.0.43",
+            "hostname",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+        )
         out, _ = await asyncio.wait_for(ssh.communicate(), 60)
         assert out == b"node03\n"
     finally:

@@ -15,7 +15,6 @@ def spec_with(*faults: dict) -> ClusterSpec:
     return ClusterSpec.generate(servers=2, cards=4, faults=list(faults))
 
 
-
 async def test_busy_k_times_then_ok(sim_factory, sim_connect):
     sim = await sim_factory(spec_with({"kind": "busy", "server": 1, "calls": 3}))
     async with sim_connect(sim, sim.hosts[0]) as conn:
@@ -55,8 +54,9 @@ async def test_lost_connection_kills_running_commands(sim_factory, sim_connect):
 
 
 async def test_refused_and_closing_servers(sim_factory, sim_connect):
-    sim = await sim_factory(spec_with({"kind": "refuse", "server": 1},
-                                      {"kind": "refuse", "server": 2, "mode": "close"}))
+    sim = await sim_factory(
+        spec_with({"kind": "refuse", "server": 1}, {"kind": "refuse", "server": 2, "mode": "close"})
+    )
     with pytest.raises(ConnectionRefusedError):
         await sim_connect(sim, sim.hosts[0])
     with pytest.raises((asyncssh.ConnectionLost, asyncssh.DisconnectError, ConnectionError)):
@@ -71,9 +71,11 @@ async def test_one_refused_server_leaves_the_others_up(sim_factory, sim_connect)
 
 
 async def test_slow_server_answers_late(sim_factory, sim_connect):
-    sim = await sim_factory(spec_with({"kind": "slow", "server": 1, "delay": 60},
-                                      {"kind": "slow", "server": 2, "delay": 0,
-                                       "connect_delay": 60}))
+    sim = await sim_factory(
+        spec_with(
+            {"kind": "slow", "server": 1, "delay": 60}, {"kind": "slow", "server": 2, "delay": 0, "connect_delay": 60}
+        )
+    )
     async with sim_connect(sim, sim.hosts[0]) as conn:
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(conn.run("true"), 0.5)
@@ -82,14 +84,19 @@ async def test_slow_server_answers_late(sim_factory, sim_connect):
 
 
 async def test_static_faults_show_in_the_tools(sim_factory, sim_connect):
-    sim = await sim_factory(spec_with(
-        {"kind": "tls", "server": 2, "device": 3},
-        {"kind": "version", "server": 2, "driver": "23.0.rc3"},
-        {"kind": "link_down", "server": 1, "device": 0},
-        {"kind": "net_health", "server": 1, "device": 1}))
+    sim = await sim_factory(
+        spec_with(
+            {"kind": "tls", "server": 2, "device": 3},
+            {"kind": "version", "server": 2, "driver": "23.0.rc3"},
+            {"kind": "link_down", "server": 1, "device": 0},
+            {"kind": "net_health", "server": 1, "device": 1},
+        )
+    )
     async with sim_connect(sim, sim.hosts[1]) as conn:
-        res = await conn.run('hccn_tool -i 3 -tls -g; hccn_tool -i 2 -tls -g; '
-                             'cat "$CLUSTER_CONSOLE_ROOT/usr/local/Ascend/driver/version.info"')
+        res = await conn.run(
+            "hccn_tool -i 3 -tls -g; hccn_tool -i 2 -tls -g; "
+            'cat "$CLUSTER_CONSOLE_ROOT/usr/local/Ascend/driver/version.info"'
+        )
         lines = res.stdout.splitlines()
         assert "tls switch[1]" in lines[0] and "tls switch[0]" in lines[1]
         assert lines[2] == "Version=23.0.rc3"

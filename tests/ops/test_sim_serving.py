@@ -96,11 +96,22 @@ async def start(sim: Any, sim_connect: Any, host: str, cmd: str, env: dict[str, 
     return Remote(conn, proc)
 
 
-def vllm_cmd(dp: int, dpl: int, start_rank: int, rpc: int, http: int, tp: int = 8,
-             headless: bool = False, address: str = "127.0.0.11", model: str = "qwen") -> str:
-    cmd = (f"vllm serve {model} --data-parallel-size {dp} --data-parallel-size-local {dpl} "
-           f"--data-parallel-start-rank {start_rank} --data-parallel-address {address} "
-           f"--data-parallel-rpc-port {rpc} --tensor-parallel-size {tp} --port {http}")
+def vllm_cmd(
+    dp: int,
+    dpl: int,
+    start_rank: int,
+    rpc: int,
+    http: int,
+    tp: int = 8,
+    headless: bool = False,
+    address: str = "127.0.0.11",
+    model: str = "qwen",
+) -> str:
+    cmd = (
+        f"vllm serve {model} --data-parallel-size {dp} --data-parallel-size-local {dpl} "
+        f"--data-parallel-start-rank {start_rank} --data-parallel-address {address} "
+        f"--data-parallel-rpc-port {rpc} --tensor-parallel-size {tp} --port {http}"
+    )
     return cmd + (" --headless" if headless else "")
 
 
@@ -116,7 +127,7 @@ def post(host: str, port: int, path: str, body: dict[str, Any]) -> tuple[int, by
 
 def sse_text(raw: bytes, chat: bool) -> tuple[str, list[str]]:
     """The streamed text and the finish reasons, from ``data:`` lines ending with [DONE]."""
-    events = [line[len(b"data: "):] for line in raw.split(b"\n\n") if line.startswith(b"data: ")]
+    events = [line[len(b"data: ") :] for line in raw.split(b"\n\n") if line.startswith(b"data: ")]
     assert events[-1] == b"[DONE]"
     chunks = [json.loads(e)["choices"][0] for e in events[:-1]]
     key = "content"
@@ -126,6 +137,7 @@ def sse_text(raw: bytes, chat: bool) -> tuple[str, list[str]]:
 
 # --- vLLM ---------------------------------------------------------------------------------------
 
+
 async def test_vllm_data_parallel_on_two_servers_answers(sim_factory, sim_connect) -> None:
     sim = await sim_factory(servers=2)
     rpc, port = free_port(), free_port()
@@ -134,28 +146,38 @@ async def test_vllm_data_parallel_on_two_servers_answers(sim_factory, sim_connec
     try:
         await head.until(READY_VLLM)
         assert f"Starting vLLM API server 0 on http://127.0.0.11:{port}" in head.text
-        assert "Launching 1 data parallel engine(s) in headless mode, with head node address " \
-               f"tcp://127.0.0.11:{rpc}." in await other.until("headless mode")
+        assert (
+            "Launching 1 data parallel engine(s) in headless mode, with head node address "
+            f"tcp://127.0.0.11:{rpc}." in await other.until("headless mode")
+        )
         status, body, _ = await asyncio.to_thread(
-            post, "127.0.0.11", port, "/v1/completions",
-            {"model": "qwen", "prompt": "What's Deep Learning?", "max_tokens": 64})
+            post,
+            "127.0.0.11",
+            port,
+            "/v1/completions",
+            {"model": "qwen", "prompt": "What's Deep Learning?", "max_tokens": 64},
+        )
         doc = json.loads(body)
         assert status == 200 and doc["object"] == "text_completion"
         assert doc["choices"][0]["text"].startswith("Deep learning is a branch of machine learning")
         assert doc["usage"]["completion_tokens"] == len(doc["choices"][0]["text"].split())
         status, raw, headers = await asyncio.to_thread(
-            post, "127.0.0.11", port, "/v1/completions",
-            {"model": "qwen", "prompt": "What's Deep Learning?", "max_tokens": 64, "stream": True})
+            post,
+            "127.0.0.11",
+            port,
+            "/v1/completions",
+            {"model": "qwen", "prompt": "What's Deep Learning?", "max_tokens": 64, "stream": True},
+        )
         assert status == 200 and headers["content-type"].startswith("text/event-stream")
         assert sse_text(raw, chat=False) == (doc["choices"][0]["text"], ["stop"])
         # the same request through the first server (its own stdlib client, over SSH)
-        code = (f"import urllib.request as u; print(u.urlopen('http://127.0.0.11:{port}/v1/models')"
-                ".read().decode())")
+        code = f"import urllib.request as u; print(u.urlopen('http://127.0.0.11:{port}/v1/models').read().decode())"
         async with sim_connect(sim, "127.0.0.11") as conn:
             result = await conn.run(f"python3 -c {shlex.quote(code)}", check=True)
         assert json.loads(result.stdout)["data"][0]["id"] == "qwen"
-        status, body, _ = await asyncio.to_thread(post, "127.0.0.11", port, "/v1/completions",
-                                                  {"model": "other", "prompt": "x"})
+        status, body, _ = await asyncio.to_thread(
+            post, "127.0.0.11", port, "/v1/completions", {"model": "other", "prompt": "x"}
+        )
         assert status == 404 and b"The model `other` does not exist." in body
     finally:
         await head.close()
@@ -195,8 +217,9 @@ async def test_vllm_second_server_without_headless_ends_the_head(sim_factory, si
     other = await start(sim, sim_connect, "127.0.0.12", vllm_cmd(2, 1, 1, rpc, port))
     try:
         assert await head.status() == 1
-        assert ("RuntimeError: Remote engine 1 must use --headless unless in external or hybrid "
-                "dp lb mode") in head.text
+        assert (
+            "RuntimeError: Remote engine 1 must use --headless unless in external or hybrid dp lb mode"
+        ) in head.text
         assert READY_VLLM not in head.text
     finally:
         await head.close()
@@ -206,13 +229,15 @@ async def test_vllm_second_server_without_headless_ends_the_head(sim_factory, si
 async def test_vllm_mismatched_sizes_and_ranks_end_the_head(sim_factory, sim_connect) -> None:
     sim = await sim_factory(servers=2)
     for flags, expected in (
-            ({"tp": 4}, "RuntimeError: Configuration mismatch detected for engine 1."),
-            ({"start_rank": 0}, "RuntimeError: Message from engine with unexpected data parallel rank: 0")):
+        ({"tp": 4}, "RuntimeError: Configuration mismatch detected for engine 1."),
+        ({"start_rank": 0}, "RuntimeError: Message from engine with unexpected data parallel rank: 0"),
+    ):
         rpc, port = free_port(), free_port()
         head = await start(sim, sim_connect, "127.0.0.11", vllm_cmd(2, 1, 0, rpc, port))
         kw: dict[str, Any] = {"start_rank": 1, "tp": 8, **flags}
-        other = await start(sim, sim_connect, "127.0.0.12",
-                            vllm_cmd(2, 1, kw["start_rank"], rpc, port, tp=kw["tp"], headless=True))
+        other = await start(
+            sim, sim_connect, "127.0.0.12", vllm_cmd(2, 1, kw["start_rank"], rpc, port, tp=kw["tp"], headless=True)
+        )
         try:
             assert await head.status() == 1
             assert expected in head.text
@@ -227,8 +252,10 @@ async def test_vllm_local_flag_checks_use_vllms_wording(sim_factory, sim_connect
         (vllm_cmd(2, 4, 0, 1, 1), "ValueError: data_parallel_size_local (4) must be <= data_parallel_size (2)"),
         (vllm_cmd(2, 1, 2, 1, 1, headless=True), "ValueError: data_parallel_rank (2) must be in the range [0, 2)"),
         (vllm_cmd(2, 0, 1, 1, 1, headless=True), "ValueError: data_parallel_size_local must be > 0 in headless mode"),
-        (vllm_cmd(2, 1, 0, 1, 1, address="127.0.0.12"),
-         "zmq.error.ZMQError: Cannot assign requested address (addr='tcp://127.0.0.12:1')"),
+        (
+            vllm_cmd(2, 1, 0, 1, 1, address="127.0.0.12"),
+            "zmq.error.ZMQError: Cannot assign requested address (addr='tcp://127.0.0.12:1')",
+        ),
     )
     async with sim_connect(sim, "127.0.0.11") as conn:
         for cmd, line in cases:
@@ -245,8 +272,7 @@ async def test_vllm_server_on_another_rpc_port_makes_the_head_wait(sim_factory, 
     rpc, port = free_port(), free_port()
     env = {"VLLM_LOGGING_LEVEL": "DEBUG", "CCSIM_POLL_S": "0.2"}
     head = await start(sim, sim_connect, "127.0.0.11", vllm_cmd(2, 1, 0, rpc, port), env)
-    other = await start(sim, sim_connect, "127.0.0.12",
-                        vllm_cmd(2, 1, 1, free_port(), port, headless=True))
+    other = await start(sim, sim_connect, "127.0.0.12", vllm_cmd(2, 1, 1, free_port(), port, headless=True))
     try:
         await other.until("headless mode")
         wait = "Waiting for 0 local, 1 remote core engine proc(s) to connect."
@@ -300,8 +326,10 @@ async def test_fault_serve_crash_after_n_requests(sim_factory, sim_connect) -> N
 
 # --- MindIE Service ----------------------------------------------------------------------------
 
-def mindie_files(sim: Any, tmp_path: Path, table_doc: dict[str, Any] | None = None,
-                 **config: Any) -> tuple[dict[str, str], dict[str, Any]]:
+
+def mindie_files(
+    sim: Any, tmp_path: Path, table_doc: dict[str, Any] | None = None, **config: Any
+) -> tuple[dict[str, str], dict[str, Any]]:
     """A rank table and a multi-server config.json per server (as the console would upload them);
     the env every server gets, with ``{ip}`` for the server's own address."""
     table = table_doc or json.loads(dumps(build(sim.spec.inventory())))
@@ -321,12 +349,16 @@ def mindie_files(sim: Any, tmp_path: Path, table_doc: dict[str, Any] | None = No
         path = tmp_path / f"config-{srv.address}.json"
         path.write_text(json.dumps(doc))
         path.chmod(0o640)
-    env = {"RANK_TABLE_FILE": str(rt), "MASTER_IP": sim.spec.servers[0].address,
-           "MIES_CONTAINER_IP": "{ip}", "MIES_CONFIG_JSON_PATH": str(tmp_path / "config-{ip}.json")}
+    env = {
+        "RANK_TABLE_FILE": str(rt),
+        "MASTER_IP": sim.spec.servers[0].address,
+        "MIES_CONTAINER_IP": "{ip}",
+        "MIES_CONFIG_JSON_PATH": str(tmp_path / "config-{ip}.json"),
+    }
     return env, ports
 
 
-DAEMON = "cd \"$CLUSTER_CONSOLE_ROOT/usr/local/Ascend/mindie/latest/mindie-service\" && ./bin/mindieservice_daemon"
+DAEMON = 'cd "$CLUSTER_CONSOLE_ROOT/usr/local/Ascend/mindie/latest/mindie-service" && ./bin/mindieservice_daemon'
 
 
 async def start_daemons(sim: Any, sim_connect: Any, env: dict[str, str]) -> list[Remote]:
@@ -345,14 +377,19 @@ async def test_mindie_service_on_two_servers_answers(sim_factory, sim_connect, t
         for d in daemons:
             await d.until(READY_MINDIE)
         assert "Finished parsing ranktable file." in daemons[1].text
-        body = {"model": serve_install.MODEL_NAME, "messages": [{"role": "user", "content": "What's Deep Learning?"}],
-                "max_tokens": 64, "stream": True}
+        body = {
+            "model": serve_install.MODEL_NAME,
+            "messages": [{"role": "user", "content": "What's Deep Learning?"}],
+            "max_tokens": 64,
+            "stream": True,
+        }
         status, raw, _ = await asyncio.to_thread(post, "127.0.0.11", ports["port"], "/v1/chat/completions", body)
         assert status == 200
         text, reasons = sse_text(raw, chat=True)
         assert text.startswith("Deep learning is a branch of machine learning") and reasons == ["stop"]
-        status, raw, _ = await asyncio.to_thread(post, "127.0.0.11", ports["port"], "/v1/chat/completions",
-                                                 {**body, "stream": False})
+        status, raw, _ = await asyncio.to_thread(
+            post, "127.0.0.11", ports["port"], "/v1/chat/completions", {**body, "stream": False}
+        )
         assert json.loads(raw)["choices"][0]["message"]["content"] == text
     finally:
         await daemons[0].close()
@@ -371,13 +408,18 @@ async def test_mindie_checks_env_and_ranktable_with_mindies_wording(sim_factory,
     short["server_list"][1]["device"] = short["server_list"][1]["device"][:4]
     cases = (
         (no_container, {}, "The containerIp in the server node is empty in ranktable file."),
-        (one_server, {}, ("Parameter server_count is 1, which is not equal to server_list length in "
-                         "ranktable file, which is 2")),
+        (
+            one_server,
+            {},
+            ("Parameter server_count is 1, which is not equal to server_list length in ranktable file, which is 2"),
+        ),
         (one_server, {}, "Parameter server_count must be in range [2, 60], but got 1"),
-        (short, {}, ("The number of devices in every server node is 4 which not equal in ranktable file, "
-                    "which is 8")),
-        (good, {"RANK_TABLE_FILE": ""}, ("Ranktable file is not exist, please set a valid ranktable file "
-                                        "path with RANK_TABLE_FILE environment.")),
+        (short, {}, ("The number of devices in every server node is 4 which not equal in ranktable file, which is 8")),
+        (
+            good,
+            {"RANK_TABLE_FILE": ""},
+            ("Ranktable file is not exist, please set a valid ranktable file path with RANK_TABLE_FILE environment."),
+        ),
     )
     for i, (table, extra, line) in enumerate(cases):
         folder = tmp_path / str(i)
@@ -408,8 +450,9 @@ async def test_mindie_checks_config_and_weights(sim_factory, sim_connect, tmp_pa
 async def test_mindie_server_with_a_proxy_never_joins(sim_factory, sim_connect, tmp_path) -> None:
     sim = await sim_factory(servers=2)
     env, ports = mindie_files(sim, tmp_path)
-    first = await start(sim, sim_connect, "127.0.0.11", DAEMON,
-                        {k: v.replace("{ip}", "127.0.0.11") for k, v in env.items()})
+    first = await start(
+        sim, sim_connect, "127.0.0.11", DAEMON, {k: v.replace("{ip}", "127.0.0.11") for k, v in env.items()}
+    )
     second_env = {k: v.replace("{ip}", "127.0.0.12") for k, v in env.items()}
     second = await start(sim, sim_connect, "127.0.0.12", DAEMON, {**second_env, "https_proxy": "http://proxy:3128"})
     try:
@@ -450,11 +493,11 @@ async def test_mindie_server_with_another_ranktable_is_refused(sim_factory, sim_
     doc["status"] = "completed "  # same servers, other bytes: another file than the master's
     other_table.write_text(json.dumps(doc))
     other_table.chmod(0o640)
-    first = await start(sim, sim_connect, "127.0.0.11", DAEMON,
-                        {k: v.replace("{ip}", "127.0.0.11") for k, v in env.items()})
+    first = await start(
+        sim, sim_connect, "127.0.0.11", DAEMON, {k: v.replace("{ip}", "127.0.0.11") for k, v in env.items()}
+    )
     second_env = {k: v.replace("{ip}", "127.0.0.12") for k, v in env.items()}
-    second = await start(sim, sim_connect, "127.0.0.12", DAEMON,
-                         {**second_env, "RANK_TABLE_FILE": str(other_table)})
+    second = await start(sim, sim_connect, "127.0.0.12", DAEMON, {**second_env, "RANK_TABLE_FILE": str(other_table)})
     try:
         assert await second.status() == 1
         assert "The ranktable file of this node differs from the master's." in second.text
@@ -466,10 +509,8 @@ async def test_mindie_server_with_another_ranktable_is_refused(sim_factory, sim_
 
 def test_serving_faults_name_a_server_of_the_spec() -> None:
     with pytest.raises(InputError, match="no server 5"):
-        ClusterSpec.from_dict({"generate": {"servers": 2},
-                               "faults": [{"kind": "serve_no_join", "server": 5}]})
-    spec = ClusterSpec.from_dict({"generate": {"servers": 2},
-                                  "faults": [{"kind": "serve_crash", "after": 3}]})
+        ClusterSpec.from_dict({"generate": {"servers": 2}, "faults": [{"kind": "serve_no_join", "server": 5}]})
+    spec = ClusterSpec.from_dict({"generate": {"servers": 2}, "faults": [{"kind": "serve_crash", "after": 3}]})
     assert serve_install.serve_state(spec, spec.servers[0]) == {"no_join": False, "crash_after": 3}
 
 
@@ -482,16 +523,23 @@ async def test_vllm_ifname_variables_must_name_this_servers_nic(sim_factory, sim
     async with sim_connect(sim, "127.0.0.12") as conn:
         result = await conn.run(exports({"GLOO_SOCKET_IFNAME": "eth0"}) + not_mine)
         assert result.exit_status == 1
-        assert ("RuntimeError: [enforce fail at /pytorch/third_party/gloo/gloo/transport/tcp/device.cc:83] "
-                "ifa != nullptr. Unable to find address for: eth0") in result.stderr
+        assert (
+            "RuntimeError: [enforce fail at /pytorch/third_party/gloo/gloo/transport/tcp/device.cc:83] "
+            "ifa != nullptr. Unable to find address for: eth0"
+        ) in result.stderr
         result = await conn.run(exports({"HCCL_SOCKET_IFNAME": "eth"}) + not_mine)
         assert result.exit_status == 1
         lines = result.stderr.splitlines()
-        assert lines[0].endswith("[InitGroupStage][EnvConfig]set ifname to [eth] by HCCL_SOCKET_IFNAME, but "
-                                 "not found in the environment, ifnames in the environment is as follows")
+        assert lines[0].endswith(
+            "[InitGroupStage][EnvConfig]set ifname to [eth] by HCCL_SOCKET_IFNAME, but "
+            "not found in the environment, ifnames in the environment is as follows"
+        )
         assert lines[1].endswith("get host ip fail by socket Ifname. name[lo] ip[127.0.0.1%lo]")
         assert lines[2].endswith("get host ip fail by socket Ifname. name[ens3] ip[127.0.0.12%ens3]")
-        for good in ({"GLOO_SOCKET_IFNAME": "ens3", "HCCL_SOCKET_IFNAME": "=ens3"},
-                     {"HCCL_SOCKET_IFNAME": "^eth"}, {"HCCL_SOCKET_IFNAME": "en"}):
+        for good in (
+            {"GLOO_SOCKET_IFNAME": "ens3", "HCCL_SOCKET_IFNAME": "=ens3"},
+            {"HCCL_SOCKET_IFNAME": "^eth"},
+            {"HCCL_SOCKET_IFNAME": "en"},
+        ):
             result = await conn.run(exports(good) + not_mine)
             assert "Cannot assign requested address" in result.stderr, (good, result.stderr)

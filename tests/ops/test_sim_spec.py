@@ -85,17 +85,21 @@ def test_toml_with_explicit_servers_and_static_faults() -> None:
     assert ClusterSpec.model_validate(spec.model_dump()) == spec
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("name = ", "not valid TOML"),
-    ('[generate]\nservers = 2\n[[faults]]\nkind = "busy"\nserver = 5\n', "no server 5"),
-    ('[generate]\nservers = 2\n[[faults]]\nkind = "hang"\nserver = 1\ndevice = 9\n',
-     "has no device 9"),
-    ('[generate]\nservers = 1\nbase_address = "10.0.0.1"\n', "not a loopback address"),
-    ('[[servers]]\nname = "a"\naddress = "127.0.0.2"\n[[servers]]\nname = "b"\n'
-     'address = "127.0.0.2"\n', "duplicate server address"),
-    ('[generate]\nservers = 2\n[[faults]]\nkind = "wrong"\nserver = 1\n', "faults[0]"),
-    ('[generate]\nservers = 2\n[[servers]]\nname = "x"\naddress = "127.0.0.9"\n', "not both"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("name = ", "not valid TOML"),
+        ('[generate]\nservers = 2\n[[faults]]\nkind = "busy"\nserver = 5\n', "no server 5"),
+        ('[generate]\nservers = 2\n[[faults]]\nkind = "hang"\nserver = 1\ndevice = 9\n', "has no device 9"),
+        ('[generate]\nservers = 1\nbase_address = "10.0.0.1"\n', "not a loopback address"),
+        (
+            '[[servers]]\nname = "a"\naddress = "127.0.0.2"\n[[servers]]\nname = "b"\naddress = "127.0.0.2"\n',
+            "duplicate server address",
+        ),
+        ('[generate]\nservers = 2\n[[faults]]\nkind = "wrong"\nserver = 1\n', "faults[0]"),
+        ('[generate]\nservers = 2\n[[servers]]\nname = "x"\naddress = "127.0.0.9"\n', "not both"),
+    ],
+)
 def test_bad_specs_name_the_file_and_the_problem(text: str, needle: str) -> None:
     with pytest.raises(InputError) as err:
         ClusterSpec.from_toml(text, "cluster.toml")

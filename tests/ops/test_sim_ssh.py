@@ -20,8 +20,10 @@ async def test_every_server_answers_with_its_own_identity(sim_cluster, sim_conne
     assert sim_cluster.hosts == ["127.0.0.11", "127.0.0.12"]
     for host, name in sim_cluster.names.items():
         async with sim_connect(sim_cluster, host) as conn:
-            res = await conn.run('hostname; cat "$CLUSTER_CONSOLE_ROOT/usr/local/Ascend/driver/'
-                                 'version.info"; command -v hccn_tool; command -v npu-smi')
+            res = await conn.run(
+                'hostname; cat "$CLUSTER_CONSOLE_ROOT/usr/local/Ascend/driver/'
+                'version.info"; command -v hccn_tool; command -v npu-smi'
+            )
             lines = res.stdout.splitlines()
             assert res.exit_status == 0
             assert lines[0] == name and lines[1] == "Version=24.1.rc3"
@@ -34,8 +36,7 @@ async def test_every_server_answers_with_its_own_identity(sim_cluster, sim_conne
         assert res.stdout == (data_dir / "hccn_ip_loop_8dev.txt").read_text()
 
 
-async def test_commands_get_a_real_sshds_environment_not_the_consoles(sim_factory, sim_connect,
-                                                                       monkeypatch):
+async def test_commands_get_a_real_sshds_environment_not_the_consoles(sim_factory, sim_connect, monkeypatch):
     # what the console's process has must not leak into what the servers run
     monkeypatch.setenv("PYTHONUNBUFFERED", "1")
     monkeypatch.setenv("VIRTUAL_ENV", "/opt/console-venv")
@@ -46,22 +47,27 @@ async def test_commands_get_a_real_sshds_environment_not_the_consoles(sim_factor
     env = dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
     assert not {"PYTHONUNBUFFERED", "VIRTUAL_ENV", "PYTHONPATH"} & set(env)
     root = str(sim_cluster.root("127.0.0.11"))
-    assert env["PATH"] == (f"{root}/usr/local/bin:{root}/usr/local/Ascend/driver/tools:"
-                           "/usr/local/bin:/usr/bin:/bin")
+    assert env["PATH"] == (f"{root}/usr/local/bin:{root}/usr/local/Ascend/driver/tools:/usr/local/bin:/usr/bin:/bin")
     assert env["HOME"] == f"{root}/home" and env["USER"] == env["LOGNAME"] == sim_cluster.user
     assert {"SHELL", "CLUSTER_CONSOLE_ROOT"} <= set(env)
     # sh itself adds PWD (and maybe SHLVL, _, OLDPWD); nothing else comes from the sim
     assert set(env) - {"PWD", "SHLVL", "_", "OLDPWD"} == {
-        "HOME", "USER", "LOGNAME", "SHELL", "PATH", "CLUSTER_CONSOLE_ROOT", "CCSIM_STATE",
-        "HOSTNAME"}
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "PATH",
+        "CLUSTER_CONSOLE_ROOT",
+        "CCSIM_STATE",
+        "HOSTNAME",
+    }
 
 
 async def test_lossy_pair_over_ssh(sim_cluster, sim_connect, data_dir):
     async with sim_connect(sim_cluster, "127.0.0.11") as conn:
         res = await conn.run("hccn_tool -i 3 -ping -g address 10.10.100.25")
         assert res.exit_status != 0
-        assert res.stdout.splitlines()[1:] == (
-            data_dir / "hccn_ping_loss_guide.txt").read_text().splitlines()
+        assert res.stdout.splitlines()[1:] == (data_dir / "hccn_ping_loss_guide.txt").read_text().splitlines()
         res = await conn.run("hccn_tool -i 3 -ping -g address 10.10.100.24")
         assert res.exit_status == 0 and res.stdout.endswith(", 0.00% packet loss\n")
 
@@ -117,12 +123,17 @@ async def test_sftp_uploads_land_in_the_servers_home(sim_cluster, sim_connect, t
 async def test_openssh_client_uses_the_generated_ssh_config(sim_cluster):
     need(shutil.which("ssh") is not None, "OpenSSH client (ssh) not installed")
     proc = await asyncio.create_subprocess_exec(
-        "ssh", "-F", str(sim_cluster.ssh_config_path), "127.0.0.12", "hccn_tool -i 1 -ip -g",
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        "ssh",
+        "-F",
+        str(sim_cluster.ssh_config_path),
+        "127.0.0.12",
+        "hccn_tool -i 1 -ip -g",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert (out.decode(), proc.returncode) == ("ipaddr:10.10.100.23\nnetmask:255.255.255.0\n", 0), err
-
 
 
 async def test_openssh_scp_in_sftp_mode_exits_0(sim_cluster, tmp_path):
@@ -132,12 +143,20 @@ async def test_openssh_scp_in_sftp_mode_exits_0(sim_cluster, tmp_path):
     local = tmp_path / "rt.json"
     local.write_text("{}\n")
     proc = await asyncio.create_subprocess_exec(
-        "scp", "-q", "-F", str(sim_cluster.ssh_config_path), str(local),
-        f"127.0.0.11:{tmp_path / 'copied.json'}", stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        "scp",
+        "-q",
+        "-F",
+        str(sim_cluster.ssh_config_path),
+        str(local),
+        f"127.0.0.11:{tmp_path / 'copied.json'}",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err
     assert (tmp_path / "copied.json").read_text() == "{}\n"
+
 
 async def test_64_servers_start_and_answer(sim_factory, sim_connect):
     sim = await sim_factory(servers=64)
@@ -155,8 +174,7 @@ async def test_a3_cluster_over_ssh(sim_factory, sim_connect):
     sim = await sim_factory(servers=2, product="A3")
     peer = sim.spec.servers[1].device(5)
     async with sim_connect(sim, sim.hosts[0]) as conn:
-        res = await conn.run(f"hccn_tool -i 4 -vnic -g; hccn_tool -i 4 -hccs_ping -g address "
-                             f"{peer.vnic_ip}")
+        res = await conn.run(f"hccn_tool -i 4 -vnic -g; hccn_tool -i 4 -hccs_ping -g address {peer.vnic_ip}")
         assert res.stdout.startswith("vnic link status: UP\nvnic ipaddr: 192.168.0.104\n")
         assert "This pkt ping success!" in res.stdout and res.exit_status == 0
 

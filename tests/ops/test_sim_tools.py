@@ -24,16 +24,15 @@ class Tools:
     def run(self, cmd: str, server: int | str = 1, timeout: float = 20) -> tuple[str, int]:
         srv = self.spec.server(server)
         env = {**os.environ, **state.tool_env(self.roots[srv.name], srv)}
-        proc = subprocess.run(["/bin/sh", "-c", cmd], env=env, capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run(["/bin/sh", "-c", cmd], env=env, capture_output=True, text=True, timeout=timeout)
         return proc.stdout + proc.stderr, proc.returncode
 
 
 @pytest.fixture
 def tools(tmp_path: Path):
     def make(spec: ClusterSpec | None = None, **kw: Any) -> Tools:
-        return Tools(spec or (ClusterSpec.generate(**kw) if kw else ClusterSpec.default()),
-                     tmp_path / "sim")
+        return Tools(spec or (ClusterSpec.generate(**kw) if kw else ClusterSpec.default()), tmp_path / "sim")
+
     return make
 
 
@@ -59,8 +58,7 @@ def test_default_cluster_queries_equal_the_samples(tools, data_dir) -> None:
 
 def test_ping_ok_and_the_guides_lossy_pair(tools, data_dir) -> None:
     t = tools()
-    assert t.run("hccn_tool -i 0 -ping -g address 10.10.100.10") == (
-        sample(data_dir, "hccn_ping_ok.txt"), 0)
+    assert t.run("hccn_tool -i 0 -ping -g address 10.10.100.10") == (sample(data_dir, "hccn_ping_ok.txt"), 0)
     out, rc = t.run("hccn_tool -i 3 -ping -g address 10.10.100.25 pkt 64")
     assert rc != 0
     assert out == "device 3 PING 10.10.100.25\n" + sample(data_dir, "hccn_ping_loss_guide.txt")
@@ -70,13 +68,13 @@ def test_ping_ok_and_the_guides_lossy_pair(tools, data_dir) -> None:
 
 
 def test_guide_typo_and_full_loss_and_unknown_ip(tools, data_dir) -> None:
-    spec = ClusterSpec.generate(ok_ping_typo=True, faults=[
-        {"kind": "loss", "src": 1, "src_device": 3, "dst": 2, "dst_device": 3, "percent": 100}])
+    spec = ClusterSpec.generate(
+        ok_ping_typo=True,
+        faults=[{"kind": "loss", "src": 1, "src_device": 3, "dst": 2, "dst_device": 3, "percent": 100}],
+    )
     t = tools(spec)
-    assert t.run("hccn_tool -i 0 -ping -g address 10.10.100.10") == (
-        sample(data_dir, "hccn_ping_ok_guide_typo.txt"), 0)
-    assert t.run("hccn_tool -i 3 -ping -g address 10.10.100.25") == (
-        sample(data_dir, "hccn_ping_all_lost.txt"), 1)
+    assert t.run("hccn_tool -i 0 -ping -g address 10.10.100.10") == (sample(data_dir, "hccn_ping_ok_guide_typo.txt"), 0)
+    assert t.run("hccn_tool -i 3 -ping -g address 10.10.100.25") == (sample(data_dir, "hccn_ping_all_lost.txt"), 1)
     out, rc = t.run("hccn_tool -i 0 -ping -g address 10.99.1.1")
     assert rc == 1 and out.count("recv time out seq=") == 3 and "100.00% packet loss" in out
 
@@ -93,18 +91,22 @@ def test_link_down_at_either_end(tools, data_dir) -> None:
 def test_status_queries_match_samples(tools, data_dir) -> None:
     spec = ClusterSpec.generate(servers=1).model_dump()
     dev0 = spec["servers"][0]["devices"][0]
-    dev0.update(gateway="11.12.165.1", netdetect="11.12.165.1", link_up_count=2, tls=1,
-                tls_preconfigured=None, net_health="Receive timeout")
+    dev0.update(
+        gateway="11.12.165.1",
+        netdetect="11.12.165.1",
+        link_up_count=2,
+        tls=1,
+        tls_preconfigured=None,
+        net_health="Receive timeout",
+    )
     spec["servers"][0]["devices"][1]["gateway"] = None
     t = tools(ClusterSpec.model_validate(spec))
     assert t.run("hccn_tool -i 0 -gateway -g") == (sample(data_dir, "hccn_gateway.txt"), 0)
     assert t.run("hccn_tool -i 1 -gateway -g") == (sample(data_dir, "hccn_gateway_not_set.txt"), 1)
     assert t.run("hccn_tool -i 0 -netdetect -g") == (sample(data_dir, "hccn_netdetect.txt"), 0)
     assert t.run("hccn_tool -i 0 -link_stat -g") == (sample(data_dir, "hccn_link_stat.txt"), 0)
-    assert t.run("hccn_tool -i 0 -tls -g") == (
-        sample(data_dir, "hccn_tls_old_firmware_enabled.txt"), 0)
-    assert t.run("hccn_tool -i 0 -net_health -g") == (
-        sample(data_dir, "hccn_net_health_timeout.txt"), 0)
+    assert t.run("hccn_tool -i 0 -tls -g") == (sample(data_dir, "hccn_tls_old_firmware_enabled.txt"), 0)
+    assert t.run("hccn_tool -i 0 -net_health -g") == (sample(data_dir, "hccn_net_health_timeout.txt"), 0)
     out, rc = t.run("hccn_tool -i 0 -lldp -g")
     keys = [line.split(":")[0] for line in sample(data_dir, "hccn_lldp.txt").splitlines()]
     assert rc == 0 and [line.split(":")[0] for line in out.splitlines()][:4] == keys[:4]
@@ -116,30 +118,49 @@ def test_error_lines_come_from_the_real_list(tools, data_dir) -> None:
     spec = ClusterSpec.generate(servers=1, cards=4).model_dump()
     spec["servers"][0]["devices"][2]["ip"] = ""
     t = tools(ClusterSpec.model_validate(spec))
-    for cmd in ["hccn_tool -i 9 -ip -g", "hccn_tool -i x -ip -g", "hccn_tool -i 0 -bogus -g",
-                "hccn_tool -i 6 -ip -g", "hccn_tool -i 0 -ping -g", "hccn_tool -ip -g"]:
+    for cmd in [
+        "hccn_tool -i 9 -ip -g",
+        "hccn_tool -i x -ip -g",
+        "hccn_tool -i 0 -bogus -g",
+        "hccn_tool -i 6 -ip -g",
+        "hccn_tool -i 0 -ping -g",
+        "hccn_tool -ip -g",
+    ]:
         out, rc = t.run(cmd)
         assert rc != 0 and out and set(out.splitlines()) <= known, cmd
     assert t.run("hccn_tool -i 2 -ip -g") == (sample(data_dir, "hccn_ip_not_set.txt"), 1)
 
 
 def test_hccn_conf_equals_the_sample(tools, data_dir) -> None:
-    devs = [{"device_id": n, "card_id": n, "logic_id": n, "ip": ip, "netmask": "255.255.0.0",
-             "gateway": "29.1.0.1", "netdetect": "29.1.0.1"}
-            for n, ip in [(0, "29.1.137.205"), (1, "29.1.137.206"), (7, "29.1.170.143")]]
-    spec = ClusterSpec.model_validate(
-        {"servers": [{"name": "n", "address": "127.0.0.5", "devices": devs}]})
+    devs = [
+        {
+            "device_id": n,
+            "card_id": n,
+            "logic_id": n,
+            "ip": ip,
+            "netmask": "255.255.0.0",
+            "gateway": "29.1.0.1",
+            "netdetect": "29.1.0.1",
+        }
+        for n, ip in [(0, "29.1.137.205"), (1, "29.1.137.206"), (7, "29.1.170.143")]
+    ]
+    spec = ClusterSpec.model_validate({"servers": [{"name": "n", "address": "127.0.0.5", "devices": devs}]})
     t = tools(spec)
     assert t.run('cat "$CLUSTER_CONSOLE_ROOT/etc/hccn.conf"') == (sample(data_dir, "hccn.conf"), 0)
-    out, _ = t.run('cat "$CLUSTER_CONSOLE_ROOT/usr/local/Ascend/driver/version.info" '
-                   '"$CLUSTER_CONSOLE_ROOT"/usr/local/Ascend/ascend-toolkit/latest/*-linux/'
-                   'ascend_toolkit_install.info')
+    out, _ = t.run(
+        'cat "$CLUSTER_CONSOLE_ROOT/usr/local/Ascend/driver/version.info" '
+        '"$CLUSTER_CONSOLE_ROOT"/usr/local/Ascend/ascend-toolkit/latest/*-linux/'
+        "ascend_toolkit_install.info"
+    )
     assert out.startswith("Version=24.1.rc3\npackage_name=") and "\nversion=8.0.RC3\n" in out
 
 
 def test_conf_mismatch_changes_only_the_file(tools) -> None:
-    t = tools(ClusterSpec.generate(servers=1, cards=2, faults=[
-        {"kind": "conf_mismatch", "server": 1, "device": 1, "address": "10.10.100.99"}]))
+    t = tools(
+        ClusterSpec.generate(
+            servers=1, cards=2, faults=[{"kind": "conf_mismatch", "server": 1, "device": 1, "address": "10.10.100.99"}]
+        )
+    )
     out, _ = t.run('cat "$CLUSTER_CONSOLE_ROOT/etc/hccn.conf"; hccn_tool -i 1 -ip -g')
     assert "address_1=10.10.100.99\n" in out and "ipaddr:10.10.100.11\n" in out
 
@@ -159,8 +180,9 @@ def test_npu_smi_table_a2_equals_the_sample(tools, data_dir) -> None:
 def test_a3_tools_equal_the_samples(tools, data_dir) -> None:
     spec = ClusterSpec.generate(servers=1, cards=2, product="A3").model_dump()
     devs = spec["servers"][0]["devices"]
-    for dev, (power, temp, bus) in zip(devs, [(182.0, 36, "9D"), (None, 35, "9F"),
-                                             (180.3, 37, "99"), (None, 36, "9B")], strict=True):
+    for dev, (power, temp, bus) in zip(
+        devs, [(182.0, 36, "9D"), (None, 35, "9F"), (180.3, 37, "99"), (None, 36, "9B")], strict=True
+    ):
         dev.update(power_w=power, temp_c=temp, bus_id=f"0000:{bus}:00.0")
     devs[0]["vnic_ip"] = "192.168.2.199"
     t = tools(ClusterSpec.model_validate(spec))
@@ -168,8 +190,7 @@ def test_a3_tools_equal_the_samples(tools, data_dir) -> None:
     assert t.run("hccn_tool -i 0 -vnic -g") == (sample(data_dir, "hccn_vnic_a3.txt"), 0)
     big = tools(product="A3")
     assert big.run("npu-smi info -l") == (sample(data_dir, "npu_smi_info_l_a3.txt"), 0)
-    assert big.run("hccn_tool -i 0 -hccs_ping -g address 10.20.0.17") == (
-        sample(data_dir, "hccn_hccs_ping_a3.txt"), 0)
+    assert big.run("hccn_tool -i 0 -hccs_ping -g address 10.20.0.17") == (sample(data_dir, "hccn_hccs_ping_a3.txt"), 0)
     out, _rc = big.run("hccn_tool -i 15 -ip -g; npu-smi info -m | grep -c Ascend910")
     assert out == "ipaddr:10.20.0.25\nnetmask:255.255.255.0\n16\n"
     # the two dies of one card cannot RoCE-ping each other
@@ -185,14 +206,12 @@ def test_a2_refuses_a3_commands(tools) -> None:
 def test_busy_for_the_first_k_calls_then_ok(tools) -> None:
     t = tools(ClusterSpec.generate(faults=[{"kind": "busy", "server": 1, "calls": 2}]))
     out, _ = t.run("for n in 1 2 3 4; do hccn_tool -i 0 -link -g; echo rc=$?; done")
-    assert out == ("hccn_tool is busy, please try again.\nrc=1\n" * 2
-                   + "link status: UP\nrc=0\n" * 2)
+    assert out == ("hccn_tool is busy, please try again.\nrc=1\n" * 2 + "link status: UP\nrc=0\n" * 2)
     assert t.run("hccn_tool -i 0 -link -g", 2) == ("link status: UP\n", 0)
 
 
 def test_hang_sleeps_until_killed(tools) -> None:
-    t = tools(ClusterSpec.generate(faults=[
-        {"kind": "hang", "server": 1, "device": 2, "command": "-ping"}]))
+    t = tools(ClusterSpec.generate(faults=[{"kind": "hang", "server": 1, "device": 2, "command": "-ping"}]))
     assert t.run("hccn_tool -i 2 -link -g") == ("link status: UP\n", 0)
     out, _rc = t.run("timeout 1 hccn_tool -i 2 -ping -g address 10.10.100.22; echo rc=$?")
     assert out == "rc=124\n"

@@ -32,27 +32,47 @@ def trap(tmp_path: Path) -> dict[str, Path]:
     wrapper.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {ssh} "$@"\n')
     wrapper.chmod(0o700)
     config = tmp_path / "ssh_config"
-    config.write_text("Host *\n"
-                      f"  ProxyCommand {wrapper} -F /dev/null -o BatchMode=yes -o ConnectTimeout=3 "
-                      "-W %h:%p 127.0.0.1\n")
+    config.write_text(
+        f"Host *\n  ProxyCommand {wrapper} -F /dev/null -o BatchMode=yes -o ConnectTimeout=3 -W %h:%p 127.0.0.1\n"
+    )
     server_id = f"[x:1 '-oProxyCommand=touch {planted}' z]"
-    table = {"status": "completed", "version": "1.0", "server_count": "1", "server_list": [
-        {"server_id": server_id, "container_ip": "10.0.0.1",
-         "device": [{"device_id": "0", "device_ip": "10.1.0.1", "rank_id": "0"}]}]}
+    table = {
+        "status": "completed",
+        "version": "1.0",
+        "server_count": "1",
+        "server_list": [
+            {
+                "server_id": server_id,
+                "container_ip": "10.0.0.1",
+                "device": [{"device_id": "0", "device_ip": "10.1.0.1", "rank_id": "0"}],
+            }
+        ],
+    }
     rt = tmp_path / "evil.json"
     rt.write_text(json.dumps(table))
     hostfile = tmp_path / "hosts.txt"
     hostfile.write_text(f"node1\n{server_id}\n")
-    return {"config": config, "log": log, "planted": planted, "table": rt, "hostfile": hostfile,
-            "server_id": Path(server_id)}
+    return {
+        "config": config,
+        "log": log,
+        "planted": planted,
+        "table": rt,
+        "hostfile": hostfile,
+        "server_id": Path(server_id),
+    }
 
 
 def _cli(trap: dict[str, Path], *argv: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "console", "-F", str(trap["config"]),
-                           "--connect-timeout", "5", *argv],
-                          capture_output=True, text=True, cwd=trap["config"].parent, env=env,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "console", "-F", str(trap["config"]), "--connect-timeout", "5", *argv],
+        capture_output=True,
+        text=True,
+        cwd=trap["config"].parent,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 def _nothing_ran(trap: dict[str, Path]) -> None:
@@ -61,8 +81,16 @@ def _nothing_ran(trap: dict[str, Path]) -> None:
 
 
 def test_launch_refuses_the_server_id_before_any_connection(trap) -> None:
-    proc = _cli(trap, "launch", "--ranktable", str(trap["table"]), "--run-dir",
-                str(trap["config"].parent / "runs"), "--", "true")
+    proc = _cli(
+        trap,
+        "launch",
+        "--ranktable",
+        str(trap["table"]),
+        "--run-dir",
+        str(trap["config"].parent / "runs"),
+        "--",
+        "true",
+    )
     _nothing_ran(trap)
     assert proc.returncode == 1, proc.stderr
     assert "server_list[0].server_id" in proc.stderr
@@ -70,8 +98,16 @@ def test_launch_refuses_the_server_id_before_any_connection(trap) -> None:
 
 
 def test_probe_refuses_the_server_id_before_any_connection(trap) -> None:
-    proc = _cli(trap, "probe", "--ranktable", str(trap["table"]), "--backend", "gloo",
-                "--run-dir", str(trap["config"].parent / "runs"))
+    proc = _cli(
+        trap,
+        "probe",
+        "--ranktable",
+        str(trap["table"]),
+        "--backend",
+        "gloo",
+        "--run-dir",
+        str(trap["config"].parent / "runs"),
+    )
     _nothing_ran(trap)
     assert proc.returncode == 1, proc.stderr
     assert "server_list[0].server_id" in proc.stderr
@@ -82,7 +118,8 @@ def test_ranktable_validate_names_the_path(trap) -> None:
     assert proc.returncode == 1, proc.stderr
     problems = json.loads(proc.stdout)["problems"]
     assert [(p["path"], p["rule"]) for p in problems if p["severity"] == "error"] == [
-        ("server_list[0].server_id", "server_id_invalid")]
+        ("server_list[0].server_id", "server_id_invalid")
+    ]
 
 
 @pytest.mark.parametrize("how", ["argument", "hostfile", "host-mapping"])
@@ -97,8 +134,18 @@ def test_discover_and_host_mappings_refuse_it_with_exit_2(trap, how) -> None:
         table["server_list"][0]["server_id"] = "10.9.9.9"
         clean = trap["table"].with_name("clean.json")
         clean.write_text(json.dumps(table))
-        proc = _cli(trap, "launch", "--ranktable", str(clean), "--host", f"10.9.9.9={sid}",
-                    "--run-dir", str(trap["config"].parent / "runs"), "--", "true")
+        proc = _cli(
+            trap,
+            "launch",
+            "--ranktable",
+            str(clean),
+            "--host",
+            f"10.9.9.9={sid}",
+            "--run-dir",
+            str(trap["config"].parent / "runs"),
+            "--",
+            "true",
+        )
     _nothing_ran(trap)
     assert proc.returncode == 2, proc.stderr
     assert "-oProxyCommand=touch" in proc.stderr and "Traceback" not in proc.stderr

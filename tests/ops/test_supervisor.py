@@ -21,10 +21,16 @@ from console.ops.supervisor import Supervisor
 
 
 def plan_for(servers: int, args: list[str], **profile):
-    table = RankTable.model_validate({
-        "status": "completed", "version": "1.0", "server_count": str(servers),
-        "server_list": [{"server_id": f"s{k}", "device": [{"device_id": "0", "rank_id": str(k)}]}
-                        for k in range(servers)]})
+    table = RankTable.model_validate(
+        {
+            "status": "completed",
+            "version": "1.0",
+            "server_count": str(servers),
+            "server_list": [
+                {"server_id": f"s{k}", "device": [{"device_id": "0", "rank_id": str(k)}]} for k in range(servers)
+            ],
+        }
+    )
     return build_launch_plan(table, Profile(name="custom", **profile), args=args)
 
 
@@ -58,6 +64,7 @@ class Wrapped:
 async def run(sup: Supervisor, timeout: float = 60.0) -> list:
     async def consume() -> list:
         return [ev async for ev in sup.events()]
+
     return await asyncio.wait_for(consume(), timeout)
 
 
@@ -77,8 +84,7 @@ async def test_garbled_hello_still_syncs_the_clock_and_launches() -> None:
     links: list[Wrapped] = []
 
     async def opener(server):
-        links.append(Wrapped(await LocalAgentLink.start(server.host, sys.executable),
-                             garble_hello))
+        links.append(Wrapped(await LocalAgentLink.start(server.host, sys.executable), garble_hello))
         return links[-1]
 
     events = await run(Supervisor(plan, opener, heartbeat_s=1.0))
@@ -135,8 +141,7 @@ async def test_clock_that_never_answers_is_named_at_setup_timeout() -> None:
 
     async def opener(server):
         quiet = server.server_id == "s1"
-        links.append(Wrapped(await LocalAgentLink.start(server.host, sys.executable),
-                             no_pong if quiet else None))
+        links.append(Wrapped(await LocalAgentLink.start(server.host, sys.executable), no_pong if quiet else None))
         return links[-1]
 
     events = await run(Supervisor(plan, opener, heartbeat_s=1.0))
@@ -187,8 +192,7 @@ async def test_record_error_is_one_warning_and_the_job_goes_on(tmp_path) -> None
         return links[-1]
 
     record = FailingRecord(tmp_path)
-    events = [ev async for ev in Supervisor(plan, opener, record, heartbeat_s=60,
-                                            stop_wait_s=1.0).events()]
+    events = [ev async for ev in Supervisor(plan, opener, record, heartbeat_s=60, stop_wait_s=1.0).events()]
     warnings = [ev.message for ev in events if isinstance(ev, LaunchWarning)]
     assert len(warnings) == 1 and "run record stopped" in warnings[0]
     assert ".log" in warnings[0] and "disk is full" in warnings[0]
@@ -199,11 +203,13 @@ async def test_record_error_is_one_warning_and_the_job_goes_on(tmp_path) -> None
 
 
 def test_cli_raises_the_open_file_soft_limit() -> None:
-    code = ("import resource\n"
-            "from console.cli import raise_open_file_limit\n"
-            "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
-            "resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))\n"
-            "raise_open_file_limit()\n"
-            "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0] > 64 or hard <= 64)\n")
+    code = (
+        "import resource\n"
+        "from console.cli import raise_open_file_limit\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))\n"
+        "raise_open_file_limit()\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0] > 64 or hard <= 64)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "True", out.stderr

@@ -26,15 +26,39 @@ def seed_inventory(*, fault: bool = True) -> Inventory:
         devices = []
         for i, ip in enumerate(ips):
             down = fault and n == 2 and i == 2
-            devices.append(Device(
-                device_id=i, card=i, chip=0, logic_id=i, device_ip=ip, netmask="255.255.255.0",
-                ip_source="hccn_tool", link="DOWN" if down else "UP",
-                net_health="Success", tls=0, health="OK",
-                failures=[CommandFailure(command=LINK_CMD, exit_status=0, output=LINK_OUTPUT,
-                                         message="link is DOWN")] if down else []))
-        servers.append(Server(host=f"node{n}", server_id=server_id, hostname=f"ascend-{n:02d}",
-                              reachable=True, product="A2", chips_per_card=1,
-                              driver_version="24.1.rc2", cann_version="8.0.RC3", devices=devices))
+            devices.append(
+                Device(
+                    device_id=i,
+                    card=i,
+                    chip=0,
+                    logic_id=i,
+                    device_ip=ip,
+                    netmask="255.255.255.0",
+                    ip_source="hccn_tool",
+                    link="DOWN" if down else "UP",
+                    net_health="Success",
+                    tls=0,
+                    health="OK",
+                    failures=[
+                        CommandFailure(command=LINK_CMD, exit_status=0, output=LINK_OUTPUT, message="link is DOWN")
+                    ]
+                    if down
+                    else [],
+                )
+            )
+        servers.append(
+            Server(
+                host=f"node{n}",
+                server_id=server_id,
+                hostname=f"ascend-{n:02d}",
+                reachable=True,
+                product="A2",
+                chips_per_card=1,
+                driver_version="24.1.rc2",
+                cann_version="8.0.RC3",
+                devices=devices,
+            )
+        )
     findings = [diagnostic("error", "link_down", "card 2 link is DOWN", host="node2", device=2)] if fault else []
     return Inventory(servers=servers, findings=findings)
 
@@ -67,6 +91,7 @@ def failing_discovery(error: Exception) -> Callable[[Sequence[str]], AsyncIterat
     async def discover(hosts: Sequence[str]) -> AsyncIterator[object]:
         yield ServerStarted(hosts[0])
         raise error
+
     return discover
 
 
@@ -76,9 +101,11 @@ def sources(discover=None) -> Sources:
 
 async def wait_until(pilot, condition: Callable[[], bool], timeout: float = 5.0) -> None:
     """Let the app run until ``condition()`` holds; fail after ``timeout`` seconds."""
+
     async def poll() -> None:
         while not condition():
             await pilot.pause()
+
     await asyncio.wait_for(poll(), timeout)
 
 

@@ -38,8 +38,9 @@ class ScriptedLaunch:
     async def preflight(self, plan: Any, table: Any, inventory: Any = None) -> list[Any]:
         return []
 
-    async def run(self, plan: Any, table: Any, data: bytes, *, inventory: Any = None,
-                  stop: Any = None) -> AsyncIterator[Any]:
+    async def run(
+        self, plan: Any, table: Any, data: bytes, *, inventory: Any = None, stop: Any = None
+    ) -> AsyncIterator[Any]:
         self.calls += 1
         for event in self.events:
             yield event
@@ -48,19 +49,25 @@ class ScriptedLaunch:
 def seed_failure_events(world: int = 8, failing: int = 3) -> list[Any]:
     """8 ranks load, step, rank 3 raises and exits 1, the rest are killed (143)."""
     servers = ["90.90.152.89"] * 4 + ["90.90.152.91"] * 4
-    events: list[Any] = [Stage(StageName.RECORD, f"run record {RUN_DIR}", run_dir=RUN_DIR),
-                         Stage(StageName.AGENTS, "host agents started on 2 servers"),
-                         Stage(StageName.GO, f"all {world} ranks at the barrier; GO sent to 2 servers")]
+    events: list[Any] = [
+        Stage(StageName.RECORD, f"run record {RUN_DIR}", run_dir=RUN_DIR),
+        Stage(StageName.AGENTS, "host agents started on 2 servers"),
+        Stage(StageName.GO, f"all {world} ranks at the barrier; GO sent to 2 servers"),
+    ]
     events += [RankStarted(r, servers[r], 1.0, 1000 + r) for r in range(world)]
     events += [RankLine(r, "o", "loading weights") for r in range(world)]
     events += [RankLine(r, "o", f"step 1 loss {2.5 + r / 100:.2f}") for r in range(world)]
     last = ("Traceback (most recent call last):", "RuntimeError: HCCL timeout (EI0006)")
     events += [RankLine(failing, "e", text) for text in last]
-    root = RootCause("exited with code 1", servers[failing], servers[failing], failing, 1, None,
-                     last)
+    root = RootCause("exited with code 1", servers[failing], servers[failing], failing, 1, None, last)
     events += [RankExited(failing, servers[failing], 1), Teardown(root)]
     codes = {r: (1 if r == failing else 143) for r in range(world)}
     events += [RankExited(r, servers[r], 143, 15) for r in range(world) if r != failing]
-    events.append(JobFinished(JobSummary(ok=False, world_size=world, exit_codes=codes,
-                                         run_dir=RUN_DIR, root_cause=root, lines=2 * world + 2)))
+    events.append(
+        JobFinished(
+            JobSummary(
+                ok=False, world_size=world, exit_codes=codes, run_dir=RUN_DIR, root_cause=root, lines=2 * world + 2
+            )
+        )
+    )
     return events

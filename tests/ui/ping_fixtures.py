@@ -26,15 +26,26 @@ def ok_output(probe: Probe) -> str:
 
 def inventory(servers: int, cards: int = 8) -> Inventory:
     """``servers`` reachable A2 servers node01.. with ``cards`` devices each."""
-    return Inventory(servers=[
-        Server(host=f"node{s:02d}", server_id=f"192.168.1.{s}", reachable=True, product="A2",
-               devices=[Device(device_id=d, card=d, chip=0, device_ip=f"10.{s // 250}.{s % 250}.{10 + d}")
-                        for d in range(cards)])
-        for s in range(1, servers + 1)])
+    return Inventory(
+        servers=[
+            Server(
+                host=f"node{s:02d}",
+                server_id=f"192.168.1.{s}",
+                reachable=True,
+                product="A2",
+                devices=[
+                    Device(device_id=d, card=d, chip=0, device_ip=f"10.{s // 250}.{s % 250}.{10 + d}")
+                    for d in range(cards)
+                ],
+            )
+            for s in range(1, servers + 1)
+        ]
+    )
 
 
-def built_matrix(servers: int = 2, cards: int = 8, pattern: str = "cross",
-                 bad: dict[tuple[str, int, str, int], str] | None = None) -> PingMatrix:
+def built_matrix(
+    servers: int = 2, cards: int = 8, pattern: str = "cross", bad: dict[tuple[str, int, str, int], str] | None = None
+) -> PingMatrix:
     """Every probe of ``pattern`` answered ok, except the keys of ``bad`` (-> their output)."""
     plan = plan_ping(inventory(servers, cards), pattern)  # type: ignore[arg-type]
     bad = bad or {}
@@ -49,8 +60,9 @@ def built_matrix(servers: int = 2, cards: int = 8, pattern: str = "cross",
 def demo_matrix() -> PingMatrix:
     """The default sim's outcome: node01 dev 3 -> node02 dev 3 loses 33.33 %; plus one dead
     link so the snapshot shows every colour."""
-    return built_matrix(3, 8, bad={("node01", 3, "node02", 3): LOSS_OUTPUT,
-                                   ("node03", 5, "node01", 5): LINK_DOWN_OUTPUT})
+    return built_matrix(
+        3, 8, bad={("node01", 3, "node02", 3): LOSS_OUTPUT, ("node03", 5, "node01", 5): LINK_DOWN_OUTPUT}
+    )
 
 
 @asynccontextmanager

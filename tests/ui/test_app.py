@@ -18,8 +18,7 @@ from console.ui.screens.ping import PingScreen
 from console.ui.screens.ranktable import RankTableScreen
 from tests.ui.conftest import failing_discovery, sources, wait_until
 
-SCREENS = {"nodes": NodesScreen, "ping": PingScreen, "ranktable": RankTableScreen,
-           "launch": LaunchScreen}
+SCREENS = {"nodes": NodesScreen, "ping": PingScreen, "ranktable": RankTableScreen, "launch": LaunchScreen}
 
 
 def make_app(**kw) -> ClusterConsoleApp:
@@ -103,8 +102,9 @@ async def test_every_pane_action_is_in_the_command_palette():
 
 
 async def test_worker_failure_becomes_one_notification_naming_host_and_command():
-    error = RemoteError("command failed", "exit status 127", host="node2",
-                        command="npu-smi info -l", hint="is the driver installed?")
+    error = RemoteError(
+        "command failed", "exit status 127", host="node2", command="npu-smi info -l", hint="is the driver installed?"
+    )
     app = make_app(sources=sources(failing_discovery(error)))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("d")
@@ -174,7 +174,8 @@ async def test_console_log_warnings_become_notifications():
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         logging.getLogger("console.remote.hostkeys").warning(
-            "Warning: Permanently added '127.0.0.11' (ED25519) to the list of known hosts.")
+            "Warning: Permanently added '127.0.0.11' (ED25519) to the list of known hosts."
+        )
         await pilot.pause()
         assert any("Permanently added '127.0.0.11'" in n.message for n in app._notifications)
     assert not any(type(h).__name__ == "NotifyHandler" for h in logging.getLogger("console").handlers)

@@ -76,9 +76,15 @@ async def test_demo_console_discovers_the_sim_and_stops_it(tmp_path: Path) -> No
             assert isinstance(app.screen, NodesScreen)
             assert [str(h) for h in app.hosts] == ["node01", "node02"]
             await pilot.press("d")
-            await wait_until(pilot, lambda: app.inventory is not None and len(app.inventory.servers) == 2
-                             and all(s.reachable and len(s.devices) == 8 for s in app.inventory.servers),
-                             WAIT)
+            await wait_until(
+                pilot,
+                lambda: (
+                    app.inventory is not None
+                    and len(app.inventory.servers) == 2
+                    and all(s.reachable and len(s.devices) == 8 for s in app.inventory.servers)
+                ),
+                WAIT,
+            )
             # the sim gives commands the system PATH only: the Launch pane starts with the
             # setup line that puts the python with torch first (the probe profile needs it)
             await pilot.press("4")
@@ -114,8 +120,15 @@ def test_cluster_console_demo_in_a_terminal(tmp_path: Path) -> None:
     env.pop("TEXTUAL", None)
     master, slave = pty.openpty()
     ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "console", "demo"], stdin=slave, stdout=slave,
-                            stderr=slave, env=env, cwd=tmp_path, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console", "demo"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
     os.close(slave)
     try:
         _read_screen(master, proc, [b"1 Nodes", b"node01", b"node02", b"Discover"], WAIT)
@@ -143,8 +156,11 @@ def _demo_steps(app) -> dict:
         "3": lambda: isinstance(app.screen, RankTableScreen),
         "b": lambda: app.screen.model.table is not None,
         "s": lambda: app.ranktable.data is not None and app.ranktable.saved,
-        "4": lambda: isinstance(app.screen, LaunchScreen) and app.screen.plan is not None
-        and not blocking(app.screen.setup.checks),
+        "4": lambda: (
+            isinstance(app.screen, LaunchScreen)
+            and app.screen.plan is not None
+            and not blocking(app.screen.setup.checks)
+        ),
         "f5": lambda: app.screen.job is not None and app.screen.job.finished,
     }
 
@@ -183,8 +199,9 @@ async def test_the_demos_lossy_pair_reaches_the_rank_table_and_the_preflight(tmp
             for key in DEMO_KEYS[:-1]:
                 if key == "4":
                     problems = app.screen.model.entries()
-                    assert any(item.code == "lossy_pair" and "33.33 %" in item.message
-                               for item, _ in problems), [i.text for i, _ in problems]
+                    assert any(item.code == "lossy_pair" and "33.33 %" in item.message for item, _ in problems), [
+                        i.text for i, _ in problems
+                    ]
                 await pilot.press(key)
                 await wait_until(pilot, ready[key], WAIT)
             lossy = [c for c in app.screen.setup.checks if c.code == "lossy_pair"]
@@ -217,8 +234,15 @@ def test_quitting_during_a_cancelled_sweep_leaves_a_clean_terminal(tmp_path: Pat
     env.pop("TEXTUAL", None)
     master, slave = pty.openpty()
     ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "console", "demo", "--servers", "64"], stdin=slave,
-                            stdout=slave, stderr=slave, env=env, cwd=tmp_path, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console", "demo", "--servers", "64"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
     os.close(slave)
     seen = bytearray()
     try:

@@ -46,12 +46,14 @@ def _app(sim: SimCluster, tmp_path: Path, stall: StallOptions | None = None) -> 
     inventory = sim.spec.inventory()
     path = tmp_path / "ranktable.json"
     save(build(inventory), path)
-    shared = SharedPool(SSHOptions(ssh_config=sim.ssh_config_path, connect_timeout=30,
-                                   command_timeout=120))
-    launch = LaunchSource(shared, run_base=tmp_path / "runs", stall=stall,
-                          plan_options={"remote_ranktable": str(tmp_path / "remote" / "rt.json")})
-    sources = Sources(discover=FakeDiscovery(inventory), launch=launch, pool=shared,
-                      ping=_default_ping(shared))
+    shared = SharedPool(SSHOptions(ssh_config=sim.ssh_config_path, connect_timeout=30, command_timeout=120))
+    launch = LaunchSource(
+        shared,
+        run_base=tmp_path / "runs",
+        stall=stall,
+        plan_options={"remote_ranktable": str(tmp_path / "remote" / "rt.json")},
+    )
+    sources = Sources(discover=FakeDiscovery(inventory), launch=launch, pool=shared, ping=_default_ping(shared))
     return ClusterConsoleApp(ranktable_path=path, inventory=inventory, start="launch", sources=sources)
 
 
@@ -105,23 +107,23 @@ async def test_failed_launch_diagnosis_evidence_and_reping_the_pair(lossy, tmp_p
         await pilot.pause()
         assert getattr(app.screen, "PANE", None) == "ping"
         await wait_until(pilot, lambda: app.ping_results is not None, JOB_TIMEOUT)
-        pairs = {(r.probe.src_host, r.probe.src_device, r.probe.dst_host, r.probe.dst_device): r
-                 for r in app.ping_results.results}
+        pairs = {
+            (r.probe.src_host, r.probe.src_device, r.probe.dst_host, r.probe.dst_device): r
+            for r in app.ping_results.results
+        }
         assert set(pairs) == {(a, 3, b, 3), (b, 3, a, 3)}
         assert pairs[(a, 3, b, 3)].loss_pct == pytest.approx(33.33, abs=0.01)
         assert pairs[(b, 3, a, 3)].status == "ok"
 
 
 async def test_stalled_ranks_are_marked_and_the_stall_diagnosed_while_the_job_runs(tmp_path):
-    sim = await _sim(tmp_path, ClusterSpec.generate(servers=2, cards=2,
-                                                    faults=[{"kind": "stuck", "server": 2}]))
+    sim = await _sim(tmp_path, ClusterSpec.generate(servers=2, cards=2, faults=[{"kind": "stuck", "server": 2}]))
     try:
         app = _app(sim, tmp_path, StallOptions(stall_s=2))
         async with app.run_test(size=(120, 40)) as pilot:
             screen = await _planned(pilot, HCCL_JOB, "HCCL_CONNECT_TIMEOUT=600")
             await pilot.press("f5")
-            await wait_until(pilot, lambda: screen.job is not None and {2, 3} <= screen.job.stalled,
-                             JOB_TIMEOUT)
+            await wait_until(pilot, lambda: screen.job is not None and {2, 3} <= screen.job.stalled, JOB_TIMEOUT)
             assert not screen.job.finished  # HCCL's 600 s have not passed: the job still runs
             grid = screen.query_one(RankStatusGrid)
             assert "stalled " in grid.legend(screen.job).plain

@@ -68,13 +68,12 @@ def make_app(sim: SimCluster, tmp_path: Path) -> ClusterConsoleApp:
     inventory = sim_inventory(sim)
     path = tmp_path / "ranktable.json"
     save(build(inventory), path)
-    shared = SharedPool(SSHOptions(ssh_config=sim.ssh_config_path, connect_timeout=30,
-                                   command_timeout=120))
-    launch = LaunchSource(shared, run_base=tmp_path / "runs",
-                          plan_options={"remote_ranktable": str(tmp_path / "remote" / "rt.json")})
+    shared = SharedPool(SSHOptions(ssh_config=sim.ssh_config_path, connect_timeout=30, command_timeout=120))
+    launch = LaunchSource(
+        shared, run_base=tmp_path / "runs", plan_options={"remote_ranktable": str(tmp_path / "remote" / "rt.json")}
+    )
     sources = Sources(discover=FakeDiscovery(inventory), launch=launch, pool=shared)
-    return ClusterConsoleApp(ranktable_path=path, inventory=inventory, start="launch",
-                             sources=sources)
+    return ClusterConsoleApp(ranktable_path=path, inventory=inventory, start="launch", sources=sources)
 
 
 def free_port() -> int:
@@ -148,8 +147,10 @@ async def test_16_ranks_exit_0_and_the_log_views(sim, tmp_path):
 
 
 async def test_failing_rank_is_the_root_cause_and_the_others_are_killed(sim, tmp_path):
-    code = ("import sys, time; r = {rank}; print('rank', r, 'up', flush=True); "
-            "time.sleep(0.2); sys.exit(1) if r == 5 else time.sleep(300)")
+    code = (
+        "import sys, time; r = {rank}; print('rank', r, 'up', flush=True); "
+        "time.sleep(0.2); sys.exit(1) if r == 5 else time.sleep(300)"
+    )
     app = make_app(sim, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await plan_for(pilot, code)
@@ -233,8 +234,9 @@ class EndlessLaunch(ScriptedLaunch):
         self.running_after_teardown: bool | None = None
         self.stop: asyncio.Event | None = None
 
-    async def run(self, plan: Any, table: Any, data: bytes, *, inventory: Any = None,
-                  stop: asyncio.Event | None = None) -> AsyncIterator[Any]:
+    async def run(
+        self, plan: Any, table: Any, data: bytes, *, inventory: Any = None, stop: asyncio.Event | None = None
+    ) -> AsyncIterator[Any]:
         """Ignores ``stop``: the pane's fallback (cancel after the grace) has to end it."""
         self.stop = stop
         try:
@@ -251,8 +253,11 @@ class EndlessLaunch(ScriptedLaunch):
 
 async def test_stop_finishes_the_teardown_before_the_pane_says_stopped(data_dir):
     source = EndlessLaunch()
-    app = ClusterConsoleApp(ranktable_path=data_dir / "ranktable_seed_2x4.json", start="launch",
-                            sources=Sources(discover=FakeDiscovery(Inventory()), launch=source))
+    app = ClusterConsoleApp(
+        ranktable_path=data_dir / "ranktable_seed_2x4.json",
+        start="launch",
+        sources=Sources(discover=FakeDiscovery(Inventory()), launch=source),
+    )
     async with app.run_test(size=(100, 30)) as pilot:
         screen = source.pane = app.screen
         await wait_until(pilot, lambda: screen.setup.table is not None and screen.setup.profile is not None)
@@ -271,8 +276,11 @@ async def test_stop_finishes_the_teardown_before_the_pane_says_stopped(data_dir)
 
 def test_snapshot_run_tab_after_a_failure(snap_compare, data_dir):
     script = ScriptedLaunch(seed_failure_events())
-    app = ClusterConsoleApp(ranktable_path=data_dir / "ranktable_seed_2x4.json", start="launch",
-                            sources=Sources(discover=FakeDiscovery(Inventory()), launch=script))
+    app = ClusterConsoleApp(
+        ranktable_path=data_dir / "ranktable_seed_2x4.json",
+        start="launch",
+        sources=Sources(discover=FakeDiscovery(Inventory()), launch=script),
+    )
 
     async def run_before(pilot) -> None:
         screen = pilot.app.screen
@@ -289,15 +297,18 @@ def test_snapshot_run_tab_after_a_failure(snap_compare, data_dir):
 
 async def test_probe_profile_fills_the_results_table(data_dir):
     folder = data_dir / "probe_gloo_4ranks"
-    streams = {int(p.stem.split("-")[1]): p.read_text().splitlines()
-               for p in sorted(folder.glob("rank-*.jsonl"))}
+    streams = {int(p.stem.split("-")[1]): p.read_text().splitlines() for p in sorted(folder.glob("rank-*.jsonl"))}
     events = [Stage(StageName.RECORD, "run record runs/probe-1", run_dir="runs/probe-1")]
     events += [RankLine(rank, "o", line) for rank, lines in streams.items() for line in lines]
-    events.append(JobFinished(JobSummary(ok=True, world_size=8, exit_codes=dict.fromkeys(range(8), 0),
-                                         run_dir="runs/probe-1")))
+    events.append(
+        JobFinished(JobSummary(ok=True, world_size=8, exit_codes=dict.fromkeys(range(8), 0), run_dir="runs/probe-1"))
+    )
     script = ScriptedLaunch(events, profiles=("custom", "probe"))
-    app = ClusterConsoleApp(ranktable_path=data_dir / "ranktable_seed_2x4.json", start="launch",
-                            sources=Sources(discover=FakeDiscovery(Inventory()), launch=script))
+    app = ClusterConsoleApp(
+        ranktable_path=data_dir / "ranktable_seed_2x4.json",
+        start="launch",
+        sources=Sources(discover=FakeDiscovery(Inventory()), launch=script),
+    )
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen.setup.table is not None and screen.setup.profile is not None)
@@ -323,8 +334,9 @@ class StoppableProbe(ScriptedLaunch):
         self.streams = streams
         self.stopped_by_event = False
 
-    async def run(self, plan: Any, table: Any, data: bytes, *, inventory: Any = None,
-                  stop: asyncio.Event | None = None) -> AsyncIterator[Any]:
+    async def run(
+        self, plan: Any, table: Any, data: bytes, *, inventory: Any = None, stop: asyncio.Event | None = None
+    ) -> AsyncIterator[Any]:
         world = plan.world_size
         yield Stage(StageName.RECORD, "run record runs/probe-stop", run_dir="runs/probe-stop")
         yield Stage(StageName.AGENTS, "host agents started")
@@ -341,19 +353,22 @@ class StoppableProbe(ScriptedLaunch):
         for rank in range(world):
             yield RankExited(rank, "s", 128 + signal.SIGTERM, signal.SIGTERM)
         codes = dict.fromkeys(range(world), 128 + signal.SIGTERM)
-        yield JobFinished(JobSummary(ok=False, world_size=world, exit_codes=codes,
-                                     run_dir="runs/probe-stop", root_cause=root))
+        yield JobFinished(
+            JobSummary(ok=False, world_size=world, exit_codes=codes, run_dir="runs/probe-stop", root_cause=root)
+        )
 
 
 async def test_stop_all_during_a_probe_run_reports_the_real_exits(data_dir):
     """Issue 10 item 11: refreshing the probe table used to reset the stop state, so F8 then
     cancelled the worker and marked the ranks killed without their exit codes."""
     folder = data_dir / "probe_gloo_4ranks"
-    streams = {int(p.stem.split("-")[1]): p.read_text().splitlines()
-               for p in sorted(folder.glob("rank-*.jsonl"))}
+    streams = {int(p.stem.split("-")[1]): p.read_text().splitlines() for p in sorted(folder.glob("rank-*.jsonl"))}
     source = StoppableProbe(streams)
-    app = ClusterConsoleApp(ranktable_path=data_dir / "ranktable_seed_2x4.json", start="launch",
-                            sources=Sources(discover=FakeDiscovery(Inventory()), launch=source))
+    app = ClusterConsoleApp(
+        ranktable_path=data_dir / "ranktable_seed_2x4.json",
+        start="launch",
+        sources=Sources(discover=FakeDiscovery(Inventory()), launch=source),
+    )
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen.setup.profile is not None and screen.setup.table is not None)
@@ -375,9 +390,13 @@ async def test_stop_all_during_a_probe_run_reports_the_real_exits(data_dir):
 async def test_the_failed_ranks_server_is_one_key_away(data_dir):
     """After a failure, ``n`` opens the Nodes pane on the root cause's server."""
     script = ScriptedLaunch(seed_failure_events(failing=5))
-    app = ClusterConsoleApp(hosts="node[1-2]", inventory=seed_inventory(), start="launch",
-                            ranktable_path=data_dir / "ranktable_seed_2x4.json",
-                            sources=Sources(discover=FakeDiscovery(Inventory()), launch=script))
+    app = ClusterConsoleApp(
+        hosts="node[1-2]",
+        inventory=seed_inventory(),
+        start="launch",
+        ranktable_path=data_dir / "ranktable_seed_2x4.json",
+        sources=Sources(discover=FakeDiscovery(Inventory()), launch=script),
+    )
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen.setup.profile is not None and screen.setup.table is not None)

@@ -33,9 +33,12 @@ def make_app(cluster, tmp_path: Path) -> ClusterConsoleApp:
     path = tmp_path / "ranktable.json"
     save(build(inventory), path)
     shared = SharedPool(SSHOptions(ssh_config=cluster.ssh_config_path, connect_timeout=30, command_timeout=120))
-    launch = _Source(shared, run_base=tmp_path / "runs",
-                     plan_options={"remote_ranktable": str(tmp_path / "remote" / "rt.json")},
-                     form={"profile": "vllm-ascend", "command": "ccsim-model"})
+    launch = _Source(
+        shared,
+        run_base=tmp_path / "runs",
+        plan_options={"remote_ranktable": str(tmp_path / "remote" / "rt.json")},
+        form={"profile": "vllm-ascend", "command": "ccsim-model"},
+    )
     sources = Sources(discover=FakeDiscovery(inventory), launch=launch, pool=shared)
     return ClusterConsoleApp(ranktable_path=path, inventory=inventory, start="launch", sources=sources)
 

@@ -53,8 +53,7 @@ async def test_discover_shows_servers_cards_and_findings():
         assert servers.get_row_index(safe_id("server", "node2")) == 1
 
         devices = app.screen.query_one("#devices", DataTable)
-        assert column(devices, "device_ip") == ["10.10.100.10", "10.10.100.11", "10.10.100.12",
-                                                "10.10.100.13"]
+        assert column(devices, "device_ip") == ["10.10.100.10", "10.10.100.11", "10.10.100.12", "10.10.100.13"]
         servers.focus()
         await pilot.press("down")
         assert column(devices, "device_ip")[0] == "10.10.100.22"

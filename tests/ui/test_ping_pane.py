@@ -35,9 +35,11 @@ SIM_WAIT = 90.0  # the machine is shared: SSH handshakes and sweeps may be slow
 
 
 def sim_app(sim: SimCluster, **kw) -> ClusterConsoleApp:
-    return ClusterConsoleApp(hosts=[s.name for s in sim.spec.servers],
-                             ssh_options=SSHOptions(ssh_config=sim.ssh_config_path, command_timeout=30),
-                             **kw)
+    return ClusterConsoleApp(
+        hosts=[s.name for s in sim.spec.servers],
+        ssh_options=SSHOptions(ssh_config=sim.ssh_config_path, command_timeout=30),
+        **kw,
+    )
 
 
 def spec_inventory(sim: SimCluster) -> Inventory:
@@ -60,8 +62,15 @@ async def test_cross_sweep_on_the_sim_flags_the_lossy_pair_and_drills_down(tmp_p
         app = sim_app(sim)
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.press("d")  # real discovery over SSH, on the Nodes pane
-            await wait_until(pilot, lambda: app.inventory is not None and len(app.inventory.servers) == 2
-                             and all(s.reachable and s.devices for s in app.inventory.servers), SIM_WAIT)
+            await wait_until(
+                pilot,
+                lambda: (
+                    app.inventory is not None
+                    and len(app.inventory.servers) == 2
+                    and all(s.reachable and s.devices for s in app.inventory.servers)
+                ),
+                SIM_WAIT,
+            )
             await pilot.press("2", "r")
             screen = app.screen
             assert isinstance(screen, PingScreen)
@@ -137,8 +146,9 @@ async def test_cancel_keeps_finished_results_and_rerun_failed_completes(tmp_path
 
 
 async def test_64_servers_stay_readable_at_80x24() -> None:
-    matrix = built_matrix(64, 2, "rail", bad={("node17", 1, "node42", 1): LOSS_OUTPUT,
-                                               ("node05", 0, "node60", 0): LINK_DOWN_OUTPUT})
+    matrix = built_matrix(
+        64, 2, "rail", bad={("node17", 1, "node42", 1): LOSS_OUTPUT, ("node05", 0, "node60", 0): LINK_DOWN_OUTPUT}
+    )
     app = ClusterConsoleApp(sources=sources(), start="ping")
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen

@@ -19,8 +19,7 @@ from tests.ui.conftest import seed_inventory, sources, submit, wait_until
 
 
 def make_app(path, **kw) -> ClusterConsoleApp:
-    return ClusterConsoleApp(hosts="node[1-2]", ranktable_path=path, start="ranktable",
-                             sources=sources(), **kw)
+    return ClusterConsoleApp(hosts="node[1-2]", ranktable_path=path, start="ranktable", sources=sources(), **kw)
 
 
 async def opened(app, pilot) -> None:
@@ -55,9 +54,9 @@ async def test_load_edit_duplicate_ip_undo(data_dir):
         assert screen.model.table.server_list[0].device[2].device_ip == "10.10.100.10"
         dup = [p for p in problems(app) if "server_list[0].device[2].device_ip" in p]
         assert dup and "10.10.100.10" in dup[0], problems(app)
-        assert "red" in str(grid.get_cell_at((2, 2)).style)       # the offending cell is painted
-        assert str(grid.get_cell_at((1, 2)).style) == ""          # its neighbour is not
-        assert screen.sub_title == "ranktable_seed_2x4.json *"    # dirty marker in the title
+        assert "red" in str(grid.get_cell_at((2, 2)).style)  # the offending cell is painted
+        assert str(grid.get_cell_at((1, 2)).style) == ""  # its neighbour is not
+        assert screen.sub_title == "ranktable_seed_2x4.json *"  # dirty marker in the title
         assert screen.unsaved_changes()
 
         await pilot.press("u")
@@ -75,8 +74,7 @@ async def test_mismatch_with_discovered_cards_is_listed(data_dir):
         found = [p for p in problems(app) if p.startswith("server_list[1].device[3].device_ip")]
         assert found and "10.10.100.99" in found[0]
         items = app.screen.query_one(ProblemList).items
-        assert any(i.code == "device_ip_mismatch" and i.where == "server_list[1].device[3].device_ip"
-                   for i in items)
+        assert any(i.code == "device_ip_mismatch" and i.where == "server_list[1].device[3].device_ip" for i in items)
         assert "red" in str(app.screen.query_one(RankGrid).get_cell_at((7, 2)).style)
         # selecting the problem puts the cursor on the cell
         plist = app.screen.query_one(ProblemList)

@@ -37,8 +37,9 @@ async def test_raw_json_schema_problems_are_listed_at_their_paths(data_dir):
         doc["server_list"][0]["device"][1]["rank_id"] = "one"
         raw.text = json.dumps(doc, indent=2)
         await wait_until(pilot, lambda: app.screen.model.raw_error is not None)
-        assert any(p.startswith("server_list[0].device[1].rank_id") and "one" in p for p in problems(app)), \
-            problems(app)
+        assert any(p.startswith("server_list[0].device[1].rank_id") and "one" in p for p in problems(app)), problems(
+            app
+        )
         await pilot.press("f2")  # refuses to leave with a table that cannot be read
         assert app.screen.raw_mode
 

@@ -24,8 +24,16 @@ KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END O
 
 
 def test_secret_names():
-    for name in ("HF_TOKEN", "AWS_SECRET_ACCESS_KEY", "DB_PASSWORD", "MY_PASSWD", "API_KEY",
-                 "GOOGLE_APPLICATION_CREDENTIALS", "AUTH_HEADER", "hf_token"):
+    for name in (
+        "HF_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "DB_PASSWORD",
+        "MY_PASSWD",
+        "API_KEY",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "AUTH_HEADER",
+        "hf_token",
+    ):
         assert is_secret_name(name), name
     for name in ("MASTER_ADDR", "MASTER_PORT", "RANK", "HCCL_CONNECT_TIMEOUT", "DEVICE_ID"):
         assert not is_secret_name(name), name
@@ -66,8 +74,16 @@ def test_bundle_opens_and_holds_no_secret(tmp_path, capsys):
         names = tar.getnames()
         top = run.name
         assert names[0] == f"{top}/SUMMARY.txt"
-        for want in ("diagnosis.txt", "diagnosis.json", "plan.json", "events.jsonl", "versions.txt",
-                     "logs/rank-0.log", "logs/rank-3.log", "evidence/127.0.0.11/plog-1.log"):
+        for want in (
+            "diagnosis.txt",
+            "diagnosis.json",
+            "plan.json",
+            "events.jsonl",
+            "versions.txt",
+            "logs/rank-0.log",
+            "logs/rank-3.log",
+            "evidence/127.0.0.11/plog-1.log",
+        ):
             assert f"{top}/{want}" in names, want
         assert not any("id_ed25519" in n or "link.log" in n or "notes.txt" in n for n in names)
         assert all(m.isfile() for m in tar.getmembers())
@@ -102,6 +118,7 @@ def test_bundle_does_not_follow_an_output_symlink(tmp_path, capsys):
 @pytest.mark.parametrize("name", ["id_rsa", "server.pem", "tls.key", "private_notes.txt"])
 def test_key_like_names_are_left_out(name):
     from console.ops.bundle import KEY_NAME
+
     assert KEY_NAME.search(name)
     assert not KEY_NAME.search("plog-12345.log")
 
@@ -112,7 +129,8 @@ def test_bundle_masks_token_shapes_in_evidence_and_logs(tmp_path, capsys):
     run = _planted(tmp_path)
     bearer, hf = "eyJhbGciOiJIUzI1NiJ9.payload.sig", "hf_AbCdEfGhIjKlMnOpQrStUvWx01"
     (run / "evidence" / "127.0.0.11" / "mindie.log").write_text(
-        f"[ERROR] request failed, headers: Authorization: Bearer {bearer}\nmodel pull {hf} 401\n")
+        f"[ERROR] request failed, headers: Authorization: Bearer {bearer}\nmodel pull {hf} 401\n"
+    )
     (run / "rank-1.log").write_text(f"curl -H 'authorization: bearer {bearer}' {hf}\n")
     out = tmp_path / "b.tar.gz"
     assert main(["bundle", str(run), "-o", str(out)]) == 0

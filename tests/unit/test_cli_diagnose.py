@@ -18,21 +18,45 @@ def _plog(ts: str, text: str) -> str:
 
 def _timeout(local: int, remote: int, ts: str) -> str:
     ls, ld, rs, rd = local // 2, local % 2, remote // 2, remote % 2
-    return (_plog(ts, f"[Wait][LinkEstablish]wait socket establish timeout, role[1] rank[{local}] timeout[120 s]")
-            + _plog(ts, f"   |  {device_ip(rs, rd)}({remote})   |  16666  |   {device_ip(ls, ld)}({local})"
-                        "   |  1234  |  client  | time out |   DISABLE  | LinkInfo"))
+    return _plog(
+        ts, f"[Wait][LinkEstablish]wait socket establish timeout, role[1] rank[{local}] timeout[120 s]"
+    ) + _plog(
+        ts,
+        f"   |  {device_ip(rs, rd)}({remote})   |  16666  |   {device_ip(ls, ld)}({local})"
+        "   |  1234  |  client  | time out |   DISABLE  | LinkInfo",
+    )
 
 
 def _record(tmp_path: Path) -> Path:
     run = tmp_path / "runs" / "20260105-100000-abcd"
     run.mkdir(parents=True)
-    servers = [{"server_id": host(s), "host": host(s), "ranks": [
-        {"rank": s * 2 + d, "local_rank": d, "device_id": d, "device_ip": device_ip(s, d),
-         "env": {"HF_TOKEN": "hunter2"}, "command": "x"} for d in range(2)]} for s in range(2)]
+    servers = [
+        {
+            "server_id": host(s),
+            "host": host(s),
+            "ranks": [
+                {
+                    "rank": s * 2 + d,
+                    "local_rank": d,
+                    "device_id": d,
+                    "device_ip": device_ip(s, d),
+                    "env": {"HF_TOKEN": "hunter2"},
+                    "command": "x",
+                }
+                for d in range(2)
+            ],
+        }
+        for s in range(2)
+    ]
     (run / "plan.json").write_text(json.dumps({"world_size": 4, "servers": servers}))
-    events = [{"ts": 1.0, "event": "go", "clocks": {host(0): {"rtt_s": 0.001, "offset_s": 0.0},
-                                                      host(1): {"rtt_s": 0.001, "offset_s": 30.0}}},
-              {"ts": 200.0, "event": "exit", "rank": 1, "server": host(0), "code": 1}]
+    events = [
+        {
+            "ts": 1.0,
+            "event": "go",
+            "clocks": {host(0): {"rtt_s": 0.001, "offset_s": 0.0}, host(1): {"rtt_s": 0.001, "offset_s": 30.0}},
+        },
+        {"ts": 200.0, "event": "exit", "rank": 1, "server": host(0), "code": 1},
+    ]
     (run / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     # rank 3 (server 1) logs 20 s later by its own clock, which runs 30 s ahead: it came first
     (run / "rank-1.log").write_text("starting\n" + _timeout(1, 3, "10:02:10.000.000"))
@@ -49,7 +73,12 @@ def test_run_record_json(tmp_path, capsys):
     assert doc["first"]["rank"] == 3 and doc["first"]["server"] == host(1)
     c = doc["causes"][doc["first"]["index"]]
     assert (c["code"], c["cause"], c["phase"], c["ranks"], c["ports"]) == (
-        "EI0006", "socket_timeout", "connect", [1, 3], [16666])
+        "EI0006",
+        "socket_timeout",
+        "connect",
+        [1, 3],
+        [16666],
+    )
     assert c["ips"] == [device_ip(1, 1), device_ip(0, 1)]
     assert c["lines"][0].startswith("rank-3.log:2: ")
     assert [lk["kind"] for lk in doc["links"]] == ["ping_untested"]
@@ -57,11 +86,27 @@ def test_run_record_json(tmp_path, capsys):
 
 def test_run_record_with_ping_results(tmp_path, capsys):
     run = _record(tmp_path)
-    probe = {"src_host": host(0), "src_server_id": host(0), "src_device": 1, "src_ip": device_ip(0, 1),
-             "dst_host": host(1), "dst_server_id": host(1), "dst_device": 1, "dst_ip": device_ip(1, 1),
-             "ipv6": False, "round": None, "transmitted": 3, "received": 2, "loss_pct": 33.33,
-             "status": "loss", "exit_status": 0, "attempts": 1, "command": "hccn_tool ...", "raw": "",
-             "errors": []}
+    probe = {
+        "src_host": host(0),
+        "src_server_id": host(0),
+        "src_device": 1,
+        "src_ip": device_ip(0, 1),
+        "dst_host": host(1),
+        "dst_server_id": host(1),
+        "dst_device": 1,
+        "dst_ip": device_ip(1, 1),
+        "ipv6": False,
+        "round": None,
+        "transmitted": 3,
+        "received": 2,
+        "loss_pct": 33.33,
+        "status": "loss",
+        "exit_status": 0,
+        "attempts": 1,
+        "command": "hccn_tool ...",
+        "raw": "",
+        "errors": [],
+    }
     (tmp_path / "ping.json").write_text(json.dumps({"pattern": "cross", "hosts": [], "pairs": [probe]}))
     assert main(["diagnose", str(run), "--ping", str(tmp_path / "ping.json")]) == 1
     out = capsys.readouterr().out
@@ -76,7 +121,8 @@ def test_log_folder_one_subfolder_per_server(tmp_path, capsys):
         d.mkdir(parents=True)
         (d / "plog-1.log").write_text(_timeout(i * 2, 2 - i * 2, f"10:02:0{i}.000.000"))
     (tmp_path / "node2" / "oom.log").write_text(
-        "RuntimeError: NPU out of memory. Tried to allocate 2.00 GiB (NPU 1; 60 GiB)\n")
+        "RuntimeError: NPU out of memory. Tried to allocate 2.00 GiB (NPU 1; 60 GiB)\n"
+    )
     (tmp_path / "loose.txt").write_text("nothing wrong\n")
     assert main(["diagnose", str(tmp_path), "--json"]) == 1
     doc = json.loads(capsys.readouterr().out)

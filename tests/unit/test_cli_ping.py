@@ -16,8 +16,10 @@ def _lossy_matrix(data_dir) -> PingMatrix:
     plan = plan_ping(make_inventory(2, 2))
     ok = (data_dir / "hccn_ping_ok.txt").read_text()
     down = (data_dir / "hccn_ping_link_down.txt").read_text()
-    results = [ProbeResult.from_output(p, 1 if p.src_device == 1 else 0, down if p.src_device == 1 else ok)
-               for p in plan.probes]
+    results = [
+        ProbeResult.from_output(p, 1 if p.src_device == 1 else 0, down if p.src_device == 1 else ok)
+        for p in plan.probes
+    ]
     return PingMatrix.from_plan(plan, results)
 
 

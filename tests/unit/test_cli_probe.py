@@ -13,9 +13,23 @@ from console.ops.ranktable_files import load
 
 def _finished(data_dir, rows: dict[str, list[float]]) -> ProbeFinished:
     _, _, plan = plan_probe(load(data_dir / "ranktable_seed_2x4.json"), ProbeOptions(), run_id="t")
-    lines = [json.dumps({"probe": "result", "rank": 0, "op": op, "size": 1024, "count": 256,
-                         "type": "float32", "time_us": sum(t) / len(t), "algbw": 1.0, "busbw": 1.0,
-                         "per_rank_us": t}) for op, t in rows.items()]
+    lines = [
+        json.dumps(
+            {
+                "probe": "result",
+                "rank": 0,
+                "op": op,
+                "size": 1024,
+                "count": 256,
+                "type": "float32",
+                "time_us": sum(t) / len(t),
+                "algbw": 1.0,
+                "busbw": 1.0,
+                "per_rank_us": t,
+            }
+        )
+        for op, t in rows.items()
+    ]
     summary = JobSummary(ok=True, world_size=plan.world_size, exit_codes={}, run_dir="runs/t")
     return ProbeFinished(parse_lines(lines), summary, plan)
 
@@ -29,8 +43,9 @@ def test_noise_is_not_called_slow(capsys, data_dir):
 
 
 def test_a_clearly_slow_rank_is_named_with_its_server(capsys, data_dir):
-    finished = _finished(data_dir, {"all_reduce": [100.0] * 5 + [400.0] + [100.0] * 2,
-                                    "all_gather": [100.0] * 7 + [104.0]})
+    finished = _finished(
+        data_dir, {"all_reduce": [100.0] * 5 + [400.0] + [100.0] * 2, "all_gather": [100.0] * 7 + [104.0]}
+    )
     print_report(finished)
     out = capsys.readouterr().out
     slow = [line for line in out.splitlines() if line.startswith("slow:")]

@@ -96,8 +96,15 @@ def test_show_json(capsys, data_dir):
     code, out, _ = _run(capsys, "show", data_dir / "ranktable_seed_2x4.json", "--json")
     doc = json.loads(out)
     assert code == 0 and doc["version"] == "1.0" and doc["world_size"] == 8
-    assert doc["ranks"][5] == {"rank_id": 5, "server_index": 1, "server_id": "90.90.152.91", "device_id": 1,
-                               "device_ip": "10.10.100.23", "super_device_id": None, "super_pod_id": None}
+    assert doc["ranks"][5] == {
+        "rank_id": 5,
+        "server_index": 1,
+        "server_id": "90.90.152.91",
+        "device_id": 1,
+        "device_ip": "10.10.100.23",
+        "super_device_id": None,
+        "super_pod_id": None,
+    }
     assert [s["server_id"] for s in doc["servers"]] == ["90.90.152.89", "90.90.152.91"]
 
 
@@ -152,7 +159,13 @@ def test_module_entry_point(data_dir):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run(
         [sys.executable, "-m", "console", "ranktable", "validate", str(data_dir / "ranktable_bad_interleaved.json")],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, check=False)
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout.startswith("server_list[0].device[1].rank_id: error: ")
 

@@ -53,11 +53,23 @@ def test_validate_json_shape_of_an_unreadable_file_is_pinned(capsys, tmp_path):
 
 # ---- issue 10: JSON that breaks the schema is an invalid table (exit 1), at its JSON path -----
 
+
 def _table():
-    doc = {"status": "completed", "version": "1.0", "server_count": "1", "server_list": [
-        {"server_id": "10.0.0.1", "container_ip": "10.0.0.1", "device": [
-            {"device_id": "0", "device_ip": "10.1.0.1", "rank_id": "0"},
-            {"device_id": "1", "device_ip": "10.1.0.2", "rank_id": "1"}]}]}
+    doc = {
+        "status": "completed",
+        "version": "1.0",
+        "server_count": "1",
+        "server_list": [
+            {
+                "server_id": "10.0.0.1",
+                "container_ip": "10.0.0.1",
+                "device": [
+                    {"device_id": "0", "device_ip": "10.1.0.1", "rank_id": "0"},
+                    {"device_id": "1", "device_ip": "10.1.0.2", "rank_id": "1"},
+                ],
+            }
+        ],
+    }
     return doc
 
 
@@ -73,8 +85,16 @@ def _broken(kind):
         doc["server_list"][0]["device"][0]["rank_id"] = "one"
         return doc, "server_list[0].device[0].rank_id", "field_invalid"
     if kind == "2.0 with rank_list":
-        return {"status": "completed", "version": "2.0", "rank_count": "1",
-                "rank_list": [{"rank_id": "0", "device_id": "0"}]}, "rank_list", "format_unsupported"
+        return (
+            {
+                "status": "completed",
+                "version": "2.0",
+                "rank_count": "1",
+                "rank_list": [{"rank_id": "0", "device_id": "0"}],
+            },
+            "rank_list",
+            "format_unsupported",
+        )
     if kind == "top-level array":
         return [doc], "$", "not_an_object"
     raise AssertionError(kind)
@@ -103,9 +123,12 @@ def test_other_actions_refuse_a_schema_broken_table_clearly(capsys, tmp_path, ki
     doc, path, _ = _broken(kind)
     f = tmp_path / "rt.json"
     f.write_text(json.dumps(doc))
-    argv = {"show": ["ranktable", "show", f], "merge": ["ranktable", "merge", f, "-o", tmp_path / "out.json"],
-            "launch": ["launch", "--ranktable", f, "--run-dir", tmp_path / "runs", "--", "true"],
-            "probe": ["probe", "--ranktable", f, "--run-dir", tmp_path / "runs"]}[action]
+    argv = {
+        "show": ["ranktable", "show", f],
+        "merge": ["ranktable", "merge", f, "-o", tmp_path / "out.json"],
+        "launch": ["launch", "--ranktable", f, "--run-dir", tmp_path / "runs", "--", "true"],
+        "probe": ["probe", "--ranktable", f, "--run-dir", tmp_path / "runs"],
+    }[action]
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     assert code == 1 and out == ""

@@ -14,16 +14,23 @@ MARK = "CCEVdeadbeef"
 
 def _run(home, script: str) -> list[str]:
     env = {"HOME": str(home), "PATH": os.environ["PATH"]}
-    out = subprocess.run(["sh", "-c", "echo 'Welcome banner'\n" + script], env=env,
-                         capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(
+        ["sh", "-c", "echo 'Welcome banner'\n" + script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     return out.stdout.splitlines()
 
 
 def test_recent_error_lines_with_context(tmp_path):
     plog = tmp_path / "ascend" / "log" / "debug" / "plog"
     plog.mkdir(parents=True)
-    (plog / "plog-1_1.log").write_text("info 1\ninfo 2\n[ERROR] HCCL(1,p):x wait socket establish "
-                                       "timeout\nafter\n" + "noise\n" * 50)
+    (plog / "plog-1_1.log").write_text(
+        "info 1\ninfo 2\n[ERROR] HCCL(1,p):x wait socket establish timeout\nafter\n" + "noise\n" * 50
+    )
     old = plog / "plog-0_0.log"
     old.write_text("[ERROR] old run\n")
     os.utime(old, (time.time() - 7200, time.time() - 7200))

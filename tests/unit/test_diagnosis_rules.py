@@ -66,8 +66,10 @@ def test_link_error_table_names_both_ends_and_the_wait_line_the_local_rank():
 
 
 def test_repeated_lines_fold_into_one_cause_with_a_count():
-    line = ("[ERROR] HCCL(1,python3):2026-01-05-10:00:0{}.000.000 [x.cc:1] [1]wait socket establish "
-            "timeout, role[1] rank[3] timeout[120 s]")
+    line = (
+        "[ERROR] HCCL(1,python3):2026-01-05-10:00:0{}.000.000 [x.cc:1] [1]wait socket establish "
+        "timeout, role[1] rank[3] timeout[120 s]"
+    )
     causes = classify_text("\n".join(line.format(i) for i in range(6)))
     assert len(causes) == 1 and causes[0].count == 6 and len(causes[0].lines) == 4
     assert causes[0].ts == parse_log_time(line.format(0))

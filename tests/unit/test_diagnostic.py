@@ -15,8 +15,9 @@ def test_a_finding_keeps_its_json_shape_and_reads_back() -> None:
     d = diagnostic("error", "link_down", "link DOWN", host="h[1-2]", device=3)
     inv = Inventory(findings=[d])
     doc = json.loads(inv.model_dump_json())
-    assert doc["findings"] == [{"severity": "error", "code": "link_down", "message": "link DOWN",
-                                "host": "h[1-2]", "device_id": 3}]
+    assert doc["findings"] == [
+        {"severity": "error", "code": "link_down", "message": "link DOWN", "host": "h[1-2]", "device_id": 3}
+    ]
     # an inventory saved by `discover --json` (launch --inventory FILE) loads into Diagnostics
     back = Inventory.model_validate_json(inv.model_dump_json())
     assert back.findings == [d] and isinstance(back.findings[0], Diagnostic)
@@ -24,10 +25,18 @@ def test_a_finding_keeps_its_json_shape_and_reads_back() -> None:
 
 
 def test_layout_findings_are_diagnostics_in_the_findings_shape() -> None:
-    lay = Layout(world_size=2, tp=1, pp=1, ep=1, dp=2, groups={},
-                 findings=[diagnostic("warning", "tp_spans_servers", "m", host="a,b")])
+    lay = Layout(
+        world_size=2,
+        tp=1,
+        pp=1,
+        ep=1,
+        dp=2,
+        groups={},
+        findings=[diagnostic("warning", "tp_spans_servers", "m", host="a,b")],
+    )
     assert lay.model_dump(mode="json")["findings"] == [
-        {"severity": "warning", "code": "tp_spans_servers", "message": "m", "host": "a,b", "device_id": None}]
+        {"severity": "warning", "code": "tp_spans_servers", "message": "m", "host": "a,b", "device_id": None}
+    ]
 
 
 def test_a_ranktable_problem_is_a_diagnostic_with_its_json_path() -> None:
@@ -35,8 +44,12 @@ def test_a_ranktable_problem_is_a_diagnostic_with_its_json_path() -> None:
     assert isinstance(p, Diagnostic) and p.code == "rank_id_gap"
     assert p.where.path == "server_list[0].device[1].rank_id"
     assert describe(p) == "server_list[0].device[1].rank_id: error: gap"
-    assert problem_json(p) == {"severity": "error", "path": "server_list[0].device[1].rank_id",
-                               "message": "gap", "rule": "rank_id_gap"}
+    assert problem_json(p) == {
+        "severity": "error",
+        "path": "server_list[0].device[1].rank_id",
+        "message": "gap",
+        "rule": "rank_id_gap",
+    }
 
 
 def test_str_names_where_then_the_message() -> None:

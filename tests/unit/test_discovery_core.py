@@ -43,8 +43,10 @@ def test_devices_script_runs_every_query_per_device(tmp_path):
 def test_busy_tool_is_retried_until_it_answers(tmp_path):
     counter = tmp_path / "n"
     counter.write_text("0")
-    body = f'n=$(cat {counter}); echo $((n+1)) > {counter}\n' \
-           f'if [ "$n" -lt 2 ]; then echo "hccn_tool is busy, please try again."; exit 1; fi\necho ok\n'
+    body = (
+        f"n=$(cat {counter}); echo $((n+1)) > {counter}\n"
+        f'if [ "$n" -lt 2 ]; then echo "hccn_tool is busy, please try again."; exit 1; fi\necho ok\n'
+    )
     secs = _run_script(tmp_path, body, devices=(0,))
     assert secs["ip:0"].output == "ok\n"
     assert counter.read_text().strip() == str(2 + 6)
@@ -58,8 +60,18 @@ def test_hung_tool_costs_one_timeout_per_device(tmp_path):
 
 
 def _server(host, tls=0, driver="24.1.rc3", n=2, **dev_kw):
-    devs = [Device(device_id=i, device_ip=f"10.{host[-1]}.0.{i}", netmask="255.255.255.0", link="UP",
-                   net_health="Success", tls=tls, health="OK") for i in range(n)]
+    devs = [
+        Device(
+            device_id=i,
+            device_ip=f"10.{host[-1]}.0.{i}",
+            netmask="255.255.255.0",
+            link="UP",
+            net_health="Success",
+            tls=tls,
+            health="OK",
+        )
+        for i in range(n)
+    ]
     for i, kw in dev_kw.items():
         devs[int(i[1:])] = devs[int(i[1:])].model_copy(update=kw)
     return Server(host=host, server_id=host, reachable=True, driver_version=driver, cann_version="8.0", devices=devs)
@@ -83,11 +95,13 @@ def test_identical_problems_fold_across_hosts():
 
 
 def test_device_and_server_problems():
-    inv = Inventory(servers=[
-        _server("h1", driver="23.0", d0={"net_health": "Receive timeout", "busy_pids": [42]}),
-        _server("h2", d1={"device_ip": "10.1.0.1", "health": "Critical"}),
-        Server(host="h3", error="connection refused"),
-    ])
+    inv = Inventory(
+        servers=[
+            _server("h1", driver="23.0", d0={"net_health": "Receive timeout", "busy_pids": [42]}),
+            _server("h2", d1={"device_ip": "10.1.0.1", "health": "Critical"}),
+            Server(host="h3", error="connection refused"),
+        ]
+    )
     got = {(f.code, f.severity, f.where.host) for f in findings(inv)}
     assert ("unreachable", "error", "h3") in got
     assert ("net_health", "error", "h1") in got

@@ -44,8 +44,7 @@ def test_names_the_field_path_and_drops_the_model_banner():
 
 
 def test_missing_wrong_type_and_model_level_errors():
-    text = describe_validation_error(_error({"servers": [{"address": "127.0.0.1", "port": "x"}]}),
-                                     sep="\n")
+    text = describe_validation_error(_error({"servers": [{"address": "127.0.0.1", "port": "x"}]}), sep="\n")
     lines = text.splitlines()
     assert "name: required field is missing" in lines
     assert any(ln.startswith("servers[0].port: ") and 'got "x"' in ln for ln in lines)
@@ -56,8 +55,7 @@ def test_caps_the_list_with_a_count_of_the_rest():
     servers = [{"address": f"10.0.0.{n}"} for n in range(8)]
     text = describe_validation_error(_error({"name": "c", "servers": servers}), limit=3)
     parts = text.split("; ")
-    assert parts[:3] == [f"servers[{n}].address: 10.0.0.{n} is not a loopback address"
-                         for n in range(3)]
+    assert parts[:3] == [f"servers[{n}].address: 10.0.0.{n} is not a loopback address" for n in range(3)]
     assert parts[3:] == ["+5 more"]
 
 

@@ -45,7 +45,12 @@ def test_hostfile_with_comments_and_deepspeed_slots():
     text = "# cluster A\nworker-1 slots=8\n\nworker-[2-3]  # rack 2\n10.0.0.9 slots = 16\n"
     files = {"hosts.txt": text}
     assert names(parse_hosts("@hosts.txt,extra", read_file=files.__getitem__)) == [
-        "worker-1", "worker-2", "worker-3", "10.0.0.9", "extra"]
+        "worker-1",
+        "worker-2",
+        "worker-3",
+        "10.0.0.9",
+        "extra",
+    ]
 
 
 def test_hostfile_bad_line_names_file_and_line():

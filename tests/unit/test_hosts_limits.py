@@ -13,15 +13,26 @@ from console.core.hosts import count_upper_bound, parse_hosts
 @pytest.fixture
 def no_expansion(monkeypatch):
     """NodeSet must not even be built: building node[1-10000000] is what took 12 s and 648 MB."""
+
     def refuse(*_args, **_kwargs):
         raise AssertionError("NodeSet was built before the host count was checked")
+
     monkeypatch.setattr(hosts, "NodeSet", refuse)
 
 
-@pytest.mark.parametrize("expr, n", [
-    ("node[1-10000000]", 10_000_000), ("n[01-16]", 16), ("10.0.0.[1-4]", 4), ("n[1-10/2]", 5),
-    ("n[1-3,7,9-10]", 6), ("n[1-1000]-[1-1000]", 1_000_000), ("n[1-3]!n2", 4), ("plain", 1),
-])
+@pytest.mark.parametrize(
+    "expr, n",
+    [
+        ("node[1-10000000]", 10_000_000),
+        ("n[01-16]", 16),
+        ("10.0.0.[1-4]", 4),
+        ("n[1-10/2]", 5),
+        ("n[1-3,7,9-10]", 6),
+        ("n[1-1000]-[1-1000]", 1_000_000),
+        ("n[1-3]!n2", 4),
+        ("plain", 1),
+    ],
+)
 def test_count_without_expanding(expr, n):
     assert count_upper_bound(expr) == n
 

@@ -12,8 +12,16 @@ from console.core.planning.launch import build_launch_plan, build_prelude
 from console.core.profiles import parse_profile
 from tests.unit.test_launch_plan import custom, make_table
 
-BAD = ["$(touch {mark})", "/srv/`touch {mark}`", "${{X:-$(touch {mark})}}", "/srv;touch {mark}",
-       "/srv\ntouch {mark}", "/srv/$((1+1))", "/srv/\"$(touch {mark})\"", "/srv|tee {mark}"]
+BAD = [
+    "$(touch {mark})",
+    "/srv/`touch {mark}`",
+    "${{X:-$(touch {mark})}}",
+    "/srv;touch {mark}",
+    "/srv\ntouch {mark}",
+    "/srv/$((1+1))",
+    '/srv/"$(touch {mark})"',
+    "/srv|tee {mark}",
+]
 
 
 @pytest.mark.parametrize("cwd", ["$ATB_SPEED_HOME_PATH", "/data/${USER}/run 1", "/srv/models/llama-3:70b", ""])
@@ -36,16 +44,31 @@ def test_cli_cwd_with_shell_syntax_is_refused_and_never_run(cwd, tmp_path):
 
 @pytest.mark.parametrize("cwd", BAD)
 def test_profile_cwd_with_shell_syntax_names_the_field_and_file(cwd, tmp_path):
-    text = "command = 'true'\ncwd = " + '"' + cwd.format(mark=tmp_path / "ran").replace("\\", "\\\\")\
-        .replace('"', '\\"').replace("\n", "\\n") + '"\n'
+    text = (
+        "command = 'true'\ncwd = "
+        + '"'
+        + cwd.format(mark=tmp_path / "ran").replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        + '"\n'
+    )
     with pytest.raises(InputError) as info:
         parse_profile(text, name="evil", source="evil.toml")
     assert info.value.path == "evil.toml" and "cwd" in str(info.value)
 
 
 def test_launch_cli_refuses_cwd_with_exit_2(capsys, data_dir, tmp_path):
-    code = main(["launch", "--ranktable", str(data_dir / "ranktable_seed_2x4.json"), "--cwd", "$(id)",
-                 "--run-dir", str(tmp_path / "runs"), "--", "true"])
+    code = main(
+        [
+            "launch",
+            "--ranktable",
+            str(data_dir / "ranktable_seed_2x4.json"),
+            "--cwd",
+            "$(id)",
+            "--run-dir",
+            str(tmp_path / "runs"),
+            "--",
+            "true",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "bad --cwd '$(id)'" in err and "command substitution" in err
 

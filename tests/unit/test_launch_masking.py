@@ -10,8 +10,9 @@ from console.ui.models.launch_setup import rank_detail
 
 def test_launch_pane_rank_detail_masks_secret_values(data_dir) -> None:
     table = RankTable.model_validate_json((data_dir / "ranktable_seed_2x4.json").read_text())
-    plan = build_launch_plan(table, Profile(name="custom", command="run"),
-                             env={"HF_TOKEN": "tok-123456", "NOTE": "visible"})
+    plan = build_launch_plan(
+        table, Profile(name="custom", command="run"), env={"HF_TOKEN": "tok-123456", "NOTE": "visible"}
+    )
     text = rank_detail(plan, 0)
     assert "HF_TOKEN=***" in text and "tok-123456" not in text and "NOTE=visible" in text
     assert "MASTER_PORT=***" not in text

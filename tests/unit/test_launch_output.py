@@ -30,15 +30,14 @@ def test_rank_that_never_got_ready_and_ranks_that_never_reported():
     codes = {r: None for r in range(3)}
     root = RootCause("did not print /READY$/ within 3 s", "s2", "h2", rank=2)
     assert failure_headline(_summary(codes, root, world=4)) == (
-        "rank 2 failed (did not print /READY$/ within 3 s); 2 ranks torn down; "
-        "1 rank never reported an exit")
+        "rank 2 failed (did not print /READY$/ within 3 s); 2 ranks torn down; 1 rank never reported an exit"
+    )
 
 
 def test_lost_server_as_root_cause():
     codes = {0: None, 1: None}
     root = RootCause("server lost: connection reset", "s1", "s1")
-    assert failure_headline(_summary(codes, root, world=2)) == (
-        "s1: server lost: connection reset; 2 ranks torn down")
+    assert failure_headline(_summary(codes, root, world=2)) == ("s1: server lost: connection reset; 2 ranks torn down")
 
 
 def _launch_parser():

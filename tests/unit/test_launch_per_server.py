@@ -17,12 +17,17 @@ from tests.unit.test_serving_core import BASE, table
 
 
 def test_per_server_env_and_placeholders():
-    profile = Profile(name="p", per="server",
-                      command="serve --node {node_rank}/{nnodes} --local {local_world_size} "
-                              "--start {rank_id_start} --me {server_ip} --master {master_ip} "
-                              "--is-master {is_master} --nic {host_nic} --ip {host_ip}")
-    facts = {"192.168.1.10": HostFacts(host_ip="192.168.1.10", host_nic="eth0"),
-             "192.168.1.11": HostFacts(host_ip="192.168.1.11", host_nic="eth0")}
+    profile = Profile(
+        name="p",
+        per="server",
+        command="serve --node {node_rank}/{nnodes} --local {local_world_size} "
+        "--start {rank_id_start} --me {server_ip} --master {master_ip} "
+        "--is-master {is_master} --nic {host_nic} --ip {host_ip}",
+    )
+    facts = {
+        "192.168.1.10": HostFacts(host_ip="192.168.1.10", host_nic="eth0"),
+        "192.168.1.11": HostFacts(host_ip="192.168.1.11", host_nic="eth0"),
+    }
     plan = build_launch_plan(table(2, 4), profile, remote_ranktable="/data/rt.json", host_facts=facts)
     assert plan.per == "server" and plan.processes == 2 and plan.world_size == 8
     for k, server in enumerate(plan.servers):
@@ -35,8 +40,10 @@ def test_per_server_env_and_placeholders():
         assert env["RANK_TABLE_FILE"] == env["RANKTABLEFILE"] == "/data/rt.json"
         assert env["ASCEND_RT_VISIBLE_DEVICES"] == "0,1,2,3" and "MASTER_PORT" in env
         assert "RANK" not in env and "LOCAL_RANK" not in env
-        assert spec.command == (f"serve --node {k}/2 --local 4 --start {4 * k} --me 192.168.1.1{k} "
-                                f"--master 192.168.1.10 --is-master {1 - k} --nic eth0 --ip 192.168.1.1{k}")
+        assert spec.command == (
+            f"serve --node {k}/2 --local 4 --start {4 * k} --me 192.168.1.1{k} "
+            f"--master 192.168.1.10 --is-master {1 - k} --nic eth0 --ip 192.168.1.1{k}"
+        )
 
 
 def test_per_flag_overrides_the_profile_and_per_rank_is_unchanged():
@@ -56,21 +63,38 @@ def test_unknown_host_nic_names_the_server():
 def _vllm_plan(tp=4):
     profile = load_profile("vllm-ascend")
     t = table(2, 8)
-    setup = vllm_setup(t, profile, ["/data/my model", "--max-model-len", "4096"], tp=tp,
-                       http_port=None, rpc_port=None)
+    setup = vllm_setup(t, profile, ["/data/my model", "--max-model-len", "4096"], tp=tp, http_port=None, rpc_port=None)
     facts = {s.server_id: HostFacts(host_ip=s.server_id, host_nic="enp1") for s in t.server_list}
-    plan = build_launch_plan(t, profile, args=setup.args, parallel=setup.parallel, values=setup.values,
-                             host_facts=facts)
+    plan = build_launch_plan(
+        t, profile, args=setup.args, parallel=setup.parallel, values=setup.values, host_facts=facts
+    )
     return plan, setup
 
 
 def test_vllm_ascend_flags_per_server():
     plan, setup = _vllm_plan()
     cmds = [shlex.split(s.ranks[0].command) for s in plan.servers]
-    want = ["vllm", "serve", "/data/my model", "--data-parallel-size", "4", "--data-parallel-size-local", "2",
-            "--data-parallel-start-rank", "0", "--data-parallel-address", "192.168.1.10",
-            "--data-parallel-rpc-port", "13389", "--tensor-parallel-size", "4", "--port", "8000",
-            "--max-model-len", "4096"]
+    want = [
+        "vllm",
+        "serve",
+        "/data/my model",
+        "--data-parallel-size",
+        "4",
+        "--data-parallel-size-local",
+        "2",
+        "--data-parallel-start-rank",
+        "0",
+        "--data-parallel-address",
+        "192.168.1.10",
+        "--data-parallel-rpc-port",
+        "13389",
+        "--tensor-parallel-size",
+        "4",
+        "--port",
+        "8000",
+        "--max-model-len",
+        "4096",
+    ]
     assert cmds[0] == want
     assert cmds[1] == [*want[:8], "2", *want[9:17], "--headless", "--max-model-len", "4096"]
     for s in plan.servers:
@@ -90,8 +114,9 @@ def test_vllm_ascend_tp_that_does_not_divide_the_world():
 def test_mindie_service_env_and_target():
     profile = load_profile("mindie-service")
     t = table(2, 8)
-    configs = {s.server_id: {**BASE, "ServerConfig": {**BASE["ServerConfig"], "ipAddress": s.server_id}}
-               for s in t.server_list}
+    configs = {
+        s.server_id: {**BASE, "ServerConfig": {**BASE["ServerConfig"], "ipAddress": s.server_id}} for s in t.server_list
+    }
     setup = mindie_setup(t, profile, [], configs)
     plan = build_launch_plan(t, profile, args=setup.args, values=setup.values, run_id="r1")
     for k, s in enumerate(plan.servers):

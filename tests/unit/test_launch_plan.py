@@ -23,13 +23,15 @@ from console.ops.profiles import load_profile, profile_names
 def make_table(servers: int = 2, cards: int = 8, *, reverse_devices: bool = False) -> RankTable:
     server_list = []
     for k in range(servers):
-        devices = [{"device_id": str(d), "device_ip": f"10.0.{k}.{d + 1}",
-                    "rank_id": str(k * cards + d)} for d in range(cards)]
+        devices = [
+            {"device_id": str(d), "device_ip": f"10.0.{k}.{d + 1}", "rank_id": str(k * cards + d)} for d in range(cards)
+        ]
         if reverse_devices:
             devices.reverse()
         server_list.append({"server_id": f"192.168.1.{10 + k}", "device": devices})
-    return RankTable.model_validate({"status": "completed", "version": "1.0",
-                                     "server_count": str(servers), "server_list": server_list})
+    return RankTable.model_validate(
+        {"status": "completed", "version": "1.0", "server_count": str(servers), "server_list": server_list}
+    )
 
 
 def custom(**fields) -> Profile:
@@ -37,8 +39,7 @@ def custom(**fields) -> Profile:
 
 
 def test_env_of_every_rank_2x8() -> None:
-    plan = build_launch_plan(make_table(), custom(), args=["python3", "x.py"],
-                             remote_ranktable="/data/rt.json")
+    plan = build_launch_plan(make_table(), custom(), args=["python3", "x.py"], remote_ranktable="/data/rt.json")
     assert plan.world_size == 16
     assert [s.server_id for s in plan.servers] == ["192.168.1.10", "192.168.1.11"]
     for k, server in enumerate(plan.servers):
@@ -79,9 +80,21 @@ def test_master_is_the_server_holding_rank_0(data_dir) -> None:
 
 def test_placeholders_in_command_and_env() -> None:
     plan = build_launch_plan(
-        make_table(), custom(tp=8, pp=2), args=["run", "--tp", "{tp}", "--pp={pp}", "{rank}/{world_size}",
-                                                "--dev", "{device_id}", "{local_rank}", "{ep}{dp}"],
-        env={"ASCEND_RT_VISIBLE_DEVICES": "{device_id}", "LITERAL": "${HOME}/{nope}"})
+        make_table(),
+        custom(tp=8, pp=2),
+        args=[
+            "run",
+            "--tp",
+            "{tp}",
+            "--pp={pp}",
+            "{rank}/{world_size}",
+            "--dev",
+            "{device_id}",
+            "{local_rank}",
+            "{ep}{dp}",
+        ],
+        env={"ASCEND_RT_VISIBLE_DEVICES": "{device_id}", "LITERAL": "${HOME}/{nope}"},
+    )
     _, spec = plan.rank(10)
     assert spec.command == "run --tp 8 --pp=2 10/16 --dev 2 2 11"
     assert spec.env["ASCEND_RT_VISIBLE_DEVICES"] == "2"
@@ -145,8 +158,9 @@ def test_bad_env_item_is_named(item) -> None:
 def test_env_items_and_warnings() -> None:
     env = parse_env_items(["HCCL_CONNECT_TIMEOUT=60", "EMPTY=", "X=a=b"])
     assert env == {"HCCL_CONNECT_TIMEOUT": "60", "EMPTY": "", "X": "a=b"}
-    warnings = check_env({"HCCL_CONNECT_TIMEOUT": "60", "HCCL_EXEC_TIMEOUT": "abc",
-                          "HCCL_BUFFSIZE": "200", "https_proxy": "http://p"})
+    warnings = check_env(
+        {"HCCL_CONNECT_TIMEOUT": "60", "HCCL_EXEC_TIMEOUT": "abc", "HCCL_BUFFSIZE": "200", "https_proxy": "http://p"}
+    )
     assert any("HCCL_CONNECT_TIMEOUT=60" in w and "[120, 7200]" in w for w in warnings)
     assert any("HCCL_EXEC_TIMEOUT" in w for w in warnings)
     assert any("https_proxy" in w for w in warnings)
@@ -157,8 +171,7 @@ def test_env_items_and_warnings() -> None:
 
 
 def test_master_port_and_backend_from_env() -> None:
-    plan = build_launch_plan(make_table(), custom(), args=["x"],
-                             env={"MASTER_PORT": "6000", "BACKEND": "lccl"})
+    plan = build_launch_plan(make_table(), custom(), args=["x"], env={"MASTER_PORT": "6000", "BACKEND": "lccl"})
     assert plan.master_port == 6000 and plan.backend == "lccl"
     assert plan.rank(3)[1].env["BACKEND"] == "lccl"
     with pytest.raises(InputError, match="MASTER_PORT"):
@@ -205,9 +218,13 @@ def test_parallel_mismatch_warns() -> None:
 
 def test_prelude_and_substitute() -> None:
     prelude = build_prelude(["source a.sh"], '/x/"$Y"', strict=True)
-    assert prelude.splitlines()[:3] == ["{", "source a.sh", "} || { rc=$?; printf "
-                                        "'cluster-console: setup line failed (exit %s): %s\\n'"
-                                        " \"$rc\" 'source a.sh' >&2; exit 126; }"]
+    assert prelude.splitlines()[:3] == [
+        "{",
+        "source a.sh",
+        "} || { rc=$?; printf "
+        "'cluster-console: setup line failed (exit %s): %s\\n'"
+        " \"$rc\" 'source a.sh' >&2; exit 126; }",
+    ]
     assert 'cd -- "/x/\\"$Y\\""' in prelude
     assert build_prelude(["a"], "", strict=False) == "a"
     assert substitute("{rank}-{tp}-${rank}", {"rank": 3, "tp": 2}) == "3-2-$3"
@@ -215,9 +232,13 @@ def test_prelude_and_substitute() -> None:
 
 def test_upload_dir_placeholder_and_run_id() -> None:
     profile = custom(upload=["probe"], upload_base="/srv/cc")
-    plan = build_launch_plan(make_table(1, 2), profile, run_id="r-1",
-                             args=["python3", "{upload_dir}/probe.py"],
-                             env={"PROBE_DIR": "{upload_dir}"})
+    plan = build_launch_plan(
+        make_table(1, 2),
+        profile,
+        run_id="r-1",
+        args=["python3", "{upload_dir}/probe.py"],
+        env={"PROBE_DIR": "{upload_dir}"},
+    )
     assert plan.upload_dir == "/srv/cc/r-1" and plan.uploads == ["probe"]
     folder = "/srv/cc/r-1/192.168.1.10"  # each server its own folder in the run's
     assert plan.servers[0].run_dir == folder
@@ -234,23 +255,25 @@ def test_default_run_folder_is_private_per_server_and_rebound() -> None:
     assert plan.run_id is None and plan.remote_ranktable == ""
     assert [s.run_dir for s in plan.servers] == [
         "~/.cache/cluster-console/runs/<run-id>/192.168.1.10",
-        "~/.cache/cluster-console/runs/<run-id>/192.168.1.11"]
+        "~/.cache/cluster-console/runs/<run-id>/192.168.1.11",
+    ]
     bound = bind_run(plan, "r-2", {"192.168.1.10": "/home/a/x", "192.168.1.11": "/root/y z"})
     rank = bound.servers[1].ranks[0]
     assert rank.command == "ls '/root/y z'" and bound.run_id == "r-2"
     assert rank.env["RANK_TABLE_FILE"] == rank.env["RANKTABLEFILE"] == "/root/y z/ranktable.json"
-    assert (rank.env["CLUSTER_CONSOLE_RUN"], rank.env["CLUSTER_CONSOLE_SERVER"]) == (
-        "r-2", "192.168.1.11")
-    explicit = build_launch_plan(make_table(2, 1), custom(), args=["x"],
-                                 remote_ranktable="/data/rt.json", run_id="r")
+    assert (rank.env["CLUSTER_CONSOLE_RUN"], rank.env["CLUSTER_CONSOLE_SERVER"]) == ("r-2", "192.168.1.11")
+    explicit = build_launch_plan(make_table(2, 1), custom(), args=["x"], remote_ranktable="/data/rt.json", run_id="r")
     assert {s.ranks[0].env["RANK_TABLE_FILE"] for s in explicit.servers} == {"/data/rt.json"}
 
 
-@pytest.mark.parametrize("fields,kw,match", [
-    ({"upload": ["probe"]}, {"run_id": "../x"}, "bad run id"),
-    ({"upload": ["probe"], "upload_base": "rel/dir"}, {"run_id": "r"}, "absolute"),
-    ({"upload_base": "/srv/../etc"}, {"run_id": "r"}, "'..'"),
-])
+@pytest.mark.parametrize(
+    "fields,kw,match",
+    [
+        ({"upload": ["probe"]}, {"run_id": "../x"}, "bad run id"),
+        ({"upload": ["probe"], "upload_base": "rel/dir"}, {"run_id": "r"}, "absolute"),
+        ({"upload_base": "/srv/../etc"}, {"run_id": "r"}, "'..'"),
+    ],
+)
 def test_upload_needs_a_safe_run_id_and_absolute_base(fields, kw, match) -> None:
     with pytest.raises(InputError, match=match):
         build_launch_plan(make_table(1, 2), custom(**fields), **{"args": ["true"], **kw})
@@ -260,20 +283,21 @@ def test_probe_profile_is_bundled() -> None:
     profile = load_profile("probe")
     assert profile.upload == ["probe"] and "{upload_dir}/probe.py" in profile.command
     plan = build_launch_plan(make_table(2, 2), profile, run_id="x", args=["--mode", "all"])
-    assert plan.servers[1].ranks[0].command.endswith(
-        "/x/192.168.1.11/probe.py --sizes 1K,64K --mode collectives --timeout 120 --mode all")
+    assert (
+        plan.servers[1]
+        .ranks[0]
+        .command.endswith("/x/192.168.1.11/probe.py --sizes 1K,64K --mode collectives --timeout 120 --mode all")
+    )
     assert plan.exec_command
 
 
 def run_prelude(tmp_path, line: str) -> subprocess.CompletedProcess:
     """The strict prelude for ``line`` followed by ``echo AFTER``, run by bash."""
     script = build_prelude([line], "", strict=True) + "\necho AFTER"
-    return subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=20)
+    return subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=20)
 
 
-@pytest.mark.parametrize("line", ["true  # CANN env, sourced 'here", "printf '%s%%d\\n' 50%",
-                                  "X=1; export Y=2"])
+@pytest.mark.parametrize("line", ["true  # CANN env, sourced 'here", "printf '%s%%d\\n' 50%", "X=1; export Y=2"])
 def test_strict_setup_line_that_passes_runs_on(tmp_path, line) -> None:
     result = run_prelude(tmp_path, line)
     assert result.returncode == 0, result.stderr
@@ -281,8 +305,7 @@ def test_strict_setup_line_that_passes_runs_on(tmp_path, line) -> None:
     assert result.stderr == ""
 
 
-@pytest.mark.parametrize("line", ["false  # a comment with an 'open quote",
-                                  "test 100% = 50%", "(exit 7)"])
+@pytest.mark.parametrize("line", ["false  # a comment with an 'open quote", "test 100% = 50%", "(exit 7)"])
 def test_strict_setup_line_that_fails_names_itself_and_exits_126(tmp_path, line) -> None:
     result = run_prelude(tmp_path, line)
     assert result.returncode == 126

@@ -8,8 +8,7 @@ from tests.unit.test_launch_plan import custom, make_table
 
 
 def _watch(**kw) -> StallWatch:
-    plan = build_launch_plan(make_table(2, 2), custom(), args=["true"],
-                             env={"HCCL_CONNECT_TIMEOUT": "300"})
+    plan = build_launch_plan(make_table(2, 2), custom(), args=["true"], env={"HCCL_CONNECT_TIMEOUT": "300"})
     return StallWatch(plan, StallOptions(stall_s=60, **kw))
 
 

@@ -105,7 +105,10 @@ def test_ui_models_are_pure_state():
     models = _modules("ui/models")
     assert len(models) >= 5
     assert "textual" not in _loaded_after_import(models)
-    bad = [f"{path.relative_to(ROOT)} imports {name}"
-           for path in sorted((PKG / "ui" / "models").rglob("*.py"))
-           for name in _imports(path) if name.split(".")[0] == "textual"]
+    bad = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sorted((PKG / "ui" / "models").rglob("*.py"))
+        for name in _imports(path)
+        if name.split(".")[0] == "textual"
+    ]
     assert not bad, "\n".join(bad)

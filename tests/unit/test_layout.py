@@ -18,8 +18,7 @@ def test_megatron_order_tp_fastest_then_dp_then_pp():
     lay = plan_layout(16, tp=4, pp=2)  # dp derived: 2
     assert lay.dp == 2
     assert lay.groups["tp"] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]]
-    assert lay.groups["dp"] == [[0, 4], [1, 5], [2, 6], [3, 7], [8, 12], [9, 13], [10, 14],
-                                [11, 15]]
+    assert lay.groups["dp"] == [[0, 4], [1, 5], [2, 6], [3, 7], [8, 12], [9, 13], [10, 14], [11, 15]]
     assert lay.groups["pp"][:2] == [[0, 8], [1, 9]] and len(lay.groups["pp"]) == 8
     assert lay.coords(13) == {"tp_rank": 1, "dp_rank": 1, "pp_rank": 1, "ep_rank": 0}
     assert lay.placeholders() == {"tp": 4, "pp": 2, "ep": 1, "dp": 2}
@@ -44,23 +43,28 @@ def test_every_kind_partitions_the_world_and_coords_agree(tp, pp, dp, data):
     for rank in range(world):
         c = lay.coords(rank)
         assert rank == c["tp_rank"] + tp * (c["dp_rank"] + dp * c["pp_rank"])
-        for kind, same in (("tp", ("dp_rank", "pp_rank")), ("dp", ("tp_rank", "pp_rank")),
-                           ("pp", ("tp_rank", "dp_rank")), ("ep", ("pp_rank",))):
+        for kind, same in (
+            ("tp", ("dp_rank", "pp_rank")),
+            ("dp", ("tp_rank", "pp_rank")),
+            ("pp", ("tp_rank", "dp_rank")),
+            ("ep", ("pp_rank",)),
+        ):
             assert all(lay.coords(o)[k] == c[k] for o in lay.group_of(kind, rank) for k in same)
         assert lay.group_of("ep", rank).index(rank) == c["ep_rank"]
 
 
-@pytest.mark.parametrize("kwargs, needle", [
-    ({"world_size": 12, "tp": 8}, "the world size 12 is not divisible by tp*pp = 8*1 = 8"),
-    ({"world_size": 16, "tp": 8, "pp": 2, "dp": 2},
-     "tp*pp*dp = 8*2*2 = 32 does not match the world size 16"),
-    ({"world_size": 16, "tp": 2, "ep": 3}, "ep 3 does not divide dp*tp = 8*2 = 16"),
-    ({"world_size": 16, "tp": 0}, "tp must be an integer >= 1 (got 0)"),
-    ({"world_size": 0}, "the world size must be an integer >= 1"),
-    ({"world_size": 12, "ranks_per_server": 8},
-     "the world size 12 is not a multiple of 8 ranks per server"),
-    ({"world_size": 4, "rank_servers": ["a", "b"]}, "2 rank servers given for a world size of 4"),
-])
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        ({"world_size": 12, "tp": 8}, "the world size 12 is not divisible by tp*pp = 8*1 = 8"),
+        ({"world_size": 16, "tp": 8, "pp": 2, "dp": 2}, "tp*pp*dp = 8*2*2 = 32 does not match the world size 16"),
+        ({"world_size": 16, "tp": 2, "ep": 3}, "ep 3 does not divide dp*tp = 8*2 = 16"),
+        ({"world_size": 16, "tp": 0}, "tp must be an integer >= 1 (got 0)"),
+        ({"world_size": 0}, "the world size must be an integer >= 1"),
+        ({"world_size": 12, "ranks_per_server": 8}, "the world size 12 is not a multiple of 8 ranks per server"),
+        ({"world_size": 4, "rank_servers": ["a", "b"]}, "2 rank servers given for a world size of 4"),
+    ],
+)
 def test_numbers_that_do_not_fit_are_named(kwargs, needle):
     with pytest.raises(InputError) as exc:
         plan_layout(**kwargs)
@@ -87,18 +91,28 @@ def test_rank_servers_come_from_the_rank_table(data_dir):
     assert len(plan_layout(8, tp=8, rank_servers=servers).findings) == 1
 
 
-@pytest.mark.parametrize("ranks, text", [([0, 1, 2, 3], "0-3"), ([0, 8, 16, 24], "0-24/8"),
-                                         ([5], "5"), ([0, 8], "0,8"), ([0, 3, 4], "0,3-4"),
-                                         ([0, 1, 4, 5, 8], "0-1,4-5,8")])
+@pytest.mark.parametrize(
+    "ranks, text",
+    [
+        ([0, 1, 2, 3], "0-3"),
+        ([0, 8, 16, 24], "0-24/8"),
+        ([5], "5"),
+        ([0, 8], "0,8"),
+        ([0, 3, 4], "0,3-4"),
+        ([0, 1, 4, 5, 8], "0-1,4-5,8"),
+    ],
+)
 def test_describe_ranks(ranks, text):
     assert describe_ranks(ranks) == text
 
 
 # ---------------------------------------------------------------- CLI
 
+
 def test_cli_json_with_rank_table(capsys, data_dir):
-    code = main(["layout", "--ranktable", str(data_dir / "ranktable_seed_2x4.json"),
-                 "--tp", "4", "--pp", "2", "--json"])
+    code = main(
+        ["layout", "--ranktable", str(data_dir / "ranktable_seed_2x4.json"), "--tp", "4", "--pp", "2", "--json"]
+    )
     out, err = capsys.readouterr()
     doc = json.loads(out)
     assert code == 0 and err == ""
@@ -119,18 +133,20 @@ def test_cli_table_and_warning_on_stderr(capsys):
 
 
 def test_cli_every_group_lists_servers(capsys):
-    assert main(["layout", "--world-size", "8", "--per-server", "4", "--tp", "2", "--pp", "2",
-                 "--groups"]) == 0
+    assert main(["layout", "--world-size", "8", "--per-server", "4", "--tp", "2", "--pp", "2", "--groups"]) == 0
     rows = [line.split(None, 3) for line in capsys.readouterr().out.splitlines()[2:]]
     assert ["tp", "0", "0-1", "server0"] in rows
     assert ["pp", "0", "0,4", "server0, server1"] in rows
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--world-size", "16", "--tp", "8", "--pp", "3"], "not divisible by tp*pp = 8*3 = 24"),
-    (["--ranktable", "nope.json", "--tp", "2"], "nope.json"),
-    (["--ranktable", "x.json", "--per-server", "8"], "--per-server goes with --world-size"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--world-size", "16", "--tp", "8", "--pp", "3"], "not divisible by tp*pp = 8*3 = 24"),
+        (["--ranktable", "nope.json", "--tp", "2"], "nope.json"),
+        (["--ranktable", "x.json", "--per-server", "8"], "--per-server goes with --world-size"),
+    ],
+)
 def test_cli_input_errors_exit_2(capsys, argv, needle):
     assert main(["layout", *argv]) == 2
     out, err = capsys.readouterr()

@@ -43,7 +43,13 @@ def test_each_error_line(line: str, kind: str) -> None:
 def test_every_line_of_the_sample_is_known(data_dir: Path) -> None:
     lines = (data_dir / "hccn_errors.txt").read_text().splitlines()
     assert [error_kind(line) for line in lines] == [
-        "busy", "no_device", "failed", "invalid_device", "invalid_cmd", "usage"]
+        "busy",
+        "no_device",
+        "failed",
+        "invalid_device",
+        "invalid_cmd",
+        "usage",
+    ]
 
 
 def test_companion_line_takes_the_specific_kind() -> None:
@@ -75,22 +81,23 @@ def test_hccn_conf_sample_with_gaps(data_dir: Path) -> None:
     assert isinstance(r, HccnConf)
     assert list(r.devices) == [0, 1, 7]
     d7 = r.devices[7]
-    assert (d7.address, d7.netmask, d7.netdetect, d7.gateway) == (
-        "29.1.170.143", "255.255.0.0", "29.1.0.1", "29.1.0.1")
+    assert (d7.address, d7.netmask, d7.netdetect, d7.gateway) == ("29.1.170.143", "255.255.0.0", "29.1.0.1", "29.1.0.1")
     assert (d7.tls_enable, d7.send_arp_status) == (0, 1)
     assert r.devices[1].address == "29.1.137.206"
     assert r.problems == [] and d7.extra == {}
 
 
 def test_hccn_conf_unknown_keys_bad_lines_and_duplicates() -> None:
-    text = ("# comment\n"
-            "address_3=10.0.0.3\n"
-            "vlan_3=12\n"
-            "IPv6address_3=fd00::3\n"
-            "garbage line\n"
-            "address_3=10.0.0.33\n"
-            "tls_enable_3=yes\n"
-            "some_global=1\n")
+    text = (
+        "# comment\n"
+        "address_3=10.0.0.3\n"
+        "vlan_3=12\n"
+        "IPv6address_3=fd00::3\n"
+        "garbage line\n"
+        "address_3=10.0.0.33\n"
+        "tls_enable_3=yes\n"
+        "some_global=1\n"
+    )
     r = parse_hccn_conf(text)
     assert isinstance(r, HccnConf)
     d3 = r.devices[3]

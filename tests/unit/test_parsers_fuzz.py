@@ -67,11 +67,34 @@ def check(parser: Callable[..., Any], text: str) -> None:
 
 
 # Pieces of real lines, so random texts hit the parsers' interesting paths.
-VOCAB = sorted({line for text in SAMPLES.values() for line in text.splitlines()} | {
-    "", " ", "|", "/", ":", "=", "-", "seq=", "time=", "ms", "us", "PING6", "device 99 PING ::1",
-    "recv time out seq=", "Destination Host Unreachable", "Message too long", "[device 3]",
-    "No running processes found in NPU 9", "| Process id |", "address_12=", "TLV", "\t", "99999999999999999999",
-})
+VOCAB = sorted(
+    {line for text in SAMPLES.values() for line in text.splitlines()}
+    | {
+        "",
+        " ",
+        "|",
+        "/",
+        ":",
+        "=",
+        "-",
+        "seq=",
+        "time=",
+        "ms",
+        "us",
+        "PING6",
+        "device 99 PING ::1",
+        "recv time out seq=",
+        "Destination Host Unreachable",
+        "Message too long",
+        "[device 3]",
+        "No running processes found in NPU 9",
+        "| Process id |",
+        "address_12=",
+        "TLV",
+        "\t",
+        "99999999999999999999",
+    }
+)
 line_pieces = st.lists(st.sampled_from(VOCAB) | st.text(max_size=12), min_size=1, max_size=4).map(" ".join)
 vocab_texts = st.lists(line_pieces, max_size=25).map("\n".join)
 
@@ -111,7 +134,7 @@ def mutated_sample(draw: st.DrawFn) -> str:
             lines[i], lines[j] = lines[j], lines[i]
         elif op == "edit" and lines and lines[i]:
             k = draw(st.integers(0, len(lines[i]) - 1))
-            lines[i] = lines[i][:k] + draw(st.text(max_size=3)) + lines[i][k + 1:]
+            lines[i] = lines[i][:k] + draw(st.text(max_size=3)) + lines[i][k + 1 :]
     text = "\n".join(lines)
     if draw(st.booleans()):
         text = text[: draw(st.integers(0, len(text)))]

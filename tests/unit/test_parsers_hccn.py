@@ -57,13 +57,16 @@ def test_ip_not_set_is_tool_error(data_dir: Path) -> None:
 def test_ip_loop_in_order(data_dir: Path) -> None:
     items = parse_ip_loop(read(data_dir, "hccn_ip_loop_8dev.txt"))
     assert all(isinstance(i, IpConfig) for i in items)
-    assert [(i.ipaddr, i.netmask) for i in items] == [
-        (f"10.10.100.{10 + n}", "255.255.255.0") for n in range(8)]
+    assert [(i.ipaddr, i.netmask) for i in items] == [(f"10.10.100.{10 + n}", "255.255.255.0") for n in range(8)]
 
 
 def test_ip_loop_keeps_positions_of_errors(data_dir: Path) -> None:
-    text = (read(data_dir, "hccn_ip.txt") + read(data_dir, "hccn_ip_not_set.txt")
-            + "hccn_tool is busy, please try again.\n" + "ipaddr:10.10.100.13\nnetmask:255.255.255.0\n")
+    text = (
+        read(data_dir, "hccn_ip.txt")
+        + read(data_dir, "hccn_ip_not_set.txt")
+        + "hccn_tool is busy, please try again.\n"
+        + "ipaddr:10.10.100.13\nnetmask:255.255.255.0\n"
+    )
     items = parse_ip_loop(text)
     assert [i.kind for i in items] == ["ip", "no_ip", "busy", "ip"]
     assert items[3].ipaddr == "10.10.100.13"
@@ -146,7 +149,10 @@ def test_net_health_samples(data_dir: Path) -> None:
     timeout = parse_net_health(read(data_dir, "hccn_net_health_timeout.txt"))
     assert isinstance(ok, NetHealth) and (ok.status, ok.code, ok.ok) == ("Success", 0, True)
     assert isinstance(timeout, NetHealth) and (timeout.status, timeout.code, timeout.ok) == (
-        "Receive timeout", 2, False)
+        "Receive timeout",
+        2,
+        False,
+    )
 
 
 @pytest.mark.parametrize("code, text", sorted(NET_HEALTH_CODES.items()))
@@ -158,9 +164,17 @@ def test_net_health_full_table(code: int, text: str) -> None:
 
 
 def test_net_health_table_is_complete() -> None:
-    assert NET_HEALTH_CODES == {0: "Success", 1: "Socket fail", 2: "Receive timeout", 3: "Unreachable",
-                                4: "Time exceeded", 5: "Fault", 6: "Init", 7: "Thread error",
-                                8: "Detect ip set"}
+    assert NET_HEALTH_CODES == {
+        0: "Success",
+        1: "Socket fail",
+        2: "Receive timeout",
+        3: "Unreachable",
+        4: "Time exceeded",
+        5: "Fault",
+        6: "Init",
+        7: "Thread error",
+        8: "Detect ip set",
+    }
 
 
 def test_net_health_unknown_text_kept() -> None:
@@ -176,13 +190,16 @@ def test_link_stat(data_dir: Path) -> None:
     assert isinstance(r, LinkStat)
     assert (r.device, r.current_time, r.link_up_count) == (0, "Wed Jun  7 10:08:28 2023", 2)
     assert [(c.time, c.state) for c in r.records] == [
-        ("Tue Jun  6 16:32:12 2023", "UP"), ("Tue Jun  6 16:32:10 2023", "DOWN")]
+        ("Tue Jun  6 16:32:12 2023", "UP"),
+        ("Tue Jun  6 16:32:10 2023", "DOWN"),
+    ]
     assert r.flap_count == 1
 
 
 def test_link_stat_flapping() -> None:
-    records = "".join(f"[device 3]    Tue Jun  6 16:3{i}:00 2023    LINK {s}\n"
-                      for i, s in enumerate(["UP", "DOWN"] * 4))
+    records = "".join(
+        f"[device 3]    Tue Jun  6 16:3{i}:00 2023    LINK {s}\n" for i, s in enumerate(["UP", "DOWN"] * 4)
+    )
     r = parse_link_stat("[device 3]link up count       : 4\n[device 3]link change records :\n" + records)
     assert isinstance(r, LinkStat) and (r.device, r.flap_count, len(r.records)) == (3, 4, 8)
 
@@ -211,9 +228,11 @@ def test_tls_old_firmware(data_dir: Path) -> None:
 
 
 def test_tls_no_certificate_and_cert_blocks() -> None:
-    text = ("dev_id:2, tls switch[1](0:disable, 1:enable), tls alarm time threshold[60]days\n"
-            "dev_id:2, [pub cert] info:\n  issuer[CN=x]\n  end_time[2030]\n"
-            "No certificate found, please set certs firstly!\n")
+    text = (
+        "dev_id:2, tls switch[1](0:disable, 1:enable), tls alarm time threshold[60]days\n"
+        "dev_id:2, [pub cert] info:\n  issuer[CN=x]\n  end_time[2030]\n"
+        "No certificate found, please set certs firstly!\n"
+    )
     r = parse_tls(text)
     assert isinstance(r, TlsReport) and r.no_certificate
     assert [(d.dev_id, d.switch) for d in r.devices] == [(2, 1)]
@@ -239,18 +258,44 @@ def test_lldp(data_dir: Path) -> None:
 # ---------------------------------------------------------------- shared behaviour
 
 
-@pytest.mark.parametrize("parser", [parse_ip, parse_vnic, parse_gateway, parse_netdetect, parse_link,
-                                    parse_net_health, parse_link_stat, parse_tls, parse_lldp])
+@pytest.mark.parametrize(
+    "parser",
+    [
+        parse_ip,
+        parse_vnic,
+        parse_gateway,
+        parse_netdetect,
+        parse_link,
+        parse_net_health,
+        parse_link_stat,
+        parse_tls,
+        parse_lldp,
+    ],
+)
 def test_every_parser_types_tool_errors(parser, data_dir: Path) -> None:
-    for line, kind in [("The device is not exist!", "no_device"),
-                       ("hccn_tool is busy, please try again.", "busy"),
-                       ("Get invalid device id.\nEnter [ hccn_tool -h ] for more details.", "invalid_device")]:
+    for line, kind in [
+        ("The device is not exist!", "no_device"),
+        ("hccn_tool is busy, please try again.", "busy"),
+        ("Get invalid device id.\nEnter [ hccn_tool -h ] for more details.", "invalid_device"),
+    ]:
         r = parser(line + "\n")
         assert isinstance(r, ToolError) and r.kind == kind, (parser.__name__, line, r)
 
 
-@pytest.mark.parametrize("parser", [parse_ip, parse_vnic, parse_gateway, parse_netdetect, parse_link,
-                                    parse_net_health, parse_link_stat, parse_tls, parse_lldp])
+@pytest.mark.parametrize(
+    "parser",
+    [
+        parse_ip,
+        parse_vnic,
+        parse_gateway,
+        parse_netdetect,
+        parse_link,
+        parse_net_health,
+        parse_link_stat,
+        parse_tls,
+        parse_lldp,
+    ],
+)
 def test_every_parser_unparsed_on_foreign_text(parser, data_dir: Path) -> None:
     # a real sample of another command is not mistaken for this one
     other = "hccn_ping_ok.txt"

@@ -40,9 +40,11 @@ def test_info_l_mixed_counts_have_no_common_value() -> None:
 
 
 def test_info_l_old_310_variant_keeps_fields() -> None:
-    text = ("        Card Count                     : 1\n\n        NPU ID                         : 1\n"
-            "        Product Name                   : Atlas 300I\n        Serial Number : 0342\n"
-            "        Chip Count                     : 4\n")
+    text = (
+        "        Card Count                     : 1\n\n        NPU ID                         : 1\n"
+        "        Product Name                   : Atlas 300I\n        Serial Number : 0342\n"
+        "        Chip Count                     : 4\n"
+    )
     r = parse_npu_list(text)
     assert isinstance(r, NpuList) and r.total_count == 1
     assert r.cards[0].chip_count == 4 and r.cards[0].extra["Product Name"] == "Atlas 300I"
@@ -60,15 +62,20 @@ def test_info_m_skips_mcu_rows(data_dir: Path) -> None:
 
 
 def test_info_m_with_phy_id_column() -> None:
-    text = ("\tNPU ID  Chip ID  Chip Logic ID  Chip Phy-ID Chip Name\n"
-            "\t0       0        0              0           Ascend 910\n"
-            "\t0       1        1              1           Ascend 910\n"
-            "\t0       2        -              -           Mcu\n"
-            "\t1       0        2              2           Ascend 910\n")
+    text = (
+        "\tNPU ID  Chip ID  Chip Logic ID  Chip Phy-ID Chip Name\n"
+        "\t0       0        0              0           Ascend 910\n"
+        "\t0       1        1              1           Ascend 910\n"
+        "\t0       2        -              -           Mcu\n"
+        "\t1       0        2              2           Ascend 910\n"
+    )
     r = parse_npu_chip_map(text)
     assert isinstance(r, NpuChipMap)
     assert [(c.npu_id, c.chip_id, c.logic_id, c.phy_id, c.name) for c in r.chips] == [
-        (0, 0, 0, 0, "Ascend 910"), (0, 1, 1, 1, "Ascend 910"), (1, 0, 2, 2, "Ascend 910")]
+        (0, 0, 0, 0, "Ascend 910"),
+        (0, 1, 1, 1, "Ascend 910"),
+        (1, 0, 2, 2, "Ascend 910"),
+    ]
 
 
 def test_info_m_without_header() -> None:
@@ -96,7 +103,8 @@ def test_info_a2_process_table(data_dir: Path) -> None:
     assert isinstance(r, NpuSmiInfo) and r.process_table
     assert r.idle_npus == [0]
     assert [(p.npu_id, p.chip_id, p.pid, p.name, p.memory_mb) for p in r.processes] == [
-        (1, 0, 2214871, "python3", 60156)]
+        (1, 0, 2214871, "python3", 60156)
+    ]
     assert [p.pid for p in r.processes_on(1)] == [2214871] and r.processes_on(0) == []
     assert len(r.chips) == 8  # the process table did not add chips
 
@@ -113,10 +121,12 @@ def test_info_a3_two_chips_per_card(data_dir: Path) -> None:
 
 
 def test_info_five_digit_usage_without_space() -> None:
-    text = ("| NPU   Name                | Health        | Power(W)    Temp(C)           Hugepages-Usage(page)|\n"
-            "| Chip                      | Bus-Id        | AICore(%)   Memory-Usage(MB)  HBM-Usage(MB)        |\n"
-            "| 3     910B3               | Alarm         | 91.0        49                0    / 0             |\n"
-            "| 0                         | 0000:81:00.0  | 37          0    / 0          60156/ 65536         |\n")
+    text = (
+        "| NPU   Name                | Health        | Power(W)    Temp(C)           Hugepages-Usage(page)|\n"
+        "| Chip                      | Bus-Id        | AICore(%)   Memory-Usage(MB)  HBM-Usage(MB)        |\n"
+        "| 3     910B3               | Alarm         | 91.0        49                0    / 0             |\n"
+        "| 0                         | 0000:81:00.0  | 37          0    / 0          60156/ 65536         |\n"
+    )
     r = parse_npu_smi_info(text)
     assert isinstance(r, NpuSmiInfo)
     c = r.chip(3)
@@ -138,8 +148,9 @@ def test_spod_info_key_value_lines():
 def test_spod_info_table_form_and_na():
     from console.core.parsers import SpodInfo, parse_spod_info
 
-    assert parse_spod_info("| Super Pod ID                 : 3          | Pod ID : 1 |") == \
-        SpodInfo(sdid=None, super_pod_id="3")
+    assert parse_spod_info("| Super Pod ID                 : 3          | Pod ID : 1 |") == SpodInfo(
+        sdid=None, super_pod_id="3"
+    )
     assert parse_spod_info("SDID : NA\nSuper Pod ID : NA\n") == SpodInfo(sdid=None, super_pod_id=None)
 
 

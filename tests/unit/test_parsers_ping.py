@@ -30,8 +30,7 @@ def test_success_block(data_dir: Path) -> None:
     text = read(data_dir, "hccn_ping_ok.txt")
     r = one_report(text)
     assert (r.src_device, r.dst_ip, r.ipv6) == (0, "10.10.100.10", False)
-    assert [(p.seq, p.time_ms, p.lost) for p in r.replies] == [
-        (0, 0.067, False), (1, 0.049, False), (2, 0.047, False)]
+    assert [(p.seq, p.time_ms, p.lost) for p in r.replies] == [(0, 0.067, False), (1, 0.049, False), (2, 0.047, False)]
     assert (r.transmitted, r.received, r.loss_pct, r.status) == (3, 3, 0.0, "ok")
     assert r.errors == []
     assert r.rtt_min == 0.047 and r.rtt_max == 0.067
@@ -82,12 +81,14 @@ def test_loop_of_four_devices(data_dir: Path) -> None:
 
 def test_concatenated_mixed_outcomes(data_dir: Path) -> None:
     """A loop where device 1's link is down (no header) and the guide paste comes last."""
-    text = "\n".join([
-        read(data_dir, "hccn_ping_ok.txt"),
-        read(data_dir, "hccn_ping_link_down.txt"),
-        read(data_dir, "hccn_ping_all_lost.txt"),
-        read(data_dir, "hccn_ping_loss_guide.txt"),
-    ])
+    text = "\n".join(
+        [
+            read(data_dir, "hccn_ping_ok.txt"),
+            read(data_dir, "hccn_ping_link_down.txt"),
+            read(data_dir, "hccn_ping_all_lost.txt"),
+            read(data_dir, "hccn_ping_loss_guide.txt"),
+        ]
+    )
     reports = parse_ping(text)
     assert [r.status for r in reports] == ["ok", "link_down", "loss", "loss"]
     assert [r.loss_pct for r in reports] == [0.0, None, 100.0, 33.33]
@@ -100,8 +101,10 @@ def test_header_then_link_down_stays_one_block() -> None:
 
 
 def test_destination_unreachable() -> None:
-    text = ("device 2 PING 10.0.0.7\nDestination Host Unreachable\nDestination Host Unreachable\n"
-            "recv time out seq=2\n3 packets transmitted, 0 received, 100.00% packet loss\n")
+    text = (
+        "device 2 PING 10.0.0.7\nDestination Host Unreachable\nDestination Host Unreachable\n"
+        "recv time out seq=2\n3 packets transmitted, 0 received, 100.00% packet loss\n"
+    )
     r = one_report(text)
     assert r.status == "unreachable"
     assert r.errors == ["Destination Host Unreachable"] * 2
@@ -109,15 +112,19 @@ def test_destination_unreachable() -> None:
 
 
 def test_message_too_long_is_an_error() -> None:
-    text = ("device 0 PING 10.0.0.7\nMessage too long\nMessage too long\nMessage too long\n"
-            "3 packets transmitted, 0 received, 100.00% packet loss\n")
+    text = (
+        "device 0 PING 10.0.0.7\nMessage too long\nMessage too long\nMessage too long\n"
+        "3 packets transmitted, 0 received, 100.00% packet loss\n"
+    )
     r = one_report(text)
     assert r.status == "error" and r.errors == ["Message too long"] * 3
 
 
 def test_ipv6_header() -> None:
-    text = ("device 1 PING6 fd00::12\nrecv seq=0,time=0.070000ms\nrecv seq=1,time=0.060000ms\n"
-            "recv seq=2,time=0.050000ms\n3 packets transmitted, 3 received, 0.00% packet loss\n")
+    text = (
+        "device 1 PING6 fd00::12\nrecv seq=0,time=0.070000ms\nrecv seq=1,time=0.060000ms\n"
+        "recv seq=2,time=0.050000ms\n3 packets transmitted, 3 received, 0.00% packet loss\n"
+    )
     r = one_report(text)
     assert (r.src_device, r.dst_ip, r.ipv6, r.status) == (1, "fd00::12", True, "ok")
 
@@ -128,8 +135,10 @@ def test_busy_is_an_error_report() -> None:
 
 
 def test_partial_loss_with_header_counts_from_summary() -> None:
-    text = ("device 5 PING 10.0.0.3\nrecv seq=0,time=0.050000ms\nrecv time out seq=1\n"
-            "recv seq=2,time=0.040000ms\n3 packets transmitted, 2 received, 33.33% packet loss\n")
+    text = (
+        "device 5 PING 10.0.0.3\nrecv seq=0,time=0.050000ms\nrecv time out seq=1\n"
+        "recv seq=2,time=0.040000ms\n3 packets transmitted, 2 received, 33.33% packet loss\n"
+    )
     r = one_report(text)
     assert [p.lost for p in r.replies] == [False, True, False]
     assert (r.status, r.loss_pct) == ("loss", 33.33)
@@ -141,19 +150,24 @@ def test_truncated_block_has_no_counts() -> None:
     assert r.status == "loss"
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("", "empty output"),
-    ("bash: hccn_tool: command not found\n", "no ping header"),
-    ("device 0 PING 10.0.0.1\n", "header without"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("", "empty output"),
+        ("bash: hccn_tool: command not found\n", "no ping header"),
+        ("device 0 PING 10.0.0.1\n", "header without"),
+    ],
+)
 def test_not_ping_output_is_unparsed(text: str, reason: str) -> None:
     [r] = parse_ping(text)
     assert isinstance(r, Unparsed) and reason in r.reason and r.raw == text.rstrip("\n")
 
 
 def test_unknown_line_next_to_a_valid_block() -> None:
-    reports = parse_ping("=== node A ===\ndevice 0 PING 10.0.0.1\nrecv seq=0,time=0.050000ms\n"
-                         "1 packets transmitted, 1 received, 0.00% packet loss\n")
+    reports = parse_ping(
+        "=== node A ===\ndevice 0 PING 10.0.0.1\nrecv seq=0,time=0.050000ms\n"
+        "1 packets transmitted, 1 received, 0.00% packet loss\n"
+    )
     assert isinstance(reports[0], Unparsed) and reports[0].raw == "=== node A ==="
     assert isinstance(reports[1], PingReport) and reports[1].status == "ok"
 
@@ -172,24 +186,29 @@ def test_hccs_ping_sample(data_dir: Path) -> None:
     assert (r.src_device, r.dst_ip) == (0, "10.20.0.17")
     assert r.pkt_results == ["ping success"]
     assert [(p.seq, p.time_us, p.l1_check) for p in r.packets] == [
-        (0, 12.345, "0x0"), (1, 11.020, "0x0"), (2, 11.870, "0x0")]
+        (0, 12.345, "0x0"),
+        (1, 11.020, "0x0"),
+        (2, 11.870, "0x0"),
+    ]
     assert (r.transmitted, r.received, r.loss_pct, r.status) == (3, 3, 0.0, "ok")
     assert (r.max_us, r.min_us, r.avg_us, r.tp95_us) == (12.345, 11.020, 11.745, 12.345)
 
 
 def test_hccs_ping_two_runs_and_send_fail(data_dir: Path) -> None:
-    failed = ("device 1 PING 10.20.0.18\nThis pkt send fail!\n"
-              "3 packets transmitted, 0 received, 100.00% packets loss\n")
+    failed = "device 1 PING 10.20.0.18\nThis pkt send fail!\n3 packets transmitted, 0 received, 100.00% packets loss\n"
     reports = parse_hccs_ping(read(data_dir, "hccn_hccs_ping_a3.txt") + failed)
     assert [r.status for r in reports] == ["ok", "loss"]
     assert reports[1].errors == ["This pkt send fail!"] and reports[1].packets == []
 
 
-@pytest.mark.parametrize("line, status", [
-    ("The command is not supported on this product.", "error"),
-    ("The device is occupied. Please try again later.", "error"),
-    ("Execute failed: Link status is down.", "link_down"),
-])
+@pytest.mark.parametrize(
+    "line, status",
+    [
+        ("The command is not supported on this product.", "error"),
+        ("The device is occupied. Please try again later.", "error"),
+        ("Execute failed: Link status is down.", "link_down"),
+    ],
+)
 def test_hccs_ping_tool_errors(line: str, status: str) -> None:
     [r] = parse_hccs_ping(line + "\n")
     assert isinstance(r, HccsPingReport) and r.status == status and r.errors == [line]

@@ -14,10 +14,14 @@ from console.core.pingview import (
 from console.core.planning.ping import plan_ping
 from tests.unit.pingfixtures import host, make_inventory
 
-OK = ("device {d} PING {ip}\nrecv seq=0,time=0.067000ms\nrecv seq=1,time=0.049000ms\n"
-      "recv seq=2,time=0.047000ms\n3 packets transmitted, 3 received, 0.00% packet loss\n")
-LOSS = ("device {d} PING {ip}\nrecv seq=0,time=0.067000ms\nrecv time out seq=1\n"
-        "recv seq=2,time=0.047000ms\n3 packets transmitted, 2 received, 33.33% packet loss\n")
+OK = (
+    "device {d} PING {ip}\nrecv seq=0,time=0.067000ms\nrecv seq=1,time=0.049000ms\n"
+    "recv seq=2,time=0.047000ms\n3 packets transmitted, 3 received, 0.00% packet loss\n"
+)
+LOSS = (
+    "device {d} PING {ip}\nrecv seq=0,time=0.067000ms\nrecv time out seq=1\n"
+    "recv seq=2,time=0.047000ms\n3 packets transmitted, 2 received, 33.33% packet loss\n"
+)
 
 
 def _swept(servers: int, lossy: tuple[int, int, int]) -> PingMatrix:
@@ -37,7 +41,7 @@ def test_blocks_keep_the_heatmap_within_24_columns() -> None:
     hosts = [f"node{i:04d}" for i in range(1, 1025)]
     groups = group_servers(hosts)
     assert len(groups) == 22 and [g.label for g in groups[:2]] == ["B1", "B2"]
-    assert groups[0].title == "B1 node[0001-0048]" and groups[-1].hosts == hosts[21 * 48:]
+    assert groups[0].title == "B1 node[0001-0048]" and groups[-1].hosts == hosts[21 * 48 :]
     assert sum(len(g.hosts) for g in groups) == 1024
 
 
@@ -72,8 +76,7 @@ def test_server_view_rows_and_cols_equal_the_full_view_cells() -> None:
     m = _swept(6, lossy=(0, 5, 1))
     full = server_view(m)
     part = server_view(m, rows=[host(0), host(1)], cols=[host(4), host(5)])
-    assert [[c.text for c in row] for row in part.cells] == \
-        [[c.text for c in full.cells[r][4:6]] for r in (0, 1)]
+    assert [[c.text for c in row] for row in part.cells] == [[c.text for c in full.cells[r][4:6]] for r in (0, 1)]
 
 
 def test_cli_prints_blocks_above_24_servers_then_drills_down(capsys) -> None:

@@ -125,9 +125,7 @@ def test_schedule_properties_on_random_clusters(sizes):
         for a, b in batch:
             assert a[0] < b[0], "pairs cross servers, lower server first"
             seen[frozenset({a, b})] += 1
-    expected = {
-        frozenset({a, b}) for ga, gb in combinations(groups, 2) for a in ga for b in gb
-    }
+    expected = {frozenset({a, b}) for ga, gb in combinations(groups, 2) for a in ga for b in gb}
     assert set(seen) == expected and set(seen.values()) <= {1}
     n = sum(sizes)
     degree = max((n - s for s in sizes if s), default=0) if len([s for s in sizes if s]) > 1 else 0
@@ -146,9 +144,7 @@ def test_a3_cross_and_custom_never_pair_dies_of_one_card():
     inv = make_inventory(2, 16, product="A3", with_card=False)
     for pattern in ("cross", "rail", "pairwise"):
         plan = plan_ping(inv, pattern)
-        assert all(
-            not (p.src_host == p.dst_host and p.src_device // 2 == p.dst_device // 2) for p in plan.probes
-        )
+        assert all(not (p.src_host == p.dst_host and p.src_device // 2 == p.dst_device // 2) for p in plan.probes)
     text = f"{host(0)}:0 {host(0)}:1\n{host(0)}:3 {host(0)}:2\n{host(0)}:0 {host(0)}:2\n"
     plan = plan_ping(inv, "custom", custom_text=text)
     assert _keys(plan) == [(host(0), 0, host(0), 2)]
@@ -180,9 +176,7 @@ def test_mixed_families_skip_the_minority():
 
 
 def test_unreachable_server_and_device_without_ip_are_skipped():
-    inv = Inventory(
-        servers=[make_server(0, 8), make_server(1, 8, no_ip=(7,)), make_server(2, 8, reachable=False)]
-    )
+    inv = Inventory(servers=[make_server(0, 8), make_server(1, 8, no_ip=(7,)), make_server(2, 8, reachable=False)])
     plan = plan_ping(inv)
     assert len(plan.probes) == 8 * 7 * 2
     assert all(host(2) not in (p.src_host, p.dst_host) for p in plan.probes)

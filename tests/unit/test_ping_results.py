@@ -20,8 +20,9 @@ def _sample(data_dir, name: str) -> str:
 
 
 def _probe(src_dev: int = 0, dst_ip: str = "10.10.100.10", dst_dev: int = 0) -> Probe:
-    return Probe(src_host="a", src_device=src_dev, src_ip="10.10.100.1",
-                 dst_host="b", dst_device=dst_dev, dst_ip=dst_ip)
+    return Probe(
+        src_host="a", src_device=src_dev, src_ip="10.10.100.1", dst_host="b", dst_device=dst_dev, dst_ip=dst_ip
+    )
 
 
 def _as_probe_output(sample: str, probe: Probe) -> str:
@@ -173,8 +174,20 @@ def test_json_shape(swept):
     assert set(doc["summary"]) >= {"probes", "ok", "lossy", "failed"}
     assert len(doc["pairs"]) == 128
     pair = doc["pairs"][0]
-    for key in ("src_host", "src_device", "src_ip", "dst_host", "dst_device", "dst_ip", "transmitted",
-                "received", "loss_pct", "status", "command", "raw"):
+    for key in (
+        "src_host",
+        "src_device",
+        "src_ip",
+        "dst_host",
+        "dst_device",
+        "dst_ip",
+        "transmitted",
+        "received",
+        "loss_pct",
+        "status",
+        "command",
+        "raw",
+    ):
         assert key in pair
     lossy = [p for p in doc["pairs"] if p["status"] == "loss"]
     assert len(lossy) == 8 and all(p["dst_device"] == 2 and p["loss_pct"] == 33.33 for p in lossy)

@@ -18,11 +18,21 @@ from tests.unit.pingfixtures import host, make_inventory, make_server
 
 def big_inventory(servers: int, cards: int) -> Inventory:
     """Valid addresses past 256 servers (``make_server`` numbers hosts 127.0.0.11 on)."""
-    return Inventory(servers=[
-        Server(host=f"n{i}", server_id=f"10.0.{i // 256}.{i % 256}", reachable=True, product="A2",
-               devices=[Device(device_id=d, card=d, device_ip=f"10.{100 + i // 256}.{i % 256}.{d + 1}")
-                        for d in range(cards)])
-        for i in range(servers)])
+    return Inventory(
+        servers=[
+            Server(
+                host=f"n{i}",
+                server_id=f"10.0.{i // 256}.{i % 256}",
+                reachable=True,
+                product="A2",
+                devices=[
+                    Device(device_id=d, card=d, device_ip=f"10.{100 + i // 256}.{i % 256}.{d + 1}")
+                    for d in range(cards)
+                ],
+            )
+            for i in range(servers)
+        ]
+    )
 
 
 def _server_pairs(plan: PingPlan) -> set[frozenset[str]]:
@@ -51,8 +61,12 @@ def test_sample_per_card_limits(servers: int, cards: int, k: int) -> None:
     assert max(_per_round(plan, "dst").values()) == 1
     sent = Counter((p.src_host, p.src_device) for p in plan.probes)
     # device d's slot in round r is r * cards + d; it stops once it has met the other servers
-    assert sent == {(host(i), d): sum(r * cards + d < servers - 1 for r in range(k))
-                    for i in range(servers) for d in range(cards) if d < servers - 1}
+    assert sent == {
+        (host(i), d): sum(r * cards + d < servers - 1 for r in range(k))
+        for i in range(servers)
+        for d in range(cards)
+        if d < servers - 1
+    }
     assert sorted({p.round for p in plan.probes}) == list(range(min(k, -(-(servers - 1) // cards))))
     pairs = Counter(p.key for p in plan.probes)
     assert max(pairs.values()) == 1  # no probe twice
@@ -66,7 +80,9 @@ def test_sample_1024_servers_covers_every_pair_in_64_rounds() -> None:
     assert len(plan.probes) == 1024 * 8 * 64
     table = plan.probes
     server = [int(e.host[1:]) for e in table.ends]
-    pairs = {min(server[s], server[d]) * 1024 + max(server[s], server[d]) for s, d in zip(table.src, table.dst, strict=True)}
+    pairs = {
+        min(server[s], server[d]) * 1024 + max(server[s], server[d]) for s, d in zip(table.src, table.dst, strict=True)
+    }
     assert len(pairs) == 1024 * 1023 // 2
 
 
@@ -86,8 +102,13 @@ def test_sample_below_cover_says_so_and_bad_k_is_refused() -> None:
 
 
 def test_sample_skips_unreachable_and_uneven_servers_still_covered() -> None:
-    servers = [make_server(0, 8), make_server(1, 2), make_server(2, 8, reachable=False),
-               *(make_server(i, 4 if i % 2 else 8) for i in range(3, 12)), make_server(12, 8, no_ip=tuple(range(8)))]
+    servers = [
+        make_server(0, 8),
+        make_server(1, 2),
+        make_server(2, 8, reachable=False),
+        *(make_server(i, 4 if i % 2 else 8) for i in range(3, 12)),
+        make_server(12, 8, no_ip=tuple(range(8))),
+    ]
     plan = plan_ping(Inventory(servers=servers), "sample", seed=5)
     probed = {host(i) for i in range(12) if i != 2}
     assert plan.sample is not None and plan.sample.covers_all

@@ -12,10 +12,14 @@ from console.core.pingstore import BLOCK, ResultTable
 from console.core.planning.ping import plan_ping
 from tests.unit.pingfixtures import make_inventory
 
-OK = ("device {d} PING {ip}\nrecv seq=0,time=0.0{a}7000ms\nrecv seq=1,time=0.049000ms\n"
-      "recv seq=2,time=0.047000ms\n3 packets transmitted, 3 received, 0.00% packet loss\n")
-LOSS = ("device {d} PING {ip}\nrecv seq=0,time=0.067000ms\nrecv time out seq=1\n"
-        "recv seq=2,time=0.047000ms\n3 packets transmitted, 2 received, 33.33% packet loss\n")
+OK = (
+    "device {d} PING {ip}\nrecv seq=0,time=0.0{a}7000ms\nrecv seq=1,time=0.049000ms\n"
+    "recv seq=2,time=0.047000ms\n3 packets transmitted, 3 received, 0.00% packet loss\n"
+)
+LOSS = (
+    "device {d} PING {ip}\nrecv seq=0,time=0.067000ms\nrecv time out seq=1\n"
+    "recv seq=2,time=0.047000ms\n3 packets transmitted, 2 received, 33.33% packet loss\n"
+)
 PREFIX = "timeout --foreground -k 2 15 "
 
 
@@ -25,8 +29,7 @@ def _results(n_servers: int = 6) -> list[ProbeResult]:
     for i, p in enumerate(plan.probes):
         text = (LOSS if i % 7 == 0 else OK).format(d=p.src_device, ip=p.dst_ip, a=i % 10)
         command = PREFIX + p.command if i % 5 else "timeout 3 " + p.command  # two prefixes
-        out.append(ProbeResult.from_output(p, 1 if i % 7 == 0 else 0, text, 2.0 + i / 1000, 1 + i % 3,
-                                           command=command))
+        out.append(ProbeResult.from_output(p, 1 if i % 7 == 0 else 0, text, 2.0 + i / 1000, 1 + i % 3, command=command))
     out.append(ProbeResult.timeout(plan.probes[0], 17.0, "device 0 PING partial\x00\udcff é", 17.5))
     out.append(ProbeResult.skipped(plan.probes[1], "server lost: gone"))
     return out
@@ -64,8 +67,9 @@ def test_matrix_json_unchanged_by_the_store(data_dir) -> None:
     results = _results()
     m = PingMatrix(pattern="rail", results=results)
     rows = m.to_json()["pairs"]
-    assert [(r["status"], r["raw"], r["command"], r["attempts"]) for r in rows] == \
-        [(r.status, r.raw, r.command, r.attempts) for r in results]
+    assert [(r["status"], r["raw"], r["command"], r["attempts"]) for r in rows] == [
+        (r.status, r.raw, r.command, r.attempts) for r in results
+    ]
     json.dumps(m.to_json(), ensure_ascii=False)  # plain JSON types
 
 

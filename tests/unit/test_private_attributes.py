@@ -48,8 +48,7 @@ def test_no_private_attribute_of_another_object_or_a_library_base_class() -> Non
     for path in sorted(ROOT.rglob("*.py")):
         rel = path.relative_to(ROOT).as_posix()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not (isinstance(node, ast.Attribute) and node.attr.startswith("_")
-                    and not node.attr.startswith("__")):
+            if not (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")):
                 continue
             on_self = isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
             if on_self and node.attr in defined:
@@ -66,7 +65,6 @@ def test_pinned_asyncssh_entry_points() -> None:
     load = list(inspect.signature(SSHClientConfig.load).parameters)
     assert load == ["last_config", "config_paths", "reload", "canonical", "final", "args"], load
     init = list(inspect.signature(SSHClientConfig.__init__).parameters)  # what *args fills
-    assert init == ["self", "last_config", "reload", "canonical", "final", "local_user", "user", "host",
-                    "port"], init
+    assert init == ["self", "last_config", "reload", "canonical", "final", "local_user", "user", "host", "port"], init
     base = asyncssh.SSHClientConnectionOptions(config=[])
     assert hasattr(base, "config")

@@ -18,8 +18,9 @@ def test_xdg_config_home_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.mark.parametrize("value", ["relative/dir", "", "   "])
-def test_a_relative_or_empty_xdg_config_home_is_ignored(value: str, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_relative_or_empty_xdg_config_home_is_ignored(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The XDG spec: relative paths are invalid and ignored. Never read profiles (commands
     every rank runs) from a folder under whatever the current directory happens to be."""
     monkeypatch.setenv("HOME", str(tmp_path))

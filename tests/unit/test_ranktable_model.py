@@ -116,8 +116,12 @@ def test_comments_get_a_hint():
 
 def _one_server(**device) -> dict:
     dev = {"device_id": "0", "device_ip": "192.168.1.1", "rank_id": "0"} | device
-    return {"status": "completed", "version": "1.0", "server_count": "1",
-            "server_list": [{"server_id": "10.0.0.1", "device": [dev]}]}
+    return {
+        "status": "completed",
+        "version": "1.0",
+        "server_count": "1",
+        "server_list": [{"server_id": "10.0.0.1", "device": [dev]}],
+    }
 
 
 @pytest.mark.parametrize("bad", ["x", "", "1.5", " 1", True, 1.0, None, [0]])
@@ -125,7 +129,9 @@ def test_bad_number_names_the_json_path(bad):
     with pytest.raises(RankTableInvalid) as info:
         loads(json.dumps(_one_server(rank_id=bad)))
     assert "server_list[0].device[0].rank_id" in str(info.value)
-    assert [(p.where.path, p.code) for p in info.value.problems] == [("server_list[0].device[0].rank_id", "field_invalid")]
+    assert [(p.where.path, p.code) for p in info.value.problems] == [
+        ("server_list[0].device[0].rank_id", "field_invalid")
+    ]
     assert info.value.exit_code == 1
 
 
@@ -138,7 +144,9 @@ def test_missing_required_fields_are_all_named():
     text = str(info.value)
     assert "server_list[0].device[0].rank_id" in text and "server_list[0].server_id" in text
     assert {(p.where.path, p.code) for p in info.value.problems} == {
-        ("server_list[0].device[0].rank_id", "field_missing"), ("server_list[0].server_id", "field_missing")}
+        ("server_list[0].device[0].rank_id", "field_missing"),
+        ("server_list[0].server_id", "field_missing"),
+    }
 
 
 def test_string_field_given_a_number_is_named():
@@ -185,15 +193,25 @@ def test_equality_ignores_where_numbers_came_from(data_dir):
 
 def test_models_build_in_python_and_dump():
     table = RankTable(
-        status="completed", version="1.2", server_count=1,
-        server_list=[RankServer(server_id="10.0.0.1", device=[
-            RankDevice(device_id=0, device_ip="192.168.0.1", rank_id=0, super_device_id=7)])],
+        status="completed",
+        version="1.2",
+        server_count=1,
+        server_list=[
+            RankServer(
+                server_id="10.0.0.1",
+                device=[RankDevice(device_id=0, device_ip="192.168.0.1", rank_id=0, super_device_id=7)],
+            )
+        ],
         super_pod_list=[SuperPod(super_pod_id="0", server_list=[{"server_id": "10.0.0.1"}])],
     )
     raw = json.loads(dumps(table))
     assert raw["server_count"] == "1"
     assert raw["server_list"][0]["device"][0] == {
-        "device_id": "0", "device_ip": "192.168.0.1", "super_device_id": "7", "rank_id": "0"}
+        "device_id": "0",
+        "device_ip": "192.168.0.1",
+        "super_device_id": "7",
+        "rank_id": "0",
+    }
     assert raw["super_pod_list"] == [{"super_pod_id": "0", "server_list": [{"server_id": "10.0.0.1"}]}]
 
 
@@ -214,8 +232,9 @@ _ints = st.integers(min_value=0, max_value=2**31)
 _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
 _extra_keys = st.text("abcdefghij_", min_size=1, max_size=6).map(lambda s: "x_" + s)
 _json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), _text)
-_json_val = st.recursive(_json_leaf, lambda c: st.lists(c, max_size=3) | st.dictionaries(_text, c, max_size=3),
-                         max_leaves=6)
+_json_val = st.recursive(
+    _json_leaf, lambda c: st.lists(c, max_size=3) | st.dictionaries(_text, c, max_size=3), max_leaves=6
+)
 _extras = st.dictionaries(_extra_keys, _json_val, max_size=2)
 
 
@@ -250,7 +269,10 @@ def _tables(draw):
         status=draw(st.sampled_from([None, "completed", "initializing"])),
         version=draw(st.sampled_from([None, "1.0", "1.2", "9"])),
         server_count=draw(st.one_of(st.none(), _ints)),
-        server_list=servers, super_pod_list=pods, **draw(_extras))
+        server_list=servers,
+        super_pod_list=pods,
+        **draw(_extras),
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -270,7 +292,18 @@ def test_generated_tables_round_trip(table):
 @given(st.lists(st.tuples(_ints, _ints, st.booleans()), min_size=1, max_size=6))
 def test_json_numbers_and_strings_load_alike(devs):
     def doc(as_int):
-        return {"status": "completed", "version": "1.0", "server_list": [{"server_id": "a", "device": [
-            {"device_id": d if as_int and flag else str(d), "rank_id": r if as_int else str(r)}
-            for d, r, flag in devs]}]}
+        return {
+            "status": "completed",
+            "version": "1.0",
+            "server_list": [
+                {
+                    "server_id": "a",
+                    "device": [
+                        {"device_id": d if as_int and flag else str(d), "rank_id": r if as_int else str(r)}
+                        for d, r, flag in devs
+                    ],
+                }
+            ],
+        }
+
     assert loads(json.dumps(doc(True))) == loads(json.dumps(doc(False)))

@@ -12,8 +12,9 @@ from console.core.ranktable import build, dumps, loads, merge, renumber, validat
 
 
 def _server(n: int, devices=(0, 1, 2, 3), **kw) -> Server:
-    devs = [Device(device_id=d, device_ip=f"192.168.{n}.{d + 1}", health="OK", super_device_id=100 * n + d)
-            for d in devices]
+    devs = [
+        Device(device_id=d, device_ip=f"192.168.{n}.{d + 1}", health="OK", super_device_id=100 * n + d) for d in devices
+    ]
     fields = {"host": f"node{n}", "server_id": f"10.0.0.{n}", "reachable": True, "devices": devs} | kw
     return Server(**fields)
 
@@ -48,8 +49,11 @@ def test_build_in_given_order_by_host_or_server_id():
 
 
 def test_build_refuses_unreachable_servers_naming_them():
-    inv = _inventory(_server(1), _server(2, reachable=False, error="Connection refused"),
-                     _server(3, reachable=False, error="timeout"))
+    inv = _inventory(
+        _server(1),
+        _server(2, reachable=False, error="Connection refused"),
+        _server(3, reachable=False, error="timeout"),
+    )
     with pytest.raises(InputError) as info:
         build(inv)
     text = str(info.value)
@@ -91,10 +95,21 @@ def test_build_v12_refuses_missing_super_device_id():
 
 
 def _one(server_id: str, ips: list[str], first_rank: int = 0, **extra) -> dict:
-    return {"version": "1.0", "server_count": "1", "status": "completed", "server_list": [
-        {"server_id": server_id, "host_nic_ip": "reserve", "device": [
-            {"device_id": str(i), "device_ip": ip, "rank_id": str(first_rank + i)} for i, ip in enumerate(ips)]}],
-            **extra}
+    return {
+        "version": "1.0",
+        "server_count": "1",
+        "status": "completed",
+        "server_list": [
+            {
+                "server_id": server_id,
+                "host_nic_ip": "reserve",
+                "device": [
+                    {"device_id": str(i), "device_ip": ip, "rank_id": str(first_rank + i)} for i, ip in enumerate(ips)
+                ],
+            }
+        ],
+        **extra,
+    }
 
 
 def test_merge_like_merge_hccl(data_dir):
@@ -148,6 +163,7 @@ def test_renumber_is_sequential_by_server_then_device(data_dir):
 
 
 # ---- validate_against -------------------------------------------------------------------
+
 
 def _checked(table, inv):
     return [(p.code, p.where.path, p.severity) for p in validate_against(table, inv)]

@@ -23,8 +23,9 @@ def _clean(servers: int = 2, devices: int = 4, version: str = "1.0") -> dict:
             devs.append(dev)
         doc["server_list"].append({"server_id": f"10.0.0.{s + 1}", "container_ip": f"10.0.0.{s + 1}", "device": devs})
     if version == "1.2":
-        doc["super_pod_list"] = [{"super_pod_id": "0",
-                                  "server_list": [{"server_id": s["server_id"]} for s in doc["server_list"]]}]
+        doc["super_pod_list"] = [
+            {"super_pod_id": "0", "server_list": [{"server_id": s["server_id"]} for s in doc["server_list"]]}
+        ]
     return doc
 
 
@@ -39,8 +40,9 @@ def _has(problems, rule, path, severity="error") -> Diagnostic:
     return found[0]
 
 
-@pytest.mark.parametrize(("servers", "devices", "version"),
-                         [(2, 4, "1.0"), (1, 8, "1.0"), (3, 16, "1.2"), (1, 2, "1.2")])
+@pytest.mark.parametrize(
+    ("servers", "devices", "version"), [(2, 4, "1.0"), (1, 8, "1.0"), (3, 16, "1.2"), (1, 2, "1.2")]
+)
 def test_clean_tables_have_no_problems(servers, devices, version):
     assert _problems(_clean(servers, devices, version)) == []
 
@@ -90,59 +92,151 @@ RULES = [
     ("server_count", "server_count", "error", lambda d: d.pop("server_count")),
     ("server_count_number", "server_count", "warning", lambda d: d.update(server_count=2)),
     ("server_list_empty", "server_list", "error", lambda d: d.update(server_list=[], server_count="0")),
-    ("server_id_duplicate", "server_list[1].server_id", "error",
-     lambda d: d["server_list"][1].update(server_id="10.0.0.1")),
-    ("server_id_length", "server_list[0].server_id", "error",
-     lambda d: d["server_list"][0].update(server_id="n" * 30 + "." + "n" * 34)),
-    ("server_id_invalid", "server_list[0].server_id", "error",
-     lambda d: d["server_list"][0].update(server_id="[x:1 '-oProxyCommand=touch /tmp/p' z]")),
-    ("server_id_invalid", "server_list[0].server_id", "error",
-     lambda d: d["server_list"][0].update(server_id="node/0")),
+    (
+        "server_id_duplicate",
+        "server_list[1].server_id",
+        "error",
+        lambda d: d["server_list"][1].update(server_id="10.0.0.1"),
+    ),
+    (
+        "server_id_length",
+        "server_list[0].server_id",
+        "error",
+        lambda d: d["server_list"][0].update(server_id="n" * 30 + "." + "n" * 34),
+    ),
+    (
+        "server_id_invalid",
+        "server_list[0].server_id",
+        "error",
+        lambda d: d["server_list"][0].update(server_id="[x:1 '-oProxyCommand=touch /tmp/p' z]"),
+    ),
+    (
+        "server_id_invalid",
+        "server_list[0].server_id",
+        "error",
+        lambda d: d["server_list"][0].update(server_id="node/0"),
+    ),
     ("server_id_empty", "server_list[0].server_id", "error", lambda d: d["server_list"][0].update(server_id="")),
-    ("server_id_not_ip", "server_list[0].server_id", "warning",
-     lambda d: d["server_list"][0].update(server_id="node-0")),
-    ("rank_id_duplicate", "server_list[1].device[0].rank_id", "error",
-     lambda d: d["server_list"][1]["device"][0].update(rank_id="3")),
-    ("rank_id_range", "server_list[1].device[3].rank_id", "error",
-     lambda d: d["server_list"][1]["device"][3].update(rank_id="8")),
-    ("rank_id_range", "server_list[1].device[3].rank_id", "error",
-     lambda d: d["server_list"][1]["device"][3].update(rank_id="-1")),
+    (
+        "server_id_not_ip",
+        "server_list[0].server_id",
+        "warning",
+        lambda d: d["server_list"][0].update(server_id="node-0"),
+    ),
+    (
+        "rank_id_duplicate",
+        "server_list[1].device[0].rank_id",
+        "error",
+        lambda d: d["server_list"][1]["device"][0].update(rank_id="3"),
+    ),
+    (
+        "rank_id_range",
+        "server_list[1].device[3].rank_id",
+        "error",
+        lambda d: d["server_list"][1]["device"][3].update(rank_id="8"),
+    ),
+    (
+        "rank_id_range",
+        "server_list[1].device[3].rank_id",
+        "error",
+        lambda d: d["server_list"][1]["device"][3].update(rank_id="-1"),
+    ),
     ("rank_id_gap", "server_list", "error", lambda d: d["server_list"][1]["device"][3].update(rank_id="8")),
     ("rank_order", "server_list[1]", "warning", lambda d: _swap_rank_blocks(d)),
     ("device_list_empty", "server_list[1].device", "error", lambda d: _empty_server(d)),
     ("device_count", "server_list[1].device", "warning", lambda d: _drop_last_device(d)),
-    ("device_id_duplicate", "server_list[0].device[2].device_id", "error",
-     lambda d: d["server_list"][0]["device"][2].update(device_id="1")),
-    ("device_id_range", "server_list[0].device[2].device_id", "error",
-     lambda d: d["server_list"][0]["device"][2].update(device_id="64")),
-    ("device_id_range", "server_list[0].device[2].device_id", "error",
-     lambda d: d["server_list"][0]["device"][2].update(device_id="-1")),
-    ("device_id_large", "server_list[0].device[2].device_id", "warning",
-     lambda d: d["server_list"][0]["device"][2].update(device_id="16")),
-    ("device_ip_missing", "server_list[0].device[2].device_ip", "error",
-     lambda d: d["server_list"][0]["device"][2].pop("device_ip")),
-    ("device_ip_missing", "server_list[1].device", "error",
-     lambda d: [dev.pop("device_ip") for dev in d["server_list"][1]["device"]]),
-    ("device_ip_invalid", "server_list[0].device[2].device_ip", "error",
-     lambda d: d["server_list"][0]["device"][2].update(device_ip="192.168.0.300")),
-    ("device_ip_duplicate", "server_list[1].device[0].device_ip", "error",
-     lambda d: d["server_list"][1]["device"][0].update(device_ip="192.168.0.1")),
-    ("device_ip_family", "server_list[1].device[0].device_ip", "error",
-     lambda d: d["server_list"][1]["device"][0].update(device_ip="fd00::1")),
-    ("ip_invalid", "server_list[0].container_ip", "warning",
-     lambda d: d["server_list"][0].update(container_ip="pod-a")),
+    (
+        "device_id_duplicate",
+        "server_list[0].device[2].device_id",
+        "error",
+        lambda d: d["server_list"][0]["device"][2].update(device_id="1"),
+    ),
+    (
+        "device_id_range",
+        "server_list[0].device[2].device_id",
+        "error",
+        lambda d: d["server_list"][0]["device"][2].update(device_id="64"),
+    ),
+    (
+        "device_id_range",
+        "server_list[0].device[2].device_id",
+        "error",
+        lambda d: d["server_list"][0]["device"][2].update(device_id="-1"),
+    ),
+    (
+        "device_id_large",
+        "server_list[0].device[2].device_id",
+        "warning",
+        lambda d: d["server_list"][0]["device"][2].update(device_id="16"),
+    ),
+    (
+        "device_ip_missing",
+        "server_list[0].device[2].device_ip",
+        "error",
+        lambda d: d["server_list"][0]["device"][2].pop("device_ip"),
+    ),
+    (
+        "device_ip_missing",
+        "server_list[1].device",
+        "error",
+        lambda d: [dev.pop("device_ip") for dev in d["server_list"][1]["device"]],
+    ),
+    (
+        "device_ip_invalid",
+        "server_list[0].device[2].device_ip",
+        "error",
+        lambda d: d["server_list"][0]["device"][2].update(device_ip="192.168.0.300"),
+    ),
+    (
+        "device_ip_duplicate",
+        "server_list[1].device[0].device_ip",
+        "error",
+        lambda d: d["server_list"][1]["device"][0].update(device_ip="192.168.0.1"),
+    ),
+    (
+        "device_ip_family",
+        "server_list[1].device[0].device_ip",
+        "error",
+        lambda d: d["server_list"][1]["device"][0].update(device_ip="fd00::1"),
+    ),
+    (
+        "ip_invalid",
+        "server_list[0].container_ip",
+        "warning",
+        lambda d: d["server_list"][0].update(container_ip="pod-a"),
+    ),
     ("container_ip_missing", "server_list", "warning", lambda d: [s.pop("container_ip") for s in d["server_list"]]),
-    ("container_ip_missing", "server_list[1].container_ip", "warning",
-     lambda d: d["server_list"][1].pop("container_ip")),
-    ("port_range", "server_list[0].device[1].host_port", "error",
-     lambda d: d["server_list"][0]["device"][1].update(host_port="65536")),
-    ("port_range", "server_list[0].device[1].device_port", "error",
-     lambda d: d["server_list"][0]["device"][1].update(device_port="0")),
-    ("port_privileged", "server_list[0].device[1].device_port", "warning",
-     lambda d: d["server_list"][0]["device"][1].update(device_port="1023")),
+    (
+        "container_ip_missing",
+        "server_list[1].container_ip",
+        "warning",
+        lambda d: d["server_list"][1].pop("container_ip"),
+    ),
+    (
+        "port_range",
+        "server_list[0].device[1].host_port",
+        "error",
+        lambda d: d["server_list"][0]["device"][1].update(host_port="65536"),
+    ),
+    (
+        "port_range",
+        "server_list[0].device[1].device_port",
+        "error",
+        lambda d: d["server_list"][0]["device"][1].update(device_port="0"),
+    ),
+    (
+        "port_privileged",
+        "server_list[0].device[1].device_port",
+        "warning",
+        lambda d: d["server_list"][0]["device"][1].update(device_port="1023"),
+    ),
     ("host_port_duplicate", "server_list[0].device[1].host_port", "error", lambda d: _same_host_port(d)),
-    ("json_number", "server_list[0].device[0].rank_id", "warning",
-     lambda d: d["server_list"][0]["device"][0].update(rank_id=0)),
+    (
+        "json_number",
+        "server_list[0].device[0].rank_id",
+        "warning",
+        lambda d: d["server_list"][0]["device"][0].update(rank_id=0),
+    ),
     ("super_pod_ignored", "version", "warning", lambda d: d["server_list"][0]["device"][0].update(super_device_id="5")),
     ("rank_id_limit", "server_list[0].device[512].rank_id", "warning", lambda d: _big(d)),
     ("server_count_range", "server_count", "warning", lambda d: _many_servers(d)),
@@ -188,18 +282,33 @@ def test_each_rule_fires(rule, path, severity, breaker):
 
 
 V12_RULES = [
-    ("super_device_id_missing", "server_list[0].device[1].super_device_id",
-     lambda d: d["server_list"][0]["device"][1].pop("super_device_id")),
-    ("super_device_id_missing", "server_list[1].device",
-     lambda d: [dev.pop("super_device_id") for dev in d["server_list"][1]["device"]]),
-    ("super_device_id_duplicate", "server_list[1].device[0].super_device_id",
-     lambda d: d["server_list"][1]["device"][0].update(super_device_id="1000")),
+    (
+        "super_device_id_missing",
+        "server_list[0].device[1].super_device_id",
+        lambda d: d["server_list"][0]["device"][1].pop("super_device_id"),
+    ),
+    (
+        "super_device_id_missing",
+        "server_list[1].device",
+        lambda d: [dev.pop("super_device_id") for dev in d["server_list"][1]["device"]],
+    ),
+    (
+        "super_device_id_duplicate",
+        "server_list[1].device[0].super_device_id",
+        lambda d: d["server_list"][1]["device"][0].update(super_device_id="1000"),
+    ),
     ("super_pod_list_missing", "super_pod_list", lambda d: d.pop("super_pod_list")),
     ("super_pod_server_missing", "server_list[1].server_id", lambda d: d["super_pod_list"][0]["server_list"].pop()),
-    ("super_pod_server_duplicate", "super_pod_list[1].server_list[0].server_id",
-     lambda d: d["super_pod_list"].append({"super_pod_id": "1", "server_list": [{"server_id": "10.0.0.2"}]})),
-    ("super_pod_server_unknown", "super_pod_list[0].server_list[2].server_id",
-     lambda d: d["super_pod_list"][0]["server_list"].append({"server_id": "10.0.0.9"})),
+    (
+        "super_pod_server_duplicate",
+        "super_pod_list[1].server_list[0].server_id",
+        lambda d: d["super_pod_list"].append({"super_pod_id": "1", "server_list": [{"server_id": "10.0.0.2"}]}),
+    ),
+    (
+        "super_pod_server_unknown",
+        "super_pod_list[0].server_list[2].server_id",
+        lambda d: d["super_pod_list"][0]["server_list"].append({"server_id": "10.0.0.9"}),
+    ),
     ("super_pod_id_duplicate", "super_pod_list[1].super_pod_id", lambda d: _split_pods(d, "0")),
 ]
 
@@ -237,8 +346,9 @@ def test_messages_carry_the_tool_wording():
     assert "not usable yet" in _has(_problems(doc), "status", "status").message
     doc = _clean(version="1.2")
     doc["server_list"][0]["device"][1].pop("super_device_id")
-    assert "EI0004" in _has(_problems(doc), "super_device_id_missing",
-                            "server_list[0].device[1].super_device_id").message
+    assert (
+        "EI0004" in _has(_problems(doc), "super_device_id_missing", "server_list[0].device[1].super_device_id").message
+    )
 
 
 def test_one_server_needs_no_device_ip():

@@ -40,22 +40,24 @@ def cli(*argv: str) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("node1", (None, "node1", None)),
-    ("bob@node1", ("bob", "node1", None)),
-    ("bob@10.0.0.5:2222", ("bob", "10.0.0.5", 2222)),
-    ("node1:22", (None, "node1", 22)),
-    ("[::1]:2200", (None, "::1", 2200)),
-    ("[fe80::1]", (None, "fe80::1", None)),
-    ("::1", (None, "::1", None)),
-    ("a@b@host", ("a@b", "host", None)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("node1", (None, "node1", None)),
+        ("bob@node1", ("bob", "node1", None)),
+        ("bob@10.0.0.5:2222", ("bob", "10.0.0.5", 2222)),
+        ("node1:22", (None, "node1", 22)),
+        ("[::1]:2200", (None, "::1", 2200)),
+        ("[fe80::1]", (None, "fe80::1", None)),
+        ("::1", (None, "::1", None)),
+        ("a@b@host", ("a@b", "host", None)),
+    ],
+)
 def test_parse_target(text, expected):
     assert parse_target(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "@host", "host:0", "host:99999", "host:ab", "[::1",
-                                  "[::1]x", "bob@", "a:b:c"])
+@pytest.mark.parametrize("text", ["", "@host", "host:0", "host:99999", "host:ab", "[::1", "[::1]x", "bob@", "a:b:c"])
 def test_parse_target_rejects_bad_input_naming_it(text):
     with pytest.raises(InputError) as err:
         parse_target(text)
@@ -82,9 +84,27 @@ def test_from_args_reads_every_global_option(home, tmp_path):
     cfg, k1, k2 = tmp_path / "cfg", tmp_path / "k1", tmp_path / "k2"
     for p in (cfg, k1, k2):
         p.write_text("")
-    opts = SSHOptions.from_args(cli("-F", str(cfg), "-l", "bob", "-p", "2200", "-i", str(k1),
-                                    "-i", str(k2), "--accept-new", "--known-hosts", "~/kh",
-                                    "--connect-timeout", "3", "--command-timeout", "7"))
+    opts = SSHOptions.from_args(
+        cli(
+            "-F",
+            str(cfg),
+            "-l",
+            "bob",
+            "-p",
+            "2200",
+            "-i",
+            str(k1),
+            "-i",
+            str(k2),
+            "--accept-new",
+            "--known-hosts",
+            "~/kh",
+            "--connect-timeout",
+            "3",
+            "--command-timeout",
+            "7",
+        )
+    )
     assert opts.ssh_config == cfg and opts.user == "bob" and opts.port == 2200
     assert opts.identities == [k1, k2] and opts.accept_new
     assert opts.known_hosts == home / "kh"
@@ -156,8 +176,7 @@ def config(home) -> Path:
 
 def test_resolve_applies_first_matching_host_blocks(config, home):
     spec = resolve(opts(ssh_config=config), "node-a")
-    assert (spec.alias, spec.hostname, spec.user, spec.port) == ("node-a", "10.1.0.node-a",
-                                                                 "alice", 2201)
+    assert (spec.alias, spec.hostname, spec.user, spec.port) == ("node-a", "10.1.0.node-a", "alice", 2201)
     assert spec.proxy_jump == "bastion"
     assert spec.identities == (home / ".ssh" / "id_node",)  # missing files skipped, as ssh
     assert spec.known_hosts == (home / "cluster_known_hosts",)
@@ -166,8 +185,7 @@ def test_resolve_applies_first_matching_host_blocks(config, home):
 
 def test_resolve_wildcard_defaults(config, home):
     spec = resolve(opts(ssh_config=config), "other")
-    assert (spec.hostname, spec.user, spec.port, spec.proxy_jump) == ("other", "everyone",
-                                                                      2222, None)
+    assert (spec.hostname, spec.user, spec.port, spec.proxy_jump) == ("other", "everyone", 2222, None)
     assert spec.identities is None  # no -i, no IdentityFile: ssh's default keys
     assert spec.known_hosts == (home / ".ssh" / "known_hosts", home / ".ssh" / "known_hosts2")
 
@@ -214,8 +232,16 @@ def test_bad_numeric_option_names_the_flag_not_pydantic():
     from console.core.errors import InputError
     from console.remote import SSHOptions
 
-    ns = argparse.Namespace(ssh_config=None, login=None, port=None, identity=None, accept_new=False,
-                            known_hosts=None, connect_timeout=-1.0, command_timeout=60.0)
+    ns = argparse.Namespace(
+        ssh_config=None,
+        login=None,
+        port=None,
+        identity=None,
+        accept_new=False,
+        known_hosts=None,
+        connect_timeout=-1.0,
+        command_timeout=60.0,
+    )
     with pytest.raises(InputError) as exc:
         SSHOptions.from_args(ns)
     text = str(exc.value)
@@ -259,8 +285,10 @@ def test_a_trailing_comment_does_not_break_the_file(home):
 
 
 def test_tokens_in_user_known_hosts_file_are_expanded(home):
-    cfg = write(home / "cfg", "Host n*\n  HostName 10.0.1.%h\n  Port 2202\n  User op\n"
-                              "  UserKnownHostsFile %d/kh_%u_%h_%p_%r_%n ~/kh2\n")
+    cfg = write(
+        home / "cfg",
+        "Host n*\n  HostName 10.0.1.%h\n  Port 2202\n  User op\n  UserKnownHostsFile %d/kh_%u_%h_%p_%r_%n ~/kh2\n",
+    )
     spec = resolve(opts(ssh_config=cfg), "n5")
     me = getpass.getuser()
     assert spec.known_hosts == (home / f"kh_{me}_10.0.1.n5_2202_op_n5", home / "kh2")
@@ -275,15 +303,20 @@ def test_an_unknown_keyword_refuses_the_file_naming_the_line(home):
 
 
 def test_ignore_unknown_and_known_unused_keywords_are_accepted(home):
-    cfg = write(home / "cfg", "IgnoreUnknown UseKeychain\nHost *\n  UseKeychain yes\n"
-                              "  ControlMaster auto\n  ServerAliveInterval 30\n  Port 2300\n")
+    cfg = write(
+        home / "cfg",
+        "IgnoreUnknown UseKeychain\nHost *\n  UseKeychain yes\n"
+        "  ControlMaster auto\n  ServerAliveInterval 30\n  Port 2300\n",
+    )
     assert resolve(opts(ssh_config=cfg), "x").port == 2300
 
 
 def test_system_config_is_read_after_the_user_file_but_not_with_F(home, tmp_path):
-    system = write(tmp_path / "etc" / "ssh_config",
-                   "Include /nonexistent/*.conf\nInclude " + str(tmp_path / "etc" / "d") + "/*.conf\n"
-                   "Host *\n  User sysuser\n  Port 2400\n")
+    system = write(
+        tmp_path / "etc" / "ssh_config",
+        "Include /nonexistent/*.conf\nInclude " + str(tmp_path / "etc" / "d") + "/*.conf\n"
+        "Host *\n  User sysuser\n  Port 2400\n",
+    )
     write(tmp_path / "etc" / "d" / "10-cluster.conf", "Host node*\n  Port 2500\n")
     write(home / ".ssh" / "config", "Host node1\n  User me\n")
     spec = resolve(opts(system_config=system), "node1")
@@ -296,8 +329,10 @@ def test_system_config_is_read_after_the_user_file_but_not_with_F(home, tmp_path
 
 
 def test_match_final_applies_blocks_of_the_host_name(home):
-    cfg = write(home / "cfg", "Host alias1\n  HostName real1.example\nHost real1.example\n"
-                              "  User via-final\nMatch final\n  Port 2700\n")
+    cfg = write(
+        home / "cfg",
+        "Host alias1\n  HostName real1.example\nHost real1.example\n  User via-final\nMatch final\n  Port 2700\n",
+    )
     spec = resolve(opts(ssh_config=cfg), "alias1")
     assert (spec.hostname, spec.user, spec.port) == ("real1.example", "via-final", 2700)
 
@@ -307,33 +342,38 @@ def test_canonicalize_hostname_then_match_canonical(home, monkeypatch):
 
     names = {"web.cluster.example.": "web.cluster.example"}
     monkeypatch.setattr(canonical, "_lookup", lambda name: names.get(name))
-    cfg = write(home / "cfg", "CanonicalizeHostname yes\nCanonicalDomains lab.example cluster.example\n"
-                              "Match canonical host *.cluster.example\n  User canon\n  Port 2800\n")
+    cfg = write(
+        home / "cfg",
+        "CanonicalizeHostname yes\nCanonicalDomains lab.example cluster.example\n"
+        "Match canonical host *.cluster.example\n  User canon\n  Port 2800\n",
+    )
     spec = resolve(opts(ssh_config=cfg), "web")
     assert (spec.hostname, spec.user, spec.port) == ("web.cluster.example", "canon", 2800)
-    strict = write(home / "cfg2", "CanonicalizeHostname yes\nCanonicalDomains lab.example\n"
-                                  "CanonicalizeFallbackLocal no\n")
+    strict = write(
+        home / "cfg2", "CanonicalizeHostname yes\nCanonicalDomains lab.example\nCanonicalizeFallbackLocal no\n"
+    )
     with pytest.raises(InputError, match="Could not resolve host"):
         resolve(opts(ssh_config=strict), "web")
 
 
 def test_cli_login_port_identity_apply_to_the_target_not_its_jump_host(home, tmp_path):
     key = write(tmp_path / "k", "")
-    cfg = write(home / "cfg", "Host gw\n  Port 2022\n  IdentityFile ~/.ssh/id_gw\n"
-                              "Host inner\n  ProxyJump ops@gw\n")
+    cfg = write(home / "cfg", "Host gw\n  Port 2022\n  IdentityFile ~/.ssh/id_gw\nHost inner\n  ProxyJump ops@gw\n")
     write(home / ".ssh" / "id_gw", "")
     o = opts(ssh_config=cfg, user="cli", port=2400, identities=[key])
     target = resolve(o, "inner")
-    assert (target.user, target.port, target.identities, target.proxy_jump) == (
-        "cli", 2400, (key,), "ops@gw")
+    assert (target.user, target.port, target.identities, target.proxy_jump) == ("cli", 2400, (key,), "ops@gw")
     hop = resolve(o, "ops@gw", jump_host=True)
     assert (hop.user, hop.port, hop.identities) == ("ops", 2022, (home / ".ssh" / "id_gw",))
     assert resolve(o, "gw", jump_host=True).user == getpass.getuser()
 
 
 def test_strict_host_key_checking_and_known_hosts_files_per_host(home):
-    cfg = write(home / "cfg", "Host fresh-*\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
-                              "Host *\n  GlobalKnownHostsFile /etc/cluster_known_hosts\n  HashKnownHosts yes\n")
+    cfg = write(
+        home / "cfg",
+        "Host fresh-*\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
+        "Host *\n  GlobalKnownHostsFile /etc/cluster_known_hosts\n  HashKnownHosts yes\n",
+    )
     spec = resolve(opts(ssh_config=cfg), "fresh-17")
     assert (spec.strict, spec.known_hosts) == ("no", (Path("/dev/null"),))
     assert spec.global_known_hosts == (Path("/etc/cluster_known_hosts"),)
@@ -344,8 +384,10 @@ def test_strict_host_key_checking_and_known_hosts_files_per_host(home):
 
 
 def test_proxy_command_tokens_are_expanded(home):
-    cfg = write(home / "cfg", "Host p*\n  HostName 10.0.0.%h\n  Port 2900\n  User u\n"
-                              "  ProxyCommand ssh -W %h:%p gw # %n %r %%\n")
+    cfg = write(
+        home / "cfg",
+        "Host p*\n  HostName 10.0.0.%h\n  Port 2900\n  User u\n  ProxyCommand ssh -W %h:%p gw # %n %r %%\n",
+    )
     spec = resolve(opts(ssh_config=cfg), "p1")
     assert spec.proxy_command == "ssh -W 10.0.0.p1:2900 gw # p1 u %"
 
@@ -356,10 +398,13 @@ def test_connect_arguments_carry_what_ssh_config_says(home, tmp_path):
     from console.remote.hostkeys import HostKeyCheck
 
     key = write(home / ".ssh" / "id_n", "")
-    cfg = write(home / "cfg", "Host n\n  HostName 10.0.0.9\n  Port 2201\n  User op\n"
-                              "  IdentityFile ~/.ssh/id_n\n  SetEnv A=1 B=two\n  SendEnv LANG\n"
-                              "  ForwardAgent yes\n  IdentityAgent none\n"
-                              "Host fresh\n  StrictHostKeyChecking no\n  ForwardAgent yes\n")
+    cfg = write(
+        home / "cfg",
+        "Host n\n  HostName 10.0.0.9\n  Port 2201\n  User op\n"
+        "  IdentityFile ~/.ssh/id_n\n  SetEnv A=1 B=two\n  SendEnv LANG\n"
+        "  ForwardAgent yes\n  IdentityAgent none\n"
+        "Host fresh\n  StrictHostKeyChecking no\n  ForwardAgent yes\n",
+    )
     spec = resolve(opts(ssh_config=cfg), "n")
     check = HostKeyCheck(known=None, files=spec.known_hosts)  # type: ignore[arg-type]
     kw = connect_kwargs(spec, opts(), None, check, object, [str(key)])

@@ -17,8 +17,9 @@ ACCOUNT = Account(name="op", uid=1000, home="/home/op")
 def big_config(n: int) -> str:
     parts = ["Host *.lab\n  User labuser\n"]
     for i in range(n):
-        parts.append(f"Host node{i:04d} 10.0.{i // 256}.{i % 256}\n  HostName 10.1.{i // 256}.{i % 256}\n"
-                     f"  Port {2000 + i % 7}\n")
+        parts.append(
+            f"Host node{i:04d} 10.0.{i // 256}.{i % 256}\n  HostName 10.1.{i // 256}.{i % 256}\n  Port {2000 + i % 7}\n"
+        )
         if i == n // 2:
             parts.append("Match host node05*\n  User matched\nHost !node0001 node000?\n  Port 2999\n")
     parts.append("Host node0003 extra\n  IdentityFile ~/.ssh/id_three\nHost *\n  User everyone\n")
@@ -45,8 +46,23 @@ def test_resolving_one_host_of_a_big_config_does_not_test_every_block(tmp_path, 
     assert len(calls) < 10, len(calls)  # the wildcard blocks only, not 1,024 plain ones
 
 
-@pytest.mark.parametrize("host", ["node0000", "node0001", "node0003", "node0009", "node0512", "node0513",
-                                  "node0599", "node1023", "10.0.2.5", "x.lab", "extra", "unknown"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "node0000",
+        "node0001",
+        "node0003",
+        "node0009",
+        "node0512",
+        "node0513",
+        "node0599",
+        "node1023",
+        "10.0.2.5",
+        "x.lab",
+        "extra",
+        "unknown",
+    ],
+)
 def test_skipping_plain_blocks_resolves_like_testing_each_block(tmp_path, monkeypatch, host) -> None:
     cfg = tmp_path / "config"
     cfg.write_text(big_config(1024))

@@ -17,51 +17,57 @@ from console.core.targets import check_target, host_problem, is_host, split_targ
 EVIL = "[x:1 '-oProxyCommand=touch /tmp/p' z]"
 
 
-@pytest.mark.parametrize("target, parts", [
-    ("node1", (None, "node1", None)),
-    ("root@node-01.cluster.local:2222", ("root", "node-01.cluster.local", 2222)),
-    ("10.0.0.1", (None, "10.0.0.1", None)),
-    ("svc.user@10.0.0.1:22", ("svc.user", "10.0.0.1", 22)),
-    ("fe80::1", (None, "fe80::1", None)),
-    ("[::1]:2200", (None, "::1", 2200)),
-    ("u@[2001:db8::7]", ("u", "2001:db8::7", None)),
-    ("node.", (None, "node.", None)),
-])
+@pytest.mark.parametrize(
+    "target, parts",
+    [
+        ("node1", (None, "node1", None)),
+        ("root@node-01.cluster.local:2222", ("root", "node-01.cluster.local", 2222)),
+        ("10.0.0.1", (None, "10.0.0.1", None)),
+        ("svc.user@10.0.0.1:22", ("svc.user", "10.0.0.1", 22)),
+        ("fe80::1", (None, "fe80::1", None)),
+        ("[::1]:2200", (None, "::1", 2200)),
+        ("u@[2001:db8::7]", ("u", "2001:db8::7", None)),
+        ("node.", (None, "node.", None)),
+    ],
+)
 def test_good_targets(target, parts):
     assert split_target(target) == parts
 
 
-@pytest.mark.parametrize("target, why", [
-    (EVIL, "whitespace"),
-    ("-oProxyCommand=touch", "starts with '-'"),
-    ("node1 -v", "whitespace"),
-    ("no'de", "quote"),
-    ('no"de', "quote"),
-    ("no`de", "quote"),
-    ("node%h", "'%'"),
-    ("fe80::1%eth0", "'%'"),
-    ("node\x1b[31m", "control character"),
-    ("node\n", "whitespace"),
-    ("node;id", "neither an IP address nor a host name"),
-    ("node$(id)", "neither an IP address nor a host name"),
-    ("node/1", "neither an IP address nor a host name"),
-    ("-node", "starts with '-'"),
-    ("node-", "neither an IP address nor a host name"),
-    ("a..b", "neither an IP address nor a host name"),
-    ("x" * 64, "neither an IP address nor a host name"),
-    (".".join(["a" * 60] * 5), "characters long"),
-    ("10.0.0.256", "not a valid IPv4 address"),
-    ("1:2:3", "not a valid IPv6 address"),
-    ("root;x@node", "is not a user name"),
-    ("-l@node", "starts with '-'"),
-    ("@node", "empty user name"),
-    ("node:0", "not a port number"),
-    ("node:65536", "not a port number"),
-    ("node:22x", "not a port number"),
-    ("node:", "not a port number"),
-    ("[::1]x", "[IPv6-address]"),
-    ("", "empty host"),
-])
+@pytest.mark.parametrize(
+    "target, why",
+    [
+        (EVIL, "whitespace"),
+        ("-oProxyCommand=touch", "starts with '-'"),
+        ("node1 -v", "whitespace"),
+        ("no'de", "quote"),
+        ('no"de', "quote"),
+        ("no`de", "quote"),
+        ("node%h", "'%'"),
+        ("fe80::1%eth0", "'%'"),
+        ("node\x1b[31m", "control character"),
+        ("node\n", "whitespace"),
+        ("node;id", "neither an IP address nor a host name"),
+        ("node$(id)", "neither an IP address nor a host name"),
+        ("node/1", "neither an IP address nor a host name"),
+        ("-node", "starts with '-'"),
+        ("node-", "neither an IP address nor a host name"),
+        ("a..b", "neither an IP address nor a host name"),
+        ("x" * 64, "neither an IP address nor a host name"),
+        (".".join(["a" * 60] * 5), "characters long"),
+        ("10.0.0.256", "not a valid IPv4 address"),
+        ("1:2:3", "not a valid IPv6 address"),
+        ("root;x@node", "is not a user name"),
+        ("-l@node", "starts with '-'"),
+        ("@node", "empty user name"),
+        ("node:0", "not a port number"),
+        ("node:65536", "not a port number"),
+        ("node:22x", "not a port number"),
+        ("node:", "not a port number"),
+        ("[::1]x", "[IPv6-address]"),
+        ("", "empty host"),
+    ],
+)
 def test_bad_targets_are_refused_quoting_the_text(target, why):
     with pytest.raises(InputError) as info:
         check_target(target)

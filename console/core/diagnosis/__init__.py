@@ -10,5 +10,18 @@ from .combine import diagnose
 from .model import Cause, Diagnosis, EvidenceLine, Link, LogSource, RankPlace
 from .rules import RULES, Rule
 
-__all__ = ["RULES", "Cause", "Diagnosis", "EvidenceLine", "Link", "LogSource", "RankPlace", "Rule",
-           "classify", "classify_all", "classify_text", "diagnose", "parse_log_time"]
+__all__ = [
+    "RULES",
+    "Cause",
+    "Diagnosis",
+    "EvidenceLine",
+    "Link",
+    "LogSource",
+    "RankPlace",
+    "Rule",
+    "classify",
+    "classify_all",
+    "classify_text",
+    "diagnose",
+    "parse_log_time",
+]

@@ -20,15 +20,24 @@ from .rules import RULES, Rule
 MAX_LINES_PER_CAUSE = 4
 CODE_RE = re.compile(r"\b(E[A-Z0-9]\d{4})\b")
 # 2024-05-10-12:00:01.123.456 (plog, EI messages) and 2024-05-10 12:00:01,123 (Python logging)
-TS_RE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})[- T](\d{2}):(\d{2}):(\d{2})"
-                   r"(?:[.,](\d{1,6})(?:\.(\d{3}))?)?")
-ERRORISH_RE = re.compile(r"(?:^|[\s:\]\)])(?:[A-Z]\w*Error|\w*Exception|ERROR|FATAL|Fatal|"
-                         r"[Ee]rror:|failed\b)")
+TS_RE = re.compile(
+    r"(?<!\d)(\d{4})-(\d{2})-(\d{2})[- T](\d{2}):(\d{2}):(\d{2})"
+    r"(?:[.,](\d{1,6})(?:\.(\d{3}))?)?"
+)
+ERRORISH_RE = re.compile(
+    r"(?:^|[\s:\]\)])(?:[A-Z]\w*Error|\w*Exception|ERROR|FATAL|Fatal|"
+    r"[Ee]rror:|failed\b)"
+)
 SKIP_RE = re.compile(r"^\s*(?:Traceback \(most recent call last\)|File \"|\^+\s*$)")
 IPISH_RE = re.compile(r"^(?:\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F:]*:[0-9a-fA-F:]+$")
-INT_FIELDS = {"rank": "rank", "remote_rank": "remote_rank", "device_id": "device_id",
-              "remote_device_id": "remote_device_id", "connected": "connected",
-              "needed": "needed"}
+INT_FIELDS = {
+    "rank": "rank",
+    "remote_rank": "remote_rank",
+    "device_id": "device_id",
+    "remote_device_id": "remote_device_id",
+    "connected": "connected",
+    "needed": "needed",
+}
 
 
 @dataclass(frozen=True)
@@ -38,8 +47,9 @@ class _Compiled:
     context: tuple[re.Pattern[str], ...]
 
 
-_COMPILED = tuple(_Compiled(r, tuple(re.compile(p) for p in r.patterns),
-                            tuple(re.compile(p) for p in r.context)) for r in RULES)
+_COMPILED = tuple(
+    _Compiled(r, tuple(re.compile(p) for p in r.patterns), tuple(re.compile(p) for p in r.context)) for r in RULES
+)
 
 
 def parse_log_time(line: str) -> float | None:
@@ -90,7 +100,7 @@ def _derived(fields: dict[str, str]) -> dict[str, str]:
 
 def _context(compiled: _Compiled, lines: list[str], i: int) -> dict[str, str]:
     found: dict[str, str] = {}
-    for line in lines[i:i + 1 + compiled.rule.context_lines]:
+    for line in lines[i : i + 1 + compiled.rule.context_lines]:
         for pat in compiled.context:
             m = pat.search(line)
             if m:
@@ -118,13 +128,26 @@ def _build(rule: Rule, fields: dict[str, str], src: LogSource, line_no: int, lin
     except ValueError:
         pass
     return Cause(
-        cause=rule.cause, rule=rule.id, code=code_m.group(1) if code_m else rule.code,
-        severity=rule.severity, phase=rule.phase, generic=rule.generic,
-        title=fill(rule.title, f), explanation=fill(rule.explanation, f),
-        next_check=fill(rule.next_check, f), server=src.server,
-        rank=values.pop("rank", src.rank), local_ip=f.get("local_ip"), remote_ip=f.get("remote_ip"),
-        ips=ips, ports=ports, timeout_s=timeout, ts=parse_log_time(line), fields=fields,
-        lines=[EvidenceLine(source=src.name, line_no=line_no, text=line[:2000])], **values,
+        cause=rule.cause,
+        rule=rule.id,
+        code=code_m.group(1) if code_m else rule.code,
+        severity=rule.severity,
+        phase=rule.phase,
+        generic=rule.generic,
+        title=fill(rule.title, f),
+        explanation=fill(rule.explanation, f),
+        next_check=fill(rule.next_check, f),
+        server=src.server,
+        rank=values.pop("rank", src.rank),
+        local_ip=f.get("local_ip"),
+        remote_ip=f.get("remote_ip"),
+        ips=ips,
+        ports=ports,
+        timeout_s=timeout,
+        ts=parse_log_time(line),
+        fields=fields,
+        lines=[EvidenceLine(source=src.name, line_no=line_no, text=line[:2000])],
+        **values,
     )
 
 
@@ -135,13 +158,18 @@ def _key(c: Cause) -> tuple[object, ...]:
 def _fallback(src: LogSource, lines: list[str]) -> Cause | None:
     for i, line in enumerate(lines):
         if not SKIP_RE.match(line) and ERRORISH_RE.search(line):
-            return Cause(cause="unknown_error", rule="fallback", title=line.strip()[:300],
-                         explanation="No rule knows this error; it is the first error-looking "
-                                     "line of the log.",
-                         next_check="read the lines around it", server=src.server, rank=src.rank,
-                         code=(m.group(1) if (m := CODE_RE.search(line)) else None),
-                         ts=parse_log_time(line),
-                         lines=[EvidenceLine(source=src.name, line_no=i + 1, text=line[:2000])])
+            return Cause(
+                cause="unknown_error",
+                rule="fallback",
+                title=line.strip()[:300],
+                explanation="No rule knows this error; it is the first error-looking line of the log.",
+                next_check="read the lines around it",
+                server=src.server,
+                rank=src.rank,
+                code=(m.group(1) if (m := CODE_RE.search(line)) else None),
+                ts=parse_log_time(line),
+                lines=[EvidenceLine(source=src.name, line_no=i + 1, text=line[:2000])],
+            )
     return None
 
 

@@ -17,8 +17,9 @@ PATTERN = r"ERROR|WARNING|E[IEL][0-9]{4}|Error|error code"
 SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def evidence_script(marker: str, since_epoch: int, cap_bytes: int, *, log_path: str | None = None,
-                    mindie_path: str | None = None) -> str:
+def evidence_script(
+    marker: str, since_epoch: int, cap_bytes: int, *, log_path: str | None = None, mindie_path: str | None = None
+) -> str:
     """POSIX sh: every log file under the CANN and MindIE log folders modified since
     ``since_epoch``, its matching lines with context, at most ``cap_bytes`` in all. The folders
     are ``log_path`` (the job's ASCEND_PROCESS_LOG_PATH) else ``$HOME/ascend/log``, and
@@ -28,10 +29,10 @@ def evidence_script(marker: str, since_epoch: int, cap_bytes: int, *, log_path: 
     mindie = q(mindie_path) if mindie_path else '"$HOME/mindie/log"'
     return (
         f"m={q(marker)}; b={base}; mi={mindie}\n"
-        f"{{ find \"$b/debug/plog\" \"$b/run/plog\" \"$b\"/debug/device-* \"$b\"/run/device-* \"$mi\" "
+        f'{{ find "$b/debug/plog" "$b/run/plog" "$b"/debug/device-* "$b"/run/device-* "$mi" '
         f"-type f -newermt @{int(since_epoch)} 2>/dev/null | head -n {MAX_FILES} | "
-        "while IFS= read -r f; do printf '%s file %s\\n' \"$m\" \"$f\"; "
-        f"grep -a -E -B2 -A10 -- {q(PATTERN)} \"$f\" 2>/dev/null | head -c {PER_FILE}; echo; done; }} "
+        'while IFS= read -r f; do printf \'%s file %s\\n\' "$m" "$f"; '
+        f'grep -a -E -B2 -A10 -- {q(PATTERN)} "$f" 2>/dev/null | head -c {PER_FILE}; echo; done; }} '
         f"| head -c {int(cap_bytes)}\n"
     )
 
@@ -44,7 +45,7 @@ def parse_evidence(marker: str, lines: list[str]) -> dict[str, list[str]]:
     head = f"{marker} file "
     for line in lines:
         if line.startswith(head):
-            current = out.setdefault(line[len(head):], [])
+            current = out.setdefault(line[len(head) :], [])
         elif current is not None:
             current.append(line)
     return out

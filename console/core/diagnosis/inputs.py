@@ -11,8 +11,18 @@ from ..pingresults import PingMatrix, ProbeResult
 from ..planning.ping import Probe
 from .model import RankPlace
 
-PROBE_FIELDS = ("src_host", "src_server_id", "src_device", "src_ip", "dst_host", "dst_server_id",
-                "dst_device", "dst_ip", "ipv6", "round")
+PROBE_FIELDS = (
+    "src_host",
+    "src_server_id",
+    "src_device",
+    "src_ip",
+    "dst_host",
+    "dst_server_id",
+    "dst_device",
+    "dst_ip",
+    "ipv6",
+    "round",
+)
 
 
 def _int(v: Any) -> int | None:
@@ -30,8 +40,14 @@ def places_from_plan(plan: dict[str, Any]) -> list[RankPlace]:
         for r in (server.get("ranks") or []) if sid else []:
             rank = _int(r.get("rank"))
             if rank is not None:
-                out.append(RankPlace(rank=rank, server=str(sid), device_id=_int(r.get("device_id")),
-                                     device_ip=r.get("device_ip") or None))
+                out.append(
+                    RankPlace(
+                        rank=rank,
+                        server=str(sid),
+                        device_id=_int(r.get("device_id")),
+                        device_ip=r.get("device_ip") or None,
+                    )
+                )
     return out
 
 
@@ -44,9 +60,14 @@ def places_from_ranktable(table: dict[str, Any]) -> list[RankPlace]:
         for d in server.get("device") or []:
             rank = _int(d.get("rank_id")) if isinstance(d, dict) else None
             if rank is not None:
-                out.append(RankPlace(rank=rank, server=str(server.get("server_id")),
-                                     device_id=_int(d.get("device_id")),
-                                     device_ip=d.get("device_ip") or None))
+                out.append(
+                    RankPlace(
+                        rank=rank,
+                        server=str(server.get("server_id")),
+                        device_id=_int(d.get("device_id")),
+                        device_ip=d.get("device_ip") or None,
+                    )
+                )
     return out
 
 
@@ -76,5 +97,4 @@ def ping_from_json(doc: dict[str, Any]) -> PingMatrix:
         results.append(ProbeResult(probe=probe, **rest))
     pattern = doc.get("pattern")
     known = pattern in ("cross", "rail", "pairwise", "sample", "custom", "retry")
-    return PingMatrix(pattern=str(pattern) if known else "custom",
-                      hosts=list(doc.get("hosts") or []), results=results)
+    return PingMatrix(pattern=str(pattern) if known else "custom", hosts=list(doc.get("hosts") or []), results=results)

@@ -50,8 +50,10 @@ class StallVerdict:
         if self.silent:
             parts.append(f"{_ranks(self.silent)} never printed a line")
         waiting = sorted(set(self.stalled) - set(self.silent) - set(self.failed))
-        return (f"{_ranks(waiting)} {'is' if len(waiting) == 1 else 'are'} stalled while on "
-                f"{self.server} " + " and ".join(parts))
+        return (
+            f"{_ranks(waiting)} {'is' if len(waiting) == 1 else 'are'} stalled while on "
+            f"{self.server} " + " and ".join(parts)
+        )
 
 
 def _fold(ranks: Iterable[int]) -> str:
@@ -64,8 +66,13 @@ def _ranks(ranks: list[int]) -> str:
 
 
 class StallTracker:
-    def __init__(self, rank_server: Mapping[int, str], *, stall_s: float = DEFAULT_STALL_S,
-                 connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        rank_server: Mapping[int, str],
+        *,
+        stall_s: float = DEFAULT_STALL_S,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+    ) -> None:
         self.rank_server = dict(rank_server)
         self.stall_s, self.connect_timeout_s = stall_s, connect_timeout_s
         self.go: float | None = None
@@ -89,9 +96,16 @@ class StallTracker:
                 continue
             since = self.last.get(rank, self.go)
             silent = max(0.0, now - since)
-            out.append(RankStall(rank=rank, server=server, silent_s=silent,
-                                 countdown_s=self.go + self.connect_timeout_s - now,
-                                 stalled=silent >= self.stall_s, printed=rank in self.last))
+            out.append(
+                RankStall(
+                    rank=rank,
+                    server=server,
+                    silent_s=silent,
+                    countdown_s=self.go + self.connect_timeout_s - now,
+                    stalled=silent >= self.stall_s,
+                    printed=rank in self.last,
+                )
+            )
         return out
 
     def verdict(self, now: float) -> StallVerdict | None:
@@ -110,8 +124,9 @@ class StallTracker:
                 # someone else got further and now waits: all silent everywhere blames nobody
                 others = [r.rank for r in running if r.stalled and r.printed and r.server != server]
                 if others or failed:
-                    return StallVerdict(server=server, failed=sorted(failed), silent=sorted(quiet),
-                                        stalled=sorted(stalled))
+                    return StallVerdict(
+                        server=server, failed=sorted(failed), silent=sorted(quiet), stalled=sorted(stalled)
+                    )
         return None
 
 
@@ -130,19 +145,23 @@ def stall_cause(event: Mapping[str, object]) -> Cause | None:
     if failed:
         parts.append(f"{_ranks(failed)} failed")
     wait = f" for {silent_s:.0f} s" if isinstance(silent_s, (int, float)) else ""
-    before = (f", before HCCL_CONNECT_TIMEOUT ({timeout_s:g} s) ran out"
-              if isinstance(timeout_s, (int, float)) else "")
+    before = f", before HCCL_CONNECT_TIMEOUT ({timeout_s:g} s) ran out" if isinstance(timeout_s, (int, float)) else ""
     waiting = sorted(set(stalled) - set(silent) - set(failed))
-    title = (f"on {server} " + " and ".join(parts or ["ranks stopped"])
-             + f" while {_ranks(waiting)} waited{wait}{before}")
+    title = (
+        f"on {server} " + " and ".join(parts or ["ranks stopped"]) + f" while {_ranks(waiting)} waited{wait}{before}"
+    )
     return Cause(
-        cause="stalled_peer", rule="stall", phase="connect", server=server, fields={
-            "failed": _fold(failed), "silent": _fold(silent), "stalled": _fold(stalled)},
+        cause="stalled_peer",
+        rule="stall",
+        phase="connect",
+        server=server,
+        fields={"failed": _fold(failed), "silent": _fold(silent), "stalled": _fold(stalled)},
         title=title,
         explanation="Most ranks went silent at startup (waiting to connect) while every rank of "
-                    "one server failed or never printed: the others wait for that server.",
+        "one server failed or never printed: the others wait for that server.",
         next_check=f"on {server}: `npu-smi info` (a hung or busy NPU?), the ranks' own logs and "
-                   "`ps` (did they start, are they stuck before HCCL init?)")
+        "`ps` (did they start, are they stuck before HCCL init?)",
+    )
 
 
 def _ints(value: object) -> list[int]:

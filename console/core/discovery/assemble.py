@@ -78,24 +78,44 @@ def _version(sec: Section | None) -> str | None:
     return m.group(1) if m else None
 
 
-def _parsed(sections: dict[str, Section], name: str, parser: Callable[[str], object], model: type[T],
-            failures: list[CommandFailure]) -> T | None:
+def _parsed(
+    sections: dict[str, Section],
+    name: str,
+    parser: Callable[[str], object],
+    model: type[T],
+    failures: list[CommandFailure],
+) -> T | None:
     sec = sections.get(name)
     result = parser(sec.output) if sec is not None and sec.exit_status == 0 else None
     if isinstance(result, model):
         return result
-    failures.append(_failure(SERVER_COMMANDS[name], sec, _why(result) if result is not None else
-                             (sec.output.strip().splitlines() or ["failed"])[-1] if sec else ""))
+    failures.append(
+        _failure(
+            SERVER_COMMANDS[name],
+            sec,
+            _why(result) if result is not None else (sec.output.strip().splitlines() or ["failed"])[-1] if sec else "",
+        )
+    )
     return None
 
 
 def _devices_from_cards(chip_map: NpuChipMap | None, npu_list: NpuList | None, cpc: int) -> list[Device]:
     if chip_map is not None and chip_map.chips:
-        return [Device(device_id=r.phy_id if r.phy_id is not None else r.npu_id * cpc + r.chip_id,
-                       card=r.npu_id, chip=r.chip_id, logic_id=r.logic_id) for r in chip_map.chips]
+        return [
+            Device(
+                device_id=r.phy_id if r.phy_id is not None else r.npu_id * cpc + r.chip_id,
+                card=r.npu_id,
+                chip=r.chip_id,
+                logic_id=r.logic_id,
+            )
+            for r in chip_map.chips
+        ]
     if npu_list is not None:
-        return [Device(device_id=c.npu_id * cpc + chip, card=c.npu_id, chip=chip)
-                for c in npu_list.cards for chip in range(c.chip_count or 1)]
+        return [
+            Device(device_id=c.npu_id * cpc + chip, card=c.npu_id, chip=chip)
+            for c in npu_list.cards
+            for chip in range(c.chip_count or 1)
+        ]
     return []
 
 
@@ -126,12 +146,19 @@ def assemble_server(host: str, server_id: str | None, sections: dict[str, Sectio
     addrs = _parsed(sections, "host_ip", parse_ip_addr, HostAddresses, failures)
     nic = addrs.nic_of(server_id) if addrs is not None and server_id else None
     return Server(
-        host=host, server_id=server_id, hostname=hostname or None, reachable=True,
-        host_ip=server_id if nic else None, host_nic=nic,
+        host=host,
+        server_id=server_id,
+        hostname=hostname or None,
+        reachable=True,
+        host_ip=server_id if nic else None,
+        host_nic=nic,
         host_addresses=addrs.addresses if addrs is not None else [],
-        product=("A3" if cpc == 2 else "A2") if devices else None, chips_per_card=cpc,
-        driver_version=_version(sections.get("driver")), cann_version=_version(sections.get("cann")),
-        devices=sorted(devices, key=lambda d: d.device_id), failures=failures,
+        product=("A3" if cpc == 2 else "A2") if devices else None,
+        chips_per_card=cpc,
+        driver_version=_version(sections.get("driver")),
+        cann_version=_version(sections.get("cann")),
+        devices=sorted(devices, key=lambda d: d.device_id),
+        failures=failures,
     )
 
 
@@ -139,8 +166,14 @@ def _conf_ip(dev: Device, conf: HccnConf) -> Device:
     entry = conf.devices.get(dev.device_id)
     if entry is None or not entry.address:
         return dev
-    return dev.model_copy(update={"conf_ip": entry.address, "device_ip": entry.address,
-                                  "netmask": entry.netmask, "ip_source": "hccn.conf"})
+    return dev.model_copy(
+        update={
+            "conf_ip": entry.address,
+            "device_ip": entry.address,
+            "netmask": entry.netmask,
+            "ip_source": "hccn.conf",
+        }
+    )
 
 
 def device_ids(server: Server) -> list[int]:
@@ -148,9 +181,13 @@ def device_ids(server: Server) -> list[int]:
 
 
 _PARSERS = {
-    "ip": (parse_ip, IpConfig), "vnic": (parse_vnic, VnicConfig), "link": (parse_link, LinkStatus),
-    "net_health": (parse_net_health, NetHealth), "tls": (parse_tls, TlsReport),
-    "gateway": (parse_gateway, GatewayInfo), "netdetect": (parse_netdetect, NetdetectInfo),
+    "ip": (parse_ip, IpConfig),
+    "vnic": (parse_vnic, VnicConfig),
+    "link": (parse_link, LinkStatus),
+    "net_health": (parse_net_health, NetHealth),
+    "tls": (parse_tls, TlsReport),
+    "gateway": (parse_gateway, GatewayInfo),
+    "netdetect": (parse_netdetect, NetdetectInfo),
 }
 _OPTIONAL = {"gateway", "netdetect", "vnic"}  # "not set" answers are normal for these
 
@@ -197,8 +234,11 @@ def _apply_spod(dev: Device, sec: Section | None) -> tuple[Device, str | None]:
     result = parse_spod_info(sec.output) if sec.exit_status == 0 else None
     if isinstance(result, SpodInfo):
         return dev.model_copy(update={"super_device_id": result.sdid}), result.super_pod_id
-    failure = _failure(spod_command(dev.card or 0, dev.chip or 0), sec,
-                       _why(result) if result is not None else sec.output.strip() or "failed")
+    failure = _failure(
+        spod_command(dev.card or 0, dev.chip or 0),
+        sec,
+        _why(result) if result is not None else sec.output.strip() or "failed",
+    )
     return dev.model_copy(update={"failures": [*dev.failures, failure]}), None
 
 

@@ -25,10 +25,7 @@ def _fold_findings(raw: Iterable[tuple[Severity, str, str, str, int | None]]) ->
         hosts = groups[(sev, code, msg, dev)]
         if host not in hosts:
             hosts.append(host)
-    return [
-        diagnostic(sev, code, msg, host=fold(hosts), device=dev)
-        for (sev, code, msg, dev), hosts in groups.items()
-    ]
+    return [diagnostic(sev, code, msg, host=fold(hosts), device=dev) for (sev, code, msg, dev), hosts in groups.items()]
 
 
 def _disagreement(
@@ -59,23 +56,40 @@ def _consistency(servers: list[Server]) -> list[Diagnostic]:
     out = _disagreement(servers, "tls_mismatch", "TLS switch", _tls_value, "error")
     out += _disagreement(servers, "driver_version_mismatch", "driver version", lambda s: s.driver_version, "warning")
     out += _disagreement(servers, "cann_version_mismatch", "CANN version", lambda s: s.cann_version, "warning")
-    out += _disagreement(servers, "device_count_mismatch", "NPU device count", lambda s: len(s.devices) or None, "warning")
-    out += _disagreement(servers, "host_nic_mismatch", "host NIC name (HCCL_SOCKET_IFNAME, GLOO_SOCKET_IFNAME "
-                         "and TP_SOCKET_IFNAME must name the same NIC on every server)",
-                         lambda s: s.host_nic, "warning")
+    out += _disagreement(
+        servers, "device_count_mismatch", "NPU device count", lambda s: len(s.devices) or None, "warning"
+    )
+    out += _disagreement(
+        servers,
+        "host_nic_mismatch",
+        "host NIC name (HCCL_SOCKET_IFNAME, GLOO_SOCKET_IFNAME "
+        "and TP_SOCKET_IFNAME must name the same NIC on every server)",
+        lambda s: s.host_nic,
+        "warning",
+    )
     unknown = [s.host for s in servers if s.host_addresses and s.host_nic is None]
     if unknown:
-        out.append(diagnostic("warning", "host_nic_unknown",
-                              "no network interface holds the address the console reached "
-                              "(NAT or a jump host?): {host_ip} and {host_nic} are unknown",
-                              host=fold(unknown)))
+        out.append(
+            diagnostic(
+                "warning",
+                "host_nic_unknown",
+                "no network interface holds the address the console reached "
+                "(NAT or a jump host?): {host_ip} and {host_nic} are unknown",
+                host=fold(unknown),
+            )
+        )
     for s in servers:  # TLS mixed inside one server
         tls = {d.device_id: d.tls for d in s.devices if d.tls is not None}
         if len(set(tls.values())) > 1:
             on = sorted(k for k, v in tls.items() if v == 1)
-            out.append(diagnostic("error", "tls_mismatch",
-                                  f"TLS switch differs between devices: enabled on {on}, disabled on the rest",
-                                  host=s.host))
+            out.append(
+                diagnostic(
+                    "error",
+                    "tls_mismatch",
+                    f"TLS switch differs between devices: enabled on {on}, disabled on the rest",
+                    host=s.host,
+                )
+            )
     return out
 
 
@@ -86,9 +100,14 @@ def _duplicate_ips(servers: list[Server]) -> list[Diagnostic]:
             if d.device_ip:
                 owners[d.device_ip].append(f"{s.host} device {d.device_id}")
     return [
-        diagnostic("error", "duplicate_device_ip", f"device IP {ip} is used by {', '.join(who)}",
-                   host=fold(sorted({w.split(' device ')[0] for w in who})))
-        for ip, who in owners.items() if len(who) > 1
+        diagnostic(
+            "error",
+            "duplicate_device_ip",
+            f"device IP {ip} is used by {', '.join(who)}",
+            host=fold(sorted({w.split(" device ")[0] for w in who})),
+        )
+        for ip, who in owners.items()
+        if len(who) > 1
     ]
 
 
@@ -122,8 +141,13 @@ def _device_findings(host: str, d: Device) -> Iterable[tuple[Severity, str, str,
     elif d.ip_source == "hccn.conf":
         yield "warning", "ip_from_hccn_conf", "hccn_tool gave no IP; using /etc/hccn.conf", host, dev
     elif d.conf_ip and d.conf_ip != d.device_ip:
-        yield ("warning", "hccn_conf_mismatch",
-               f"/etc/hccn.conf says {d.conf_ip} but the card has {d.device_ip}", host, dev)
+        yield (
+            "warning",
+            "hccn_conf_mismatch",
+            f"/etc/hccn.conf says {d.conf_ip} but the card has {d.device_ip}",
+            host,
+            dev,
+        )
     for f in d.failures:
         yield "warning", "command_failed", f"{f.command}: {f.message}", host, dev
 
@@ -144,5 +168,6 @@ def findings(inv: Inventory, extra: Iterable[Diagnostic] = ()) -> list[Diagnosti
     for s in reachable:
         out += _subnets(s)
     out += _fold_findings(raw)
-    return sorted(out, key=lambda f: (SEVERITY_ORDER[f.severity], f.code,
-                                      f.where.device if f.where.device is not None else -1))
+    return sorted(
+        out, key=lambda f: (SEVERITY_ORDER[f.severity], f.code, f.where.device if f.where.device is not None else -1)
+    )

@@ -112,26 +112,31 @@ def prelude(marker: str) -> str:
 def device_prelude(*, tool_timeout: float = 5, retries: int = 5) -> str:
     """The round-2 helpers; ``tool_timeout`` <= 0 leaves the calls unbounded (``timeout 0``)."""
     bounded = tool_timeout > 0
-    return _DEVICE_PRELUDE % {"tool_timeout": f"{tool_timeout:g}", "retries": int(retries),
-                              "half": f"{tool_timeout / 2:g}" if bounded else "1",
-                              "bounded": int(bounded)}
+    return _DEVICE_PRELUDE % {
+        "tool_timeout": f"{tool_timeout:g}",
+        "retries": int(retries),
+        "half": f"{tool_timeout / 2:g}" if bounded else "1",
+        "bounded": int(bounded),
+    }
 
 
 def server_script(marker: str) -> str:
     """Round trip 1: the server, its cards and chips, versions, hccn.conf (no hccn_tool
     query: ``_kw`` takes the same options as ``devices_script`` for symmetry)."""
-    return prelude(marker) + "\n".join([
-        "run hostname hostname",
-        "run hccn_path command -v \"$H\"",
-        "run npu_l npu-smi info -l",
-        "run npu_m npu-smi info -m",
-        "run npu_info npu-smi info",
-        "run hccn_conf cat \"$R/etc/hccn.conf\"",
-        "run host_ip ip -o -4 addr show",
-        "run driver cat \"$R/usr/local/Ascend/driver/version.info\"",
-        "run cann cat \"$R\"/usr/local/Ascend/ascend-toolkit/latest/*-linux/ascend_toolkit_install.info",
-        "",
-    ])
+    return prelude(marker) + "\n".join(
+        [
+            "run hostname hostname",
+            'run hccn_path command -v "$H"',
+            "run npu_l npu-smi info -l",
+            "run npu_m npu-smi info -m",
+            "run npu_info npu-smi info",
+            'run hccn_conf cat "$R/etc/hccn.conf"',
+            "run host_ip ip -o -4 addr show",
+            'run driver cat "$R/usr/local/Ascend/driver/version.info"',
+            'run cann cat "$R"/usr/local/Ascend/ascend-toolkit/latest/*-linux/ascend_toolkit_install.info',
+            "",
+        ]
+    )
 
 
 DEVICE_QUERIES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -154,9 +159,15 @@ def spod_command(card: int, chip: int) -> str:
     return f"npu-smi info -t spod-info -i {int(card)} -c {int(chip)}"
 
 
-def devices_script(marker: str, device_ids: list[int], *, a3: bool = False,
-                   cards: dict[int, tuple[int, int]] | None = None, tool_timeout: float = 5,
-                   retries: int = 5) -> str:
+def devices_script(
+    marker: str,
+    device_ids: list[int],
+    *,
+    a3: bool = False,
+    cards: dict[int, tuple[int, int]] | None = None,
+    tool_timeout: float = 5,
+    retries: int = 5,
+) -> str:
     """Round trip 2: every device's NIC facts, one hccn_tool call at a time; on A3 also each
     die's SuperPoD ids (``cards``: device id -> (card, chip)) for rank table 1.2."""
     queries = DEVICE_QUERIES + (A3_QUERIES if a3 else ())

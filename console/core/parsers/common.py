@@ -101,4 +101,3 @@ def seq_number(token: str | None) -> int | None:
     if token and set(token) <= set("0123456789oO"):
         return to_int(token.replace("o", "0").replace("O", "0"))
     return None
-

@@ -17,8 +17,12 @@ _LINE_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_]*?)_([0-9]{1,4})\s*=\s*(.*?)\s*$")
 _GLOBAL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 
 _KNOWN = {
-    "address": "address", "netmask": "netmask", "netdetect": "netdetect", "gateway": "gateway",
-    "tls_enable": "tls_enable", "send_arp_status": "send_arp_status",
+    "address": "address",
+    "netmask": "netmask",
+    "netdetect": "netdetect",
+    "gateway": "gateway",
+    "tls_enable": "tls_enable",
+    "send_arp_status": "send_arp_status",
     "ipv6address": "ipv6_address",
 }
 

@@ -133,8 +133,9 @@ def _vnic(lines: list[str]) -> VnicConfig | None:
     if not found:
         return None
     link = found.get("link status")
-    return VnicConfig(link=link.upper() if link else None,
-                      ipaddr=found.get("ipaddr") or None, netmask=found.get("netmask") or None)
+    return VnicConfig(
+        link=link.upper() if link else None, ipaddr=found.get("ipaddr") or None, netmask=found.get("netmask") or None
+    )
 
 
 @guarded()

@@ -25,8 +25,15 @@ _NO_CERT_RE = re.compile(r"No certificate found", re.IGNORECASE)
 
 # `-net_health -g` code -> text, as the tool maps it (SHMEM-CHK); anything else is "Unknown".
 NET_HEALTH_CODES: dict[int, str] = {
-    0: "Success", 1: "Socket fail", 2: "Receive timeout", 3: "Unreachable", 4: "Time exceeded",
-    5: "Fault", 6: "Init", 7: "Thread error", 8: "Detect ip set",
+    0: "Success",
+    1: "Socket fail",
+    2: "Receive timeout",
+    3: "Unreachable",
+    4: "Time exceeded",
+    5: "Fault",
+    6: "Init",
+    7: "Thread error",
+    8: "Detect ip set",
 }
 _HEALTH_BY_TEXT = {text.lower(): code for code, text in NET_HEALTH_CODES.items()}
 
@@ -165,8 +172,9 @@ def _tls(lines: list[str]) -> TlsReport | None:
         if m := _TLS_RE.search(line):
             dev, switch = to_int(m[1]), to_int(m[2])
             if dev is not None and switch is not None:
-                report.devices.append(TlsDevice(dev_id=dev, switch=switch,
-                                                preconfigured=to_int(m[3]), alarm_days=to_int(m[4])))
+                report.devices.append(
+                    TlsDevice(dev_id=dev, switch=switch, preconfigured=to_int(m[3]), alarm_days=to_int(m[4]))
+                )
         elif _NO_CERT_RE.search(line):
             report.no_certificate = True
     return report if report.devices or report.no_certificate else None

@@ -94,7 +94,7 @@ def _map_row(cols: list[str], line: str) -> ChipMapRow | None:
     if npu is None or chip is None or logic is None:
         return None
     phy = to_int(row["chip phy-id"]) if "chip phy-id" in row else None
-    name = " ".join(tokens[len(cols) - 1:])
+    name = " ".join(tokens[len(cols) - 1 :])
     return ChipMapRow(npu_id=npu, chip_id=chip, logic_id=logic, phy_id=phy, name=name)
 
 
@@ -137,5 +137,4 @@ def parse_spod_info(text: str) -> SpodInfo | Unparsed:
     if not found:
         return Unparsed(raw=text, reason="no 'SDID' or 'Super Pod ID' field")
     pod = found.get("super pod id")
-    return SpodInfo(sdid=to_int(found.get("sdid")),
-                    super_pod_id=None if pod is None or pod.upper() == "NA" else pod)
+    return SpodInfo(sdid=to_int(found.get("sdid")), super_pod_id=None if pod is None or pod.upper() == "NA" else pod)

@@ -58,8 +58,7 @@ class NpuSmiInfo(BaseModel):
         return next((c for c in self.chips if c.npu_id == npu_id and c.chip_id == chip_id), None)
 
     def processes_on(self, npu_id: int, chip_id: int | None = None) -> list[NpuProcess]:
-        return [p for p in self.processes
-                if p.npu_id == npu_id and (chip_id is None or p.chip_id == chip_id)]
+        return [p for p in self.processes if p.npu_id == npu_id and (chip_id is None or p.chip_id == chip_id)]
 
 
 def _cells(line: str) -> list[str] | None:
@@ -114,10 +113,15 @@ def _process_row(info: NpuSmiInfo, cells: list[str]) -> None:
     npu, pid = (to_int(ids[0]) if ids else None), to_int(cells[1])
     if npu is None or pid is None:
         return
-    info.processes.append(NpuProcess(
-        npu_id=npu, chip_id=to_int(ids[1]) if len(ids) > 1 else None, pid=pid,
-        name=cells[2], memory_mb=to_int(cells[3].split()[0]) if len(cells) > 3 and cells[3].split() else None,
-    ))
+    info.processes.append(
+        NpuProcess(
+            npu_id=npu,
+            chip_id=to_int(ids[1]) if len(ids) > 1 else None,
+            pid=pid,
+            name=cells[2],
+            memory_mb=to_int(cells[3].split()[0]) if len(cells) > 3 and cells[3].split() else None,
+        )
+    )
 
 
 def _chip_table_row(info: NpuSmiInfo, cells: list[str], pending: NpuChip | None) -> NpuChip | None:

@@ -23,9 +23,7 @@ SUMMARY_RE = re.compile(
     r"([0-9]+)\s+packets?\s+transmitted\s*,\s*([0-9]+)\s+received\s*,\s*([0-9.]+)\s*%\s*packets?\s+loss",
     re.IGNORECASE,
 )
-_REPLY_RE = re.compile(
-    r"^recv\s+seq\s*[=:]?\s*([0-9oO]+)\s*,?\s*time\s*[=:\-]?\s*([0-9.]+)\s*ms", re.IGNORECASE
-)
+_REPLY_RE = re.compile(r"^recv\s+seq\s*[=:]?\s*([0-9oO]+)\s*,?\s*time\s*[=:\-]?\s*([0-9.]+)\s*ms", re.IGNORECASE)
 _TIMEOUT_RE = re.compile(r"^recv\s+time\s*out\s+seq\s*[=:]?\s*(\S*)", re.IGNORECASE)
 _UNREACHABLE_RE = re.compile(r"Destination\s+Host\s+Unreachable", re.IGNORECASE)
 _TOO_LONG_RE = re.compile(r"Message\s+too\s+long", re.IGNORECASE)
@@ -141,14 +139,24 @@ def parse_ping_block(block: str) -> PingReport | Unparsed:
         if line.strip():
             scan.feed(line.strip())
     if not (scan.replies or scan.summary or scan.errors):
-        reason = ("ping header without any reply, summary or error (output cut short?)"
-                  if scan.header else "no ping header, reply, summary or hccn_tool error")
+        reason = (
+            "ping header without any reply, summary or error (output cut short?)"
+            if scan.header
+            else "no ping header, reply, summary or hccn_tool error"
+        )
         return Unparsed(raw=block, reason=reason)
     sent, got, loss = scan.summary or (None, None, None)
     return PingReport(
-        src_device=scan.src, dst_ip=scan.dst, ipv6=scan.v6, replies=scan.replies,
-        transmitted=sent, received=got, loss_pct=loss, status=scan.status(),
-        errors=scan.errors, raw=block,
+        src_device=scan.src,
+        dst_ip=scan.dst,
+        ipv6=scan.v6,
+        replies=scan.replies,
+        transmitted=sent,
+        received=got,
+        loss_pct=loss,
+        status=scan.status(),
+        errors=scan.errors,
+        raw=block,
     )
 
 

@@ -94,8 +94,9 @@ def make_tool_error(error_lines: list[str], raw: str) -> ToolError:
     """One ``ToolError`` from a group of error lines (all must be known error lines)."""
     kinds = [error_kind(line) or "failed" for line in error_lines]
     best = _most_specific(kinds)
-    return ToolError(kind=kinds[best], message=error_lines[best].strip(), raw=raw,
-                     lines=[line.strip() for line in error_lines])
+    return ToolError(
+        kind=kinds[best], message=error_lines[best].strip(), raw=raw, lines=[line.strip() for line in error_lines]
+    )
 
 
 def group_error_lines(lines: list[str]) -> list[list[str]]:

@@ -27,8 +27,11 @@ class PairLine(NamedTuple):
 
 def _device(token: str, line: int, path: str | None) -> int:
     if not token.isascii() or not token.isdigit():
-        raise InputError(f"line {line}: device {token!r} is not a device number",
-                         "device ids are whole numbers like 0..15", path=path)
+        raise InputError(
+            f"line {line}: device {token!r} is not a device number",
+            "device ids are whole numbers like 0..15",
+            path=path,
+        )
     return int(token)
 
 

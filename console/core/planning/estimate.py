@@ -38,9 +38,11 @@ class SweepEstimate:
     def text(self) -> str:
         """e.g. ``8,184 probes, about 17 min (1,023 waves of ~3 s; 1 per card, 8 per server)``."""
         rounds = f", {self.rounds} rounds" if self.rounds > 1 else ""
-        return (f"{self.probes:,} probes{rounds}, about {duration_text(self.seconds)} "
-                f"({self.waves:,} waves of ~{self.probe_s:g} s; {self.per_card} per card, "
-                f"{self.lanes} per server)")
+        return (
+            f"{self.probes:,} probes{rounds}, about {duration_text(self.seconds)} "
+            f"({self.waves:,} waves of ~{self.probe_s:g} s; {self.per_card} per card, "
+            f"{self.lanes} per server)"
+        )
 
 
 def duration_text(seconds: float) -> str:
@@ -75,5 +77,6 @@ def estimate(table: ProbeTable, *, per_card: int = 1, lanes: int = 8, probe_s: f
             src = table.src
             counts = Counter(src[i] for i in batch)
         waves += _waves(table, counts, per_card, lanes)
-    return SweepEstimate(probes=len(table), rounds=len(batches), waves=waves, probe_s=probe_s,
-                         per_card=per_card, lanes=lanes)
+    return SweepEstimate(
+        probes=len(table), rounds=len(batches), waves=waves, probe_s=probe_s, per_card=per_card, lanes=lanes
+    )

@@ -42,9 +42,20 @@ from console.core.targets import check_target, host_problem, quoted
 PLACEHOLDER = re.compile(
     r"\{(tp|pp|ep|dp|world_size|rank|local_rank|device_id|upload_dir|node_rank|nnodes|local_world_size"
     r"|rank_id_start|server_ip|master_ip|is_master|host_ip|host_nic|container_ip|model|dp_local|dp_start"
-    r"|rpc_port|http_port|headless)\}")
-SERVER_PLACEHOLDERS = ("node_rank", "nnodes", "local_world_size", "rank_id_start", "server_ip",
-                       "master_ip", "is_master", "host_ip", "host_nic", "container_ip")
+    r"|rpc_port|http_port|headless)\}"
+)
+SERVER_PLACEHOLDERS = (
+    "node_rank",
+    "nnodes",
+    "local_world_size",
+    "rank_id_start",
+    "server_ip",
+    "master_ip",
+    "is_master",
+    "host_ip",
+    "host_nic",
+    "container_ip",
+)
 """Per server, in both granularities: the server's index in table order, the server count,
 its devices, its first rank, its server_id, the master's, 1 on the first server else 0, the
 host IP and NIC from discovery (host_ip defaults to the server_id), MindIE's container_ip."""
@@ -60,8 +71,7 @@ class RankSpec(BaseModel):
     local_rank: int = Field(description="Index of the rank on its server (0..cards-1)")
     device_id: int = Field(description="device_id of the table entry with this rank_id")
     device_ip: str | None = None
-    devices: list[int] = Field(default_factory=list,
-                               description="Per-server process: the server's device ids")
+    devices: list[int] = Field(default_factory=list, description="Per-server process: the server's device ids")
     await_ready: bool = Field(True, description="Must print the ready pattern")
     env: dict[str, str] = Field(description="Launcher + profile + --env variables")
     command: str = Field(description="Shell text, placeholders substituted")
@@ -72,14 +82,21 @@ class ServerPlan(BaseModel):
     host: str = Field(description="SSH target (server_id unless mapped with --host)")
     rank_id_start: int
     ranks: list[RankSpec]
-    values: dict[str, str] = Field(default_factory=dict,
-                                   description="This server's placeholder values ({node_rank}...)")
-    run_dir: str = Field("", description="This server's private run folder ({upload_dir}); "
-                         "starts with ~ until the launch resolves it on the server")
+    values: dict[str, str] = Field(
+        default_factory=dict, description="This server's placeholder values ({node_rank}...)"
+    )
+    run_dir: str = Field(
+        "",
+        description="This server's private run folder ({upload_dir}); "
+        "starts with ~ until the launch resolves it on the server",
+    )
     ranktable: str = Field("", description="RANK_TABLE_FILE on this server")
-    ranktable_created: bool = Field(False, description="The launch created the file at the "
-                                    "explicit remote_ranktable path here (removed at the end "
-                                    "unless keep_remote)")
+    ranktable_created: bool = Field(
+        False,
+        description="The launch created the file at the "
+        "explicit remote_ranktable path here (removed at the end "
+        "unless keep_remote)",
+    )
 
 
 class LaunchPlan(BaseModel):
@@ -88,8 +105,9 @@ class LaunchPlan(BaseModel):
     master_addr: str
     master_port: int
     backend: str
-    remote_ranktable: str = Field(description="Explicit absolute path on every server, or '' = "
-                                  "ranktable.json in each server's run folder")
+    remote_ranktable: str = Field(
+        description="Explicit absolute path on every server, or '' = ranktable.json in each server's run folder"
+    )
     prelude: str = Field(description="Shell text run before the barrier: setup lines, cd")
     exec_command: bool = Field(description="Prefix the command with exec (a simple command)")
     servers: list[ServerPlan]
@@ -101,22 +119,25 @@ class LaunchPlan(BaseModel):
     barrier: str
     python: str
     run_id: str | None = Field(None, description="Run record id; also names upload_dir")
-    upload_dir: str = Field("", description="<run_base>/<run id>: holds each server's own "
-                            "run folder (ServerPlan.run_dir, which {upload_dir} names)")
-    uploads: list[str] = Field(default_factory=list,
-                               description="Bundle names / local paths put into upload_dir")
+    upload_dir: str = Field(
+        "",
+        description="<run_base>/<run id>: holds each server's own "
+        "run folder (ServerPlan.run_dir, which {upload_dir} names)",
+    )
+    uploads: list[str] = Field(default_factory=list, description="Bundle names / local paths put into upload_dir")
     warnings: list[str] = Field(default_factory=list)
     per: Literal["rank", "server"] = Field("rank", description="One process per rank or per server")
     serving: str = Field("", description="The profile's serving stack (mindie-service, vllm-ascend) or ''")
-    run_base: str = Field("", description="Folder on the servers under which each run gets "
-                          "<run id>/<server>/ (mode 0700)")
+    run_base: str = Field(
+        "", description="Folder on the servers under which each run gets <run id>/<server>/ (mode 0700)"
+    )
     keep_remote: bool = Field(False, description="Keep the run folders on the servers")
-    force_remote_ranktable: bool = Field(False, description="Overwrite an existing file at "
-                                         "remote_ranktable even if it is not a rank table")
+    force_remote_ranktable: bool = Field(
+        False, description="Overwrite an existing file at remote_ranktable even if it is not a rank table"
+    )
     template_base: str = Field("", description="The profile's command, placeholders unsubstituted")
     template_args: list[str] = Field(default_factory=list, description="CLI args, unsubstituted")
-    template_env: dict[str, str] = Field(default_factory=dict,
-                                         description="Profile + --env values, unsubstituted")
+    template_env: dict[str, str] = Field(default_factory=dict, description="Profile + --env values, unsubstituted")
 
     @property
     def processes(self) -> int:
@@ -139,8 +160,9 @@ def substitute(text: str, values: Mapping[str, object]) -> str:
 
 
 def _problem(message: str) -> CheckFailed:
-    return CheckFailed("rank table cannot be launched", message,
-                       hint="fix it with `cluster-console ranktable validate`")
+    return CheckFailed(
+        "rank table cannot be launched", message, hint="fix it with `cluster-console ranktable validate`"
+    )
 
 
 def _check_layout(table: Any) -> list[tuple[Any, list[Any]]]:
@@ -190,10 +212,12 @@ def _ssh_targets(table: Any, hosts: Mapping[str, str]) -> dict[str, str]:
             continue
         why = host_problem(sid)
         if why:
-            raise CheckFailed("rank table cannot be launched",
-                              f"server_list[{i}].server_id {quoted(sid)} {why}: it cannot be an SSH target",
-                              hint="fix the rank table (`cluster-console ranktable validate`), "
-                                   "or map it with --host SERVER_ID=TARGET")
+            raise CheckFailed(
+                "rank table cannot be launched",
+                f"server_list[{i}].server_id {quoted(sid)} {why}: it cannot be an SSH target",
+                hint="fix the rank table (`cluster-console ranktable validate`), "
+                "or map it with --host SERVER_ID=TARGET",
+            )
         targets[sid] = sid
     return targets
 
@@ -201,11 +225,11 @@ def _ssh_targets(table: Any, hosts: Mapping[str, str]) -> dict[str, str]:
 def _command(profile: Profile, args: Sequence[str]) -> tuple[str, list[str], bool]:
     """(profile's shell text, CLI args, exec ok); rendered per rank by ``render_command``."""
     if profile.args_required and not args:
-        raise InputError(f"profile {profile.name} needs arguments after --",
-                         hint=f"e.g. -- {profile.args_required}")
+        raise InputError(f"profile {profile.name} needs arguments after --", hint=f"e.g. -- {profile.args_required}")
     if not profile.command and not args:
-        raise InputError("no command to launch",
-                         hint="give it after --, e.g. `launch --ranktable rt.json -- python3 x.py`")
+        raise InputError(
+            "no command to launch", hint="give it after --, e.g. `launch --ranktable rt.json -- python3 x.py`"
+        )
     # CLI args are quoted word by word, so only a leading NAME=value can stop ``exec``
     lead = profile.command or shlex.join(args)
     simple = not (_NEEDS_SHELL if profile.command else _ASSIGNMENT).search(lead)
@@ -228,8 +252,9 @@ def build_prelude(setup: Sequence[str], cwd: str, *, strict: bool) -> str:
         if strict:
             # the line on lines of its own (a trailing comment or an open quote cannot
             # swallow the guard) and handed to printf as an argument (a % stays text)
-            lines.append(f"{{\n{line}\n}} || {{ rc=$?; printf {_SETUP_FAILED} \"$rc\" "
-                         f"{shlex.quote(line)} >&2; exit 126; }}")
+            lines.append(
+                f'{{\n{line}\n}} || {{ rc=$?; printf {_SETUP_FAILED} "$rc" {shlex.quote(line)} >&2; exit 126; }}'
+            )
         else:
             lines.append(line)
     if cwd:
@@ -260,56 +285,102 @@ def _parallel(profile: Profile, world: int, overrides: Mapping[str, int]) -> tup
         par[key] = value
     warn = []
     if par["tp"] * par["pp"] * par["dp"] != world:
-        warn.append(f"tp*pp*dp = {par['tp'] * par['pp'] * par['dp']} but the table has "
-                    f"{world} ranks")
+        warn.append(f"tp*pp*dp = {par['tp'] * par['pp'] * par['dp']} but the table has {world} ranks")
     return par, warn
 
 
-def _server_plan(server: Any, devs: list[Any], common: dict[str, str], user_env: Mapping[str, str],
-                 par: dict[str, int], world: int, command: tuple[str, list[str]],
-                 host: str, upload_dir: str, svalues: dict[str, str], per: str,
-                 ready_first_only: bool, group: tuple[int, int, str | None]) -> ServerPlan:
+def _server_plan(
+    server: Any,
+    devs: list[Any],
+    common: dict[str, str],
+    user_env: Mapping[str, str],
+    par: dict[str, int],
+    world: int,
+    command: tuple[str, list[str]],
+    host: str,
+    upload_dir: str,
+    svalues: dict[str, str],
+    per: str,
+    ready_first_only: bool,
+    group: tuple[int, int, str | None],
+) -> ServerPlan:
     """``group``: (this server's index in rank order, server count, run id)."""
     start = int(devs[0].rank_id)
     ranks = []
     try:
         if per == "server":
-            values = {**par, **svalues, "upload_dir": upload_dir, "world_size": world,
-                      "rank": start, "local_rank": 0, "device_id": int(devs[0].device_id)}
+            values = {
+                **par,
+                **svalues,
+                "upload_dir": upload_dir,
+                "world_size": world,
+                "rank": start,
+                "local_rank": 0,
+                "device_id": int(devs[0].device_id),
+            }
             env = server_env({**DEFAULTS, **common}, svalues, devs)
             env.update({k: substitute(v, values) for k, v in user_env.items()})
-            ranks.append(RankSpec(
-                rank=int(svalues["node_rank"]), local_rank=0, device_id=int(devs[0].device_id),
-                devices=[int(d.device_id) for d in devs], env=env,
-                await_ready=not ready_first_only or svalues["is_master"] == "1",
-                command=render_command(*command, values)))
+            ranks.append(
+                RankSpec(
+                    rank=int(svalues["node_rank"]),
+                    local_rank=0,
+                    device_id=int(devs[0].device_id),
+                    devices=[int(d.device_id) for d in devs],
+                    env=env,
+                    await_ready=not ready_first_only or svalues["is_master"] == "1",
+                    command=render_command(*command, values),
+                )
+            )
         for local, dev in enumerate(devs if per == "rank" else []):
-            values = {**par, **svalues, "upload_dir": upload_dir, "world_size": world,
-                      "rank": int(dev.rank_id), "local_rank": local, "device_id": int(dev.device_id)}
-            rank_env = {**DEFAULTS, **common, "RANK": str(values["rank"]), "LOCAL_RANK": str(local),
-                        "LOCAL_WORLD_SIZE": str(len(devs)), "RANK_ID_START": str(start),
-                        "DEVICE_ID": str(values["device_id"]),
-                        **torchrun_env(group[0], group[1], int(dev.rank_id), world, group[2])}
+            values = {
+                **par,
+                **svalues,
+                "upload_dir": upload_dir,
+                "world_size": world,
+                "rank": int(dev.rank_id),
+                "local_rank": local,
+                "device_id": int(dev.device_id),
+            }
+            rank_env = {
+                **DEFAULTS,
+                **common,
+                "RANK": str(values["rank"]),
+                "LOCAL_RANK": str(local),
+                "LOCAL_WORLD_SIZE": str(len(devs)),
+                "RANK_ID_START": str(start),
+                "DEVICE_ID": str(values["device_id"]),
+                **torchrun_env(group[0], group[1], int(dev.rank_id), world, group[2]),
+            }
             rank_env.update({k: substitute(v, values) for k, v in user_env.items()})
-            ranks.append(RankSpec(rank=values["rank"], local_rank=local,
-                                  device_id=values["device_id"],
-                                  device_ip=getattr(dev, "device_ip", None),
-                                  await_ready=not ready_first_only or values["rank"] == 0,
-                                  env=rank_env, command=render_command(*command, values)))
+            ranks.append(
+                RankSpec(
+                    rank=values["rank"],
+                    local_rank=local,
+                    device_id=values["device_id"],
+                    device_ip=getattr(dev, "device_ip", None),
+                    await_ready=not ready_first_only or values["rank"] == 0,
+                    env=rank_env,
+                    command=render_command(*command, values),
+                )
+            )
     except KeyError as exc:
         raise missing_value(str(exc.args[0]), server.server_id) from None
-    return ServerPlan(server_id=server.server_id, host=host, rank_id_start=start, ranks=ranks,
-                      values=svalues)
+    return ServerPlan(server_id=server.server_id, host=host, rank_id_start=start, ranks=ranks, values=svalues)
 
 
-def _bound_values(plan: LaunchPlan, server: ServerPlan, spec: RankSpec,
-                  folder: str) -> dict[str, object]:
+def _bound_values(plan: LaunchPlan, server: ServerPlan, spec: RankSpec, folder: str) -> dict[str, object]:
     """The placeholder values ``_server_plan`` used for ``spec``, with ``folder`` as
     ``{upload_dir}``."""
     one = plan.per == "server"
-    return {**plan.parallel, **server.values, "upload_dir": folder, "world_size": plan.world_size,
-            "rank": server.rank_id_start if one else spec.rank,
-            "local_rank": 0 if one else spec.local_rank, "device_id": spec.device_id}
+    return {
+        **plan.parallel,
+        **server.values,
+        "upload_dir": folder,
+        "world_size": plan.world_size,
+        "rank": server.rank_id_start if one else spec.rank,
+        "local_rank": 0 if one else spec.local_rank,
+        "device_id": spec.device_id,
+    }
 
 
 def bind_run(plan: LaunchPlan, run_id: str | None, dirs: Mapping[str, str]) -> LaunchPlan:
@@ -325,18 +396,22 @@ def bind_run(plan: LaunchPlan, run_id: str | None, dirs: Mapping[str, str]) -> L
         ranks = []
         for spec in server.ranks:
             values = _bound_values(plan, server, spec, folder)
-            env = {**spec.env, **{k: substitute(v, values) for k, v in plan.template_env.items()},
-                   "RANKTABLEFILE": table, "RANK_TABLE_FILE": table,
-                   RUN_MARKER: marker, SERVER_MARKER: server.server_id}
+            env = {
+                **spec.env,
+                **{k: substitute(v, values) for k, v in plan.template_env.items()},
+                "RANKTABLEFILE": table,
+                "RANK_TABLE_FILE": table,
+                RUN_MARKER: marker,
+                SERVER_MARKER: server.server_id,
+            }
             if run_id and "TORCHELASTIC_RUN_ID" in env:
                 env["TORCHELASTIC_RUN_ID"] = run_id
             command = render_command(plan.template_base, plan.template_args, values)
             ranks.append(spec.model_copy(update={"env": env, "command": command}))
-        servers.append(server.model_copy(update={"run_dir": folder, "ranktable": table,
-                                                 "ranks": ranks}))
-    return plan.model_copy(update={
-        "run_id": run_id, "servers": servers,
-        "upload_dir": posixpath.join(plan.run_base, marker)})
+        servers.append(server.model_copy(update={"run_dir": folder, "ranktable": table, "ranks": ranks}))
+    return plan.model_copy(
+        update={"run_id": run_id, "servers": servers, "upload_dir": posixpath.join(plan.run_base, marker)}
+    )
 
 
 def build_launch_plan(
@@ -378,48 +453,92 @@ def build_launch_plan(
     targets = _ssh_targets(table, hosts or {})
     path = remote_ranktable or profile.remote_ranktable or ""
     if path and not path.startswith("/"):
-        raise InputError(f"remote rank table path {path!r} must be absolute",
-                         hint="every server must see the same absolute path")
-    table_warning = [] if remote_ranktable or not path else [
-        f"the rank table goes to {path} on every server: that path comes from "
-        f"{profile_source(profile)} (remote_ranktable), not from your command line; check "
-        "it is yours to write (an existing file there that is not a rank table is refused)"]
+        raise InputError(
+            f"remote rank table path {path!r} must be absolute", hint="every server must see the same absolute path"
+        )
+    table_warning = (
+        []
+        if remote_ranktable or not path
+        else [
+            f"the rank table goes to {path} on every server: that path comes from "
+            f"{profile_source(profile)} (remote_ranktable), not from your command line; check "
+            "it is yours to write (an existing file there that is not a rank table is refused)"
+        ]
+    )
     world = sum(len(devs) for _, devs in layout)
     master = next(s.server_id for s, devs in layout if int(devs[0].rank_id) == 0)
     port = _master_port(profile, user_env, master_port)
     par, warnings = _parallel(profile, world, parallel or {})
     base, cmd_args, exec_ok = _command(profile, args)
     common = {
-        "WORLD_SIZE": str(world), "BACKEND": profile.backend,
-        "RANKTABLEFILE": path, "RANK_TABLE_FILE": path,
-        "MASTER_ADDR": master, "MASTER_IP": master, "MASTER_PORT": str(port),
+        "WORLD_SIZE": str(world),
+        "BACKEND": profile.backend,
+        "RANKTABLEFILE": path,
+        "RANK_TABLE_FILE": path,
+        "MASTER_ADDR": master,
+        "MASTER_IP": master,
+        "MASTER_PORT": str(port),
     }
     files = [*profile.upload, *uploads]
     in_rank_order = sorted(range(len(layout)), key=lambda i: int(layout[i][1][0].rank_id))
     group_of = {i: g for g, i in enumerate(in_rank_order)}
     facts, more = host_facts or {}, values or {}
-    servers = [_server_plan(server, devs, common, user_env, par, world, (base, cmd_args),
-                            targets[server.server_id], "",
-                            server_values(i, len(layout), server, devs, master,
-                                          facts.get(server.server_id), more.get(server.server_id, {})),
-                            per, profile.ready_on == "first", (group_of[i], len(layout), run_id))
-               for i, (server, devs) in enumerate(layout)]
-    mismatch = device_mismatch_warning([(r.rank, r.local_rank, r.device_id)
-                                        for s in servers for r in s.ranks]) if per == "rank" else None
+    servers = [
+        _server_plan(
+            server,
+            devs,
+            common,
+            user_env,
+            par,
+            world,
+            (base, cmd_args),
+            targets[server.server_id],
+            "",
+            server_values(
+                i, len(layout), server, devs, master, facts.get(server.server_id), more.get(server.server_id, {})
+            ),
+            per,
+            profile.ready_on == "first",
+            (group_of[i], len(layout), run_id),
+        )
+        for i, (server, devs) in enumerate(layout)
+    ]
+    mismatch = (
+        device_mismatch_warning([(r.rank, r.local_rank, r.device_id) for s in servers for r in s.ranks])
+        if per == "rank"
+        else None
+    )
     warnings += [mismatch] if mismatch else []
     plan = LaunchPlan(
-        profile=profile.name, world_size=world, master_addr=master, master_port=port,
-        backend=user_env.get("BACKEND", profile.backend), remote_ranktable=path,
-        prelude=build_prelude([*profile.setup, *setup], cwd if cwd is not None else profile.cwd,
-                              strict=profile.strict_setup),
-        exec_command=exec_ok, servers=servers, parallel=par, grace_s=profile.grace_s,
-        ready_pattern=profile.ready_pattern, ready_timeout_s=profile.ready_timeout_s,
-        setup_timeout_s=profile.setup_timeout_s, barrier=profile.barrier, python=profile.python,
-        run_id=run_id, uploads=files, warnings=[*table_warning, *warnings, *check_env(user_env)], per=per,
+        profile=profile.name,
+        world_size=world,
+        master_addr=master,
+        master_port=port,
+        backend=user_env.get("BACKEND", profile.backend),
+        remote_ranktable=path,
+        prelude=build_prelude(
+            [*profile.setup, *setup], cwd if cwd is not None else profile.cwd, strict=profile.strict_setup
+        ),
+        exec_command=exec_ok,
+        servers=servers,
+        parallel=par,
+        grace_s=profile.grace_s,
+        ready_pattern=profile.ready_pattern,
+        ready_timeout_s=profile.ready_timeout_s,
+        setup_timeout_s=profile.setup_timeout_s,
+        barrier=profile.barrier,
+        python=profile.python,
+        run_id=run_id,
+        uploads=files,
+        warnings=[*table_warning, *warnings, *check_env(user_env)],
+        per=per,
         serving=profile.serving,
-        run_base=profile.upload_base, keep_remote=keep_remote, template_base=base,
+        run_base=profile.upload_base,
+        keep_remote=keep_remote,
+        template_base=base,
         force_remote_ranktable=force_remote_ranktable,
-        template_args=cmd_args, template_env=user_env,
+        template_args=cmd_args,
+        template_env=user_env,
     )
     dirs = run_dirs(plan.run_base, run_id or PENDING_RUN_ID, [s.server_id for s in servers])
     return bind_run(plan, run_id, dirs)

@@ -42,10 +42,10 @@ class Layout(BaseModel):
     dp: int
     ep: int
     order: str = Field(ORDER, description="Fastest-varying dimension first")
-    rank_servers: list[str] | None = Field(
-        None, description="Server of each rank (index = rank), when known")
+    rank_servers: list[str] | None = Field(None, description="Server of each rank (index = rank), when known")
     groups: dict[str, list[list[int]]] = Field(
-        description="kind -> its groups, each a list of ranks; every rank in exactly one per kind")
+        description="kind -> its groups, each a list of ranks; every rank in exactly one per kind"
+    )
     findings: list[FindingField] = Field(default_factory=list)
 
     def placeholders(self) -> dict[str, int]:
@@ -57,8 +57,12 @@ class Layout(BaseModel):
         if not 0 <= rank < self.world_size:
             raise InputError(f"rank {rank} is outside 0..{self.world_size - 1}")
         stage_pos = rank % (self.tp * self.dp)
-        return {"tp_rank": rank % self.tp, "dp_rank": stage_pos // self.tp,
-                "pp_rank": rank // (self.tp * self.dp), "ep_rank": stage_pos % self.ep}
+        return {
+            "tp_rank": rank % self.tp,
+            "dp_rank": stage_pos // self.tp,
+            "pp_rank": rank // (self.tp * self.dp),
+            "ep_rank": stage_pos % self.ep,
+        }
 
     def group_of(self, kind: str, rank: int) -> list[int]:
         return next(g for g in self.groups[kind] if rank in g)
@@ -86,16 +90,19 @@ def check_sizes(world: int, tp: int, pp: int, dp: int | None, ep: int) -> int:
         if world % (tp * pp):
             raise InputError(
                 f"the world size {world} is not divisible by tp*pp = {tp}*{pp} = {tp * pp}",
-                hint="choose tp and pp whose product divides the number of ranks")
+                hint="choose tp and pp whose product divides the number of ranks",
+            )
         dp = world // (tp * pp)
     elif tp * pp * dp != world:
         raise InputError(
             f"tp*pp*dp = {tp}*{pp}*{dp} = {tp * pp * dp} does not match the world size {world}",
-            hint="leave --dp out to derive it from the world size")
+            hint="leave --dp out to derive it from the world size",
+        )
     if (dp * tp) % ep:
         raise InputError(
             f"ep {ep} does not divide dp*tp = {dp}*{tp} = {dp * tp}",
-            hint="expert groups are cut from one pipeline stage's dp*tp ranks")
+            hint="expert groups are cut from one pipeline stage's dp*tp ranks",
+        )
     return dp
 
 
@@ -135,25 +142,24 @@ def plan_layout(
         dp = _positive("dp", dp)
     dp = check_sizes(world, tp, pp, dp, ep)
     servers = _servers(world, rank_servers, ranks_per_server)
-    layout = Layout(world_size=world, tp=tp, pp=pp, dp=dp, ep=ep, rank_servers=servers,
-                    groups=_groups(tp, pp, dp, ep))
+    layout = Layout(world_size=world, tp=tp, pp=pp, dp=dp, ep=ep, rank_servers=servers, groups=_groups(tp, pp, dp, ep))
     layout.findings.extend(_tp_findings(layout))
     return layout
 
 
-def _servers(world: int, rank_servers: Sequence[str] | None,
-             per_server: int | None) -> list[str] | None:
+def _servers(world: int, rank_servers: Sequence[str] | None, per_server: int | None) -> list[str] | None:
     if rank_servers is not None:
         if len(rank_servers) != world:
-            raise InputError(f"{len(rank_servers)} rank servers given for a world size of "
-                             f"{world}")
+            raise InputError(f"{len(rank_servers)} rank servers given for a world size of {world}")
         return list(rank_servers)
     if per_server is None:
         return None
     per_server = _positive("ranks per server", per_server)
     if world % per_server:
-        raise InputError(f"the world size {world} is not a multiple of {per_server} ranks per "
-                         "server", hint="every server runs the same number of ranks")
+        raise InputError(
+            f"the world size {world} is not a multiple of {per_server} ranks per server",
+            hint="every server runs the same number of ranks",
+        )
     return [f"server{r // per_server}" for r in range(world)]
 
 
@@ -167,14 +173,23 @@ def _tp_findings(layout: Layout) -> list[Diagnostic]:
     first = split[0]
     servers = layout.servers_of(first)
     per_server = _ranks_per_server(layout.rank_servers)
-    advice = (f"choose a tp that divides the {per_server} ranks per server" if per_server
-              else "keep each TP group on one server")
-    return [diagnostic(
-        "warning", "tp_spans_servers", host=",".join(servers),
-        message=(f"{len(split)} of {len(layout.groups['tp'])} TP groups span servers (e.g. "
-                 f"ranks {describe_ranks(first)} on {', '.join(servers)}): tensor-parallel "
-                 f"all_reduce would run over RoCE instead of the in-server links; {advice}"),
-    )]
+    advice = (
+        f"choose a tp that divides the {per_server} ranks per server"
+        if per_server
+        else "keep each TP group on one server"
+    )
+    return [
+        diagnostic(
+            "warning",
+            "tp_spans_servers",
+            host=",".join(servers),
+            message=(
+                f"{len(split)} of {len(layout.groups['tp'])} TP groups span servers (e.g. "
+                f"ranks {describe_ranks(first)} on {', '.join(servers)}): tensor-parallel "
+                f"all_reduce would run over RoCE instead of the in-server links; {advice}"
+            ),
+        )
+    ]
 
 
 def _ranks_per_server(rank_servers: Sequence[str]) -> int | None:
@@ -198,8 +213,7 @@ def rank_servers_of(table: Any) -> list[str]:
     for _, _, server, device in table.devices():
         rank = int(device.rank_id)
         if rank in by_rank:
-            raise InputError(f"rank_id {rank} appears twice (servers {by_rank[rank]} and "
-                             f"{server.server_id})")
+            raise InputError(f"rank_id {rank} appears twice (servers {by_rank[rank]} and {server.server_id})")
         by_rank[rank] = server.server_id
     world = len(by_rank)
     if sorted(by_rank) != list(range(world)):

@@ -26,14 +26,19 @@ class HostFacts(BaseModel):
     host_nic: str | None = None
 
 
-def server_values(index: int, count: int, server: Any, devs: list[Any], master: str,
-                  facts: HostFacts | None, extra: Mapping[str, str]) -> dict[str, str]:
+def server_values(
+    index: int, count: int, server: Any, devs: list[Any], master: str, facts: HostFacts | None, extra: Mapping[str, str]
+) -> dict[str, str]:
     """The server placeholders (``SERVER_PLACEHOLDERS``) plus ``extra``; an unknown
     ``host_nic`` is left out (using it is an error naming the server)."""
     values = {
-        "node_rank": str(index), "nnodes": str(count), "local_world_size": str(len(devs)),
-        "rank_id_start": str(int(devs[0].rank_id)), "server_ip": server.server_id,
-        "master_ip": master, "is_master": "1" if index == 0 else "0",
+        "node_rank": str(index),
+        "nnodes": str(count),
+        "local_world_size": str(len(devs)),
+        "rank_id_start": str(int(devs[0].rank_id)),
+        "server_ip": server.server_id,
+        "master_ip": master,
+        "is_master": "1" if index == 0 else "0",
         "host_ip": (facts.host_ip if facts and facts.host_ip else server.server_id),
         "container_ip": getattr(server, "container_ip", None) or server.server_id,
     }
@@ -44,20 +49,24 @@ def server_values(index: int, count: int, server: Any, devs: list[Any], master: 
 
 def missing_value(name: str, server_id: str) -> InputError:
     if name == "host_nic":
-        return InputError(f"the host NIC of server {server_id} is unknown ({{host_nic}})",
-                          "no network interface of that server holds its address",
-                          hint="run discovery (`cluster-console discover`) and check the "
-                               "host_nic_unknown finding, or set the *_IFNAME variables with --env")
+        return InputError(
+            f"the host NIC of server {server_id} is unknown ({{host_nic}})",
+            "no network interface of that server holds its address",
+            hint="run discovery (`cluster-console discover`) and check the "
+            "host_nic_unknown finding, or set the *_IFNAME variables with --env",
+        )
     return InputError(f"placeholder {{{name}}} has no value for server {server_id}")
 
 
 def server_env(common: Mapping[str, str], values: Mapping[str, str], devs: list[Any]) -> dict[str, str]:
     """The launcher's variables for a per-server process."""
-    return {**common, "LOCAL_WORLD_SIZE": values["local_world_size"],
-            "RANK_ID_START": values["rank_id_start"], "NODE_RANK": values["node_rank"],
-            "ASCEND_RT_VISIBLE_DEVICES": ",".join(str(int(d.device_id)) for d in devs)}
-
-
+    return {
+        **common,
+        "LOCAL_WORLD_SIZE": values["local_world_size"],
+        "RANK_ID_START": values["rank_id_start"],
+        "NODE_RANK": values["node_rank"],
+        "ASCEND_RT_VISIBLE_DEVICES": ",".join(str(int(d.device_id)) for d in devs),
+    }
 
 
 def facts_from_inventory(inventory: Any) -> dict[str, HostFacts]:

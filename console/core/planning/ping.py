@@ -39,8 +39,18 @@ if TYPE_CHECKING:
     from ..pingresults import ProbeResult
 
 __all__ = [
-    "PATTERNS", "PingPattern", "PingPlan", "Probe", "ProbeTable", "Skip", "default_pattern",
-    "parse_custom_pairs", "ping_command", "plan_ping", "plan_retry", "schedule_pairwise",
+    "PATTERNS",
+    "PingPattern",
+    "PingPlan",
+    "Probe",
+    "ProbeTable",
+    "Skip",
+    "default_pattern",
+    "parse_custom_pairs",
+    "ping_command",
+    "plan_ping",
+    "plan_retry",
+    "schedule_pairwise",
 ]
 
 PingPattern = Literal["cross", "rail", "pairwise", "sample", "custom"]
@@ -52,6 +62,8 @@ def default_pattern(servers: int) -> PingPattern:
     """``cross`` up to 16 servers (every card pair: the MindIE guide's check), ``rail`` above
     (cross grows with the square of the cards: 64 servers x 8 cards = 258,048 probes)."""
     return "cross" if servers <= CROSS_MAX_SERVERS else "rail"
+
+
 A3_DIES = "the two dies of one A3 card cannot reach each other by RoCE ping"
 
 
@@ -105,8 +117,12 @@ class PingPlan:
     for the sample pattern its parameters and coverage."""
 
     def __init__(
-        self, pattern: str, hosts: Iterable[str] = (), probes: Iterable[Probe] = (),
-        skipped: Iterable[Skip] = (), sample: SampleInfo | None = None,
+        self,
+        pattern: str,
+        hosts: Iterable[str] = (),
+        probes: Iterable[Probe] = (),
+        skipped: Iterable[Skip] = (),
+        sample: SampleInfo | None = None,
     ) -> None:
         self.pattern = pattern
         self.hosts: list[str] = list(hosts)
@@ -146,8 +162,7 @@ def _server_ends(server: Server) -> tuple[list[End], list[Skip]]:
             skips.append(Skip(host=server.host, device=dev.device_id, reason=reason))
             continue
         card = _card(server, dev.device_id, dev.card)
-        ends.append(End(server.host, server.server_id, dev.device_id, str(addr),
-                         addr.version == 6, card))
+        ends.append(End(server.host, server.server_id, dev.device_id, str(addr), addr.version == 6, card))
     return ends, skips
 
 
@@ -187,7 +202,7 @@ def _extend(table: ProbeTable, src: int, dsts: array[int], skip: int) -> None:
         table.dst.extend(dsts)
     else:
         table.dst.extend(dsts[:skip])
-        table.dst.extend(dsts[skip + 1:])
+        table.dst.extend(dsts[skip + 1 :])
     table.rounds.extend(array("i", [NO_ROUND]) * n)
 
 
@@ -204,8 +219,10 @@ def _rail(table: ProbeTable, groups: list[list[End]], inventory: Inventory) -> l
     servers = [s for s in inventory.servers if s.reachable]
     known = [{d.device_id for d in s.devices} for s in servers]
     ids = _ids(table, groups)
-    by_dev = [{e.device: i for e, i in reversed(list(zip(group, gids, strict=True)))}  # first wins
-              for group, gids in zip(groups, ids, strict=True)]
+    by_dev = [
+        {e.device: i for e, i in reversed(list(zip(group, gids, strict=True)))}  # first wins
+        for group, gids in zip(groups, ids, strict=True)
+    ]
     # per device number: the servers that have it pingable, and its end there (server order)
     rails: dict[int, tuple[array[int], dict[int, int]]] = {}
     for dev in sorted({dev for peer in by_dev for dev in peer}):
@@ -219,8 +236,14 @@ def _rail(table: ProbeTable, groups: list[list[End]], inventory: Inventory) -> l
             for h in missing[src.device]:
                 if h != g:
                     host = servers[h].host
-                    skips.append(Skip(host=src.host, device=src.device, dst_host=host,
-                                      reason=f"no device {src.device} on {host} (rail)"))
+                    skips.append(
+                        Skip(
+                            host=src.host,
+                            device=src.device,
+                            dst_host=host,
+                            reason=f"no device {src.device} on {host} (rail)",
+                        )
+                    )
     return skips
 
 
@@ -247,8 +270,7 @@ def plan_ping(
     bad pair file line or a ``sample_k`` below 1.
     """
     if pattern not in PATTERNS:
-        raise InputError(f"unknown ping pattern {pattern!r}",
-                         hint=f"use one of: {', '.join(PATTERNS)}")
+        raise InputError(f"unknown ping pattern {pattern!r}", hint=f"use one of: {', '.join(PATTERNS)}")
     groups, skips = _endpoints(inventory)
     hosts = [s.host for s in inventory.servers]
     table = ProbeTable()
@@ -263,8 +285,10 @@ def plan_ping(
         sample = plan_sample(table, _ids(table, groups), sample_k, seed)
     else:
         if custom_text is None:
-            raise InputError("the custom pattern needs a pair file",
-                             hint="one pair a line: `HOST:DEV HOST:DEV` or `HOST DEV HOST DEV`")
+            raise InputError(
+                "the custom pattern needs a pair file",
+                hint="one pair a line: `HOST:DEV HOST:DEV` or `HOST DEV HOST DEV`",
+            )
         pairs = parse_custom_pairs(custom_text, custom_path)
         probes, more = _custom(inventory, groups, skips, pairs, custom_path)
         table = ProbeTable.of(probes)
@@ -273,8 +297,11 @@ def plan_ping(
 
 
 def _custom(
-    inventory: Inventory, groups: list[list[End]], left_out: list[Skip],
-    lines: list[tuple[PairLine, PairLine]], path: str | None,
+    inventory: Inventory,
+    groups: list[list[End]],
+    left_out: list[Skip],
+    lines: list[tuple[PairLine, PairLine]],
+    path: str | None,
 ) -> tuple[list[Probe], list[Skip]]:
     ends = {(e.host, e.device): e for group in groups for e in group}
     why_out = {(s.host, s.device): s.reason for s in left_out}
@@ -283,8 +310,7 @@ def _custom(
     for left, right in lines:
         src_host, dst_host = _resolve(inventory, left, path), _resolve(inventory, right, path)
         if (src_host, left.device) == (dst_host, right.device):
-            raise InputError(f"line {left.line}: a device cannot ping itself",
-                             f"{left.host}:{left.device}", path=path)
+            raise InputError(f"line {left.line}: a device cannot ping itself", f"{left.host}:{left.device}", path=path)
         src, dst = ends.get((src_host, left.device)), ends.get((dst_host, right.device))
         why = _left_out((src_host, left.device), (dst_host, right.device), why_out=why_out)
         if src is None or dst is None or why is not None:
@@ -294,16 +320,30 @@ def _custom(
         else:
             probes.setdefault((src_host, left.device, dst_host, right.device), _probe(src, dst))
             continue
-        skips.append(Skip(host=src_host, device=left.device, dst_host=dst_host, dst_device=right.device,
-                          reason=f"line {left.line}: {why}"))
+        skips.append(
+            Skip(
+                host=src_host,
+                device=left.device,
+                dst_host=dst_host,
+                dst_device=right.device,
+                reason=f"line {left.line}: {why}",
+            )
+        )
     return list(probes.values()), skips
 
 
 def _probe(src: End, dst: End, round_: int | None = None) -> Probe:
     return Probe(
-        src_host=src.host, src_server_id=src.server_id, src_device=src.device, src_ip=src.ip,
-        dst_host=dst.host, dst_server_id=dst.server_id, dst_device=dst.device, dst_ip=dst.ip,
-        ipv6=dst.ipv6, round=round_,
+        src_host=src.host,
+        src_server_id=src.server_id,
+        src_device=src.device,
+        src_ip=src.ip,
+        dst_host=dst.host,
+        dst_server_id=dst.server_id,
+        dst_device=dst.device,
+        dst_ip=dst.ip,
+        ipv6=dst.ipv6,
+        round=round_,
     )
 
 
@@ -319,11 +359,13 @@ def _left_out(*ends: tuple[str, int], why_out: dict[tuple[str, int | None], str]
 def _resolve(inventory: Inventory, end: PairLine, path: str | None) -> str:
     server = inventory.server(end.host)
     if server is None:
-        raise InputError(f"line {end.line}: unknown host {end.host!r}",
-                         "not among the discovered servers", path=path)
+        raise InputError(f"line {end.line}: unknown host {end.host!r}", "not among the discovered servers", path=path)
     if server.reachable and server.device(end.device) is None:
-        raise InputError(f"line {end.line}: {server.host} has no device {end.device}",
-                         f"devices: {sorted(d.device_id for d in server.devices)}", path=path)
+        raise InputError(
+            f"line {end.line}: {server.host} has no device {end.device}",
+            f"devices: {sorted(d.device_id for d in server.devices)}",
+            path=path,
+        )
     return server.host
 
 
@@ -340,8 +382,7 @@ def plan_retry(results: Iterable[ProbeResult], *, include_skipped: bool = False)
     wanted = set(RETRY_STATUSES) | ({"skipped"} if include_skipped else set())
     if isinstance(results, ResultTable):  # read the status column, not a million results
         table = results
-        probes = [table.probes.probe(i) for i in range(len(table))
-                  if table.is_set(i) and table.status_of(i) in wanted]
+        probes = [table.probes.probe(i) for i in range(len(table)) if table.is_set(i) and table.status_of(i) in wanted]
     else:
         probes = [r.probe for r in results if r.status in wanted]
     hosts = list(dict.fromkeys(h for p in probes for h in (p.src_host, p.dst_host)))

@@ -109,9 +109,18 @@ class ProbeTable(Sequence["Probe"]):
         from .ping import Probe
 
         s, d, r = self.ends[self.src[i]], self.ends[self.dst[i]], self.rounds[i]
-        return Probe(src_host=s.host, src_server_id=s.server_id, src_device=s.device, src_ip=s.ip,
-                     dst_host=d.host, dst_server_id=d.server_id, dst_device=d.device, dst_ip=d.ip,
-                     ipv6=d.ipv6, round=None if r == NO_ROUND else r)
+        return Probe(
+            src_host=s.host,
+            src_server_id=s.server_id,
+            src_device=s.device,
+            src_ip=s.ip,
+            dst_host=d.host,
+            dst_server_id=d.server_id,
+            dst_device=d.device,
+            dst_ip=d.ip,
+            ipv6=d.ipv6,
+            round=None if r == NO_ROUND else r,
+        )
 
     def key(self, i: int) -> tuple[str, int, str, int]:
         """``Probe.key`` of probe ``i`` without building the probe."""

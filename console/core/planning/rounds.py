@@ -61,10 +61,7 @@ def _latin(left: Sequence[tuple[int, int]], right: Sequence[tuple[int, int]]) ->
     small, big = (left, right) if len(left) <= len(right) else (right, left)
     if not small:
         return []
-    return [
-        [_oriented(small[i], big[(i + t) % len(big)]) for i in range(len(small))]
-        for t in range(len(big))
-    ]
+    return [[_oriented(small[i], big[(i + t) % len(big)]) for i in range(len(small))] for t in range(len(big))]
 
 
 def _by_halves(groups: Sequence[Sequence[T]]) -> list[list[Pair[T]]]:

@@ -29,11 +29,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 def check_run_base(base: str, where: str) -> None:
     """An absolute folder or one under ``~/``; no ``..``, no control characters."""
     if not (base.startswith("/") or base == "~" or base.startswith("~/")):
-        raise InputError(f"upload_base {base!r} must be an absolute path or start with ~/",
-                         path=where)
+        raise InputError(f"upload_base {base!r} must be an absolute path or start with ~/", path=where)
     if ".." in base.split("/") or any(ord(c) < 32 for c in base):
-        raise InputError(f"upload_base {base!r} may not contain '..' or control characters",
-                         path=where)
+        raise InputError(f"upload_base {base!r} may not contain '..' or control characters", path=where)
 
 
 def folder_names(server_ids: Iterable[str]) -> dict[str, str]:
@@ -51,5 +49,4 @@ def folder_names(server_ids: Iterable[str]) -> dict[str, str]:
 
 def run_dirs(base: str, run_id: str, server_ids: Iterable[str]) -> dict[str, str]:
     """server_id -> ``<base>/<run id>/<server>`` (``~`` not yet resolved)."""
-    return {sid: posixpath.join(base, run_id, name)
-            for sid, name in folder_names(server_ids).items()}
+    return {sid: posixpath.join(base, run_id, name) for sid, name in folder_names(server_ids).items()}

@@ -32,16 +32,21 @@ NOT_SET = {
 RESERVED = ("GROUP_RANK", "GROUP_WORLD_SIZE", "NODE_RANK", "ROLE_RANK", "ROLE_WORLD_SIZE")
 
 
-def torchrun_env(group_rank: int, group_world_size: int, rank: int, world_size: int,
-                 run_id: str | None) -> dict[str, str]:
+def torchrun_env(
+    group_rank: int, group_world_size: int, rank: int, world_size: int, run_id: str | None
+) -> dict[str, str]:
     """torchrun's per-worker variables for a rank on server ``group_rank`` (servers counted
     in rank order) of ``group_world_size``; no restarts."""
     return {
-        "GROUP_RANK": str(group_rank), "GROUP_WORLD_SIZE": str(group_world_size),
+        "GROUP_RANK": str(group_rank),
+        "GROUP_WORLD_SIZE": str(group_world_size),
         "NODE_RANK": str(group_rank),
-        "ROLE_RANK": str(rank), "ROLE_WORLD_SIZE": str(world_size), "ROLE_NAME": "default",
+        "ROLE_RANK": str(rank),
+        "ROLE_WORLD_SIZE": str(world_size),
+        "ROLE_NAME": "default",
         "TORCHELASTIC_RUN_ID": run_id or "none",
-        "TORCHELASTIC_RESTART_COUNT": "0", "TORCHELASTIC_MAX_RESTARTS": "0",
+        "TORCHELASTIC_RESTART_COUNT": "0",
+        "TORCHELASTIC_MAX_RESTARTS": "0",
         "TORCH_NCCL_ASYNC_ERROR_HANDLING": "1",
     }
 
@@ -65,6 +70,8 @@ def device_mismatch_warning(ranks: Sequence[tuple[int, int, int]]) -> str | None
     if not bad:
         return None
     r, lr, d = bad[0]
-    return (f"LOCAL_RANK differs from DEVICE_ID for rank{'s' if len(bad) > 1 else ''} "
-            f"{_spans([b[0] for b in bad])} (e.g. rank {r}: LOCAL_RANK {lr}, DEVICE_ID {d}): a "
-            "program that calls set_device(LOCAL_RANK) would use the wrong card; use DEVICE_ID")
+    return (
+        f"LOCAL_RANK differs from DEVICE_ID for rank{'s' if len(bad) > 1 else ''} "
+        f"{_spans([b[0] for b in bad])} (e.g. rank {r}: LOCAL_RANK {lr}, DEVICE_ID {d}): a "
+        "program that calls set_device(LOCAL_RANK) would use the wrong card; use DEVICE_ID"
+    )

@@ -33,10 +33,12 @@ def subset_table(table: RankTable, per_server: int | None) -> RankTable:
 def subset_note(table: RankTable, used: RankTable, per_server: int) -> str:
     """What ``--ranks-per-server`` did, in one line."""
     devices = "device" if per_server == 1 else f"{per_server} devices"
-    return (f"--ranks-per-server {per_server}: the first {devices} (by rank) of "
-            f"each of the {len(used.server_list)} servers: {used.world_size} of the table's "
-            f"{table.world_size} ranks, renumbered 0..{used.world_size - 1} (RANK_TABLE_FILE "
-            "is this smaller table)")
+    return (
+        f"--ranks-per-server {per_server}: the first {devices} (by rank) of "
+        f"each of the {len(used.server_list)} servers: {used.world_size} of the table's "
+        f"{table.world_size} ranks, renumbered 0..{used.world_size - 1} (RANK_TABLE_FILE "
+        "is this smaller table)"
+    )
 
 
 def merge(tables: Sequence[RankTable], names: Sequence[str] | None = None) -> RankTable:
@@ -57,8 +59,10 @@ def merge(tables: Sequence[RankTable], names: Sequence[str] | None = None) -> Ra
     for label, table in zip(labels, tables, strict=True):
         for server in table.server_list:
             if server.server_id in origin:
-                raise InputError(f'server "{server.server_id}" is in {origin[server.server_id]} and in {label}',
-                                 hint="each server may appear in one of the merged tables only")
+                raise InputError(
+                    f'server "{server.server_id}" is in {origin[server.server_id]} and in {label}',
+                    hint="each server may appear in one of the merged tables only",
+                )
             origin[server.server_id] = label
             servers.append(server.model_copy(deep=True))
     statuses = [t.status for t in tables]

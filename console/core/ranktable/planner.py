@@ -27,11 +27,15 @@ def build(inventory: Inventory, version: str = "1.0", order: Sequence[str] | Non
         for card in sorted(server.devices, key=lambda c: c.device_id):
             sdid = card.super_device_id if version == "1.2" else None
             if version == "1.2" and sdid is None:
-                raise InputError(f"device {card.device_id} has no super_device_id", host=server.host,
-                                 hint='version "1.2" needs the SDID of every device (npu-smi info -t spod-info); '
-                                 'use version "1.0" outside a SuperPoD')
-            devices.append(RankDevice(device_id=card.device_id, device_ip=card.device_ip, super_device_id=sdid,
-                                      rank_id=rank))
+                raise InputError(
+                    f"device {card.device_id} has no super_device_id",
+                    host=server.host,
+                    hint='version "1.2" needs the SDID of every device (npu-smi info -t spod-info); '
+                    'use version "1.0" outside a SuperPoD',
+                )
+            devices.append(
+                RankDevice(device_id=card.device_id, device_ip=card.device_ip, super_device_id=sdid, rank_id=rank)
+            )
             rank += 1
         sid = server.server_id or server.host
         server_list.append(RankServer(server_id=sid, container_ip=sid, device=devices))
@@ -62,8 +66,11 @@ def _pick(inventory: Inventory, order: Sequence[str] | None) -> list[Server]:
     down = [s for s in servers if not s.reachable]
     if down:
         names = "; ".join(f"{s.host}: {s.error or 'not reached'}" for s in down)
-        raise InputError("cannot build a rank table: servers not reached", names,
-                         hint="fix them, or build for the other servers only (give the order explicitly)")
+        raise InputError(
+            "cannot build a rank table: servers not reached",
+            names,
+            hint="fix them, or build for the other servers only (give the order explicitly)",
+        )
     empty = [s.host for s in servers if not s.devices]
     if empty:
         raise InputError(f"no NPU devices found on {', '.join(empty)}", hint="check npu-smi info on them")
@@ -74,5 +81,6 @@ def _super_pods(servers: list[Server]) -> list[SuperPod]:
     pods: dict[str, list[dict[str, str]]] = {}
     for server in servers:
         pods.setdefault(server.super_pod_id or DEFAULT_SUPER_POD, []).append(
-            {"server_id": server.server_id or server.host})
+            {"server_id": server.server_id or server.host}
+        )
     return [SuperPod(super_pod_id=pod_id, server_list=members) for pod_id, members in pods.items()]

@@ -30,11 +30,15 @@ def missing_on_devices(t: RankTable, field: str, rule: str, why: str) -> Iterato
 
 # ---- device IPs ---------------------------------------------------------------------------
 
+
 def check_device_ips(t: RankTable) -> Iterator[Diagnostic]:
     if len(t.server_list) > 1:
-        yield from missing_on_devices(t, "device_ip", "device_ip_missing",
-                                      "required when the table has more than one server "
-                                      "(address_N in /etc/hccn.conf, hccn_tool -i N -ip -g)")
+        yield from missing_on_devices(
+            t,
+            "device_ip",
+            "device_ip_missing",
+            "required when the table has more than one server (address_N in /etc/hccn.conf, hccn_tool -i N -ip -g)",
+        )
     seen: dict[str, str] = {}
     families: list[tuple[str, int, int]] = []  # (path, rank, linux family)
     for i, j, _server, d in t.devices():
@@ -49,8 +53,11 @@ def check_device_ips(t: RankTable) -> Iterator[Diagnostic]:
             if field == "backup_device_ip":
                 continue
             if value in seen:
-                yield error(path, "device_ip_duplicate", f"device_ip {value} is also {seen[value]}: "
-                            "device IPs must be unique in the cluster")
+                yield error(
+                    path,
+                    "device_ip_duplicate",
+                    f"device_ip {value} is also {seen[value]}: device IPs must be unique in the cluster",
+                )
             else:
                 seen[value] = path
             families.append((path, d.rank_id, _LINUX_FAMILY[ipaddress.ip_address(value).version]))
@@ -65,12 +72,17 @@ def _check_families(families: list[tuple[str, int, int]]) -> Iterator[Diagnostic
     names = {2: "IPv4", 10: "IPv6"}
     for path, rank, family in families:
         if family != usual:
-            yield error(path, "device_ip_family", f"device_ip is {names[family]} but the others are {names[usual]}: "
-                        f"HCCL refuses mixed families (EI0001: rank[{rank}] device ip family[{family}] is not "
-                        f"same as others[{usual}])")
+            yield error(
+                path,
+                "device_ip_family",
+                f"device_ip is {names[family]} but the others are {names[usual]}: "
+                f"HCCL refuses mixed families (EI0001: rank[{rank}] device ip family[{family}] is not "
+                f"same as others[{usual}])",
+            )
 
 
 # ---- rank ids -----------------------------------------------------------------------------
+
 
 def check_ranks(t: RankTable) -> Iterator[Diagnostic]:
     world = t.world_size
@@ -79,16 +91,24 @@ def check_ranks(t: RankTable) -> Iterator[Diagnostic]:
     for i, j, _server, d in t.devices():
         path, r = dev(i, j, "rank_id"), d.rank_id
         if not 0 <= r < world:
-            yield error(path, "rank_id_range", f"rank_id {r} is out of range [0, {world - 1}]: rank ids run from 0 "
-                        f"to the number of devices minus one (ATB-Models: rank_id should be less than world size)")
+            yield error(
+                path,
+                "rank_id_range",
+                f"rank_id {r} is out of range [0, {world - 1}]: rank ids run from 0 "
+                f"to the number of devices minus one (ATB-Models: rank_id should be less than world size)",
+            )
         elif r in first:
             yield error(path, "rank_id_duplicate", f"rank_id {r} is also {first[r]}: rank ids must be unique")
         else:
             first[r], owner[r] = path, i
     missing = sorted(set(range(world)) - set(first))
     if missing:
-        yield error("server_list", "rank_id_gap", f"rank ids must run 0-{world - 1} without gaps; missing: "
-                    f"{ranges(missing)} (ATB-Models: Rank id is not in the rankTableFile)")
+        yield error(
+            "server_list",
+            "rank_id_gap",
+            f"rank ids must run 0-{world - 1} without gaps; missing: "
+            f"{ranges(missing)} (ATB-Models: Rank id is not in the rankTableFile)",
+        )
     interleaved = list(_interleaved(t, first, owner))
     yield from interleaved
     if not interleaved:
@@ -112,14 +132,17 @@ def _interleaved(t: RankTable, first: dict[int, str], owner: dict[int, int]) -> 
             if first.get(r) != dev(i, j, "rank_id"):
                 continue  # out of range or duplicate: reported already
             pos = bisect.bisect_right(ordered, low)
-            intruder = next((q for q in ordered[pos:bisect.bisect_left(ordered, r)] if owner[q] != i), None)
+            intruder = next((q for q in ordered[pos : bisect.bisect_left(ordered, r)] if owner[q] != i), None)
             if intruder is None:
                 continue
             k = owner[intruder]
-            yield error(dev(i, j, "rank_id"), "rank_id_interleaved",
-                        f"rank_id {r} interleaves with server_list[{k}] (\"{t.server_list[k].server_id}\"): its "
-                        f"rank {intruder} at {first[intruder]} lies between this server's ranks {low} and {r}; "
-                        "each server's ranks must be one contiguous block (e.g. 0-3 on one server, 4-7 on the next)")
+            yield error(
+                dev(i, j, "rank_id"),
+                "rank_id_interleaved",
+                f'rank_id {r} interleaves with server_list[{k}] ("{t.server_list[k].server_id}"): its '
+                f"rank {intruder} at {first[intruder]} lies between this server's ranks {low} and {r}; "
+                "each server's ranks must be one contiguous block (e.g. 0-3 on one server, 4-7 on the next)",
+            )
 
 
 def _rank_order(t: RankTable, owner: dict[int, int]) -> Iterator[Diagnostic]:
@@ -129,6 +152,10 @@ def _rank_order(t: RankTable, owner: dict[int, int]) -> Iterator[Diagnostic]:
     blocks = [(i, min(by_server[i]), max(by_server[i])) for i in sorted(by_server)]
     for (a, a_low, a_high), (b, b_low, b_high) in pairwise(blocks):
         if b_low < a_high:
-            yield warning(srv(b), "rank_order", f"ranks {b_low}-{b_high} come before {srv(a)}'s ranks "
-                          f"{a_low}-{a_high}: number ranks by server then device; MindIE takes server_list[0] "
-                          "as the master, which must hold rank 0")
+            yield warning(
+                srv(b),
+                "rank_order",
+                f"ranks {b_low}-{b_high} come before {srv(a)}'s ranks "
+                f"{a_low}-{a_high}: number ranks by server then device; MindIE takes server_list[0] "
+                "as the master, which must hold rank 0",
+            )

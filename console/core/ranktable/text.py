@@ -25,16 +25,31 @@ _NUMBER_KEYS = ("device_id", "device_port", "host_port", "backup_device_port", "
 
 # Other rank-table shapes we recognise (ascend.md §3.3, §3.4) and refuse by name.
 _OTHER_SHAPES = (
-    ("rank_list", "a version 2.0 rank table (rank_list: Ascend 950 / Atlas 350/850/950)",
-     "this console handles versions 1.0 and 1.2 (server_list) for Atlas A2/A3"),
-    ("group_list", "an hccl-controller v1 rank table (group_list, old Ascend 910 Kubernetes)",
-     "regenerate it in the 1.0 format (server_list with rank_id), e.g. with `ranktable build`"),
-    ("server_group_list", "a MindIE Motor PD-disaggregation global rank table (server_group_list)",
-     "validate each group's server_list as its own rank table"),
-    ("prefill_device_list", "a vllm-ascend llmdatadist PD rank table (prefill_device_list/decode_device_list)",
-     "that format is read by vllm-ascend's old PD connector only"),
-    ("decode_device_list", "a vllm-ascend llmdatadist PD rank table (prefill_device_list/decode_device_list)",
-     "that format is read by vllm-ascend's old PD connector only"),
+    (
+        "rank_list",
+        "a version 2.0 rank table (rank_list: Ascend 950 / Atlas 350/850/950)",
+        "this console handles versions 1.0 and 1.2 (server_list) for Atlas A2/A3",
+    ),
+    (
+        "group_list",
+        "an hccl-controller v1 rank table (group_list, old Ascend 910 Kubernetes)",
+        "regenerate it in the 1.0 format (server_list with rank_id), e.g. with `ranktable build`",
+    ),
+    (
+        "server_group_list",
+        "a MindIE Motor PD-disaggregation global rank table (server_group_list)",
+        "validate each group's server_list as its own rank table",
+    ),
+    (
+        "prefill_device_list",
+        "a vllm-ascend llmdatadist PD rank table (prefill_device_list/decode_device_list)",
+        "that format is read by vllm-ascend's old PD connector only",
+    ),
+    (
+        "decode_device_list",
+        "a vllm-ascend llmdatadist PD rank table (prefill_device_list/decode_device_list)",
+        "that format is read by vllm-ascend's old PD connector only",
+    ),
 )
 
 
@@ -50,9 +65,13 @@ class RankTableInvalid(CheckFailed):
         listed = [describe(p) for p in problems[:_MAX_LISTED]]
         if len(problems) > _MAX_LISTED:
             listed.append(f"+{len(problems) - _MAX_LISTED} more")
-        super().__init__("not a valid rank table", "\n  " + "\n  ".join(listed), path=source,
-                         hint=f"`cluster-console ranktable validate {source}` lists every problem; "
-                              "`cluster-console ranktable schema` prints the format")
+        super().__init__(
+            "not a valid rank table",
+            "\n  " + "\n  ".join(listed),
+            path=source,
+            hint=f"`cluster-console ranktable validate {source}` lists every problem; "
+            "`cluster-console ranktable schema` prints the format",
+        )
         self.problems = problems
 
 
@@ -96,16 +115,25 @@ def _parse_json(text: str, source: str) -> Any:
             hint = "the file is empty"
         elif "//" in text or "/*" in text:
             hint = "JSON must not contain comments (the comments in HCCL's docs are illustrative)"
-        raise InputError(f"not valid JSON at line {exc.lineno}, column {exc.colno}", exc.msg,
-                         path=source, hint=hint, line=exc.lineno, column=exc.colno) from None
+        raise InputError(
+            f"not valid JSON at line {exc.lineno}, column {exc.colno}",
+            exc.msg,
+            path=source,
+            hint=hint,
+            line=exc.lineno,
+            column=exc.colno,
+        ) from None
     if _depth(data) > MAX_DEPTH:
         raise _too_deep(source)
     return data
 
 
 def _too_deep(source: str) -> InputError:
-    return InputError("not a rank table", f"nested too deeply (more than {MAX_DEPTH} levels of "
-                      "objects and arrays; a rank table has 5)", path=source)
+    return InputError(
+        "not a rank table",
+        f"nested too deeply (more than {MAX_DEPTH} levels of objects and arrays; a rank table has 5)",
+        path=source,
+    )
 
 
 def _depth(data: Any) -> int:
@@ -127,15 +155,20 @@ def shape_problems(data: Any) -> list[Diagnostic]:
     if not isinstance(data, dict):
         kinds: dict[type, str] = {list: "an array", str: "a string"}
         kind = kinds.get(type(data), "a scalar")
-        return [error(ROOT, "not_an_object", f"the top level is {kind}; a rank table is an object "
-                      "with server_list")]
+        return [error(ROOT, "not_an_object", f"the top level is {kind}; a rank table is an object with server_list")]
     for key, what, hint in _OTHER_SHAPES:
         if key in data:
             return [error(key, "format_unsupported", f"{what} is not supported: {hint}")]
     if "server_list" not in data:
         keys = ", ".join(list(data)[:8]) or "none"
-        return [error("server_list", "server_list_missing", f"server_list is missing (top-level keys: {keys}): "
-                      'a RankTableFile 1.0/1.2 has "status", "version", "server_count", "server_list"')]
+        return [
+            error(
+                "server_list",
+                "server_list_missing",
+                f"server_list is missing (top-level keys: {keys}): "
+                'a RankTableFile 1.0/1.2 has "status", "version", "server_count", "server_list"',
+            )
+        ]
     return []
 
 
@@ -157,6 +190,7 @@ def _json_number_paths(data: dict[str, Any]) -> list[str]:
 
 # ---- text out ---------------------------------------------------------------------------
 
+
 def _ordered(model: BaseModel, dumped: dict[str, Any]) -> dict[str, Any]:
     """``dumped`` (model_dump in JSON mode) in canonical key order, unset optional fields left out."""
     scalars: dict[str, Any] = {}
@@ -166,7 +200,9 @@ def _ordered(model: BaseModel, dumped: dict[str, Any]) -> dict[str, Any]:
         if value is None:
             continue
         if isinstance(value, list):
-            lists[name] = [_ordered(v, d) if isinstance(v, BaseModel) else d for v, d in zip(value, dumped[name], strict=True)]
+            lists[name] = [
+                _ordered(v, d) if isinstance(v, BaseModel) else d for v, d in zip(value, dumped[name], strict=True)
+            ]
         else:
             scalars[name] = dumped[name]
     extras = {k: dumped[k] for k in (model.model_extra or {})}
@@ -187,8 +223,11 @@ def json_schema() -> dict[str, Any]:
     """JSON Schema of the on-disk format (numbers are strings)."""
     schema = RankTable.model_json_schema(mode="serialization")
     schema = _drop_nulls(schema)
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema,
-            "title": "RankTableFile (HCCL ranktable, version 1.0 / 1.2)"}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **schema,
+        "title": "RankTableFile (HCCL ranktable, version 1.0 / 1.2)",
+    }
 
 
 def _drop_nulls(node: Any) -> Any:

@@ -14,10 +14,13 @@ from typing import Any
 from console.core.errors import InputError
 
 DEFAULT_HOME = "/usr/local/Ascend/mindie/latest/mindie-service"
+
+
 def server_config_name(node_rank: int) -> str:
     """The derived config.json's name in the run folder: one per server (servers that share a
     file system, like the simulator's, must not overwrite each other's)."""
     return f"mindie-config-{int(node_rank)}.json"
+
 
 DEFAULT_PORT = 1025
 MIN_SERVERS, MAX_SERVERS = 2, 60
@@ -55,22 +58,24 @@ def rank_table_problems(table: Any) -> list[str]:
     servers = table.server_list
     count = int(table.server_count) if table.server_count is not None else len(servers)
     if not MIN_SERVERS <= count <= MAX_SERVERS:
-        out.append(f"Parameter server_count must be in range [{MIN_SERVERS}, {MAX_SERVERS}], "
-                   f"but got {count}")
+        out.append(f"Parameter server_count must be in range [{MIN_SERVERS}, {MAX_SERVERS}], but got {count}")
     if count != len(servers):
-        out.append(f"Parameter server_count is {count}, which is not equal to server_list length "
-                   f"in ranktable file, which is {len(servers)}")
+        out.append(
+            f"Parameter server_count is {count}, which is not equal to server_list length "
+            f"in ranktable file, which is {len(servers)}"
+        )
     if not servers:
         return out
     local = len(servers[0].device)
     if not MIN_DEVICES <= local <= MAX_DEVICES:
-        out.append(f"The number of devices on single node must be in [{MIN_DEVICES}, {MAX_DEVICES}], "
-                   f"but got {local}")
+        out.append(f"The number of devices on single node must be in [{MIN_DEVICES}, {MAX_DEVICES}], but got {local}")
     for i, server in enumerate(servers):
         where = f"server_list[{i}] ({server.server_id})"
         if len(server.device) != local:
-            out.append(f"{where}: The number of devices in every server node is {len(server.device)} "
-                       f"which not equal in ranktable file, which is {local}")
+            out.append(
+                f"{where}: The number of devices in every server node is {len(server.device)} "
+                f"which not equal in ranktable file, which is {local}"
+            )
         if not server.container_ip:
             out.append(f"{where}: The containerIp in the server node is empty in ranktable file.")
         for j, dev in enumerate(server.device):
@@ -99,8 +104,7 @@ def parse_config(text: str | bytes, source: str) -> dict[str, Any]:
     return data
 
 
-def derive_config(base: dict[str, Any], ip: str, *, tls: bool | None = None,
-                  port: int | None = None) -> dict[str, Any]:
+def derive_config(base: dict[str, Any], ip: str, *, tls: bool | None = None, port: int | None = None) -> dict[str, Any]:
     """This server's config.json: ``BackendConfig.multiNodesInferEnabled = true``,
     ``ServerConfig.ipAddress = ip``; ``tls`` (None = unchanged) sets
     ``BackendConfig.interNodeTLSEnabled`` and ``ServerConfig.interCommTLSEnabled``; ``port``
@@ -119,10 +123,18 @@ def derive_config(base: dict[str, Any], ip: str, *, tls: bool | None = None,
 
 
 _TLS_PATHS = {
-    ("BackendConfig", "interNodeTLSEnabled"): ("interNodeTlsCaPath", "interNodeTlsCaFiles", "interNodeTlsCert",
-                                               "interNodeTlsPk"),
-    ("ServerConfig", "interCommTLSEnabled"): ("interCommTlsCaPath", "interCommTlsCaFiles", "interCommTlsCert",
-                                              "interCommPk"),
+    ("BackendConfig", "interNodeTLSEnabled"): (
+        "interNodeTlsCaPath",
+        "interNodeTlsCaFiles",
+        "interNodeTlsCert",
+        "interNodeTlsPk",
+    ),
+    ("ServerConfig", "interCommTLSEnabled"): (
+        "interCommTlsCaPath",
+        "interCommTlsCaFiles",
+        "interCommTlsCert",
+        "interCommPk",
+    ),
 }
 
 
@@ -132,9 +144,11 @@ def tls_warnings(config: dict[str, Any]) -> list[str]:
     for (section, flag), paths in _TLS_PATHS.items():
         part = config.get(section) or {}
         if part.get(flag, True) is True and not any(part.get(p) for p in paths):
-            out.append(f"config.json {section}.{flag} is true (MindIE's default) but no certificate "
-                       f"path is set ({', '.join(paths)}): the servers cannot connect; "
-                       "set the certificates or pass --mindie-tls off")
+            out.append(
+                f"config.json {section}.{flag} is true (MindIE's default) but no certificate "
+                f"path is set ({', '.join(paths)}): the servers cannot connect; "
+                "set the certificates or pass --mindie-tls off"
+            )
     return out
 
 
@@ -155,6 +169,8 @@ def model(config: dict[str, Any]) -> tuple[str, str]:
     first = models[0] if isinstance(models, list) and models and isinstance(models[0], dict) else {}
     name, path = first.get("modelName"), first.get("modelWeightPath")
     if not isinstance(name, str) or not isinstance(path, str) or not path.startswith("/"):
-        raise InputError("config.json has no usable BackendConfig.ModelDeployConfig.ModelConfig[0]",
-                         "modelName and an absolute modelWeightPath are needed")
+        raise InputError(
+            "config.json has no usable BackendConfig.ModelDeployConfig.ModelConfig[0]",
+            "modelName and an absolute modelWeightPath are needed",
+        )
     return name, path

@@ -33,21 +33,48 @@ def dp_layout(devices: Sequence[tuple[str, int]], tp: int | None) -> tuple[int, 
     shares, start = [], 0
     for sid, count in devices:
         if count % tp:
-            raise InputError(f"server {sid} has {count} devices, not a multiple of tp = {tp}",
-                             hint="vLLM's data-parallel ranks hold tp devices of one server each")
+            raise InputError(
+                f"server {sid} has {count} devices, not a multiple of tp = {tp}",
+                hint="vLLM's data-parallel ranks hold tp devices of one server each",
+            )
         shares.append(DpShare(dp_local=count // tp, start=start))
         start += count // tp
     return dp, tp, shares
 
 
-def serve_args(model: str, *, dp: int, share: DpShare, address: str, rpc_port: int, tp: int,
-               http_port: int, first: bool, extra: Sequence[str]) -> list[str]:
+def serve_args(
+    model: str,
+    *,
+    dp: int,
+    share: DpShare,
+    address: str,
+    rpc_port: int,
+    tp: int,
+    http_port: int,
+    first: bool,
+    extra: Sequence[str],
+) -> list[str]:
     """``vllm serve`` argv for one server (the operator's flags after ours)."""
-    args = ["vllm", "serve", model, "--data-parallel-size", str(dp),
-            "--data-parallel-size-local", str(share.dp_local),
-            "--data-parallel-start-rank", str(share.start), "--data-parallel-address", address,
-            "--data-parallel-rpc-port", str(rpc_port), "--tensor-parallel-size", str(tp),
-            "--port", str(http_port), *extra]
+    args = [
+        "vllm",
+        "serve",
+        model,
+        "--data-parallel-size",
+        str(dp),
+        "--data-parallel-size-local",
+        str(share.dp_local),
+        "--data-parallel-start-rank",
+        str(share.start),
+        "--data-parallel-address",
+        address,
+        "--data-parallel-rpc-port",
+        str(rpc_port),
+        "--tensor-parallel-size",
+        str(tp),
+        "--port",
+        str(http_port),
+        *extra,
+    ]
     return args if first else [*args, "--headless"]
 
 

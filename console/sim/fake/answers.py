@@ -37,9 +37,16 @@ import hccn_tool
 import npu_smi
 
 HCCN_QUERIES: tuple[tuple[str, ...], ...] = (
-    ("-ip", "-g"), ("-ip", "-inet6", "-g"), ("-vnic", "-g"), ("-link", "-g"),
-    ("-net_health", "-g"), ("-tls", "-g"), ("-gateway", "-g"), ("-netdetect", "-g"),
-    ("-lldp", "-g"), ("-link_stat", "-g"),
+    ("-ip", "-g"),
+    ("-ip", "-inet6", "-g"),
+    ("-vnic", "-g"),
+    ("-link", "-g"),
+    ("-net_health", "-g"),
+    ("-tls", "-g"),
+    ("-gateway", "-g"),
+    ("-netdetect", "-g"),
+    ("-lldp", "-g"),
+    ("-link_stat", "-g"),
 )
 NPU_QUERIES: tuple[tuple[str, ...], ...] = (("info",), ("info", "-l"), ("info", "-m"))
 # Every id the launcher's ``[0-9]|[0-9][0-9]`` pattern lets through to a file lookup.
@@ -69,8 +76,7 @@ def hccn_answers(state: dict, state_path: str) -> dict[str, tuple[int, str] | No
             answers[arg] = render(hccn_tool.main, ["-i", arg, "-link", "-g"], state_path)
         elif arg == str(dev):  # canonical spelling only; "03" is left to the Python tool
             for query in HCCN_QUERIES:
-                answers[arg + "".join(query)] = render(hccn_tool.main, ["-i", arg, *query],
-                                                       state_path)
+                answers[arg + "".join(query)] = render(hccn_tool.main, ["-i", arg, *query], state_path)
     return answers
 
 

@@ -77,8 +77,14 @@ def _table(path: str) -> list[dict]:
     out = []
     for server in doc.get("server_list") or []:
         for d in server.get("device") or []:
-            out.append({"server": str(server.get("server_id")), "rank": int(d["rank_id"]),
-                        "device_id": int(d["device_id"]), "ip": d.get("device_ip")})
+            out.append(
+                {
+                    "server": str(server.get("server_id")),
+                    "rank": int(d["rank_id"]),
+                    "device_id": int(d["device_id"]),
+                    "ip": d.get("device_ip"),
+                }
+            )
     return out
 
 
@@ -120,13 +126,19 @@ def main(argv: list[str], state_path: str) -> int:
         while True:  # a hung NPU: nothing printed, nothing connects; TERM ends it
             signal.pause()
     if me["ip"] and dev.get("ip") and me["ip"] != dev["ip"]:
-        log.event("EI0014", f"[check][ip]fail, ret(129) the IP address({me['ip']}) in the ranktable "
-                            f"is inconsistent with the IP address({dev['ip']}) of the network adapter, "
-                            "please make sure they're consistent.")
+        log.event(
+            "EI0014",
+            f"[check][ip]fail, ret(129) the IP address({me['ip']}) in the ranktable "
+            f"is inconsistent with the IP address({dev['ip']}) of the network adapter, "
+            "please make sure they're consistent.",
+        )
     elif dev.get("processes"):
-        log.plog("hccl_socket.cc:100", f"[HcclSocket][Listen] socket type[1], listen on ip[{dev.get('ip')}] "
-                  f"and specific port[{PORT}] fail. Please check the port status and whether the port "
-                  "is been using by other process.")
+        log.plog(
+            "hccl_socket.cc:100",
+            f"[HcclSocket][Listen] socket type[1], listen on ip[{dev.get('ip')}] "
+            f"and specific port[{PORT}] fail. Please check the port status and whether the port "
+            "is been using by other process.",
+        )
         log.plog("hccl_socket_manager.cc:54", "[ServerInit]call trace: hcclRet -> 19")
     else:
         tls = ccsim.cluster(state).get("peer_tls", {})
@@ -134,9 +146,12 @@ def main(argv: list[str], state_path: str) -> int:
         off = [e["rank"] for e in job if tls.get(e["ip"] or "") == 0]
         if on and off:
             mine = "Enable" if dev.get("tls") == 1 else "Disable"
-            log.event("EI0016", f'Value {mine} for config "tls" is invalid. Expected Value:"All ranks are '
-                                f"consistent. Current status : rankList for enabled tls:[{_fold(on)}]; "
-                                f"rankList for disabled tls:[{_fold(off)}]")
+            log.event(
+                "EI0016",
+                f'Value {mine} for config "tls" is invalid. Expected Value:"All ranks are '
+                f"consistent. Current status : rankList for enabled tls:[{_fold(on)}]; "
+                f"rankList for disabled tls:[{_fold(off)}]",
+            )
         else:
             waits = [e for e in job if e["ip"] in stuck and e["rank"] != me["rank"]]
             if waits:
@@ -149,8 +164,11 @@ def main(argv: list[str], state_path: str) -> int:
             signal.signal(signal.SIGTERM, lambda *_: None)
             time.sleep(float(os.environ.get("CCSIM_HCCL_WAIT_S", "1")))
             role = 1 if any(p["rank"] > me["rank"] for p in peers) else 0
-            log.plog("hccl_socket_manager.cc:797", f"[Wait][LinkEstablish]wait socket establish timeout, "
-                      f"role[{role}] rank[{me['rank']}] timeout[{timeout} s]")
+            log.plog(
+                "hccl_socket_manager.cc:797",
+                f"[Wait][LinkEstablish]wait socket establish timeout, "
+                f"role[{role}] rank[{me['rank']}] timeout[{timeout} s]",
+            )
             log.plog("hccl_socket_manager.cc:861", "[Wait][LinksEstablishCompleted] is failed. ret[9].")
             _link_error_info(log, me, dev, peers)
     log.flush()
@@ -158,35 +176,47 @@ def main(argv: list[str], state_path: str) -> int:
 
 
 def _link_error_info(log: _Log, me: dict, dev: dict, peers: list[dict]) -> None:
-    log.plog("hccl_socket_manager.cc:623", "   _________________________LINK_ERROR_INFO"
-              "___________________________")
+    log.plog("hccl_socket_manager.cc:623", "   _________________________LINK_ERROR_INFO___________________________")
     log.plog("hccl_socket_manager.cc:624", f"   |  comm error, device[{me['device_id']}]")
-    log.plog("hccl_socket_manager.cc:626", "   |  dest_ip(user_rank)  |   dest_port   |  "
-              "src_ip(user_rank)   |   src_port   |   MyRole   |   Status   |    TlsStatus   |")
+    log.plog(
+        "hccl_socket_manager.cc:626",
+        "   |  dest_ip(user_rank)  |   dest_port   |  "
+        "src_ip(user_rank)   |   src_port   |   MyRole   |   Status   |    TlsStatus   |",
+    )
     tls_text = "ENABLE" if dev.get("tls") == 1 else "DISABLE"
     for p in peers:
         my_role = "client" if p["rank"] > me["rank"] else "server"
-        log.plog("hccl_socket_manager.cc:583", f"   |  {p['ip']}({p['rank']})   |  {PORT}  |   "
-                  f"{me['ip']}({me['rank']})   |  {40000 + me['rank']}  |  {my_role}  | time out |"
-                  f"   {tls_text}  | LinkInfo")
-    log.event("EI0006", "Getting socket times out. Reason: 1. The remote does not initiate a "
-                        "connect request. some NPUs in the cluster are abnormal.")
+        log.plog(
+            "hccl_socket_manager.cc:583",
+            f"   |  {p['ip']}({p['rank']})   |  {PORT}  |   "
+            f"{me['ip']}({me['rank']})   |  {40000 + me['rank']}  |  {my_role}  | time out |"
+            f"   {tls_text}  | LinkInfo",
+        )
+    log.event(
+        "EI0006",
+        "Getting socket times out. Reason: 1. The remote does not initiate a "
+        "connect request. some NPUs in the cluster are abnormal.",
+    )
 
 
 def _wait_for_stuck(log: _Log, me: dict, dev: dict, peers: list[dict], timeout: str) -> int:
     """Peers that never come: one INFO line now, the full HCCL_CONNECT_TIMEOUT, then HCCL's
     timeout lines naming them."""
     pid = os.getpid()
-    sys.stderr.write(f"[INFO] HCCL({pid},python3):{_ts()} [hccl_socket_manager.cc:760] [{pid}]"
-                     f"[Wait][LinkEstablish] rank[{me['rank']}] waits for {len(peers)} remote "
-                     f"rank(s) to connect, timeout[{timeout} s]\n")
+    sys.stderr.write(
+        f"[INFO] HCCL({pid},python3):{_ts()} [hccl_socket_manager.cc:760] [{pid}]"
+        f"[Wait][LinkEstablish] rank[{me['rank']}] waits for {len(peers)} remote "
+        f"rank(s) to connect, timeout[{timeout} s]\n"
+    )
     sys.stderr.flush()
     try:
         time.sleep(max(float(timeout), 0.0))
     except ValueError:
         time.sleep(120.0)
-    log.plog("hccl_socket_manager.cc:797", f"[Wait][LinkEstablish]wait socket establish timeout, "
-              f"role[1] rank[{me['rank']}] timeout[{timeout} s]")
+    log.plog(
+        "hccl_socket_manager.cc:797",
+        f"[Wait][LinkEstablish]wait socket establish timeout, role[1] rank[{me['rank']}] timeout[{timeout} s]",
+    )
     log.plog("hccl_socket_manager.cc:861", "[Wait][LinksEstablishCompleted] is failed. ret[9].")
     _link_error_info(log, me, dev, peers)
     log.flush()

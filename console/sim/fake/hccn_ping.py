@@ -38,8 +38,7 @@ def _plan(state: dict, dev: dict, dst: str) -> tuple[set, list, bool]:
     if peer is None:
         return set(_SEQS), times, False
     server, device, card, _link = peer
-    if (state["product"] == "A3" and server == state["server"] and card == dev["card_id"]
-            and device != dev["device_id"]):
+    if state["product"] == "A3" and server == state["server"] and card == dev["card_id"] and device != dev["device_id"]:
         return set(_SEQS), times, False  # the two dies of one A3 card cannot RoCE-ping
     if rule:
         return set(rule["lost"]), times, bool(rule["typo"])
@@ -86,16 +85,12 @@ def hccs_ping(state: dict, dev: dict, rest: list[str]) -> int:
     if state["ping"]["probe_s"]:
         time.sleep(3 * state["ping"]["probe_s"])
     got = [times[s] for s in _SEQS if s not in lost]
-    verdict = ("ping success" if not lost else
-               "send fail" if len(lost) == 3 else "check recv msg fail")
+    verdict = "ping success" if not lost else "send fail" if len(lost) == 3 else "check recv msg fail"
     lines = [f"device {dev['device_id']} PING {dst}", f"This pkt {verdict}!"]
-    lines += [f"recv seq {s}, time = {times[s]:.3f}us, L1 plane check result = 0x0"
-              for s in _SEQS if s not in lost]
-    lines.append(f"3 packets transmitted, {len(got)} received, "
-                 f"{len(lost) * 100 / 3:.2f}% packets loss")
+    lines += [f"recv seq {s}, time = {times[s]:.3f}us, L1 plane check result = 0x0" for s in _SEQS if s not in lost]
+    lines.append(f"3 packets transmitted, {len(got)} received, {len(lost) * 100 / 3:.2f}% packets loss")
     mx, mn = (max(got), min(got)) if got else (0.0, 0.0)
     avg = sum(got) / len(got) if got else 0.0
-    lines += [f"max time {mx:.3f}us", f"min time {mn:.3f}us", f"average time {avg:.3f}us",
-              f"TP95 time {mx:.3f}us"]
+    lines += [f"max time {mx:.3f}us", f"min time {mn:.3f}us", f"average time {avg:.3f}us", f"TP95 time {mx:.3f}us"]
     out("\n".join(lines) + "\n")
     return 0 if not lost else 1

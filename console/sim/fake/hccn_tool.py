@@ -58,8 +58,7 @@ def vnic(state: dict, dev: dict, rest: list[str]) -> int:
     if state["product"] != "A3":
         out(NOT_SUPPORTED)
         return 1
-    out(f"vnic link status: {dev['vnic_link']}\nvnic ipaddr: {dev['vnic_ip']}\n"
-        f"vnic netmask: {dev['vnic_netmask']}\n")
+    out(f"vnic link status: {dev['vnic_link']}\nvnic ipaddr: {dev['vnic_ip']}\nvnic netmask: {dev['vnic_netmask']}\n")
     return 0
 
 
@@ -75,9 +74,11 @@ def link_stat(state: dict, dev: dict, rest: list[str]) -> int:
     records = ["LINK UP", "LINK DOWN"] * (dev["link_up_count"] - 1)
     if dev["link"] != "UP":
         records.insert(0, "LINK DOWN")
-    lines = [f"[device {n}]current time        : Wed Jun  7 10:08:28 2023",
-             f"[device {n}]link up count       : {dev['link_up_count']}",
-             f"[device {n}]link change records :"]
+    lines = [
+        f"[device {n}]current time        : Wed Jun  7 10:08:28 2023",
+        f"[device {n}]link up count       : {dev['link_up_count']}",
+        f"[device {n}]link change records :",
+    ]
     lines += [f"[device {n}]    {_stamp(i)}    {what}" for i, what in enumerate(records)]
     out("\n".join(lines) + "\n")
     return 0
@@ -108,8 +109,10 @@ def tls(state: dict, dev: dict, rest: list[str]) -> int:
     _get(rest)
     pre = dev["tls_preconfigured"]
     middle = "" if pre is None else f", tls preconfigured[{pre}](0:non-preset, 1:preset)"
-    out(f"dev_id:{dev['device_id']}, tls switch[{dev['tls']}](0:disable, 1:enable)"
-        f"{middle}, tls alarm time threshold[60]days\n")
+    out(
+        f"dev_id:{dev['device_id']}, tls switch[{dev['tls']}](0:disable, 1:enable)"
+        f"{middle}, tls alarm time threshold[60]days\n"
+    )
     return 0
 
 
@@ -117,20 +120,30 @@ def lldp(state: dict, dev: dict, rest: list[str]) -> int:
     _get(rest)
     n = dev["device_id"]
     server = int("".join(c for c in state["server"] if c.isdigit()) or 0)
-    out(f"Chassis ID TLV\n\tMAC: 3c:f5:cc:1a:{server % 256:02x}:{n:02x}\n"
+    out(
+        f"Chassis ID TLV\n\tMAC: 3c:f5:cc:1a:{server % 256:02x}:{n:02x}\n"
         f"Port ID TLV\n\tIfname: {dev['lldp_port']}\n"
         f"System Name TLV\n\tleaf-sw-{server:02d}\n"
         "System Description TLV\n\tHuawei Versatile Routing Platform Software\n"
         "System Capabilities TLV\n\tEnabled capabilities: Bridge, Router\n"
         f"Management Address TLV\n\tIPv4: 26.10.4.{server % 256}\n"
-        "Maximum Frame Size TLV\n\t9216\nEnd of LLDPDU TLV\n")
+        "Maximum Frame Size TLV\n\t9216\nEnd of LLDPDU TLV\n"
+    )
     return 0
 
 
 COMMANDS = {
-    "-ip": ip, "-vnic": vnic, "-ping": ping, "-hccs_ping": hccs_ping, "-link": link,
-    "-link_stat": link_stat, "-net_health": net_health, "-netdetect": netdetect,
-    "-gateway": gateway, "-tls": tls, "-lldp": lldp,
+    "-ip": ip,
+    "-vnic": vnic,
+    "-ping": ping,
+    "-hccs_ping": hccs_ping,
+    "-link": link,
+    "-link_stat": link_stat,
+    "-net_health": net_health,
+    "-netdetect": netdetect,
+    "-gateway": gateway,
+    "-tls": tls,
+    "-lldp": lldp,
 }
 
 

@@ -124,8 +124,9 @@ def read_ranktable() -> tuple[dict[str, Any], bytes]:
     """``RanktableConfigManager``: the constructor, ``InitFromJson`` and ``CheckParam``."""
     path = os.environ.get("RANK_TABLE_FILE", "")
     if not path:
-        raise Fail("Ranktable file is not exist, please set a valid ranktable file path with "
-                   "RANK_TABLE_FILE environment.")
+        raise Fail(
+            "Ranktable file is not exist, please set a valid ranktable file path with RANK_TABLE_FILE environment."
+        )
     if not os.path.isfile(path):
         raise Fail(f"The file {path} is not a regular file or does not exist.")
     if not _mode_ok(path, 0o640):
@@ -140,8 +141,10 @@ def read_ranktable() -> tuple[dict[str, Any], bytes]:
         if not isinstance(servers, list) or not all(isinstance(s, dict) for s in servers):
             raise TypeError
     except (KeyError, TypeError, ValueError):
-        raise Fail("Ranktable file is invalid. Please check json format! \n"
-                   "Failed to parse the json data of ranktable file data.") from None
+        raise Fail(
+            "Ranktable file is invalid. Please check json format! \n"
+            "Failed to parse the json data of ranktable file data."
+        ) from None
     say("Finished parsing ranktable file.")
     _check_param(count, servers)
     return doc, raw
@@ -152,16 +155,20 @@ def _check_param(count: int, servers: list[Any]) -> None:
     if not 2 <= count <= 60:
         lines.append(f"Parameter server_count must be in range [2, 60], but got {count}")
     if count != len(servers):
-        lines.append(f"Parameter server_count is {count}, which is not equal to server_list length in "
-                     f"ranktable file, which is {len(servers)}")
+        lines.append(
+            f"Parameter server_count is {count}, which is not equal to server_list length in "
+            f"ranktable file, which is {len(servers)}"
+        )
     local = len(servers[0].get("device") or []) if servers else 0
     if not 1 <= local <= 32:
         lines.append(f"The number of devices on single node must be in [1, 32], but got {local}")
     for srv in servers:
         devices = srv.get("device") or []
         if len(devices) != local:
-            lines.append(f"The number of devices in every server node is {len(devices)} which not "
-                         f"equal in ranktable file, which is {local}")
+            lines.append(
+                f"The number of devices in every server node is {len(devices)} which not "
+                f"equal in ranktable file, which is {local}"
+            )
             break
         if not srv.get("container_ip"):
             lines.append("The containerIp in the server node is empty in ranktable file.")
@@ -199,22 +206,22 @@ def _whoami(servers: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, An
         except OSError:
             raise Fail("Error getting host information") from None
     host_ip = os.environ.get("HOST_IP", "")
-    master = next((s for s in servers if any(str(d.get("rank_id")) == "0" for d in s.get("device") or [])),
-                  None)
-    me = next((s for s in servers if s.get("container_ip") == container
-               or (host_ip and s.get("server_id") == host_ip)), None)
+    master = next((s for s in servers if any(str(d.get("rank_id")) == "0" for d in s.get("device") or [])), None)
+    me = next(
+        (s for s in servers if s.get("container_ip") == container or (host_ip and s.get("server_id") == host_ip)), None
+    )
     if master is None:
         raise Fail("Parameter rankId is invalid in ranktable file: no device has rank_id 0.")
     if me is None:
-        raise Fail(f"This server (MIES_CONTAINER_IP={container}, HOST_IP={host_ip or 'unset'}) is not "
-                   "in the ranktable file.")
+        raise Fail(
+            f"This server (MIES_CONTAINER_IP={container}, HOST_IP={host_ip or 'unset'}) is not in the ranktable file."
+        )
     return me, master
 
 
 def main(argv: list[str], state_path: str) -> int:
     state = serving.load_state(state_path)
-    install = os.environ.get("MIES_INSTALL_PATH") or os.path.dirname(
-        os.path.dirname(os.path.abspath(sys.argv[0])))
+    install = os.environ.get("MIES_INSTALL_PATH") or os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[0])))
     try:
         return _run(state, install)
     except Fail as exc:
@@ -245,15 +252,15 @@ def _run(state: dict[str, Any], install: str) -> int:
         try:
             hub = serving.Master(str(me["container_ip"]), infer_port, slaves, _judge(digest, tls))
         except OSError as exc:
-            raise Fail(f"Failed to listen on {me['container_ip']}:{infer_port} for the other nodes: "
-                       f"{exc.strerror}") from None
+            raise Fail(
+                f"Failed to listen on {me['container_ip']}:{infer_port} for the other nodes: {exc.strerror}"
+            ) from None
         hub.wait()
         hub.watch(lambda _who: _killing())
         return _serve(ip, port, model, serve, hub)
     if any(os.environ.get(p) for p in PROXIES):
         serving.hang()  # the inter-node traffic goes to the proxy: never reaches the master
-    hello = {"ids": [str(me["container_ip"])], "sha256": digest, "tls": tls,
-             "server": state.get("server")}
+    hello = {"ids": [str(me["container_ip"])], "sha256": digest, "tls": tls, "server": state.get("server")}
     sock, error = serving.join(master_ip, infer_port, hello)
     if error is not None:
         raise Fail(error)
@@ -266,11 +273,17 @@ def _run(state: dict[str, Any], install: str) -> int:
 def _judge(digest: str, tls: bool) -> Any:
     def check(hello: dict[str, Any]) -> serving.Verdict:
         if hello.get("tls") != tls:
-            return ("reject", ("Inter-node TLS handshake with the master failed: interNodeTLSEnabled "
-                              "differs between this node and the master."))
+            return (
+                "reject",
+                (
+                    "Inter-node TLS handshake with the master failed: interNodeTLSEnabled "
+                    "differs between this node and the master."
+                ),
+            )
         if hello.get("sha256") != digest:
             return ("reject", "The ranktable file of this node differs from the master's.")
         return None
+
     return check
 
 

@@ -25,37 +25,42 @@ def _cards(state: dict) -> dict[int, list[dict]]:
 
 def _rows(state: dict, card: int, dev: dict) -> list[str]:
     power = "-" if dev["power_w"] is None else f"{dev['power_w']:.1f}"
-    chip = (f"{dev['chip_id']:<6}{dev['device_id']:<20}" if state["product"] == "A3"
-            else f"{dev['chip_id']:<26}")
+    chip = f"{dev['chip_id']:<6}{dev['device_id']:<20}" if state["product"] == "A3" else f"{dev['chip_id']:<26}"
     return [
-        f"| {card:<6}{state['npu_name']:<20}| {dev['health']:<14}| "
-        f"{power:<12}{dev['temp_c']:<18}{0:<5}/ {0:<14}|",
-        f"| {chip}| {dev['bus_id']:<14}| "
-        f"{0:<12}{0:<5}/ {0:<11}{dev['hbm_used_mb']:<5}/ {dev['hbm_total_mb']:<14}|",
+        f"| {card:<6}{state['npu_name']:<20}| {dev['health']:<14}| {power:<12}{dev['temp_c']:<18}{0:<5}/ {0:<14}|",
+        f"| {chip}| {dev['bus_id']:<14}| {0:<12}{0:<5}/ {0:<11}{dev['hbm_used_mb']:<5}/ {dev['hbm_total_mb']:<14}|",
     ]
 
 
 def _processes(cards: dict[int, list[dict]]) -> list[str]:
-    lines = [SEP, f"| {'NPU     Chip':<26}| {'Process id':<14}| {'Process name':<25}| "
-             f"{'Process memory(MB)':<24}|", DOUBLE]
+    lines = [
+        SEP,
+        f"| {'NPU     Chip':<26}| {'Process id':<14}| {'Process name':<25}| {'Process memory(MB)':<24}|",
+        DOUBLE,
+    ]
     for card, chips in cards.items():
         procs = [(dev, p) for dev in chips for p in dev["processes"]]
         if not procs:
             lines += [f"| {f'No running processes found in NPU {card}':<95}|", DOUBLE]
         for dev, proc in procs:
-            lines += [f"| {card:<8}{dev['chip_id']:<18}| {proc['pid']:<14}| {proc['name']:<25}| "
-                      f"{proc['memory_mb']:<24}|", DOUBLE]
+            lines += [
+                f"| {card:<8}{dev['chip_id']:<18}| {proc['pid']:<14}| {proc['name']:<25}| {proc['memory_mb']:<24}|",
+                DOUBLE,
+            ]
     return lines
 
 
 def table(state: dict) -> str:
     version = state["driver"]
     chip_head = "Chip  Phy-ID" if state["product"] == "A3" else "Chip"
-    lines = [FULL, f"| {'npu-smi ' + version:<33}{'Version: ' + version:<62}|", SEP,
-             "| NPU   Name                | Health        | Power(W)    Temp(C)           "
-             "Hugepages-Usage(page)|",
-             f"| {chip_head:<26}| Bus-Id        | AICore(%)   Memory-Usage(MB)  "
-             "HBM-Usage(MB)        |", DOUBLE]
+    lines = [
+        FULL,
+        f"| {'npu-smi ' + version:<33}{'Version: ' + version:<62}|",
+        SEP,
+        "| NPU   Name                | Health        | Power(W)    Temp(C)           Hugepages-Usage(page)|",
+        f"| {chip_head:<26}| Bus-Id        | AICore(%)   Memory-Usage(MB)  HBM-Usage(MB)        |",
+        DOUBLE,
+    ]
     cards = _cards(state)
     for card, chips in cards.items():
         for i, dev in enumerate(chips):
@@ -88,8 +93,10 @@ def spod_info(state: dict, args: list[str]) -> str | None:
     for dev in state["devices"].values():
         if str(dev["card_id"]) == card and str(dev["chip_id"]) == chip:
             sdid = dev["super_device_id"]
-            return (f"        {'SDID':<31}: {'NA' if sdid is None else sdid}\n"
-                    f"        {'Super Pod ID':<31}: {state['super_pod_id'] or 'NA'}\n")
+            return (
+                f"        {'SDID':<31}: {'NA' if sdid is None else sdid}\n"
+                f"        {'Super Pod ID':<31}: {state['super_pod_id'] or 'NA'}\n"
+            )
     return None
 
 

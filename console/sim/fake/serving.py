@@ -60,6 +60,7 @@ def on_server(path: str) -> str:
 
 # --- the join -------------------------------------------------------------------------------
 
+
 def _send(sock: socket.socket, doc: dict[str, Any]) -> None:
     sock.sendall((json.dumps(doc) + "\n").encode())
 
@@ -88,8 +89,7 @@ def _recv(sock: socket.socket, buf: bytearray) -> dict[str, Any] | None:
 class Master:
     """The first server's side of the join."""
 
-    def __init__(self, host: str, port: int, expected: set[str],
-                 check: Callable[[dict[str, Any]], Verdict]) -> None:
+    def __init__(self, host: str, port: int, expected: set[str], check: Callable[[dict[str, Any]], Verdict]) -> None:
         self.expected = set(expected)
         self.check = check
         self.joined: dict[str, socket.socket] = {}
@@ -148,8 +148,7 @@ class Master:
         """A thread per joined server: its connection closing means it died."""
         for conn in set(self.joined.values()):
             ids = sorted(i for i, c in self.joined.items() if c is conn)
-            threading.Thread(target=_watch, args=(conn, lambda ids=ids: on_death(",".join(ids))),
-                             daemon=True).start()
+            threading.Thread(target=_watch, args=(conn, lambda ids=ids: on_death(",".join(ids))), daemon=True).start()
 
     def close(self) -> None:
         for conn in set(self.joined.values()):
@@ -203,12 +202,16 @@ def hang() -> None:
 # --- answers --------------------------------------------------------------------------------
 
 _KNOWN = {
-    "what's deep learning?": ("Deep learning is a branch of machine learning that trains neural "
-                              "networks with many layers on large amounts of data, so that each "
-                              "layer learns features of the input at a higher level of abstraction."),
+    "what's deep learning?": (
+        "Deep learning is a branch of machine learning that trains neural "
+        "networks with many layers on large amounts of data, so that each "
+        "layer learns features of the input at a higher level of abstraction."
+    ),
 }
-_FILLER = ("the model answers every prompt with the same words each time so tests can compare "
-           "them and a cluster of simulated servers can say something without any weights")
+_FILLER = (
+    "the model answers every prompt with the same words each time so tests can compare "
+    "them and a cluster of simulated servers can say something without any weights"
+)
 _WORDS = _FILLER.split()
 
 
@@ -241,8 +244,7 @@ def _prompt_of(body: dict[str, Any], chat: bool) -> str:
 class Service:
     """What the HTTP endpoint serves, and the crash fault."""
 
-    def __init__(self, model: str, owner: str, crash_after: int | None,
-                 on_crash: Callable[[], None]) -> None:
+    def __init__(self, model: str, owner: str, crash_after: int | None, on_crash: Callable[[], None]) -> None:
         self.model = model
         self.owner = owner
         self.crash_after = crash_after
@@ -269,8 +271,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         code = args[1] if len(args) > 1 else ""
         phrase = HTTPStatus(int(code)).phrase if str(code).isdigit() else ""
-        say(f'INFO:     {self.client_address[0]}:{self.client_address[1]} - "{self.requestline}" '
-            f"{code} {phrase}".rstrip())
+        say(
+            f'INFO:     {self.client_address[0]}:{self.client_address[1]} - "{self.requestline}" '
+            f"{code} {phrase}".rstrip()
+        )
 
     def _json(self, status: int, doc: Any) -> None:
         data = json.dumps(doc).encode()
@@ -281,8 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _error(self, status: int, message: str, kind: str) -> None:
-        self._json(status, {"object": "error", "message": message, "type": kind, "param": None,
-                            "code": status})
+        self._json(status, {"object": "error", "message": message, "type": kind, "param": None, "code": status})
 
     def do_GET(self) -> None:
         svc = self.service
@@ -291,9 +294,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("content-length", "0")
             self.end_headers()
         elif self.path == "/v1/models":
-            self._json(200, {"object": "list", "data": [
-                {"id": svc.model, "object": "model", "created": svc.created, "owned_by": svc.owner,
-                 "root": svc.model, "parent": None}]})
+            self._json(
+                200,
+                {
+                    "object": "list",
+                    "data": [
+                        {
+                            "id": svc.model,
+                            "object": "model",
+                            "created": svc.created,
+                            "owned_by": svc.owner,
+                            "root": svc.model,
+                            "parent": None,
+                        }
+                    ],
+                },
+            )
         else:
             self._error(404, "Not Found", "NotFoundError")
 
@@ -316,14 +332,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"The model `{body.get('model')}` does not exist.", "NotFoundError")
             return
         if not svc.take():
-            self._error(500, "EngineCore encountered an issue. See stack trace (above) for the "
-                             "root cause.", "InternalServerError")
+            self._error(
+                500,
+                "EngineCore encountered an issue. See stack trace (above) for the root cause.",
+                "InternalServerError",
+            )
             self.wfile.flush()
             svc.on_crash()
             return
         words, finish = answer_words(_prompt_of(body, chat), max_tokens)
-        ident = ("chatcmpl-" if chat else "cmpl-") + hashlib.sha256(
-            f"{svc.served}".encode()).hexdigest()[:32]
+        ident = ("chatcmpl-" if chat else "cmpl-") + hashlib.sha256(f"{svc.served}".encode()).hexdigest()[:32]
         if body.get("stream"):
             self._stream(ident, words, finish, chat)
         else:
@@ -341,16 +359,15 @@ class _Handler(BaseHTTPRequestHandler):
             choices.append({"delta": {"role": "assistant", "content": ""}, "finish_reason": None})
         for i, word in enumerate(words):
             text = (" " if i else "") + word
-            choices.append({"delta": {"content": text}, "finish_reason": None} if chat
-                           else {"text": text, "finish_reason": None})
-        choices.append({"delta": {}, "finish_reason": finish} if chat
-                       else {"text": "", "finish_reason": finish})
+            choices.append(
+                {"delta": {"content": text}, "finish_reason": None} if chat else {"text": text, "finish_reason": None}
+            )
+        choices.append({"delta": {}, "finish_reason": finish} if chat else {"text": "", "finish_reason": finish})
         for choice in choices:
             choice = {"index": 0, **choice, "logprobs": None}
             if not chat:
                 choice["stop_reason"] = None
-            chunk = {"id": ident, "object": kind, "created": int(time.time()), "model": svc.model,
-                     "choices": [choice]}
+            chunk = {"id": ident, "object": kind, "created": int(time.time()), "model": svc.model, "choices": [choice]}
             self._chunk(f"data: {json.dumps(chunk)}\n\n".encode())
         self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")
@@ -360,20 +377,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-def _whole(ident: str, svc: Service, words: list[str], finish: str, chat: bool,
-           body: dict[str, Any]) -> dict[str, Any]:
+def _whole(ident: str, svc: Service, words: list[str], finish: str, chat: bool, body: dict[str, Any]) -> dict[str, Any]:
     text = " ".join(words)
     prompt_tokens = len(_prompt_of(body, chat).split())
     if chat:
-        choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": text},
-                                  "logprobs": None, "finish_reason": finish}
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "logprobs": None,
+            "finish_reason": finish,
+        }
     else:
-        choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish,
-                  "stop_reason": None}
-    return {"id": ident, "object": "chat.completion" if chat else "text_completion",
-            "created": int(time.time()), "model": svc.model, "choices": [choice],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
-                      "total_tokens": prompt_tokens + len(words)}}
+        choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish, "stop_reason": None}
+    return {
+        "id": ident,
+        "object": "chat.completion" if chat else "text_completion",
+        "created": int(time.time()),
+        "model": svc.model,
+        "choices": [choice],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(words),
+            "total_tokens": prompt_tokens + len(words),
+        },
+    }
 
 
 def http_server(host: str, port: int, service: Service) -> ThreadingHTTPServer:

@@ -44,8 +44,10 @@ PID = os.getpid()
 
 
 def log(level: str, where: str, text: str, who: str = "APIServer") -> None:
-    say(f"({who} pid={PID}) {level} {time.strftime('%m-%d %H:%M:%S')} [{where}] {text}",
-        err=level in ("ERROR", "WARNING"))
+    say(
+        f"({who} pid={PID}) {level} {time.strftime('%m-%d %H:%M:%S')} [{where}] {text}",
+        err=level in ("ERROR", "WARNING"),
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -110,18 +112,27 @@ def _nic_error(nics: dict[str, str]) -> str | None:
     gloo = os.environ.get("GLOO_SOCKET_IFNAME", "")
     for name in (n for n in gloo.split(",") if n):
         if name not in nics:
-            return ("RuntimeError: [enforce fail at /pytorch/third_party/gloo/gloo/transport/tcp/device.cc:83] "
-                    f"ifa != nullptr. Unable to find address for: {name}")
+            return (
+                "RuntimeError: [enforce fail at /pytorch/third_party/gloo/gloo/transport/tcp/device.cc:83] "
+                f"ifa != nullptr. Unable to find address for: {name}"
+            )
     hccl = os.environ.get("HCCL_SOCKET_IFNAME", "")
     if hccl and not _hccl_ifname_matches(hccl, list(nics)):
         now = time.time()
         ts = time.strftime("%Y-%m-%d-%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}.000"
         head = f"[ERROR] HCCL({PID},python3):{ts}"
-        lines = [(f"{head} [sal.cc:501] [{PID}][InitGroupStage][EnvConfig]set ifname to [{hccl}] by "
-                 "HCCL_SOCKET_IFNAME, but not found in the environment, ifnames in the environment is "
-                 "as follows")]
-        lines += [f"{head} [sal.cc:504] [{PID}][InitGroupStage][EnvConfig]get host ip fail by socket "
-                  f"Ifname. name[{nic}] ip[{ip}%{nic}]" for nic, ip in nics.items()]
+        lines = [
+            (
+                f"{head} [sal.cc:501] [{PID}][InitGroupStage][EnvConfig]set ifname to [{hccl}] by "
+                "HCCL_SOCKET_IFNAME, but not found in the environment, ifnames in the environment is "
+                "as follows"
+            )
+        ]
+        lines += [
+            f"{head} [sal.cc:504] [{PID}][InitGroupStage][EnvConfig]get host ip fail by socket "
+            f"Ifname. name[{nic}] ip[{ip}%{nic}]"
+            for nic, ip in nics.items()
+        ]
         return "\n".join(lines)
     return None
 
@@ -132,16 +143,19 @@ def main(argv: list[str], state_path: str) -> int:
         return 0
     if argv[:1] != ["serve"]:
         say("usage: vllm [-h] [-v] {chat,complete,serve,bench,collect-env,run-batch} ...", err=True)
-        say(f"vllm: error: argument subparser: invalid choice: {argv[0]!r}" if argv else
-            "vllm: error: the following arguments are required: subparser", err=True)
+        say(
+            f"vllm: error: argument subparser: invalid choice: {argv[0]!r}"
+            if argv
+            else "vllm: error: the following arguments are required: subparser",
+            err=True,
+        )
         return 2
     args, _unknown = _parser().parse_known_args(_normalize(argv[1:]))
     args.model = args.model_tag or args.model or "Qwen/Qwen3-0.6B"
     state = serving.load_state(state_path)
     error = _check(args)
     if error is not None:
-        say("Traceback (most recent call last):\n  File \"/usr/local/bin/vllm\", line 8, in <module>",
-            err=True)
+        say('Traceback (most recent call last):\n  File "/usr/local/bin/vllm", line 8, in <module>', err=True)
         say(error, err=True)
         return 1
     nic_error = _nic_error(state.get("nics", {}))
@@ -158,9 +172,13 @@ def main(argv: list[str], state_path: str) -> int:
 
 def _head(args: argparse.Namespace, state: dict[str, Any], serve: dict[str, Any], address: str) -> int:
     log("INFO", "api_server.py:1287", f"vLLM API server version {VERSION}")
-    log("INFO", "cli_args.py:309", f"non-default args: {{'model_tag': {args.model!r}, "
+    log(
+        "INFO",
+        "cli_args.py:309",
+        f"non-default args: {{'model_tag': {args.model!r}, "
         f"'data_parallel_size': {args.data_parallel_size}, 'tensor_parallel_size': "
-        f"{args.tensor_parallel_size}}}")
+        f"{args.tensor_parallel_size}}}",
+    )
     if serve.get("no_join"):
         serving.hang()
     own = state.get("address", "127.0.0.1")
@@ -172,8 +190,9 @@ def _head(args: argparse.Namespace, state: dict[str, Any], serve: dict[str, Any]
             say(f"zmq.error.ZMQError: Cannot assign requested address (addr='{endpoint}')", err=True)
             return 1
         try:
-            master = serving.Master(address, args.data_parallel_rpc_port,
-                                    {str(r) for r in range(local, dp)}, _judge(args, local, dp))
+            master = serving.Master(
+                address, args.data_parallel_rpc_port, {str(r) for r in range(local, dp)}, _judge(args, local, dp)
+            )
         except OSError:
             say(f"zmq.error.ZMQError: Address already in use (addr='{endpoint}')", err=True)
             return 1
@@ -181,18 +200,24 @@ def _head(args: argparse.Namespace, state: dict[str, Any], serve: dict[str, Any]
 
         def waiting(missing: set[str]) -> None:
             if debug:
-                log("DEBUG", "utils.py:751", f"Waiting for 0 local, {len(missing)} remote core "
-                    "engine proc(s) to connect.")
+                log(
+                    "DEBUG",
+                    "utils.py:751",
+                    f"Waiting for 0 local, {len(missing)} remote core engine proc(s) to connect.",
+                )
+
         master.wait(waiting, float(os.environ.get("CCSIM_POLL_S", "10")))
         master.watch(lambda ranks: _engine_died(ranks))
     host = args.host if args.host not in (None, "", "0.0.0.0") else own
-    service = serving.Service((args.served_model_name or [args.model])[0], "vllm",
-                              serve.get("crash_after"), _crash)
+    service = serving.Service((args.served_model_name or [args.model])[0], "vllm", serve.get("crash_after"), _crash)
     try:
         server = serving.http_server(host, args.port, service)
     except OSError as exc:
-        say(f"OSError: [Errno {exc.errno}] error while attempting to bind on address "
-            f"('{host}', {args.port}): {exc.strerror}", err=True)
+        say(
+            f"OSError: [Errno {exc.errno}] error while attempting to bind on address "
+            f"('{host}', {args.port}): {exc.strerror}",
+            err=True,
+        )
         return 1
     log("INFO", "api_server.py:1351", f"Starting vLLM API server 0 on http://{host}:{args.port}")
     say(f"INFO:     Started server process [{PID}]")
@@ -210,36 +235,49 @@ def _judge(args: argparse.Namespace, local: int, dp: int) -> Any:
         ranks = [int(r) for r in hello.get("ids", [])]
         for rank in ranks:
             if not local <= rank < dp or rank in seen:
-                return ("fatal", (f"RuntimeError: Message from engine with unexpected data parallel "
-                                 f"rank: {rank}"))
+                return ("fatal", (f"RuntimeError: Message from engine with unexpected data parallel rank: {rank}"))
         first = ranks[0] if ranks else local
         if not hello.get("headless"):
-            return ("fatal", (f"RuntimeError: Remote engine {first} must use --headless unless in "
-                             "external or hybrid dp lb mode"))
+            return (
+                "fatal",
+                (f"RuntimeError: Remote engine {first} must use --headless unless in external or hybrid dp lb mode"),
+            )
         if hello.get("hash") != expected:
-            return ("fatal", (f"RuntimeError: Configuration mismatch detected for engine {first}. All "
-                             "DP workers must have identical configurations for parameters that "
-                             "affect collective communication (e.g., enable_eplb, "
-                             f"eplb_config.log_balancedness). Worker hash: {hello.get('hash')}, "
-                             f"Expected hash: {expected}. Please ensure all workers are started "
-                             "with the same command-line arguments."))
+            return (
+                "fatal",
+                (
+                    f"RuntimeError: Configuration mismatch detected for engine {first}. All "
+                    "DP workers must have identical configurations for parameters that "
+                    "affect collective communication (e.g., enable_eplb, "
+                    f"eplb_config.log_balancedness). Worker hash: {hello.get('hash')}, "
+                    f"Expected hash: {expected}. Please ensure all workers are started "
+                    "with the same command-line arguments."
+                ),
+            )
         seen.update(ranks)
         return None
+
     return check
 
 
 def _engine_died(ranks: str) -> None:
     for rank in ranks.split(","):
-        log("ERROR", "core_client.py:564", f"Engine core proc EngineCore_DP{rank} died unexpectedly, "
-            "shutting down client.")
+        log(
+            "ERROR",
+            "core_client.py:564",
+            f"Engine core proc EngineCore_DP{rank} died unexpectedly, shutting down client.",
+        )
     os._exit(1)
 
 
 def _crash() -> None:
     log("ERROR", "core.py:700", "EngineCore encountered a fatal error.", who="EngineCore_DP0")
     log("ERROR", "async_llm.py:420", "AsyncLLM output_handler failed.")
-    say("vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue. See stack "
-        "trace (above) for the root cause.", err=True)
+    say(
+        "vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue. See stack "
+        "trace (above) for the root cause.",
+        err=True,
+    )
     say("INFO:     Shutting down")
     os._exit(1)
 
@@ -248,14 +286,22 @@ def _remote(args: argparse.Namespace, state: dict[str, Any], serve: dict[str, An
     local, start = args.data_parallel_size_local, args.data_parallel_start_rank
     endpoint = f"tcp://{address}:{args.data_parallel_rpc_port}"
     if args.headless:
-        log("INFO", "serve.py:187", f"Launching {local} data parallel engine(s) in headless mode, "
-            f"with head node address {endpoint}.", who="EngineCore")
+        log(
+            "INFO",
+            "serve.py:187",
+            f"Launching {local} data parallel engine(s) in headless mode, with head node address {endpoint}.",
+            who="EngineCore",
+        )
     else:
         log("INFO", "api_server.py:1287", f"vLLM API server version {VERSION}")
     if serve.get("no_join"):
         serving.hang()
-    hello = {"ids": [str(r) for r in range(start, start + local)], "headless": args.headless,
-             "hash": _config_hash(args), "server": state.get("server")}
+    hello = {
+        "ids": [str(r) for r in range(start, start + local)],
+        "headless": args.headless,
+        "hash": _config_hash(args),
+        "server": state.get("server"),
+    }
     sock, error = serving.join(address, args.data_parallel_rpc_port, hello)
     if error is not None:
         say(error, err=True)

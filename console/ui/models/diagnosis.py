@@ -83,7 +83,12 @@ class DiagnosisModel:
 
     def clear(self) -> None:
         self.state, self.diagnosis, self.run_dir, self.during, self.error = (
-            DiagnosisState.NONE, None, None, None, None)
+            DiagnosisState.NONE,
+            None,
+            None,
+            None,
+            None,
+        )
         self._groups = []
         self.changes += 1
 
@@ -127,11 +132,12 @@ class DiagnosisModel:
         for link in self.diagnosis.links if self.diagnosis else []:
             if link.kind not in ("ping_untested", "ping") or (link.kind == "ping" and link.status == "ok"):
                 continue
-            if link.src_host is None or link.src_device is None or link.dst_host is None \
-                    or link.dst_device is None:
+            if link.src_host is None or link.src_device is None or link.dst_host is None or link.dst_device is None:
                 continue
-            for pair in (PingPair(link.src_host, link.src_device, link.dst_host, link.dst_device),
-                         PingPair(link.dst_host, link.dst_device, link.src_host, link.src_device)):
+            for pair in (
+                PingPair(link.src_host, link.src_device, link.dst_host, link.dst_device),
+                PingPair(link.dst_host, link.dst_device, link.src_host, link.src_device),
+            ):
                 out.setdefault((pair.src_host, pair.src_device, pair.dst_host, pair.dst_device), pair)
         return list(out.values())
 
@@ -152,15 +158,25 @@ def group_by_server(diag: Diagnosis) -> list[ServerGroup]:
     for i, c in enumerate(diag.causes):
         victim = i != diag.first and c.rank is not None and c.rank in diag.victims
         by_server.setdefault(c.server or UNKNOWN_SERVER, []).append(
-            CauseRow(i, c, i == diag.first, victim, links.get(i, [])))
-    return [ServerGroup(server, sorted(rows, key=lambda r: (not r.first, r.index)))
-            for server, rows in by_server.items() if rows]
+            CauseRow(i, c, i == diag.first, victim, links.get(i, []))
+        )
+    return [
+        ServerGroup(server, sorted(rows, key=lambda r: (not r.first, r.index)))
+        for server, rows in by_server.items()
+        if rows
+    ]
 
 
 def cause_label(c: Cause) -> str:
     """``[rank 3 dev 3] EI0006 socket_timeout: title (x2)``"""
-    where = " ".join(p for p in (f"rank {c.rank}" if c.rank is not None else "",
-                                 f"dev {c.device_id}" if c.device_id is not None else "") if p)
+    where = " ".join(
+        p
+        for p in (
+            f"rank {c.rank}" if c.rank is not None else "",
+            f"dev {c.device_id}" if c.device_id is not None else "",
+        )
+        if p
+    )
     code = f"{c.code} " if c.code else ""
     count = f" (x{c.count})" if c.count > 1 else ""
     return f"{'[' + where + '] ' if where else ''}{code}{c.cause}: {c.title}{count}"

@@ -36,12 +36,26 @@ from console.ui.models.stalls import StallBoard
 __all__ = ["fold_ranks", "mask_ranges"]
 
 PENDING, BARRIER, RUNNING, EXITED, FAILED, KILLED, LOST = (
-    "pending", "barrier", "running", "exited", "failed", "killed", "lost")
+    "pending",
+    "barrier",
+    "running",
+    "exited",
+    "failed",
+    "killed",
+    "lost",
+)
 STATES = (PENDING, BARRIER, RUNNING, EXITED, FAILED, KILLED, LOST)
 FINAL = frozenset({EXITED, FAILED, KILLED, LOST})
 
-LABELS = {PENDING: "pending", BARRIER: "at barrier", RUNNING: "running", EXITED: "exit 0",
-          FAILED: "failed", KILLED: "killed", LOST: "lost"}
+LABELS = {
+    PENDING: "pending",
+    BARRIER: "at barrier",
+    RUNNING: "running",
+    EXITED: "exit 0",
+    FAILED: "failed",
+    KILLED: "killed",
+    LOST: "lost",
+}
 STOP_MESSAGE = "stopped by you: every rank was sent TERM, then KILL"
 
 
@@ -63,8 +77,7 @@ class JobStage(StrEnum):
     ERROR = "error"
 
 
-EARLY_STAGES = frozenset({JobStage.IDLE, JobStage.RECORD, JobStage.VALIDATE, JobStage.PREPARE,
-                          JobStage.PREFLIGHT})
+EARLY_STAGES = frozenset({JobStage.IDLE, JobStage.RECORD, JobStage.VALIDATE, JobStage.PREPARE, JobStage.PREFLIGHT})
 """No rank can have started yet: Stop all cancels the launch straight away."""
 
 
@@ -259,12 +272,18 @@ class LaunchModel:
         self.serving = ServingView()
         """The served model, for serving profiles (mindie-service, vllm-ascend)."""
 
-    def start(self, world_size: int, *, probe: bool, servers: dict[int, str] | None = None,
-              stall_s: float | None = None, connect_timeout_s: float | None = None) -> None:
+    def start(
+        self,
+        world_size: int,
+        *,
+        probe: bool,
+        servers: dict[int, str] | None = None,
+        stall_s: float | None = None,
+        connect_timeout_s: float | None = None,
+    ) -> None:
         self.job = JobView(world_size, servers=dict(servers or {}))
         self.serving = ServingView()
-        kw = {k: v for k, v in (("stall_s", stall_s), ("connect_timeout_s", connect_timeout_s))
-              if v is not None}
+        kw = {k: v for k, v in (("stall_s", stall_s), ("connect_timeout_s", connect_timeout_s)) if v is not None}
         self.stalls = StallBoard(dict(servers or {}), **kw)
         self.diagnosis.clear()
         self.started_at = time.time()

@@ -47,8 +47,7 @@ SHOW_LINES = 5_000
 
 
 class LogWindow:
-    def __init__(self, keep: int = KEEP_LINES, keep_groups: int = KEEP_GROUPS,
-                 show: int = SHOW_LINES) -> None:
+    def __init__(self, keep: int = KEEP_LINES, keep_groups: int = KEEP_GROUPS, show: int = SHOW_LINES) -> None:
         self.ring: deque[tuple[int, str]] = deque(maxlen=keep)
         self.new = 0
         """Lines added since the screen last took them (or since the pause)."""
@@ -96,10 +95,9 @@ class LogWindow:
     def _format(self, entries) -> list[str]:
         rank, needle = self.rank, self.needle
         if rank is None and not needle:
-            return [f"[{r}] {t}" for r, t in entries[-self.show:]]
-        out = [f"[{r}] {t}" for r, t in entries
-               if (rank is None or r == rank) and (not needle or needle in t.lower())]
-        return out[-self.show:]
+            return [f"[{r}] {t}" for r, t in entries[-self.show :]]
+        out = [f"[{r}] {t}" for r, t in entries if (rank is None or r == rank) and (not needle or needle in t.lower())]
+        return out[-self.show :]
 
     # -- views -----------------------------------------------------------------------
 

@@ -53,8 +53,14 @@ def _error_text(exc: ConsoleError) -> str:
     return " ".join(p for p in parts if p).replace("\n", " ")
 
 
-def make_plan(table: Any, profile: Profile, form: Form, options: dict[str, Any] | None = None,
-              run_id: str | None = None, inventory: Inventory | None = None) -> tuple[LaunchPlan | None, str | None]:
+def make_plan(
+    table: Any,
+    profile: Profile,
+    form: Form,
+    options: dict[str, Any] | None = None,
+    run_id: str | None = None,
+    inventory: Inventory | None = None,
+) -> tuple[LaunchPlan | None, str | None]:
     """(plan, None) or (None, why not). ``run_id`` names the run folder (and upload folder).
     Serving profiles: see ``serving_plan``."""
     if profile.serving:
@@ -63,17 +69,25 @@ def make_plan(table: Any, profile: Profile, form: Form, options: dict[str, Any] 
     if not command and not profile.command:
         return None, "no command: press c and type the command every rank runs"
     combined = " ".join(p for p in (profile.command, command) if p)
-    effective = profile.model_copy(update={
-        "command": combined, "args_required": "" if command else profile.args_required})
+    effective = profile.model_copy(
+        update={"command": combined, "args_required": "" if command else profile.args_required}
+    )
     try:
-        return build_launch_plan(table, effective, env=form.env_items(), setup=form.setup_lines(),
-                                 run_id=run_id, **(options or {})), None
+        return build_launch_plan(
+            table, effective, env=form.env_items(), setup=form.setup_lines(), run_id=run_id, **(options or {})
+        ), None
     except ConsoleError as exc:
         return None, _error_text(exc)
 
 
-def serving_plan(table: Any, profile: Profile, form: Form, options: dict[str, Any] | None,
-                 run_id: str | None, inventory: Inventory | None) -> tuple[LaunchPlan | None, str | None]:
+def serving_plan(
+    table: Any,
+    profile: Profile,
+    form: Form,
+    options: dict[str, Any] | None,
+    run_id: str | None,
+    inventory: Inventory | None,
+) -> tuple[LaunchPlan | None, str | None]:
     """vllm-ascend: the command line is ``MODEL [vllm flags]``, dp and tp from the table (tp =
     a server's devices); mindie-service: no command (config.json names the model). {host_ip}
     and {host_nic} come from discovery (the Nodes pane)."""
@@ -95,16 +109,35 @@ def serving_plan(table: Any, profile: Profile, form: Form, options: dict[str, An
         else:
             check_mindie_table(table)
         facts = facts_from_inventory(inventory) if inventory is not None else {}
-        return build_launch_plan(table, profile, args=words, env=form.env_items(), setup=form.setup_lines(),
-                                 run_id=run_id, host_facts=facts, **extra, **(options or {})), None
+        return build_launch_plan(
+            table,
+            profile,
+            args=words,
+            env=form.env_items(),
+            setup=form.setup_lines(),
+            run_id=run_id,
+            host_facts=facts,
+            **extra,
+            **(options or {}),
+        ), None
     except ConsoleError as exc:
         return None, _error_text(exc)
 
 
-def checklist(*, path: Any, table_error: str | None, table: Any, plan: LaunchPlan | None,
-              plan_error: str | None, profile_error: str | None, table_problems: list[Any],
-              inventory: Any, unsaved: bool, remote: list[Any] | None,
-              ping: PingMatrix | None = None) -> list[ProblemItem]:
+def checklist(
+    *,
+    path: Any,
+    table_error: str | None,
+    table: Any,
+    plan: LaunchPlan | None,
+    plan_error: str | None,
+    profile_error: str | None,
+    table_problems: list[Any],
+    inventory: Any,
+    unsaved: bool,
+    remote: list[Any] | None,
+    ping: PingMatrix | None = None,
+) -> list[ProblemItem]:
     """Everything that would stop (✖) or worry (!) a launch, and what is fine (✔)."""
     out: list[ProblemItem] = []
     if path is None:
@@ -135,13 +168,17 @@ def _link_checks(table: Any, plan: LaunchPlan | None, ping: PingMatrix | None) -
     pairs = [p for p in lossy_rank_pairs(table, ping) if max(p.ranks) < plan.world_size]
     out = [Check(WARN, f"lossy pair inside the job: {p.describe()}", "lossy_pair") for p in pairs]
     if not pairs:
-        out.append(Check(OK, f"no loss between the job's cards in the last ping sweep "
-                             f"({len(ping.results)} probes)", "lossy_pair"))
+        out.append(
+            Check(
+                OK, f"no loss between the job's cards in the last ping sweep ({len(ping.results)} probes)", "lossy_pair"
+            )
+        )
     return out
 
 
-def _plan_checks(table: Any, plan: LaunchPlan | None, plan_error: str | None,
-                 inventory: Inventory | None) -> list[ProblemItem]:
+def _plan_checks(
+    table: Any, plan: LaunchPlan | None, plan_error: str | None, inventory: Inventory | None
+) -> list[ProblemItem]:
     out: list[ProblemItem] = []
     if plan_error and table is not None:
         out.append(Check(BLOCK, f"plan: {plan_error}"))
@@ -179,18 +216,19 @@ def blocking(checks: list[ProblemItem]) -> list[str]:
 def plan_summary(plan: LaunchPlan) -> str:
     """``16 ranks: 127.0.0.11 0-7 · 127.0.0.12 8-15 · master 127.0.0.11:29500``."""
     per_server = " · ".join(
-        f"{s.server_id} {s.ranks[0].rank}-{s.ranks[-1].rank}" if len(s.ranks) > 1
-        else f"{s.server_id} {s.ranks[0].rank}" for s in plan.servers[:4])
+        f"{s.server_id} {s.ranks[0].rank}-{s.ranks[-1].rank}"
+        if len(s.ranks) > 1
+        else f"{s.server_id} {s.ranks[0].rank}"
+        for s in plan.servers[:4]
+    )
     more = f" · +{len(plan.servers) - 4} servers" if len(plan.servers) > 4 else ""
-    return (f"{plan.world_size} ranks: {per_server}{more} · master "
-            f"{plan.master_addr}:{plan.master_port}")
+    return f"{plan.world_size} ranks: {per_server}{more} · master {plan.master_addr}:{plan.master_port}"
 
 
 def rank_detail(plan: LaunchPlan, rank: int) -> str:
     """What rank ``rank`` runs: server, command, setup, env (sorted)."""
     server, spec = plan.rank(rank)
-    lines = [f"rank {rank} on {server.server_id} (ssh {server.host}), device {spec.device_id}",
-             f"$ {spec.command}"]
+    lines = [f"rank {rank} on {server.server_id} (ssh {server.host}), device {spec.device_id}", f"$ {spec.command}"]
     if plan.prelude:
         lines += ["setup:", *(f"  {line}" for line in plan.prelude.splitlines())]
     lines += ["env:", *(f"  {k}={v}" for k, v in sorted(mask_env(spec.env).items()))]
@@ -224,23 +262,31 @@ class LaunchSetup:
     def set_file(self, file: Any, problems: list[Any]) -> None:
         self.file, self.table_problems = file, problems
 
-    def update(self, form: Form, options: dict[str, Any], run_id: str, *,
-               inventory: Inventory | None, ping: PingMatrix | None) -> None:
+    def update(
+        self, form: Form, options: dict[str, Any], run_id: str, *, inventory: Inventory | None, ping: PingMatrix | None
+    ) -> None:
         """A new plan from the form (server checks were for the previous plan), new checklist."""
         self.plan, self.plan_error = None, None
         if self.table is not None and self.profile is not None:
-            self.plan, self.plan_error = make_plan(self.table, self.profile, form, options, run_id,
-                                                   inventory)
+            self.plan, self.plan_error = make_plan(self.table, self.profile, form, options, run_id, inventory)
         self.remote = None
         self.recheck(inventory=inventory, ping=ping)
 
     def recheck(self, *, inventory: Inventory | None, ping: PingMatrix | None) -> None:
         file = self.file
         self.checks = checklist(
-            path=file.path if file is not None else None, table_error=file.error if file is not None else None,
-            table=self.table, plan=self.plan, plan_error=self.plan_error, profile_error=self.profile_error,
-            table_problems=self.table_problems, inventory=inventory,
-            unsaved=file is not None and not file.saved, remote=self.remote, ping=ping)
+            path=file.path if file is not None else None,
+            table_error=file.error if file is not None else None,
+            table=self.table,
+            plan=self.plan,
+            plan_error=self.plan_error,
+            profile_error=self.profile_error,
+            table_problems=self.table_problems,
+            inventory=inventory,
+            unsaved=file is not None and not file.saved,
+            remote=self.remote,
+            ping=ping,
+        )
         self.changes += 1
 
     def summary(self) -> str:
@@ -253,5 +299,4 @@ class LaunchSetup:
         if blockers:
             return f"Not ready: {blockers[0]}"
         plan = self.plan
-        return f"Ready: {plan.world_size} ranks on {len(plan.servers)} servers — F5 launches" \
-            if plan else "No plan yet"
+        return f"Ready: {plan.world_size} ranks on {len(plan.servers)} servers — F5 launches" if plan else "No plan yet"

@@ -20,10 +20,15 @@ class LossyPair:
     """JSON paths of the two devices in the rank table."""
 
     def describe(self) -> str:
-        loss = f"{self.loss_pct:.2f} % packet loss" if self.status == "loss" and self.loss_pct is not None \
+        loss = (
+            f"{self.loss_pct:.2f} % packet loss"
+            if self.status == "loss" and self.loss_pct is not None
             else f"probe {self.status}" + (f" ({self.loss_pct:.0f} % loss)" if self.loss_pct else "")
-        return (f"ranks {self.ranks[0]} ({self.ends[0]}) <-> {self.ranks[1]} ({self.ends[1]}): "
-                f"{loss} in the last ping sweep")
+        )
+        return (
+            f"ranks {self.ranks[0]} ({self.ends[0]}) <-> {self.ranks[1]} ({self.ends[1]}): "
+            f"{loss} in the last ping sweep"
+        )
 
 
 def lossy_rank_pairs(table: RankTable | None, matrix: PingMatrix | None) -> list[LossyPair]:
@@ -35,8 +40,11 @@ def lossy_rank_pairs(table: RankTable | None, matrix: PingMatrix | None) -> list
     for s_idx, server in enumerate(table.server_list):
         for d_idx, dev in enumerate(server.device):
             if dev.device_ip:
-                by_ip[dev.device_ip] = (int(dev.rank_id), f"{server.server_id} dev {dev.device_id}",
-                                        f"server_list[{s_idx}].device[{d_idx}]")
+                by_ip[dev.device_ip] = (
+                    int(dev.rank_id),
+                    f"{server.server_id} dev {dev.device_id}",
+                    f"server_list[{s_idx}].device[{d_idx}]",
+                )
     found: dict[tuple[int, int], LossyPair] = {}
     for result in matrix.results:
         if result.status in ("ok", "skipped"):

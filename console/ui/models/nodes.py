@@ -23,10 +23,8 @@ YELLOW = "yellow"
 DIM = "dim"
 SEVERITY_STYLE = {"error": RED, "warning": YELLOW, "info": ""}
 
-SERVER_COLUMNS = ("host", "server_id", "hostname", "reachable", "cards", "health",
-                  "driver", "CANN", "findings")
-DEVICE_COLUMNS = ("device", "card", "device_ip", "netmask", "link", "net_health", "TLS",
-                  "health", "busy")
+SERVER_COLUMNS = ("host", "server_id", "hostname", "reachable", "cards", "health", "driver", "CANN", "findings")
+DEVICE_COLUMNS = ("device", "card", "device_ip", "netmask", "link", "net_health", "TLS", "health", "busy")
 
 
 class NodesModel:
@@ -121,8 +119,11 @@ def _host_in(host: str, expr: str | None) -> bool:
 
 
 def server_findings(inv: Inventory, server: Server) -> list[Diagnostic]:
-    return [f for f in inv.findings if _host_in(server.host, f.where.host)
-            or (server.server_id and _host_in(server.server_id, f.where.host))]
+    return [
+        f
+        for f in inv.findings
+        if _host_in(server.host, f.where.host) or (server.server_id and _host_in(server.server_id, f.where.host))
+    ]
 
 
 def health_summary(server: Server) -> Text:
@@ -141,8 +142,7 @@ class RowContext:
 
     def __init__(self, inv: Inventory) -> None:
         servers = [s for s in inv.servers if s.reachable]
-        self.common = {k: _majority([getattr(s, k) for s in servers])
-                       for k in ("driver_version", "cann_version")}
+        self.common = {k: _majority([getattr(s, k) for s in servers]) for k in ("driver_version", "cann_version")}
         self.cards = _majority([len(s.devices) for s in servers])
         self._by_name: dict[str, list[int]] = {}
         self._findings = list(inv.findings)
@@ -167,8 +167,7 @@ class RowContext:
         return [self._findings[i] for i in sorted(found)]
 
 
-def server_row(inv: Inventory, server: Server, pending: bool = False,
-               context: RowContext | None = None) -> list[Text]:
+def server_row(inv: Inventory, server: Server, pending: bool = False, context: RowContext | None = None) -> list[Text]:
     ctx = context or RowContext(inv)
     common, cards = ctx.common, ctx.cards
 
@@ -186,10 +185,17 @@ def server_row(inv: Inventory, server: Server, pending: bool = False,
     else:
         reach = Text("no" if server.error or server.failures else "-", style=RED)
     n_cards = len(server.devices) if server.reachable else None
-    return [Text(server.host), _cell(server.server_id), _cell(server.hostname), reach,
-            _cell(n_cards, YELLOW if cards is not None and n_cards not in (None, cards) else ""),
-            health_summary(server), outlier("driver_version"), outlier("cann_version"),
-            Text(str(len(found)), style=SEVERITY_STYLE.get(worst, ""))]
+    return [
+        Text(server.host),
+        _cell(server.server_id),
+        _cell(server.hostname),
+        reach,
+        _cell(n_cards, YELLOW if cards is not None and n_cards not in (None, cards) else ""),
+        health_summary(server),
+        outlier("driver_version"),
+        outlier("cann_version"),
+        Text(str(len(found)), style=SEVERITY_STYLE.get(worst, "")),
+    ]
 
 
 def tls_majority(inv: Inventory) -> Any:
@@ -207,37 +213,68 @@ def device_row(inv: Inventory, server: Server, dev: Device, tls_common: Any = _U
     tls_style = YELLOW if tls_common is not None and dev.tls not in (None, tls_common) else ""
     health_style = "" if dev.health in (None, "OK") else YELLOW if dev.health == "Warning" else RED
     busy = ",".join(map(str, dev.busy_pids)) if dev.busy_pids else None
-    return [Text(str(dev.device_id)), _cell(dev.card),
-            _cell(dev.device_ip, "" if dev.device_ip else RED), _cell(dev.netmask),
-            _cell(dev.link, link_style), _cell(dev.net_health, net_style),
-            _cell(dev.tls, tls_style), _cell(dev.health, health_style),
-            _cell(busy, YELLOW)]
+    return [
+        Text(str(dev.device_id)),
+        _cell(dev.card),
+        _cell(dev.device_ip, "" if dev.device_ip else RED),
+        _cell(dev.netmask),
+        _cell(dev.link, link_style),
+        _cell(dev.net_health, net_style),
+        _cell(dev.tls, tls_style),
+        _cell(dev.health, health_style),
+        _cell(busy, YELLOW),
+    ]
 
 
 def failure_detail(host: str, failure: CommandFailure, device_id: int | None = None) -> str:
     where = f"host: {host}" + (f"   device: {device_id}" if device_id is not None else "")
     status = "none (timed out or killed)" if failure.exit_status is None else failure.exit_status
-    return (f"{where}\n$ {failure.command}\nexit status: {status}\n"
-            f"message: {failure.message or '-'}\n--- raw output ---\n{failure.output}")
+    return (
+        f"{where}\n$ {failure.command}\nexit status: {status}\n"
+        f"message: {failure.message or '-'}\n--- raw output ---\n{failure.output}"
+    )
 
 
 def issues(inv: Inventory) -> list[ProblemItem]:
     """Findings first (folded across servers), then every failed command and unreachable host.
     Each item's ``target`` is its host (or NodeSet of hosts)."""
-    out = [ProblemItem(f.severity, f.code, f.message, f.where.host or "*",
-                       f"{f.severity.upper()} [{f.code}]\nhost: {f.where.host or '-'}"
-                       + (f"   device: {f.where.device}" if f.where.device is not None else "")
-                       + f"\n{f.message}", f.where.host) for f in inv.findings]
+    out = [
+        ProblemItem(
+            f.severity,
+            f.code,
+            f.message,
+            f.where.host or "*",
+            f"{f.severity.upper()} [{f.code}]\nhost: {f.where.host or '-'}"
+            + (f"   device: {f.where.device}" if f.where.device is not None else "")
+            + f"\n{f.message}",
+            f.where.host,
+        )
+        for f in inv.findings
+    ]
     for s in inv.servers:
         if not s.reachable and s.error:
-            out.append(ProblemItem("error", "unreachable", "unreachable", s.host,
-                                   f"host: {s.host}\n{s.error}", s.host))
+            out.append(ProblemItem("error", "unreachable", "unreachable", s.host, f"host: {s.host}\n{s.error}", s.host))
         for fail in s.failures:
-            out.append(ProblemItem("error", "command_failed", fail.message or fail.command, s.host,
-                                   failure_detail(s.host, fail), s.host))
+            out.append(
+                ProblemItem(
+                    "error",
+                    "command_failed",
+                    fail.message or fail.command,
+                    s.host,
+                    failure_detail(s.host, fail),
+                    s.host,
+                )
+            )
         for d in s.devices:
             for fail in d.failures:
-                out.append(ProblemItem("error", "command_failed", fail.message or fail.command,
-                                       f"{s.host} dev {d.device_id}",
-                                       failure_detail(s.host, fail, d.device_id), s.host))
+                out.append(
+                    ProblemItem(
+                        "error",
+                        "command_failed",
+                        fail.message or fail.command,
+                        f"{s.host} dev {d.device_id}",
+                        failure_detail(s.host, fail, d.device_id),
+                        s.host,
+                    )
+                )
     return out

@@ -44,8 +44,15 @@ STYLES = {
     "running": "bold #ffffff on #1e63b0",
 }
 RANK = {"bad": 4, "partial": 3, "ok": 1, "untested": 0, "self": 0, "running": 0}
-SHORT = {"link_down": "DN", "timeout": "TO", "error": "ER", "unreachable": "UR",
-         "skipped": "sk", "untested": "-", "self": "·"}
+SHORT = {
+    "link_down": "DN",
+    "timeout": "TO",
+    "error": "ER",
+    "unreachable": "UR",
+    "skipped": "sk",
+    "untested": "-",
+    "self": "·",
+}
 
 
 RED_LOSS_PCT = 33.33  # one of hccn_tool's three probes lost
@@ -89,8 +96,13 @@ def heat_text(cell: Cell, pending: int, *, compact: bool, width: int) -> Text:
 
 def legend(compact: bool) -> Text:
     parts: list[Any] = ["Legend "]
-    for key, label in (("ok", " 0% "), ("partial", " <33% "), ("bad", " >=33%/failed "),
-                       ("untested", " untested "), ("running", f" {MARKER} running ")):
+    for key, label in (
+        ("ok", " 0% "),
+        ("partial", " <33% "),
+        ("bad", " >=33%/failed "),
+        ("untested", " untested "),
+        ("running", f" {MARKER} running "),
+    ):
         parts += [(label, STYLES[key]), " "]
     if compact:
         parts.append(" DN link down, TO timeout, UR unreachable, ER error; column n = row n")
@@ -262,8 +274,7 @@ class PingModel:
     def matrix(self, pair: Pair | None = None) -> PingMatrix:
         """The results so far as a matrix (only ``pair``'s when given)."""
         results = self.pair_results(*pair) if pair else list(self.results.values())
-        return PingMatrix(pattern=self.pattern, hosts=list(self.hosts), results=results,
-                          skipped=self.skipped)
+        return PingMatrix(pattern=self.pattern, hosts=list(self.hosts), results=results, skipped=self.skipped)
 
     def problem_pairs(self) -> list[tuple[Pair, Cell]]:
         """Server pairs with a lossy or failed probe, worst first."""
@@ -272,9 +283,17 @@ class PingModel:
             cell = self._pair_cell(pair)
             if cell.status not in ("ok", "skipped"):
                 found.append((pair, cell))
-        return sorted(found, key=lambda pc: (-RANK[category(pc[1].status, pc[1].loss_pct)],
-                                             pc[1].status == "loss", -(pc[1].loss_pct or 0), -pc[1].bad,
-                                             self.hosts.index(pc[0][0]), self.hosts.index(pc[0][1])))
+        return sorted(
+            found,
+            key=lambda pc: (
+                -RANK[category(pc[1].status, pc[1].loss_pct)],
+                pc[1].status == "loss",
+                -(pc[1].loss_pct or 0),
+                -pc[1].bad,
+                self.hosts.index(pc[0][0]),
+                self.hosts.index(pc[0][1]),
+            ),
+        )
 
     def summary(self) -> dict[str, int]:
         return PingMatrix(pattern="cross", results=list(self.results.values())).summary()
@@ -289,6 +308,7 @@ def _index(hosts: list[str], host: str) -> int:
 
 # -- texts -----------------------------------------------------------------------------
 
+
 def _pct(value: float | None) -> str:
     return "?" if value is None else f"{value:.2f} %"
 
@@ -298,12 +318,16 @@ PANE_PATTERNS: tuple[str, ...] = ("cross", "pairwise", "sample", "rail")
 
 
 def next_pattern(pattern: str) -> str:
-    return PANE_PATTERNS[(PANE_PATTERNS.index(pattern) + 1) % len(PANE_PATTERNS)] \
-        if pattern in PANE_PATTERNS else PANE_PATTERNS[0]
+    return (
+        PANE_PATTERNS[(PANE_PATTERNS.index(pattern) + 1) % len(PANE_PATTERNS)]
+        if pattern in PANE_PATTERNS
+        else PANE_PATTERNS[0]
+    )
 
 
-def plan_with_estimate(inventory: Inventory, pattern: str, *, per_card: int = 1,
-                       lanes: int = 8) -> tuple[PingPlan, str]:
+def plan_with_estimate(
+    inventory: Inventory, pattern: str, *, per_card: int = 1, lanes: int = 8
+) -> tuple[PingPlan, str]:
     """The plan the pane would run, and its probe count and estimated time (``estimate``):
     ``32,256 probes, about 4 min``."""
     plan = plan_ping(inventory, cast(PingPattern, pattern))  # pattern is one of PANE_PATTERNS
@@ -326,8 +350,10 @@ def status_line(state: PingModel, pattern: str, servers: int, estimate_text: str
     s = state.summary()
     excluded = f", {len(state.skipped)} excluded" if state.skipped else ""
     cancelled = " · CANCELLED" if state.cancelled else ""
-    return (f"{state.pattern}: {s['ok']} ok, {s['lossy']} lossy, {s['failed']} failed, "
-            f"{s['skipped']} skipped of {s['probes']}{excluded}{cancelled} · p pattern {pattern}")
+    return (
+        f"{state.pattern}: {s['ok']} ok, {s['lossy']} lossy, {s['failed']} failed, "
+        f"{s['skipped']} skipped of {s['probes']}{excluded}{cancelled} · p pattern {pattern}"
+    )
 
 
 def pair_label(pair: Pair, cell: Cell) -> Text:
@@ -346,9 +372,11 @@ def pair_info(pair: Pair, results: list[ProbeResult], pending: int) -> str:
     f = loss_fields(results)
     counts = ", ".join(f"{n} {status}" for status, n in f["counts"].items())
     more = f", {pending} running" if pending else ""
-    return (f"{a} <-> {b}: {f['probes']} probes ({counts}{more})\n"
-            f"worst loss {_pct(f['worst_loss_pct'])}, mean {_pct(f['mean_loss_pct'])} · "
-            f"Enter opens the card x card matrix")
+    return (
+        f"{a} <-> {b}: {f['probes']} probes ({counts}{more})\n"
+        f"worst loss {_pct(f['worst_loss_pct'])}, mean {_pct(f['mean_loss_pct'])} · "
+        f"Enter opens the card x card matrix"
+    )
 
 
 def probe_detail(results: list[ProbeResult]) -> str:
@@ -358,8 +386,11 @@ def probe_detail(results: list[ProbeResult]) -> str:
     blocks = []
     for r in results:
         p = r.probe
-        rtt = "-" if r.rtt_avg_ms is None else \
-            "/".join(f"{v:.3f}" for v in (r.rtt_min_ms, r.rtt_avg_ms, r.rtt_max_ms) if v is not None) + " ms"
+        rtt = (
+            "-"
+            if r.rtt_avg_ms is None
+            else "/".join(f"{v:.3f}" for v in (r.rtt_min_ms, r.rtt_avg_ms, r.rtt_max_ms) if v is not None) + " ms"
+        )
         sent = "" if r.transmitted is None else f" ({r.transmitted} sent, {r.received} received)"
         lines = [
             f"{p.src_host}:{p.src_device} ({p.src_ip}) -> {p.dst_host}:{p.dst_device} ({p.dst_ip})",

@@ -44,10 +44,8 @@ from console.ui.models.shared import RankTableFile
 __all__ = ["Row", "cells_for_path", "row_index"]
 
 FIXED_COLUMNS = ("server_id", "device_id", "device_ip", "rank_id")
-DEVICE_OPTIONAL = ("device_port", "host_port", "super_device_id", "backup_device_ip",
-                   "backup_device_port")
-NUMBER_FIELDS = {"device_id", "rank_id", "device_port", "host_port", "super_device_id",
-                 "backup_device_port"}
+DEVICE_OPTIONAL = ("device_port", "host_port", "super_device_id", "backup_device_ip", "backup_device_port")
+NUMBER_FIELDS = {"device_id", "rank_id", "device_port", "host_port", "super_device_id", "backup_device_port"}
 UNDO_LIMIT = 200
 
 OPTIONAL_COLUMNS = SERVER_FIELDS[1:] + DEVICE_OPTIONAL
@@ -55,10 +53,14 @@ OPTIONAL_COLUMNS = SERVER_FIELDS[1:] + DEVICE_OPTIONAL
 
 def columns_of(table: RankTable, shown: frozenset[str] = frozenset()) -> tuple[str, ...]:
     """Fixed columns, then every optional field some server or device has set (or ``shown``)."""
-    extra = [f for f in SERVER_FIELDS[1:] if f in shown
-             or any(getattr(s, f, None) is not None for s in table.server_list)]
-    extra += [f for f in DEVICE_OPTIONAL if f in shown
-              or any(getattr(d, f, None) is not None for s in table.server_list for d in s.device)]
+    extra = [
+        f for f in SERVER_FIELDS[1:] if f in shown or any(getattr(s, f, None) is not None for s in table.server_list)
+    ]
+    extra += [
+        f
+        for f in DEVICE_OPTIONAL
+        if f in shown or any(getattr(d, f, None) is not None for s in table.server_list for d in s.device)
+    ]
     return FIXED_COLUMNS + tuple(extra)
 
 
@@ -94,8 +96,7 @@ class RankTableEditor:
     def rows(self) -> list[tuple[Row, RankServer, RankDevice]]:
         if self.table is None:
             return []
-        return [(Row(si, di), s, d) for si, s in enumerate(self.table.server_list)
-                for di, d in enumerate(s.device)]
+        return [(Row(si, di), s, d) for si, s in enumerate(self.table.server_list) for di, d in enumerate(s.device)]
 
     def replace(self, table: RankTable, *, saved: bool) -> None:
         """A new table (loaded, built, or from the raw JSON view). Undoable."""
@@ -143,14 +144,18 @@ class RankTableEditor:
         try:
             value = convert(column, text)
         except InputError as exc:
-            where = f"server_list[{row.server}]" + (
-                "" if column in SERVER_FIELDS else f".device[{row.device}]") + f".{column}"
+            where = (
+                f"server_list[{row.server}]"
+                + ("" if column in SERVER_FIELDS else f".device[{row.device}]")
+                + f".{column}"
+            )
             raise InputError(exc.title, f"{where}: {exc.detail}") from None
 
         def edit(table: RankTable) -> None:
             server = table.server_list[row.server]
             target = server if column in SERVER_FIELDS else server.device[row.device]
             setattr(target, column, value)
+
         self._change(edit)
 
     def move_server(self, index: int, delta: int) -> int:
@@ -162,6 +167,7 @@ class RankTableEditor:
         def move(table: RankTable) -> None:
             servers = table.server_list
             servers[index], servers[new] = servers[new], servers[index]
+
         self._change(move)
         return new
 
@@ -172,17 +178,20 @@ class RankTableEditor:
         def add(table: RankTable) -> int:
             like = table.server_list[after].device if table.server_list else []
             start = sum(len(s.device) for s in table.server_list)
-            devices = [RankDevice(device_id=d.device_id, rank_id=start + i)
-                       for i, d in enumerate(like)] or [RankDevice(device_id=0, rank_id=start)]
+            devices = [RankDevice(device_id=d.device_id, rank_id=start + i) for i, d in enumerate(like)] or [
+                RankDevice(device_id=0, rank_id=start)
+            ]
             table.server_list.insert(after + 1, RankServer(server_id=server_id, device=devices))
             _sync_count(table)
             return after + 1
+
         return self._change(add)
 
     def remove_server(self, index: int) -> None:
         def remove(table: RankTable) -> None:
             del table.server_list[index]
             _sync_count(table)
+
         self._change(remove)
 
     def transform(self, fn: Callable[[RankTable], RankTable | None]) -> None:
@@ -201,6 +210,7 @@ def _sync_count(table: RankTable) -> None:
 
 
 # -- the pane's model ----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Opened:
@@ -333,9 +343,12 @@ class RankTableModel(RankTableEditor):
         errors = sum(item.severity == "error" for item, _ in found)
         ranks = sum(len(s.device) for s in table.server_list)
         inv = self.inventory
-        checked = f"vs discovery of {len(inv.servers)} servers" if inv and inv.servers \
-            else "not checked against discovery"
+        checked = (
+            f"vs discovery of {len(inv.servers)} servers" if inv and inv.servers else "not checked against discovery"
+        )
         pinged = f" · vs ping of {len(self.ping.results)} probes" if self.ping and self.ping.results else ""
-        return (f"{'MODIFIED · ' if self.unsaved else ''}{ranks} ranks on {len(table.server_list)} servers"
-                f" · {errors} errors, {len(found) - errors} warnings · {checked}{pinged}"
-                f" · {self.path or 'not saved yet'}")
+        return (
+            f"{'MODIFIED · ' if self.unsaved else ''}{ranks} ranks on {len(table.server_list)} servers"
+            f" · {errors} errors, {len(found) - errors} warnings · {checked}{pinged}"
+            f" · {self.path or 'not saved yet'}"
+        )

@@ -59,8 +59,9 @@ def entries(problems: Sequence[Diagnostic], lossy: Sequence[LossyPair] = ()) -> 
     return out
 
 
-def grid_items(found: Sequence[Entry], table: RankTable | None, columns: tuple[str, ...]
-               ) -> tuple[list[ProblemItem], dict[tuple[int, str], str]]:
+def grid_items(
+    found: Sequence[Entry], table: RankTable | None, columns: tuple[str, ...]
+) -> tuple[list[ProblemItem], dict[tuple[int, str], str]]:
     """Items for the list (``target``: the first cell) and {(row, column): worst severity}."""
     marks: dict[tuple[int, str], str] = {}
     items: list[ProblemItem] = []

@@ -38,8 +38,13 @@ class RankSilence:
 
 
 class StallBoard:
-    def __init__(self, servers: Mapping[int, str], *, stall_s: float = DEFAULT_STALL_S,
-                 connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        servers: Mapping[int, str],
+        *,
+        stall_s: float = DEFAULT_STALL_S,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+    ) -> None:
         self.tracker = StallTracker(servers, stall_s=stall_s, connect_timeout_s=connect_timeout_s)
         self.stalled: set[int] = set()
         self.verdict: StallDetected | None = None
@@ -95,8 +100,11 @@ class StallBoard:
             parts.append(f"longest silence rank {top.rank} {top.silent_s:.0f} s")
         left = self.countdown(now)
         if left is not None:
-            parts.append(f"HCCL_CONNECT_TIMEOUT in {left:.0f} s" if left > 0
-                         else f"HCCL_CONNECT_TIMEOUT passed {-left:.0f} s ago")
+            parts.append(
+                f"HCCL_CONNECT_TIMEOUT in {left:.0f} s"
+                if left > 0
+                else f"HCCL_CONNECT_TIMEOUT passed {-left:.0f} s ago"
+            )
         if self.verdict is not None:
             then = "torn down" if self.verdict.teardown else "job goes on"
             parts.append(f"STALL: {self.verdict.message} ({then})")

@@ -39,8 +39,7 @@ class PaneBar(Static):
             if spec.mode == self.active:
                 parts.append(Content.styled(label, "bold reverse"))
             else:
-                parts.append(Content.from_markup(
-                    f"[@click=app.switch_mode('{spec.mode}')]{label}[/]"))
+                parts.append(Content.from_markup(f"[@click=app.switch_mode('{spec.mode}')]{label}[/]"))
         return Content(" ").join(parts)
 
 
@@ -93,5 +92,5 @@ def commands_for(node, bindings: Iterable) -> Iterator[SystemCommand]:
         help_text = binding.tooltip or binding.description
         key = binding.key_display or binding.key.split(",")[0]
         yield SystemCommand(
-            binding.description, f"{help_text} \\[{escape(key)}]",
-            partial(node.run_action, binding.action))
+            binding.description, f"{help_text} \\[{escape(key)}]", partial(node.run_action, binding.action)
+        )

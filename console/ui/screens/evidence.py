@@ -66,13 +66,11 @@ class EvidenceScreen(ModalScreen[None]):
         self.files = await asyncio.to_thread(evidence_files, self.root)
         options = self.query_one("#evidence-files", OptionList)
         options.clear_options()
-        options.add_options([Option(str(p.relative_to(self.root)), id=str(i))
-                             for i, p in enumerate(self.files)])
+        options.add_options([Option(str(p.relative_to(self.root)), id=str(i)) for i, p in enumerate(self.files)])
         if not self.files:
             self.query_one("#evidence-text", TextArea).load_text("(no files)")
             return
-        start = next((i for i, p in enumerate(self.files)
-                      if self.select is not None and self.select in p.parents), 0)
+        start = next((i for i, p in enumerate(self.files) if self.select is not None and self.select in p.parents), 0)
         options.highlighted = start
         options.focus()
 

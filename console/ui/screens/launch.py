@@ -45,40 +45,124 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
     CSS_PATH = "launch.tcss"
     AUTO_FOCUS = "#launch-plan"
     BINDINGS = [
-        Binding("c", "edit_command", "Command", id="launch.command",
-                tooltip="Type the command every rank runs (Tab moves on to env and setup lines)"),
-        Binding("f5", "launch", "Launch", id="launch.start",
-                tooltip="Start every rank of the plan on every server in lockstep"),
-        Binding("f8", "stop", "Stop all", id="launch.stop",
-                tooltip="Tear the whole job down: TERM, grace, KILL on every server"),
-        Binding("f6", "check", "Check servers", show=False, id="launch.check",
-                tooltip="Run the server checks now: reachable, python, idle NPUs, master port"),
-        Binding("slash", "filter", "Filter", id="launch.filter",
-                tooltip="Filter the log as you type (Esc clears)"),
-        Binding("f", "follow", "Follow/pause", id="launch.follow",
-                tooltip="Pause the log (new lines are kept) or follow it again"),
-        Binding("b", "fold", "Fold", id="launch.fold",
-                tooltip="Fold identical lines across ranks, clush -b style: [0-15] text"),
-        Binding("r", "one_rank", "Rank", id="launch.rank",
-                tooltip="Show one rank's log (empty: all ranks interleaved)"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="launch.clear_filter",
-                tooltip="Clear the log filter"),
-        Binding("f2", "show_tab('launch-setup')", "Setup", show=False, id="launch.setup_tab",
-                tooltip="Show the form, the plan and the checklist"),
-        Binding("f3", "show_tab('launch-run')", "Run", show=False, id="launch.run_tab",
-                tooltip="Show the status grid and the logs"),
-        Binding("f4", "show_tab('launch-probe')", "Probe", show=False, id="launch.probe_tab",
-                tooltip="Show the probe's results table (profile probe)"),
-        Binding("p", "prompt", "Prompt", id="launch.prompt",
-                tooltip="Send a prompt to the served model (serving profiles, once ready)"),
-        Binding("n", "show_failed_server", "Failed server", show=False, id="launch.failed_server",
-                tooltip="Show the failed rank's server on the Nodes pane"),
-        Binding("f7", "show_tab('launch-diagnosis-tab')", "Diagnosis", show=False, id="launch.diagnosis_tab",
-                tooltip="Why the job failed or stalled: causes per server, the evidence, the links"),
-        Binding("o", "open_evidence", "Evidence", show=False, id="launch.evidence",
-                tooltip="Open the run folder's raw evidence (each server's HCCL/CANN log lines)"),
-        Binding("g", "ping_pairs", "Ping pairs", show=False, id="launch.ping_pairs",
-                tooltip="Ping the card pairs the diagnosis implicates again (Ping pane, custom pairs)"),
+        Binding(
+            "c",
+            "edit_command",
+            "Command",
+            id="launch.command",
+            tooltip="Type the command every rank runs (Tab moves on to env and setup lines)",
+        ),
+        Binding(
+            "f5",
+            "launch",
+            "Launch",
+            id="launch.start",
+            tooltip="Start every rank of the plan on every server in lockstep",
+        ),
+        Binding(
+            "f8",
+            "stop",
+            "Stop all",
+            id="launch.stop",
+            tooltip="Tear the whole job down: TERM, grace, KILL on every server",
+        ),
+        Binding(
+            "f6",
+            "check",
+            "Check servers",
+            show=False,
+            id="launch.check",
+            tooltip="Run the server checks now: reachable, python, idle NPUs, master port",
+        ),
+        Binding("slash", "filter", "Filter", id="launch.filter", tooltip="Filter the log as you type (Esc clears)"),
+        Binding(
+            "f",
+            "follow",
+            "Follow/pause",
+            id="launch.follow",
+            tooltip="Pause the log (new lines are kept) or follow it again",
+        ),
+        Binding(
+            "b",
+            "fold",
+            "Fold",
+            id="launch.fold",
+            tooltip="Fold identical lines across ranks, clush -b style: [0-15] text",
+        ),
+        Binding(
+            "r", "one_rank", "Rank", id="launch.rank", tooltip="Show one rank's log (empty: all ranks interleaved)"
+        ),
+        Binding(
+            "escape",
+            "clear_filter",
+            "Clear filter",
+            show=False,
+            id="launch.clear_filter",
+            tooltip="Clear the log filter",
+        ),
+        Binding(
+            "f2",
+            "show_tab('launch-setup')",
+            "Setup",
+            show=False,
+            id="launch.setup_tab",
+            tooltip="Show the form, the plan and the checklist",
+        ),
+        Binding(
+            "f3",
+            "show_tab('launch-run')",
+            "Run",
+            show=False,
+            id="launch.run_tab",
+            tooltip="Show the status grid and the logs",
+        ),
+        Binding(
+            "f4",
+            "show_tab('launch-probe')",
+            "Probe",
+            show=False,
+            id="launch.probe_tab",
+            tooltip="Show the probe's results table (profile probe)",
+        ),
+        Binding(
+            "p",
+            "prompt",
+            "Prompt",
+            id="launch.prompt",
+            tooltip="Send a prompt to the served model (serving profiles, once ready)",
+        ),
+        Binding(
+            "n",
+            "show_failed_server",
+            "Failed server",
+            show=False,
+            id="launch.failed_server",
+            tooltip="Show the failed rank's server on the Nodes pane",
+        ),
+        Binding(
+            "f7",
+            "show_tab('launch-diagnosis-tab')",
+            "Diagnosis",
+            show=False,
+            id="launch.diagnosis_tab",
+            tooltip="Why the job failed or stalled: causes per server, the evidence, the links",
+        ),
+        Binding(
+            "o",
+            "open_evidence",
+            "Evidence",
+            show=False,
+            id="launch.evidence",
+            tooltip="Open the run folder's raw evidence (each server's HCCL/CANN log lines)",
+        ),
+        Binding(
+            "g",
+            "ping_pairs",
+            "Ping pairs",
+            show=False,
+            id="launch.ping_pairs",
+            tooltip="Ping the card pairs the diagnosis implicates again (Ping pane, custom pairs)",
+        ),
     ]
 
     def __init__(self, sources: Sources) -> None:
@@ -108,31 +192,35 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         with Horizontal(classes="form-row"):
             yield Label("Profile", classes="form-label")
             profile = self._preset("profile") or DEFAULT_PROFILE
-            yield Select([(profile, profile)], value=profile, allow_blank=False,
-                         compact=True, id="launch-profile")
+            yield Select([(profile, profile)], value=profile, allow_blank=False, compact=True, id="launch-profile")
             yield Button("Launch F5", id="launch-go", compact=True, variant="success")
             yield Button("Check F6", id="launch-check", compact=True)
         with Horizontal(classes="form-row"):
             yield Label("Command", classes="form-label")
-            yield Input(self._preset("command"), placeholder="python3 train.py --rank {rank}", compact=True,
-                        id="launch-command")
+            yield Input(
+                self._preset("command"), placeholder="python3 train.py --rank {rank}", compact=True, id="launch-command"
+            )
         with Horizontal(classes="form-row"):
             yield Label("Env", classes="form-label")
-            yield Input(self._preset("env"), placeholder="HCCL_CONNECT_TIMEOUT=1200 KEY='a b'", compact=True,
-                        id="launch-env")
+            yield Input(
+                self._preset("env"), placeholder="HCCL_CONNECT_TIMEOUT=1200 KEY='a b'", compact=True, id="launch-env"
+            )
         with Horizontal(classes="form-row", id="launch-setup-row"):
             yield Label("Setup", classes="form-label")
-            yield TextArea("\n".join(self.console_app.launch_setup), compact=True,
-                           id="launch-setup-lines", soft_wrap=False,
-                           placeholder="source /usr/local/Ascend/ascend-toolkit/set_env.sh")
+            yield TextArea(
+                "\n".join(self.console_app.launch_setup),
+                compact=True,
+                id="launch-setup-lines",
+                soft_wrap=False,
+                placeholder="source /usr/local/Ascend/ascend-toolkit/set_env.sh",
+            )
         yield Static(id="launch-plan-summary", classes="status", markup=False)
         with Horizontal(id="launch-lower"):
             yield DataTable(id="launch-plan", cursor_type="row", zebra_stripes=True)
             with Vertical(id="launch-side"):
                 with VerticalScroll(id="launch-checks-box"):
                     yield Static(id="launch-checks", markup=False)
-                yield TextArea("", id="launch-rank-env", read_only=True, soft_wrap=False,
-                               show_cursor=False)
+                yield TextArea("", id="launch-rank-env", read_only=True, soft_wrap=False, show_cursor=False)
 
     def on_mount(self) -> None:
         self.query_one("#launch-plan", DataTable).add_columns(*PLAN_COLUMNS)
@@ -159,15 +247,16 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
 
     def unsaved_changes(self) -> str | None:
         if self.running:
-            return (f"A launch is running ({self.job.world_size} ranks): quitting stops "
-                    "every rank.")
+            return f"A launch is running ({self.job.world_size} ranks): quitting stops every rank."
         return None
 
     def form(self) -> Form:
-        return Form(profile=str(self.query_one("#launch-profile", Select).value),
-                    command=self.query_one("#launch-command", Input).value,
-                    env=self.query_one("#launch-env", Input).value,
-                    setup=self.query_one("#launch-setup-lines", TextArea).text)
+        return Form(
+            profile=str(self.query_one("#launch-profile", Select).value),
+            command=self.query_one("#launch-command", Input).value,
+            env=self.query_one("#launch-env", Input).value,
+            setup=self.query_one("#launch-setup-lines", TextArea).text,
+        )
 
     # -- loading (workers: files are read off the UI loop) --------------------------------
 
@@ -212,8 +301,13 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         self._plan_timer = self.set_timer(0.15, self.update_plan)
 
     def update_plan(self) -> None:
-        self.setup.update(self.form(), self.sources.launch.plan_options, self.run_id,
-                          inventory=self.console_app.inventory, ping=self.console_app.ping_results)
+        self.setup.update(
+            self.form(),
+            self.sources.launch.plan_options,
+            self.run_id,
+            inventory=self.console_app.inventory,
+            ping=self.console_app.ping_results,
+        )
         self.render_setup()
 
     def recheck(self) -> None:
@@ -221,8 +315,7 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         self.render_setup()
 
     def render_setup(self) -> None:
-        text = Text("\n").join(Text(c.line(), style=CHECK_STYLES.get(c.severity, "dim"))
-                               for c in self.setup.checks)
+        text = Text("\n").join(Text(c.line(), style=CHECK_STYLES.get(c.severity, "dim")) for c in self.setup.checks)
         self.query_one("#launch-checks", Static).update(text)
         self.query_one("#launch-plan-summary", Static).update(self.setup.summary())
         self._fill_plan()
@@ -230,16 +323,22 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
 
     def _fill_plan(self) -> None:
         table = self.query_one("#launch-plan", DataTable)
-        key = [(s.server_id, [(r.rank, r.device_id) for r in s.ranks]) for s in self.plan.servers] \
-            if self.plan else None
+        key = (
+            [(s.server_id, [(r.rank, r.device_id) for r in s.ranks]) for s in self.plan.servers] if self.plan else None
+        )
         if key != self._plan_key:
             self._plan_key = key
             table.clear()
             for server in self.plan.servers if self.plan else []:
                 for spec in server.ranks:
-                    table.add_row(str(spec.rank), server.server_id, str(spec.local_rank),
-                                  str(spec.device_id), spec.device_ip or "",
-                                  key=safe_id("rank", f"{server.server_id}/{spec.rank}"))
+                    table.add_row(
+                        str(spec.rank),
+                        server.server_id,
+                        str(spec.local_rank),
+                        str(spec.device_id),
+                        spec.device_ip or "",
+                        key=safe_id("rank", f"{server.server_id}/{spec.rank}"),
+                    )
         self._show_rank()
 
     def _show_rank(self) -> None:
@@ -279,8 +378,14 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         setup = self.setup
         if setup.profile is None:  # blocking() lists a missing profile: not reached
             return
-        plan, error = make_plan(setup.table, setup.profile, self.form(),
-                                self.sources.launch.plan_options, self.run_id, self.console_app.inventory)
+        plan, error = make_plan(
+            setup.table,
+            setup.profile,
+            self.form(),
+            self.sources.launch.plan_options,
+            self.run_id,
+            self.console_app.inventory,
+        )
         if plan is None or setup.data is None:
             self.notify(f"Launch blocked:\n{error}", title="Launch", severity="error", markup=False)
             return

@@ -63,8 +63,7 @@ def compose_diagnosis() -> ComposeResult:
 
 
 def compose_probe() -> ComposeResult:
-    yield Static("Probe results appear here when the profile is probe.",
-                 id="launch-probe-summary", markup=False)
+    yield Static("Probe results appear here when the profile is probe.", id="launch-probe-summary", markup=False)
     yield DataTable(id="launch-probe-table", zebra_stripes=True, cursor_type="row")
 
 
@@ -116,10 +115,13 @@ class LaunchRunMixin(_Pane):
     def start_job(self, plan: Any, table: Any, data: bytes) -> None:
         servers = {spec.rank: s.server_id for s in plan.servers for spec in s.ranks}
         env: dict[str, str] = next((spec.env for s in plan.servers for spec in s.ranks), {})
-        self.model.start(plan.processes if plan.per == "server" else plan.world_size,
-                         probe=plan.profile == "probe", servers=servers,
-                         stall_s=getattr(getattr(self.sources.launch, "stall", None), "stall_s", None),
-                         connect_timeout_s=connect_timeout(env))
+        self.model.start(
+            plan.processes if plan.per == "server" else plan.world_size,
+            probe=plan.profile == "probe",
+            servers=servers,
+            stall_s=getattr(getattr(self.sources.launch, "stall", None), "stall_s", None),
+            connect_timeout_s=connect_timeout(env),
+        )
         self.refresh_diagnosis()
         if self._tick is None:  # silence and countdown move on between events
             self._tick = self.set_interval(1.0, self.refresh_stall)
@@ -150,9 +152,15 @@ class LaunchRunMixin(_Pane):
         if isinstance(event, Teardown):
             self.query_one("#launch-log", RankLog).set_root_rank(event.root_cause.rank)
         elif isinstance(event, StallDetected):
-            self.notify(f"{event.message}. " + ("Tearing the job down." if event.teardown else
-                        "Diagnosing it now; the job goes on (F7: Diagnosis)."),
-                        title="Launch stalled", severity="warning", markup=False)
+            self.notify(
+                f"{event.message}. "
+                + (
+                    "Tearing the job down." if event.teardown else "Diagnosing it now; the job goes on (F7: Diagnosis)."
+                ),
+                title="Launch stalled",
+                severity="warning",
+                markup=False,
+            )
             if not event.teardown:
                 self.start_diagnosis(during="stall")
 
@@ -172,15 +180,21 @@ class LaunchRunMixin(_Pane):
         if summary is None:
             return
         if summary.ok:
-            self.notify(f"All {summary.world_size} ranks exited 0. Run folder {summary.run_dir}",
-                        title="Launch done", markup=False)
+            self.notify(
+                f"All {summary.world_size} ranks exited 0. Run folder {summary.run_dir}",
+                title="Launch done",
+                markup=False,
+            )
         elif job is not None and job.stopped:
-            self.notify(f"Every rank has ended. Run folder {summary.run_dir}",
-                        title="Launch stopped", markup=False)
+            self.notify(f"Every rank has ended. Run folder {summary.run_dir}", title="Launch stopped", markup=False)
         else:
             root = summary.root_cause.describe() if summary.root_cause else "see the run folder"
-            self.notify(f"{root}\nRun folder {summary.run_dir}  (n shows its server; F7: why)",
-                        title="Launch failed", severity="error", markup=False)
+            self.notify(
+                f"{root}\nRun folder {summary.run_dir}  (n shows its server; F7: why)",
+                title="Launch failed",
+                severity="error",
+                markup=False,
+            )
             self.start_diagnosis()
 
     def action_stop(self) -> None:
@@ -226,8 +240,9 @@ class LaunchRunMixin(_Pane):
             return
         self.model.diagnosis.start(job.run_dir, during=during)
         self.refresh_diagnosis()
-        self.run_worker(self._diagnose(job.run_dir), name="diagnosis", group="launch.diagnosis",
-                        exclusive=True, exit_on_error=False)
+        self.run_worker(
+            self._diagnose(job.run_dir), name="diagnosis", group="launch.diagnosis", exclusive=True, exit_on_error=False
+        )
 
     async def _diagnose(self, run_dir: str) -> None:
         model = self.model.diagnosis
@@ -235,15 +250,19 @@ class LaunchRunMixin(_Pane):
         try:
             if diagnose is None:
                 raise RuntimeError("this console's launch source cannot diagnose")
-            diag = await diagnose(run_dir, since=self.model.started_at or 0.0,
-                                  inventory=self.console_app.inventory,
-                                  ping=self.console_app.ping_results)
+            diag = await diagnose(
+                run_dir,
+                since=self.model.started_at or 0.0,
+                inventory=self.console_app.inventory,
+                ping=self.console_app.ping_results,
+            )
         except Exception as exc:  # shown in the view, never breaks the pane
             model.fail(describe(exc))
         else:
             model.show(diag)
-            self.notify(diag.headline, title="Diagnosis (F7)", markup=False,
-                        severity="error" if diag.causes else "information")
+            self.notify(
+                diag.headline, title="Diagnosis (F7)", markup=False, severity="error" if diag.causes else "information"
+            )
         self.refresh_diagnosis()
 
     def refresh_diagnosis(self) -> None:
@@ -384,10 +403,8 @@ class LaunchRunMixin(_Pane):
             return
         for row in report.rows():
             style = "bold red" if row.get("slow") else ""
-            table.add_row(*(Text(str(row[key]), style=style, justify=justify)
-                            for key, _, justify in PROBE_COLUMNS))
-        lines = report.summary() or [f"{len(report.results)} results from "
-                                     f"{len(report.ranks)} ranks"]
+            table.add_row(*(Text(str(row[key]), style=style, justify=justify) for key, _, justify in PROBE_COLUMNS))
+        lines = report.summary() or [f"{len(report.results)} results from {len(report.ranks)} ranks"]
         self.query_one("#launch-probe-summary", Static).update("\n".join(lines))
 
     # -- log view actions ----------------------------------------------------------------
@@ -429,8 +446,7 @@ class LaunchRunMixin(_Pane):
     def action_one_rank(self) -> None:
         window = self.model.window
         current = "" if window.rank is None else str(window.rank)
-        self.app.push_screen(InputScreen("Show one rank (empty: all ranks interleaved)", current),
-                             self._rank_chosen)
+        self.app.push_screen(InputScreen("Show one rank (empty: all ranks interleaved)", current), self._rank_chosen)
 
     def _rank_chosen(self, text: str | None) -> None:
         if text is None:

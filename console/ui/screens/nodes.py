@@ -32,14 +32,30 @@ class NodesScreen(PaneScreen):
     CSS_PATH = "nodes.tcss"
     AUTO_FOCUS = "#servers"
     BINDINGS = [
-        Binding("h", "add_hosts", "Add hosts", id="nodes.add_hosts",
-                tooltip="Add hosts: NodeSet (node[01-16]), user@host:port, @hostfile"),
-        Binding("d", "discover", "Discover", id="nodes.discover",
-                tooltip="Query every host over SSH: cards, IPs, links, health"),
-        Binding("x", "clear_hosts", "Clear hosts", id="nodes.clear_hosts",
-                tooltip="Forget the host list and the discovery result"),
-        Binding("f", "focus_issues", "Findings", id="nodes.findings",
-                tooltip="Jump to the findings and failed commands"),
+        Binding(
+            "h",
+            "add_hosts",
+            "Add hosts",
+            id="nodes.add_hosts",
+            tooltip="Add hosts: NodeSet (node[01-16]), user@host:port, @hostfile",
+        ),
+        Binding(
+            "d",
+            "discover",
+            "Discover",
+            id="nodes.discover",
+            tooltip="Query every host over SSH: cards, IPs, links, health",
+        ),
+        Binding(
+            "x",
+            "clear_hosts",
+            "Clear hosts",
+            id="nodes.clear_hosts",
+            tooltip="Forget the host list and the discovery result",
+        ),
+        Binding(
+            "f", "focus_issues", "Findings", id="nodes.findings", tooltip="Jump to the findings and failed commands"
+        ),
     ]
 
     def __init__(self, sources: Sources) -> None:
@@ -79,15 +95,14 @@ class NodesScreen(PaneScreen):
 
     def action_add_hosts(self) -> None:
         self.app.push_screen(
-            InputScreen("Add hosts", placeholder="node[01-04]  root@10.0.0.[1-2]:22  @hosts.txt"),
-            self._hosts_entered)
+            InputScreen("Add hosts", placeholder="node[01-04]  root@10.0.0.[1-2]:22  @hosts.txt"), self._hosts_entered
+        )
 
     def _hosts_entered(self, text: str | None) -> None:
         if text and text.strip():
             self.parse_and_add(text, list(self.console_app.hosts))
 
-    @work(exclusive=True, group="nodes.hosts", exit_on_error=False, name="reading hosts",
-          thread=True)
+    @work(exclusive=True, group="nodes.hosts", exit_on_error=False, name="reading hosts", thread=True)
     def parse_and_add(self, text: str, current: list[HostTarget]) -> None:
         """Thread worker: a ``@hostfile`` is read from disk, never on the UI loop."""
         added = [t for t in expand_hosts(text) if t not in current]
@@ -104,8 +119,9 @@ class NodesScreen(PaneScreen):
             self.notify("Add hosts first (h).", severity="warning")
             return
         self.model.start(hosts, self.console_app.inventory)
-        self.feed.run(lambda: self.sources.discover(hosts), name="discovery", group="discovery",
-                      on_end=self._discovered)
+        self.feed.run(
+            lambda: self.sources.discover(hosts), name="discovery", group="discovery", on_end=self._discovered
+        )
 
     def _discovered(self, error: BaseException | None, cancelled: bool) -> None:
         inventory = self.model.final or (None if cancelled else self.model.inventory)
@@ -113,8 +129,11 @@ class NodesScreen(PaneScreen):
             self.post_message(InventoryChanged(inventory))
         if error is None and not cancelled:
             reachable = sum(s.reachable for s in self.model.inventory.servers)
-            self.notify(f"{reachable}/{len(self.model.inventory.servers)} servers reachable, "
-                        f"{len(self.model.inventory.findings)} findings", title="Discovery done")
+            self.notify(
+                f"{reachable}/{len(self.model.inventory.servers)} servers reachable, "
+                f"{len(self.model.inventory.findings)} findings",
+                title="Discovery done",
+            )
 
     def action_focus_issues(self) -> None:
         self.query_one("#issues", ProblemList).focus()
@@ -127,8 +146,7 @@ class NodesScreen(PaneScreen):
         try:
             table.move_cursor(row=table.get_row_index(key))
         except Exception:
-            self.notify(f"{message.server} is not among the discovered servers.", severity="warning",
-                        markup=False)
+            self.notify(f"{message.server} is not among the discovered servers.", severity="warning", markup=False)
             return
         table.focus()
 
@@ -172,8 +190,12 @@ class NodesScreen(PaneScreen):
         pending = self.model.pending
         keys = [self._row_key(s.host) for s in rows]
         shown = self._shown
-        if (shown is not None and len(shown) == len(rows) and table.row_count == len(rows)
-                and all(k == old[0] for k, old in zip(keys, shown, strict=True))):
+        if (
+            shown is not None
+            and len(shown) == len(rows)
+            and table.row_count == len(rows)
+            and all(k == old[0] for k, old in zip(keys, shown, strict=True))
+        ):
             same_context = context.key == self._shown_key
             for i, (key, server) in enumerate(zip(keys, rows, strict=True)):
                 wait = server.host in pending
@@ -222,8 +244,7 @@ class NodesScreen(PaneScreen):
             title.update("Cards — select a server")
             return
         for dev in server.devices:
-            table.add_row(*view.device_row(inv, server, dev, tls),
-                          key=safe_id("dev", f"{server.host}/{dev.device_id}"))
+            table.add_row(*view.device_row(inv, server, dev, tls), key=safe_id("dev", f"{server.host}/{dev.device_id}"))
         extra = f" (error: {server.error})" if server.error else ""
         title.update(f"Cards of {server.host} ({len(server.devices)}){extra}")
 

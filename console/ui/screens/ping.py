@@ -52,20 +52,40 @@ class PingScreen(PaneScreen):
     AUTO_FOCUS = "#heatmap"
     BINDINGS = [
         Binding("r", "run", "Run", id="ping.run", tooltip="Run the ping sweep with the chosen pattern"),
-        Binding("c", "cancel", "Cancel", id="ping.cancel",
-                tooltip="Stop the sweep: running probes are killed, finished results kept"),
-        Binding("f", "rerun_failed", "Re-run failed", id="ping.rerun_failed",
-                tooltip="Re-run only the lossy, failed and not-run probes"),
-        Binding("p", "next_pattern", "Pattern", id="ping.pattern",
-                tooltip="Next probe pattern: cross, pairwise, sample, rail (the default above 16 servers)"),
-        Binding("enter", "open_pair", "Cards", id="ping.open_pair",
-                tooltip="Card x card matrix of the selected server pair"),
-        Binding("escape,backspace", "back", "Servers", id="ping.back",
-                tooltip="Back to the server x server heatmap"),
-        Binding("w", "focus_problems", "Worst pairs", show=False, id="ping.problems",
-                tooltip="Jump to the list of lossy / failed server pairs"),
-        Binding("e", "export", "Export", id="ping.export",
-                tooltip="Write every probe result to a .json or .csv file"),
+        Binding(
+            "c",
+            "cancel",
+            "Cancel",
+            id="ping.cancel",
+            tooltip="Stop the sweep: running probes are killed, finished results kept",
+        ),
+        Binding(
+            "f",
+            "rerun_failed",
+            "Re-run failed",
+            id="ping.rerun_failed",
+            tooltip="Re-run only the lossy, failed and not-run probes",
+        ),
+        Binding(
+            "p",
+            "next_pattern",
+            "Pattern",
+            id="ping.pattern",
+            tooltip="Next probe pattern: cross, pairwise, sample, rail (the default above 16 servers)",
+        ),
+        Binding(
+            "enter", "open_pair", "Cards", id="ping.open_pair", tooltip="Card x card matrix of the selected server pair"
+        ),
+        Binding("escape,backspace", "back", "Servers", id="ping.back", tooltip="Back to the server x server heatmap"),
+        Binding(
+            "w",
+            "focus_problems",
+            "Worst pairs",
+            show=False,
+            id="ping.problems",
+            tooltip="Jump to the list of lossy / failed server pairs",
+        ),
+        Binding("e", "export", "Export", id="ping.export", tooltip="Write every probe result to a .json or .csv file"),
     ]
 
     def __init__(self, sources: Sources) -> None:
@@ -203,8 +223,7 @@ class PingScreen(PaneScreen):
         if self.cancel_token is not None:
             self.cancel_token.cancel()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.gather(*(w.wait() for w in workers), return_exceptions=True),
-                                   WIND_DOWN_S)
+            await asyncio.wait_for(asyncio.gather(*(w.wait() for w in workers), return_exceptions=True), WIND_DOWN_S)
 
     def on_ping_pairs(self, message: PingPairs) -> None:
         """Another pane (the Launch pane's diagnosis) asks to ping these card pairs now: a
@@ -220,8 +239,7 @@ class PingScreen(PaneScreen):
         try:
             plan = plan_ping(inventory, "custom", custom_text=message.text, custom_path=message.source)
         except InputError as exc:
-            self.notify(f"{exc.title}: {exc.detail}", title="Cannot ping those pairs", severity="error",
-                        markup=False)
+            self.notify(f"{exc.title}: {exc.detail}", title="Cannot ping those pairs", severity="error", markup=False)
             return
         if not plan.probes:
             reasons = "; ".join(s.reason for s in plan.skipped[:3])
@@ -264,8 +282,7 @@ class PingScreen(PaneScreen):
 
     def action_export(self) -> None:
         default = f"ping-{self.model.pattern}.json"
-        self.app.push_screen(InputScreen("Export the ping results to (.json or .csv)", value=default),
-                             self._export_to)
+        self.app.push_screen(InputScreen("Export the ping results to (.json or .csv)", value=default), self._export_to)
 
     def _export_to(self, path: str | None) -> None:
         if path and path.strip():
@@ -288,19 +305,20 @@ class PingScreen(PaneScreen):
     def run_sweep(self, plan: PingPlan, base: PingMatrix | None) -> None:
         ping = self.sources.ping
         if ping is None:
-            self.console_app.report_error(InputError(
-                "no ping source", hint="this console was started without SSH access"), "ping sweep")
+            self.console_app.report_error(
+                InputError("no ping source", hint="this console was started without SSH access"), "ping sweep"
+            )
             return
         self.cancel_token = token = CancelToken()
         self.model.start(plan, base)
         self.refresh_view()
-        self.feed.run(lambda: ping(plan, token), name="ping sweep", group="ping",
-                      on_event=self._event, on_end=self._swept)
+        self.feed.run(
+            lambda: ping(plan, token), name="ping sweep", group="ping", on_event=self._event, on_end=self._swept
+        )
 
     def _event(self, event: SweepEvent) -> None:
         if isinstance(event, ServerLost):
-            self.notify(f"{event.host}: {event.error}", title="Server lost mid-sweep",
-                        severity="error", markup=False)
+            self.notify(f"{event.host}: {event.error}", title="Server lost mid-sweep", severity="error", markup=False)
 
     def _swept(self, error: BaseException | None, cancelled: bool) -> None:
         self.cancel_token = None
@@ -310,18 +328,25 @@ class PingScreen(PaneScreen):
             return
         s = self.model.summary()
         title = "Ping sweep cancelled" if self.model.cancelled else "Ping sweep done"
-        self.notify(f"{s['ok']} ok, {s['lossy']} lossy, {s['failed']} failed, {s['skipped']} skipped",
-                    title=title, severity="warning" if s["lossy"] or s["failed"] else "information")
+        self.notify(
+            f"{s['ok']} ok, {s['lossy']} lossy, {s['failed']} failed, {s['skipped']} skipped",
+            title=title,
+            severity="warning" if s["lossy"] or s["failed"] else "information",
+        )
 
     @work(exclusive=True, group="ping.export", exit_on_error=False, name="ping export", thread=True)
     def write_export(self, path: str, matrix: PingMatrix) -> None:
         """Thread worker: serialising thousands of probes and writing them stays off the UI loop."""
         target = Path(path).expanduser()
-        text = matrix.to_csv() if target.suffix.lower() == ".csv" else \
-            json.dumps(matrix.to_json(), indent=2, ensure_ascii=False) + "\n"
+        text = (
+            matrix.to_csv()
+            if target.suffix.lower() == ".csv"
+            else json.dumps(matrix.to_json(), indent=2, ensure_ascii=False) + "\n"
+        )
         safefiles.write_atomic(target, text.encode("utf-8"), what="ping results file")
-        self.app.call_from_thread(self.notify, f"{len(matrix.results)} probes written to {target}",
-                                  title="Exported", markup=False)
+        self.app.call_from_thread(
+            self.notify, f"{len(matrix.results)} probes written to {target}", title="Exported", markup=False
+        )
 
     # -- display -------------------------------------------------------------------------
 
@@ -386,8 +411,9 @@ class PingScreen(PaneScreen):
         self._heat_width = width
         for n, host in enumerate(cols, 1):
             label = str(n) if compact else host
-            table.add_column(label.rjust(width - 1) if compact else label.center(width), width=width,
-                             key=safe_id("dst", host))
+            table.add_column(
+                label.rjust(width - 1) if compact else label.center(width), width=width, key=safe_id("dst", host)
+            )
         for n, a in enumerate(rows, 1):
             label = f"{n:>2} {a}" if compact else a
             cells = [self._heat(a, b) for b in cols]
@@ -396,8 +422,11 @@ class PingScreen(PaneScreen):
             table.move_cursor(row=rows.index(where[0]), column=cols.index(where[1]), animate=False)
         elif len(cols) > 1:
             table.move_cursor(row=0, column=1 if rows == cols else 0, animate=False)
-        table.border_title = "server x server: worst loss" if self.block is None else \
-            f"{self._group_list[self.block[0]].title} x {self._group_list[self.block[1]].title} (Esc: blocks)"
+        table.border_title = (
+            "server x server: worst loss"
+            if self.block is None
+            else f"{self._group_list[self.block[0]].title} x {self._group_list[self.block[1]].title} (Esc: blocks)"
+        )
         self.query_one("#ping-legend", Static).update(view.legend(compact))
 
     def _build_groups(self, table: DataTable) -> None:
@@ -408,8 +437,9 @@ class PingScreen(PaneScreen):
         for n, g in enumerate(groups):
             table.add_column(g.label.rjust(GROUP_WIDTH - 1), width=GROUP_WIDTH, key=safe_id("gdst", str(n)))
         for n, g in enumerate(groups):
-            table.add_row(*[self._group_heat(n, m) for m in range(len(groups))], key=safe_id("gsrc", str(n)),
-                          label=g.title)
+            table.add_row(
+                *[self._group_heat(n, m) for m in range(len(groups))], key=safe_id("gsrc", str(n)), label=g.title
+            )
         table.border_title = f"blocks of servers: worst loss ({len(self.model.hosts)} servers; Enter opens a block)"
         self.query_one("#ping-legend", Static).update(view.legend(False))
 
@@ -432,8 +462,7 @@ class PingScreen(PaneScreen):
                 table.update_cell(safe_id("gsrc", str(n)), safe_id("gdst", str(m)), self._group_heat(n, m))
             return
         rows, cols = set(axes[0]), set(axes[1])
-        if not self.model.compact and any(len(self.model.cell(*p)[0].text) + 3 > self._heat_width
-                                          for p in dirty):
+        if not self.model.compact and any(len(self.model.cell(*p)[0].text) + 3 > self._heat_width for p in dirty):
             self._build_heatmap()
             return
         for a, b in dirty:
@@ -455,7 +484,8 @@ class PingScreen(PaneScreen):
     def _show_status(self) -> None:
         state = self.model
         self.query_one("#ping-status", Static).update(
-            view.status_line(state, self.pattern, len(self.servers), self._estimate_text()))
+            view.status_line(state, self.pattern, len(self.servers), self._estimate_text())
+        )
         bar = self.query_one("#ping-progress", ProgressBar)
         bar.display = state.running
         bar.update(total=max(state.total, 1), progress=state.done)
@@ -468,12 +498,17 @@ class PingScreen(PaneScreen):
             more = f", {pending} running" if pending else ""
             self.query_one("#pair-info", Static).update(
                 f"{a.title} <-> {b.title}: worst {cell.text} ({cell.tested} probes tested{more})\n"
-                "Enter shows the server pairs of this block, then Enter a pair's card matrix")
+                "Enter shows the server pairs of this block, then Enter a pair's card matrix"
+            )
             return
         pair = self.selected_pair()
-        text = "" if pair is None else view.pair_info(
-            pair, self.model.pair_results(*pair) if pair[0] != pair[1] else [],
-            self.model.cell(*pair)[1])
+        text = (
+            ""
+            if pair is None
+            else view.pair_info(
+                pair, self.model.pair_results(*pair) if pair[0] != pair[1] else [], self.model.cell(*pair)[1]
+            )
+        )
         self.query_one("#pair-info", Static).update(text)
 
     def selected_pair(self) -> view.Pair | None:

@@ -50,26 +50,74 @@ class RankTableScreen(PaneScreen):
         Binding("e", "edit", "Edit", id="ranktable.edit", tooltip="Edit the cell under the cursor (also Enter)"),
         Binding("b", "build", "Build", id="ranktable.build", tooltip="Build a rank table from the discovered cards"),
         Binding("o", "open", "Open", id="ranktable.open", tooltip="Open a rank table file"),
-        Binding("s,ctrl+s", "save", "Save", id="ranktable.save",
-                tooltip="Save atomically (previous file kept as .bak, mode 0640)"),
+        Binding(
+            "s,ctrl+s",
+            "save",
+            "Save",
+            id="ranktable.save",
+            tooltip="Save atomically (previous file kept as .bak, mode 0640)",
+        ),
         Binding("S", "save_as", "Save as", show=False, id="ranktable.save_as", tooltip="Save to another file"),
         Binding("u,ctrl+z", "undo", "Undo", id="ranktable.undo", tooltip="Undo the last change"),
-        Binding("j,f2", "toggle_raw", "JSON", id="ranktable.raw",
-                tooltip="Switch between the grid and the raw JSON (F2 works while typing)"),
-        Binding("r", "renumber", "Renumber", id="ranktable.renumber",
-                tooltip="Renumber rank_id 0..n-1 by server order, then device order"),
-        Binding("left_square_bracket", "move(-1)", "Server up", show=False, key_display="[",
-                id="ranktable.server_up", tooltip="Move the selected server one place up"),
-        Binding("right_square_bracket", "move(1)", "Server down", show=False, key_display="]",
-                id="ranktable.server_down", tooltip="Move the selected server one place down"),
-        Binding("a", "add_server", "Add server", show=False, id="ranktable.add_server",
-                tooltip="Add a server after the selected one (same device ids)"),
-        Binding("x,delete", "remove_server", "Remove server", show=False, id="ranktable.remove_server",
-                tooltip="Remove the selected server (u undoes)"),
-        Binding("c", "add_column", "Add field", show=False, id="ranktable.add_field",
-                tooltip="Show an optional field as a column (device_port, host_port, container_ip, ...)"),
-        Binding("p", "focus_problems", "Problems", show=False, id="ranktable.problems",
-                tooltip="Jump to the problem list"),
+        Binding(
+            "j,f2",
+            "toggle_raw",
+            "JSON",
+            id="ranktable.raw",
+            tooltip="Switch between the grid and the raw JSON (F2 works while typing)",
+        ),
+        Binding(
+            "r",
+            "renumber",
+            "Renumber",
+            id="ranktable.renumber",
+            tooltip="Renumber rank_id 0..n-1 by server order, then device order",
+        ),
+        Binding(
+            "left_square_bracket",
+            "move(-1)",
+            "Server up",
+            show=False,
+            key_display="[",
+            id="ranktable.server_up",
+            tooltip="Move the selected server one place up",
+        ),
+        Binding(
+            "right_square_bracket",
+            "move(1)",
+            "Server down",
+            show=False,
+            key_display="]",
+            id="ranktable.server_down",
+            tooltip="Move the selected server one place down",
+        ),
+        Binding(
+            "a",
+            "add_server",
+            "Add server",
+            show=False,
+            id="ranktable.add_server",
+            tooltip="Add a server after the selected one (same device ids)",
+        ),
+        Binding(
+            "x,delete",
+            "remove_server",
+            "Remove server",
+            show=False,
+            id="ranktable.remove_server",
+            tooltip="Remove the selected server (u undoes)",
+        ),
+        Binding(
+            "c",
+            "add_column",
+            "Add field",
+            show=False,
+            id="ranktable.add_field",
+            tooltip="Show an optional field as a column (device_port, host_port, container_ip, ...)",
+        ),
+        Binding(
+            "p", "focus_problems", "Problems", show=False, id="ranktable.problems", tooltip="Jump to the problem list"
+        ),
     ]
 
     def __init__(self, sources: Sources) -> None:
@@ -160,6 +208,7 @@ class RankTableScreen(PaneScreen):
         def chosen(text: str | None) -> None:
             if text and text.strip():
                 self.post_message(OpenRankTable(Path(text.strip()).expanduser()))
+
         self.app.push_screen(InputScreen("Open rank table file", str(self.model.path or "")), chosen)
 
     def action_save(self, ask_path: bool = False) -> None:
@@ -169,9 +218,11 @@ class RankTableScreen(PaneScreen):
             self.notify("Nothing to save: build (b) or open (o) a rank table first.", severity="warning")
             return
         if self.model.path is None or ask_path:
+
             def chosen(text: str | None) -> None:
                 if text and text.strip():
                     self._confirm_and_save(Path(text.strip()).expanduser())
+
             self.app.push_screen(InputScreen("Save rank table as", str(self.model.path or "ranktable.json")), chosen)
             return
         self._confirm_and_save(self.model.path)
@@ -184,8 +235,8 @@ class RankTableScreen(PaneScreen):
         if not errors:
             self.save_to(path)
             return
-        question = (f"The table has {len(errors)} errors, e.g.\n{errors[0].text}\n\n"
-                    f"Save to {path} anyway?")
+        question = f"The table has {len(errors)} errors, e.g.\n{errors[0].text}\n\nSave to {path} anyway?"
+
         def answered(ok: bool | None) -> None:
             if ok:
                 self.save_to(path)
@@ -228,10 +279,10 @@ class RankTableScreen(PaneScreen):
         column = where[1]
         value = self.model.value(row, column)
         server = self.model.loaded.server_list[row.server]
-        prompt = (f"{column} — server {server.server_id}, "
-                  f"device {server.device[row.device].device_id}")
-        self.app.push_screen(InputScreen(prompt, "" if value is None else str(value)),
-                             partial(self._edited, row, column))
+        prompt = f"{column} — server {server.server_id}, device {server.device[row.device].device_id}"
+        self.app.push_screen(
+            InputScreen(prompt, "" if value is None else str(value)), partial(self._edited, row, column)
+        )
 
     def _edited(self, row: Row, column: str, text: str | None) -> None:
         if text is None:
@@ -265,11 +316,13 @@ class RankTableScreen(PaneScreen):
             return
         row = self._selected_row()
         after = row.server if row else len(self.model.loaded.server_list) - 1
+
         def chosen(text: str | None) -> None:
             if text and self._guard(self.model.add_server, after, text):
                 where = self.grid.current()
                 column = where[1] if where else "server_id"
                 self.grid.go_to(row_index(self.model.loaded)[Row(after + 1, 0)], column)
+
         self.app.push_screen(InputScreen("server_id (IP address) of the new server"), chosen)
 
     def action_remove_server(self) -> None:
@@ -285,6 +338,7 @@ class RankTableScreen(PaneScreen):
             name = (name or "").strip()
             if name and self._guard(self.model.show_column, name):
                 self.grid.go_to(self.grid.cursor_row, name)
+
         self.app.push_screen(InputScreen("Show field", placeholder=", ".join(OPTIONAL_COLUMNS)), chosen)
 
     def action_focus_problems(self) -> None:
@@ -315,8 +369,11 @@ class RankTableScreen(PaneScreen):
 
     def _apply_raw(self) -> bool:
         if self.model.raw_error is not None:
-            self.notify(f"Fix the JSON first (ctrl+z undoes typing):\n{self.model.raw_error.message}",
-                        severity="error", markup=False)
+            self.notify(
+                f"Fix the JSON first (ctrl+z undoes typing):\n{self.model.raw_error.message}",
+                severity="error",
+                markup=False,
+            )
             return False
         if self.model.raw_table is not None and self.model.raw_table != self.model.table:
             self.model.replace(self.model.raw_table, saved=False)

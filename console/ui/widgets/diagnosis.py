@@ -66,8 +66,10 @@ def render_diagnosis(model: DiagnosisModel) -> Text:
     if model.evidence_dir() is not None:
         keys.append("o  open the raw evidence")
     if pairs:
-        keys.append(f"g  ping the {len(pairs)} implicated card pair{'s' if len(pairs) != 1 else ''} "
-                    "again (Ping pane, custom pairs)")
+        keys.append(
+            f"g  ping the {len(pairs)} implicated card pair{'s' if len(pairs) != 1 else ''} "
+            "again (Ping pane, custom pairs)"
+        )
     text.append("   ·   ".join(keys) or "no evidence folder, no card pair to ping", style="dim")
     return text
 

@@ -27,9 +27,9 @@ class ProblemList(OptionList):
         keep = self.highlighted
         self.items = list(items)
         self.clear_options()
-        self.add_options([Option(Text(f"{MARKS.get(i.severity, '·')} {i.text}",
-                                      style=STYLES.get(i.severity, "")))
-                          for i in items])
+        self.add_options(
+            [Option(Text(f"{MARKS.get(i.severity, '·')} {i.text}", style=STYLES.get(i.severity, ""))) for i in items]
+        )
         errors = sum(i.severity == "error" for i in items)
         warnings = sum(i.severity == "warning" for i in items)
         self.border_title = f"{self.title}: {errors} errors, {warnings} warnings"

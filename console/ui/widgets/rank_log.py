@@ -13,8 +13,20 @@ from textual.widgets import Log
 
 from console.ui.models.launch_log import SHOW_LINES
 
-RANK_COLOURS = ("cyan", "green", "yellow", "magenta", "bright_blue", "bright_cyan",
-                "bright_green", "bright_yellow", "bright_magenta", "blue", "orange1", "orchid")
+RANK_COLOURS = (
+    "cyan",
+    "green",
+    "yellow",
+    "magenta",
+    "bright_blue",
+    "bright_cyan",
+    "bright_green",
+    "bright_yellow",
+    "bright_magenta",
+    "blue",
+    "orange1",
+    "orchid",
+)
 ROOT_STYLE = "bold white on red"
 FOLD_STYLE = "bold bright_white"
 

@@ -20,9 +20,15 @@ from console.ui.models.launch import (
     JobView,
 )
 
-GLYPHS = {PENDING: ("·", "dim"), BARRIER: ("○", "yellow"), RUNNING: ("●", "cyan"),
-          EXITED: ("✓", "green"), FAILED: ("✗", "bold red"), KILLED: ("×", "magenta"),
-          LOST: ("?", "bold red")}
+GLYPHS = {
+    PENDING: ("·", "dim"),
+    BARRIER: ("○", "yellow"),
+    RUNNING: ("●", "cyan"),
+    EXITED: ("✓", "green"),
+    FAILED: ("✗", "bold red"),
+    KILLED: ("×", "magenta"),
+    LOST: ("?", "bold red"),
+}
 ROOT_STYLE = "bold white on red"
 STALLED = ("!", "bold yellow on dark_red")
 BLOCK = 8

@@ -18,8 +18,7 @@ class RankGrid(DataTable):
         super().__init__(cursor_type="cell", zebra_stripes=True, **kwargs)
         self.column_names: tuple[str, ...] = ()
 
-    def show(self, rows: Sequence[Sequence[Any]], columns: tuple[str, ...],
-             marks: dict[tuple[int, str], str]) -> None:
+    def show(self, rows: Sequence[Sequence[Any]], columns: tuple[str, ...], marks: dict[tuple[int, str], str]) -> None:
         cursor = self.cursor_coordinate
         if columns != self.column_names:
             self.clear(columns=True)
@@ -29,12 +28,12 @@ class RankGrid(DataTable):
         else:
             self.clear()
         for r, values in enumerate(rows):
-            cells = [_cell(v, CELL_STYLE.get(marks.get((r, c), ""), ""))
-                     for c, v in zip(columns, values, strict=True)]
+            cells = [_cell(v, CELL_STYLE.get(marks.get((r, c), ""), "")) for c, v in zip(columns, values, strict=True)]
             self.add_row(*cells, key=str(r))
         if self.row_count:
-            self.move_cursor(row=min(cursor.row, self.row_count - 1),
-                             column=min(cursor.column, len(columns) - 1), animate=False)
+            self.move_cursor(
+                row=min(cursor.row, self.row_count - 1), column=min(cursor.column, len(columns) - 1), animate=False
+            )
 
     def current(self) -> tuple[int, str] | None:
         """(row index, column name) under the cursor."""

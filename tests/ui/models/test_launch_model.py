@@ -37,8 +37,12 @@ def test_fold_ranks_and_the_log_window_views():
     for rank in range(6):
         window.add(rank, "loading weights")
     window.add(2, "oops")
-    assert window.take() == ["[3] loading weights", "[4] loading weights",
-                             "[5] loading weights", "[2] oops"]  # the last `show` only
+    assert window.take() == [
+        "[3] loading weights",
+        "[4] loading weights",
+        "[5] loading weights",
+        "[2] oops",
+    ]  # the last `show` only
     assert window.take() == []
     window.set_fold(True)
     assert window.rebuild() == ["[0-5] loading weights", "[2] oops"]
@@ -132,8 +136,9 @@ def test_stop_all_then_the_real_exits():
     for rank in range(2):
         model.apply(RankStarted(rank, "s", 1.0))
         model.apply(RankExited(rank, "s", 143, signal.SIGTERM))
-    model.apply(JobFinished(JobSummary(ok=False, world_size=2, exit_codes={0: 143, 1: 143},
-                                       run_dir="r", root_cause=root)))
+    model.apply(
+        JobFinished(JobSummary(ok=False, world_size=2, exit_codes={0: 143, 1: 143}, run_dir="r", root_cause=root))
+    )
     model.end(None, cancelled=False)
     job = model.job
     assert job.stopped and job.states == [KILLED, KILLED] and job.killed_by() == {"SIGTERM": 2}

@@ -52,8 +52,11 @@ def test_shown_inventory_follows_the_app_unless_discovery_runs():
 def test_findings_and_failures_are_problem_items():
     items = issues(seed_inventory())
     assert [(i.severity, i.code, i.where) for i in items] == [
-        ("error", "link_down", "node2"), ("error", "command_failed", "node2 dev 2")]
+        ("error", "link_down", "node2"),
+        ("error", "command_failed", "node2 dev 2"),
+    ]
     assert "$ timeout 5 hccn_tool -i 2 -link -g" in items[1].detail and items[1].target == "node2"
-    down = seed_inventory(fault=False).model_copy(update={"servers": [
-        Server(host="node3", reachable=False, error="connection refused")]})
+    down = seed_inventory(fault=False).model_copy(
+        update={"servers": [Server(host="node3", reachable=False, error="connection refused")]}
+    )
     assert [(i.code, i.message) for i in issues(down)] == [("unreachable", "unreachable")]

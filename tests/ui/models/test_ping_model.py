@@ -54,8 +54,7 @@ def test_colours_follow_the_legend():
     assert view.category("untested", None) == view.category("skipped", None) == "untested"
     running = view.heat_text(Cell(text="-", status="untested"), 3, compact=True, width=4)
     assert running.plain == "   " + view.MARKER and view.STYLES["running"] in str(running.spans[0].style)
-    lossy = view.heat_text(Cell(text="33% 1/2", status="loss", loss_pct=33.33, probes=2), 0,
-                           compact=True, width=4)
+    lossy = view.heat_text(Cell(text="33% 1/2", status="loss", loss_pct=33.33, probes=2), 0, compact=True, width=4)
     assert lossy.plain == " 33 " and str(lossy.spans[0].style) == view.STYLES["bad"]
 
 
