@@ -28,10 +28,10 @@ DOCUMENTED = {
 }
 
 
-def _defined_names() -> set[str]:
-    """Every name our code defines: functions, classes, assigned attributes and variables."""
+def _defined_names(paths: list[Path]) -> set[str]:
+    """Every name the files define: functions, classes, assigned or annotated attributes and variables."""
     names: set[str] = set()
-    for path in ROOT.rglob("*.py"):
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 names.add(node.name)
@@ -39,19 +39,22 @@ def _defined_names() -> set[str]:
                 names.add(node.attr)
             elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                 names.add(node.id)
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names.add(node.target.id)
     return names
 
 
 def test_no_private_attribute_of_another_object_or_a_library_base_class() -> None:
-    defined = _defined_names()
+    defined = _defined_names(list(ROOT.rglob("*.py")))
     found = []
     for path in sorted(ROOT.rglob("*.py")):
         rel = path.relative_to(ROOT).as_posix()
+        same_file = _defined_names([path])  # a module's own class's private attribute
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")):
                 continue
             on_self = isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
-            if on_self and node.attr in defined:
+            if (on_self and node.attr in defined) or node.attr in same_file:
                 continue  # our own attribute
             if (rel, node.attr) in OWN or node.attr in DOCUMENTED:
                 continue
