@@ -46,32 +46,57 @@ from console.ops.smoke import SmokeResult
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("serving (per-server launches, mindie-service, vllm-ascend)")
-    g.add_argument("--per", choices=("rank", "server"),
-                   help="one process per rank or per server (default: the profile's)")
-    g.add_argument("--http-port", type=int, metavar="PORT",
-                   help="the service's HTTP port ({http_port}; vllm-ascend default 8000; "
-                        "mindie-service: sets ServerConfig.port, default the config's)")
-    g.add_argument("--rpc-port", type=int, metavar="PORT",
-                   help="vLLM's --data-parallel-rpc-port ({rpc_port}, default 13389)")
-    g.add_argument("--mindie-home", metavar="DIR", default=mindie.DEFAULT_HOME,
-                   help=f"MindIE Service folder on the servers (default {mindie.DEFAULT_HOME})")
-    g.add_argument("--mindie-config", metavar="FILE",
-                   help="config.json to derive every server's from (default: each server's own "
-                        "<mindie-home>/conf/config.json, read over SSH)")
-    g.add_argument("--mindie-tls", choices=("on", "off"),
-                   help="set BackendConfig.interNodeTLSEnabled and ServerConfig.interCommTLSEnabled "
-                        "(default: as in the config)")
-    g.add_argument("--smoke-prompt", metavar="TEXT", nargs="?", const=DEFAULT_PROMPT,
-                   help=f"once ready, send one completion request (default prompt {DEFAULT_PROMPT!r})")
-    g.add_argument("--smoke-only", action="store_true",
-                   help="stop the service after the first request (implies --smoke-prompt)")
-    g.add_argument("--smoke-timeout", type=float, default=120.0, metavar="S",
-                   help="seconds the first request may take (default 120)")
+    g.add_argument(
+        "--per", choices=("rank", "server"), help="one process per rank or per server (default: the profile's)"
+    )
+    g.add_argument(
+        "--http-port",
+        type=int,
+        metavar="PORT",
+        help="the service's HTTP port ({http_port}; vllm-ascend default 8000; "
+        "mindie-service: sets ServerConfig.port, default the config's)",
+    )
+    g.add_argument(
+        "--rpc-port", type=int, metavar="PORT", help="vLLM's --data-parallel-rpc-port ({rpc_port}, default 13389)"
+    )
+    g.add_argument(
+        "--mindie-home",
+        metavar="DIR",
+        default=mindie.DEFAULT_HOME,
+        help=f"MindIE Service folder on the servers (default {mindie.DEFAULT_HOME})",
+    )
+    g.add_argument(
+        "--mindie-config",
+        metavar="FILE",
+        help="config.json to derive every server's from (default: each server's own "
+        "<mindie-home>/conf/config.json, read over SSH)",
+    )
+    g.add_argument(
+        "--mindie-tls",
+        choices=("on", "off"),
+        help="set BackendConfig.interNodeTLSEnabled and ServerConfig.interCommTLSEnabled (default: as in the config)",
+    )
+    g.add_argument(
+        "--smoke-prompt",
+        metavar="TEXT",
+        nargs="?",
+        const=DEFAULT_PROMPT,
+        help=f"once ready, send one completion request (default prompt {DEFAULT_PROMPT!r})",
+    )
+    g.add_argument(
+        "--smoke-only", action="store_true", help="stop the service after the first request (implies --smoke-prompt)"
+    )
+    g.add_argument(
+        "--smoke-timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="seconds the first request may take (default 120)",
+    )
 
 
 def wanted(args: argparse.Namespace, profile: Profile) -> bool:
-    return bool(profile.serving) or args.per == "server" or args.smoke_prompt is not None \
-        or args.smoke_only
+    return bool(profile.serving) or args.per == "server" or args.smoke_prompt is not None or args.smoke_only
 
 
 def _targets(args: argparse.Namespace, table: Any) -> dict[str, str]:
@@ -91,8 +116,9 @@ def _override(args: argparse.Namespace) -> tuple[str, str] | None:
         raise InputError("cannot read the MindIE config", exc.strerror or str(exc), path=str(path)) from None
 
 
-async def _setup(args: argparse.Namespace, profile: Profile, table: Any, command: list[str],
-                 pool: Any) -> tuple[ServingSetup | None, dict[str, HostFacts], dict[str, dict[str, bytes]], list[str]]:
+async def _setup(
+    args: argparse.Namespace, profile: Profile, table: Any, command: list[str], pool: Any
+) -> tuple[ServingSetup | None, dict[str, HostFacts], dict[str, dict[str, bytes]], list[str]]:
     """(serving setup, host facts, files for the run folder, warnings): ``prepare`` (the
     Launch pane's too), then the host facts the profile's texts need."""
     targets = _targets(args, table)
@@ -101,17 +127,33 @@ async def _setup(args: argparse.Namespace, profile: Profile, table: Any, command
         raise InputError("profile mindie-service needs the servers (not --local)")
     tls = None if args.mindie_tls is None else args.mindie_tls == "on"
     setup, files, warnings = await prepare(
-        pool, table, profile, command, targets=targets, home=args.mindie_home,
-        override=_override(args) if profile.serving == "mindie-service" else None, tls=tls,
-        port=args.http_port, tp=args.tp, rpc_port=args.rpc_port, preflight=not args.no_preflight)
+        pool,
+        table,
+        profile,
+        command,
+        targets=targets,
+        home=args.mindie_home,
+        override=_override(args) if profile.serving == "mindie-service" else None,
+        tls=tls,
+        port=args.http_port,
+        tp=args.tp,
+        rpc_port=args.rpc_port,
+        preflight=not args.no_preflight,
+    )
     texts = [profile.command, *profile.env.values(), *args.env, *command]
     needs = any("{host_ip}" in t or "{host_nic}" in t for t in texts)
     facts = await host_facts(pool, targets) if pool is not None and needs else {}
     return setup, facts, files, warnings
 
 
-def _plan(args: argparse.Namespace, profile: Profile, table: Any, command: list[str],
-          setup: ServingSetup | None, facts: dict[str, HostFacts]):
+def _plan(
+    args: argparse.Namespace,
+    profile: Profile,
+    table: Any,
+    command: list[str],
+    setup: ServingSetup | None,
+    facts: dict[str, HostFacts],
+):
     parallel = {k: getattr(args, k) for k in ("tp", "pp", "ep", "dp") if getattr(args, k)}
     if setup is not None:
         parallel = {**parallel, **setup.parallel}
@@ -119,13 +161,24 @@ def _plan(args: argparse.Namespace, profile: Profile, table: Any, command: list[
     if profile.serving == "mindie-service" and cwd is None and args.mindie_home != mindie.DEFAULT_HOME:
         cwd = "${CLUSTER_CONSOLE_ROOT}" + args.mindie_home
     return build_launch_plan(
-        table, profile, args=setup.args if setup else command,
+        table,
+        profile,
+        args=setup.args if setup else command,
         env=env_from_options(args.env, args.env_file),
-        setup=args.setup, cwd=cwd, remote_ranktable=args.remote_ranktable,
-        hosts=parse_host_items(args.host), master_port=args.master_port, parallel=parallel,
-        run_id=new_run_id(), uploads=args.upload, per=args.per, host_facts=facts,
-        values=setup.values if setup else None, keep_remote=args.keep_remote,
-        force_remote_ranktable=args.force_remote_ranktable)
+        setup=args.setup,
+        cwd=cwd,
+        remote_ranktable=args.remote_ranktable,
+        hosts=parse_host_items(args.host),
+        master_port=args.master_port,
+        parallel=parallel,
+        run_id=new_run_id(),
+        uploads=args.upload,
+        per=args.per,
+        host_facts=facts,
+        values=setup.values if setup else None,
+        keep_remote=args.keep_remote,
+        force_remote_ranktable=args.force_remote_ranktable,
+    )
 
 
 def _print_answer(result: SmokeResult, as_json: bool) -> None:
@@ -135,27 +188,46 @@ def _print_answer(result: SmokeResult, as_json: bool) -> None:
         sys.stdout.write(result.answer + "\n")
     sys.stdout.flush()
     if result.ok:
-        warn(f"launch: serving at {result.where}: answered in {result.total_s:.2f} s "
-             f"(first token after {result.ttft_s:.2f} s)")
+        warn(
+            f"launch: serving at {result.where}: answered in {result.total_s:.2f} s "
+            f"(first token after {result.ttft_s:.2f} s)"
+        )
     else:
         warn(f"launch: the first request to {result.where} FAILED: {result.error}")
 
 
 async def _events(args, profile, table, data, plan, setup, files, pool, stop, printer) -> int:
-    events = launch(plan, table, data, pool=pool, run_base=args.run_dir, check=not args.no_preflight,
-                    log_cap=args.log_cap, stop=stop, server_files=files)
-    prompt = args.smoke_prompt if args.smoke_prompt is not None else (
-        DEFAULT_PROMPT if args.smoke_only else None)
+    events = launch(
+        plan,
+        table,
+        data,
+        pool=pool,
+        run_base=args.run_dir,
+        check=not args.no_preflight,
+        log_cap=args.log_cap,
+        stop=stop,
+        server_files=files,
+    )
+    prompt = args.smoke_prompt if args.smoke_prompt is not None else (DEFAULT_PROMPT if args.smoke_only else None)
     if setup is not None:
-        events = serve(events, plan, setup.target, pool, prompt=prompt, stop=stop,
-                       smoke_only=args.smoke_only, timeout=args.smoke_timeout)
+        events = serve(
+            events,
+            plan,
+            setup.target,
+            pool,
+            prompt=prompt,
+            stop=stop,
+            smoke_only=args.smoke_only,
+            timeout=args.smoke_timeout,
+        )
     answer: SmokeResult | None = None
     async with contextlib.aclosing(events):
         async for ev in events:
             if isinstance(ev, ServiceReady):
                 if args.json:
-                    sys.stdout.write(json.dumps({"event": "ready_service", "where": ev.where,
-                                                 "after_s": ev.after_s}) + "\n")
+                    sys.stdout.write(
+                        json.dumps({"event": "ready_service", "where": ev.where, "after_s": ev.after_s}) + "\n"
+                    )
                 warn(f"launch: service ready at {ev.where} after {ev.after_s:.1f} s")
                 if prompt is not None:
                     warn(f"launch: first request to {ev.where}: {prompt!r}")
@@ -192,6 +264,7 @@ async def run(args: argparse.Namespace, profile: Profile) -> int:
     pool_cm: Any = contextlib.nullcontext(None)
     if not args.local:
         from console.remote import Pool, SSHOptions
+
         pool_cm = Pool(SSHOptions.from_args(args))
     stop = asyncio.Event()
     loop, got = asyncio.get_running_loop(), []

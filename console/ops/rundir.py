@@ -6,9 +6,10 @@ mode 0700 after every existing component of its path passed the ownership checks
 table (``ranktable.json``, 0640; or the explicit ``--remote-ranktable`` path, whose folder
 gets the same checks and where an existing file must be a rank table, unless
 ``--force-remote-ranktable``; a file created there is removed with the run folder) and the
-uploads (0644) are written atomically without following symlinks, and their sha256 read back from disk must equal ours. The plan is then bound to the
-real folders (``console.core.planning.launch.bind_run``). Without a pool (``--local``) the
-same code runs in this process.
+uploads (0644) are written atomically without following symlinks, and their sha256 read
+back from disk must equal ours. The plan is then bound to the real folders
+(``console.core.planning.launch.bind_run``). Without a pool (``--local``) the same code runs
+in this process.
 
 ``remove_run_dirs``: removal by the console, for servers whose host agent did not remove its
 folder itself (it never started, or was lost).
@@ -50,7 +51,7 @@ def _answer(result: Any) -> dict | None:
     for line in reversed(result.stdout.splitlines()):
         if line.startswith(rundir_remote.MARK + " "):
             try:
-                answer = json.loads(line[len(rundir_remote.MARK) + 1:])
+                answer = json.loads(line[len(rundir_remote.MARK) + 1 :])
             except ValueError:
                 return None
             return answer if isinstance(answer, dict) else None
@@ -64,40 +65,60 @@ async def _ask(pool: Any, plan: LaunchPlan, server: ServerPlan, req: dict) -> di
     answer = _answer(result)
     if answer is None:
         why = (result.stderr.strip() or result.stdout.strip())[-400:] or "no answer"
-        raise RemoteError("cannot prepare the run folder", f"exit {result.exit_status}: {why}",
-                          host=server.host, command=f"{plan.python} -c <rundir helper>",
-                          hint=f"the servers need {plan.python} (the host agent needs it too)")
+        raise RemoteError(
+            "cannot prepare the run folder",
+            f"exit {result.exit_status}: {why}",
+            host=server.host,
+            command=f"{plan.python} -c <rundir helper>",
+            hint=f"the servers need {plan.python} (the host agent needs it too)",
+        )
     return answer
 
 
-def _request(plan: LaunchPlan, name: str, table: bytes, files: dict[str, bytes],
-             private: dict[str, bytes], private_mode: int) -> dict[str, Any]:
+def _request(
+    plan: LaunchPlan, name: str, table: bytes, files: dict[str, bytes], private: dict[str, bytes], private_mode: int
+) -> dict[str, Any]:
     enc = {n: [base64.b64encode(d).decode("ascii"), UPLOAD_MODE] for n, d in files.items()}
-    enc.update({n: [base64.b64encode(d).decode("ascii"), private_mode]
-                for n, d in private.items()})
-    req: dict[str, Any] = {"op": "make", "base": plan.run_base, "run": plan.run_id,
-                           "name": name, "files": enc, "table": None}
+    enc.update({n: [base64.b64encode(d).decode("ascii"), private_mode] for n, d in private.items()})
+    req: dict[str, Any] = {
+        "op": "make",
+        "base": plan.run_base,
+        "run": plan.run_id,
+        "name": name,
+        "files": enc,
+        "table": None,
+    }
     table_b64 = base64.b64encode(table).decode("ascii")
     if plan.remote_ranktable:
-        req["table"] = {"path": plan.remote_ranktable, "b64": table_b64, "mode": TABLE_MODE,
-                        "force": plan.force_remote_ranktable}
+        req["table"] = {
+            "path": plan.remote_ranktable,
+            "b64": table_b64,
+            "mode": TABLE_MODE,
+            "force": plan.force_remote_ranktable,
+        }
     else:
         enc[RANKTABLE_NAME] = [table_b64, TABLE_MODE]
     return req
 
 
 def _refused(answer: dict, host: str) -> ConsoleError:
-    return CheckFailed("unsafe or unusable folder on the server: launch refused",
-                       f"{answer.get('path')}: {answer.get('why')}", host=host,
-                       path=str(answer.get("path") or ""),
-                       hint="another user may control that folder; use a folder of your own "
-                            "(profile upload_base, --remote-ranktable)")
+    return CheckFailed(
+        "unsafe or unusable folder on the server: launch refused",
+        f"{answer.get('path')}: {answer.get('why')}",
+        host=host,
+        path=str(answer.get("path") or ""),
+        hint="another user may control that folder; use a folder of your own (profile upload_base, --remote-ranktable)",
+    )
 
 
-async def make_run_dirs(pool: Any, plan: LaunchPlan, table: bytes, files: dict[str, bytes],
-                        private: dict[str, dict[str, bytes]] | None = None,
-                        private_mode: int = TABLE_MODE,
-                        ) -> tuple[LaunchPlan, dict[str, dict[str, str]]]:
+async def make_run_dirs(
+    pool: Any,
+    plan: LaunchPlan,
+    table: bytes,
+    files: dict[str, bytes],
+    private: dict[str, dict[str, bytes]] | None = None,
+    private_mode: int = TABLE_MODE,
+) -> tuple[LaunchPlan, dict[str, dict[str, str]]]:
     """(the plan bound to each server's real run folder, server_id -> {path: sha256}).
     ``files`` go to every server (mode 0644); ``private``: server_id -> {name: bytes} for
     that server only (``private_mode``)."""
@@ -106,8 +127,7 @@ async def make_run_dirs(pool: Any, plan: LaunchPlan, table: bytes, files: dict[s
         raise InputError("the plan has no run id", hint="bind_run(plan, run_id, ...)")
     names_used = set(files) | {n for per in private.values() for n in per}
     if not plan.remote_ranktable and RANKTABLE_NAME in names_used:
-        raise InputError(f"an upload is named {RANKTABLE_NAME}: that name is the rank table's",
-                         hint="rename the file")
+        raise InputError(f"an upload is named {RANKTABLE_NAME}: that name is the rank table's", hint="rename the file")
     names = folder_names(s.server_id for s in plan.servers)
     want = {n: hashlib.sha256(d).hexdigest() for n, d in files.items()}
     want_table = hashlib.sha256(table).hexdigest()
@@ -128,29 +148,30 @@ async def make_run_dirs(pool: Any, plan: LaunchPlan, table: bytes, files: dict[s
         expected[plan.remote_ranktable or f"{folder}/{RANKTABLE_NAME}"] = want_table
         for path, digest in expected.items():
             if sums.get(path) != digest:
-                raise CheckFailed("uploaded file differs", f"sha256 {sums.get(path)} != local "
-                                  f"{digest}", host=server.host, path=path)
+                raise CheckFailed(
+                    "uploaded file differs", f"sha256 {sums.get(path)} != local {digest}", host=server.host, path=path
+                )
         return folder, sums
 
     results = await asyncio.gather(*(one(s) for s in plan.servers), return_exceptions=True)
     made = {s.server_id: r[0] for s, r in zip(plan.servers, results, strict=True) if isinstance(r, tuple)}
     failed = [r for r in results if isinstance(r, BaseException)]
     if failed:
-        await remove_run_dirs(pool, _mark_created(plan.model_copy(update={"keep_remote": False}),
-                                                  created), made)
+        await remove_run_dirs(pool, _mark_created(plan.model_copy(update={"keep_remote": False}), created), made)
         raise failed[0]
     bound = _mark_created(bind_run(plan, plan.run_id, made), created)
-    return bound, {sid: r[1] for sid, r in zip([s.server_id for s in plan.servers], results, strict=True)
-                   if isinstance(r, tuple)}
+    return bound, {
+        sid: r[1] for sid, r in zip([s.server_id for s in plan.servers], results, strict=True) if isinstance(r, tuple)
+    }
 
 
 def _mark_created(plan: LaunchPlan, created: set[str]) -> LaunchPlan:
-    return plan.model_copy(update={"servers": [
-        s.model_copy(update={"ranktable_created": s.server_id in created}) for s in plan.servers]})
+    return plan.model_copy(
+        update={"servers": [s.model_copy(update={"ranktable_created": s.server_id in created}) for s in plan.servers]}
+    )
 
 
-async def remove_run_dirs(pool: Any, plan: LaunchPlan,
-                          dirs: dict[str, str]) -> list[tuple[str, str]]:
+async def remove_run_dirs(pool: Any, plan: LaunchPlan, dirs: dict[str, str]) -> list[tuple[str, str]]:
     """Remove ``dirs`` (server_id -> folder), and the explicit rank table where the launch
     created it (``ServerPlan.ranktable_created``); returns (host, problem) for each failure."""
     if plan.keep_remote:
@@ -165,7 +186,7 @@ async def remove_run_dirs(pool: Any, plan: LaunchPlan,
             req["table"] = plan.remote_ranktable
         try:
             answer = await asyncio.wait_for(_ask(pool, plan, server, req), REMOVE_TIMEOUT_S)
-        except (ConsoleError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, ConsoleError, OSError) as exc:
             return server.host, f"run folder {dirs[server.server_id]} not removed: {exc}"
         if not answer.get("ok"):
             return server.host, f"run folder not removed: {answer.get('path')}: {answer.get('why')}"

@@ -152,7 +152,7 @@ def _base(base):
 def _plain(name, what):
     """``name`` when it is one plain path component (no ``/``, not ``.``/``..``), else refused."""
     if not isinstance(name, str) or "/" in name or "\0" in name or name in ("", ".", ".."):
-        raise Refused(str(name), "is not a plain {} name".format(what))
+        raise Refused(str(name), f"is not a plain {what} name")
     return name
 
 

@@ -52,6 +52,7 @@ def _on_server(path: str) -> str:
 
 # --- before the plan ----------------------------------------------------------------------
 
+
 async def host_facts(pool: Any, targets: Mapping[str, str]) -> dict[str, HostFacts]:
     """server_id -> its host IP and NIC: ``ip -o -4 addr show`` on each server (``targets``:
     server_id -> SSH host); the NIC is the one holding the server_id, else the address the
@@ -75,17 +76,28 @@ async def read_text(pool: Any, host: str, path: str, limit: int = CONFIG_LIMIT) 
     """A file on a server (below the sim root), at most ``limit`` bytes; RemoteError if absent."""
     result = await pool.run(host, f"head -c {limit + 1} -- {_on_server(path)}")
     if not result.ok:
-        raise RemoteError("cannot read the file", result.stderr.strip()[-300:] or
-                          f"exit {result.exit_status}", host=host, path=path,
-                          command=result.command)
+        raise RemoteError(
+            "cannot read the file",
+            result.stderr.strip()[-300:] or f"exit {result.exit_status}",
+            host=host,
+            path=path,
+            command=result.command,
+        )
     if len(result.stdout.encode()) > limit:
         raise RemoteError("file too large", f"over {limit} bytes", host=host, path=path)
     return result.stdout
 
 
-async def mindie_configs(pool: Any, table: Any, targets: Mapping[str, str], *, home: str,
-                         override: tuple[str, str] | None, tls: bool | None,
-                         port: int | None) -> dict[str, dict[str, Any]]:
+async def mindie_configs(
+    pool: Any,
+    table: Any,
+    targets: Mapping[str, str],
+    *,
+    home: str,
+    override: tuple[str, str] | None,
+    tls: bool | None,
+    port: int | None,
+) -> dict[str, dict[str, Any]]:
     """server_id -> its derived config.json: from ``override`` (text, source) or each server's
     own ``<home>/conf/config.json``."""
 
@@ -97,8 +109,10 @@ async def mindie_configs(pool: Any, table: Any, targets: Mapping[str, str], *, h
         return mindie.parse_config(text, f"{targets[sid]}:{path}")
 
     bases = await asyncio.gather(*(base(s.server_id) for s in table.server_list))
-    return {server.server_id: mindie.derive_config(b, mindie.container_ip(server), tls=tls, port=port)
-            for server, b in zip(table.server_list, bases, strict=True)}
+    return {
+        server.server_id: mindie.derive_config(b, mindie.container_ip(server), tls=tls, port=port)
+        for server, b in zip(table.server_list, bases, strict=True)
+    }
 
 
 def config_bytes(config: dict[str, Any]) -> bytes:
@@ -134,12 +148,15 @@ async def weights_problems(pool: Any, targets: Mapping[str, str], weights: str) 
 
 def raise_weights(problems: list[tuple[str, str]]) -> None:
     if problems:
-        raise CheckFailed(f"MindIE weights check found {len(problems)} problem(s)",
-                          "\n  " + "\n  ".join(f"{h}: {p}" for h, p in problems),
-                          hint="chmod 750 the weights folder and 640 its config.json on every server")
+        raise CheckFailed(
+            f"MindIE weights check found {len(problems)} problem(s)",
+            "\n  " + "\n  ".join(f"{h}: {p}" for h, p in problems),
+            hint="chmod 750 the weights folder and 640 its config.json on every server",
+        )
 
 
 # --- after the plan -----------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceReady:
@@ -184,12 +201,18 @@ def blame_engine(plan: LaunchPlan, target: ServingTarget, ev: JobFinished) -> No
         if start <= dp_rank < start + local and server.server_id != root.server_id:
             ev.summary.root_cause = RootCause(
                 f"the head refused its engine (data-parallel rank {dp_rank}): {line.strip()}",
-                server.server_id, server.host, server.ranks[0].rank, last_lines=root.last_lines)
+                server.server_id,
+                server.host,
+                server.ranks[0].rank,
+                last_lines=root.last_lines,
+            )
             return
 
 
-_JOINED = ("ss -Htnp state established dst {ip} 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | "
-           "sort -u | while read -r p; do ps -o pgid= -p \"$p\"; done")
+_JOINED = (
+    "ss -Htnp state established dst {ip} 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | "
+    'sort -u | while read -r p; do ps -o pgid= -p "$p"; done'
+)
 
 
 async def not_joined(pool: Any, plan: LaunchPlan, pids: dict[int, int]) -> list[str]:
@@ -227,18 +250,30 @@ def blame_missing(plan: LaunchPlan, missing: list[str], ev: JobFinished) -> None
     ev.summary.root_cause = RootCause(
         f"never joined the master {plan.master_addr}: its server process had no TCP connection to "
         f"it when the ready timeout ran out{also}; the others waited ({root.reason})",
-        server.server_id, server.host, server.ranks[0].rank)
+        server.server_id,
+        server.host,
+        server.ranks[0].rank,
+    )
 
 
 def smoke_target(plan: LaunchPlan, target: ServingTarget) -> SmokeTarget:
     host = plan.server(target.server_id).host
-    return SmokeTarget(host=host, address=target.address, port=target.port, api=target.api,
-                       model=target.model, https=target.https)
+    return SmokeTarget(
+        host=host, address=target.address, port=target.port, api=target.api, model=target.model, https=target.https
+    )
 
 
-async def serve(events: AsyncGenerator[Any, None], plan: LaunchPlan, target: ServingTarget, pool: Any,
-                *, prompt: str | None, stop: asyncio.Event | None = None,
-                smoke_only: bool = False, timeout: float = 120.0) -> AsyncGenerator[Any, None]:
+async def serve(
+    events: AsyncGenerator[Any, None],
+    plan: LaunchPlan,
+    target: ServingTarget,
+    pool: Any,
+    *,
+    prompt: str | None,
+    stop: asyncio.Event | None = None,
+    smoke_only: bool = False,
+    timeout: float = 120.0,
+) -> AsyncGenerator[Any, None]:
     """``events`` (a launch) passed through, plus ``ServiceReady`` when every awaited process
     printed its ready line and ``ServiceAnswer`` after the first request (``prompt``; None =
     no request). With ``smoke_only`` the job is stopped (``stop``) after the answer."""
@@ -321,15 +356,24 @@ async def serve(events: AsyncGenerator[Any, None], plan: LaunchPlan, target: Ser
                 await events.aclose()
 
 
-
 # --- the serving setup (CLI and TUI) ----------------------------------------------------
 
-async def prepare(pool: Any, table: Any, profile: Profile, command: list[str], *,
-                  targets: Mapping[str, str], home: str = mindie.DEFAULT_HOME,
-                  override: tuple[str, str] | None = None, tls: bool | None = None,
-                  port: int | None = None, tp: int | None = None, rpc_port: int | None = None,
-                  preflight: bool = True,
-                  ) -> tuple[ServingSetup | None, dict[str, dict[str, bytes]], list[str]]:
+
+async def prepare(
+    pool: Any,
+    table: Any,
+    profile: Profile,
+    command: list[str],
+    *,
+    targets: Mapping[str, str],
+    home: str = mindie.DEFAULT_HOME,
+    override: tuple[str, str] | None = None,
+    tls: bool | None = None,
+    port: int | None = None,
+    tp: int | None = None,
+    rpc_port: int | None = None,
+    preflight: bool = True,
+) -> tuple[ServingSetup | None, dict[str, dict[str, bytes]], list[str]]:
     """(serving setup, files for each server's run folder, warnings) of a serving profile
     (None for others). mindie-service: the table checked against MindIE's rules before any
     SSH round trip, each server's config.json read (or ``override``: text, source) and
@@ -346,8 +390,10 @@ async def prepare(pool: Any, table: Any, profile: Profile, command: list[str], *
     first = configs[table.server_list[0].server_id]
     if preflight:
         raise_weights(await weights_problems(pool, targets, mindie.model(first)[1]))
-    files = {s.server_id: {mindie.server_config_name(i): config_bytes(configs[s.server_id])}
-             for i, s in enumerate(table.server_list)}
+    files = {
+        s.server_id: {mindie.server_config_name(i): config_bytes(configs[s.server_id])}
+        for i, s in enumerate(table.server_list)
+    }
     return mindie_setup(table, profile, command, configs), files, mindie.tls_warnings(first)
 
 
@@ -360,9 +406,17 @@ def plan_command(plan: LaunchPlan) -> list[str]:
     return [*model[:1], *plan.template_args]
 
 
-async def serving_run(plan: LaunchPlan, table: Any, data: bytes, *, profile: Profile, pool: Any,
-                      prompt: str | None, stop: asyncio.Event | None = None,
-                      **launch_kw: Any) -> AsyncGenerator[Any, None]:
+async def serving_run(
+    plan: LaunchPlan,
+    table: Any,
+    data: bytes,
+    *,
+    profile: Profile,
+    pool: Any,
+    prompt: str | None,
+    stop: asyncio.Event | None = None,
+    **launch_kw: Any,
+) -> AsyncGenerator[Any, None]:
     """A serving profile's launch as one generator (the Launch pane's): ``prepare`` (MindIE's
     per-server config.json read from each server and derived, default folder, TLS
     unchanged; the table and weights checks), the launch, ``ServiceReady``, the first
@@ -370,8 +424,9 @@ async def serving_run(plan: LaunchPlan, table: Any, data: bytes, *, profile: Pro
     from console.ops.launch import launch
 
     targets = {s.server_id: s.host for s in plan.servers}
-    setup, files, warnings = await prepare(pool, table, profile, plan_command(plan), targets=targets,
-                                           preflight=launch_kw.get("check", True))
+    setup, files, warnings = await prepare(
+        pool, table, profile, plan_command(plan), targets=targets, preflight=launch_kw.get("check", True)
+    )
     if setup is None:
         raise InputError(f"profile {profile.name} is not a serving profile")
     for warning in warnings:

@@ -49,17 +49,32 @@ class EventFeed:
         """Token of the latest ``run``: a cancelled worker that ends after the next run
         started must not end the model (or call its ``on_end``) under it."""
 
-    def run(self, make_events: Callable[[], AsyncGenerator[Any, None]], *, name: str, group: str,
-            on_event: Callable[[Any], None] | None = None,
-            on_end: Callable[[BaseException | None, bool], None] | None = None) -> Worker[None]:
+    def run(
+        self,
+        make_events: Callable[[], AsyncGenerator[Any, None]],
+        *,
+        name: str,
+        group: str,
+        on_event: Callable[[Any], None] | None = None,
+        on_end: Callable[[BaseException | None, bool], None] | None = None,
+    ) -> Worker[None]:
         """Start a worker that feeds ``make_events()`` into the model (exclusive in ``group``)."""
         self._run += 1
-        return self.screen.run_worker(self._consume(self._run, make_events, on_event, on_end), name=name,
-                                      group=group, exclusive=True, exit_on_error=False)
+        return self.screen.run_worker(
+            self._consume(self._run, make_events, on_event, on_end),
+            name=name,
+            group=group,
+            exclusive=True,
+            exit_on_error=False,
+        )
 
-    async def _consume(self, token: int, make_events: Callable[[], AsyncGenerator[Any, None]],
-                       on_event: Callable[[Any], None] | None,
-                       on_end: Callable[[BaseException | None, bool], None] | None) -> None:
+    async def _consume(
+        self,
+        token: int,
+        make_events: Callable[[], AsyncGenerator[Any, None]],
+        on_event: Callable[[Any], None] | None,
+        on_end: Callable[[BaseException | None, bool], None] | None,
+    ) -> None:
         model = self.model
         error: BaseException | None = None
         cancelled = False

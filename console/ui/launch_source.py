@@ -55,8 +55,9 @@ class LaunchSource:
             return check_table(table)
         return await preflight(pool, plan, table, inventory)
 
-    async def run(self, plan: Any, table: Any, data: bytes, *, inventory: Any = None,
-                  stop: asyncio.Event | None = None) -> AsyncGenerator[Any, None]:
+    async def run(
+        self, plan: Any, table: Any, data: bytes, *, inventory: Any = None, stop: asyncio.Event | None = None
+    ) -> AsyncGenerator[Any, None]:
         """``console.ops.launch.launch`` events; closing this generator tears the job down.
         Setting ``stop`` stops the job too, but the events go on to ``JobFinished`` (the
         ranks' exit codes and signals, root cause of kind "stopped")."""
@@ -70,11 +71,30 @@ class LaunchSource:
             from console.ops.serving import serving_run
 
             profile = await asyncio.to_thread(self.load_profile, plan.profile)
-            events = serving_run(plan, table, data, profile=profile, pool=pool, prompt=DEFAULT_PROMPT,
-                                 stop=stop, run_base=self.run_base, inventory=inventory, check=self.check)
+            events = serving_run(
+                plan,
+                table,
+                data,
+                profile=profile,
+                pool=pool,
+                prompt=DEFAULT_PROMPT,
+                stop=stop,
+                run_base=self.run_base,
+                inventory=inventory,
+                check=self.check,
+            )
         else:
-            events = launch(plan, table, data, pool=pool, run_base=self.run_base,
-                            inventory=inventory, check=self.check, stop=stop, stall=self.stall)
+            events = launch(
+                plan,
+                table,
+                data,
+                pool=pool,
+                run_base=self.run_base,
+                inventory=inventory,
+                check=self.check,
+                stop=stop,
+                stall=self.stall,
+            )
         async with contextlib.aclosing(events):
             async for event in events:
                 yield event
@@ -85,8 +105,7 @@ class LaunchSource:
 
         return await first_request(await self._pool(), target, prompt)
 
-    async def diagnose(self, run_dir: str, *, since: float, inventory: Any = None,
-                       ping: Any = None) -> Any:
+    async def diagnose(self, run_dir: str, *, since: float, inventory: Any = None, ping: Any = None) -> Any:
         """The job's evidence fetched over the shared pool into its run record (servers only),
         then ``diagnose_path`` on it (file reads in a thread) linked to the app's inventory and
         last ping sweep: a ``console.core.diagnosis.Diagnosis``. Servers that give no evidence
@@ -102,8 +121,7 @@ class LaunchSource:
             kept = self._plans.get(Path(run_dir).name)
             doc = kept.model_dump(mode="json") if kept is not None else None  # else plan.json, checked
             try:
-                got = await collect(pool, run_dir, doc, since=since,
-                                    secrets=secret_values(doc) if doc else ())
+                got = await collect(pool, run_dir, doc, since=since, secrets=secret_values(doc) if doc else ())
                 notes = [f"no evidence from {g.server}: {g.error}" for g in got if g.error]
             except ConsoleError as exc:
                 notes = [f"no evidence: {str(exc).splitlines()[0]}"]

@@ -28,12 +28,28 @@ async def test_vllm_serving_run_with_inventory_facts_and_a_second_prompt(sim_clu
         facts = facts_from_inventory(await discover_inventory(pool, sim_cluster.hosts))
         assert facts[sim_cluster.hosts[0]].host_nic == "eth0"
         setup = vllm_setup(table, profile, ["ccsim-model"], tp=None, http_port=None, rpc_port=None)
-        plan = build_launch_plan(table, profile, args=setup.args, values=setup.values, parallel=setup.parallel,
-                                 host_facts=facts, run_id="t-serving-run",
-                                 remote_ranktable=str(tmp_path / "remote" / "rt.json"), master_port=free_port())
+        plan = build_launch_plan(
+            table,
+            profile,
+            args=setup.args,
+            values=setup.values,
+            parallel=setup.parallel,
+            host_facts=facts,
+            run_id="t-serving-run",
+            remote_ranktable=str(tmp_path / "remote" / "rt.json"),
+            master_port=free_port(),
+        )
         ready = answer = second = None
-        events = serving_run(plan, table, dumps(table).encode(), profile=profile, pool=pool,
-                             prompt="What's Deep Learning?", stop=stop, run_base=tmp_path / "runs")
+        events = serving_run(
+            plan,
+            table,
+            dumps(table).encode(),
+            profile=profile,
+            pool=pool,
+            prompt="What's Deep Learning?",
+            stop=stop,
+            run_base=tmp_path / "runs",
+        )
         async with asyncio.timeout(90), contextlib.aclosing(events):
             async for ev in events:
                 if isinstance(ev, ServiceReady):

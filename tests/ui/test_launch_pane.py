@@ -421,9 +421,11 @@ async def test_the_check_button_runs_the_server_checks(data_dir):
             checked.append(plan)
             return []
 
-    app = ClusterConsoleApp(ranktable_path=data_dir / "ranktable_seed_2x4.json", start="launch",
-                            sources=Sources(discover=FakeDiscovery(Inventory()),
-                                            launch=Counting(seed_failure_events())))
+    app = ClusterConsoleApp(
+        ranktable_path=data_dir / "ranktable_seed_2x4.json",
+        start="launch",
+        sources=Sources(discover=FakeDiscovery(Inventory()), launch=Counting(seed_failure_events())),
+    )
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen.setup.profile is not None and screen.setup.table is not None)
@@ -443,17 +445,21 @@ async def test_a_prompt_whose_request_raises_shows_failed_not_waiting(data_dir):
     from console.ops.smoke import SmokeResult, SmokeTarget
 
     target = SmokeTarget(host="node1", address="90.90.152.89", port=8000, api="completions", model="m")
-    events = [Stage(StageName.RECORD, "run record runs/serve-1", run_dir="runs/serve-1"),
-              ServiceReady(target.where, 1.0, target),
-              ServiceAnswer(SmokeResult(ok=True, where=target.where, prompt="first", answer="fine",
-                                        ttft_s=0.1, total_s=0.2))]
+    events = [
+        Stage(StageName.RECORD, "run record runs/serve-1", run_dir="runs/serve-1"),
+        ServiceReady(target.where, 1.0, target),
+        ServiceAnswer(SmokeResult(ok=True, where=target.where, prompt="first", answer="fine", ttft_s=0.1, total_s=0.2)),
+    ]
 
     class Refusing(ScriptedLaunch):
         async def ask(self, target: Any, prompt: str) -> Any:
             raise RemoteError("port forward refused", "administratively prohibited", host="node1")
 
-    app = ClusterConsoleApp(ranktable_path=data_dir / "ranktable_seed_2x4.json", start="launch",
-                            sources=Sources(discover=FakeDiscovery(Inventory()), launch=Refusing(events)))
+    app = ClusterConsoleApp(
+        ranktable_path=data_dir / "ranktable_seed_2x4.json",
+        start="launch",
+        sources=Sources(discover=FakeDiscovery(Inventory()), launch=Refusing(events)),
+    )
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen.setup.profile is not None and screen.setup.table is not None)

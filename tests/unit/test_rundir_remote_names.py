@@ -16,8 +16,10 @@ def _make(base: Path, run: str, name: str) -> dict:
     return handle({"op": "make", "base": str(base), "run": run, "name": name, "files": files, "table": None})
 
 
-@pytest.mark.parametrize(("run", "name"), [("r1", "../escaped"), ("r1", ".."), ("../up", "s1"),
-                                            ("r1", "{tmp}/abs/escaped"), ("{tmp}/abs", "s1"), ("", "s1")])
+@pytest.mark.parametrize(
+    ("run", "name"),
+    [("r1", "../escaped"), ("r1", ".."), ("../up", "s1"), ("r1", "{tmp}/abs/escaped"), ("{tmp}/abs", "s1"), ("", "s1")],
+)
 def test_make_refuses_folder_names_that_leave_the_base(tmp_path: Path, run: str, name: str) -> None:
     base = tmp_path / "base" / "runs"
     run, name = run.format(tmp=tmp_path), name.format(tmp=tmp_path)  # absolute names stay in tmp_path

@@ -18,14 +18,15 @@ from console.ops.serving import ServiceAnswer, ServiceReady, serve
 
 
 def _plan() -> Any:
-    server = SimpleNamespace(server_id="10.0.0.1", host="node1",
-                             ranks=[SimpleNamespace(rank=0, await_ready=True)], values={})
-    return SimpleNamespace(servers=[server], server=lambda sid: server, ready_timeout_s=60.0,
-                           master_addr="10.0.0.1")
+    server = SimpleNamespace(
+        server_id="10.0.0.1", host="node1", ranks=[SimpleNamespace(rank=0, await_ready=True)], values={}
+    )
+    return SimpleNamespace(servers=[server], server=lambda sid: server, ready_timeout_s=60.0, master_addr="10.0.0.1")
 
 
-TARGET = ServingTarget(kind="vllm-ascend", server_id="10.0.0.1", address="10.0.0.1", port=8000,
-                       api="completions", model="m")
+TARGET = ServingTarget(
+    kind="vllm-ascend", server_id="10.0.0.1", address="10.0.0.1", port=8000, api="completions", model="m"
+)
 
 
 async def test_the_launch_error_is_raised_not_swallowed() -> None:
@@ -60,8 +61,7 @@ async def test_a_request_failing_with_oserror_answers_and_smoke_only_stops() -> 
 
     seen = []
     async with asyncio.timeout(30):  # a deadline for the hang the old code had, not a timing assert
-        async for ev in serve(events(), _plan(), TARGET, _BrokenPool(), prompt="hi", stop=stop,
-                              smoke_only=True):
+        async for ev in serve(events(), _plan(), TARGET, _BrokenPool(), prompt="hi", stop=stop, smoke_only=True):
             seen.append(ev)
     answers = [ev.result for ev in seen if isinstance(ev, ServiceAnswer)]
     assert len(answers) == 1 and not answers[0].ok

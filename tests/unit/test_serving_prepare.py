@@ -26,8 +26,7 @@ class RecordingPool:
 
     async def run(self, host: str, command: str, **kw: Any) -> Any:
         self.commands.append((host, command))
-        return SimpleNamespace(ok=False, stdout="", stderr="refused by the test", exit_status=1,
-                               command=command)
+        return SimpleNamespace(ok=False, stdout="", stderr="refused by the test", exit_status=1, command=command)
 
 
 class Shared:

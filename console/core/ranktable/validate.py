@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from console.core.diagnostic import Diagnostic
 from console.core.ranktable.model import SUPPORTED_VERSIONS, RankDevice, RankTable
 from console.core.ranktable.problems import dev, error, sort_problems, srv, warning
-from console.core.ranktable.rules import check_device_ips, check_ranks, is_ip, missing_on_devices
-from console.core.targets import host_problem, quoted
+from console.core.ranktable.rules import check_device_ips, check_ranks, missing_on_devices
+from console.core.targets import host_problem, is_ip, quoted
 
 MINDIE_SERVERS = (2, 60)
 MINDIE_MAX_DEVICES = 32
