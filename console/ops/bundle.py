@@ -93,8 +93,10 @@ def _summary(
     if isinstance(plan, dict) and plan.get("profile"):
         out.append(f"profile {plan.get('profile')}")
     out += ["", "DIAGNOSIS", *diag_text, "", "FILES", *(f"  {n}" for n in names)]
-    silent = sorted({p.rank for p in inp.places} - {int(m.group(1)) for n in names
-                                                     if (m := re.fullmatch(r"logs/rank-(\d+)\.log", n))})
+    silent = sorted(
+        {p.rank for p in inp.places}
+        - {int(m.group(1)) for n in names if (m := re.fullmatch(r"logs/rank-(\d+)\.log", n))}
+    )
     if silent:
         out.append(f"  {'rank' if len(silent) == 1 else 'ranks'} {fold_ints(silent)} printed nothing (no log)")
     if left_out:

@@ -79,7 +79,7 @@ def read_bounded(path: Path, head: int = FILE_HEAD, tail: int = FILE_TAIL) -> by
         last = f.read(tail)
         cut = last.find(b"\n")
         skipped = st.st_size - head - tail + cut + 1
-        return first + f"\n[... {skipped} bytes left out ...]\n".encode() + last[cut + 1:]
+        return first + f"\n[... {skipped} bytes left out ...]\n".encode() + last[cut + 1 :]
 
 
 def read_json(path: Path) -> Any:
@@ -128,8 +128,7 @@ class _Reader:
         self.files += 1
         self.total += len(data)
         name = str(path.relative_to(self.root)) if path != self.root else path.name
-        self.inp.sources.append(LogSource(name=name, server=server, rank=rank,
-                                          text=data.decode("utf-8", "replace")))
+        self.inp.sources.append(LogSource(name=name, server=server, rank=rank, text=data.decode("utf-8", "replace")))
 
 
 def _run_record(root: Path, inp: DiagnosisInput, reader: _Reader) -> None:
@@ -143,8 +142,9 @@ def _run_record(root: Path, inp: DiagnosisInput, reader: _Reader) -> None:
     if (root / "events.jsonl").exists():
         events = read_events(root / "events.jsonl")
         inp.offsets, inp.exits = clocks_from_events(events)
-        inp.teardown = next((ev for ev in events if ev.get("event") == "teardown"
-                             and ev.get("cause") != "stopped"), None)
+        inp.teardown = next(
+            (ev for ev in events if ev.get("event") == "teardown" and ev.get("cause") != "stopped"), None
+        )
         inp.stall = next((ev for ev in events if ev.get("event") == "stall"), None)
     server_of = {p.rank: p.server for p in inp.places}
     ranked = [(int(m.group(1)), p) for p in root.glob("rank-*.log") if (m := RANK_LOG.match(p.name))]
@@ -171,8 +171,7 @@ def _log_folder(root: Path, reader: _Reader) -> None:
             reader.add(entry, None, int(m.group(1)) if m else None)
 
 
-def load(path: str | Path, *, discovery: str | Path | None = None,
-         ping: str | Path | None = None) -> DiagnosisInput:
+def load(path: str | Path, *, discovery: str | Path | None = None, ping: str | Path | None = None) -> DiagnosisInput:
     """Everything to diagnose ``path`` (run record, log folder or file); InputError when the
     path does not exist or a given JSON file is not what it should be."""
     root = Path(path)
@@ -191,8 +190,9 @@ def load(path: str | Path, *, discovery: str | Path | None = None,
         try:
             inp.inventory = Inventory.model_validate(read_json(disc))
         except ValidationError as exc:
-            raise InputError("not a discovery document (discover --json)",
-                             describe_validation_error(exc), path=str(disc)) from None
+            raise InputError(
+                "not a discovery document (discover --json)", describe_validation_error(exc), path=str(disc)
+            ) from None
     png = Path(ping) if ping else (root / "ping.json" if root.is_dir() else None)
     if png is not None and png.exists():
         doc = read_json(png)
@@ -204,8 +204,9 @@ def load(path: str | Path, *, discovery: str | Path | None = None,
     return inp
 
 
-def diagnose_path(path: str | Path, *, ping_matrix: PingMatrix | None = None,
-                  inventory: Inventory | None = None, **kw: Any) -> tuple[Diagnosis, DiagnosisInput]:
+def diagnose_path(
+    path: str | Path, *, ping_matrix: PingMatrix | None = None, inventory: Inventory | None = None, **kw: Any
+) -> tuple[Diagnosis, DiagnosisInput]:
     """The diagnosis of ``path`` (see ``load``); ``ping_matrix`` / ``inventory``: results
     already in memory, used instead of files."""
     inp = load(path, **kw)
@@ -214,18 +215,25 @@ def diagnose_path(path: str | Path, *, ping_matrix: PingMatrix | None = None,
     causes = classify_all(inp.sources)
     if inp.stall is not None and (stalled := stall_cause(inp.stall)) is not None:
         causes.append(stalled)
-    diag = diagnose(causes, places=inp.places, offsets=inp.offsets,
-                    exits=inp.exits, inventory=inp.inventory, ping=inp.ping)
+    diag = diagnose(
+        causes, places=inp.places, offsets=inp.offsets, exits=inp.exits, inventory=inp.inventory, ping=inp.ping
+    )
     diag.notes += inp.notes
     if not diag.causes and inp.teardown:
         td = inp.teardown
         rank = td.get("rank") if isinstance(td.get("rank"), int) else None
         log = f"rank-{rank}.log" if rank is not None else "the failed rank's rank-<rank>.log"
-        cause = Cause(cause="rank_failed", rule="run_record", title=str(td.get("root_cause")),
-                      explanation="No log line explains it; this is the launch's own root cause.",
-                      next_check=f"read that rank's log ({log}) and the server's CANN logs",
-                      server=td.get("server"), rank=rank)
-        diag = diagnose([cause], places=inp.places, offsets=inp.offsets, exits=inp.exits,
-                        inventory=inp.inventory, ping=inp.ping)
+        cause = Cause(
+            cause="rank_failed",
+            rule="run_record",
+            title=str(td.get("root_cause")),
+            explanation="No log line explains it; this is the launch's own root cause.",
+            next_check=f"read that rank's log ({log}) and the server's CANN logs",
+            server=td.get("server"),
+            rank=rank,
+        )
+        diag = diagnose(
+            [cause], places=inp.places, offsets=inp.offsets, exits=inp.exits, inventory=inp.inventory, ping=inp.ping
+        )
         diag.notes += inp.notes
     return diag, inp

@@ -7,12 +7,28 @@ from console.ops.diagnosis_files import diagnose_path
 
 
 def test_next_check_names_the_failed_ranks_log(tmp_path):
-    (tmp_path / "plan.json").write_text(json.dumps({"servers": [
-        {"server_id": "a", "ranks": [{"rank": 0, "device_id": 0}, {"rank": 1, "device_id": 1}]},
-        {"server_id": "b", "ranks": [{"rank": 2, "device_id": 0}, {"rank": 3, "device_id": 1}]}]}))
-    (tmp_path / "events.jsonl").write_text(json.dumps(
-        {"event": "teardown", "cause": "rank_failed", "server": "b", "rank": 2,
-         "root_cause": "b: rank 2 exited with code 7"}) + "\n")
+    (tmp_path / "plan.json").write_text(
+        json.dumps(
+            {
+                "servers": [
+                    {"server_id": "a", "ranks": [{"rank": 0, "device_id": 0}, {"rank": 1, "device_id": 1}]},
+                    {"server_id": "b", "ranks": [{"rank": 2, "device_id": 0}, {"rank": 3, "device_id": 1}]},
+                ]
+            }
+        )
+    )
+    (tmp_path / "events.jsonl").write_text(
+        json.dumps(
+            {
+                "event": "teardown",
+                "cause": "rank_failed",
+                "server": "b",
+                "rank": 2,
+                "root_cause": "b: rank 2 exited with code 7",
+            }
+        )
+        + "\n"
+    )
     (tmp_path / "rank-2.log").write_text("x\n")
     diag, _ = diagnose_path(tmp_path)
     first = diag.first_cause()

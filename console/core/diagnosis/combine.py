@@ -31,13 +31,31 @@ from ..planning.ping import ping_command
 from ..targets import check_target
 from .model import Cause, Diagnosis, Link, RankPlace, fold_ints
 
-SYMPTOMS = frozenset({"socket_timeout", "c10d_timeout", "gloo_timeout", "hccl_exec_timeout",
-                      "rendezvous_missing_rank", "topo_exchange_timeout", "hccl_error",
-                      "unknown_error"})
+SYMPTOMS = frozenset(
+    {
+        "socket_timeout",
+        "c10d_timeout",
+        "gloo_timeout",
+        "hccl_exec_timeout",
+        "rendezvous_missing_rank",
+        "topo_exchange_timeout",
+        "hccl_error",
+        "unknown_error",
+    }
+)
 
 # a rank waiting on another: the same text on many ranks is still one rank's fault
-PEER_KINDS = frozenset({"socket_timeout", "c10d_timeout", "gloo_timeout", "hccl_exec_timeout",
-                        "rendezvous_missing_rank", "topo_exchange_timeout", "stalled_peer"})
+PEER_KINDS = frozenset(
+    {
+        "socket_timeout",
+        "c10d_timeout",
+        "gloo_timeout",
+        "hccl_exec_timeout",
+        "rendezvous_missing_rank",
+        "topo_exchange_timeout",
+        "stalled_peer",
+    }
+)
 NUMBER_RE = re.compile(r"\d+")
 FOLD_LINES = 4
 
@@ -103,16 +121,18 @@ def _shape(c: Cause, hosts: list[str]) -> tuple[Any, ...]:
     return (c.cause, c.rule, c.code, NUMBER_RE.sub("#", text))
 
 
-def _fold_same(causes: list[Cause], places: Places, exits: Mapping[int, float]
-               ) -> tuple[list[Cause], list[int]]:
+def _fold_same(causes: list[Cause], places: Places, exits: Mapping[int, float]) -> tuple[list[Cause], list[int]]:
     """Causes of different ranks with the same shape, folded into the earliest of them (see the
     module docstring); and, for each cause given, the index of the cause it went into."""
-    hosts = sorted({h for c in causes for h in (c.server, c.fields.get("host")) if h}
-                   | {p.server for p in places.by_rank.values()}, key=len, reverse=True)
+    hosts = sorted(
+        {h for c in causes for h in (c.server, c.fields.get("host")) if h}
+        | {p.server for p in places.by_rank.values()},
+        key=len,
+        reverse=True,
+    )
     groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
     for i, c in enumerate(causes):
-        foldable = (c.rank is not None and c.cause != "socket_timeout" and c.remote_rank is None
-                    and c.remote_ip is None)
+        foldable = c.rank is not None and c.cause != "socket_timeout" and c.remote_rank is None and c.remote_ip is None
         groups[_shape(c, hosts) if foldable else ("one", i)].append(i)
     out: list[Cause] = []
     remap = [0] * len(causes)
@@ -188,16 +208,35 @@ def _socket_links(i: int, c: Cause, ping: PingMatrix | None, places: Places) -> 
     a, b = (c.server, c.device_id), (c.remote_server, c.remote_device_id)
     tested = [r for r in _pair_results(ping, a, b) if r.status != "skipped"] if ping else []
     if tested:
-        return [Link(kind="ping", cause_index=i, message=_ping_text(r), src_host=r.probe.src_host,
-                     src_device=r.probe.src_device, dst_host=r.probe.dst_host,
-                     dst_device=r.probe.dst_device, status=r.status, loss_pct=r.loss_pct,
-                     command=r.command) for r in tested]
-    remote_ip = c.remote_ip or (places.by_rank[c.remote_rank].device_ip
-                                if c.remote_rank in places.by_rank else None)
+        return [
+            Link(
+                kind="ping",
+                cause_index=i,
+                message=_ping_text(r),
+                src_host=r.probe.src_host,
+                src_device=r.probe.src_device,
+                dst_host=r.probe.dst_host,
+                dst_device=r.probe.dst_device,
+                status=r.status,
+                loss_pct=r.loss_pct,
+                command=r.command,
+            )
+            for r in tested
+        ]
+    remote_ip = c.remote_ip or (places.by_rank[c.remote_rank].device_ip if c.remote_rank in places.by_rank else None)
     cmd = _ssh(c.server, ping_command(c.device_id, remote_ip)) if remote_ip else None
-    return [Link(kind="ping_untested", cause_index=i, src_host=c.server, src_device=c.device_id,
-                 dst_host=c.remote_server, dst_device=c.remote_device_id, command=cmd,
-                 message=f"{_end(*a)} → {_end(*b)}: never tested — ping this pair")]
+    return [
+        Link(
+            kind="ping_untested",
+            cause_index=i,
+            src_host=c.server,
+            src_device=c.device_id,
+            dst_host=c.remote_server,
+            dst_device=c.remote_device_id,
+            command=cmd,
+            message=f"{_end(*a)} → {_end(*b)}: never tested — ping this pair",
+        )
+    ]
 
 
 def _inventory_links(i: int, c: Cause, inv: Inventory) -> list[Link]:
@@ -207,18 +246,32 @@ def _inventory_links(i: int, c: Cause, inv: Inventory) -> list[Link]:
         actual = c.fields.get("actual_ip")
         for s in inv.servers:
             for d in s.devices:
-                if (d.device_ip and d.device_ip in (actual, c.fields.get("expected_ip"))) or (
-                        dev is d):
-                    return [Link(kind="discovery_ip", cause_index=i, src_host=s.host,
-                                 src_device=d.device_id, status=d.device_ip,
-                                 message=f"discovery: {s.host} dev {d.device_id} has "
-                                         f"{d.device_ip}; the rank table says "
-                                         f"{c.fields.get('expected_ip', '?')}",
-                                 command=_ssh(s.host, shlex.join(["hccn_tool", "-i", str(d.device_id),
-                                                                  "-ip", "-g"])))]
+                if (d.device_ip and d.device_ip in (actual, c.fields.get("expected_ip"))) or (dev is d):
+                    return [
+                        Link(
+                            kind="discovery_ip",
+                            cause_index=i,
+                            src_host=s.host,
+                            src_device=d.device_id,
+                            status=d.device_ip,
+                            message=f"discovery: {s.host} dev {d.device_id} has "
+                            f"{d.device_ip}; the rank table says "
+                            f"{c.fields.get('expected_ip', '?')}",
+                            command=_ssh(s.host, shlex.join(["hccn_tool", "-i", str(d.device_id), "-ip", "-g"])),
+                        )
+                    ]
     if c.cause == "tls_mismatch":
-        out = [Link(kind="tls", cause_index=i, src_host=f.where.host, src_device=f.where.device,
-                    message=f"discovery: {f.message}") for f in inv.findings if "tls" in f.code]
+        out = [
+            Link(
+                kind="tls",
+                cause_index=i,
+                src_host=f.where.host,
+                src_device=f.where.device,
+                message=f"discovery: {f.message}",
+            )
+            for f in inv.findings
+            if "tls" in f.code
+        ]
         if not out:
             states = defaultdict(list)
             for s in inv.servers:
@@ -226,23 +279,51 @@ def _inventory_links(i: int, c: Cause, inv: Inventory) -> list[Link]:
                     if d.tls is not None:
                         states[d.tls].append(f"{s.host}:{d.device_id}")
             if len(states) > 1:
-                out.append(Link(kind="tls", cause_index=i, message="discovery: TLS " + "; ".join(
-                    f"{'on' if k else 'off'} on {', '.join(v[:6])}" for k, v in sorted(states.items()))))
+                out.append(
+                    Link(
+                        kind="tls",
+                        cause_index=i,
+                        message="discovery: TLS "
+                        + "; ".join(f"{'on' if k else 'off'} on {', '.join(v[:6])}" for k, v in sorted(states.items())),
+                    )
+                )
         return out
     if c.cause in ("port_in_use", "set_device_failed", "device_oom") and dev is not None and server:
         pids = ", ".join(map(str, dev.busy_pids))
-        msg = (f"npu-smi: {server.host} dev {dev.device_id} is used by pid {pids}" if pids else
-               f"npu-smi at discovery: no process on {server.host} dev {dev.device_id}")
-        return [Link(kind="npu_processes", cause_index=i, src_host=server.host,
-                     src_device=dev.device_id, status=pids or None, message=msg,
-                     command=_ssh(server.host, "npu-smi info"))]
-    if (c.cause in ("link_down", "socket_timeout") and dev is not None and server and dev.link
-            and (c.cause == "link_down" or dev.link.upper() != "UP")):
-        return [Link(kind="link_state", cause_index=i, src_host=server.host,
-                     src_device=dev.device_id, status=dev.link,
-                     message=f"discovery: {server.host} dev {dev.device_id} link {dev.link}",
-                     command=_ssh(server.host, shlex.join(["hccn_tool", "-i", str(dev.device_id),
-                                                                "-link", "-g"])))]
+        msg = (
+            f"npu-smi: {server.host} dev {dev.device_id} is used by pid {pids}"
+            if pids
+            else f"npu-smi at discovery: no process on {server.host} dev {dev.device_id}"
+        )
+        return [
+            Link(
+                kind="npu_processes",
+                cause_index=i,
+                src_host=server.host,
+                src_device=dev.device_id,
+                status=pids or None,
+                message=msg,
+                command=_ssh(server.host, "npu-smi info"),
+            )
+        ]
+    if (
+        c.cause in ("link_down", "socket_timeout")
+        and dev is not None
+        and server
+        and dev.link
+        and (c.cause == "link_down" or dev.link.upper() != "UP")
+    ):
+        return [
+            Link(
+                kind="link_state",
+                cause_index=i,
+                src_host=server.host,
+                src_device=dev.device_id,
+                status=dev.link,
+                message=f"discovery: {server.host} dev {dev.device_id} link {dev.link}",
+                command=_ssh(server.host, shlex.join(["hccn_tool", "-i", str(dev.device_id), "-link", "-g"])),
+            )
+        ]
     return []
 
 
@@ -260,8 +341,14 @@ def _pair_key(c: Cause) -> frozenset[tuple[str | None, int | None]]:
     return frozenset({(c.server, c.device_id), (c.remote_server, c.remote_device_id)})
 
 
-def _headline(first: Cause | None, victims: list[int], links: list[Link],
-              missing: dict[int, list[int]], places: Places, causes: list[Cause]) -> str:
+def _headline(
+    first: Cause | None,
+    victims: list[int],
+    links: list[Link],
+    missing: dict[int, list[int]],
+    places: Places,
+    causes: list[Cause],
+) -> str:
     if first is None:
         return "no known failure found in the logs"
     tail = f"; {len(victims)} other rank(s) failed after it" if victims else ""
@@ -269,11 +356,15 @@ def _headline(first: Cause | None, victims: list[int], links: list[Link],
         peer, waiters = max(missing.items(), key=lambda kv: len(kv[1]))
         p = places.by_rank.get(peer)
         where = _end(p.server, p.device_id) if p else "?"
-        return (f"{_ranks_text(waiters)} timed out waiting for rank {peer} ({where}), which never "
-                f"connected: check that rank's own log and whether it started")
+        return (
+            f"{_ranks_text(waiters)} timed out waiting for rank {peer} ({where}), which never "
+            f"connected: check that rank's own log and whether it started"
+        )
     if first.cause == "socket_timeout" and first.remote_server is not None:
-        pair = (f"{_end(first.server, first.device_id, first.rank)} could not connect to "
-                f"{_end(first.remote_server, first.remote_device_id, first.remote_rank)}")
+        pair = (
+            f"{_end(first.server, first.device_id, first.rank)} could not connect to "
+            f"{_end(first.remote_server, first.remote_device_id, first.remote_rank)}"
+        )
         # the pair's links hang on whichever of its causes came first (their hosts may be SSH
         # names, not the server_ids the causes carry): find them by cause
         same = {i for i, c in enumerate(causes) if c.cause == "socket_timeout" and _pair_key(c) == _pair_key(first)}
@@ -287,8 +378,11 @@ def _headline(first: Cause | None, victims: list[int], links: list[Link],
     if len(first.fold_ranks) > 1 and first.cause not in PEER_KINDS:
         n, servers = len(first.fold_ranks), len(first.fold_servers)
         on = f"{n} on {servers} server{'s' if servers != 1 else ''}"
-        who = (f"every rank ({on})" if places.by_rank and set(first.fold_ranks) >= set(places.by_rank)
-               else f"ranks {fold_ints(first.fold_ranks)} ({on})")
+        who = (
+            f"every rank ({on})"
+            if places.by_rank and set(first.fold_ranks) >= set(places.by_rank)
+            else f"ranks {fold_ints(first.fold_ranks)} ({on})"
+        )
         return f"{who} failed the same way: {first.title}; next: {first.next_check}{tail}"
     if first.cause == "stalled_peer":  # its title names the server and the ranks
         return f"{first.title}; next: {first.next_check}"
@@ -319,8 +413,16 @@ def _fold_link_rows(causes: list[Cause]) -> list[Cause]:
     out = []
     for c in causes:
         src = c.lines[0].source if c.lines else None
-        rows = [d for d in causes if d is not c and d.cause == "socket_timeout" and d.remote_rank is not None
-                and (d.rank == c.rank or c.rank is None) and d.lines and d.lines[0].source == src]
+        rows = [
+            d
+            for d in causes
+            if d is not c
+            and d.cause == "socket_timeout"
+            and d.remote_rank is not None
+            and (d.rank == c.rank or c.rank is None)
+            and d.lines
+            and d.lines[0].source == src
+        ]
         if c.cause != "socket_timeout" or c.remote_rank is not None or not rows:
             out.append(c)
             continue
@@ -334,9 +436,15 @@ def _fold_link_rows(causes: list[Cause]) -> list[Cause]:
     return out
 
 
-def diagnose(causes: list[Cause], *, places: Iterable[RankPlace] = (),
-             offsets: Mapping[str, float] | None = None, exits: Mapping[int, float] | None = None,
-             inventory: Inventory | None = None, ping: PingMatrix | None = None) -> Diagnosis:
+def diagnose(
+    causes: list[Cause],
+    *,
+    places: Iterable[RankPlace] = (),
+    offsets: Mapping[str, float] | None = None,
+    exits: Mapping[int, float] | None = None,
+    inventory: Inventory | None = None,
+    ping: PingMatrix | None = None,
+) -> Diagnosis:
     """One diagnosis from the causes of every log of a job (see the module docstring)."""
     where = Places(places)
     offsets = offsets or {}
@@ -361,18 +469,32 @@ def diagnose(causes: list[Cause], *, places: Iterable[RankPlace] = (),
     for peer, waiters in missing.items():
         p = where.by_rank.get(peer)
         idx = next(i for i, c in enumerate(causes) if c.remote_rank == peer)
-        links.append(Link(kind="missing_peer", cause_index=idx, dst_host=p.server if p else None,
-                          dst_device=p.device_id if p else None,
-                          message=f"{_ranks_text(waiters)} all timed out on rank {peer}, which "
-                                  "logged no link error of its own"))
+        links.append(
+            Link(
+                kind="missing_peer",
+                cause_index=idx,
+                dst_host=p.server if p else None,
+                dst_device=p.device_id if p else None,
+                message=f"{_ranks_text(waiters)} all timed out on rank {peer}, which logged no link error of its own",
+            )
+        )
     causes, remap = _fold_same(causes, where, exits)
     for link in links:
         link.cause_index = remap[link.cause_index]
     first = pick_first(causes, exits)
     fc = causes[first] if first is not None else None
-    pair = (fc.own_ranks() | {fc.remote_rank}) if fc else set()
+    pair: set[int | None] = {*fc.own_ranks(), fc.remote_rank} if fc else set()
     victims = sorted({r for c in causes if is_symptom(c) for r in c.own_ranks()} - pair)
-    notes = [] if ping is not None or not seen_pairs else [
-        "no ping results given (--ping FILE): socket timeouts are not compared with a ping of the pair"]
-    return Diagnosis(headline=_headline(fc, victims, links, missing, where, causes), first=first,
-                     causes=causes, victims=victims, links=links, notes=notes)
+    notes = (
+        []
+        if ping is not None or not seen_pairs
+        else ["no ping results given (--ping FILE): socket timeouts are not compared with a ping of the pair"]
+    )
+    return Diagnosis(
+        headline=_headline(fc, victims, links, missing, where, causes),
+        first=first,
+        causes=causes,
+        victims=victims,
+        links=links,
+        notes=notes,
+    )

@@ -65,13 +65,17 @@ class Cause(BaseModel):
     timeout_s: float | None = None
     connected: int | None = Field(None, description="Topology exchange: ranks that connected")
     needed: int | None = Field(None, description="Topology exchange: ranks expected")
-    ts: float | None = Field(None, description="The log's own time of the first line (seconds, "
-                                               "naive local time read as UTC)")
+    ts: float | None = Field(
+        None, description="The log's own time of the first line (seconds, naive local time read as UTC)"
+    )
     corrected_ts: float | None = Field(None, description="ts minus the server's clock offset")
     count: int = Field(1, description="How many matching lines were folded into this cause")
-    fold_ranks: list[int] = Field(default_factory=list, description=(
-        "Every rank that showed this same cause (text equal but for numbers and host names), "
-        "when more than one did"))
+    fold_ranks: list[int] = Field(
+        default_factory=list,
+        description=(
+            "Every rank that showed this same cause (text equal but for numbers and host names), when more than one did"
+        ),
+    )
     fold_servers: list[str] = Field(default_factory=list, description="Their servers")
     fields: dict[str, str] = Field(default_factory=dict, description="Every value the rule read")
     lines: list[EvidenceLine] = Field(default_factory=list)
@@ -86,8 +90,9 @@ class Cause(BaseModel):
     def where(self) -> str:
         if len(self.fold_ranks) > 1:
             servers = self.fold_servers
-            on = (" on " + ", ".join(servers) if len(servers) <= 2 else f" on {len(servers)} servers"
-                  ) if servers else ""
+            on = (
+                (" on " + ", ".join(servers) if len(servers) <= 2 else f" on {len(servers)} servers") if servers else ""
+            )
             return f"ranks {fold_ints(self.fold_ranks)}{on}"
         parts = []
         if self.server:
@@ -102,33 +107,52 @@ class Cause(BaseModel):
 
     def diagnostic(self) -> dict[str, str | None]:
         """The plain (severity, code, message, where) form the shared problem widget shows."""
-        return {"severity": self.severity, "code": self.code or self.cause, "message": self.title,
-                "where": self.where() or None}
+        return {
+            "severity": self.severity,
+            "code": self.code or self.cause,
+            "message": self.title,
+            "where": self.where() or None,
+        }
 
     def to_json(self) -> dict[str, Any]:
         """One entry of ``diagnose --json``'s ``causes``."""
         ips = list(dict.fromkeys([*(ip for ip in (self.local_ip, self.remote_ip) if ip), *self.ips]))
         return {
-            "code": self.code, "cause": self.cause, "server": self.server, "ranks": self.ranks(),
-            "ips": ips, "ports": self.ports, "phase": self.phase,
+            "code": self.code,
+            "cause": self.cause,
+            "server": self.server,
+            "ranks": self.ranks(),
+            "ips": ips,
+            "ports": self.ports,
+            "phase": self.phase,
             "lines": [f"{ln.source}:{ln.line_no}: {ln.text}" for ln in self.lines],
             "next_check": self.next_check,
             # fields added beyond the documented ones
-            "title": self.title, "explanation": self.explanation, "rule": self.rule,
-            "severity": self.severity, "rank": self.rank, "device_id": self.device_id,
-            "remote_rank": self.remote_rank, "remote_server": self.remote_server,
-            "remote_device_id": self.remote_device_id, "timeout_s": self.timeout_s,
-            "connected": self.connected, "needed": self.needed, "time": self.ts,
-            "corrected_time": self.corrected_ts, "count": self.count, "fields": self.fields,
-            "fold_ranks": self.fold_ranks, "fold_servers": self.fold_servers,
+            "title": self.title,
+            "explanation": self.explanation,
+            "rule": self.rule,
+            "severity": self.severity,
+            "rank": self.rank,
+            "device_id": self.device_id,
+            "remote_rank": self.remote_rank,
+            "remote_server": self.remote_server,
+            "remote_device_id": self.remote_device_id,
+            "timeout_s": self.timeout_s,
+            "connected": self.connected,
+            "needed": self.needed,
+            "time": self.ts,
+            "corrected_time": self.corrected_ts,
+            "count": self.count,
+            "fields": self.fields,
+            "fold_ranks": self.fold_ranks,
+            "fold_servers": self.fold_servers,
         }
 
 
 class Link(BaseModel):
     """What the console already knows about the thing a cause names."""
 
-    kind: Literal["ping", "ping_untested", "discovery_ip", "tls", "npu_processes", "link_state",
-                  "missing_peer"]
+    kind: Literal["ping", "ping_untested", "discovery_ip", "tls", "npu_processes", "link_state", "missing_peer"]
     cause_index: int = Field(description="Index of the cause in Diagnosis.causes")
     message: str
     src_host: str | None = None
@@ -164,10 +188,17 @@ class Diagnosis(BaseModel):
         first = self.first_cause()
         return {
             "headline": self.headline,
-            "first": None if first is None else {
-                "index": self.first, "cause": first.cause, "code": first.code,
-                "server": first.server, "rank": first.rank, "time": first.ts,
-                "corrected_time": first.corrected_ts},
+            "first": None
+            if first is None
+            else {
+                "index": self.first,
+                "cause": first.cause,
+                "code": first.code,
+                "server": first.server,
+                "rank": first.rank,
+                "time": first.ts,
+                "corrected_time": first.corrected_ts,
+            },
             "causes": [c.to_json() for c in self.causes],
             "links": [link.model_dump(mode="json") for link in self.links],
             "victims": self.victims,

@@ -514,26 +514,36 @@ RULES: tuple[Rule, ...] = (
     ),
     # ------------------------------------------------------------------ the rank's python
     Rule(
-        id="python_no_torch", cause="python_env", code=None, phase="config",
+        id="python_no_torch",
+        cause="python_env",
+        code=None,
+        phase="config",
         title="the rank's python has no torch{python_text}",
-        patterns=(r"torch is not installed on host (?P<host>[^\s(]+) \((?P<python>[^)\s]+)\)",
-                  r"torch is not installed",
-                  r"ModuleNotFoundError: No module named 'torch'"),
+        patterns=(
+            r"torch is not installed on host (?P<host>[^\s(]+) \((?P<python>[^)\s]+)\)",
+            r"torch is not installed",
+            r"ModuleNotFoundError: No module named 'torch'",
+        ),
         explanation="The python that ran the rank (the first python3 on PATH of a non-interactive "
-                    "SSH shell) cannot import torch.",
+        "SSH shell) cannot import torch.",
         next_check="put a python with torch first on PATH with a setup line, e.g. --setup "
-                   "'source /path/to/venv/bin/activate'; check: ssh SERVER python3 -c 'import torch'",
-        samples=("probe[rank 6 on vm]: error: torch is not installed on host vm (/usr/bin/python3); put a "
-                 "python with torch first on PATH with a setup line",
-                 "ModuleNotFoundError: No module named 'torch'"),
+        "'source /path/to/venv/bin/activate'; check: ssh SERVER python3 -c 'import torch'",
+        samples=(
+            "probe[rank 6 on vm]: error: torch is not installed on host vm (/usr/bin/python3); put a "
+            "python with torch first on PATH with a setup line",
+            "ModuleNotFoundError: No module named 'torch'",
+        ),
     ),
     Rule(
-        id="python_no_torch_npu", cause="python_env", code=None, phase="config",
+        id="python_no_torch_npu",
+        cause="python_env",
+        code=None,
+        phase="config",
         title="the rank's python has no torch_npu",
         patterns=(r"ModuleNotFoundError: No module named 'torch_npu'",),
         explanation="The python that ran the rank cannot import torch_npu (the Ascend adapter of torch).",
         next_check="put a python with torch_npu first on PATH with a setup line, e.g. --setup "
-                   "'source /path/to/venv/bin/activate'; check: ssh SERVER python3 -c 'import torch_npu'",
+        "'source /path/to/venv/bin/activate'; check: ssh SERVER python3 -c 'import torch_npu'",
         samples=("ModuleNotFoundError: No module named 'torch_npu'",),
     ),
     # ------------------------------------------------------------------ wrappers (generic)
