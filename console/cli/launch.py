@@ -278,10 +278,11 @@ def _plan(args: argparse.Namespace):
 
 
 def check_run_base(path: str) -> None:
-    """A run base other users could change is refused (exit 2) before anything runs; one that
-    cannot be created is left to the run record (one warning, the job goes on)."""
+    """A run base other users could change is refused (exit 2) before anything runs; nothing is
+    created here (a job refused later leaves no folder behind), and one that cannot be created
+    is left to the run record (one warning, the job goes on)."""
     try:
-        trusted_folder(path)
+        trusted_folder(path, create=False)
     except UnsafePath:
         raise
     except InputError:

@@ -310,18 +310,22 @@ def open_new(dir_fd: int, name: str, mode: int = 0o600) -> int:
     return fd
 
 
-def trusted_folder(path: str | os.PathLike[str]) -> Path:
-    """``path`` as a folder nobody but the user (and root) can change; created 0700 if missing.
+def trusted_folder(path: str | os.PathLike[str], *, create: bool = True) -> Path:
+    """``path`` as a folder nobody but the user (and root) can change; created 0700 if missing
+    (with ``create=False`` a missing folder is left missing and only what exists is checked).
 
     Refused (``UnsafePath``): the folder, or one above it, owned by another user, or
     writable by group or others -- except a sticky folder owned by root (``/tmp``) above it."""
     folder = resolve(path)
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError("cannot create the folder", exc.strerror or str(exc), path=str(folder)) from None
+    if create:
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError("cannot create the folder", exc.strerror or str(exc), path=str(folder)) from None
     me = os.geteuid()
     for here in (folder, *folder.parents):
+        if not create and not os.path.lexists(here):
+            continue
         st = os.stat(here)
         if not stat.S_ISDIR(st.st_mode):
             raise InputError("not a folder", path=str(here))
