@@ -23,6 +23,7 @@ from typing import Any
 
 from console.cli._common import warn
 from console.cli._launch_output import Printer, report
+from console.cli._serving_stop import PlannedStop, print_commands
 from console.core.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, InputError
 from console.core.planning.launch import build_launch_plan
 from console.core.planning.perserver import HostFacts
@@ -221,8 +222,11 @@ async def _events(args, profile, table, data, plan, setup, files, pool, stop, pr
             timeout=args.smoke_timeout,
         )
     answer: SmokeResult | None = None
+    quiet = PlannedStop(printer, args.json)
     async with contextlib.aclosing(events):
         async for ev in events:
+            if quiet.swallow(ev):
+                continue
             if isinstance(ev, ServiceReady):
                 if args.json:
                     sys.stdout.write(
@@ -234,10 +238,13 @@ async def _events(args, profile, table, data, plan, setup, files, pool, stop, pr
             elif isinstance(ev, ServiceAnswer):
                 answer = ev.result
                 _print_answer(answer, args.json)
+                if args.smoke_only:  # serve stops the job now
+                    quiet.start(answer.ok)
             elif not isinstance(ev, JobFinished):
                 printer.event(ev)
             if isinstance(ev, JobFinished):
                 sys.stdout.flush()
+                quiet.report()
                 root = ev.summary.root_cause
                 if root is not None and root.kind == "stopped":
                     if args.json:
@@ -284,6 +291,7 @@ async def run(args: argparse.Namespace, profile: Profile) -> int:
             plan = _plan(args, profile, table, command, setup, facts)
             for w in warnings:
                 warn(f"launch: warning: {w}")
+            print_commands(plan)
             code = await _events(args, profile, table, data, plan, setup, files, pool, stop, printer)
         if got and code == EXIT_INTERRUPTED:
             warn(f"launch: interrupted ({got[0]}) before the service answered")
