@@ -61,5 +61,7 @@ class PlannedStop:
     def report(self) -> None:
         if self.count:
             logs = ", ".join(f"rank-{r}.log" for r in sorted(self.hidden))
-            warn(f"launch: {self.count} line(s) the ranks printed while stopping are in the run record "
-                 f"({logs}), not shown")
+            warn(
+                f"launch: {self.count} line(s) the ranks printed while stopping are in the run record "
+                f"({logs}), not shown"
+            )

@@ -363,19 +363,36 @@ async def test_ctrl_c_before_the_service_answered_is_130(sim_factory, tmp_path):
 
 
 async def test_smoke_only_stop_is_planned_not_a_failure_and_commands_are_shown(sim_cluster, tmp_path):
-    rc, out, err = await cli(sim_cluster, tmp_path, "--profile", "vllm-ascend", "--http-port", str(free_port()),
-                             "--rpc-port", str(free_port()), "--smoke-prompt", PROMPT, "--smoke-only",
-                             "--", "ccsim-model", timeout=TIMEOUT)
+    rc, _out, err = await cli(
+        sim_cluster,
+        tmp_path,
+        "--profile",
+        "vllm-ascend",
+        "--http-port",
+        str(free_port()),
+        "--rpc-port",
+        str(free_port()),
+        "--smoke-prompt",
+        PROMPT,
+        "--smoke-only",
+        "--",
+        "ccsim-model",
+        timeout=TIMEOUT,
+    )
     assert rc == 0, err
     lines = err.splitlines()
     # before the launch, each server's command line (the head without --headless, the others with it)
-    shown = {ln.split(": ", 2)[1]: ln.split(": ", 2)[2] for ln in lines
-             if ln.startswith("launch: 127.0.0.") and "vllm serve" in ln}
+    shown = {
+        ln.split(": ", 2)[1]: ln.split(": ", 2)[2]
+        for ln in lines
+        if ln.startswith("launch: 127.0.0.") and "vllm serve" in ln
+    }
     assert set(shown) == {"127.0.0.11", "127.0.0.12"}, err
     assert "--headless" not in shown["127.0.0.11"] and "--headless" in shown["127.0.0.12"]
     assert lines.index(next(ln for ln in lines if "vllm serve" in ln)) < lines.index(
-        next(ln for ln in lines if "launch: service ready" in ln))
+        next(ln for ln in lines if "launch: service ready" in ln)
+    )
     assert "launch: stopping the service after the first answer (--smoke-only)" in lines
     assert "stopped by the user" not in err
-    after = lines[lines.index("launch: stopping the service after the first answer (--smoke-only)"):]
+    after = lines[lines.index("launch: stopping the service after the first answer (--smoke-only)") :]
     assert not any(ln.startswith("[") and "ERROR" in ln for ln in after), err
