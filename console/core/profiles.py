@@ -119,6 +119,16 @@ class Profile(BaseModel):
         "{upload_dir}",
     )
 
+    @property
+    def source(self) -> str:
+        """The file (or bundled resource) this profile was read from; "" when built in code."""
+        return self._source
+
+    def read_from(self, source: str) -> Profile:
+        """Remember where this profile was read from (not a field: it is no setting)."""
+        self._source = source
+        return self
+
     @field_validator("cwd")
     @classmethod
     def _plain_cwd(cls, value: str) -> str:
@@ -148,19 +158,17 @@ def parse_profile(text: str, *, name: str, source: str) -> Profile:
         _check_key(key, f"[env] {key}", source)
     if profile.ready_pattern:
         _check_regex(profile.ready_pattern, source)
-    profile._source = source
-    return profile
+    return profile.read_from(source)
 
 
 def profile_source(profile: Profile) -> str:
     """The file (or bundled resource) the profile was read from, or its name."""
-    return profile._source or f"profile {profile.name}"
+    return profile.source or f"profile {profile.name}"
 
 
 def with_source(new: Profile, old: Profile) -> Profile:
     """``new`` (e.g. ``old`` revalidated with CLI overrides) remembering ``old``'s file."""
-    new._source = old._source
-    return new
+    return new.read_from(old.source)
 
 
 def _check_regex(pattern: str, source: str | None) -> None:
