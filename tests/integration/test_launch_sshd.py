@@ -84,7 +84,10 @@ async def run(ssh_client, tmp_path, plan, table, data, on_event=None) -> list:
 
 async def test_every_rank_gets_its_env(servers, ssh_client, tmp_path) -> None:
     out = servers[0].work_dir
-    dump = f"import json,os; json.dump(dict(os.environ), open('{out}/env-{{rank}}.json','w'))"
+    dump = (
+        f"import json,os; e=dict(os.environ); e['TABLE']=open(e['RANK_TABLE_FILE']).read(); "
+        f"json.dump(e, open('{out}/env-{{rank}}.json','w'))"
+    )
     table, data, plan = plan_for(servers, ["python3", "-c", dump])
     events = await run(ssh_client, tmp_path, plan, table, data)
     summary = events[-1].summary
@@ -98,7 +101,8 @@ async def test_every_rank_gets_its_env(servers, ssh_client, tmp_path) -> None:
         assert env["MASTER_ADDR"] == env["MASTER_IP"] == servers[0].host
         assert env["RANK_TABLE_FILE"] == env["RANKTABLEFILE"] == plan.remote_ranktable
         assert env["MASTER_PORT"] == str(plan.master_port) and env["BACKEND"] == "hccl"
-    assert (servers[0].work_dir / "rt.json").read_bytes() == data
+        assert env["TABLE"].encode() == data  # the ranks read the uploaded table ...
+    assert not (servers[0].work_dir / "rt.json").exists()  # ... which the launch created and removed
 
 
 async def test_one_failing_rank_tears_down_both_servers(servers, ssh_client, tmp_path) -> None:
