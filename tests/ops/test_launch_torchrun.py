@@ -42,13 +42,20 @@ env = os.environ
 launched = dist.is_torchelastic_launched()
 nodes = int(env["LOCAL_WORLD_SIZE"])
 lightning_rank = int(env.get("NODE_RANK", "0")) * nodes + int(env["LOCAL_RANK"])
-print(json.dumps({"launched": launched, "lightning_rank": lightning_rank, "env": dict(env)}))
+text = json.dumps({"launched": launched, "lightning_rank": lightning_rank, "env": dict(env)})
+if env.get("CHECK_DIR"):  # under torchrun the workers share one stdout: lines > PIPE_BUF interleave
+    with open(os.path.join(env["CHECK_DIR"], env["RANK"] + ".json"), "w") as f:
+        f.write(text)
+else:
+    print(text)
 """
 
 
 def _torchrun_envs(script: Path, master: str, port: int, run_id: str) -> dict[int, dict]:
     """Each worker's environment under torchrun, 2 nodes x 2 processes, minus torchrun's own."""
-    base = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/")}
+    out_dir = script.parent / "torchrun-out"
+    out_dir.mkdir()
+    base = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/"), "CHECK_DIR": str(out_dir)}
     procs = []
     for node in range(2):
         procs.append(
@@ -79,13 +86,14 @@ def _torchrun_envs(script: Path, master: str, port: int, run_id: str) -> dict[in
         )
     envs = {}
     for proc in procs:
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
-        for line in out.splitlines():
-            doc = json.loads(line)
-            assert doc["launched"] is True
-            env = {k: v for k, v in doc["env"].items() if base.get(k) != v}
-            envs[int(env["RANK"])] = env
+    for file in sorted(out_dir.glob("*.json")):
+        doc = json.loads(file.read_text())
+        assert doc["launched"] is True
+        env = {k: v for k, v in doc["env"].items() if base.get(k) != v}
+        envs[int(env["RANK"])] = env
+    assert sorted(envs) == [0, 1, 2, 3]
     return envs
 
 
