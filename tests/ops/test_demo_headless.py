@@ -133,12 +133,12 @@ async def test_a_missing_lossy_pair_fails_the_ping_step(sim_factory, tmp_path) -
 async def test_without_torch_a_simulated_workload_runs_and_says_so(sim_factory, tmp_path) -> None:
     sim = await sim_factory(servers=2, cards=2)
     steps = await _steps(sim, tmp_path, workload="simulated")
-    assert [(s.name, s.status) for s in steps] == [
+    assert [(s.name, s.status) for s in steps] == [  # on failure: the step's details say why
         ("discover", "ok"),
         ("ping", "ok"),
         ("ranktable", "ok"),
         ("probe", "ok"),
-    ]
+    ], [s.details for s in steps]
     probe = steps[-1]
     assert "SIMULATED workload instead of the probe" in probe.details
     assert probe.data["simulated"] and probe.data["world_size"] == 4
