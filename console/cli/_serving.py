@@ -23,6 +23,7 @@ from typing import Any
 
 from console.cli._common import warn
 from console.cli._launch_output import Printer, report
+from console.cli._plan_options import plan_options
 from console.cli._serving_stop import PlannedStop, print_commands
 from console.core.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, InputError
 from console.core.planning.launch import build_launch_plan
@@ -31,10 +32,8 @@ from console.core.profiles import Profile, parse_host_items
 from console.core.serving import mindie
 from console.core.serving.openai import DEFAULT_PROMPT
 from console.core.serving.plan import ServingSetup, check_mindie_table
-from console.ops.envfile import env_from_options
 from console.ops.launch import launch
 from console.ops.launch_events import JobFinished
-from console.ops.runrecord import new_run_id
 from console.ops.serving import (
     ServiceAnswer,
     ServiceReady,
@@ -155,9 +154,9 @@ def _plan(
     setup: ServingSetup | None,
     facts: dict[str, HostFacts],
 ):
-    parallel = {k: getattr(args, k) for k in ("tp", "pp", "ep", "dp") if getattr(args, k)}
+    options = plan_options(args)
     if setup is not None:
-        parallel = {**parallel, **setup.parallel}
+        options["parallel"] = {**options["parallel"], **setup.parallel}
     cwd = args.cwd
     if profile.serving == "mindie-service" and cwd is None and args.mindie_home != mindie.DEFAULT_HOME:
         cwd = "${CLUSTER_CONSOLE_ROOT}" + args.mindie_home
@@ -165,20 +164,11 @@ def _plan(
         table,
         profile,
         args=setup.args if setup else command,
-        env=env_from_options(args.env, args.env_file),
-        setup=args.setup,
         cwd=cwd,
-        remote_ranktable=args.remote_ranktable,
-        hosts=parse_host_items(args.host),
-        master_port=args.master_port,
-        parallel=parallel,
-        run_id=new_run_id(),
-        uploads=args.upload,
         per=args.per,
         host_facts=facts,
         values=setup.values if setup else None,
-        keep_remote=args.keep_remote,
-        force_remote_ranktable=args.force_remote_ranktable,
+        **options,
     )
 
 

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from console.cli import _serving
 from console.cli._common import add_log_cap, warn
 from console.cli._launch_output import Printer, report, report_stopped
+from console.cli._plan_options import plan_options
 from console.cli.diagnose import after_failed_launch, during_stall
 from console.core.diagnosis.stall import DEFAULT_STALL_S
 from console.core.errors import (
@@ -38,9 +39,8 @@ from console.core.errors import (
 )
 from console.core.inventory import Inventory
 from console.core.planning.launch import build_launch_plan
-from console.core.profiles import Profile, parse_host_items, with_source
+from console.core.profiles import Profile, with_source
 from console.core.secrets import secret_values
-from console.ops.envfile import env_from_options
 from console.ops.launch import launch
 from console.ops.launch_events import JobFinished, Stage, StallDetected
 from console.ops.launch_stall import StallOptions
@@ -51,7 +51,6 @@ from console.ops.profiles import (
     load_profile,
     user_profile_dir,
 )
-from console.ops.runrecord import new_run_id
 from console.ops.safefiles import UnsafePath, trusted_folder
 
 ORDER = 50
@@ -257,23 +256,7 @@ def _plan(args: argparse.Namespace):
         warn(f"launch: note: {subset_note(table, used, args.ranks_per_server)}")
         table, data = used, dumps(used).encode("utf-8")
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    parallel = {k: getattr(args, k) for k in ("tp", "pp", "ep", "dp") if getattr(args, k)}
-    plan = build_launch_plan(
-        table,
-        _profile(args),
-        args=command,
-        env=env_from_options(args.env, args.env_file),
-        setup=args.setup,
-        cwd=args.cwd,
-        remote_ranktable=args.remote_ranktable,
-        hosts=parse_host_items(args.host),
-        master_port=args.master_port,
-        parallel=parallel,
-        run_id=new_run_id(),
-        uploads=args.upload,
-        keep_remote=args.keep_remote,
-        force_remote_ranktable=args.force_remote_ranktable,
-    )
+    plan = build_launch_plan(table, _profile(args), args=command, cwd=args.cwd, **plan_options(args))
     return table, data, plan
 
 
