@@ -89,12 +89,17 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         metavar="PATH",
         help="absolute path of the rank table on every server; an existing file "
         "there must be a rank table (else refused); a file the probe creates "
-        "there is removed afterwards",
+        "there is removed afterwards unless --keep-remote",
     )
     p.add_argument(
         "--force-remote-ranktable",
         action="store_true",
         help="overwrite an existing file at --remote-ranktable even if it is not a rank table",
+    )
+    p.add_argument(
+        "--keep-remote",
+        action="store_true",
+        help="keep the run folders on the servers after the probe (default: removed)",
     )
     p.add_argument(
         "--upload-base",
@@ -136,6 +141,7 @@ def _options(args: argparse.Namespace):
             master_port=args.master_port,
             remote_ranktable=args.remote_ranktable,
             force_remote_ranktable=args.force_remote_ranktable,
+            keep_remote=args.keep_remote,
             upload_base=args.upload_base,
             setup=args.setup,
             extra_args=args.probe_args[1:] if args.probe_args[:1] == ["--"] else args.probe_args,

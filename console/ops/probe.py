@@ -62,6 +62,8 @@ class ProbeOptions(BaseModel):
     """Absolute path of the rank table on every server (default: the launcher's)."""
     force_remote_ranktable: bool = False
     """Overwrite an existing file at remote_ranktable even if it is not a rank table."""
+    keep_remote: bool = False
+    """Keep each server's private run folder (probe files, rank table) after the job."""
     upload_base: str | None = None
     """Absolute folder on the servers for the probe files (default: the profile's)."""
     setup: list[str] = Field(default_factory=list)
@@ -98,6 +100,7 @@ def plan_probe(
         master_port=options.master_port,
         remote_ranktable=options.remote_ranktable,
         force_remote_ranktable=options.force_remote_ranktable,
+        keep_remote=options.keep_remote,
         run_id=run_id or new_run_id(),
     )
     return used, dumps(used).encode("utf-8"), plan

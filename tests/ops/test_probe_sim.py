@@ -294,3 +294,25 @@ async def test_cli_failed_probe_prints_the_diagnosis_with_the_pair(sim_factory, 
     assert "EI0006" in err
     run = next(Path(tmp_path / "runs").iterdir())
     assert {p.name for p in (run / "evidence").iterdir()} == {a, b}
+
+
+@pytest.mark.parametrize("keep", [False, True])
+async def test_cli_keep_remote_keeps_the_private_run_folders(sim_factory, tmp_path, keep) -> None:
+    """``probe --keep-remote`` as ``launch --keep-remote``: each server's private run folder
+    (the probe files) and the rank table the probe created stay after the job; without it
+    both are removed."""
+    _need_torch()
+    sim = await sim_factory(servers=2, cards=2)
+    extra = ["--keep-remote"] if keep else []
+    rc, _out, err = await _cli(
+        sim, tmp_path, "--backend", "gloo", "--sizes", "1K", "--iters", "1", "--warmup", "0", "--json",
+        "--ranks-per-server", "1", *extra,
+    )  # fmt: skip
+    assert rc == 0, err
+    folders = sorted(p for p in (tmp_path / "uploads").glob("*/*") if p.is_dir())
+    if keep:
+        assert sorted(p.name for p in folders) == sorted(sim.hosts), folders
+        assert all((p / "probe.py").is_file() and p.stat().st_mode & 0o777 == 0o700 for p in folders)
+        assert (tmp_path / "remote" / "rt.json").is_file()
+    else:
+        assert folders == [] and not (tmp_path / "remote" / "rt.json").exists()
