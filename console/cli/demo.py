@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from console.cli._demo_headless import run_headless
+from console.cli.tui import add_launch_pane_options, launch_pane_options
 from console.core.errors import InputError
 
 ORDER = 90
@@ -66,6 +67,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "fault, then its diagnosis (lossy-launch: across the lossy card pair; "
         "stuck-server: a hung NPU on server 2, caught as a stall)",
     )
+    add_launch_pane_options(p)
     p.add_argument(
         "--dir",
         metavar="DIR",
@@ -196,8 +198,9 @@ class DemoCluster:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def demo_app(cluster: DemoCluster) -> Any:
-    """The console, pointed at the simulated servers."""
+def demo_app(cluster: DemoCluster, plan_options: dict[str, Any] | None = None) -> Any:
+    """The console, pointed at the simulated servers; ``plan_options``: more Launch pane
+    ``build_launch_plan`` keywords (``launch_pane_options``)."""
     from console.cli._demo_headless import venv_setup
     from console.ui.app import ClusterConsoleApp
     from console.ui.sources import Sources
@@ -208,7 +211,10 @@ def demo_app(cluster: DemoCluster) -> Any:
     # Launch pane comes with the probe (gloo: no NPU here) ready.
     sources.launch.run_base = cluster.workdir / "runs"
     sources.launch.form = {"profile": "probe", "env": "BACKEND=gloo"}
-    sources.launch.plan_options = {"remote_ranktable": str(cluster.workdir / "remote" / "ranktable.json")}
+    sources.launch.plan_options = {
+        "remote_ranktable": str(cluster.workdir / "remote" / "ranktable.json"),
+        **(plan_options or {}),
+    }
     # the simulated servers, like real ones, give commands the system PATH only: the Launch
     # pane starts with the line that puts this python (the one with torch) first, visibly
     app = ClusterConsoleApp(
@@ -223,7 +229,7 @@ def demo_app(cluster: DemoCluster) -> Any:
 
 
 def run_tui(args: argparse.Namespace, cluster: DemoCluster) -> int:
-    app = demo_app(cluster)
+    app = demo_app(cluster, launch_pane_options(args))
     return int(app.run() or 0)
 
 

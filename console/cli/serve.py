@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from console.cli._common import global_argv, hosts_from_args
+from console.cli.tui import add_launch_pane_options, launch_pane_argv
 from console.core.errors import InputError
 
 ORDER = 95
@@ -76,6 +77,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="read the access token (first line, >= 16 characters) from FILE; a token "
         "on the command line would be visible to every local user in `ps`",
     )
+    add_launch_pane_options(p)
     p.add_argument(
         "--public-url",
         metavar="URL",
@@ -155,7 +157,7 @@ def app_argv(args: argparse.Namespace) -> list[str]:
             argv += ["--servers", str(args.servers)]
         if args.product:
             argv += ["--product", args.product]
-        return argv
+        return argv + launch_pane_argv(args)
     if args.servers is not None or args.product:
         raise InputError("--servers and --product go with --demo")
     if args.hosts:
@@ -163,7 +165,7 @@ def app_argv(args: argparse.Namespace) -> list[str]:
     argv += ["tui", *args.hosts]
     if args.ranktable:
         argv += ["--ranktable", args.ranktable]
-    return argv
+    return argv + launch_pane_argv(args)
 
 
 def _public_url(args: argparse.Namespace) -> str:
