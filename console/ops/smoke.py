@@ -1,8 +1,9 @@
 """The first request to a served model: one OpenAI-compatible completion, streamed.
 
-Over SSH the request goes through a local port forward to the first server
-(``Pool.forward_port``: the service port is often not reachable from the operator's
-machine); without a pool (local agents, tests) straight to the address. The HTTP client is
+Over SSH the request goes through a local forward to the first server (the service port is
+often not reachable from the operator's machine): ``Pool.forward_socket``, a Unix socket in a
+private 0700 folder, never a TCP port on 127.0.0.1 that any local user could connect to while
+the request runs. Without a pool (local agents, tests) straight to the address. The HTTP client is
 the standard library's ``http.client`` in a thread. Time to first token = from sending the
 request to the first streamed piece of text; total = to the end of the stream.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.client
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -58,20 +60,59 @@ class SmokeResult:
         return asdict(self)
 
 
-def _connection(address: str, port: int, https: bool, timeout: float) -> http.client.HTTPConnection:
+def _unix_socket(path: str, timeout: float) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _ForwardedHTTP(http.client.HTTPConnection):
+    """HTTP to ``address:port`` (the Host header) through the forward's Unix socket."""
+
+    def __init__(self, path: str, address: str, port: int, timeout: float) -> None:
+        super().__init__(address, port, timeout=timeout)
+        self.forward_path = path
+
+    def connect(self) -> None:
+        self.sock = _unix_socket(self.forward_path, float(self.timeout))  # type: ignore[arg-type]
+
+
+class _ForwardedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, path: str, address: str, port: int, timeout: float, context: ssl.SSLContext) -> None:
+        super().__init__(address, port, timeout=timeout, context=context)
+        self.forward_path = path
+        self.tls = context
+
+    def connect(self) -> None:
+        sock = _unix_socket(self.forward_path, float(self.timeout))  # type: ignore[arg-type]
+        self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+
+
+def _connection(address: str, port: int, https: bool, timeout: float, via: str | None) -> http.client.HTTPConnection:
+    """To ``address:port``, through the Unix socket ``via`` when given."""
     if not https:
+        if via is not None:
+            return _ForwardedHTTP(via, address, port, timeout)
         return http.client.HTTPConnection(address, port, timeout=timeout)
     # through the SSH tunnel (the trust), to a certificate issued for the server's own IP
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    if via is not None:
+        return _ForwardedHTTPS(via, address, port, timeout, context)
     return http.client.HTTPSConnection(address, port, timeout=timeout, context=context)
 
 
-def _ask(target: SmokeTarget, address: str, port: int, prompt: str, max_tokens: int, timeout: float) -> SmokeResult:
-    """Blocking: send the request, read the stream (run in a thread)."""
+def _ask(target: SmokeTarget, via: str | None, prompt: str, max_tokens: int, timeout: float) -> SmokeResult:
+    """Blocking: send the request, read the stream (run in a thread). ``via``: the forward's
+    Unix socket, None to connect to the target's address directly."""
     result = SmokeResult(ok=False, where=target.where, prompt=prompt)
-    conn = _connection(address, port, target.https, timeout)
+    conn = _connection(target.address, target.port, target.https, timeout, via)
     t0 = time.monotonic()
     try:
         conn.request(
@@ -116,12 +157,12 @@ def _ask(target: SmokeTarget, address: str, port: int, prompt: str, max_tokens: 
 
 
 @contextlib.asynccontextmanager
-async def _route(pool: Any, target: SmokeTarget) -> AsyncIterator[tuple[str, int]]:
+async def _route(pool: Any, target: SmokeTarget) -> AsyncIterator[str | None]:
     if pool is None:
-        yield target.address, target.port
+        yield None
         return
-    async with pool.forward_port(target.host, target.address, target.port) as local:
-        yield "127.0.0.1", local
+    async with pool.forward_socket(target.host, target.address, target.port) as path:
+        yield path
 
 
 async def first_request(
@@ -129,5 +170,5 @@ async def first_request(
 ) -> SmokeResult:
     """One streamed completion; never raises for the service's answer (see ``ok``/``error``).
     A port forward the SSH server refuses raises ``RemoteError``."""
-    async with _route(pool, target) as (address, port):
-        return await asyncio.to_thread(_ask, target, address, port, prompt, max_tokens, timeout)
+    async with _route(pool, target) as via:
+        return await asyncio.to_thread(_ask, target, via, prompt, max_tokens, timeout)

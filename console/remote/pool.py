@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
 import posixpath
 import secrets
+import shutil
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -349,22 +352,29 @@ class Pool:
             raise
 
     @asynccontextmanager
-    async def forward_port(self, host: str, dest_host: str, dest_port: int) -> AsyncIterator[int]:
-        """``ssh -L``: a listener on 127.0.0.1 (a free port, yielded) whose connections
-        ``host`` opens to ``dest_host:dest_port``; closed on exit. A refused forward shows
-        when a connection is made (the server closes it at once)."""
+    async def forward_socket(self, host: str, dest_host: str, dest_port: int) -> AsyncIterator[str]:
+        """``ssh -L SOCKET:dest_host:dest_port``: a Unix socket (its path yielded) in a fresh
+        private folder (``tempfile.mkdtemp``: mode 0700, random name) whose connections ``host``
+        opens to ``dest_host:dest_port``; closed and removed on exit. No TCP port is opened, so
+        no other local user can reach the service through it. A refused forward shows when a
+        connection is made (the server closes it at once)."""
         entry = await self._get(host, host)
-        command = f"ssh -L 127.0.0.1:0:{dest_host}:{dest_port} {host}"
+        folder = tempfile.mkdtemp(prefix="cc-fwd-")
+        path = os.path.join(folder, "s")
+        command = f"ssh -L {path}:{dest_host}:{dest_port} {host}"
         try:
-            listener = await entry.conn.forward_local_port("127.0.0.1", 0, dest_host, dest_port)
-        except (asyncssh.Error, OSError) as exc:
-            raise command_error(exc, host, command) from None
-        try:
-            yield listener.get_port()
+            try:
+                listener = await entry.conn.forward_local_path_to_port(path, dest_host, dest_port)
+            except (asyncssh.Error, OSError) as exc:
+                raise command_error(exc, host, command) from None
+            try:
+                yield path
+            finally:
+                listener.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(listener.wait_closed(), KILL_GRACE_S)
         finally:
-            listener.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(listener.wait_closed(), KILL_GRACE_S)
+            shutil.rmtree(folder, ignore_errors=True)
 
     async def peer_address(self, host: str) -> str:
         """The IP address actually reached (the server_id), also through a ProxyJump."""

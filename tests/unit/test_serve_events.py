@@ -46,9 +46,9 @@ class _BrokenPool:
     """A pool whose port forward fails with an OSError (not a ConsoleError)."""
 
     @contextlib.asynccontextmanager
-    async def forward_port(self, host: str, address: str, port: int) -> AsyncIterator[int]:
+    async def forward_socket(self, host: str, address: str, port: int) -> AsyncIterator[str]:
         raise OSError(113, "No route to host")
-        yield 0  # pragma: no cover
+        yield ""  # pragma: no cover
 
 
 async def test_a_request_failing_with_oserror_answers_and_smoke_only_stops() -> None:
