@@ -13,7 +13,6 @@ import contextlib
 import ipaddress
 import os
 import posixpath
-import secrets
 import shutil
 import tempfile
 import time
@@ -43,6 +42,7 @@ from .process import (
     read_lines,
     timeout_error,
 )
+from .sftpput import safe_put
 
 MAX_JUMP_DEPTH = 4
 STREAM_QUEUE = 64
@@ -324,18 +324,18 @@ class Pool:
         return RemoteProcess(host, command, proc, stack, line_limit)
 
     async def put_file(self, host: str, data: bytes, remote_path: str, *, mode: int = 0o640) -> None:
-        """Upload atomically: write a temp file in the same folder, chmod, posix-rename."""
-        head, name = posixpath.split(remote_path)
-        if not name:
+        """Upload atomically where no other local user can redirect or replace it: a temp file
+        created exclusively in the same folder, chmod, posix-rename; the folder's path and an
+        existing file there are checked first (``sftpput``). ``CheckFailed`` when refused."""
+        if not posixpath.basename(remote_path):
             raise InputError("remote path names a folder, not a file", path=remote_path, host=host)
         command = f"sftp put {remote_path}"
-        tmp = posixpath.join(head, f".{name}.{secrets.token_hex(6)}.tmp")
         try:
             entry, sftp = await asyncio.wait_for(
                 self._start(host, command, asyncssh.SSHClientConnection.start_sftp_client), self.options.command_timeout
             )
             try:
-                await asyncio.wait_for(_sftp_put(sftp, data, tmp, remote_path, mode), self.options.command_timeout)
+                await asyncio.wait_for(safe_put(sftp, host, data, remote_path, mode), self.options.command_timeout)
             finally:
                 sftp.exit()
                 with contextlib.suppress(Exception):
@@ -440,15 +440,3 @@ async def _pump(reader: asyncssh.SSHReader, name: str, queue: asyncio.Queue) -> 
     except (asyncssh.Error, OSError) as exc:
         await queue.put(exc)
     await queue.put(None)
-
-
-async def _sftp_put(sftp: asyncssh.SFTPClient, data: bytes, tmp: str, dest: str, mode: int) -> None:
-    try:
-        async with sftp.open(tmp, "wb", attrs=asyncssh.SFTPAttrs(permissions=mode)) as f:
-            await f.write(data)
-        await sftp.chmod(tmp, mode)  # the server's umask may have narrowed it
-        await sftp.posix_rename(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            await sftp.remove(tmp)
-        raise

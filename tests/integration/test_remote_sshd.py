@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
 import subprocess
 
 import pytest
@@ -193,6 +195,36 @@ async def test_put_file_into_missing_folder_is_remote_error(sshd, ssh_client):
         with pytest.raises(RemoteError) as err:
             await pool.put_file(target(sshd), b"x", dest)
     assert err.value.host == target(sshd) and err.value.path == dest
+
+
+async def test_put_file_refuses_a_folder_and_symlink_another_user_planted(sshd, ssh_client):
+    """ccother prepares a 0777 folder with a symlink at the destination name; the test user's
+    upload neither follows nor replaces it: refused, naming host, path and why."""
+    import tempfile
+    from pathlib import Path
+
+    from console.core.errors import CheckFailed
+    from tests.integration.conftest import _ensure_user
+
+    other = _ensure_user("ccother")
+    folder = Path(tempfile.mkdtemp(prefix="cc-put-", dir="/tmp"))
+    try:
+        os.chown(folder, other.pw_uid, other.pw_gid)
+        plant = f"chmod 0777 {folder} && ln -s /etc/hostname {folder}/rt.json"
+        subprocess.run(
+            ["runuser", "-u", "ccother", "--", "sh", "-c", plant],
+            check=True,
+            capture_output=True,
+        )
+        async with Pool(ssh_client.options()) as pool:
+            with pytest.raises(CheckFailed) as info:
+                await pool.put_file(target(sshd), b"{}", str(folder / "rt.json"))
+        err = info.value
+        assert err.host == target(sshd) and err.path == str(folder / "rt.json")
+        assert err.detail.startswith(f"{folder}: is owned by uid {other.pw_uid}"), err.detail
+        assert os.readlink(folder / "rt.json") == "/etc/hostname" and os.listdir(folder) == ["rt.json"]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def test_peer_address(sshd, sshd2, ssh_client):
