@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from console.core.discovery.script import HCCN_DEFAULT
 from console.core.errors import RemoteError
-from console.remote import Pool, RemoteProcess, quote_cmd
+from console.remote import OutputBudget, Pool, RemoteProcess, quote_cmd
 
 # The shell loop. ``printf '\n'`` before the marker ends a last line that had no newline;
 # joining the lines before the marker with "\n" gives the output back byte for byte.
@@ -62,9 +62,18 @@ class LaneTimeout(Exception):
 class Lane:
     """One open lane on ``host``. Not safe for concurrent ``run`` calls (one probe at a time)."""
 
-    def __init__(self, host: str, proc: RemoteProcess, marker: str, max_output: int = 16 << 20) -> None:
+    def __init__(
+        self,
+        host: str,
+        proc: RemoteProcess,
+        marker: str,
+        max_output: int = 16 << 20,
+        budget: OutputBudget | None = None,
+    ) -> None:
         self.host = host
         self.max_output = max_output
+        self.budget = budget
+        """The pool's output budget: an answer holds a share of it while it is read."""
         self._proc = proc
         self._marker = marker
         self._end = re.compile(rf"^{re.escape(marker)} END (-?\d+)$")
@@ -77,7 +86,7 @@ class Lane:
         marker = f"@@CCP{secrets.token_hex(6)}@@"
         command = lane_command(marker)
         proc = await pool.open_process(host, command)
-        lane = cls(host, proc, marker, pool.options.output_limit)
+        lane = cls(host, proc, marker, pool.options.output_limit, pool.output_budget)
         try:
             async with asyncio.timeout(timeout):
                 while await lane._next(command) != f"{marker} READY":
@@ -104,8 +113,9 @@ class Lane:
     async def run(self, command: str, limit: float | None) -> LaneOutput:
         """Run one command line; its status and output. LaneTimeout after ``limit`` seconds.
 
-        At most ``max_output`` characters of output are kept: past them, lines are counted
-        and dropped until the end marker, and a last line says how many."""
+        At most ``max_output`` bytes of output are kept (and only while the pool's output
+        budget lets this answer keep them): past them, lines are counted and dropped until
+        the end marker, and a last line says how many."""
         if "\n" in command or "\r" in command:
             raise ValueError("a lane command must be one line")
         start = time.monotonic()
@@ -113,16 +123,27 @@ class Lane:
         await self._proc.drain()
         lines: list[str] = []
         kept, dropped = 0, 0
+
+        def evicted() -> None:  # the budget ended this answer: drop what it kept
+            nonlocal dropped
+            dropped += len(lines)
+            lines.clear()
+
+        share = self.budget.open(evicted) if self.budget is not None else None
         try:
             async with asyncio.timeout(limit):
                 while not (m := self._end.match(line := await self._next(command))):
-                    if kept + len(line) <= self.max_output:
+                    size = len(line.encode("utf-8", "surrogateescape")) + 1
+                    if kept + size <= self.max_output and (share is None or share.take(size)):
                         lines.append(line)
-                        kept += len(line) + 1
+                        kept += size
                     else:
                         dropped += 1
         except TimeoutError:
             raise LaneTimeout(_text(lines, dropped), time.monotonic() - start) from None
+        finally:
+            if share is not None:
+                share.release()
         return LaneOutput(int(m.group(1)), _text(lines, dropped), time.monotonic() - start)
 
     async def close(self) -> None:

@@ -8,6 +8,7 @@ against known_hosts; every failure is a ``console.core.errors.RemoteError``.
 """
 
 from . import sshconfig
+from .budget import OutputBudget
 from .options import HostSpec, SSHOptions, parse_target, resolve
 from .pool import Pool
 from .process import CommandResult, RemoteProcess, StreamExit, StreamLine, quote_cmd
@@ -15,6 +16,7 @@ from .process import CommandResult, RemoteProcess, StreamExit, StreamLine, quote
 __all__ = [
     "CommandResult",
     "HostSpec",
+    "OutputBudget",
     "Pool",
     "RemoteProcess",
     "SSHOptions",

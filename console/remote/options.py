@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from console.core.errors import InputError
 from console.core.targets import check_target
@@ -75,8 +75,22 @@ class SSHOptions(BaseModel):
     max_channels: int = Field(default=8, ge=1)
     """Channels (commands, SFTP sessions) open at once per connection (MaxSessions is 10)."""
     output_limit: int = Field(default=16 << 20, ge=1024)
-    """Characters of output (stdout + stderr) a command run with ``Pool.run`` may print; past
-    it the command is ended and ``OutputTooLarge`` raised. Also caps one ping-lane answer."""
+    """Bytes of output (stdout + stderr, as received) a command run with ``Pool.run`` may
+    print; past it the command is ended and ``OutputTooLarge`` raised. Also caps one ping-lane
+    answer."""
+    output_budget: int = Field(default=256 << 20, ge=1024)
+    """Bytes of output all commands of one pool keep together while they run (``Pool.run``
+    outputs, ping-lane answers), whatever the number of servers. When it is used up, the
+    command holding the most (above its fair share) is ended: ``OutputTooLarge`` naming host,
+    command and the budget (a ping-lane answer is cut instead). At least ``output_limit``."""
+
+    @model_validator(mode="after")
+    def _budget_holds_one_command(self) -> SSHOptions:
+        if self.output_budget < self.output_limit:
+            raise ValueError(
+                f"output_budget ({self.output_budget} bytes) is smaller than output_limit ({self.output_limit})"
+            )
+        return self
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> SSHOptions:

@@ -26,20 +26,20 @@ import asyncssh
 from console.core.errors import InputError, OutputTooLarge, RemoteError
 from console.core.lines import DEFAULT_LINE_LIMIT
 
+from .budget import OutputBudget
+from .collect import TooLarge, collect, pump
 from .connectargs import connect_kwargs
 from .errors import command_error, connect_error, proxy_exited
 from .hostkeys import HostKeyCheck, HostKeyPolicy
 from .options import HostSpec, SSHOptions, client_keys, resolve
 from .process import (
     KILL_GRACE_S,
-    READ_CHUNK,
     CommandResult,
     RemoteProcess,
     StreamExit,
     StreamLine,
     exit_info,
     kill,
-    read_lines,
     timeout_error,
 )
 from .sftpput import safe_put
@@ -74,6 +74,8 @@ class Pool:
         self._pending: dict[str, asyncio.Task[_Conn]] = {}
         self._handshakes = asyncio.Semaphore(self.options.max_handshakes)
         self._policy = HostKeyPolicy(self.options.accept_new)
+        self.output_budget = OutputBudget(self.options.output_budget)
+        """Bytes of output all running commands keep together (``options.output_budget``)."""
 
     async def __aenter__(self) -> Pool:
         self.options.check_files()
@@ -188,12 +190,16 @@ class Pool:
         )
 
     @asynccontextmanager
-    async def _process(self, host: str, command: str) -> AsyncIterator[asyncssh.SSHClientProcess]:
-        """A remote process holding one channel slot; killed if still running on exit."""
+    async def _process(
+        self, host: str, command: str, *, binary: bool = False
+    ) -> AsyncIterator[asyncssh.SSHClientProcess]:
+        """A remote process holding one channel slot; killed if still running on exit.
+        Text streams (UTF-8, bad bytes replaced) unless ``binary``."""
+        text: dict = {"encoding": None} if binary else {"encoding": "utf-8", "errors": "replace"}
         entry, proc = await self._start(
             host,
             command,
-            partial(asyncssh.SSHClientConnection.create_process, command=command, encoding="utf-8", errors="replace"),
+            partial(asyncssh.SSHClientConnection.create_process, command=command, **text),
         )
         try:
             yield proc
@@ -243,38 +249,46 @@ class Pool:
     ) -> CommandResult:
         """Run ``command`` (a shell line: build it with ``quote_cmd``) and collect output.
 
-        A non-zero exit is a result, not an error. stdin gets ``input`` then EOF. Output
-        beyond ``options.output_limit`` characters ends the command: ``OutputTooLarge``.
+        A non-zero exit is a result, not an error. stdin gets ``input`` then EOF. Output is
+        counted in bytes as received: past ``options.output_limit`` bytes, or when the pool's
+        ``options.output_budget`` is used up and this command holds the most (see
+        ``budget``), the command is ended: ``OutputTooLarge``. Text is decoded as UTF-8 (bad
+        bytes replaced) once complete.
         """
         limit = self._limit(timeout)
         start = time.monotonic()
-        async with self._process(host, command) as proc:
+        async with self._process(host, command, binary=True) as proc:
+            share = self.output_budget.open()
             try:
                 if input:
-                    proc.stdin.write(input)
+                    proc.stdin.write(input.encode("utf-8"))
                 proc.stdin.write_eof()
-                out, err = await asyncio.wait_for(_collect(proc, self.options.output_limit), limit)
+                out, err = await asyncio.wait_for(collect(proc, self.options.output_limit, share), limit)
             except TimeoutError:
                 await kill(proc)
                 raise timeout_error(host, command, limit or 0) from None
-            except _TooLarge:
+            except TooLarge as exc:
                 await kill(proc)
                 raise OutputTooLarge(
                     "output too large",
-                    f"more than {self.options.output_limit} characters on stdout and stderr; the command was ended",
+                    f"{exc}; the command was ended",
                     host=host,
                     command=command,
-                    hint="run it by hand to see why it prints so much",
+                    hint="run it by hand to see why it prints so much"
+                    if share.ended is None
+                    else "raise SSHOptions.output_budget, or run it on fewer servers at once",
                 ) from None
             except (asyncssh.Error, OSError) as exc:
                 raise command_error(exc, host, command) from None
+            finally:
+                share.release()
         status, signal = exit_info(proc)
         return CommandResult(
             host=host,
             command=command,
             exit_status=status,
-            stdout=out,
-            stderr=err,
+            stdout=out.decode("utf-8", "replace"),
+            stderr=err.decode("utf-8", "replace"),
             duration_s=time.monotonic() - start,
             exit_signal=signal,
         )
@@ -294,8 +308,8 @@ class Pool:
             proc.stdin.write_eof()
             queue: asyncio.Queue = asyncio.Queue(STREAM_QUEUE)
             pumps = [
-                asyncio.create_task(_pump(proc.stdout, "stdout", queue)),
-                asyncio.create_task(_pump(proc.stderr, "stderr", queue)),
+                asyncio.create_task(pump(proc.stdout, "stdout", queue)),
+                asyncio.create_task(pump(proc.stderr, "stderr", queue)),
             ]
             try:
                 done = 0
@@ -403,40 +417,3 @@ def _ip(text: str) -> str | None:
         return str(ipaddress.ip_address(text))
     except ValueError:
         return None
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _collect(proc: asyncssh.SSHClientProcess, cap: int) -> tuple[str, str]:
-    """stdout and stderr until the channel closes; ``_TooLarge`` past ``cap`` characters."""
-    total = 0
-
-    async def drain(reader: asyncssh.SSHReader, sink: list[str]) -> None:
-        nonlocal total
-        while chunk := await reader.read(READ_CHUNK):
-            total += len(chunk)
-            if total > cap:
-                raise _TooLarge
-            sink.append(chunk)
-
-    out: list[str] = []
-    err: list[str] = []
-    tasks = [asyncio.ensure_future(drain(proc.stdout, out)), asyncio.ensure_future(drain(proc.stderr, err))]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-    await proc.wait_closed()
-    return "".join(out), "".join(err)
-
-
-async def _pump(reader: asyncssh.SSHReader, name: str, queue: asyncio.Queue) -> None:
-    try:
-        async for line in read_lines(reader):
-            await queue.put(StreamLine(name, line))  # type: ignore[arg-type]  # name is "stdout" or "stderr"
-    except (asyncssh.Error, OSError) as exc:
-        await queue.put(exc)
-    await queue.put(None)

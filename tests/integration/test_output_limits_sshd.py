@@ -12,9 +12,10 @@ import sys
 import pytest
 
 from console.core.ranktable.text import dumps
+from console.remote import Pool
 from tests.integration.test_launch_sshd import table_for
 from tests.ops.test_launch_sim import free_port
-from tests.ops.test_output_limits import BIG, LIMIT_MB, measure
+from tests.ops.test_output_limits import BIG, BUDGET, LIMIT_MB, budget_run, measure
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(300)]
 
@@ -72,3 +73,11 @@ async def test_rank_printing_200mb_without_newline_leaves_the_console_small(sshd
     log = (run / "rank-0.log").read_bytes()
     assert log.startswith(b"x" * 1000) and b"log truncated" in log
     assert json.loads((run / "events.jsonl").read_text().splitlines()[-1])["event"] == "finished"
+
+
+async def test_many_commands_at_once_stay_within_the_pools_byte_budget(sshd, sshd2, ssh_client, ssh_shared_dir):
+    """Two real servers, 8 commands of 200 KiB each against a 512 KiB pool budget (see
+    ``budget_run``): some are ended naming host and budget, the console never holds more."""
+    options = ssh_client.options(output_limit=256 * 1024, output_budget=BUDGET)
+    async with Pool(options) as pool:
+        await budget_run(pool, [target(sshd), target(sshd2)], ssh_shared_dir / "release")

@@ -18,8 +18,9 @@ import pytest
 from console.core.errors import OutputTooLarge
 from console.core.lines import DEFAULT_LINE_LIMIT
 from console.ops.pinglane import Lane
-from console.remote import Pool, SSHOptions, StreamExit
+from console.remote import OutputBudget, Pool, SSHOptions, StreamExit
 from tests.ops.test_launch_cli import launch_args
+from tests.ops.test_ping_sweep import until
 
 ROOT = Path(__file__).resolve().parents[2]
 BIG = "head -c 200000000 /dev/zero | tr '\\0' x"  # 200 MB without a newline
@@ -62,7 +63,7 @@ async def test_output_limit_ends_the_command_and_the_pool_goes_on(sim_cluster):
         with pytest.raises(OutputTooLarge) as info:
             await pool.run(host, "seq 1 1000000")
         assert info.value.host == host and info.value.command == "seq 1 1000000"
-        assert "65536 characters" in str(info.value)
+        assert "more than 65536 bytes" in str(info.value)
         small = await pool.run(host, "seq 1 1000")  # under the limit: whole
         assert small.stdout == "".join(f"{i}\n" for i in range(1, 1001))
 
@@ -106,3 +107,70 @@ async def test_rank_printing_200mb_without_newline_leaves_the_console_small(sim_
     (run,) = (tmp_path / "runs").iterdir()
     log = (run / "rank-0.log").read_bytes()
     assert log.startswith(b"x" * 1000) and b"log truncated" in log
+
+
+SIZE = 200 * 1024
+BUDGET = 512 * 1024
+
+
+async def budget_run(pool: Pool, servers: list[str], flag: Path) -> None:
+    """8 commands on ``servers`` each print 200 KiB (under the 256 KiB per-command cap) and
+    hold it until every one has either all of it or was ended: 1.6 MB in all against a 512 KiB
+    budget. The console never holds more than the budget; a command ended names its host, the
+    budget and its share; the others get their whole output."""
+    assert pool.options.output_budget == BUDGET
+    command = (
+        f"head -c {SIZE} /dev/zero | tr '\\0' x; "
+        f"n=0; while [ ! -e {flag} ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done"
+    )
+    budget = pool.output_budget
+    hosts = [servers[i % len(servers)] for i in range(8)]
+    runs = [asyncio.create_task(pool.run(host, command)) for host in hosts]
+    await until(lambda: sum(s.held == SIZE for s in budget.shares) + budget.ended == len(runs), 60)
+    flag.touch()
+    results = await asyncio.gather(*runs, return_exceptions=True)
+    assert budget.peak <= BUDGET and budget.used == 0 and not budget.shares
+    ok = [r for r in results if not isinstance(r, BaseException)]
+    failed = [(host, r) for host, r in zip(hosts, results, strict=True) if isinstance(r, BaseException)]
+    assert 1 <= len(ok) <= BUDGET // SIZE and len(failed) == 8 - len(ok) == budget.ended, results
+    assert all(r.ok and r.stdout == "x" * SIZE for r in ok)
+    for host, err in failed:
+        assert isinstance(err, OutputTooLarge) and err.host == host and err.command == command, err
+        assert f"the console's output budget ({BUDGET} bytes for all commands at once) was used up" in err.detail
+        assert "more than its fair share of" in err.detail and err.detail.endswith("the command was ended")
+
+
+async def test_many_servers_printing_at_once_stay_within_the_pools_byte_budget(sim_cluster, tmp_path):
+    async with Pool(options(sim_cluster, output_limit=256 * 1024, output_budget=BUDGET)) as pool:
+        await budget_run(pool, sim_cluster.hosts[:2], tmp_path / "release")
+
+
+async def test_output_is_counted_in_bytes_not_characters(sim_cluster):
+    """40,000 two-byte characters are 80,000 bytes: over a 64 KiB cap (characters: under)."""
+    host = sim_cluster.hosts[0]
+    command = "python3 -c \"import sys; sys.stdout.buffer.write('é'.encode() * 40000)\""
+    async with Pool(options(sim_cluster, output_limit=64 * 1024)) as pool:
+        with pytest.raises(OutputTooLarge) as info:
+            await pool.run(host, command)
+        assert "more than 65536 bytes on stdout and stderr" in info.value.detail and info.value.host == host
+        under = await pool.run(host, command.replace("40000", "30000"))  # 60,000 bytes: whole
+    assert under.stdout == "é" * 30000
+
+
+def test_the_budget_ends_the_biggest_holder_and_never_passes_its_total():
+    budget = OutputBudget(1000)
+    told: list[str] = []
+    small, big = budget.open(lambda: told.append("small")), budget.open(lambda: told.append("big"))
+    assert small.take(100) and big.take(800)
+    assert small.take(150)  # 1,050 > 1,000: the biggest holder (not the taker) is ended
+    assert told == ["big"] and big.ended and big.held == 0 and not big.take(1)
+    assert (budget.used, budget.peak, budget.ended) == (250, 900, 1)
+    third = budget.open()
+    assert third.take(700) and small.take(100)  # small would hold 350, third holds 700: third ends
+    assert third.ended is not None and "700 bytes, more than its fair share of 500 bytes (2 running)" in third.ended
+    assert (budget.used, budget.peak, told) == (350, 950, ["big"])
+    assert not small.take(700)  # 1,050 alone: the taker holds the most, so it is the one ended
+    assert small.ended is not None and "1050 bytes, more than its fair share of 1000 bytes" in small.ended
+    assert told == ["big", "small"] and budget.used == 0 and budget.peak <= 1000 and budget.ended == 3
+    small.release()
+    assert budget.used == 0 and not budget.shares
