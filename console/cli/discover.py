@@ -119,6 +119,7 @@ def _devices_table(inv: Inventory) -> Table:
     d = Table(title="Devices", title_justify="left")
     for col in ("host", "dev", "card.chip", "device_ip", "netmask", "link", "net_health", "tls", "health", "busy"):
         d.add_column(col)
+    d.add_column("switch port")
     for s in inv.servers:
         for dev in s.devices:
             link = dev.link or "-"
@@ -133,6 +134,7 @@ def _devices_table(inv: Inventory) -> Table:
                 "-" if dev.tls is None else str(dev.tls),
                 dev.health or "-",
                 ",".join(map(str, dev.busy_pids)) or "",
+                " ".join(x for x in (dev.lldp_switch, dev.lldp_port) if x) or "-",
             )
     return d
 

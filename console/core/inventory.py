@@ -42,6 +42,12 @@ class Device(BaseModel):
     health: str | None = Field(None, description="npu-smi health: OK, Warning, Alarm, ...")
     busy_pids: list[int] = Field(default_factory=list, description="Processes on this NPU")
     super_device_id: int | None = None
+    lldp_switch: str | None = Field(
+        None,
+        description="The switch this NIC is cabled to, from `-lldp -g`: its System Name (else its Chassis ID); "
+        "none when LLDP is off or did not answer",
+    )
+    lldp_port: str | None = Field(None, description="The switch port, from `-lldp -g` (Port ID, e.g. 400GE1/1/20:2)")
     failures: list[CommandFailure] = Field(default_factory=list)
 
 
@@ -81,3 +87,32 @@ class Inventory(BaseModel):
 
     def server(self, host: str) -> Server | None:
         return next((s for s in self.servers if s.host == host or s.server_id == host), None)
+
+    def switch_of(self) -> dict[str, str]:
+        """Host -> the switch it is grouped under (hosts without an LLDP answer left out).
+
+        The key is the switch of the server's first device (card 0). In a rail-optimised
+        fabric card k of every server of a pod is cabled to leaf k, so card 0's leaf names the
+        pod (a majority of cards would be a tie of 8 leaves); under a top-of-rack switch (pair)
+        card 0's switch is that rack's. A server whose first device gave no answer joins the
+        group of the servers whose same device reaches the same switch (card 3 on leaf 3 of
+        pod 2: pod 2's group), else it is keyed by its first answering device's switch."""
+        keyed: dict[str, str] = {}
+        by_device: dict[tuple[int, str], str] = {}
+        rest: list[Server] = []
+        for s in self.servers:
+            if not s.devices:
+                continue
+            first = min(s.devices, key=lambda d: d.device_id)
+            if not first.lldp_switch:
+                rest.append(s)
+                continue
+            keyed[s.host] = first.lldp_switch
+            for d in s.devices:
+                if d.lldp_switch:
+                    by_device.setdefault((d.device_id, d.lldp_switch), first.lldp_switch)
+        for s in rest:
+            answered = sorted((d.device_id, d.lldp_switch) for d in s.devices if d.lldp_switch)
+            if answered:
+                keyed[s.host] = next((by_device[a] for a in answered if a in by_device), answered[0][1])
+        return keyed

@@ -56,6 +56,21 @@ def roce_plan(product: str, index: int, n_servers: int, per_server: int) -> tupl
     return f"10.{_octets(20 * 256 + index)}.", _FLAT_FIRST
 
 
+POD_SERVERS = 32
+"""Servers per pod of the simulated rail-optimised fabric (one leaf per rail and pod)."""
+
+
+def lldp_fields(index: int, device_id: int) -> dict[str, str]:
+    """The switch and port a device is cabled to, rail-optimised: device k of every server of
+    pod p (``POD_SERVERS`` consecutive servers) on leaf k of pod p, each server on its own
+    200GE half of a 400GE port (``400GE1/1/20:2``, as in the Ascend docs)."""
+    pod, slot = divmod(index, POD_SERVERS)
+    return {
+        "lldp_switch": f"pod{pod + 1:02d}-leaf{device_id + 1:02d}",
+        "lldp_port": f"400GE1/1/{slot // 2 + 1}:{slot % 2 + 1}",
+    }
+
+
 def device_fields(product: str, index: int, n_servers: int, cards: int, device_id: int) -> dict[str, Any]:
     """Every field of one generated device (before faults)."""
     chips = CHIPS_PER_CARD[product]
@@ -70,7 +85,7 @@ def device_fields(product: str, index: int, n_servers: int, cards: int, device_i
         "netmask": "255.255.255.0",
         "gateway": f"{prefix}1",
         "netdetect": f"{prefix}1",
-        "lldp_port": f"400GE1/{index // 32 + 1}/{index % 32 + 1}:{device_id + 1}",
+        **lldp_fields(index, device_id),
     }
     if product == "A2":
         fields.update(

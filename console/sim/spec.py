@@ -61,7 +61,10 @@ class DeviceSpec(_Model):
     conf_address: str | None = Field(None, description="hccn.conf address if not `ip`")
     conf_omit: bool = Field(False, description="Leave this device out of hccn.conf")
     super_device_id: int | None = None
-    lldp_port: str = "400GE1/1/1:1"
+    lldp_port: str = Field("400GE1/1/1:1", description="Switch port in `-lldp -g` (Port ID Ifname)")
+    lldp_switch: str | None = Field(
+        "leaf-sw-01", description="Switch System Name in `-lldp -g`; none = LLDP off (the tool prints nothing)"
+    )
     link_up_count: int = Field(1, ge=1)
     bus_id: str = "0000:C1:00.0"
     power_w: float | None = 88.4
@@ -69,7 +72,7 @@ class DeviceSpec(_Model):
     hbm_used_mb: int = 4175
     hbm_total_mb: int = 65536
 
-    @field_validator("ip", "ipv6", "vnic_ip", "gateway", "netdetect", "conf_address", mode="before")
+    @field_validator("ip", "ipv6", "vnic_ip", "gateway", "netdetect", "conf_address", "lldp_switch", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value

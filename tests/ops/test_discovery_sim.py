@@ -117,3 +117,25 @@ async def test_a3_discovery_builds_a_1_2_rank_table(sim_factory):
     table = build(inv, "1.2")
     assert [p.super_pod_id for p in table.super_pod_list] == ["7"]
     assert [p for p in validate(table) + validate_against(table, inv) if p.severity == "error"] == []
+
+
+async def test_lldp_gives_each_card_its_switch_and_a_quiet_card_is_no_finding(sim_factory):
+    """The sim's rail-optimised fabric: card k of every server of a pod on leaf k. A card with
+    LLDP off (the tool prints nothing) has no switch, and that is not a finding."""
+    from console.sim.spec import ClusterSpec
+
+    spec = ClusterSpec.generate(servers=2, cards=8)
+    quiet = spec.servers[1].devices[3]
+    spec.servers[1].devices[3] = quiet.model_copy(update={"lldp_switch": None})
+    sim = await sim_factory(spec)
+    async with Pool(options(sim)) as pool:
+        inv = await discover_inventory(pool, sim.hosts)
+    for server, want in zip(inv.servers, spec.servers, strict=True):
+        assert [(d.lldp_switch, d.lldp_port) for d in server.devices] == [
+            (d.lldp_switch, d.lldp_port if d.lldp_switch else None) for d in want.devices
+        ]
+        assert all(not d.failures for d in server.devices)
+    assert inv.servers[0].devices[3].lldp_switch == "pod01-leaf04"
+    assert inv.servers[1].devices[3].lldp_switch is None
+    assert inv.findings == []
+    assert inv.switch_of() == {h: "pod01-leaf01" for h in sim.hosts}

@@ -37,7 +37,8 @@ def test_devices_script_runs_every_query_per_device(tmp_path):
     secs = _run_script(tmp_path, 'echo "args: $*"\n')
     assert secs["ip:1"].output == "args: -i 1 -ip -g\n"
     assert secs["tls:0"].exit_status == 0
-    assert len(secs) == 12
+    assert secs["lldp:1"].output == "args: -i 1 -lldp -g\n"
+    assert len(secs) == 14
 
 
 def test_busy_tool_is_retried_until_it_answers(tmp_path):
@@ -49,7 +50,7 @@ def test_busy_tool_is_retried_until_it_answers(tmp_path):
     )
     secs = _run_script(tmp_path, body, devices=(0,))
     assert secs["ip:0"].output == "ok\n"
-    assert counter.read_text().strip() == str(2 + 6)
+    assert counter.read_text().strip() == str(2 + 7)
 
 
 def test_hung_tool_costs_one_timeout_per_device(tmp_path):

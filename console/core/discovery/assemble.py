@@ -13,6 +13,7 @@ from console.core.parsers import (
     HccnConf,
     IpConfig,
     LinkStatus,
+    LldpInfo,
     NetdetectInfo,
     NetHealth,
     NpuChipMap,
@@ -27,6 +28,7 @@ from console.core.parsers import (
     parse_hccn_conf,
     parse_ip,
     parse_link,
+    parse_lldp,
     parse_net_health,
     parse_netdetect,
     parse_npu_chip_map,
@@ -188,8 +190,10 @@ _PARSERS = {
     "tls": (parse_tls, TlsReport),
     "gateway": (parse_gateway, GatewayInfo),
     "netdetect": (parse_netdetect, NetdetectInfo),
+    "lldp": (parse_lldp, LldpInfo),
 }
 _OPTIONAL = {"gateway", "netdetect", "vnic"}  # "not set" answers are normal for these
+_SILENT = {"lldp"}  # many sites disable LLDP: no answer (an error, nothing printed) is no failure
 
 
 def _update_from(name: str, result: Any, dev: Device) -> dict[str, Any]:
@@ -209,6 +213,9 @@ def _update_from(name: str, result: Any, dev: Device) -> dict[str, Any]:
         return {"tls": 0 if sw is None and result.no_certificate else sw}
     if name == "gateway":
         return {"gateway": result.gateway}
+    if name == "lldp":
+        switch, port = result.system_name or result.chassis_id, result.port_ifname or result.port_id
+        return {"lldp_switch": switch, "lldp_port": port}
     return {"netdetect": result.address}
 
 
@@ -221,7 +228,7 @@ def _assemble_device(dev: Device, sections: dict[str, Section]) -> Device:
         result = parser(sec.output) if sec is not None else None
         if isinstance(result, model) and sec.exit_status in (0, None):
             dev = dev.model_copy(update=_update_from(name, result, dev))
-        elif not (name in _OPTIONAL and isinstance(result, ToolError)):
+        elif not (name in _SILENT or (name in _OPTIONAL and isinstance(result, ToolError))):
             cmd = device_command(dev.device_id, _QUERY_ARGS[name])
             failures.append(_failure(cmd, sec, _why(result) if result is not None else ""))
     return dev.model_copy(update={"failures": failures})

@@ -146,6 +146,7 @@ DEVICE_QUERIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tls", ("-tls", "-g")),
     ("gateway", ("-gateway", "-g")),
     ("netdetect", ("-netdetect", "-g")),
+    ("lldp", ("-lldp", "-g")),  # last: many sites turn LLDP off; its answer is optional
 )
 A3_QUERIES: tuple[tuple[str, tuple[str, ...]], ...] = (("vnic", ("-vnic", "-g")),)
 

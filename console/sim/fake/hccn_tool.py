@@ -6,6 +6,7 @@ non-zero codes. Errors go to stdout, as the real tool prints them.
 
 from __future__ import annotations
 
+import binascii
 import sys
 
 import ccsim
@@ -118,15 +119,17 @@ def tls(state: dict, dev: dict, rest: list[str]) -> int:
 
 def lldp(state: dict, dev: dict, rest: list[str]) -> int:
     _get(rest)
-    n = dev["device_id"]
-    server = int("".join(c for c in state["server"] if c.isdigit()) or 0)
+    name = dev.get("lldp_switch")
+    if not name:  # LLDP off on the switch or the card: no TLV to show
+        return 0
+    sw = binascii.crc32(name.encode())  # the switch's own MAC and management address
     out(
-        f"Chassis ID TLV\n\tMAC: 3c:f5:cc:1a:{server % 256:02x}:{n:02x}\n"
+        f"Chassis ID TLV\n\tMAC: 3c:f5:cc:{sw >> 16 & 255:02x}:{sw >> 8 & 255:02x}:{sw & 255:02x}\n"
         f"Port ID TLV\n\tIfname: {dev['lldp_port']}\n"
-        f"System Name TLV\n\tleaf-sw-{server:02d}\n"
+        f"System Name TLV\n\t{name}\n"
         "System Description TLV\n\tHuawei Versatile Routing Platform Software\n"
         "System Capabilities TLV\n\tEnabled capabilities: Bridge, Router\n"
-        f"Management Address TLV\n\tIPv4: 26.10.4.{server % 256}\n"
+        f"Management Address TLV\n\tIPv4: 26.10.{sw >> 8 & 255}.{sw & 255}\n"
         "Maximum Frame Size TLV\n\t9216\nEnd of LLDPDU TLV\n"
     )
     return 0

@@ -24,7 +24,9 @@ DIM = "dim"
 SEVERITY_STYLE = {"error": RED, "warning": YELLOW, "info": ""}
 
 SERVER_COLUMNS = ("host", "server_id", "hostname", "reachable", "cards", "health", "driver", "CANN", "findings")
-DEVICE_COLUMNS = ("device", "card", "device_ip", "netmask", "link", "net_health", "TLS", "health", "busy")
+DEVICE_COLUMNS = (
+    "device", "card", "device_ip", "netmask", "link", "net_health", "TLS", "health", "busy", "switch port"
+)
 
 
 class NodesModel:
@@ -223,7 +225,13 @@ def device_row(inv: Inventory, server: Server, dev: Device, tls_common: Any = _U
         _cell(dev.tls, tls_style),
         _cell(dev.health, health_style),
         _cell(busy, YELLOW),
+        _cell(lldp_text(dev)),
     ]
+
+
+def lldp_text(dev: Device) -> str | None:
+    """``switch port`` from ``-lldp -g`` (none: LLDP off or no answer, not an error)."""
+    return " ".join(x for x in (dev.lldp_switch, dev.lldp_port) if x) or None
 
 
 def failure_detail(host: str, failure: CommandFailure, device_id: int | None = None) -> str:

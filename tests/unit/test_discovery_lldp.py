@@ -1,0 +1,113 @@
+"""LLDP (``hccn_tool -i N -lldp -g``) in discovery: the switch and port each NIC is cabled to.
+
+Many sites turn LLDP off: a card whose query fails or prints nothing is not an error (no
+failure, no finding), its switch is just unknown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from console.core.discovery.assemble import assemble_devices
+from console.core.discovery.findings import findings
+from console.core.discovery.script import DEVICE_QUERIES, Section, devices_script
+from console.core.inventory import Device, Inventory, Server
+
+DATA = Path(__file__).parent.parent / "data"
+
+
+def _ok(name: str, text: str) -> Section:
+    return Section(name=name, output=text, exit_status=0)
+
+
+def _sections(dev: int, lldp: Section | None) -> dict[str, Section]:
+    secs = {
+        f"ip:{dev}": _ok("ip", "ipaddr:10.0.0.1\nnetmask:255.255.255.0\n"),
+        f"link:{dev}": _ok("link", "link status: UP\n"),
+        f"net_health:{dev}": _ok("nh", "net health status: Success\n"),
+        f"tls:{dev}": _ok("tls", f"dev_id:{dev}, tls switch[0](0:disable, 1:enable), tls alarm time threshold[60]days"),
+        f"gateway:{dev}": _ok("gw", "default gateway:10.0.0.254, Iface:eth0\n"),
+        f"netdetect:{dev}": _ok("nd", "netdetect address:10.0.0.254\n"),
+    }
+    if lldp is not None:
+        secs[f"lldp:{dev}"] = lldp
+    return secs
+
+
+def test_the_device_script_asks_every_device_for_lldp() -> None:
+    assert ("lldp", ("-lldp", "-g")) in DEVICE_QUERIES
+    assert "hccn lldp:3 3 -i 3 -lldp -g" in devices_script("MK", [3])
+
+
+def test_lldp_answer_gives_the_switch_and_port() -> None:
+    server = Server(host="h1", reachable=True, devices=[Device(device_id=0)])
+    out = assemble_devices(server, _sections(0, _ok("lldp:0", (DATA / "hccn_lldp.txt").read_text())))
+    dev = out.devices[0]
+    assert (dev.lldp_switch, dev.lldp_port) == ("leaf-sw-07", "400GE1/1/20:2")
+    assert dev.failures == []
+
+
+@pytest.mark.parametrize(
+    "lldp",
+    [
+        None,  # cut off
+        Section(name="lldp:0", output="", exit_status=0),  # LLDP off: nothing printed
+        Section(name="lldp:0", output="Get lldp info failed.\n", exit_status=1),
+        Section(name="lldp:0", output="Get invalid major cmd.\nEnter [ hccn_tool -h ] for more.\n", exit_status=1),
+        Section(name="lldp:0", output="", exit_status=124),
+        Section(name="lldp:0", output="garbage\n", exit_status=0),
+    ],
+)
+def test_no_lldp_answer_is_no_failure_and_no_finding(lldp: Section | None) -> None:
+    server = Server(host="h1", server_id="h1", reachable=True, devices=[Device(device_id=0)])
+    out = assemble_devices(server, _sections(0, lldp))
+    dev = out.devices[0]
+    assert dev.lldp_switch is None and dev.lldp_port is None
+    assert dev.failures == []
+    assert not [f for f in findings(Inventory(servers=[out])) if "lldp" in f.message]
+
+
+def test_an_inventory_saved_before_lldp_still_loads() -> None:
+    old = '{"servers": [{"host": "h1", "reachable": true, "devices": [{"device_id": 0, "link": "UP"}]}]}'
+    inv = Inventory.model_validate_json(old)
+    assert inv.servers[0].devices[0].lldp_switch is None
+    assert inv.switch_of() == {}
+
+
+def _server(host: str, switches: list[str | None]) -> Server:
+    devs = [Device(device_id=n, lldp_switch=sw, lldp_port=f"400GE1/1/{n + 1}") for n, sw in enumerate(switches)]
+    return Server(host=host, reachable=True, devices=devs)
+
+
+def test_switch_of_keys_a_rail_optimised_pod_by_card_0() -> None:
+    """Card k of every server of a pod on leaf k: the servers of a pod share card 0's leaf."""
+    rails = [f"pod01-leaf{k:02d}" for k in range(1, 9)]
+    other = [f"pod02-leaf{k:02d}" for k in range(1, 9)]
+    inv = Inventory(servers=[_server("a", rails), _server("b", rails), _server("c", other)])
+    assert inv.switch_of() == {"a": "pod01-leaf01", "b": "pod01-leaf01", "c": "pod02-leaf01"}
+
+
+def test_switch_of_places_a_server_without_card_0_by_its_other_cards() -> None:
+    rails = [f"pod01-leaf{k:02d}" for k in range(1, 9)]
+    inv = Inventory(
+        servers=[
+            _server("a", rails),
+            _server("b", [None, *rails[1:]]),  # card 0 quiet: card 1 on pod01's leaf 2 -> pod01
+            _server("c", [None, None, "lonely-leaf", None]),  # no match: its own switch
+            _server("d", [None] * 8),  # LLDP off everywhere: no switch
+            Server(host="e", error="refused"),
+        ]
+    )
+    assert inv.switch_of() == {"a": "pod01-leaf01", "b": "pod01-leaf01", "c": "lonely-leaf"}
+
+
+def test_the_simulated_fabric_is_rail_optimised_in_pods_of_32() -> None:
+    from console.sim.generate import POD_SERVERS, lldp_fields
+
+    assert POD_SERVERS == 32
+    assert lldp_fields(0, 0)["lldp_switch"] == lldp_fields(31, 0)["lldp_switch"] == "pod01-leaf01"
+    assert lldp_fields(32, 0)["lldp_switch"] == "pod02-leaf01"
+    assert lldp_fields(5, 7)["lldp_switch"] == "pod01-leaf08"
+    ports = {lldp_fields(i, 0)["lldp_port"] for i in range(32)}
+    assert len(ports) == 32  # every server of a pod on its own port of the leaf
