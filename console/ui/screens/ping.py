@@ -140,7 +140,7 @@ class PingScreen(PaneScreen):
         if action in ("run", "next_pattern"):
             return not running
         if action == "rerun_failed":
-            return not running and any(r.status != "ok" for r in self.model.results.values())
+            return not running and self.model.summary()["ok"] < len(self.model.results)
         if action == "back":
             return self.drill is not None or self.block is not None
         if action == "open_pair":
@@ -208,7 +208,7 @@ class PingScreen(PaneScreen):
         self.run_sweep(plan, None)
 
     def action_rerun_failed(self) -> None:
-        plan = plan_retry(self.model.results.values(), include_skipped=True)
+        plan = plan_retry(self.model.table, include_skipped=True)
         if not plan.probes:
             self.notify("Every probe passed: nothing to re-run.")
             return
@@ -506,7 +506,7 @@ class PingScreen(PaneScreen):
             ""
             if pair is None
             else view.pair_info(
-                pair, self.model.pair_results(*pair) if pair[0] != pair[1] else [], self.model.cell(*pair)[1]
+                pair, self.model.pair_fields(*pair) if pair[0] != pair[1] else None, self.model.cell(*pair)[1]
             )
         )
         self.query_one("#pair-info", Static).update(text)

@@ -1,0 +1,413 @@
+"""The Ping pane's model itself: ``PingModel`` (results of a sweep kept compactly, cells,
+problem pairs). The texts and colours are in ``console.ui.models.ping``, which re-exports
+this. No textual here."""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from console.core.pingresults import FAILED, PingMatrix, ProbeResult, Tally
+from console.core.pingstore import CODE, ResultTable
+from console.core.pingview import Cell, fields_cell
+from console.core.planning.ping import PingPlan, Skip
+from console.core.planning.probetable import ProbeTable
+from console.ops.ping import ProbeDone, ProbeRunning, SweepDone, SweepEvent, SweepStarted
+from console.ops.ping import ServerLost as PingServerLost
+from console.ui.models.ping_pairs import NSTAT, PairFigures, RowIndex, pair_id, pair_of, table_rows_of
+
+Key = tuple[str, int, str, int]
+Pair = tuple[str, str]
+
+COMPACT_OVER = 8
+"""Above this many servers the heatmap uses numbered columns and 3-character cells."""
+RANK = {"bad": 4, "partial": 3, "ok": 1, "untested": 0, "self": 0, "running": 0}
+
+RED_LOSS_PCT = 33.33  # one of hccn_tool's three probes lost
+
+
+def category(status: str, loss_pct: float | None) -> str:
+    """Legend colour of a cell or a probe: ok / partial / bad / untested / self."""
+    if status == "ok":
+        return "ok"
+    if status == "loss":
+        return "bad" if (loss_pct or 0) >= RED_LOSS_PCT else "partial"
+    if status in FAILED:
+        return "bad"
+    return "self" if status == "self" else "untested"
+
+
+
+class PingModel:
+    """The sweep as the pane sees it: results so far, probes pending per server pair.
+
+    ``start(plan)`` then ``apply(event)`` for every ``SweepEvent``; ``changes`` counts every
+    change, ``take_dirty()`` says which server pairs' cells changed since the last redraw.
+
+    Results are kept compactly: the probes' figures in ``table`` (a ``ResultTable``, about
+    100 bytes a probe) and per server pair only counts (``PairFigures``); a ``ProbeResult``
+    is built only for what is read (a pair's drill-down, an export, ``results[key]``)."""
+
+    def __init__(self) -> None:
+        self.hosts: list[str] = []
+        self.pattern = "cross"
+        self.skipped: list[Skip] = []
+        self.table = ResultTable()
+        self.figures = PairFigures()
+        self.dirty: set[Pair] | None = None
+        """Pairs changed since the last ``take_dirty`` (None: everything)."""
+        self.running = False
+        self.cancelled = False
+        self.done = self.total = 0
+        self.eta_s: float | None = None
+        self.lost: dict[str, str] = {}
+        self._base: PingMatrix | None = None
+        self._host_no: dict[str, int] = {}
+        self._end_host: list[int] = []
+        self._rows: RowIndex | None = None
+        self._stale: set[int] = set()
+        self._status = [0] * NSTAT
+        self._pair_rows_cache: tuple[int, int, int, list[int]] | None = None
+        self.changes = 0
+        self.finished: PingMatrix | None = None
+        """The matrix of the last sweep that ended with ``SweepDone`` (what the app shares)."""
+
+    @property
+    def results(self) -> Mapping[Key, ProbeResult]:
+        """The results so far by probe key, built when read (nothing is held per probe)."""
+        return _Results(self)
+
+    @property
+    def pending(self) -> Mapping[Pair, int]:
+        """Probes still running per server pair (pairs with none left out)."""
+        return _Pending(self)
+
+    # -- feeding -------------------------------------------------------------------------
+
+    def reset(self, hosts: Iterable[str], pattern: str = "cross") -> None:
+        """An empty grid of ``hosts`` (everything untested)."""
+        self.show(PingMatrix(pattern=pattern, hosts=list(hosts)))
+
+    def show(self, matrix: PingMatrix) -> None:
+        """Display a finished matrix (after a sweep, or one built elsewhere)."""
+        self.pattern, self.skipped = matrix.pattern, list(matrix.skipped)
+        self._set_hosts(matrix.all_hosts())
+        self._load(matrix.results)
+        self.running, self._base, self.eta_s = False, None, None
+        self.done = self.total = len(matrix.results)
+        self.changes += 1
+
+    def start(self, plan: PingPlan, base: PingMatrix | None = None) -> None:
+        """A sweep of ``plan`` begins; ``base`` is the matrix a re-run updates."""
+        probes = ProbeTable.of(plan.probes)
+        if base is None:
+            self.pattern, self.skipped = plan.pattern, list(plan.skipped)
+            self._set_hosts(plan.hosts)
+            self._load(ResultTable(probes.copy() if probes is plan.probes else probes))
+        else:
+            self.show(base)
+            self.table = self.table.copy()  # the base matrix stays as it was
+        self._base = base
+        ends = [self._add_host(e.host) for e in probes.ends]
+        pending = self.figures.pending
+        for src, dst in zip(probes.src, probes.dst, strict=True):
+            a, b = ends[src], ends[dst]
+            if a != b:
+                pending[pair_id(a, b)] += 1
+        self.running, self.cancelled, self.lost = True, False, {}
+        self.done, self.total, self.eta_s = 0, len(probes), None
+        self.changes += 1
+
+    def apply(self, event: SweepEvent) -> None:
+        """Fold one ``console.ops.ping`` event in."""
+        match event:
+            case ProbeDone(result=result, done=done, total=total, eta_s=eta_s):
+                pid = self._record(result)
+                if pid is not None:
+                    self.figures.pending[pid] -= 1
+                self.done, self.total, self.eta_s = done, total, eta_s
+            case SweepDone(matrix=matrix, cancelled=cancelled):
+                if self._base is not None:
+                    matrix = self._base.with_retries(r for r in matrix.results if r.status != "skipped")
+                self.show(matrix)
+                self.cancelled = cancelled
+                self.finished = matrix
+            case PingServerLost(host=host, error=error):
+                self.lost[host] = error
+            case SweepStarted() | ProbeRunning():
+                return
+        self.changes += 1
+
+    def end(self, error: BaseException | None = None, cancelled: bool = False) -> None:
+        """The sweep's events ended; without its last event (failure) nothing is pending."""
+        if self.running:
+            self.running, self.dirty = False, None
+            self._clear_pending()
+        self.changes += 1
+
+    def _clear_pending(self) -> None:
+        pending = self.figures.pending
+        pending[:] = array("i", [0]) * len(pending)
+
+    def _set_hosts(self, hosts: Iterable[str]) -> None:
+        self.hosts, self._host_no = [], {}
+        self.figures = PairFigures()
+        for host in hosts:
+            self._add_host(host)
+
+    def _add_host(self, host: str) -> int:
+        n = self._host_no.get(host)
+        if n is None:
+            n = self._host_no[host] = len(self.hosts)
+            self.hosts.append(host)
+            self.figures.grow(len(self.hosts))
+            self.dirty = None
+        return n
+
+    def _end_hosts(self) -> list[int]:
+        """Host number of every endpoint of ``table.probes`` (extended as endpoints are added)."""
+        ends = self.table.probes.ends
+        for end in ends[len(self._end_host) :]:
+            self._end_host.append(self._add_host(end.host))
+        return self._end_host
+
+    def _load(self, table: ResultTable) -> None:
+        """Show ``table``: the pair figures from its arrays, in one pass."""
+        self.table, self._end_host, self._rows, self._stale = table, [], None, set()
+        self._pair_rows_cache, self.dirty = None, None
+        self.figures = PairFigures(len(self.hosts))
+        self._status = [0] * NSTAT
+        ends, add = self._end_hosts(), self.figures.add
+        status, loss, src, dst = table.status, table.floats["loss_pct"], table.probes.src, table.probes.dst
+        for row in range(len(table)):
+            code = status[row]
+            if code < 0:
+                continue
+            self._status[code] += 1
+            a, b = ends[src[row]], ends[dst[row]]
+            if a != b:
+                value = loss[row]
+                add(pair_id(a, b), code, None if math.isnan(value) else value)
+
+    def _row_of(self, key: Key) -> int | None:
+        if self._rows is None:
+            self._rows = RowIndex(self.table.probes)
+        rows = list(self._rows.rows(key))
+        return next((r for r in rows if not self.table.is_set(r)), rows[0] if rows else None)
+
+    def _record(self, result: ProbeResult) -> int | None:
+        """Store ``result``; the pair it counts for (None: both ends on one server)."""
+        p = result.probe
+        a, b = self._add_host(p.src_host), self._add_host(p.dst_host)
+        row = self._row_of(p.key)
+        code = CODE[result.status]
+        replaced = row is not None and self.table.is_set(row)
+        if row is None:
+            assert self._rows is not None
+            row = self.table.append(result)
+            self._rows.add(p.key, row)
+            self._pair_rows_cache = None
+        else:
+            if replaced:
+                self._status[self.table.status[row]] -= 1
+            self.table.set(row, result)
+        self._status[code] += 1
+        if a == b:
+            return None
+        pid = pair_id(a, b)
+        if replaced:
+            self._stale.add(pid)  # a loss figure cannot be taken back: recount from the rows
+        else:
+            self.figures.add(pid, code, result.loss_pct)
+        if self.dirty is not None:
+            self.dirty.add(self.pair(p.src_host, p.dst_host))
+        return pid
+
+    def _refresh(self) -> None:
+        """Recount the pairs whose results were replaced (a re-run), in one pass."""
+        if not self._stale:
+            return
+        stale, self._stale = self._stale, set()
+        for pid in stale:
+            self.figures.clear(pid)
+        ends, table = self._end_hosts(), self.table
+        src, dst = table.probes.src, table.probes.dst
+        for row in range(len(table)):
+            a, b = ends[src[row]], ends[dst[row]]
+            if a != b and table.is_set(row) and (pid := pair_id(a, b)) in stale:
+                self.figures.add(pid, table.status[row], table.loss_of(row))
+
+    def take_dirty(self) -> set[Pair] | None:
+        dirty, self.dirty = self.dirty, set()
+        return dirty
+
+    # -- reading -------------------------------------------------------------------------
+
+    def pair(self, a: str, b: str) -> Pair:
+        """The undirected pair, in host order (hosts not in the grid sort last, by name)."""
+        last = len(self.hosts)
+        ia, ib = self._host_no.get(a, last), self._host_no.get(b, last)
+        return (a, b) if (ia, a) <= (ib, b) else (b, a)
+
+    def _pid(self, a: str, b: str) -> int | None:
+        ia, ib = self._host_no.get(a), self._host_no.get(b)
+        return None if ia is None or ib is None or ia == ib else pair_id(ia, ib)
+
+    @property
+    def compact(self) -> bool:
+        return len(self.hosts) > COMPACT_OVER
+
+    def _pair_rows(self, pid: int) -> list[int]:
+        cached = self._pair_rows_cache
+        if cached is not None and cached[:3] == (pid, id(self.table), len(self.table)):
+            return cached[3]
+        rows = table_rows_of(self.table, self._end_hosts(), pid)
+        self._pair_rows_cache = (pid, id(self.table), len(self.table), rows)
+        return rows
+
+    def pair_results(self, a: str, b: str) -> list[ProbeResult]:
+        """The results of server pair ``a`` <-> ``b``, built now (the drill-down)."""
+        pid = self._pid(a, b)
+        if pid is None or pid not in self.figures.seen:
+            return []
+        return [self.table.result(r) for r in self._pair_rows(pid) if self.table.is_set(r)]
+
+    def pair_fields(self, a: str, b: str) -> dict[str, Any] | None:
+        """``loss_fields`` of the pair's results (None: nothing yet), from the counts."""
+        self._refresh()
+        pid = self._pid(a, b)
+        return None if pid is None or pid not in self.figures.seen else self.figures.tally(pid).fields()
+
+    def cell(self, a: str, b: str) -> tuple[Cell, int]:
+        """(cell, probes still pending) of server pair ``a`` <-> ``b``."""
+        if a == b:
+            return Cell(text="·", status="self"), 0
+        self._refresh()
+        pid = self._pid(a, b)
+        pending = 0 if pid is None else max(self.figures.pending[pid], 0)
+        if pid is not None and pid in self.figures.seen:
+            return fields_cell(self.figures.tally(pid).fields(), counted=True), pending
+        if any(s.host in (a, b) and s.device is None and s.dst_host is None for s in self.skipped):
+            return Cell(text="skip", status="skipped"), pending
+        return Cell(text="-", status="untested"), pending
+
+    def group_cell(self, a: list[str], b: list[str]) -> tuple[Cell, int]:
+        """(cell, probes pending) over every server pair between hosts ``a`` and ``b``: one
+        block pair of the grouped heatmap (``a == b``: the pairs inside the block)."""
+        self._refresh()
+        no, figures, same = self._host_no, self.figures, a == b
+        tally, pending, seen = Tally(), 0, False
+        for x in a:
+            for y in b:
+                i, j = no[x], no[y]
+                if i == j or (same and i > j):
+                    continue
+                pid = pair_id(i, j)
+                pending += max(figures.pending[pid], 0)
+                if pid in figures.seen:
+                    figures.fold(pid, tally)
+                    seen = True
+        if not seen:
+            return Cell(text="-", status="untested"), pending
+        return fields_cell(tally.fields(), counted=True), pending
+
+    def matrix(self, pair: Pair | None = None) -> PingMatrix:
+        """The results so far as a matrix (only ``pair``'s when given)."""
+        if pair:
+            results: Iterable[ProbeResult] = self.pair_results(*pair)
+        elif self.table.filled == len(self.table):
+            results = self.table
+        else:  # a sweep that ended early: its unset rows are left out
+            results = ResultTable.of(self.table.result(i) for i in range(len(self.table)) if self.table.is_set(i))
+        return PingMatrix(pattern=self.pattern, hosts=list(self.hosts), results=results, skipped=self.skipped)
+
+    def problem_pairs(self) -> list[tuple[Pair, Cell]]:
+        """Server pairs with a lossy or failed probe, worst first."""
+        self._refresh()
+        found = []
+        for pid in self.figures.bad:
+            i, j = pair_of(pid)
+            cell = fields_cell(self.figures.tally(pid).fields(), counted=True)
+            if cell.status not in ("ok", "skipped"):
+                found.append(((i, j), cell))
+        found.sort(
+            key=lambda pc: (
+                -RANK[category(pc[1].status, pc[1].loss_pct)],
+                pc[1].status == "loss",
+                -(pc[1].loss_pct or 0),
+                -pc[1].bad,
+                pc[0][0],
+                pc[0][1],
+            )
+        )
+        return [((self.hosts[i], self.hosts[j]), cell) for (i, j), cell in found]
+
+    def summary(self) -> dict[str, int]:
+        counts = self._status
+        return {
+            "probes": sum(counts),
+            "ok": counts[CODE["ok"]],
+            "lossy": counts[CODE["loss"]],
+            "failed": sum(counts[CODE[s]] for s in FAILED),
+            "skipped": counts[CODE["skipped"]],
+            "excluded": 0,
+        }
+
+    def not_ok(self) -> int:
+        """Results that are neither ok nor skipped."""
+        return sum(self._status) - self._status[CODE["ok"]] - self._status[CODE["skipped"]]
+
+    def nbytes(self) -> int:
+        """Bytes in the compact stores (the table's arrays and the pair figures)."""
+        f = self.figures
+        pairs = sum(c.itemsize * len(c) for c in (f.counts, f.loss_sum, f.loss_n, f.loss_max, f.pending))
+        return self.table.nbytes() + pairs
+
+
+class _Results(Mapping[Key, ProbeResult]):
+    """``PingModel.results``: a read-only view; each ``ProbeResult`` is built when read."""
+
+    def __init__(self, model: PingModel) -> None:
+        self.model = model
+
+    def __getitem__(self, key: Key) -> ProbeResult:
+        row = self.model._row_of(key)
+        if row is None or not self.model.table.is_set(row):
+            raise KeyError(key)
+        return self.model.table.result(row)
+
+    def _set_rows(self) -> Iterator[int]:
+        table = self.model.table
+        return (i for i in range(len(table)) if table.is_set(i))
+
+    def __iter__(self) -> Iterator[Key]:
+        return (self.model.table.probes.key(i) for i in self._set_rows())
+
+    def __len__(self) -> int:
+        return self.model.table.filled
+
+    def values(self) -> Any:  # rows in table order, without a key lookup each
+        return [self.model.table.result(i) for i in self._set_rows()]
+
+
+class _Pending(Mapping[Pair, int]):
+    """``PingModel.pending``: probes still running per pair (pairs with none are absent)."""
+
+    def __init__(self, model: PingModel) -> None:
+        self.model = model
+
+    def __getitem__(self, pair: Pair) -> int:
+        pid = self.model._pid(*pair)
+        return 0 if pid is None else self.model.figures.pending[pid]
+
+    def __iter__(self) -> Iterator[Pair]:
+        hosts = self.model.hosts
+        for pid, n in enumerate(self.model.figures.pending):
+            if n:
+                i, j = pair_of(pid)
+                yield hosts[i], hosts[j]
+
+    def __len__(self) -> int:
+        return sum(1 for n in self.model.figures.pending if n)
