@@ -4,12 +4,15 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
+
 from console.core.pingresults import PingMatrix, ProbeResult
 from console.core.pingview import Cell, server_view
 from console.core.planning.ping import plan_ping, plan_retry
 from console.ops.ping import ProbeDone, ProbeRunning, ServerLost, SweepDone, SweepStarted
 from console.ui.models import ping as view
-from tests.ui.ping_fixtures import LINK_DOWN_OUTPUT, LOSS_OUTPUT, built_matrix, demo_matrix, inventory
+from tests.ui.ping_fixtures import LINK_DOWN_OUTPUT, LOSS_OUTPUT, built_matrix, demo_matrix, inventory, ok_output
 
 
 def Done(result: ProbeResult, done: int, total: int) -> ProbeDone:
@@ -114,3 +117,51 @@ def test_pattern_cycle_and_estimate_in_the_status_line():
     state.reset(["node01", "node02", "node03"])
     assert view.status_line(state, "rail", 3, text) == f"3 servers · pattern rail (p) · r runs the sweep: {text}"
     assert view.status_line(state, "rail", 3) == "3 servers · pattern rail (p) · r runs the sweep"
+
+
+BYTES_PER_PROBE = 200
+"""The issue's 200 MB per million probes, for what the pane's model holds."""
+
+
+def test_the_model_holds_results_compactly():
+    """One ``ProbeResult`` object per probe (about 2 KB with its probe and raw output) was
+    ~1 GB for 500k probes; the model keeps the figures in arrays instead."""
+    plan = plan_ping(inventory(14), "cross")
+    n = len(plan.probes)
+    sample = ok_output(plan.probes[0]).split("\n", 1)[1]  # read once: the lines after the header
+    state = view.PingModel()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        state.start(plan)
+        for i, p in enumerate(plan.probes, 1):
+            text = f"device {p.src_device} PING {p.dst_ip}\n{sample}"
+            state.apply(Done(ProbeResult.from_output(p, 0, text), i, n))
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert n == 14 * 13 * 64 and state.summary()["ok"] == n
+    assert held / n < BYTES_PER_PROBE, f"{held / n:.0f} bytes a probe"
+    # and what is read is still every result, built on demand
+    some = plan.probes[n // 2]
+    assert state.results[some.key].raw == ok_output(some)
+    assert len(state.pair_results("node01", "node02")) == 2 * 64
+
+
+def test_drill_down_and_problems_after_a_rerun_recount_the_pair():
+    """A re-run replaces results: the pair's worst loss must drop with them (a running maximum
+    cannot be taken back, the pair is recounted from its rows)."""
+    matrix = built_matrix(3, 2, bad={("node01", 1, "node02", 1): LOSS_OUTPUT})
+    state = view.PingModel()
+    state.show(matrix)
+    assert state.problem_pairs()[0][0] == ("node01", "node02")
+    plan = plan_retry(state.table, include_skipped=True)
+    state.start(plan, state.matrix())
+    fixed = ProbeResult.from_output(plan.probes[0], 0, ok_output(plan.probes[0]))
+    state.apply(Done(fixed, 1, 1))
+    assert state.cell("node01", "node02")[0].status == "ok"
+    assert state.problem_pairs() == []
+    assert matrix.results.status_of(0) in ("ok", "loss")  # the base matrix is not changed
+    assert sum(r.status == "loss" for r in matrix.results) == 1
