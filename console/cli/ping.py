@@ -261,7 +261,7 @@ async def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(matrix.to_json() | {"unreachable": unreachable, "cancelled": cancelled})
     else:
-        print_matrix(matrix)
+        print_matrix(matrix, switch_of=inv.switch_of())
     s = matrix.summary()
     warn(
         f"ping: {s['probes']} probes: {s['ok']} ok, {s['lossy']} lossy, {s['failed']} failed, "
@@ -317,10 +317,11 @@ def _table(view: MatrixView):
     return Group(Text(view.title, style="italic"), t)
 
 
-def print_matrix(matrix: PingMatrix) -> None:
-    """Server x server (above 24 servers: blocks of servers, then the server pairs of every
-    block pair with a problem), then card x card for each server pair with a bad probe (the
-    first 20), then the bad probes one per line (their exact command)."""
+def print_matrix(matrix: PingMatrix, *, switch_of: dict[str, str] | None = None) -> None:
+    """Server x server (above 24 servers: groups of servers, by switch when ``switch_of``
+    names one for every server (``-lldp -g`` in discovery), else blocks; then the server pairs
+    of every group pair with a problem), then card x card for each server pair with a bad
+    probe (the first 20), then the bad probes one per line (their exact command)."""
     from rich.markup import escape
 
     con = stdout_console()
@@ -335,7 +336,7 @@ def print_matrix(matrix: PingMatrix) -> None:
     if len(hosts) <= MAX_MATRIX_HOSTS:
         con.print(_table(server_view(matrix)))
     else:
-        groups = group_servers(hosts)
+        groups = group_servers(hosts, switch_of=switch_of)
         view = group_view(matrix, groups)
         con.print(_table(view))
         bad_blocks = [(a, b) for a in range(len(groups)) for b in range(a, len(groups)) if view.cells[a][b].bad]

@@ -92,3 +92,22 @@ def test_cli_prints_blocks_above_24_servers_then_drills_down(capsys) -> None:
     assert out.count("33% 1/8") == 1  # the server pair inside that block pair
     assert "127.0.0.13 ↔ 127.0.0.38: loss per device, both directions" in out
     assert "loss 33.33% 127.0.0.38:1 -> 127.0.0.13:1 (10.20.2.2)" in out
+
+
+def test_cli_groups_by_switch_when_every_server_has_one(capsys) -> None:
+    """``switch_of`` from discovery's ``-lldp -g``: the groups are the switches, and the
+    drill-down goes to the server pairs of the lossy switch pair, then its cards."""
+    from console.cli.ping import print_matrix
+
+    m = _swept(30, lossy=(27, 2, 1))
+    hosts = m.all_hosts()
+    switch_of = {h: ("leafA" if n < 20 else "leafB") for n, h in enumerate(hosts)}
+    print_matrix(m, switch_of=switch_of)
+    out = capsys.readouterr().out
+    assert "rail: worst loss between groups of servers (2 groups of 10-20 servers), both directions" in out
+    assert "leafA 127.0.0.[11-30] ↔ leafB 127.0.0.[31-40]: worst loss between two servers" in out
+    assert "127.0.0.13 ↔ 127.0.0.38: loss per device, both directions" in out
+    # one server without a switch: blocks, as before
+    del switch_of[hosts[5]]
+    print_matrix(m, switch_of=switch_of)
+    assert "(4 groups of 6-8 servers)" in capsys.readouterr().out

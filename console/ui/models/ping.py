@@ -22,7 +22,7 @@ from rich.text import Text
 
 from console.core.inventory import Inventory
 from console.core.pingresults import ProbeResult
-from console.core.pingview import Cell
+from console.core.pingview import Cell, ServerGroup, group_servers
 from console.core.planning.estimate import duration_text, estimate
 from console.core.planning.ping import PingPattern, PingPlan, plan_ping
 from console.ui.models.ping_model import COMPACT_OVER as COMPACT_OVER
@@ -100,6 +100,26 @@ def legend(compact: bool) -> Text:
 
 def _pct(value: float | None) -> str:
     return "?" if value is None else f"{value:.2f} %"
+
+
+GROUP_OVER = 64
+"""Above this many servers the heatmap shows groups of servers (``heatmap_groups``); Enter on
+a group pair shows its server pairs, Enter again a pair's card matrix."""
+
+
+def heatmap_groups(hosts: list[str], inventory: Inventory | None) -> list[ServerGroup] | None:
+    """The heatmap's rows/columns above ``GROUP_OVER`` servers (None: one per server): by
+    switch when discovery found one (``-lldp -g``) for every host, else blocks of servers."""
+    if len(hosts) <= GROUP_OVER:
+        return None
+    switch_of = inventory.switch_of() if inventory is not None else None
+    return group_servers(list(hosts), switch_of=switch_of)
+
+
+def groups_by_switch(groups: list[ServerGroup], inventory: Inventory | None) -> bool:
+    """Whether ``groups`` are switches (not blocks): their labels are what LLDP named."""
+    switches = set(inventory.switch_of().values()) if inventory is not None else set()
+    return bool(groups) and all(g.label in switches for g in groups)
 
 
 PANE_PATTERNS: tuple[str, ...] = ("cross", "pairwise", "sample", "rail")

@@ -24,7 +24,7 @@ from textual.widgets.option_list import Option
 
 from console.core.errors import InputError
 from console.core.pingresults import PingMatrix
-from console.core.pingview import ServerGroup, group_servers
+from console.core.pingview import ServerGroup
 from console.core.planning.ping import PingPattern, PingPlan, default_pattern, plan_ping, plan_retry
 from console.ops import safefiles
 from console.ops.ping import CancelToken, ServerLost, SweepEvent
@@ -39,9 +39,6 @@ from console.ui.screens.dialogs import InputScreen
 from console.ui.sources import Sources
 
 GROUP_WIDTH = 12
-GROUP_OVER = 64
-"""Above this many servers the heatmap shows blocks of servers (``group_servers``); Enter on a
-block pair shows its server pairs, Enter again a pair's card matrix."""
 WIND_DOWN_S = 15.0
 """Quitting waits at most this long for a cancelled sweep to end on the servers."""
 
@@ -105,6 +102,7 @@ class PingScreen(PaneScreen):
         self._shown_block: tuple[int, int] | None = None
         self._groups_for: list[str] = []
         self._group_list: list[ServerGroup] = []
+        self._by_switch = False
         self._heat_width = 4
         self._problems: list[view.Pair] = []
 
@@ -151,6 +149,7 @@ class PingScreen(PaneScreen):
 
     def _on_inventory(self, inventory) -> None:
         self.planned = {}
+        self._groups_for = []  # regroup: the switches may have changed
         if not self.pattern_chosen:
             self.pattern = default_pattern(len(self.servers))
         self.plan_next()
@@ -376,13 +375,15 @@ class PingScreen(PaneScreen):
         return max([len(h) for h in self.model.hosts] + [len(t) + 2 for t in texts] + [9]) + 1
 
     def _groups(self) -> list[ServerGroup] | None:
-        """Blocks of servers when there are more than GROUP_OVER, else None."""
+        """Groups of servers (by switch, else blocks) above ``view.GROUP_OVER``, else None."""
         hosts = self.model.hosts
-        if len(hosts) <= GROUP_OVER:
+        if len(hosts) <= view.GROUP_OVER:
             self.block = None
             return None
         if self._groups_for != hosts:
-            self._group_list, self._groups_for = group_servers(list(hosts)), list(hosts)
+            groups = view.heatmap_groups(list(hosts), self.console_app.inventory)
+            self._group_list, self._groups_for = groups or [], list(hosts)
+            self._by_switch = view.groups_by_switch(self._group_list, self.console_app.inventory)
             self.block = None
         return self._group_list
 
@@ -425,7 +426,7 @@ class PingScreen(PaneScreen):
         table.border_title = (
             "server x server: worst loss"
             if self.block is None
-            else f"{self._group_list[self.block[0]].title} x {self._group_list[self.block[1]].title} (Esc: blocks)"
+            else f"{self._group_list[self.block[0]].title} x {self._group_list[self.block[1]].title} (Esc: groups)"
         )
         self.query_one("#ping-legend", Static).update(view.legend(compact))
 
@@ -433,20 +434,21 @@ class PingScreen(PaneScreen):
         groups = self._group_list
         table.clear(columns=True)
         table.show_row_labels = True
-        self._heat_width = GROUP_WIDTH
+        width = self._heat_width = max([GROUP_WIDTH] + [len(g.label) + 1 for g in groups])
         for n, g in enumerate(groups):
-            table.add_column(g.label.rjust(GROUP_WIDTH - 1), width=GROUP_WIDTH, key=safe_id("gdst", str(n)))
+            table.add_column(g.label.rjust(width - 1), width=width, key=safe_id("gdst", str(n)))
         for n, g in enumerate(groups):
             table.add_row(
                 *[self._group_heat(n, m) for m in range(len(groups))], key=safe_id("gsrc", str(n)), label=g.title
             )
-        table.border_title = f"blocks of servers: worst loss ({len(self.model.hosts)} servers; Enter opens a block)"
+        what = "servers by switch (LLDP)" if self._by_switch else "blocks of servers"
+        table.border_title = f"{what}: worst loss ({len(self.model.hosts)} servers; Enter opens a group)"
         self.query_one("#ping-legend", Static).update(view.legend(False))
 
     def _group_heat(self, n: int, m: int):
         groups = self._group_list
         cell, pending = self.model.group_cell(groups[n].hosts, groups[m].hosts)
-        return view.heat_text(cell, pending, compact=False, width=GROUP_WIDTH)
+        return view.heat_text(cell, pending, compact=False, width=self._heat_width)
 
     def _heat(self, a: str, b: str):
         cell, pending = self.model.cell(a, b)
@@ -498,7 +500,7 @@ class PingScreen(PaneScreen):
             more = f", {pending} running" if pending else ""
             self.query_one("#pair-info", Static).update(
                 f"{a.title} <-> {b.title}: worst {cell.text} ({cell.tested} probes tested{more})\n"
-                "Enter shows the server pairs of this block, then Enter a pair's card matrix"
+                "Enter shows the server pairs of this group, then Enter a pair's card matrix"
             )
             return
         pair = self.selected_pair()
