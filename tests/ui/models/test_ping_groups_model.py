@@ -19,7 +19,8 @@ def _with_switches(inv: Inventory, per_leaf: int, missing: str | None = None) ->
     for n, s in enumerate(inv.servers):
         leaf = f"pod{n // per_leaf + 1}-leaf"
         devices = [
-            d.model_copy(update={"lldp_switch": None if s.host == missing else f"{leaf}{d.device_id}"}) for d in s.devices
+            d.model_copy(update={"lldp_switch": None if s.host == missing else f"{leaf}{d.device_id}"})
+            for d in s.devices
         ]
         servers.append(s.model_copy(update={"devices": devices}))
     return Inventory(servers=servers)
