@@ -60,3 +60,16 @@ def test_findings_and_failures_are_problem_items():
         update={"servers": [Server(host="node3", reachable=False, error="connection refused")]}
     )
     assert [(i.code, i.message) for i in issues(down)] == [("unreachable", "unreachable")]
+
+
+def test_device_row_shows_the_lldp_switch_and_port() -> None:
+    from console.core.inventory import Device, Inventory, Server
+    from console.ui.models import nodes as view
+
+    dev = Device(device_id=0, lldp_switch="pod01-leaf01", lldp_port="400GE1/1/1:1")
+    quiet = Device(device_id=1)
+    server = Server(host="h1", reachable=True, devices=[dev, quiet])
+    inv = Inventory(servers=[server])
+    assert view.DEVICE_COLUMNS[-1] == "switch port"
+    assert view.device_row(inv, server, dev)[-1].plain == "pod01-leaf01 400GE1/1/1:1"
+    assert view.device_row(inv, server, quiet)[-1].plain == "-"  # LLDP off: empty, not an error
