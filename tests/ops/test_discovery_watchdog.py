@@ -99,7 +99,7 @@ def test_outputs_and_statuses_come_through_unchanged(tmp_path, shell):
     assert secs["ip:5"].output == text + "\n"
     assert (secs["link:0"].output, secs["link:0"].exit_status) == ("down\n", 3)
     assert (secs["tls:0"].output, secs["tls:0"].exit_status) == ("", 0)
-    assert secs["gateway:5"].output == "x 5\n" and len(secs) == 12
+    assert secs["gateway:5"].output == "x 5\n" and len(secs) == 14
     assert wait_gone(pgid)
 
 
@@ -117,7 +117,7 @@ def test_zero_timeout_runs_unbounded_without_watchdog(tmp_path):
     _tool(tmp_path, "exit 1\n", name="mktemp")  # would make it fall back to `timeout`
     _tool(tmp_path, "echo timeout used; exit 1\n", name="timeout")
     secs, _pgid = run_script(tmp_path, devices=(0,), tool_timeout=0)
-    assert secs["ip:0"].output == "ok 0\n" and len(secs) == 6
+    assert secs["ip:0"].output == "ok 0\n" and len(secs) == 7
 
 
 def test_killed_script_takes_its_watchdog_along(tmp_path):
