@@ -88,7 +88,9 @@ def start_sim(args: argparse.Namespace, workdir: Path) -> Sim:
     """Start ``cluster-console sim`` in its own process; wait for its banner (with a deadline)."""
     workdir.mkdir(parents=True, exist_ok=True)
     out, err = (workdir / "sim.out").open("w"), (workdir / "sim.err").open("w")
+    nice = getattr(args, "sim_nice", 0)
     cmd = [
+        *(["nice", "-n", str(nice)] if nice else []),
         sys.executable,
         "-m",
         "console",

@@ -64,12 +64,21 @@ class Feed:
             async for event in discover(pool, list(hosts), tool_timeout=self.args.tool_timeout):
                 yield event
 
-    async def _replay(self, hosts):
-        from console.core.discovery.findings import findings
+    def prepare(self, hosts) -> None:
+        """Replay: the servers to report, made before ``d`` is pressed (making them is the
+        bench's work, not the console's: it must not count in the pane's lag)."""
         from console.sim.spec import ClusterSpec
 
         inv = ClusterSpec.generate(servers=len(hosts), cards=self.args.cards).inventory()
-        servers = [s.model_copy(update={"host": h}) for s, h in zip(inv.servers, hosts, strict=True)]
+        self.inventory = inv.model_copy(
+            update={"servers": [s.model_copy(update={"host": h}) for s, h in zip(inv.servers, hosts, strict=True)]}
+        )
+
+    async def _replay(self, hosts):
+        from console.core.discovery.findings import findings
+
+        inv = self.inventory
+        servers = inv.servers
         for h in hosts:
             yield ServerStarted(h)
         start = time.perf_counter()
@@ -78,8 +87,7 @@ class Feed:
             if delay > 0:
                 await asyncio.sleep(delay)
             yield ServerDone(server, i, len(servers))
-        inv = inv.model_copy(update={"servers": servers})
-        inv.findings = findings(inv)
+        inv.findings = findings(inv)  # as console.ops.discovery does, on the loop
         yield DiscoveryDone(inv, time.perf_counter() - start)
 
 
@@ -112,7 +120,9 @@ async def drive(app: ClusterConsoleApp, args: argparse.Namespace, feed: Feed, n:
                 raise SystemExit(
                     f"discovery not complete after {args.deadline:.0f} s ({len(feed.done_at)} servers reported)"
                 )
-            await pilot.pause(0.05)
+            # Not pilot.pause: it forces a screen update on every call, work the real app
+            # does not do (its screen updates only what changed, at most 60 times a second).
+            await asyncio.sleep(0.05)
         shown = time.perf_counter()
         ticker.running = False
         await task
@@ -133,7 +143,7 @@ def report(args: argparse.Namespace, n: int, feed: Feed, r: dict) -> bool:
     final = r["shown"] - feed.done_at[-1] if feed.done_at else float("nan")
     print(
         f"Nodes pane during discovery: {n} servers x {args.cards} cards, via {args.via}"
-        f"{f' at {args.rate:g} servers/s' if args.via == 'replay' else ''}, terminal "
+        f"{f' at {args.rate:g} servers/s' if args.via == 'replay' else f' (sim at nice {args.sim_nice})'}, terminal "
         f"{args.width}x{args.height}"
     )
     print(
@@ -159,6 +169,13 @@ def main() -> int:
     parser.add_argument("--via", choices=("sim", "replay"), default="sim")
     parser.add_argument("--rate", type=float, default=20.0, help="replay: servers reporting a second (20)")
     parser.add_argument("--port", type=int, default=0, help="sim SSH port (0 = any free port)")
+    parser.add_argument(
+        "--sim-nice",
+        type=int,
+        default=10,
+        help="niceness of the simulated cluster (10): it stands in for other machines, whose CPU "
+        "the console's would not share; 0 = the sim competes with the console for the 2 cores",
+    )
     parser.add_argument("--tool-timeout", type=float, default=30.0)
     parser.add_argument("--deadline", type=float, default=1800.0, help="give up after this many seconds")
     parser.add_argument("--width", type=int, default=120)
@@ -178,6 +195,8 @@ def main() -> int:
             hosts = [f"node{i:04d}" for i in range(1, n + 1)]
         try:
             feed = Feed(args, sim)
+            if sim is None:
+                feed.prepare(hosts)
             app = ClusterConsoleApp(hosts=hosts, sources=Sources(discover=feed), start="nodes")
             result = asyncio.run(drive(app, args, feed, n))
         finally:

@@ -7,10 +7,15 @@ pane posts ``HostsChanged`` / ``InventoryChanged`` and renders what the app hold
 
 from __future__ import annotations
 
+import time
+
+from rich.cells import cell_len
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.timer import Timer
 from textual.widgets import DataTable, OptionList, Static, TextArea
 
 from console.core.hosts import HostTarget, fold
@@ -25,6 +30,9 @@ from console.ui.screens.base import PaneScreen
 from console.ui.screens.dialogs import InputScreen
 from console.ui.sources import Sources
 from console.ui.widgets.problems import ProblemList
+
+TABLE_FRAME_S = 0.5
+"""Redraw rate of the servers table while discovery runs (the status line keeps ``FRAME_S``)."""
 
 
 class NodesScreen(PaneScreen):
@@ -63,12 +71,17 @@ class NodesScreen(PaneScreen):
         self.model = NodesModel()
         self.feed = EventFeed(self, self.model, self.render_model)
         self._columns: list = []
-        self._shown: list[tuple[str, Server, bool, list]] | None = None
-        """What the servers table shows: (row key, server, pending, cells) per row."""
-        self._shown_key: tuple | None = None
+        self._shown: list[tuple[str, Server, bool, list, tuple]] | None = None
+        """What the servers table shows: (row key, server, pending, cells, context key) per row."""
+        self._out_of_view = False
+        """Whether some rows out of view wait for an update (see ``_in_view``)."""
         self._devices_shown: tuple | None = None
         self._hosts_text: tuple[tuple[str, ...], str] = ((), "")
         self._ids: dict[str, str] = {}
+        self._table_at = 0.0
+        self._table_timer: Timer | None = None
+        self._widths: list[int] = []
+        """The widest cell put in each servers column so far (columns grow, never shrink)."""
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="hosts-line", classes="status", markup=False)
@@ -85,6 +98,7 @@ class NodesScreen(PaneScreen):
         self.query_one("#issues", ProblemList).border_title = "Findings"
         self.query_one("#issue-detail", TextArea).border_title = "Detail"
         self.watch(self.app, "hosts", lambda _: self.feed.redraw(), init=False)
+        self.watch(self.query_one("#servers", DataTable), "scroll_y", lambda _: self._scrolled(), init=False)
         self.watch(self.app, "inventory", self._inventory, init=True)
 
     def _inventory(self, inventory: Inventory | None) -> None:
@@ -157,7 +171,11 @@ class NodesScreen(PaneScreen):
         hosts = [str(t) for t in self.console_app.hosts]
         known = {s.host for s in inv.servers}
         rows = list(inv.servers) + [Server(host=h) for h in hosts if h not in known]
-        self._fill_servers(inv, rows)
+        if self._table_waits():
+            self._fill_later()
+        else:
+            self._table_at = time.monotonic()
+            self._fill_servers(inv, rows)
         self.query_one("#issues", ProblemList).show(view.issues(inv))
         self._show_issue()
         text = f"Hosts ({len(hosts)}): {self._fold(hosts)}"
@@ -166,7 +184,24 @@ class NodesScreen(PaneScreen):
             text += f"   servers {len(inv.servers)}   findings {len(inv.findings)} ({errors} errors)"
         if self.model.progress:
             text += f"   {self.model.progress}"
-        self.query_one("#hosts-line", Static).update(text)
+        # One line high (.status): no layout pass needed. A layout per redraw (Static.update's
+        # default) re-rendered the whole screen, 100-500 ms each while 1,024 servers reported.
+        self.query_one("#hosts-line", Static).update(text, layout=False)
+
+    def _table_waits(self) -> bool:
+        """While discovery runs, the servers table is redrawn at most every ``TABLE_FRAME_S``
+        (the status line every frame): any changed cell makes DataTable re-render every visible
+        cell, 30-40 ms at 1,024 servers; 20 of those a second starved the event loop."""
+        return self.feed.running and time.monotonic() - self._table_at < TABLE_FRAME_S
+
+    def _fill_later(self) -> None:
+        if self._table_timer is None:
+            wait = max(0.0, self._table_at + TABLE_FRAME_S - time.monotonic())
+            self._table_timer = self.set_timer(wait, self._table_due, name="servers table")
+
+    def _table_due(self) -> None:
+        self._table_timer = None
+        self.feed.redraw()
 
     def _fold(self, hosts: list[str]) -> str:
         """The host list folded (cached: folding 1,024 names on every redraw costs)."""
@@ -184,7 +219,7 @@ class NodesScreen(PaneScreen):
         """Rows are updated in place, cell by cell where a cell changed; the table is rebuilt
         only when the rows themselves (hosts, order) changed. A rebuild per redraw (and
         DataTable's re-measuring of 1,024 rows after it) froze the app for seconds while
-        1,024 servers reported."""
+        1,024 servers reported. While discovery runs, rows out of view wait (``_in_view``)."""
         table = self.query_one("#servers", DataTable)
         context = view.RowContext(inv)
         pending = self.model.pending
@@ -196,31 +231,64 @@ class NodesScreen(PaneScreen):
             and table.row_count == len(rows)
             and all(k == old[0] for k, old in zip(keys, shown, strict=True))
         ):
-            same_context = context.key == self._shown_key
+            first, last = self._in_view(table)
+            self._out_of_view = False
             for i, (key, server) in enumerate(zip(keys, rows, strict=True)):
                 wait = server.host in pending
-                _, old_server, old_wait, old_cells = shown[i]
-                if same_context and old_server is server and old_wait == wait:
+                _, old_server, old_wait, old_cells, old_context = shown[i]
+                if old_context == context.key and old_server is server and old_wait == wait:
+                    continue
+                if not first <= i < last:
+                    self._out_of_view = True
                     continue
                 cells = view.server_row(inv, server, wait, context)
-                for column, cell, before in zip(self._columns, cells, old_cells, strict=True):
+                for n, (column, cell, before) in enumerate(zip(self._columns, cells, old_cells, strict=True)):
                     if cell != before:
-                        table.update_cell(key, column, cell, update_width=True)
-                shown[i] = (key, server, wait, cells)
-            self._shown_key = context.key
+                        table.update_cell(key, column, cell, update_width=self._grows(n, cell))
+                shown[i] = (key, server, wait, cells, context.key)
         else:
             selected = self.selected_host()
             table.clear()
             self._shown = []
+            self._widths = [cell_len(str(c)) for c in view.SERVER_COLUMNS]
             for key, server in zip(keys, rows, strict=True):
                 wait = server.host in pending
                 cells = view.server_row(inv, server, wait, context)
+                for n, cell in enumerate(cells):
+                    self._grows(n, cell)
                 table.add_row(*cells, key=key)
-                self._shown.append((key, server, wait, cells))
-            self._shown_key = context.key
+                self._shown.append((key, server, wait, cells, context.key))
             if selected and any(s.host == selected for s in rows):
                 table.move_cursor(row=table.get_row_index(self._row_key(selected)))
         self._fill_devices(self.selected_host())
+
+    def _in_view(self, table: DataTable) -> tuple[int, int]:
+        """The rows to update now: while discovery runs, those in view (a changed cell makes
+        DataTable re-render every visible cell, so an update of a row nobody sees cost as much
+        as one of a row in view); the others when scrolled to (``_scrolled``) or at the end."""
+        height = table.scrollable_content_region.height
+        if not self.feed.running or height <= 0:
+            return 0, table.row_count
+        top = int(table.scroll_y)
+        return top, top + height + 1
+
+    def _scrolled(self) -> None:
+        if self._out_of_view:
+            self._table_at = 0.0
+            self.feed.redraw()
+
+    def _grows(self, column: int, cell: Text) -> bool:
+        """Whether ``cell`` is wider than any cell the column held so far (noted if so).
+
+        Only then is DataTable asked to re-measure (``update_width``): asking for a cell
+        narrower than the column's width makes DataTable re-measure the whole column, so an
+        update per server while 1,024 servers report ("…" -> "yes") cost O(servers) each and
+        froze the pane for tens of seconds. The column keeps its widest width instead."""
+        width = cell.cell_len
+        if width <= self._widths[column]:
+            return False
+        self._widths[column] = width
+        return True
 
     def selected_host(self) -> str | None:
         table = self.query_one("#servers", DataTable)
@@ -241,16 +309,19 @@ class NodesScreen(PaneScreen):
         table.clear()
         title = self.query_one("#devices-title", Static)
         if server is None:
-            title.update("Cards — select a server")
+            title.update("Cards — select a server", layout=False)
             return
         for dev in server.devices:
             table.add_row(*view.device_row(inv, server, dev, tls), key=safe_id("dev", f"{server.host}/{dev.device_id}"))
         extra = f" (error: {server.error})" if server.error else ""
-        title.update(f"Cards of {server.host} ({len(server.devices)}){extra}")
+        title.update(f"Cards of {server.host} ({len(server.devices)}){extra}", layout=False)
 
     def _show_issue(self) -> None:
         item = self.query_one("#issues", ProblemList).selected_item()
-        self.query_one("#issue-detail", TextArea).load_text(item.detail if item else "")
+        detail = self.query_one("#issue-detail", TextArea)
+        text = item.detail if item else ""
+        if detail.text != text:
+            detail.load_text(text)
 
     @on(DataTable.RowHighlighted, "#servers")
     def _server_highlighted(self, event: DataTable.RowHighlighted) -> None:
