@@ -201,3 +201,54 @@ async def test_a_server_reporting_updates_its_row_without_rebuilding_the_table(m
         for col in servers.ordered_columns:  # an updated cell widens its column, never cut
             widest = max(len(v) for v in column(servers, str(col.label)))
             assert col.content_width >= widest, f"column {col.label} cuts its cells"
+
+
+async def test_rows_out_of_view_wait_while_discovery_runs_and_columns_are_measured_only_to_grow(monkeypatch):
+    """While discovery runs, a changed cell of a row nobody sees is not sent to the table
+    (DataTable re-renders every visible cell on any change: at 1,024 servers that starved
+    the event loop); those rows are filled when scrolled to, and every row when discovery
+    ends. A column is re-measured only when a cell is wider than it (asking for a narrower
+    one made DataTable re-measure all 1,024 cells of the column, each time)."""
+    template = seed_inventory().servers[0]
+    hosts = [f"node{i:02d}" for i in range(1, 61)]
+    finish = asyncio.Event()
+
+    async def discover(wanted):
+        for h in wanted:
+            yield ServerStarted(h)
+        for i, h in enumerate(wanted, 1):
+            yield ServerDone(template.model_copy(update={"host": h}), i, len(wanted))
+        await finish.wait()
+
+    app = ClusterConsoleApp(hosts=hosts, sources=sources(discover))
+    async with app.run_test(size=(100, 30)) as pilot:
+        servers = app.screen.query_one("#servers", DataTable)
+        updated: list[tuple[str, bool]] = []
+        real_update = servers.update_cell
+
+        def update_cell(row, column, value, *, update_width=False):
+            updated.append((str(row), update_width))
+            return real_update(row, column, value, update_width=update_width)
+
+        monkeypatch.setattr(servers, "update_cell", update_cell)
+        await pilot.press("d")
+        await wait_until(pilot, lambda: len(app.screen.model.inventory.servers) == 60)
+        await wait_until(pilot, lambda: column(servers, "reachable")[0] == "yes")
+        in_view = servers.scrollable_content_region.height
+        assert 0 < in_view < 30
+        rows = column(servers, "reachable")
+        assert rows[: in_view - 1] == ["yes"] * (in_view - 1)
+        assert "yes" not in rows[in_view + 2 :]  # out of view: not redrawn yet
+        far = {safe_id("server", h) for h in hosts[in_view + 2 :]}
+        assert not [row for row, _ in updated if row in far]
+
+        servers.scroll_end(animate=False)
+        await wait_until(pilot, lambda: column(servers, "reachable")[-1] == "yes")
+        finish.set()
+        await wait_until(pilot, lambda: app.inventory is not None)
+        await wait_until(pilot, lambda: column(servers, "reachable") == ["yes"] * 60)
+        widened = [row for row, width in updated if width]
+        assert len(widened) <= 2 * len(servers.ordered_columns), widened
+        for col in servers.ordered_columns:
+            widest = max(len(v) for v in column(servers, str(col.label)))
+            assert col.content_width >= widest, f"column {col.label} cuts its cells"
