@@ -102,9 +102,7 @@ async def discover(
     for h in hosts:
         yield ServerStarted(h)
     turns = Turns()
-    tasks = {
-        asyncio.ensure_future(discover_server(pool, h, tool_timeout=tool_timeout, turns=turns)): h for h in hosts
-    }
+    tasks = {asyncio.ensure_future(discover_server(pool, h, tool_timeout=tool_timeout, turns=turns)): h for h in hosts}
     results: dict[str, Server] = {}
     try:
         for fut in asyncio.as_completed(tasks):

@@ -123,7 +123,7 @@ def _netmask(netmask: str) -> ipaddress.IPv4Network | None:
 
 def _octet(text: str) -> bool:
     """As ``ipaddress`` takes an IPv4 octet: ASCII digits, 0-255, no leading zero."""
-    return text.isascii() and text.isdigit() and len(text) <= 3 and int(text) <= 255 and text[0] != "0" or text == "0"
+    return (text.isascii() and text.isdigit() and len(text) <= 3 and int(text) <= 255 and text[0] != "0") or text == "0"
 
 
 def _network(ip: str, netmask: str) -> str | None:
