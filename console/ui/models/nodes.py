@@ -25,7 +25,16 @@ SEVERITY_STYLE = {"error": RED, "warning": YELLOW, "info": ""}
 
 SERVER_COLUMNS = ("host", "server_id", "hostname", "reachable", "cards", "health", "driver", "CANN", "findings")
 DEVICE_COLUMNS = (
-    "device", "card", "device_ip", "netmask", "link", "net_health", "TLS", "health", "busy", "switch port"
+    "device",
+    "card",
+    "device_ip",
+    "netmask",
+    "link",
+    "net_health",
+    "TLS",
+    "health",
+    "busy",
+    "switch port",
 )
 
 

@@ -39,7 +39,6 @@ def category(status: str, loss_pct: float | None) -> str:
     return "self" if status == "self" else "untested"
 
 
-
 class PingModel:
     """The sweep as the pane sees it: results so far, probes pending per server pair.
 
