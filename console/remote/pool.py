@@ -122,7 +122,9 @@ class Pool:
             self._conns[key] = task.result()
 
     async def _open(self, target: str, via: _Conn | None, depth: int) -> _Conn:
-        spec = resolve(self.options, target, ignore_jump=via is not None, jump_host=depth > 0)
+        # In a thread: resolving reads ssh_config files and may run ``Match exec`` commands or
+        # look names up (CanonicalizeHostname), none of which may stall the event loop (the TUI's).
+        spec = await asyncio.to_thread(resolve, self.options, target, ignore_jump=via is not None, jump_host=depth > 0)
         if spec.proxy_jump:
             via = await self._jump(spec, depth)
         check, conn = await self._handshake(spec, via)
