@@ -242,8 +242,15 @@ async def test_rows_out_of_view_wait_while_discovery_runs_and_columns_are_measur
         far = {safe_id("server", h) for h in hosts[in_view + 2 :]}
         assert not [row for row, _ in updated if row in far]
 
+        issues = app.screen.query_one("#issues")
+        shows: list[int] = []
+        real_show = issues.show
+        monkeypatch.setattr(issues, "show", lambda items: shows.append(1) or real_show(items))
+        for y in range(1, 31):  # a mouse wheel: many scroll steps before the next frame
+            servers.scroll_to(y=y, animate=False)
         servers.scroll_end(animate=False)
         await wait_until(pilot, lambda: column(servers, "reachable")[-1] == "yes")
+        assert shows == [], "scrolling redrew the whole pane (findings list included) per step"
         finish.set()
         await wait_until(pilot, lambda: app.inventory is not None)
         await wait_until(pilot, lambda: column(servers, "reachable") == ["yes"] * 60)

@@ -21,7 +21,7 @@ from textual.widgets import DataTable, OptionList, Static, TextArea
 from console.core.hosts import HostTarget, fold
 from console.core.inventory import Inventory, Server
 from console.ops.hostfiles import expand_hosts
-from console.ui.feed import EventFeed
+from console.ui.feed import FRAME_S, EventFeed
 from console.ui.ids import safe_id, unsafe
 from console.ui.messages import HostsChanged, InventoryChanged, ShowServer
 from console.ui.models import nodes as view
@@ -80,6 +80,7 @@ class NodesScreen(PaneScreen):
         self._ids: dict[str, str] = {}
         self._table_at = 0.0
         self._table_timer: Timer | None = None
+        self._scroll_timer: Timer | None = None
         self._widths: list[int] = []
         """The widest cell put in each servers column so far (columns grow, never shrink)."""
 
@@ -169,8 +170,7 @@ class NodesScreen(PaneScreen):
     def render_model(self) -> None:
         inv = self.model.inventory
         hosts = [str(t) for t in self.console_app.hosts]
-        known = {s.host for s in inv.servers}
-        rows = list(inv.servers) + [Server(host=h) for h in hosts if h not in known]
+        rows = self._rows()
         if self._table_waits():
             self._fill_later()
         else:
@@ -187,6 +187,12 @@ class NodesScreen(PaneScreen):
         # One line high (.status): no layout pass needed. A layout per redraw (Static.update's
         # default) re-rendered the whole screen, 100-500 ms each while 1,024 servers reported.
         self.query_one("#hosts-line", Static).update(text, layout=False)
+
+    def _rows(self) -> list[Server]:
+        """The servers table's rows: the discovered servers, then hosts not discovered yet."""
+        inv = self.model.inventory
+        known = {s.host for s in inv.servers}
+        return list(inv.servers) + [Server(host=str(t)) for t in self.console_app.hosts if str(t) not in known]
 
     def _table_waits(self) -> bool:
         """While discovery runs, the servers table is redrawn at most every ``TABLE_FRAME_S``
@@ -273,9 +279,14 @@ class NodesScreen(PaneScreen):
         return top, top + height + 1
 
     def _scrolled(self) -> None:
-        if self._out_of_view:
-            self._table_at = 0.0
-            self.feed.redraw()
+        """Rows scrolled into view are filled at the next frame (once, however many scroll
+        steps came meanwhile: a mouse wheel sends dozens), and only the table."""
+        if self._out_of_view and self._scroll_timer is None:
+            self._scroll_timer = self.set_timer(FRAME_S, self._fill_scrolled, name="rows scrolled to")
+
+    def _fill_scrolled(self) -> None:
+        self._scroll_timer = None
+        self._fill_servers(self.model.inventory, self._rows())
 
     def _grows(self, column: int, cell: Text) -> bool:
         """Whether ``cell`` is wider than any cell the column held so far (noted if so).
