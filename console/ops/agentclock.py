@@ -14,7 +14,9 @@ import time
 
 SYNC_PINGS = 3
 MARGIN_S = (0.05, 2.0)
-"""GO's release moment is now + clamp(2 x worst round trip + 20 ms, MARGIN_S)."""
+"""GO's release moment is now + clamp(2 x worst round trip + 20 ms, MARGIN_S) + 2 x the time the
+console needs to write GO to every agent (``fanout_s``: it writes them one after another, so
+this part grows with the number of servers and is not capped)."""
 
 
 class AgentClocks:
@@ -41,16 +43,20 @@ class AgentClocks:
     def synced(self, sids: set[str]) -> bool:
         return set(self.samples) >= sids
 
+    def count(self) -> int:
+        """How many agents' clocks are known."""
+        return len(self.samples)
+
     def offset(self, sid: str) -> float:
         """This server's clock minus ours; 0 when within the round-trip uncertainty."""
         rtt, offset, _ = self.samples.get(sid, (0.0, 0.0, 0.0))
         return offset if abs(offset) > rtt / 2 + 0.001 else 0.0
 
-    def margin(self) -> float:
+    def margin(self, fanout_s: float = 0.0) -> float:
         if self.margin_override is not None:
             return self.margin_override
         worst = max((c[2] for c in self.samples.values()), default=0.0)
-        return min(MARGIN_S[1], max(MARGIN_S[0], 2 * worst + 0.02))
+        return min(MARGIN_S[1], max(MARGIN_S[0], 2 * worst + 0.02)) + 2 * fanout_s
 
     def report(self) -> dict[str, dict[str, float]]:
         return {

@@ -12,6 +12,7 @@ The supervisor asks ``due()`` for the next moment worth a look and calls ``check
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -43,12 +44,20 @@ class StallWatch:
         self.marked: set[int] = set()
         self.verdict: StallVerdict | None = None
         self.dirty = False
+        # (moment it turns stalled, rank), lazily: an entry is current while the rank runs,
+        # is not marked and that moment is still its own (a later line pushes a new entry)
+        self._heap: list[tuple[float, int]] = []
 
     def started(self, now: float) -> None:
         self.tracker.started(now)
+        self._rebuild()
 
     def line(self, rank: int, now: float) -> list[RankStalled]:
         self.tracker.line(rank, now)
+        if self.tracker.go is not None:
+            heapq.heappush(self._heap, (now + self.tracker.stall_s, rank))
+            if len(self._heap) > 2 * len(self.tracker.rank_server) + 64:
+                self._rebuild()  # old entries dropped: amortized O(1) a line
         if rank not in self.marked:
             return []
         self.marked.discard(rank)
@@ -56,8 +65,10 @@ class StallWatch:
 
     def exited(self, rank: int, code: int | None) -> None:
         self.tracker.exited(rank, code)
+        # a verdict needs stalled ranks: with none marked, an exit cannot make one (the next
+        # rank to turn stalled is what ``due`` says), so no look at every rank per exit
+        self.dirty = self.dirty or bool(self.marked)
         self.marked.discard(rank)
-        self.dirty = True
 
     def due(self) -> float | None:
         """When a running rank turns stalled next (or now, after an exit); None before GO
@@ -65,10 +76,25 @@ class StallWatch:
         t = self.tracker
         if t.go is None or self.verdict is not None:
             return None
-        waiting = [t.last.get(r, t.go) + t.stall_s for r in t.rank_server if r not in t.exits and r not in self.marked]
         if self.dirty:
-            waiting.append(0.0)
-        return min(waiting, default=None)
+            return 0.0
+        heap = self._heap
+        while heap and not self._current(*heap[0]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def _current(self, moment: float, rank: int) -> bool:
+        t = self.tracker
+        if rank in t.exits or rank in self.marked or t.go is None:
+            return False
+        return moment == t.last.get(rank, t.go) + t.stall_s
+
+    def _rebuild(self) -> None:
+        t = self.tracker
+        if t.go is None:
+            return
+        self._heap = [(t.last.get(r, t.go) + t.stall_s, r) for r in t.rank_server if r not in t.exits]
+        heapq.heapify(self._heap)
 
     def check(self, now: float) -> tuple[list[RankStalled | StallDetected], StallVerdict | None]:
         """Events since the last check, and the verdict when one is new."""

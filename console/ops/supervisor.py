@@ -78,6 +78,7 @@ class Supervisor:
         self.heartbeat_s = heartbeat_s
         self.stop_wait_s = stop_wait_s
         self.clocks = AgentClocks(go_margin_s)
+        self.writes = [0, 0.0]  # writes to agents' channels, and the seconds they took (GO's margin)
         self.queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
         self.queued_chars = 0
         self.room = asyncio.Event()
@@ -85,6 +86,10 @@ class Supervisor:
         self.links: dict[str, AgentLink] = {}
         self.readers: list[asyncio.Task] = []
         self.server_of = {r.rank: s for s in plan.servers for r in s.ranks}
+        # per-message lookups by server id: dicts, never a scan of the plan (1,024 servers)
+        self.by_id = {s.server_id: s for s in plan.servers}
+        self.ranks_of = {s.server_id: frozenset(r.rank for r in s.ranks) for s in plan.servers}
+        self._server_ids = list(self.by_id)
         self.pending = set(self.server_of)
         self.exit_codes: dict[int, int | None] = {}
         self.tails: dict[int, deque[str]] = {r: deque(maxlen=TAIL_LINES) for r in self.server_of}
@@ -248,7 +253,7 @@ class Supervisor:
     def _handle(self, item: tuple) -> list[Any]:
         if item[0] == "msg":
             sid = item[1]
-            msg, problem = check_frame(item[2], {r.rank for r in self.plan.server(sid).ranks})
+            msg, problem = check_frame(item[2], self.ranks_of[sid])
             if problem is not None:
                 return self._unexpected(sid, item[2], problem)
             return self._on_msg(sid, msg)
@@ -367,13 +372,18 @@ class Supervisor:
 
     def _maybe_go(self) -> list[Any]:
         """GO once every server is at the barrier and its clock is known."""
-        everyone = set(self.server_ids)
-        if self.root is not None or self.go_at is not None or self.ready < everyone or not self.clocks.synced(everyone):
+        everyone = len(self.by_id)  # ready and clocks hold only this plan's servers: counting is enough
+        if self.root is not None or self.go_at is not None:
+            return []
+        if len(self.ready) < everyone or self.clocks.count() < everyone:
             return []
         self._event("barrier", servers=len(self.ready))
         self.go_at = time.monotonic()
         self.stall.started(self.go_at)
-        margin = self.clocks.margin()
+        # every agent must have GO before its release moment: the margin also covers writing GO
+        # to every channel, one after another (``_send``: its measured cost times the servers)
+        count, spent = self.writes
+        margin = self.clocks.margin(fanout_s=spent / count * len(self.links) if count else 0.0)
         release = time.time() + margin
         for sid in self.links:
             self._send(sid, {"t": "go", "at": release + self.clocks.offset(sid)})
@@ -466,7 +476,7 @@ class Supervisor:
             events.append(ServerLost(sid, self._host(sid), reason))
             if self.root is None:
                 events += self._teardown(RootCause(f"server lost: {reason}", sid, self._host(sid)))
-        for spec in self.plan.server(sid).ranks:
+        for spec in self.by_id[sid].ranks:
             if spec.rank in self.pending:
                 events += self._on_exit(sid, spec.rank, None, None)
         return events
@@ -539,21 +549,29 @@ class Supervisor:
 
     @property
     def server_ids(self) -> list[str]:
-        return [s.server_id for s in self.plan.servers]
+        return self._server_ids
 
     def _host(self, sid: str) -> str:
-        return next((s.host for s in self.plan.servers if s.server_id == sid), sid)
+        server = self.by_id.get(sid)
+        return sid if server is None else server.host
 
     def _send_all(self, msg: dict) -> None:
+        text = json.dumps(msg) + "\n"
         for sid in self.links:
-            self._send(sid, msg)
+            self._write(sid, text)
 
     def _send(self, sid: str, msg: dict) -> None:
+        self._write(sid, json.dumps(msg) + "\n")
+
+    def _write(self, sid: str, text: str) -> None:
         link = self.links.get(sid)
         if link is None or sid in self.ended:
             return
+        start = time.perf_counter()
         with contextlib.suppress(ConsoleError, OSError, RuntimeError):
-            link.write(json.dumps(msg) + "\n")
+            link.write(text)
+        self.writes[0] += 1
+        self.writes[1] += time.perf_counter() - start
 
     def _event(self, kind: str, **fields: Any) -> None:
         if self.record:
