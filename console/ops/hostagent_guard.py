@@ -105,6 +105,30 @@ class _Proc(object):
         self.pidfd = self.dirfd = None
 
 
+def _may_be_marked(name, needles):
+    # the cheap first look, by path (one open, read, close): a process whose environment
+    # lacks a marker (nearly all of them) costs no more; a candidate is held and checked
+    # again below through its /proc folder fd. On a machine running many servers' agents
+    # (the simulator) every agent sees every process, so this is what a sweep costs
+    try:
+        fd = os.open("/proc/{}/environ".format(name), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        data = b""
+        while len(data) < (8 << 20):
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    env = b"\0" + data + b"\0"
+    return all(n in env for n in needles)
+
+
 def marked_procs(markers, skip=(), groups=()):
     """Processes (``_Proc``, to be closed) of this user (real, effective AND saved uid all
     the agent's) whose environment holds every KEY=VALUE of markers, except ``skip`` and the
@@ -120,7 +144,7 @@ def marked_procs(markers, skip=(), groups=()):
     except OSError:
         return []
     for name in names:
-        if not name.isdigit() or int(name) in skip:
+        if not name.isdigit() or int(name) in skip or not _may_be_marked(name, needles):
             continue
         try:
             proc = _Proc(int(name))
