@@ -104,6 +104,7 @@ def start_sim(args: argparse.Namespace, workdir: Path) -> Sim:
         "--port",
         str(args.port),
         "--json",
+        *(["--session-nice", str(args.session_nice)] if getattr(args, "session_nice", 0) else []),
     ]
     proc = subprocess.Popen(
         cmd,

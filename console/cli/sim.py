@@ -55,6 +55,17 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         metavar="P",
         help="SSH port of every server (spec's, default 2222; 0 = any free port)",
     )
+    p.add_argument(
+        "--session-nice",
+        type=int,
+        default=0,
+        choices=range(0, 20),
+        metavar="N",
+        help="run every SSH session (and so every process started on the simulated servers) at "
+        "niceness N (0, as sshd does): with many servers on one machine their processes then "
+        "cannot starve the sim's SSH server and a console running there, as they cannot on a "
+        "real cluster where each server has its own CPUs",
+    )
     p.add_argument("--json", action="store_true", help="print the connection facts as JSON")
     p.set_defaults(func=run)
 
@@ -102,7 +113,7 @@ async def run(args: argparse.Namespace) -> int:
     port = args.sim_port if args.sim_port is not None else getattr(args, "port", None)
     # the sim writes keys, ssh_config and tool scripts there: a folder nobody else can change
     folder = safefiles.trusted_folder(Path(args.dir))
-    async with SimCluster(spec, folder, port=port) as sim:
+    async with SimCluster(spec, folder, port=port, session_nice=args.session_nice) as sim:
         facts = describe(sim)
         if args.json:
             print_json(facts)

@@ -32,9 +32,10 @@ SIGTERM/SIGHUP/SIGINT, every rank's process group gets SIGTERM, then SIGKILL aft
 period. A STOP with "sig":"INT" (the user's Ctrl-C) starts one step earlier: SIGINT (so
 ``except KeyboardInterrupt:`` cleanup runs, as under torchrun), TERM after the grace
 period, then KILL; a later STOP with a stronger signal skips ahead (``STOP_STEPS``). Every
-other process carrying the run's markers (``hostagent_guard``) gets the same signals, and
-once more at the end (``swept``). A rank whose main process exits gets its leftover group
-killed the same way. If the agent is killed outright, PR_SET_PDEATHSIG and the watchdog
+other process carrying the run's markers (``hostagent_guard``) gets the same signals (TERM
+once the ranks' exits are reported: finding them is a look at every process of the machine,
+which must not hold up the exit reports), and once more at the end (``swept``). A rank
+whose main process exits gets its leftover group killed the same way. If the agent is killed outright, PR_SET_PDEATHSIG and the watchdog
 (hostagent_base) end the ranks. Then the run folder is removed (``cleaned``) unless kept.
 
 Uploaded files: their sha256 is checked when the ranks reach the barrier and right before
@@ -78,6 +79,7 @@ class Agent:
         self.hb = float(spec.get("heartbeat_s", 0) or 0)
         self.state = "setup"
         self.escalate_at = None  # when the next, stronger signal goes to the ranks
+        self.sweep_due = None  # a TERM for the marked processes, sent once the ranks reported
         self.stop_step = None  # index in STOP_STEPS of the last signal sent
         self.inbuf = inbuf
         self.last_in = time.time()
@@ -328,15 +330,33 @@ class Agent:
         self.signal_ranks(step)
 
     def signal_ranks(self, step):
-        """Send STOP_STEPS[step] to every rank not yet reported; schedule the next step."""
+        """Send STOP_STEPS[step] to every rank not yet reported; schedule the next step.
+
+        The other marked processes get the same signal (``Guard.end_marked``: a look at every
+        process of the machine). For TERM, the usual teardown, that look comes after the
+        ranks' exits are reported (``sweep_marked``), so the exit reports are not held up by
+        it: right before ``Guard.finish`` (TERM, grace, KILL), or at the next step."""
         self.stop_step = step
         sig = getattr(signal, "SIG" + STOP_STEPS[step])
         for rank in self.ranks:
             if not rank.reported:
                 self.killpg(rank, sig)
-        self.guard.end_marked(sig, {r.proc.pid for r in self.ranks if r.proc is not None})
+        if STOP_STEPS[step] == "TERM" and any(not r.reported and r.proc is not None for r in self.ranks):
+            self.sweep_due = sig
+        else:
+            self.sweep_due = None
+            self.guard.end_marked(sig, self.rank_groups())
         # KILL is repeated (a process forked meanwhile), the others escalate after the grace
         self.escalate_at = time.time() + (self.grace if step < 2 else 0.25)
+
+    def rank_groups(self):
+        return {r.proc.pid for r in self.ranks if r.proc is not None}
+
+    def sweep_marked(self):
+        """The marked processes' TERM left for after the exit reports (see signal_ranks)."""
+        if self.sweep_due is not None:
+            sig, self.sweep_due = self.sweep_due, None
+            self.guard.end_marked(sig, self.rank_groups())
 
     def reap(self):
         for rank in self.ranks:
@@ -357,6 +377,7 @@ class Agent:
         if self.hb and now - self.last_in > self.hb and self.state != "stopping":
             self.stop(f"no heartbeat from the console for {self.hb:.0f} s")
         if self.escalate_at is not None and now >= self.escalate_at:
+            self.sweep_marked()  # still due: the marked processes get TERM before the KILL
             self.signal_ranks(min((self.stop_step or 0) + 1, 2))
         for rank in self.ranks:
             if rank.code is None or rank.reported or rank.reaped_at is None:
@@ -422,8 +443,11 @@ class Agent:
             self.reap()
             self.housekeeping()
             self.out.flush()
-            if all(r.reported or r.proc is None for r in self.ranks) and self.ranks_over():
-                break
+            if all(r.reported or r.proc is None for r in self.ranks):
+                if self.ranks_over():
+                    self.sweep_due = None  # Guard.finish sends that TERM now (then grace, KILL)
+                    break
+                self.sweep_marked()
         self.out.emit(t="swept", n=self.guard.finish(self.grace), ts=time.time())
         self.out.flush()
         problem = self.guard.remove_dir()

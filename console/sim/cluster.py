@@ -27,8 +27,11 @@ class SimCluster:
     ``port``: overrides ``spec.port``; 0 picks one free port shared by every server.
     """
 
-    def __init__(self, spec: ClusterSpec, workdir: str | Path, *, port: int | None = None) -> None:
+    def __init__(
+        self, spec: ClusterSpec, workdir: str | Path, *, port: int | None = None, session_nice: int = 0
+    ) -> None:
         self.spec = spec
+        self.session_nice = session_nice
         self.workdir = Path(workdir).resolve()
         self.port = spec.port if port is None else port
         self.user = spec.user or getpass.getuser()
@@ -109,6 +112,7 @@ class SimCluster:
                 delay=fault.delay if fault else 0.0,
                 connect_delay=fault.connect_delay if fault else 0.0,
                 close_at_once=refused.get(srv.name) == "close",
+                session_nice=self.session_nice,
             )
             port = await _start_host(host, srv, port)
             self._hosts[srv.address] = host

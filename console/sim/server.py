@@ -1,7 +1,8 @@
 """One simulated server: an asyncssh server on its own loopback address.
 
 ``exec`` requests run through a real local shell (``/bin/sh -c CMD`` in its own process
-group), stdin/stdout/stderr piped through
+group; with ``session_nice`` N, under ``nice -n N``: see ``cluster-console sim --session-nice``),
+stdin/stdout/stderr piped through
 and the exit status returned; when the channel closes first (client timeout, lost
 connection) the whole process group is killed. SFTP serves the real file system with
 relative paths under the server's home. Only public-key auth with the sim's client key.
@@ -102,8 +103,10 @@ class SimHost:
         delay: float = 0.0,
         connect_delay: float = 0.0,
         close_at_once: bool = False,
+        session_nice: int = 0,
     ) -> None:
         self.address = address
+        self.session_nice = session_nice
         self.root = root
         self.home = env.get("HOME", str(root))
         self._env = {**login_env(self.home), **env}
@@ -150,6 +153,8 @@ class SimHost:
             await asyncio.sleep(self.delay)
         command = process.command
         argv = ["/bin/sh", "-c", command] if command is not None else ["/bin/sh", "-i"]
+        if self.session_nice:  # nice(1) execs the shell: same process, lower priority
+            argv = ["nice", "-n", str(self.session_nice), *argv]
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,

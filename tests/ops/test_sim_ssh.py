@@ -185,3 +185,18 @@ async def test_port_in_use_is_an_input_error_naming_the_address(sim_cluster, tmp
         await again.start()
     assert err.value.host == "127.0.0.11"
     assert f"127.0.0.11:{sim_cluster.port}" in str(err.value)
+
+
+async def test_session_nice_lowers_the_priority_of_what_the_servers_run(tmp_path, sim_connect):
+    """``--session-nice``: the servers' processes at niceness N (the sim itself and the
+    console keep theirs); by default 0, as under a real sshd."""
+    niceness = "cut -d' ' -f19 /proc/self/stat"  # field 19 of stat: nice
+    for session_nice, expected in ((0, "0"), (19, "19")):
+        sim = SimCluster(ClusterSpec.default(), tmp_path / f"sim{session_nice}", port=0, session_nice=session_nice)
+        await sim.start()
+        try:
+            async with sim_connect(sim, "127.0.0.11") as conn:
+                res = await conn.run(f"{niceness}; sh -c {niceness!r}")
+            assert res.stdout.split() == [expected, expected], res
+        finally:
+            await sim.stop()
