@@ -59,6 +59,12 @@ def table_for(spec, ranks_per_server: int | None = None) -> RankTable:
     return subset_table(build(spec.inventory()), ranks_per_server)
 
 
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def raise_fd_limit() -> None:
     """As the CLI does: one SSH connection per server plus a log file per rank."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -215,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
     from console.sim.spec import ClusterSpec
 
     raise_fd_limit()
+    console_cpu = process_cpu(os.getpid())
     spec = ClusterSpec.generate(servers=args.servers, cards=args.cards)
     with tempfile.TemporaryDirectory(prefix="bench-launch-", dir=args.workdir) as tmp:
         work = Path(tmp)
@@ -226,9 +233,12 @@ def run(args: argparse.Namespace) -> int:
             sim = start_sim(args, work / "sim")
             print(f"sim: {args.servers} servers started in {sim.start_s:.1f} s", file=sys.stderr)
             try:
+                sim_cpu = process_cpu(sim.proc.pid)
                 results = asyncio.run(measure(args, spec, work, sim.ssh_config))
+                results["sim_cpu"] = process_cpu(sim.proc.pid) - sim_cpu
             finally:
                 stop_sim(sim)
+    results["console_cpu"] = process_cpu(os.getpid()) - console_cpu
     report(args, results)
     skew, teardown = targets(args.servers)
     ok = (
@@ -243,6 +253,7 @@ def report(args: argparse.Namespace, r: dict) -> None:
     print(
         f"launch bench: {args.servers} servers x {ranks // args.servers} ranks = {ranks} ranks, "
         f"{'local agents' if args.local else 'SSH (simulated cluster in its own process)'}"
+        + ("" if args.local or not args.session_nice else f", servers' processes at nice {args.session_nice}")
     )
     print(f"{'figure':<34}{'value':>12}{'':<4}{'target':>10}{'ratio':>7}")
     print(row("start skew, hold barrier (s)", r["hold"]["skew"], skew))
@@ -257,6 +268,9 @@ def report(args: argparse.Namespace, r: dict) -> None:
     print(row("job wall time, hold (s)", r["hold"]["wall"], None))
     print(row("job wall time, teardown run (s)", r["teardown"]["wall"], None))
     print(row("console event loop, worst lag (s)", r["lag"], None))
+    print(row("console CPU, whole run (s)", r["console_cpu"], None))
+    if "sim_cpu" in r:
+        print(row("sim process CPU, whole run (s)", r["sim_cpu"], None))
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
 
 
@@ -276,6 +290,16 @@ def main() -> int:
         type=float,
         default=5.0,
         help="console -> agent heartbeat; an agent stops its ranks after 4 missed (5)",
+    )
+    parser.add_argument(
+        "--session-nice",
+        type=int,
+        default=19,
+        choices=range(0, 20),
+        metavar="N",
+        help="niceness of everything the simulated servers run (the sim's --session-nice; 19): "
+        "1,024 servers' agents and ranks on one machine must not starve the console and the "
+        "sim's SSH server, as they cannot on a real cluster; 0 = as under sshd",
     )
     parser.add_argument("--workdir", help="where the temporary folder goes (default: $TMPDIR)")
     parser.add_argument("--lines", type=int, default=1000, help="lines per rank in the log run")
