@@ -1,7 +1,7 @@
 """One simulated server: an asyncssh server on its own loopback address.
 
 ``exec`` requests run through a real local shell (``/bin/sh -c CMD`` in its own process
-group; with ``session_nice`` N, under ``nice -n N``: see ``cluster-console sim --session-nice``),
+group; with ``session_nice`` N at niceness N: see ``cluster-console sim --session-nice``),
 stdin/stdout/stderr piped through
 and the exit status returned; when the channel closes first (client timeout, lost
 connection) the whole process group is killed. SFTP serves the real file system with
@@ -24,6 +24,7 @@ import posixpath
 import pwd
 import signal
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -153,8 +154,6 @@ class SimHost:
             await asyncio.sleep(self.delay)
         command = process.command
         argv = ["/bin/sh", "-c", command] if command is not None else ["/bin/sh", "-i"]
-        if self.session_nice:  # nice(1) execs the shell: same process, lower priority
-            argv = ["nice", "-n", str(self.session_nice), *argv]
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -164,6 +163,7 @@ class SimHost:
                 cwd=self.home,
                 start_new_session=True,
                 env={**self._env, **_client_env(process.env)},
+                preexec_fn=partial(_lower_priority, self.session_nice) if self.session_nice else None,
             )
         except OSError as exc:
             process.stderr.write(f"sim: cannot start shell: {exc}\n".encode())
@@ -216,6 +216,18 @@ class SimHost:
             except ProcessLookupError:
                 pass
         self._groups.discard(pgid)
+
+
+def _lower_priority(nice: int) -> None:
+    """In the session's first process, after its ``setsid``: niceness ``nice`` for it and
+    for its session's scheduling group (Linux autogroup: with it, a process's niceness only
+    counts against its own session's processes, and every session weighs the same)."""
+    os.setpriority(os.PRIO_PROCESS, 0, nice)
+    try:
+        with open("/proc/self/autogroup", "w") as fh:
+            fh.write(str(nice))
+    except OSError:
+        pass  # no autogroup in this kernel: the niceness alone
 
 
 def login_env(home: str) -> dict[str, str]:
