@@ -35,8 +35,9 @@ period, then KILL; a later STOP with a stronger signal skips ahead (``STOP_STEPS
 other process carrying the run's markers (``hostagent_guard``) gets the same signals (TERM
 once the ranks' exits are reported: finding them is a look at every process of the machine,
 which must not hold up the exit reports), and once more at the end (``swept``). A rank
-whose main process exits gets its leftover group killed the same way. If the agent is killed outright, PR_SET_PDEATHSIG and the watchdog
-(hostagent_base) end the ranks. Then the run folder is removed (``cleaned``) unless kept.
+whose main process exits gets its leftover group killed the same way. If the agent is killed
+outright, PR_SET_PDEATHSIG and the watchdog (hostagent_base) end the ranks. Then the run
+folder is removed (``cleaned``) unless kept.
 
 Uploaded files: their sha256 is checked when the ranks reach the barrier and right before
 they are released; a mismatch refuses GO (``refused``, naming the file) and stops the ranks.

@@ -14,7 +14,7 @@ from console.ops import agentlink
 from console.ops.agentlink import LocalAgentLink
 from tests.ops.test_hostagent import Agent, rank
 
-TRACE = '''
+TRACE = """
 _end_marked = Guard.end_marked
 
 
@@ -24,7 +24,7 @@ def _traced(self, sig, groups=()):
 
 
 Guard.end_marked = _traced
-'''
+"""
 
 
 REAL_SOURCE = agentlink.agent_source
