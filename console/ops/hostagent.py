@@ -39,8 +39,9 @@ whose main process exits gets its leftover group killed the same way. If the age
 outright, PR_SET_PDEATHSIG and the watchdog (hostagent_base) end the ranks. Then the run
 folder is removed (``cleaned``) unless kept.
 
-Uploaded files: their sha256 is checked when the ranks reach the barrier and right before
-they are released; a mismatch refuses GO (``refused``, naming the file) and stops the ranks.
+Uploaded files: their sha256 is checked when the ranks reach the barrier and when GO arrives
+(before the release moment, so that the release itself does no file work); a mismatch refuses
+GO (``refused``, naming the file) and stops the ranks.
 Input that is not a JSON object of a known type is answered with an ``error`` frame and
 otherwise ignored.
 """
@@ -174,17 +175,20 @@ class Agent:
             return
         self.state = "running"
         ts = time.time()
-        self.release_at = at if at is not None and at > ts else ts
         late = ts - at if at is not None and at < ts else 0.0
         self.out.emit(t="go", ts=ts, at=at, late=round(late, 6))
+        # the files' last check is now, while waiting for the release moment: at that moment
+        # only the release itself runs (a sha256 of every upload there would delay it by the
+        # uploads' size, differently on every server)
+        if not self.files_ok():
+            return
+        self.release_at = at if at is not None and at > ts else ts
         self.release_due()
 
     def release_due(self):
         if self.release_at is None or time.time() < self.release_at:
             return
         self.release_at = None
-        if not self.files_ok():
-            return
         ts = time.time()
         if self.hold and self.go_w is not None:
             os.close(self.go_w)  # every held rank wakes up on this one syscall
