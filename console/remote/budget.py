@@ -3,7 +3,9 @@
 Each command's own cap (``SSHOptions.output_limit``) bounds one command; this bounds them all
 together (``SSHOptions.output_budget``), so 1,024 servers printing at once cannot add up to
 1,024 caps. Every command that keeps output (``Pool.run``, one ping-lane answer) holds a
-``Share`` while it runs and takes bytes from it as they arrive. When a take would pass the
+``Share`` while its output is still arriving and takes bytes from it as they arrive; once its
+output is complete (both streams at EOF) it releases the share, so it can no longer be ended
+and what it read is the caller's. When a take would pass the
 budget, the command that would then hold the most is ended (its share released at once): the
 one taking if that is it, else the biggest other holder, which is told through its
 ``on_evict`` callback and drops what it kept. So the total never passes the budget and the
@@ -63,10 +65,10 @@ class OutputBudget:
         return share
 
     def release(self, share: Share) -> None:
-        if share in self.shares:
-            self.shares.discard(share)
-            self.used -= share.held
-            share.held = 0
+        """``share`` is out of play (idempotent): its bytes no longer count, it is never ended."""
+        self.shares.discard(share)
+        self.used -= share.held
+        share.held = 0
 
     def take(self, share: Share, n: int) -> bool:
         if share.ended is not None:

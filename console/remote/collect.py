@@ -56,7 +56,12 @@ async def collect(proc: asyncssh.SSHClientProcess, cap: int, share: Share) -> tu
     finally:
         for task in (*tasks, watch):
             task.cancel()
+    # Both streams are complete: the output is the caller's now, no longer in play in the
+    # budget (another command's take cannot end this one while the channel closes).
+    share.release()
     await proc.wait_closed()
+    if share.ended is not None:  # cannot happen once released; never hand back emptied output
+        raise TooLarge(share.ended)
     return b"".join(out), b"".join(err)
 
 

@@ -174,3 +174,44 @@ def test_the_budget_ends_the_biggest_holder_and_never_passes_its_total():
     assert told == ["big", "small"] and budget.used == 0 and budget.peak <= 1000 and budget.ended == 3
     small.release()
     assert budget.used == 0 and not budget.shares
+
+
+class _Reader:
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = list(chunks)
+
+    async def read(self, n: int) -> bytes:
+        await asyncio.sleep(0)
+        return self.chunks.pop(0) if self.chunks else b""
+
+
+class _Proc:
+    """Both streams end at once; ``wait_closed`` waits until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.stdout, self.stderr = _Reader(b"x" * 600), _Reader()
+        self.closing, self.gate = asyncio.Event(), asyncio.Event()
+
+    async def wait_closed(self) -> None:
+        self.closing.set()
+        await self.gate.wait()
+
+
+async def test_output_read_in_full_is_not_lost_to_a_take_while_the_channel_closes():
+    """Output complete (both streams at EOF) while the channel is still closing: another
+    command's take can no longer end this one and leave ``Pool.run`` with empty output."""
+    from console.remote.collect import collect
+
+    budget = OutputBudget(1000)
+    proc = _Proc()
+    share = budget.open()
+    task = asyncio.create_task(collect(proc, 10**6, share))  # type: ignore[arg-type]
+    await asyncio.wait_for(proc.closing.wait(), 10)
+    other = budget.open()
+    assert other.take(500)  # 1,100 > 1,000, but the finished command's bytes are no longer in play
+    proc.gate.set()
+    out, err = await task
+    assert (out, err, share.ended) == (b"x" * 600, b"", None)
+    share.release()
+    other.release()
+    assert budget.used == 0 and not budget.shares
