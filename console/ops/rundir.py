@@ -38,10 +38,11 @@ REMOVE_TIMEOUT_S = 15.0
 
 @lru_cache(maxsize=1)
 def helper_source() -> str:
-    folder = resources.files("console.ops")  # the sha256 function first, as in the agent's program
-    return "\n".join(
-        folder.joinpath(name).read_text(encoding="utf-8") for name in ("filehash_remote.py", "rundir_remote.py")
-    )
+    # The path walk, then the sha256 function (as in the agent's program), then the helper.
+    walk = resources.files("console.core").joinpath("pathwalk.py").read_text(encoding="utf-8")
+    ops = resources.files("console.ops")
+    parts = [ops.joinpath(name).read_text(encoding="utf-8") for name in ("filehash_remote.py", "rundir_remote.py")]
+    return "\n".join([walk, *parts])
 
 
 def _command(python: str) -> str:

@@ -15,10 +15,11 @@ Answers: {"ok": true, "dir": REAL_PATH, "sha256": {PATH: HEX}, "table_created": 
          {"ok": false, "path": PATH, "why": TEXT}.
 
 Rules (the security model: other local users are not trusted):
-* every existing component of the folder's path, from ``/``, is checked with ``lstat``: a
-  folder owned by you or root, not writable by group or others unless it is a root-owned
-  sticky folder (``/tmp``); a symlink must be owned by you or root (it is followed and its
-  target checked the same way); missing components are created with mode 0700;
+* every existing component of the folder's path, from ``/``, is checked with ``lstat`` by
+  ``console.core.pathwalk`` (the one walk ``Pool.put_file`` uses too; its text precedes this
+  one on a server): a folder owned by you or root, not writable by group or others unless it
+  is a root-owned sticky folder (``/tmp``); a symlink must be owned by you or root (it is
+  followed and its target checked the same way); missing components are created with mode 0700;
 * the run folder itself (``<base>/<run>/<name>``) is created fresh with mode 0700 and
   refused if it already exists;
 * files are written to a temporary name opened with O_EXCL|O_NOFOLLOW, fsync'ed, given their
@@ -43,11 +44,8 @@ DIR_MODE = 0o700
 TABLE_READ_MAX = 16 << 20
 
 
-class Refused(Exception):
-    def __init__(self, path, why):
-        Exception.__init__(self, f"{path}: {why}")
-        self.path = path
-        self.why = why
+if __package__:  # imported (tests, --local); on a server pathwalk.py precedes this text
+    from console.core.pathwalk import Refused, walk_folder
 
 
 def _owner(uid):
@@ -59,39 +57,19 @@ def _owner(uid):
         return str(uid)
 
 
-def _check_dir(st, path, uid):
-    if not stat.S_ISDIR(st.st_mode):
-        raise Refused(path, "is not a folder")
-    if st.st_uid not in (uid, 0):
-        raise Refused(path, f"is owned by uid {_owner(st.st_uid)}, not by you or root")
-    sticky_root = st.st_uid == 0 and st.st_mode & stat.S_ISVTX
-    if st.st_mode & 0o022 and not sticky_root:
-        raise Refused(
-            path,
-            "is writable by {} (mode {:04o}) and is not a root-owned sticky folder".format(
-                "group and others" if st.st_mode & 0o022 == 0o022 else "others" if st.st_mode & 0o002 else "its group",
-                stat.S_IMODE(st.st_mode),
-            ),
-        )
-
-
 def secure_dir(path, create):
-    """The real path of folder ``path`` (absolute) once every component passed the checks;
-    missing components are created (0700) when ``create``."""
-    uid = os.geteuid()
-    _check_dir(os.lstat("/"), "/", uid)
-    todo = [c for c in path.split("/") if c]
-    real = []  # type: list
-    links = 0
-    while todo:
-        part = todo.pop(0)
-        if part == ".":
+    """The real path of folder ``path`` (absolute) once every component passed the checks
+    (``console.core.pathwalk``); missing components are created (0700) when ``create``."""
+    walk = walk_folder(path, os.geteuid(), _owner)
+    answer = None
+    while True:
+        try:
+            op, cur = walk.send(answer)
+        except StopIteration as done:
+            return done.value
+        if op == "readlink":
+            answer = os.readlink(cur)
             continue
-        if part == "..":
-            if real:
-                real.pop()
-            continue
-        cur = "/" + "/".join([*real, part])
         try:
             st = os.lstat(cur)
         except FileNotFoundError:
@@ -102,20 +80,7 @@ def secure_dir(path, create):
             except FileExistsError:
                 pass  # made meanwhile (another server sharing this home): checked below
             st = os.lstat(cur)
-        if stat.S_ISLNK(st.st_mode):
-            if st.st_uid not in (uid, 0):
-                raise Refused(cur, f"is a symlink owned by uid {_owner(st.st_uid)}, not by you or root")
-            links += 1
-            if links > 40:
-                raise Refused(cur, "too many levels of symbolic links")
-            target = os.readlink(cur)
-            if target.startswith("/"):
-                real = []
-            todo = [c for c in target.split("/") if c] + todo
-            continue
-        _check_dir(st, cur, uid)
-        real.append(part)
-    return "/" + "/".join(real)
+        answer = (st.st_mode, st.st_uid)
 
 
 def write_file(folder, name, data, mode):

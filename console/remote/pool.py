@@ -340,18 +340,22 @@ class Pool:
         return RemoteProcess(host, command, proc, stack, line_limit)
 
     async def put_file(self, host: str, data: bytes, remote_path: str, *, mode: int = 0o640) -> None:
-        """Upload atomically where no other local user can redirect or replace it: a temp file
-        created exclusively in the same folder, chmod, posix-rename; the folder's path and an
-        existing file there are checked first (``sftpput``). ``CheckFailed`` when refused."""
+        """Upload atomically where no other local user can redirect or replace it: the login's
+        uid (``id -u``), then the folder's path and an existing file there are checked, then a
+        temp file created exclusively in the same folder, chmod, posix-rename (``sftpput``).
+        ``CheckFailed`` when refused: nothing was created."""
         if not posixpath.basename(remote_path):
             raise InputError("remote path names a folder, not a file", path=remote_path, host=host)
+        uid = await self._login_uid(host)
         command = f"sftp put {remote_path}"
         try:
             entry, sftp = await asyncio.wait_for(
                 self._start(host, command, asyncssh.SSHClientConnection.start_sftp_client), self.options.command_timeout
             )
             try:
-                await asyncio.wait_for(safe_put(sftp, host, data, remote_path, mode), self.options.command_timeout)
+                await asyncio.wait_for(
+                    safe_put(sftp, host, data, remote_path, mode, uid), self.options.command_timeout
+                )
             finally:
                 sftp.exit()
                 with contextlib.suppress(Exception):
@@ -366,6 +370,19 @@ class Pool:
         except RemoteError as err:
             err.path = err.path or remote_path
             raise
+
+    async def _login_uid(self, host: str) -> int:
+        """The login's uid on ``host`` (``id -u``; the last line: a login script may print)."""
+        result = await self.run(host, "id -u")
+        lines = result.stdout.split()
+        if result.exit_status != 0 or not lines or not lines[-1].isdigit():
+            raise RemoteError(
+                "cannot tell who we are on the server",
+                f"id -u answered {result.stdout.strip()[-80:]!r} (exit {result.exit_status})",
+                host=host,
+                command=result.command,
+            )
+        return int(lines[-1])
 
     @asynccontextmanager
     async def forward_socket(self, host: str, dest_host: str, dest_port: int) -> AsyncIterator[str]:

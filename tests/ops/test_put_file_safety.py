@@ -76,7 +76,8 @@ async def test_another_users_file_is_not_replaced(sim_cluster, tmp_path):
     "mode,owner,why",
     [
         (0o755, "other", "is owned by uid {uid}, not by you or root"),
-        (0o777, "root", "is writable by group or others (mode 0777) and is not a root-owned sticky folder"),
+        (0o777, "root", "is writable by group and others (mode 0777) and is not a root-owned sticky folder"),
+        (0o775, "root", "is writable by its group (mode 0775) and is not a root-owned sticky folder"),
     ],
 )
 async def test_a_folder_others_control_is_refused(sim_cluster, tmp_path, mode, owner, why):
@@ -94,9 +95,28 @@ async def test_another_users_symlink_on_the_way_is_refused(sim_cluster, tmp_path
     hop = tmp_path / "hop"
     hop.symlink_to(real)
     os.lchown(hop, other.pw_uid, other.pw_gid)
+    os.utime(real, ns=(0, 0))  # any file created in it, even removed again, moves its mtime
     err = await _refused(sim_cluster, hop / "rt.json")
     assert err.detail == f"{hop}: is a symlink owned by uid {other.pw_uid}, not by you or root"
     assert list(real.iterdir()) == []
+    assert real.stat().st_mtime_ns == 0  # nothing was ever created through the link
+
+
+async def test_nothing_is_created_through_another_users_symlink_deeper_in_the_path(sim_cluster, tmp_path):
+    """The path is checked before the temp file is made: a planted link further down (here
+    ``mine/hop``, owned by ``ccother``) never has a file written through it, not even for a moment."""
+    other = _other()
+    target = tmp_path / "target"  # where the planted link would send root's file
+    target.mkdir(mode=0o700)
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o700)
+    hop = mine / "hop"
+    hop.symlink_to(target)
+    os.lchown(hop, other.pw_uid, other.pw_gid)
+    os.utime(target, ns=(0, 0))
+    err = await _refused(sim_cluster, hop / "rt.json")
+    assert err.detail == f"{hop}: is a symlink owned by uid {other.pw_uid}, not by you or root"
+    assert list(target.iterdir()) == [] and target.stat().st_mtime_ns == 0
 
 
 async def test_own_folders_and_files_still_work(sim_cluster, tmp_path):
