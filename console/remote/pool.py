@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -49,6 +50,8 @@ STREAM_QUEUE = 64
 """Lines (each at most DEFAULT_LINE_LIMIT characters) waiting for a slow ``stream`` reader."""
 CHANNEL_RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.8)
 CONNECT_RETRY_S = (0.1, 0.3, 0.9)
+RESOLVE_THREADS = 4
+"""Threads resolving ssh_config at once, per pool (their own: see ``Pool._resolve``)."""
 
 
 @dataclass
@@ -76,6 +79,8 @@ class Pool:
         self._policy = HostKeyPolicy(self.options.accept_new)
         self.output_budget = OutputBudget(self.options.output_budget)
         """Bytes of output all running commands keep together (``options.output_budget``)."""
+        self._resolver = ThreadPoolExecutor(RESOLVE_THREADS, thread_name_prefix="ssh-config")
+        self._specs: dict[tuple[str, bool, bool], asyncio.Future[HostSpec]] = {}
 
     async def __aenter__(self) -> Pool:
         self.options.check_files()
@@ -97,6 +102,7 @@ class Pool:
         for entry in conns:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(entry.conn.wait_closed(), 5)
+        self._resolver.shutdown(wait=False, cancel_futures=True)
 
     # ---- connections -------------------------------------------------------------------
 
@@ -122,9 +128,7 @@ class Pool:
             self._conns[key] = task.result()
 
     async def _open(self, target: str, via: _Conn | None, depth: int) -> _Conn:
-        # In a thread: resolving reads ssh_config files and may run ``Match exec`` commands or
-        # look names up (CanonicalizeHostname), none of which may stall the event loop (the TUI's).
-        spec = await asyncio.to_thread(resolve, self.options, target, ignore_jump=via is not None, jump_host=depth > 0)
+        spec = await self._resolve(target, via is not None, depth > 0)
         if spec.proxy_jump:
             via = await self._jump(spec, depth)
         check, conn = await self._handshake(spec, via)
@@ -134,6 +138,30 @@ class Pool:
             conn.close()
             raise
         return _Conn(spec, conn, asyncio.Semaphore(self.options.max_channels))
+
+    async def _resolve(self, target: str, ignore_jump: bool, jump_host: bool) -> HostSpec:
+        """``options.resolve`` for ``target``, once per pool.
+
+        In the pool's own few threads: resolving reads ssh_config files and may run ``Match
+        exec`` commands or look names up (CanonicalizeHostname), none of which may stall the
+        event loop (the TUI's), nor, at 1,024 slow hosts, take every thread of the loop's
+        default executor from its other users. The result is kept for the pool's life (a
+        reconnect reuses it; concurrent callers share one resolution): OpenSSH resolves on
+        every invocation, so a ``Match exec`` whose answer changes is seen by the next pool
+        (the next CLI command, or reconnecting in the TUI), not within one. A failure is not kept."""
+        key = (target, ignore_jump, jump_host)
+        spec = self._specs.get(key)
+        if spec is None:
+            work = partial(resolve, self.options, target, ignore_jump=ignore_jump, jump_host=jump_host)
+            spec = asyncio.get_running_loop().run_in_executor(self._resolver, work)
+            self._specs[key] = spec
+            spec.add_done_callback(partial(self._resolved, key))
+        return await asyncio.shield(spec)
+
+    def _resolved(self, key: tuple[str, bool, bool], done: asyncio.Future[HostSpec]) -> None:
+        failed = done.cancelled() or done.exception() is not None
+        if failed and self._specs.get(key) is done:
+            del self._specs[key]
 
     async def _handshake(self, spec: HostSpec, via: _Conn | None):
         """Connect under the handshake limit. A connection reset before the handshake
