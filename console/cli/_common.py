@@ -66,6 +66,27 @@ GLOBAL_OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
         {"metavar": "S", "type": float, "default": 60.0, "help": "per-command timeout in seconds (default 60)"},
     ),
     (
+        ("--output-limit",),
+        "output_limit",
+        {
+            "metavar": "MIB",
+            "type": _positive_int,
+            "default": None,
+            "help": "MiB of output (stdout + stderr) one remote command may print before it is ended (default 16)",
+        },
+    ),
+    (
+        ("--output-budget",),
+        "output_budget",
+        {
+            "metavar": "MIB",
+            "type": _positive_int,
+            "default": None,
+            "help": "MiB of output all running remote commands may hold together; past it the one holding "
+            "the most is ended (default 256; at least --output-limit)",
+        },
+    ),
+    (
         ("--max-hosts",),
         "max_hosts",
         {

@@ -38,6 +38,8 @@ _FLAGS = {
     "port": "-p/--port",
     "user": "-l/--login",
     "known_hosts": "--known-hosts",
+    "output_limit": "--output-limit",
+    "output_budget": "--output-budget",
 }
 
 
@@ -88,7 +90,8 @@ class SSHOptions(BaseModel):
     def _budget_holds_one_command(self) -> SSHOptions:
         if self.output_budget < self.output_limit:
             raise ValueError(
-                f"output_budget ({self.output_budget} bytes) is smaller than output_limit ({self.output_limit})"
+                f"output_budget ({self.output_budget} bytes, --output-budget) is smaller than "
+                f"output_limit ({self.output_limit} bytes, --output-limit)"
             )
         return self
 
@@ -109,6 +112,10 @@ class SSHOptions(BaseModel):
             value = getattr(args, attr, None)
             if value is not None:
                 kw[name] = value
+        for name in ("output_limit", "output_budget"):  # MiB on the command line
+            mib = getattr(args, name, None)
+            if mib is not None:
+                kw[name] = mib << 20
         kw["identities"] = [Path(p).expanduser() for p in (getattr(args, "identity", None) or [])]
         kw["accept_new"] = bool(getattr(args, "accept_new", False))
         if kw.get("known_hosts") is not None:

@@ -304,9 +304,10 @@ class Pool:
                     f"{exc}; the command was ended",
                     host=host,
                     command=command,
-                    hint="run it by hand to see why it prints so much"
+                    hint="run it by hand to see why it prints so much; --output-limit MIB lets it print more"
                     if share.ended is None
-                    else "raise SSHOptions.output_budget, or run it on fewer servers at once",
+                    else "--output-budget MIB (default 256) lets all commands hold more at once; "
+                    "or run it on fewer servers at once",
                 ) from None
             except (asyncssh.Error, OSError) as exc:
                 raise command_error(exc, host, command) from None

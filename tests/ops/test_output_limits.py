@@ -138,6 +138,7 @@ async def budget_run(pool: Pool, servers: list[str], flag: Path) -> None:
         assert isinstance(err, OutputTooLarge) and err.host == host and err.command == command, err
         assert f"the console's output budget ({BUDGET} bytes for all commands at once) was used up" in err.detail
         assert "more than its fair share of" in err.detail and err.detail.endswith("the command was ended")
+        assert "--output-budget MIB" in (err.hint or "")  # what the operator can change
 
 
 async def test_many_servers_printing_at_once_stay_within_the_pools_byte_budget(sim_cluster, tmp_path):
@@ -153,6 +154,7 @@ async def test_output_is_counted_in_bytes_not_characters(sim_cluster):
         with pytest.raises(OutputTooLarge) as info:
             await pool.run(host, command)
         assert "more than 65536 bytes on stdout and stderr" in info.value.detail and info.value.host == host
+        assert "--output-limit MIB" in (info.value.hint or "")
         under = await pool.run(host, command.replace("40000", "30000"))  # 60,000 bytes: whole
     assert under.stdout == "é" * 30000
 
@@ -215,3 +217,17 @@ async def test_output_read_in_full_is_not_lost_to_a_take_while_the_channel_close
     share.release()
     other.release()
     assert budget.used == 0 and not budget.shares
+
+
+def test_the_cli_sets_the_output_limit_and_budget_in_mib():
+    from console.cli import build_parser
+    from console.core.errors import InputError
+
+    args = build_parser().parse_args(["--output-limit", "32", "--output-budget", "1024", "discover", "h1"])
+    options = SSHOptions.from_args(args)
+    assert (options.output_limit, options.output_budget) == (32 << 20, 1 << 30)
+    assert SSHOptions.from_args(build_parser().parse_args(["discover", "h1"])).output_budget == 256 << 20
+    too_small = ["--output-limit", "64", "--output-budget", "32", "discover", "h1"]
+    with pytest.raises(InputError) as info:
+        SSHOptions.from_args(build_parser().parse_args(too_small))
+    assert "--output-budget" in info.value.detail and "--output-limit" in info.value.detail
