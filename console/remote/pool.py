@@ -148,7 +148,8 @@ class Pool:
         default executor from its other users. The result is kept for the pool's life (a
         reconnect reuses it; concurrent callers share one resolution): OpenSSH resolves on
         every invocation, so a ``Match exec`` whose answer changes is seen by the next pool
-        (the next CLI command, or reconnecting in the TUI), not within one. A failure is not kept."""
+        (the next CLI command, the next TUI session: the TUI shares one pool), not within one.
+        A failure is not kept."""
         key = (target, ignore_jump, jump_host)
         spec = self._specs.get(key)
         if spec is None:
