@@ -14,22 +14,28 @@ Every component of the absolute path, from ``/``, is looked at without following
 ``walk_folder`` is a generator: it yields ``("lstat", path)``, to be answered (``send``)
 with ``(st_mode, st_uid)``, and ``("readlink", path)``, answered with the link's target; it
 returns the real path. The caller decides what a missing component means (``lstat`` fails).
-No annotations: the text must run on a server's Python 3.6 (annotations are evaluated there).
+Types in comments only: the text must run on a server's Python 3.6 (annotations are evaluated there).
 """
 
 import stat
+import typing
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Callable, Generator  # noqa: F401  (used in type comments)
 
 MAX_LINKS = 40
 
 
 class Refused(Exception):
     def __init__(self, path, why):
+        # type: (str, str) -> None
         Exception.__init__(self, f"{path}: {why}")
         self.path = path
         self.why = why
 
 
 def folder_problem(mode, owner, uid, name=str):
+    # type: (int, int, int, Callable[[int], str]) -> str | None
     """Why a path component with this ``st_mode`` and owner is no safe folder for ``uid``
     (None when it is one). ``name(owner)`` words the owner (``1001`` or ``1001 (bob)``)."""
     if not stat.S_ISDIR(mode):
@@ -44,6 +50,7 @@ def folder_problem(mode, owner, uid, name=str):
 
 
 def link_problem(owner, uid, name=str):
+    # type: (int, int, Callable[[int], str]) -> str | None
     """Why a symlink with this owner may not be followed (None when it may)."""
     if owner not in (uid, 0):
         return f"is a symlink owned by uid {name(owner)}, not by you or root"
@@ -51,9 +58,10 @@ def link_problem(owner, uid, name=str):
 
 
 def walk_folder(folder, uid, name=str):
+    # type: (str, int, Callable[[int], str]) -> Generator[tuple[str, str], typing.Any, str]
     """Walk the absolute ``folder`` (see the module); returns its real path."""
     todo = [c for c in folder.split("/") if c]
-    real = []  # type: list
+    real = []  # type: list[str]
     links = 0
     cur = "/"
     while True:

@@ -61,7 +61,7 @@ def secure_dir(path, create):
     """The real path of folder ``path`` (absolute) once every component passed the checks
     (``console.core.pathwalk``); missing components are created (0700) when ``create``."""
     walk = walk_folder(path, os.geteuid(), _owner)
-    answer = None
+    answer = None  # type: object
     while True:
         try:
             op, cur = walk.send(answer)
