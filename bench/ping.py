@@ -112,13 +112,15 @@ def raise_open_files() -> None:
 
 
 @contextlib.asynccontextmanager
-async def _simulated(spec: ClusterSpec, workdir: Path, args: argparse.Namespace) -> AsyncIterator[Path]:
+async def _simulated(
+    spec: ClusterSpec, workdir: Path, args: argparse.Namespace
+) -> AsyncIterator[tuple[Path, int | None]]:
     """The simulated cluster, its ssh_config yielded. ``--tool fast``: ``cluster-console sim``
     in its own process (its SSH servers get their own core), each server's hccn_tool then
     replaced by the stub; ``--tool sim``: in this process, the simulator's own hccn_tool."""
     if args.tool == "sim":
         async with SimCluster(spec, workdir, port=0) as sim:
-            yield sim.ssh_config_path
+            yield sim.ssh_config_path, None
         return
     simdir = workdir / "sim"
     out, err = (workdir / "sim.out").open("w"), (workdir / "sim.err").open("w")
@@ -157,7 +159,7 @@ async def _simulated(spec: ClusterSpec, workdir: Path, args: argparse.Namespace)
         )
         for srv in spec.servers:
             (state.server_root(simdir, srv) / state.HCCN_TOOL).write_text(FAST_TOOL % {"probe_s": args.probe_s})
-        yield Path(json.loads((workdir / "sim.out").read_text())["ssh_config"])
+        yield Path(json.loads((workdir / "sim.out").read_text())["ssh_config"]), proc.pid
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -166,6 +168,19 @@ async def _simulated(spec: ClusterSpec, workdir: Path, args: argparse.Namespace)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+
+
+def cpu_of(pid: int) -> tuple[float, float]:
+    """CPU seconds of process ``pid`` itself and of its reaped children (the sim: its SSH
+    servers; its lanes and the tools they ran)."""
+    fields = [int(f) for f in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:15]]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (fields[0] + fields[1]) / tick, (fields[2] + fields[3]) / tick
+
+
+def console_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def rss() -> int:
@@ -190,14 +205,20 @@ async def bench(args: argparse.Namespace) -> dict[str, float]:
     est = estimate(plan.probes, per_card=args.per_card, lanes=args.per_server, probe_s=args.probe_s)
     print(f"  {len(plan.probes):,} probes planned in {plan_s:.2f} s; {est.text()}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="cc-bench-ping-") as workdir:
-        async with _simulated(spec, Path(workdir), args) as ssh_config:
+        async with _simulated(spec, Path(workdir), args) as (ssh_config, sim_pid):
             ssh = SSHOptions(ssh_config=ssh_config, command_timeout=60)
             rss1 = rss()
+            sim0 = cpu_of(sim_pid) if sim_pid else (0.0, 0.0)
+            cpu0 = console_cpu()
             async with Pool(ssh) as pool:
                 start = time.monotonic()
                 matrix = None
                 said = start
+                first = None
                 async for ev in sweep(pool, plan, options):
+                    if isinstance(ev, ProbeDone) and first is None:
+                        first = time.monotonic() - start
+                        print(f"  first probe done after {first:.1f} s", file=sys.stderr)
                     if isinstance(ev, ProbeDone) and (time.monotonic() - said > 10 or ev.done == ev.total):
                         said = time.monotonic()
                         print(
@@ -208,6 +229,10 @@ async def bench(args: argparse.Namespace) -> dict[str, float]:
                         matrix = ev.matrix
                 wall = time.monotonic() - start
                 grown = rss() - rss1
+            cpu = console_cpu() - cpu0
+            sim1 = cpu_of(sim_pid) if sim_pid else (math.nan, math.nan)
+            sim_cpu, tools_cpu = sim1[0] - sim0[0], sim1[1] - sim0[1]
+            load = os.getloadavg()
     assert matrix is not None
     summary = matrix.summary()
     if summary["ok"] != len(plan.probes):
@@ -227,6 +252,11 @@ async def bench(args: argparse.Namespace) -> dict[str, float]:
         "rss_mb_per_m": grown / n * 1e6 / MB,
         "rss_before_mb": rss1 / MB,
         "rss0_mb": rss0 / MB,
+        "console_cpu_s": cpu,
+        "sim_cpu_s": sim_cpu,
+        "tools_cpu_s": tools_cpu,
+        "first_s": first or float("nan"),
+        "load1": load[0],
     }
 
 
@@ -258,6 +288,20 @@ def main() -> int:
         f"durations; > bound when the servers' CPU is saturated)"
     )
     print(f"engine ratio {r['engine_ratio']:8.3f}     (wall / measured: the sweep's own overhead)")
+    print(f"first probe  {r['first_s']:8.2f} s   (lanes opened and the first probe answered)")
+    print(
+        f"console CPU  {r['console_cpu_s']:8.2f} s   ({r['console_cpu_s'] / r['probes'] * 1e6:.0f} us per probe; "
+        f"this process)"
+    )
+    print(
+        f"sim CPU      {r['sim_cpu_s']:8.2f} s   ({r['sim_cpu_s'] / r['probes'] * 1e6:.0f} us per probe; the sim's "
+        f"SSH servers)"
+    )
+    print(
+        f"tools CPU    {r['tools_cpu_s']:8.2f} s   ({r['tools_cpu_s'] / r['probes'] * 1e6:.0f} us per probe; the "
+        f"lanes' shells and the processes they ran: timeout, hccn_tool, sleep)"
+    )
+    print(f"load average {r['load1']:8.2f}     (1 min, at the end; 2 cores)")
     few = " (too few probes to judge: bench/ping_memory.py plans a million)" if r["probes"] < 100_000 else ""
     print(f"planning     {r['plan_s_per_m']:8.2f} s per million probes   (target < 2 s){few}")
     print(f"memory       {r['store_mb_per_m']:8.1f} MB per million probes  (target < 200 MB; plan + results as stored)")

@@ -259,15 +259,17 @@ class _Sweep:
             n = min(self.options.per_server, self.pool.options.max_channels, queue.slots())
             self.lanes[host] = n
             workers += [asyncio.create_task(self.worker(host, queue)) for _ in range(n)]
+        # One waiter for all the workers: asyncio.wait over every worker at each completion
+        # would add a callback to each of them every time (quadratic in the lanes of a round).
+        everyone = asyncio.gather(*workers, return_exceptions=True)
         stop = asyncio.create_task(self.cancel.wait())
         try:
-            while workers and not stop.done() and not all(w.done() for w in workers):
-                await asyncio.wait([stop, *workers], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([stop, everyone], return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
             for w in workers:
                 w.cancel()
-            outcomes = await asyncio.gather(*workers, return_exceptions=True)
+            outcomes = await everyone
         for out in outcomes:
             if isinstance(out, Exception):
                 raise out
