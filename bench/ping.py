@@ -115,6 +115,18 @@ def inventory(spec: ClusterSpec) -> Inventory:
     )
 
 
+def lanes_that_fit(servers: int, want: int) -> int:
+    """Lanes per server the simulator can hold open: it runs every server in one process, and
+    each session costs it three descriptors (stdin, stdout and stderr pipes, as sshd gives them)
+    besides each server's listening and accepted sockets, under the open-file hard limit the
+    sim inherits (20,000 on this machine: 8 lanes x 1,024 servers would need 26,600; real
+    servers each have their own sshd and limit)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        return want
+    return max(1, min(want, (hard - 2 * servers - 512) // (3 * servers)))
+
+
 def lower_bound(plan: PingPlan, probe_s: float, per_card: int, per_server: int) -> float:
     return estimate(plan.probes, per_card=per_card, lanes=per_server, probe_s=probe_s).seconds
 
@@ -240,6 +252,13 @@ async def bench(args: argparse.Namespace) -> dict[str, float]:
     t0 = time.perf_counter()
     plan = plan_ping(inv, args.pattern, sample_k=args.sample_k, seed=args.seed)
     plan_s = time.perf_counter() - t0
+    fit = lanes_that_fit(args.servers, args.per_server)
+    if fit < args.per_server:
+        print(
+            f"  --per-server {args.per_server} -> {fit}: the sim's open-file limit holds {fit} lanes per server",
+            file=sys.stderr,
+        )
+        args.per_server = fit
     options = SweepOptions(
         per_card=args.per_card, per_server=args.per_server, probe_timeout=max(15.0, 5 * args.probe_s)
     )
@@ -320,6 +339,7 @@ def main() -> int:
     print(
         f"ping sweep: {args.servers} servers x {args.cards} cards, {args.pattern}, "
         f"{r['probes']:.0f} probes of {args.probe_s:g}s (--probe-s), per card {args.per_card}, "
+        f"per server {args.per_server}, "
         f"hccn_tool stub: {args.tool_used}"
     )
     print(f"wall time    {r['wall_s']:8.2f} s")

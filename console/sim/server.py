@@ -17,6 +17,7 @@ PYTHONUNBUFFERED...), so that what runs on the sim sees what it would see on a r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import ipaddress
 import os
@@ -173,7 +174,7 @@ class SimHost:
         try:
             status = await self._pump(process, proc)
         finally:
-            await self._kill_group(proc.pid)
+            await self._kill_group(proc.pid, proc)
         if status is None:
             return  # the channel closed first: nobody to report to
         if status < 0:
@@ -198,14 +199,20 @@ class SimHost:
         await asyncio.gather(finished, return_exceptions=True)
         return None
 
-    async def _kill_group(self, pgid: int) -> None:
-        """TERM the command's process group, then KILL what is left after a grace period."""
+    async def _kill_group(self, pgid: int, leader: asyncio.subprocess.Process | None = None) -> None:
+        """TERM the command's process group, then KILL what is left after a grace period.
+        With the group's ``leader`` (the session's shell), its exit is awaited first: once it
+        is reaped, an empty group is seen from ``killpg`` alone, without walking /proc (a
+        walk per closed session is quadratic when thousands of sessions close at once)."""
         try:
             os.killpg(pgid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
             self._groups.discard(pgid)
             return
         deadline = asyncio.get_running_loop().time() + KILL_GRACE_S
+        if leader is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(leader.wait()), KILL_GRACE_S)
         while asyncio.get_running_loop().time() < deadline:
             if not _group_alive(pgid):
                 break
