@@ -30,6 +30,7 @@ from array import array
 from collections import Counter
 from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -263,8 +264,9 @@ class _Sweep:
         # would add a callback to each of them every time (quadratic in the lanes of a round).
         everyone = asyncio.gather(*workers, return_exceptions=True)
         stop = asyncio.create_task(self.cancel.wait())
+        waiters: list[asyncio.Future[Any]] = [stop, everyone]
         try:
-            await asyncio.wait([stop, everyone], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
             for w in workers:
