@@ -16,6 +16,7 @@ from console.core.inventory import Device, Inventory, Server
 from console.core.planning.ping import plan_ping
 from console.ops.ping import SweepDone, SweepOptions, sweep
 from console.remote import SSHOptions
+from console.remote.budget import OutputBudget
 
 PROBE = re.compile(r"hccn_tool -i (\d+) -ping -g address (\S+)$")
 OK = (
@@ -66,6 +67,7 @@ class FakeLane:
 class FakePool:
     def __init__(self) -> None:
         self.options = SSHOptions()
+        self.output_budget = OutputBudget(self.options.output_budget)
         self.opened: Counter[str] = Counter()
         self.closed = 0
         self.probes = 0
