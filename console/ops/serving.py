@@ -38,6 +38,7 @@ from console.ops.launch_events import (
     RootCause,
     Stage,
 )
+from console.ops.launch_stop import StopRequests
 from console.ops.smoke import SmokeResult, SmokeTarget, first_request
 
 CONFIG_LIMIT = 4 << 20
@@ -414,7 +415,7 @@ async def serving_run(
     profile: Profile,
     pool: Any,
     prompt: str | None,
-    stop: asyncio.Event | None = None,
+    stop: asyncio.Event | StopRequests | None = None,
     **launch_kw: Any,
 ) -> AsyncGenerator[Any, None]:
     """A serving profile's launch as one generator (the Launch pane's): ``prepare`` (MindIE's
@@ -432,6 +433,7 @@ async def serving_run(
     for warning in warnings:
         yield LaunchWarning(warning)
     events = launch(plan, table, data, pool=pool, stop=stop, server_files=files, **launch_kw)
-    async with contextlib.aclosing(serve(events, plan, setup.target, pool, prompt=prompt, stop=stop)) as out:
+    event = stop if isinstance(stop, asyncio.Event) else None  # serve() sets it only with smoke_only
+    async with contextlib.aclosing(serve(events, plan, setup.target, pool, prompt=prompt, stop=event)) as out:
         async for ev in out:
             yield ev

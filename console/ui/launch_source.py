@@ -10,7 +10,10 @@ import contextlib
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from console.ops.launch_stop import StopRequests
 
 
 @dataclass
@@ -56,11 +59,12 @@ class LaunchSource:
         return await preflight(pool, plan, table, inventory)
 
     async def run(
-        self, plan: Any, table: Any, data: bytes, *, inventory: Any = None, stop: asyncio.Event | None = None
+        self, plan: Any, table: Any, data: bytes, *, inventory: Any = None, stop: StopRequests | None = None
     ) -> AsyncGenerator[Any, None]:
         """``console.ops.launch.launch`` events; closing this generator tears the job down.
-        Setting ``stop`` stops the job too, but the events go on to ``JobFinished`` (the
-        ranks' exit codes and signals, root cause of kind "stopped")."""
+        A request on ``stop`` (INT, then TERM, KILL: as the CLI's Ctrl-C) stops the job too,
+        but the events go on to ``JobFinished`` (the ranks' exit codes and signals, root
+        cause of kind "stopped")."""
         from console.ops.launch import launch
 
         pool = await self._pool()

@@ -33,6 +33,7 @@ from console.ops.launch_events import (
     StageName,
     Teardown,
 )
+from console.ops.launch_stop import StopRequests
 from console.ops.ranktable_files import save
 from console.remote import SSHOptions
 from console.sim.cluster import SimCluster
@@ -64,12 +65,12 @@ async def sim(tmp_path: Path):
     await cluster.stop()
 
 
-def make_app(sim: SimCluster, tmp_path: Path) -> ClusterConsoleApp:
+def make_app(sim: SimCluster, tmp_path: Path, source: type[LaunchSource] = LaunchSource) -> ClusterConsoleApp:
     inventory = sim_inventory(sim)
     path = tmp_path / "ranktable.json"
     save(build(inventory), path)
     shared = SharedPool(SSHOptions(ssh_config=sim.ssh_config_path, connect_timeout=30, command_timeout=120))
-    launch = LaunchSource(
+    launch = source(
         shared, run_base=tmp_path / "runs", plan_options={"remote_ranktable": str(tmp_path / "remote" / "rt.json")}
     )
     sources = Sources(discover=FakeDiscovery(inventory), launch=launch, pool=shared)
@@ -184,28 +185,75 @@ async def groups_alive(pgids: list[int], timeout: float = 30.0) -> list[int]:
         await asyncio.sleep(0.1)
 
 
-async def test_stop_all_kills_every_rank(sim, tmp_path):
-    code = "import time; print('rank', {rank}, 'working', flush=True); time.sleep(300)"
+#: A rank that records the signal it got: "got SIGINT" (exit 3, as ``except
+#: KeyboardInterrupt:`` cleanup would) or "got SIGTERM" (exit 5); with IGNORE_INT=1 it notes
+#: SIGINT and goes on, so only TERM ends it.
+RECORDER = (
+    "import os, signal, sys, time\n"
+    "def on(sig, _):\n"
+    "    print('got', signal.Signals(sig).name, flush=True)\n"
+    "    if sig == signal.SIGTERM or not os.environ.get('IGNORE_INT'):\n"
+    "        sys.exit(3 if sig == signal.SIGINT else 5)\n"
+    "signal.signal(signal.SIGINT, on)\n"
+    "signal.signal(signal.SIGTERM, on)\n"
+    "print('rank', {rank}, 'working', flush=True)\n"
+    "while True: time.sleep(1)\n"
+)
+
+
+def got(screen, name: str) -> set[int]:
+    return {int(ln.split("]")[0].lstrip("[")) for ln in log_lines(screen) if ln.endswith(f"got {name}")}
+
+
+class LongGrace(LaunchSource):
+    """The plans get a 600 s grace: only a second Stop can send TERM within the test."""
+
+    def load_profile(self, name: str) -> Any:
+        return super().load_profile(name).model_copy(update={"grace_s": 600.0})
+
+
+async def test_stop_all_sends_sigint_first_as_ctrl_c(sim, tmp_path):
+    """The first Stop is the CLI's first Ctrl-C: SIGINT to every rank (it used to be TERM)."""
     app = make_app(sim, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await plan_for(pilot, code)
+        screen = await plan_for(pilot, RECORDER)
         await launched(pilot, screen, lambda s: s.job.lines == 16)
         assert screen.unsaved_changes() and "running" in screen.unsaved_changes()
         await pilot.press("f8")
+        assert "sent SIGINT to every rank" in screen.status_text()
         await wait_until(pilot, lambda: not screen.running, 60)
         job = screen.job
+        assert got(screen, "SIGINT") == set(range(16)) and got(screen, "SIGTERM") == set()
         assert job.stopped and job.states == [KILLED] * 16
         # the launch went on to its end: the ranks' real exits, not a cancelled worker's guess
         assert job.summary is not None and job.summary.root_cause.kind == "stopped"
-        assert job.codes == {r: 128 + signal.SIGTERM for r in range(16)}
-        assert job.signals == {r: signal.SIGTERM for r in range(16)}
-        assert "killed by: SIGTERM 16" in screen.query_one(RankStatusGrid).legend(job).plain
+        assert job.codes == dict.fromkeys(range(16), 3)
         assert "STOPPED" in str(screen.query_one("#launch-status").render())
-        assert "STOPPED  by you" in str(screen.query_one("#launch-root").render())
+        assert "STOPPED  by you: SIGINT first" in str(screen.query_one("#launch-root").render())
         pgids = spawned_pgids(job.run_dir)
         assert len(pgids) == 16
         assert await groups_alive(pgids) == []
         assert screen.unsaved_changes() is None
+
+
+async def test_a_second_stop_sends_term_at_once(sim, tmp_path):
+    """As a second Ctrl-C: ranks that ignore SIGINT get TERM now, not after the 600 s grace."""
+    app = make_app(sim, tmp_path, LongGrace)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await plan_for(pilot, RECORDER)
+        screen.query_one("#launch-env").value += " IGNORE_INT=1"
+        await wait_until(pilot, lambda: "IGNORE_INT" in screen.plan.rank(0)[1].env and screen.plan.grace_s == 600, 10)
+        await launched(pilot, screen, lambda s: s.job.lines == 16)
+        await pilot.press("f8")
+        await wait_until(pilot, lambda: got(screen, "SIGINT") == set(range(16)), 60)
+        assert screen.running and "F8 again: TERM now" in screen.status_text()
+        await pilot.press("f8")
+        assert "sent SIGTERM to every rank" in screen.status_text()
+        await wait_until(pilot, lambda: not screen.running, 60)
+        job = screen.job
+        assert got(screen, "SIGTERM") == set(range(16))
+        assert job.codes == dict.fromkeys(range(16), 5) and job.summary.root_cause.kind == "stopped"
+        assert await groups_alive(spawned_pgids(job.run_dir)) == []
 
 
 async def test_quit_while_running_asks_then_stops_every_rank(sim, tmp_path):
@@ -232,10 +280,10 @@ class EndlessLaunch(ScriptedLaunch):
         super().__init__([])
         self.pane: Any = None
         self.running_after_teardown: bool | None = None
-        self.stop: asyncio.Event | None = None
+        self.stop: StopRequests | None = None
 
     async def run(
-        self, plan: Any, table: Any, data: bytes, *, inventory: Any = None, stop: asyncio.Event | None = None
+        self, plan: Any, table: Any, data: bytes, *, inventory: Any = None, stop: StopRequests | None = None
     ) -> AsyncIterator[Any]:
         """Ignores ``stop``: the pane's fallback (cancel after the grace) has to end it."""
         self.stop = stop
@@ -268,7 +316,7 @@ async def test_stop_finishes_the_teardown_before_the_pane_says_stopped(data_dir)
         screen.stop_fallback_s = 0.2
         await pilot.press("f8")
         await wait_until(pilot, lambda: not screen.running, 30)
-        assert source.stop is not None and source.stop.is_set()
+        assert source.stop is not None and source.stop.sent == "INT"
         assert screen.job.stopped
         # The source was closed (its finally ran to the end) while the pane still said running.
         assert source.running_after_teardown is True
@@ -327,7 +375,7 @@ async def test_probe_profile_fills_the_results_table(data_dir):
 
 class StoppableProbe(ScriptedLaunch):
     """A probe run that prints its results, then runs until Stop all; then every rank exits
-    by SIGTERM and the launch reports it, as ``console.ops.launch`` does."""
+    by the signal Stop asked for and the launch reports it, as ``console.ops.launch`` does."""
 
     def __init__(self, streams: dict[int, list[str]]) -> None:
         super().__init__([], profiles=("custom", "probe"))
@@ -335,7 +383,7 @@ class StoppableProbe(ScriptedLaunch):
         self.stopped_by_event = False
 
     async def run(
-        self, plan: Any, table: Any, data: bytes, *, inventory: Any = None, stop: asyncio.Event | None = None
+        self, plan: Any, table: Any, data: bytes, *, inventory: Any = None, stop: StopRequests | None = None
     ) -> AsyncIterator[Any]:
         world = plan.world_size
         yield Stage(StageName.RECORD, "run record runs/probe-stop", run_dir="runs/probe-stop")
@@ -346,13 +394,14 @@ class StoppableProbe(ScriptedLaunch):
             for line in lines:
                 yield RankLine(rank, "o", line)
         assert stop is not None
-        await stop.wait()
+        step, _reason = await stop.get()
+        sig = signal.Signals["SIG" + step]
         self.stopped_by_event = True
         root = RootCause("stopped by the user", "s", "s", kind="stopped")
         yield Teardown(root)
         for rank in range(world):
-            yield RankExited(rank, "s", 128 + signal.SIGTERM, signal.SIGTERM)
-        codes = dict.fromkeys(range(world), 128 + signal.SIGTERM)
+            yield RankExited(rank, "s", 128 + sig, sig)
+        codes = dict.fromkeys(range(world), 128 + sig)
         yield JobFinished(
             JobSummary(ok=False, world_size=world, exit_codes=codes, run_dir="runs/probe-stop", root_cause=root)
         )
@@ -383,8 +432,8 @@ async def test_stop_all_during_a_probe_run_reports_the_real_exits(data_dir):
         job = screen.job
         assert source.stopped_by_event
         assert job.summary is not None and job.summary.root_cause.kind == "stopped"
-        assert job.codes == dict.fromkeys(range(8), 128 + signal.SIGTERM)
-        assert "killed by: SIGTERM 8" in screen.query_one(RankStatusGrid).legend(job).plain
+        assert job.codes == dict.fromkeys(range(8), 128 + signal.SIGINT)
+        assert "killed by: SIGINT 8" in screen.query_one(RankStatusGrid).legend(job).plain
 
 
 async def test_the_failed_ranks_server_is_one_key_away(data_dir):

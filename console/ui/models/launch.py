@@ -28,6 +28,7 @@ from console.ops.launch_events import (
     StageName,
     Teardown,
 )
+from console.ops.launch_stop import STEPS as STOP_STEPS
 from console.ui.models.diagnosis import DiagnosisModel
 from console.ui.models.launch_log import LogWindow, fold_ranks, mask_ranges
 from console.ui.models.serving import ServingView
@@ -56,7 +57,8 @@ LABELS = {
     KILLED: "killed",
     LOST: "lost",
 }
-STOP_MESSAGE = "stopped by you: every rank was sent TERM, then KILL"
+STOP_HOW = "SIGINT first (as Ctrl-C), then TERM and KILL after the grace period"
+STOP_MESSAGE = f"stopped by you: {STOP_HOW}"
 
 
 class JobStage(StrEnum):
@@ -140,7 +142,8 @@ class JobView:
                 self.lost_servers.append(server_id)
             case Teardown(root_cause=root):
                 self.torn_down, self.root = True, root
-                self.stage, self.stage_message = JobStage.TEARDOWN, f"tearing down: {root.describe()}"
+                if not (root.kind == "stopped" and self.stage is JobStage.STOPPING):  # keep what Stop sent
+                    self.stage, self.stage_message = JobStage.TEARDOWN, f"tearing down: {root.describe()}"
             case JobFinished(summary=summary):
                 self._finished(summary)
         self.version += 1
@@ -172,8 +175,8 @@ class JobView:
             if self._known(rank) and self.states[rank] not in FINAL:
                 self._exited(rank, code, None)
 
-    def mark_stopping(self) -> None:
-        self.stage, self.stage_message = JobStage.STOPPING, "stopping every rank (TERM, grace, KILL)"
+    def mark_stopping(self, step: str = "TERM", grace_s: float | None = None) -> None:
+        self.stage, self.stage_message = JobStage.STOPPING, stop_message(step, grace_s)
         self.version += 1
 
     def mark_stopped(self) -> None:
@@ -264,7 +267,8 @@ class LaunchModel:
         self.window = LogWindow()
         self.report: ProbeReport | None = None
         self.running = False
-        self.stop_requested = False
+        self.stop_step: str | None = None
+        """The strongest signal Stop all has asked for (INT, TERM, KILL), None before."""
         self.changes = 0
         self.probe_changes = 0
         """Bumped by each line the probe's table takes (it is redrawn less often)."""
@@ -290,7 +294,7 @@ class LaunchModel:
         self.window = LogWindow()
         self.report = ProbeReport() if probe else None
         self._partial.clear()
-        self.running, self.stop_requested = True, False
+        self.running, self.stop_step = True, None
         self.changes += 1
 
     def apply(self, event: LaunchEvent) -> None:
@@ -317,14 +321,21 @@ class LaunchModel:
                 if not self.serving.apply(event):
                     job.apply(event)
 
-    def request_stop(self) -> bool:
-        """Stop all was asked: True if this is the first ask (the caller then stops the job)."""
-        if self.job is None or not self.running or self.stop_requested:
-            return False
-        self.stop_requested = True
-        self.job.mark_stopping()
+    def request_stop(self, grace_s: float | None = None) -> str | None:
+        """Stop all was asked: the signal to send every rank now, as the CLI's Ctrl-C does
+        (``console.ops.launch_stop``): INT first, each further ask the next stronger one
+        (TERM, then KILL); None when no job runs or KILL was sent already."""
+        if self.job is None or not self.running or self.stop_step == "KILL":
+            return None
+        step = STOP_STEPS[0] if self.stop_step is None else STOP_STEPS[STOP_STEPS.index(self.stop_step) + 1]
+        self.stop_step = step
+        self.job.mark_stopping(step, grace_s)
         self.changes += 1
-        return True
+        return step
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.stop_step is not None
 
     def end(self, error: BaseException | None, cancelled: bool) -> None:
         """The launch's events ended: normally, by a cancel (Stop all's fallback, quitting),
@@ -345,6 +356,17 @@ class LaunchModel:
     def early(self) -> bool:
         """No rank can run yet: a stop may simply cancel."""
         return self.job is None or self.job.stage in EARLY_STAGES
+
+
+def stop_message(step: str, grace_s: float | None = None) -> str:
+    """What Stop all just did, and what the next one does: ``sent SIGINT to every rank
+    (TERM after 10 s, then KILL); F8 again: TERM now``."""
+    after = f" after {grace_s:g} s" if grace_s is not None else " after the grace period"
+    if step == "INT":
+        return f"sent SIGINT to every rank, as Ctrl-C (TERM{after}, then KILL); F8 again: TERM now"
+    if step == "TERM":
+        return f"sent SIGTERM to every rank (KILL{after}); F8 again: KILL now"
+    return "sent SIGKILL to every rank"
 
 
 def describe(error: BaseException) -> str:

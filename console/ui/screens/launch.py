@@ -64,7 +64,7 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
             "stop",
             "Stop all",
             id="launch.stop",
-            tooltip="Tear the whole job down: TERM, grace, KILL on every server",
+            tooltip="Stop every rank as Ctrl-C does: SIGINT, TERM after the grace, KILL; again: the next signal now",
         ),
         Binding(
             "f6",

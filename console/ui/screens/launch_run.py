@@ -12,7 +12,6 @@ and the feed's one redraw per frame writes what arrived with one ``Log.write_lin
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import time
 from collections.abc import AsyncGenerator
@@ -28,10 +27,12 @@ from textual.widgets import DataTable, Input, Static
 from console.core.diagnosis.stall import connect_timeout
 from console.core.probe_report import COLUMNS as PROBE_COLUMNS
 from console.ops.launch_events import LaunchEvent, StallDetected, Teardown
+from console.ops.launch_stop import STEPS as STOP_STEPS
+from console.ops.launch_stop import StopRequests
 from console.ui.feed import EventFeed
 from console.ui.messages import PingPairs, ShowServer
 from console.ui.models.diagnosis import DiagnosisState
-from console.ui.models.launch import LaunchModel, describe
+from console.ui.models.launch import STOP_HOW, LaunchModel, describe
 from console.ui.screens.dialogs import InputScreen
 from console.ui.screens.evidence import EvidenceScreen
 from console.ui.widgets.diagnosis import DiagnosisView
@@ -42,7 +43,7 @@ FOLD_S = 0.25
 PROBE_S = 0.5
 STOP_MARGIN_S = 10.0
 """Stop all: the worker is cancelled if the job has not ended this long after the plan's
-TERM -> KILL grace (the supervisor itself gives up on silent agents before that)."""
+grace periods (INT -> TERM -> KILL; the supervisor itself gives up on silent agents before that)."""
 
 
 def compose_run() -> ComposeResult:
@@ -84,7 +85,7 @@ class LaunchRunMixin(_Pane):
     def init_run(self) -> None:
         self.model = LaunchModel()
         self.feed = EventFeed(self, self.model, self.render_run)
-        self._stop: asyncio.Event | None = None
+        self._stop: StopRequests | None = None
         self._stop_timer: Timer | None = None
         self._grace_s = 0.0
         self._last = {"fold": 0.0, "probe": 0.0}
@@ -125,7 +126,7 @@ class LaunchRunMixin(_Pane):
         self.refresh_diagnosis()
         if self._tick is None:  # silence and countdown move on between events
             self._tick = self.set_interval(1.0, self.refresh_stall)
-        self._stop = asyncio.Event()
+        self._stop = StopRequests()
         self._grace_s = plan.grace_s
         log = self.query_one("#launch-log", RankLog)
         log.clear()
@@ -198,22 +199,28 @@ class LaunchRunMixin(_Pane):
             self.start_diagnosis()
 
     def action_stop(self) -> None:
-        """Stop all: the launch tears the job down (TERM, grace, KILL) and goes on reporting
-        the exits; cancelled outright before any rank can run, or if it does not end in time."""
+        """Stop all, as the CLI's Ctrl-C: SIGINT to every rank first (``except
+        KeyboardInterrupt:`` cleanup runs), TERM after the grace period, then KILL; a second
+        Stop sends TERM at once, a third KILL. The launch goes on reporting the exits; it is
+        cancelled outright before any rank can run, or if it does not end in time."""
         if not self.model.running:
             self.notify("No job is running.")
             return
         early = self.model.early
-        if not self.model.request_stop():
-            self.notify("Already stopping every rank.")
+        step = self.model.request_stop(self._grace_s)
+        if step is None:
+            self.notify("SIGKILL was sent to every rank already: waiting for their exits.")
             return
         if early or self._stop is None:
             self._cancel_job()
         else:
-            self._stop.set()
+            self._stop.request(step, "stopped by the user")
+            self.notify(self.model.job.stage_message if self.model.job else step, title="Stop all", markup=False)
             delay = self.stop_fallback_s
-            if delay is None:
-                delay = self._grace_s + STOP_MARGIN_S
+            if delay is None:  # the agents step on to the next signal after each grace period
+                delay = (len(STOP_STEPS) - 1 - STOP_STEPS.index(step)) * self._grace_s + STOP_MARGIN_S
+            if self._stop_timer is not None:
+                self._stop_timer.stop()
             self._stop_timer = self.set_timer(delay, self._cancel_job)
         self.feed.redraw()
 
@@ -344,7 +351,7 @@ class LaunchRunMixin(_Pane):
         job = self.model.job
         text = None
         if job is not None and job.root is not None and job.root.kind == "stopped":
-            text = "STOPPED  by you: every rank was sent TERM, then KILL after the grace period"
+            text = f"STOPPED  by you: {STOP_HOW}"
         elif job is not None and job.root is not None:
             text = f"ROOT CAUSE  {job.root.describe()}   (n: its server on the Nodes pane)"
             for line in job.root.last_lines[-3:]:

@@ -129,8 +129,14 @@ def test_stop_all_then_the_real_exits():
     model.start(2, probe=True)
     model.apply(Stage(StageName.AGENTS, "agents"))
     assert not model.early
-    assert model.request_stop() and not model.request_stop()  # the second ask is a no-op
+    assert model.request_stop(10) == "INT"  # as the CLI's first Ctrl-C
     assert model.job.stage is JobStage.STOPPING
+    assert model.job.stage_message == (
+        "sent SIGINT to every rank, as Ctrl-C (TERM after 10 s, then KILL); F8 again: TERM now"
+    )
+    assert model.request_stop(10) == "TERM"  # a second Stop: TERM at once, as a second Ctrl-C
+    assert "F8 again: KILL now" in model.job.stage_message
+    assert model.request_stop() == "KILL" and model.request_stop() is None  # nothing stronger
     root = RootCause("stopped by the user", "s", "s", kind="stopped")
     model.apply(Teardown(root))
     for rank in range(2):
