@@ -91,21 +91,25 @@ class Printer:
         """Each rank's last whole lines (both streams), for the report after a stop."""
         self.exits: dict[int, RankExited] = {}
 
+    def record(self, ev: Any) -> None:
+        """Only keep the last lines and the exits (for ``report_stopped``); print nothing."""
+        if isinstance(ev, RankLine) and not ev.partial:
+            self.tails.setdefault(ev.rank, deque(maxlen=STOP_TAIL)).append(ev.text)
+        elif isinstance(ev, RankExited):
+            self.exits[ev.rank] = ev
+
     def event(self, ev: Any) -> None:
         if self.as_json and type(ev) in KINDS:
             sys.stdout.write(json.dumps(event_json(ev), ensure_ascii=False) + "\n")
+        self.record(ev)
         if isinstance(ev, RankLine):
-            if not ev.partial:
-                self.tails.setdefault(ev.rank, deque(maxlen=STOP_TAIL)).append(ev.text)
             if not self.as_json:
                 self.line(ev)
         elif isinstance(ev, (Stage, LaunchWarning, ServerLost, Teardown, RankStalled, StallDetected)):
             progress(ev)
             self.torn_down = self.torn_down or isinstance(ev, Teardown)
-        elif isinstance(ev, RankExited):
-            self.exits[ev.rank] = ev
-            if not self.torn_down and ev.code not in (0, None):
-                warn(f"launch: rank {ev.rank} on {ev.server_id} exited {ev.code}")
+        elif isinstance(ev, RankExited) and not self.torn_down and ev.code not in (0, None):
+            warn(f"launch: rank {ev.rank} on {ev.server_id} exited {ev.code}")
 
     def line(self, ev: RankLine) -> None:
         out = sys.stderr if ev.stream == "e" else sys.stdout
@@ -141,12 +145,12 @@ def report(summary: JobSummary) -> int:
     return EXIT_CHECK_FAILED
 
 
-def report_stopped(summary: JobSummary, signal_name: str, printer: Printer) -> None:
+def report_stopped(summary: JobSummary, signal_name: str, printer: Printer, prog: str = "launch") -> None:
     """After a stop: every rank's exit code (and signal) and its last lines, on stderr."""
     codes = summary.exit_codes
     nonzero = sum(1 for c in codes.values() if c != 0)
     warn(
-        f"launch: interrupted ({signal_name}): {len(codes)} of {_ranks(summary.world_size)} "
+        f"{prog}: interrupted ({signal_name}): {len(codes)} of {_ranks(summary.world_size)} "
         f"reported an exit, {nonzero} not 0; run record {summary.run_dir}"
     )
     for rank in range(summary.world_size):
@@ -157,7 +161,7 @@ def report_stopped(summary: JobSummary, signal_name: str, printer: Printer) -> N
             what = f"on {ev.server_id}: lost with its server"
         else:
             what = f"on {ev.server_id}: exit {ev.code}" + (f" (signal {ev.signal})" if ev.signal else "")
-        warn(f"launch: rank {rank} {what}")
+        warn(f"{prog}: rank {rank} {what}")
         for line in printer.tails.get(rank, ()):
             warn(f"  [{rank}] {line}")
 

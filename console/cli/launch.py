@@ -283,14 +283,14 @@ def _inventory(path: str | None) -> Inventory | None:
         raise InputError("cannot read the inventory", str(exc).splitlines()[0], path=path) from None
 
 
-class _Signals:
+class Signals:
     """Ctrl-C / SIGTERM / SIGHUP: a stop request once the agents run (see the module doc),
     else (and after KILL was asked for) a cancellation of the launch."""
 
     NAMES = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
-    def __init__(self, grace_s: float) -> None:
-        self.grace = grace_s
+    def __init__(self, grace_s: float, prog: str = "launch") -> None:
+        self.grace, self.prog = grace_s, prog
         task = asyncio.current_task()
         assert task is not None
         self.loop, self.task = asyncio.get_running_loop(), task
@@ -298,7 +298,7 @@ class _Signals:
         self.got: list[str] = []
         self.agents_up = False
 
-    def __enter__(self) -> _Signals:
+    def __enter__(self) -> Signals:
         for sig in self.NAMES:
             self.loop.add_signal_handler(sig, self.on_signal, sig)
         return self
@@ -314,14 +314,14 @@ class _Signals:
             self.task.cancel()
             return
         warn(
-            f"launch: {sig.name}: sending SIG{step} to every rank"
+            f"{self.prog}: {sig.name}: sending SIG{step} to every rank"
             + (f" (TERM after {self.grace:g} s, then KILL)" if step == "INT" else "")
             + ("; Ctrl-C again: TERM now" if step == "INT" else "")
         )
         self.stops.request(step, f"interrupted ({sig.name})")
 
 
-async def _launch(args: argparse.Namespace, table, data: bytes, plan, signals: _Signals) -> int:
+async def _launch(args: argparse.Namespace, table, data: bytes, plan, signals: Signals) -> int:
     inventory = _inventory(args.inventory)
     printer = Printer(as_json=args.json)
     pool_cm: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext(None)
@@ -397,7 +397,7 @@ async def run(args: argparse.Namespace) -> int:
     if _serving.wanted(args, profile):
         return await _serving.run(args, profile)
     table, data, plan = _plan(args)
-    with _Signals(plan.grace_s) as signals:
+    with Signals(plan.grace_s) as signals:
         try:
             return await _launch(args, table, data, plan, signals)
         except asyncio.CancelledError:

@@ -5,7 +5,9 @@ probe per rank of the rank table at the same moment, and prints an nccl-tests-st
 (size, count, type, time, algbw, busbw, slowest rank), the exact-result checks per op, the
 TP smoke model's verdict and the ranks that were slowest. ``--json``: the report instead.
 Progress and problems go to stderr. Exit 0 every rank ok and every check passed; 1 a check
-or a rank failed (root cause on stderr); 3 a server could not be reached; 130 interrupted.
+or a rank failed (root cause on stderr); 3 a server could not be reached; 130 interrupted
+(Ctrl-C as for ``launch``: SIGINT to every rank, TERM after the grace, then KILL; each rank's
+exit code and last lines on stderr).
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import sys
 import time
+from pathlib import Path
 
 from console.cli._common import add_log_cap, print_json, stdout_console, warn
-from console.cli._launch_output import event_json, progress, report
+from console.cli._launch_output import Printer, event_json, progress, report, report_stopped
 from console.cli.diagnose import after_launch, fetch_launch_evidence
 from console.core.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE
 from console.core.probe_report import COLUMNS, SLOW_LEGEND
@@ -33,7 +35,6 @@ from console.ops.launch_events import (
 )
 
 ORDER = 55
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -162,53 +163,60 @@ def _progress(ev, verbose: bool) -> None:
         warn(f"[{ev.rank}] {ev.text}")
 
 
-async def _run(args: argparse.Namespace, table, options):
+async def _run(args: argparse.Namespace, table, options, run_id: str, signals):
     from console.ops.probe import ProbeFinished, probe
     from console.remote import Pool, SSHOptions
 
     started = time.time()
+    printer = Printer()  # the last lines and exits, for the report after a stop
     async with Pool(SSHOptions.from_args(args)) as pool:
-        events = probe(table, options, pool=pool, run_base=args.run_dir, log_cap=args.log_cap)
+        events = probe(
+            table, options, pool=pool, run_base=args.run_dir, log_cap=args.log_cap, run_id=run_id, stop=signals.stops
+        )
         async with contextlib.aclosing(events):
             async for ev in events:
                 if isinstance(ev, ProbeFinished):
                     await fetch_launch_evidence(ev.summary, pool, since=started, prog="probe")
-                    return ev
+                    return ev, printer
+                printer.record(ev)
+                if isinstance(ev, Stage) and ev.name == "agents":
+                    signals.agents_up = True
                 _progress(ev, args.verbose)
     raise RuntimeError("the probe ended without a result")
 
 
 async def run(args: argparse.Namespace) -> int:
-    """Ctrl-C or SIGTERM cancels the launch, which stops every rank before we exit (130)."""
-    from console.cli.launch import check_run_base
+    """Ctrl-C, SIGTERM, SIGHUP: as ``launch`` (SIGINT to every rank first, then TERM and KILL;
+    a second Ctrl-C TERM at once; every rank's exit and last lines printed; 130). Before the
+    host agents run, a signal cancels the probe."""
+    from console.cli.launch import Signals, check_run_base
     from console.core.ranktable import subset_note, subset_table
+    from console.ops.probe import plan_probe
     from console.ops.ranktable_files import load
+    from console.ops.runrecord import new_run_id
 
     check_run_base(args.run_dir)
     table, options = load(args.ranktable), _options(args)
     if options.ranks_per_server is not None:
         used = subset_table(table, options.ranks_per_server)
         warn(f"probe: note: {subset_note(table, used, options.ranks_per_server)}")
-    loop, task = asyncio.get_running_loop(), asyncio.current_task()
-    got: list[str] = []
-    assert task is not None
-
-    def stop(sig: signal.Signals) -> None:
-        got.append(sig.name)
-        task.cancel()
-
-    for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, stop, sig)
-    try:
-        finished = await _run(args, table, options)
-    except asyncio.CancelledError:
-        if not got:
-            raise
-        warn(f"probe: interrupted ({got[0]}): every rank was stopped")
+    run_id = new_run_id()
+    _, _, plan = plan_probe(table, options, run_id)  # the grace period, for the Ctrl-C message
+    with Signals(plan.grace_s, prog="probe") as signals:
+        try:
+            finished, printer = await _run(args, table, options, run_id, signals)
+        except asyncio.CancelledError:
+            if not signals.got:
+                raise
+            sys.stdout.flush()
+            when = "after KILL was sent" if signals.agents_up else "before the ranks started"
+            record = Path(args.run_dir) / run_id
+            warn(f"probe: interrupted ({signals.got[-1]}) {when}: every rank was stopped; run record {record}")
+            return EXIT_INTERRUPTED
+    if signals.got:
+        sys.stdout.flush()
+        report_stopped(finished.summary, signals.got[0], printer, prog="probe")
         return EXIT_INTERRUPTED
-    finally:
-        for sig in STOP_SIGNALS:
-            loop.remove_signal_handler(sig)
     return output(finished, as_json=args.json)
 
 

@@ -29,6 +29,7 @@ from console.core.probe_report import ProbeReport
 from console.core.ranktable import RankTable, dumps, subset_table
 from console.ops.launch import launch
 from console.ops.launch_events import JobFinished, JobSummary, LaunchEvent, RankLine
+from console.ops.launch_stop import StopRequests
 from console.ops.profiles import load_profile
 from console.ops.runrecord import DEFAULT_BASE, DEFAULT_LOG_CAP, new_run_id
 
@@ -196,15 +197,19 @@ async def probe(
     check: bool = True,
     run_id: str | None = None,
     log_cap: int = DEFAULT_LOG_CAP,
+    stop: StopRequests | None = None,
 ) -> AsyncGenerator[LaunchEvent | ProbeFinished, None]:
     """Run the probe on every rank of ``table`` (over SSH with ``pool``; locally without).
 
     Yields the launch's events, then ``ProbeFinished``. Errors before the ranks start
-    (unreachable server, preflight) raise the launch's ``ConsoleError``.
+    (unreachable server, preflight) raise the launch's ``ConsoleError``. ``stop``: the
+    user's stop requests (INT, TERM, KILL), as ``launch``'s; the events go on to the end.
     """
     used, data, plan = plan_probe(table, options, run_id)
     report, lines = ProbeReport(), _Lines()
-    events = launch(plan, used, data, pool=pool, run_base=run_base, inventory=inventory, check=check, log_cap=log_cap)
+    events = launch(
+        plan, used, data, pool=pool, run_base=run_base, inventory=inventory, check=check, log_cap=log_cap, stop=stop
+    )
     async with contextlib.aclosing(events):
         async for ev in events:
             if isinstance(ev, RankLine) and ev.stream == "o":
