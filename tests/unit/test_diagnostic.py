@@ -49,6 +49,9 @@ def test_a_ranktable_problem_is_a_diagnostic_with_its_json_path() -> None:
         "path": "server_list[0].device[1].rank_id",
         "message": "gap",
         "rule": "rank_id_gap",
+        "server_index": None,  # a path given as text: no indices
+        "device_index": None,
+        "field": None,
     }
 
 

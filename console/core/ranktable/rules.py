@@ -114,8 +114,8 @@ def check_ranks(t: RankTable) -> Iterator[Diagnostic]:
     if not interleaved:
         yield from _rank_order(t, owner)
     if world > MINDIE_MAX_RANK + 1:
-        path = first.get(MINDIE_MAX_RANK + 1, "server_list")
-        yield warning(path, "rank_id_limit", f"{world} ranks: MindIE allows rank_id in [0, {MINDIE_MAX_RANK}]")
+        at: str = first.get(MINDIE_MAX_RANK + 1, "server_list")
+        yield warning(at, "rank_id_limit", f"{world} ranks: MindIE allows rank_id in [0, {MINDIE_MAX_RANK}]")
 
 
 def _interleaved(t: RankTable, first: dict[int, str], owner: dict[int, int]) -> Iterator[Diagnostic]:

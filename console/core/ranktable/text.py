@@ -17,6 +17,7 @@ from console.core.diagnostic import Diagnostic
 from console.core.errors import CheckFailed, InputError, json_path
 from console.core.ranktable.model import RankTable
 from console.core.ranktable.problems import describe, error, sort_problems
+from console.core.ranktable.problems import dev as device_path
 
 _MAX_LISTED = 20
 ROOT = "$"
@@ -181,7 +182,7 @@ def _json_number_paths(data: dict[str, Any]) -> list[str]:
     paths = ["server_count"] if _is_number(data.get("server_count")) else []
     for i, server in enumerate(data["server_list"]):
         for j, dev in enumerate(server["device"]):
-            paths += [f"server_list[{i}].device[{j}].{k}" for k in _NUMBER_KEYS if _is_number(dev.get(k))]
+            paths += [device_path(i, j, k) for k in _NUMBER_KEYS if _is_number(dev.get(k))]
     for k, pod in enumerate(data.get("super_pod_list") or ()):
         if _is_number(pod.get("super_pod_id")):
             paths.append(f"super_pod_list[{k}].super_pod_id")

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from console.core.diagnostic import Where
 from console.core.pingresults import PingMatrix
 from console.core.ranktable import RankTable
+from console.core.ranktable.problems import dev as device_path
+from console.core.ranktable.problems import where
 
 
 @dataclass(frozen=True)
@@ -16,8 +19,8 @@ class LossyPair:
     """``server_id dev N`` of each rank."""
     status: str
     loss_pct: float | None
-    paths: tuple[str, str]
-    """JSON paths of the two devices in the rank table."""
+    wheres: tuple[Where, Where]
+    """The two devices in the rank table (JSON path, server and device indices)."""
 
     def describe(self) -> str:
         loss = (
@@ -36,14 +39,14 @@ def lossy_rank_pairs(table: RankTable | None, matrix: PingMatrix | None) -> list
     worst loss of both directions, in rank order."""
     if table is None or matrix is None:
         return []
-    by_ip: dict[str, tuple[int, str, str]] = {}
+    by_ip: dict[str, tuple[int, str, Where]] = {}
     for s_idx, server in enumerate(table.server_list):
         for d_idx, dev in enumerate(server.device):
             if dev.device_ip:
                 by_ip[dev.device_ip] = (
                     int(dev.rank_id),
                     f"{server.server_id} dev {dev.device_id}",
-                    f"server_list[{s_idx}].device[{d_idx}]",
+                    where(device_path(s_idx, d_idx)),
                 )
     found: dict[tuple[int, int], LossyPair] = {}
     for result in matrix.results:

@@ -33,7 +33,7 @@ from console.ui.models.ranktable_problems import (
     SERVER_FIELDS,
     Entry,
     Row,
-    cells_for_path,
+    cells_for,
     entries,
     grid_items,
     raw_items,
@@ -41,7 +41,7 @@ from console.ui.models.ranktable_problems import (
 )
 from console.ui.models.shared import RankTableFile
 
-__all__ = ["Row", "cells_for_path", "row_index"]
+__all__ = ["Row", "cells_for", "row_index"]
 
 FIXED_COLUMNS = ("server_id", "device_id", "device_ip", "rank_id")
 DEVICE_OPTIONAL = ("device_port", "host_port", "super_device_id", "backup_device_ip", "backup_device_port")

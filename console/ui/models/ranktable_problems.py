@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from console.core.diagnostic import Diagnostic
+from console.core.diagnostic import Diagnostic, Where
 from console.core.ranktable import RankTable
 from console.ui.models.links import LossyPair
 from console.ui.models.problems import RANK, ProblemItem, worst_first
 
 SERVER_FIELDS = ("server_id", "host_ip", "container_ip", "host_nic_ip", "hardware_type")
-_PATH = re.compile(r"^server_list\[(\d+)\](?:\.device\[(\d+)\])?(?:\.(\w+))?")
 
 
 @dataclass(frozen=True)
@@ -21,16 +19,16 @@ class Row:
     device: int
 
 
-def cells_for_path(path: str, table: RankTable, columns: tuple[str, ...]) -> set[tuple[int, str]]:
-    """The (row index, column) cells a problem's JSON path points at."""
-    m = _PATH.match(path or "")
-    if not m or int(m.group(1)) >= len(table.server_list):
+def cells_for(where: Where, table: RankTable, columns: tuple[str, ...]) -> set[tuple[int, str]]:
+    """The (row index, column) cells a problem points at: its ``Where``'s server and device
+    indices and field, as the core's rank-table checks fill them."""
+    s_idx, d_idx, field = where.server_index, where.device_index, where.field
+    if s_idx is None or s_idx >= len(table.server_list):
         return set()
-    s_idx, d_idx, field = int(m.group(1)), m.group(2), m.group(3)
     rows = row_index(table)
     if d_idx is not None:
         column = field if field in columns else "device_id"
-        r = rows.get(Row(s_idx, int(d_idx)))
+        r = rows.get(Row(s_idx, d_idx))
         return {(r, column)} if r is not None else set()
     column = field if field in columns and field in SERVER_FIELDS else "server_id"
     return {(r, column) for row, r in rows.items() if row.server == s_idx}
@@ -44,8 +42,8 @@ def row_index(table: RankTable) -> dict[Row, int]:
     return out
 
 
-Entry = tuple[ProblemItem, Sequence[str]]
-"""An item and the JSON paths of the cells it concerns."""
+Entry = tuple[ProblemItem, Sequence[Where]]
+"""An item and where the cells it concerns are (server and device indices, field)."""
 
 
 def as_item(problem: Diagnostic) -> ProblemItem:
@@ -54,8 +52,8 @@ def as_item(problem: Diagnostic) -> ProblemItem:
 
 
 def entries(problems: Sequence[Diagnostic], lossy: Sequence[LossyPair] = ()) -> list[Entry]:
-    out: list[Entry] = [(as_item(p), (p.where.path or "",)) for p in problems]
-    out += [(ProblemItem("warning", "lossy_pair", p.describe()), p.paths) for p in lossy]
+    out: list[Entry] = [(as_item(p), (p.where,)) for p in problems]
+    out += [(ProblemItem("warning", "lossy_pair", p.describe()), p.wheres) for p in lossy]
     return out
 
 
@@ -65,11 +63,11 @@ def grid_items(
     """Items for the list (``target``: the first cell) and {(row, column): worst severity}."""
     marks: dict[tuple[int, str], str] = {}
     items: list[ProblemItem] = []
-    for item, paths in found:
+    for item, wheres in found:
         cells: set[tuple[int, str]] = set()
         if table is not None:
-            for path in paths:
-                cells |= cells_for_path(path, table, columns)
+            for where in wheres:
+                cells |= cells_for(where, table, columns)
         for cell in cells:
             if RANK.get(item.severity, 0) > RANK.get(marks.get(cell, ""), 0):
                 marks[cell] = item.severity

@@ -64,3 +64,22 @@ def test_lossy_ping_pairs_become_warnings_on_the_rank_pairs():
     assert "vs ping of" in model.status()
     model.apply(ContextChanged(inv, PingMatrix.from_plan(plan_ping(inv, "cross"), [])))
     assert not [item for item, _ in model.entries() if item.code == "lossy_pair"]
+
+
+def test_cells_come_from_the_indices_in_where_not_from_the_path_text():
+    from console.core.diagnostic import Diagnostic, Where
+    from console.ui.models.ranktable_problems import entries, grid_items
+
+    table = build(inventory(2))
+    model = opened(table)
+    columns = model.columns()
+    place = Where(path="the third card of the second server", server_index=1, device_index=2, field="device_ip")
+    found = entries([Diagnostic(severity="error", code="x", message="m", where=place)])
+    items, marks = grid_items(found, model.table, columns)
+    row = len(table.server_list[0].device) + 2
+    assert marks == {(row, "device_ip"): "error"} and items[0].target == (row, "device_ip")
+    # a server's field: every row of that server, in that column
+    place = Where(path="server_list[1].server_id", server_index=1, field="server_id")
+    _, marks = grid_items(entries([Diagnostic(severity="warning", code="y", message="m", where=place)]), table, columns)
+    first = len(table.server_list[0].device)
+    assert marks == {(first + d, "server_id"): "warning" for d in range(len(table.server_list[1].device))}
