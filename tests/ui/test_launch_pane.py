@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Select
 
+from console.core.diagnostic import diagnostic
 from console.core.inventory import Inventory
 from console.core.probe_report import parse_streams
 from console.core.ranktable import build
@@ -44,6 +45,7 @@ from console.ui.models.launch import EXITED, FAILED, KILLED
 from console.ui.screens.dialogs import ConfirmScreen
 from console.ui.screens.nodes import NodesScreen
 from console.ui.sources import SharedPool, Sources
+from console.ui.widgets.problems import ProblemList
 from console.ui.widgets.rank_log import RankLog
 from console.ui.widgets.rank_status import ROOT_STYLE, RankStatusGrid
 from tests.ui.conftest import FakeDiscovery, seed_inventory, submit, wait_until
@@ -484,6 +486,37 @@ async def test_the_check_button_runs_the_server_checks(data_dir):
         await pilot.click("#launch-check")
         await wait_until(pilot, lambda: len(checked) > before, timeout=30)
         assert checked[-1] is screen.plan
+
+
+async def test_the_preflight_is_the_shared_problem_list_with_detail_on_selection(data_dir):
+    """The server checks' findings are items of the problem list (marks, host, code); the
+    highlighted one's detail shows in the side box, as on the Nodes and Rank table panes."""
+
+    class Busy(ScriptedLaunch):
+        async def preflight(self, plan: Any, table: Any, inventory: Any = None) -> list[Any]:
+            return [diagnostic("error", "npu_busy", "device 3 is used by pid 4242 (python3)", host="node2")]
+
+    app = ClusterConsoleApp(
+        ranktable_path=data_dir / "ranktable_seed_2x4.json",
+        start="launch",
+        sources=Sources(discover=FakeDiscovery(Inventory()), launch=Busy(seed_failure_events())),
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.setup.profile is not None and screen.setup.table is not None)
+        screen.query_one("#launch-command").value = "python3 train.py --rank {rank}"
+        await wait_until(pilot, lambda: screen.plan is not None)
+        await pilot.press("f6")
+        checks = screen.query_one("#launch-checks", ProblemList)
+        await wait_until(pilot, lambda: any(i.code == "npu_busy" for i in checks.items), timeout=30)
+        assert checks.border_title.startswith("Preflight: 1 errors")
+        index = next(n for n, i in enumerate(checks.items) if i.code == "npu_busy")
+        checks.focus()
+        checks.highlighted = index
+        box = screen.query_one("#launch-rank-env")
+        await wait_until(pilot, lambda: "check: npu_busy" in box.text, timeout=10)
+        assert box.border_title == "Selected check" and "where: node2" in box.text
+        assert str(checks.get_option_at_index(index).prompt).startswith("✖ node2: device 3 is used")
 
 
 async def test_a_prompt_whose_request_raises_shows_failed_not_waiting(data_dir):

@@ -20,14 +20,40 @@ from console.core.planning.launch import LaunchPlan, build_launch_plan
 from console.core.profiles import Profile, parse_env_items
 from console.core.secrets import mask_env
 from console.ui.models.links import lossy_rank_pairs
-from console.ui.models.problems import ProblemItem
+from console.ui.models.problems import MARKS, ProblemItem
 
 OK, BLOCK, WARN, INFO = "ok", "error", "warning", "info"
 
 
-def Check(level: str, text: str, code: str = "preflight") -> ProblemItem:
-    """One line of the preflight checklist: ✔ fine, ! worrying, ✖ blocking, · to do."""
-    return ProblemItem(level, code, text)
+MEANING = {
+    BLOCK: "blocks the launch: F5 refuses while it stands",
+    WARN: "worrying: the launch may go ahead",
+    INFO: "to do",
+    OK: "fine",
+}
+HINT_TABLE = "Fix it on the Rank table pane (3) and save: the checklist follows the saved file."
+HINT_SERVERS = "From the server checks over SSH (F6, or at launch; launch --no-preflight skips them)."
+HINT_CARDS = "Against the last discovery (Nodes pane, 1; d discovers again)."
+HINT_PING = "From the last ping sweep (Ping pane, 2; f re-runs the lossy and failed probes)."
+
+
+def Check(level: str, text: str, code: str = "preflight", *, where: str = "", hint: str = "") -> ProblemItem:
+    """One item of the preflight checklist (✔ fine, ! worrying, ✖ blocking, · to do), shown by
+    the shared problem list; ``detail`` (shown on selection) says what it means and where
+    it comes from."""
+    lines = [f"{MARKS.get(level, '·')} {MEANING.get(level, level)}", text]
+    if where:
+        lines.append(f"where: {where}")
+    lines.append(f"check: {code}")
+    if hint:
+        lines.append(hint)
+    return ProblemItem(level, code, text, where, "\n".join(lines))
+
+
+def _from_diagnostic(p: Any, hint: str) -> ProblemItem:
+    """A core ``Diagnostic`` (table problem, server or card check) as a checklist item."""
+    where = p.where.path or p.where.host or str(p.where)
+    return Check(BLOCK if p.severity == "error" else WARN, p.message, p.code, where=where, hint=hint)
 
 
 @dataclass(frozen=True)
@@ -141,20 +167,20 @@ def checklist(
     """Everything that would stop (✖) or worry (!) a launch, and what is fine (✔)."""
     out: list[ProblemItem] = []
     if path is None:
-        out.append(Check(BLOCK, "no rank table: save one on the Rank table pane (3)"))
+        out.append(Check(BLOCK, "no rank table: save one on the Rank table pane (3)", hint=HINT_TABLE))
     elif table_error:
-        out.append(Check(BLOCK, f"rank table {path}: {table_error}"))
+        out.append(Check(BLOCK, f"rank table {path}: {table_error}", hint=HINT_TABLE))
     elif table is not None:
         ranks = sum(len(s.device) for s in table.server_list)
-        out.append(Check(OK, f"rank table {path} ({ranks} ranks)"))
+        out.append(Check(OK, f"rank table {path} ({ranks} ranks)", hint=HINT_TABLE))
     if unsaved:
-        out.append(Check(WARN, "the Rank table pane has unsaved changes: the SAVED file is launched"))
+        out.append(Check(WARN, "the Rank table pane has unsaved changes: the SAVED file is launched", hint=HINT_TABLE))
     if profile_error:
         out.append(Check(BLOCK, f"profile: {profile_error}"))
     errors = [p for p in table_problems if p.severity == "error"]
-    out += [Check(BLOCK, f"table {p.where.path}: {p.message}") for p in errors[:5]]
+    out += [_from_diagnostic(p, HINT_TABLE) for p in errors[:5]]
     if table is not None and not errors:
-        out.append(Check(OK, "rank table valid"))
+        out.append(Check(OK, "rank table valid", hint=HINT_TABLE))
     out += _plan_checks(table, plan, plan_error, inventory)
     out += _link_checks(table, plan, ping)
     out += _remote_checks(remote)
@@ -166,11 +192,14 @@ def _link_checks(table: Any, plan: LaunchPlan | None, ping: PingMatrix | None) -
     if plan is None or ping is None or not ping.results:
         return []
     pairs = [p for p in lossy_rank_pairs(table, ping) if max(p.ranks) < plan.world_size]
-    out = [Check(WARN, f"lossy pair inside the job: {p.describe()}", "lossy_pair") for p in pairs]
+    out = [Check(WARN, f"lossy pair inside the job: {p.describe()}", "lossy_pair", hint=HINT_PING) for p in pairs]
     if not pairs:
         out.append(
             Check(
-                OK, f"no loss between the job's cards in the last ping sweep ({len(ping.results)} probes)", "lossy_pair"
+                OK,
+                f"no loss between the job's cards in the last ping sweep ({len(ping.results)} probes)",
+                "lossy_pair",
+                hint=HINT_PING,
             )
         )
     return out
@@ -187,25 +216,23 @@ def _plan_checks(
     out.append(Check(OK, f"plan: {plan.world_size} ranks on {len(plan.servers)} servers"))
     out += [Check(WARN, w) for w in plan.warnings]
     if inventory is None or not inventory.servers:
-        out.append(Check(INFO, "cards not checked against discovery (Nodes pane, d)"))
+        out.append(Check(INFO, "cards not checked against discovery (Nodes pane, d)", hint=HINT_CARDS))
         return out
-    from console.ops.launch_checks import check_inventory, describe  # pure functions of the ops layer
+    from console.ops.launch_checks import check_inventory  # a pure function of the ops layer
 
     found = check_inventory(plan, inventory)
-    out += [Check(BLOCK if p.severity == "error" else WARN, describe(p)) for p in found]
+    out += [_from_diagnostic(p, HINT_CARDS) for p in found]
     if not any(p.severity == "error" for p in found):
-        out.append(Check(OK, f"cards match the discovery of {len(inventory.servers)} servers"))
+        out.append(Check(OK, f"cards match the discovery of {len(inventory.servers)} servers", hint=HINT_CARDS))
     return out
 
 
 def _remote_checks(remote: list[Any] | None) -> list[ProblemItem]:
     if remote is None:
-        return [Check(INFO, "server checks (python, idle NPUs, master port): F6, or at launch")]
-    from console.ops.launch_checks import describe
-
-    out = [Check(BLOCK if p.severity == "error" else WARN, describe(p)) for p in remote]
+        return [Check(INFO, "server checks (python, idle NPUs, master port): F6, or at launch", hint=HINT_SERVERS)]
+    out = [_from_diagnostic(p, HINT_SERVERS) for p in remote]
     if not any(p.severity == "error" for p in remote):
-        out.append(Check(OK, "servers checked: reachable, python found, NPUs idle, port free"))
+        out.append(Check(OK, "servers checked: reachable, python found, NPUs idle, port free", hint=HINT_SERVERS))
     return out
 
 

@@ -16,12 +16,22 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, DataTable, Input, Label, Select, Static, TabbedContent, TabPane, TextArea
+from textual.containers import Horizontal, Vertical
+from textual.widgets import (
+    Button,
+    DataTable,
+    Input,
+    Label,
+    OptionList,
+    Select,
+    Static,
+    TabbedContent,
+    TabPane,
+    TextArea,
+)
 
 from console.core.errors import ConsoleError
 from console.core.ranktable import validate
@@ -29,14 +39,14 @@ from console.ops.profiles import DEFAULT_PROFILE
 from console.ops.runrecord import new_run_id
 from console.ui.ids import safe_id
 from console.ui.launch_source import LaunchSource
-from console.ui.models.launch_setup import BLOCK, INFO, OK, WARN, Form, LaunchSetup, blocking, make_plan, rank_detail
+from console.ui.models.launch_setup import Form, LaunchSetup, blocking, make_plan, rank_detail
 from console.ui.models.shared import RankTableFile
 from console.ui.screens.base import PaneScreen
 from console.ui.screens.launch_run import LaunchRunMixin, compose_diagnosis, compose_probe, compose_run
 from console.ui.sources import Sources
+from console.ui.widgets.problems import ProblemList
 from console.ui.widgets.rank_status import StatusLine
 
-CHECK_STYLES = {OK: "green", BLOCK: "bold red", WARN: "yellow", INFO: "dim"}
 PLAN_COLUMNS = ("rank", "server", "local", "device", "device_ip")
 
 
@@ -175,6 +185,8 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         self.run_id = new_run_id()
         """Run id of the plan shown; a fresh one is taken at each launch."""
         self._plan_timer: Any = None
+        self._detail_of = "rank"
+        """What the side box shows: the selected rank of the plan, or the selected check."""
 
     def compose_body(self) -> ComposeResult:
         yield StatusLine(id="launch-status", classes="status")
@@ -218,13 +230,11 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         with Horizontal(id="launch-lower"):
             yield DataTable(id="launch-plan", cursor_type="row", zebra_stripes=True)
             with Vertical(id="launch-side"):
-                with VerticalScroll(id="launch-checks-box"):
-                    yield Static(id="launch-checks", markup=False)
+                yield ProblemList("Preflight", id="launch-checks")
                 yield TextArea("", id="launch-rank-env", read_only=True, soft_wrap=False, show_cursor=False)
 
     def on_mount(self) -> None:
         self.query_one("#launch-plan", DataTable).add_columns(*PLAN_COLUMNS)
-        self.query_one("#launch-checks-box").border_title = "Preflight"
         self.query_one("#launch-rank-env", TextArea).border_title = "Selected rank"
         self.mount_run()
         self.watch(self.app, "inventory", lambda _: self.update_plan(), init=False)
@@ -315,8 +325,9 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         self.render_setup()
 
     def render_setup(self) -> None:
-        text = Text("\n").join(Text(c.line(), style=CHECK_STYLES.get(c.severity, "dim")) for c in self.setup.checks)
-        self.query_one("#launch-checks", Static).update(text)
+        self.query_one("#launch-checks", ProblemList).show(self.setup.checks)
+        if self._detail_of == "check":
+            self._show_check()
         self.query_one("#launch-plan-summary", Static).update(self.setup.summary())
         self._fill_plan()
         self.feed.redraw()
@@ -342,16 +353,36 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         self._show_rank()
 
     def _show_rank(self) -> None:
+        if self._detail_of != "rank":
+            return
         table = self.query_one("#launch-plan", DataTable)
         detail = ""
         if self.plan is not None and table.row_count:
             rank = int(table.get_row_at(table.cursor_row)[0])
             detail = rank_detail(self.plan, rank)
-        self.query_one("#launch-rank-env", TextArea).load_text(detail)
+        box = self.query_one("#launch-rank-env", TextArea)
+        box.border_title = "Selected rank"
+        box.load_text(detail)
+
+    def _show_check(self) -> None:
+        """The highlighted preflight check's detail (what it means, where, what to do)."""
+        item = self.query_one("#launch-checks", ProblemList).selected_item()
+        box = self.query_one("#launch-rank-env", TextArea)
+        box.border_title = "Selected check"
+        text = item.detail if item is not None else ""
+        if box.text != text:
+            box.load_text(text)
 
     @on(DataTable.RowHighlighted, "#launch-plan")
     def _rank_highlighted(self) -> None:
+        self._detail_of = "rank"
         self._show_rank()
+
+    @on(OptionList.OptionHighlighted, "#launch-checks")
+    def _check_highlighted(self) -> None:
+        if self.query_one("#launch-checks", ProblemList).has_focus:
+            self._detail_of = "check"
+            self._show_check()
 
     # -- actions -------------------------------------------------------------------------
 
@@ -405,7 +436,7 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
 
     @work(exclusive=True, group="launch.check", exit_on_error=False, name="server checks")
     async def run_checks(self, plan: Any, table: Any) -> None:
-        self.query_one("#launch-checks", Static).update("checking servers…")
+        self.query_one("#launch-checks", ProblemList).border_title = "Preflight: checking servers…"
         problems = await self.sources.launch.preflight(plan, table, self.console_app.inventory)
         if plan is self.plan:
             self.setup.remote = list(problems)
