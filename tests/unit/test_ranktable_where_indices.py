@@ -68,3 +68,15 @@ def test_validate_json_adds_the_indices_and_keeps_the_path() -> None:
         "device_index": 1,
         "field": "rank_id",
     }
+
+
+def test_format_problems_carry_the_indices_of_their_location_too() -> None:
+    import pytest
+
+    from console.core.ranktable.text import RankTableInvalid
+
+    doc = json.loads((DATA / "ranktable_seed_2x4.json").read_text())
+    del doc["server_list"][1]["device"][2]["rank_id"]
+    with pytest.raises(RankTableInvalid) as caught:
+        loads(json.dumps(doc))
+    assert _places(caught.value.problems) == {"server_list[1].device[2].rank_id": (1, 2, "rank_id")}

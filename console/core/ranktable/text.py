@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from console.core.diagnostic import Diagnostic
 from console.core.errors import CheckFailed, InputError, json_path
 from console.core.ranktable.model import RankTable
-from console.core.ranktable.problems import describe, error, sort_problems
+from console.core.ranktable.problems import JsonPath, describe, error, sort_problems
 from console.core.ranktable.problems import dev as device_path
 
 _MAX_LISTED = 20
@@ -95,7 +95,7 @@ def loads(text: str, source: str = "FILE") -> RankTable:
 
 
 def _schema_problem(err: Any) -> Diagnostic:
-    where = json_path(err["loc"]) or ROOT
+    where = _located(err["loc"], json_path(err["loc"]) or ROOT)
     field = str(err["loc"][-1]) if err["loc"] else "the table"
     if err["type"] == "missing":
         return error(where, "field_missing", f"{field} is missing: the format requires it")
@@ -103,6 +103,17 @@ def _schema_problem(err: Any) -> Diagnostic:
     if "input" in err and not isinstance(err["input"], (dict, list)) and "got" not in msg:
         msg = f"{msg}; got {json.dumps(err['input'], default=str)[:60]}"
     return error(where, "field_invalid", f"{field}: {msg}")
+
+
+def _located(loc: tuple[Any, ...], text: str) -> str:
+    """``text`` as a ``JsonPath`` carrying the server and device indices of pydantic's ``loc``
+    (``('server_list', 0, 'device', 1, 'rank_id')``) when it points into server_list."""
+    if len(loc) < 2 or loc[0] != "server_list" or not isinstance(loc[1], int):
+        return text
+    device = loc[3] if len(loc) > 3 and loc[2] == "device" and isinstance(loc[3], int) else None
+    rest = loc[4:] if device is not None else loc[2:]
+    field = str(rest[0]) if len(rest) == 1 else None
+    return JsonPath.of(text, loc[1], device, field)
 
 
 def _parse_json(text: str, source: str) -> Any:
