@@ -207,6 +207,19 @@ def got(screen, name: str) -> set[int]:
     return {int(ln.split("]")[0].lstrip("[")) for ln in log_lines(screen) if ln.endswith(f"got {name}")}
 
 
+def notes_of(screen) -> list[str]:
+    """The notifications the pane raises from now on (their text)."""
+    notes: list[str] = []
+    notify = screen.notify
+
+    def record(message: str, **kw: Any) -> None:
+        notes.append(message)
+        notify(message, **kw)
+
+    screen.notify = record
+    return notes
+
+
 class LongGrace(LaunchSource):
     """The plans get a 600 s grace: only a second Stop can send TERM within the test."""
 
@@ -221,9 +234,10 @@ async def test_stop_all_sends_sigint_first_as_ctrl_c(sim, tmp_path):
         screen = await plan_for(pilot, RECORDER)
         await launched(pilot, screen, lambda s: s.job.lines == 16)
         assert screen.unsaved_changes() and "running" in screen.unsaved_changes()
+        notes = notes_of(screen)
         await pilot.press("f8")
-        assert "sent SIGINT to every rank" in screen.status_text()
         await wait_until(pilot, lambda: not screen.running, 60)
+        assert notes[0] == "sent SIGINT to every rank, as Ctrl-C (TERM after 5 s, then KILL); F8 again: TERM now"
         job = screen.job
         assert got(screen, "SIGINT") == set(range(16)) and got(screen, "SIGTERM") == set()
         assert job.stopped and job.states == [KILLED] * 16
@@ -246,12 +260,14 @@ async def test_a_second_stop_sends_term_at_once(sim, tmp_path):
         screen.query_one("#launch-env").value += " IGNORE_INT=1"
         await wait_until(pilot, lambda: "IGNORE_INT" in screen.plan.rank(0)[1].env and screen.plan.grace_s == 600, 10)
         await launched(pilot, screen, lambda s: s.job.lines == 16)
+        notes = notes_of(screen)
         await pilot.press("f8")
         await wait_until(pilot, lambda: got(screen, "SIGINT") == set(range(16)), 60)
-        assert screen.running and "F8 again: TERM now" in screen.status_text()
+        assert screen.running and "sent SIGINT to every rank" in screen.status_text()
+        assert "F8 again: TERM now" in screen.status_text()
         await pilot.press("f8")
-        assert "sent SIGTERM to every rank" in screen.status_text()
         await wait_until(pilot, lambda: not screen.running, 60)
+        assert notes[1] == "sent SIGTERM to every rank (KILL after 600 s); F8 again: KILL now"
         job = screen.job
         assert got(screen, "SIGTERM") == set(range(16))
         assert job.codes == dict.fromkeys(range(16), 5) and job.summary.root_cause.kind == "stopped"
