@@ -85,11 +85,12 @@ def short_error(error: str | None, width: int = ERROR_WIDTH) -> str:
 
 
 def _server_row(s: Server) -> list[str]:
+    """The Servers table's cells: rich markup, every value a server printed escaped."""
     if not s.reachable:
-        return [s.host, "-", "-", "[red]unreachable[/]", "-", "-", "-", escape(short_error(s.error))]
+        return [escape(s.host), "-", "-", "[red]unreachable[/]", "-", "-", "-", escape(short_error(s.error))]
     health = sorted({d.health or "?" for d in s.devices})
     links = sum(1 for d in s.devices if (d.link or "").upper() == "UP")
-    return [
+    cells = [
         s.host,
         s.server_id or "-",
         s.hostname or "-",
@@ -99,6 +100,7 @@ def _server_row(s: Server) -> list[str]:
         f"{s.driver_version or '-'} / {s.cann_version or '-'}",
         "",
     ]
+    return [escape(c) for c in cells]
 
 
 def _servers_table(inv: Inventory) -> Table:
@@ -122,19 +124,19 @@ def _devices_table(inv: Inventory) -> Table:
     d.add_column("switch port")
     for s in inv.servers:
         for dev in s.devices:
-            link = dev.link or "-"
+            link = escape(dev.link or "-")  # every value below but the ids was printed by the server
             d.add_row(
-                s.host,
+                escape(s.host),
                 str(dev.device_id),
                 f"{dev.card}.{dev.chip}",
-                dev.device_ip or "[red]none[/]",
-                dev.netmask or "-",
+                escape(dev.device_ip) if dev.device_ip else "[red]none[/]",
+                escape(dev.netmask or "-"),
                 link if link == "UP" else f"[red]{link}[/]",
-                dev.net_health or "-",
+                escape(dev.net_health or "-"),
                 "-" if dev.tls is None else str(dev.tls),
-                dev.health or "-",
+                escape(dev.health or "-"),
                 ",".join(map(str, dev.busy_pids)) or "",
-                " ".join(x for x in (dev.lldp_switch, dev.lldp_port) if x) or "-",
+                escape(" ".join(x for x in (dev.lldp_switch, dev.lldp_port) if x) or "-"),
             )
     return d
 

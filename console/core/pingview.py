@@ -21,6 +21,9 @@ from .pingresults import PingMatrix, ProbeResult, ProbeStatus, Tally, loss_field
 CellStatus = ProbeStatus | Literal["untested", "self"]
 MAX_GROUPS = 24
 """Most rows/columns of a grouped heatmap (what fits a terminal at 8 characters a cell)."""
+MAX_SWITCHES = 64
+"""Most switches the heatmap groups by; with more (N names: N x N group cells, whatever the
+servers print) it shows blocks of servers."""
 LABELS = {"link_down": "DOWN", "timeout": "T/O", "error": "ERR", "unreachable": "UNR", "skipped": "skip"}
 
 
@@ -248,13 +251,15 @@ def group_servers(
     hosts: list[str], *, switch_of: dict[str, str] | None = None, size: int | None = None
 ) -> list[ServerGroup]:
     """``hosts`` in groups: by switch when ``switch_of`` names one for every host (what
-    ``hccn_tool -lldp -g`` reports, where discovery has it), else blocks of ``size``
-    consecutive servers (default ``block_size``), labelled B1, B2, ..."""
+    ``hccn_tool -lldp -g`` reports, where discovery has it) and there are at most
+    ``MAX_SWITCHES`` of them, else blocks of ``size`` consecutive servers (default
+    ``block_size``), labelled B1, B2, ..."""
     if switch_of and all(switch_of.get(h) for h in hosts):
         by_switch: dict[str, list[str]] = {}
         for h in hosts:
             by_switch.setdefault(switch_of[h], []).append(h)
-        return [ServerGroup(label=name, hosts=members) for name, members in by_switch.items()]
+        if len(by_switch) <= MAX_SWITCHES:
+            return [ServerGroup(label=name, hosts=members) for name, members in by_switch.items()]
     size = size or block_size(len(hosts))
     return [
         ServerGroup(label=f"B{n + 1}", hosts=hosts[start : start + size])

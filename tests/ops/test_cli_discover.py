@@ -87,3 +87,19 @@ def test_text_output_of_an_unreachable_server(capsys):
     assert "cannot resolve host name" in row and "…" in row and "hint" not in row
     assert len(row.split("│")[-2].strip()) <= ERROR_WIDTH
     assert f"nosuchhost.invalid: {error}" in out  # the findings keep it all
+
+
+def test_text_output_shows_what_servers_print_as_text_never_markup(capsys):
+    """Switch names, hostnames, versions, health... are printed by servers (untrusted): a
+    name like ``sw[/]`` once raised MarkupError, ``[bold]`` styled the table."""
+    from console.core.inventory import Device
+
+    dev = Device(
+        device_id=0, device_ip="10.0.0.1", link="[blink]DOWN", health="O[/]K", lldp_switch="sw[/]", lldp_port="[b]p"
+    )
+    server = Server(host="h1", reachable=True, hostname="[bold]name[/bold]", driver_version="1[/]", devices=[dev])
+    inv = Inventory(servers=[server])
+    print_inventory(inv)
+    out = capsys.readouterr().out
+    for text in ("sw[/] [b]p", "[bold]name[/bold]", "1[/]", "O[/]K", "[blink]DOWN"):
+        assert text in out

@@ -249,3 +249,32 @@ async def test_above_64_servers_blocks_then_server_pairs_then_cards() -> None:
         assert screen.drill is None and screen.block == (ga, gb)
         await pilot.press("escape")
         assert screen.block is None and table.row_count == 13
+
+
+async def test_switch_names_printed_by_servers_are_shown_as_text_never_markup() -> None:
+    """LLDP System Names come from the servers (untrusted): ``x[/]`` once raised MarkupError
+    and killed the pane above 64 servers; ``[bold]...`` or ``[@click=...]`` were applied."""
+    from rich.text import Text
+
+    inv = inventory(70, 2)
+    names = ["x[/]", "[bold]sw[/bold] [@click=app.quit]q[/]"]
+    for n, server in enumerate(inv.servers):
+        server.devices = [d.model_copy(update={"lldp_switch": names[n // 35]}) for d in server.devices]
+    matrix = built_matrix(70, 2, "sample")
+    app = ClusterConsoleApp(sources=sources(), start="ping", inventory=inv)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, PingScreen)
+        screen.show_matrix(matrix)
+        await pilot.pause()
+        table = screen.query_one("#heatmap", DataTable)
+        assert [str(c.label).strip() for c in table.columns.values()] == names
+        assert [str(r.label).split(" node")[0] for r in table.rows.values()] == names
+        assert all(not Text(str(c.label)).spans and not c.label.spans for c in table.columns.values())
+        assert "by switch" in Text.from_markup(table.border_title or "").plain
+        table.focus()
+        table.move_cursor(row=0, column=1, animate=False)
+        await pilot.press("enter")  # the block pair: its title names both switches
+        assert screen.block == (0, 1)
+        title = Text.from_markup(table.border_title or "").plain
+        assert title.startswith("x[/] node[01-35] x [bold]sw[/bold]")

@@ -68,6 +68,26 @@ def test_no_lldp_answer_is_no_failure_and_no_finding(lldp: Section | None) -> No
     assert not [f for f in findings(Inventory(servers=[out])) if "lldp" in f.message]
 
 
+def test_switch_name_and_port_keep_printable_characters_only_at_most_64() -> None:
+    """What a switch sends is untrusted: no terminal escapes or control characters, and a
+    bounded length (the names become heatmap labels and column widths)."""
+    from console.core.parsers import LldpInfo, parse_lldp
+
+    text = (
+        "Chassis ID TLV\n\tMAC: 3c:f5:cc:1a:22:01\x07\n"
+        "Port ID TLV\n\tIfname: 400GE1/1/20:2\x1b[31m\n"
+        f"System Name TLV\n\tleaf\x1b]0;owned\x07-sw\r07{'x' * 200}\n"
+    )
+    info = parse_lldp(text)
+    assert isinstance(info, LldpInfo)
+    assert info.system_name == "leaf]0;owned-sw07" + "x" * 47 and len(info.system_name) == 64
+    assert info.port_ifname == "400GE1/1/20:2[31m"
+    assert info.chassis_id == "MAC: 3c:f5:cc:1a:22:01"
+    assert all(c.isprintable() for c in info.system_name + (info.port_id or ""))
+    only_controls = parse_lldp("System Name TLV\n\t\x1b\x07\n")
+    assert isinstance(only_controls, LldpInfo) and only_controls.system_name is None
+
+
 def test_an_inventory_saved_before_lldp_still_loads() -> None:
     old = '{"servers": [{"host": "h1", "reachable": true, "devices": [{"device_id": 0, "link": "UP"}]}]}'
     inv = Inventory.model_validate_json(old)

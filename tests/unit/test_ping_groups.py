@@ -53,6 +53,19 @@ def test_switches_group_when_discovery_names_one_for_every_server() -> None:
     assert [g.label for g in group_servers(hosts, switch_of=dict(list(switch.items())[:5]), size=4)] == ["B1", "B2"]
 
 
+def test_more_than_64_switches_fall_back_to_blocks() -> None:
+    """N switch names are N x N group cells: a server-printed name per server must not make
+    a 1,024 x 1,024 grid of groups."""
+    from console.core.pingview import MAX_SWITCHES
+
+    hosts = [f"node{i:04d}" for i in range(1, 131)]
+    two_each = {h: f"sw{i // 2}" for i, h in enumerate(hosts)}  # 65 switches
+    groups = group_servers(hosts, switch_of=two_each)
+    assert MAX_SWITCHES == 64 and [g.label for g in groups[:2]] == ["B1", "B2"] and len(groups) <= 24
+    at_limit = {h: f"sw{i // 2}" for i, h in enumerate(hosts[:128])}  # 64 switches: still by switch
+    assert len(group_servers(hosts[:128], switch_of=at_limit)) == 64
+
+
 def test_group_cell_drills_down_to_the_server_pair_then_the_cards() -> None:
     m = _swept(20, lossy=(17, 3, 2))  # host 17 (block B3) -> host 3 (block B1), card 2
     groups = group_servers(m.all_hosts(), size=8)

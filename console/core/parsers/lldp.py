@@ -12,6 +12,17 @@ from .tool_errors import ToolError, answer_or_error
 
 _TLV_RE = re.compile(r"^(.*?)\s*TLV\s*$")
 _FIELD_RE = re.compile(r"^([A-Za-z0-9 _-]+?)\s*:\s*(.*)$")
+MAX_NAME = 64
+"""Longest switch name / port kept: they become heatmap labels (what a switch sends is untrusted)."""
+
+
+def _name(value: str | None) -> str | None:
+    """``value`` with printable characters only (no control or escape sequence), at most
+    ``MAX_NAME`` characters; None when nothing is left."""
+    if value is None:
+        return None
+    kept = "".join(c for c in value if c.isprintable()).strip()[:MAX_NAME].strip()
+    return kept or None
 
 
 class LldpInfo(BaseModel):
@@ -58,10 +69,10 @@ def _lldp_from(text: str) -> LldpInfo | None:
         return None
     info = LldpInfo(tlvs=tlvs)
     first = {name.lower(): body[0] if body else None for name, body in tlvs.items()}
-    info.chassis_id = first.get("chassis id")
-    info.port_id = first.get("port id")
-    info.port_ifname = _field(tlvs.get("Port ID", []), "ifname")
-    info.system_name = first.get("system name")
+    info.chassis_id = _name(first.get("chassis id"))
+    info.port_id = _name(first.get("port id"))
+    info.port_ifname = _name(_field(tlvs.get("Port ID", []), "ifname"))
+    info.system_name = _name(first.get("system name"))
     info.system_description = first.get("system description")
     info.capabilities = _field(tlvs.get("System Capabilities", []), "enabled capabilities")
     mgmt = tlvs.get("Management Address", [])

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import cast
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -413,17 +414,17 @@ class PingScreen(PaneScreen):
         for n, host in enumerate(cols, 1):
             label = str(n) if compact else host
             table.add_column(
-                label.rjust(width - 1) if compact else label.center(width), width=width, key=safe_id("dst", host)
+                Text(label.rjust(width - 1) if compact else label.center(width)), width=width, key=safe_id("dst", host)
             )
         for n, a in enumerate(rows, 1):
             label = f"{n:>2} {a}" if compact else a
             cells = [self._heat(a, b) for b in cols]
-            table.add_row(*cells, key=safe_id("src", a), label=label)
+            table.add_row(*cells, key=safe_id("src", a), label=Text(label))
         if where is not None and where[0] in rows and where[1] in cols:
             table.move_cursor(row=rows.index(where[0]), column=cols.index(where[1]), animate=False)
         elif len(cols) > 1:
             table.move_cursor(row=0, column=1 if rows == cols else 0, animate=False)
-        table.border_title = (
+        table.border_title = Text(  # group titles hold switch names: what servers print, never markup
             "server x server: worst loss"
             if self.block is None
             else f"{self._group_list[self.block[0]].title} x {self._group_list[self.block[1]].title} (Esc: groups)"
@@ -436,10 +437,10 @@ class PingScreen(PaneScreen):
         table.show_row_labels = True
         width = self._heat_width = max([GROUP_WIDTH] + [len(g.label) + 1 for g in groups])
         for n, g in enumerate(groups):
-            table.add_column(g.label.rjust(width - 1), width=width, key=safe_id("gdst", str(n)))
+            table.add_column(Text(g.label.rjust(width - 1)), width=width, key=safe_id("gdst", str(n)))
         for n, g in enumerate(groups):
             table.add_row(
-                *[self._group_heat(n, m) for m in range(len(groups))], key=safe_id("gsrc", str(n)), label=g.title
+                *[self._group_heat(n, m) for m in range(len(groups))], key=safe_id("gsrc", str(n)), label=Text(g.title)
             )
         what = "servers by switch (LLDP)" if self._by_switch else "blocks of servers"
         table.border_title = f"{what}: worst loss ({len(self.model.hosts)} servers; Enter opens a group)"
