@@ -76,6 +76,11 @@ class Server(BaseModel):
     host_addresses: list[HostAddress] = Field(default_factory=list, description="Every IPv4 address and its NIC")
     devices: list[Device] = Field(default_factory=list)
     failures: list[CommandFailure] = Field(default_factory=list)
+    lldp_note: str | None = Field(
+        None,
+        description="Why `hccn_tool -lldp -g` gave no switch here: it timed out or printed what the "
+        "console does not understand (None: it answered, or said nothing as where LLDP is off)",
+    )
 
     def device(self, device_id: int) -> Device | None:
         return next((d for d in self.devices if d.device_id == device_id), None)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -285,6 +285,21 @@ def result_row(r: ProbeResult) -> dict[str, Any]:
     return {key: row[key] for key in ROW_FIELDS}
 
 
+def summary_of(counts: Sequence[int], excluded: int) -> dict[str, int]:
+    """The sweep's summary from result counts per status code (``pingstore.STATUSES`` order)
+    and the number of plan entries left out: what ``--json`` and the Ping pane say."""
+    from .pingstore import CODE
+
+    return {
+        "probes": sum(counts),
+        "ok": counts[CODE["ok"]],
+        "lossy": counts[CODE["loss"]],
+        "failed": sum(counts[CODE[s]] for s in FAILED),
+        "skipped": counts[CODE["skipped"]],
+        "excluded": excluded,
+    }
+
+
 class PingMatrix:
     """A sweep: every planned probe's result, plus what the plan left out.
 
@@ -352,17 +367,7 @@ class PingMatrix:
 
     def summary(self) -> dict[str, int]:
         """``probes`` = ok + lossy + failed + skipped; ``excluded`` = entries the plan left out."""
-        from .pingstore import CODE
-
-        counts = self.results.counts()
-        return {
-            "probes": sum(counts),
-            "ok": counts[CODE["ok"]],
-            "lossy": counts[CODE["loss"]],
-            "failed": sum(counts[CODE[s]] for s in FAILED),
-            "skipped": counts[CODE["skipped"]],
-            "excluded": len(self.skipped),
-        }
+        return summary_of(self.results.counts(), len(self.skipped))
 
     def exit_code(self) -> int:
         """0 when no probe lost packets or failed, else 1 (design.md §6)."""

@@ -139,3 +139,18 @@ async def test_lldp_gives_each_card_its_switch_and_a_quiet_card_is_no_finding(si
     assert inv.servers[1].devices[3].lldp_switch is None
     assert inv.findings == []
     assert inv.switch_of() == {h: "pod01-leaf01" for h in sim.hosts}
+
+
+async def test_a_hung_lldp_query_is_one_info_finding_and_asked_once_per_server(sim_factory):
+    """Where ``-lldp -g`` hangs (the sim's hang fault on every card of server 1): one timeout,
+    the other cards are not asked, and one info finding says so (it was silent)."""
+    sim = await sim_factory(servers=2, cards=8, faults=[{"kind": "hang", "server": 1, "command": "-lldp"}])
+    h1, h2 = sim.hosts
+    async with Pool(options(sim)) as pool:
+        inv = await discover_inventory(pool, sim.hosts, tool_timeout=1)
+    s1 = inv.server(h1)
+    assert all(d.lldp_switch is None and d.device_ip and not d.failures for d in s1.devices)
+    assert all(d.lldp_switch for d in inv.server(h2).devices)
+    [note] = [f for f in inv.findings if f.code == "lldp_no_answer"]
+    assert note.severity == "info" and note.where.host == h1 and "timed out" in note.message
+    assert not [f for f in inv.findings if "lldp" in f.message and f.code != "lldp_no_answer"]

@@ -140,3 +140,19 @@ def test_killed_script_takes_its_watchdog_along(tmp_path):
     assert proc.wait(timeout=20) != 0
     assert wait_gone(proc.pid)
     assert not Path(started.read_text().strip()).parent.exists()  # the EXIT trap ran
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_after_one_lldp_timeout_the_servers_other_devices_skip_lldp(tmp_path, shell):
+    """Where LLDP is off ``-lldp -g`` may hang on every card: one timeout a server, not one
+    per device (8 x tool_timeout); the other queries still run."""
+    calls = tmp_path / "calls"
+    _tool(tmp_path, f'echo "$*" >> {calls}\nif [ "$3" = -lldp ]; then exec sleep 60; fi\necho "answer $*"\n')
+    secs, pgid = run_script(tmp_path, shell, devices=(0, 1, 2, 3))
+    assert secs["lldp:0"].exit_status == 124 and secs["lldp:0"].output == ""
+    for dev in (1, 2, 3):
+        assert secs[f"lldp:{dev}"].exit_status == 124
+        assert secs[f"lldp:{dev}"].output.startswith("skipped: hccn_tool -lldp timed out earlier on this server")
+        assert secs[f"ip:{dev}"].output == f"answer -i {dev} -ip -g\n"
+    assert [c for c in calls.read_text().splitlines() if "-lldp" in c] == ["-i 0 -lldp -g"]
+    assert wait_gone(pgid)

@@ -55,8 +55,7 @@ def test_lldp_answer_gives_the_switch_and_port() -> None:
         Section(name="lldp:0", output="", exit_status=0),  # LLDP off: nothing printed
         Section(name="lldp:0", output="Get lldp info failed.\n", exit_status=1),
         Section(name="lldp:0", output="Get invalid major cmd.\nEnter [ hccn_tool -h ] for more.\n", exit_status=1),
-        Section(name="lldp:0", output="", exit_status=124),
-        Section(name="lldp:0", output="garbage\n", exit_status=0),
+        Section(name="lldp:0", output="Get lldp info failed.\n", exit_status=0),
     ],
 )
 def test_no_lldp_answer_is_no_failure_and_no_finding(lldp: Section | None) -> None:
@@ -86,6 +85,30 @@ def test_switch_name_and_port_keep_printable_characters_only_at_most_64() -> Non
     assert all(c.isprintable() for c in info.system_name + (info.port_id or ""))
     only_controls = parse_lldp("System Name TLV\n\t\x1b\x07\n")
     assert isinstance(only_controls, LldpInfo) and only_controls.system_name is None
+
+
+@pytest.mark.parametrize(
+    ("lldp", "note"),
+    [
+        (Section(name="lldp:0", output="", exit_status=124), "hccn_tool -lldp -g timed out"),
+        (
+            Section(name="lldp:0", output="skipped: hccn_tool -lldp timed out earlier\n", exit_status=124),
+            "hccn_tool -lldp -g timed out",
+        ),
+        (Section(name="lldp:0", output="Neighbour: leaf-7\n", exit_status=0), "output not understood"),
+    ],
+)
+def test_an_lldp_timeout_or_unknown_format_is_one_info_finding_per_server(lldp: Section, note: str) -> None:
+    """A hang or a changed output format must leave a trace (it was silent): one info finding
+    a server, folded over servers, never a failure per card."""
+    servers = []
+    for host in ("h1", "h2"):
+        server = Server(host=host, server_id=host, reachable=True, devices=[Device(device_id=0), Device(device_id=1)])
+        secs = _sections(0, lldp) | _sections(1, lldp.model_copy(update={"name": "lldp:1"}))
+        servers.append(assemble_devices(server, secs))
+    assert all(not d.failures for s in servers for d in s.devices)
+    [found] = [f for f in findings(Inventory(servers=servers)) if f.code == "lldp_no_answer"]
+    assert found.severity == "info" and note in found.message and found.where.host == "h[1-2]"
 
 
 def test_an_inventory_saved_before_lldp_still_loads() -> None:

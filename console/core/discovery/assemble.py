@@ -219,7 +219,18 @@ def _update_from(name: str, result: Any, dev: Device) -> dict[str, Any]:
     return {"netdetect": result.address}
 
 
-def _assemble_device(dev: Device, sections: dict[str, Section]) -> Device:
+def _lldp_trouble(sec: Section | None, result: object) -> str | None:
+    """What went wrong with a device's ``-lldp -g`` that is worth a note (a timeout, output
+    not understood); None when it answered or said nothing (LLDP off: silent)."""
+    if sec is not None and sec.exit_status == 124:
+        return "timed out"
+    said = sec.output.strip() if sec is not None and sec.exit_status == 0 else ""
+    if isinstance(result, Unparsed) and said and "fail" not in said.lower():  # "Get lldp info failed": off
+        return f"output not understood ({result.reason})"
+    return None
+
+
+def _assemble_device(dev: Device, sections: dict[str, Section], lldp: dict[str, list[int]]) -> Device:
     failures = list(dev.failures)
     for name, (parser, model) in _PARSERS.items():
         sec = sections.get(f"{name}:{dev.device_id}")
@@ -228,10 +239,23 @@ def _assemble_device(dev: Device, sections: dict[str, Section]) -> Device:
         result = parser(sec.output) if sec is not None else None
         if isinstance(result, model) and sec.exit_status in (0, None):
             dev = dev.model_copy(update=_update_from(name, result, dev))
-        elif not (name in _SILENT or (name in _OPTIONAL and isinstance(result, ToolError))):
+        elif name in _SILENT:
+            if (trouble := _lldp_trouble(sec, result)) is not None:
+                lldp.setdefault(trouble, []).append(dev.device_id)
+        elif not (name in _OPTIONAL and isinstance(result, ToolError)):
             cmd = device_command(dev.device_id, _QUERY_ARGS[name])
             failures.append(_failure(cmd, sec, _why(result) if result is not None else ""))
     return dev.model_copy(update={"failures": failures})
+
+
+def _lldp_note(trouble: dict[str, list[int]]) -> str | None:
+    """One line for the server: a timeout first (the rest of its devices were not asked)."""
+    if "timed out" in trouble:
+        return "hccn_tool -lldp -g timed out (not asked again on this server's other devices): switches unknown"
+    if trouble:
+        what, devices = next(iter(trouble.items()))
+        return f"hccn_tool -lldp -g: {what} on {len(devices)} device(s): switches unknown"
+    return None
 
 
 def _apply_spod(dev: Device, sec: Section | None) -> tuple[Device, str | None]:
@@ -252,11 +276,12 @@ def _apply_spod(dev: Device, sec: Section | None) -> tuple[Device, str | None]:
 def assemble_devices(server: Server, sections: dict[str, Section]) -> Server:
     """Round trip 2 -> each device's NIC facts; hccn.conf stays the fallback for IPs."""
     devices, pods = [], []
+    lldp: dict[str, list[int]] = {}
     for d in server.devices:
-        dev, pod = _apply_spod(_assemble_device(d, sections), sections.get(f"spod:{d.device_id}"))
+        dev, pod = _apply_spod(_assemble_device(d, sections, lldp), sections.get(f"spod:{d.device_id}"))
         devices.append(dev)
         pods += [pod] if pod else []
-    update: dict[str, Any] = {"devices": devices}
+    update: dict[str, Any] = {"devices": devices, "lldp_note": _lldp_note(lldp)}
     if pods:
         update["super_pod_id"] = pods[0]
     return server.model_copy(update=update)

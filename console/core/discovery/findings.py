@@ -192,6 +192,8 @@ def findings(inv: Inventory, extra: Iterable[Diagnostic] = ()) -> list[Diagnosti
             continue
         for f in s.failures:
             raw.append(("warning", "command_failed", f"{f.command}: {f.message}", s.host, None))
+        if s.lldp_note:  # no switch grouping, nothing broken: info, folded over servers
+            raw.append(("info", "lldp_no_answer", s.lldp_note, s.host, None))
         for d in s.devices:
             raw.extend(_device_findings(s.host, d))
     out = list(extra) + _consistency(reachable) + _duplicate_ips(reachable)

@@ -8,7 +8,9 @@ splitting never guesses; busy answers are retried with backoff.
 
 hccn_tool can hang on a sick card, so every call is bounded by ``tool_timeout``: a hung call
 is killed (exit status 124) and the rest of that device's queries are skipped; the other
-devices go on. The bound is ONE watchdog loop per script (a background shell that wakes every
+devices go on. A hung ``-lldp -g`` (where LLDP is off it may wait for a neighbour) skips the
+LLDP query of the server's remaining devices: one timeout a server, not one per device.
+The bound is ONE watchdog loop per script (a background shell that wakes every
 ``tool_timeout / 2`` seconds), not a ``timeout`` process per call: that wrapper (a fork and an
 exec per call, ~50 calls a server) cost ~1 ms of CPU a call, about what the call itself costs
 with the simulator's tools (measured with bench/discovery.py). The script
@@ -45,7 +47,7 @@ run() { n=$1; shift; printf '\n%%s BEGIN %%s\n' "$M" "$n"; "$@" 2>&1; rc=$?
 # retrying, skipping ``hccn`` that buffers its section, and ``flush`` (one write per device).
 _DEVICE_PRELUDE = r"""NL='
 '
-HUNG=" "; BUF=; c=0; p=; S=; WD=; TO=
+HUNG=" "; LT=; BUF=; c=0; p=; S=; WD=; TO=
 W=; [ %(bounded)s = 1 ] && { W=$(mktemp -d /dev/shm/ccdisc.XXXXXX 2>/dev/null || mktemp -d 2>/dev/null) || W=; }
 if [ -n "$W" ]; then
   trap '[ -n "$WD" ] && { kill "$WD" 2>/dev/null; wait "$WD"; }; rm -rf "$W"' EXIT
@@ -85,12 +87,15 @@ hccn() {
   case "$HUNG" in *" $d "*)
     BUF="$BUF$NL$M BEGIN $n${NL}skipped: hccn_tool timed out earlier on device $d$NL$M END $n 124$NL"; return;;
   esac
+  case "$LT/$n" in 1/lldp:*)
+    BUF="$BUF$NL$M BEGIN $n${NL}skipped: hccn_tool -lldp timed out earlier on this server$NL$M END $n 124$NL"; return;;
+  esac
   while :; do
     call "$@"
     case "$out" in *"is busy"*) k=$((k+1)); [ $k -lt %(retries)s ] && { sleep "0.$((k*2))"; continue; } ;; esac
     break
   done
-  [ "$rc" = 124 ] && HUNG="$HUNG$d "
+  [ "$rc" = 124 ] && { HUNG="$HUNG$d "; case "$n" in lldp:*) LT=1;; esac; }
   BUF="$BUF$NL$M BEGIN $n$NL$out$NL$M END $n $rc$NL"
 }
 flush() { printf '%%s' "$BUF"; BUF=; }

@@ -157,7 +157,7 @@ def status_line(state: PingModel, pattern: str, servers: int, estimate_text: str
         about = f": {estimate_text}" if estimate_text else ""  # last: a narrow terminal cuts it, not the key
         return f"{servers} servers · pattern {pattern} (p) · r runs the sweep{about}"
     s = state.summary()
-    excluded = f", {len(state.skipped)} excluded" if state.skipped else ""
+    excluded = f", {s['excluded']} excluded" if s["excluded"] else ""
     cancelled = " · CANCELLED" if state.cancelled else ""
     return (
         f"{state.pattern}: {s['ok']} ok, {s['lossy']} lossy, {s['failed']} failed, "

@@ -6,20 +6,27 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from console.core.pingresults import FAILED, PingMatrix, ProbeResult, Tally
+from console.core.pingresults import FAILED, PingMatrix, ProbeResult, Tally, summary_of
 from console.core.pingstore import CODE, ResultTable
 from console.core.pingview import Cell, fields_cell
 from console.core.planning.ping import PingPlan, Skip
 from console.core.planning.probetable import ProbeTable
 from console.ops.ping import ProbeDone, ProbeRunning, SweepDone, SweepEvent, SweepStarted
 from console.ops.ping import ServerLost as PingServerLost
-from console.ui.models.ping_pairs import NSTAT, PairFigures, RowIndex, pair_id, pair_of, table_rows_of
-
-Key = tuple[str, int, str, int]
-Pair = tuple[str, str]
+from console.ui.models.ping_pairs import (
+    NSTAT,
+    Key,
+    Pair,
+    PairFigures,
+    PendingView,
+    ResultsView,
+    RowIndex,
+    pair_id,
+    pair_of,
+)
 
 COMPACT_OVER = 8
 """Above this many servers the heatmap uses numbered columns and 3-character cells."""
@@ -66,9 +73,7 @@ class PingModel:
         self._host_no: dict[str, int] = {}
         self._end_host: list[int] = []
         self._rows: RowIndex | None = None
-        self._stale: set[int] = set()
         self._status = [0] * NSTAT
-        self._pair_rows_cache: tuple[int, int, int, list[int]] | None = None
         self.changes = 0
         self.finished: PingMatrix | None = None
         """The matrix of the last sweep that ended with ``SweepDone`` (what the app shares)."""
@@ -76,12 +81,12 @@ class PingModel:
     @property
     def results(self) -> Mapping[Key, ProbeResult]:
         """The results so far by probe key, built when read (nothing is held per probe)."""
-        return _Results(self)
+        return ResultsView(self)
 
     @property
     def pending(self) -> Mapping[Pair, int]:
         """Probes still running per server pair (pairs with none left out)."""
-        return _Pending(self)
+        return PendingView(self)
 
     # -- feeding -------------------------------------------------------------------------
 
@@ -109,6 +114,7 @@ class PingModel:
             self.show(base)
             self.table = self.table.copy()  # the base matrix stays as it was
         self._base = base
+        self._rows = RowIndex(self.table.probes)  # now, with the plan: not a stall at the first result
         ends = [self._add_host(e.host) for e in probes.ends]
         pending = self.figures.pending
         for src, dst in zip(probes.src, probes.dst, strict=True):
@@ -174,8 +180,7 @@ class PingModel:
 
     def _load(self, table: ResultTable) -> None:
         """Show ``table``: the pair figures from its arrays, in one pass."""
-        self.table, self._end_host, self._rows, self._stale = table, [], None, set()
-        self._pair_rows_cache, self.dirty = None, None
+        self.table, self._end_host, self._rows, self.dirty = table, [], None, None
         self.figures = PairFigures(len(self.hosts))
         self._status = [0] * NSTAT
         ends, add = self._end_hosts(), self.figures.add
@@ -197,46 +202,43 @@ class PingModel:
         return next((r for r in rows if not self.table.is_set(r)), rows[0] if rows else None)
 
     def _record(self, result: ProbeResult) -> int | None:
-        """Store ``result``; the pair it counts for (None: both ends on one server)."""
+        """Store ``result``; the pair it counts for (None: both ends on one server). A result
+        that replaces one (a re-run) takes the old one's figures back: only that pair's rows
+        are read again, and only when its worst loss may have dropped."""
         p = result.probe
         a, b = self._add_host(p.src_host), self._add_host(p.dst_host)
         row = self._row_of(p.key)
         code = CODE[result.status]
-        replaced = row is not None and self.table.is_set(row)
+        rows = self._rows
+        assert rows is not None
+        old: tuple[int, float | None] | None = None
         if row is None:
-            assert self._rows is not None
             row = self.table.append(result)
-            self._rows.add(p.key, row)
-            self._pair_rows_cache = None
+            rows.add(p.key, row)
         else:
-            if replaced:
-                self._status[self.table.status[row]] -= 1
+            if self.table.is_set(row):
+                old = self.table.status[row], self.table.loss_of(row)
+                self._status[old[0]] -= 1
             self.table.set(row, result)
         self._status[code] += 1
         if a == b:
             return None
         pid = pair_id(a, b)
-        if replaced:
-            self._stale.add(pid)  # a loss figure cannot be taken back: recount from the rows
-        else:
-            self.figures.add(pid, code, result.loss_pct)
+        recount = old is not None and self.figures.remove(pid, *old)
+        self.figures.add(pid, code, result.loss_pct)
+        if recount:
+            self.figures.set_worst(pid, self._losses(rows.between(p.src_host, p.dst_host)))
         if self.dirty is not None:
             self.dirty.add(self.pair(p.src_host, p.dst_host))
         return pid
 
-    def _refresh(self) -> None:
-        """Recount the pairs whose results were replaced (a re-run), in one pass."""
-        if not self._stale:
-            return
-        stale, self._stale = self._stale, set()
-        for pid in stale:
-            self.figures.clear(pid)
-        ends, table = self._end_hosts(), self.table
-        src, dst = table.probes.src, table.probes.dst
-        for row in range(len(table)):
-            a, b = ends[src[row]], ends[dst[row]]
-            if a != b and table.is_set(row) and (pid := pair_id(a, b)) in stale:
-                self.figures.add(pid, table.status[row], table.loss_of(row))
+    def _losses(self, rows: Iterable[int]) -> Iterable[float]:
+        """The measured losses of ``rows`` that count for a pair (set, not skipped)."""
+        table, skipped = self.table, CODE["skipped"]
+        for r in rows:
+            code = table.status[r]
+            if table.is_set(r) and code != skipped and (loss := table.loss_of(r)) is not None:
+                yield loss
 
     def take_dirty(self) -> set[Pair] | None:
         dirty, self.dirty = self.dirty, set()
@@ -258,24 +260,18 @@ class PingModel:
     def compact(self) -> bool:
         return len(self.hosts) > COMPACT_OVER
 
-    def _pair_rows(self, pid: int) -> list[int]:
-        cached = self._pair_rows_cache
-        if cached is not None and cached[:3] == (pid, id(self.table), len(self.table)):
-            return cached[3]
-        rows = table_rows_of(self.table, self._end_hosts(), pid)
-        self._pair_rows_cache = (pid, id(self.table), len(self.table), rows)
-        return rows
-
     def pair_results(self, a: str, b: str) -> list[ProbeResult]:
         """The results of server pair ``a`` <-> ``b``, built now (the drill-down)."""
         pid = self._pid(a, b)
         if pid is None or pid not in self.figures.seen:
             return []
-        return [self.table.result(r) for r in self._pair_rows(pid) if self.table.is_set(r)]
+        if self._rows is None:
+            self._rows = RowIndex(self.table.probes)
+        rows = sorted(set(self._rows.between(a, b)))
+        return [self.table.result(r) for r in rows if self.table.is_set(r)]
 
     def pair_fields(self, a: str, b: str) -> dict[str, Any] | None:
         """``loss_fields`` of the pair's results (None: nothing yet), from the counts."""
-        self._refresh()
         pid = self._pid(a, b)
         return None if pid is None or pid not in self.figures.seen else self.figures.tally(pid).fields()
 
@@ -283,7 +279,6 @@ class PingModel:
         """(cell, probes still pending) of server pair ``a`` <-> ``b``."""
         if a == b:
             return Cell(text="·", status="self"), 0
-        self._refresh()
         pid = self._pid(a, b)
         pending = 0 if pid is None else max(self.figures.pending[pid], 0)
         if pid is not None and pid in self.figures.seen:
@@ -295,7 +290,6 @@ class PingModel:
     def group_cell(self, a: list[str], b: list[str]) -> tuple[Cell, int]:
         """(cell, probes pending) over every server pair between hosts ``a`` and ``b``: one
         block pair of the grouped heatmap (``a == b``: the pairs inside the block)."""
-        self._refresh()
         no, figures, same = self._host_no, self.figures, a == b
         tally, pending, seen = Tally(), 0, False
         for x in a:
@@ -324,7 +318,6 @@ class PingModel:
 
     def problem_pairs(self) -> list[tuple[Pair, Cell]]:
         """Server pairs with a lossy or failed probe, worst first."""
-        self._refresh()
         found = []
         for pid in self.figures.bad:
             i, j = pair_of(pid)
@@ -344,15 +337,8 @@ class PingModel:
         return [((self.hosts[i], self.hosts[j]), cell) for (i, j), cell in found]
 
     def summary(self) -> dict[str, int]:
-        counts = self._status
-        return {
-            "probes": sum(counts),
-            "ok": counts[CODE["ok"]],
-            "lossy": counts[CODE["loss"]],
-            "failed": sum(counts[CODE[s]] for s in FAILED),
-            "skipped": counts[CODE["skipped"]],
-            "excluded": 0,
-        }
+        """As ``PingMatrix.summary``: the counts so far and the plan entries left out."""
+        return summary_of(self._status, len(self.skipped))
 
     def not_ok(self) -> int:
         """Results that are neither ok nor skipped."""
@@ -363,50 +349,3 @@ class PingModel:
         f = self.figures
         pairs = sum(c.itemsize * len(c) for c in (f.counts, f.loss_sum, f.loss_n, f.loss_max, f.pending))
         return self.table.nbytes() + pairs
-
-
-class _Results(Mapping[Key, ProbeResult]):
-    """``PingModel.results``: a read-only view; each ``ProbeResult`` is built when read."""
-
-    def __init__(self, model: PingModel) -> None:
-        self.model = model
-
-    def __getitem__(self, key: Key) -> ProbeResult:
-        row = self.model._row_of(key)
-        if row is None or not self.model.table.is_set(row):
-            raise KeyError(key)
-        return self.model.table.result(row)
-
-    def _set_rows(self) -> Iterator[int]:
-        table = self.model.table
-        return (i for i in range(len(table)) if table.is_set(i))
-
-    def __iter__(self) -> Iterator[Key]:
-        return (self.model.table.probes.key(i) for i in self._set_rows())
-
-    def __len__(self) -> int:
-        return self.model.table.filled
-
-    def values(self) -> Any:  # rows in table order, without a key lookup each
-        return [self.model.table.result(i) for i in self._set_rows()]
-
-
-class _Pending(Mapping[Pair, int]):
-    """``PingModel.pending``: probes still running per pair (pairs with none are absent)."""
-
-    def __init__(self, model: PingModel) -> None:
-        self.model = model
-
-    def __getitem__(self, pair: Pair) -> int:
-        pid = self.model._pid(*pair)
-        return 0 if pid is None else self.model.figures.pending[pid]
-
-    def __iter__(self) -> Iterator[Pair]:
-        hosts = self.model.hosts
-        for pid, n in enumerate(self.model.figures.pending):
-            if n:
-                i, j = pair_of(pid)
-                yield hosts[i], hosts[j]
-
-    def __len__(self) -> int:
-        return sum(1 for n in self.model.figures.pending if n)

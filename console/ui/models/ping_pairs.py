@@ -6,8 +6,9 @@ probe); here each unordered server pair has its probe counts per status, its mea
 (sum, count, worst) and its pending probes, at a fixed place in flat arrays (about 50 bytes a
 pair: 27 MB for the 523,776 pairs of 1,024 servers, whatever the number of probes). Pair ``(i,
 j)`` of host numbers ``i < j`` is at ``j * (j - 1) // 2 + i``, so adding a host only appends.
-``RowIndex`` finds the row of a probe key in a table without a dict entry per probe. Pure (no
-textual).
+``RowIndex`` finds the row of a probe key, and the rows of a server pair, in a table without a
+dict entry per probe. ``ResultsView`` and ``PendingView`` are ``PingModel.results`` and
+``.pending``. Pure (no textual).
 """
 
 from __future__ import annotations
@@ -15,11 +16,18 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-from console.core.pingresults import Tally
-from console.core.pingstore import STATUSES, UNSET, ResultTable
+from console.core.pingresults import ProbeResult, Tally
+from console.core.pingstore import STATUSES
 from console.core.planning.probetable import ProbeTable
+
+if TYPE_CHECKING:
+    from console.ui.models.ping_model import PingModel
+
+Key = tuple[str, int, str, int]
+Pair = tuple[str, str]
 
 NSTAT = len(STATUSES)
 NAN = float("nan")
@@ -80,13 +88,23 @@ class PairFigures:
             if math.isnan(worst) or loss > worst:
                 self.loss_max[pid] = loss
 
-    def clear(self, pid: int) -> None:
-        base = pid * NSTAT
-        for k in range(NSTAT):
-            self.counts[base + k] = 0
-        self.loss_sum[pid], self.loss_n[pid], self.loss_max[pid] = 0.0, 0, NAN
-        self.seen.discard(pid)
-        self.bad.discard(pid)
+    def remove(self, pid: int, code: int, loss: float | None) -> bool:
+        """Take back one ``add(pid, code, loss)`` (a re-run replaced that result). True when
+        the pair's worst loss may be lower now: the caller recounts it (``set_worst``)."""
+        self.counts[pid * NSTAT + code] -= 1
+        if not any(self.counts[pid * NSTAT + k] for k in range(NSTAT)):
+            self.seen.discard(pid)
+        if not self.bad_count(pid):
+            self.bad.discard(pid)
+        if code == _SKIPPED or loss is None:
+            return False
+        self.loss_n[pid] -= 1
+        self.loss_sum[pid] = self.loss_sum[pid] - loss if self.loss_n[pid] else 0.0
+        return loss >= self.loss_max[pid]
+
+    def set_worst(self, pid: int, losses: Iterable[float]) -> None:
+        """The pair's worst loss from the losses of its counted results (none: NaN)."""
+        self.loss_max[pid] = max(losses, default=NAN)
 
     def fold(self, pid: int, tally: Tally) -> None:
         """Add pair ``pid``'s figures to ``tally`` (in status order, as ``Tally.add`` would)."""
@@ -120,8 +138,10 @@ class RowIndex:
     def __init__(self, probes: ProbeTable) -> None:
         self.probes = probes
         self.ends: dict[tuple[str, int], int] = {}
+        self.host_ends: dict[str, list[int]] = {}
         for n, end in enumerate(probes.ends):
             self.ends.setdefault((end.host, end.device), n)
+            self.host_ends.setdefault(end.host, []).append(n)
         self.width = max(len(probes.ends), 1)
         src, dst, width = probes.src, probes.dst, self.width
         composite = array("q", (src[i] * width + dst[i] for i in range(len(probes))))
@@ -146,17 +166,64 @@ class RowIndex:
     def add(self, key: tuple[str, int, str, int], row: int) -> None:
         self.extra[key] = row
 
+    def between(self, a: str, b: str) -> Iterator[int]:
+        """Every row of a probe between hosts ``a`` and ``b`` (either direction), by bisection:
+        about (cards of ``a``) x (cards of ``b``) x 2 look-ups, whatever the table's size."""
+        for x in self.host_ends.get(a, ()):
+            for y in self.host_ends.get(b, ()):
+                for want in (x * self.width + y, y * self.width + x):
+                    at = bisect_left(self.keys, want)
+                    while at < len(self.keys) and self.keys[at] == want:
+                        yield self.order[at]
+                        at += 1
+        yield from (row for key, row in self.extra.items() if {key[0], key[2]} == {a, b})
 
-def table_rows_of(table: ResultTable, host_of_end: Sequence[int], pid: int) -> list[int]:
-    """Rows of ``table`` whose probe is between pair ``pid``'s two hosts (one pass)."""
-    i, j = pair_of(pid)
-    probes, out = table.probes, []
-    for row in range(len(table)):
-        a, b = host_of_end[probes.src[row]], host_of_end[probes.dst[row]]
-        if (a == i and b == j) or (a == j and b == i):
-            out.append(row)
-    return out
+
+class ResultsView(Mapping[Key, ProbeResult]):
+    """``PingModel.results``: a read-only view; each ``ProbeResult`` is built when read."""
+
+    def __init__(self, model: PingModel) -> None:
+        self.model = model
+
+    def __getitem__(self, key: Key) -> ProbeResult:
+        row = self.model._row_of(key)
+        if row is None or not self.model.table.is_set(row):
+            raise KeyError(key)
+        return self.model.table.result(row)
+
+    def _set_rows(self) -> Iterator[int]:
+        table = self.model.table
+        return (i for i in range(len(table)) if table.is_set(i))
+
+    def __iter__(self) -> Iterator[Key]:
+        return (self.model.table.probes.key(i) for i in self._set_rows())
+
+    def __len__(self) -> int:
+        return self.model.table.filled
+
+    def values(self) -> Any:  # rows in table order, without a key lookup each
+        return [self.model.table.result(i) for i in self._set_rows()]
 
 
-def is_set(table: ResultTable, row: int) -> bool:
-    return table.status[row] != UNSET
+class PendingView(Mapping[Pair, int]):
+    """``PingModel.pending``: probes still running per pair (pairs with none are absent)."""
+
+    def __init__(self, model: PingModel) -> None:
+        self.model = model
+
+    def __getitem__(self, pair: Pair) -> int:
+        pid = self.model._pid(*pair)
+        n = 0 if pid is None else self.model.figures.pending[pid]
+        if n <= 0:
+            raise KeyError(pair)
+        return n
+
+    def __iter__(self) -> Iterator[Pair]:
+        hosts = self.model.hosts
+        for pid, n in enumerate(self.model.figures.pending):
+            if n > 0:
+                i, j = pair_of(pid)
+                yield hosts[i], hosts[j]
+
+    def __len__(self) -> int:
+        return sum(1 for n in self.model.figures.pending if n > 0)
