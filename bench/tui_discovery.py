@@ -4,7 +4,11 @@ The app runs headless (``App.run_test``) with the Nodes pane, its ``Sources.disc
 by one of:
   * ``--via sim`` (default): the real ``console.ops.discovery.discover`` over SSH against
     ``cluster-console sim`` in its own process, so the loop also carries the console's own
-    SSH and parsing work, as in the real TUI;
+    SSH and parsing work, as in the real TUI. The simulated servers (the sim's process and
+    every session it runs, each with its Linux autogroup) run at ``--sim-nice`` (19): they
+    stand in for 1,024 other machines, whose CPU a real console would not share. With
+    ``--sim-nice 0`` each simulated session is a scheduling group as heavy as the whole
+    console, and dozens of them starve its event loop whatever the console does;
   * ``--via replay``: the same event types (ServerStarted x N, ServerDone x N, DiscoveryDone)
     made from the spec's inventory, ``--rate`` servers a second: the pane's own cost alone.
 Then ``d`` is pressed and a 10 ms ticker measures how late the loop wakes (lag) until the
@@ -172,9 +176,10 @@ def main() -> int:
     parser.add_argument(
         "--sim-nice",
         type=int,
-        default=10,
-        help="niceness of the simulated cluster (10): it stands in for other machines, whose CPU "
-        "the console's would not share; 0 = the sim competes with the console for the 2 cores",
+        default=19,
+        help="niceness of the simulated cluster, its process and every session it runs, each with "
+        "its autogroup (19): it stands in for 1,024 other machines, whose CPU the console's would "
+        "not share; 0 = every simulated session competes with the console as an equal",
     )
     parser.add_argument("--tool-timeout", type=float, default=30.0)
     parser.add_argument("--deadline", type=float, default=1800.0, help="give up after this many seconds")
@@ -187,6 +192,7 @@ def main() -> int:
         if args.via == "sim":
             from discovery import start_sim
 
+            args.session_nice = args.sim_nice  # the servers' shells and tools too
             sim = start_sim(args, Path(tmp))
             hosts: Any = sim.nodeset
             n = len(sim.hosts)
