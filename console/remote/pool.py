@@ -383,9 +383,7 @@ class Pool:
                 self._start(host, command, asyncssh.SSHClientConnection.start_sftp_client), self.options.command_timeout
             )
             try:
-                await asyncio.wait_for(
-                    safe_put(sftp, host, data, remote_path, mode, uid), self.options.command_timeout
-                )
+                await asyncio.wait_for(safe_put(sftp, host, data, remote_path, mode, uid), self.options.command_timeout)
             finally:
                 sftp.exit()
                 with contextlib.suppress(Exception):
