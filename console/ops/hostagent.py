@@ -91,6 +91,8 @@ class Agent:
         self.release_at = None
         self.preexec = deathsig_preexec(os.getpid())
         self.guard = Guard(spec)
+        self.console_gone = False
+        """The console left (stdin closed, heartbeats stopped): this agent cleans up alone."""
         self.watchdog = Watchdog(
             self.grace,
             self.guard.markers,
@@ -284,6 +286,7 @@ class Agent:
             data = b""
         if not data:
             self.sel.unregister(0)
+            self.console_gone = True
             self.stop("console gone (stdin closed)")
             return
         self.last_in = time.time()
@@ -380,6 +383,7 @@ class Agent:
             self.stop("agent got " + self.signalled)
             self.signalled = None
         if self.hb and now - self.last_in > self.hb and self.state != "stopping":
+            self.console_gone = True
             self.stop(f"no heartbeat from the console for {self.hb:.0f} s")
         if self.escalate_at is not None and now >= self.escalate_at:
             self.sweep_marked()  # still due: the marked processes get TERM before the KILL
@@ -455,7 +459,10 @@ class Agent:
                 self.sweep_marked()
         self.out.emit(t="swept", n=self.guard.finish(self.grace), ts=time.time())
         self.out.flush()
-        problem = self.guard.remove_dir()
+        # The rank table the launch created is the console's to remove once EVERY server's
+        # ranks are done (servers may share it: NFS homes; removing it when this server's ranks
+        # ended took it from another server's ranks still starting); alone, remove it here.
+        problem = self.guard.remove_dir(files=self.console_gone)
         if self.guard.run_dir and not self.guard.keep:
             self.out.emit(t="cleaned", dir=self.guard.run_dir, error=problem)
         self.watchdog.done()

@@ -231,13 +231,13 @@ class Guard:
             self.end_marked(9)
         return found
 
-    def remove_dir(self):
-        """Remove the run folder (never through a symlink) and ``remove_files`` (the explicit
-        rank table the launch created: a regular file of ours only); returns an error text
-        or None."""
+    def remove_dir(self, files=True):
+        """Remove the run folder (never through a symlink) and, with ``files``, ``remove_files``
+        (the explicit rank table the launch created: a regular file of ours only); returns an
+        error text or None."""
         if self.keep:
             return None
-        problem = self._remove_files()
+        problem = self._remove_files() if files else None
         return self._remove_run_dir() or problem
 
     def _remove_files(self):

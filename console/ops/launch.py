@@ -117,9 +117,12 @@ async def _prepare(
 async def _remove(
     pool: Any, plan: LaunchPlan, made: dict[str, str], supervisor: Supervisor | None, record: RunRecord
 ) -> list[LaunchEvent]:
-    """Remove the run folders the agents did not remove themselves (once)."""
+    """Remove the run folders the agents did not remove themselves (once), and the explicit
+    rank table where the launch created it (an agent leaves that to the console while the
+    console is there: other servers' ranks may still read it on a shared filesystem)."""
     done = supervisor.cleaned if supervisor is not None else set()
-    left = {sid: d for sid, d in made.items() if sid not in done}
+    tables = {s.server_id for s in plan.servers if s.ranktable_created and plan.remote_ranktable}
+    left = {sid: d for sid, d in made.items() if sid not in done or sid in tables}
     made.clear()
     if not left:
         return []

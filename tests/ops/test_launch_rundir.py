@@ -257,3 +257,32 @@ async def test_a_setsid_child_of_a_rank_is_ended(sim_cluster, tmp_path, how) -> 
     assert summary.ok == (how == "normal-end")
     assert sum(e.text == "daemonized" for e in events if isinstance(e, RankLine)) == 4
     assert await gone_within(mark) == []
+
+
+async def test_a_shared_explicit_table_stays_until_every_servers_ranks_are_done(sim_cluster, tmp_path) -> None:
+    """Servers that share a filesystem (the sim's; NFS homes) share an explicit remote rank
+    table: the launch creates it once, and it must stay until the ranks of EVERY server are
+    done. It was removed by the creating server's agent when that server's ranks ended, while
+    another server's ranks could still be starting and reading it."""
+    table, data = small(sim_cluster, 1)
+    shared = tmp_path / "shared" / "rt.json"
+    shared.parent.mkdir()
+    first = sim_cluster.hosts[0]
+    # the first server's rank ends at once; the other's looks at the table for 3 s
+    watch = (
+        f'if [ "$CLUSTER_CONSOLE_SERVER" = {shlex.quote(first)} ]; then exit 0; fi; '
+        'i=0; while [ $i -lt 60 ]; do [ -e "$RANK_TABLE_FILE" ] || { echo "table gone"; exit 3; }; '
+        "sleep 0.05; i=$((i + 1)); done"
+    )
+    plan = build_launch_plan(
+        table,
+        Profile(name="t"),
+        args=["sh", "-c", watch],
+        master_port=free_port(),
+        remote_ranktable=str(shared),
+        run_id="rd-shared",
+    )
+    events = await run(sim_cluster, tmp_path, plan, table, data)
+    summary = events[-1].summary
+    assert summary.ok, (summary.root_cause, [e.text for e in events if isinstance(e, RankLine)])
+    assert not shared.exists()  # created by the launch: removed after the job
