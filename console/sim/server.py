@@ -194,6 +194,8 @@ class SimHost:
             for task in (feed, closed):
                 task.cancel()
         if finished.done():
+            if isinstance(finished.exception(), (BrokenPipeError, ConnectionResetError, asyncssh.Error)):
+                return None  # the channel went away while output was copied: like closed first
             return finished.result()
         finished.cancel()
         await asyncio.gather(finished, return_exceptions=True)

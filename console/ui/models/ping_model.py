@@ -195,7 +195,7 @@ class PingModel:
                 value = loss[row]
                 add(pair_id(a, b), code, None if math.isnan(value) else value)
 
-    def _row_of(self, key: Key) -> int | None:
+    def row_of(self, key: Key) -> int | None:
         if self._rows is None:
             self._rows = RowIndex(self.table.probes)
         rows = list(self._rows.rows(key))
@@ -207,7 +207,7 @@ class PingModel:
         are read again, and only when its worst loss may have dropped."""
         p = result.probe
         a, b = self._add_host(p.src_host), self._add_host(p.dst_host)
-        row = self._row_of(p.key)
+        row = self.row_of(p.key)
         code = CODE[result.status]
         rows = self._rows
         assert rows is not None
@@ -252,7 +252,7 @@ class PingModel:
         ia, ib = self._host_no.get(a, last), self._host_no.get(b, last)
         return (a, b) if (ia, a) <= (ib, b) else (b, a)
 
-    def _pid(self, a: str, b: str) -> int | None:
+    def pair_number(self, a: str, b: str) -> int | None:
         ia, ib = self._host_no.get(a), self._host_no.get(b)
         return None if ia is None or ib is None or ia == ib else pair_id(ia, ib)
 
@@ -262,7 +262,7 @@ class PingModel:
 
     def pair_results(self, a: str, b: str) -> list[ProbeResult]:
         """The results of server pair ``a`` <-> ``b``, built now (the drill-down)."""
-        pid = self._pid(a, b)
+        pid = self.pair_number(a, b)
         if pid is None or pid not in self.figures.seen:
             return []
         if self._rows is None:
@@ -272,14 +272,14 @@ class PingModel:
 
     def pair_fields(self, a: str, b: str) -> dict[str, Any] | None:
         """``loss_fields`` of the pair's results (None: nothing yet), from the counts."""
-        pid = self._pid(a, b)
+        pid = self.pair_number(a, b)
         return None if pid is None or pid not in self.figures.seen else self.figures.tally(pid).fields()
 
     def cell(self, a: str, b: str) -> tuple[Cell, int]:
         """(cell, probes still pending) of server pair ``a`` <-> ``b``."""
         if a == b:
             return Cell(text="·", status="self"), 0
-        pid = self._pid(a, b)
+        pid = self.pair_number(a, b)
         pending = 0 if pid is None else max(self.figures.pending[pid], 0)
         if pid is not None and pid in self.figures.seen:
             return fields_cell(self.figures.tally(pid).fields(), counted=True), pending

@@ -186,7 +186,7 @@ class ResultsView(Mapping[Key, ProbeResult]):
         self.model = model
 
     def __getitem__(self, key: Key) -> ProbeResult:
-        row = self.model._row_of(key)
+        row = self.model.row_of(key)
         if row is None or not self.model.table.is_set(row):
             raise KeyError(key)
         return self.model.table.result(row)
@@ -212,7 +212,7 @@ class PendingView(Mapping[Pair, int]):
         self.model = model
 
     def __getitem__(self, pair: Pair) -> int:
-        pid = self.model._pid(*pair)
+        pid = self.model.pair_number(*pair)
         n = 0 if pid is None else self.model.figures.pending[pid]
         if n <= 0:
             raise KeyError(pair)
