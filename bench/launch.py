@@ -37,6 +37,7 @@ import shlex
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -198,22 +199,43 @@ def _count_lines(path: Path) -> int:
 def row(name: str, value: float, target: float | None, unit: str = "") -> str:
     ratio = f"{value / target:7.2f}" if target else "      -"
     tgt = f"{target:10.3f}" if target is not None else "         -"
-    ok = "" if target is None else ("ok" if value <= target else "OVER")
+    ok = "" if target is None else ("ok" if value <= target else "OVER" if value > target else "FAILED")
     return f"{name:<34}{value:12.3f}{unit:<4}{tgt}{ratio}  {ok}"
 
 
+PHASES = ("hold", "spawn", "teardown", "logs")
+
+
 async def measure(args: argparse.Namespace, spec, work: Path, ssh_config: Path | None) -> dict:
+    """Every phase, each on its own: one that fails is recorded (its error) and the next runs,
+    so a run always ends with every figure it could take beside its target."""
     pool_cm = None
     if ssh_config is not None:
         from console.remote import Pool, SSHOptions
 
-        pool_cm = Pool(SSHOptions(ssh_config=ssh_config, command_timeout=600, connect_timeout=120))
+        options = SSHOptions(
+            ssh_config=ssh_config, command_timeout=600, connect_timeout=120, keepalive_interval=args.keepalive_s
+        )
+        pool_cm = Pool(options)
+    results: dict = {}
     try:
         pool = await pool_cm.__aenter__() if pool_cm else None
         bench = Bench(spec, work, pool, args.ranks_per_server, args.heartbeat_s)
-        results = {mode: await bench.skew(mode) for mode in ("hold", "spawn")}
-        results["teardown"] = await bench.teardown()
-        results["logs"] = await bench.logs(args.lines)
+        steps = {
+            "hold": lambda: bench.skew("hold"),
+            "spawn": lambda: bench.skew("spawn"),
+            "teardown": bench.teardown,
+            "logs": lambda: bench.logs(args.lines),
+        }
+        for phase in PHASES:
+            started = time.monotonic()
+            try:
+                results[phase] = await steps[phase]()
+            except (AssertionError, Exception) as exc:  # the phase failed: say why, go on
+                text = " ".join(str(exc).split())
+                results[phase] = {"error": f"{type(exc).__name__}: {text[:300]}"}
+            took = time.monotonic() - started
+            print(f"[{phase}] {took:.1f} s: {results[phase]}", file=sys.stderr, flush=True)
     finally:
         if pool_cm:
             await pool_cm.__aexit__(None, None, None)
@@ -222,12 +244,43 @@ async def measure(args: argparse.Namespace, spec, work: Path, ssh_config: Path |
     return results
 
 
+def autogroup(enabled: bool | None) -> bool | None:
+    """Set Linux autogroup on (True) or off (False) if asked and allowed; the old setting."""
+    knob = Path("/proc/sys/kernel/sched_autogroup_enabled")
+    if enabled is None or not knob.exists():
+        return None
+    old = knob.read_text().strip() == "1"
+    try:
+        knob.write_text("1" if enabled else "0")
+    except OSError as exc:
+        raise SystemExit(f"--no-autogroup: cannot write {knob}: {exc.strerror} (needs root)") from None
+    return old
+
+
 def run(args: argparse.Namespace) -> int:
     from console.sim.spec import ClusterSpec
 
     raise_fd_limit()
     console_cpu = process_cpu(os.getpid())
     spec = ClusterSpec.generate(servers=args.servers, cards=args.cards)
+    restore = autogroup(False) if args.no_autogroup else None
+    try:
+        results = run_in(args, spec)
+    finally:
+        autogroup(restore)
+    results["console_cpu"] = process_cpu(os.getpid()) - console_cpu
+    report(args, results)
+    skew, teardown = targets(args.servers)
+    ok = (
+        all("error" not in results[p] for p in PHASES)
+        and results["hold"]["skew"] <= skew
+        and results["logs"]["lost"] == 0
+        and results["teardown"]["teardown"] <= teardown
+    )
+    return 0 if ok else 1
+
+
+def run_in(args: argparse.Namespace, spec) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-launch-", dir=args.workdir) as tmp:
         work = Path(tmp)
         if args.local:
@@ -243,13 +296,7 @@ def run(args: argparse.Namespace) -> int:
                 results["sim_cpu"] = process_cpu(sim.proc.pid) - sim_cpu
             finally:
                 stop_sim(sim)
-    results["console_cpu"] = process_cpu(os.getpid()) - console_cpu
-    report(args, results)
-    skew, teardown = targets(args.servers)
-    ok = (
-        results["hold"]["skew"] <= skew and results["logs"]["lost"] == 0 and results["teardown"]["teardown"] <= teardown
-    )
-    return 0 if ok else 1
+    return results
 
 
 def report(args: argparse.Namespace, r: dict) -> None:
@@ -260,6 +307,13 @@ def report(args: argparse.Namespace, r: dict) -> None:
         f"{'local agents' if args.local else 'SSH (simulated cluster in its own process)'}"
         + ("" if args.local or not args.session_nice else f", servers' processes at nice {args.session_nice}")
     )
+    if args.no_autogroup:
+        print("Linux autogroup off for the run (--no-autogroup): niceness counts across sessions")
+    print(f"heartbeat {args.heartbeat_s:g} s, SSH keepalive {args.keepalive_s:g} s x 3")
+    for phase in PHASES:
+        if "error" in r[phase]:
+            print(f"{phase}: FAILED: {r[phase]['error']}")
+            r[phase] = defaultdict(lambda: float("nan"))
     print(f"{'figure':<34}{'value':>12}{'':<4}{'target':>10}{'ratio':>7}")
     print(row("start skew, hold barrier (s)", r["hold"]["skew"], skew))
     print(row("start skew, spawn at GO (s)", r["spawn"]["skew"], skew))
@@ -269,7 +323,7 @@ def report(args: argparse.Namespace, r: dict) -> None:
     print(row("command first-line spread, spawn (s)", r["spawn"]["cmd_skew"], None))
     print(row("teardown after one failure (s)", r["teardown"]["teardown"], teardown))
     print(row("log throughput (lines/s)", r["logs"]["rate"], None))
-    print(row(f"lines lost of {r['logs']['lines']}", r["logs"]["lost"], 0.0))
+    print(row(f"lines lost of {r['logs']['lines']:.0f}", r["logs"]["lost"], 0.0))
     print(row("job wall time, hold (s)", r["hold"]["wall"], None))
     print(row("job wall time, teardown run (s)", r["teardown"]["wall"], None))
     print(row("console event loop, worst lag (s)", r["lag"], None))
@@ -305,6 +359,19 @@ def main() -> int:
         help="niceness of everything the simulated servers run (the sim's --session-nice; 19): "
         "1,024 servers' agents and ranks on one machine must not starve the console and the "
         "sim's SSH server, as they cannot on a real cluster; 0 = as under sshd",
+    )
+    parser.add_argument(
+        "--keepalive-s",
+        type=float,
+        default=15.0,
+        help="the console's SSH keepalive interval (15, as the CLI); the link is dropped after 3 unanswered",
+    )
+    parser.add_argument(
+        "--no-autogroup",
+        action="store_true",
+        help="turn Linux autogroup off for the run (root; restored at the end): with it, every "
+        "session a rank's setsid starts weighs as much as the console and the sim together, "
+        "whatever --session-nice says",
     )
     parser.add_argument("--workdir", help="where the temporary folder goes (default: $TMPDIR)")
     parser.add_argument("--lines", type=int, default=1000, help="lines per rank in the log run")
