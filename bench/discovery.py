@@ -55,6 +55,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from console.core.discovery.script import DEVICE_QUERIES
+from console.sim.server import lower_priority
 
 TARGET_RATIO = 0.5
 TARGET_CPU_PER_SERVER_S = 0.015
@@ -85,18 +86,6 @@ class Result:
         return sum(len(v) for v in self.ips.values())
 
 
-def lower_priority(nice: int) -> None:
-    """In the sim's process, after its ``setsid``: niceness ``nice`` for it and for its
-    session's scheduling group. With Linux autogroup every session weighs the same whatever
-    its processes' niceness, so ``nice -n`` alone left the sim as heavy as the console."""
-    os.setpriority(os.PRIO_PROCESS, 0, nice)
-    try:
-        with open("/proc/self/autogroup", "w") as fh:
-            fh.write(str(nice))
-    except OSError:
-        pass  # no autogroup in this kernel: the niceness alone
-
-
 def start_sim(args: argparse.Namespace, workdir: Path) -> Sim:
     """Start ``cluster-console sim`` in its own process; wait for its banner (with a deadline)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -125,6 +114,7 @@ def start_sim(args: argparse.Namespace, workdir: Path) -> Sim:
         stdin=subprocess.DEVNULL,
         cwd=Path(__file__).resolve().parents[1],
         start_new_session=True,
+        # the sim's process and its session's autogroup, as the sim does for its sessions
         preexec_fn=partial(lower_priority, nice) if nice else None,
     )
     out.close(), err.close()

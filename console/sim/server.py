@@ -164,7 +164,7 @@ class SimHost:
                 cwd=self.home,
                 start_new_session=True,
                 env={**self._env, **_client_env(process.env)},
-                preexec_fn=partial(_lower_priority, self.session_nice) if self.session_nice else None,
+                preexec_fn=partial(lower_priority, self.session_nice) if self.session_nice else None,
             )
         except OSError as exc:
             process.stderr.write(f"sim: cannot start shell: {exc}\n".encode())
@@ -227,7 +227,7 @@ class SimHost:
         self._groups.discard(pgid)
 
 
-def _lower_priority(nice: int) -> None:
+def lower_priority(nice: int) -> None:
     """In the session's first process, after its ``setsid``: niceness ``nice`` for it and
     for its session's scheduling group (Linux autogroup: with it, a process's niceness only
     counts against its own session's processes, and every session weighs the same)."""
