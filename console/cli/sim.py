@@ -17,6 +17,7 @@ from console.cli._common import print_json
 from console.core.errors import InputError, describe_validation_error
 from console.ops import safefiles
 from console.sim.cluster import SimCluster
+from console.sim.cpugroup import SessionGroup
 from console.sim.spec import ClusterSpec
 
 ORDER = 80
@@ -63,8 +64,18 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         metavar="N",
         help="run every SSH session (and so every process started on the simulated servers) at "
         "niceness N (0, as sshd does): with many servers on one machine their processes then "
-        "cannot starve the sim's SSH server and a console running there, as they cannot on a "
-        "real cluster where each server has its own CPUs",
+        "cannot starve a console running there, as they cannot on a real cluster where each "
+        "server has its own CPUs. As root, the sim's SSH server and every session also go into "
+        "one CPU control group weighing as one process at niceness N (the two 1:1 within it): "
+        "with Linux autogroup every new session would otherwise weigh as much as the console",
+    )
+    p.add_argument(
+        "--separate-pids",
+        action="store_true",
+        help="give every simulated server its own process table (a PID namespace; root, "
+        "util-linux): as on separate machines, what runs on one server sees only that "
+        "server's processes (a host agent's sweep for leftovers then costs what it costs on "
+        "a real server, not a look at every process of every simulated server)",
     )
     p.add_argument("--json", action="store_true", help="print the connection facts as JSON")
     p.set_defaults(func=run)
@@ -101,6 +112,7 @@ def describe(sim: SimCluster) -> dict[str, object]:
         "hosts": hosts,
         "port": sim.port,
         "workdir": str(sim.workdir),
+        "cpu_group": str(sim.cpu_group.path) if sim.cpu_group else None,
         "examples": [
             f"ssh -F {cfg} {sim.hosts[0]} hccn_tool -i 0 -ip -g",
             f"cluster-console -F {cfg} discover {shlex.quote(hosts)}",
@@ -108,12 +120,30 @@ def describe(sim: SimCluster) -> dict[str, object]:
     }
 
 
+def session_note(sim: SimCluster) -> str:
+    """How the sessions' priority is lowered (``--session-nice``), for stderr."""
+    nice = sim.session_nice
+    if sim.cpu_group is not None:
+        return (
+            f"sessions: niceness {nice}; this SSH server and every session in CPU group {sim.cpu_group.path}, "
+            f"weighing together as one process at niceness {nice} (the two 1:1 within it)"
+        )
+    return (
+        f"sessions: niceness {nice} and their autogroup's; no CPU group ({SessionGroup.why_not}): "
+        "with autogroup every new session (setsid) weighs as much as the console"
+    )
+
+
 async def run(args: argparse.Namespace) -> int:
     spec = load_spec(args)
     port = args.sim_port if args.sim_port is not None else getattr(args, "port", None)
     # the sim writes keys, ssh_config and tool scripts there: a folder nobody else can change
     folder = safefiles.trusted_folder(Path(args.dir))
-    async with SimCluster(spec, folder, port=port, session_nice=args.session_nice) as sim:
+    async with SimCluster(
+        spec, folder, port=port, session_nice=args.session_nice, separate_pids=args.separate_pids
+    ) as sim:
+        if sim.cpu_group is not None:
+            sim.cpu_group.join_server()  # this process is the simulated servers' sshd
         facts = describe(sim)
         if args.json:
             print_json(facts)
@@ -125,6 +155,8 @@ async def run(args: argparse.Namespace) -> int:
             for line in examples:
                 print(f"try:        {line}")
         sys.stdout.flush()
+        if args.session_nice:
+            print(session_note(sim), file=sys.stderr)
         print("simulated cluster running; Ctrl-C to stop", file=sys.stderr)
         await _until_stopped()
     return 0

@@ -17,6 +17,7 @@ import asyncssh
 
 from console.core.errors import InputError
 from console.sim import state
+from console.sim.cpugroup import SessionGroup
 from console.sim.server import SimHost
 from console.sim.spec import ClusterSpec, ServerSpec
 
@@ -28,10 +29,18 @@ class SimCluster:
     """
 
     def __init__(
-        self, spec: ClusterSpec, workdir: str | Path, *, port: int | None = None, session_nice: int = 0
+        self,
+        spec: ClusterSpec,
+        workdir: str | Path,
+        *,
+        port: int | None = None,
+        session_nice: int = 0,
+        separate_pids: bool = False,
     ) -> None:
         self.spec = spec
         self.session_nice = session_nice
+        self.separate_pids = separate_pids
+        """Each server its own process table (``console.sim.pidns``; root)."""
         self.workdir = Path(workdir).resolve()
         self.port = spec.port if port is None else port
         self.user = spec.user or getpass.getuser()
@@ -41,6 +50,9 @@ class SimCluster:
         self.roots: dict[str, Path] = {}
         self._hosts: dict[str, SimHost] = {}
         self._host_keys: dict[str, asyncssh.SSHKey] = {}
+        self.cpu_group: SessionGroup | None = None
+        """With ``session_nice``: one CPU group for every session, where Linux allows (see
+        ``console.sim.cpugroup``); None otherwise (``SessionGroup.why_not`` says why)."""
 
     @property
     def hosts(self) -> list[str]:
@@ -69,6 +81,8 @@ class SimCluster:
         authorized = client_key.export_public_key("openssh").decode()
         self.roots = state.write_cluster(self.spec, self.workdir)
         self._host_keys = {s.name: _load_or_create(self.workdir / "hostkeys" / s.name) for s in self.spec.servers}
+        if self.session_nice:
+            self.cpu_group = SessionGroup.create(self.session_nice)
         try:
             await self._listen(authorized)
         except BaseException:
@@ -81,6 +95,9 @@ class SimCluster:
         hosts, self._hosts = list(self._hosts.values()), {}
         for host in hosts:
             await host.stop()
+        if self.cpu_group is not None:
+            self.cpu_group.remove()
+            self.cpu_group = None
 
     def cut(self, host: str) -> int:
         """Abort every open SSH connection of server ``host`` (address or name), like a
@@ -113,6 +130,8 @@ class SimCluster:
                 connect_delay=fault.connect_delay if fault else 0.0,
                 close_at_once=refused.get(srv.name) == "close",
                 session_nice=self.session_nice,
+                cpu_group=self.cpu_group,
+                separate_pids=self.separate_pids,
             )
             port = await _start_host(host, srv, port)
             self._hosts[srv.address] = host

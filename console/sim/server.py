@@ -24,12 +24,16 @@ import os
 import posixpath
 import pwd
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import asyncssh
+
+from console.core.errors import InputError
+from console.sim.cpugroup import SessionGroup
+from console.sim.pidns import ProcessTable
 
 KILL_GRACE_S = 2.0
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -106,9 +110,14 @@ class SimHost:
         connect_delay: float = 0.0,
         close_at_once: bool = False,
         session_nice: int = 0,
+        cpu_group: SessionGroup | None = None,
+        separate_pids: bool = False,
     ) -> None:
         self.address = address
         self.session_nice = session_nice
+        self.cpu_group = cpu_group
+        self.separate_pids = separate_pids
+        self._table: ProcessTable | None = None
         self.root = root
         self.home = env.get("HOME", str(root))
         self._env = {**login_env(self.home), **env}
@@ -122,20 +131,37 @@ class SimHost:
         self._acceptor: asyncssh.SSHAcceptor | None = None
 
     async def start(self, port: int) -> int:
-        """Listen on (address, port); returns the bound port (``port=0`` picks a free one)."""
-        self._acceptor = await asyncssh.listen(
-            self.address,
-            port,
-            server_factory=lambda: _Connection(self),
-            server_host_keys=[self._host_key],
-            authorized_client_keys=self._client_keys,
-            process_factory=self._session,
-            sftp_factory=self._sftp,
-            allow_scp=True,
-            encoding=None,
-            reuse_address=True,
-            config=None,
-        )
+        """Listen on (address, port); returns the bound port (``port=0`` picks a free one).
+        With ``separate_pids``, the server's own process table first (``console.sim.pidns``)."""
+        if self.separate_pids and self._table is None:
+            try:
+                self._table = ProcessTable.start(self.home, self._preexec())
+            except OSError as exc:
+                raise InputError(
+                    "cannot give the simulated server its own process table",
+                    str(exc),
+                    host=self.address,
+                    hint="--separate-pids needs root, and unshare/nsenter from util-linux",
+                ) from None
+        try:
+            self._acceptor = await asyncssh.listen(
+                self.address,
+                port,
+                server_factory=lambda: _Connection(self),
+                server_host_keys=[self._host_key],
+                authorized_client_keys=self._client_keys,
+                process_factory=self._session,
+                sftp_factory=self._sftp,
+                allow_scp=True,
+                encoding=None,
+                reuse_address=True,
+                config=None,
+            )
+        except BaseException:
+            if self._table is not None:
+                self._table.stop()
+                self._table = None
+            raise
         return self._acceptor.get_port()
 
     async def stop(self) -> None:
@@ -146,6 +172,12 @@ class SimHost:
         for conn in list(self.connections):
             conn.abort()
         await asyncio.gather(*(self._kill_group(g) for g in list(self._groups)))
+        if self._table is not None:
+            self._table.stop()
+            self._table = None
+
+    def _preexec(self) -> Callable[[], None] | None:
+        return partial(lower_priority, self.session_nice, self.cpu_group) if self.session_nice else None
 
     def _sftp(self, chan: asyncssh.SSHServerChannel) -> asyncssh.SFTPServer:
         return _HomeSFTPServer(chan, self.home)
@@ -155,6 +187,8 @@ class SimHost:
             await asyncio.sleep(self.delay)
         command = process.command
         argv = ["/bin/sh", "-c", command] if command is not None else ["/bin/sh", "-i"]
+        if self._table is not None:
+            argv = self._table.wrap(argv)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -164,7 +198,7 @@ class SimHost:
                 cwd=self.home,
                 start_new_session=True,
                 env={**self._env, **_client_env(process.env)},
-                preexec_fn=partial(lower_priority, self.session_nice) if self.session_nice else None,
+                preexec_fn=self._preexec(),
             )
         except OSError as exc:
             process.stderr.write(f"sim: cannot start shell: {exc}\n".encode())
@@ -227,11 +261,16 @@ class SimHost:
         self._groups.discard(pgid)
 
 
-def lower_priority(nice: int) -> None:
+def lower_priority(nice: int, group: SessionGroup | None = None) -> None:
     """In the session's first process, after its ``setsid``: niceness ``nice`` for it and
     for its session's scheduling group (Linux autogroup: with it, a process's niceness only
-    counts against its own session's processes, and every session weighs the same)."""
+    counts against its own session's processes, and every session weighs the same). With
+    ``group`` (see ``console.sim.cpugroup``) the process joins it: autogroup no longer
+    applies to it nor to the sessions its children start, and all of them together weigh as
+    one process at niceness ``nice``."""
     os.setpriority(os.PRIO_PROCESS, 0, nice)
+    if group is not None:
+        group.join()
     try:
         with open("/proc/self/autogroup", "w") as fh:
             fh.write(str(nice))
