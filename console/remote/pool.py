@@ -12,27 +12,24 @@ import asyncio
 import contextlib
 import ipaddress
 import os
-import posixpath
 import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 from functools import partial
 
 import asyncssh
 
-from console.core.errors import InputError, OutputTooLarge, RemoteError
+from console.core.errors import OutputTooLarge, RemoteError
 from console.core.lines import DEFAULT_LINE_LIMIT
 
+from . import sftpput
 from .budget import OutputBudget
 from .collect import TooLarge, collect, pump
-from .connectargs import connect_kwargs
-from .errors import command_error, connect_error, proxy_exited
-from .hostkeys import HostKeyCheck, HostKeyPolicy
-from .options import HostSpec, SSHOptions, client_keys, resolve
+from .connector import Conn, Connector
+from .errors import command_error
+from .options import HostSpec, SSHOptions
 from .process import (
     KILL_GRACE_S,
     CommandResult,
@@ -43,23 +40,11 @@ from .process import (
     kill,
     timeout_error,
 )
-from .sftpput import safe_put
 
 MAX_JUMP_DEPTH = 4
 STREAM_QUEUE = 64
 """Lines (each at most DEFAULT_LINE_LIMIT characters) waiting for a slow ``stream`` reader."""
 CHANNEL_RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.8)
-CONNECT_RETRY_S = (0.1, 0.3, 0.9)
-RESOLVE_THREADS = 4
-"""Threads resolving ssh_config at once, per pool (their own: see ``Pool._resolve``)."""
-
-
-@dataclass
-class _Conn:
-    spec: HostSpec
-    conn: asyncssh.SSHClientConnection
-    channels: asyncio.Semaphore
-    peer: str | None = None
 
 
 class Pool:
@@ -73,14 +58,11 @@ class Pool:
 
     def __init__(self, options: SSHOptions | None = None) -> None:
         self.options = options if options is not None else SSHOptions()
-        self._conns: dict[str, _Conn] = {}
-        self._pending: dict[str, asyncio.Task[_Conn]] = {}
-        self._handshakes = asyncio.Semaphore(self.options.max_handshakes)
-        self._policy = HostKeyPolicy(self.options.accept_new)
+        self._conns: dict[str, Conn] = {}
+        self._pending: dict[str, asyncio.Task[Conn]] = {}
+        self._connector = Connector(self.options)
         self.output_budget = OutputBudget(self.options.output_budget)
         """Bytes of output all running commands keep together (``options.output_budget``)."""
-        self._resolver = ThreadPoolExecutor(RESOLVE_THREADS, thread_name_prefix="ssh-config")
-        self._specs: dict[tuple[str, bool, bool], asyncio.Future[HostSpec]] = {}
 
     async def __aenter__(self) -> Pool:
         self.options.check_files()
@@ -102,7 +84,7 @@ class Pool:
         for entry in conns:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(entry.conn.wait_closed(), 5)
-        self._resolver.shutdown(wait=False, cancel_futures=True)
+        self._connector.close()
 
     # ---- connections -------------------------------------------------------------------
 
@@ -110,7 +92,7 @@ class Pool:
         """Open (or reuse) the connection to ``host`` now; RemoteError if it cannot."""
         await self._get(host, host)
 
-    async def _get(self, key: str, target: str, via: _Conn | None = None, depth: int = 0) -> _Conn:
+    async def _get(self, key: str, target: str, via: Conn | None = None, depth: int = 0) -> Conn:
         entry = self._conns.get(key)
         if entry is not None and not entry.conn.is_closed():
             return entry
@@ -121,83 +103,25 @@ class Pool:
             task.add_done_callback(partial(self._opened, key))
         return await asyncio.shield(task)
 
-    def _opened(self, key: str, task: asyncio.Task[_Conn]) -> None:
+    def _opened(self, key: str, task: asyncio.Task[Conn]) -> None:
         if self._pending.get(key) is task:
             del self._pending[key]
         if not task.cancelled() and task.exception() is None:
             self._conns[key] = task.result()
 
-    async def _open(self, target: str, via: _Conn | None, depth: int) -> _Conn:
-        spec = await self._resolve(target, via is not None, depth > 0)
+    async def _open(self, target: str, via: Conn | None, depth: int) -> Conn:
+        spec = await self._connector.resolve(target, via is not None, depth > 0)
         if spec.proxy_jump:
             via = await self._jump(spec, depth)
-        check, conn = await self._handshake(spec, via)
-        try:
-            await self._policy.record(check, target)
-        except RemoteError:
-            conn.close()
-            raise
-        return _Conn(spec, conn, asyncio.Semaphore(self.options.max_channels))
+        return await self._connector.connect(spec, target, via)
 
-    async def _resolve(self, target: str, ignore_jump: bool, jump_host: bool) -> HostSpec:
-        """``options.resolve`` for ``target``, once per pool.
-
-        In the pool's own few threads: resolving reads ssh_config files and may run ``Match
-        exec`` commands or look names up (CanonicalizeHostname), none of which may stall the
-        event loop (the TUI's), nor, at 1,024 slow hosts, take every thread of the loop's
-        default executor from its other users. The result is kept for the pool's life (a
-        reconnect reuses it; concurrent callers share one resolution): OpenSSH resolves on
-        every invocation, so a ``Match exec`` whose answer changes is seen by the next pool
-        (the next CLI command, the next TUI session: the TUI shares one pool), not within one.
-        A failure is not kept."""
-        key = (target, ignore_jump, jump_host)
-        spec = self._specs.get(key)
-        if spec is None:
-            work = partial(resolve, self.options, target, ignore_jump=ignore_jump, jump_host=jump_host)
-            spec = asyncio.get_running_loop().run_in_executor(self._resolver, work)
-            self._specs[key] = spec
-            spec.add_done_callback(partial(self._resolved, key))
-        return await asyncio.shield(spec)
-
-    def _resolved(self, key: tuple[str, bool, bool], done: asyncio.Future[HostSpec]) -> None:
-        failed = done.cancelled() or done.exception() is not None
-        if failed and self._specs.get(key) is done:
-            del self._specs[key]
-
-    async def _handshake(self, spec: HostSpec, via: _Conn | None):
-        """Connect under the handshake limit. A connection reset before the handshake
-        completed (sshd's MaxStartups dropping us) is retried with backoff."""
-        delays = iter(CONNECT_RETRY_S)
-        while True:
-            check = await self._policy.new_check(
-                spec.known_hosts,
-                spec.global_known_hosts,
-                strict=spec.strict,
-                alias=spec.host_key_alias,
-                hash_names=spec.hash_known_hosts,
-            )
-            async with self._handshakes:
-                try:
-                    return check, await asyncssh.connect(**self._connect_args(spec, via, check))
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    dropped = isinstance(exc, (ConnectionResetError, asyncssh.ConnectionLost))
-                    delay = next(delays, None) if dropped and not proxy_exited(check) else None
-                    if delay is None:
-                        raise connect_error(exc, spec, check, self.options.connect_timeout) from None
-                finally:
-                    if check.proxy is not None:
-                        check.proxy.close()
-            await asyncio.sleep(delay)
-
-    async def _jump(self, spec: HostSpec, depth: int) -> _Conn:
+    async def _jump(self, spec: HostSpec, depth: int) -> Conn:
         """Open the ProxyJump chain ``a,b,...`` (each hop through the previous one)."""
         if depth >= MAX_JUMP_DEPTH:
             raise RemoteError(
                 "ProxyJump chain too deep (a loop in ssh_config?)", f"ProxyJump {spec.proxy_jump}", host=spec.target
             )
-        prev: _Conn | None = None
+        prev: Conn | None = None
         key = ""
         for hop in (h.strip() for h in (spec.proxy_jump or "").split(",")):
             key = f"{key}>{hop}" if key else hop
@@ -209,16 +133,6 @@ class Pool:
                 ) from None
         assert prev is not None
         return prev
-
-    def _connect_args(self, spec: HostSpec, via: _Conn | None, check: HostKeyCheck) -> dict:
-        return connect_kwargs(
-            spec,
-            self.options,
-            via.conn if via is not None else None,
-            check,
-            self._policy.client_factory(check),
-            client_keys(spec.identities),
-        )
 
     @asynccontextmanager
     async def _process(
@@ -374,43 +288,22 @@ class Pool:
         uid (``id -u``), then the folder's path and an existing file there are checked, then a
         temp file created exclusively in the same folder, chmod, posix-rename (``sftpput``).
         ``CheckFailed`` when refused: nothing was created."""
-        if not posixpath.basename(remote_path):
-            raise InputError("remote path names a folder, not a file", path=remote_path, host=host)
-        uid = await self._login_uid(host)
-        command = f"sftp put {remote_path}"
-        try:
-            entry, sftp = await asyncio.wait_for(
-                self._start(host, command, asyncssh.SSHClientConnection.start_sftp_client), self.options.command_timeout
-            )
-            try:
-                await asyncio.wait_for(safe_put(sftp, host, data, remote_path, mode, uid), self.options.command_timeout)
-            finally:
-                sftp.exit()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(sftp.wait_closed(), KILL_GRACE_S)
-                entry.channels.release()
-        except TimeoutError:
-            raise timeout_error(host, command, self.options.command_timeout) from None
-        except (asyncssh.Error, OSError) as exc:
-            err = command_error(exc, host, command)
-            err.path = remote_path
-            raise err from None
-        except RemoteError as err:
-            err.path = err.path or remote_path
-            raise
+        await sftpput.put_file(self, host, data, remote_path, mode=mode)
 
-    async def _login_uid(self, host: str) -> int:
-        """The login's uid on ``host`` (``id -u``; the last line: a login script may print)."""
-        result = await self.run(host, "id -u")
-        lines = result.stdout.split()
-        if result.exit_status != 0 or not lines or not lines[-1].isdigit():
-            raise RemoteError(
-                "cannot tell who we are on the server",
-                f"id -u answered {result.stdout.strip()[-80:]!r} (exit {result.exit_status})",
-                host=host,
-                command=result.command,
-            )
-        return int(lines[-1])
+    @asynccontextmanager
+    async def sftp(self, host: str, command: str, timeout: float | None) -> AsyncIterator[asyncssh.SFTPClient]:
+        """An SFTP session holding one channel slot, opened within ``timeout`` seconds
+        (``command`` names it in errors); closed on exit."""
+        entry, sftp = await asyncio.wait_for(
+            self._start(host, command, asyncssh.SSHClientConnection.start_sftp_client), timeout
+        )
+        try:
+            yield sftp
+        finally:
+            sftp.exit()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(sftp.wait_closed(), KILL_GRACE_S)
+            entry.channels.release()
 
     @asynccontextmanager
     async def forward_socket(self, host: str, dest_host: str, dest_port: int) -> AsyncIterator[str]:

@@ -1,4 +1,4 @@
-"""``Pool.put_file``'s SFTP part: a file written where no other local user can redirect it.
+"""``Pool.put_file``: a file written where no other local user can redirect it.
 
 The rules are those of the launch's run folder (``console.ops.rundir_remote``), over SFTP,
 in this order, so that nothing is created before the path is known to be safe:
@@ -17,15 +17,23 @@ A refusal is ``CheckFailed`` naming the host, the path and why; nothing is left 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import posixpath
 import secrets
 import stat
+from typing import TYPE_CHECKING
 
 import asyncssh
 
-from console.core.errors import CheckFailed
+from console.core.errors import CheckFailed, InputError, RemoteError
 from console.core.pathwalk import Refused, walk_folder
+
+from .errors import command_error
+from .process import timeout_error
+
+if TYPE_CHECKING:
+    from .pool import Pool
 
 
 def _owner(uid: int) -> str:
@@ -90,3 +98,37 @@ async def safe_put(sftp: asyncssh.SFTPClient, host: str, data: bytes, remote_pat
                 hint="another user may control that folder or file; write into a folder of your own",
             ) from None
         raise
+
+
+async def put_file(pool: Pool, host: str, data: bytes, remote_path: str, *, mode: int = 0o640) -> None:
+    """``Pool.put_file``: the login's uid, then ``safe_put`` over one SFTP session of ``pool``."""
+    if not posixpath.basename(remote_path):
+        raise InputError("remote path names a folder, not a file", path=remote_path, host=host)
+    uid = await login_uid(pool, host)
+    command = f"sftp put {remote_path}"
+    try:
+        async with pool.sftp(host, command, pool.options.command_timeout) as sftp:
+            await asyncio.wait_for(safe_put(sftp, host, data, remote_path, mode, uid), pool.options.command_timeout)
+    except TimeoutError:
+        raise timeout_error(host, command, pool.options.command_timeout) from None
+    except (asyncssh.Error, OSError) as exc:
+        err = command_error(exc, host, command)
+        err.path = remote_path
+        raise err from None
+    except RemoteError as err:
+        err.path = err.path or remote_path
+        raise
+
+
+async def login_uid(pool: Pool, host: str) -> int:
+    """The login's uid on ``host`` (``id -u``; the last line: a login script may print)."""
+    result = await pool.run(host, "id -u")
+    lines = result.stdout.split()
+    if result.exit_status != 0 or not lines or not lines[-1].isdigit():
+        raise RemoteError(
+            "cannot tell who we are on the server",
+            f"id -u answered {result.stdout.strip()[-80:]!r} (exit {result.exit_status})",
+            host=host,
+            command=result.command,
+        )
+    return int(lines[-1])

@@ -58,8 +58,8 @@ def test_resolving_has_its_own_threads_and_runs_once_per_target(monkeypatch, tmp
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
+    from console.remote import connector as connector_module
     from console.remote import options as options_module
-    from console.remote import pool as pool_module
 
     release = threading.Event()
     calls: list[str] = []
@@ -69,7 +69,7 @@ def test_resolving_has_its_own_threads_and_runs_once_per_target(monkeypatch, tmp
         release.wait(30)  # a slow Match exec; let go by the test
         return options_module.resolve(options, target, **kw)
 
-    monkeypatch.setattr(pool_module, "resolve", slow_resolve)
+    monkeypatch.setattr(connector_module, "resolve", slow_resolve)
     config = tmp_path / "ssh_config"
     config.write_text("")
 
