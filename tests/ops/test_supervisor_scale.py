@@ -22,7 +22,15 @@ from console.ops.agentclock import AgentClocks
 from console.ops.launch_events import JobFinished
 from console.ops.supervisor import Supervisor
 
-WATCHED = ("supervisor.py", "launch_stall.py", "agentclock.py", "agentframes.py", "stall.py")
+WATCHED = (
+    "supervisor.py",
+    "supervisor_state.py",
+    "supervisor_handlers.py",
+    "launch_stall.py",
+    "agentclock.py",
+    "agentframes.py",
+    "stall.py",
+)
 LINES_PER_RANK = 5
 
 
