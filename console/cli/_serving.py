@@ -37,10 +37,10 @@ from console.ops.launch_events import JobFinished
 from console.ops.serving import (
     ServiceAnswer,
     ServiceReady,
-    host_facts,
     prepare,
     serve,
 )
+from console.ops.serving_facts import host_facts
 from console.ops.smoke import SmokeResult
 
 
