@@ -7,8 +7,8 @@ follow/pause, folded ``clush -b`` style), the root cause, the run folder. Probe 
 State: ``LaunchSetup`` (console.ui.models.launch_setup) for the form's plan and checklist,
 ``LaunchModel`` (console.ui.models.launch) for the job. The rank table, the inventory and the
 ping results are the app's: this pane watches them (the last sweep's lossy pairs inside the
-job are ``!`` checks). This module holds the setup half; the running job lives in
-``launch_run.LaunchRunMixin``.
+job are ``!`` checks). This module holds the setup half's form; the plan table and the
+checklist are ``launch_plan.LaunchPlanMixin``, the running job ``launch_run.LaunchRunMixin``.
 """
 
 from __future__ import annotations
@@ -37,20 +37,18 @@ from console.core.errors import ConsoleError
 from console.core.ranktable import validate
 from console.ops.profiles import DEFAULT_PROFILE
 from console.ops.runrecord import new_run_id
-from console.ui.ids import safe_id
 from console.ui.launch_source import LaunchSource
-from console.ui.models.launch_setup import Form, LaunchSetup, blocking, make_plan, rank_detail
+from console.ui.models.launch_setup import Form, LaunchSetup, blocking, make_plan
 from console.ui.models.shared import RankTableFile
 from console.ui.screens.base import PaneScreen
+from console.ui.screens.launch_plan import PLAN_COLUMNS, LaunchPlanMixin
 from console.ui.screens.launch_run import LaunchRunMixin, compose_diagnosis, compose_probe, compose_run
 from console.ui.sources import Sources
 from console.ui.widgets.problems import ProblemList
 from console.ui.widgets.rank_status import StatusLine
 
-PLAN_COLUMNS = ("rank", "server", "local", "device", "device_ip")
 
-
-class LaunchScreen(LaunchRunMixin, PaneScreen):
+class LaunchScreen(LaunchPlanMixin, LaunchRunMixin, PaneScreen):
     PANE = "launch"
     CSS_PATH = "launch.tcss"
     AUTO_FOCUS = "#launch-plan"
@@ -181,12 +179,10 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
             sources.launch = LaunchSource(sources.pool)
         self.init_run()
         self.setup = LaunchSetup()
-        self._plan_key: Any = None
+        self.init_plan()
         self.run_id = new_run_id()
         """Run id of the plan shown; a fresh one is taken at each launch."""
         self._plan_timer: Any = None
-        self._detail_of = "rank"
-        """What the side box shows: the selected rank of the plan, or the selected check."""
 
     def compose_body(self) -> ComposeResult:
         yield StatusLine(id="launch-status", classes="status")
@@ -250,10 +246,6 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         return str(presets.get(name, ""))
 
     # -- state -------------------------------------------------------------------------
-
-    @property
-    def plan(self) -> Any:
-        return self.setup.plan
 
     def unsaved_changes(self) -> str | None:
         if self.running:
@@ -320,69 +312,16 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
         )
         self.render_setup()
 
-    def recheck(self) -> None:
-        self.setup.recheck(inventory=self.console_app.inventory, ping=self.console_app.ping_results)
-        self.render_setup()
-
-    def render_setup(self) -> None:
-        self.query_one("#launch-checks", ProblemList).show(self.setup.checks)
-        if self._detail_of == "check":
-            self._show_check()
-        self.query_one("#launch-plan-summary", Static).update(self.setup.summary())
-        self._fill_plan()
-        self.feed.redraw()
-
-    def _fill_plan(self) -> None:
-        table = self.query_one("#launch-plan", DataTable)
-        key = (
-            [(s.server_id, [(r.rank, r.device_id) for r in s.ranks]) for s in self.plan.servers] if self.plan else None
-        )
-        if key != self._plan_key:
-            self._plan_key = key
-            table.clear()
-            for server in self.plan.servers if self.plan else []:
-                for spec in server.ranks:
-                    table.add_row(
-                        str(spec.rank),
-                        server.server_id,
-                        str(spec.local_rank),
-                        str(spec.device_id),
-                        spec.device_ip or "",
-                        key=safe_id("rank", f"{server.server_id}/{spec.rank}"),
-                    )
-        self._show_rank()
-
-    def _show_rank(self) -> None:
-        if self._detail_of != "rank":
-            return
-        table = self.query_one("#launch-plan", DataTable)
-        detail = ""
-        if self.plan is not None and table.row_count:
-            rank = int(table.get_row_at(table.cursor_row)[0])
-            detail = rank_detail(self.plan, rank)
-        box = self.query_one("#launch-rank-env", TextArea)
-        box.border_title = "Selected rank"
-        box.load_text(detail)
-
-    def _show_check(self) -> None:
-        """The highlighted preflight check's detail (what it means, where, what to do)."""
-        item = self.query_one("#launch-checks", ProblemList).selected_item()
-        box = self.query_one("#launch-rank-env", TextArea)
-        box.border_title = "Selected check"
-        text = item.detail if item is not None else ""
-        if box.text != text:
-            box.load_text(text)
-
     @on(DataTable.RowHighlighted, "#launch-plan")
     def _rank_highlighted(self) -> None:
-        self._detail_of = "rank"
-        self._show_rank()
+        self.detail_of = "rank"
+        self.show_rank()
 
     @on(OptionList.OptionHighlighted, "#launch-checks")
     def _check_highlighted(self) -> None:
         if self.query_one("#launch-checks", ProblemList).has_focus:
-            self._detail_of = "check"
-            self._show_check()
+            self.detail_of = "check"
+            self.show_check()
 
     # -- actions -------------------------------------------------------------------------
 
@@ -433,14 +372,6 @@ class LaunchScreen(LaunchRunMixin, PaneScreen):
             self.notify("No plan to check yet.", severity="warning")
             return
         self.run_checks(self.plan, self.setup.table)
-
-    @work(exclusive=True, group="launch.check", exit_on_error=False, name="server checks")
-    async def run_checks(self, plan: Any, table: Any) -> None:
-        self.query_one("#launch-checks", ProblemList).border_title = "Preflight: checking servers…"
-        problems = await self.sources.launch.preflight(plan, table, self.console_app.inventory)
-        if plan is self.plan:
-            self.setup.remote = list(problems)
-        self.recheck()
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#launch-tabs", TabbedContent).active = tab

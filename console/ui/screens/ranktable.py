@@ -5,13 +5,13 @@ undo.
 
 State: ``RankTableModel`` (console.ui.models.ranktable). The file itself belongs to the app
 (``app.ranktable``): this pane asks the app to open one (``OpenRankTable``), and after a save
-or when its unsaved state changes posts ``RankTableChanged``.
+or when its unsaved state changes posts ``RankTableChanged``. The edit actions are
+``ranktable_edits.RankTableEditsMixin``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from functools import partial
 from pathlib import Path
 
 from textual import on, work
@@ -19,22 +19,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import ContentSwitcher, DataTable, OptionList, Static, TextArea
 
-from console.core.errors import ConsoleError, InputError
-from console.core.ranktable import build, dumps, renumber
+from console.core.ranktable import dumps
 from console.ui.messages import OpenRankTable, RankTableChanged
 from console.ui.models.ranktable import (
-    OPTIONAL_COLUMNS,
     ContextChanged,
     Opened,
     RankTableModel,
     RawEdited,
-    Row,
-    convert,
-    row_index,
 )
 from console.ui.models.shared import RankTableFile
 from console.ui.screens.base import PaneScreen
 from console.ui.screens.dialogs import ConfirmScreen, InputScreen
+from console.ui.screens.ranktable_edits import RankTableEditsMixin
 from console.ui.sources import Sources
 from console.ui.widgets.problems import ProblemList
 from console.ui.widgets.ranktable_grid import RankGrid
@@ -42,7 +38,7 @@ from console.ui.widgets.ranktable_grid import RankGrid
 GRID_ONLY = {"edit", "move", "add_server", "remove_server", "renumber", "build", "open", "add_column"}
 
 
-class RankTableScreen(PaneScreen):
+class RankTableScreen(RankTableEditsMixin, PaneScreen):
     PANE = "ranktable"
     CSS_PATH = "ranktable.tcss"
     AUTO_FOCUS = "#rt-grid"
@@ -166,11 +162,6 @@ class RankTableScreen(PaneScreen):
             return f"Rank table {self.model.path or '(not saved yet)'} has unsaved changes."
         return None
 
-    def _selected_row(self) -> Row | None:
-        where = self.grid.current()
-        rows = self.model.rows()
-        return rows[where[0]][0] if where and where[0] < len(rows) else None
-
     # -- render ------------------------------------------------------------------------
 
     def refresh_view(self) -> None:
@@ -243,103 +234,12 @@ class RankTableScreen(PaneScreen):
 
         self.app.push_screen(ConfirmScreen(question, yes="Save", no="Cancel"), answered)
 
-    # -- actions: edits ----------------------------------------------------------------
-
-    def _guard(self, fn, *args) -> bool:
-        try:
-            fn(*args)
-        except ConsoleError as exc:
-            self.console_app.report_error(exc, "rank table")
-            return False
-        self.refresh_view()
-        return True
-
-    def action_build(self) -> None:
-        inv = self.console_app.inventory
-        if inv is None or not inv.servers:
-            self.notify("Discover the cluster first (Nodes pane, 1 then d).", severity="warning")
-            return
-        a3 = [s for s in inv.servers if s.product == "A3"]
-        sdids = all(d.super_device_id is not None for s in a3 for d in s.devices)
-        version = "1.2" if a3 and sdids else "1.0"
-        self._guard(lambda: self.model.replace(build(inv, version), saved=False))
-
-    def action_undo(self) -> None:
-        if not self.model.undo():
-            self.notify("Nothing to undo.")
-        self.refresh_view()
-
-    def action_renumber(self) -> None:
-        self._guard(self.model.transform, renumber)
-
-    def action_edit(self) -> None:
-        row, where = self._selected_row(), self.grid.current()
-        if row is None or where is None:
-            return
-        column = where[1]
-        value = self.model.value(row, column)
-        server = self.model.loaded.server_list[row.server]
-        prompt = f"{column} — server {server.server_id}, device {server.device[row.device].device_id}"
-        self.app.push_screen(
-            InputScreen(prompt, "" if value is None else str(value)), partial(self._edited, row, column)
-        )
-
-    def _edited(self, row: Row, column: str, text: str | None) -> None:
-        if text is None:
-            return
-        try:
-            if convert(column, text) == self.model.value(row, column):
-                return
-        except InputError:
-            pass  # set_cell reports it
-        self._guard(self.model.set_cell, row, column, text)
+    # -- actions: edits (the rest: RankTableEditsMixin) -------------------------------------
 
     @on(DataTable.CellSelected, "#rt-grid")
     def _cell_selected(self, event: DataTable.CellSelected) -> None:
         event.stop()
         self.action_edit()
-
-    def action_move(self, delta: int) -> None:
-        row = self._selected_row()
-        if row is None:
-            return
-        new = self.model.move_server(row.server, delta)
-        self.refresh_view()
-        target = row_index(self.model.loaded).get(Row(new, row.device))
-        where = self.grid.current()
-        if target is not None and where:
-            self.grid.go_to(target, where[1])
-
-    def action_add_server(self) -> None:
-        if self.model.table is None:
-            self.notify("Build (b) or open (o) a rank table first.", severity="warning")
-            return
-        row = self._selected_row()
-        after = row.server if row else len(self.model.loaded.server_list) - 1
-
-        def chosen(text: str | None) -> None:
-            if text and self._guard(self.model.add_server, after, text):
-                where = self.grid.current()
-                column = where[1] if where else "server_id"
-                self.grid.go_to(row_index(self.model.loaded)[Row(after + 1, 0)], column)
-
-        self.app.push_screen(InputScreen("server_id (IP address) of the new server"), chosen)
-
-    def action_remove_server(self) -> None:
-        row = self._selected_row()
-        if row is None:
-            return
-        server_id = self.model.loaded.server_list[row.server].server_id
-        if self._guard(self.model.remove_server, row.server):
-            self.notify(f"Removed server {server_id} (u undoes).")
-
-    def action_add_column(self) -> None:
-        def chosen(name: str | None) -> None:
-            name = (name or "").strip()
-            if name and self._guard(self.model.show_column, name):
-                self.grid.go_to(self.grid.cursor_row, name)
-
-        self.app.push_screen(InputScreen("Show field", placeholder=", ".join(OPTIONAL_COLUMNS)), chosen)
 
     def action_focus_problems(self) -> None:
         self.query_one(ProblemList).focus()
