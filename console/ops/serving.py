@@ -230,16 +230,21 @@ async def serve(
             elif isinstance(ev, JobFinished):
                 break
     finally:
-        children = [t for t in (task, checker, feeder) if t is not None]
-        for t in children:
-            t.cancel()
-        try:
-            # the children's own cancellation and errors are absorbed; a cancel aimed at this
-            # task (while it waits for them) is not
-            await asyncio.gather(*children, return_exceptions=True)
-        finally:
-            with contextlib.suppress(Exception):
-                await events.aclose()
+        await _end([task, checker, feeder], events)
+
+
+async def _end(tasks: list[asyncio.Task | None], events: AsyncGenerator[Any, None]) -> None:
+    """``serve``'s tasks cancelled and waited for, then the launch's generator closed."""
+    children = [t for t in tasks if t is not None]
+    for t in children:
+        t.cancel()
+    try:
+        # the children's own cancellation and errors are absorbed; a cancel aimed at this
+        # task (while it waits for them) is not
+        await asyncio.gather(*children, return_exceptions=True)
+    finally:
+        with contextlib.suppress(Exception):
+            await events.aclose()
 
 
 # --- the serving setup (CLI and TUI) ----------------------------------------------------

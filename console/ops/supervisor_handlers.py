@@ -28,6 +28,8 @@ from console.ops.supervisor_state import JobState, what_runs
 
 
 class JobHandlers(JobState):
+    """``JobState`` plus what each queue item does to it (``handle``)."""
+
     def handle(self, item: tuple) -> list[Any]:
         """One item of the supervisor's queue: ("msg", sid, line), ("eof", sid, reason),
         ("stop", sig, reason) or ("tick",)."""

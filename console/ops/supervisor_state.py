@@ -27,6 +27,8 @@ TAIL_LINES = 20
 
 
 class JobState:
+    """What the supervisor knows of one job; changed only by the loop (one task)."""
+
     def __init__(
         self,
         plan: LaunchPlan,
