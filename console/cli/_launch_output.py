@@ -24,6 +24,7 @@ from typing import Any
 
 from console.cli._common import warn
 from console.core.errors import EXIT_CHECK_FAILED
+from console.core.words import counted
 from console.ops.launch_events import (
     JobFinished,
     JobSummary,
@@ -130,7 +131,7 @@ def report(summary: JobSummary) -> int:
     skew = f"; start skew {summary.start_skew_s * 1000:.1f} ms" if summary.start_skew_s is not None else ""
     if summary.ok:
         warn(
-            f"launch: all {summary.world_size} ranks exited 0 in {summary.duration_s:.1f} s"
+            f"launch: all {counted(summary.world_size, 'rank')} exited 0 in {summary.duration_s:.1f} s"
             f"{skew}; run record {summary.run_dir}"
         )
         return 0
@@ -139,7 +140,7 @@ def report(summary: JobSummary) -> int:
     if root is not None:
         warn(f"launch: root cause: {root.describe()}")
         if root.last_lines:
-            warn(f"launch: last {len(root.last_lines)} lines of rank {root.rank}:")
+            warn(f"launch: last {counted(len(root.last_lines), 'line')} of rank {root.rank}:")
             for line in root.last_lines:
                 warn(f"  [{root.rank}] {line}")
     return EXIT_CHECK_FAILED

@@ -11,6 +11,7 @@ from console.cli._common import warn
 from console.cli._launch_output import Printer, event_json
 from console.core.planning.launch import LaunchPlan
 from console.core.secrets import mask_text, secret_values
+from console.core.words import counted
 from console.ops.launch_events import RankLine, Teardown
 
 
@@ -62,6 +63,6 @@ class PlannedStop:
         if self.count:
             logs = ", ".join(f"rank-{r}.log" for r in sorted(self.hidden))
             warn(
-                f"launch: {self.count} line(s) the ranks printed while stopping are in the run record "
+                f"launch: {counted(self.count, 'line')} the ranks printed while stopping are in the run record "
                 f"({logs}), not shown"
             )

@@ -51,6 +51,7 @@ from console.core.planning.ping import (
     parse_custom_pairs,
     plan_ping,
 )
+from console.core.words import counted
 from console.ops import safefiles
 
 ORDER = 20
@@ -234,13 +235,13 @@ async def run(args: argparse.Namespace) -> int:
     pattern, custom = _pattern(args)
     options = _options(args)
     async with Pool(SSHOptions.from_args(args)) as pool:
-        warn(f"discovering {len(hosts)} servers ...")
+        warn(f"discovering {counted(len(hosts), 'server')} ...")
         inv = await gather(args, hosts, pool=pool, progress="unreachable")
         if pattern is None:
             pattern = default_pattern(len(inv.servers))
             if pattern != "cross":
                 warn(
-                    f"ping: {len(inv.servers)} servers: pattern {pattern} (above {CROSS_MAX_SERVERS} "
+                    f"ping: {counted(len(inv.servers), 'server')}: pattern {pattern} (above {CROSS_MAX_SERVERS} "
                     "servers; every card pair: --pattern cross)"
                 )
         plan = plan_ping(
@@ -264,7 +265,7 @@ async def run(args: argparse.Namespace) -> int:
         print_matrix(matrix, switch_of=inv.switch_of())
     s = matrix.summary()
     warn(
-        f"ping: {s['probes']} probes: {s['ok']} ok, {s['lossy']} lossy, {s['failed']} failed, "
+        f"ping: {counted(s['probes'], 'probe')}: {s['ok']} ok, {s['lossy']} lossy, {s['failed']} failed, "
         f"{s['skipped']} skipped" + (" (interrupted)" if cancelled else "")
     )
     if cancelled:
@@ -347,9 +348,9 @@ def print_matrix(matrix: PingMatrix, *, switch_of: dict[str, str] | None = None)
     for src, dst in bad_pairs[: MAX_DRILL_DOWN * 5]:
         con.print(_table(card_view(matrix, src, dst)))
     if len(bad_pairs) > MAX_DRILL_DOWN * 5:
-        con.print(f"... and {len(bad_pairs) - MAX_DRILL_DOWN * 5} more server pairs with problems")
+        con.print(f"... and {counted(len(bad_pairs) - MAX_DRILL_DOWN * 5, 'more server pair')} with problems")
     if not bad_rows:
-        con.print(f"[green]all {len(table)} probes ok[/]")
+        con.print(f"[green]all {counted(len(table), 'probe')} ok[/]")
     for i in bad_rows:
         r = table[i]
         row = result_row(r)

@@ -25,6 +25,7 @@ from console.cli.diagnose import after_launch, fetch_launch_evidence
 from console.core.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE
 from console.core.probe_report import COLUMNS, SLOW_LEGEND
 from console.core.profiles import parse_host_items
+from console.core.words import counted
 from console.ops.launch_events import (
     JobFinished,
     LaunchWarning,
@@ -245,8 +246,8 @@ def output(finished, *, as_json: bool = False) -> int:
     if code == 0:
         r = finished.report
         warn(
-            f"probe: ok: {len(r.checks)} checks passed on {finished.plan.world_size} ranks"
-            + (f", {len(r.results)} measurements" if r.results else "")
+            f"probe: ok: {counted(len(r.checks), 'check')} passed on {counted(finished.plan.world_size, 'rank')}"
+            + (f", {counted(len(r.results), 'measurement')}" if r.results else "")
         )
     return code
 
@@ -277,7 +278,8 @@ def _results_table(finished):
     from rich.table import Table
 
     plan = finished.plan
-    t = Table(title=f"{plan.backend}: {plan.world_size} ranks on {len(plan.servers)} servers", title_justify="left")
+    title = f"{plan.backend}: {counted(plan.world_size, 'rank')} on {counted(len(plan.servers), 'server')}"
+    t = Table(title=title, title_justify="left")
     for _, header, justify in COLUMNS:
         t.add_column(header, justify=justify)
     for row in finished.report.rows():
@@ -310,7 +312,7 @@ def print_report(finished) -> None:
         rate = "" if tp.tokens_per_s is None else f", {tp.tokens_per_s:.1f} tokens/s"
         err = "" if tp.max_abs_diff is None else f", max logit error {tp.max_abs_diff:.2e}"
         con.print(
-            f"[{style}]tp smoke {'ok' if tp.ok else 'FAILED'}[/]: {len(tp.tokens)} tokens"
+            f"[{style}]tp smoke {'ok' if tp.ok else 'FAILED'}[/]: {counted(len(tp.tokens), 'token')}"
             f"{rate}{err} (tolerance {tp.tolerance}) vs the single-process reference"
         )
     _print_slow(con, finished)
@@ -325,7 +327,7 @@ def _print_slow(con, finished) -> None:
     for s in slow[:3]:
         con.print(
             f"[bold yellow]slow:[/] {finished.where(s['rank'])} in {s['rows']} of "
-            f"{len(r.results)} rows, worst x{s['worst_vs_median']:.2f} the median "
+            f"{counted(len(r.results), 'row')}, worst x{s['worst_vs_median']:.2f} the median "
             f"(+{s['worst_extra_us']:.1f} us)"
         )
     if not slow:

@@ -26,6 +26,7 @@ from console.core.ranktable import (
     validate_against,
 )
 from console.core.ranktable.problems import describe, problem_json, sort_problems
+from console.core.words import counted
 from console.ops.ranktable_files import load, save
 
 ORDER = 30
@@ -72,7 +73,8 @@ async def _cmd_build(args: argparse.Namespace) -> int:
     problems = sort_problems(validate(table) + validate_against(table, inventory))
     _print_problems(problems, sys.stderr)
     valid, verdict = _verdict(problems)
-    print(f"{args.output}: {len(table.server_list)} servers, {table.world_size} ranks, sha256 {sha}")
+    size = f"{counted(len(table.server_list), 'server')}, {counted(table.world_size, 'rank')}"
+    print(f"{args.output}: {size}, sha256 {sha}")
     warn(f"{args.output}: {verdict}")
     return EXIT_OK if valid else EXIT_CHECK_FAILED
 
@@ -137,7 +139,7 @@ def _print_problems(problems: list[Diagnostic], stream: Any) -> None:
 def _verdict(problems: list[Diagnostic]) -> tuple[bool, str]:
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
-    counts = f"{errors} error(s), {warnings} warning(s)"
+    counts = f"{counted(errors, 'error')}, {counted(warnings, 'warning')}"
     return errors == 0, ("valid" if errors == 0 else "INVALID") + f": {counts}"
 
 
@@ -208,7 +210,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         _print_table(args.file, table)
     errors = sum(p.severity == "error" for p in validate(table))
     if errors:
-        warn(f"{args.file}: {errors} error(s): see `cluster-console ranktable validate {args.file}`")
+        warn(f"{args.file}: {counted(errors, 'error')}: see `cluster-console ranktable validate {args.file}`")
     return EXIT_OK
 
 
@@ -219,7 +221,7 @@ def _print_table(name: str, table: RankTable) -> None:
     v12 = table.version == "1.2"
     title = (
         f"{name}: version {table.version}, status {table.status}, "
-        f"{len(table.server_list)} server(s), {table.world_size} rank(s)"
+        f"{counted(len(table.server_list), 'server')}, {counted(table.world_size, 'rank')}"
     )
     out = Table(title=title, title_justify="left")
     for column in ("rank", "server", "server_id", "device_id", "device_ip"):
@@ -248,7 +250,7 @@ def _text(value: object) -> str:
 
 def _summary(path: str, table: RankTable, sha256: str) -> str:
     return (
-        f"{path}: {len(table.server_list)} server(s), {table.world_size} ranks, "
+        f"{path}: {counted(len(table.server_list), 'server')}, {counted(table.world_size, 'rank')}, "
         f"version {table.version}, sha256 {sha256}"
     )
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from console.cli._common import global_argv, hosts_from_args
 from console.cli.tui import add_launch_pane_options, launch_pane_argv
 from console.core.errors import InputError
+from console.core.words import counted
 
 ORDER = 95
 DEFAULT_PORT = 8000
@@ -119,7 +120,7 @@ def resolve_token(args: argparse.Namespace, environ: dict[str, str]) -> tuple[st
     else:
         return secrets.token_urlsafe(24), False
     if len(token) < MIN_TOKEN_CHARS:
-        raise InputError(f"{source}: the token has {len(token)} characters; give at least {MIN_TOKEN_CHARS}")
+        raise InputError(f"{source}: the token has {counted(len(token), 'character')}; give at least {MIN_TOKEN_CHARS}")
     return token, True
 
 

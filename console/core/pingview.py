@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .pingresults import PingMatrix, ProbeResult, ProbeStatus, Tally, loss_fields
+from .words import counted
 
 CellStatus = ProbeStatus | Literal["untested", "self"]
 MAX_GROUPS = 24
@@ -287,7 +288,8 @@ def group_view(matrix: PingMatrix, groups: list[ServerGroup], *, directed: bool 
     sizes = sorted({len(g.hosts) for g in groups})
     each = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
     arrow = "row sends to column" if directed else "both directions"
-    title = f"{matrix.pattern}: worst loss between groups of servers ({len(groups)} groups of {each} servers), {arrow}"
+    groups_of = f"{counted(len(groups), 'group')} of {each} {'server' if sizes == [1] else 'servers'}"
+    title = f"{matrix.pattern}: worst loss between groups of servers ({groups_of}), {arrow}"
     return MatrixView(
         title=title,
         corner="group ↔ group" if not directed else "src \\ dst",

@@ -12,6 +12,6 @@ async def test_cli_ping_groups_servers_by_their_lldp_switch(sim_factory) -> None
         "-F", str(sim.ssh_config_path), "--connect-timeout", "5", "ping", *sim.hosts, "--pattern", "rail"
     )
     assert rc == 0, err
-    assert "worst loss between groups of servers (1 groups of 26 servers)" in out
+    assert "worst loss between groups of servers (1 group of 26 servers)" in out
     assert "pod01-leaf01 127.0.0." in out  # the group is the switch, not a block (B1)
     assert "B1 " not in out

@@ -525,7 +525,7 @@ async def test_the_preflight_is_the_shared_problem_list_with_detail_on_selection
         await pilot.press("f6")
         checks = screen.query_one("#launch-checks", ProblemList)
         await wait_until(pilot, lambda: any(i.code == "npu_busy" for i in checks.items), timeout=30)
-        assert checks.border_title.startswith("Preflight: 1 errors")
+        assert checks.border_title.startswith("Preflight: 1 error,")
         index = next(n for n, i in enumerate(checks.items) if i.code == "npu_busy")
         checks.focus()
         checks.highlighted = index

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from console.core.diagnosis import Cause, Diagnosis, Link
 from console.core.diagnosis.evidence import server_folder
+from console.core.words import counted
 
 UNKNOWN_SERVER = "(server not known)"
 SHOWN_LINES = 4
@@ -186,7 +187,7 @@ def cause_lines(c: Cause, shown: int = SHOWN_LINES) -> list[str]:
     """The matched log lines, ``source:line: text`` (at most ``shown``, then how many more)."""
     out = [f"{ln.source}:{ln.line_no}: {ln.text.strip()[:240]}" for ln in c.lines[:shown]]
     if len(c.lines) > shown:
-        out.append(f"… {len(c.lines) - shown} more lines")
+        out.append(f"… {counted(len(c.lines) - shown, 'more line')}")
     return out
 
 

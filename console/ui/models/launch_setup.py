@@ -19,6 +19,7 @@ from console.core.pingresults import PingMatrix
 from console.core.planning.launch import LaunchPlan, build_launch_plan
 from console.core.profiles import Profile, parse_env_items
 from console.core.secrets import mask_env
+from console.core.words import counted
 from console.ui.models.links import lossy_rank_pairs
 from console.ui.models.problems import MARKS, ProblemItem
 
@@ -172,7 +173,7 @@ def checklist(
         out.append(Check(BLOCK, f"rank table {path}: {table_error}", hint=HINT_TABLE))
     elif table is not None:
         ranks = sum(len(s.device) for s in table.server_list)
-        out.append(Check(OK, f"rank table {path} ({ranks} ranks)", hint=HINT_TABLE))
+        out.append(Check(OK, f"rank table {path} ({counted(ranks, 'rank')})", hint=HINT_TABLE))
     if unsaved:
         out.append(Check(WARN, "the Rank table pane has unsaved changes: the SAVED file is launched", hint=HINT_TABLE))
     if profile_error:
@@ -197,7 +198,7 @@ def _link_checks(table: Any, plan: LaunchPlan | None, ping: PingMatrix | None) -
         out.append(
             Check(
                 OK,
-                f"no loss between the job's cards in the last ping sweep ({len(ping.results)} probes)",
+                f"no loss between the job's cards in the last ping sweep ({counted(len(ping.results), 'probe')})",
                 "lossy_pair",
                 hint=HINT_PING,
             )
@@ -213,7 +214,7 @@ def _plan_checks(
         out.append(Check(BLOCK, f"plan: {plan_error}"))
     if plan is None:
         return out
-    out.append(Check(OK, f"plan: {plan.world_size} ranks on {len(plan.servers)} servers"))
+    out.append(Check(OK, f"plan: {counted(plan.world_size, 'rank')} on {counted(len(plan.servers), 'server')}"))
     out += [Check(WARN, w) for w in plan.warnings]
     if inventory is None or not inventory.servers:
         out.append(Check(INFO, "cards not checked against discovery (Nodes pane, d)", hint=HINT_CARDS))
@@ -223,7 +224,8 @@ def _plan_checks(
     found = check_inventory(plan, inventory)
     out += [_from_diagnostic(p, HINT_CARDS) for p in found]
     if not any(p.severity == "error" for p in found):
-        out.append(Check(OK, f"cards match the discovery of {len(inventory.servers)} servers", hint=HINT_CARDS))
+        matched = f"cards match the discovery of {counted(len(inventory.servers), 'server')}"
+        out.append(Check(OK, matched, hint=HINT_CARDS))
     return out
 
 
@@ -248,8 +250,8 @@ def plan_summary(plan: LaunchPlan) -> str:
         else f"{s.server_id} {s.ranks[0].rank}"
         for s in plan.servers[:4]
     )
-    more = f" · +{len(plan.servers) - 4} servers" if len(plan.servers) > 4 else ""
-    return f"{plan.world_size} ranks: {per_server}{more} · master {plan.master_addr}:{plan.master_port}"
+    more = f" · +{counted(len(plan.servers) - 4, 'server')}" if len(plan.servers) > 4 else ""
+    return f"{counted(plan.world_size, 'rank')}: {per_server}{more} · master {plan.master_addr}:{plan.master_port}"
 
 
 def rank_detail(plan: LaunchPlan, rank: int) -> str:
@@ -326,4 +328,6 @@ class LaunchSetup:
         if blockers:
             return f"Not ready: {blockers[0]}"
         plan = self.plan
-        return f"Ready: {plan.world_size} ranks on {len(plan.servers)} servers — F5 launches" if plan else "No plan yet"
+        if plan is None:
+            return "No plan yet"
+        return f"Ready: {counted(plan.world_size, 'rank')} on {counted(len(plan.servers), 'server')} — F5 launches"

@@ -25,6 +25,7 @@ from console.core.pingresults import ProbeResult
 from console.core.pingview import Cell, ServerGroup, group_servers
 from console.core.planning.estimate import duration_text, estimate
 from console.core.planning.ping import PingPattern, PingPlan, plan_ping
+from console.core.words import counted
 from console.ui.models.ping_model import COMPACT_OVER as COMPACT_OVER
 from console.ui.models.ping_model import RANK as RANK
 from console.ui.models.ping_model import RED_LOSS_PCT as RED_LOSS_PCT
@@ -141,7 +142,7 @@ def plan_with_estimate(
     ``32,256 probes, about 4 min``."""
     plan = plan_ping(inventory, cast(PingPattern, pattern))  # pattern is one of PANE_PATTERNS
     guess = estimate(plan.probes, per_card=per_card, lanes=lanes)
-    return plan, f"{guess.probes:,} probes, about {duration_text(guess.seconds)}"
+    return plan, f"{counted(guess.probes, 'probe', fmt=',')}, about {duration_text(guess.seconds)}"
 
 
 def status_line(state: PingModel, pattern: str, servers: int, estimate_text: str | None = None) -> str:
@@ -155,7 +156,7 @@ def status_line(state: PingModel, pattern: str, servers: int, estimate_text: str
         return "No servers discovered yet: run Discover on the Nodes pane (1) first."
     if not state.results:
         about = f": {estimate_text}" if estimate_text else ""  # last: a narrow terminal cuts it, not the key
-        return f"{servers} servers · pattern {pattern} (p) · r runs the sweep{about}"
+        return f"{counted(servers, 'server')} · pattern {pattern} (p) · r runs the sweep{about}"
     s = state.summary()
     excluded = f", {s['excluded']} excluded" if s["excluded"] else ""
     cancelled = " · CANCELLED" if state.cancelled else ""
@@ -176,13 +177,13 @@ def pair_info(pair: Pair, fields: dict[str, Any] | None, pending: int) -> str:
     if a == b:
         return f"{a}: the same server (cards of one server are not probed against each other)"
     if not fields:
-        more = f"; {pending} probes running" if pending else ""
+        more = f"; {counted(pending, 'probe')} running" if pending else ""
         return f"{a} <-> {b}: not tested{more}"
     f = fields
     counts = ", ".join(f"{n} {status}" for status, n in f["counts"].items())
     more = f", {pending} running" if pending else ""
     return (
-        f"{a} <-> {b}: {f['probes']} probes ({counts}{more})\n"
+        f"{a} <-> {b}: {counted(f['probes'], 'probe')} ({counts}{more})\n"
         f"worst loss {_pct(f['worst_loss_pct'])}, mean {_pct(f['mean_loss_pct'])} · "
         f"Enter opens the card x card matrix"
     )

@@ -27,6 +27,7 @@ from console.core.ranktable import (
     validate,
     validate_against,
 )
+from console.core.words import counted
 from console.ui.models.links import lossy_rank_pairs
 from console.ui.models.problems import ProblemItem
 from console.ui.models.ranktable_problems import (
@@ -343,12 +344,13 @@ class RankTableModel(RankTableEditor):
         errors = sum(item.severity == "error" for item, _ in found)
         ranks = sum(len(s.device) for s in table.server_list)
         inv = self.inventory
-        checked = (
-            f"vs discovery of {len(inv.servers)} servers" if inv and inv.servers else "not checked against discovery"
-        )
-        pinged = f" · vs ping of {len(self.ping.results)} probes" if self.ping and self.ping.results else ""
+        checked = "not checked against discovery"
+        if inv and inv.servers:
+            checked = f"vs discovery of {counted(len(inv.servers), 'server')}"
+        pinged = f" · vs ping of {counted(len(self.ping.results), 'probe')}" if self.ping and self.ping.results else ""
         return (
-            f"{'MODIFIED · ' if self.unsaved else ''}{ranks} ranks on {len(table.server_list)} servers"
-            f" · {errors} errors, {len(found) - errors} warnings · {checked}{pinged}"
+            f"{'MODIFIED · ' if self.unsaved else ''}{counted(ranks, 'rank')}"
+            f" on {counted(len(table.server_list), 'server')}"
+            f" · {counted(errors, 'error')}, {counted(len(found) - errors, 'warning')} · {checked}{pinged}"
             f" · {self.path or 'not saved yet'}"
         )

@@ -35,6 +35,7 @@ from textual.widgets import (
 
 from console.core.errors import ConsoleError
 from console.core.ranktable import validate
+from console.core.words import counted
 from console.ops.profiles import DEFAULT_PROFILE
 from console.ops.runrecord import new_run_id
 from console.ui.launch_source import LaunchSource
@@ -249,7 +250,7 @@ class LaunchScreen(LaunchPlanMixin, LaunchRunMixin, PaneScreen):
 
     def unsaved_changes(self) -> str | None:
         if self.running:
-            return f"A launch is running ({self.job.world_size} ranks): quitting stops every rank."
+            return f"A launch is running ({counted(self.job.world_size, 'rank')}): quitting stops every rank."
         return None
 
     def form(self) -> Form:

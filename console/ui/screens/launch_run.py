@@ -26,6 +26,7 @@ from textual.widgets import DataTable, Input, Static
 
 from console.core.diagnosis.stall import connect_timeout
 from console.core.probe_report import COLUMNS as PROBE_COLUMNS
+from console.core.words import counted
 from console.ops.launch_events import LaunchEvent, StallDetected, Teardown
 from console.ops.launch_stop import STEPS as STOP_STEPS
 from console.ops.launch_stop import StopRequests
@@ -182,7 +183,7 @@ class LaunchRunMixin(_Pane):
             return
         if summary.ok:
             self.notify(
-                f"All {summary.world_size} ranks exited 0. Run folder {summary.run_dir}",
+                f"All {counted(summary.world_size, 'rank')} exited 0. Run folder {summary.run_dir}",
                 title="Launch done",
                 markup=False,
             )
@@ -340,9 +341,9 @@ class LaunchRunMixin(_Pane):
         parts = [job.headline()]
         if job.stage_message and not job.summary:
             parts.append(job.stage_message)
-        parts.append(f"{job.lines:,} lines")
+        parts.append(counted(job.lines, "line", fmt=","))
         if job.warnings:
-            parts.append(f"{len(job.warnings)} warnings")
+            parts.append(counted(len(job.warnings), "warning"))
         parts.append(f"run folder {job.run_dir or '(not created yet)'}")
         return " · ".join(parts)
 
@@ -411,7 +412,9 @@ class LaunchRunMixin(_Pane):
         for row in report.rows():
             style = "bold red" if row.get("slow") else ""
             table.add_row(*(Text(str(row[key]), style=style, justify=justify) for key, _, justify in PROBE_COLUMNS))
-        lines = report.summary() or [f"{len(report.results)} results from {len(report.ranks)} ranks"]
+        lines = report.summary() or [
+            f"{counted(len(report.results), 'result')} from {counted(len(report.ranks), 'rank')}"
+        ]
         self.query_one("#launch-probe-summary", Static).update("\n".join(lines))
 
     # -- log view actions ----------------------------------------------------------------

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, OptionList, Static, TextArea
 
 from console.core.hosts import HostTarget, fold
 from console.core.inventory import Inventory, Server
+from console.core.words import counted
 from console.ops.hostfiles import expand_hosts
 from console.ui.feed import FRAME_S, EventFeed
 from console.ui.ids import safe_id, unsafe
@@ -146,7 +147,7 @@ class NodesScreen(PaneScreen):
             reachable = sum(s.reachable for s in self.model.inventory.servers)
             self.notify(
                 f"{reachable}/{len(self.model.inventory.servers)} servers reachable, "
-                f"{len(self.model.inventory.findings)} findings",
+                f"{counted(len(self.model.inventory.findings), 'finding')}",
                 title="Discovery done",
             )
 
@@ -181,7 +182,7 @@ class NodesScreen(PaneScreen):
         text = f"Hosts ({len(hosts)}): {self._fold(hosts)}"
         errors = sum(f.severity == "error" for f in inv.findings)
         if inv.servers:
-            text += f"   servers {len(inv.servers)}   findings {len(inv.findings)} ({errors} errors)"
+            text += f"   servers {len(inv.servers)}   findings {len(inv.findings)} ({counted(errors, 'error')})"
         if self.model.progress:
             text += f"   {self.model.progress}"
         # One line high (.status): no layout pass needed. A layout per redraw (Static.update's

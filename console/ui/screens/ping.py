@@ -27,6 +27,7 @@ from console.core.errors import InputError
 from console.core.pingresults import PingMatrix
 from console.core.pingview import ServerGroup
 from console.core.planning.ping import PingPattern, PingPlan, default_pattern, plan_ping, plan_retry
+from console.core.words import counted
 from console.ops import safefiles
 from console.ops.ping import CancelToken, ServerLost, SweepEvent
 from console.ui.feed import EventFeed
@@ -247,7 +248,7 @@ class PingScreen(PaneScreen):
             return
         if self.drill is not None:
             self.action_back()
-        self.notify(f"Pinging {len(plan.probes)} card pair(s) from {message.source}.", markup=False)
+        self.notify(f"Pinging {counted(len(plan.probes), 'card pair')} from {message.source}.", markup=False)
         self.run_sweep(plan, self.model.matrix() if self.model.results else None)
 
     def action_cancel(self) -> None:
@@ -345,7 +346,7 @@ class PingScreen(PaneScreen):
         )
         safefiles.write_atomic(target, text.encode("utf-8"), what="ping results file")
         self.app.call_from_thread(
-            self.notify, f"{len(matrix.results)} probes written to {target}", title="Exported", markup=False
+            self.notify, f"{counted(len(matrix.results), 'probe')} written to {target}", title="Exported", markup=False
         )
 
     # -- display -------------------------------------------------------------------------
@@ -443,7 +444,7 @@ class PingScreen(PaneScreen):
                 *[self._group_heat(n, m) for m in range(len(groups))], key=safe_id("gsrc", str(n)), label=Text(g.title)
             )
         what = "servers by switch (LLDP)" if self._by_switch else "blocks of servers"
-        table.border_title = f"{what}: worst loss ({len(self.model.hosts)} servers; Enter opens a group)"
+        table.border_title = f"{what}: worst loss ({counted(len(self.model.hosts), 'server')}; Enter opens a group)"
         self.query_one("#ping-legend", Static).update(view.legend(False))
 
     def _group_heat(self, n: int, m: int):
@@ -500,7 +501,7 @@ class PingScreen(PaneScreen):
             cell, pending = self.model.group_cell(a.hosts, b.hosts)
             more = f", {pending} running" if pending else ""
             self.query_one("#pair-info", Static).update(
-                f"{a.title} <-> {b.title}: worst {cell.text} ({cell.tested} probes tested{more})\n"
+                f"{a.title} <-> {b.title}: worst {cell.text} ({counted(cell.tested, 'probe')} tested{more})\n"
                 "Enter shows the server pairs of this group, then Enter a pair's card matrix"
             )
             return

@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.widgets import ContentSwitcher, DataTable, OptionList, Static, TextArea
 
 from console.core.ranktable import dumps
+from console.core.words import counted
 from console.ui.messages import OpenRankTable, RankTableChanged
 from console.ui.models.ranktable import (
     ContextChanged,
@@ -226,7 +227,7 @@ class RankTableScreen(RankTableEditsMixin, PaneScreen):
         if not errors:
             self.save_to(path)
             return
-        question = f"The table has {len(errors)} errors, e.g.\n{errors[0].text}\n\nSave to {path} anyway?"
+        question = f"The table has {counted(len(errors), 'error')}, e.g.\n{errors[0].text}\n\nSave to {path} anyway?"
 
         def answered(ok: bool | None) -> None:
             if ok:

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from console.core.words import counted
 from console.ui.models.problems import MARKS, ProblemItem
 
 STYLES = {"error": "bold red", "warning": "yellow", "info": "dim", "ok": "green"}
@@ -32,7 +33,7 @@ class ProblemList(OptionList):
         )
         errors = sum(i.severity == "error" for i in items)
         warnings = sum(i.severity == "warning" for i in items)
-        self.border_title = f"{self.title}: {errors} errors, {warnings} warnings"
+        self.border_title = f"{self.title}: {counted(errors, 'error')}, {counted(warnings, 'warning')}"
         if items:
             self.highlighted = min(keep or 0, len(items) - 1)
 
