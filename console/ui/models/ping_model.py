@@ -9,13 +9,14 @@ from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from console.core.pingresults import FAILED, PingMatrix, ProbeResult, Tally, summary_of
+from console.core.pingresults import FAILED, PingMatrix, ProbeResult, summary_of
 from console.core.pingstore import CODE, ResultTable
 from console.core.pingview import Cell, fields_cell
 from console.core.planning.ping import PingPlan, Skip
 from console.core.planning.probetable import ProbeTable
 from console.ops.ping import ProbeDone, ProbeRunning, SweepDone, SweepEvent, SweepStarted
 from console.ops.ping import ServerLost as PingServerLost
+from console.ui.models.ping_groups import GroupFigures
 from console.ui.models.ping_pairs import (
     NSTAT,
     Key,
@@ -74,6 +75,9 @@ class PingModel:
         self._end_host: list[int] = []
         self._rows: RowIndex | None = None
         self._status = [0] * NSTAT
+        self._group_hosts: list[list[str]] | None = None
+        self._groups: GroupFigures | None = None
+        """The grouped heatmap's sums (None: to be summed again at the next read)."""
         self.changes = 0
         self.finished: PingMatrix | None = None
         """The matrix of the last sweep that ended with ``SweepDone`` (what the app shares)."""
@@ -121,6 +125,7 @@ class PingModel:
             a, b = ends[src], ends[dst]
             if a != b:
                 pending[pair_id(a, b)] += 1
+        self._groups = None
         self.running, self.cancelled, self.lost = True, False, {}
         self.done, self.total, self.eta_s = 0, len(probes), None
         self.changes += 1
@@ -129,9 +134,9 @@ class PingModel:
         """Fold one ``console.ops.ping`` event in."""
         match event:
             case ProbeDone(result=result, done=done, total=total, eta_s=eta_s):
-                pid = self._record(result)
-                if pid is not None:
-                    self.figures.pending[pid] -= 1
+                pair = self._record(result)
+                if pair is not None:
+                    self._settle(*pair)
                 self.done, self.total, self.eta_s = done, total, eta_s
             case SweepDone(matrix=matrix, cancelled=cancelled):
                 if self._base is not None:
@@ -155,10 +160,21 @@ class PingModel:
     def _clear_pending(self) -> None:
         pending = self.figures.pending
         pending[:] = array("i", [0]) * len(pending)
+        if self._groups is not None:
+            self._groups.clear_pending()
+
+    def _settle(self, a: int, b: int, pid: int) -> None:
+        """One probe of pair ``pid`` (hosts ``a``, ``b``) is no longer pending."""
+        groups = self._groups
+        if groups is not None:
+            groups.put(self.figures, a, b, pid, -1)
+        self.figures.pending[pid] -= 1
+        if groups is not None:
+            groups.put(self.figures, a, b, pid, 1)
 
     def _set_hosts(self, hosts: Iterable[str]) -> None:
         self.hosts, self._host_no = [], {}
-        self.figures = PairFigures()
+        self.figures, self._groups = PairFigures(), None
         for host in hosts:
             self._add_host(host)
 
@@ -168,7 +184,7 @@ class PingModel:
             n = self._host_no[host] = len(self.hosts)
             self.hosts.append(host)
             self.figures.grow(len(self.hosts))
-            self.dirty = None
+            self.dirty, self._groups = None, None  # the group sums are summed again when read
         return n
 
     def _end_hosts(self) -> list[int]:
@@ -181,7 +197,7 @@ class PingModel:
     def _load(self, table: ResultTable) -> None:
         """Show ``table``: the pair figures from its arrays, in one pass."""
         self.table, self._end_host, self._rows, self.dirty = table, [], None, None
-        self.figures = PairFigures(len(self.hosts))
+        self.figures, self._groups = PairFigures(len(self.hosts)), None
         self._status = [0] * NSTAT
         ends, add = self._end_hosts(), self.figures.add
         status, loss, src, dst = table.status, table.floats["loss_pct"], table.probes.src, table.probes.dst
@@ -201,8 +217,9 @@ class PingModel:
         rows = list(self._rows.rows(key))
         return next((r for r in rows if not self.table.is_set(r)), rows[0] if rows else None)
 
-    def _record(self, result: ProbeResult) -> int | None:
-        """Store ``result``; the pair it counts for (None: both ends on one server). A result
+    def _record(self, result: ProbeResult) -> tuple[int, int, int] | None:
+        """Store ``result``; the host numbers and number of the pair it counts for (None: both
+        ends on one server). A result
         that replaces one (a re-run) takes the old one's figures back: only that pair's rows
         are read again, and only when its worst loss may have dropped."""
         p = result.probe
@@ -223,14 +240,18 @@ class PingModel:
         self._status[code] += 1
         if a == b:
             return None
-        pid = pair_id(a, b)
+        pid, groups = pair_id(a, b), self._groups
+        if groups is not None:
+            groups.put(self.figures, a, b, pid, -1)
         recount = old is not None and self.figures.remove(pid, *old)
         self.figures.add(pid, code, result.loss_pct)
         if recount:
             self.figures.set_worst(pid, self._losses(rows.between(p.src_host, p.dst_host)))
+        if groups is not None:
+            groups.put(self.figures, a, b, pid, 1)
         if self.dirty is not None:
             self.dirty.add(self.pair(p.src_host, p.dst_host))
-        return pid
+        return a, b, pid
 
     def _losses(self, rows: Iterable[int]) -> Iterable[float]:
         """The measured losses of ``rows`` that count for a pair (set, not skipped)."""
@@ -287,24 +308,23 @@ class PingModel:
             return Cell(text="skip", status="skipped"), pending
         return Cell(text="-", status="untested"), pending
 
-    def group_cell(self, a: list[str], b: list[str]) -> tuple[Cell, int]:
-        """(cell, probes pending) over every server pair between hosts ``a`` and ``b``: one
-        block pair of the grouped heatmap (``a == b``: the pairs inside the block)."""
-        no, figures, same = self._host_no, self.figures, a == b
-        tally, pending, seen = Tally(), 0, False
-        for x in a:
-            for y in b:
-                i, j = no[x], no[y]
-                if i == j or (same and i > j):
-                    continue
-                pid = pair_id(i, j)
-                pending += max(figures.pending[pid], 0)
-                if pid in figures.seen:
-                    figures.fold(pid, tally)
-                    seen = True
-        if not seen:
-            return Cell(text="-", status="untested"), pending
-        return fields_cell(tally.fields(), counted=True), pending
+    def set_groups(self, groups: Iterable[Iterable[str]] | None) -> None:
+        """The grouped heatmap's rows/columns (lists of hosts; None: not grouped). Their cells
+        (``group_cell``) are then kept up to date as results arrive."""
+        self._group_hosts = None if groups is None else [list(g) for g in groups]
+        self._groups = None
+
+    def group_cell(self, n: int, m: int) -> tuple[Cell, int]:
+        """(cell, probes pending) over every server pair between groups ``n`` and ``m`` of
+        ``set_groups`` (``n == m``: the pairs inside the group): one cell of the grouped
+        heatmap, read from sums kept per group pair (no server pair is visited)."""
+        if self._group_hosts is None:
+            raise ValueError("group_cell needs set_groups first")
+        if self._groups is None:
+            no = self._host_no
+            numbers = [[no[h] for h in g if h in no] for g in self._group_hosts]
+            self._groups = GroupFigures.of(numbers, self.figures, len(self.hosts))
+        return self._groups.cell(n, m)
 
     def matrix(self, pair: Pair | None = None) -> PingMatrix:
         """The results so far as a matrix (only ``pair``'s when given)."""

@@ -385,6 +385,7 @@ class PingScreen(PaneScreen):
         if self._groups_for != hosts:
             groups = view.heatmap_groups(list(hosts), self.console_app.inventory)
             self._group_list, self._groups_for = groups or [], list(hosts)
+            self.model.set_groups(g.hosts for g in self._group_list)
             self._by_switch = view.groups_by_switch(self._group_list, self.console_app.inventory)
             self.block = None
         return self._group_list
@@ -448,8 +449,7 @@ class PingScreen(PaneScreen):
         self.query_one("#ping-legend", Static).update(view.legend(False))
 
     def _group_heat(self, n: int, m: int):
-        groups = self._group_list
-        cell, pending = self.model.group_cell(groups[n].hosts, groups[m].hosts)
+        cell, pending = self.model.group_cell(n, m)
         return view.heat_text(cell, pending, compact=False, width=self._heat_width)
 
     def _heat(self, a: str, b: str):
@@ -498,7 +498,7 @@ class PingScreen(PaneScreen):
         block = self.selected_block()
         if block is not None:
             a, b = self._group_list[block[0]], self._group_list[block[1]]
-            cell, pending = self.model.group_cell(a.hosts, b.hosts)
+            cell, pending = self.model.group_cell(*block)
             more = f", {pending} running" if pending else ""
             self.query_one("#pair-info", Static).update(
                 f"{a.title} <-> {b.title}: worst {cell.text} ({counted(cell.tested, 'probe')} tested{more})\n"
