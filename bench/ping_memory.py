@@ -13,7 +13,11 @@ memory growth (plan + results, after garbage collection) per million probes next
 
 Then the Ping pane's model (``console.ui.models.ping.PingModel``, no textual) is fed the same
 results as a sweep's ``ProbeDone`` events: its resident growth per million probes is printed
-next to the same 200 MB target (the pane keeps its own compact copy of the results).
+next to the same 200 MB target (the pane keeps its own compact copy of the results). Above 64
+servers the pane draws groups of servers (blocks, as without LLDP): the model keeps their sums
+while it is fed, and the time to compute every cell of the grouped heatmap (one redraw) is
+printed next to the 50 ms target, with the time to sum the groups again from scratch (once
+after a sweep ends or the groups change).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from console.core.pingresults import PingMatrix, ProbeResult
 from console.core.pingstore import ResultTable
 from console.core.planning.ping import PATTERNS, plan_ping
 from console.ops.ping import ProbeDone
-from console.ui.models.ping import PingModel
+from console.ui.models.ping import GROUP_OVER, PingModel, heatmap_groups
 
 MB = 1 << 20
 PREFIX = "timeout --foreground -k 2 15 "
@@ -126,14 +130,21 @@ def main() -> int:
     return 0 if per_m < 200 and pane_m < 200 and plan_per_m < 2 and exact == len(kept) else 1
 
 
+REDRAW_TARGET_MS = 50
+
+
 def pane_memory(plan, matrix: PingMatrix) -> float:
     """The Ping pane's model fed every result as a ``ProbeDone``: MB per million probes."""
     n = len(plan.probes)
     gc.collect()
     base = rss()
     model = PingModel()
+    groups = heatmap_groups(list(plan.hosts), None)
     start = time.perf_counter()
     model.start(plan)
+    if groups is not None:  # as the pane does: the grouped heatmap is on screen during the sweep
+        model.set_groups(g.hosts for g in groups)
+        model.group_cell(0, 0)
     for i in range(n):
         model.apply(ProbeDone(matrix.results.result(i), i + 1, n, None))
     feed_s = time.perf_counter() - start
@@ -144,7 +155,28 @@ def pane_memory(plan, matrix: PingMatrix) -> float:
         f"pane model    {grown / MB:8.1f} MB  = {per_m:6.1f} MB per million probes  (target < 200 MB; "
         f"{model.nbytes() / MB:.1f} MB in its arrays; {feed_s / n * 1e6:.1f} µs per event)"
     )
+    if groups is not None:
+        grouped_redraw(model, [g.hosts for g in groups])
+    else:
+        print(f"grouped view  not drawn at {len(plan.hosts)} servers (only above {GROUP_OVER})")
     return per_m
+
+
+def grouped_redraw(model: PingModel, hosts: list[list[str]]) -> None:
+    """Every cell of the grouped heatmap: once from the kept sums, once summed from scratch."""
+    groups = len(hosts)
+    start = time.perf_counter()
+    cells = [model.group_cell(a, b) for a in range(groups) for b in range(groups)]
+    redraw_ms = (time.perf_counter() - start) * 1e3
+    model.set_groups(hosts)  # the same groups: summed again at the next read
+    start = time.perf_counter()
+    again = [model.group_cell(a, b) for a in range(groups) for b in range(groups)]
+    sum_ms = (time.perf_counter() - start) * 1e3
+    same = "the same cells" if again == cells else "DIFFERENT cells"
+    print(
+        f"grouped view  {redraw_ms:8.1f} ms  to compute its {groups} x {groups} cells (target < {REDRAW_TARGET_MS} ms "
+        f"at 1,024 servers); {sum_ms:.0f} ms to sum the groups from scratch ({same})"
+    )
 
 
 if __name__ == "__main__":

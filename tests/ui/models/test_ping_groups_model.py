@@ -53,9 +53,10 @@ def test_groups_are_the_switches_then_server_pairs_then_cards() -> None:
     ga = next(n for n, g in enumerate(groups) if bad[0] in g.hosts)
     gb = next(n for n, g in enumerate(groups) if bad[2] in g.hosts)
     assert (ga, gb) == (0, 2)
-    cell, pending = state.group_cell(groups[ga].hosts, groups[gb].hosts)
+    state.set_groups(g.hosts for g in groups)
+    cell, pending = state.group_cell(ga, gb)
     assert cell.status == "loss" and cell.text.startswith("33%") and pending == 0
-    assert state.group_cell(groups[0].hosts, groups[1].hosts)[0].status == "ok"
+    assert state.group_cell(0, 1)[0].status == "ok"
     # drill-down: the server pairs of that switch pair, then the cards of the lossy pair
     lossy = [(a, b) for a in groups[ga].hosts for b in groups[gb].hosts if state.cell(a, b)[0].status == "loss"]
     assert lossy == [(bad[0], bad[2])]
