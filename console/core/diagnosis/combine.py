@@ -25,13 +25,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import InputError
-from ..inventory import Inventory
+from ..inventory import Device, Inventory
 from ..pingresults import PingMatrix, ProbeResult
 from ..planning.ping import ping_command
 from ..targets import check_target
-from .model import Cause, Diagnosis, Link, RankPlace, fold_ints
+from .model import Cause, Diagnosis, Link, LinkKind, RankPlace, fold_ints
 
-SYMPTOMS = frozenset(
+# a rank waiting on another (a timeout): a symptom, and the same text on many ranks is still
+# one rank's fault
+WAITS = frozenset(
     {
         "socket_timeout",
         "c10d_timeout",
@@ -39,23 +41,10 @@ SYMPTOMS = frozenset(
         "hccl_exec_timeout",
         "rendezvous_missing_rank",
         "topo_exchange_timeout",
-        "hccl_error",
-        "unknown_error",
     }
 )
-
-# a rank waiting on another: the same text on many ranks is still one rank's fault
-PEER_KINDS = frozenset(
-    {
-        "socket_timeout",
-        "c10d_timeout",
-        "gloo_timeout",
-        "hccl_exec_timeout",
-        "rendezvous_missing_rank",
-        "topo_exchange_timeout",
-        "stalled_peer",
-    }
-)
+SYMPTOMS = WAITS | {"hccl_error", "unknown_error"}
+PEER_KINDS = WAITS | {"stalled_peer"}
 NUMBER_RE = re.compile(r"\d+")
 FOLD_LINES = 4
 
@@ -202,6 +191,37 @@ def _ssh(server: str, command: str) -> str | None:
     return f"ssh {shlex.quote(server)} {command}"
 
 
+def _card_link(
+    kind: LinkKind,
+    i: int,
+    card: tuple[str | None, int | None],
+    message: str,
+    *,
+    status: str | None = None,
+    check: str | None = None,
+    peer: tuple[str, int] | None = None,
+) -> Link:
+    """A link about one card (``host``, ``device``), or a pair with ``peer``; ``check`` is the
+    command that reads it now on the card's server (``ssh HOST CHECK``, quoted)."""
+    host, device = card
+    return Link(
+        kind=kind,
+        cause_index=i,
+        src_host=host,
+        src_device=device,
+        dst_host=peer[0] if peer else None,
+        dst_device=peer[1] if peer else None,
+        status=status,
+        message=message,
+        command=_ssh(host, check) if host and check else None,
+    )
+
+
+def _hccn_query(device: int, what: str) -> str:
+    """``hccn_tool -i DEVICE WHAT -g``: what discovery read of that card."""
+    return shlex.join(["hccn_tool", "-i", str(device), what, "-g"])
+
+
 def _socket_links(i: int, c: Cause, ping: PingMatrix | None, places: Places) -> list[Link]:
     if c.server is None or c.device_id is None or c.remote_server is None or c.remote_device_id is None:
         return []
@@ -224,106 +244,63 @@ def _socket_links(i: int, c: Cause, ping: PingMatrix | None, places: Places) -> 
             for r in tested
         ]
     remote_ip = c.remote_ip or (places.by_rank[c.remote_rank].device_ip if c.remote_rank in places.by_rank else None)
-    cmd = _ssh(c.server, ping_command(c.device_id, remote_ip)) if remote_ip else None
-    return [
-        Link(
-            kind="ping_untested",
-            cause_index=i,
-            src_host=c.server,
-            src_device=c.device_id,
-            dst_host=c.remote_server,
-            dst_device=c.remote_device_id,
-            command=cmd,
-            message=f"{_end(*a)} → {_end(*b)}: never tested — ping this pair",
-        )
+    check = ping_command(c.device_id, remote_ip) if remote_ip else None
+    message = f"{_end(*a)} → {_end(*b)}: never tested — ping this pair"
+    return [_card_link("ping_untested", i, a, message, check=check, peer=b)]
+
+
+def _ip_links(i: int, c: Cause, inv: Inventory, dev: Device | None) -> list[Link]:
+    """``ranktable_ip_mismatch``: the first card discovery saw with either address, or the card."""
+    addresses, said = (c.fields.get("actual_ip"), c.fields.get("expected_ip")), c.fields.get("expected_ip", "?")
+    for s in inv.servers:
+        for d in s.devices:
+            if (d.device_ip and d.device_ip in addresses) or (dev is d):
+                message = f"discovery: {s.host} dev {d.device_id} has {d.device_ip}; the rank table says {said}"
+                check = _hccn_query(d.device_id, "-ip")
+                return [_card_link("discovery_ip", i, (s.host, d.device_id), message, status=d.device_ip, check=check)]
+    return []
+
+
+def _tls_links(i: int, inv: Inventory) -> list[Link]:
+    """``tls_mismatch``: discovery's TLS findings, else the TLS states it read, when they differ."""
+    out = [
+        _card_link("tls", i, (f.where.host, f.where.device), f"discovery: {f.message}")
+        for f in inv.findings
+        if "tls" in f.code
     ]
+    if not out:
+        states = defaultdict(list)
+        for s in inv.servers:
+            for d in s.devices:
+                if d.tls is not None:
+                    states[d.tls].append(f"{s.host}:{d.device_id}")
+        if len(states) > 1:
+            each = "; ".join(f"{'on' if k else 'off'} on {', '.join(v[:6])}" for k, v in sorted(states.items()))
+            out.append(_card_link("tls", i, (None, None), f"discovery: TLS {each}"))
+    return out
 
 
 def _inventory_links(i: int, c: Cause, inv: Inventory) -> list[Link]:
     server = inv.server(c.server) if c.server else None
     dev = server.device(c.device_id) if server and c.device_id is not None else None
     if c.cause == "ranktable_ip_mismatch":
-        actual = c.fields.get("actual_ip")
-        for s in inv.servers:
-            for d in s.devices:
-                if (d.device_ip and d.device_ip in (actual, c.fields.get("expected_ip"))) or (dev is d):
-                    return [
-                        Link(
-                            kind="discovery_ip",
-                            cause_index=i,
-                            src_host=s.host,
-                            src_device=d.device_id,
-                            status=d.device_ip,
-                            message=f"discovery: {s.host} dev {d.device_id} has "
-                            f"{d.device_ip}; the rank table says "
-                            f"{c.fields.get('expected_ip', '?')}",
-                            command=_ssh(s.host, shlex.join(["hccn_tool", "-i", str(d.device_id), "-ip", "-g"])),
-                        )
-                    ]
+        return _ip_links(i, c, inv, dev)
     if c.cause == "tls_mismatch":
-        out = [
-            Link(
-                kind="tls",
-                cause_index=i,
-                src_host=f.where.host,
-                src_device=f.where.device,
-                message=f"discovery: {f.message}",
-            )
-            for f in inv.findings
-            if "tls" in f.code
-        ]
-        if not out:
-            states = defaultdict(list)
-            for s in inv.servers:
-                for d in s.devices:
-                    if d.tls is not None:
-                        states[d.tls].append(f"{s.host}:{d.device_id}")
-            if len(states) > 1:
-                out.append(
-                    Link(
-                        kind="tls",
-                        cause_index=i,
-                        message="discovery: TLS "
-                        + "; ".join(f"{'on' if k else 'off'} on {', '.join(v[:6])}" for k, v in sorted(states.items())),
-                    )
-                )
-        return out
-    if c.cause in ("port_in_use", "set_device_failed", "device_oom") and dev is not None and server:
+        return _tls_links(i, inv)
+    if dev is None or not server:
+        return []
+    card = host, device = server.host, dev.device_id
+    if c.cause in ("port_in_use", "set_device_failed", "device_oom"):
         pids = ", ".join(map(str, dev.busy_pids))
-        msg = (
-            f"npu-smi: {server.host} dev {dev.device_id} is used by pid {pids}"
+        message = (
+            f"npu-smi: {host} dev {device} is used by pid {pids}"
             if pids
-            else f"npu-smi at discovery: no process on {server.host} dev {dev.device_id}"
+            else f"npu-smi at discovery: no process on {host} dev {device}"
         )
-        return [
-            Link(
-                kind="npu_processes",
-                cause_index=i,
-                src_host=server.host,
-                src_device=dev.device_id,
-                status=pids or None,
-                message=msg,
-                command=_ssh(server.host, "npu-smi info"),
-            )
-        ]
-    if (
-        c.cause in ("link_down", "socket_timeout")
-        and dev is not None
-        and server
-        and dev.link
-        and (c.cause == "link_down" or dev.link.upper() != "UP")
-    ):
-        return [
-            Link(
-                kind="link_state",
-                cause_index=i,
-                src_host=server.host,
-                src_device=dev.device_id,
-                status=dev.link,
-                message=f"discovery: {server.host} dev {dev.device_id} link {dev.link}",
-                command=_ssh(server.host, shlex.join(["hccn_tool", "-i", str(dev.device_id), "-link", "-g"])),
-            )
-        ]
+        return [_card_link("npu_processes", i, card, message, status=pids or None, check="npu-smi info")]
+    if c.cause in ("link_down", "socket_timeout") and dev.link and (c.cause == "link_down" or dev.link.upper() != "UP"):
+        message = f"discovery: {host} dev {device} link {dev.link}"
+        return [_card_link("link_state", i, card, message, status=dev.link, check=_hccn_query(device, "-link"))]
     return []
 
 

@@ -149,10 +149,13 @@ class Cause(BaseModel):
         }
 
 
+LinkKind = Literal["ping", "ping_untested", "discovery_ip", "tls", "npu_processes", "link_state", "missing_peer"]
+
+
 class Link(BaseModel):
     """What the console already knows about the thing a cause names."""
 
-    kind: Literal["ping", "ping_untested", "discovery_ip", "tls", "npu_processes", "link_state", "missing_peer"]
+    kind: LinkKind
     cause_index: int = Field(description="Index of the cause in Diagnosis.causes")
     message: str
     src_host: str | None = None
