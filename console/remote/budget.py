@@ -5,7 +5,9 @@ together (``SSHOptions.output_budget``), so 1,024 servers printing at once canno
 1,024 caps. Every command that keeps output (``Pool.run``, one ping-lane answer) holds a
 ``Share`` while its output is still arriving and takes bytes from it as they arrive; once its
 output is complete (both streams at EOF) it releases the share, so it can no longer be ended
-and what it read is the caller's. When a take would pass the
+and what it read is the caller's. ``Pool.stream`` takes the characters of each line it has
+read and queued and gives them back (``give``) when its reader takes the line: a slow reader's
+queue counts, what the reader took does not. When a take would pass the
 budget, the command that would then hold the most is ended (its share released at once): the
 one taking if that is it, else the biggest other holder, which is told through its
 ``on_evict`` callback and drops what it kept. So the total never passes the budget and the
@@ -33,6 +35,12 @@ class Share:
         """Account for ``n`` more bytes kept; False (and ``ended`` set) when this command is
         the one ended to stay within the budget."""
         return self.budget.take(self, n)
+
+    def give(self, n: int) -> None:
+        """``n`` bytes taken before are no longer kept here (a streamed line was read)."""
+        n = min(n, self.held)
+        self.held -= n
+        self.budget.used -= n
 
     def release(self) -> None:
         self.budget.release(self)

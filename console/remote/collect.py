@@ -65,9 +65,13 @@ async def collect(proc: asyncssh.SSHClientProcess, cap: int, share: Share) -> tu
     return b"".join(out), b"".join(err)
 
 
-async def pump(reader: asyncssh.SSHReader, name: str, queue: asyncio.Queue) -> None:
+async def pump(reader: asyncssh.SSHReader, name: str, queue: asyncio.Queue, share: Share) -> None:
+    """Lines of ``reader`` into ``queue``, each taken from ``share`` (its length + 1) until its
+    reader takes it; stops when the budget ends the stream (``share.on_evict`` says so)."""
     try:
         async for line in read_lines(reader):
+            if not share.take(len(line) + 1):
+                return
             await queue.put(StreamLine(name, line))  # type: ignore[arg-type]  # name is "stdout" or "stderr"
     except (asyncssh.Error, OSError) as exc:
         await queue.put(exc)

@@ -244,7 +244,10 @@ class Pool:
     ) -> AsyncIterator[StreamLine | StreamExit]:
         """Lines of stdout and stderr as they come, then one ``StreamExit``.
 
-        Close the generator early (``contextlib.aclosing``) to kill the command.
+        Close the generator early (``contextlib.aclosing``) to kill the command. Lines read but
+        not yet taken by the caller count in the pool's ``options.output_budget`` (lines taken
+        do not): when it is used up and this stream holds the most, the command is ended and
+        the next read raises ``OutputTooLarge``.
         """
         limit = self._limit(timeout)
         loop = asyncio.get_running_loop()
@@ -253,19 +256,40 @@ class Pool:
         async with self._process(host, command) as proc:
             proc.stdin.write_eof()
             queue: asyncio.Queue = asyncio.Queue(STREAM_QUEUE)
+            share = self.output_budget.open()
             pumps = [
-                asyncio.create_task(pump(proc.stdout, "stdout", queue)),
-                asyncio.create_task(pump(proc.stderr, "stderr", queue)),
+                asyncio.create_task(pump(proc.stdout, "stdout", queue, share)),
+                asyncio.create_task(pump(proc.stderr, "stderr", queue, share)),
             ]
+
+            def evicted() -> None:  # the budget ended this stream: drop what it kept, say so
+                for task in pumps:
+                    task.cancel()
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(share)
+
+            share.on_evict = evicted
             try:
                 done = 0
                 while done < len(pumps):
                     item = await asyncio.wait_for(queue.get(), left())
                     if item is None:
                         done += 1
+                    elif item is share:
+                        await kill(proc)
+                        raise OutputTooLarge(
+                            "output too large",
+                            f"{share.ended}; the command was ended",
+                            host=host,
+                            command=command,
+                            hint="--output-budget MIB (default 256) lets all commands hold more at once; "
+                            "or run it on fewer servers at once",
+                        )
                     elif isinstance(item, BaseException):
                         raise command_error(item, host, command)
                     else:
+                        share.give(len(item.text) + 1)
                         yield item
                 await asyncio.wait_for(proc.wait_closed(), left())
                 yield StreamExit(*exit_info(proc))
@@ -275,6 +299,7 @@ class Pool:
             finally:
                 for task in pumps:
                     task.cancel()
+                share.release()
 
     async def open_process(self, host: str, command: str, *, line_limit: int = DEFAULT_LINE_LIMIT) -> RemoteProcess:
         """Start ``command`` with stdin/stdout/stderr open (no timeout); see RemoteProcess.

@@ -146,6 +146,37 @@ async def test_many_servers_printing_at_once_stay_within_the_pools_byte_budget(s
         await budget_run(pool, sim_cluster.hosts[:2], tmp_path / "release")
 
 
+async def test_a_streams_unread_lines_count_in_the_budget_and_a_reader_that_stops_is_ended(sim_cluster):
+    """Lines ``Pool.stream`` has read but its reader has not taken yet are output the console
+    holds: they count in the pool's budget. A reader that stops after the first line while the
+    server prints 100 lines of 32 KiB fills the stream's queue past a 512 KiB budget: the
+    command is ended and the next read says why. Lines the reader took do not count: 1 MB read
+    promptly in 4 KiB lines (a full queue holds 256 KiB) comes whole."""
+    host = sim_cluster.hosts[0]
+    command = "for i in $(seq 100); do head -c 32767 /dev/zero | tr '\\0' x; echo; done"
+    async with Pool(options(sim_cluster, output_limit=256 * 1024, output_budget=BUDGET)) as pool:
+        budget = pool.output_budget
+        stream = pool.stream(host, command)
+        try:
+            first = await anext(stream)
+            assert getattr(first, "text", None) == "x" * 32767
+            await until(lambda: budget.ended == 1, 60)  # the reader takes nothing meanwhile
+            assert budget.peak <= BUDGET and budget.used == 0
+            with pytest.raises(OutputTooLarge) as info:
+                async for _ in stream:
+                    pass
+        finally:
+            await stream.aclose()
+        err = info.value
+        assert err.host == host and err.command == command and "--output-budget MIB" in (err.hint or "")
+        assert f"the console's output budget ({BUDGET} bytes for all commands at once) was used up" in err.detail
+        assert budget.used == 0 and not budget.shares
+        small = "for i in $(seq 256); do head -c 4095 /dev/zero | tr '\\0' y; echo; done"
+        items = [item async for item in pool.stream(host, small)]
+        assert [getattr(i, "text", None) for i in items[:-1]] == ["y" * 4095] * 256
+        assert items[-1] == StreamExit(0) and budget.ended == 1 and budget.used == 0 and not budget.shares
+
+
 async def test_output_is_counted_in_bytes_not_characters(sim_cluster):
     """40,000 two-byte characters are 80,000 bytes: over a 64 KiB cap (characters: under)."""
     host = sim_cluster.hosts[0]
