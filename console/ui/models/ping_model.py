@@ -134,9 +134,7 @@ class PingModel:
         """Fold one ``console.ops.ping`` event in."""
         match event:
             case ProbeDone(result=result, done=done, total=total, eta_s=eta_s):
-                pair = self._record(result)
-                if pair is not None:
-                    self._settle(*pair)
+                self._record(result)
                 self.done, self.total, self.eta_s = done, total, eta_s
             case SweepDone(matrix=matrix, cancelled=cancelled):
                 if self._base is not None:
@@ -162,15 +160,6 @@ class PingModel:
         pending[:] = array("i", [0]) * len(pending)
         if self._groups is not None:
             self._groups.clear_pending()
-
-    def _settle(self, a: int, b: int, pid: int) -> None:
-        """One probe of pair ``pid`` (hosts ``a``, ``b``) is no longer pending."""
-        groups = self._groups
-        if groups is not None:
-            groups.put(self.figures, a, b, pid, -1)
-        self.figures.pending[pid] -= 1
-        if groups is not None:
-            groups.put(self.figures, a, b, pid, 1)
 
     def _set_hosts(self, hosts: Iterable[str]) -> None:
         self.hosts, self._host_no = [], {}
@@ -217,9 +206,9 @@ class PingModel:
         rows = list(self._rows.rows(key))
         return next((r for r in rows if not self.table.is_set(r)), rows[0] if rows else None)
 
-    def _record(self, result: ProbeResult) -> tuple[int, int, int] | None:
-        """Store ``result``; the host numbers and number of the pair it counts for (None: both
-        ends on one server). A result
+    def _record(self, result: ProbeResult) -> None:
+        """Store ``result``, count it for its server pair (none: both ends on one server), one
+        probe of that pair less pending. A result
         that replaces one (a re-run) takes the old one's figures back: only that pair's rows
         are read again, and only when its worst loss may have dropped."""
         p = result.probe
@@ -239,7 +228,7 @@ class PingModel:
             self.table.set(row, result)
         self._status[code] += 1
         if a == b:
-            return None
+            return
         pid, groups = pair_id(a, b), self._groups
         if groups is not None:
             groups.put(self.figures, a, b, pid, -1)
@@ -247,11 +236,11 @@ class PingModel:
         self.figures.add(pid, code, result.loss_pct)
         if recount:
             self.figures.set_worst(pid, self._losses(rows.between(p.src_host, p.dst_host)))
-        if groups is not None:
+        self.figures.pending[pid] -= 1
+        if groups is not None:  # the group pair's sums: this pair's figures out before, back in now
             groups.put(self.figures, a, b, pid, 1)
         if self.dirty is not None:
             self.dirty.add(self.pair(p.src_host, p.dst_host))
-        return a, b, pid
 
     def _losses(self, rows: Iterable[int]) -> Iterable[float]:
         """The measured losses of ``rows`` that count for a pair (set, not skipped)."""
