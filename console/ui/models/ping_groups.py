@@ -48,13 +48,17 @@ class GroupFigures:
     def of(cls, groups: Sequence[Sequence[int]], figures: PairFigures, hosts: int) -> GroupFigures:
         """The sums from scratch: one pass over the server pairs with a result or pending."""
         self = cls(groups, hosts)
-        pending = figures.pending
+        pending, seen, of = figures.pending, figures.seen, self.of_host
         for j in range(1, hosts):
+            if (h := of[j]) < 0:
+                continue
             first = j * (j - 1) // 2
             for i in range(j):
                 pid = first + i
-                if pending[pid] or pid in figures.seen:
+                if pid in seen:
                     self.put(figures, i, j, pid, 1)
+                elif (waiting := pending[pid]) > 0 and (g := of[i]) >= 0:  # only probes pending
+                    self.pending[g * (g + 1) // 2 + h if g > h else h * (h + 1) // 2 + g] += waiting
         return self
 
     def cell_id(self, i: int, j: int) -> int | None:
