@@ -4,8 +4,10 @@
 group; with ``session_nice`` N at niceness N: see ``cluster-console sim --session-nice``),
 stdin/stdout/stderr piped through
 and the exit status returned; when the channel closes first (client timeout, lost
-connection) the whole process group is killed. SFTP serves the real file system with
-relative paths under the server's home. Only public-key auth with the sim's client key.
+connection) the whole process group is killed (``console.sim.session``; every session's
+command is reaped and its pipes closed, whichever way it ends, before ``stop`` returns).
+SFTP serves the real file system with relative paths under the server's home. Only
+public-key auth with the sim's client key.
 
 The command's environment is what a real sshd gives a non-interactive session
 (``login_env``: HOME, USER, LOGNAME, SHELL, a system PATH) plus what the simulated server
@@ -17,7 +19,6 @@ PYTHONUNBUFFERED...), so that what runs on the sim sees what it would see on a r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import getpass
 import ipaddress
 import os
@@ -34,11 +35,11 @@ import asyncssh
 from console.core.errors import InputError
 from console.sim.cpugroup import SessionGroup
 from console.sim.pidns import ProcessTable
+from console.sim.session import Session
 
 KILL_GRACE_S = 2.0
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 """OpenSSH's default PATH for a non-root user's session (``_PATH_STDPATH``)."""
-_CHUNK = 65536
 
 
 class _HomeSFTPServer(asyncssh.SFTPServer):
@@ -127,7 +128,8 @@ class SimHost:
         self.connect_delay = connect_delay
         self.close_at_once = close_at_once
         self.connections: set[asyncssh.SSHServerConnection] = set()
-        self._groups: set[int] = set()
+        self._sessions: set[Session] = set()
+        self._stopped = False
         self._acceptor: asyncssh.SSHAcceptor | None = None
 
     async def start(self, port: int) -> int:
@@ -165,13 +167,16 @@ class SimHost:
         return self._acceptor.get_port()
 
     async def stop(self) -> None:
+        """Stop listening, cut every connection, and end every session: its process group
+        killed, its shell reaped and its pipes closed before this returns."""
+        self._stopped = True
         if self._acceptor is not None:
             self._acceptor.close()
             await self._acceptor.wait_closed()
             self._acceptor = None
         for conn in list(self.connections):
             conn.abort()
-        await asyncio.gather(*(self._kill_group(g) for g in list(self._groups)))
+        await asyncio.gather(*(s.end(KILL_GRACE_S) for s in list(self._sessions)))
         if self._table is not None:
             self._table.stop()
             self._table = None
@@ -185,80 +190,35 @@ class SimHost:
     async def _session(self, process: asyncssh.SSHServerProcess) -> None:
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self._stopped:
+            return  # the connection was aborted while the session waited
         command = process.command
         argv = ["/bin/sh", "-c", command] if command is not None else ["/bin/sh", "-i"]
         if self._table is not None:
             argv = self._table.wrap(argv)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                cwd=self.home,
-                start_new_session=True,
-                env={**self._env, **_client_env(process.env)},
-                preexec_fn=self._preexec(),
+            session = await Session.start(
+                argv, cwd=self.home, env={**self._env, **_client_env(process.env)}, preexec_fn=self._preexec()
             )
         except OSError as exc:
             process.stderr.write(f"sim: cannot start shell: {exc}\n".encode())
             process.exit(127)
             return
-        self._groups.add(proc.pid)
+        self._sessions.add(session)
         try:
-            status = await self._pump(process, proc)
+            status = await session.serve(process)
         finally:
-            await self._kill_group(proc.pid, proc)
+            # the group is killed and the shell reaped on every path; if this task is cancelled
+            # meanwhile, the ending goes on and ``stop`` waits for it
+            ending = session.end(KILL_GRACE_S)
+            ending.add_done_callback(lambda _: self._sessions.discard(session))
+            await asyncio.shield(ending)
         if status is None:
             return  # the channel closed first: nobody to report to
         if status < 0:
             process.exit_with_signal(signal.Signals(-status).name.removeprefix("SIG"))
         else:
             process.exit(status)
-
-    async def _pump(self, process: asyncssh.SSHServerProcess, proc: asyncio.subprocess.Process) -> int | None:
-        """Copy the streams until the command ends (its status) or the channel closes (None)."""
-        assert proc.stdout is not None and proc.stderr is not None
-        feed = asyncio.create_task(_feed_stdin(process, proc))
-        closed = asyncio.create_task(process.channel.wait_closed())
-        finished = asyncio.create_task(_finish(proc, process))
-        try:
-            await asyncio.wait({closed, finished}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (feed, closed):
-                task.cancel()
-        if finished.done():
-            if isinstance(finished.exception(), (BrokenPipeError, ConnectionResetError, asyncssh.Error)):
-                return None  # the channel went away while output was copied: like closed first
-            return finished.result()
-        finished.cancel()
-        await asyncio.gather(finished, return_exceptions=True)
-        return None
-
-    async def _kill_group(self, pgid: int, leader: asyncio.subprocess.Process | None = None) -> None:
-        """TERM the command's process group, then KILL what is left after a grace period.
-        With the group's ``leader`` (the session's shell), its exit is awaited first: once it
-        is reaped, an empty group is seen from ``killpg`` alone, without walking /proc (a
-        walk per closed session is quadratic when thousands of sessions close at once)."""
-        try:
-            os.killpg(pgid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            self._groups.discard(pgid)
-            return
-        deadline = asyncio.get_running_loop().time() + KILL_GRACE_S
-        if leader is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(leader.wait()), KILL_GRACE_S)
-        while asyncio.get_running_loop().time() < deadline:
-            if not _group_alive(pgid):
-                break
-            await asyncio.sleep(0.02)
-        else:
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self._groups.discard(pgid)
 
 
 def lower_priority(nice: int, group: SessionGroup | None = None) -> None:
@@ -290,25 +250,6 @@ def login_env(home: str) -> dict[str, str]:
     return {"HOME": home, "USER": user, "LOGNAME": user, "SHELL": shell, "PATH": SYSTEM_PATH}
 
 
-def _group_alive(pgid: int) -> bool:
-    """Any member of the group still running (zombies waiting for their reaper don't count)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
-            return True
-    return False
-
-
 def _client_env(env: Mapping[Any, Any]) -> dict[str, str]:
     out = {}
     for key, value in env.items():
@@ -316,45 +257,3 @@ def _client_env(env: Mapping[Any, Any]) -> dict[str, str]:
         v = value.decode() if isinstance(value, bytes) else str(value)
         out[k] = v
     return out
-
-
-async def _copy_out(reader: asyncio.StreamReader, writer: asyncssh.SSHWriter) -> None:
-    while data := await reader.read(_CHUNK):
-        writer.write(data)
-        await writer.drain()
-
-
-async def _finish(proc: asyncio.subprocess.Process, process: asyncssh.SSHServerProcess) -> int:
-    """Both output streams to their end (like sshd), then the shell's exit status."""
-    assert proc.stdout is not None and proc.stderr is not None
-    await asyncio.gather(_copy_out(proc.stdout, process.stdout), _copy_out(proc.stderr, process.stderr))
-    return await proc.wait()
-
-
-async def _feed_stdin(process: asyncssh.SSHServerProcess, proc: asyncio.subprocess.Process) -> None:
-    """Client stdin to the command; signals sent by the client go to its process group."""
-    assert proc.stdin is not None
-    try:
-        while True:
-            try:
-                data = await process.stdin.read(_CHUNK)
-            except asyncssh.SignalReceived as exc:
-                _signal_group(proc.pid, exc.signal)
-                continue
-            except (asyncssh.BreakReceived, asyncssh.TerminalSizeChanged):
-                continue
-            if not data:
-                break
-            proc.stdin.write(data)
-            await proc.stdin.drain()
-    except (BrokenPipeError, ConnectionResetError, asyncssh.Error):
-        pass
-    finally:
-        proc.stdin.close()
-
-
-def _signal_group(pgid: int, name: str) -> None:
-    try:
-        os.killpg(pgid, getattr(signal, f"SIG{name}"))
-    except (AttributeError, ProcessLookupError, PermissionError):
-        pass
