@@ -47,12 +47,18 @@ def _leaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     found.extend(str(w.message) for w in caught if issubclass(w.category, ResourceWarning))
 
 
+@pytest.fixture(autouse=True)
+def _earlier_garbage_collected() -> None:
+    """What earlier tests left for the collector is collected before, not blamed here."""
+    gc.collect()
+
+
 async def _assert_nothing_left(sim: SimCluster, pids: set[int], monkeypatch: pytest.MonkeyPatch) -> None:
     await sim.stop()
     assert not _open_transports(pids), "a session's subprocess transport is still open after the sim stopped"
     with _leaks(monkeypatch) as found:
         gc.collect()
-    assert not [f for f in found if "transport" in f or "Event loop is closed" in f], found
+    assert not [f for f in found if any(f"pid={pid} " in f for pid in pids)], found
 
 
 def _blocked_writing_to_a_pipe(pid: int) -> bool:
@@ -63,7 +69,14 @@ def _blocked_writing_to_a_pipe(pid: int) -> bool:
         return False
 
 
-async def _until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+def _leads_its_own_group(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2] == str(pid)
+    except OSError:
+        return False
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
     async def poll() -> None:
         while not condition():
             await asyncio.sleep(0.02)
@@ -78,11 +91,11 @@ async def test_channel_closed_with_output_left_unread_leaves_nothing_open(sim_fa
     sim: SimCluster = await sim_factory(servers=1, cards=1)
     async with sim_connect(sim, sim.hosts[0]) as conn:
         proc = await conn.create_process("echo $$; exec yes")
-        pid = int(await asyncio.wait_for(proc.stdout.readline(), 20))
+        pid = int(await asyncio.wait_for(proc.stdout.readline(), 60))
         # the client's window fills, then the sim's buffer: `yes` blocks on a full pipe
         await _until(lambda: _blocked_writing_to_a_pipe(pid))
         proc.close()
-        await wait_gone(pid)
+        await wait_gone(pid, 60)
     await _assert_nothing_left(sim, {pid}, monkeypatch)
 
 
@@ -93,11 +106,12 @@ async def test_process_out_of_the_group_holding_the_output_leaves_nothing_open(s
     sim: SimCluster = await sim_factory(servers=1, cards=1)
     async with sim_connect(sim, sim.hosts[0]) as conn:
         proc = await conn.create_process("echo $$; setsid sleep 300 & echo $!; exec sleep 300")
-        pid = int(await asyncio.wait_for(proc.stdout.readline(), 20))
-        escaped = int(await asyncio.wait_for(proc.stdout.readline(), 20))
+        pid = int(await asyncio.wait_for(proc.stdout.readline(), 60))
+        escaped = int(await asyncio.wait_for(proc.stdout.readline(), 60))
         try:
+            await _until(lambda: _leads_its_own_group(escaped))  # setsid has run: out of the group
             proc.close()
-            await wait_gone(pid)
+            await wait_gone(pid, 60)
             await _assert_nothing_left(sim, {pid}, monkeypatch)
             assert alive(escaped)
         finally:
@@ -110,7 +124,7 @@ async def test_stop_ends_running_sessions_before_it_returns(sim_factory, sim_con
     sim: SimCluster = await sim_factory(servers=1, cards=1)
     async with sim_connect(sim, sim.hosts[0]) as conn:
         procs = [await conn.create_process("echo $$; exec sleep 300") for _ in range(3)]
-        pids = {int(await asyncio.wait_for(p.stdout.readline(), 20)) for p in procs}
+        pids = {int(await asyncio.wait_for(p.stdout.readline(), 60)) for p in procs}
         await _assert_nothing_left(sim, pids, monkeypatch)
         assert not [pid for pid in pids if alive(pid)]
 
@@ -121,14 +135,14 @@ async def test_signals_and_exit_status_still_come_through(sim_factory, sim_conne
     sim: SimCluster = await sim_factory(servers=1, cards=1)
     async with sim_connect(sim, sim.hosts[0]) as conn:
         proc = await conn.create_process(
-            "trap 'echo got INT; exit 3' INT; echo $$; read line; echo \"$line\"; sleep 300 >/dev/null 2>&1 & wait"
+            "trap 'echo got TERM; exit 3' TERM; echo $$; read line; echo \"$line\"; sleep 300 >/dev/null 2>&1 & wait"
         )
-        pid = int(await asyncio.wait_for(proc.stdout.readline(), 20))
+        pid = int(await asyncio.wait_for(proc.stdout.readline(), 60))
         proc.stdin.write("hello\n")
         assert await asyncio.wait_for(proc.stdout.readline(), 20) == "hello\n"
-        proc.send_signal("INT")
-        assert await asyncio.wait_for(proc.stdout.readline(), 20) == "got INT\n"
-        assert (await asyncio.wait_for(proc.wait(), 20)).exit_status == 3
+        proc.send_signal("TERM")  # not INT: a shell started in the background ignores it
+        assert await asyncio.wait_for(proc.stdout.readline(), 20) == "got TERM\n"
+        assert (await asyncio.wait_for(proc.wait(), 60)).exit_status == 3
         res = await conn.run("(sleep 0.2; echo late) & echo early >&2")  # output ends when the group's does
         assert (res.stdout, res.stderr, res.exit_status) == ("late\n", "early\n", 0)
     await _assert_nothing_left(sim, {pid}, monkeypatch)
