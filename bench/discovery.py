@@ -108,6 +108,7 @@ def start_sim(args: argparse.Namespace, workdir: Path) -> Sim:
         str(args.port),
         "--json",
         *(["--session-nice", str(args.session_nice)] if getattr(args, "session_nice", 0) else []),
+        *(["--separate-pids"] if getattr(args, "separate_pids", False) else []),
     ]
     proc = subprocess.Popen(
         cmd,

@@ -34,6 +34,7 @@ import asyncio
 import os
 import resource
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -175,7 +176,7 @@ class Bench:
         )
         _, summary, wall = await self.job(["bash", "-c", script], grace_s=5.0)
         assert summary.root_cause and summary.root_cause.rank == 0, summary.root_cause
-        return {"teardown": summary.teardown_s, "wall": wall}
+        return {"teardown": summary.teardown_s, "wall": wall, "slowest": slowest_exits(summary)}
 
     async def logs(self, per_rank: int) -> dict:
         code = (
@@ -189,6 +190,38 @@ class Bench:
         on_disk = sum(_count_lines(run / f"rank-{r}.log") for r in range(summary.world_size))
         lost = expected - min(on_disk, len(lines))
         return {"lines": expected, "lost": lost, "rate": expected / wall, "wall": wall}
+
+
+def slowest_exits(summary, count: int = 3) -> list[dict]:
+    """From the run record: the last exit reports after the teardown decision, each with when
+    (console clock, s after the decision) its agent said it was stopping and its exit came."""
+    import json
+
+    events = Path(summary.run_dir or "/nonexistent") / "events.jsonl"
+    if not events.is_file():
+        return []
+    decided, stopping, exits = None, {}, []
+    for line in events.read_text().splitlines():
+        ev = json.loads(line)
+        if ev["event"] == "teardown":
+            decided = ev["ts"]
+        elif ev["event"] == "agent.stopping":
+            stopping[ev.get("server")] = ev["ts"]
+        elif ev["event"] == "exit":
+            exits.append(ev)
+    if decided is None:
+        return []
+    last = sorted(exits, key=lambda ev: ev["ts"])[-count:]
+    return [
+        {
+            "server": ev.get("server"),
+            "stopping_s": round(stopping.get(ev.get("server"), float("nan")) - decided, 3),
+            "exit_s": round(ev["ts"] - decided, 3),
+            "code": ev.get("code"),
+            "signal": ev.get("signal"),
+        }
+        for ev in last
+    ]
 
 
 def _count_lines(path: Path) -> int:
@@ -227,20 +260,24 @@ async def measure(args: argparse.Namespace, spec, work: Path, ssh_config: Path |
             "teardown": bench.teardown,
             "logs": lambda: bench.logs(args.lines),
         }
+        worst = 0.0
         for phase in args.phases:
+            bench.lag.worst = 0.0
             started = time.monotonic()
             try:
                 results[phase] = await steps[phase]()
             except (AssertionError, Exception) as exc:  # the phase failed: say why, go on
                 text = " ".join(str(exc).split())
-                results[phase] = {"error": f"{type(exc).__name__}: {text[:300]}"}
+                results[phase] = {"error": f"{type(exc).__name__}: {text[:600]}"}
             took = time.monotonic() - started
+            results[phase]["lag"] = bench.lag.worst  # the console's worst event-loop lag in this phase
+            worst = max(worst, bench.lag.worst)
             print(f"[{phase}] {took:.1f} s: {results[phase]}", file=sys.stderr, flush=True)
     finally:
         if pool_cm:
             await pool_cm.__aexit__(None, None, None)
     results["world"] = sum(len(s.device) for s in bench.table.server_list)
-    results["lag"] = bench.lag.worst
+    results["lag"] = worst
     return results
 
 
@@ -295,6 +332,12 @@ def report(args: argparse.Namespace, r: dict) -> None:
     )
     if r.get("sessions"):
         print("simulated servers' " + r["sessions"])
+    if not args.local:
+        print(
+            "each simulated server its own process table (PID namespace)"
+            if args.separate_pids
+            else "one process table for every simulated server (--shared-pids or not root)"
+        )
     print(f"heartbeat {args.heartbeat_s:g} s, SSH keepalive {args.keepalive_s:g} s x 3")
     for phase in PHASES:
         if phase not in args.phases:
@@ -355,6 +398,13 @@ def main() -> int:
         help="the console's SSH keepalive interval (15, as the CLI); the link is dropped after 3 unanswered",
     )
     parser.add_argument(
+        "--shared-pids",
+        action="store_true",
+        help="one process table for all simulated servers (default as root: each its own, "
+        "the sim's --separate-pids, as separate machines: an agent's sweep for leftover "
+        "processes then reads its server's processes, not every server's)",
+    )
+    parser.add_argument(
         "--phases",
         type=lambda text: [p for p in text.split(",") if p],
         default=list(PHASES),
@@ -365,6 +415,7 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=1000, help="lines per rank in the log run")
     parser.add_argument("--local", action="store_true", help="local agents, no SSH")
     args = parser.parse_args()
+    args.separate_pids = not args.shared_pids and os.geteuid() == 0 and bool(shutil.which("unshare"))
     if unknown := set(args.phases) - set(PHASES):
         parser.error(f"--phases: unknown {','.join(sorted(unknown))} (choose from {','.join(PHASES)})")
     return run(args)

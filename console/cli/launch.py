@@ -165,6 +165,15 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         f"(default: the profile's grace_s, else {_default('grace_s'):g})",
     )
     p.add_argument("--barrier", choices=("hold", "spawn"), help="hold: setup before GO (default)")
+    p.add_argument(
+        "--no-realtime-release",
+        dest="realtime_release",
+        action="store_const",
+        const=False,
+        help="the servers' host agents wait for the release moment and release the ranks as normal "
+        "processes (default: the profile's realtime_release, else at real-time priority where the "
+        "server allows it, given back right after the release; ranks never inherit it)",
+    )
     add_stall_options(p)
     p.add_argument(
         "--no-preflight",
@@ -238,6 +247,7 @@ def _profile(args: argparse.Namespace):
             ("ready_timeout_s", args.ready_timeout),
             ("grace_s", args.grace),
             ("barrier", args.barrier),
+            ("realtime_release", getattr(args, "realtime_release", None)),
         )
         if v is not None
     }

@@ -105,6 +105,12 @@ class Profile(BaseModel):
     barrier: Literal["hold", "spawn"] = Field(
         "hold", description="hold: ranks run setup then wait for GO; spawn: started at GO"
     )
+    realtime_release: bool = Field(
+        True,
+        description="Each server's host agent waits for the release moment and releases the ranks at "
+        "real-time priority (SCHED_FIFO 1) where the server allows it (root), then gives it back: a "
+        "precise start on busy servers; ranks never inherit it",
+    )
     python: str = Field("python3", description="Interpreter for the host agent on the servers")
     upload: list[str] = Field(
         default_factory=list,

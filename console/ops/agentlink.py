@@ -96,6 +96,7 @@ def spec_for(
         "prelude": plan.prelude,
         "exec_command": plan.exec_command,
         "barrier": plan.barrier,
+        "release_rt": plan.realtime_release,
         "grace_s": plan.grace_s,
         "heartbeat_s": heartbeat_s,
         "ranks": [{"rank": r.rank, "env": r.env, "command": r.command} for r in server.ranks],

@@ -58,6 +58,7 @@ if __package__:  # imported (tests, tools); on a server parts 1 and 2 precede th
     from console.ops.hostagent_base import (
         Out,
         Rank,
+        ReleasePriority,
         Watchdog,
         deathsig_preexec,
         nonblock,
@@ -89,6 +90,7 @@ class Agent:
         self.go_w = self.ctl_r = None
         self.ctl_buf = b""
         self.release_at = None
+        self.priority = ReleasePriority(spec.get("release_rt", True))
         self.preexec = deathsig_preexec(os.getpid())
         self.guard = Guard(spec)
         self.console_gone = False
@@ -185,6 +187,8 @@ class Agent:
         if not self.files_ok():
             return
         self.release_at = at if at is not None and at > ts else ts
+        if self.release_at > ts:
+            self.priority.take()
         self.release_due()
 
     def release_due(self):
@@ -199,7 +203,9 @@ class Agent:
             if not self.hold:
                 self.spawn(rank)
             if rank.alive and rank.proc is not None:
-                self.out.emit(t="started", rank=rank.n, ts=ts, pid=rank.proc.pid)
+                extra = {"rt": 1} if self.priority.held else {}
+                self.out.emit(t="started", rank=rank.n, ts=ts, pid=rank.proc.pid, **extra)
+        self.priority.give_back()
 
     # --- reading --------------------------------------------------------------------------
 
@@ -295,6 +301,17 @@ class Agent:
         for line in lines:
             self.command(line)
 
+    def input_waiting(self):
+        """Read what the console sent while this turn of the loop was busy (a slow fork at the
+        release): True if anything came. The loop's select ran before it, so heartbeats that
+        arrived meanwhile are not in its answer, and the agent is not to stop its ranks for
+        heartbeats it has not read yet."""
+        if self.console_gone:
+            return False
+        before = self.last_in
+        self.on_stdin()
+        return self.last_in != before
+
     def command(self, line):
         if not line.strip():
             return
@@ -334,6 +351,7 @@ class Agent:
             return
         self.state = "stopping"
         self.release_at = None
+        self.priority.give_back()
         self.out.emit(t="stopping", reason=reason, sig=STOP_STEPS[step], ts=time.time())
         self.signal_ranks(step)
 
@@ -382,7 +400,7 @@ class Agent:
         if self.signalled:
             self.stop("agent got " + self.signalled)
             self.signalled = None
-        if self.hb and now - self.last_in > self.hb and self.state != "stopping":
+        if self.hb and now - self.last_in > self.hb and self.state != "stopping" and not self.input_waiting():
             self.console_gone = True
             self.stop(f"no heartbeat from the console for {self.hb:.0f} s")
         if self.escalate_at is not None and now >= self.escalate_at:

@@ -153,6 +153,38 @@ class Watchdog:
                 pass
 
 
+class ReleasePriority:
+    """Real-time priority (SCHED_FIFO, the lowest RT level) for the wait for the release
+    moment and the release itself, where the kernel allows it (root, CAP_SYS_NICE or an
+    RLIMIT_RTPRIO): on a busy server the release then happens when its timer fires, not when
+    the scheduler gets round to the agent. Held only from GO to the release (the agent sleeps
+    meanwhile) or a stop, never inherited (SCHED_RESET_ON_FORK: ranks forked at the release
+    start as normal processes) and given back right after the release. Refused = no change."""
+
+    def __init__(self, enabled=True):
+        self.enabled = bool(enabled) and hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_FIFO")
+        self.held = False
+
+    def take(self):
+        """True if the agent now runs at real-time priority."""
+        if self.enabled and not self.held:
+            try:
+                policy = os.SCHED_FIFO | getattr(os, "SCHED_RESET_ON_FORK", 0)
+                os.sched_setscheduler(0, policy, os.sched_param(1))
+                self.held = True
+            except (OSError, AttributeError):
+                self.enabled = False  # not allowed here: don't ask again
+        return self.held
+
+    def give_back(self):
+        if self.held:
+            self.held = False
+            try:
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))  # niceness is kept
+            except OSError:
+                pass
+
+
 class Out:
     """Frames to stdout, batched per loop turn; a dead console is remembered, not fatal."""
 

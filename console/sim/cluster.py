@@ -7,6 +7,7 @@ server's key and an ``ssh_config`` with one Host entry per server, so that
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import getpass
 import os
@@ -93,8 +94,7 @@ class SimCluster:
 
     async def stop(self) -> None:
         hosts, self._hosts = list(self._hosts.values()), {}
-        for host in hosts:
-            await host.stop()
+        await asyncio.gather(*(host.stop() for host in hosts))  # each may wait a grace period
         if self.cpu_group is not None:
             self.cpu_group.remove()
             self.cpu_group = None

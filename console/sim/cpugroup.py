@@ -15,7 +15,7 @@ starts share that server's CPUs: neither can starve the other, whatever their nu
 ``SessionGroup.create(nice)`` makes it as a child of this process's own cgroup (cgroup v1 ``cpu``
 controller, or v2 where ``cpu`` is already delegated to it), named with this process's PID and
 random text (only root can create there, so the name guards nothing; it only tells runs apart);
-``join()`` runs in a new session's first process; ``remove()`` at the sim's end moves any
+``wrap(argv)`` is a new session's command, moved into the group before it runs; ``remove()`` at the sim's end moves any
 process left back to the parent and removes the folders. ``create`` returns the group, or None
 with the reason (not root, no cpu controller, read-only cgroupfs) in ``SessionGroup.why_not``.
 """
@@ -27,6 +27,9 @@ import secrets
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+#: moves its shell into the group's cgroup.procs ($0), then becomes the command ("$@")
+JOIN = '{ echo $$ >"$0"; } 2>/dev/null; exec "$@"'
+RT_SHARE = 0.4  # of each period, for the sessions' real-time processes (see _allow_realtime)
 
 
 #: the kernel's sched_prio_to_weight for niceness 0..19 (kernel/sched/core.c)
@@ -76,6 +79,7 @@ class SessionGroup:
             for child in (group.sshd, group.sessions):
                 child.mkdir(mode=0o755)
                 group._weigh(child, weight_of_nice(0))
+            group._allow_realtime()
         except OSError as exc:
             group.remove()
             cls.why_not = f"cannot set up {group.path}: {exc.strerror or exc}"
@@ -88,10 +92,30 @@ class SessionGroup:
         else:  # cgroup v2: 1..10000, 100 = nice 0
             (folder / "cpu.weight").write_text(str(max(1, round(weight * 100 / 1024))))
 
-    def join(self) -> None:
-        """Move the calling process into ``sessions`` (its children follow)."""
-        with open(self.procs, "w") as fh:
-            fh.write(str(os.getpid()))
+    def _allow_realtime(self) -> None:
+        """With real-time group scheduling (cgroup v1 ``cpu.rt_runtime_us``) a new group may
+        run no real-time process at all, where a real server lets root run them: give the
+        sessions a share (``RT_SHARE`` of each period), where the parent has it to give."""
+        budget = self.path / "cpu.rt_runtime_us"
+        if self.version != 1 or not budget.exists():
+            return
+        period = int((self.path / "cpu.rt_period_us").read_text())
+        runtime = str(int(period * RT_SHARE))
+        try:
+            budget.write_text(runtime)
+            (self.sessions / "cpu.rt_runtime_us").write_text(runtime)
+        except OSError:
+            pass  # the parent has none to give: the sessions' real-time requests are refused
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        """``argv`` run in ``sessions``: a shell moves itself there, then ``exec``s it.
+
+        Not in a ``preexec_fn``: the sim (``subprocess``) waits in its event loop until the
+        new process has ``exec``ed, and a process moved into the sessions' group before that
+        waits for the sessions' CPU share: a thousand sessions starting at once then stopped
+        the sim answering its connections' keepalives for a minute (priority inversion).
+        Moved by the program it ``exec``s, the wait is in the sim's own group."""
+        return ["/bin/sh", "-c", JOIN, self.procs, *argv]
 
     def join_server(self) -> None:
         """Move the calling process (the sim, when it runs in a process of its own) into ``sshd``."""

@@ -19,13 +19,18 @@ command does with it (a ``trap`` that exits 3 on TERM still reports TERM).
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
 import os
-import select
+import selectors
 import shutil
 import signal
 import subprocess
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+
+from console.sim.cpugroup import SessionGroup
 
 READY_S = 30.0
 #: the namespace's init: reaps orphans (``wait`` reaps any child) and ends on TERM
@@ -39,21 +44,28 @@ class ProcessTable:
         self.nsenter = nsenter
 
     @classmethod
-    def start(cls, home: str, preexec: Callable[[], None] | None = None) -> ProcessTable:
+    def start(
+        cls, home: str, preexec: Callable[[], None] | None = None, group: SessionGroup | None = None
+    ) -> ProcessTable:
         unshare, nsenter = shutil.which("unshare"), shutil.which("nsenter")
         if unshare is None or nsenter is None:
             raise OSError("unshare and nsenter (util-linux) are needed for separate process tables")
+        # --kill-child: the init gets KILL when unshare ends, and unshare gets KILL when the
+        # sim does (_die_with_parent): a sim killed outright leaves no namespace behind
+        argv = [unshare, "--pid", "--mount", "--fork", "--mount-proc", "--kill-child", "--", "/bin/sh", "-c", INIT]
         holder = subprocess.Popen(
-            [unshare, "--pid", "--mount", "--fork", "--mount-proc", "--", "/bin/sh", "-c", INIT],
+            group.wrap(argv) if group is not None else argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=home,
             start_new_session=True,
-            preexec_fn=preexec,
+            preexec_fn=partial(_die_with_parent, os.getpid(), preexec),
         )
         assert holder.stdout is not None and holder.stderr is not None
-        ready, _, _ = select.select([holder.stdout], [], [], READY_S)
+        with selectors.DefaultSelector() as sel:  # not select(): the sim's fds go past 1,024
+            sel.register(holder.stdout, selectors.EVENT_READ)
+            ready = sel.select(READY_S)
         line = holder.stdout.readline() if ready else b""
         if line != b"ready\n":
             holder.kill()
@@ -69,15 +81,43 @@ class ProcessTable:
         """``argv`` run inside the namespace, in the init's folder (the server's home)."""
         return [self.nsenter, f"--target={self.init_pid}", "--pid", "--mount", "--wd", "--", *argv]
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
         """TERM the init: the kernel then ends every process of the namespace."""
         if self.holder.poll() is None:  # unshare waits for the init: its PID is still the init's
             try:
                 os.kill(self.init_pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+
+    def stop(self) -> None:
+        """``terminate``, then wait for the end (KILL after 5 s)."""
+        self.terminate()
         try:
             self.holder.wait(5)
         except subprocess.TimeoutExpired:
             self.holder.kill()
             self.holder.wait()
+
+    async def aclose(self) -> None:
+        """``stop`` without blocking the event loop (a thousand servers stop together)."""
+        self.terminate()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        while self.holder.poll() is None and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        if self.holder.poll() is None:
+            self.holder.kill()
+            await asyncio.to_thread(self.holder.wait)
+
+
+def _die_with_parent(parent: int, then: Callable[[], None] | None) -> None:
+    """In the holder before exec: KILL it when the sim ends (PR_SET_PDEATHSIG), then ``then``."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the sim ended before prctl took effect
+        os._exit(137)
+    if then is not None:
+        then()

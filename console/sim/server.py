@@ -137,7 +137,7 @@ class SimHost:
         With ``separate_pids``, the server's own process table first (``console.sim.pidns``)."""
         if self.separate_pids and self._table is None:
             try:
-                self._table = ProcessTable.start(self.home, self._preexec())
+                self._table = ProcessTable.start(self.home, self._preexec(), self.cpu_group)
             except OSError as exc:
                 raise InputError(
                     "cannot give the simulated server its own process table",
@@ -178,11 +178,11 @@ class SimHost:
             conn.abort()
         await asyncio.gather(*(s.end(KILL_GRACE_S) for s in list(self._sessions)))
         if self._table is not None:
-            self._table.stop()
+            await self._table.aclose()
             self._table = None
 
     def _preexec(self) -> Callable[[], None] | None:
-        return partial(lower_priority, self.session_nice, self.cpu_group) if self.session_nice else None
+        return partial(lower_priority, self.session_nice) if self.session_nice else None
 
     def _sftp(self, chan: asyncssh.SSHServerChannel) -> asyncssh.SFTPServer:
         return _HomeSFTPServer(chan, self.home)
@@ -196,6 +196,8 @@ class SimHost:
         argv = ["/bin/sh", "-c", command] if command is not None else ["/bin/sh", "-i"]
         if self._table is not None:
             argv = self._table.wrap(argv)
+        if self.cpu_group is not None:
+            argv = self.cpu_group.wrap(argv)
         try:
             session = await Session.start(
                 argv, cwd=self.home, env={**self._env, **_client_env(process.env)}, preexec_fn=self._preexec()
@@ -221,16 +223,13 @@ class SimHost:
             process.exit(status)
 
 
-def lower_priority(nice: int, group: SessionGroup | None = None) -> None:
+def lower_priority(nice: int) -> None:
     """In the session's first process, after its ``setsid``: niceness ``nice`` for it and
     for its session's scheduling group (Linux autogroup: with it, a process's niceness only
-    counts against its own session's processes, and every session weighs the same). With
-    ``group`` (see ``console.sim.cpugroup``) the process joins it: autogroup no longer
-    applies to it nor to the sessions its children start, and all of them together weigh as
-    one process at niceness ``nice``."""
+    counts against its own session's processes, and every session weighs the same). In the
+    sim's CPU group (``console.sim.cpugroup``, joined by the command itself) autogroup no
+    longer applies: the niceness counts within the group."""
     os.setpriority(os.PRIO_PROCESS, 0, nice)
-    if group is not None:
-        group.join()
     try:
         with open("/proc/self/autogroup", "w") as fh:
             fh.write(str(nice))

@@ -86,7 +86,7 @@ def test_without_unshare_it_says_so(monkeypatch):
 
 
 async def test_a_server_that_cannot_have_one_is_an_input_error_naming_it(tmp_path, monkeypatch):
-    def refuse(home, preexec=None):
+    def refuse(home, preexec=None, group=None):
         raise OSError("cannot start a PID namespace: unshare: unshare failed: Operation not permitted")
 
     monkeypatch.setattr(ProcessTable, "start", staticmethod(refuse))
@@ -95,3 +95,59 @@ async def test_a_server_that_cannot_have_one_is_an_input_error_naming_it(tmp_pat
         await sim.start()
     assert err.value.host == sim.hosts[0]
     assert "Operation not permitted" in str(err.value)
+
+
+def test_starts_when_the_sim_has_more_than_1024_files_open():
+    """A sim of 1,024 servers listens on 1,024 sockets: the namespace's pipes get descriptors
+    past select()'s limit (it failed with "filedescriptor out of range in select()")."""
+    _need_namespaces()
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need(hard >= 1200 or hard == resource.RLIM_INFINITY, "a file limit of at least 1,200")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = []
+    try:
+        while not held or held[-1] < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        table = ProcessTable.start("/")
+        table.stop()
+        assert table.holder.returncode is not None
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def test_a_sim_killed_outright_leaves_no_namespace_behind(tmp_path):
+    """``cluster-console sim --separate-pids`` killed with SIGKILL (as a bench's stop does after
+    its grace): every server's namespace, and what runs in it, ends with it."""
+    _need_namespaces()
+    import asyncio
+    import json
+    import signal
+    import sys
+
+    from tests.ops.procs import wait_gone
+
+    proc = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "console", "sim", "--servers", "2", "--base-address", "127.0.0.61"],
+        *["--dir", str(tmp_path / "c"), "--port", "0", "--json", "--separate-pids"],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        text = b""
+        while not text.rstrip().endswith(b"}"):
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            assert line, (await proc.stderr.read()).decode()
+            text += line
+        json.loads(text)
+        holders = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        inits = [int(c) for h in holders for c in Path(f"/proc/{h}/task/{h}/children").read_text().split()]
+        assert len(holders) == 2 and len(inits) == 2, (holders, inits)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    for pid in holders + inits:
+        await wait_gone(pid, timeout=20)

@@ -117,6 +117,7 @@ class LaunchPlan(BaseModel):
     ready_timeout_s: float
     setup_timeout_s: float
     barrier: str
+    realtime_release: bool = Field(True, description="The agents release at real-time priority where allowed")
     python: str
     run_id: str | None = Field(None, description="Run record id; also names upload_dir")
     upload_dir: str = Field(
@@ -526,6 +527,7 @@ def build_launch_plan(
         ready_pattern=profile.ready_pattern,
         ready_timeout_s=profile.ready_timeout_s,
         setup_timeout_s=profile.setup_timeout_s,
+        realtime_release=profile.realtime_release,
         barrier=profile.barrier,
         python=profile.python,
         run_id=run_id,
