@@ -193,8 +193,9 @@ class Bench:
 
 
 def slowest_exits(summary, count: int = 3) -> list[dict]:
-    """From the run record: the last exit reports after the teardown decision, each with when
-    (console clock, s after the decision) its agent said it was stopping and its exit came."""
+    """From the run record: how many exits were reported within 1, 2, 4, 8 s of the teardown
+    decision, then the last exit reports, each with when (console clock, s after the decision)
+    its agent said it was stopping and its exit came."""
     import json
 
     events = Path(summary.run_dir or "/nonexistent") / "events.jsonl"
@@ -211,12 +212,16 @@ def slowest_exits(summary, count: int = 3) -> list[dict]:
             exits.append(ev)
     if decided is None:
         return []
-    last = sorted(exits, key=lambda ev: ev["ts"])[-count:]
-    return [
+    exits.sort(key=lambda ev: ev["ts"])
+    last = exits[-count:]
+    by = {f"<= {b} s": sum(1 for ev in exits if ev["ts"] - decided <= b) for b in (1, 2, 4, 8)}
+    unreported = sum(1 for ev in exits if ev.get("code") is None)
+    return [{"exits reported": by, "never reported (channel closed)": unreported}] + [
         {
             "server": ev.get("server"),
             "stopping_s": round(stopping.get(ev.get("server"), float("nan")) - decided, 3),
             "exit_s": round(ev["ts"] - decided, 3),
+            "seen_s": round(ev["agent_ts"] - decided, 3) if ev.get("agent_ts") else None,  # agent's clock
             "code": ev.get("code"),
             "signal": ev.get("signal"),
         }

@@ -351,7 +351,10 @@ class Agent:
             return
         self.state = "stopping"
         self.release_at = None
-        self.priority.give_back()
+        # a stop, too, is handled at real-time priority where allowed (see ReleasePriority):
+        # the signals go out and the exits are reported when they happen; given back once
+        # they are (the clean-up after that runs as a normal process)
+        self.priority.take()
         self.out.emit(t="stopping", reason=reason, sig=STOP_STEPS[step], ts=time.time())
         self.signal_ranks(step)
 
@@ -475,6 +478,7 @@ class Agent:
                     self.sweep_due = None  # Guard.finish sends that TERM now (then grace, KILL)
                     break
                 self.sweep_marked()
+        self.priority.give_back()  # the exits are reported (flushed above): clean up as a normal process
         self.out.emit(t="swept", n=self.guard.finish(self.grace), ts=time.time())
         self.out.flush()
         # The rank table the launch created is the console's to remove once EVERY server's
@@ -497,6 +501,10 @@ def main():
     spec, rest = read_spec()
     nonblock(0)
     Agent(spec, rest).run()
+    # every frame is written (os.write, unbuffered) and the watchdog told: nothing is left for
+    # the interpreter's own shutdown to do but free memory, which at a teardown of many agents
+    # on one busy machine is CPU taken from agents still reporting their ranks' exits
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ while True:
     for l in lines:
         if cfg is None:
             cfg=json.loads(l.decode("utf-8"));continue
-        if l==b"ok":sys.exit(0)
+        if l==b"ok":os._exit(0)
         if l[:1]==b"+":groups.add(int(l[1:]))
         if l[:1]==b"-":groups.discard(int(l[1:]))
 if cfg is None:sys.exit(0)
@@ -112,7 +112,7 @@ class Watchdog:
         try:
             # what it needs goes on stdin, never in its argv (readable by every local user)
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", WATCHDOG],
+                [sys.executable, "-S", "-c", WATCHDOG],  # -S: stdlib only, no site start-up
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -154,12 +154,14 @@ class Watchdog:
 
 
 class ReleasePriority:
-    """Real-time priority (SCHED_FIFO, the lowest RT level) for the wait for the release
-    moment and the release itself, where the kernel allows it (root, CAP_SYS_NICE or an
-    RLIMIT_RTPRIO): on a busy server the release then happens when its timer fires, not when
-    the scheduler gets round to the agent. Held only from GO to the release (the agent sleeps
-    meanwhile) or a stop, never inherited (SCHED_RESET_ON_FORK: ranks forked at the release
-    start as normal processes) and given back right after the release. Refused = no change."""
+    """Real-time priority (SCHED_FIFO, the lowest RT level) for the two moments that must not
+    wait for a busy server's scheduler, where the kernel allows it (root, CAP_SYS_NICE or an
+    RLIMIT_RTPRIO): from GO to the release (the agent sleeps until the moment, then releases
+    the ranks when its timer fires), and from a stop until every rank's exit is reported (the
+    signals go out, the exits are reported when they happen). The agent sleeps most of both;
+    it is given back right after each (the clean-up after a stop runs as a normal process),
+    never inherited (SCHED_RESET_ON_FORK: ranks forked at the release start as normal
+    processes). Refused = no change."""
 
     def __init__(self, enabled=True):
         self.enabled = bool(enabled) and hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_FIFO")

@@ -62,10 +62,11 @@ class JobHandlers(JobState):
             return self._on_line(msg)
         if kind == "started":
             self.starts[msg["rank"]] = msg["ts"]
-            self.record_event("started", rank=msg["rank"], server=sid, rank_ts=msg["ts"])
+            rt = {"rt": 1} if msg.get("rt") == 1 else {}  # released at real-time priority
+            self.record_event("started", rank=msg["rank"], server=sid, rank_ts=msg["ts"], **rt)
             return [RankStarted(msg["rank"], sid, msg["ts"], msg.get("pid"))]
         if kind == "exit":
-            return self._on_exit(sid, msg["rank"], msg["code"], msg.get("sig"))
+            return self._on_exit(sid, msg["rank"], msg["code"], msg.get("sig"), msg.get("ts"))
         if kind == "ready":
             return self._on_ready(sid)
         if kind == "pong":
@@ -126,12 +127,15 @@ class JobHandlers(JobState):
             events.append(RankReady(rank, after))
         return events
 
-    def _on_exit(self, sid: str, rank: int, code: int | None, sig: int | None) -> list[Any]:
+    def _on_exit(
+        self, sid: str, rank: int, code: int | None, sig: int | None, agent_ts: float | None = None
+    ) -> list[Any]:
         self.pending.discard(rank)
         self.awaiting_ready.discard(rank)
         self.exit_codes[rank] = code
         self.stall.exited(rank, code)
-        self.record_event("exit", rank=rank, server=sid, code=code, signal=sig)
+        # agent_ts: when the agent saw the exit (its clock): beside ts, how long the report took
+        self.record_event("exit", rank=rank, server=sid, code=code, signal=sig, agent_ts=agent_ts)
         events: list[Any] = [RankExited(rank, sid, code, sig)]
         if code != 0 and self.root is None:
             what = f"killed by signal {sig}" if sig else f"exited with code {code}"

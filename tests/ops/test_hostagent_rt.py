@@ -86,3 +86,49 @@ def test_the_choice_goes_from_the_cli_and_profile_to_every_agents_spec() -> None
 
     assert set(specs()) == {True}  # the default
     assert set(specs("--no-realtime-release")) == {False}
+
+
+async def test_the_run_record_says_which_ranks_were_released_so_and_when_agents_saw_exits(sim_cluster, tmp_path):
+    import json
+
+    from tests.ops.test_launch_sim import collect, make_plan
+
+    need(_realtime_allowed(), "permission to use SCHED_FIFO (root outside a cgroup without real-time runtime)")
+    table, data, plan = make_plan(sim_cluster, tmp_path, ["true"])
+    events = await collect(sim_cluster, tmp_path, plan, table, data)
+    run = Path(events[-1].summary.run_dir)
+    records = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    started = [r for r in records if r["event"] == "started"]
+    assert len(started) == plan.world_size and all(r.get("rt") == 1 for r in started)
+    exits = [r for r in records if r["event"] == "exit"]
+    assert len(exits) == plan.world_size
+    assert all(isinstance(r["agent_ts"], float) and r["agent_ts"] <= r["ts"] for r in exits)
+
+
+async def test_a_stop_is_handled_at_realtime_priority_until_the_exits_are_reported(tmp_path) -> None:
+    need(_realtime_allowed(), "permission to use SCHED_FIFO (root outside a cgroup without real-time runtime)")
+    agent = Agent(await LocalAgentLink.start("local"))
+    try:
+        # the rank ignores TERM: the agent waits out the grace period (sleeping) before KILL
+        command = "trap '' TERM; echo armed; exec sleep 60"
+        await agent.send_spec([rank(0, command)], barrier="spawn", grace_s=2.0, exec_command=False)
+        hello = await agent.until("hello")
+        await agent.until("ready")
+        agent.send({"t": "go", "at": time.time()})
+        await agent.until("started")
+        assert policy(hello["pid"]) == 0  # given back after the release
+        armed = await agent.until("line")
+        assert armed["x"] == "armed"  # the rank ignores TERM from now on
+        agent.send({"t": "stop", "reason": "test", "sig": "TERM"})
+        await agent.until("stopping")
+        assert policy(hello["pid"]) == 1, "the agent handles the stop as a normal process"
+        exit_frame = await agent.until("exit")
+        assert exit_frame["sig"] == 9
+        await agent.until("swept")  # sent after the priority is given back
+        try:
+            after = policy(hello["pid"])
+        except FileNotFoundError:
+            after = 0  # already gone
+        assert after == 0
+    finally:
+        await agent.close()

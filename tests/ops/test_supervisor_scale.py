@@ -171,6 +171,22 @@ def test_the_go_margin_covers_writing_go_to_every_agent() -> None:
     assert AgentClocks(0.5).margin(fanout_s=3.0) == 0.5  # an explicit margin stays as given
 
 
+def test_the_round_trip_part_of_the_go_margin_grows_with_the_agents() -> None:
+    """Capped at 2 s for a few agents; 4 s for 1,024 (GO reached the last of 1,024 simulated
+    agents 0.7 s after a 2 s margin)."""
+
+    def margin(agents: int) -> float:
+        clocks = AgentClocks()
+        for n in range(agents):
+            sid = f"s{n}"
+            clocks.ping(sid)
+            clocks.pong(sid, {"c": time.time() - 5.0, "a": time.time()})  # a 5 s round trip
+        return clocks.margin()
+
+    assert 2.0 <= margin(1) < 2.01
+    assert margin(1024) >= 4.0
+
+
 def test_stall_watch_due_is_not_a_scan_of_every_rank_per_line() -> None:
     from console.ops.launch_stall import StallOptions, StallWatch
 
