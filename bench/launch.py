@@ -12,11 +12,16 @@ Figures, each beside its target and the ratio figure/target (<= 1 is good):
   * log throughput: lines/s from ranks to the run record, and lines lost (must be 0).
 
 The simulated cluster (``cluster-console sim``) runs in its own process, so this process's
-event loop carries the console alone; the CPU seconds of both processes are printed. Every
-process of the simulated servers (shells, agents, ranks) runs at niceness ``--session-nice``
-(19; 0 = as under sshd): on a real cluster they have their own CPUs, here 1,024 of each share
-two cores with the console and the sim's SSH server and, at niceness 0, starve both (the
-console's event loop stalled for 26-49 s and the agents stopped for lack of heartbeats).
+event loop carries the console alone; the CPU seconds of both processes are printed. The sim
+models separate machines as far as one 2-core box allows: every process of the simulated
+servers (shells, agents, ranks) runs at niceness ``--session-nice`` (19) and, as root, in one
+CPU control group with the sim's SSH server that weighs as one nice-19 process against the
+console (on a real cluster they have their own CPUs; here, at niceness 0 and with Linux
+autogroup, 1,024 of each starved the console: its event loop stalled for 26-49 s and the agents
+stopped for lack of heartbeats); and, as root, each server has its own process table (the sim's
+``--separate-pids``; ``--shared-pids`` to turn it off), so an agent's sweep for leftovers reads
+its server's processes, not all ~3,000. The phases' failures and figures are printed one by one
+(``--phases`` runs some); beside the teardown, how many exits were reported within 1/2/4/8 s.
 Targets: skew <= 50 ms and teardown <= 1 s up to 64
 servers; from 256 servers on (``--servers 1024 --ranks-per-server 1``: issue 15's scale run)
 skew <= 200 ms and teardown <= 2 s; 0 lines lost always.
