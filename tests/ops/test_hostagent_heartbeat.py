@@ -12,6 +12,7 @@ import time
 
 from console.ops import agentlink
 from console.ops.agentlink import LocalAgentLink
+from tests.ops.agent_patch import source_with
 from tests.ops.test_hostagent import Agent, rank
 
 SLOW_SPAWN_S = 2.5  # longer than the agent's heartbeat timeout below
@@ -26,18 +27,10 @@ def _slow_spawn(self, rank, pass_fds=()):
 
 Agent.spawn = _slow_spawn
 """
-REAL_SOURCE = agentlink.agent_source
-
-
-def slow_source() -> str:
-    source = REAL_SOURCE().rstrip()
-    main = 'if __name__ == "__main__":\n    main()'
-    assert source.endswith(main), "the agent program ends with its main() call"
-    return source[: -len(main)] + SLOW + "\n\n" + main + "\n"
 
 
 async def test_heartbeats_that_came_while_the_agent_was_busy_count(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(agentlink, "agent_source", slow_source)
+    monkeypatch.setattr(agentlink, "agent_source", source_with(SLOW))
     agent = Agent(await LocalAgentLink.start("local"))
 
     async def beat() -> None:

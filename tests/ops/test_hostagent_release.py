@@ -12,6 +12,7 @@ import time
 
 from console.ops import agentlink
 from console.ops.agentlink import LocalAgentLink
+from tests.ops.agent_patch import source_with
 from tests.ops.test_hostagent import Agent, rank
 
 TRACE = """
@@ -25,18 +26,10 @@ def _traced(self):
 
 Guard.check_files = _traced
 """
-REAL_SOURCE = agentlink.agent_source
-
-
-def traced_source() -> str:
-    source = REAL_SOURCE().rstrip()
-    main = 'if __name__ == "__main__":\n    main()'
-    assert source.endswith(main), "the agent program ends with its main() call"
-    return source[: -len(main)] + TRACE + "\n\n" + main + "\n"
 
 
 async def test_the_files_are_checked_before_the_release_moment_not_at_it(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(agentlink, "agent_source", traced_source)
+    monkeypatch.setattr(agentlink, "agent_source", source_with(TRACE))
     upload = tmp_path / "upload.bin"
     upload.write_bytes(b"x" * 1024)
     from console.ops.filehash_remote import file_sha256
