@@ -367,6 +367,11 @@ class Agent:
         it: right before ``Guard.finish`` (TERM, grace, KILL), or at the next step."""
         self.stop_step = step
         sig = getattr(signal, "SIG" + STOP_STEPS[step])
+        if STOP_STEPS[step] == "KILL":
+            # past the grace period nothing is prompt any more, and a rank that KILL cannot end
+            # (a process stuck in the kernel: a hung device) would keep the agent's repeated
+            # KILLs and sweeps at real-time priority for as long as it stays stuck
+            self.priority.give_back()
         for rank in self.ranks:
             if not rank.reported:
                 self.killpg(rank, sig)

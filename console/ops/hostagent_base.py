@@ -157,8 +157,8 @@ class ReleasePriority:
     """Real-time priority (SCHED_FIFO, the lowest RT level) for the two moments that must not
     wait for a busy server's scheduler, where the kernel allows it (root, CAP_SYS_NICE or an
     RLIMIT_RTPRIO): from GO to the release (the agent sleeps until the moment, then releases
-    the ranks when its timer fires), and from a stop until every rank's exit is reported (the
-    signals go out, the exits are reported when they happen). The agent sleeps most of both;
+    the ranks when its timer fires), and from a stop until every rank's exit is reported or
+    the stop reaches KILL (the signals go out, the exits are reported when they happen). The agent sleeps most of both;
     it is given back right after each (the clean-up after a stop runs as a normal process),
     never inherited (SCHED_RESET_ON_FORK: ranks forked at the release start as normal
     processes). Refused = no change."""
