@@ -219,7 +219,10 @@ def remove_table(path):
         return
     if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
         raise Refused(path, "is not a regular file of yours: not removed")
-    os.unlink(path)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass  # removed meanwhile by another server's removal (one shared filesystem)
 
 
 def remove(req):

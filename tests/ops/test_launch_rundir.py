@@ -286,3 +286,23 @@ async def test_a_shared_explicit_table_stays_until_every_servers_ranks_are_done(
     summary = events[-1].summary
     assert summary.ok, (summary.root_cause, [e.text for e in events if isinstance(e, RankLine)])
     assert not shared.exists()  # created by the launch: removed after the job
+
+
+def test_a_table_removed_meanwhile_by_another_servers_removal_is_no_problem(tmp_path, monkeypatch) -> None:
+    """Servers sharing one filesystem (NFS homes, the sim) each remove the explicit rank table
+    the launch created there, at the same time: the one that finds it gone between its look and
+    its unlink has nothing left to do (it answered "No such file or directory", a warning at
+    the end of every such launch)."""
+    from console.ops import rundir_remote
+
+    table = tmp_path / "rt.json"
+    table.write_text("{}")
+    real_unlink = os.unlink
+
+    def raced(path, *a, **k):
+        real_unlink(path)  # the other server's removal, right between lstat and unlink
+        return real_unlink(path, *a, **k)
+
+    monkeypatch.setattr(rundir_remote.os, "unlink", raced)
+    rundir_remote.remove_table(str(table))  # old code: FileNotFoundError
+    assert not table.exists()
