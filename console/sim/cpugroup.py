@@ -55,7 +55,6 @@ class SessionGroup:
         self.sshd = top / "sshd"
         self.sessions = top / "sessions"
         self.procs = str(self.sessions / "cgroup.procs")
-        self.server_joined = False
 
     @classmethod
     def create(cls, nice: int, root: Path = CGROUP_ROOT) -> SessionGroup | None:
@@ -120,7 +119,6 @@ class SessionGroup:
     def join_server(self) -> None:
         """Move the calling process (the sim, when it runs in a process of its own) into ``sshd``."""
         (self.sshd / "cgroup.procs").write_text(str(os.getpid()))
-        self.server_joined = True
 
     def remove(self) -> None:
         """Move what is left (this process too) back to where the group was made, then
