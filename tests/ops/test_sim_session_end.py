@@ -31,7 +31,9 @@ def _open_transports(pids: set[int]) -> list[asyncio.SubprocessTransport]:
     return [
         obj
         for obj in gc.get_objects()
-        if isinstance(obj, asyncio.SubprocessTransport) and obj.get_pid() in pids and not obj.is_closing()
+        # type(), not isinstance(): isinstance reads obj.__class__, which some objects (torch's
+        # deprecated names) answer with a FutureWarning
+        if issubclass(type(obj), asyncio.SubprocessTransport) and obj.get_pid() in pids and not obj.is_closing()
     ]
 
 
