@@ -72,7 +72,6 @@ class Sim:
     nodeset: str = ""
     hosts: list[str] = field(default_factory=list)
     start_s: float = 0.0
-    cpu_group: str | None = None  # the sim's CPU group for its sessions (--session-nice), if any
     note: str = ""  # what the sim said of its sessions' priority
 
 
@@ -133,7 +132,6 @@ def start_sim(args: argparse.Namespace, workdir: Path) -> Sim:
     sim.start_s = time.monotonic() - (deadline - SIM_READY_S)
     facts = json.loads((workdir / "sim.out").read_text())
     sim.ssh_config, sim.nodeset = Path(facts["ssh_config"]), facts["hosts"]
-    sim.cpu_group = facts.get("cpu_group")
     sim.note = next((ln for ln in (workdir / "sim.err").read_text().splitlines() if ln.startswith("sessions:")), "")
     from ClusterShell.NodeSet import NodeSet
 

@@ -321,12 +321,11 @@ def run_in(args: argparse.Namespace, spec) -> dict:
 
             sim = start_sim(args, work / "sim")
             print(f"sim: {args.servers} servers started in {sim.start_s:.1f} s", file=sys.stderr)
-            results_note = sim.note
             try:
                 sim_cpu = process_cpu(sim.proc.pid)
                 results = asyncio.run(measure(args, spec, work, sim.ssh_config))
                 results["sim_cpu"] = process_cpu(sim.proc.pid) - sim_cpu
-                results["sessions"] = results_note
+                results["sessions"] = sim.note
             finally:
                 stop_sim(sim)
     return results

@@ -161,7 +161,7 @@ class SimHost:
             )
         except BaseException:
             if self._table is not None:
-                self._table.stop()
+                await self._table.aclose()
                 self._table = None
             raise
         return self._acceptor.get_port()
